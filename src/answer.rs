@@ -1,0 +1,67 @@
+//! Typed answer values, as the engine keeps them and the store records them.
+
+use crate::domain::contact::{Email, PhoneJp};
+use crate::domain::date::DateValue;
+use crate::domain::number::Quantity;
+use crate::domain::prefecture::Prefecture;
+use serde::{Deserialize, Serialize};
+
+/// One accepted answer. Free text is kept exactly as typed (after removing
+/// invisible control characters); escaping happens only when rendering.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "lowercase")]
+pub enum AnswerValue {
+    /// The id of the chosen option.
+    Choice(String),
+    /// The ids of the chosen options, in script order.
+    Multi(Vec<String>),
+    Bool(bool),
+    Text(String),
+    Number(Quantity),
+    Prefecture(Prefecture),
+    Email(Email),
+    Phone(PhoneJp),
+    Date(DateValue),
+    /// The owner skipped an optional question, or the script skipped it
+    /// after too many retries.
+    Skipped,
+}
+
+impl AnswerValue {
+    /// The value as text for conditions (`equals:`) and for display of
+    /// values that need no script lookup.
+    pub fn as_key(&self) -> String {
+        match self {
+            AnswerValue::Choice(id) => id.clone(),
+            AnswerValue::Multi(ids) => ids.join(","),
+            AnswerValue::Bool(b) => if *b { "yes" } else { "no" }.to_string(),
+            AnswerValue::Text(t) => t.clone(),
+            AnswerValue::Number(q) => fmt_number(q.value),
+            AnswerValue::Prefecture(p) => p.name_ja().to_string(),
+            AnswerValue::Email(e) => e.as_str().to_string(),
+            AnswerValue::Phone(p) => p.display(),
+            AnswerValue::Date(d) => d.date.to_string(),
+            AnswerValue::Skipped => String::new(),
+        }
+    }
+
+    pub fn as_number(&self) -> Option<f64> {
+        match self {
+            AnswerValue::Number(q) => Some(q.value),
+            _ => None,
+        }
+    }
+
+    pub fn is_skipped(&self) -> bool {
+        matches!(self, AnswerValue::Skipped)
+    }
+}
+
+/// Formats a number without a trailing ".0" when it is whole.
+pub fn fmt_number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    }
+}

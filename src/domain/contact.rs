@@ -1,0 +1,362 @@
+//! Contact details: e-mail addresses and Japanese phone numbers.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::text::{excerpt, normalize_input};
+
+/// A pragmatic check, not RFC 5322: a dot-atom local part and a domain of
+/// LDH labels whose last label starts with a letter. This accepts every
+/// address owners realistically have and rejects the usual typos.
+static EMAIL_RE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+[a-z](?:[a-z0-9-]*[a-z0-9])?$",
+    )
+    .expect("the e-mail pattern is a valid constant")
+});
+
+/// An e-mail address with its domain lowercased. The local part keeps its
+/// case, because servers may (rarely) treat it as significant.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Email(String);
+
+/// Errors from `Email::parse`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum EmailError {
+    #[error("no e-mail address given: type it in the form name@example.jp")]
+    Empty,
+    #[error("the e-mail address is too long ({0} characters): check it, addresses have at most 254 characters")]
+    TooLong(usize),
+    #[error(
+        "「{0}」 contains spaces: type the e-mail address without spaces, e.g. name@example.jp"
+    )]
+    ContainsSpace(String),
+    #[error("「{0}」 is not an e-mail address: type it in the form name@example.jp")]
+    Invalid(String),
+}
+
+impl Email {
+    pub fn parse(s: &str) -> Result<Email, EmailError> {
+        // NFKC turns ＠ and full-width letters into ASCII; the ideographic
+        // full stop is a common IME slip for the dot in the domain.
+        let normalized = normalize_input(s).replace('。', ".");
+        let trimmed = normalized
+            .strip_prefix("mailto:")
+            .unwrap_or(&normalized)
+            .trim_matches(|c| matches!(c, '<' | '>'));
+        if trimmed.is_empty() {
+            return Err(EmailError::Empty);
+        }
+        let len = trimmed.chars().count();
+        if len > 254 {
+            return Err(EmailError::TooLong(len));
+        }
+        if trimmed.chars().any(char::is_whitespace) {
+            return Err(EmailError::ContainsSpace(excerpt(trimmed)));
+        }
+        let invalid = || EmailError::Invalid(excerpt(trimmed));
+        let (local, domain) = trimmed.rsplit_once('@').ok_or_else(invalid)?;
+        if local.len() > 64 {
+            return Err(invalid());
+        }
+        let address = format!("{local}@{}", domain.to_ascii_lowercase());
+        if EMAIL_RE.is_match(&address) {
+            Ok(Email(address))
+        } else {
+            Err(invalid())
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+impl std::fmt::Display for Email {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl TryFrom<String> for Email {
+    type Error = EmailError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Email::parse(&s)
+    }
+}
+
+impl From<Email> for String {
+    fn from(e: Email) -> String {
+        e.0
+    }
+}
+
+/// A Japanese phone number stored as 10 or 11 digits starting with 0.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PhoneJp(String);
+
+/// Errors from `PhoneJp::parse`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PhoneError {
+    #[error("no phone number given: type it like 090-1234-5678 or 078-123-4567")]
+    Empty,
+    #[error("「{0}」 is not a phone number: use digits and hyphens only, e.g. 090-1234-5678")]
+    Invalid(String),
+    #[error("the phone number has {0} digits: Japanese numbers have 10 or 11 digits including the leading 0, e.g. 090-1234-5678")]
+    WrongLength(usize),
+    #[error("the phone number must start with 0 (or +81): type it like 090-1234-5678")]
+    NoLeadingZero,
+}
+
+/// Every dash-like character a phone keyboard or IME may produce.
+const SEPARATORS: &[char] = &[
+    '-', 'ー', '−', '‐', '‑', '‒', '–', '—', '―', '－', '.', '(', ')', '（', '）', '/',
+];
+
+impl PhoneJp {
+    pub fn parse(s: &str) -> Result<PhoneJp, PhoneError> {
+        let normalized = normalize_input(s);
+        let lower = normalized.to_lowercase();
+        let without_label = lower
+            .strip_prefix("tel:")
+            .or_else(|| lower.strip_prefix("tel"))
+            .unwrap_or(&lower);
+        let compact: String = without_label
+            .chars()
+            .filter(|c| !c.is_whitespace() && !SEPARATORS.contains(c))
+            .collect();
+        if compact.is_empty() {
+            return Err(PhoneError::Empty);
+        }
+        // +81 replaces the trunk 0; some people keep it anyway: +81 (0)90….
+        let digits = match compact.strip_prefix("+81") {
+            Some(rest) if rest.starts_with('0') => rest.to_string(),
+            Some(rest) => format!("0{rest}"),
+            None => compact,
+        };
+        if !digits.chars().all(|c| c.is_ascii_digit()) {
+            return Err(PhoneError::Invalid(excerpt(&normalized)));
+        }
+        if !digits.starts_with('0') {
+            return Err(PhoneError::NoLeadingZero);
+        }
+        if !(10..=11).contains(&digits.len()) {
+            return Err(PhoneError::WrongLength(digits.len()));
+        }
+        Ok(PhoneJp(digits))
+    }
+
+    /// The digits only, e.g. "09012345678".
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// A hyphenated form for people to read. Correct grouping of landlines
+    /// needs the full area-code table, which changes over time, so we use a
+    /// simple scheme that is always unambiguous to dial:
+    /// - 11-digit mobile/IP numbers (020/050/060/070/080/090): 3-4-4;
+    /// - toll-free and navi-dial (0120/0570/0800/0990): 4-3-3, or 4-3-4 for 0800;
+    /// - Tokyo (03) and Osaka (06): 2-4-4;
+    /// - other 10-digit numbers: 3-3-4, right for three-digit area codes
+    ///   such as 078 and still readable for the rest;
+    /// - any other 11-digit number: 3-4-4.
+    pub fn display(&self) -> String {
+        let d = self.0.as_str();
+        let groups: &[usize] = match (d.len(), &d[..4.min(d.len())]) {
+            (_, "0120" | "0570" | "0990") if d.len() == 10 => &[4, 3, 3],
+            (11, "0800") => &[4, 3, 4],
+            (11, _) => &[3, 4, 4],
+            (10, p) if p.starts_with("03") || p.starts_with("06") => &[2, 4, 4],
+            _ => &[3, 3, 4],
+        };
+        let mut out = String::with_capacity(d.len() + 2);
+        let mut start = 0;
+        for (i, len) in groups.iter().enumerate() {
+            let end = (start + len).min(d.len());
+            if i > 0 {
+                out.push('-');
+            }
+            out.push_str(&d[start..end]);
+            start = end;
+        }
+        out
+    }
+}
+
+impl std::fmt::Display for PhoneJp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.display())
+    }
+}
+
+impl TryFrom<String> for PhoneJp {
+    type Error = PhoneError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        PhoneJp::parse(&s)
+    }
+}
+
+impl From<PhoneJp> for String {
+    fn from(p: PhoneJp) -> String {
+        p.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valid_emails() {
+        let cases = [
+            ("name@example.jp", "name@example.jp"),
+            (" Taro.Yamada@Example.CO.JP ", "Taro.Yamada@example.co.jp"),
+            ("ｔａｒｏ＠ｅｘａｍｐｌｅ．ｊｐ", "taro@example.jp"),
+            ("taro@example。jp", "taro@example.jp"),
+            ("mailto:a+tag@mail.example.com", "a+tag@mail.example.com"),
+            ("<x_y@sub-domain.example.jp>", "x_y@sub-domain.example.jp"),
+            ("a@xn--eckwd4c7c.xn--zckzah", "a@xn--eckwd4c7c.xn--zckzah"),
+        ];
+        for (input, want) in cases {
+            assert_eq!(
+                Email::parse(input).map(Email::into_inner),
+                Ok(want.to_string()),
+                "{input}"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_emails() {
+        for s in [
+            "name",
+            "name@",
+            "@example.jp",
+            "name@example",
+            "name@@example.jp",
+            "na..me@example.jp",
+            ".name@example.jp",
+            "name@-example.jp",
+            "name@example.123",
+            "名前@example.jp",
+            "name@例え.jp",
+        ] {
+            assert!(
+                matches!(Email::parse(s), Err(EmailError::Invalid(_))),
+                "{s}: {:?}",
+                Email::parse(s)
+            );
+        }
+        assert_eq!(Email::parse("  "), Err(EmailError::Empty));
+        assert!(matches!(
+            Email::parse("na me@example.jp"),
+            Err(EmailError::ContainsSpace(_))
+        ));
+        let long = format!("{}@example.jp", "a".repeat(250));
+        assert_eq!(Email::parse(&long), Err(EmailError::TooLong(261)));
+        assert!(Email::parse(&format!("{}@example.jp", "a".repeat(65))).is_err());
+        assert_eq!(
+            Email::parse("name").unwrap_err().to_string(),
+            "「name」 is not an e-mail address: type it in the form name@example.jp"
+        );
+    }
+
+    #[test]
+    fn email_serde_round_trip() {
+        let e = Email::parse("Taro@Example.jp").unwrap();
+        assert_eq!(e.as_str(), "Taro@example.jp");
+        let json = serde_json::to_string(&e).unwrap();
+        assert_eq!(json, "\"Taro@example.jp\"");
+        assert_eq!(serde_json::from_str::<Email>(&json).unwrap(), e);
+        assert!(serde_json::from_str::<Email>("\"nope\"").is_err());
+    }
+
+    #[test]
+    fn phone_numbers_in_many_shapes() {
+        let cases = [
+            ("090-1234-5678", "09012345678", "090-1234-5678"),
+            ("０９０ー１２３４ー５６７８", "09012345678", "090-1234-5678"),
+            ("090−1234−5678", "09012345678", "090-1234-5678"),
+            ("090‐1234‐5678", "09012345678", "090-1234-5678"),
+            ("090―1234―5678", "09012345678", "090-1234-5678"),
+            ("090－1234－5678", "09012345678", "090-1234-5678"),
+            ("090 1234 5678", "09012345678", "090-1234-5678"),
+            ("+81 90-1234-5678", "09012345678", "090-1234-5678"),
+            ("+81 (0)90 1234 5678", "09012345678", "090-1234-5678"),
+            ("＋８１９０１２３４５６７８", "09012345678", "090-1234-5678"),
+            ("(03) 1234-5678", "0312345678", "03-1234-5678"),
+            ("06-1234-5678", "0612345678", "06-1234-5678"),
+            ("078-123-4567", "0781234567", "078-123-4567"),
+            ("0120-123-456", "0120123456", "0120-123-456"),
+            ("0570-000-123", "0570000123", "0570-000-123"),
+            ("0800-123-4567", "08001234567", "0800-123-4567"),
+            ("050-1234-5678", "05012345678", "050-1234-5678"),
+            ("TEL: 078-123-4567", "0781234567", "078-123-4567"),
+        ];
+        for (input, digits, shown) in cases {
+            let p = PhoneJp::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(p.as_str(), digits, "{input}");
+            assert_eq!(p.display(), shown, "{input}");
+            assert_eq!(p.to_string(), shown);
+        }
+    }
+
+    #[test]
+    fn invalid_phone_numbers() {
+        assert_eq!(PhoneJp::parse(""), Err(PhoneError::Empty));
+        // Lengths are checked per country-wide rule, not per prefix, so a
+        // mobile prefix with 10 digits passes; the owner will be called back.
+        assert!(PhoneJp::parse("090-1234-567").is_ok());
+        assert_eq!(
+            PhoneJp::parse("090-1234-56"),
+            Err(PhoneError::WrongLength(9))
+        );
+        assert_eq!(
+            PhoneJp::parse("090-1234-567890"),
+            Err(PhoneError::WrongLength(13))
+        );
+        assert_eq!(
+            PhoneJp::parse("90-1234-5678"),
+            Err(PhoneError::NoLeadingZero)
+        );
+        assert!(matches!(
+            PhoneJp::parse("090-abcd-5678"),
+            Err(PhoneError::Invalid(_))
+        ));
+        assert!(matches!(
+            PhoneJp::parse("+1 555 123 4567"),
+            Err(PhoneError::Invalid(_))
+        ));
+        assert_eq!(
+            PhoneJp::parse("12345").unwrap_err().to_string(),
+            "the phone number must start with 0 (or +81): type it like 090-1234-5678"
+        );
+    }
+
+    #[test]
+    fn phone_serde_round_trip() {
+        let p = PhoneJp::parse("090-1234-5678").unwrap();
+        let json = serde_json::to_string(&p).unwrap();
+        assert_eq!(json, "\"09012345678\"");
+        assert_eq!(serde_json::from_str::<PhoneJp>(&json).unwrap(), p);
+    }
+
+    #[test]
+    fn hostile_input_does_not_panic() {
+        for s in crate::domain::tests_support::hostile_inputs() {
+            let _ = Email::parse(&s);
+            if let Ok(p) = PhoneJp::parse(&s) {
+                let _ = p.display();
+            }
+        }
+    }
+}

@@ -1,0 +1,707 @@
+//! Dates as owners answer "when?": absolute (2027年4月, R9.4.1, 2027-04-01),
+//! month-only (4月), and relative (来月, 3ヶ月後, なるべく早く, next month).
+//!
+//! "Today" is always a parameter, never the wall clock, so parsing is
+//! deterministic and the tests do not depend on when they run.
+
+use std::sync::LazyLock;
+
+use chrono::{Datelike, Days, Months, NaiveDate};
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::number::parse_number;
+use super::text::{excerpt, normalize_input};
+
+/// How much of a `DateValue` the owner actually specified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DatePrecision {
+    Day,
+    Month,
+    Year,
+}
+
+/// A date with its precision. For Month precision the date is the first of
+/// the month, for Year precision it is 1 January, so values sort sensibly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct DateValue {
+    pub date: NaiveDate,
+    pub precision: DatePrecision,
+}
+
+impl std::fmt::Display for DateValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (y, m, d) = (self.date.year(), self.date.month(), self.date.day());
+        match self.precision {
+            DatePrecision::Day => write!(f, "{y}年{m}月{d}日"),
+            DatePrecision::Month => write!(f, "{y}年{m}月"),
+            DatePrecision::Year => write!(f, "{y}年"),
+        }
+    }
+}
+
+/// Errors from `parse_date`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum DateError {
+    #[error("no date given: type a date such as 2027年4月, 2027-04-01, 来月 or 3ヶ月後")]
+    Empty,
+    #[error("could not read 「{0}」 as a date: type a date such as 2027年4月, 2027-04-01, 来月 or 3ヶ月後")]
+    Unrecognized(String),
+    #[error("「{0}」 is not a real calendar date: check the month and the day")]
+    InvalidDate(String),
+    #[error("「{0}」 is too far in the past or future: type a date between 1900 and 2100")]
+    OutOfRange(String),
+}
+
+const MIN_YEAR: i32 = 1900;
+const MAX_YEAR: i32 = 2100;
+
+/// Words around a date that do not change it: approximate endings, "by",
+/// "from", and parts of a month (上旬, 末), which we keep at month precision.
+const NOISE_SUFFIXES: &[&str] = &[
+    "です",
+    "。",
+    ".",
+    "!",
+    "頃",
+    "ごろ",
+    "くらい",
+    "ぐらい",
+    "あたり",
+    "辺り",
+    "中",
+    "中に",
+    "以降",
+    "から",
+    "までに",
+    "まで",
+    "予定",
+    "の予定",
+    "を目処に",
+    "目処",
+    "めど",
+    "目途",
+    "上旬",
+    "中旬",
+    "下旬",
+    "初め",
+    "はじめ",
+    "初旬",
+    "頭",
+    "末",
+    "半ば",
+    "には",
+    "に",
+];
+const NOISE_PREFIXES: &[&str] = &["約", "大体", "だいたい", "およそ"];
+
+/// Era names with the Gregorian year before their first year (令和1 = 2019).
+const ERAS: &[(&str, i32)] = &[
+    ("令和", 2018),
+    ("平成", 1988),
+    ("昭和", 1925),
+    ("r", 2018),
+    ("h", 1988),
+    ("s", 1925),
+];
+
+static RE_REL_MONTHS: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"^(\d{1,4})(?:ヶ|か|カ|ケ|箇|ヵ)月(?:間)?(?:後|以内|先|たったら)?$"));
+static RE_REL_YEARS: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"^(\d{1,3})年(半)?(?:間)?(?:後|以内|先|たったら)$"));
+static RE_REL_WEEKS: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"^(\d{1,4})週(?:間)?(?:後|以内|先)$"));
+static RE_REL_DAYS: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"^(\d{1,5})日(?:間)?(?:後|以内|先)$"));
+static RE_NAMED_YEAR_MONTH: LazyLock<Regex> = LazyLock::new(|| {
+    regex(r"^(今年|ことし|本年|来年|らいねん|再来年|さらいねん)の?(\d{1,2})月(?:(\d{1,2})日)?$")
+});
+static RE_NAMED_MONTH_DAY: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"^(今月|来月|再来月)(\d{1,2})日$"));
+static RE_MONTH: LazyLock<Regex> = LazyLock::new(|| regex(r"^(\d{1,2})月$"));
+static RE_MONTH_DAY: LazyLock<Regex> = LazyLock::new(|| regex(r"^(\d{1,2})(?:月|/)(\d{1,2})日?$"));
+static RE_EN_RELATIVE: LazyLock<Regex> = LazyLock::new(|| {
+    regex(
+        r"^(?:in )?(\d{1,4}|an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve) (day|week|month|year)s?(?: later| from now| time)?$",
+    )
+});
+
+fn regex(pattern: &str) -> Regex {
+    Regex::new(pattern).expect("date patterns are valid constants")
+}
+
+/// Parses a date relative to `today`. Month-only answers ("4月") mean the
+/// next such month on or after today's month; "M月D日" means the next such
+/// day on or after today. Relative answers in months or years have Month
+/// precision; "すぐ"/"asap" is today with Day precision.
+pub fn parse_date(s: &str, today: NaiveDate) -> Result<DateValue, DateError> {
+    let as_typed = normalize_input(s);
+    let shown = excerpt(&as_typed);
+    let normalized = as_typed.to_lowercase();
+    let english = normalized.split_whitespace().collect::<Vec<_>>().join(" ");
+    let compact: String = normalized.chars().filter(|c| !c.is_whitespace()).collect();
+    if compact.is_empty() {
+        return Err(DateError::Empty);
+    }
+    let key = kanji_numerals_to_digits(strip_noise(&compact));
+    let key = key.as_str();
+    let unrecognized = || DateError::Unrecognized(shown.clone());
+    let this_month = today.with_day(1).ok_or_else(unrecognized)?;
+    let ctx = Ctx {
+        today,
+        this_month,
+        shown: &shown,
+    };
+
+    if let Some(v) = parse_english(english.trim_end_matches(['.', '!']), &ctx)? {
+        return Ok(v);
+    }
+    match key {
+        "すぐ"
+        | "今すぐ"
+        | "すぐに"
+        | "今すぐに"
+        | "至急"
+        | "早急"
+        | "早急に"
+        | "早く"
+        | "はやく"
+        | "なるべく早く"
+        | "なるべくはやく"
+        | "できるだけ早く"
+        | "できるだけはやく"
+        | "今日"
+        | "本日"
+        | "きょう" => return ctx.day(today),
+        "明日" | "あした" | "あす" => return ctx.add_days(1),
+        "今月" | "こんげつ" => return ctx.add_months(0),
+        "来月" | "らいげつ" => return ctx.add_months(1),
+        "再来月" | "さらいげつ" => return ctx.add_months(2),
+        "半年" | "半年後" | "半年以内" | "半年先" => return ctx.add_months(6),
+        "今年" | "ことし" | "本年" => return ctx.year(today.year()),
+        "来年" | "らいねん" => return ctx.year(today.year() + 1),
+        "再来年" | "さらいねん" => return ctx.year(today.year() + 2),
+        _ => {}
+    }
+    if let Some(c) = RE_REL_MONTHS.captures(key) {
+        return ctx.add_months(ctx.num(&c[1])?);
+    }
+    if let Some(c) = RE_REL_YEARS.captures(key) {
+        let half = if c.get(2).is_some() { 6 } else { 0 };
+        return ctx.add_months(ctx.num(&c[1])?.saturating_mul(12).saturating_add(half));
+    }
+    if let Some(c) = RE_REL_WEEKS.captures(key) {
+        return ctx.add_days(ctx.num(&c[1])?.saturating_mul(7));
+    }
+    if let Some(c) = RE_REL_DAYS.captures(key) {
+        return ctx.add_days(ctx.num(&c[1])?);
+    }
+    if let Some(c) = RE_NAMED_YEAR_MONTH.captures(key) {
+        let offset = match &c[1] {
+            "今年" | "ことし" | "本年" => 0,
+            "来年" | "らいねん" => 1,
+            _ => 2,
+        };
+        let day = c.get(3).map(|d| ctx.num(d.as_str())).transpose()?;
+        return ctx.ymd(today.year() + offset, ctx.num(&c[2])?, day);
+    }
+    if let Some(c) = RE_NAMED_MONTH_DAY.captures(key) {
+        let offset = match &c[1] {
+            "今月" => 0,
+            "来月" => 1,
+            _ => 2,
+        };
+        let month = ctx.shift_months(this_month, offset)?;
+        return ctx.ymd(month.year(), month.month(), Some(ctx.num(&c[2])?));
+    }
+    if let Some(c) = RE_MONTH.captures(key) {
+        let month = ctx.num(&c[1])?;
+        let year = if month >= today.month() {
+            today.year()
+        } else {
+            today.year() + 1
+        };
+        return ctx.ymd(year, month, None);
+    }
+    if let Some(c) = RE_MONTH_DAY.captures(key) {
+        let (month, day) = (ctx.num(&c[1])?, ctx.num(&c[2])?);
+        let year = if (month, day) >= (today.month(), today.day()) {
+            today.year()
+        } else {
+            today.year() + 1
+        };
+        return ctx.ymd(year, month, Some(day));
+    }
+    parse_absolute(key, &ctx)?.ok_or_else(unrecognized)
+}
+
+/// Shared state for the parsing helpers, so each pattern stays one line.
+struct Ctx<'a> {
+    today: NaiveDate,
+    this_month: NaiveDate,
+    shown: &'a str,
+}
+
+impl Ctx<'_> {
+    fn num(&self, digits: &str) -> Result<u32, DateError> {
+        digits
+            .parse()
+            .map_err(|_| DateError::Unrecognized(self.shown.to_string()))
+    }
+
+    fn out_of_range(&self) -> DateError {
+        DateError::OutOfRange(self.shown.to_string())
+    }
+
+    fn check(&self, date: NaiveDate, precision: DatePrecision) -> Result<DateValue, DateError> {
+        if (MIN_YEAR..=MAX_YEAR).contains(&date.year()) {
+            Ok(DateValue { date, precision })
+        } else {
+            Err(self.out_of_range())
+        }
+    }
+
+    fn day(&self, date: NaiveDate) -> Result<DateValue, DateError> {
+        self.check(date, DatePrecision::Day)
+    }
+
+    fn year(&self, year: i32) -> Result<DateValue, DateError> {
+        if !(MIN_YEAR..=MAX_YEAR).contains(&year) {
+            return Err(self.out_of_range());
+        }
+        let date = NaiveDate::from_ymd_opt(year, 1, 1).ok_or_else(|| self.out_of_range())?;
+        self.check(date, DatePrecision::Year)
+    }
+
+    fn shift_months(&self, from: NaiveDate, months: u32) -> Result<NaiveDate, DateError> {
+        from.checked_add_months(Months::new(months))
+            .ok_or_else(|| self.out_of_range())
+    }
+
+    fn add_months(&self, months: u32) -> Result<DateValue, DateError> {
+        let date = self.shift_months(self.this_month, months)?;
+        self.check(date, DatePrecision::Month)
+    }
+
+    fn add_days(&self, days: u32) -> Result<DateValue, DateError> {
+        let date = self
+            .today
+            .checked_add_days(Days::new(u64::from(days)))
+            .ok_or_else(|| self.out_of_range())?;
+        self.day(date)
+    }
+
+    /// A calendar date from parts; a missing day gives Month precision.
+    fn ymd(&self, year: i32, month: u32, day: Option<u32>) -> Result<DateValue, DateError> {
+        if !(MIN_YEAR..=MAX_YEAR).contains(&year) {
+            return Err(self.out_of_range());
+        }
+        let invalid = || DateError::InvalidDate(self.shown.to_string());
+        match day {
+            Some(d) => self.check(
+                NaiveDate::from_ymd_opt(year, month, d).ok_or_else(invalid)?,
+                DatePrecision::Day,
+            ),
+            None => self.check(
+                NaiveDate::from_ymd_opt(year, month, 1).ok_or_else(invalid)?,
+                DatePrecision::Month,
+            ),
+        }
+    }
+}
+
+fn parse_english(s: &str, ctx: &Ctx) -> Result<Option<DateValue>, DateError> {
+    let v = match s {
+        "asap"
+        | "a.s.a.p"
+        | "as soon as possible"
+        | "now"
+        | "right now"
+        | "immediately"
+        | "today" => ctx.day(ctx.today)?,
+        "tomorrow" => ctx.add_days(1)?,
+        "this month" => ctx.add_months(0)?,
+        "next month" => ctx.add_months(1)?,
+        "in half a year" | "in six months" => ctx.add_months(6)?,
+        "this year" => ctx.year(ctx.today.year())?,
+        "next year" => ctx.year(ctx.today.year() + 1)?,
+        _ => {
+            let Some(c) = RE_EN_RELATIVE.captures(s) else {
+                return Ok(None);
+            };
+            const WORDS: [&str; 12] = [
+                "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+                "eleven", "twelve",
+            ];
+            let n = match &c[1] {
+                "a" | "an" => 1,
+                w => match WORDS.iter().position(|x| *x == w) {
+                    Some(i) => i as u32 + 1,
+                    None => ctx.num(w)?,
+                },
+            };
+            match &c[2] {
+                "day" => ctx.add_days(n)?,
+                "week" => ctx.add_days(n.saturating_mul(7))?,
+                "month" => ctx.add_months(n)?,
+                _ => ctx.add_months(n.saturating_mul(12))?,
+            }
+        }
+    };
+    Ok(Some(v))
+}
+
+/// Absolute dates: 2027-04-01, 2027/4/1, 2027.4.1, 2027年4月1日, 2027年4月,
+/// 2027年, 20270401, and era forms such as 令和9年4月 or R9.4.1.
+fn parse_absolute(key: &str, ctx: &Ctx) -> Result<Option<DateValue>, DateError> {
+    let (era_offset, rest) = ERAS
+        .iter()
+        .find_map(|(name, offset)| key.strip_prefix(name).map(|rest| (Some(*offset), rest)))
+        .unwrap_or((None, key));
+    let unified: String = rest
+        .trim_end_matches('日')
+        .chars()
+        .map(|c| {
+            if matches!(c, '年' | '月' | '.' | '-') {
+                '/'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let unified = unified.trim_end_matches('/');
+    let mut parts: Vec<&str> = unified.split('/').collect();
+    if era_offset.is_none() && parts.len() == 1 && parts[0].len() == 8 {
+        let p = parts[0];
+        parts = vec![&p[..4], &p[4..6], &p[6..]];
+    }
+    let numeric = |p: &&str| !p.is_empty() && p.len() <= 4 && p.chars().all(|c| c.is_ascii_digit());
+    if parts.is_empty() || parts.len() > 3 || !parts.iter().all(numeric) {
+        return Ok(None);
+    }
+    let first = ctx.num(parts[0])?;
+    let year = match era_offset {
+        Some(offset) if (1..=99).contains(&first) && parts[0].len() <= 2 => offset + first as i32,
+        Some(_) => return Ok(None),
+        None if parts[0].len() == 4 => first as i32,
+        None => return Ok(None),
+    };
+    let month = parts.get(1).map(|p| ctx.num(p)).transpose()?;
+    let day = parts.get(2).map(|p| ctx.num(p)).transpose()?;
+    match month {
+        None => ctx.year(year).map(Some),
+        Some(m) => ctx.ymd(year, m, day).map(Some),
+    }
+}
+
+fn strip_noise(s: &str) -> &str {
+    let mut s = s;
+    loop {
+        let before = s.len();
+        for noise in NOISE_SUFFIXES {
+            if let Some(rest) = s.strip_suffix(noise) {
+                if !rest.is_empty() {
+                    s = rest;
+                }
+            }
+        }
+        for noise in NOISE_PREFIXES {
+            s = s.strip_prefix(noise).unwrap_or(s);
+        }
+        if s.len() == before {
+            return s;
+        }
+    }
+}
+
+/// Rewrites kanji numerals as digits (十二月 → 12月, 令和元年 → 令和1年), so the
+/// patterns only need to know Arabic digits.
+fn kanji_numerals_to_digits(s: &str) -> String {
+    const NUMERALS: &str = "〇零一二三四五六七八九十百千";
+    let s = s.replace("元年", "1年");
+    let mut out = String::with_capacity(s.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if !run.is_empty() {
+            match parse_number(run) {
+                Some(n) if n.is_finite() && n < 1e9 => out.push_str(&format!("{}", n as u64)),
+                _ => out.push_str(run),
+            }
+            run.clear();
+        }
+    };
+    for c in s.chars() {
+        if NUMERALS.contains(c) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(y: i32, m: u32, day: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    /// A fixed "today" so the tests are deterministic: 2026-11-21.
+    fn today() -> NaiveDate {
+        d(2026, 11, 21)
+    }
+
+    fn parse(s: &str) -> DateValue {
+        parse_date(s, today()).unwrap_or_else(|e| panic!("{s:?}: {e}"))
+    }
+
+    fn day(y: i32, m: u32, dd: u32) -> DateValue {
+        DateValue {
+            date: d(y, m, dd),
+            precision: DatePrecision::Day,
+        }
+    }
+
+    fn month(y: i32, m: u32) -> DateValue {
+        DateValue {
+            date: d(y, m, 1),
+            precision: DatePrecision::Month,
+        }
+    }
+
+    fn year(y: i32) -> DateValue {
+        DateValue {
+            date: d(y, 1, 1),
+            precision: DatePrecision::Year,
+        }
+    }
+
+    #[test]
+    fn absolute_dates() {
+        for s in [
+            "2027-04-01",
+            "2027/4/1",
+            "2027.4.1",
+            "2027年4月1日",
+            "２０２７年４月１日",
+            "2027 年 4 月 1 日",
+            "20270401",
+            "令和9年4月1日",
+            "R9.4.1",
+            "r9/4/1",
+            "令和九年四月一日",
+            "Ｒ９．４．１",
+        ] {
+            assert_eq!(parse(s), day(2027, 4, 1), "{s:?}");
+        }
+        for s in [
+            "2027年4月",
+            "2027/4",
+            "2027-04",
+            "令和9年4月",
+            "R9.4",
+            "2027年4月頃",
+            "2027年4月上旬",
+        ] {
+            assert_eq!(parse(s), month(2027, 4), "{s:?}");
+        }
+        for s in ["2027年", "2027", "令和9年", "R9", "二〇二七年"] {
+            assert_eq!(parse(s), year(2027), "{s:?}");
+        }
+        assert_eq!(parse("令和元年5月1日"), day(2019, 5, 1));
+        assert_eq!(parse("平成30年"), year(2018));
+        assert_eq!(parse("H30.1.1"), day(2018, 1, 1));
+        assert_eq!(parse("昭和64年1月7日"), day(1989, 1, 7));
+    }
+
+    #[test]
+    fn month_only_means_next_occurrence() {
+        // Today is 2026-11-21: November is still this year, April is next year.
+        assert_eq!(parse("11月"), month(2026, 11));
+        assert_eq!(parse("12月"), month(2026, 12));
+        assert_eq!(parse("十二月"), month(2026, 12));
+        assert_eq!(parse("4月"), month(2027, 4));
+        assert_eq!(parse("４月"), month(2027, 4));
+        assert_eq!(parse("4月頃"), month(2027, 4));
+        assert_eq!(parse("11月25日"), day(2026, 11, 25));
+        assert_eq!(parse("11月20日"), day(2027, 11, 20));
+        assert_eq!(parse("11/21"), day(2026, 11, 21));
+        assert_eq!(parse("1/5"), day(2027, 1, 5));
+    }
+
+    #[test]
+    fn relative_japanese() {
+        assert_eq!(parse("今月"), month(2026, 11));
+        assert_eq!(parse("今月中"), month(2026, 11));
+        assert_eq!(parse("来月"), month(2026, 12));
+        assert_eq!(parse("再来月"), month(2027, 1));
+        assert_eq!(parse("今年"), year(2026));
+        assert_eq!(parse("来年"), year(2027));
+        assert_eq!(parse("再来年"), year(2028));
+        assert_eq!(parse("来年4月"), month(2027, 4));
+        assert_eq!(parse("来年の4月"), month(2027, 4));
+        assert_eq!(parse("来年4月1日"), day(2027, 4, 1));
+        assert_eq!(parse("来月10日"), day(2026, 12, 10));
+        for s in [
+            "3ヶ月後",
+            "3か月後",
+            "3カ月後",
+            "3ケ月後",
+            "3箇月後",
+            "三ヶ月後",
+            "3ヶ月以内",
+            "3ヶ月",
+        ] {
+            assert_eq!(parse(s), month(2027, 2), "{s:?}");
+        }
+        assert_eq!(parse("半年後"), month(2027, 5));
+        assert_eq!(parse("1年後"), month(2027, 11));
+        assert_eq!(parse("1年半後"), month(2028, 5));
+        assert_eq!(parse("2週間後"), day(2026, 12, 5));
+        assert_eq!(parse("10日後"), day(2026, 12, 1));
+        assert_eq!(parse("明日"), day(2026, 11, 22));
+    }
+
+    #[test]
+    fn as_soon_as_possible() {
+        for s in [
+            "すぐ",
+            "今すぐ",
+            "なるべく早く",
+            "できるだけ早く",
+            "至急",
+            "asap",
+            "ASAP",
+            "as soon as possible",
+            "今日",
+            "now",
+        ] {
+            assert_eq!(parse(s), day(2026, 11, 21), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn relative_english() {
+        assert_eq!(parse("next month"), month(2026, 12));
+        assert_eq!(parse("Next  Month"), month(2026, 12));
+        assert_eq!(parse("this month"), month(2026, 11));
+        assert_eq!(parse("in 3 months"), month(2027, 2));
+        assert_eq!(parse("in three months"), month(2027, 2));
+        assert_eq!(parse("in a month"), month(2026, 12));
+        assert_eq!(parse("in 1 year"), month(2027, 11));
+        assert_eq!(parse("in 2 weeks"), day(2026, 12, 5));
+        assert_eq!(parse("next year"), year(2027));
+        assert_eq!(parse("tomorrow"), day(2026, 11, 22));
+    }
+
+    #[test]
+    fn invalid_calendar_dates() {
+        for s in [
+            "2027-02-30",
+            "2027年2月30日",
+            "2027-13-01",
+            "2027/0/1",
+            "13月",
+            "2月30日",
+            "令和9年2月29日",
+        ] {
+            assert!(
+                matches!(parse_date(s, today()), Err(DateError::InvalidDate(_))),
+                "{s:?}: {:?}",
+                parse_date(s, today())
+            );
+        }
+        assert_eq!(
+            parse_date("2027-02-30", today()).unwrap_err().to_string(),
+            "「2027-02-30」 is not a real calendar date: check the month and the day"
+        );
+        assert_eq!(parse("2028-02-29"), day(2028, 2, 29));
+    }
+
+    #[test]
+    fn out_of_range_and_unrecognised() {
+        assert!(matches!(
+            parse_date("3000年", today()),
+            Err(DateError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            parse_date("1800-01-01", today()),
+            Err(DateError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            parse_date("9999ヶ月後", today()),
+            Err(DateError::OutOfRange(_))
+        ));
+        assert!(matches!(
+            parse_date("99999日後", today()),
+            Err(DateError::OutOfRange(_))
+        ));
+        assert_eq!(parse_date(" ", today()), Err(DateError::Empty));
+        for s in [
+            "未定",
+            "わからない",
+            "27/4/1",
+            "4",
+            "3年",
+            "2027/4/1/2",
+            "R100",
+            "someday",
+            "令和",
+        ] {
+            assert!(
+                matches!(parse_date(s, today()), Err(DateError::Unrecognized(_))),
+                "{s:?}: {:?}",
+                parse_date(s, today())
+            );
+        }
+        assert_eq!(
+            parse_date("Someday", today()),
+            Err(DateError::Unrecognized("Someday".into()))
+        );
+        assert_eq!(
+            parse_date("未定", today()).unwrap_err().to_string(),
+            "could not read 「未定」 as a date: type a date such as 2027年4月, 2027-04-01, 来月 or 3ヶ月後"
+        );
+    }
+
+    #[test]
+    fn display_in_japanese() {
+        assert_eq!(day(2027, 4, 1).to_string(), "2027年4月1日");
+        assert_eq!(month(2027, 4).to_string(), "2027年4月");
+        assert_eq!(year(2027).to_string(), "2027年");
+    }
+
+    #[test]
+    fn serde_round_trip() {
+        let v = month(2027, 4);
+        let json = serde_json::to_string(&v).unwrap();
+        assert_eq!(json, r#"{"date":"2027-04-01","precision":"month"}"#);
+        assert_eq!(serde_json::from_str::<DateValue>(&json).unwrap(), v);
+    }
+
+    #[test]
+    fn month_end_today_does_not_overflow() {
+        let t = d(2027, 1, 31);
+        assert_eq!(parse_date("来月", t), Ok(month(2027, 2)));
+        assert_eq!(parse_date("1ヶ月後", t), Ok(month(2027, 2)));
+        assert!(matches!(
+            parse_date("明日", d(2100, 12, 31)),
+            Err(DateError::OutOfRange(_))
+        ));
+    }
+
+    #[test]
+    fn hostile_input_does_not_panic() {
+        for s in crate::domain::tests_support::hostile_inputs() {
+            let _ = parse_date(&s, today());
+            let _ = parse_date(&s, NaiveDate::MAX);
+            let _ = parse_date(&s, NaiveDate::MIN);
+        }
+    }
+}

@@ -1,0 +1,860 @@
+//! Numbers with units, as owners type them: "３０名", "1,000万円", "1億2000万",
+//! "二千五百万円", "30人くらい".
+//!
+//! Units are canonicalised to the caller's expected unit. Kanji multipliers
+//! (万/億/兆/千) are part of the number, so "1,000万円" is 10,000,000 with the
+//! unit 円; callers never see 万円 as a unit.
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::text::{excerpt, fold_for_match, normalize_input};
+
+/// Values above this are rejected: no SME answer needs more, and staying well
+/// inside f64's exact-integer range keeps conversions to u64 lossless.
+const MAX_VALUE: f64 = 1e15;
+
+/// A number with an optional unit and a flag for "about" answers.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Quantity {
+    pub value: f64,
+    pub unit: Option<String>,
+    pub approx: bool,
+}
+
+impl std::fmt::Display for Quantity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.approx {
+            f.write_str("約")?;
+        }
+        f.write_str(&format_value(self.value))?;
+        if let Some(unit) = &self.unit {
+            f.write_str(unit)?;
+        }
+        Ok(())
+    }
+}
+
+/// Formats a number with thousands separators and no trailing ".0".
+pub(crate) fn format_value(v: f64) -> String {
+    let text = if v.fract() == 0.0 && v.abs() < 1e18 {
+        format!("{}", v as i64)
+    } else {
+        format!("{v}")
+    };
+    let (sign, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", text.as_str()),
+    };
+    let (int, frac) = match unsigned.split_once('.') {
+        Some((int, frac)) => (int, Some(frac)),
+        None => (unsigned, None),
+    };
+    let mut out = String::from(sign);
+    for (i, c) in int.chars().enumerate() {
+        if i > 0 && (int.len() - i) % 3 == 0 && c.is_ascii_digit() {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if let Some(frac) = frac {
+        out.push('.');
+        out.push_str(frac);
+    }
+    out
+}
+
+/// Errors from `parse_quantity` and the typed wrappers built on it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum NumberError {
+    #[error("no number given: type a number such as 30")]
+    Empty,
+    #[error("「{0}」 is not a number: type digits such as 30, 1.5 or 1,000万")]
+    NotANumber(String),
+    #[error("「{0}」 is negative: type 0 or a positive number")]
+    Negative(String),
+    #[error("「{0}」 is a range: give one number, e.g. 25")]
+    Range(String),
+    #[error("the unit 「{got}」 does not fit here: answer in {expected}, e.g. 30{expected}")]
+    WrongUnit { expected: String, got: String },
+    #[error("the number is too large: type a value below 1,000,000,000,000,000")]
+    TooLarge,
+    #[error("「{0}」 is not a whole number: type a whole number such as 25")]
+    NotInteger(String),
+    #[error("the number is larger than {}: check it and type it again", format_value(*.max as f64))]
+    OutOfRange { max: u64 },
+}
+
+/// Words that mark an answer as approximate. Owners often hedge, and the
+/// hedge should not make the answer unparseable. 以上/以下/強/弱 are bounds
+/// rather than estimates, but for a first consultation "about" is close enough.
+const APPROX_PREFIXES: &[&str] = &[
+    "約",
+    "およそ",
+    "おおよそ",
+    "大体",
+    "だいたい",
+    "ほぼ",
+    "概ね",
+    "おおむね",
+    "approximately",
+    "approx.",
+    "approx",
+    "about",
+    "around",
+    "roughly",
+    "ca.",
+    "~",
+    "〜",
+];
+const APPROX_SUFFIXES: &[&str] = &[
+    "くらい",
+    "ぐらい",
+    "位",
+    "程度",
+    "前後",
+    "ほど",
+    "程",
+    "以上",
+    "以下",
+    "強",
+    "弱",
+    "ちょっと",
+    "ちょい",
+    "~",
+    "〜",
+    "ish",
+];
+/// Chat endings that carry no information.
+const NOISE_SUFFIXES: &[&str] = &["です", "。", ".", "!", "、", "?"];
+const RANGE_MARKERS: &[&str] = &["~", "〜", "-", "−", "–", "—", "ー", "から", "to"];
+
+/// Known unit groups: canonical unit first, then synonyms. Synonyms are
+/// compared after `fold_for_match`, so カ月 and か月 are the same entry.
+const UNIT_GROUPS: &[&[&str]] = &[
+    &["円", "yen", "jpy", "えん"],
+    &[
+        "名",
+        "人",
+        "people",
+        "persons",
+        "person",
+        "employees",
+        "employee",
+        "staff",
+        "にん",
+        "めい",
+    ],
+    &["年", "年間", "years", "year", "yrs", "yr", "ねん"],
+    &[
+        "ヶ月",
+        "か月",
+        "ケ月",
+        "箇月",
+        "ヵ月",
+        "ヶ月間",
+        "か月間",
+        "ケ月間",
+        "箇月間",
+        "ヵ月間",
+        "months",
+        "month",
+        "かげつ",
+    ],
+    &["日", "日間", "days", "day", "にち"],
+    &["%", "パーセント", "percent", "pct"],
+];
+
+/// Parses a number as owners type it. `expected_unit` is the unit the
+/// question asks for; a typed synonym is converted to it, a missing unit
+/// defaults to it, and an incompatible unit is an error. Without an expected
+/// unit, a known synonym is canonicalised (人 → 名) and any other trailing
+/// word is kept as typed.
+pub fn parse_quantity(s: &str, expected_unit: Option<&str>) -> Result<Quantity, NumberError> {
+    let normalized = normalize_input(s);
+    let shown = excerpt(&normalized);
+    let compact: String = normalized
+        .to_lowercase()
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    if compact.is_empty() {
+        return Err(NumberError::Empty);
+    }
+
+    let (mut body, mut approx) = strip_markers(&compact);
+    if let Some(rest) = body.strip_prefix(['-', '−', '▲', '△']).or_else(|| {
+        body.strip_prefix("マイナス")
+            .or_else(|| body.strip_prefix("minus"))
+    }) {
+        if rest.starts_with(is_number_char) {
+            return Err(NumberError::Negative(shown));
+        }
+    }
+    // A leading yen sign is a unit written before the number.
+    let mut typed_unit = String::new();
+    if let Some(rest) = body.strip_prefix(['¥', '\\']) {
+        typed_unit.push('円');
+        body = rest;
+    }
+    // Hedges can sit between a prefixed yen sign and the number (¥約30万).
+    let (inner, inner_approx) = strip_markers(body);
+    body = inner;
+    approx |= inner_approx;
+
+    let split = body
+        .char_indices()
+        .find(|&(_, c)| !is_number_char(c))
+        .map_or(body.len(), |(i, _)| i);
+    let (digits, rest) = body.split_at(split);
+    if digits.is_empty() {
+        return Err(NumberError::NotANumber(shown));
+    }
+    if let Some(after) = RANGE_MARKERS
+        .iter()
+        .find_map(|m| rest.split_once(m).map(|(_, a)| a))
+    {
+        if after.chars().any(is_number_char) {
+            return Err(NumberError::Range(shown));
+        }
+    }
+    let mut value = parse_number(digits).ok_or_else(|| NumberError::NotANumber(shown.clone()))?;
+
+    // "1年半", "3ヶ月半": a trailing 半 adds one half of the unit.
+    let mut unit_text = rest;
+    if let Some(stripped) = rest.strip_suffix('半') {
+        if !stripped.is_empty() {
+            value += 0.5;
+            unit_text = stripped;
+        }
+    }
+    if !typed_unit.is_empty()
+        && !unit_text.is_empty()
+        && !unit_group("円").contains(&fold_for_match(unit_text).as_str())
+    {
+        return Err(NumberError::NotANumber(shown));
+    }
+    if typed_unit.is_empty() {
+        typed_unit = unit_text.to_string();
+    }
+    // Digits after the unit mean two numbers ("30名40名"); we do not guess
+    // which one was meant.
+    if typed_unit.chars().any(|c| c.is_ascii_digit()) {
+        return Err(NumberError::NotANumber(shown));
+    }
+
+    let unit = resolve_unit(&typed_unit, expected_unit)?;
+    let value = snap(value);
+    if !value.is_finite() || value > MAX_VALUE {
+        return Err(NumberError::TooLarge);
+    }
+    Ok(Quantity {
+        value,
+        unit,
+        approx,
+    })
+}
+
+/// Removes hedges and chat noise from both ends, reporting whether a hedge
+/// was found. Loops because owners stack them: "約30名くらいです".
+fn strip_markers(s: &str) -> (&str, bool) {
+    let mut s = s;
+    let mut approx = false;
+    loop {
+        let before = s.len();
+        for noise in NOISE_SUFFIXES {
+            s = s.strip_suffix(noise).unwrap_or(s);
+        }
+        for marker in APPROX_SUFFIXES {
+            if let Some(rest) = s.strip_suffix(marker) {
+                s = rest;
+                approx = true;
+            }
+        }
+        for marker in APPROX_PREFIXES {
+            if let Some(rest) = s.strip_prefix(marker) {
+                s = rest;
+                approx = true;
+            }
+        }
+        if s.len() == before {
+            return (s, approx);
+        }
+    }
+}
+
+fn unit_group(canonical: &str) -> &'static [&'static str] {
+    UNIT_GROUPS
+        .iter()
+        .copied()
+        .find(|g| {
+            g.iter()
+                .any(|u| fold_for_match(u) == fold_for_match(canonical))
+        })
+        .unwrap_or(&[])
+}
+
+fn resolve_unit(typed: &str, expected: Option<&str>) -> Result<Option<String>, NumberError> {
+    let typed_key = fold_for_match(typed);
+    let known_group = UNIT_GROUPS
+        .iter()
+        .find(|g| g.iter().any(|u| fold_for_match(u) == typed_key));
+    match expected {
+        None if typed.is_empty() => Ok(None),
+        None => Ok(Some(known_group.map_or(typed, |g| g[0]).to_string())),
+        Some(expected) => {
+            let expected_key = fold_for_match(expected);
+            let canonical = UNIT_GROUPS
+                .iter()
+                .find(|g| g.iter().any(|u| fold_for_match(u) == expected_key))
+                .map_or(expected.trim(), |g| g[0]);
+            let fits = typed.is_empty()
+                || typed_key == expected_key
+                || known_group.is_some_and(|g| g[0] == canonical);
+            if fits {
+                Ok(Some(canonical.to_string()))
+            } else {
+                Err(NumberError::WrongUnit {
+                    expected: canonical.to_string(),
+                    got: excerpt(typed),
+                })
+            }
+        }
+    }
+}
+
+fn is_number_char(c: char) -> bool {
+    c.is_ascii_digit()
+        || matches!(c, ',' | '.')
+        || kanji_digit(c).is_some()
+        || small_multiplier(c).is_some()
+        || big_multiplier(c).is_some()
+}
+
+fn kanji_digit(c: char) -> Option<u32> {
+    "〇一二三四五六七八九"
+        .chars()
+        .position(|k| k == c)
+        .map(|p| p as u32)
+        .or((c == '零').then_some(0))
+}
+
+fn small_multiplier(c: char) -> Option<f64> {
+    match c {
+        '十' => Some(10.0),
+        '百' => Some(100.0),
+        '千' => Some(1_000.0),
+        _ => None,
+    }
+}
+
+fn big_multiplier(c: char) -> Option<f64> {
+    match c {
+        '万' => Some(1e4),
+        '億' => Some(1e8),
+        '兆' => Some(1e12),
+        _ => None,
+    }
+}
+
+/// Parses digits with Japanese multipliers, mixing Arabic and kanji numerals
+/// the way people write amounts: "1億2000万", "3千万", "二千五百", "1.5億".
+/// Returns None for anything malformed rather than guessing.
+pub(crate) fn parse_number(s: &str) -> Option<f64> {
+    let chars: Vec<char> = s.chars().collect();
+    let mut total = 0.0;
+    let mut section = 0.0; // the part below the current 万/億/兆
+    let mut pending: Option<f64> = None; // a number not yet multiplied
+    let mut last_big = f64::INFINITY;
+    let mut last_small = f64::INFINITY;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c.is_ascii_digit() || c == '.' || c == ',' {
+            let start = i;
+            while i < chars.len()
+                && (chars[i].is_ascii_digit() || chars[i] == '.' || chars[i] == ',')
+            {
+                i += 1;
+            }
+            if pending.is_some() {
+                return None;
+            }
+            let run: String = chars[start..i].iter().collect();
+            pending = Some(parse_arabic(&run)?);
+            continue;
+        }
+        if kanji_digit(c).is_some() {
+            // Consecutive kanji digits are positional, as in 二〇二七.
+            let mut n = 0.0;
+            while let Some(d) = chars.get(i).and_then(|&c| kanji_digit(c)) {
+                n = n * 10.0 + f64::from(d);
+                i += 1;
+            }
+            if pending.is_some() {
+                return None;
+            }
+            pending = Some(n);
+            continue;
+        }
+        if let Some(m) = small_multiplier(c) {
+            if m >= last_small {
+                return None;
+            }
+            last_small = m;
+            section += pending.take().unwrap_or(1.0) * m;
+        } else if let Some(m) = big_multiplier(c) {
+            if m >= last_big {
+                return None;
+            }
+            last_big = m;
+            last_small = f64::INFINITY;
+            if pending.is_none() && section == 0.0 {
+                // A bare 万 or 億 means one of it, but only at the start:
+                // "1兆億" is a typo, not 1兆1億.
+                if i > 0 {
+                    return None;
+                }
+                total += m;
+            } else {
+                total += (section + pending.take().unwrap_or(0.0)) * m;
+            }
+            section = 0.0;
+        } else {
+            return None;
+        }
+        i += 1;
+    }
+    // Overflow to infinity is left for the caller to report as too large.
+    Some(total + section + pending.unwrap_or(0.0))
+}
+
+/// Parses "1,000", "1.5" or "30". Commas must group thousands, so a typo such
+/// as "1,00" is reported instead of silently becoming 100.
+fn parse_arabic(run: &str) -> Option<f64> {
+    let (int, frac) = match run.split_once('.') {
+        Some((int, frac)) => (int, Some(frac)),
+        None => (run, None),
+    };
+    if let Some(frac) = frac {
+        if frac.is_empty() || !frac.chars().all(|c| c.is_ascii_digit()) {
+            return None;
+        }
+    }
+    let mut groups = int.split(',');
+    let first = groups.next()?;
+    if first.is_empty() || (int.contains(',') && first.len() > 3) {
+        return None;
+    }
+    let mut digits = first.to_string();
+    for group in groups {
+        if group.len() != 3 {
+            return None;
+        }
+        digits.push_str(group);
+    }
+    if let Some(frac) = frac {
+        digits.push('.');
+        digits.push_str(frac);
+    }
+    digits.parse().ok()
+}
+
+/// Removes floating-point dust from decimal multiplications (1.1万 is
+/// 11000.000000000002 in f64), so stored values look like what was typed.
+fn snap(v: f64) -> f64 {
+    let r = v.round();
+    if (v - r).abs() < 1e-9 * v.abs().max(1.0) {
+        r
+    } else {
+        v
+    }
+}
+
+/// A head count, such as the number of employees. Hedges ("約30名") are
+/// accepted and dropped: the count is what routing needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EmployeeCount(u32);
+
+impl EmployeeCount {
+    pub const MAX: u32 = 1_000_000;
+
+    pub fn parse(s: &str) -> Result<EmployeeCount, NumberError> {
+        let q = parse_quantity(s, Some("名"))?;
+        let n = whole(&q, s)?;
+        if n > u64::from(Self::MAX) {
+            return Err(NumberError::OutOfRange {
+                max: u64::from(Self::MAX),
+            });
+        }
+        Ok(EmployeeCount(n as u32))
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for EmployeeCount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}名", format_value(f64::from(self.0)))
+    }
+}
+
+/// An amount of money in yen. "1,000万円", "1.5億" and "¥300,000" all work;
+/// hedges are accepted and dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MoneyYen(u64);
+
+impl MoneyYen {
+    pub fn parse(s: &str) -> Result<MoneyYen, NumberError> {
+        let q = parse_quantity(s, Some("円"))?;
+        Ok(MoneyYen(whole(&q, s)?))
+    }
+
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for MoneyYen {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}円", format_value(self.0 as f64))
+    }
+}
+
+fn whole(q: &Quantity, input: &str) -> Result<u64, NumberError> {
+    if q.value.fract() != 0.0 {
+        return Err(NumberError::NotInteger(excerpt(&normalize_input(input))));
+    }
+    // parse_quantity caps values at 1e15, so the cast is exact.
+    Ok(q.value as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn q(s: &str, unit: Option<&str>) -> Quantity {
+        parse_quantity(s, unit).unwrap_or_else(|e| panic!("{s:?}: {e}"))
+    }
+
+    fn value(s: &str, unit: &str) -> f64 {
+        q(s, Some(unit)).value
+    }
+
+    #[test]
+    fn plain_and_full_width_numbers() {
+        assert_eq!(
+            q("30", None),
+            Quantity {
+                value: 30.0,
+                unit: None,
+                approx: false
+            }
+        );
+        assert_eq!(value("３０", "名"), 30.0);
+        assert_eq!(value("1.5", "年"), 1.5);
+        assert_eq!(value("1,000", "円"), 1000.0);
+        assert_eq!(value("１，０００", "円"), 1000.0);
+        assert_eq!(value("1,234,567円", "円"), 1_234_567.0);
+        assert_eq!(value("0", "名"), 0.0);
+    }
+
+    #[test]
+    fn kanji_multipliers() {
+        assert_eq!(value("1,000万円", "円"), 10_000_000.0);
+        assert_eq!(value("1億円", "円"), 100_000_000.0);
+        assert_eq!(value("1億2000万円", "円"), 120_000_000.0);
+        assert_eq!(value("1.5億円", "円"), 150_000_000.0);
+        assert_eq!(value("3千万円", "円"), 30_000_000.0);
+        assert_eq!(value("5千円", "円"), 5_000.0);
+        assert_eq!(value("300万", "円"), 3_000_000.0);
+        assert_eq!(value("1.1万", "円"), 11_000.0);
+        assert_eq!(value("2兆", "円"), 2e12);
+        assert_eq!(value("万", "円"), 10_000.0);
+    }
+
+    #[test]
+    fn kanji_numerals() {
+        assert_eq!(value("三十名", "名"), 30.0);
+        assert_eq!(value("百二十", "名"), 120.0);
+        assert_eq!(value("二千五百万円", "円"), 25_000_000.0);
+        assert_eq!(value("十五人", "名"), 15.0);
+        assert_eq!(
+            value("一億二千三百四十五万六千七百八十九", "円"),
+            123_456_789.0
+        );
+        assert_eq!(value("二〇二七", "年"), 2027.0);
+        assert_eq!(value("一人", "名"), 1.0);
+    }
+
+    #[test]
+    fn malformed_numbers_are_rejected() {
+        for s in [
+            "1,00",
+            "1.2.3",
+            "万億",
+            "1万2億",
+            "百千",
+            "3五",
+            "12,34",
+            "1,0000",
+            ".",
+            ",",
+            "数十名",
+            "たくさん",
+            "abc",
+        ] {
+            assert!(
+                matches!(parse_quantity(s, None), Err(NumberError::NotANumber(_))),
+                "{s:?} gave {:?}",
+                parse_quantity(s, None)
+            );
+        }
+    }
+
+    #[test]
+    fn approximate_markers() {
+        for s in [
+            "約30名",
+            "およそ30名",
+            "大体30人",
+            "だいたい30",
+            "ほぼ30名",
+            "30名くらい",
+            "30人ぐらい",
+            "30名程度",
+            "30名前後",
+            "30位",
+            "30~",
+            "30〜",
+            "30名〜",
+            "約30名くらいです。",
+            "about 30 people",
+            "~30",
+            "30名以上",
+        ] {
+            let got = q(s, Some("名"));
+            assert_eq!(
+                got,
+                Quantity {
+                    value: 30.0,
+                    unit: Some("名".into()),
+                    approx: true
+                },
+                "{s:?}"
+            );
+        }
+        assert!(!q("30名", Some("名")).approx);
+    }
+
+    #[test]
+    fn ranges_are_rejected_with_advice() {
+        for s in [
+            "20〜30名",
+            "20~30",
+            "20-30人",
+            "20名〜30名",
+            "20から30",
+            "20 to 30",
+            "1〜2億",
+            "20ー30",
+        ] {
+            assert!(
+                matches!(parse_quantity(s, Some("名")), Err(NumberError::Range(_))),
+                "{s:?}"
+            );
+        }
+        assert_eq!(
+            parse_quantity("20〜30名", Some("名"))
+                .unwrap_err()
+                .to_string(),
+            "「20〜30名」 is a range: give one number, e.g. 25"
+        );
+    }
+
+    #[test]
+    fn negatives_and_empty() {
+        for s in ["-5", "−5名", "▲100万円", "マイナス3", "minus 3"] {
+            assert!(
+                matches!(parse_quantity(s, None), Err(NumberError::Negative(_))),
+                "{s:?}"
+            );
+        }
+        assert_eq!(parse_quantity("  ", None), Err(NumberError::Empty));
+        assert_eq!(
+            parse_quantity("約", None),
+            Err(NumberError::NotANumber("約".into()))
+        );
+    }
+
+    #[test]
+    fn too_large_never_overflows() {
+        assert_eq!(
+            parse_quantity("1兆億", None),
+            Err(NumberError::NotANumber("1兆億".into()))
+        );
+        assert_eq!(parse_quantity("2000兆", None), Err(NumberError::TooLarge));
+        assert_eq!(
+            parse_quantity(&"9".repeat(400), None),
+            Err(NumberError::TooLarge)
+        );
+        assert_eq!(
+            parse_quantity(&"九".repeat(400), None),
+            Err(NumberError::TooLarge)
+        );
+        assert!(parse_quantity("1000兆", None).is_ok());
+    }
+
+    #[test]
+    fn units_are_canonicalised() {
+        let cases = [
+            ("5000yen", "円", "円"),
+            ("5000 JPY", "円", "円"),
+            ("¥5,000", "円", "円"),
+            ("￥5,000", "円", "円"),
+            ("30人", "名", "名"),
+            ("30 employees", "名", "名"),
+            ("3 years", "年", "年"),
+            ("3年間", "年", "年"),
+            ("3ヶ月", "ヶ月", "ヶ月"),
+            ("3か月", "ヶ月", "ヶ月"),
+            ("3カ月", "ヶ月", "ヶ月"),
+            ("3ｹ月", "ヶ月", "ヶ月"),
+            ("3ケ月", "ヶ月", "ヶ月"),
+            ("3箇月", "ヶ月", "ヶ月"),
+            ("3 months", "ヶ月", "ヶ月"),
+            ("3か月", "か月", "ヶ月"),
+            ("10 days", "日", "日"),
+            ("15％", "%", "%"),
+            ("15パーセント", "%", "%"),
+            ("12台", "台", "台"),
+            ("12", "台", "台"),
+        ];
+        for (s, expected, canonical) in cases {
+            assert_eq!(
+                q(s, Some(expected)).unit.as_deref(),
+                Some(canonical),
+                "{s:?}"
+            );
+        }
+        assert_eq!(q("30人", None).unit.as_deref(), Some("名"));
+        assert_eq!(q("12台", None).unit.as_deref(), Some("台"));
+        assert_eq!(q("12", None).unit, None);
+    }
+
+    #[test]
+    fn half_adds_one_half() {
+        assert_eq!(value("1年半", "年"), 1.5);
+        assert_eq!(value("3ヶ月半", "ヶ月"), 3.5);
+    }
+
+    #[test]
+    fn wrong_unit_is_reported() {
+        let err = parse_quantity("30円", Some("名")).unwrap_err();
+        assert_eq!(
+            err,
+            NumberError::WrongUnit {
+                expected: "名".into(),
+                got: "円".into()
+            }
+        );
+        assert_eq!(
+            err.to_string(),
+            "the unit 「円」 does not fit here: answer in 名, e.g. 30名"
+        );
+        assert!(matches!(
+            parse_quantity("3年", Some("ヶ月")),
+            Err(NumberError::WrongUnit { .. })
+        ));
+        assert!(matches!(
+            parse_quantity("¥30名", Some("名")),
+            Err(NumberError::NotANumber(_))
+        ));
+    }
+
+    #[test]
+    fn display() {
+        assert_eq!(q("30", Some("名")).to_string(), "30名");
+        assert_eq!(q("1,000万円", Some("円")).to_string(), "10,000,000円");
+        assert_eq!(q("約30人", Some("名")).to_string(), "約30名");
+        assert_eq!(q("1.5", Some("年")).to_string(), "1.5年");
+        assert_eq!(q("1234.5", None).to_string(), "1,234.5");
+        assert_eq!(q("100", None).to_string(), "100");
+        assert_eq!(format_value(-1234.0), "-1,234");
+        assert_eq!(format_value(999.0), "999");
+    }
+
+    #[test]
+    fn quantity_serialises() {
+        let v = q("約30人", Some("名"));
+        let json = serde_json::to_string(&v).unwrap();
+        assert_eq!(json, r#"{"value":30.0,"unit":"名","approx":true}"#);
+        assert_eq!(serde_json::from_str::<Quantity>(&json).unwrap(), v);
+    }
+
+    #[test]
+    fn employee_count() {
+        assert_eq!(EmployeeCount::parse("３０名").unwrap().get(), 30);
+        assert_eq!(EmployeeCount::parse("約50人くらい").unwrap().get(), 50);
+        assert_eq!(EmployeeCount::parse("0").unwrap().get(), 0);
+        assert_eq!(
+            EmployeeCount::parse("1万人").unwrap().to_string(),
+            "10,000名"
+        );
+        assert_eq!(
+            EmployeeCount::parse("100万1人"),
+            Err(NumberError::OutOfRange { max: 1_000_000 })
+        );
+        assert_eq!(
+            EmployeeCount::parse("200万人").unwrap_err().to_string(),
+            "the number is larger than 1,000,000: check it and type it again"
+        );
+        assert_eq!(
+            EmployeeCount::parse("1.5人"),
+            Err(NumberError::NotInteger("1.5人".into()))
+        );
+        assert!(matches!(
+            EmployeeCount::parse("30円"),
+            Err(NumberError::WrongUnit { .. })
+        ));
+        assert_eq!(serde_json::to_string(&EmployeeCount(30)).unwrap(), "30");
+    }
+
+    #[test]
+    fn money_yen() {
+        assert_eq!(MoneyYen::parse("1,000万円").unwrap().get(), 10_000_000);
+        assert_eq!(MoneyYen::parse("1.5億").unwrap().get(), 150_000_000);
+        assert_eq!(MoneyYen::parse("¥300,000").unwrap().get(), 300_000);
+        assert_eq!(
+            MoneyYen::parse("約二千五百万円").unwrap().to_string(),
+            "25,000,000円"
+        );
+        assert_eq!(
+            MoneyYen::parse("1000兆").unwrap().get(),
+            1_000_000_000_000_000
+        );
+        assert_eq!(
+            MoneyYen::parse("0.5円"),
+            Err(NumberError::NotInteger("0.5円".into()))
+        );
+        assert!(matches!(
+            MoneyYen::parse("30名"),
+            Err(NumberError::WrongUnit { .. })
+        ));
+        assert_eq!(serde_json::to_string(&MoneyYen(5)).unwrap(), "5");
+    }
+
+    #[test]
+    fn hostile_input_does_not_panic() {
+        for s in crate::domain::tests_support::hostile_inputs() {
+            let _ = parse_quantity(&s, None);
+            let _ = parse_quantity(&s, Some("名"));
+            let _ = EmployeeCount::parse(&s);
+            let _ = MoneyYen::parse(&s);
+        }
+    }
+}

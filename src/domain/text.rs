@@ -1,0 +1,268 @@
+//! Text normalisation shared by every parser in the domain module.
+//!
+//! Owners type on phones with Japanese IMEs, so the same answer can arrive as
+//! full-width digits, half-width katakana, or with invisible characters pasted
+//! from other apps. We keep two views of a string: `normalize_input` (NFKC, for
+//! matching and parsing) and `clean_text` (no NFKC, for free text we store).
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use unicode_normalization::UnicodeNormalization;
+
+/// Characters that render as nothing but break matching: zero-width
+/// characters and bidi controls. The bidi overrides can also be used to make
+/// stored text display misleadingly, so we never keep them.
+fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{200B}'..='\u{200F}' | '\u{2060}' | '\u{FEFF}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+    )
+}
+
+/// Removes invisible and control characters and unifies line endings.
+/// Tabs become spaces because a tab inside an answer is almost always a paste
+/// artefact, while newlines carry meaning in longer answers.
+fn strip_controls(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\r' => {
+                if chars.peek() == Some(&'\n') {
+                    chars.next();
+                }
+                out.push('\n');
+            }
+            '\n' | '\u{2028}' | '\u{2029}' => out.push('\n'),
+            '\t' => out.push(' '),
+            c if c.is_control() || is_invisible(c) => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Normalises user input for matching and parsing: NFKC (full-width ASCII to
+/// ASCII, half-width katakana to full-width, U+3000 to a space), invisible and
+/// control characters removed, line endings unified, surrounding whitespace
+/// trimmed.
+pub fn normalize_input(s: &str) -> String {
+    let stripped = strip_controls(s);
+    // NFKC can in principle expand characters into sequences we strip, so we
+    // run the filter once more on its output; it is cheap and keeps the
+    // guarantee unconditional.
+    let nfkc: String = stripped.nfkc().collect();
+    strip_controls(&nfkc).trim().to_string()
+}
+
+/// Like `normalize_input` but without NFKC, so free-text answers keep the
+/// owner's characters (full-width digits, ①, ㈱) exactly as typed.
+pub fn clean_text(s: &str) -> String {
+    strip_controls(s).trim().to_string()
+}
+
+/// Converts katakana to hiragana; other characters pass through unchanged.
+/// The long-vowel mark ー has no hiragana form and is kept.
+pub fn katakana_to_hiragana(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '\u{30A1}'..='\u{30F6}' | '\u{30FD}'..='\u{30FE}' => {
+                char::from_u32(c as u32 - 0x60).unwrap_or(c)
+            }
+            c => c,
+        })
+        .collect()
+}
+
+/// Folds a string for comparing typed words with labels and commands:
+/// normalised, lowercased, katakana as hiragana, whitespace removed.
+pub fn fold_for_match(s: &str) -> String {
+    katakana_to_hiragana(&normalize_input(s).to_lowercase())
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect()
+}
+
+/// Shortens user input before it is echoed back inside an error message, so
+/// a pasted essay does not turn into an essay-length error.
+pub(crate) fn excerpt(s: &str) -> String {
+    const MAX: usize = 30;
+    let mut out: String = s.chars().take(MAX).collect();
+    if s.chars().nth(MAX).is_some() {
+        out.push('…');
+    }
+    out
+}
+
+/// Errors from `FreeText::parse`.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum TextError {
+    #[error("the answer is empty: please type a few words")]
+    Empty,
+    #[error("the answer is too short ({got} characters): please write at least {min} characters")]
+    TooShort { min: usize, got: usize },
+    #[error(
+        "the answer is too long ({got} characters): please shorten it to {max} characters or fewer"
+    )]
+    TooLong { max: usize, got: usize },
+}
+
+/// A free-text answer, cleaned of invisible characters but otherwise kept as
+/// the owner typed it. Length limits are counted in characters, because a
+/// byte count would punish Japanese text three times over.
+///
+/// Deserialisation does not re-check the limits (they belong to the question,
+/// not the value), so only store values that came through `parse`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct FreeText(String);
+
+impl FreeText {
+    pub fn parse(s: &str, min_chars: usize, max_chars: usize) -> Result<FreeText, TextError> {
+        let cleaned = clean_text(s);
+        let got = cleaned.chars().count();
+        if got == 0 {
+            return Err(TextError::Empty);
+        }
+        if got < min_chars {
+            return Err(TextError::TooShort {
+                min: min_chars,
+                got,
+            });
+        }
+        if got > max_chars {
+            return Err(TextError::TooLong {
+                max: max_chars,
+                got,
+            });
+        }
+        Ok(FreeText(cleaned))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn into_inner(self) -> String {
+        self.0
+    }
+}
+
+impl AsRef<str> for FreeText {
+    fn as_ref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for FreeText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nfkc_turns_full_width_into_ascii() {
+        assert_eq!(normalize_input("１２３ＡＢＣ"), "123ABC");
+        assert_eq!(normalize_input("ｶﾞｷﾞ"), "ガギ");
+        assert_eq!(normalize_input("１，０００"), "1,000");
+    }
+
+    #[test]
+    fn trims_ideographic_space_and_newlines() {
+        assert_eq!(normalize_input("\u{3000} 兵庫 \u{3000}\n"), "兵庫");
+        assert_eq!(clean_text("\u{3000}兵庫\u{3000}"), "兵庫");
+    }
+
+    #[test]
+    fn removes_invisible_and_control_characters() {
+        let s = "a\u{200B}b\u{200C}c\u{200D}d\u{2060}e\u{FEFF}f\u{200E}g\u{200F}h\u{202E}i\u{2066}j\u{2069}k\u{0007}l\u{0085}m\u{007F}n";
+        assert_eq!(normalize_input(s), "abcdefghijklmn");
+        assert_eq!(clean_text(s), "abcdefghijklmn");
+    }
+
+    #[test]
+    fn unifies_line_endings_and_tabs() {
+        assert_eq!(normalize_input("a\r\nb\rc\nd\te"), "a\nb\nc\nd e");
+        assert_eq!(clean_text("a\r\nb\rc\td"), "a\nb\nc d");
+    }
+
+    #[test]
+    fn clean_text_keeps_characters_as_typed() {
+        assert_eq!(clean_text(" ３０名、①㈱ｶﾅ "), "３０名、①㈱ｶﾅ");
+    }
+
+    #[test]
+    fn katakana_becomes_hiragana() {
+        assert_eq!(
+            katakana_to_hiragana("ヒョウゴ ヴァ ヽヾ ー abc"),
+            "ひょうご ゔぁ ゝゞ ー abc"
+        );
+        assert_eq!(katakana_to_hiragana("ヶ月"), "ゖ月");
+    }
+
+    #[test]
+    fn fold_for_match_compares_across_scripts() {
+        assert_eq!(fold_for_match(" ハイ "), "はい");
+        assert_eq!(fold_for_match("ﾊｲ"), "はい");
+        assert_eq!(fold_for_match("Ｙｅｓ  Please"), "yesplease");
+        assert_eq!(fold_for_match("\u{200B}はい\u{3000}"), "はい");
+    }
+
+    #[test]
+    fn free_text_counts_characters_not_bytes() {
+        let t = FreeText::parse(" 売上が伸びない ", 3, 7).unwrap();
+        assert_eq!(t.as_str(), "売上が伸びない");
+        assert_eq!(t.clone().into_inner(), "売上が伸びない");
+        assert_eq!(
+            FreeText::parse("あ", 2, 10),
+            Err(TextError::TooShort { min: 2, got: 1 })
+        );
+        assert_eq!(
+            FreeText::parse("あいうえお", 1, 4),
+            Err(TextError::TooLong { max: 4, got: 5 })
+        );
+        assert_eq!(
+            FreeText::parse(" \u{200B}\u{3000}", 0, 4),
+            Err(TextError::Empty)
+        );
+    }
+
+    #[test]
+    fn free_text_serialises_as_plain_string() {
+        let t = FreeText::parse("資金繰り", 1, 100).unwrap();
+        let json = serde_json::to_string(&t).unwrap();
+        assert_eq!(json, "\"資金繰り\"");
+        assert_eq!(serde_json::from_str::<FreeText>(&json).unwrap(), t);
+    }
+
+    #[test]
+    fn error_messages_say_what_to_do() {
+        assert_eq!(
+            TextError::TooShort { min: 5, got: 2 }.to_string(),
+            "the answer is too short (2 characters): please write at least 5 characters"
+        );
+    }
+
+    #[test]
+    fn excerpt_shortens_long_input() {
+        assert_eq!(excerpt("abc"), "abc");
+        let long = "あ".repeat(100);
+        assert_eq!(excerpt(&long).chars().count(), 31);
+    }
+
+    #[test]
+    fn hostile_input_does_not_panic() {
+        for s in crate::domain::tests_support::hostile_inputs() {
+            let _ = normalize_input(&s);
+            let _ = clean_text(&s);
+            let _ = fold_for_match(&s);
+            let _ = katakana_to_hiragana(&s);
+            let _ = FreeText::parse(&s, 0, 20_000);
+            let _ = excerpt(&s);
+        }
+    }
+}

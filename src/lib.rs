@@ -1,0 +1,49 @@
+//! madoguchi (窓口, "the front desk"): a chat bot that holds the first
+//! consultation with the owner of a small or medium-sized company in Japan
+//! and hands a summarised case to the right regional support hub, with the
+//! owner's consent.
+//!
+//! # Map of the modules
+//!
+//! - [`domain`]: typed values parsed at the edge: prefectures, numbers with
+//!   units, contact details, dates, ids. Pure functions with unit tests.
+//! - [`script`]: the dialog script format (`dialogs/*.yaml`), its compiler
+//!   and diagnostics (`file:line:col`), and the compiled [`script::Flow`].
+//! - [`routing`]: hubs and rules; chooses the hub(s) for a case and records
+//!   why.
+//! - [`engine`]: the consultation state machine. `step(flow, state, input,
+//!   ctx) -> effects`.
+//! - [`render`]: template contexts and escaping of owner text.
+//! - [`store`]: the [`store::Store`] trait and its SQLite implementation.
+//! - [`runner`]: drives the engine for one owner, committing each step to the
+//!   store before releasing the reply; loads pinned script versions.
+//! - [`chat`]: the terminal adapter; [`transcript`]: transcript tests.
+//!
+//! # Invariants
+//!
+//! 1. `domain`, `script`, `routing`, `engine` and `render` do no I/O and
+//!    never read the clock: time arrives in [`engine::Ctx`]. Nothing under
+//!    them imports tokio, sqlx or serenity.
+//! 2. Every accepted answer is an [`engine::Effect::Record`], and the runner
+//!    commits all effects of a step in one transaction before any reply is
+//!    sent, so an acknowledged answer survives a crash.
+//! 3. A session is pinned to the content hash of the script and routing
+//!    sources it started on; those sources are stored, so the session
+//!    finishes on that exact version even after the files change.
+//! 4. Nothing about an owner leaves the bot without a consent record that
+//!    names the recipients; deliveries are created in the same transaction
+//!    as the case and the consent.
+//! 5. Owner text is stored as typed and escaped only when rendered.
+
+pub mod answer;
+pub mod chat;
+pub mod delivery;
+pub mod domain;
+pub mod engine;
+pub mod privacy;
+pub mod render;
+pub mod routing;
+pub mod runner;
+pub mod script;
+pub mod store;
+pub mod transcript;

@@ -1,0 +1,300 @@
+//! The `madoguchi` command: terminal chat, dialog tools, case views.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use madoguchi::chat::{run_chat, ChatOptions};
+use madoguchi::domain::ids::{CaseId, Transport, UserKey};
+use madoguchi::runner::{Runner, RunnerConfig, SystemClock};
+use madoguchi::script::{load_dir, Lang, Severity};
+use madoguchi::store::sqlite::SqliteStore;
+use madoguchi::store::{CaseFilter, CaseStatus, Store};
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Parser)]
+#[command(name = "madoguchi", version, about = "窓口 — first-contact consultations for SME owners, routed to regional support hubs")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Args, Clone)]
+struct Common {
+    /// The SQLite database file (created if missing).
+    #[arg(long, env = "MADOGUCHI_DB", default_value = "madoguchi.db", global = true)]
+    db: PathBuf,
+    /// The folder with dialog scripts and routing.yaml.
+    #[arg(long, env = "MADOGUCHI_DIALOGS", default_value = "dialogs", global = true)]
+    dialogs: PathBuf,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Hold a consultation in the terminal (stdin/stdout; piping works).
+    Chat {
+        #[command(flatten)]
+        common: Common,
+        /// Language of the consultation.
+        #[arg(long, default_value = "ja", value_parser = parse_lang)]
+        lang: Lang,
+        /// Continue the consultation left open by an earlier run.
+        #[arg(long)]
+        resume: bool,
+        /// Where routed cases are delivered for hubs without a chat channel.
+        #[arg(long, default_value = "inbox")]
+        inbox: PathBuf,
+        /// Who is chatting (the owner key becomes terminal:NAME).
+        #[arg(long, default_value = "local")]
+        user: String,
+    },
+    /// Check, test and inspect dialog scripts.
+    Dialogs {
+        #[command(subcommand)]
+        cmd: DialogsCmd,
+    },
+    /// What staff see: routed cases.
+    Cases {
+        #[command(subcommand)]
+        cmd: CasesCmd,
+    },
+    /// Show everything stored about an owner (their answers, cases, consents).
+    MyData {
+        #[command(flatten)]
+        common: Common,
+        /// The owner key, e.g. terminal:local or discord:123456.
+        #[arg(long, default_value = "terminal:local")]
+        user: String,
+    },
+    /// Delete an owner's data, keeping only the consent records the law requires.
+    Forget {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value = "terminal:local")]
+        user: String,
+        /// Confirm the deletion (without it, nothing is deleted).
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum DialogsCmd {
+    /// Load and validate every script and the routing file.
+    Check {
+        /// The dialogs folder.
+        path: Option<PathBuf>,
+        /// Language of the messages (ja or en).
+        #[arg(long, env = "MADOGUCHI_LANG", default_value = "ja", value_parser = parse_lang)]
+        lang: Lang,
+    },
+    /// Run the transcript tests in DIALOGS/tests.
+    Test {
+        path: Option<PathBuf>,
+        /// Print each conversation, not only failures.
+        #[arg(long)]
+        verbose: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CasesCmd {
+    /// List cases, newest first.
+    List {
+        #[command(flatten)]
+        common: Common,
+        /// Only cases held by this hub.
+        #[arg(long)]
+        hub: Option<String>,
+        /// open, claimed or closed.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Show one case: the company information sheet, routing, deliveries, history.
+    Show {
+        #[command(flatten)]
+        common: Common,
+        /// The case id, e.g. C-000001 or 1.
+        id: String,
+    },
+}
+
+fn parse_lang(s: &str) -> Result<Lang, String> {
+    Lang::parse(s).ok_or_else(|| format!("unknown language `{s}`: use ja or en"))
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("MADOGUCHI_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match real_main().await {
+        Ok(code) => std::process::ExitCode::from(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(1)
+        }
+    }
+}
+
+async fn open_store(db: &Path) -> Result<Arc<dyn Store>> {
+    let s = SqliteStore::open(db).await.with_context(|| format!("cannot open the database {}", db.display()))?;
+    Ok(Arc::new(s))
+}
+
+async fn real_main() -> Result<u8> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Chat { common, lang, resume, inbox, user } => {
+            let bundle = load_checked(&common.dialogs)?;
+            let store = open_store(&common.db).await?;
+            let runner = Runner::new(store, Arc::new(SystemClock), bundle, RunnerConfig { default_lang: lang, ..RunnerConfig::default() }).await?;
+            let user = UserKey::new(Transport::Terminal, &user).context("invalid --user")?;
+            let echo = !std::io::stdin().is_terminal();
+            let opts = ChatOptions { user, lang, resume, inbox, echo };
+            let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+            run_chat(&runner, &opts, stdin, &mut std::io::stdout()).await?;
+            Ok(0)
+        }
+        Cmd::Dialogs { cmd: DialogsCmd::Check { path, lang } } => {
+            let dir = path.unwrap_or_else(|| PathBuf::from("dialogs"));
+            Ok(check(&dir, lang))
+        }
+        Cmd::Dialogs { cmd: DialogsCmd::Test { path, verbose } } => {
+            let dir = path.unwrap_or_else(|| PathBuf::from("dialogs"));
+            if check(&dir, Lang::En) == 1 {
+                bail!("the scripts have errors; fix them before running transcripts");
+            }
+            let outcomes = madoguchi::transcript::run_dir(&dir, &dir.join("tests")).await?;
+            let (mut passed, mut failed) = (0, 0);
+            for (file, o) in &outcomes {
+                if o.failures.is_empty() {
+                    passed += 1;
+                    println!("ok   {file} — {}", o.name);
+                    if verbose {
+                        println!("{}", o.log);
+                    }
+                } else {
+                    failed += 1;
+                    println!("FAIL {file} — {}", o.name);
+                    for f in &o.failures {
+                        println!("  {file}:{}: {}", f.line, f.message.replace('\n', "\n    "));
+                    }
+                    println!("  --- conversation ---\n{}", o.log.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n"));
+                }
+            }
+            println!("{passed} passed, {failed} failed");
+            Ok(if failed > 0 { 1 } else { 0 })
+        }
+        Cmd::Cases { cmd: CasesCmd::List { common, hub, status } } => {
+            let store = open_store(&common.db).await?;
+            let status = match status {
+                Some(s) => Some(CaseStatus::parse(&s).with_context(|| format!("unknown status `{s}`: use open, claimed or closed"))?),
+                None => None,
+            };
+            let cases = store.cases(&CaseFilter { hub_id: hub, status, limit: Some(200) }).await?;
+            if cases.is_empty() {
+                println!("no cases / 案件はありません");
+            }
+            for c in cases {
+                println!(
+                    "{}  {}  step {}  {:<8} {:<14} {}",
+                    c.id,
+                    c.created_at.format("%Y-%m-%d %H:%M"),
+                    c.step,
+                    c.status.name(),
+                    c.hub_id,
+                    c.headline
+                );
+            }
+            Ok(0)
+        }
+        Cmd::Cases { cmd: CasesCmd::Show { common, id } } => {
+            let store = open_store(&common.db).await?;
+            let id = CaseId::parse(&id).with_context(|| format!("`{id}` is not a case id: use the form C-000001 or 1"))?;
+            let c = store.case(id).await?.with_context(|| format!("there is no case {id}; `madoguchi cases list` shows the cases"))?;
+            println!("{} {}\nstatus: {}  step: {}  hub: {}", c.id, c.headline, c.status.name(), c.step, c.hub_id);
+            if let Some(by) = &c.claimed_by {
+                println!("claimed by: {by}");
+            }
+            println!("\n{}\n", c.summary_plain);
+            println!("routing: rule `{}` — {}", c.route.rule, c.route.reason);
+            for (rule, why) in &c.route.passed_over {
+                println!("  passed over `{rule}`: {why}");
+            }
+            println!("\ndeliveries:");
+            for d in store.deliveries(id).await? {
+                println!("  {} via {} → {}: {} (attempts {}){}", d.hub_id, d.transport, d.target, d.status.name(), d.attempts, d.last_error.map(|e| format!(" last error: {e}")).unwrap_or_default());
+            }
+            println!("\nhistory:");
+            for a in store.audit(Some(id)).await? {
+                println!("  {} {} {} {}", a.at.format("%Y-%m-%d %H:%M"), a.actor, a.action, a.detail);
+            }
+            Ok(0)
+        }
+        Cmd::MyData { common, user } => {
+            let store = open_store(&common.db).await?;
+            let user = UserKey::parse(&user).context("invalid --user")?;
+            let export = madoguchi::privacy::export(store.as_ref(), &user).await?;
+            println!("{}", serde_json::to_string_pretty(&export)?);
+            Ok(0)
+        }
+        Cmd::Forget { common, user, yes } => {
+            let store = open_store(&common.db).await?;
+            let user = UserKey::parse(&user).context("invalid --user")?;
+            if !yes {
+                println!("this deletes every answer, session and case content of {user}; consent records are kept for 3 years as the law requires.\nrun again with --yes to delete.");
+                return Ok(2);
+            }
+            let r = store.forget_user(&user, chrono::Utc::now()).await?;
+            println!(
+                "deleted {} session(s), {} answer(s), the contents of {} case(s); kept {} consent record(s) as the law requires",
+                r.sessions, r.answers, r.cases, r.consent_records_kept
+            );
+            Ok(0)
+        }
+    }
+}
+
+/// Loads the dialogs or explains every problem.
+fn load_checked(dir: &Path) -> Result<madoguchi::script::Bundle> {
+    match load_dir(dir) {
+        Ok(b) => Ok(b),
+        Err(madoguchi::script::compile::LoadError::Invalid(diags)) => {
+            for d in &diags {
+                eprintln!("{}", d.render(Lang::En));
+            }
+            bail!("the dialog scripts in {} have errors (listed above)", dir.display())
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Prints diagnostics; 0 = clean, 1 = errors, 2 = warnings only.
+fn check(dir: &Path, lang: Lang) -> u8 {
+    let diags = match load_dir(dir) {
+        Ok(b) => b.warnings,
+        Err(madoguchi::script::compile::LoadError::Invalid(d)) => d,
+        Err(e) => {
+            eprintln!("{e}");
+            return 1;
+        }
+    };
+    for d in &diags {
+        println!("{}", d.render(lang));
+    }
+    let errors = diags.iter().filter(|d| d.severity == Severity::Error).count();
+    let warnings = diags.len() - errors;
+    match lang {
+        Lang::Ja => println!("エラー {errors} 件、警告 {warnings} 件"),
+        Lang::En => println!("{errors} error(s), {warnings} warning(s)"),
+    }
+    if errors > 0 {
+        1
+    } else if warnings > 0 {
+        2
+    } else {
+        0
+    }
+}

@@ -1,0 +1,254 @@
+//! Routing: which support hub receives a case, and why.
+//!
+//! Hubs and rules come from `dialogs/routing.yaml`. Rules are tried in file
+//! order; the first whose condition holds *and* whose hubs can be resolved
+//! for the owner's prefecture wins, otherwise the explicit fallback applies.
+//! The decision records the winning rule and why each earlier rule did not
+//! apply, so staff can see why a case reached them.
+
+use crate::answer::AnswerValue;
+use crate::domain::ids::HubId;
+use crate::domain::prefecture::Prefecture;
+use crate::script::cond::{Cond, Facts};
+use crate::script::{Lang, NodeIx};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HubKind {
+    /// プロフェッショナル人材戦略拠点
+    ProTalent,
+    /// よろず支援拠点
+    Yorozu,
+    /// 商工会・商工会議所
+    Chamber,
+    /// 地域金融機関
+    Bank,
+    /// 外郭団体 (public business-support agency)
+    PublicAgency,
+    /// 税理士・中小企業診断士
+    Consultant,
+    /// NPO・まちづくり会社
+    Npo,
+    /// 人材紹介会社
+    Recruiter,
+}
+
+impl HubKind {
+    pub const ALL: [HubKind; 8] = [
+        HubKind::ProTalent,
+        HubKind::Yorozu,
+        HubKind::Chamber,
+        HubKind::Bank,
+        HubKind::PublicAgency,
+        HubKind::Consultant,
+        HubKind::Npo,
+        HubKind::Recruiter,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            HubKind::ProTalent => "pro_talent",
+            HubKind::Yorozu => "yorozu",
+            HubKind::Chamber => "chamber",
+            HubKind::Bank => "bank",
+            HubKind::PublicAgency => "public_agency",
+            HubKind::Consultant => "consultant",
+            HubKind::Npo => "npo",
+            HubKind::Recruiter => "recruiter",
+        }
+    }
+    pub fn parse(s: &str) -> Option<HubKind> {
+        HubKind::ALL.into_iter().find(|k| k.name() == s)
+    }
+    pub fn name_ja(self) -> &'static str {
+        match self {
+            HubKind::ProTalent => "プロフェッショナル人材戦略拠点",
+            HubKind::Yorozu => "よろず支援拠点",
+            HubKind::Chamber => "商工会・商工会議所",
+            HubKind::Bank => "地域金融機関",
+            HubKind::PublicAgency => "外郭団体",
+            HubKind::Consultant => "税理士・中小企業診断士",
+            HubKind::Npo => "NPO・まちづくり会社",
+            HubKind::Recruiter => "人材紹介会社",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscordTarget {
+    pub channel: u64,
+    pub staff_role: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Hub {
+    pub id: HubId,
+    pub name: String,
+    pub name_en: Option<String>,
+    pub kind: HubKind,
+    pub prefectures: Vec<Prefecture>,
+    pub terminal: Option<String>,
+    pub discord: Option<DiscordTarget>,
+}
+
+impl Hub {
+    pub fn display_name(&self, lang: Lang) -> &str {
+        match lang {
+            Lang::En => self.name_en.as_deref().unwrap_or(&self.name),
+            Lang::Ja => &self.name,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum Pick {
+    Hub(usize),
+    Kind(HubKind),
+}
+
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub id: String,
+    pub description: String,
+    pub description_en: Option<String>,
+    pub when: Option<Cond>,
+    pub step: u8,
+    pub primary: Pick,
+    pub copies: Vec<Pick>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Routing {
+    pub network: String,
+    pub prefecture_node: Option<NodeIx>,
+    pub hubs: Vec<Hub>,
+    pub rules: Vec<Rule>,
+    pub fallback: Rule,
+}
+
+/// A hub named in a decision, as stored with the case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HubRef {
+    pub id: String,
+    pub name: String,
+}
+
+/// Why a case went where it went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteDecision {
+    pub rule: String,
+    pub reason: String,
+    pub primary: HubRef,
+    pub copies: Vec<HubRef>,
+    /// The support step the case has reached when it is handed over.
+    pub step: u8,
+    /// For each earlier rule: its id and why it did not apply.
+    pub passed_over: Vec<(String, String)>,
+}
+
+impl RouteDecision {
+    /// Every hub that receives the case, primary first.
+    pub fn recipients(&self) -> impl Iterator<Item = &HubRef> {
+        std::iter::once(&self.primary).chain(self.copies.iter())
+    }
+    pub fn same_recipients(&self, other: &RouteDecision) -> bool {
+        self.recipients().map(|h| &h.id).eq(other.recipients().map(|h| &h.id))
+    }
+}
+
+impl Routing {
+    pub fn hub(&self, id: &str) -> Option<&Hub> {
+        self.hubs.iter().find(|h| h.id.as_str() == id)
+    }
+
+    fn owner_prefecture(&self, f: &dyn Facts) -> Option<Prefecture> {
+        match self.prefecture_node.and_then(|n| f.answer(n)) {
+            Some(AnswerValue::Prefecture(p)) => Some(*p),
+            _ => None,
+        }
+    }
+
+    fn resolve(&self, pick: &Pick, pref: Option<Prefecture>) -> Result<usize, String> {
+        match pick {
+            Pick::Hub(i) => Ok(*i),
+            Pick::Kind(kind) => {
+                let Some(p) = pref else {
+                    return Err(format!("no prefecture answered, so no {} hub can be chosen", kind.name()));
+                };
+                self.hubs
+                    .iter()
+                    .position(|h| h.kind == *kind && h.prefectures.contains(&p))
+                    .ok_or_else(|| format!("no {} hub covers {}", kind.name(), p.name_ja()))
+            }
+        }
+    }
+
+    fn hub_ref(&self, i: usize, lang: Lang) -> HubRef {
+        let h = &self.hubs[i];
+        HubRef { id: h.id.to_string(), name: h.display_name(lang).to_string() }
+    }
+
+    /// Tries one rule: `Ok` with the decision if it applies, `Err` with the
+    /// reason if not.
+    pub fn try_rule(&self, rule: &Rule, f: &dyn Facts, lang: Lang) -> Result<RouteDecision, String> {
+        if let Some(when) = &rule.when {
+            if !when.eval(f) {
+                return Err(format!("condition not met: {}", when.describe()));
+            }
+        }
+        let pref = self.owner_prefecture(f);
+        let primary = self.resolve(&rule.primary, pref)?;
+        let mut copies = Vec::new();
+        for c in &rule.copies {
+            // A copy that cannot be resolved (no such hub in this prefecture)
+            // is dropped rather than failing the whole rule: the primary hub
+            // is what matters for the hand-off.
+            if let Ok(i) = self.resolve(c, pref) {
+                if i != primary && !copies.contains(&i) {
+                    copies.push(i);
+                }
+            }
+        }
+        let reason = match lang {
+            Lang::En => rule.description_en.clone().unwrap_or_else(|| rule.description.clone()),
+            Lang::Ja => rule.description.clone(),
+        };
+        Ok(RouteDecision {
+            rule: rule.id.clone(),
+            reason,
+            primary: self.hub_ref(primary, lang),
+            copies: copies.into_iter().map(|i| self.hub_ref(i, lang)).collect(),
+            step: rule.step,
+            passed_over: Vec::new(),
+        })
+    }
+
+    /// Chooses the hubs for a case. Always returns a decision: the fallback
+    /// rule names a fixed hub (the compiler insists on it).
+    pub fn decide(&self, f: &dyn Facts, lang: Lang) -> RouteDecision {
+        let mut passed_over = Vec::new();
+        for rule in &self.rules {
+            match self.try_rule(rule, f, lang) {
+                Ok(mut d) => {
+                    d.passed_over = passed_over;
+                    return d;
+                }
+                Err(why) => passed_over.push((rule.id.clone(), why)),
+            }
+        }
+        let mut d = self.try_rule(&self.fallback, f, lang).unwrap_or_else(|why| {
+            // The compiler guarantees the fallback's primary is a named hub,
+            // so this only happens with a hand-built routing table.
+            RouteDecision {
+                rule: "fallback".into(),
+                reason: why,
+                primary: self.hub_ref(0, lang),
+                copies: vec![],
+                step: 1,
+                passed_over: vec![],
+            }
+        });
+        d.passed_over = passed_over;
+        d
+    }
+}

@@ -1,0 +1,1384 @@
+//! Compiles script and routing files into a [`Flow`], reporting every problem.
+
+use super::diag::{closest, normalize, template_pos, Diagnostic, Diags, Loc};
+use super::raw::*;
+use super::*;
+use crate::bi;
+use crate::domain::ids::HubId;
+use crate::domain::prefecture::{Prefecture, Region};
+use crate::domain::text::fold_for_match;
+use crate::routing::{DiscordTarget, Hub, HubKind, Pick, Routing, Rule};
+use crate::script::cond::Test;
+use handlebars::template::{Parameter, Template, TemplateElement};
+use serde_saphyr::Spanned;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+use std::sync::Arc;
+
+/// The exact texts a flow was compiled from. Stored with every version so
+/// that a session can be resumed on its pinned version after the files
+/// changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sources {
+    pub script_name: String,
+    pub script_text: String,
+    pub routing_name: String,
+    pub routing_text: String,
+}
+
+impl Sources {
+    pub fn version(&self) -> String {
+        let mut h = Sha256::new();
+        h.update(b"madoguchi-flow-v1\0");
+        h.update(self.script_text.as_bytes());
+        h.update(b"\0");
+        h.update(self.routing_text.as_bytes());
+        format!("{:x}", h.finalize())
+    }
+}
+
+/// Every flow found in a dialogs directory.
+#[derive(Debug, Default)]
+pub struct Bundle {
+    pub flows: Vec<Arc<Flow>>,
+    /// Warnings (a bundle with errors is never built).
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl Bundle {
+    pub fn flow(&self, script_id: &str, lang: Lang) -> Option<Arc<Flow>> {
+        self.flows.iter().find(|f| f.script_id == script_id && f.lang == lang).cloned()
+    }
+    pub fn by_version(&self, version: &str) -> Option<Arc<Flow>> {
+        self.flows.iter().find(|f| f.version == version).cloned()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read dialogs directory {path}: {source}; check the path or pass another with --dialogs")]
+    Io { path: String, source: std::io::Error },
+    #[error("the dialog files have {} error(s); run `madoguchi dialogs check` to see them", .0.iter().filter(|d| d.severity == Severity::Error).count())]
+    Invalid(Vec<Diagnostic>),
+}
+
+pub const ROUTING_FILE: &str = "routing.yaml";
+
+/// Loads and compiles every script in `dir` (files `*.yaml` beside
+/// `routing.yaml`; sub-directories such as `tests/` are not scripts).
+pub fn load_dir(dir: &Path) -> Result<Bundle, LoadError> {
+    let io = |path: &Path, source| LoadError::Io { path: path.display().to_string(), source };
+    let routing_path = dir.join(ROUTING_FILE);
+    let routing_text = std::fs::read_to_string(&routing_path).map_err(|e| io(&routing_path, e))?;
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .map_err(|e| io(dir, e))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml") | Some("yml")))
+        .filter(|p| p.file_name().and_then(|n| n.to_str()) != Some(ROUTING_FILE))
+        .collect();
+    names.sort();
+    let mut flows = Vec::new();
+    let mut diags = Vec::new();
+    for p in names {
+        let text = std::fs::read_to_string(&p).map_err(|e| io(&p, e))?;
+        let sources = Sources {
+            script_name: display_path(&p),
+            script_text: text,
+            routing_name: display_path(&routing_path),
+            routing_text: routing_text.clone(),
+        };
+        let (flow, d) = compile_flow(sources);
+        diags.extend(d);
+        if let Some(f) = flow {
+            flows.push(Arc::new(f));
+        }
+    }
+    if flows.is_empty() && !diags.iter().any(|d| d.severity == Severity::Error) {
+        let mut d = Diags::new(display_path(dir));
+        d.error(
+            Loc::default(),
+            "no-scripts",
+            bi!("no dialog scripts found", "対話スクリプトが見つかりません"),
+            bi!(
+                "add a script such as first_contact.ja.yaml beside routing.yaml",
+                "routing.yaml と同じフォルダに first_contact.ja.yaml などのスクリプトを置いてください"
+            ),
+        );
+        diags.extend(d.items);
+    }
+    diags.extend(cross_language(&flows));
+    let diags = normalize(diags);
+    if diags.iter().any(|d| d.severity == Severity::Error) {
+        return Err(LoadError::Invalid(diags));
+    }
+    Ok(Bundle { flows, warnings: diags })
+}
+
+fn display_path(p: &Path) -> String {
+    p.display().to_string()
+}
+
+/// Questions present in one language variant and missing in another.
+fn cross_language(flows: &[Arc<Flow>]) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for a in flows {
+        for b in flows {
+            if a.script_id != b.script_id || a.lang == b.lang {
+                continue;
+            }
+            for (_, n, q) in a.questions() {
+                let missing = match b.index_of(&n.id).map(|i| &b.node(i).kind) {
+                    Some(NodeKind::Ask(qb)) => qb.ty.name() != q.ty.name(),
+                    _ => true,
+                };
+                if missing {
+                    let mut d = Diags::new(b.sources.script_name.clone());
+                    d.error(
+                        Loc::default(),
+                        "missing-translation",
+                        (
+                            format!("question `{}` ({}) exists in {} but not in this {} script", n.id, q.ty.name(), a.sources.script_name, b.lang),
+                            format!("質問 `{}`（{}）が {} にはありますが、この{}スクリプトにはありません", n.id, q.ty.name(), a.sources.script_name, b.lang),
+                        ),
+                        bi!(
+                            "add the question with the same id and answer type, or remove it from the other file",
+                            "同じ id と回答タイプの質問を追加するか、もう一方のファイルから削除してください"
+                        ),
+                    );
+                    out.extend(d.items);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Compiles one script with its routing file. Returns the flow when there
+/// are no errors, and every diagnostic found either way.
+pub fn compile_flow(sources: Sources) -> (Option<Flow>, Vec<Diagnostic>) {
+    let mut sd = Diags::new(sources.script_name.clone());
+    let mut rd = Diags::new(sources.routing_name.clone());
+    let raw = parse_yaml::<RawScript>(&sources.script_text, &mut sd);
+    let raw_routing = parse_yaml::<RawRouting>(&sources.routing_text, &mut rd);
+    let flow = match raw {
+        Some(raw) => Compiler { src: &sources.script_text, d: &mut sd }.flow(raw, raw_routing, &sources, &mut rd),
+        None => None,
+    };
+    let mut all = sd.items;
+    all.extend(rd.items);
+    let all = normalize(all);
+    let ok = !all.iter().any(|d| d.severity == Severity::Error);
+    (flow.filter(|_| ok), all)
+}
+
+fn parse_yaml<T: for<'de> serde::Deserialize<'de>>(text: &str, d: &mut Diags) -> Option<T> {
+    match serde_saphyr::from_str::<T>(text) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            let loc = e.location().map(|l| Loc::from(&l)).unwrap_or(Loc::new(1, 1));
+            let opts = serde_saphyr::render_options! { snippets: serde_saphyr::SnippetMode::Off };
+            let msg = e.render_with_options(opts);
+            // The library appends its own position; ours is in the prefix.
+            let msg = msg.split(" at line ").next().unwrap_or(&msg).trim().to_string();
+            d.error(
+                loc,
+                "syntax",
+                (format!("the file cannot be read: {msg}"), format!("ファイルを読み取れません: {msg}")),
+                bi!(
+                    "check indentation (spaces, not tabs), colons after keys and quotes around text with ':' or '#'; see dialogs/README.md for the allowed keys",
+                    "インデント（タブではなく空白）、キーの後のコロン、「:」や「#」を含む文字列の引用符を確認してください。使えるキーは dialogs/README.md にあります"
+                ),
+            );
+            None
+        }
+    }
+}
+
+/// Names a template may use besides answer keys.
+pub const RESERVED_VARS: &[&str] = &["route", "tags", "has_tag", "answers", "title", "today", "case_id"];
+/// Helpers available in templates (handlebars built-ins and ours).
+const HELPERS: &[&str] = &[
+    "if", "unless", "each", "with", "lookup", "eq", "ne", "gt", "gte", "lt", "lte", "and", "or", "not", "len", "default",
+];
+
+struct Compiler<'a> {
+    src: &'a str,
+    d: &'a mut Diags,
+}
+
+/// What conditions may refer to.
+struct Names<'a> {
+    index: &'a HashMap<String, NodeIx>,
+    kinds: &'a [Option<&'a AnswerType>],
+    tags: &'a HashSet<String>,
+}
+
+impl<'a> Compiler<'a> {
+    fn flow(mut self, raw: RawScript, raw_routing: Option<RawRouting>, sources: &Sources, rd: &mut Diags) -> Option<Flow> {
+        let lang = match Lang::parse(&raw.lang.value) {
+            Some(l) => l,
+            None => {
+                self.d.error(
+                    &raw.lang,
+                    "bad-lang",
+                    (format!("unknown language `{}`", raw.lang.value), format!("不明な言語 `{}` です", raw.lang.value)),
+                    bi!("use `ja` or `en`", "`ja` か `en` を指定してください"),
+                );
+                Lang::Ja
+            }
+        };
+        if raw.nodes.is_empty() {
+            self.d.error(
+                &raw.start,
+                "no-nodes",
+                bi!("the script has no nodes", "スクリプトにノードがありません"),
+                bi!("add questions under `nodes:`", "`nodes:` の下に質問を追加してください"),
+            );
+            return None;
+        }
+        // Index node ids first so that references can be checked in any order.
+        let mut index: HashMap<String, NodeIx> = HashMap::new();
+        for (i, n) in raw.nodes.iter().enumerate() {
+            let id = &n.id.value;
+            if !valid_ident(id) {
+                self.d.error(
+                    &n.id,
+                    "bad-id",
+                    (format!("node id `{id}` is not a valid name"), format!("ノード id `{id}` は使えない名前です")),
+                    bi!(
+                        "use lowercase letters, digits and '_' starting with a letter, e.g. company_name",
+                        "英小文字・数字・'_' を使い、英字で始めてください（例: company_name）"
+                    ),
+                );
+            }
+            if RESERVED_VARS.contains(&id.as_str()) {
+                self.d.error(
+                    &n.id,
+                    "reserved-id",
+                    (format!("node id `{id}` is reserved for templates"), format!("ノード id `{id}` はテンプレート用に予約されています")),
+                    bi!("choose another id", "別の id にしてください"),
+                );
+            }
+            if index.insert(id.clone(), i as NodeIx).is_some() {
+                self.d.error(
+                    &n.id,
+                    "duplicate-id",
+                    (format!("node id `{id}` is used twice"), format!("ノード id `{id}` が重複しています")),
+                    bi!("give every node its own id", "ノードごとに別の id を付けてください"),
+                );
+            }
+        }
+        if raw.nodes.len() > u16::MAX as usize {
+            return None;
+        }
+        let default_retries = raw.defaults.max_retries.unwrap_or(2);
+        let default_give_up = raw.defaults.on_give_up.as_ref().map(|g| self.give_up(g)).unwrap_or(GiveUp::Handoff);
+
+        // Node kinds and answer types (without successors yet).
+        let mut kinds: Vec<Option<NodeKind>> = Vec::with_capacity(raw.nodes.len());
+        for n in &raw.nodes {
+            kinds.push(self.node_kind(n, default_retries, default_give_up));
+        }
+        let ask_types: Vec<Option<&AnswerType>> = kinds
+            .iter()
+            .map(|k| match k {
+                Some(NodeKind::Ask(q)) => Some(&q.ty),
+                _ => None,
+            })
+            .collect();
+
+        // Tags.
+        let mut tag_names = HashSet::new();
+        let mut tags = Vec::new();
+        for t in &raw.tags {
+            if !valid_ident(&t.tag.value) {
+                self.d.error(
+                    &t.tag,
+                    "bad-tag",
+                    (format!("tag name `{}` is not a valid name", t.tag.value), format!("タグ名 `{}` は使えない名前です", t.tag.value)),
+                    bi!("use lowercase letters, digits and '_', e.g. sales", "英小文字・数字・'_' を使ってください（例: sales）"),
+                );
+            }
+            if !tag_names.insert(t.tag.value.clone()) {
+                self.d.error(
+                    &t.tag,
+                    "duplicate-tag",
+                    (format!("tag `{}` is defined twice", t.tag.value), format!("タグ `{}` が二重に定義されています", t.tag.value)),
+                    bi!("merge the two patterns into one with `|`", "2つのパターンを `|` でひとつにまとめてください"),
+                );
+            }
+            let mut from = Vec::new();
+            for k in &t.from {
+                match index.get(&k.value) {
+                    Some(&ix) if matches!(ask_types[ix as usize], Some(AnswerType::Text { .. })) => from.push(ix),
+                    Some(_) => self.d.error(
+                        k,
+                        "tag-source-not-text",
+                        (format!("tag `{}` reads `{}`, which is not a free-text question", t.tag.value, k.value), format!("タグ `{}` の対象 `{}` は自由記述の質問ではありません", t.tag.value, k.value)),
+                        bi!("list only questions with `ask: text` under `from:`", "`from:` には `ask: text` の質問だけを書いてください"),
+                    ),
+                    None => self.unknown_node(k, &index),
+                }
+            }
+            let pattern = self.regex(&t.pattern);
+            if let Some(pattern) = pattern {
+                tags.push(TagRule { name: t.tag.value.clone(), label: t.label.clone().unwrap_or_else(|| t.tag.value.clone()), from, pattern });
+            }
+        }
+
+        let names = Names { index: &index, kinds: &ask_types, tags: &tag_names };
+        // Successors.
+        let mut nexts = Vec::with_capacity(raw.nodes.len());
+        for (i, n) in raw.nodes.iter().enumerate() {
+            let is_end = matches!(kinds[i], Some(NodeKind::End(_)));
+            nexts.push(self.next(n, is_end, &names));
+        }
+
+        // Templates: one registry holds every template of the flow.
+        let mut hb = Handlebars::new();
+        hb.register_escape_fn(handlebars::no_escape);
+        crate::render::register_helpers(&mut hb);
+        let known_var = |v: &str| index.contains_key(v) || RESERVED_VARS.contains(&v);
+        for (i, n) in raw.nodes.iter().enumerate() {
+            if let Some(s) = &n.say {
+                self.template(&mut hb, &format!("{i}.say"), s, &known_var);
+            }
+            if let Some(s) = &n.text {
+                self.template(&mut hb, &format!("{i}.text"), s, &known_var);
+            }
+            if let Some(s) = &n.retry {
+                self.template(&mut hb, &format!("{i}.retry"), s, &known_var);
+            }
+        }
+        self.template(&mut hb, "summary", &raw.summary, &known_var);
+        match &raw.headline {
+            Some(h) => self.template(&mut hb, "headline", h, &known_var),
+            None => {
+                hb.register_template_string("headline", "{{title}}").expect("constant template compiles");
+            }
+        }
+        let mut overrides = BTreeMap::new();
+        if let Some(m) = &raw.messages {
+            for (k, v) in &m.value {
+                if !Messages::is_known(k) {
+                    let keys: Vec<&str> = MESSAGE_DEFAULTS.iter().map(|x| x.0).collect();
+                    let hint = closest(k, keys.iter().copied()).map(|c| format!("did you mean `{c}`?")).unwrap_or_default();
+                    self.d.error(
+                        m,
+                        "unknown-message",
+                        (format!("unknown message key `{k}`"), format!("不明なメッセージキー `{k}` です")),
+                        (format!("{hint} known keys: {}", keys.join(", ")), format!("{hint} 使えるキー: {}", keys.join(", "))),
+                    );
+                }
+                overrides.insert(k.clone(), v.clone());
+            }
+        }
+
+        let routing = raw_routing.and_then(|r| compile_routing(r, &names, rd, sources));
+
+        // Commands: built-in words plus the script's own.
+        let mut words = Vec::new();
+        for c in Command::ALL {
+            for w in c.builtin_words() {
+                words.push((fold_for_match(w), c));
+            }
+        }
+        for (name, ws) in &raw.commands {
+            match Command::parse_name(name) {
+                Some(c) => words.extend(ws.iter().map(|w| (fold_for_match(w), c))),
+                None => self.d.error(
+                    &raw.start,
+                    "unknown-command",
+                    (format!("unknown command `{name}` under `commands:`"), format!("`commands:` の `{name}` は不明なコマンドです")),
+                    bi!("use help, back, restart, cancel, answers or skip", "help, back, restart, cancel, answers, skip のいずれかを使ってください"),
+                ),
+            }
+        }
+
+        let start = match index.get(&raw.start.value) {
+            Some(&s) => s,
+            None => {
+                self.unknown_node(&raw.start, &index);
+                0
+            }
+        };
+
+        if self.d.has_errors() || rd.has_errors() {
+            return None;
+        }
+        let routing = routing?;
+        let nodes: Vec<Node> = raw
+            .nodes
+            .iter()
+            .zip(kinds)
+            .zip(nexts)
+            .map(|((n, kind), next)| Node {
+                id: n.id.value.clone(),
+                label: n.label.clone().unwrap_or_else(|| n.id.value.clone()),
+                has_say: n.say.is_some(),
+                kind: kind.expect("no errors, so every kind compiled"),
+                next: next.expect("no errors, so every successor compiled"),
+            })
+            .collect();
+        let mut flow = Flow {
+            version: sources.version(),
+            script_id: raw.script.value.clone(),
+            lang,
+            title: raw.title.clone(),
+            nodes,
+            start,
+            tags,
+            commands: Commands { words },
+            messages: Messages::new(lang, overrides),
+            routing,
+            sources: sources.clone(),
+            templates: hb,
+        };
+        self.graph_checks(&mut flow, &raw);
+        if self.d.has_errors() {
+            return None;
+        }
+        Some(flow)
+    }
+
+    fn give_up(&mut self, g: &Spanned<String>) -> GiveUp {
+        match g.value.as_str() {
+            "skip" => GiveUp::Skip,
+            "handoff" => GiveUp::Handoff,
+            "end" => GiveUp::End,
+            other => {
+                self.d.error(
+                    g,
+                    "bad-give-up",
+                    (format!("unknown on_give_up `{other}`"), format!("不明な on_give_up `{other}` です")),
+                    bi!("use skip, handoff or end", "skip, handoff, end のいずれかを使ってください"),
+                );
+                GiveUp::Handoff
+            }
+        }
+    }
+
+    fn node_kind(&mut self, n: &RawNode, default_retries: u8, default_give_up: GiveUp) -> Option<NodeKind> {
+        let shapes = [n.ask.is_some(), n.route, n.confirm, n.end.is_some()];
+        if shapes.iter().filter(|x| **x).count() > 1 {
+            self.d.error(
+                &n.id,
+                "mixed-node",
+                (format!("node `{}` mixes ask, route, confirm and end", n.id.value), format!("ノード `{}` に ask・route・confirm・end が混在しています", n.id.value)),
+                bi!("split it into one node per step", "ステップごとに別のノードに分けてください"),
+            );
+            return None;
+        }
+        if let Some(end) = &n.end {
+            let status = match end.value.as_str() {
+                "completed" => EndStatus::Completed,
+                "declined" => EndStatus::Declined,
+                "cancelled" => EndStatus::Cancelled,
+                "handoff" => EndStatus::Handoff,
+                other => {
+                    self.d.error(
+                        end,
+                        "bad-end",
+                        (format!("unknown end status `{other}`"), format!("不明な終了状態 `{other}` です")),
+                        bi!("use completed, declined, cancelled or handoff", "completed, declined, cancelled, handoff のいずれかを使ってください"),
+                    );
+                    return None;
+                }
+            };
+            return Some(NodeKind::End(status));
+        }
+        if n.route {
+            return Some(NodeKind::Route);
+        }
+        if n.confirm {
+            if n.text.is_none() {
+                self.missing(n, "text");
+            }
+            return Some(NodeKind::Confirm);
+        }
+        let Some(ask) = &n.ask else {
+            if n.say.is_none() && n.branch.is_none() {
+                self.d.error(
+                    &n.id,
+                    "empty-node",
+                    (format!("node `{}` does nothing", n.id.value), format!("ノード `{}` は何もしません", n.id.value)),
+                    bi!("give it `say:`, `ask:`, `route: true`, `confirm: true`, `end:` or a `branch:`", "`say:`・`ask:`・`route: true`・`confirm: true`・`end:`・`branch:` のいずれかを書いてください"),
+                );
+                return None;
+            }
+            return Some(NodeKind::Say);
+        };
+        if n.text.is_none() {
+            self.missing(n, "text");
+        }
+        let ty = match ask.value.as_str() {
+            "choice" | "multi" => {
+                let options = self.options(n)?;
+                if ask.value == "choice" {
+                    AnswerType::Choice { options }
+                } else {
+                    let count = options.len() as u32;
+                    let min = n.min_choices.as_ref().map(|m| m.value).unwrap_or(1);
+                    let max = n.max_choices.as_ref().map(|m| m.value).unwrap_or(count);
+                    if min > max || max > count {
+                        self.d.error(
+                            n.max_choices.as_ref().or(n.min_choices.as_ref()).map(Loc::from).unwrap_or(Loc::from(&n.id)),
+                            "bad-choices-range",
+                            (format!("min_choices {min} / max_choices {max} do not fit {count} options"), format!("min_choices {min}・max_choices {max} が選択肢の数 {count} と合いません")),
+                            bi!("keep 1 <= min_choices <= max_choices <= number of options", "1 <= min_choices <= max_choices <= 選択肢の数 にしてください"),
+                        );
+                    }
+                    AnswerType::Multi { options, min, max }
+                }
+            }
+            "yesno" => AnswerType::YesNo,
+            "consent" => AnswerType::Consent { shares: n.shares.clone().unwrap_or_default() },
+            "text" => {
+                let min = n.min.as_ref().map(|m| m.value as usize).unwrap_or(1);
+                let max = n.max.as_ref().map(|m| m.value as usize).unwrap_or(2000);
+                if max > crate::engine::MAX_ANSWER_CHARS {
+                    self.d.error(
+                        n.max.as_ref().unwrap(),
+                        "text-too-long",
+                        (format!("max {max} is over the limit of {} characters", crate::engine::MAX_ANSWER_CHARS), format!("max {max} は上限 {} 文字を超えています", crate::engine::MAX_ANSWER_CHARS)),
+                        (format!("use at most {}", crate::engine::MAX_ANSWER_CHARS), format!("{} 以下にしてください", crate::engine::MAX_ANSWER_CHARS)),
+                    );
+                }
+                let pattern = n.pattern.as_ref().and_then(|p| self.regex(p));
+                AnswerType::Text { min, max, pattern }
+            }
+            "number" => AnswerType::Number {
+                min: n.min.as_ref().map(|m| m.value),
+                max: n.max.as_ref().map(|m| m.value),
+                unit: n.unit.as_ref().map(|u| u.value.clone()),
+            },
+            "prefecture" => AnswerType::Prefecture,
+            "email" => AnswerType::Email,
+            "phone" => AnswerType::Phone,
+            "date" => AnswerType::Date,
+            other => {
+                let all = ["choice", "multi", "yesno", "consent", "text", "number", "prefecture", "email", "phone", "date"];
+                let dym = closest(other, all).map(|c| format!("did you mean `{c}`? ")).unwrap_or_default();
+                self.d.error(
+                    ask,
+                    "bad-type",
+                    (format!("unknown answer type `{other}`"), format!("不明な回答タイプ `{other}` です")),
+                    (format!("{dym}use one of: {}", all.join(", ")), format!("{dym}次のいずれかを使ってください: {}", all.join(", "))),
+                );
+                return None;
+            }
+        };
+        if n.options.is_some() && !matches!(ty, AnswerType::Choice { .. } | AnswerType::Multi { .. }) {
+            self.d.warn(
+                &n.id,
+                "unused-options",
+                (format!("`options:` on node `{}` is ignored for `ask: {}`", n.id.value, ty.name()), format!("ノード `{}` の `options:` は `ask: {}` では使われません", n.id.value, ty.name())),
+                bi!("use `ask: choice` or `ask: multi`, or remove the options", "`ask: choice` か `ask: multi` にするか、options を削除してください"),
+            );
+        }
+        let on_give_up = n.on_give_up.as_ref().map(|g| self.give_up(g)).unwrap_or(default_give_up);
+        Some(NodeKind::Ask(Question {
+            ty,
+            has_retry: n.retry.is_some(),
+            max_retries: n.max_retries.unwrap_or(default_retries),
+            on_give_up,
+            optional: n.optional,
+        }))
+    }
+
+    fn missing(&mut self, n: &RawNode, key: &str) {
+        self.d.error(
+            &n.id,
+            "missing-key",
+            (format!("node `{}` needs `{key}:`", n.id.value), format!("ノード `{}` に `{key}:` が必要です", n.id.value)),
+            (format!("add `{key}:` with the text shown to the owner"), format!("相談者に表示する文を `{key}:` に書いてください")),
+        );
+    }
+
+    fn options(&mut self, n: &RawNode) -> Option<Vec<ChoiceOption>> {
+        let Some(raw) = &n.options else {
+            self.missing(n, "options");
+            return None;
+        };
+        if raw.len() < 2 {
+            self.d.error(
+                &n.id,
+                "too-few-options",
+                (format!("node `{}` has fewer than two options", n.id.value), format!("ノード `{}` の選択肢が2つ未満です", n.id.value)),
+                bi!("offer at least two options, or use `ask: yesno` or `ask: text`", "選択肢を2つ以上にするか、`ask: yesno` や `ask: text` を使ってください"),
+            );
+        }
+        let mut seen = HashSet::new();
+        let mut out = Vec::new();
+        for o in raw {
+            if !valid_ident(&o.id.value) {
+                self.d.error(
+                    &o.id,
+                    "bad-option-id",
+                    (format!("option id `{}` is not a valid name", o.id.value), format!("選択肢 id `{}` は使えない名前です", o.id.value)),
+                    bi!("use lowercase letters, digits and '_', e.g. side_job", "英小文字・数字・'_' を使ってください（例: side_job）"),
+                );
+            }
+            if !seen.insert(o.id.value.clone()) {
+                self.d.error(
+                    &o.id,
+                    "duplicate-option",
+                    (format!("option id `{}` is used twice", o.id.value), format!("選択肢 id `{}` が重複しています", o.id.value)),
+                    bi!("give every option its own id", "選択肢ごとに別の id を付けてください"),
+                );
+            }
+            let mut folded = vec![fold_for_match(&o.label.value), fold_for_match(&o.id.value)];
+            folded.extend(o.aliases.iter().map(|a| fold_for_match(a)));
+            out.push(ChoiceOption { id: o.id.value.clone(), label: o.label.value.clone(), folded });
+        }
+        Some(out)
+    }
+
+    fn regex(&mut self, p: &Spanned<String>) -> Option<Regex> {
+        match regex::RegexBuilder::new(&p.value).size_limit(1 << 20).build() {
+            Ok(r) => Some(r),
+            Err(e) => {
+                let first = e.to_string().lines().last().unwrap_or("").trim().to_string();
+                self.d.error(
+                    p,
+                    "bad-regex",
+                    (format!("invalid regular expression `{}`: {first}", p.value), format!("正規表現 `{}` が正しくありません: {first}", p.value)),
+                    bi!(
+                        "escape special characters such as ( ) [ ] . * + ? with a backslash, and close every bracket",
+                        "( ) [ ] . * + ? などの記号はバックスラッシュでエスケープし、括弧は必ず閉じてください"
+                    ),
+                );
+                None
+            }
+        }
+    }
+
+    fn unknown_node(&mut self, r: &Spanned<String>, index: &HashMap<String, NodeIx>) {
+        let dym = closest(&r.value, index.keys().map(String::as_str));
+        let (he, hj) = match dym {
+            Some(c) => (format!("did you mean `{c}`?"), format!("`{c}` のことですか？")),
+            None => ("use the id of a node defined under `nodes:`".into(), "`nodes:` で定義したノードの id を指定してください".into()),
+        };
+        self.d.error(
+            r,
+            "unknown-node",
+            (format!("there is no node `{}`", r.value), format!("ノード `{}` は存在しません", r.value)),
+            (he, hj),
+        );
+    }
+
+    fn next(&mut self, n: &RawNode, is_end: bool, names: &Names) -> Option<Next> {
+        if is_end {
+            if n.next.is_some() || n.branch.is_some() {
+                self.d.error(
+                    &n.id,
+                    "end-has-next",
+                    (format!("end node `{}` has a `next:` or `branch:`", n.id.value), format!("終了ノード `{}` に `next:` か `branch:` があります", n.id.value)),
+                    bi!("remove it: the conversation stops at an end node", "削除してください。会話は終了ノードで終わります"),
+                );
+            }
+            return Some(Next::Stop);
+        }
+        match (&n.next, &n.branch) {
+            (Some(_), Some(_)) => {
+                self.d.error(
+                    &n.id,
+                    "next-and-branch",
+                    (format!("node `{}` has both `next:` and `branch:`", n.id.value), format!("ノード `{}` に `next:` と `branch:` の両方があります", n.id.value)),
+                    bi!("use `branch:` with `default:` instead of `next:`", "`next:` の代わりに `branch:` と `default:` を使ってください"),
+                );
+                None
+            }
+            (Some(t), None) => {
+                if n.default.is_some() {
+                    self.d.warn(
+                        &n.id,
+                        "default-without-branch",
+                        bi!("`default:` is ignored without `branch:`", "`branch:` がないので `default:` は使われません"),
+                        bi!("remove `default:`", "`default:` を削除してください"),
+                    );
+                }
+                match names.index.get(&t.value) {
+                    Some(&ix) => Some(Next::Goto(ix)),
+                    None => {
+                        self.unknown_node(t, names.index);
+                        None
+                    }
+                }
+            }
+            (None, Some(arms)) => {
+                let mut out = Vec::new();
+                let mut ok = true;
+                for a in arms {
+                    let c = self.cond(&a.when, names, Loc::from(&a.goto));
+                    let t = names.index.get(&a.goto.value).copied();
+                    if t.is_none() {
+                        self.unknown_node(&a.goto, names.index);
+                    }
+                    match (c, t) {
+                        (Some(c), Some(t)) => out.push((c, t)),
+                        _ => ok = false,
+                    }
+                }
+                let default = match &n.default {
+                    None => {
+                        self.d.error(
+                            &n.id,
+                            "no-default",
+                            (format!("the branch of node `{}` has no `default:`", n.id.value), format!("ノード `{}` の分岐に `default:` がありません", n.id.value)),
+                            bi!(
+                                "add `default: <node id>` for answers that match no condition",
+                                "どの条件にも合わない場合の行き先を `default: <ノードid>` で指定してください"
+                            ),
+                        );
+                        None
+                    }
+                    Some(d) => match names.index.get(&d.value) {
+                        Some(&ix) => Some(ix),
+                        None => {
+                            self.unknown_node(d, names.index);
+                            None
+                        }
+                    },
+                };
+                match (ok, default) {
+                    (true, Some(default)) => Some(Next::Branch { arms: out, default }),
+                    _ => None,
+                }
+            }
+            (None, None) => {
+                self.d.error(
+                    &n.id,
+                    "dead-end",
+                    (format!("node `{}` has no `next:` and is not an end node", n.id.value), format!("ノード `{}` に `next:` がなく、終了ノードでもありません", n.id.value)),
+                    bi!("add `next: <node id>`, a `branch:`, or make it `end: completed`", "`next: <ノードid>` か `branch:` を書くか、`end: completed` にしてください"),
+                );
+                None
+            }
+        }
+    }
+
+    fn cond(&mut self, c: &RawCond, names: &Names, at: Loc) -> Option<Cond> {
+        compile_cond(c, names, self.d, at)
+    }
+
+    fn template(&mut self, hb: &mut Handlebars<'static>, name: &str, s: &Spanned<String>, known: &dyn Fn(&str) -> bool) {
+        let at = Loc::from(s);
+        match Template::compile(&s.value) {
+            Ok(t) => {
+                let mut vars = Vec::new();
+                collect_vars(&t, false, &mut vars);
+                for (var, (tl, tc)) in vars {
+                    if !known(&var) {
+                        let loc = template_pos(self.src, at, tl, tc);
+                        self.d.error(
+                            loc,
+                            "unknown-variable",
+                            (format!("template uses `{var}`, which no question defines"), format!("テンプレートの `{var}` を定義している質問がありません")),
+                            (
+                                format!("use the id of a question, or one of: {}", RESERVED_VARS.join(", ")),
+                                format!("質問の id か、次のいずれかを使ってください: {}", RESERVED_VARS.join(", ")),
+                            ),
+                        );
+                    }
+                }
+                hb.register_template(name, t);
+            }
+            Err(e) => {
+                let (tl, tc) = e.pos().unwrap_or((1, 1));
+                let loc = template_pos(self.src, at, tl, tc);
+                let reason = e.reason().to_string();
+                self.d.error(
+                    loc,
+                    "bad-template",
+                    (format!("the template cannot be read: {reason}"), format!("テンプレートを読み取れません: {reason}")),
+                    bi!("close every `{{` with `}}` and every `{{#if}}` with `{{/if}}`", "`{{` は `}}` で、`{{#if}}` は `{{/if}}` で閉じてください"),
+                );
+            }
+        }
+    }
+
+    /// Reachability, dead ends and consent placement.
+    fn graph_checks(&mut self, flow: &mut Flow, raw: &RawScript) {
+        let n = flow.nodes.len();
+        let succ = |ix: usize| -> Vec<usize> {
+            match &flow.nodes[ix].next {
+                Next::Stop => vec![],
+                Next::Goto(t) => vec![*t as usize],
+                Next::Branch { arms, default } => arms.iter().map(|(_, t)| *t as usize).chain([*default as usize]).collect(),
+            }
+        };
+        let reach = |from: usize, blocked: &dyn Fn(usize) -> bool| {
+            let mut seen = vec![false; n];
+            let mut stack = vec![from];
+            while let Some(i) = stack.pop() {
+                if seen[i] {
+                    continue;
+                }
+                seen[i] = true;
+                if blocked(i) {
+                    continue;
+                }
+                stack.extend(succ(i));
+            }
+            seen
+        };
+        let reachable = reach(flow.start as usize, &|_| false);
+        for (i, r) in reachable.iter().enumerate() {
+            if !r {
+                self.d.warn(
+                    &raw.nodes[i].id,
+                    "unreachable",
+                    (format!("node `{}` can never be reached", flow.nodes[i].id), format!("ノード `{}` にはどこからも到達できません", flow.nodes[i].id)),
+                    bi!("point a `next:`, `goto:` or `default:` at it, or delete it", "どこかの `next:`・`goto:`・`default:` から指すか、削除してください"),
+                );
+            }
+        }
+        // A node from which no end node can be reached traps the owner.
+        let mut can_finish = vec![false; n];
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for i in 0..n {
+                if !can_finish[i]
+                    && (matches!(flow.nodes[i].kind, NodeKind::End(_)) || succ(i).into_iter().any(|s| can_finish[s]))
+                {
+                    can_finish[i] = true;
+                    changed = true;
+                }
+            }
+        }
+        for i in 0..n {
+            if reachable[i] && !can_finish[i] {
+                self.d.error(
+                    &raw.nodes[i].id,
+                    "no-way-out",
+                    (format!("from node `{}` the conversation can never finish", flow.nodes[i].id), format!("ノード `{}` から先、会話が終わることがありません", flow.nodes[i].id)),
+                    bi!("make sure every loop has a branch leading to an `end:` node", "ループには必ず `end:` ノードへ向かう分岐を作ってください"),
+                );
+            }
+        }
+        // A loop made only of nodes that wait for no input would spin forever.
+        for i in 0..n {
+            if waits(&flow.nodes[i].kind) {
+                continue;
+            }
+            let silent = reach(i, &|j| waits(&flow.nodes[j].kind));
+            let back_to_self = (0..n).any(|j| silent[j] && !waits(&flow.nodes[j].kind) && succ(j).contains(&i));
+            if back_to_self && reachable[i] {
+                self.d.error(
+                    &raw.nodes[i].id,
+                    "silent-loop",
+                    (format!("node `{}` is in a loop that asks nothing", flow.nodes[i].id), format!("ノード `{}` が質問を含まないループの中にあります", flow.nodes[i].id)),
+                    bi!("put a question in the loop or break it", "ループの中に質問を入れるか、ループをなくしてください"),
+                );
+                break;
+            }
+        }
+        // Consent must come after routing, so the owner is told who receives
+        // the case before agreeing.
+        for i in 0..n {
+            if let NodeKind::Ask(Question { ty: AnswerType::Consent { .. }, .. }) = flow.nodes[i].kind {
+                let before = reach(flow.start as usize, &|j| matches!(flow.nodes[j].kind, NodeKind::Route));
+                if before[i] {
+                    self.d.error(
+                        &raw.nodes[i].id,
+                        "consent-before-route",
+                        (format!("consent question `{}` can be reached before any `route: true` node", flow.nodes[i].id), format!("同意の質問 `{}` に、`route: true` のノードを通らずに到達できます", flow.nodes[i].id)),
+                        bi!(
+                            "place a `route: true` node before it so the owner is told who will receive the case",
+                            "送付先を伝えてから同意を得るため、その前に `route: true` のノードを置いてください"
+                        ),
+                    );
+                }
+            }
+        }
+        for (i, node) in flow.nodes.iter().enumerate() {
+            if let NodeKind::Ask(q) = &node.kind {
+                for o in q.ty.options() {
+                    let chars = o.label.chars().count();
+                    if chars > 80 {
+                        self.d.warn(
+                            &raw.nodes[i].id,
+                            "long-label",
+                            (format!("option `{}` has a {chars}-character label; Discord buttons show at most 80", o.id), format!("選択肢 `{}` のラベルが {chars} 文字あります。Discord のボタンは80文字まで", o.id)),
+                            bi!("shorten the label", "ラベルを短くしてください"),
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn waits(k: &NodeKind) -> bool {
+    matches!(k, NodeKind::Ask(_) | NodeKind::Confirm | NodeKind::End(_))
+}
+
+fn valid_ident(s: &str) -> bool {
+    let mut cs = s.chars();
+    matches!(cs.next(), Some(c) if c.is_ascii_lowercase())
+        && cs.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && s.len() <= 64
+}
+
+/// Variables a template reads, with their position in the template. Paths
+/// inside `#each` / `#with` blocks are relative to the item and are not
+/// checked.
+fn collect_vars(t: &Template, nested: bool, out: &mut Vec<(String, (usize, usize))>) {
+    for (i, el) in t.elements.iter().enumerate() {
+        let pos = t.mapping.get(i).map(|m| (m.0, m.1)).unwrap_or((1, 1));
+        let (h, block) = match el {
+            TemplateElement::Expression(h) | TemplateElement::HtmlExpression(h) => (h, false),
+            TemplateElement::HelperBlock(h) => (h, true),
+            _ => continue,
+        };
+        let mut params: Vec<&Parameter> = h.params.iter().collect();
+        params.extend(h.hash.values());
+        match &h.name {
+            Parameter::Name(n) if HELPERS.contains(&n.as_str()) => {}
+            Parameter::Name(n) if params.is_empty() => {
+                if !nested {
+                    out.push((first_seg(n), pos))
+                }
+            }
+            Parameter::Path(p) if !nested => out.push((first_seg(&path_raw(p)), pos)),
+            _ => {}
+        }
+        if !nested {
+            for p in params {
+                if let Parameter::Path(p) = p {
+                    out.push((first_seg(&path_raw(p)), pos));
+                }
+            }
+        }
+        if block {
+            let scoped = nested || matches!(&h.name, Parameter::Name(n) if n == "each" || n == "with");
+            if let Some(t) = &h.template {
+                collect_vars(t, scoped, out);
+            }
+            if let Some(t) = &h.inverse {
+                collect_vars(t, nested, out);
+            }
+        }
+    }
+    out.retain(|(v, _)| !v.is_empty() && !v.starts_with('@') && v != "this" && !v.starts_with(".."));
+}
+
+fn path_raw(p: &handlebars::Path) -> String {
+    match p {
+        handlebars::Path::Relative((_, raw)) => raw.clone(),
+        handlebars::Path::Local((_, name, _)) => format!("@{name}"),
+    }
+}
+
+fn first_seg(s: &str) -> String {
+    s.trim_start_matches("./").split(['.', '/', '[']).next().unwrap_or("").to_string()
+}
+
+/// Compiles a condition (shared by branches and routing rules).
+fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Cond> {
+    let subjects = [c.answer.is_some(), c.tag.is_some(), c.all.is_some(), c.any.is_some(), c.not.is_some()];
+    let count = subjects.iter().filter(|x| **x).count();
+    let here = c
+        .answer
+        .as_ref()
+        .map(Loc::from)
+        .or(c.tag.as_ref().map(Loc::from))
+        .unwrap_or(at);
+    if count != 1 {
+        d.error(
+            here,
+            "bad-condition",
+            (
+                format!("a condition needs exactly one of answer, tag, all, any, not (found {count})"),
+                format!("条件には answer・tag・all・any・not のどれかひとつが必要です（{count} 個あります）"),
+            ),
+            bi!("split it with `all: [ ... ]` or `any: [ ... ]`", "`all: [ ... ]` や `any: [ ... ]` で分けてください"),
+        );
+        return None;
+    }
+    if let Some(t) = &c.tag {
+        if !names.tags.contains(&t.value) {
+            let dym = closest(&t.value, names.tags.iter().map(String::as_str)).map(|c| format!("did you mean `{c}`? ")).unwrap_or_default();
+            d.error(
+                t,
+                "unknown-tag",
+                (format!("there is no tag `{}`", t.value), format!("タグ `{}` は定義されていません", t.value)),
+                (format!("{dym}define it under `tags:` in the script"), format!("{dym}スクリプトの `tags:` で定義してください")),
+            );
+            return None;
+        }
+        return Some(Cond::Tag(t.value.clone()));
+    }
+    let list = |cs: &Vec<RawCond>, d: &mut Diags| -> Option<Vec<Cond>> {
+        let out: Vec<Option<Cond>> = cs.iter().map(|x| compile_cond(x, names, d, at)).collect();
+        out.into_iter().collect()
+    };
+    if let Some(cs) = &c.all {
+        return list(cs, d).map(Cond::All);
+    }
+    if let Some(cs) = &c.any {
+        return list(cs, d).map(Cond::Any);
+    }
+    if let Some(x) = &c.not {
+        return compile_cond(x, names, d, at).map(|x| Cond::Not(Box::new(x)));
+    }
+    let key = c.answer.as_ref()?;
+    let Some(&node) = names.index.get(&key.value) else {
+        let dym = closest(&key.value, names.index.keys().map(String::as_str)).map(|c| format!("did you mean `{c}`? ")).unwrap_or_default();
+        d.error(
+            key,
+            "unknown-answer",
+            (format!("there is no question `{}`", key.value), format!("質問 `{}` は存在しません", key.value)),
+            (format!("{dym}use the id of a question node"), format!("{dym}質問ノードの id を指定してください")),
+        );
+        return None;
+    };
+    let Some(ty) = names.kinds[node as usize] else {
+        d.error(
+            key,
+            "not-a-question",
+            (format!("node `{}` is not a question, so it has no answer", key.value), format!("ノード `{}` は質問ではないので回答がありません", key.value)),
+            bi!("use the id of a node with `ask:`", "`ask:` のあるノードの id を指定してください"),
+        );
+        return None;
+    };
+    let tests = [
+        c.equals.is_some(),
+        c.in_.is_some(),
+        c.includes.is_some(),
+        c.lt.is_some(),
+        c.le.is_some(),
+        c.gt.is_some(),
+        c.ge.is_some(),
+        c.answered.is_some(),
+        c.region.is_some(),
+    ];
+    if tests.iter().filter(|x| **x).count() != 1 {
+        d.error(
+            key,
+            "bad-test",
+            bi!(
+                "an answer condition needs exactly one test: equals, in, includes, lt, le, gt, ge, answered or region",
+                "回答の条件には equals・in・includes・lt・le・gt・ge・answered・region のどれかひとつが必要です"
+            ),
+            bi!("use `all:` to combine several tests", "複数の条件は `all:` で組み合わせてください"),
+        );
+        return None;
+    }
+    let mk = |test| Some(Cond::Answer { node, key: key.value.clone(), test });
+    let value = |v: &Spanned<RawScalar>, d: &mut Diags| -> Option<String> { check_value(ty, v, &key.value, d) };
+    if let Some(v) = &c.equals {
+        return value(v, d).and_then(|s| mk(Test::Equals(s)));
+    }
+    if let Some(vs) = &c.in_ {
+        let out: Option<Vec<String>> = vs.iter().map(|v| value(v, d)).collect::<Vec<_>>().into_iter().collect();
+        return out.and_then(|l| mk(Test::In(l)));
+    }
+    if let Some(v) = &c.includes {
+        if !matches!(ty, AnswerType::Multi { .. }) {
+            d.error(
+                v,
+                "includes-not-multi",
+                (format!("`includes` needs a multiple-choice question, `{}` is `{}`", key.value, ty.name()), format!("`includes` は複数選択の質問に使います。`{}` は `{}` です", key.value, ty.name())),
+                bi!("use `equals` instead", "代わりに `equals` を使ってください"),
+            );
+            return None;
+        }
+        return value(v, d).and_then(|s| mk(Test::Includes(s)));
+    }
+    let num = |n: &Spanned<f64>, d: &mut Diags| -> Option<f64> {
+        if matches!(ty, AnswerType::Number { .. }) {
+            Some(n.value)
+        } else {
+            d.error(
+                n,
+                "compare-not-number",
+                (format!("`{}` is a `{}` question; only numbers can be compared", key.value, ty.name()), format!("`{}` は `{}` の質問です。大小比較は数値の質問だけに使えます", key.value, ty.name())),
+                bi!("use `equals` or `in`", "`equals` か `in` を使ってください"),
+            );
+            None
+        }
+    };
+    if let Some(n) = &c.lt {
+        return num(n, d).and_then(|n| mk(Test::Lt(n)));
+    }
+    if let Some(n) = &c.le {
+        return num(n, d).and_then(|n| mk(Test::Le(n)));
+    }
+    if let Some(n) = &c.gt {
+        return num(n, d).and_then(|n| mk(Test::Gt(n)));
+    }
+    if let Some(n) = &c.ge {
+        return num(n, d).and_then(|n| mk(Test::Ge(n)));
+    }
+    if let Some(a) = c.answered {
+        return mk(Test::Answered(a));
+    }
+    if let Some(r) = &c.region {
+        if !matches!(ty, AnswerType::Prefecture) {
+            d.error(
+                r,
+                "region-not-prefecture",
+                (format!("`region` needs a prefecture question, `{}` is `{}`", key.value, ty.name()), format!("`region` は都道府県の質問に使います。`{}` は `{}` です", key.value, ty.name())),
+                bi!("point `answer:` at the prefecture question", "`answer:` に都道府県の質問を指定してください"),
+            );
+            return None;
+        }
+        return match Region::parse(&r.value) {
+            Ok(reg) => mk(Test::Region(reg)),
+            Err(_) => {
+                d.error(
+                    r,
+                    "unknown-region",
+                    (format!("unknown region `{}`", r.value), format!("不明な地方 `{}` です", r.value)),
+                    bi!("use 北海道, 東北, 関東, 中部, 近畿, 中国, 四国 or 九州・沖縄", "北海道・東北・関東・中部・近畿・中国・四国・九州・沖縄 のいずれかを使ってください"),
+                );
+                None
+            }
+        };
+    }
+    None
+}
+
+/// Checks that a value in a condition can ever equal an answer of this type
+/// and returns it in the answer's key form.
+fn check_value(ty: &AnswerType, v: &Spanned<RawScalar>, key: &str, d: &mut Diags) -> Option<String> {
+    let text = v.value.as_text();
+    match ty {
+        AnswerType::Choice { options } | AnswerType::Multi { options, .. } => {
+            if options.iter().any(|o| o.id == text) {
+                Some(text)
+            } else {
+                let dym = closest(&text, options.iter().map(|o| o.id.as_str())).map(|c| format!("did you mean `{c}`? ")).unwrap_or_default();
+                let ids: Vec<&str> = options.iter().map(|o| o.id.as_str()).collect();
+                d.error(
+                    v,
+                    "unknown-option",
+                    (format!("question `{key}` has no option `{text}`"), format!("質問 `{key}` に選択肢 `{text}` はありません")),
+                    (format!("{dym}options are: {}", ids.join(", ")), format!("{dym}選択肢: {}", ids.join(", "))),
+                );
+                None
+            }
+        }
+        AnswerType::YesNo | AnswerType::Consent { .. } => match text.as_str() {
+            "yes" | "true" => Some("yes".into()),
+            "no" | "false" => Some("no".into()),
+            _ => {
+                d.error(
+                    v,
+                    "bad-yesno",
+                    (format!("`{key}` is a yes/no question; `{text}` can never match"), format!("`{key}` ははい／いいえの質問なので `{text}` には一致しません")),
+                    bi!("use `yes` or `no`", "`yes` か `no` を使ってください"),
+                );
+                None
+            }
+        },
+        AnswerType::Prefecture => match Prefecture::parse(&text) {
+            Ok(p) => Some(p.name_ja().to_string()),
+            Err(_) => {
+                d.error(
+                    v,
+                    "unknown-prefecture",
+                    (format!("`{text}` is not a prefecture"), format!("`{text}` は都道府県名ではありません")),
+                    bi!("write a prefecture such as 兵庫県, or use `region:`", "兵庫県のように都道府県名を書くか、`region:` を使ってください"),
+                );
+                None
+            }
+        },
+        AnswerType::Number { .. } => match v.value.as_number() {
+            Some(n) => Some(crate::answer::fmt_number(n)),
+            None => {
+                d.error(
+                    v,
+                    "not-a-number",
+                    (format!("`{key}` is a number question; `{text}` is not a number"), format!("`{key}` は数値の質問ですが `{text}` は数値ではありません")),
+                    bi!("write a plain number such as 20", "20 のような数字を書いてください"),
+                );
+                None
+            }
+        },
+        _ => Some(text),
+    }
+}
+
+fn compile_routing(raw: RawRouting, names: &Names, d: &mut Diags, _sources: &Sources) -> Option<Routing> {
+    let prefecture_node = match &raw.prefecture_answer {
+        Some(k) => match names.index.get(&k.value) {
+            Some(&ix) if matches!(names.kinds[ix as usize], Some(AnswerType::Prefecture)) => Some(ix),
+            _ => {
+                d.error(
+                    k,
+                    "bad-prefecture-answer",
+                    (format!("`{}` is not a prefecture question in the script", k.value), format!("`{}` はスクリプトの都道府県の質問ではありません", k.value)),
+                    bi!("name the question with `ask: prefecture`", "`ask: prefecture` の質問の id を指定してください"),
+                );
+                None
+            }
+        },
+        None => names
+            .index
+            .get("prefecture")
+            .copied()
+            .filter(|ix| matches!(names.kinds[*ix as usize], Some(AnswerType::Prefecture))),
+    };
+    let mut hubs = Vec::new();
+    let mut hub_index: HashMap<String, usize> = HashMap::new();
+    for h in &raw.hubs {
+        let id = match HubId::parse(&h.id.value) {
+            Ok(id) => id,
+            Err(e) => {
+                d.error(&h.id, "bad-hub-id", (e.to_string(), format!("拠点 id `{}` は使えません", h.id.value)), bi!("use lowercase letters, digits and '-', e.g. hyogo-pro", "英小文字・数字・'-' を使ってください（例: hyogo-pro）"));
+                continue;
+            }
+        };
+        let kind = match HubKind::parse(&h.kind.value) {
+            Some(k) => k,
+            None => {
+                let all: Vec<&str> = HubKind::ALL.iter().map(|k| k.name()).collect();
+                d.error(
+                    &h.kind,
+                    "bad-hub-kind",
+                    (format!("unknown hub kind `{}`", h.kind.value), format!("不明な機関種別 `{}` です", h.kind.value)),
+                    (format!("use one of: {}", all.join(", ")), format!("次のいずれかを使ってください: {}", all.join(", "))),
+                );
+                continue;
+            }
+        };
+        let mut prefectures = Vec::new();
+        for p in &h.prefectures {
+            match Prefecture::parse(&p.value) {
+                Ok(x) => prefectures.push(x),
+                Err(e) => d.error(p, "unknown-prefecture", (e.to_string(), format!("`{}` は都道府県名ではありません", p.value)), bi!("write a prefecture such as 兵庫県", "兵庫県のように書いてください")),
+            }
+        }
+        let discord = h.targets.discord.as_ref().and_then(|t| {
+            let channel = parse_snowflake(&t.channel, d)?;
+            let staff_role = match &t.staff_role {
+                Some(r) => Some(parse_snowflake(r, d)?),
+                None => None,
+            };
+            Some(DiscordTarget { channel, staff_role })
+        });
+        if hub_index.insert(id.to_string(), hubs.len()).is_some() {
+            d.error(&h.id, "duplicate-hub", (format!("hub id `{id}` is used twice"), format!("拠点 id `{id}` が重複しています")), bi!("give every hub its own id", "拠点ごとに別の id を付けてください"));
+        }
+        hubs.push(Hub {
+            id,
+            name: h.name.clone(),
+            name_en: h.name_en.clone(),
+            kind,
+            prefectures,
+            terminal: h.targets.terminal.clone(),
+            discord,
+        });
+    }
+    let pick = |p: &RawHubPick, d: &mut Diags, at: Loc| -> Option<Pick> {
+        match (&p.hub, &p.kind) {
+            (Some(h), None) => match hub_index.get(&h.value) {
+                Some(&i) => Some(Pick::Hub(i)),
+                None => {
+                    let dym = closest(&h.value, hub_index.keys().map(String::as_str)).map(|c| format!("did you mean `{c}`? ")).unwrap_or_default();
+                    d.error(h, "unknown-hub", (format!("there is no hub `{}`", h.value), format!("拠点 `{}` は定義されていません", h.value)), (format!("{dym}define it under `hubs:`"), format!("{dym}`hubs:` で定義してください")));
+                    None
+                }
+            },
+            (None, Some(k)) => match HubKind::parse(&k.value) {
+                Some(kind) => {
+                    if !hubs.iter().any(|h| h.kind == kind) {
+                        d.warn(k, "kind-without-hub", (format!("no hub of kind `{}` is defined, so this never applies", k.value), format!("種別 `{}` の拠点がないため、これは適用されません", k.value)), bi!("add such a hub or pick another kind", "その種別の拠点を追加するか、別の種別を指定してください"));
+                    }
+                    Some(Pick::Kind(kind))
+                }
+                None => {
+                    d.error(k, "bad-hub-kind", (format!("unknown hub kind `{}`", k.value), format!("不明な機関種別 `{}` です", k.value)), bi!("use pro_talent, yorozu, chamber, bank, public_agency, consultant, npo or recruiter", "pro_talent, yorozu, chamber, bank, public_agency, consultant, npo, recruiter のいずれかを使ってください"));
+                    None
+                }
+            },
+            _ => {
+                d.error(at, "bad-pick", bi!("name either `hub:` or `kind:` (exactly one)", "`hub:` か `kind:` のどちらかひとつを指定してください"), bi!("e.g. `primary: { kind: pro_talent }`", "例: `primary: { kind: pro_talent }`"));
+                None
+            }
+        }
+    };
+    let mut rules = Vec::new();
+    let mut ok = true;
+    let mut rule_ids = HashSet::new();
+    for r in &raw.rules {
+        if !rule_ids.insert(r.id.value.clone()) {
+            d.error(&r.id, "duplicate-rule", (format!("rule id `{}` is used twice", r.id.value), format!("ルール id `{}` が重複しています", r.id.value)), bi!("give every rule its own id", "ルールごとに別の id を付けてください"));
+        }
+        let at = Loc::from(&r.id);
+        let when = compile_cond(&r.when, names, d, at);
+        let primary = pick(&r.primary, d, at);
+        let copies: Option<Vec<Pick>> = r.copies.iter().map(|c| pick(c, d, at)).collect::<Vec<_>>().into_iter().collect();
+        match (when, primary, copies) {
+            (Some(w), Some(p), Some(c)) => rules.push(Rule { id: r.id.value.clone(), description: r.description.clone(), description_en: r.description_en.clone(), when: Some(w), step: r.step.unwrap_or(1).min(5), primary: p, copies: c }),
+            _ => ok = false,
+        }
+    }
+    let fb_at = Loc::new(1, 1);
+    let fb_primary = pick(&raw.fallback.primary, d, fb_at);
+    if let Some(Pick::Kind(_)) = fb_primary {
+        d.error(
+            raw.fallback.primary.kind.as_ref().map(Loc::from).unwrap_or(fb_at),
+            "fallback-by-kind",
+            bi!("the fallback must name a fixed hub with `hub:`", "fallback には `hub:` で特定の拠点を指定してください"),
+            bi!("a hub chosen by kind may not exist for every prefecture; the fallback must always work", "種別指定では都道府県によって拠点がない場合があります。fallback は必ず届く拠点にしてください"),
+        );
+        ok = false;
+    }
+    let fb_copies: Option<Vec<Pick>> = raw.fallback.copies.iter().map(|c| pick(c, d, fb_at)).collect::<Vec<_>>().into_iter().collect();
+    // Prefectures no hub covers get the fallback only; tell the administrator.
+    if !hubs.is_empty() {
+        let uncovered: Vec<&str> = Prefecture::ALL.iter().filter(|p| !hubs.iter().any(|h| h.prefectures.contains(p))).map(|p| p.name_ja()).collect();
+        if !uncovered.is_empty() && uncovered.len() < Prefecture::ALL.len() {
+            d.warn(
+                Loc::new(1, 1),
+                "uncovered-prefectures",
+                (format!("{} prefecture(s) are covered by no hub and always reach the fallback: {}", uncovered.len(), uncovered.join("、")), format!("{} 都道府県はどの拠点の担当でもなく、常に fallback に送られます: {}", uncovered.len(), uncovered.join("、"))),
+                bi!("add hubs for them when the network grows", "ネットワークが広がったら拠点を追加してください"),
+            );
+        }
+    }
+    if !ok || d.has_errors() {
+        return None;
+    }
+    Some(Routing {
+        network: raw.network,
+        prefecture_node,
+        hubs,
+        rules,
+        fallback: Rule {
+            id: "fallback".into(),
+            description: raw.fallback.description,
+            description_en: raw.fallback.description_en,
+            when: None,
+            step: raw.fallback.step.unwrap_or(1).min(5),
+            primary: fb_primary?,
+            copies: fb_copies?,
+        },
+    })
+}
+
+fn parse_snowflake(s: &Spanned<String>, d: &mut Diags) -> Option<u64> {
+    match s.value.trim().parse::<u64>() {
+        Ok(v) if v > 0 => Some(v),
+        _ => {
+            d.error(
+                s,
+                "bad-snowflake",
+                (format!("`{}` is not a Discord id", s.value), format!("`{}` は Discord の id ではありません", s.value)),
+                bi!(
+                    "copy the id with Discord's developer mode (right click → Copy ID) and write it in quotes",
+                    "Discord の開発者モードで id をコピー（右クリック →「IDをコピー」）し、引用符で囲んで書いてください"
+                ),
+            );
+            None
+        }
+    }
+}

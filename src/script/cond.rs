@@ -1,0 +1,107 @@
+//! Conditions on answers and tags, shared by script branches and routing
+//! rules, so administrators learn one condition language.
+
+use crate::answer::AnswerValue;
+use crate::domain::prefecture::Region;
+use crate::script::NodeIx;
+
+#[derive(Debug, Clone)]
+pub enum Cond {
+    Answer { node: NodeIx, key: String, test: Test },
+    Tag(String),
+    All(Vec<Cond>),
+    Any(Vec<Cond>),
+    Not(Box<Cond>),
+}
+
+#[derive(Debug, Clone)]
+pub enum Test {
+    /// Compared with the answer's key form: option id, "yes"/"no",
+    /// canonical prefecture name, number or text.
+    Equals(String),
+    In(Vec<String>),
+    /// A multiple-choice answer contains this option id.
+    Includes(String),
+    Lt(f64),
+    Le(f64),
+    Gt(f64),
+    Ge(f64),
+    Answered(bool),
+    Region(Region),
+}
+
+/// What a condition can look at. The engine's session state implements it;
+/// routing explanations use the same view.
+pub trait Facts {
+    fn answer(&self, node: NodeIx) -> Option<&AnswerValue>;
+    fn has_tag(&self, tag: &str) -> bool;
+}
+
+impl Cond {
+    pub fn eval(&self, f: &dyn Facts) -> bool {
+        match self {
+            Cond::Tag(t) => f.has_tag(t),
+            Cond::All(cs) => cs.iter().all(|c| c.eval(f)),
+            Cond::Any(cs) => cs.iter().any(|c| c.eval(f)),
+            Cond::Not(c) => !c.eval(f),
+            Cond::Answer { node, test, .. } => {
+                let v = f.answer(*node).filter(|v| !v.is_skipped());
+                match (test, v) {
+                    (Test::Answered(want), v) => v.is_some() == *want,
+                    (_, None) => false,
+                    (Test::Equals(s), Some(v)) => eq(v, s),
+                    (Test::In(list), Some(v)) => list.iter().any(|s| eq(v, s)),
+                    (Test::Includes(id), Some(AnswerValue::Multi(ids))) => ids.iter().any(|x| x == id),
+                    (Test::Includes(id), Some(AnswerValue::Choice(x))) => x == id,
+                    (Test::Includes(_), Some(_)) => false,
+                    (Test::Lt(n), Some(v)) => v.as_number().is_some_and(|x| x < *n),
+                    (Test::Le(n), Some(v)) => v.as_number().is_some_and(|x| x <= *n),
+                    (Test::Gt(n), Some(v)) => v.as_number().is_some_and(|x| x > *n),
+                    (Test::Ge(n), Some(v)) => v.as_number().is_some_and(|x| x >= *n),
+                    (Test::Region(r), Some(AnswerValue::Prefecture(p))) => p.region() == *r,
+                    (Test::Region(_), Some(_)) => false,
+                }
+            }
+        }
+    }
+
+    /// A short human-readable form, used when explaining routing decisions.
+    pub fn describe(&self) -> String {
+        match self {
+            Cond::Tag(t) => format!("tag {t}"),
+            Cond::All(cs) => format!("all of ({})", cs.iter().map(Cond::describe).collect::<Vec<_>>().join("; ")),
+            Cond::Any(cs) => format!("any of ({})", cs.iter().map(Cond::describe).collect::<Vec<_>>().join("; ")),
+            Cond::Not(c) => format!("not ({})", c.describe()),
+            Cond::Answer { key, test, .. } => match test {
+                Test::Equals(s) => format!("{key} = {s}"),
+                Test::In(l) => format!("{key} in [{}]", l.join(", ")),
+                Test::Includes(s) => format!("{key} includes {s}"),
+                Test::Lt(n) => format!("{key} < {n}"),
+                Test::Le(n) => format!("{key} <= {n}"),
+                Test::Gt(n) => format!("{key} > {n}"),
+                Test::Ge(n) => format!("{key} >= {n}"),
+                Test::Answered(true) => format!("{key} answered"),
+                Test::Answered(false) => format!("{key} not answered"),
+                Test::Region(r) => format!("{key} in region {}", r.name_ja()),
+            },
+        }
+    }
+
+    /// Every tag the condition mentions.
+    pub fn tags<'a>(&'a self, out: &mut Vec<&'a str>) {
+        match self {
+            Cond::Tag(t) => out.push(t),
+            Cond::All(cs) | Cond::Any(cs) => cs.iter().for_each(|c| c.tags(out)),
+            Cond::Not(c) => c.tags(out),
+            Cond::Answer { .. } => {}
+        }
+    }
+}
+
+fn eq(v: &AnswerValue, s: &str) -> bool {
+    match v {
+        AnswerValue::Number(q) => s.parse::<f64>().is_ok_and(|n| n == q.value),
+        AnswerValue::Multi(ids) => ids.len() == 1 && ids[0] == s,
+        other => other.as_key() == s,
+    }
+}

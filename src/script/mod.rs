@@ -1,0 +1,363 @@
+//! Dialog scripts: the compiled, validated form the engine runs on.
+//!
+//! `raw` is the file format, `compile` turns files into a [`Flow`] (one
+//! script in one language, together with the routing table it routes with)
+//! and reports every problem as a [`diag::Diagnostic`]. A `Flow` is immutable
+//! and identified by a content hash of its sources, so a session pinned to a
+//! version can always be resumed on exactly that version.
+
+pub mod compile;
+pub mod cond;
+pub mod diag;
+pub mod raw;
+
+use crate::domain::prefecture::Region;
+use crate::routing::Routing;
+use handlebars::Handlebars;
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+pub use compile::{compile_flow, load_dir, Bundle, Sources};
+pub use cond::Cond;
+pub use diag::{Diagnostic, Loc, Severity};
+
+/// The language of a script and of the messages around it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Lang {
+    Ja,
+    En,
+}
+
+impl Lang {
+    pub fn parse(s: &str) -> Option<Lang> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "ja" | "jp" | "japanese" | "日本語" | "ja-jp" => Some(Lang::Ja),
+            "en" | "english" | "en-us" | "en-gb" | "英語" => Some(Lang::En),
+            _ => None,
+        }
+    }
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Ja => "ja",
+            Lang::En => "en",
+        }
+    }
+}
+
+impl fmt::Display for Lang {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// Index of a node within its flow. Sessions store these, which is safe
+/// because a session is pinned to one immutable flow version.
+pub type NodeIx = u16;
+
+/// A compiled script in one language.
+pub struct Flow {
+    /// Hex SHA-256 of the script and routing sources.
+    pub version: String,
+    pub script_id: String,
+    pub lang: Lang,
+    pub title: String,
+    pub nodes: Vec<Node>,
+    pub start: NodeIx,
+    pub tags: Vec<TagRule>,
+    pub commands: Commands,
+    pub messages: Messages,
+    pub routing: Routing,
+    pub sources: Sources,
+    pub(crate) templates: Handlebars<'static>,
+}
+
+impl fmt::Debug for Flow {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Flow")
+            .field("script_id", &self.script_id)
+            .field("lang", &self.lang)
+            .field("version", &self.short_version())
+            .field("nodes", &self.nodes.len())
+            .finish()
+    }
+}
+
+impl Flow {
+    pub fn short_version(&self) -> &str {
+        &self.version[..12.min(self.version.len())]
+    }
+
+    pub fn node(&self, ix: NodeIx) -> &Node {
+        &self.nodes[ix as usize]
+    }
+
+    pub fn index_of(&self, id: &str) -> Option<NodeIx> {
+        self.nodes.iter().position(|n| n.id == id).map(|i| i as NodeIx)
+    }
+
+    /// The question nodes in script order.
+    pub fn questions(&self) -> impl Iterator<Item = (NodeIx, &Node, &Question)> {
+        self.nodes.iter().enumerate().filter_map(|(i, n)| match &n.kind {
+            NodeKind::Ask(q) => Some((i as NodeIx, n, q)),
+            _ => None,
+        })
+    }
+}
+
+#[derive(Debug)]
+pub struct Node {
+    pub id: String,
+    /// Short label for summaries; defaults to the id.
+    pub label: String,
+    pub has_say: bool,
+    pub kind: NodeKind,
+    pub next: Next,
+}
+
+#[derive(Debug)]
+pub enum NodeKind {
+    Say,
+    Ask(Question),
+    Route,
+    Confirm,
+    End(EndStatus),
+}
+
+#[derive(Debug)]
+pub enum Next {
+    /// Only end nodes have no successor.
+    Stop,
+    Goto(NodeIx),
+    Branch { arms: Vec<(Cond, NodeIx)>, default: NodeIx },
+}
+
+#[derive(Debug)]
+pub struct Question {
+    pub ty: AnswerType,
+    pub has_retry: bool,
+    pub max_retries: u8,
+    pub on_give_up: GiveUp,
+    pub optional: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GiveUp {
+    Skip,
+    Handoff,
+    End,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EndStatus {
+    Completed,
+    Declined,
+    Cancelled,
+    Handoff,
+}
+
+#[derive(Debug)]
+pub enum AnswerType {
+    Choice { options: Vec<ChoiceOption> },
+    Multi { options: Vec<ChoiceOption>, min: u32, max: u32 },
+    YesNo,
+    /// A yes/no question whose "yes" is recorded as consent to forward the
+    /// case to the hubs chosen by the preceding route node.
+    Consent { shares: Vec<String> },
+    Text { min: usize, max: usize, pattern: Option<Regex> },
+    Number { min: Option<f64>, max: Option<f64>, unit: Option<String> },
+    Prefecture,
+    Email,
+    Phone,
+    Date,
+}
+
+impl AnswerType {
+    pub fn name(&self) -> &'static str {
+        match self {
+            AnswerType::Choice { .. } => "choice",
+            AnswerType::Multi { .. } => "multi",
+            AnswerType::YesNo => "yesno",
+            AnswerType::Consent { .. } => "consent",
+            AnswerType::Text { .. } => "text",
+            AnswerType::Number { .. } => "number",
+            AnswerType::Prefecture => "prefecture",
+            AnswerType::Email => "email",
+            AnswerType::Phone => "phone",
+            AnswerType::Date => "date",
+        }
+    }
+    pub fn options(&self) -> &[ChoiceOption] {
+        match self {
+            AnswerType::Choice { options } | AnswerType::Multi { options, .. } => options,
+            _ => &[],
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ChoiceOption {
+    pub id: String,
+    pub label: String,
+    /// Folded forms of the label and aliases, for forgiving matching.
+    pub folded: Vec<String>,
+}
+
+#[derive(Debug)]
+pub struct TagRule {
+    pub name: String,
+    pub label: String,
+    pub from: Vec<NodeIx>,
+    pub pattern: Regex,
+}
+
+/// Words for the global commands. Both languages' words work in every
+/// script, so an owner who switches language mid-way is still understood.
+#[derive(Debug, Clone)]
+pub struct Commands {
+    pub words: Vec<(String, Command)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Command {
+    Help,
+    Back,
+    Restart,
+    Cancel,
+    Answers,
+    Skip,
+}
+
+impl Command {
+    pub const ALL: [Command; 6] =
+        [Command::Help, Command::Back, Command::Restart, Command::Cancel, Command::Answers, Command::Skip];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Command::Help => "help",
+            Command::Back => "back",
+            Command::Restart => "restart",
+            Command::Cancel => "cancel",
+            Command::Answers => "answers",
+            Command::Skip => "skip",
+        }
+    }
+    pub fn parse_name(s: &str) -> Option<Command> {
+        Command::ALL.into_iter().find(|c| c.name() == s)
+    }
+    /// The built-in words, Japanese and English.
+    pub fn builtin_words(self) -> &'static [&'static str] {
+        match self {
+            Command::Help => &["help", "ヘルプ", "使い方", "?", "/help"],
+            Command::Back => &["back", "戻る", "もどる", "ひとつ前", "/back"],
+            Command::Restart => &["restart", "最初から", "やり直す", "やりなおす", "/restart"],
+            Command::Cancel => &["cancel", "中止", "キャンセル", "やめる", "/cancel"],
+            Command::Answers => &["answers", "my answers", "回答確認", "回答を見る", "/answers"],
+            Command::Skip => &["skip", "スキップ", "飛ばす", "/skip"],
+        }
+    }
+    /// What the command is called in a given language, for buttons and help.
+    pub fn display(self, lang: Lang) -> &'static str {
+        match (self, lang) {
+            (Command::Help, Lang::Ja) => "ヘルプ",
+            (Command::Back, Lang::Ja) => "戻る",
+            (Command::Restart, Lang::Ja) => "最初から",
+            (Command::Cancel, Lang::Ja) => "中止",
+            (Command::Answers, Lang::Ja) => "回答確認",
+            (Command::Skip, Lang::Ja) => "スキップ",
+            (c, Lang::En) => c.name(),
+        }
+    }
+}
+
+impl Commands {
+    pub fn recognize(&self, folded_input: &str) -> Option<Command> {
+        self.words.iter().find(|(w, _)| w == folded_input).map(|(_, c)| *c)
+    }
+}
+
+/// System messages the engine sends outside the script's own nodes.
+#[derive(Debug, Clone)]
+pub struct Messages {
+    map: std::collections::BTreeMap<String, String>,
+}
+
+/// Every system message key with its Japanese and English default. Scripts
+/// may override any of them under `messages:`.
+pub const MESSAGE_DEFAULTS: &[(&str, &str, &str)] = &[
+    (
+        "help",
+        "いつでも次の言葉が使えます：「戻る」ひとつ前の質問へ／「回答確認」これまでの回答を表示／「最初から」やり直す／「中止」相談をやめる／「スキップ」任意の質問をとばす。選択肢は番号でも答えられます。",
+        "You can type these at any time: \"back\" (previous question), \"answers\" (show your answers so far), \"restart\" (start over), \"cancel\" (stop the consultation), \"skip\" (skip an optional question). You can answer a choice by its number.",
+    ),
+    ("back_unavailable", "これより前の質問はありません。", "There is no earlier question."),
+    ("restarted", "最初からやり直します。これまでの回答は使いません。", "Starting over. Your earlier answers will not be used."),
+    (
+        "cancelled",
+        "相談を中止しました。ご回答はどこにも送っていません。データの削除を希望される場合は「削除」の手続きをご案内します。再開するときは「最初から」と入力してください。",
+        "The consultation is cancelled. Nothing was sent to anyone. You can ask us to delete your data. Type \"restart\" to begin again.",
+    ),
+    ("answers_header", "これまでの回答：", "Your answers so far:"),
+    ("answers_empty", "まだ回答はありません。", "No answers yet."),
+    ("retry", "すみません、お答えを読み取れませんでした。", "Sorry, I could not read that answer."),
+    ("skip_not_allowed", "この質問はとばせません。", "This question cannot be skipped."),
+    ("skipped", "この質問はとばしました。", "Skipped this question."),
+    ("gave_up_skip", "この質問はいったんとばして先に進みます。", "Let's skip this question for now and go on."),
+    (
+        "gave_up_handoff",
+        "うまくお答えいただけないようですので、担当者からご連絡する形に切り替えます。",
+        "It seems this is hard to answer here, so a staff member will contact you instead.",
+    ),
+    ("gave_up_end", "相談をここで終了します。", "The consultation ends here."),
+    (
+        "finished",
+        "この相談はすでに終了しています。新しく始めるには「最初から」と入力してください。",
+        "This consultation has already ended. Type \"restart\" to begin a new one.",
+    ),
+    ("stale", "そのボタンは古い質問のものです。いまの質問にお答えください。", "That button belongs to an earlier question. Please answer the current question."),
+    ("resumed", "前回の続きから再開します。", "Resuming where you left off."),
+    (
+        "confirm_hint",
+        "内容でよろしければ「送信」、直したい項目があればその番号を入力してください。",
+        "If this is correct, type \"send\". To correct an item, type its number.",
+    ),
+    ("confirm_which", "直したい項目の番号を入力してください。", "Type the number of the item you want to correct."),
+    ("empty", "空のメッセージでした。お答えを入力してください。", "That message was empty. Please type your answer."),
+    ("not_answered", "（未回答）", "(not answered)"),
+    ("skipped_value", "（回答なし）", "(skipped)"),
+    ("consent_changed", "修正により送付先が変わりました。あらためて共有への同意をお聞きします。", "Your correction changed who would receive your case, so we ask for your consent again."),
+];
+
+impl Messages {
+    pub fn new(lang: Lang, overrides: std::collections::BTreeMap<String, String>) -> Messages {
+        let mut map: std::collections::BTreeMap<String, String> = MESSAGE_DEFAULTS
+            .iter()
+            .map(|(k, ja, en)| (k.to_string(), if lang == Lang::Ja { ja } else { en }.to_string()))
+            .collect();
+        map.extend(overrides);
+        Messages { map }
+    }
+    pub fn get<'a>(&'a self, key: &'a str) -> &'a str {
+        self.map.get(key).map(String::as_str).unwrap_or(key)
+    }
+    pub fn is_known(key: &str) -> bool {
+        MESSAGE_DEFAULTS.iter().any(|(k, _, _)| *k == key)
+    }
+}
+
+/// Words that mean "yes" / "no" at a yes/no, consent or confirm question.
+pub fn yes_words() -> &'static [&'static str] {
+    &["はい", "yes", "y", "ok", "おk", "同意", "同意する", "同意します", "はい、同意します", "送信", "送信する", "うん", "ええ", "agree", "send"]
+}
+pub fn no_words() -> &'static [&'static str] {
+    &["いいえ", "no", "n", "同意しない", "同意しません", "いや", "いえ", "disagree"]
+}
+
+/// Used by conditions on prefecture answers (`region: 近畿`).
+pub fn parse_region(s: &str) -> Option<Region> {
+    Region::parse(s).ok()
+}

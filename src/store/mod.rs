@@ -1,0 +1,319 @@
+//! Storage behind one trait, with SQLite as the embedded default and
+//! PostgreSQL for deployments with several bot instances.
+//!
+//! All SQL lives in the implementations; the rest of the crate speaks in
+//! the records below. A step of a consultation is committed in one
+//! transaction ([`Store::commit_step`]) so that the new session state, the
+//! answers, the consent record, the case and its deliveries are durable
+//! together, before the bot replies.
+
+pub mod sqlite;
+
+use crate::answer::AnswerValue;
+use crate::domain::ids::{CaseId, SessionId, UserKey};
+use crate::engine::{Effect, SessionState, Status};
+use crate::routing::{HubRef, RouteDecision};
+use crate::script::Lang;
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("database migration failed: {0}; the database may belong to a newer madoguchi, use a matching version or a new --db file")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data is unreadable ({what}): {detail}; the row may have been edited by hand")]
+    Corrupt { what: &'static str, detail: String },
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("conflict: {0}")]
+    Conflict(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The exact sources of one flow version.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionRecord {
+    pub version: String,
+    pub script_id: String,
+    pub lang: Lang,
+    pub script_name: String,
+    pub script_text: String,
+    pub routing_name: String,
+    pub routing_text: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VersionUse {
+    pub version: String,
+    pub script_id: String,
+    pub lang: Lang,
+    pub created_at: DateTime<Utc>,
+    pub open_sessions: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewSession {
+    pub user: UserKey,
+    pub script_id: String,
+    pub lang: Lang,
+    pub version: String,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionRecord {
+    pub id: SessionId,
+    pub user: UserKey,
+    pub script_id: String,
+    pub lang: Lang,
+    pub version: String,
+    pub status: Status,
+    pub current_node: String,
+    pub state: SessionState,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One delivery to create when a case is ready.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    pub hub_id: String,
+    /// `local` (the terminal inbox) or `discord`.
+    pub transport: String,
+    pub target: String,
+}
+
+/// Everything one engine step changed, committed atomically.
+#[derive(Debug)]
+pub struct StepCommit<'a> {
+    pub session: SessionId,
+    pub now: DateTime<Utc>,
+    pub state: &'a SessionState,
+    pub current_node: &'a str,
+    pub effects: &'a [Effect],
+    /// Deliveries for a `CaseReady` effect in this step (ignored otherwise).
+    pub deliveries: Vec<NewDelivery>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepOutcome {
+    pub case: Option<CaseId>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AnswerRecord {
+    pub session: SessionId,
+    pub node: String,
+    /// `None` when the answer was withdrawn.
+    pub value: Option<AnswerValue>,
+    pub raw: String,
+    pub correction: bool,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CaseStatus {
+    /// Waiting for a staff member.
+    Open,
+    Claimed,
+    Closed,
+}
+
+impl CaseStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            CaseStatus::Open => "open",
+            CaseStatus::Claimed => "claimed",
+            CaseStatus::Closed => "closed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<CaseStatus> {
+        [CaseStatus::Open, CaseStatus::Claimed, CaseStatus::Closed].into_iter().find(|c| c.name() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaseRecord {
+    pub id: CaseId,
+    pub session: SessionId,
+    pub user: UserKey,
+    pub version: String,
+    pub headline: String,
+    pub summary_plain: String,
+    pub summary_markdown: String,
+    pub route: RouteDecision,
+    /// The hub currently responsible (the routed primary until forwarded).
+    pub hub_id: String,
+    pub tags: Vec<String>,
+    pub step: u8,
+    pub status: CaseStatus,
+    pub claimed_by: Option<String>,
+    pub outcome: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    pub hub_id: Option<String>,
+    pub status: Option<CaseStatus>,
+    pub limit: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+impl DeliveryStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+    pub fn parse(s: &str) -> Option<DeliveryStatus> {
+        [DeliveryStatus::Pending, DeliveryStatus::Delivered, DeliveryStatus::Failed].into_iter().find(|c| c.name() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeliveryRecord {
+    pub id: i64,
+    pub case: CaseId,
+    pub hub_id: String,
+    pub transport: String,
+    pub target: String,
+    pub status: DeliveryStatus,
+    pub attempts: i64,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    /// What the transport returned (e.g. the Discord message id), so a
+    /// retry after an unknown outcome can check before posting again.
+    pub external_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptOutcome {
+    Delivered { external_id: Option<String> },
+    /// Try again at `at`.
+    Retry { at: DateTime<Utc>, error: String },
+    Failed { error: String },
+}
+
+/// The record of one decision to share (or not) an owner's data with named
+/// recipients. Kept after the owner's other data is deleted: Japan's
+/// personal-information law (APPI art. 29) asks a provider to keep a record
+/// of third-party provision for three years.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ConsentRow {
+    pub id: i64,
+    pub session: SessionId,
+    pub case: Option<CaseId>,
+    pub user: UserKey,
+    pub granted: bool,
+    pub recipients: Vec<HubRef>,
+    pub items: Vec<String>,
+    pub wording: String,
+    pub at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub case: Option<CaseId>,
+    pub actor: String,
+    pub action: String,
+    pub detail: serde_json::Value,
+    pub at: DateTime<Utc>,
+}
+
+/// What `forget` removed and what it had to keep.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ForgetReport {
+    pub sessions: u64,
+    pub answers: u64,
+    pub cases: u64,
+    /// Consent / forwarding records kept as the law requires.
+    pub consent_records_kept: u64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Stores a flow version's sources; storing the same version twice is
+    /// a no-op.
+    async fn save_version(&self, v: &VersionRecord) -> Result<()>;
+    async fn load_version(&self, version: &str) -> Result<Option<VersionRecord>>;
+    /// Versions with at least one open session, plus the given current ones.
+    async fn versions_in_use(&self) -> Result<Vec<VersionUse>>;
+
+    async fn create_session(&self, s: &NewSession) -> Result<SessionRecord>;
+    async fn session(&self, id: SessionId) -> Result<Option<SessionRecord>>;
+    /// The user's most recent session that is still open.
+    async fn open_session(&self, user: &UserKey) -> Result<Option<SessionRecord>>;
+    /// The user's most recent session, open or not.
+    async fn latest_session(&self, user: &UserKey) -> Result<Option<SessionRecord>>;
+    async fn open_sessions(&self) -> Result<Vec<SessionRecord>>;
+    /// Every session of one owner, oldest first.
+    async fn sessions_of_user(&self, user: &UserKey) -> Result<Vec<SessionRecord>>;
+    async fn commit_step(&self, c: &StepCommit<'_>) -> Result<StepOutcome>;
+    /// Every answer of a session in the order given, corrections included.
+    async fn answers(&self, session: SessionId) -> Result<Vec<AnswerRecord>>;
+
+    async fn case(&self, id: CaseId) -> Result<Option<CaseRecord>>;
+    async fn cases(&self, f: &CaseFilter) -> Result<Vec<CaseRecord>>;
+    async fn cases_of_user(&self, user: &UserKey) -> Result<Vec<CaseRecord>>;
+    /// Changes a case and writes the audit entry in one transaction.
+    async fn update_case(&self, id: CaseId, change: &CaseChange, actor: &str, now: DateTime<Utc>) -> Result<CaseRecord>;
+    async fn audit(&self, case: Option<CaseId>) -> Result<Vec<AuditEntry>>;
+    async fn append_audit(&self, case: Option<CaseId>, actor: &str, action: &str, detail: &serde_json::Value, now: DateTime<Utc>) -> Result<()>;
+
+    async fn add_delivery(&self, case: CaseId, d: &NewDelivery, now: DateTime<Utc>) -> Result<i64>;
+    /// Pending deliveries of a transport that are due, oldest first.
+    async fn due_deliveries(&self, transport: &str, now: DateTime<Utc>, limit: i64) -> Result<Vec<DeliveryRecord>>;
+    async fn deliveries(&self, case: CaseId) -> Result<Vec<DeliveryRecord>>;
+    /// Records an attempt's external id before the outcome is known.
+    async fn set_delivery_external_id(&self, id: i64, external_id: &str) -> Result<()>;
+    async fn record_attempt(&self, id: i64, outcome: &AttemptOutcome, now: DateTime<Utc>) -> Result<()>;
+
+    async fn record_consent(&self, session: SessionId, case: Option<CaseId>, user: &UserKey, c: &crate::engine::ConsentRecord, now: DateTime<Utc>) -> Result<i64>;
+    async fn consents(&self, user: &UserKey) -> Result<Vec<ConsentRow>>;
+
+    /// Deletes the user's sessions, answers and case contents, keeping the
+    /// consent records and a tombstone of each case for the audit trail.
+    async fn forget_user(&self, user: &UserKey, now: DateTime<Utc>) -> Result<ForgetReport>;
+}
+
+/// A staff action on a case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaseChange {
+    Claim { by: String },
+    Release,
+    Forward { to_hub: String, reason: String },
+    Advance { to_step: u8 },
+    Close { outcome: String },
+}
+
+impl CaseChange {
+    pub fn action(&self) -> &'static str {
+        match self {
+            CaseChange::Claim { .. } => "claim",
+            CaseChange::Release => "release",
+            CaseChange::Forward { .. } => "forward",
+            CaseChange::Advance { .. } => "advance",
+            CaseChange::Close { .. } => "close",
+        }
+    }
+}

@@ -1,0 +1,667 @@
+//! The embedded default store: SQLite through sqlx, WAL mode, every commit
+//! fsync'd (`synchronous = FULL`) so an acknowledged answer survives a power
+//! cut, not only a crash of the process.
+
+use super::*;
+use crate::domain::ids::{CaseId, SessionId, UserKey};
+use crate::engine::{ConsentRecord, Effect};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+#[derive(Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SqliteStore")
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies migrations.
+    pub async fn open(path: &Path) -> Result<SqliteStore> {
+        let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        Self::with_options(opts).await
+    }
+
+    pub async fn with_options(opts: SqliteConnectOptions) -> Result<SqliteStore> {
+        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(SqliteStore { pool })
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
+    StoreError::Corrupt { what, detail: detail.to_string() }
+}
+
+fn json<T: serde::de::DeserializeOwned>(what: &'static str, s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| corrupt(what, e))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("serialising plain data cannot fail")
+}
+
+fn session_row(r: &SqliteRow) -> Result<SessionRecord> {
+    let user: String = r.try_get("user_key")?;
+    let lang: String = r.try_get("lang")?;
+    let status: String = r.try_get("status")?;
+    let state: String = r.try_get("state")?;
+    Ok(SessionRecord {
+        id: SessionId(r.try_get("id")?),
+        user: UserKey::parse(&user).map_err(|e| corrupt("session user", e))?,
+        script_id: r.try_get("script_id")?,
+        lang: Lang::parse(&lang).ok_or_else(|| corrupt("session lang", &lang))?,
+        version: r.try_get("version")?,
+        status: Status::parse(&status).ok_or_else(|| corrupt("session status", &status))?,
+        current_node: r.try_get("current_node")?,
+        state: json("session state", &state)?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn case_row(r: &SqliteRow) -> Result<CaseRecord> {
+    let user: String = r.try_get("user_key")?;
+    let route: String = r.try_get("route")?;
+    let tags: String = r.try_get("tags")?;
+    let status: String = r.try_get("status")?;
+    let step: i64 = r.try_get("step")?;
+    Ok(CaseRecord {
+        id: CaseId(r.try_get("id")?),
+        session: SessionId(r.try_get("session_id")?),
+        user: UserKey::parse(&user).map_err(|e| corrupt("case user", e))?,
+        version: r.try_get("version")?,
+        headline: r.try_get("headline")?,
+        summary_plain: r.try_get("summary_plain")?,
+        summary_markdown: r.try_get("summary_markdown")?,
+        route: json("case route", &route)?,
+        hub_id: r.try_get("hub_id")?,
+        tags: json("case tags", &tags)?,
+        step: step.clamp(0, 5) as u8,
+        status: CaseStatus::parse(&status).ok_or_else(|| corrupt("case status", &status))?,
+        claimed_by: r.try_get("claimed_by")?,
+        outcome: r.try_get("outcome")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn delivery_row(r: &SqliteRow) -> Result<DeliveryRecord> {
+    let status: String = r.try_get("status")?;
+    Ok(DeliveryRecord {
+        id: r.try_get("id")?,
+        case: CaseId(r.try_get("case_id")?),
+        hub_id: r.try_get("hub_id")?,
+        transport: r.try_get("transport")?,
+        target: r.try_get("target")?,
+        status: DeliveryStatus::parse(&status).ok_or_else(|| corrupt("delivery status", &status))?,
+        attempts: r.try_get("attempts")?,
+        next_attempt_at: r.try_get("next_attempt_at")?,
+        last_error: r.try_get("last_error")?,
+        external_id: r.try_get("external_id")?,
+        created_at: r.try_get("created_at")?,
+        delivered_at: r.try_get("delivered_at")?,
+    })
+}
+
+fn consent_row(r: &SqliteRow) -> Result<ConsentRow> {
+    let user: String = r.try_get("user_key")?;
+    let recipients: String = r.try_get("recipients")?;
+    let items: String = r.try_get("items")?;
+    let granted: i64 = r.try_get("granted")?;
+    let case: Option<i64> = r.try_get("case_id")?;
+    Ok(ConsentRow {
+        id: r.try_get("id")?,
+        session: SessionId(r.try_get("session_id")?),
+        case: case.map(CaseId),
+        user: UserKey::parse(&user).map_err(|e| corrupt("consent user", e))?,
+        granted: granted != 0,
+        recipients: json("consent recipients", &recipients)?,
+        items: json("consent items", &items)?,
+        wording: r.try_get("wording")?,
+        at: r.try_get("at")?,
+    })
+}
+
+const CASE_COLS: &str = "id, session_id, user_key, version, headline, summary_plain, summary_markdown, route, hub_id, tags, step, status, claimed_by, outcome, created_at, updated_at";
+const DELIVERY_COLS: &str = "id, case_id, hub_id, transport, target, status, attempts, next_attempt_at, last_error, external_id, created_at, delivered_at";
+
+async fn insert_consent(
+    tx: &mut sqlx::SqliteConnection,
+    session: SessionId,
+    case: Option<CaseId>,
+    user: &str,
+    c: &ConsentRecord,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    let id = sqlx::query(
+        "INSERT INTO consents (session_id, case_id, user_key, granted, recipients, items, wording, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(session.0)
+    .bind(case.map(|c| c.0))
+    .bind(user)
+    .bind(c.granted as i64)
+    .bind(to_json(&c.hubs))
+    .bind(to_json(&c.items))
+    .bind(&c.wording)
+    .bind(now)
+    .execute(&mut *tx)
+    .await?
+    .last_insert_rowid();
+    Ok(id)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn save_version(&self, v: &VersionRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO script_versions (version, script_id, lang, script_name, script_text, routing_name, routing_text, created_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (version) DO NOTHING",
+        )
+        .bind(&v.version)
+        .bind(&v.script_id)
+        .bind(v.lang.code())
+        .bind(&v.script_name)
+        .bind(&v.script_text)
+        .bind(&v.routing_name)
+        .bind(&v.routing_text)
+        .bind(v.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn load_version(&self, version: &str) -> Result<Option<VersionRecord>> {
+        let row = sqlx::query("SELECT * FROM script_versions WHERE version = ?").bind(version).fetch_optional(&self.pool).await?;
+        row.map(|r| {
+            let lang: String = r.try_get("lang")?;
+            Ok(VersionRecord {
+                version: r.try_get("version")?,
+                script_id: r.try_get("script_id")?,
+                lang: Lang::parse(&lang).ok_or_else(|| corrupt("version lang", &lang))?,
+                script_name: r.try_get("script_name")?,
+                script_text: r.try_get("script_text")?,
+                routing_name: r.try_get("routing_name")?,
+                routing_text: r.try_get("routing_text")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn versions_in_use(&self) -> Result<Vec<VersionUse>> {
+        let rows = sqlx::query(
+            "SELECT v.version, v.script_id, v.lang, v.created_at,
+                    (SELECT COUNT(*) FROM sessions s WHERE s.version = v.version AND s.status IN ('new', 'active')) AS open
+             FROM script_versions v ORDER BY v.created_at DESC, v.version",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let lang: String = r.try_get("lang")?;
+                Ok(VersionUse {
+                    version: r.try_get("version")?,
+                    script_id: r.try_get("script_id")?,
+                    lang: Lang::parse(&lang).ok_or_else(|| corrupt("version lang", &lang))?,
+                    created_at: r.try_get("created_at")?,
+                    open_sessions: r.try_get("open")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_session(&self, s: &NewSession) -> Result<SessionRecord> {
+        let state = crate::engine::SessionState::default();
+        let id = sqlx::query(
+            "INSERT INTO sessions (user_key, script_id, lang, version, status, current_node, state, created_at, updated_at)
+             VALUES (?, ?, ?, ?, 'new', '', ?, ?, ?)",
+        )
+        .bind(s.user.to_string())
+        .bind(&s.script_id)
+        .bind(s.lang.code())
+        .bind(&s.version)
+        .bind(to_json(&state))
+        .bind(s.now)
+        .bind(s.now)
+        .execute(&self.pool)
+        .await?
+        .last_insert_rowid();
+        Ok(SessionRecord {
+            id: SessionId(id),
+            user: s.user.clone(),
+            script_id: s.script_id.clone(),
+            lang: s.lang,
+            version: s.version.clone(),
+            status: Status::New,
+            current_node: String::new(),
+            state,
+            created_at: s.now,
+            updated_at: s.now,
+        })
+    }
+
+    async fn session(&self, id: SessionId) -> Result<Option<SessionRecord>> {
+        let row = sqlx::query("SELECT * FROM sessions WHERE id = ?").bind(id.0).fetch_optional(&self.pool).await?;
+        row.as_ref().map(session_row).transpose()
+    }
+
+    async fn open_session(&self, user: &UserKey) -> Result<Option<SessionRecord>> {
+        let row = sqlx::query("SELECT * FROM sessions WHERE user_key = ? AND status IN ('new', 'active') ORDER BY id DESC LIMIT 1")
+            .bind(user.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(session_row).transpose()
+    }
+
+    async fn latest_session(&self, user: &UserKey) -> Result<Option<SessionRecord>> {
+        let row = sqlx::query("SELECT * FROM sessions WHERE user_key = ? ORDER BY id DESC LIMIT 1")
+            .bind(user.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(session_row).transpose()
+    }
+
+    async fn open_sessions(&self) -> Result<Vec<SessionRecord>> {
+        let rows = sqlx::query("SELECT * FROM sessions WHERE status IN ('new', 'active') ORDER BY id").fetch_all(&self.pool).await?;
+        rows.iter().map(session_row).collect()
+    }
+
+    async fn sessions_of_user(&self, user: &UserKey) -> Result<Vec<SessionRecord>> {
+        let rows = sqlx::query("SELECT * FROM sessions WHERE user_key = ? ORDER BY id").bind(user.to_string()).fetch_all(&self.pool).await?;
+        rows.iter().map(session_row).collect()
+    }
+
+    async fn commit_step(&self, c: &StepCommit<'_>) -> Result<StepOutcome> {
+        let mut tx = self.pool.begin().await?;
+        let user: String = sqlx::query_scalar("SELECT user_key FROM sessions WHERE id = ?")
+            .bind(c.session.0)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("session {}", c.session)))?;
+        let version: String =
+            sqlx::query_scalar("SELECT version FROM sessions WHERE id = ?").bind(c.session.0).fetch_one(&mut *tx).await?;
+        let mut outcome = StepOutcome::default();
+        for e in c.effects {
+            match e {
+                Effect::Record(r) => {
+                    sqlx::query("INSERT INTO answers (session_id, node, value, raw, correction, at) VALUES (?, ?, ?, ?, ?, ?)")
+                        .bind(c.session.0)
+                        .bind(&r.node)
+                        .bind(to_json(&r.value))
+                        .bind(&r.raw)
+                        .bind(r.correction as i64)
+                        .bind(c.now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Effect::Unset { node } => {
+                    sqlx::query("INSERT INTO answers (session_id, node, value, raw, correction, at) VALUES (?, ?, NULL, '', 1, ?)")
+                        .bind(c.session.0)
+                        .bind(node)
+                        .bind(c.now)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                Effect::Consent(rec) => {
+                    insert_consent(&mut tx, c.session, None, &user, rec, c.now).await?;
+                }
+                Effect::CaseReady(draft) => {
+                    let id = sqlx::query(
+                        "INSERT INTO cases (session_id, user_key, version, headline, summary_plain, summary_markdown, route, hub_id, tags, step, status, created_at, updated_at)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)",
+                    )
+                    .bind(c.session.0)
+                    .bind(&user)
+                    .bind(&version)
+                    .bind(&draft.headline)
+                    .bind(&draft.summary_plain)
+                    .bind(&draft.summary_markdown)
+                    .bind(to_json(&draft.route))
+                    .bind(&draft.route.primary.id)
+                    .bind(to_json(&draft.tags))
+                    .bind(draft.step as i64)
+                    .bind(c.now)
+                    .bind(c.now)
+                    .execute(&mut *tx)
+                    .await?
+                    .last_insert_rowid();
+                    let case = CaseId(id);
+                    // The forwarding record: who receives what, on which
+                    // consent, written with the case itself.
+                    insert_consent(&mut tx, c.session, Some(case), &user, &draft.consent, c.now).await?;
+                    for d in &c.deliveries {
+                        sqlx::query(
+                            "INSERT INTO deliveries (case_id, hub_id, transport, target, status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+                        )
+                        .bind(id)
+                        .bind(&d.hub_id)
+                        .bind(&d.transport)
+                        .bind(&d.target)
+                        .bind(c.now)
+                        .bind(c.now)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    sqlx::query("INSERT INTO audit_log (case_id, actor, action, detail, at) VALUES (?, 'bot', 'routed', ?, ?)")
+                        .bind(id)
+                        .bind(to_json(&draft.route))
+                        .bind(c.now)
+                        .execute(&mut *tx)
+                        .await?;
+                    outcome.case = Some(case);
+                }
+                _ => {}
+            }
+        }
+        sqlx::query("UPDATE sessions SET status = ?, current_node = ?, state = ?, updated_at = ? WHERE id = ?")
+            .bind(c.state.status.name())
+            .bind(c.current_node)
+            .bind(to_json(c.state))
+            .bind(c.now)
+            .bind(c.session.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn answers(&self, session: SessionId) -> Result<Vec<AnswerRecord>> {
+        let rows = sqlx::query("SELECT * FROM answers WHERE session_id = ? ORDER BY id").bind(session.0).fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                let value: Option<String> = r.try_get("value")?;
+                let correction: i64 = r.try_get("correction")?;
+                Ok(AnswerRecord {
+                    session,
+                    node: r.try_get("node")?,
+                    value: value.map(|v| json("answer value", &v)).transpose()?,
+                    raw: r.try_get("raw")?,
+                    correction: correction != 0,
+                    at: r.try_get("at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn case(&self, id: CaseId) -> Result<Option<CaseRecord>> {
+        let row = sqlx::query(&format!("SELECT {CASE_COLS} FROM cases WHERE id = ?")).bind(id.0).fetch_optional(&self.pool).await?;
+        row.as_ref().map(case_row).transpose()
+    }
+
+    async fn cases(&self, f: &CaseFilter) -> Result<Vec<CaseRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CASE_COLS} FROM cases WHERE (? IS NULL OR hub_id = ?) AND (? IS NULL OR status = ?) ORDER BY id DESC LIMIT ?"
+        ))
+        .bind(&f.hub_id)
+        .bind(&f.hub_id)
+        .bind(f.status.map(|s| s.name()))
+        .bind(f.status.map(|s| s.name()))
+        .bind(f.limit.unwrap_or(100))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(case_row).collect()
+    }
+
+    async fn cases_of_user(&self, user: &UserKey) -> Result<Vec<CaseRecord>> {
+        let rows = sqlx::query(&format!("SELECT {CASE_COLS} FROM cases WHERE user_key = ? AND forgotten = 0 ORDER BY id"))
+            .bind(user.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(case_row).collect()
+    }
+
+    async fn update_case(&self, id: CaseId, change: &CaseChange, actor: &str, now: DateTime<Utc>) -> Result<CaseRecord> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(&format!("SELECT {CASE_COLS} FROM cases WHERE id = ?"))
+            .bind(id.0)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("case {id}")))?;
+        let mut case = case_row(&row)?;
+        let detail;
+        match change {
+            CaseChange::Claim { by } => {
+                if case.status == CaseStatus::Closed {
+                    return Err(StoreError::Conflict(format!("case {id} is closed")));
+                }
+                if let Some(holder) = case.claimed_by.as_ref().filter(|h| *h != by) {
+                    return Err(StoreError::Conflict(format!("case {id} is already claimed by {holder}")));
+                }
+                case.status = CaseStatus::Claimed;
+                case.claimed_by = Some(by.clone());
+                detail = serde_json::json!({ "by": by });
+            }
+            CaseChange::Release => {
+                case.status = CaseStatus::Open;
+                case.claimed_by = None;
+                detail = serde_json::json!({});
+            }
+            CaseChange::Forward { to_hub, reason } => {
+                detail = serde_json::json!({ "from": case.hub_id, "to": to_hub, "reason": reason });
+                case.hub_id = to_hub.clone();
+                case.status = CaseStatus::Open;
+                case.claimed_by = None;
+            }
+            CaseChange::Advance { to_step } => {
+                if *to_step <= case.step || *to_step > 5 {
+                    return Err(StoreError::Conflict(format!("case {id} is at step {}; it can only advance to a later step up to 5", case.step)));
+                }
+                detail = serde_json::json!({ "from": case.step, "to": to_step });
+                case.step = *to_step;
+            }
+            CaseChange::Close { outcome } => {
+                case.status = CaseStatus::Closed;
+                case.outcome = Some(outcome.clone());
+                detail = serde_json::json!({ "outcome": outcome });
+            }
+        }
+        case.updated_at = now;
+        sqlx::query("UPDATE cases SET hub_id = ?, step = ?, status = ?, claimed_by = ?, outcome = ?, updated_at = ? WHERE id = ?")
+            .bind(&case.hub_id)
+            .bind(case.step as i64)
+            .bind(case.status.name())
+            .bind(&case.claimed_by)
+            .bind(&case.outcome)
+            .bind(now)
+            .bind(id.0)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO audit_log (case_id, actor, action, detail, at) VALUES (?, ?, ?, ?, ?)")
+            .bind(id.0)
+            .bind(actor)
+            .bind(change.action())
+            .bind(detail.to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(case)
+    }
+
+    async fn audit(&self, case: Option<CaseId>) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query("SELECT * FROM audit_log WHERE (? IS NULL OR case_id = ?) ORDER BY id")
+            .bind(case.map(|c| c.0))
+            .bind(case.map(|c| c.0))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let detail: String = r.try_get("detail")?;
+                let case: Option<i64> = r.try_get("case_id")?;
+                Ok(AuditEntry {
+                    id: r.try_get("id")?,
+                    case: case.map(CaseId),
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    detail: json("audit detail", &detail)?,
+                    at: r.try_get("at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn append_audit(&self, case: Option<CaseId>, actor: &str, action: &str, detail: &serde_json::Value, now: DateTime<Utc>) -> Result<()> {
+        sqlx::query("INSERT INTO audit_log (case_id, actor, action, detail, at) VALUES (?, ?, ?, ?, ?)")
+            .bind(case.map(|c| c.0))
+            .bind(actor)
+            .bind(action)
+            .bind(detail.to_string())
+            .bind(now)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn add_delivery(&self, case: CaseId, d: &NewDelivery, now: DateTime<Utc>) -> Result<i64> {
+        let id = sqlx::query(
+            "INSERT INTO deliveries (case_id, hub_id, transport, target, status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)
+             ON CONFLICT (case_id, hub_id, transport) DO UPDATE SET status = 'pending', next_attempt_at = excluded.next_attempt_at
+             WHERE deliveries.status = 'failed'",
+        )
+        .bind(case.0)
+        .bind(&d.hub_id)
+        .bind(&d.transport)
+        .bind(&d.target)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .last_insert_rowid();
+        Ok(id)
+    }
+
+    async fn due_deliveries(&self, transport: &str, now: DateTime<Utc>, limit: i64) -> Result<Vec<DeliveryRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLS} FROM deliveries WHERE transport = ? AND status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?"
+        ))
+        .bind(transport)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(delivery_row).collect()
+    }
+
+    async fn deliveries(&self, case: CaseId) -> Result<Vec<DeliveryRecord>> {
+        let rows = sqlx::query(&format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE case_id = ? ORDER BY id"))
+            .bind(case.0)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(delivery_row).collect()
+    }
+
+    async fn set_delivery_external_id(&self, id: i64, external_id: &str) -> Result<()> {
+        sqlx::query("UPDATE deliveries SET external_id = ? WHERE id = ?").bind(external_id).bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn record_attempt(&self, id: i64, outcome: &AttemptOutcome, now: DateTime<Utc>) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let (name, error) = match outcome {
+            AttemptOutcome::Delivered { external_id } => {
+                sqlx::query(
+                    "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = NULL,
+                     external_id = COALESCE(?, external_id) WHERE id = ?",
+                )
+                .bind(now)
+                .bind(external_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                ("delivered", None)
+            }
+            AttemptOutcome::Retry { at, error } => {
+                sqlx::query("UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?")
+                    .bind(at)
+                    .bind(error)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                ("retry", Some(error))
+            }
+            AttemptOutcome::Failed { error } => {
+                sqlx::query("UPDATE deliveries SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?")
+                    .bind(error)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                ("failed", Some(error))
+            }
+        };
+        sqlx::query("INSERT INTO delivery_attempts (delivery_id, outcome, error, at) VALUES (?, ?, ?, ?)")
+            .bind(id)
+            .bind(name)
+            .bind(error)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_consent(&self, session: SessionId, case: Option<CaseId>, user: &UserKey, c: &ConsentRecord, now: DateTime<Utc>) -> Result<i64> {
+        let mut conn = self.pool.acquire().await?;
+        insert_consent(&mut conn, session, case, &user.to_string(), c, now).await
+    }
+
+    async fn consents(&self, user: &UserKey) -> Result<Vec<ConsentRow>> {
+        let rows = sqlx::query("SELECT * FROM consents WHERE user_key = ? ORDER BY id").bind(user.to_string()).fetch_all(&self.pool).await?;
+        rows.iter().map(consent_row).collect()
+    }
+
+    async fn forget_user(&self, user: &UserKey, now: DateTime<Utc>) -> Result<ForgetReport> {
+        let key = user.to_string();
+        let mut tx = self.pool.begin().await?;
+        let answers = sqlx::query("DELETE FROM answers WHERE session_id IN (SELECT id FROM sessions WHERE user_key = ?)")
+            .bind(&key)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        let sessions = sqlx::query("DELETE FROM sessions WHERE user_key = ?").bind(&key).execute(&mut *tx).await?.rows_affected();
+        // Undelivered copies must not go out after the owner withdrew.
+        sqlx::query(
+            "UPDATE deliveries SET status = 'failed', last_error = 'owner deleted their data'
+             WHERE status = 'pending' AND case_id IN (SELECT id FROM cases WHERE user_key = ?)",
+        )
+        .bind(&key)
+        .execute(&mut *tx)
+        .await?;
+        let cases = sqlx::query(
+            "UPDATE cases SET headline = '（削除済み / deleted）', summary_plain = '', summary_markdown = '', tags = '[]', forgotten = 1, updated_at = ?
+             WHERE user_key = ? AND forgotten = 0",
+        )
+        .bind(now)
+        .bind(&key)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM consents WHERE user_key = ?").bind(&key).fetch_one(&mut *tx).await?;
+        sqlx::query("INSERT INTO audit_log (case_id, actor, action, detail, at) VALUES (NULL, ?, 'forget', ?, ?)")
+            .bind(&key)
+            .bind(serde_json::json!({ "sessions": sessions, "answers": answers, "cases": cases }).to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(ForgetReport { sessions, answers, cases, consent_records_kept: kept as u64 })
+    }
+}

@@ -1,0 +1,86 @@
+//! The `madoguchi` binary, run as a newcomer would run it.
+
+use crate::support::dialogs_dir;
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_madoguchi"))
+}
+
+#[test]
+fn dialogs_check_accepts_the_shipped_scripts() {
+    let out = bin().args(["dialogs", "check", "--lang", "en"]).arg(dialogs_dir()).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("0 error(s)"), "{text}");
+    assert_ne!(out.status.code(), Some(1), "{text}");
+}
+
+/// A whole consultation through piped stdin, ending with the routed case
+/// and its file in the local inbox.
+#[test]
+fn chat_runs_a_consultation_from_piped_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chat.db");
+    let inbox = dir.path().join("inbox");
+    let input = include_str!("chat_input.txt");
+    let mut child = bin()
+        .args(["chat", "--db"])
+        .arg(&db)
+        .arg("--dialogs")
+        .arg(dialogs_dir())
+        .arg("--inbox")
+        .arg(&inbox)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "stdout:\n{text}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("企業情報シート"), "{text}");
+    assert!(text.contains("hyogo-pro"), "{text}");
+    let file = inbox.join("hyogo-pro").join("C-000001.md");
+    let sheet = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}\n{text}", file.display()));
+    assert!(sheet.contains("株式会社ひょうご精機"), "{sheet}");
+
+    // The case is visible to staff.
+    let list = bin().args(["cases", "list", "--db"]).arg(&db).output().unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(list.contains("C-000001") && list.contains("hyogo-pro"), "{list}");
+    let show = bin().args(["cases", "show", "C-000001", "--db"]).arg(&db).output().unwrap();
+    let show = String::from_utf8_lossy(&show.stdout);
+    assert!(show.contains("routing: rule"), "{show}");
+}
+
+/// Input that stops half-way leaves the answers saved; `--resume` continues.
+#[test]
+fn chat_resumes_after_input_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chat.db");
+    let run = |args: &[&str], input: &str| {
+        let mut child = bin()
+            .arg("chat")
+            .args(args)
+            .arg("--db")
+            .arg(&db)
+            .arg("--dialogs")
+            .arg(dialogs_dir())
+            .arg("--inbox")
+            .arg(dir.path().join("inbox"))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let first = run(&[], "はい\n株式会社ひょうご精機\n");
+    assert!(first.contains("--resume"), "{first}");
+    let second = run(&["--resume"], "回答確認\n");
+    assert!(second.contains("株式会社ひょうご精機"), "{second}");
+}

@@ -1,0 +1,11 @@
+//! The integration test binary: one binary, so the crate is linked once.
+//!
+//! - `transcripts`: every dialog transcript under `dialogs/tests/`.
+//! - `store_story`: one story generic over [`Store`], run on each backend.
+//! - `cli`: the `madoguchi` binary as a newcomer runs it.
+//! - `support::discord`: the local Discord stand-in (with its own smoke tests).
+
+mod cli;
+mod store_story;
+mod support;
+mod transcripts;

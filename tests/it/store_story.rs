@@ -1,0 +1,179 @@
+//! One story of a consultation's life in storage, generic over [`Store`], so
+//! every backend is held to the same behaviour.
+
+use crate::support::t0;
+use chrono::Duration;
+use madoguchi::answer::AnswerValue;
+use madoguchi::domain::ids::{Transport, UserKey};
+use madoguchi::engine::{CaseDraft, ConsentRecord, Effect, Recorded, SessionState, Status};
+use madoguchi::routing::{HubRef, RouteDecision};
+use madoguchi::script::Lang;
+use madoguchi::store::*;
+
+fn hub(id: &str) -> HubRef {
+    HubRef { id: id.into(), name: format!("{id} name") }
+}
+
+fn route() -> RouteDecision {
+    RouteDecision {
+        rule: "talent-need-clear".into(),
+        reason: "人材ニーズが明確".into(),
+        primary: hub("hyogo-pro"),
+        copies: vec![hub("hyogo-chamber")],
+        step: 3,
+        passed_over: vec![],
+    }
+}
+
+fn record(node: &str, v: AnswerValue, correction: bool) -> Effect {
+    Effect::Record(Recorded { node: node.into(), value: v, raw: "raw".into(), correction })
+}
+
+pub async fn story(store: &dyn Store) {
+    let owner = UserKey::new(Transport::Discord, "424242").unwrap();
+    let other = UserKey::new(Transport::Terminal, "someone").unwrap();
+
+    // Versions are stored once and read back exactly.
+    let v = VersionRecord {
+        version: "abc123".into(),
+        script_id: "first_contact".into(),
+        lang: Lang::Ja,
+        script_name: "dialogs/first_contact.ja.yaml".into(),
+        script_text: "script: first_contact\n".into(),
+        routing_name: "dialogs/routing.yaml".into(),
+        routing_text: "network: x\n".into(),
+        created_at: t0(),
+    };
+    store.save_version(&v).await.unwrap();
+    store.save_version(&v).await.unwrap();
+    assert_eq!(store.load_version("abc123").await.unwrap(), Some(v.clone()));
+    assert_eq!(store.load_version("nope").await.unwrap(), None);
+
+    // A session opens, answers arrive, one is corrected.
+    let s = store
+        .create_session(&NewSession { user: owner.clone(), script_id: "first_contact".into(), lang: Lang::Ja, version: "abc123".into(), now: t0() })
+        .await
+        .unwrap();
+    assert_eq!(s.status, Status::New);
+    let _noise = store
+        .create_session(&NewSession { user: other.clone(), script_id: "first_contact".into(), lang: Lang::En, version: "abc123".into(), now: t0() })
+        .await
+        .unwrap();
+    let mut state = SessionState { status: Status::Active, ..SessionState::default() };
+    state.answers.push((3, AnswerValue::Text("株式会社テスト".into())));
+    let effects = vec![record("company_name", AnswerValue::Text("株式会社テスト".into()), false)];
+    let out = store
+        .commit_step(&StepCommit { session: s.id, now: t0(), state: &state, current_node: "industry", effects: &effects, deliveries: vec![] })
+        .await
+        .unwrap();
+    assert_eq!(out.case, None);
+    let effects = vec![record("company_name", AnswerValue::Text("株式会社テスト2".into()), true), Effect::Unset { node: "talent_role".into() }];
+    store
+        .commit_step(&StepCommit { session: s.id, now: t0() + Duration::seconds(5), state: &state, current_node: "industry", effects: &effects, deliveries: vec![] })
+        .await
+        .unwrap();
+    let answers = store.answers(s.id).await.unwrap();
+    assert_eq!(answers.len(), 3, "corrections keep history");
+    assert_eq!(answers[0].value, Some(AnswerValue::Text("株式会社テスト".into())));
+    assert!(answers[1].correction);
+    assert_eq!(answers[2].value, None, "a withdrawn answer is recorded as such");
+
+    let open = store.open_session(&owner).await.unwrap().unwrap();
+    assert_eq!(open.id, s.id);
+    assert_eq!(open.current_node, "industry");
+    assert_eq!(open.status, Status::Active);
+    assert_eq!(open.state, state);
+    assert_eq!(store.versions_in_use().await.unwrap()[0].open_sessions, 2);
+
+    // Consent, then the case with its deliveries, in one step.
+    let consent = ConsentRecord { granted: true, hubs: vec![hub("hyogo-pro"), hub("hyogo-chamber")], items: vec!["会社概要".into()], wording: "同意しますか".into() };
+    let draft = CaseDraft {
+        headline: "株式会社テスト2".into(),
+        summary_plain: "【企業情報シート】".into(),
+        summary_markdown: "**企業情報シート**".into(),
+        route: route(),
+        tags: vec!["sales".into()],
+        consent: consent.clone(),
+        step: 3,
+    };
+    state.status = Status::Completed;
+    let effects = vec![Effect::Consent(consent.clone()), Effect::CaseReady(Box::new(draft)), Effect::Finished(Status::Completed)];
+    let deliveries = vec![
+        NewDelivery { hub_id: "hyogo-pro".into(), transport: "discord".into(), target: "111".into() },
+        NewDelivery { hub_id: "hyogo-chamber".into(), transport: "discord".into(), target: "222".into() },
+    ];
+    let out = store
+        .commit_step(&StepCommit { session: s.id, now: t0() + Duration::seconds(10), state: &state, current_node: "done", effects: &effects, deliveries })
+        .await
+        .unwrap();
+    let case_id = out.case.expect("a case is created");
+    assert!(store.open_session(&owner).await.unwrap().is_none());
+    assert_eq!(store.latest_session(&owner).await.unwrap().unwrap().status, Status::Completed);
+    let case = store.case(case_id).await.unwrap().unwrap();
+    assert_eq!(case.hub_id, "hyogo-pro");
+    assert_eq!(case.step, 3);
+    assert_eq!(case.status, CaseStatus::Open);
+    assert_eq!(case.route, route());
+    assert_eq!(store.cases(&CaseFilter { hub_id: Some("hyogo-pro".into()), ..Default::default() }).await.unwrap().len(), 1);
+    assert_eq!(store.cases(&CaseFilter { hub_id: Some("osaka".into()), ..Default::default() }).await.unwrap().len(), 0);
+    let consents = store.consents(&owner).await.unwrap();
+    assert_eq!(consents.len(), 2, "the decision and the forwarding record");
+    assert_eq!(consents[1].case, Some(case_id));
+    assert_eq!(consents[1].recipients, consent.hubs);
+
+    // The outbox: due rows, a retry, an external id, a delivery.
+    let due = store.due_deliveries("discord", t0() + Duration::seconds(10), 10).await.unwrap();
+    assert_eq!(due.len(), 2);
+    assert!(store.due_deliveries("local", t0() + Duration::seconds(10), 10).await.unwrap().is_empty());
+    let d = &due[0];
+    store
+        .record_attempt(d.id, &AttemptOutcome::Retry { at: t0() + Duration::seconds(70), error: "500".into() }, t0() + Duration::seconds(11))
+        .await
+        .unwrap();
+    let due = store.due_deliveries("discord", t0() + Duration::seconds(12), 10).await.unwrap();
+    assert_eq!(due.len(), 1, "the retried row waits for its time");
+    store.set_delivery_external_id(d.id, "nonce-1").await.unwrap();
+    store
+        .record_attempt(d.id, &AttemptOutcome::Delivered { external_id: Some("msg-9".into()) }, t0() + Duration::seconds(71))
+        .await
+        .unwrap();
+    let rows = store.deliveries(case_id).await.unwrap();
+    assert_eq!(rows[0].status, DeliveryStatus::Delivered);
+    assert_eq!(rows[0].attempts, 2);
+    assert_eq!(rows[0].external_id.as_deref(), Some("msg-9"));
+
+    // Staff actions with their audit trail.
+    let c = store.update_case(case_id, &CaseChange::Claim { by: "staff-1".into() }, "staff-1", t0()).await.unwrap();
+    assert_eq!((c.status, c.claimed_by.as_deref()), (CaseStatus::Claimed, Some("staff-1")));
+    assert!(matches!(store.update_case(case_id, &CaseChange::Claim { by: "staff-2".into() }, "staff-2", t0()).await, Err(StoreError::Conflict(_))));
+    store.update_case(case_id, &CaseChange::Release, "staff-1", t0()).await.unwrap();
+    let c = store.update_case(case_id, &CaseChange::Forward { to_hub: "hyogo-yorozu".into(), reason: "販路の課題".into() }, "staff-1", t0()).await.unwrap();
+    assert_eq!(c.hub_id, "hyogo-yorozu");
+    assert!(matches!(store.update_case(case_id, &CaseChange::Advance { to_step: 2 }, "s", t0()).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.update_case(case_id, &CaseChange::Advance { to_step: 4 }, "s", t0()).await.unwrap().step, 4);
+    let c = store.update_case(case_id, &CaseChange::Close { outcome: "採用決定".into() }, "s", t0()).await.unwrap();
+    assert_eq!((c.status, c.outcome.as_deref()), (CaseStatus::Closed, Some("採用決定")));
+    let audit = store.audit(Some(case_id)).await.unwrap();
+    let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
+    assert_eq!(actions, ["routed", "claim", "release", "forward", "advance", "close"]);
+
+    // Forgetting removes the owner's data but keeps the consent records.
+    let r = store.forget_user(&owner, t0() + Duration::days(1)).await.unwrap();
+    assert_eq!(r, ForgetReport { sessions: 1, answers: 3, cases: 1, consent_records_kept: 2 });
+    assert!(store.latest_session(&owner).await.unwrap().is_none());
+    assert!(store.answers(s.id).await.unwrap().is_empty());
+    let tomb = store.case(case_id).await.unwrap().unwrap();
+    assert!(tomb.summary_plain.is_empty());
+    assert!(store.cases_of_user(&owner).await.unwrap().is_empty());
+    assert_eq!(store.consents(&owner).await.unwrap().len(), 2);
+    assert!(store.due_deliveries("discord", t0() + Duration::days(2), 10).await.unwrap().is_empty(), "nothing is sent after forget");
+    // The other owner is untouched.
+    assert!(store.open_session(&other).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn sqlite_story() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = madoguchi::store::sqlite::SqliteStore::open(&dir.path().join("story.db")).await.unwrap();
+    story(&store).await;
+}
