@@ -47,6 +47,9 @@ enum Cmd {
         /// Who is chatting (the owner key becomes terminal:NAME).
         #[arg(long, default_value = "local")]
         user: String,
+        /// The script to run (its `script:` id).
+        #[arg(long, default_value = "first_contact")]
+        script: String,
     },
     /// Check, test and inspect dialog scripts.
     Dialogs {
@@ -146,10 +149,10 @@ async fn open_store(db: &Path) -> Result<Arc<dyn Store>> {
 async fn real_main() -> Result<u8> {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Chat { common, lang, resume, inbox, user } => {
+        Cmd::Chat { common, lang, resume, inbox, user, script } => {
             let bundle = load_checked(&common.dialogs)?;
             let store = open_store(&common.db).await?;
-            let runner = Runner::new(store, Arc::new(SystemClock), bundle, RunnerConfig { default_lang: lang, ..RunnerConfig::default() }).await?;
+            let runner = Runner::new(store, Arc::new(SystemClock), bundle, RunnerConfig { default_lang: lang, script_id: script, ..RunnerConfig::default() }).await?;
             let user = UserKey::new(Transport::Terminal, &user).context("invalid --user")?;
             let echo = !std::io::stdin().is_terminal();
             let opts = ChatOptions { user, lang, resume, inbox, echo };

@@ -249,3 +249,111 @@ impl Runner {
         out
     }
 }
+
+/// What a reload changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadReport {
+    /// (script, language, old version, new version) for every flow whose
+    /// version changed; old is empty for a new flow.
+    pub changed: Vec<(String, Lang, String, String)>,
+    pub warnings: Vec<crate::script::Diagnostic>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReloadError {
+    #[error("the edited dialogs have {} error(s); the running version keeps serving", .0.iter().filter(|d| d.severity == crate::script::Severity::Error).count())]
+    Invalid(Vec<crate::script::Diagnostic>),
+    #[error(transparent)]
+    Load(#[from] crate::script::compile::LoadError),
+    #[error(transparent)]
+    Run(#[from] RunError),
+}
+
+impl Runner {
+    /// Checks the dialogs folder and, if it has no errors, makes it current.
+    /// Sessions already running keep their pinned versions. Every attempt is
+    /// written to the audit log with who asked and the versions involved.
+    pub async fn reload(&self, dir: &std::path::Path, actor: &str) -> Result<ReloadReport, ReloadError> {
+        let now = self.clock.now();
+        let old = self.bundle();
+        let bundle = match crate::script::load_dir(dir) {
+            Ok(b) => b,
+            Err(crate::script::compile::LoadError::Invalid(diags)) => {
+                let first: Vec<String> = diags.iter().filter(|d| d.severity == crate::script::Severity::Error).take(5).map(|d| d.to_string()).collect();
+                let detail = serde_json::json!({ "errors": first });
+                self.store.append_audit(None, actor, "reload_rejected", &detail, now).await.map_err(RunError::from)?;
+                return Err(ReloadError::Invalid(diags));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let mut changed = Vec::new();
+        for f in &bundle.flows {
+            let before = old.flow(&f.script_id, f.lang).map(|o| o.version.clone()).unwrap_or_default();
+            if before != f.version {
+                changed.push((f.script_id.clone(), f.lang, before, f.version.clone()));
+            }
+        }
+        let warnings = bundle.warnings.clone();
+        self.install(bundle).await?;
+        let detail = serde_json::json!({
+            "changed": changed.iter().map(|(s, l, from, to)| serde_json::json!({"script": s, "lang": l, "from": from, "to": to})).collect::<Vec<_>>(),
+        });
+        self.store.append_audit(None, actor, "reload", &detail, now).await.map_err(RunError::from)?;
+        Ok(ReloadReport { changed, warnings })
+    }
+}
+
+/// A fingerprint of the dialogs folder's files (names and contents), for
+/// noticing edits by polling. Polling a handful of small files is cheap and
+/// works the same with every editor's way of saving (rename, truncate,
+/// write), which file-event APIs do not.
+pub fn dialogs_fingerprint(dir: &std::path::Path) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let mut names: Vec<_> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml") | Some("yml")))
+        .collect();
+    names.sort();
+    let mut h = Sha256::new();
+    for n in names {
+        h.update(n.display().to_string().as_bytes());
+        h.update(std::fs::read(&n).ok()?);
+    }
+    Some(format!("{:x}", h.finalize()))
+}
+
+/// Watches the dialogs folder and reloads on change until the returned
+/// handle is dropped or aborted. Rejected edits are logged with their
+/// diagnostics and `on_result` is told, so an adapter can notify admins.
+pub fn watch_dialogs(
+    runner: Arc<Runner>,
+    dir: std::path::PathBuf,
+    every: std::time::Duration,
+    on_result: impl Fn(&Result<ReloadReport, ReloadError>) + Send + Sync + 'static,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut last = dialogs_fingerprint(&dir);
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            let now = dialogs_fingerprint(&dir);
+            if now.is_none() || now == last {
+                continue;
+            }
+            last = now;
+            let r = runner.reload(&dir, "file-watcher").await;
+            match &r {
+                Ok(rep) => tracing::info!(changed = rep.changed.len(), "dialogs reloaded"),
+                Err(ReloadError::Invalid(d)) => {
+                    for x in d.iter().filter(|d| d.severity == crate::script::Severity::Error) {
+                        tracing::warn!("rejected dialogs edit: {x}");
+                    }
+                }
+                Err(e) => tracing::warn!("dialogs reload failed: {e}"),
+            }
+            on_result(&r);
+        }
+    })
+}

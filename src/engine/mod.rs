@@ -688,7 +688,7 @@ impl Stepper<'_> {
             a.sort();
             a
         };
-        let send = folded == "send" || crate::script::yes_words().iter().any(|w| fold_for_match(w) == folded);
+        let send = (picked && raw == "send") || crate::script::send_words().iter().any(|w| fold_for_match(w) == folded);
         if send {
             self.finish_case();
             return match self.successor(ix) {

@@ -136,12 +136,13 @@ fn cross_language(flows: &[Arc<Flow>]) -> Vec<Diagnostic> {
                 };
                 if missing {
                     let mut d = Diags::new(b.sources.script_name.clone());
+                    let there = format!("{}:{}:{}", a.sources.script_name, n.loc.line, n.loc.col);
                     d.error(
-                        Loc::default(),
+                        Loc::new(1, 1),
                         "missing-translation",
                         (
-                            format!("question `{}` ({}) exists in {} but not in this {} script", n.id, q.ty.name(), a.sources.script_name, b.lang),
-                            format!("質問 `{}`（{}）が {} にはありますが、この{}スクリプトにはありません", n.id, q.ty.name(), a.sources.script_name, b.lang),
+                            format!("question `{}` ({}) at {there} is missing from this {} script", n.id, q.ty.name(), b.lang),
+                            format!("{there} の質問 `{}`（{}）が、この{}スクリプトにありません", n.id, q.ty.name(), b.lang),
                         ),
                         bi!(
                             "add the question with the same id and answer type, or remove it from the other file",
@@ -254,7 +255,7 @@ impl<'a> Compiler<'a> {
                     ),
                 );
             }
-            if RESERVED_VARS.contains(&id.as_str()) {
+            if n.ask.is_some() && RESERVED_VARS.contains(&id.as_str()) {
                 self.d.error(
                     &n.id,
                     "reserved-id",
@@ -417,6 +418,7 @@ impl<'a> Compiler<'a> {
             .zip(nexts)
             .map(|((n, kind), next)| Node {
                 id: n.id.value.clone(),
+                loc: Loc::from(&n.id),
                 label: n.label.clone().unwrap_or_else(|| n.id.value.clone()),
                 has_say: n.say.is_some(),
                 kind: kind.expect("no errors, so every kind compiled"),
@@ -851,8 +853,13 @@ impl<'a> Compiler<'a> {
                 }
             }
         }
-        for i in 0..n {
-            if reachable[i] && !can_finish[i] {
+        // Report where the owner first gets trapped, not every node of the
+        // trap: the start node, or a trapped node entered from a node that
+        // can still finish.
+        let trapped: Vec<usize> = (0..n).filter(|&i| reachable[i] && !can_finish[i]).collect();
+        for &i in &trapped {
+            let entry = i == flow.start as usize || (0..n).any(|p| reachable[p] && can_finish[p] && succ(p).contains(&i));
+            if entry {
                 self.d.error(
                     &raw.nodes[i].id,
                     "no-way-out",
@@ -1337,10 +1344,15 @@ fn compile_routing(raw: RawRouting, names: &Names, d: &mut Diags, _sources: &Sou
     if !hubs.is_empty() {
         let uncovered: Vec<&str> = Prefecture::ALL.iter().filter(|p| !hubs.iter().any(|h| h.prefectures.contains(p))).map(|p| p.name_ja()).collect();
         if !uncovered.is_empty() && uncovered.len() < Prefecture::ALL.len() {
+            let shown = if uncovered.len() > 6 {
+                format!("{}…", uncovered[..5].join("、"))
+            } else {
+                uncovered.join("、")
+            };
             d.warn(
                 Loc::new(1, 1),
                 "uncovered-prefectures",
-                (format!("{} prefecture(s) are covered by no hub and always reach the fallback: {}", uncovered.len(), uncovered.join("、")), format!("{} 都道府県はどの拠点の担当でもなく、常に fallback に送られます: {}", uncovered.len(), uncovered.join("、"))),
+                (format!("{} prefecture(s) are covered by no hub and always reach the fallback: {shown}", uncovered.len()), format!("{} 都道府県はどの拠点の担当でもなく、常に fallback に送られます: {shown}", uncovered.len())),
                 bi!("add hubs for them when the network grows", "ネットワークが広がったら拠点を追加してください"),
             );
         }

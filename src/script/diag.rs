@@ -173,6 +173,13 @@ pub fn template_pos(source: &str, at: Loc, tline: usize, tcol: usize) -> Loc {
         return at;
     };
     let start_char = first.chars().nth((at.col as usize).saturating_sub(1));
+    // The parser may point at the block indicator (`|`, `>`) or at the
+    // first character of the block's content; handle both.
+    let after_indicator = at.line >= 2
+        && lines
+            .get(at.line as usize - 2)
+            .map(|l| l.trim_end().trim_end_matches(['-', '+', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9']).ends_with(['|', '>']))
+            .unwrap_or(false);
     match start_char {
         Some('|') | Some('>') => {
             let line_no = at.line as usize + tline; // tline is 1-based
@@ -182,6 +189,7 @@ pub fn template_pos(source: &str, at: Loc, tline: usize, tcol: usize) -> Loc {
                 .unwrap_or(0);
             Loc::new(line_no as u64, (indent + tcol) as u64)
         }
+        _ if after_indicator => Loc::new(at.line + tline as u64 - 1, at.col + tcol as u64 - 1),
         Some('"') | Some('\'') if tline <= 1 => Loc::new(at.line, at.col + tcol as u64),
         _ if tline <= 1 => Loc::new(at.line, at.col + tcol as u64 - 1),
         _ => Loc::new(at.line + tline as u64 - 1, tcol as u64),

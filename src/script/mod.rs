@@ -109,6 +109,8 @@ impl Flow {
 #[derive(Debug)]
 pub struct Node {
     pub id: String,
+    /// Where the node is defined in its script file.
+    pub loc: Loc,
     /// Short label for summaries; defaults to the id.
     pub label: String,
     pub has_say: bool,
@@ -351,10 +353,16 @@ impl Messages {
 
 /// Words that mean "yes" / "no" at a yes/no, consent or confirm question.
 pub fn yes_words() -> &'static [&'static str] {
-    &["はい", "yes", "y", "ok", "おk", "同意", "同意する", "同意します", "はい、同意します", "送信", "送信する", "うん", "ええ", "agree", "send"]
+    &["はい", "yes", "y", "ok", "おk", "同意", "同意する", "同意します", "はい、同意します", "うん", "ええ", "agree", "i agree"]
 }
 pub fn no_words() -> &'static [&'static str] {
     &["いいえ", "no", "n", "同意しない", "同意しません", "いや", "いえ", "disagree"]
+}
+
+/// Words that send the case at the confirmation. Kept apart from
+/// [`yes_words`] so that "send" can never count as consent.
+pub fn send_words() -> &'static [&'static str] {
+    &["送信", "送信する", "送る", "はい", "ok", "おk", "yes", "y", "send", "submit"]
 }
 
 /// Used by conditions on prefecture answers (`region: 近畿`).

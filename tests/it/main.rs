@@ -6,6 +6,7 @@
 //! - `support::discord`: the local Discord stand-in (with its own smoke tests).
 
 mod cli;
+mod corpus;
 mod store_story;
 mod support;
 mod transcripts;
