@@ -29,7 +29,12 @@ pub fn render_effects(effects: &[Effect], lang: Lang) -> String {
 }
 
 fn numbered(items: &[crate::engine::PromptOption]) -> String {
-    items.iter().enumerate().map(|(i, o)| format!("  {}) {}", i + 1, o.label)).collect::<Vec<_>>().join("\n")
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, o)| format!("  {}) {}", i + 1, o.label))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 pub fn render_prompt(p: &Prompt, lang: Lang) -> String {
@@ -40,7 +45,11 @@ pub fn render_prompt(p: &Prompt, lang: Lang) -> String {
         PromptKind::Multi { options, .. } => Some(format!(
             "{}\n  {}",
             numbered(options),
-            if ja { "（複数選べます。番号を「、」で区切って入力）" } else { "(choose several: numbers separated by commas)" }
+            if ja {
+                "（複数選べます。番号を「、」で区切って入力）"
+            } else {
+                "(choose several: numbers separated by commas)"
+            }
         )),
         PromptKind::Confirm { send, items } => Some(format!(
             "{}\n  {} → 「{}」",
@@ -49,7 +58,11 @@ pub fn render_prompt(p: &Prompt, lang: Lang) -> String {
             if ja { "送信" } else { "send" }
         ))
         .filter(|_| !send.id.is_empty()),
-        PromptKind::Number { unit: Some(u) } => Some(if ja { format!("  （単位: {u}）") } else { format!("  (unit: {u})") }),
+        PromptKind::Number { unit: Some(u) } => Some(if ja {
+            format!("  （単位: {u}）")
+        } else {
+            format!("  (unit: {u})")
+        }),
         _ => None,
     };
     if let Some(h) = hint {
@@ -57,7 +70,11 @@ pub fn render_prompt(p: &Prompt, lang: Lang) -> String {
         s.push_str(&h);
     }
     if p.optional {
-        s.push_str(if ja { "\n  （任意。「スキップ」でとばせます）" } else { "\n  (optional: type \"skip\")" });
+        s.push_str(if ja {
+            "\n  （任意。「スキップ」でとばせます）"
+        } else {
+            "\n  (optional: type \"skip\")"
+        });
     }
     s
 }
@@ -72,7 +89,12 @@ pub struct ChatOptions {
 }
 
 /// Runs one consultation until it ends or input runs out.
-pub async fn run_chat<R: AsyncBufRead + Unpin, W: Write>(runner: &Runner, opts: &ChatOptions, input: R, out: &mut W) -> anyhow::Result<()> {
+pub async fn run_chat<R: AsyncBufRead + Unpin, W: Write>(
+    runner: &Runner,
+    opts: &ChatOptions,
+    input: R,
+    out: &mut W,
+) -> anyhow::Result<()> {
     let store = runner.store().clone();
     let open = store.open_session(&opts.user).await?;
     let first = match (open, opts.resume) {
@@ -80,7 +102,9 @@ pub async fn run_chat<R: AsyncBufRead + Unpin, W: Write>(runner: &Runner, opts: 
         (Some(_), false) => {
             // A fresh `chat` starts over; the unfinished consultation is
             // cancelled through the engine so its end is recorded.
-            runner.handle(&opts.user, Input::Command(Command::Cancel), Some(opts.lang)).await?;
+            runner
+                .handle(&opts.user, Input::Command(Command::Cancel), Some(opts.lang))
+                .await?;
             Input::Start
         }
         (None, _) => Input::Start,
@@ -105,9 +129,15 @@ pub async fn run_chat<R: AsyncBufRead + Unpin, W: Write>(runner: &Runner, opts: 
         if opts.echo {
             writeln!(out, "{line}")?;
         }
-        let turn = match runner.handle(&opts.user, Input::Text(line), Some(opts.lang)).await {
+        let turn = match runner
+            .handle(&opts.user, Input::Text(line), Some(opts.lang))
+            .await
+        {
             Ok(t) => t,
-            Err(e @ RunError::Store(_)) => return Err(anyhow::Error::new(e).context("the answer could not be saved; nothing was lost before it")),
+            Err(e @ RunError::Store(_)) => {
+                return Err(anyhow::Error::new(e)
+                    .context("the answer could not be saved; nothing was lost before it"))
+            }
             Err(e) => return Err(e.into()),
         };
         if show(runner, opts, &turn, out).await? {
@@ -117,7 +147,12 @@ pub async fn run_chat<R: AsyncBufRead + Unpin, W: Write>(runner: &Runner, opts: 
 }
 
 /// Prints a turn; returns true when the consultation has ended.
-async fn show<W: Write>(runner: &Runner, opts: &ChatOptions, turn: &Turn, out: &mut W) -> anyhow::Result<bool> {
+async fn show<W: Write>(
+    runner: &Runner,
+    opts: &ChatOptions,
+    turn: &Turn,
+    out: &mut W,
+) -> anyhow::Result<bool> {
     let lang = turn.flow.lang;
     let text = render_effects(&turn.effects, lang);
     if !text.is_empty() {
@@ -127,19 +162,43 @@ async fn show<W: Write>(runner: &Runner, opts: &ChatOptions, turn: &Turn, out: &
     if let Some(case_id) = turn.case {
         let delivered = deliver_local(store, &opts.inbox, runner.clock().now()).await?;
         if let Some(case) = store.case(case_id).await? {
-            let (title, to, why) = if lang == Lang::Ja { ("案件", "送付先", "理由") } else { ("Case", "Sent to", "Why") };
-            writeln!(out, "\n──────── {title} {} ────────\n{}", case.id, case.summary_plain)?;
+            let (title, to, why) = if lang == Lang::Ja {
+                ("案件", "送付先", "理由")
+            } else {
+                ("Case", "Sent to", "Why")
+            };
+            writeln!(
+                out,
+                "\n──────── {title} {} ────────\n{}",
+                case.id, case.summary_plain
+            )?;
             writeln!(out, "\n{to}:")?;
             for h in case.route.recipients() {
-                let path = delivered.iter().find(|d| d.hub_id == h.id).map(|d| format!(" → {}", d.path.display())).unwrap_or_default();
+                let path = delivered
+                    .iter()
+                    .find(|d| d.hub_id == h.id)
+                    .map(|d| format!(" → {}", d.path.display()))
+                    .unwrap_or_default();
                 writeln!(out, "  - {} ({}){path}", h.name, h.id)?;
             }
             writeln!(out, "{why}: {} [{}]", case.route.reason, case.route.rule)?;
         }
     }
-    Ok(turn.effects.iter().any(|e| matches!(e, Effect::Finished(_))))
+    Ok(turn
+        .effects
+        .iter()
+        .any(|e| matches!(e, Effect::Finished(_))))
 }
 
 fn indent(s: &str) -> String {
-    s.lines().map(|l| if l.is_empty() { String::new() } else { format!("  {l}") }).collect::<Vec<_>>().join("\n")
+    s.lines()
+        .map(|l| {
+            if l.is_empty() {
+                String::new()
+            } else {
+                format!("  {l}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }

@@ -19,16 +19,34 @@ pub struct LocalDelivery {
 }
 
 /// Delivers every due local delivery; returns what was delivered.
-pub async fn deliver_local(store: &dyn Store, inbox: &Path, now: DateTime<Utc>) -> Result<Vec<LocalDelivery>, StoreError> {
+pub async fn deliver_local(
+    store: &dyn Store,
+    inbox: &Path,
+    now: DateTime<Utc>,
+) -> Result<Vec<LocalDelivery>, StoreError> {
     let mut done = Vec::new();
     for d in store.due_deliveries("local", now, 100).await? {
-        let Some(case) = store.case(d.case).await? else { continue };
+        let Some(case) = store.case(d.case).await? else {
+            continue;
+        };
         // Inbox names come from the routing file; keep them to one safe
         // path segment whatever an administrator wrote.
-        let dir_name: String = d.target.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect();
-        let dir = inbox.join(if dir_name.is_empty() { "inbox".to_string() } else { dir_name });
+        let dir_name: String = d
+            .target
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+            .collect();
+        let dir = inbox.join(if dir_name.is_empty() {
+            "inbox".to_string()
+        } else {
+            dir_name
+        });
         let path = dir.join(format!("{}.md", case.id));
-        let copy = if d.hub_id == case.route.primary.id { "" } else { "（写し / copy）" };
+        let copy = if d.hub_id == case.route.primary.id {
+            ""
+        } else {
+            "（写し / copy）"
+        };
         let body = format!(
             "# {id} {headline}{copy}\n\n- 送付先 / to: {hub}\n- ルール / rule: {rule} — {reason}\n- 段階 / step: {step}\n- 受付 / received: {at}\n\n{summary}\n",
             id = case.id,
@@ -50,12 +68,32 @@ pub async fn deliver_local(store: &dyn Store, inbox: &Path, now: DateTime<Utc>) 
         })();
         match written {
             Ok(()) => {
-                store.record_attempt(d.id, &AttemptOutcome::Delivered { external_id: Some(path.display().to_string()) }, now).await?;
-                done.push(LocalDelivery { hub_id: d.hub_id.clone(), path });
+                store
+                    .record_attempt(
+                        d.id,
+                        &AttemptOutcome::Delivered {
+                            external_id: Some(path.display().to_string()),
+                        },
+                        now,
+                    )
+                    .await?;
+                done.push(LocalDelivery {
+                    hub_id: d.hub_id.clone(),
+                    path,
+                });
             }
             Err(e) => {
                 let at = now + chrono::Duration::seconds(30 * (d.attempts + 1).min(20));
-                store.record_attempt(d.id, &AttemptOutcome::Retry { at, error: format!("cannot write {}: {e}", path.display()) }, now).await?;
+                store
+                    .record_attempt(
+                        d.id,
+                        &AttemptOutcome::Retry {
+                            at,
+                            error: format!("cannot write {}: {e}", path.display()),
+                        },
+                        now,
+                    )
+                    .await?;
             }
         }
     }

@@ -35,6 +35,7 @@
 //!    as the case and the consent.
 //! 5. Owner text is stored as typed and escaped only when rendered.
 
+pub mod admin;
 pub mod answer;
 pub mod chat;
 pub mod delivery;

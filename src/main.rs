@@ -13,7 +13,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "madoguchi", version, about = "窓口 — first-contact consultations for SME owners, routed to regional support hubs")]
+#[command(
+    name = "madoguchi",
+    version,
+    about = "窓口 — first-contact consultations for SME owners, routed to regional support hubs"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -22,10 +26,20 @@ struct Cli {
 #[derive(Args, Clone)]
 struct Common {
     /// The SQLite database file (created if missing).
-    #[arg(long, env = "MADOGUCHI_DB", default_value = "madoguchi.db", global = true)]
+    #[arg(
+        long,
+        env = "MADOGUCHI_DB",
+        default_value = "madoguchi.db",
+        global = true
+    )]
     db: PathBuf,
     /// The folder with dialog scripts and routing.yaml.
-    #[arg(long, env = "MADOGUCHI_DIALOGS", default_value = "dialogs", global = true)]
+    #[arg(
+        long,
+        env = "MADOGUCHI_DIALOGS",
+        default_value = "dialogs",
+        global = true
+    )]
     dialogs: PathBuf,
 }
 
@@ -55,6 +69,11 @@ enum Cmd {
     Dialogs {
         #[command(subcommand)]
         cmd: DialogsCmd,
+    },
+    /// Explain routing decisions.
+    Routing {
+        #[command(subcommand)]
+        cmd: RoutingCmd,
     },
     /// What staff see: routed cases.
     Cases {
@@ -98,6 +117,52 @@ enum DialogsCmd {
         #[arg(long)]
         verbose: bool,
     },
+    /// Draw a script as a flow chart (Mermaid, DOT, or SVG when Graphviz is installed).
+    Graph {
+        /// The dialogs folder.
+        path: Option<PathBuf>,
+        #[arg(long, default_value = "first_contact")]
+        script: String,
+        #[arg(long, default_value = "ja", value_parser = parse_lang)]
+        lang: Lang,
+        /// mermaid, dot or svg.
+        #[arg(long, default_value = "mermaid")]
+        format: String,
+        /// Write to this file instead of standard output.
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+    /// Try a script interactively in the terminal; nothing is stored.
+    Try {
+        /// The dialogs folder.
+        path: Option<PathBuf>,
+        #[arg(long, default_value = "first_contact")]
+        script: String,
+        #[arg(long, default_value = "ja", value_parser = parse_lang)]
+        lang: Lang,
+    },
+    /// The script versions in the database and how many open sessions each holds.
+    Versions {
+        #[command(flatten)]
+        common: Common,
+    },
+}
+
+#[derive(Subcommand)]
+enum RoutingCmd {
+    /// Show which rule routes a set of answers, and why earlier rules did not.
+    Explain {
+        /// A YAML file of answers as an owner would type them, e.g. `prefecture: ひょうご`.
+        #[arg(long)]
+        answers: PathBuf,
+        /// The dialogs folder.
+        #[arg(long, default_value = "dialogs")]
+        dialogs: PathBuf,
+        #[arg(long, default_value = "first_contact")]
+        script: String,
+        #[arg(long, default_value = "ja", value_parser = parse_lang)]
+        lang: Lang,
+    },
 }
 
 #[derive(Subcommand)]
@@ -129,7 +194,10 @@ fn parse_lang(s: &str) -> Result<Lang, String> {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("MADOGUCHI_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("MADOGUCHI_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match real_main().await {
@@ -142,29 +210,58 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn open_store(db: &Path) -> Result<Arc<dyn Store>> {
-    let s = SqliteStore::open(db).await.with_context(|| format!("cannot open the database {}", db.display()))?;
+    let s = SqliteStore::open(db)
+        .await
+        .with_context(|| format!("cannot open the database {}", db.display()))?;
     Ok(Arc::new(s))
 }
 
 async fn real_main() -> Result<u8> {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Chat { common, lang, resume, inbox, user, script } => {
+        Cmd::Chat {
+            common,
+            lang,
+            resume,
+            inbox,
+            user,
+            script,
+        } => {
             let bundle = load_checked(&common.dialogs)?;
             let store = open_store(&common.db).await?;
-            let runner = Runner::new(store, Arc::new(SystemClock), bundle, RunnerConfig { default_lang: lang, script_id: script, ..RunnerConfig::default() }).await?;
+            let runner = Runner::new(
+                store,
+                Arc::new(SystemClock),
+                bundle,
+                RunnerConfig {
+                    default_lang: lang,
+                    script_id: script,
+                    ..RunnerConfig::default()
+                },
+            )
+            .await?;
             let user = UserKey::new(Transport::Terminal, &user).context("invalid --user")?;
             let echo = !std::io::stdin().is_terminal();
-            let opts = ChatOptions { user, lang, resume, inbox, echo };
+            let opts = ChatOptions {
+                user,
+                lang,
+                resume,
+                inbox,
+                echo,
+            };
             let stdin = tokio::io::BufReader::new(tokio::io::stdin());
             run_chat(&runner, &opts, stdin, &mut std::io::stdout()).await?;
             Ok(0)
         }
-        Cmd::Dialogs { cmd: DialogsCmd::Check { path, lang } } => {
+        Cmd::Dialogs {
+            cmd: DialogsCmd::Check { path, lang },
+        } => {
             let dir = path.unwrap_or_else(|| PathBuf::from("dialogs"));
             Ok(check(&dir, lang))
         }
-        Cmd::Dialogs { cmd: DialogsCmd::Test { path, verbose } } => {
+        Cmd::Dialogs {
+            cmd: DialogsCmd::Test { path, verbose },
+        } => {
             let dir = path.unwrap_or_else(|| PathBuf::from("dialogs"));
             if check(&dir, Lang::En) == 1 {
                 bail!("the scripts have errors; fix them before running transcripts");
@@ -184,19 +281,151 @@ async fn real_main() -> Result<u8> {
                     for f in &o.failures {
                         println!("  {file}:{}: {}", f.line, f.message.replace('\n', "\n    "));
                     }
-                    println!("  --- conversation ---\n{}", o.log.lines().map(|l| format!("    {l}")).collect::<Vec<_>>().join("\n"));
+                    println!(
+                        "  --- conversation ---\n{}",
+                        o.log
+                            .lines()
+                            .map(|l| format!("    {l}"))
+                            .collect::<Vec<_>>()
+                            .join("\n")
+                    );
                 }
             }
             println!("{passed} passed, {failed} failed");
             Ok(if failed > 0 { 1 } else { 0 })
         }
-        Cmd::Cases { cmd: CasesCmd::List { common, hub, status } } => {
+        Cmd::Dialogs {
+            cmd:
+                DialogsCmd::Graph {
+                    path,
+                    script,
+                    lang,
+                    format,
+                    out,
+                },
+        } => {
+            let dir = path.unwrap_or_else(|| PathBuf::from("dialogs"));
+            let bundle = load_checked(&dir)?;
+            let flow = bundle.flow(&script, lang).with_context(|| {
+                format!("no script `{script}` in {lang} under {}", dir.display())
+            })?;
+            let text = match format.as_str() {
+                "mermaid" => madoguchi::admin::graph::mermaid(&flow),
+                "dot" => madoguchi::admin::graph::dot(&flow),
+                "svg" => svg(&madoguchi::admin::graph::dot(&flow))?,
+                other => bail!("unknown format `{other}`: use mermaid, dot or svg"),
+            };
+            match out {
+                Some(p) => std::fs::write(&p, text)
+                    .with_context(|| format!("cannot write {}", p.display()))?,
+                None => print!("{text}"),
+            }
+            Ok(0)
+        }
+        Cmd::Dialogs {
+            cmd: DialogsCmd::Try { path, script, lang },
+        } => {
+            let dir = path.unwrap_or_else(|| PathBuf::from("dialogs"));
+            let bundle = load_checked(&dir)?;
+            // A throwaway database in a temporary folder, removed on exit:
+            // trying a script stores nothing.
+            let tmp = tempfile::tempdir().context("cannot create a temporary folder")?;
+            let store = open_store(&tmp.path().join("try.db")).await?;
+            let runner = Runner::new(
+                store,
+                Arc::new(SystemClock),
+                bundle,
+                RunnerConfig {
+                    default_lang: lang,
+                    script_id: script,
+                    ..RunnerConfig::default()
+                },
+            )
+            .await?;
+            let user = UserKey::new(Transport::Terminal, "try").context("internal user key")?;
+            let opts = ChatOptions {
+                user,
+                lang,
+                resume: false,
+                inbox: tmp.path().join("inbox"),
+                echo: !std::io::stdin().is_terminal(),
+            };
+            let stdin = tokio::io::BufReader::new(tokio::io::stdin());
+            run_chat(&runner, &opts, stdin, &mut std::io::stdout()).await?;
+            Ok(0)
+        }
+        Cmd::Dialogs {
+            cmd: DialogsCmd::Versions { common },
+        } => {
+            let store = open_store(&common.db).await?;
+            let current = load_dir(&common.dialogs).ok();
+            println!(
+                "{:<14} {:<16} {:<4} {:>13}  {:<20} current",
+                "version", "script", "lang", "open sessions", "first seen"
+            );
+            for v in store.versions_in_use().await? {
+                let is_current = current
+                    .as_ref()
+                    .and_then(|b| b.by_version(&v.version))
+                    .is_some();
+                println!(
+                    "{:<14} {:<16} {:<4} {:>13}  {:<20} {}",
+                    &v.version[..12.min(v.version.len())],
+                    v.script_id,
+                    v.lang,
+                    v.open_sessions,
+                    v.created_at.format("%Y-%m-%d %H:%M"),
+                    if is_current { "yes" } else { "" }
+                );
+            }
+            Ok(0)
+        }
+        Cmd::Routing {
+            cmd:
+                RoutingCmd::Explain {
+                    answers,
+                    dialogs,
+                    script,
+                    lang,
+                },
+        } => {
+            let bundle = load_checked(&dialogs)?;
+            let flow = bundle.flow(&script, lang).with_context(|| {
+                format!("no script `{script}` in {lang} under {}", dialogs.display())
+            })?;
+            let text = std::fs::read_to_string(&answers)
+                .with_context(|| format!("cannot read {}", answers.display()))?;
+            let typed: std::collections::BTreeMap<String, String> = serde_saphyr::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", answers.display()))
+                .context("the answers file must be a YAML mapping of question id to answer, e.g. `prefecture: 兵庫県`")?;
+            let today = (chrono::Utc::now() + chrono::Duration::hours(9)).date_naive();
+            let ex = madoguchi::admin::explain::explain(&flow, &typed, today)
+                .map_err(anyhow::Error::msg)?;
+            print!("{}", ex.render());
+            Ok(0)
+        }
+        Cmd::Cases {
+            cmd:
+                CasesCmd::List {
+                    common,
+                    hub,
+                    status,
+                },
+        } => {
             let store = open_store(&common.db).await?;
             let status = match status {
-                Some(s) => Some(CaseStatus::parse(&s).with_context(|| format!("unknown status `{s}`: use open, claimed or closed"))?),
+                Some(s) => Some(CaseStatus::parse(&s).with_context(|| {
+                    format!("unknown status `{s}`: use open, claimed or closed")
+                })?),
                 None => None,
             };
-            let cases = store.cases(&CaseFilter { hub_id: hub, status, limit: Some(200) }).await?;
+            let cases = store
+                .cases(&CaseFilter {
+                    hub_id: hub,
+                    status,
+                    limit: Some(200),
+                })
+                .await?;
             if cases.is_empty() {
                 println!("no cases / 案件はありません");
             }
@@ -213,11 +442,23 @@ async fn real_main() -> Result<u8> {
             }
             Ok(0)
         }
-        Cmd::Cases { cmd: CasesCmd::Show { common, id } } => {
+        Cmd::Cases {
+            cmd: CasesCmd::Show { common, id },
+        } => {
             let store = open_store(&common.db).await?;
-            let id = CaseId::parse(&id).with_context(|| format!("`{id}` is not a case id: use the form C-000001 or 1"))?;
-            let c = store.case(id).await?.with_context(|| format!("there is no case {id}; `madoguchi cases list` shows the cases"))?;
-            println!("{} {}\nstatus: {}  step: {}  hub: {}", c.id, c.headline, c.status.name(), c.step, c.hub_id);
+            let id = CaseId::parse(&id)
+                .with_context(|| format!("`{id}` is not a case id: use the form C-000001 or 1"))?;
+            let c = store.case(id).await?.with_context(|| {
+                format!("there is no case {id}; `madoguchi cases list` shows the cases")
+            })?;
+            println!(
+                "{} {}\nstatus: {}  step: {}  hub: {}",
+                c.id,
+                c.headline,
+                c.status.name(),
+                c.step,
+                c.hub_id
+            );
             if let Some(by) = &c.claimed_by {
                 println!("claimed by: {by}");
             }
@@ -228,11 +469,27 @@ async fn real_main() -> Result<u8> {
             }
             println!("\ndeliveries:");
             for d in store.deliveries(id).await? {
-                println!("  {} via {} → {}: {} (attempts {}){}", d.hub_id, d.transport, d.target, d.status.name(), d.attempts, d.last_error.map(|e| format!(" last error: {e}")).unwrap_or_default());
+                println!(
+                    "  {} via {} → {}: {} (attempts {}){}",
+                    d.hub_id,
+                    d.transport,
+                    d.target,
+                    d.status.name(),
+                    d.attempts,
+                    d.last_error
+                        .map(|e| format!(" last error: {e}"))
+                        .unwrap_or_default()
+                );
             }
             println!("\nhistory:");
             for a in store.audit(Some(id)).await? {
-                println!("  {} {} {} {}", a.at.format("%Y-%m-%d %H:%M"), a.actor, a.action, a.detail);
+                println!(
+                    "  {} {} {} {}",
+                    a.at.format("%Y-%m-%d %H:%M"),
+                    a.actor,
+                    a.action,
+                    a.detail
+                );
             }
             Ok(0)
         }
@@ -260,6 +517,27 @@ async fn real_main() -> Result<u8> {
     }
 }
 
+/// Renders DOT to SVG with Graphviz's `dot`, if installed.
+fn svg(dot: &str) -> Result<String> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("dot")
+        .arg("-Tsvg")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .context("Graphviz is not installed (no `dot` command): install it (e.g. `apt-get install graphviz`) or use --format dot / mermaid")?;
+    child
+        .stdin
+        .take()
+        .context("dot stdin")?
+        .write_all(dot.as_bytes())?;
+    let out = child.wait_with_output()?;
+    if !out.status.success() {
+        bail!("dot failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
 /// Loads the dialogs or explains every problem.
 fn load_checked(dir: &Path) -> Result<madoguchi::script::Bundle> {
     match load_dir(dir) {
@@ -268,7 +546,10 @@ fn load_checked(dir: &Path) -> Result<madoguchi::script::Bundle> {
             for d in &diags {
                 eprintln!("{}", d.render(Lang::En));
             }
-            bail!("the dialog scripts in {} have errors (listed above)", dir.display())
+            bail!(
+                "the dialog scripts in {} have errors (listed above)",
+                dir.display()
+            )
         }
         Err(e) => Err(e.into()),
     }
@@ -277,7 +558,11 @@ fn load_checked(dir: &Path) -> Result<madoguchi::script::Bundle> {
 /// Prints diagnostics; 0 = clean, 1 = errors, 2 = warnings only.
 fn check(dir: &Path, lang: Lang) -> u8 {
     let diags = match load_dir(dir) {
-        Ok(b) => b.warnings,
+        Ok(b) => {
+            let mut all = b.warnings.clone();
+            all.extend(madoguchi::script::lint_bundle(&b));
+            madoguchi::script::diag::normalize(all)
+        }
         Err(madoguchi::script::compile::LoadError::Invalid(d)) => d,
         Err(e) => {
             eprintln!("{e}");
@@ -287,7 +572,10 @@ fn check(dir: &Path, lang: Lang) -> u8 {
     for d in &diags {
         println!("{}", d.render(lang));
     }
-    let errors = diags.iter().filter(|d| d.severity == Severity::Error).count();
+    let errors = diags
+        .iter()
+        .filter(|d| d.severity == Severity::Error)
+        .count();
     let warnings = diags.len() - errors;
     match lang {
         Lang::Ja => println!("エラー {errors} 件、警告 {warnings} 件"),

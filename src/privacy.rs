@@ -23,8 +23,18 @@ pub struct SessionExport {
 pub async fn export(store: &dyn Store, user: &UserKey) -> Result<Export, StoreError> {
     let mut sessions = Vec::new();
     for s in store.sessions_of_user(user).await? {
-        sessions.push(SessionExport { id: s.id.to_string(), status: s.status.name(), script_version: s.version, answers: store.answers(s.id).await? });
+        sessions.push(SessionExport {
+            id: s.id.to_string(),
+            status: s.status.name(),
+            script_version: s.version,
+            answers: store.answers(s.id).await?,
+        });
     }
     let cases = store.cases_of_user(user).await?;
-    Ok(Export { user: user.to_string(), sessions, cases, consents: store.consents(user).await? })
+    Ok(Export {
+        user: user.to_string(),
+        sessions,
+        cases,
+        consents: store.consents(user).await?,
+    })
 }

@@ -79,14 +79,22 @@ pub fn display_answer(flow: &Flow, node: NodeIx, v: &AnswerValue) -> String {
     let label_of = |id: &str| -> String {
         match &flow.node(node).kind {
             crate::script::NodeKind::Ask(q) => {
-                q.ty.options().iter().find(|o| o.id == id).map(|o| o.label.clone()).unwrap_or_else(|| id.to_string())
+                q.ty.options()
+                    .iter()
+                    .find(|o| o.id == id)
+                    .map(|o| o.label.clone())
+                    .unwrap_or_else(|| id.to_string())
             }
             _ => id.to_string(),
         }
     };
     match v {
         AnswerValue::Choice(id) => label_of(id),
-        AnswerValue::Multi(ids) => ids.iter().map(|i| label_of(i)).collect::<Vec<_>>().join(sep),
+        AnswerValue::Multi(ids) => ids
+            .iter()
+            .map(|i| label_of(i))
+            .collect::<Vec<_>>()
+            .join(sep),
         AnswerValue::Bool(b) => match (lang, b) {
             (Lang::Ja, true) => "はい".into(),
             (Lang::Ja, false) => "いいえ".into(),
@@ -94,7 +102,10 @@ pub fn display_answer(flow: &Flow, node: NodeIx, v: &AnswerValue) -> String {
             (Lang::En, false) => "No".into(),
         },
         AnswerValue::Text(t) => t.clone(),
-        AnswerValue::Number(q) => q.to_string(),
+        AnswerValue::Number(q) => match lang {
+            Lang::Ja => q.to_string(),
+            Lang::En => q.display_en(),
+        },
         AnswerValue::Prefecture(p) => match lang {
             Lang::Ja => p.name_ja().to_string(),
             Lang::En => p.name_en().to_string(),
@@ -127,16 +138,34 @@ pub fn context(flow: &Flow, input: &ContextInput, mode: RenderMode) -> Value {
     }
     // Order the list as the script orders its questions, whatever the
     // order of answering (corrections move answers to the end).
-    list.sort_by_key(|v| flow.index_of(v["id"].as_str().unwrap_or_default()).unwrap_or(u16::MAX));
+    list.sort_by_key(|v| {
+        flow.index_of(v["id"].as_str().unwrap_or_default())
+            .unwrap_or(u16::MAX)
+    });
     m.insert("answers".into(), Value::Array(list));
     let labels: Vec<String> = input
         .tags
         .iter()
-        .map(|t| flow.tags.iter().find(|r| &r.name == t).map(|r| r.label.clone()).unwrap_or_else(|| t.clone()))
+        .map(|t| {
+            flow.tags
+                .iter()
+                .find(|r| &r.name == t)
+                .map(|r| r.label.clone())
+                .unwrap_or_else(|| t.clone())
+        })
         .collect();
     let sep = if flow.lang == Lang::Ja { "、" } else { ", " };
     m.insert("tags".into(), Value::String(labels.join(sep)));
-    m.insert("has_tag".into(), Value::Object(input.tags.iter().map(|t| (t.clone(), Value::Bool(true))).collect()));
+    m.insert(
+        "has_tag".into(),
+        Value::Object(
+            input
+                .tags
+                .iter()
+                .map(|t| (t.clone(), Value::Bool(true)))
+                .collect(),
+        ),
+    );
     if let Some(r) = input.route {
         let copies: Vec<String> = r.copies.iter().map(|h| h.name.clone()).collect();
         let all: Vec<String> = r.recipients().map(|h| h.name.clone()).collect();

@@ -109,6 +109,8 @@ pub enum Pick {
 #[derive(Debug, Clone)]
 pub struct Rule {
     pub id: String,
+    /// Where the rule is defined in the routing file.
+    pub loc: crate::script::Loc,
     pub description: String,
     pub description_en: Option<String>,
     pub when: Option<Cond>,
@@ -152,7 +154,9 @@ impl RouteDecision {
         std::iter::once(&self.primary).chain(self.copies.iter())
     }
     pub fn same_recipients(&self, other: &RouteDecision) -> bool {
-        self.recipients().map(|h| &h.id).eq(other.recipients().map(|h| &h.id))
+        self.recipients()
+            .map(|h| &h.id)
+            .eq(other.recipients().map(|h| &h.id))
     }
 }
 
@@ -173,7 +177,10 @@ impl Routing {
             Pick::Hub(i) => Ok(*i),
             Pick::Kind(kind) => {
                 let Some(p) = pref else {
-                    return Err(format!("no prefecture answered, so no {} hub can be chosen", kind.name()));
+                    return Err(format!(
+                        "no prefecture answered, so no {} hub can be chosen",
+                        kind.name()
+                    ));
                 };
                 self.hubs
                     .iter()
@@ -185,12 +192,20 @@ impl Routing {
 
     fn hub_ref(&self, i: usize, lang: Lang) -> HubRef {
         let h = &self.hubs[i];
-        HubRef { id: h.id.to_string(), name: h.display_name(lang).to_string() }
+        HubRef {
+            id: h.id.to_string(),
+            name: h.display_name(lang).to_string(),
+        }
     }
 
     /// Tries one rule: `Ok` with the decision if it applies, `Err` with the
     /// reason if not.
-    pub fn try_rule(&self, rule: &Rule, f: &dyn Facts, lang: Lang) -> Result<RouteDecision, String> {
+    pub fn try_rule(
+        &self,
+        rule: &Rule,
+        f: &dyn Facts,
+        lang: Lang,
+    ) -> Result<RouteDecision, String> {
         if let Some(when) = &rule.when {
             if !when.eval(f) {
                 return Err(format!("condition not met: {}", when.describe()));
@@ -210,7 +225,10 @@ impl Routing {
             }
         }
         let reason = match lang {
-            Lang::En => rule.description_en.clone().unwrap_or_else(|| rule.description.clone()),
+            Lang::En => rule
+                .description_en
+                .clone()
+                .unwrap_or_else(|| rule.description.clone()),
             Lang::Ja => rule.description.clone(),
         };
         Ok(RouteDecision {
@@ -236,18 +254,20 @@ impl Routing {
                 Err(why) => passed_over.push((rule.id.clone(), why)),
             }
         }
-        let mut d = self.try_rule(&self.fallback, f, lang).unwrap_or_else(|why| {
-            // The compiler guarantees the fallback's primary is a named hub,
-            // so this only happens with a hand-built routing table.
-            RouteDecision {
-                rule: "fallback".into(),
-                reason: why,
-                primary: self.hub_ref(0, lang),
-                copies: vec![],
-                step: 1,
-                passed_over: vec![],
-            }
-        });
+        let mut d = self
+            .try_rule(&self.fallback, f, lang)
+            .unwrap_or_else(|why| {
+                // The compiler guarantees the fallback's primary is a named hub,
+                // so this only happens with a hand-built routing table.
+                RouteDecision {
+                    rule: "fallback".into(),
+                    reason: why,
+                    primary: self.hub_ref(0, lang),
+                    copies: vec![],
+                    step: 1,
+                    passed_over: vec![],
+                }
+            });
         d.passed_over = passed_over;
         d
     }

@@ -11,7 +11,9 @@ use crate::domain::ids::{CaseId, SessionId, UserKey};
 use crate::engine::{self, Ctx, Effect, Input};
 use crate::render::RenderMode;
 use crate::script::{compile_flow, Bundle, Flow, Lang, Sources};
-use crate::store::{NewDelivery, NewSession, SessionRecord, StepCommit, Store, StoreError, VersionRecord};
+use crate::store::{
+    NewDelivery, NewSession, SessionRecord, StepCommit, Store, StoreError, VersionRecord,
+};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -84,7 +86,12 @@ pub struct RunnerConfig {
 
 impl Default for RunnerConfig {
     fn default() -> Self {
-        RunnerConfig { script_id: "first_contact".into(), default_lang: Lang::Ja, transports: vec!["local".into()], mode: RenderMode::Plain }
+        RunnerConfig {
+            script_id: "first_contact".into(),
+            default_lang: Lang::Ja,
+            transports: vec!["local".into()],
+            mode: RenderMode::Plain,
+        }
     }
 }
 
@@ -102,7 +109,12 @@ pub struct Runner {
 
 impl Runner {
     /// Creates a runner and records the bundle's versions in the store.
-    pub async fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, bundle: Bundle, config: RunnerConfig) -> Result<Runner, RunError> {
+    pub async fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        bundle: Bundle,
+        config: RunnerConfig,
+    ) -> Result<Runner, RunError> {
         let r = Runner {
             store,
             clock,
@@ -125,7 +137,10 @@ impl Runner {
         &self.config
     }
     pub fn bundle(&self) -> Arc<Bundle> {
-        self.bundle.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.bundle
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Makes a (checked) bundle current: new sessions start on it; sessions
@@ -158,10 +173,21 @@ impl Runner {
     /// The flow a session is pinned to, loading it from the store if it is
     /// no longer the current one.
     pub async fn flow_for(&self, version: &str) -> Result<Arc<Flow>, RunError> {
-        if let Some(f) = self.versions.lock().unwrap_or_else(|e| e.into_inner()).get(version) {
+        if let Some(f) = self
+            .versions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(version)
+        {
             return Ok(f.clone());
         }
-        let rec = self.store.load_version(version).await?.ok_or_else(|| RunError::MissingVersion { version: version.into() })?;
+        let rec =
+            self.store
+                .load_version(version)
+                .await?
+                .ok_or_else(|| RunError::MissingVersion {
+                    version: version.into(),
+                })?;
         let (flow, diags) = compile_flow(Sources {
             script_name: rec.script_name,
             script_text: rec.script_text,
@@ -172,7 +198,10 @@ impl Runner {
             version: version.into(),
             detail: diags.first().map(|d| d.to_string()).unwrap_or_default(),
         })?);
-        self.versions.lock().unwrap_or_else(|e| e.into_inner()).insert(version.to_string(), flow.clone());
+        self.versions
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(version.to_string(), flow.clone());
         Ok(flow)
     }
 
@@ -180,15 +209,27 @@ impl Runner {
         let b = self.bundle();
         b.flow(&self.config.script_id, lang)
             .or_else(|| b.flow(&self.config.script_id, self.config.default_lang))
-            .ok_or(RunError::NoScript { script: self.config.script_id.clone(), lang })
+            .ok_or(RunError::NoScript {
+                script: self.config.script_id.clone(),
+                lang,
+            })
     }
 
     fn lock_for(&self, user: &UserKey) -> Arc<tokio::sync::Mutex<()>> {
-        self.locks.lock().unwrap_or_else(|e| e.into_inner()).entry(user.clone()).or_default().clone()
+        self.locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(user.clone())
+            .or_default()
+            .clone()
     }
 
     /// The owner's open session, or a new one on the current version.
-    pub async fn session_for(&self, user: &UserKey, lang: Option<Lang>) -> Result<SessionRecord, RunError> {
+    pub async fn session_for(
+        &self,
+        user: &UserKey,
+        lang: Option<Lang>,
+    ) -> Result<SessionRecord, RunError> {
         if let Some(s) = self.store.open_session(user).await? {
             return Ok(s);
         }
@@ -207,10 +248,25 @@ impl Runner {
 
     /// Handles one input from an owner. The effects are durable when this
     /// returns; the caller sends them.
-    pub async fn handle(&self, user: &UserKey, input: Input, lang: Option<Lang>) -> Result<Turn, RunError> {
+    pub async fn handle(
+        &self,
+        user: &UserKey,
+        input: Input,
+        lang: Option<Lang>,
+    ) -> Result<Turn, RunError> {
         let lock = self.lock_for(user);
         let _guard = lock.lock().await;
-        let session = self.session_for(user, lang).await?;
+        let session = match self.store.open_session(user).await? {
+            Some(s) => s,
+            None => match self.store.latest_session(user).await? {
+                // An owner who writes again after their consultation ended
+                // is told so (and how to start over) rather than dropped
+                // into a new one mid-sentence; "restart" or an explicit
+                // start opens a new consultation.
+                Some(last) if !self.starts_anew(&last, &input).await? => last,
+                _ => self.session_for(user, lang).await?,
+            },
+        };
         let flow = self.flow_for(&session.version).await?;
         let mut state = session.state;
         let now = self.clock.now();
@@ -219,22 +275,56 @@ impl Runner {
             Effect::CaseReady(d) => Some(d),
             _ => None,
         }) {
-            Some(draft) => self.deliveries_for(&flow, draft.route.recipients().map(|h| h.id.as_str())),
+            Some(draft) => {
+                self.deliveries_for(&flow, draft.route.recipients().map(|h| h.id.as_str()))
+            }
             None => Vec::new(),
         };
         let node = flow.node(state.node).id.clone();
         let outcome = self
             .store
-            .commit_step(&StepCommit { session: session.id, now, state: &state, current_node: &node, effects: &effects, deliveries })
+            .commit_step(&StepCommit {
+                session: session.id,
+                now,
+                state: &state,
+                current_node: &node,
+                effects: &effects,
+                deliveries,
+            })
             .await?;
-        Ok(Turn { session: session.id, flow, effects, case: outcome.case })
+        Ok(Turn {
+            session: session.id,
+            flow,
+            effects,
+            case: outcome.case,
+        })
+    }
+
+    async fn starts_anew(&self, last: &SessionRecord, input: &Input) -> Result<bool, RunError> {
+        Ok(match input {
+            Input::Start => true,
+            Input::Command(c) => *c == crate::script::Command::Restart,
+            Input::Text(t) => {
+                let flow = self.flow_for(&last.version).await?;
+                flow.commands
+                    .recognize(&crate::domain::text::fold_for_match(t))
+                    == Some(crate::script::Command::Restart)
+            }
+            Input::Resume | Input::Pick { .. } => false,
+        })
     }
 
     /// The delivery rows for a set of hubs on the configured transports.
-    pub fn deliveries_for<'a>(&self, flow: &Flow, hubs: impl Iterator<Item = &'a str>) -> Vec<NewDelivery> {
+    pub fn deliveries_for<'a>(
+        &self,
+        flow: &Flow,
+        hubs: impl Iterator<Item = &'a str>,
+    ) -> Vec<NewDelivery> {
         let mut out = Vec::new();
         for id in hubs {
-            let Some(hub) = flow.routing.hub(id) else { continue };
+            let Some(hub) = flow.routing.hub(id) else {
+                continue;
+            };
             for t in &self.config.transports {
                 let target = match t.as_str() {
                     "local" => Some(hub.terminal.clone().unwrap_or_else(|| hub.id.to_string())),
@@ -242,7 +332,11 @@ impl Runner {
                     _ => None,
                 };
                 if let Some(target) = target {
-                    out.push(NewDelivery { hub_id: id.to_string(), transport: t.clone(), target });
+                    out.push(NewDelivery {
+                        hub_id: id.to_string(),
+                        transport: t.clone(),
+                        target,
+                    });
                 }
             }
         }
@@ -273,32 +367,51 @@ impl Runner {
     /// Checks the dialogs folder and, if it has no errors, makes it current.
     /// Sessions already running keep their pinned versions. Every attempt is
     /// written to the audit log with who asked and the versions involved.
-    pub async fn reload(&self, dir: &std::path::Path, actor: &str) -> Result<ReloadReport, ReloadError> {
+    pub async fn reload(
+        &self,
+        dir: &std::path::Path,
+        actor: &str,
+    ) -> Result<ReloadReport, ReloadError> {
         let now = self.clock.now();
         let old = self.bundle();
         let bundle = match crate::script::load_dir(dir) {
             Ok(b) => b,
             Err(crate::script::compile::LoadError::Invalid(diags)) => {
-                let first: Vec<String> = diags.iter().filter(|d| d.severity == crate::script::Severity::Error).take(5).map(|d| d.to_string()).collect();
+                let first: Vec<String> = diags
+                    .iter()
+                    .filter(|d| d.severity == crate::script::Severity::Error)
+                    .take(5)
+                    .map(|d| d.to_string())
+                    .collect();
                 let detail = serde_json::json!({ "errors": first });
-                self.store.append_audit(None, actor, "reload_rejected", &detail, now).await.map_err(RunError::from)?;
+                self.store
+                    .append_audit(None, actor, "reload_rejected", &detail, now)
+                    .await
+                    .map_err(RunError::from)?;
                 return Err(ReloadError::Invalid(diags));
             }
             Err(e) => return Err(e.into()),
         };
         let mut changed = Vec::new();
         for f in &bundle.flows {
-            let before = old.flow(&f.script_id, f.lang).map(|o| o.version.clone()).unwrap_or_default();
+            let before = old
+                .flow(&f.script_id, f.lang)
+                .map(|o| o.version.clone())
+                .unwrap_or_default();
             if before != f.version {
                 changed.push((f.script_id.clone(), f.lang, before, f.version.clone()));
             }
         }
-        let warnings = bundle.warnings.clone();
+        let mut warnings = bundle.warnings.clone();
+        warnings.extend(crate::script::lint_bundle(&bundle));
         self.install(bundle).await?;
         let detail = serde_json::json!({
             "changed": changed.iter().map(|(s, l, from, to)| serde_json::json!({"script": s, "lang": l, "from": from, "to": to})).collect::<Vec<_>>(),
         });
-        self.store.append_audit(None, actor, "reload", &detail, now).await.map_err(RunError::from)?;
+        self.store
+            .append_audit(None, actor, "reload", &detail, now)
+            .await
+            .map_err(RunError::from)?;
         Ok(ReloadReport { changed, warnings })
     }
 }
@@ -312,7 +425,13 @@ pub fn dialogs_fingerprint(dir: &std::path::Path) -> Option<String> {
     let mut names: Vec<_> = std::fs::read_dir(dir)
         .ok()?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file() && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml") | Some("yml")))
+        .filter(|p| {
+            p.is_file()
+                && matches!(
+                    p.extension().and_then(|e| e.to_str()),
+                    Some("yaml") | Some("yml")
+                )
+        })
         .collect();
     names.sort();
     let mut h = Sha256::new();
@@ -332,8 +451,10 @@ pub fn watch_dialogs(
     every: std::time::Duration,
     on_result: impl Fn(&Result<ReloadReport, ReloadError>) + Send + Sync + 'static,
 ) -> tokio::task::JoinHandle<()> {
+    // The baseline is taken now, not when the task first runs, so an edit
+    // made right after this call is noticed.
+    let mut last = dialogs_fingerprint(&dir);
     tokio::spawn(async move {
-        let mut last = dialogs_fingerprint(&dir);
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -347,7 +468,10 @@ pub fn watch_dialogs(
             match &r {
                 Ok(rep) => tracing::info!(changed = rep.changed.len(), "dialogs reloaded"),
                 Err(ReloadError::Invalid(d)) => {
-                    for x in d.iter().filter(|d| d.severity == crate::script::Severity::Error) {
+                    for x in d
+                        .iter()
+                        .filter(|d| d.severity == crate::script::Severity::Error)
+                    {
                         tracing::warn!("rejected dialogs edit: {x}");
                     }
                 }

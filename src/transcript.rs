@@ -108,7 +108,10 @@ pub struct Outcome {
 
 pub fn parse(text: &str) -> Result<Transcript, String> {
     serde_saphyr::from_str(text).map_err(|e| {
-        let loc = e.location().map(|l| format!("{}:{}", l.line(), l.column())).unwrap_or_default();
+        let loc = e
+            .location()
+            .map(|l| format!("{}:{}", l.line(), l.column()))
+            .unwrap_or_default();
         let opts = serde_saphyr::render_options! { snippets: serde_saphyr::SnippetMode::Off };
         format!("{loc}: {}", e.render_with_options(opts))
     })
@@ -120,31 +123,60 @@ pub fn parse(text: &str) -> Result<Transcript, String> {
 pub async fn run(t: &Transcript, bundle: Bundle) -> Outcome {
     let mut failures = Vec::new();
     let mut log = String::new();
-    let fail = |failures: &mut Vec<Failure>, line: u64, m: String| failures.push(Failure { line, message: m });
+    let fail = |failures: &mut Vec<Failure>, line: u64, m: String| {
+        failures.push(Failure { line, message: m })
+    };
     let dir = match tempfile::tempdir() {
         Ok(d) => d,
-        Err(e) => return Outcome { name: t.name.clone(), failures: vec![Failure { line: 0, message: format!("cannot create a temporary directory: {e}") }], log },
+        Err(e) => {
+            return Outcome {
+                name: t.name.clone(),
+                failures: vec![Failure {
+                    line: 0,
+                    message: format!("cannot create a temporary directory: {e}"),
+                }],
+                log,
+            }
+        }
     };
     let db = dir.path().join("transcript.db");
     let lang = Lang::parse(&t.lang).unwrap_or(Lang::Ja);
-    let today = t.today.unwrap_or_else(|| NaiveDate::from_ymd_opt(2026, 11, 21).expect("valid date"));
+    let today = t
+        .today
+        .unwrap_or_else(|| NaiveDate::from_ymd_opt(2026, 11, 21).expect("valid date"));
     // 10:00 in Japan.
     let start = Utc.from_utc_datetime(&today.and_hms_opt(1, 0, 0).expect("valid time"));
     let clock = Arc::new(FixedClock::new(start));
-    let config = RunnerConfig { script_id: t.script.clone(), default_lang: lang, ..RunnerConfig::default() };
+    let config = RunnerConfig {
+        script_id: t.script.clone(),
+        default_lang: lang,
+        ..RunnerConfig::default()
+    };
     let sources: Vec<_> = bundle.flows.iter().map(|f| f.sources.clone()).collect();
     let open = |bundle: Bundle| {
         let clock = clock.clone();
         let config = config.clone();
         let db = db.clone();
         async move {
-            let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).await.map_err(|e| e.to_string())?);
-            Runner::new(store, clock, bundle, config).await.map_err(|e| e.to_string())
+            let store: Arc<dyn Store> =
+                Arc::new(SqliteStore::open(&db).await.map_err(|e| e.to_string())?);
+            Runner::new(store, clock, bundle, config)
+                .await
+                .map_err(|e| e.to_string())
         }
     };
     let mut runner = match open(bundle).await {
         Ok(r) => r,
-        Err(e) => return Outcome { name: t.name.clone(), failures: vec![Failure { line: 0, message: e }], log },
+        Err(e) => {
+            return Outcome {
+                name: t.name.clone(),
+                failures: vec![Failure {
+                    line: 0,
+                    message: e,
+                }],
+                log,
+            }
+        }
     };
     let user = UserKey::new(Transport::Terminal, "transcript").expect("a constant, valid key");
     for step in &t.steps {
@@ -154,12 +186,19 @@ pub async fn run(t: &Transcript, bundle: Bundle) -> Outcome {
         let input = if s.crash {
             // Drop everything in memory and come back from the database
             // alone, as after a crash.
-            let fresh = Bundle { flows: rebuild(&sources), warnings: vec![] };
+            let fresh = Bundle {
+                flows: rebuild(&sources),
+                warnings: vec![],
+            };
             runner = match open(fresh).await {
                 // The old runner and its memory are dropped here.
                 Ok(r) => r,
                 Err(e) => {
-                    fail(&mut failures, line, format!("restart after crash failed: {e}"));
+                    fail(
+                        &mut failures,
+                        line,
+                        format!("restart after crash failed: {e}"),
+                    );
                     break;
                 }
             };
@@ -179,9 +218,16 @@ pub async fn run(t: &Transcript, bundle: Bundle) -> Outcome {
                 Ok(Some(sess)) => sess.current_node,
                 _ => String::new(),
             };
-            Input::Pick { node, value: p.clone() }
+            Input::Pick {
+                node,
+                value: p.clone(),
+            }
         } else {
-            fail(&mut failures, line, "step has nothing to do: give start, owner, owner_repeat, press or crash".into());
+            fail(
+                &mut failures,
+                line,
+                "step has nothing to do: give start, owner, owner_repeat, press or crash".into(),
+            );
             continue;
         };
         let turn = match runner.handle(&user, input, Some(lang)).await {
@@ -213,34 +259,72 @@ pub async fn run(t: &Transcript, bundle: Bundle) -> Outcome {
         };
         if let Some(n) = &s.node {
             if &session.current_node != n {
-                fail(&mut failures, line, format!("the bot waits on `{}`, expected `{n}`", session.current_node));
+                fail(
+                    &mut failures,
+                    line,
+                    format!(
+                        "the bot waits on `{}`, expected `{n}`",
+                        session.current_node
+                    ),
+                );
             }
         }
         let shown = shown_answers(&turn.flow, &session.state);
         for (k, v) in &s.answers {
             match shown.get(k) {
                 Some(got) if got == v => {}
-                Some(got) => fail(&mut failures, line, format!("answer `{k}` is {got:?}, expected {v:?}")),
-                None => fail(&mut failures, line, format!("answer `{k}` is missing, expected {v:?}")),
+                Some(got) => fail(
+                    &mut failures,
+                    line,
+                    format!("answer `{k}` is {got:?}, expected {v:?}"),
+                ),
+                None => fail(
+                    &mut failures,
+                    line,
+                    format!("answer `{k}` is missing, expected {v:?}"),
+                ),
             }
         }
     }
     check_expect(t, &runner, &user, &mut failures).await;
-    Outcome { name: t.name.clone(), failures, log }
+    Outcome {
+        name: t.name.clone(),
+        failures,
+        log,
+    }
 }
 
 fn rebuild(sources: &[crate::script::Sources]) -> Vec<Arc<crate::script::Flow>> {
-    sources.iter().filter_map(|s| crate::script::compile_flow(s.clone()).0.map(Arc::new)).collect()
+    sources
+        .iter()
+        .filter_map(|s| crate::script::compile_flow(s.clone()).0.map(Arc::new))
+        .collect()
 }
 
-fn shown_answers(flow: &crate::script::Flow, st: &crate::engine::SessionState) -> BTreeMap<String, String> {
-    st.answers.iter().map(|(ix, v)| (flow.node(*ix).id.clone(), display_answer(flow, *ix, v))).collect()
+fn shown_answers(
+    flow: &crate::script::Flow,
+    st: &crate::engine::SessionState,
+) -> BTreeMap<String, String> {
+    st.answers
+        .iter()
+        .map(|(ix, v)| (flow.node(*ix).id.clone(), display_answer(flow, *ix, v)))
+        .collect()
 }
 
-async fn check_expect(t: &Transcript, runner: &Runner, user: &UserKey, failures: &mut Vec<Failure>) {
+async fn check_expect(
+    t: &Transcript,
+    runner: &Runner,
+    user: &UserKey,
+    failures: &mut Vec<Failure>,
+) {
     let e = &t.expect;
     let line = 0;
-    let mut fail = |m: String| failures.push(Failure { line, message: format!("expect: {m}") });
+    let mut fail = |m: String| {
+        failures.push(Failure {
+            line,
+            message: format!("expect: {m}"),
+        })
+    };
     let store = runner.store();
     let Ok(Some(session)) = store.latest_session(user).await else {
         return fail("no session was stored".into());
@@ -275,22 +359,37 @@ async fn check_expect(t: &Transcript, runner: &Runner, user: &UserKey, failures:
     let case = cases.last();
     if let Some(want) = e.case {
         if want != case.is_some() {
-            fail(if want { "no case was created".into() } else { format!("a case was created ({})", case.map(|c| c.id.to_string()).unwrap_or_default()) });
+            fail(if want {
+                "no case was created".into()
+            } else {
+                format!(
+                    "a case was created ({})",
+                    case.map(|c| c.id.to_string()).unwrap_or_default()
+                )
+            });
         }
     }
     if let Some(r) = &e.route {
-        let route = case.map(|c| c.route.clone()).or_else(|| session.state.route.clone());
+        let route = case
+            .map(|c| c.route.clone())
+            .or_else(|| session.state.route.clone());
         match route {
             None => fail("the case was never routed".into()),
             Some(route) => {
                 if let Some(rule) = &r.rule {
                     if &route.rule != rule {
-                        fail(format!("routed by rule `{}`, expected `{rule}` (passed over: {:?})", route.rule, route.passed_over));
+                        fail(format!(
+                            "routed by rule `{}`, expected `{rule}` (passed over: {:?})",
+                            route.rule, route.passed_over
+                        ));
                     }
                 }
                 if let Some(p) = &r.primary {
                     if &route.primary.id != p {
-                        fail(format!("primary hub is `{}`, expected `{p}`", route.primary.id));
+                        fail(format!(
+                            "primary hub is `{}`, expected `{p}`",
+                            route.primary.id
+                        ));
                     }
                 }
                 if let Some(c) = &r.copies {
@@ -305,13 +404,22 @@ async fn check_expect(t: &Transcript, runner: &Runner, user: &UserKey, failures:
     for frag in &e.summary {
         match case {
             Some(c) if c.summary_plain.contains(frag.as_str()) => {}
-            Some(c) => fail(format!("the case summary does not contain {frag:?}\n--- summary ---\n{}\n---------------", c.summary_plain)),
+            Some(c) => fail(format!(
+                "the case summary does not contain {frag:?}\n--- summary ---\n{}\n---------------",
+                c.summary_plain
+            )),
             None => fail(format!("no case, so no summary containing {frag:?}")),
         }
     }
     if let Some(want) = &e.deliveries {
         let got: Vec<String> = match case {
-            Some(c) => store.deliveries(c.id).await.unwrap_or_default().into_iter().map(|d| d.hub_id).collect(),
+            Some(c) => store
+                .deliveries(c.id)
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .map(|d| d.hub_id)
+                .collect(),
             None => vec![],
         };
         if &got != want {
@@ -327,7 +435,12 @@ pub async fn run_dir(dialogs: &Path, dir: &Path) -> anyhow::Result<Vec<(String, 
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read transcript directory {}", dir.display()))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml") | Some("yml")))
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("yaml") | Some("yml")
+            )
+        })
         .collect();
     files.sort();
     let mut out = Vec::new();
@@ -336,10 +449,18 @@ pub async fn run_dir(dialogs: &Path, dir: &Path) -> anyhow::Result<Vec<(String, 
         let text = std::fs::read_to_string(&f).with_context(|| format!("cannot read {name}"))?;
         let outcome = match parse(&text) {
             Ok(t) => {
-                let bundle = crate::script::load_dir(dialogs).map_err(|e| anyhow::anyhow!("{e}"))?;
+                let bundle =
+                    crate::script::load_dir(dialogs).map_err(|e| anyhow::anyhow!("{e}"))?;
                 run(&t, bundle).await
             }
-            Err(e) => Outcome { name: name.clone(), failures: vec![Failure { line: 0, message: format!("the transcript cannot be read: {e}") }], log: String::new() },
+            Err(e) => Outcome {
+                name: name.clone(),
+                failures: vec![Failure {
+                    line: 0,
+                    message: format!("the transcript cannot be read: {e}"),
+                }],
+                log: String::new(),
+            },
         };
         out.push((name, outcome));
     }

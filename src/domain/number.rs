@@ -35,6 +35,26 @@ impl std::fmt::Display for Quantity {
     }
 }
 
+impl Quantity {
+    /// The quantity as an English reader expects it: "about 30 people",
+    /// "10,000,000 yen". Units without an English word are kept as stored.
+    pub fn display_en(&self) -> String {
+        let v = format_value(self.value);
+        let one = self.value == 1.0;
+        let unit = match self.unit.as_deref() {
+            None => String::new(),
+            Some("名") => if one { " person" } else { " people" }.to_string(),
+            Some("円") => " yen".to_string(),
+            Some("年") => if one { " year" } else { " years" }.to_string(),
+            Some("ヶ月") => if one { " month" } else { " months" }.to_string(),
+            Some("日") => if one { " day" } else { " days" }.to_string(),
+            Some("%") => "%".to_string(),
+            Some(other) => format!(" {other}"),
+        };
+        format!("{}{v}{unit}", if self.approx { "about " } else { "" })
+    }
+}
+
 /// Formats a number with thousands separators and no trailing ".0".
 pub(crate) fn format_value(v: f64) -> String {
     let text = if v.fract() == 0.0 && v.abs() < 1e18 {
@@ -543,6 +563,16 @@ mod tests {
 
     fn value(s: &str, unit: &str) -> f64 {
         q(s, Some(unit)).value
+    }
+
+    #[test]
+    fn english_display_uses_english_units() {
+        let q = parse_quantity("約30名", Some("名")).unwrap();
+        assert_eq!(q.display_en(), "about 30 people");
+        let q = parse_quantity("1,000万円", Some("円")).unwrap();
+        assert_eq!(q.display_en(), "10,000,000 yen");
+        let q = parse_quantity("1", Some("名")).unwrap();
+        assert_eq!(q.display_en(), "1 person");
     }
 
     #[test]

@@ -22,10 +22,23 @@ fn t(lang: Lang, ja: &str, en: &str) -> String {
 }
 
 pub fn prompt_kind(flow: &Flow, ty: &AnswerType) -> PromptKind {
-    let opts = |o: &[ChoiceOption]| o.iter().map(|o| PromptOption { id: o.id.clone(), label: o.label.clone() }).collect();
+    let opts = |o: &[ChoiceOption]| {
+        o.iter()
+            .map(|o| PromptOption {
+                id: o.id.clone(),
+                label: o.label.clone(),
+            })
+            .collect()
+    };
     match ty {
-        AnswerType::Choice { options } => PromptKind::Choice { options: opts(options) },
-        AnswerType::Multi { options, min, max } => PromptKind::Multi { options: opts(options), min: *min, max: *max },
+        AnswerType::Choice { options } => PromptKind::Choice {
+            options: opts(options),
+        },
+        AnswerType::Multi { options, min, max } => PromptKind::Multi {
+            options: opts(options),
+            min: *min,
+            max: *max,
+        },
         AnswerType::YesNo | AnswerType::Consent { .. } => {
             let (y, n) = match (flow.lang, ty) {
                 (Lang::Ja, AnswerType::Consent { .. }) => ("同意する", "同意しない"),
@@ -34,7 +47,16 @@ pub fn prompt_kind(flow: &Flow, ty: &AnswerType) -> PromptKind {
                 (Lang::En, _) => ("Yes", "No"),
             };
             PromptKind::YesNo {
-                options: vec![PromptOption { id: "yes".into(), label: y.into() }, PromptOption { id: "no".into(), label: n.into() }],
+                options: vec![
+                    PromptOption {
+                        id: "yes".into(),
+                        label: y.into(),
+                    },
+                    PromptOption {
+                        id: "no".into(),
+                        label: n.into(),
+                    },
+                ],
             }
         }
         AnswerType::Text { max, .. } => PromptKind::Text { max: *max },
@@ -59,7 +81,9 @@ fn match_option<'a>(options: &'a [ChoiceOption], raw: &str) -> Option<&'a Choice
     if let Some(o) = options.iter().find(|o| o.folded.iter().any(|x| *x == f)) {
         return Some(o);
     }
-    let mut prefixed = options.iter().filter(|o| o.folded.iter().any(|x| x.starts_with(&f)));
+    let mut prefixed = options
+        .iter()
+        .filter(|o| o.folded.iter().any(|x| x.starts_with(&f)));
     match (prefixed.next(), prefixed.next()) {
         (Some(o), None) => Some(o),
         _ => None,
@@ -67,39 +91,87 @@ fn match_option<'a>(options: &'a [ChoiceOption], raw: &str) -> Option<&'a Choice
 }
 
 fn option_list(lang: Lang, options: &[ChoiceOption]) -> String {
-    let items: Vec<String> = options.iter().enumerate().map(|(i, o)| format!("{} {}", i + 1, o.label)).collect();
+    let items: Vec<String> = options
+        .iter()
+        .enumerate()
+        .map(|(i, o)| format!("{} {}", i + 1, o.label))
+        .collect();
     let sep = if lang == Lang::Ja { "、" } else { ", " };
     match lang {
-        Lang::Ja => format!("番号か選択肢の言葉でお答えください（{}）。", items.join(sep)),
+        Lang::Ja => format!(
+            "番号か選択肢の言葉でお答えください（{}）。",
+            items.join(sep)
+        ),
         Lang::En => format!("Answer with a number or an option ({}).", items.join(sep)),
     }
 }
 
-pub fn parse_answer(flow: &Flow, ty: &AnswerType, raw: &str, picked: bool, today: NaiveDate) -> Result<AnswerValue, String> {
+pub fn parse_answer(
+    flow: &Flow,
+    ty: &AnswerType,
+    raw: &str,
+    picked: bool,
+    today: NaiveDate,
+) -> Result<AnswerValue, String> {
     let lang = flow.lang;
     match ty {
         AnswerType::Choice { options } => {
-            let found = if picked { options.iter().find(|o| o.id == raw) } else { match_option(options, raw) };
-            found.map(|o| AnswerValue::Choice(o.id.clone())).ok_or_else(|| option_list(lang, options))
+            let found = if picked {
+                options.iter().find(|o| o.id == raw)
+            } else {
+                match_option(options, raw)
+            };
+            found
+                .map(|o| AnswerValue::Choice(o.id.clone()))
+                .ok_or_else(|| option_list(lang, options))
         }
         AnswerType::Multi { options, min, max } => {
-            let parts: Vec<&str> = if picked {
-                raw.split(',').collect()
+            // Strong separators first; a piece that is not an option is
+            // split again on 「・」 and spaces, so labels that contain 「・」
+            // (売上・販路拡大) still match when typed in full.
+            let mut parts: Vec<&str> = Vec::new();
+            if picked {
+                parts.extend(raw.split(','));
             } else {
-                raw.split(|c: char| matches!(c, ',' | '、' | '，' | '､' | '/' | '／' | '・' | '\n' | ' ' | '\u{3000}' | ';' | '；'))
-                    .filter(|s| !s.trim().is_empty())
-                    .collect()
-            };
+                for piece in raw.split(|c: char| {
+                    matches!(c, ',' | '、' | '，' | '､' | '/' | '／' | '\n' | ';' | '；')
+                }) {
+                    if piece.trim().is_empty() {
+                        continue;
+                    }
+                    if match_option(options, piece).is_some() {
+                        parts.push(piece);
+                    } else {
+                        parts.extend(
+                            piece
+                                .split(|c: char| matches!(c, '・' | ' ' | '\u{3000}'))
+                                .filter(|s| !s.trim().is_empty()),
+                        );
+                    }
+                }
+            }
             let mut ids: Vec<&str> = Vec::new();
             for p in parts {
-                let o = if picked { options.iter().find(|o| o.id == p) } else { match_option(options, p) };
+                let o = if picked {
+                    options.iter().find(|o| o.id == p)
+                } else {
+                    match_option(options, p)
+                };
                 match o {
                     Some(o) if !ids.contains(&o.id.as_str()) => ids.push(&o.id),
                     Some(_) => {}
                     None => {
                         return Err(match lang {
-                            Lang::Ja => format!("「{}」は選択肢にありません。{}", p.trim(), option_list(lang, options)),
-                            Lang::En => format!("\"{}\" is not an option. {}", p.trim(), option_list(lang, options)),
+                            Lang::Ja => format!(
+                                "「{}」は選択肢にありません。{}",
+                                p.trim(),
+                                option_list(lang, options)
+                            ),
+                            Lang::En => format!(
+                                "\"{}\" is not an option. {}",
+                                p.trim(),
+                                option_list(lang, options)
+                            ),
                         })
                     }
                 }
@@ -107,12 +179,22 @@ pub fn parse_answer(flow: &Flow, ty: &AnswerType, raw: &str, picked: bool, today
             let n = ids.len() as u32;
             if n < *min || n > *max {
                 return Err(match lang {
-                    Lang::Ja => format!("{min}〜{max}個選んでください（区切りは「、」）。{}", option_list(lang, options)),
-                    Lang::En => format!("Choose {min} to {max} options, separated by commas. {}", option_list(lang, options)),
+                    Lang::Ja => format!(
+                        "{min}〜{max}個選んでください（区切りは「、」）。{}",
+                        option_list(lang, options)
+                    ),
+                    Lang::En => format!(
+                        "Choose {min} to {max} options, separated by commas. {}",
+                        option_list(lang, options)
+                    ),
                 });
             }
             // Keep script order so summaries read the same way every time.
-            let ordered = options.iter().filter(|o| ids.contains(&o.id.as_str())).map(|o| o.id.clone()).collect();
+            let ordered = options
+                .iter()
+                .filter(|o| ids.contains(&o.id.as_str()))
+                .map(|o| o.id.clone())
+                .collect();
             Ok(AnswerValue::Multi(ordered))
         }
         AnswerType::YesNo | AnswerType::Consent { .. } => {
@@ -124,9 +206,17 @@ pub fn parse_answer(flow: &Flow, ty: &AnswerType, raw: &str, picked: bool, today
             } else if f == "no" || f == "2" || is(no_words()) {
                 Ok(AnswerValue::Bool(false))
             } else if consent {
-                Err(t(lang, "「同意する」か「同意しない」でお答えください（1 または 2）。", "Please answer \"I agree\" or \"I do not agree\" (1 or 2)."))
+                Err(t(
+                    lang,
+                    "「同意する」か「同意しない」でお答えください（1 または 2）。",
+                    "Please answer \"I agree\" or \"I do not agree\" (1 or 2).",
+                ))
             } else {
-                Err(t(lang, "「はい」か「いいえ」でお答えください（1 または 2）。", "Please answer yes or no (1 or 2)."))
+                Err(t(
+                    lang,
+                    "「はい」か「いいえ」でお答えください（1 または 2）。",
+                    "Please answer yes or no (1 or 2).",
+                ))
             }
         }
         AnswerType::Text { min, max, pattern } => {
@@ -148,59 +238,109 @@ pub fn parse_answer(flow: &Flow, ty: &AnswerType, raw: &str, picked: bool, today
                 // The pattern sees the normalised form, so 全角 digits match
                 // `[0-9]`; the answer is stored as typed.
                 if !p.is_match(&normalize_input(&text)) {
-                    return Err(t(lang, "形式が違うようです。例にならってお答えください。", "That does not look like the expected format."));
+                    return Err(t(
+                        lang,
+                        "形式が違うようです。例にならってお答えください。",
+                        "That does not look like the expected format.",
+                    ));
                 }
             }
             Ok(AnswerValue::Text(text))
         }
         AnswerType::Number { min, max, unit } => {
-            let q = parse_quantity(raw, unit.as_deref()).map_err(|e| number_error(lang, &e, unit.as_deref()))?;
+            let q = parse_quantity(raw, unit.as_deref())
+                .map_err(|e| number_error(lang, &e, unit.as_deref()))?;
             let u = unit.clone().unwrap_or_default();
             if let Some(lo) = min {
                 if q.value < *lo {
                     return Err(match lang {
-                        Lang::Ja => format!("{}{u}以上の数でお答えください。", crate::answer::fmt_number(*lo)),
-                        Lang::En => format!("Please give a number of at least {}{u}.", crate::answer::fmt_number(*lo)),
+                        Lang::Ja => format!(
+                            "{}{u}以上の数でお答えください。",
+                            crate::answer::fmt_number(*lo)
+                        ),
+                        Lang::En => format!(
+                            "Please give a number of at least {}{u}.",
+                            crate::answer::fmt_number(*lo)
+                        ),
                     });
                 }
             }
             if let Some(hi) = max {
                 if q.value > *hi {
                     return Err(match lang {
-                        Lang::Ja => format!("{}{u}以下の数でお答えください。", crate::answer::fmt_number(*hi)),
-                        Lang::En => format!("Please give a number of at most {}{u}.", crate::answer::fmt_number(*hi)),
+                        Lang::Ja => format!(
+                            "{}{u}以下の数でお答えください。",
+                            crate::answer::fmt_number(*hi)
+                        ),
+                        Lang::En => format!(
+                            "Please give a number of at most {}{u}.",
+                            crate::answer::fmt_number(*hi)
+                        ),
                     });
                 }
             }
             Ok(AnswerValue::Number(q))
         }
-        AnswerType::Prefecture => Prefecture::parse(raw).map(AnswerValue::Prefecture).map_err(|e| match e {
-            PrefectureError::IsRegion(r) => {
-                let names: Vec<&str> = r.prefectures().iter().map(|p| p.name_ja()).collect();
-                match lang {
-                    Lang::Ja => format!("{}地方のどの都道府県ですか？（{}）", r.name_ja(), names.join("、")),
-                    Lang::En => format!("Which prefecture in {}? ({})", r.name_en(), names.join(", ")),
-                }
-            }
-            _ => t(lang, "都道府県名でお答えください（例: 兵庫県、兵庫、ひょうご、Hyogo）。", "Please give a prefecture (e.g. Hyogo, 兵庫県)."),
+        AnswerType::Prefecture => {
+            Prefecture::parse(raw)
+                .map(AnswerValue::Prefecture)
+                .map_err(|e| match e {
+                    PrefectureError::IsRegion(r) => {
+                        let names: Vec<&str> =
+                            r.prefectures().iter().map(|p| p.name_ja()).collect();
+                        match lang {
+                            Lang::Ja => format!(
+                                "{}地方のどの都道府県ですか？（{}）",
+                                r.name_ja(),
+                                names.join("、")
+                            ),
+                            Lang::En => format!(
+                                "Which prefecture in {}? ({})",
+                                r.name_en(),
+                                names.join(", ")
+                            ),
+                        }
+                    }
+                    _ => t(
+                        lang,
+                        "都道府県名でお答えください（例: 兵庫県、兵庫、ひょうご、Hyogo）。",
+                        "Please give a prefecture (e.g. Hyogo, 兵庫県).",
+                    ),
+                })
+        }
+        AnswerType::Email => Email::parse(raw).map(AnswerValue::Email).map_err(|_| {
+            t(
+                lang,
+                "メールアドレスの形でお答えください（例: name@example.jp）。",
+                "Please give an email address like name@example.jp.",
+            )
         }),
-        AnswerType::Email => Email::parse(raw)
-            .map(AnswerValue::Email)
-            .map_err(|_| t(lang, "メールアドレスの形でお答えください（例: name@example.jp）。", "Please give an email address like name@example.jp.")),
-        AnswerType::Phone => PhoneJp::parse(raw)
-            .map(AnswerValue::Phone)
-            .map_err(|_| t(lang, "電話番号を数字でお答えください（例: 078-123-4567）。", "Please give a Japanese phone number, e.g. 078-123-4567.")),
-        AnswerType::Date => parse_date(raw, today)
-            .map(AnswerValue::Date)
-            .map_err(|_| t(lang, "時期を日付でお答えください（例: 2027年4月、来年4月、3ヶ月後）。", "Please give a date such as 2027-04, next month or in 3 months.")),
+        AnswerType::Phone => PhoneJp::parse(raw).map(AnswerValue::Phone).map_err(|_| {
+            t(
+                lang,
+                "電話番号を数字でお答えください（例: 078-123-4567）。",
+                "Please give a Japanese phone number, e.g. 078-123-4567.",
+            )
+        }),
+        AnswerType::Date => parse_date(raw, today).map(AnswerValue::Date).map_err(|_| {
+            t(
+                lang,
+                "時期を日付でお答えください（例: 2027年4月、来年4月、3ヶ月後）。",
+                "Please give a date such as 2027-04, next month or in 3 months.",
+            )
+        }),
     }
 }
 
 fn number_error(lang: Lang, e: &NumberError, unit: Option<&str>) -> String {
     let u = unit.unwrap_or("");
     match (lang, e) {
-        (Lang::Ja, NumberError::Range { .. }) => "幅ではなくひとつの数でお答えください（例: 25）。".into(),
-        (Lang::En, NumberError::Range { .. }) => "Please give one number, not a range (e.g. 25).".into(),
+        (Lang::Ja, NumberError::Range { .. }) => {
+            "幅ではなくひとつの数でお答えください（例: 25）。".into()
+        }
+        (Lang::En, NumberError::Range { .. }) => {
+            "Please give one number, not a range (e.g. 25).".into()
+        }
         (Lang::Ja, NumberError::WrongUnit { .. }) => format!("単位は「{u}」でお答えください。"),
         (Lang::En, NumberError::WrongUnit { .. }) => format!("Please answer in {u}."),
         (Lang::Ja, _) => format!("数字でお答えください（例: 30{u}、約30{u}、３０）。"),

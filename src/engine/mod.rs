@@ -85,9 +85,16 @@ impl Status {
         }
     }
     pub fn parse(s: &str) -> Option<Status> {
-        [Status::New, Status::Active, Status::Completed, Status::Declined, Status::Cancelled, Status::HandedOff]
-            .into_iter()
-            .find(|x| x.name() == s)
+        [
+            Status::New,
+            Status::Active,
+            Status::Completed,
+            Status::Declined,
+            Status::Cancelled,
+            Status::HandedOff,
+        ]
+        .into_iter()
+        .find(|x| x.name() == s)
     }
 }
 
@@ -174,17 +181,32 @@ pub struct PromptOption {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum PromptKind {
-    Choice { options: Vec<PromptOption> },
-    Multi { options: Vec<PromptOption>, min: u32, max: u32 },
-    YesNo { options: Vec<PromptOption> },
-    Text { max: usize },
-    Number { unit: Option<String> },
+    Choice {
+        options: Vec<PromptOption>,
+    },
+    Multi {
+        options: Vec<PromptOption>,
+        min: u32,
+        max: u32,
+    },
+    YesNo {
+        options: Vec<PromptOption>,
+    },
+    Text {
+        max: usize,
+    },
+    Number {
+        unit: Option<String>,
+    },
     Prefecture,
     Email,
     Phone,
     Date,
     /// The final check: send, or pick an item to correct.
-    Confirm { send: PromptOption, items: Vec<PromptOption> },
+    Confirm {
+        send: PromptOption,
+        items: Vec<PromptOption>,
+    },
 }
 
 /// An accepted answer, as the store records it.
@@ -228,7 +250,9 @@ pub enum Effect {
     Ask(Prompt),
     Record(Recorded),
     /// An answer was withdrawn (a correction made it irrelevant).
-    Unset { node: String },
+    Unset {
+        node: String,
+    },
     Tags(Vec<String>),
     Routed(RouteDecision),
     Consent(ConsentRecord),
@@ -240,9 +264,28 @@ pub enum Effect {
     Stale,
 }
 
+/// The tags whose patterns match the state's free-text answers.
+pub fn tags_for(flow: &Flow, st: &SessionState) -> Vec<String> {
+    flow.tags
+        .iter()
+        .filter(|rule| rule.from.iter().any(|ix| matches!(st.answer(*ix), Some(AnswerValue::Text(t)) if rule.pattern.is_match(t))))
+        .map(|rule| rule.name.clone())
+        .collect()
+}
+
+/// A read-only view of a state for conditions and routing.
+pub fn facts(st: &SessionState) -> impl Facts + '_ {
+    View(st)
+}
+
 /// Advances a consultation by one input.
 pub fn step(flow: &Flow, st: &mut SessionState, input: Input, ctx: &Ctx) -> Vec<Effect> {
-    let mut e = Stepper { flow, st, ctx, out: Vec::new() };
+    let mut e = Stepper {
+        flow,
+        st,
+        ctx,
+        out: Vec::new(),
+    };
     e.run(input);
     e.out
 }
@@ -321,7 +364,10 @@ impl Stepper<'_> {
 
     fn command(&mut self, c: Command) {
         if c == Command::Restart {
-            *self.st = SessionState { status: Status::Active, ..SessionState::default() };
+            *self.st = SessionState {
+                status: Status::Active,
+                ..SessionState::default()
+            };
             self.out.push(Effect::Restarted);
             self.say(self.msg("restarted"));
             return self.enter(self.flow.start, true);
@@ -412,7 +458,12 @@ impl Stepper<'_> {
     fn render_ctx(&self, mode: RenderMode) -> serde_json::Value {
         render::context(
             self.flow,
-            &ContextInput { answers: &self.st.answers, tags: &self.st.tags, route: self.st.route.as_ref(), today: self.ctx.today() },
+            &ContextInput {
+                answers: &self.st.answers,
+                tags: &self.st.tags,
+                route: self.st.route.as_ref(),
+                today: self.ctx.today(),
+            },
             mode,
         )
     }
@@ -461,7 +512,12 @@ impl Stepper<'_> {
             Next::Goto(n) => Some(*n),
             Next::Branch { arms, default } => {
                 let view = View(self.st);
-                Some(arms.iter().find(|(c, _)| c.eval(&view)).map(|(_, t)| *t).unwrap_or(*default))
+                Some(
+                    arms.iter()
+                        .find(|(c, _)| c.eval(&view))
+                        .map(|(_, t)| *t)
+                        .unwrap_or(*default),
+                )
             }
         }
     }
@@ -476,7 +532,9 @@ impl Stepper<'_> {
                 self.st.consented = None;
                 if let Some(cix) = self.consent_node() {
                     self.st.answers.retain(|(i, _)| *i != cix);
-                    self.out.push(Effect::Unset { node: self.flow.node(cix).id.clone() });
+                    self.out.push(Effect::Unset {
+                        node: self.flow.node(cix).id.clone(),
+                    });
                 }
                 self.say(self.msg("consent_changed"));
             }
@@ -488,7 +546,10 @@ impl Stepper<'_> {
     }
 
     fn consent_node(&self) -> Option<NodeIx> {
-        self.flow.questions().find(|(_, _, q)| matches!(q.ty, AnswerType::Consent { .. })).map(|(i, _, _)| i)
+        self.flow
+            .questions()
+            .find(|(_, _, q)| matches!(q.ty, AnswerType::Consent { .. }))
+            .map(|(i, _, _)| i)
     }
 
     /// Makes `ix` the current question and sends it.
@@ -514,21 +575,35 @@ impl Stepper<'_> {
                 answered.sort_by_key(|(i, _)| *i);
                 for (i, v) in answered {
                     let n = self.flow.node(*i);
-                    if matches!(&n.kind, NodeKind::Ask(q) if matches!(q.ty, AnswerType::Consent { .. })) {
+                    if !matches!(&n.kind, NodeKind::Ask(q) if q.editable) {
                         continue;
                     }
-                    items.push(PromptOption { id: n.id.clone(), label: format!("{}: {}", n.label, self.shown(*i, v)) });
+                    items.push(PromptOption {
+                        id: n.id.clone(),
+                        label: format!("{}: {}", n.label, self.shown(*i, v)),
+                    });
                 }
                 let send = match self.flow.lang {
                     Lang::Ja => "送信する",
                     Lang::En => "Send",
                 };
-                PromptKind::Confirm { send: PromptOption { id: "send".into(), label: send.into() }, items }
+                PromptKind::Confirm {
+                    send: PromptOption {
+                        id: "send".into(),
+                        label: send.into(),
+                    },
+                    items,
+                }
             }
             _ => return,
         };
         let optional = matches!(&node.kind, NodeKind::Ask(q) if q.optional);
-        self.out.push(Effect::Ask(Prompt { node: node.id.clone(), text, kind, optional }));
+        self.out.push(Effect::Ask(Prompt {
+            node: node.id.clone(),
+            text,
+            kind,
+            optional,
+        }));
     }
 
     fn answer(&mut self, raw: &str, picked: bool) {
@@ -549,14 +624,26 @@ impl Stepper<'_> {
         }
         match &node.kind {
             NodeKind::Confirm => self.confirm(raw, picked),
-            NodeKind::Ask(q) => match parse_answer(self.flow, &q.ty, raw, picked, self.ctx.today()) {
+            NodeKind::Ask(q) => match parse_answer(self.flow, &q.ty, raw, picked, self.ctx.today())
+            {
                 Ok(v) => {
                     if let AnswerType::Consent { shares } = &q.ty {
                         let granted = v == AnswerValue::Bool(true);
-                        let hubs: Vec<HubRef> = self.st.route.as_ref().map(|r| r.recipients().cloned().collect()).unwrap_or_default();
-                        self.st.consented = granted.then(|| hubs.iter().map(|h| h.id.clone()).collect());
+                        let hubs: Vec<HubRef> = self
+                            .st
+                            .route
+                            .as_ref()
+                            .map(|r| r.recipients().cloned().collect())
+                            .unwrap_or_default();
+                        self.st.consented =
+                            granted.then(|| hubs.iter().map(|h| h.id.clone()).collect());
                         let wording = self.render(&format!("{ix}.text"));
-                        self.out.push(Effect::Consent(ConsentRecord { granted, hubs, items: shares.clone(), wording }));
+                        self.out.push(Effect::Consent(ConsentRecord {
+                            granted,
+                            hubs,
+                            items: shares.clone(),
+                            wording,
+                        }));
                     }
                     self.record(ix, v, raw.to_string());
                     self.leave(ix);
@@ -568,7 +655,9 @@ impl Stepper<'_> {
     }
 
     fn retry(&mut self, ix: NodeIx, reason: String) {
-        let NodeKind::Ask(q) = &self.flow.node(ix).kind else { return };
+        let NodeKind::Ask(q) = &self.flow.node(ix).kind else {
+            return;
+        };
         self.st.retries = self.st.retries.saturating_add(1);
         if self.st.retries > q.max_retries {
             self.st.retries = 0;
@@ -591,7 +680,11 @@ impl Stepper<'_> {
                 }
             };
         }
-        let head = if q.has_retry { self.render(&format!("{ix}.retry")) } else { self.msg("retry") };
+        let head = if q.has_retry {
+            self.render(&format!("{ix}.retry"))
+        } else {
+            self.msg("retry")
+        };
         self.say(format!("{head}\n{reason}"));
         self.prompt(ix);
     }
@@ -599,20 +692,19 @@ impl Stepper<'_> {
     fn record(&mut self, ix: NodeIx, value: AnswerValue, raw: String) {
         let correction = self.st.answer(ix).is_some();
         self.st.set_answer(ix, value.clone());
-        self.out.push(Effect::Record(Recorded { node: self.flow.node(ix).id.clone(), value, raw, correction }));
+        self.out.push(Effect::Record(Recorded {
+            node: self.flow.node(ix).id.clone(),
+            value,
+            raw,
+            correction,
+        }));
         if render::is_text(self.flow, ix) {
             self.retag();
         }
     }
 
     fn retag(&mut self) {
-        let mut tags = Vec::new();
-        for rule in &self.flow.tags {
-            let hit = rule.from.iter().any(|ix| matches!(self.st.answer(*ix), Some(AnswerValue::Text(t)) if rule.pattern.is_match(t)));
-            if hit {
-                tags.push(rule.name.clone());
-            }
-        }
+        let tags = tags_for(self.flow, self.st);
         if tags != self.st.tags {
             self.st.tags = tags.clone();
             self.out.push(Effect::Tags(tags));
@@ -634,7 +726,10 @@ impl Stepper<'_> {
     }
 
     fn reached_confirm(&self) -> bool {
-        self.st.history.iter().any(|i| matches!(self.flow.node(*i).kind, NodeKind::Confirm))
+        self.st
+            .history
+            .iter()
+            .any(|i| matches!(self.flow.node(*i).kind, NodeKind::Confirm))
     }
 
     fn replay(&mut self) {
@@ -652,11 +747,18 @@ impl Stepper<'_> {
                 NodeKind::Confirm => {
                     // Answers to questions no longer on the path would
                     // mislead staff; withdraw them (the store keeps history).
-                    let dropped: Vec<NodeIx> =
-                        self.st.answers.iter().map(|(i, _)| *i).filter(|i| !on_path.contains(i)).collect();
+                    let dropped: Vec<NodeIx> = self
+                        .st
+                        .answers
+                        .iter()
+                        .map(|(i, _)| *i)
+                        .filter(|i| !on_path.contains(i))
+                        .collect();
                     for d in dropped {
                         self.st.answers.retain(|(i, _)| *i != d);
-                        self.out.push(Effect::Unset { node: self.flow.node(d).id.clone() });
+                        self.out.push(Effect::Unset {
+                            node: self.flow.node(d).id.clone(),
+                        });
                     }
                     self.retag();
                     return self.ask(ix);
@@ -683,12 +785,15 @@ impl Stepper<'_> {
                 .answers
                 .iter()
                 .map(|(i, _)| *i)
-                .filter(|i| !matches!(&self.flow.node(*i).kind, NodeKind::Ask(q) if matches!(q.ty, AnswerType::Consent { .. })))
+                .filter(|i| matches!(&self.flow.node(*i).kind, NodeKind::Ask(q) if q.editable))
                 .collect();
             a.sort();
             a
         };
-        let send = (picked && raw == "send") || crate::script::send_words().iter().any(|w| fold_for_match(w) == folded);
+        let send = (picked && raw == "send")
+            || crate::script::send_words()
+                .iter()
+                .any(|w| fold_for_match(w) == folded);
         if send {
             self.finish_case();
             return match self.successor(ix) {
@@ -701,7 +806,10 @@ impl Stepper<'_> {
         } else if let Ok(n) = folded.parse::<usize>() {
             n.checked_sub(1).and_then(|k| items.get(k).copied())
         } else {
-            items.iter().copied().find(|i| fold_for_match(&self.flow.node(*i).label) == folded)
+            items
+                .iter()
+                .copied()
+                .find(|i| fold_for_match(&self.flow.node(*i).label) == folded)
         };
         match target {
             Some(t) => {
@@ -709,7 +817,9 @@ impl Stepper<'_> {
                 self.ask(t);
             }
             None => {
-                let no = crate::script::no_words().iter().any(|w| fold_for_match(w) == folded)
+                let no = crate::script::no_words()
+                    .iter()
+                    .any(|w| fold_for_match(w) == folded)
                     || ["修正", "修正する", "edit", "correct"].contains(&folded.as_str());
                 self.say(self.msg(if no { "confirm_which" } else { "retry" }));
                 self.prompt(ix);
@@ -725,7 +835,9 @@ impl Stepper<'_> {
         let consent_ix = self.consent_node();
         let (shares, wording) = match consent_ix.map(|c| (c, &self.flow.node(c).kind)) {
             Some((c, NodeKind::Ask(q))) => match &q.ty {
-                AnswerType::Consent { shares } => (shares.clone(), self.render(&format!("{c}.text"))),
+                AnswerType::Consent { shares } => {
+                    (shares.clone(), self.render(&format!("{c}.text")))
+                }
                 _ => (vec![], String::new()),
             },
             _ => (vec![], String::new()),
@@ -737,7 +849,12 @@ impl Stepper<'_> {
             headline,
             summary_plain: plain,
             summary_markdown: markdown,
-            consent: ConsentRecord { granted: true, hubs: route.recipients().cloned().collect(), items: shares, wording },
+            consent: ConsentRecord {
+                granted: true,
+                hubs: route.recipients().cloned().collect(),
+                items: shares,
+                wording,
+            },
             step: route.step,
             route,
             tags: self.st.tags.clone(),

@@ -48,7 +48,10 @@ pub struct Bundle {
 
 impl Bundle {
     pub fn flow(&self, script_id: &str, lang: Lang) -> Option<Arc<Flow>> {
-        self.flows.iter().find(|f| f.script_id == script_id && f.lang == lang).cloned()
+        self.flows
+            .iter()
+            .find(|f| f.script_id == script_id && f.lang == lang)
+            .cloned()
     }
     pub fn by_version(&self, version: &str) -> Option<Arc<Flow>> {
         self.flows.iter().find(|f| f.version == version).cloned()
@@ -58,7 +61,10 @@ impl Bundle {
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("cannot read dialogs directory {path}: {source}; check the path or pass another with --dialogs")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("the dialog files have {} error(s); run `madoguchi dialogs check` to see them", .0.iter().filter(|d| d.severity == Severity::Error).count())]
     Invalid(Vec<Diagnostic>),
 }
@@ -68,7 +74,10 @@ pub const ROUTING_FILE: &str = "routing.yaml";
 /// Loads and compiles every script in `dir` (files `*.yaml` beside
 /// `routing.yaml`; sub-directories such as `tests/` are not scripts).
 pub fn load_dir(dir: &Path) -> Result<Bundle, LoadError> {
-    let io = |path: &Path, source| LoadError::Io { path: path.display().to_string(), source };
+    let io = |path: &Path, source| LoadError::Io {
+        path: path.display().to_string(),
+        source,
+    };
     let routing_path = dir.join(ROUTING_FILE);
     let routing_text = std::fs::read_to_string(&routing_path).map_err(|e| io(&routing_path, e))?;
     let mut names: Vec<_> = std::fs::read_dir(dir)
@@ -76,7 +85,12 @@ pub fn load_dir(dir: &Path) -> Result<Bundle, LoadError> {
         .filter_map(|e| e.ok())
         .map(|e| e.path())
         .filter(|p| p.is_file())
-        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("yaml") | Some("yml")))
+        .filter(|p| {
+            matches!(
+                p.extension().and_then(|e| e.to_str()),
+                Some("yaml") | Some("yml")
+            )
+        })
         .filter(|p| p.file_name().and_then(|n| n.to_str()) != Some(ROUTING_FILE))
         .collect();
     names.sort();
@@ -114,7 +128,39 @@ pub fn load_dir(dir: &Path) -> Result<Bundle, LoadError> {
     if diags.iter().any(|d| d.severity == Severity::Error) {
         return Err(LoadError::Invalid(diags));
     }
-    Ok(Bundle { flows, warnings: diags })
+    Ok(Bundle {
+        flows,
+        warnings: diags,
+    })
+}
+
+/// Slower checks that only administrators' tools run (`dialogs check`,
+/// reload): routing rules that can never route a case. Kept out of
+/// [`load_dir`] so that start-up and tests do not pay for them.
+pub fn lint_bundle(bundle: &Bundle) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for flow in &bundle.flows {
+        let mut rd = Diags::new(flow.sources.routing_name.clone());
+        for (i, problem) in super::lint::lint_routing(flow) {
+            let rule = &flow.routing.rules[i];
+            match problem {
+                super::lint::RuleProblem::NeverMatches => rd.warn(
+                    rule.loc,
+                    "rule-never-matches",
+                    (format!("rule `{}` can never route a case: its condition never holds with a hub for the owner's prefecture", rule.id), format!("ルール `{}` は案件を振り分けることがありません。条件が、都道府県に対応する拠点のある場合に一度も成り立ちません", rule.id)),
+                    bi!("check the condition's values and that hubs of the chosen kind cover the prefectures it targets", "条件の値と、選んだ種別の拠点が対象の都道府県を担当しているかを確認してください"),
+                ),
+                super::lint::RuleProblem::Shadowed { by } => rd.warn(
+                    rule.loc,
+                    "rule-shadowed",
+                    (format!("rule `{}` never routes a case: the earlier rule `{by}` always takes it first", rule.id), format!("ルール `{}` は使われません。先にあるルール `{by}` が常に先に適用されます", rule.id)),
+                    bi!("move this rule above the other one, or make the earlier rule's condition narrower", "このルールを前に移すか、前のルールの条件を絞ってください"),
+                ),
+            }
+        }
+        out.extend(rd.items);
+    }
+    normalize(out)
 }
 
 fn display_path(p: &Path) -> String {
@@ -165,7 +211,11 @@ pub fn compile_flow(sources: Sources) -> (Option<Flow>, Vec<Diagnostic>) {
     let raw = parse_yaml::<RawScript>(&sources.script_text, &mut sd);
     let raw_routing = parse_yaml::<RawRouting>(&sources.routing_text, &mut rd);
     let flow = match raw {
-        Some(raw) => Compiler { src: &sources.script_text, d: &mut sd }.flow(raw, raw_routing, &sources, &mut rd),
+        Some(raw) => Compiler {
+            src: &sources.script_text,
+            d: &mut sd,
+        }
+        .flow(raw, raw_routing, &sources, &mut rd),
         None => None,
     };
     let mut all = sd.items;
@@ -179,11 +229,19 @@ fn parse_yaml<T: for<'de> serde::Deserialize<'de>>(text: &str, d: &mut Diags) ->
     match serde_saphyr::from_str::<T>(text) {
         Ok(v) => Some(v),
         Err(e) => {
-            let loc = e.location().map(|l| Loc::from(&l)).unwrap_or(Loc::new(1, 1));
+            let loc = e
+                .location()
+                .map(|l| Loc::from(&l))
+                .unwrap_or(Loc::new(1, 1));
             let opts = serde_saphyr::render_options! { snippets: serde_saphyr::SnippetMode::Off };
             let msg = e.render_with_options(opts);
             // The library appends its own position; ours is in the prefix.
-            let msg = msg.split(" at line ").next().unwrap_or(&msg).trim().to_string();
+            let msg = msg
+                .split(" at line ")
+                .next()
+                .unwrap_or(&msg)
+                .trim()
+                .to_string();
             d.error(
                 loc,
                 "syntax",
@@ -199,10 +257,13 @@ fn parse_yaml<T: for<'de> serde::Deserialize<'de>>(text: &str, d: &mut Diags) ->
 }
 
 /// Names a template may use besides answer keys.
-pub const RESERVED_VARS: &[&str] = &["route", "tags", "has_tag", "answers", "title", "today", "case_id"];
+pub const RESERVED_VARS: &[&str] = &[
+    "route", "tags", "has_tag", "answers", "title", "today", "case_id",
+];
 /// Helpers available in templates (handlebars built-ins and ours).
 const HELPERS: &[&str] = &[
-    "if", "unless", "each", "with", "lookup", "eq", "ne", "gt", "gte", "lt", "lte", "and", "or", "not", "len", "default",
+    "if", "unless", "each", "with", "lookup", "eq", "ne", "gt", "gte", "lt", "lte", "and", "or",
+    "not", "len", "default",
 ];
 
 struct Compiler<'a> {
@@ -218,14 +279,23 @@ struct Names<'a> {
 }
 
 impl<'a> Compiler<'a> {
-    fn flow(mut self, raw: RawScript, raw_routing: Option<RawRouting>, sources: &Sources, rd: &mut Diags) -> Option<Flow> {
+    fn flow(
+        mut self,
+        raw: RawScript,
+        raw_routing: Option<RawRouting>,
+        sources: &Sources,
+        rd: &mut Diags,
+    ) -> Option<Flow> {
         let lang = match Lang::parse(&raw.lang.value) {
             Some(l) => l,
             None => {
                 self.d.error(
                     &raw.lang,
                     "bad-lang",
-                    (format!("unknown language `{}`", raw.lang.value), format!("不明な言語 `{}` です", raw.lang.value)),
+                    (
+                        format!("unknown language `{}`", raw.lang.value),
+                        format!("不明な言語 `{}` です", raw.lang.value),
+                    ),
                     bi!("use `ja` or `en`", "`ja` か `en` を指定してください"),
                 );
                 Lang::Ja
@@ -236,7 +306,10 @@ impl<'a> Compiler<'a> {
                 &raw.start,
                 "no-nodes",
                 bi!("the script has no nodes", "スクリプトにノードがありません"),
-                bi!("add questions under `nodes:`", "`nodes:` の下に質問を追加してください"),
+                bi!(
+                    "add questions under `nodes:`",
+                    "`nodes:` の下に質問を追加してください"
+                ),
             );
             return None;
         }
@@ -259,7 +332,10 @@ impl<'a> Compiler<'a> {
                 self.d.error(
                     &n.id,
                     "reserved-id",
-                    (format!("node id `{id}` is reserved for templates"), format!("ノード id `{id}` はテンプレート用に予約されています")),
+                    (
+                        format!("node id `{id}` is reserved for templates"),
+                        format!("ノード id `{id}` はテンプレート用に予約されています"),
+                    ),
                     bi!("choose another id", "別の id にしてください"),
                 );
             }
@@ -267,8 +343,14 @@ impl<'a> Compiler<'a> {
                 self.d.error(
                     &n.id,
                     "duplicate-id",
-                    (format!("node id `{id}` is used twice"), format!("ノード id `{id}` が重複しています")),
-                    bi!("give every node its own id", "ノードごとに別の id を付けてください"),
+                    (
+                        format!("node id `{id}` is used twice"),
+                        format!("ノード id `{id}` が重複しています"),
+                    ),
+                    bi!(
+                        "give every node its own id",
+                        "ノードごとに別の id を付けてください"
+                    ),
                 );
             }
         }
@@ -276,7 +358,12 @@ impl<'a> Compiler<'a> {
             return None;
         }
         let default_retries = raw.defaults.max_retries.unwrap_or(2);
-        let default_give_up = raw.defaults.on_give_up.as_ref().map(|g| self.give_up(g)).unwrap_or(GiveUp::Handoff);
+        let default_give_up = raw
+            .defaults
+            .on_give_up
+            .as_ref()
+            .map(|g| self.give_up(g))
+            .unwrap_or(GiveUp::Handoff);
 
         // Node kinds and answer types (without successors yet).
         let mut kinds: Vec<Option<NodeKind>> = Vec::with_capacity(raw.nodes.len());
@@ -299,38 +386,75 @@ impl<'a> Compiler<'a> {
                 self.d.error(
                     &t.tag,
                     "bad-tag",
-                    (format!("tag name `{}` is not a valid name", t.tag.value), format!("タグ名 `{}` は使えない名前です", t.tag.value)),
-                    bi!("use lowercase letters, digits and '_', e.g. sales", "英小文字・数字・'_' を使ってください（例: sales）"),
+                    (
+                        format!("tag name `{}` is not a valid name", t.tag.value),
+                        format!("タグ名 `{}` は使えない名前です", t.tag.value),
+                    ),
+                    bi!(
+                        "use lowercase letters, digits and '_', e.g. sales",
+                        "英小文字・数字・'_' を使ってください（例: sales）"
+                    ),
                 );
             }
             if !tag_names.insert(t.tag.value.clone()) {
                 self.d.error(
                     &t.tag,
                     "duplicate-tag",
-                    (format!("tag `{}` is defined twice", t.tag.value), format!("タグ `{}` が二重に定義されています", t.tag.value)),
-                    bi!("merge the two patterns into one with `|`", "2つのパターンを `|` でひとつにまとめてください"),
+                    (
+                        format!("tag `{}` is defined twice", t.tag.value),
+                        format!("タグ `{}` が二重に定義されています", t.tag.value),
+                    ),
+                    bi!(
+                        "merge the two patterns into one with `|`",
+                        "2つのパターンを `|` でひとつにまとめてください"
+                    ),
                 );
             }
             let mut from = Vec::new();
             for k in &t.from {
                 match index.get(&k.value) {
-                    Some(&ix) if matches!(ask_types[ix as usize], Some(AnswerType::Text { .. })) => from.push(ix),
+                    Some(&ix)
+                        if matches!(ask_types[ix as usize], Some(AnswerType::Text { .. })) =>
+                    {
+                        from.push(ix)
+                    }
                     Some(_) => self.d.error(
                         k,
                         "tag-source-not-text",
-                        (format!("tag `{}` reads `{}`, which is not a free-text question", t.tag.value, k.value), format!("タグ `{}` の対象 `{}` は自由記述の質問ではありません", t.tag.value, k.value)),
-                        bi!("list only questions with `ask: text` under `from:`", "`from:` には `ask: text` の質問だけを書いてください"),
+                        (
+                            format!(
+                                "tag `{}` reads `{}`, which is not a free-text question",
+                                t.tag.value, k.value
+                            ),
+                            format!(
+                                "タグ `{}` の対象 `{}` は自由記述の質問ではありません",
+                                t.tag.value, k.value
+                            ),
+                        ),
+                        bi!(
+                            "list only questions with `ask: text` under `from:`",
+                            "`from:` には `ask: text` の質問だけを書いてください"
+                        ),
                     ),
                     None => self.unknown_node(k, &index),
                 }
             }
             let pattern = self.regex(&t.pattern);
             if let Some(pattern) = pattern {
-                tags.push(TagRule { name: t.tag.value.clone(), label: t.label.clone().unwrap_or_else(|| t.tag.value.clone()), from, pattern });
+                tags.push(TagRule {
+                    name: t.tag.value.clone(),
+                    label: t.label.clone().unwrap_or_else(|| t.tag.value.clone()),
+                    from,
+                    pattern,
+                });
             }
         }
 
-        let names = Names { index: &index, kinds: &ask_types, tags: &tag_names };
+        let names = Names {
+            index: &index,
+            kinds: &ask_types,
+            tags: &tag_names,
+        };
         // Successors.
         let mut nexts = Vec::with_capacity(raw.nodes.len());
         for (i, n) in raw.nodes.iter().enumerate() {
@@ -358,7 +482,8 @@ impl<'a> Compiler<'a> {
         match &raw.headline {
             Some(h) => self.template(&mut hb, "headline", h, &known_var),
             None => {
-                hb.register_template_string("headline", "{{title}}").expect("constant template compiles");
+                hb.register_template_string("headline", "{{title}}")
+                    .expect("constant template compiles");
             }
         }
         let mut overrides = BTreeMap::new();
@@ -366,12 +491,20 @@ impl<'a> Compiler<'a> {
             for (k, v) in &m.value {
                 if !Messages::is_known(k) {
                     let keys: Vec<&str> = MESSAGE_DEFAULTS.iter().map(|x| x.0).collect();
-                    let hint = closest(k, keys.iter().copied()).map(|c| format!("did you mean `{c}`?")).unwrap_or_default();
+                    let hint = closest(k, keys.iter().copied())
+                        .map(|c| format!("did you mean `{c}`?"))
+                        .unwrap_or_default();
                     self.d.error(
                         m,
                         "unknown-message",
-                        (format!("unknown message key `{k}`"), format!("不明なメッセージキー `{k}` です")),
-                        (format!("{hint} known keys: {}", keys.join(", ")), format!("{hint} 使えるキー: {}", keys.join(", "))),
+                        (
+                            format!("unknown message key `{k}`"),
+                            format!("不明なメッセージキー `{k}` です"),
+                        ),
+                        (
+                            format!("{hint} known keys: {}", keys.join(", ")),
+                            format!("{hint} 使えるキー: {}", keys.join(", ")),
+                        ),
                     );
                 }
                 overrides.insert(k.clone(), v.clone());
@@ -393,8 +526,14 @@ impl<'a> Compiler<'a> {
                 None => self.d.error(
                     &raw.start,
                     "unknown-command",
-                    (format!("unknown command `{name}` under `commands:`"), format!("`commands:` の `{name}` は不明なコマンドです")),
-                    bi!("use help, back, restart, cancel, answers or skip", "help, back, restart, cancel, answers, skip のいずれかを使ってください"),
+                    (
+                        format!("unknown command `{name}` under `commands:`"),
+                        format!("`commands:` の `{name}` は不明なコマンドです"),
+                    ),
+                    bi!(
+                        "use help, back, restart, cancel, answers or skip",
+                        "help, back, restart, cancel, answers, skip のいずれかを使ってください"
+                    ),
                 ),
             }
         }
@@ -455,22 +594,42 @@ impl<'a> Compiler<'a> {
                 self.d.error(
                     g,
                     "bad-give-up",
-                    (format!("unknown on_give_up `{other}`"), format!("不明な on_give_up `{other}` です")),
-                    bi!("use skip, handoff or end", "skip, handoff, end のいずれかを使ってください"),
+                    (
+                        format!("unknown on_give_up `{other}`"),
+                        format!("不明な on_give_up `{other}` です"),
+                    ),
+                    bi!(
+                        "use skip, handoff or end",
+                        "skip, handoff, end のいずれかを使ってください"
+                    ),
                 );
                 GiveUp::Handoff
             }
         }
     }
 
-    fn node_kind(&mut self, n: &RawNode, default_retries: u8, default_give_up: GiveUp) -> Option<NodeKind> {
+    fn node_kind(
+        &mut self,
+        n: &RawNode,
+        default_retries: u8,
+        default_give_up: GiveUp,
+    ) -> Option<NodeKind> {
         let shapes = [n.ask.is_some(), n.route, n.confirm, n.end.is_some()];
         if shapes.iter().filter(|x| **x).count() > 1 {
             self.d.error(
                 &n.id,
                 "mixed-node",
-                (format!("node `{}` mixes ask, route, confirm and end", n.id.value), format!("ノード `{}` に ask・route・confirm・end が混在しています", n.id.value)),
-                bi!("split it into one node per step", "ステップごとに別のノードに分けてください"),
+                (
+                    format!("node `{}` mixes ask, route, confirm and end", n.id.value),
+                    format!(
+                        "ノード `{}` に ask・route・confirm・end が混在しています",
+                        n.id.value
+                    ),
+                ),
+                bi!(
+                    "split it into one node per step",
+                    "ステップごとに別のノードに分けてください"
+                ),
             );
             return None;
         }
@@ -484,8 +643,14 @@ impl<'a> Compiler<'a> {
                     self.d.error(
                         end,
                         "bad-end",
-                        (format!("unknown end status `{other}`"), format!("不明な終了状態 `{other}` です")),
-                        bi!("use completed, declined, cancelled or handoff", "completed, declined, cancelled, handoff のいずれかを使ってください"),
+                        (
+                            format!("unknown end status `{other}`"),
+                            format!("不明な終了状態 `{other}` です"),
+                        ),
+                        bi!(
+                            "use completed, declined, cancelled or handoff",
+                            "completed, declined, cancelled, handoff のいずれかを使ってください"
+                        ),
                     );
                     return None;
                 }
@@ -537,7 +702,9 @@ impl<'a> Compiler<'a> {
                 }
             }
             "yesno" => AnswerType::YesNo,
-            "consent" => AnswerType::Consent { shares: n.shares.clone().unwrap_or_default() },
+            "consent" => AnswerType::Consent {
+                shares: n.shares.clone().unwrap_or_default(),
+            },
             "text" => {
                 let min = n.min.as_ref().map(|m| m.value as usize).unwrap_or(1);
                 let max = n.max.as_ref().map(|m| m.value as usize).unwrap_or(2000);
@@ -545,8 +712,20 @@ impl<'a> Compiler<'a> {
                     self.d.error(
                         n.max.as_ref().unwrap(),
                         "text-too-long",
-                        (format!("max {max} is over the limit of {} characters", crate::engine::MAX_ANSWER_CHARS), format!("max {max} は上限 {} 文字を超えています", crate::engine::MAX_ANSWER_CHARS)),
-                        (format!("use at most {}", crate::engine::MAX_ANSWER_CHARS), format!("{} 以下にしてください", crate::engine::MAX_ANSWER_CHARS)),
+                        (
+                            format!(
+                                "max {max} is over the limit of {} characters",
+                                crate::engine::MAX_ANSWER_CHARS
+                            ),
+                            format!(
+                                "max {max} は上限 {} 文字を超えています",
+                                crate::engine::MAX_ANSWER_CHARS
+                            ),
+                        ),
+                        (
+                            format!("use at most {}", crate::engine::MAX_ANSWER_CHARS),
+                            format!("{} 以下にしてください", crate::engine::MAX_ANSWER_CHARS),
+                        ),
                     );
                 }
                 let pattern = n.pattern.as_ref().and_then(|p| self.regex(p));
@@ -562,32 +741,73 @@ impl<'a> Compiler<'a> {
             "phone" => AnswerType::Phone,
             "date" => AnswerType::Date,
             other => {
-                let all = ["choice", "multi", "yesno", "consent", "text", "number", "prefecture", "email", "phone", "date"];
-                let dym = closest(other, all).map(|c| format!("did you mean `{c}`? ")).unwrap_or_default();
+                let all = [
+                    "choice",
+                    "multi",
+                    "yesno",
+                    "consent",
+                    "text",
+                    "number",
+                    "prefecture",
+                    "email",
+                    "phone",
+                    "date",
+                ];
+                let dym = closest(other, all)
+                    .map(|c| format!("did you mean `{c}`? "))
+                    .unwrap_or_default();
                 self.d.error(
                     ask,
                     "bad-type",
-                    (format!("unknown answer type `{other}`"), format!("不明な回答タイプ `{other}` です")),
-                    (format!("{dym}use one of: {}", all.join(", ")), format!("{dym}次のいずれかを使ってください: {}", all.join(", "))),
+                    (
+                        format!("unknown answer type `{other}`"),
+                        format!("不明な回答タイプ `{other}` です"),
+                    ),
+                    (
+                        format!("{dym}use one of: {}", all.join(", ")),
+                        format!("{dym}次のいずれかを使ってください: {}", all.join(", ")),
+                    ),
                 );
                 return None;
             }
         };
-        if n.options.is_some() && !matches!(ty, AnswerType::Choice { .. } | AnswerType::Multi { .. }) {
+        if n.options.is_some()
+            && !matches!(ty, AnswerType::Choice { .. } | AnswerType::Multi { .. })
+        {
             self.d.warn(
                 &n.id,
                 "unused-options",
-                (format!("`options:` on node `{}` is ignored for `ask: {}`", n.id.value, ty.name()), format!("ノード `{}` の `options:` は `ask: {}` では使われません", n.id.value, ty.name())),
-                bi!("use `ask: choice` or `ask: multi`, or remove the options", "`ask: choice` か `ask: multi` にするか、options を削除してください"),
+                (
+                    format!(
+                        "`options:` on node `{}` is ignored for `ask: {}`",
+                        n.id.value,
+                        ty.name()
+                    ),
+                    format!(
+                        "ノード `{}` の `options:` は `ask: {}` では使われません",
+                        n.id.value,
+                        ty.name()
+                    ),
+                ),
+                bi!(
+                    "use `ask: choice` or `ask: multi`, or remove the options",
+                    "`ask: choice` か `ask: multi` にするか、options を削除してください"
+                ),
             );
         }
-        let on_give_up = n.on_give_up.as_ref().map(|g| self.give_up(g)).unwrap_or(default_give_up);
+        let on_give_up = n
+            .on_give_up
+            .as_ref()
+            .map(|g| self.give_up(g))
+            .unwrap_or(default_give_up);
+        let ty_name = ty.name();
         Some(NodeKind::Ask(Question {
             ty,
             has_retry: n.retry.is_some(),
             max_retries: n.max_retries.unwrap_or(default_retries),
             on_give_up,
             optional: n.optional,
+            editable: n.editable.unwrap_or(true) && !matches!(ty_name, "consent"),
         }))
     }
 
@@ -595,8 +815,14 @@ impl<'a> Compiler<'a> {
         self.d.error(
             &n.id,
             "missing-key",
-            (format!("node `{}` needs `{key}:`", n.id.value), format!("ノード `{}` に `{key}:` が必要です", n.id.value)),
-            (format!("add `{key}:` with the text shown to the owner"), format!("相談者に表示する文を `{key}:` に書いてください")),
+            (
+                format!("node `{}` needs `{key}:`", n.id.value),
+                format!("ノード `{}` に `{key}:` が必要です", n.id.value),
+            ),
+            (
+                format!("add `{key}:` with the text shown to the owner"),
+                format!("相談者に表示する文を `{key}:` に書いてください"),
+            ),
         );
     }
 
@@ -609,8 +835,14 @@ impl<'a> Compiler<'a> {
             self.d.error(
                 &n.id,
                 "too-few-options",
-                (format!("node `{}` has fewer than two options", n.id.value), format!("ノード `{}` の選択肢が2つ未満です", n.id.value)),
-                bi!("offer at least two options, or use `ask: yesno` or `ask: text`", "選択肢を2つ以上にするか、`ask: yesno` や `ask: text` を使ってください"),
+                (
+                    format!("node `{}` has fewer than two options", n.id.value),
+                    format!("ノード `{}` の選択肢が2つ未満です", n.id.value),
+                ),
+                bi!(
+                    "offer at least two options, or use `ask: yesno` or `ask: text`",
+                    "選択肢を2つ以上にするか、`ask: yesno` や `ask: text` を使ってください"
+                ),
             );
         }
         let mut seen = HashSet::new();
@@ -620,30 +852,55 @@ impl<'a> Compiler<'a> {
                 self.d.error(
                     &o.id,
                     "bad-option-id",
-                    (format!("option id `{}` is not a valid name", o.id.value), format!("選択肢 id `{}` は使えない名前です", o.id.value)),
-                    bi!("use lowercase letters, digits and '_', e.g. side_job", "英小文字・数字・'_' を使ってください（例: side_job）"),
+                    (
+                        format!("option id `{}` is not a valid name", o.id.value),
+                        format!("選択肢 id `{}` は使えない名前です", o.id.value),
+                    ),
+                    bi!(
+                        "use lowercase letters, digits and '_', e.g. side_job",
+                        "英小文字・数字・'_' を使ってください（例: side_job）"
+                    ),
                 );
             }
             if !seen.insert(o.id.value.clone()) {
                 self.d.error(
                     &o.id,
                     "duplicate-option",
-                    (format!("option id `{}` is used twice", o.id.value), format!("選択肢 id `{}` が重複しています", o.id.value)),
-                    bi!("give every option its own id", "選択肢ごとに別の id を付けてください"),
+                    (
+                        format!("option id `{}` is used twice", o.id.value),
+                        format!("選択肢 id `{}` が重複しています", o.id.value),
+                    ),
+                    bi!(
+                        "give every option its own id",
+                        "選択肢ごとに別の id を付けてください"
+                    ),
                 );
             }
             let mut folded = vec![fold_for_match(&o.label.value), fold_for_match(&o.id.value)];
             folded.extend(o.aliases.iter().map(|a| fold_for_match(a)));
-            out.push(ChoiceOption { id: o.id.value.clone(), label: o.label.value.clone(), folded });
+            out.push(ChoiceOption {
+                id: o.id.value.clone(),
+                label: o.label.value.clone(),
+                folded,
+            });
         }
         Some(out)
     }
 
     fn regex(&mut self, p: &Spanned<String>) -> Option<Regex> {
-        match regex::RegexBuilder::new(&p.value).size_limit(1 << 20).build() {
+        match regex::RegexBuilder::new(&p.value)
+            .size_limit(1 << 20)
+            .build()
+        {
             Ok(r) => Some(r),
             Err(e) => {
-                let first = e.to_string().lines().last().unwrap_or("").trim().to_string();
+                let first = e
+                    .to_string()
+                    .lines()
+                    .last()
+                    .unwrap_or("")
+                    .trim()
+                    .to_string();
                 self.d.error(
                     p,
                     "bad-regex",
@@ -661,13 +918,22 @@ impl<'a> Compiler<'a> {
     fn unknown_node(&mut self, r: &Spanned<String>, index: &HashMap<String, NodeIx>) {
         let dym = closest(&r.value, index.keys().map(String::as_str));
         let (he, hj) = match dym {
-            Some(c) => (format!("did you mean `{c}`?"), format!("`{c}` のことですか？")),
-            None => ("use the id of a node defined under `nodes:`".into(), "`nodes:` で定義したノードの id を指定してください".into()),
+            Some(c) => (
+                format!("did you mean `{c}`?"),
+                format!("`{c}` のことですか？"),
+            ),
+            None => (
+                "use the id of a node defined under `nodes:`".into(),
+                "`nodes:` で定義したノードの id を指定してください".into(),
+            ),
         };
         self.d.error(
             r,
             "unknown-node",
-            (format!("there is no node `{}`", r.value), format!("ノード `{}` は存在しません", r.value)),
+            (
+                format!("there is no node `{}`", r.value),
+                format!("ノード `{}` は存在しません", r.value),
+            ),
             (he, hj),
         );
     }
@@ -678,8 +944,17 @@ impl<'a> Compiler<'a> {
                 self.d.error(
                     &n.id,
                     "end-has-next",
-                    (format!("end node `{}` has a `next:` or `branch:`", n.id.value), format!("終了ノード `{}` に `next:` か `branch:` があります", n.id.value)),
-                    bi!("remove it: the conversation stops at an end node", "削除してください。会話は終了ノードで終わります"),
+                    (
+                        format!("end node `{}` has a `next:` or `branch:`", n.id.value),
+                        format!(
+                            "終了ノード `{}` に `next:` か `branch:` があります",
+                            n.id.value
+                        ),
+                    ),
+                    bi!(
+                        "remove it: the conversation stops at an end node",
+                        "削除してください。会話は終了ノードで終わります"
+                    ),
                 );
             }
             return Some(Next::Stop);
@@ -689,8 +964,17 @@ impl<'a> Compiler<'a> {
                 self.d.error(
                     &n.id,
                     "next-and-branch",
-                    (format!("node `{}` has both `next:` and `branch:`", n.id.value), format!("ノード `{}` に `next:` と `branch:` の両方があります", n.id.value)),
-                    bi!("use `branch:` with `default:` instead of `next:`", "`next:` の代わりに `branch:` と `default:` を使ってください"),
+                    (
+                        format!("node `{}` has both `next:` and `branch:`", n.id.value),
+                        format!(
+                            "ノード `{}` に `next:` と `branch:` の両方があります",
+                            n.id.value
+                        ),
+                    ),
+                    bi!(
+                        "use `branch:` with `default:` instead of `next:`",
+                        "`next:` の代わりに `branch:` と `default:` を使ってください"
+                    ),
                 );
                 None
             }
@@ -699,7 +983,10 @@ impl<'a> Compiler<'a> {
                     self.d.warn(
                         &n.id,
                         "default-without-branch",
-                        bi!("`default:` is ignored without `branch:`", "`branch:` がないので `default:` は使われません"),
+                        bi!(
+                            "`default:` is ignored without `branch:`",
+                            "`branch:` がないので `default:` は使われません"
+                        ),
                         bi!("remove `default:`", "`default:` を削除してください"),
                     );
                 }
@@ -755,8 +1042,20 @@ impl<'a> Compiler<'a> {
                 self.d.error(
                     &n.id,
                     "dead-end",
-                    (format!("node `{}` has no `next:` and is not an end node", n.id.value), format!("ノード `{}` に `next:` がなく、終了ノードでもありません", n.id.value)),
-                    bi!("add `next: <node id>`, a `branch:`, or make it `end: completed`", "`next: <ノードid>` か `branch:` を書くか、`end: completed` にしてください"),
+                    (
+                        format!(
+                            "node `{}` has no `next:` and is not an end node",
+                            n.id.value
+                        ),
+                        format!(
+                            "ノード `{}` に `next:` がなく、終了ノードでもありません",
+                            n.id.value
+                        ),
+                    ),
+                    bi!(
+                        "add `next: <node id>`, a `branch:`, or make it `end: completed`",
+                        "`next: <ノードid>` か `branch:` を書くか、`end: completed` にしてください"
+                    ),
                 );
                 None
             }
@@ -767,7 +1066,13 @@ impl<'a> Compiler<'a> {
         compile_cond(c, names, self.d, at)
     }
 
-    fn template(&mut self, hb: &mut Handlebars<'static>, name: &str, s: &Spanned<String>, known: &dyn Fn(&str) -> bool) {
+    fn template(
+        &mut self,
+        hb: &mut Handlebars<'static>,
+        name: &str,
+        s: &Spanned<String>,
+        known: &dyn Fn(&str) -> bool,
+    ) {
         let at = Loc::from(s);
         match Template::compile(&s.value) {
             Ok(t) => {
@@ -779,10 +1084,19 @@ impl<'a> Compiler<'a> {
                         self.d.error(
                             loc,
                             "unknown-variable",
-                            (format!("template uses `{var}`, which no question defines"), format!("テンプレートの `{var}` を定義している質問がありません")),
                             (
-                                format!("use the id of a question, or one of: {}", RESERVED_VARS.join(", ")),
-                                format!("質問の id か、次のいずれかを使ってください: {}", RESERVED_VARS.join(", ")),
+                                format!("template uses `{var}`, which no question defines"),
+                                format!("テンプレートの `{var}` を定義している質問がありません"),
+                            ),
+                            (
+                                format!(
+                                    "use the id of a question, or one of: {}",
+                                    RESERVED_VARS.join(", ")
+                                ),
+                                format!(
+                                    "質問の id か、次のいずれかを使ってください: {}",
+                                    RESERVED_VARS.join(", ")
+                                ),
                             ),
                         );
                     }
@@ -796,8 +1110,14 @@ impl<'a> Compiler<'a> {
                 self.d.error(
                     loc,
                     "bad-template",
-                    (format!("the template cannot be read: {reason}"), format!("テンプレートを読み取れません: {reason}")),
-                    bi!("close every `{{` with `}}` and every `{{#if}}` with `{{/if}}`", "`{{` は `}}` で、`{{#if}}` は `{{/if}}` で閉じてください"),
+                    (
+                        format!("the template cannot be read: {reason}"),
+                        format!("テンプレートを読み取れません: {reason}"),
+                    ),
+                    bi!(
+                        "close every `{{` with `}}` and every `{{#if}}` with `{{/if}}`",
+                        "`{{` は `}}` で、`{{#if}}` は `{{/if}}` で閉じてください"
+                    ),
                 );
             }
         }
@@ -810,7 +1130,11 @@ impl<'a> Compiler<'a> {
             match &flow.nodes[ix].next {
                 Next::Stop => vec![],
                 Next::Goto(t) => vec![*t as usize],
-                Next::Branch { arms, default } => arms.iter().map(|(_, t)| *t as usize).chain([*default as usize]).collect(),
+                Next::Branch { arms, default } => arms
+                    .iter()
+                    .map(|(_, t)| *t as usize)
+                    .chain([*default as usize])
+                    .collect(),
             }
         };
         let reach = |from: usize, blocked: &dyn Fn(usize) -> bool| {
@@ -834,8 +1158,14 @@ impl<'a> Compiler<'a> {
                 self.d.warn(
                     &raw.nodes[i].id,
                     "unreachable",
-                    (format!("node `{}` can never be reached", flow.nodes[i].id), format!("ノード `{}` にはどこからも到達できません", flow.nodes[i].id)),
-                    bi!("point a `next:`, `goto:` or `default:` at it, or delete it", "どこかの `next:`・`goto:`・`default:` から指すか、削除してください"),
+                    (
+                        format!("node `{}` can never be reached", flow.nodes[i].id),
+                        format!("ノード `{}` にはどこからも到達できません", flow.nodes[i].id),
+                    ),
+                    bi!(
+                        "point a `next:`, `goto:` or `default:` at it, or delete it",
+                        "どこかの `next:`・`goto:`・`default:` から指すか、削除してください"
+                    ),
                 );
             }
         }
@@ -846,7 +1176,8 @@ impl<'a> Compiler<'a> {
             changed = false;
             for i in 0..n {
                 if !can_finish[i]
-                    && (matches!(flow.nodes[i].kind, NodeKind::End(_)) || succ(i).into_iter().any(|s| can_finish[s]))
+                    && (matches!(flow.nodes[i].kind, NodeKind::End(_))
+                        || succ(i).into_iter().any(|s| can_finish[s]))
                 {
                     can_finish[i] = true;
                     changed = true;
@@ -858,13 +1189,26 @@ impl<'a> Compiler<'a> {
         // can still finish.
         let trapped: Vec<usize> = (0..n).filter(|&i| reachable[i] && !can_finish[i]).collect();
         for &i in &trapped {
-            let entry = i == flow.start as usize || (0..n).any(|p| reachable[p] && can_finish[p] && succ(p).contains(&i));
+            let entry = i == flow.start as usize
+                || (0..n).any(|p| reachable[p] && can_finish[p] && succ(p).contains(&i));
             if entry {
                 self.d.error(
                     &raw.nodes[i].id,
                     "no-way-out",
-                    (format!("from node `{}` the conversation can never finish", flow.nodes[i].id), format!("ノード `{}` から先、会話が終わることがありません", flow.nodes[i].id)),
-                    bi!("make sure every loop has a branch leading to an `end:` node", "ループには必ず `end:` ノードへ向かう分岐を作ってください"),
+                    (
+                        format!(
+                            "from node `{}` the conversation can never finish",
+                            flow.nodes[i].id
+                        ),
+                        format!(
+                            "ノード `{}` から先、会話が終わることがありません",
+                            flow.nodes[i].id
+                        ),
+                    ),
+                    bi!(
+                        "make sure every loop has a branch leading to an `end:` node",
+                        "ループには必ず `end:` ノードへ向かう分岐を作ってください"
+                    ),
                 );
             }
         }
@@ -874,13 +1218,23 @@ impl<'a> Compiler<'a> {
                 continue;
             }
             let silent = reach(i, &|j| waits(&flow.nodes[j].kind));
-            let back_to_self = (0..n).any(|j| silent[j] && !waits(&flow.nodes[j].kind) && succ(j).contains(&i));
+            let back_to_self =
+                (0..n).any(|j| silent[j] && !waits(&flow.nodes[j].kind) && succ(j).contains(&i));
             if back_to_self && reachable[i] {
                 self.d.error(
                     &raw.nodes[i].id,
                     "silent-loop",
-                    (format!("node `{}` is in a loop that asks nothing", flow.nodes[i].id), format!("ノード `{}` が質問を含まないループの中にあります", flow.nodes[i].id)),
-                    bi!("put a question in the loop or break it", "ループの中に質問を入れるか、ループをなくしてください"),
+                    (
+                        format!("node `{}` is in a loop that asks nothing", flow.nodes[i].id),
+                        format!(
+                            "ノード `{}` が質問を含まないループの中にあります",
+                            flow.nodes[i].id
+                        ),
+                    ),
+                    bi!(
+                        "put a question in the loop or break it",
+                        "ループの中に質問を入れるか、ループをなくしてください"
+                    ),
                 );
                 break;
             }
@@ -888,8 +1242,14 @@ impl<'a> Compiler<'a> {
         // Consent must come after routing, so the owner is told who receives
         // the case before agreeing.
         for i in 0..n {
-            if let NodeKind::Ask(Question { ty: AnswerType::Consent { .. }, .. }) = flow.nodes[i].kind {
-                let before = reach(flow.start as usize, &|j| matches!(flow.nodes[j].kind, NodeKind::Route));
+            if let NodeKind::Ask(Question {
+                ty: AnswerType::Consent { .. },
+                ..
+            }) = flow.nodes[i].kind
+            {
+                let before = reach(flow.start as usize, &|j| {
+                    matches!(flow.nodes[j].kind, NodeKind::Route)
+                });
                 if before[i] {
                     self.d.error(
                         &raw.nodes[i].id,
@@ -903,18 +1263,96 @@ impl<'a> Compiler<'a> {
                 }
             }
         }
+        self.platform_limits(flow, raw);
+    }
+}
+
+/// Discord's component limits, which the Discord adapter relies on.
+pub mod limits {
+    /// Options in one string select.
+    pub const SELECT_OPTIONS: usize = 25;
+    /// Characters in a button label.
+    pub const BUTTON_LABEL: usize = 80;
+    /// Characters in a select option label.
+    pub const SELECT_LABEL: usize = 100;
+    /// Characters in a component's custom id.
+    pub const CUSTOM_ID: usize = 100;
+    /// What an adapter adds to `node` and `option` ids in a custom id
+    /// (`a:` prefix, separators and a turn marker).
+    pub const CUSTOM_ID_OVERHEAD: usize = 24;
+    /// Buttons per message (5 rows of 5); longer lists use a select.
+    pub const BUTTONS: usize = 25;
+}
+
+impl Compiler<'_> {
+    fn platform_limits(&mut self, flow: &Flow, raw: &RawScript) {
         for (i, node) in flow.nodes.iter().enumerate() {
-            if let NodeKind::Ask(q) = &node.kind {
-                for o in q.ty.options() {
-                    let chars = o.label.chars().count();
-                    if chars > 80 {
-                        self.d.warn(
-                            &raw.nodes[i].id,
-                            "long-label",
-                            (format!("option `{}` has a {chars}-character label; Discord buttons show at most 80", o.id), format!("選択肢 `{}` のラベルが {chars} 文字あります。Discord のボタンは80文字まで", o.id)),
-                            bi!("shorten the label", "ラベルを短くしてください"),
-                        );
-                    }
+            let NodeKind::Ask(q) = &node.kind else {
+                continue;
+            };
+            let options = q.ty.options();
+            let at = Loc::from(&raw.nodes[i].id);
+            if options.len() > limits::SELECT_OPTIONS {
+                self.d.error(
+                    at,
+                    "too-many-options",
+                    (
+                        format!(
+                            "question `{}` has {} options; Discord shows at most {} in a list",
+                            node.id,
+                            options.len(),
+                            limits::SELECT_OPTIONS
+                        ),
+                        format!(
+                            "質問 `{}` の選択肢が {} 個あります。Discord のリストは {} 個まで",
+                            node.id,
+                            options.len(),
+                            limits::SELECT_OPTIONS
+                        ),
+                    ),
+                    bi!(
+                        "split the question in two (e.g. a category first), or use `ask: text`",
+                        "質問を2段階に分けるか（先に分類を選ぶなど）、`ask: text` にしてください"
+                    ),
+                );
+            }
+            for (k, o) in options.iter().enumerate() {
+                let loc = raw.nodes[i]
+                    .options
+                    .as_ref()
+                    .and_then(|os| os.get(k))
+                    .map(|ro| Loc::from(&ro.label))
+                    .unwrap_or(at);
+                let chars = o.label.chars().count();
+                if chars > limits::SELECT_LABEL {
+                    self.d.error(
+                        loc,
+                        "label-too-long",
+                        (format!("option `{}` has a {chars}-character label; Discord shows at most {}", o.id, limits::SELECT_LABEL), format!("選択肢 `{}` のラベルが {chars} 文字あります。Discord は {} 文字まで", o.id, limits::SELECT_LABEL)),
+                        bi!("shorten the label; put explanations in the question text", "ラベルを短くし、説明は質問文に書いてください"),
+                    );
+                } else if chars > limits::BUTTON_LABEL {
+                    self.d.warn(
+                        loc,
+                        "long-label",
+                        (format!("option `{}` has a {chars}-character label; Discord buttons show at most {}, so a list is used instead", o.id, limits::BUTTON_LABEL), format!("選択肢 `{}` のラベルが {chars} 文字あります。Discord のボタンは {} 文字までのため、リスト表示になります", o.id, limits::BUTTON_LABEL)),
+                        bi!("shorten the label to use buttons", "ボタンで表示するにはラベルを短くしてください"),
+                    );
+                }
+                let id_len = node.id.len() + o.id.len() + limits::CUSTOM_ID_OVERHEAD;
+                if id_len > limits::CUSTOM_ID {
+                    let oloc = raw.nodes[i]
+                        .options
+                        .as_ref()
+                        .and_then(|os| os.get(k))
+                        .map(|ro| Loc::from(&ro.id))
+                        .unwrap_or(at);
+                    self.d.error(
+                        oloc,
+                        "custom-id-too-long",
+                        (format!("question id `{}` plus option id `{}` make a Discord custom id of {id_len} characters; the limit is {}", node.id, o.id, limits::CUSTOM_ID), format!("質問 id `{}` と選択肢 id `{}` を合わせた Discord の custom id が {id_len} 文字になります。上限は {} 文字", node.id, o.id, limits::CUSTOM_ID)),
+                        bi!("use shorter ids (labels can stay long)", "id を短くしてください（ラベルは長くてもかまいません）"),
+                    );
                 }
             }
         }
@@ -963,7 +1401,8 @@ fn collect_vars(t: &Template, nested: bool, out: &mut Vec<(String, (usize, usize
             }
         }
         if block {
-            let scoped = nested || matches!(&h.name, Parameter::Name(n) if n == "each" || n == "with");
+            let scoped =
+                nested || matches!(&h.name, Parameter::Name(n) if n == "each" || n == "with");
             if let Some(t) = &h.template {
                 collect_vars(t, scoped, out);
             }
@@ -972,7 +1411,9 @@ fn collect_vars(t: &Template, nested: bool, out: &mut Vec<(String, (usize, usize
             }
         }
     }
-    out.retain(|(v, _)| !v.is_empty() && !v.starts_with('@') && v != "this" && !v.starts_with(".."));
+    out.retain(|(v, _)| {
+        !v.is_empty() && !v.starts_with('@') && v != "this" && !v.starts_with("..")
+    });
 }
 
 fn path_raw(p: &handlebars::Path) -> String {
@@ -983,12 +1424,22 @@ fn path_raw(p: &handlebars::Path) -> String {
 }
 
 fn first_seg(s: &str) -> String {
-    s.trim_start_matches("./").split(['.', '/', '[']).next().unwrap_or("").to_string()
+    s.trim_start_matches("./")
+        .split(['.', '/', '['])
+        .next()
+        .unwrap_or("")
+        .to_string()
 }
 
 /// Compiles a condition (shared by branches and routing rules).
 fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Cond> {
-    let subjects = [c.answer.is_some(), c.tag.is_some(), c.all.is_some(), c.any.is_some(), c.not.is_some()];
+    let subjects = [
+        c.answer.is_some(),
+        c.tag.is_some(),
+        c.all.is_some(),
+        c.any.is_some(),
+        c.not.is_some(),
+    ];
     let count = subjects.iter().filter(|x| **x).count();
     let here = c
         .answer
@@ -1010,12 +1461,20 @@ fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Co
     }
     if let Some(t) = &c.tag {
         if !names.tags.contains(&t.value) {
-            let dym = closest(&t.value, names.tags.iter().map(String::as_str)).map(|c| format!("did you mean `{c}`? ")).unwrap_or_default();
+            let dym = closest(&t.value, names.tags.iter().map(String::as_str))
+                .map(|c| format!("did you mean `{c}`? "))
+                .unwrap_or_default();
             d.error(
                 t,
                 "unknown-tag",
-                (format!("there is no tag `{}`", t.value), format!("タグ `{}` は定義されていません", t.value)),
-                (format!("{dym}define it under `tags:` in the script"), format!("{dym}スクリプトの `tags:` で定義してください")),
+                (
+                    format!("there is no tag `{}`", t.value),
+                    format!("タグ `{}` は定義されていません", t.value),
+                ),
+                (
+                    format!("{dym}define it under `tags:` in the script"),
+                    format!("{dym}スクリプトの `tags:` で定義してください"),
+                ),
             );
             return None;
         }
@@ -1036,12 +1495,20 @@ fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Co
     }
     let key = c.answer.as_ref()?;
     let Some(&node) = names.index.get(&key.value) else {
-        let dym = closest(&key.value, names.index.keys().map(String::as_str)).map(|c| format!("did you mean `{c}`? ")).unwrap_or_default();
+        let dym = closest(&key.value, names.index.keys().map(String::as_str))
+            .map(|c| format!("did you mean `{c}`? "))
+            .unwrap_or_default();
         d.error(
             key,
             "unknown-answer",
-            (format!("there is no question `{}`", key.value), format!("質問 `{}` は存在しません", key.value)),
-            (format!("{dym}use the id of a question node"), format!("{dym}質問ノードの id を指定してください")),
+            (
+                format!("there is no question `{}`", key.value),
+                format!("質問 `{}` は存在しません", key.value),
+            ),
+            (
+                format!("{dym}use the id of a question node"),
+                format!("{dym}質問ノードの id を指定してください"),
+            ),
         );
         return None;
     };
@@ -1049,8 +1516,17 @@ fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Co
         d.error(
             key,
             "not-a-question",
-            (format!("node `{}` is not a question, so it has no answer", key.value), format!("ノード `{}` は質問ではないので回答がありません", key.value)),
-            bi!("use the id of a node with `ask:`", "`ask:` のあるノードの id を指定してください"),
+            (
+                format!(
+                    "node `{}` is not a question, so it has no answer",
+                    key.value
+                ),
+                format!("ノード `{}` は質問ではないので回答がありません", key.value),
+            ),
+            bi!(
+                "use the id of a node with `ask:`",
+                "`ask:` のあるノードの id を指定してください"
+            ),
         );
         return None;
     };
@@ -1077,13 +1553,26 @@ fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Co
         );
         return None;
     }
-    let mk = |test| Some(Cond::Answer { node, key: key.value.clone(), test });
-    let value = |v: &Spanned<RawScalar>, d: &mut Diags| -> Option<String> { check_value(ty, v, &key.value, d) };
+    let mk = |test| {
+        Some(Cond::Answer {
+            node,
+            key: key.value.clone(),
+            test,
+        })
+    };
+    let value = |v: &Spanned<RawScalar>, d: &mut Diags| -> Option<String> {
+        check_value(ty, v, &key.value, d)
+    };
     if let Some(v) = &c.equals {
         return value(v, d).and_then(|s| mk(Test::Equals(s)));
     }
     if let Some(vs) = &c.in_ {
-        let out: Option<Vec<String>> = vs.iter().map(|v| value(v, d)).collect::<Vec<_>>().into_iter().collect();
+        let out: Option<Vec<String>> = vs
+            .iter()
+            .map(|v| value(v, d))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .collect();
         return out.and_then(|l| mk(Test::In(l)));
     }
     if let Some(v) = &c.includes {
@@ -1091,7 +1580,18 @@ fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Co
             d.error(
                 v,
                 "includes-not-multi",
-                (format!("`includes` needs a multiple-choice question, `{}` is `{}`", key.value, ty.name()), format!("`includes` は複数選択の質問に使います。`{}` は `{}` です", key.value, ty.name())),
+                (
+                    format!(
+                        "`includes` needs a multiple-choice question, `{}` is `{}`",
+                        key.value,
+                        ty.name()
+                    ),
+                    format!(
+                        "`includes` は複数選択の質問に使います。`{}` は `{}` です",
+                        key.value,
+                        ty.name()
+                    ),
+                ),
                 bi!("use `equals` instead", "代わりに `equals` を使ってください"),
             );
             return None;
@@ -1105,7 +1605,18 @@ fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Co
             d.error(
                 n,
                 "compare-not-number",
-                (format!("`{}` is a `{}` question; only numbers can be compared", key.value, ty.name()), format!("`{}` は `{}` の質問です。大小比較は数値の質問だけに使えます", key.value, ty.name())),
+                (
+                    format!(
+                        "`{}` is a `{}` question; only numbers can be compared",
+                        key.value,
+                        ty.name()
+                    ),
+                    format!(
+                        "`{}` は `{}` の質問です。大小比較は数値の質問だけに使えます",
+                        key.value,
+                        ty.name()
+                    ),
+                ),
                 bi!("use `equals` or `in`", "`equals` か `in` を使ってください"),
             );
             None
@@ -1131,8 +1642,22 @@ fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Co
             d.error(
                 r,
                 "region-not-prefecture",
-                (format!("`region` needs a prefecture question, `{}` is `{}`", key.value, ty.name()), format!("`region` は都道府県の質問に使います。`{}` は `{}` です", key.value, ty.name())),
-                bi!("point `answer:` at the prefecture question", "`answer:` に都道府県の質問を指定してください"),
+                (
+                    format!(
+                        "`region` needs a prefecture question, `{}` is `{}`",
+                        key.value,
+                        ty.name()
+                    ),
+                    format!(
+                        "`region` は都道府県の質問に使います。`{}` は `{}` です",
+                        key.value,
+                        ty.name()
+                    ),
+                ),
+                bi!(
+                    "point `answer:` at the prefecture question",
+                    "`answer:` に都道府県の質問を指定してください"
+                ),
             );
             return None;
         }
@@ -1154,20 +1679,33 @@ fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Co
 
 /// Checks that a value in a condition can ever equal an answer of this type
 /// and returns it in the answer's key form.
-fn check_value(ty: &AnswerType, v: &Spanned<RawScalar>, key: &str, d: &mut Diags) -> Option<String> {
+fn check_value(
+    ty: &AnswerType,
+    v: &Spanned<RawScalar>,
+    key: &str,
+    d: &mut Diags,
+) -> Option<String> {
     let text = v.value.as_text();
     match ty {
         AnswerType::Choice { options } | AnswerType::Multi { options, .. } => {
             if options.iter().any(|o| o.id == text) {
                 Some(text)
             } else {
-                let dym = closest(&text, options.iter().map(|o| o.id.as_str())).map(|c| format!("did you mean `{c}`? ")).unwrap_or_default();
+                let dym = closest(&text, options.iter().map(|o| o.id.as_str()))
+                    .map(|c| format!("did you mean `{c}`? "))
+                    .unwrap_or_default();
                 let ids: Vec<&str> = options.iter().map(|o| o.id.as_str()).collect();
                 d.error(
                     v,
                     "unknown-option",
-                    (format!("question `{key}` has no option `{text}`"), format!("質問 `{key}` に選択肢 `{text}` はありません")),
-                    (format!("{dym}options are: {}", ids.join(", ")), format!("{dym}選択肢: {}", ids.join(", "))),
+                    (
+                        format!("question `{key}` has no option `{text}`"),
+                        format!("質問 `{key}` に選択肢 `{text}` はありません"),
+                    ),
+                    (
+                        format!("{dym}options are: {}", ids.join(", ")),
+                        format!("{dym}選択肢: {}", ids.join(", ")),
+                    ),
                 );
                 None
             }
@@ -1179,7 +1717,10 @@ fn check_value(ty: &AnswerType, v: &Spanned<RawScalar>, key: &str, d: &mut Diags
                 d.error(
                     v,
                     "bad-yesno",
-                    (format!("`{key}` is a yes/no question; `{text}` can never match"), format!("`{key}` ははい／いいえの質問なので `{text}` には一致しません")),
+                    (
+                        format!("`{key}` is a yes/no question; `{text}` can never match"),
+                        format!("`{key}` ははい／いいえの質問なので `{text}` には一致しません"),
+                    ),
                     bi!("use `yes` or `no`", "`yes` か `no` を使ってください"),
                 );
                 None
@@ -1191,8 +1732,14 @@ fn check_value(ty: &AnswerType, v: &Spanned<RawScalar>, key: &str, d: &mut Diags
                 d.error(
                     v,
                     "unknown-prefecture",
-                    (format!("`{text}` is not a prefecture"), format!("`{text}` は都道府県名ではありません")),
-                    bi!("write a prefecture such as 兵庫県, or use `region:`", "兵庫県のように都道府県名を書くか、`region:` を使ってください"),
+                    (
+                        format!("`{text}` is not a prefecture"),
+                        format!("`{text}` は都道府県名ではありません"),
+                    ),
+                    bi!(
+                        "write a prefecture such as 兵庫県, or use `region:`",
+                        "兵庫県のように都道府県名を書くか、`region:` を使ってください"
+                    ),
                 );
                 None
             }
@@ -1203,8 +1750,14 @@ fn check_value(ty: &AnswerType, v: &Spanned<RawScalar>, key: &str, d: &mut Diags
                 d.error(
                     v,
                     "not-a-number",
-                    (format!("`{key}` is a number question; `{text}` is not a number"), format!("`{key}` は数値の質問ですが `{text}` は数値ではありません")),
-                    bi!("write a plain number such as 20", "20 のような数字を書いてください"),
+                    (
+                        format!("`{key}` is a number question; `{text}` is not a number"),
+                        format!("`{key}` は数値の質問ですが `{text}` は数値ではありません"),
+                    ),
+                    bi!(
+                        "write a plain number such as 20",
+                        "20 のような数字を書いてください"
+                    ),
                 );
                 None
             }
@@ -1213,16 +1766,29 @@ fn check_value(ty: &AnswerType, v: &Spanned<RawScalar>, key: &str, d: &mut Diags
     }
 }
 
-fn compile_routing(raw: RawRouting, names: &Names, d: &mut Diags, _sources: &Sources) -> Option<Routing> {
+fn compile_routing(
+    raw: RawRouting,
+    names: &Names,
+    d: &mut Diags,
+    _sources: &Sources,
+) -> Option<Routing> {
     let prefecture_node = match &raw.prefecture_answer {
         Some(k) => match names.index.get(&k.value) {
-            Some(&ix) if matches!(names.kinds[ix as usize], Some(AnswerType::Prefecture)) => Some(ix),
+            Some(&ix) if matches!(names.kinds[ix as usize], Some(AnswerType::Prefecture)) => {
+                Some(ix)
+            }
             _ => {
                 d.error(
                     k,
                     "bad-prefecture-answer",
-                    (format!("`{}` is not a prefecture question in the script", k.value), format!("`{}` はスクリプトの都道府県の質問ではありません", k.value)),
-                    bi!("name the question with `ask: prefecture`", "`ask: prefecture` の質問の id を指定してください"),
+                    (
+                        format!("`{}` is not a prefecture question in the script", k.value),
+                        format!("`{}` はスクリプトの都道府県の質問ではありません", k.value),
+                    ),
+                    bi!(
+                        "name the question with `ask: prefecture`",
+                        "`ask: prefecture` の質問の id を指定してください"
+                    ),
                 );
                 None
             }
@@ -1239,7 +1805,18 @@ fn compile_routing(raw: RawRouting, names: &Names, d: &mut Diags, _sources: &Sou
         let id = match HubId::parse(&h.id.value) {
             Ok(id) => id,
             Err(e) => {
-                d.error(&h.id, "bad-hub-id", (e.to_string(), format!("拠点 id `{}` は使えません", h.id.value)), bi!("use lowercase letters, digits and '-', e.g. hyogo-pro", "英小文字・数字・'-' を使ってください（例: hyogo-pro）"));
+                d.error(
+                    &h.id,
+                    "bad-hub-id",
+                    (
+                        e.to_string(),
+                        format!("拠点 id `{}` は使えません", h.id.value),
+                    ),
+                    bi!(
+                        "use lowercase letters, digits and '-', e.g. hyogo-pro",
+                        "英小文字・数字・'-' を使ってください（例: hyogo-pro）"
+                    ),
+                );
                 continue;
             }
         };
@@ -1250,8 +1827,14 @@ fn compile_routing(raw: RawRouting, names: &Names, d: &mut Diags, _sources: &Sou
                 d.error(
                     &h.kind,
                     "bad-hub-kind",
-                    (format!("unknown hub kind `{}`", h.kind.value), format!("不明な機関種別 `{}` です", h.kind.value)),
-                    (format!("use one of: {}", all.join(", ")), format!("次のいずれかを使ってください: {}", all.join(", "))),
+                    (
+                        format!("unknown hub kind `{}`", h.kind.value),
+                        format!("不明な機関種別 `{}` です", h.kind.value),
+                    ),
+                    (
+                        format!("use one of: {}", all.join(", ")),
+                        format!("次のいずれかを使ってください: {}", all.join(", ")),
+                    ),
                 );
                 continue;
             }
@@ -1260,7 +1843,18 @@ fn compile_routing(raw: RawRouting, names: &Names, d: &mut Diags, _sources: &Sou
         for p in &h.prefectures {
             match Prefecture::parse(&p.value) {
                 Ok(x) => prefectures.push(x),
-                Err(e) => d.error(p, "unknown-prefecture", (e.to_string(), format!("`{}` は都道府県名ではありません", p.value)), bi!("write a prefecture such as 兵庫県", "兵庫県のように書いてください")),
+                Err(e) => d.error(
+                    p,
+                    "unknown-prefecture",
+                    (
+                        e.to_string(),
+                        format!("`{}` は都道府県名ではありません", p.value),
+                    ),
+                    bi!(
+                        "write a prefecture such as 兵庫県",
+                        "兵庫県のように書いてください"
+                    ),
+                ),
             }
         }
         let discord = h.targets.discord.as_ref().and_then(|t| {
@@ -1269,10 +1863,24 @@ fn compile_routing(raw: RawRouting, names: &Names, d: &mut Diags, _sources: &Sou
                 Some(r) => Some(parse_snowflake(r, d)?),
                 None => None,
             };
-            Some(DiscordTarget { channel, staff_role })
+            Some(DiscordTarget {
+                channel,
+                staff_role,
+            })
         });
         if hub_index.insert(id.to_string(), hubs.len()).is_some() {
-            d.error(&h.id, "duplicate-hub", (format!("hub id `{id}` is used twice"), format!("拠点 id `{id}` が重複しています")), bi!("give every hub its own id", "拠点ごとに別の id を付けてください"));
+            d.error(
+                &h.id,
+                "duplicate-hub",
+                (
+                    format!("hub id `{id}` is used twice"),
+                    format!("拠点 id `{id}` が重複しています"),
+                ),
+                bi!(
+                    "give every hub its own id",
+                    "拠点ごとに別の id を付けてください"
+                ),
+            );
         }
         hubs.push(Hub {
             id,
@@ -1289,15 +1897,45 @@ fn compile_routing(raw: RawRouting, names: &Names, d: &mut Diags, _sources: &Sou
             (Some(h), None) => match hub_index.get(&h.value) {
                 Some(&i) => Some(Pick::Hub(i)),
                 None => {
-                    let dym = closest(&h.value, hub_index.keys().map(String::as_str)).map(|c| format!("did you mean `{c}`? ")).unwrap_or_default();
-                    d.error(h, "unknown-hub", (format!("there is no hub `{}`", h.value), format!("拠点 `{}` は定義されていません", h.value)), (format!("{dym}define it under `hubs:`"), format!("{dym}`hubs:` で定義してください")));
+                    let dym = closest(&h.value, hub_index.keys().map(String::as_str))
+                        .map(|c| format!("did you mean `{c}`? "))
+                        .unwrap_or_default();
+                    d.error(
+                        h,
+                        "unknown-hub",
+                        (
+                            format!("there is no hub `{}`", h.value),
+                            format!("拠点 `{}` は定義されていません", h.value),
+                        ),
+                        (
+                            format!("{dym}define it under `hubs:`"),
+                            format!("{dym}`hubs:` で定義してください"),
+                        ),
+                    );
                     None
                 }
             },
             (None, Some(k)) => match HubKind::parse(&k.value) {
                 Some(kind) => {
                     if !hubs.iter().any(|h| h.kind == kind) {
-                        d.warn(k, "kind-without-hub", (format!("no hub of kind `{}` is defined, so this never applies", k.value), format!("種別 `{}` の拠点がないため、これは適用されません", k.value)), bi!("add such a hub or pick another kind", "その種別の拠点を追加するか、別の種別を指定してください"));
+                        d.warn(
+                            k,
+                            "kind-without-hub",
+                            (
+                                format!(
+                                    "no hub of kind `{}` is defined, so this never applies",
+                                    k.value
+                                ),
+                                format!(
+                                    "種別 `{}` の拠点がないため、これは適用されません",
+                                    k.value
+                                ),
+                            ),
+                            bi!(
+                                "add such a hub or pick another kind",
+                                "その種別の拠点を追加するか、別の種別を指定してください"
+                            ),
+                        );
                     }
                     Some(Pick::Kind(kind))
                 }
@@ -1307,7 +1945,18 @@ fn compile_routing(raw: RawRouting, names: &Names, d: &mut Diags, _sources: &Sou
                 }
             },
             _ => {
-                d.error(at, "bad-pick", bi!("name either `hub:` or `kind:` (exactly one)", "`hub:` か `kind:` のどちらかひとつを指定してください"), bi!("e.g. `primary: { kind: pro_talent }`", "例: `primary: { kind: pro_talent }`"));
+                d.error(
+                    at,
+                    "bad-pick",
+                    bi!(
+                        "name either `hub:` or `kind:` (exactly one)",
+                        "`hub:` か `kind:` のどちらかひとつを指定してください"
+                    ),
+                    bi!(
+                        "e.g. `primary: { kind: pro_talent }`",
+                        "例: `primary: { kind: pro_talent }`"
+                    ),
+                );
                 None
             }
         }
@@ -1317,14 +1966,40 @@ fn compile_routing(raw: RawRouting, names: &Names, d: &mut Diags, _sources: &Sou
     let mut rule_ids = HashSet::new();
     for r in &raw.rules {
         if !rule_ids.insert(r.id.value.clone()) {
-            d.error(&r.id, "duplicate-rule", (format!("rule id `{}` is used twice", r.id.value), format!("ルール id `{}` が重複しています", r.id.value)), bi!("give every rule its own id", "ルールごとに別の id を付けてください"));
+            d.error(
+                &r.id,
+                "duplicate-rule",
+                (
+                    format!("rule id `{}` is used twice", r.id.value),
+                    format!("ルール id `{}` が重複しています", r.id.value),
+                ),
+                bi!(
+                    "give every rule its own id",
+                    "ルールごとに別の id を付けてください"
+                ),
+            );
         }
         let at = Loc::from(&r.id);
         let when = compile_cond(&r.when, names, d, at);
         let primary = pick(&r.primary, d, at);
-        let copies: Option<Vec<Pick>> = r.copies.iter().map(|c| pick(c, d, at)).collect::<Vec<_>>().into_iter().collect();
+        let copies: Option<Vec<Pick>> = r
+            .copies
+            .iter()
+            .map(|c| pick(c, d, at))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .collect();
         match (when, primary, copies) {
-            (Some(w), Some(p), Some(c)) => rules.push(Rule { id: r.id.value.clone(), description: r.description.clone(), description_en: r.description_en.clone(), when: Some(w), step: r.step.unwrap_or(1).min(5), primary: p, copies: c }),
+            (Some(w), Some(p), Some(c)) => rules.push(Rule {
+                id: r.id.value.clone(),
+                loc: Loc::from(&r.id),
+                description: r.description.clone(),
+                description_en: r.description_en.clone(),
+                when: Some(w),
+                step: r.step.unwrap_or(1).min(5),
+                primary: p,
+                copies: c,
+            }),
             _ => ok = false,
         }
     }
@@ -1339,10 +2014,21 @@ fn compile_routing(raw: RawRouting, names: &Names, d: &mut Diags, _sources: &Sou
         );
         ok = false;
     }
-    let fb_copies: Option<Vec<Pick>> = raw.fallback.copies.iter().map(|c| pick(c, d, fb_at)).collect::<Vec<_>>().into_iter().collect();
+    let fb_copies: Option<Vec<Pick>> = raw
+        .fallback
+        .copies
+        .iter()
+        .map(|c| pick(c, d, fb_at))
+        .collect::<Vec<_>>()
+        .into_iter()
+        .collect();
     // Prefectures no hub covers get the fallback only; tell the administrator.
     if !hubs.is_empty() {
-        let uncovered: Vec<&str> = Prefecture::ALL.iter().filter(|p| !hubs.iter().any(|h| h.prefectures.contains(p))).map(|p| p.name_ja()).collect();
+        let uncovered: Vec<&str> = Prefecture::ALL
+            .iter()
+            .filter(|p| !hubs.iter().any(|h| h.prefectures.contains(p)))
+            .map(|p| p.name_ja())
+            .collect();
         if !uncovered.is_empty() && uncovered.len() < Prefecture::ALL.len() {
             let shown = if uncovered.len() > 6 {
                 format!("{}…", uncovered[..5].join("、"))
@@ -1367,6 +2053,7 @@ fn compile_routing(raw: RawRouting, names: &Names, d: &mut Diags, _sources: &Sou
         rules,
         fallback: Rule {
             id: "fallback".into(),
+            loc: Loc::new(1, 1),
             description: raw.fallback.description,
             description_en: raw.fallback.description_en,
             when: None,

@@ -7,7 +7,11 @@ use crate::script::NodeIx;
 
 #[derive(Debug, Clone)]
 pub enum Cond {
-    Answer { node: NodeIx, key: String, test: Test },
+    Answer {
+        node: NodeIx,
+        key: String,
+        test: Test,
+    },
     Tag(String),
     All(Vec<Cond>),
     Any(Vec<Cond>),
@@ -51,7 +55,9 @@ impl Cond {
                     (_, None) => false,
                     (Test::Equals(s), Some(v)) => eq(v, s),
                     (Test::In(list), Some(v)) => list.iter().any(|s| eq(v, s)),
-                    (Test::Includes(id), Some(AnswerValue::Multi(ids))) => ids.iter().any(|x| x == id),
+                    (Test::Includes(id), Some(AnswerValue::Multi(ids))) => {
+                        ids.iter().any(|x| x == id)
+                    }
                     (Test::Includes(id), Some(AnswerValue::Choice(x))) => x == id,
                     (Test::Includes(_), Some(_)) => false,
                     (Test::Lt(n), Some(v)) => v.as_number().is_some_and(|x| x < *n),
@@ -69,8 +75,14 @@ impl Cond {
     pub fn describe(&self) -> String {
         match self {
             Cond::Tag(t) => format!("tag {t}"),
-            Cond::All(cs) => format!("all of ({})", cs.iter().map(Cond::describe).collect::<Vec<_>>().join("; ")),
-            Cond::Any(cs) => format!("any of ({})", cs.iter().map(Cond::describe).collect::<Vec<_>>().join("; ")),
+            Cond::All(cs) => format!(
+                "all of ({})",
+                cs.iter().map(Cond::describe).collect::<Vec<_>>().join("; ")
+            ),
+            Cond::Any(cs) => format!(
+                "any of ({})",
+                cs.iter().map(Cond::describe).collect::<Vec<_>>().join("; ")
+            ),
             Cond::Not(c) => format!("not ({})", c.describe()),
             Cond::Answer { key, test, .. } => match test {
                 Test::Equals(s) => format!("{key} = {s}"),

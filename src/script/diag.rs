@@ -31,7 +31,10 @@ impl Loc {
 
 impl From<&serde_saphyr::Location> for Loc {
     fn from(l: &serde_saphyr::Location) -> Self {
-        Loc { line: l.line(), col: l.column() }
+        Loc {
+            line: l.line(),
+            col: l.column(),
+        }
     }
 }
 
@@ -107,10 +110,20 @@ pub type Bi = (String, String);
 
 impl Diags {
     pub fn new(file: impl Into<String>) -> Self {
-        Diags { file: file.into(), items: Vec::new() }
+        Diags {
+            file: file.into(),
+            items: Vec::new(),
+        }
     }
 
-    pub fn push(&mut self, severity: Severity, loc: impl Into<Loc>, code: &'static str, msg: Bi, hint: Bi) {
+    pub fn push(
+        &mut self,
+        severity: Severity,
+        loc: impl Into<Loc>,
+        code: &'static str,
+        msg: Bi,
+        hint: Bi,
+    ) {
         self.items.push(Diagnostic {
             severity,
             file: self.file.clone(),
@@ -148,7 +161,9 @@ macro_rules! bi {
 /// routing file is compiled once per language and would otherwise report
 /// each of its problems twice).
 pub fn normalize(mut items: Vec<Diagnostic>) -> Vec<Diagnostic> {
-    items.sort_by(|a, b| (&a.file, a.loc, a.severity, a.code).cmp(&(&b.file, b.loc, b.severity, b.code)));
+    items.sort_by(|a, b| {
+        (&a.file, a.loc, a.severity, a.code).cmp(&(&b.file, b.loc, b.severity, b.code))
+    });
     items.dedup_by(|a, b| a.file == b.file && a.loc == b.loc && a.code == b.code && a.en == b.en);
     items
 }
@@ -178,7 +193,11 @@ pub fn template_pos(source: &str, at: Loc, tline: usize, tcol: usize) -> Loc {
     let after_indicator = at.line >= 2
         && lines
             .get(at.line as usize - 2)
-            .map(|l| l.trim_end().trim_end_matches(['-', '+', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9']).ends_with(['|', '>']))
+            .map(|l| {
+                l.trim_end()
+                    .trim_end_matches(['-', '+', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9'])
+                    .ends_with(['|', '>'])
+            })
             .unwrap_or(false);
     match start_char {
         Some('|') | Some('>') => {

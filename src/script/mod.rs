@@ -9,6 +9,7 @@
 pub mod compile;
 pub mod cond;
 pub mod diag;
+pub mod lint;
 pub mod raw;
 
 use crate::domain::prefecture::Region;
@@ -18,7 +19,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-pub use compile::{compile_flow, load_dir, Bundle, Sources};
+pub use compile::{compile_flow, lint_bundle, load_dir, Bundle, Sources};
 pub use cond::Cond;
 pub use diag::{Diagnostic, Loc, Severity};
 
@@ -94,15 +95,21 @@ impl Flow {
     }
 
     pub fn index_of(&self, id: &str) -> Option<NodeIx> {
-        self.nodes.iter().position(|n| n.id == id).map(|i| i as NodeIx)
+        self.nodes
+            .iter()
+            .position(|n| n.id == id)
+            .map(|i| i as NodeIx)
     }
 
     /// The question nodes in script order.
     pub fn questions(&self) -> impl Iterator<Item = (NodeIx, &Node, &Question)> {
-        self.nodes.iter().enumerate().filter_map(|(i, n)| match &n.kind {
-            NodeKind::Ask(q) => Some((i as NodeIx, n, q)),
-            _ => None,
-        })
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| match &n.kind {
+                NodeKind::Ask(q) => Some((i as NodeIx, n, q)),
+                _ => None,
+            })
     }
 }
 
@@ -132,7 +139,10 @@ pub enum Next {
     /// Only end nodes have no successor.
     Stop,
     Goto(NodeIx),
-    Branch { arms: Vec<(Cond, NodeIx)>, default: NodeIx },
+    Branch {
+        arms: Vec<(Cond, NodeIx)>,
+        default: NodeIx,
+    },
 }
 
 #[derive(Debug)]
@@ -142,6 +152,8 @@ pub struct Question {
     pub max_retries: u8,
     pub on_give_up: GiveUp,
     pub optional: bool,
+    /// Offered for correction at the confirmation.
+    pub editable: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -163,14 +175,30 @@ pub enum EndStatus {
 
 #[derive(Debug)]
 pub enum AnswerType {
-    Choice { options: Vec<ChoiceOption> },
-    Multi { options: Vec<ChoiceOption>, min: u32, max: u32 },
+    Choice {
+        options: Vec<ChoiceOption>,
+    },
+    Multi {
+        options: Vec<ChoiceOption>,
+        min: u32,
+        max: u32,
+    },
     YesNo,
     /// A yes/no question whose "yes" is recorded as consent to forward the
     /// case to the hubs chosen by the preceding route node.
-    Consent { shares: Vec<String> },
-    Text { min: usize, max: usize, pattern: Option<Regex> },
-    Number { min: Option<f64>, max: Option<f64>, unit: Option<String> },
+    Consent {
+        shares: Vec<String>,
+    },
+    Text {
+        min: usize,
+        max: usize,
+        pattern: Option<Regex>,
+    },
+    Number {
+        min: Option<f64>,
+        max: Option<f64>,
+        unit: Option<String>,
+    },
     Prefecture,
     Email,
     Phone,
@@ -235,8 +263,14 @@ pub enum Command {
 }
 
 impl Command {
-    pub const ALL: [Command; 6] =
-        [Command::Help, Command::Back, Command::Restart, Command::Cancel, Command::Answers, Command::Skip];
+    pub const ALL: [Command; 6] = [
+        Command::Help,
+        Command::Back,
+        Command::Restart,
+        Command::Cancel,
+        Command::Answers,
+        Command::Skip,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -258,7 +292,13 @@ impl Command {
             Command::Back => &["back", "戻る", "もどる", "ひとつ前", "/back"],
             Command::Restart => &["restart", "最初から", "やり直す", "やりなおす", "/restart"],
             Command::Cancel => &["cancel", "中止", "キャンセル", "やめる", "/cancel"],
-            Command::Answers => &["answers", "my answers", "回答確認", "回答を見る", "/answers"],
+            Command::Answers => &[
+                "answers",
+                "my answers",
+                "回答確認",
+                "回答を見る",
+                "/answers",
+            ],
             Command::Skip => &["skip", "スキップ", "飛ばす", "/skip"],
         }
     }
@@ -278,7 +318,10 @@ impl Command {
 
 impl Commands {
     pub fn recognize(&self, folded_input: &str) -> Option<Command> {
-        self.words.iter().find(|(w, _)| w == folded_input).map(|(_, c)| *c)
+        self.words
+            .iter()
+            .find(|(w, _)| w == folded_input)
+            .map(|(_, c)| *c)
     }
 }
 
@@ -338,7 +381,12 @@ impl Messages {
     pub fn new(lang: Lang, overrides: std::collections::BTreeMap<String, String>) -> Messages {
         let mut map: std::collections::BTreeMap<String, String> = MESSAGE_DEFAULTS
             .iter()
-            .map(|(k, ja, en)| (k.to_string(), if lang == Lang::Ja { ja } else { en }.to_string()))
+            .map(|(k, ja, en)| {
+                (
+                    k.to_string(),
+                    if lang == Lang::Ja { ja } else { en }.to_string(),
+                )
+            })
             .collect();
         map.extend(overrides);
         Messages { map }
@@ -353,16 +401,54 @@ impl Messages {
 
 /// Words that mean "yes" / "no" at a yes/no, consent or confirm question.
 pub fn yes_words() -> &'static [&'static str] {
-    &["はい", "yes", "y", "ok", "おk", "同意", "同意する", "同意します", "はい、同意します", "うん", "ええ", "agree", "i agree"]
+    &[
+        "はい",
+        "yes",
+        "y",
+        "ok",
+        "おk",
+        "同意",
+        "同意する",
+        "同意します",
+        "はい、同意します",
+        "うん",
+        "ええ",
+        "agree",
+        "i agree",
+    ]
 }
 pub fn no_words() -> &'static [&'static str] {
-    &["いいえ", "no", "n", "同意しない", "同意しません", "いや", "いえ", "disagree"]
+    &[
+        "いいえ",
+        "no",
+        "n",
+        "同意しない",
+        "同意しません",
+        "いや",
+        "いえ",
+        "disagree",
+        "i do not agree",
+        "i don't agree",
+        "do not agree",
+        "don't agree",
+    ]
 }
 
 /// Words that send the case at the confirmation. Kept apart from
 /// [`yes_words`] so that "send" can never count as consent.
 pub fn send_words() -> &'static [&'static str] {
-    &["送信", "送信する", "送る", "はい", "ok", "おk", "yes", "y", "send", "submit"]
+    &[
+        "送信",
+        "送信する",
+        "送る",
+        "はい",
+        "ok",
+        "おk",
+        "yes",
+        "y",
+        "send",
+        "submit",
+    ]
 }
 
 /// Used by conditions on prefecture answers (`region: 近畿`).

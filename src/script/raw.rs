@@ -72,6 +72,9 @@ pub struct RawNode {
     pub unit: Option<Spanned<String>>,
     #[serde(default)]
     pub optional: bool,
+    /// Whether the owner may change the answer from the confirmation
+    /// (default true).
+    pub editable: Option<bool>,
     pub retry: Option<Spanned<String>>,
     pub max_retries: Option<u8>,
     pub on_give_up: Option<Spanned<String>>,

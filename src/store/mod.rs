@@ -134,7 +134,9 @@ impl CaseStatus {
         }
     }
     pub fn parse(s: &str) -> Option<CaseStatus> {
-        [CaseStatus::Open, CaseStatus::Claimed, CaseStatus::Closed].into_iter().find(|c| c.name() == s)
+        [CaseStatus::Open, CaseStatus::Claimed, CaseStatus::Closed]
+            .into_iter()
+            .find(|c| c.name() == s)
     }
 }
 
@@ -183,7 +185,13 @@ impl DeliveryStatus {
         }
     }
     pub fn parse(s: &str) -> Option<DeliveryStatus> {
-        [DeliveryStatus::Pending, DeliveryStatus::Delivered, DeliveryStatus::Failed].into_iter().find(|c| c.name() == s)
+        [
+            DeliveryStatus::Pending,
+            DeliveryStatus::Delivered,
+            DeliveryStatus::Failed,
+        ]
+        .into_iter()
+        .find(|c| c.name() == s)
     }
 }
 
@@ -207,10 +215,17 @@ pub struct DeliveryRecord {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AttemptOutcome {
-    Delivered { external_id: Option<String> },
+    Delivered {
+        external_id: Option<String>,
+    },
     /// Try again at `at`.
-    Retry { at: DateTime<Utc>, error: String },
-    Failed { error: String },
+    Retry {
+        at: DateTime<Utc>,
+        error: String,
+    },
+    Failed {
+        error: String,
+    },
 }
 
 /// The record of one decision to share (or not) an owner's data with named
@@ -250,6 +265,117 @@ pub struct ForgetReport {
     pub consent_records_kept: u64,
 }
 
+/// Where a case was posted for one hub on a chat transport, with the
+/// thread staff discuss it in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CasePost {
+    pub case: CaseId,
+    pub hub_id: String,
+    /// `discord`.
+    pub transport: String,
+    pub channel_id: String,
+    pub message_id: String,
+    pub thread_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The message that carries an owner's current question on a chat
+/// transport. A press on any other message is stale.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LivePrompt {
+    pub user: UserKey,
+    pub session: SessionId,
+    pub node: String,
+    pub channel_id: String,
+    pub message_id: String,
+    /// What the adapter needs to disable the question's controls later.
+    pub data: serde_json::Value,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForwardStatus {
+    /// Waiting for the owner's answer.
+    Pending,
+    Accepted,
+    Declined,
+    /// Superseded (the case moved or closed) or the owner deleted their data.
+    Withdrawn,
+}
+
+impl ForwardStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            ForwardStatus::Pending => "pending",
+            ForwardStatus::Accepted => "accepted",
+            ForwardStatus::Declined => "declined",
+            ForwardStatus::Withdrawn => "withdrawn",
+        }
+    }
+    pub fn parse(s: &str) -> Option<ForwardStatus> {
+        [
+            ForwardStatus::Pending,
+            ForwardStatus::Accepted,
+            ForwardStatus::Declined,
+            ForwardStatus::Withdrawn,
+        ]
+        .into_iter()
+        .find(|c| c.name() == s)
+    }
+}
+
+/// Staff want to forward a case to a hub the owner's consent does not cover.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewForwardRequest {
+    pub case: CaseId,
+    pub user: UserKey,
+    pub to_hub: String,
+    pub reason: String,
+    pub requested_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ForwardRequest {
+    pub id: i64,
+    pub case: CaseId,
+    pub user: UserKey,
+    pub to_hub: String,
+    pub reason: String,
+    pub requested_by: String,
+    pub status: ForwardStatus,
+    pub created_at: DateTime<Utc>,
+    pub decided_at: Option<DateTime<Utc>>,
+}
+
+/// A forward of a case to another hub, committed in one transaction: the
+/// case change and its audit entry, the owner's new consent (when the
+/// earlier one did not cover the hub), the answered request, and the
+/// delivery to the new hub.
+#[derive(Debug, Clone)]
+pub struct ForwardCase<'a> {
+    pub case: CaseId,
+    pub to_hub: &'a str,
+    pub reason: &'a str,
+    pub actor: &'a str,
+    pub consent: Option<&'a crate::engine::ConsentRecord>,
+    pub request: Option<i64>,
+    pub delivery: Option<NewDelivery>,
+    pub now: DateTime<Utc>,
+}
+
+/// A message relayed between an owner and staff (ids only, never the text).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RelayMessage {
+    pub case: CaseId,
+    pub user: UserKey,
+    /// `to_staff` or `to_owner`.
+    pub direction: String,
+    pub channel_id: String,
+    pub message_id: String,
+    pub at: DateTime<Utc>,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Stores a flow version's sources; storing the same version twice is
@@ -276,24 +402,89 @@ pub trait Store: Send + Sync + 'static {
     async fn cases(&self, f: &CaseFilter) -> Result<Vec<CaseRecord>>;
     async fn cases_of_user(&self, user: &UserKey) -> Result<Vec<CaseRecord>>;
     /// Changes a case and writes the audit entry in one transaction.
-    async fn update_case(&self, id: CaseId, change: &CaseChange, actor: &str, now: DateTime<Utc>) -> Result<CaseRecord>;
+    async fn update_case(
+        &self,
+        id: CaseId,
+        change: &CaseChange,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<CaseRecord>;
     async fn audit(&self, case: Option<CaseId>) -> Result<Vec<AuditEntry>>;
-    async fn append_audit(&self, case: Option<CaseId>, actor: &str, action: &str, detail: &serde_json::Value, now: DateTime<Utc>) -> Result<()>;
+    async fn append_audit(
+        &self,
+        case: Option<CaseId>,
+        actor: &str,
+        action: &str,
+        detail: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
 
     async fn add_delivery(&self, case: CaseId, d: &NewDelivery, now: DateTime<Utc>) -> Result<i64>;
     /// Pending deliveries of a transport that are due, oldest first.
-    async fn due_deliveries(&self, transport: &str, now: DateTime<Utc>, limit: i64) -> Result<Vec<DeliveryRecord>>;
+    async fn due_deliveries(
+        &self,
+        transport: &str,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>>;
     async fn deliveries(&self, case: CaseId) -> Result<Vec<DeliveryRecord>>;
     /// Records an attempt's external id before the outcome is known.
     async fn set_delivery_external_id(&self, id: i64, external_id: &str) -> Result<()>;
-    async fn record_attempt(&self, id: i64, outcome: &AttemptOutcome, now: DateTime<Utc>) -> Result<()>;
+    async fn record_attempt(
+        &self,
+        id: i64,
+        outcome: &AttemptOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<()>;
 
-    async fn record_consent(&self, session: SessionId, case: Option<CaseId>, user: &UserKey, c: &crate::engine::ConsentRecord, now: DateTime<Utc>) -> Result<i64>;
+    async fn record_consent(
+        &self,
+        session: SessionId,
+        case: Option<CaseId>,
+        user: &UserKey,
+        c: &crate::engine::ConsentRecord,
+        now: DateTime<Utc>,
+    ) -> Result<i64>;
     async fn consents(&self, user: &UserKey) -> Result<Vec<ConsentRow>>;
 
     /// Deletes the user's sessions, answers and case contents, keeping the
     /// consent records and a tombstone of each case for the audit trail.
     async fn forget_user(&self, user: &UserKey, now: DateTime<Utc>) -> Result<ForgetReport>;
+
+    /// Forwards a case to another hub (see [`ForwardCase`]); fails with
+    /// `Conflict` when the case is closed or the request was already answered.
+    async fn forward_case(&self, f: &ForwardCase<'_>) -> Result<CaseRecord>;
+
+    /// Records (or updates the thread of) a case's post for one hub.
+    async fn save_case_post(&self, p: &CasePost) -> Result<()>;
+    async fn case_posts(&self, case: CaseId) -> Result<Vec<CasePost>>;
+    /// The post whose message or thread has this id.
+    async fn find_case_post(
+        &self,
+        transport: &str,
+        message_or_thread: &str,
+    ) -> Result<Option<CasePost>>;
+
+    async fn set_live_prompt(&self, p: &LivePrompt) -> Result<()>;
+    async fn live_prompt(&self, user: &UserKey) -> Result<Option<LivePrompt>>;
+    async fn clear_live_prompt(&self, user: &UserKey) -> Result<()>;
+
+    async fn create_forward_request(
+        &self,
+        r: &NewForwardRequest,
+        now: DateTime<Utc>,
+    ) -> Result<i64>;
+    async fn forward_request(&self, id: i64) -> Result<Option<ForwardRequest>>;
+    /// Answers a pending request; returns false when it was not pending.
+    async fn decide_forward_request(
+        &self,
+        id: i64,
+        status: ForwardStatus,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+
+    async fn add_relay_message(&self, m: &RelayMessage) -> Result<()>;
+    async fn relay_messages_of_user(&self, user: &UserKey) -> Result<Vec<RelayMessage>>;
 }
 
 /// A staff action on a case.

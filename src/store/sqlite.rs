@@ -5,7 +5,9 @@
 use super::*;
 use crate::domain::ids::{CaseId, SessionId, UserKey};
 use crate::engine::{ConsentRecord, Effect};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
 use sqlx::{Row, SqlitePool};
 use std::path::Path;
 use std::str::FromStr;
@@ -37,7 +39,10 @@ impl SqliteStore {
     }
 
     pub async fn with_options(opts: SqliteConnectOptions) -> Result<SqliteStore> {
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(opts).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(opts)
+            .await?;
         MIGRATOR.run(&pool).await?;
         Ok(SqliteStore { pool })
     }
@@ -48,7 +53,10 @@ impl SqliteStore {
 }
 
 fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
-    StoreError::Corrupt { what, detail: detail.to_string() }
+    StoreError::Corrupt {
+        what,
+        detail: detail.to_string(),
+    }
 }
 
 fn json<T: serde::de::DeserializeOwned>(what: &'static str, s: &str) -> Result<T> {
@@ -112,7 +120,8 @@ fn delivery_row(r: &SqliteRow) -> Result<DeliveryRecord> {
         hub_id: r.try_get("hub_id")?,
         transport: r.try_get("transport")?,
         target: r.try_get("target")?,
-        status: DeliveryStatus::parse(&status).ok_or_else(|| corrupt("delivery status", &status))?,
+        status: DeliveryStatus::parse(&status)
+            .ok_or_else(|| corrupt("delivery status", &status))?,
         attempts: r.try_get("attempts")?,
         next_attempt_at: r.try_get("next_attempt_at")?,
         last_error: r.try_get("last_error")?,
@@ -138,6 +147,18 @@ fn consent_row(r: &SqliteRow) -> Result<ConsentRow> {
         items: json("consent items", &items)?,
         wording: r.try_get("wording")?,
         at: r.try_get("at")?,
+    })
+}
+
+fn case_post_row(r: &SqliteRow) -> Result<CasePost> {
+    Ok(CasePost {
+        case: CaseId(r.try_get("case_id")?),
+        hub_id: r.try_get("hub_id")?,
+        transport: r.try_get("transport")?,
+        channel_id: r.try_get("channel_id")?,
+        message_id: r.try_get("message_id")?,
+        thread_id: r.try_get("thread_id")?,
+        created_at: r.try_get("created_at")?,
     })
 }
 
@@ -169,6 +190,86 @@ async fn insert_consent(
     Ok(id)
 }
 
+/// Changes a case and writes its audit entry inside a transaction.
+async fn apply_change(
+    tx: &mut sqlx::SqliteConnection,
+    id: CaseId,
+    change: &CaseChange,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<CaseRecord> {
+    let row = sqlx::query(&format!("SELECT {CASE_COLS} FROM cases WHERE id = ?"))
+        .bind(id.0)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("case {id}")))?;
+    let mut case = case_row(&row)?;
+    let detail;
+    match change {
+        CaseChange::Claim { by } => {
+            if case.status == CaseStatus::Closed {
+                return Err(StoreError::Conflict(format!("case {id} is closed")));
+            }
+            if let Some(holder) = case.claimed_by.as_ref().filter(|h| *h != by) {
+                return Err(StoreError::Conflict(format!(
+                    "case {id} is already claimed by {holder}"
+                )));
+            }
+            case.status = CaseStatus::Claimed;
+            case.claimed_by = Some(by.clone());
+            detail = serde_json::json!({ "by": by });
+        }
+        CaseChange::Release => {
+            case.status = CaseStatus::Open;
+            case.claimed_by = None;
+            detail = serde_json::json!({});
+        }
+        CaseChange::Forward { to_hub, reason } => {
+            detail = serde_json::json!({ "from": case.hub_id, "to": to_hub, "reason": reason });
+            case.hub_id = to_hub.clone();
+            case.status = CaseStatus::Open;
+            case.claimed_by = None;
+        }
+        CaseChange::Advance { to_step } => {
+            if *to_step <= case.step || *to_step > 5 {
+                return Err(StoreError::Conflict(format!(
+                    "case {id} is at step {}; it can only advance to a later step up to 5",
+                    case.step
+                )));
+            }
+            detail = serde_json::json!({ "from": case.step, "to": to_step });
+            case.step = *to_step;
+        }
+        CaseChange::Close { outcome } => {
+            case.status = CaseStatus::Closed;
+            case.outcome = Some(outcome.clone());
+            detail = serde_json::json!({ "outcome": outcome });
+        }
+    }
+    case.updated_at = now;
+    sqlx::query("UPDATE cases SET hub_id = ?, step = ?, status = ?, claimed_by = ?, outcome = ?, updated_at = ? WHERE id = ?")
+        .bind(&case.hub_id)
+        .bind(case.step as i64)
+        .bind(case.status.name())
+        .bind(&case.claimed_by)
+        .bind(&case.outcome)
+        .bind(now)
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
+    sqlx::query(
+        "INSERT INTO audit_log (case_id, actor, action, detail, at) VALUES (?, ?, ?, ?, ?)",
+    )
+    .bind(id.0)
+    .bind(actor)
+    .bind(change.action())
+    .bind(detail.to_string())
+    .bind(now)
+    .execute(&mut *tx)
+    .await?;
+    Ok(case)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn save_version(&self, v: &VersionRecord) -> Result<()> {
@@ -190,7 +291,10 @@ impl Store for SqliteStore {
     }
 
     async fn load_version(&self, version: &str) -> Result<Option<VersionRecord>> {
-        let row = sqlx::query("SELECT * FROM script_versions WHERE version = ?").bind(version).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT * FROM script_versions WHERE version = ?")
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|r| {
             let lang: String = r.try_get("lang")?;
             Ok(VersionRecord {
@@ -260,7 +364,10 @@ impl Store for SqliteStore {
     }
 
     async fn session(&self, id: SessionId) -> Result<Option<SessionRecord>> {
-        let row = sqlx::query("SELECT * FROM sessions WHERE id = ?").bind(id.0).fetch_optional(&self.pool).await?;
+        let row = sqlx::query("SELECT * FROM sessions WHERE id = ?")
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(session_row).transpose()
     }
 
@@ -281,12 +388,18 @@ impl Store for SqliteStore {
     }
 
     async fn open_sessions(&self) -> Result<Vec<SessionRecord>> {
-        let rows = sqlx::query("SELECT * FROM sessions WHERE status IN ('new', 'active') ORDER BY id").fetch_all(&self.pool).await?;
+        let rows =
+            sqlx::query("SELECT * FROM sessions WHERE status IN ('new', 'active') ORDER BY id")
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter().map(session_row).collect()
     }
 
     async fn sessions_of_user(&self, user: &UserKey) -> Result<Vec<SessionRecord>> {
-        let rows = sqlx::query("SELECT * FROM sessions WHERE user_key = ? ORDER BY id").bind(user.to_string()).fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM sessions WHERE user_key = ? ORDER BY id")
+            .bind(user.to_string())
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(session_row).collect()
     }
 
@@ -297,8 +410,10 @@ impl Store for SqliteStore {
             .fetch_optional(&mut *tx)
             .await?
             .ok_or_else(|| StoreError::NotFound(format!("session {}", c.session)))?;
-        let version: String =
-            sqlx::query_scalar("SELECT version FROM sessions WHERE id = ?").bind(c.session.0).fetch_one(&mut *tx).await?;
+        let version: String = sqlx::query_scalar("SELECT version FROM sessions WHERE id = ?")
+            .bind(c.session.0)
+            .fetch_one(&mut *tx)
+            .await?;
         let mut outcome = StepOutcome::default();
         for e in c.effects {
             match e {
@@ -347,7 +462,8 @@ impl Store for SqliteStore {
                     let case = CaseId(id);
                     // The forwarding record: who receives what, on which
                     // consent, written with the case itself.
-                    insert_consent(&mut tx, c.session, Some(case), &user, &draft.consent, c.now).await?;
+                    insert_consent(&mut tx, c.session, Some(case), &user, &draft.consent, c.now)
+                        .await?;
                     for d in &c.deliveries {
                         sqlx::query(
                             "INSERT INTO deliveries (case_id, hub_id, transport, target, status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
@@ -385,7 +501,10 @@ impl Store for SqliteStore {
     }
 
     async fn answers(&self, session: SessionId) -> Result<Vec<AnswerRecord>> {
-        let rows = sqlx::query("SELECT * FROM answers WHERE session_id = ? ORDER BY id").bind(session.0).fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM answers WHERE session_id = ? ORDER BY id")
+            .bind(session.0)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter()
             .map(|r| {
                 let value: Option<String> = r.try_get("value")?;
@@ -403,7 +522,10 @@ impl Store for SqliteStore {
     }
 
     async fn case(&self, id: CaseId) -> Result<Option<CaseRecord>> {
-        let row = sqlx::query(&format!("SELECT {CASE_COLS} FROM cases WHERE id = ?")).bind(id.0).fetch_optional(&self.pool).await?;
+        let row = sqlx::query(&format!("SELECT {CASE_COLS} FROM cases WHERE id = ?"))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
         row.as_ref().map(case_row).transpose()
     }
 
@@ -422,87 +544,35 @@ impl Store for SqliteStore {
     }
 
     async fn cases_of_user(&self, user: &UserKey) -> Result<Vec<CaseRecord>> {
-        let rows = sqlx::query(&format!("SELECT {CASE_COLS} FROM cases WHERE user_key = ? AND forgotten = 0 ORDER BY id"))
-            .bind(user.to_string())
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {CASE_COLS} FROM cases WHERE user_key = ? AND forgotten = 0 ORDER BY id"
+        ))
+        .bind(user.to_string())
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(case_row).collect()
     }
 
-    async fn update_case(&self, id: CaseId, change: &CaseChange, actor: &str, now: DateTime<Utc>) -> Result<CaseRecord> {
+    async fn update_case(
+        &self,
+        id: CaseId,
+        change: &CaseChange,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<CaseRecord> {
         let mut tx = self.pool.begin().await?;
-        let row = sqlx::query(&format!("SELECT {CASE_COLS} FROM cases WHERE id = ?"))
-            .bind(id.0)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("case {id}")))?;
-        let mut case = case_row(&row)?;
-        let detail;
-        match change {
-            CaseChange::Claim { by } => {
-                if case.status == CaseStatus::Closed {
-                    return Err(StoreError::Conflict(format!("case {id} is closed")));
-                }
-                if let Some(holder) = case.claimed_by.as_ref().filter(|h| *h != by) {
-                    return Err(StoreError::Conflict(format!("case {id} is already claimed by {holder}")));
-                }
-                case.status = CaseStatus::Claimed;
-                case.claimed_by = Some(by.clone());
-                detail = serde_json::json!({ "by": by });
-            }
-            CaseChange::Release => {
-                case.status = CaseStatus::Open;
-                case.claimed_by = None;
-                detail = serde_json::json!({});
-            }
-            CaseChange::Forward { to_hub, reason } => {
-                detail = serde_json::json!({ "from": case.hub_id, "to": to_hub, "reason": reason });
-                case.hub_id = to_hub.clone();
-                case.status = CaseStatus::Open;
-                case.claimed_by = None;
-            }
-            CaseChange::Advance { to_step } => {
-                if *to_step <= case.step || *to_step > 5 {
-                    return Err(StoreError::Conflict(format!("case {id} is at step {}; it can only advance to a later step up to 5", case.step)));
-                }
-                detail = serde_json::json!({ "from": case.step, "to": to_step });
-                case.step = *to_step;
-            }
-            CaseChange::Close { outcome } => {
-                case.status = CaseStatus::Closed;
-                case.outcome = Some(outcome.clone());
-                detail = serde_json::json!({ "outcome": outcome });
-            }
-        }
-        case.updated_at = now;
-        sqlx::query("UPDATE cases SET hub_id = ?, step = ?, status = ?, claimed_by = ?, outcome = ?, updated_at = ? WHERE id = ?")
-            .bind(&case.hub_id)
-            .bind(case.step as i64)
-            .bind(case.status.name())
-            .bind(&case.claimed_by)
-            .bind(&case.outcome)
-            .bind(now)
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("INSERT INTO audit_log (case_id, actor, action, detail, at) VALUES (?, ?, ?, ?, ?)")
-            .bind(id.0)
-            .bind(actor)
-            .bind(change.action())
-            .bind(detail.to_string())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        let case = apply_change(&mut tx, id, change, actor, now).await?;
         tx.commit().await?;
         Ok(case)
     }
 
     async fn audit(&self, case: Option<CaseId>) -> Result<Vec<AuditEntry>> {
-        let rows = sqlx::query("SELECT * FROM audit_log WHERE (? IS NULL OR case_id = ?) ORDER BY id")
-            .bind(case.map(|c| c.0))
-            .bind(case.map(|c| c.0))
-            .fetch_all(&self.pool)
-            .await?;
+        let rows =
+            sqlx::query("SELECT * FROM audit_log WHERE (? IS NULL OR case_id = ?) ORDER BY id")
+                .bind(case.map(|c| c.0))
+                .bind(case.map(|c| c.0))
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|r| {
                 let detail: String = r.try_get("detail")?;
@@ -519,15 +589,24 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn append_audit(&self, case: Option<CaseId>, actor: &str, action: &str, detail: &serde_json::Value, now: DateTime<Utc>) -> Result<()> {
-        sqlx::query("INSERT INTO audit_log (case_id, actor, action, detail, at) VALUES (?, ?, ?, ?, ?)")
-            .bind(case.map(|c| c.0))
-            .bind(actor)
-            .bind(action)
-            .bind(detail.to_string())
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+    async fn append_audit(
+        &self,
+        case: Option<CaseId>,
+        actor: &str,
+        action: &str,
+        detail: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (case_id, actor, action, detail, at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(case.map(|c| c.0))
+        .bind(actor)
+        .bind(action)
+        .bind(detail.to_string())
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -549,7 +628,12 @@ impl Store for SqliteStore {
         Ok(id)
     }
 
-    async fn due_deliveries(&self, transport: &str, now: DateTime<Utc>, limit: i64) -> Result<Vec<DeliveryRecord>> {
+    async fn due_deliveries(
+        &self,
+        transport: &str,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>> {
         let rows = sqlx::query(&format!(
             "SELECT {DELIVERY_COLS} FROM deliveries WHERE transport = ? AND status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at, id LIMIT ?"
         ))
@@ -562,19 +646,30 @@ impl Store for SqliteStore {
     }
 
     async fn deliveries(&self, case: CaseId) -> Result<Vec<DeliveryRecord>> {
-        let rows = sqlx::query(&format!("SELECT {DELIVERY_COLS} FROM deliveries WHERE case_id = ? ORDER BY id"))
-            .bind(case.0)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLS} FROM deliveries WHERE case_id = ? ORDER BY id"
+        ))
+        .bind(case.0)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(delivery_row).collect()
     }
 
     async fn set_delivery_external_id(&self, id: i64, external_id: &str) -> Result<()> {
-        sqlx::query("UPDATE deliveries SET external_id = ? WHERE id = ?").bind(external_id).bind(id).execute(&self.pool).await?;
+        sqlx::query("UPDATE deliveries SET external_id = ? WHERE id = ?")
+            .bind(external_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
-    async fn record_attempt(&self, id: i64, outcome: &AttemptOutcome, now: DateTime<Utc>) -> Result<()> {
+    async fn record_attempt(
+        &self,
+        id: i64,
+        outcome: &AttemptOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         let (name, error) = match outcome {
             AttemptOutcome::Delivered { external_id } => {
@@ -607,36 +702,54 @@ impl Store for SqliteStore {
                 ("failed", Some(error))
             }
         };
-        sqlx::query("INSERT INTO delivery_attempts (delivery_id, outcome, error, at) VALUES (?, ?, ?, ?)")
-            .bind(id)
-            .bind(name)
-            .bind(error)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "INSERT INTO delivery_attempts (delivery_id, outcome, error, at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(error)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    async fn record_consent(&self, session: SessionId, case: Option<CaseId>, user: &UserKey, c: &ConsentRecord, now: DateTime<Utc>) -> Result<i64> {
+    async fn record_consent(
+        &self,
+        session: SessionId,
+        case: Option<CaseId>,
+        user: &UserKey,
+        c: &ConsentRecord,
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
         let mut conn = self.pool.acquire().await?;
         insert_consent(&mut conn, session, case, &user.to_string(), c, now).await
     }
 
     async fn consents(&self, user: &UserKey) -> Result<Vec<ConsentRow>> {
-        let rows = sqlx::query("SELECT * FROM consents WHERE user_key = ? ORDER BY id").bind(user.to_string()).fetch_all(&self.pool).await?;
+        let rows = sqlx::query("SELECT * FROM consents WHERE user_key = ? ORDER BY id")
+            .bind(user.to_string())
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(consent_row).collect()
     }
 
     async fn forget_user(&self, user: &UserKey, now: DateTime<Utc>) -> Result<ForgetReport> {
         let key = user.to_string();
         let mut tx = self.pool.begin().await?;
-        let answers = sqlx::query("DELETE FROM answers WHERE session_id IN (SELECT id FROM sessions WHERE user_key = ?)")
+        let answers = sqlx::query(
+            "DELETE FROM answers WHERE session_id IN (SELECT id FROM sessions WHERE user_key = ?)",
+        )
+        .bind(&key)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let sessions = sqlx::query("DELETE FROM sessions WHERE user_key = ?")
             .bind(&key)
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        let sessions = sqlx::query("DELETE FROM sessions WHERE user_key = ?").bind(&key).execute(&mut *tx).await?.rows_affected();
         // Undelivered copies must not go out after the owner withdrew.
         sqlx::query(
             "UPDATE deliveries SET status = 'failed', last_error = 'owner deleted their data'
@@ -654,7 +767,19 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM consents WHERE user_key = ?").bind(&key).fetch_one(&mut *tx).await?;
+        // Chat-transport state about the owner: their current question, the
+        // ids of relayed messages, and forwards waiting for their answer.
+        for sql in [
+            "DELETE FROM live_prompts WHERE user_key = ?",
+            "DELETE FROM relay_messages WHERE user_key = ?",
+            "DELETE FROM forward_requests WHERE user_key = ?",
+        ] {
+            sqlx::query(sql).bind(&key).execute(&mut *tx).await?;
+        }
+        let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM consents WHERE user_key = ?")
+            .bind(&key)
+            .fetch_one(&mut *tx)
+            .await?;
         sqlx::query("INSERT INTO audit_log (case_id, actor, action, detail, at) VALUES (NULL, ?, 'forget', ?, ?)")
             .bind(&key)
             .bind(serde_json::json!({ "sessions": sessions, "answers": answers, "cases": cases }).to_string())
@@ -662,6 +787,251 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Ok(ForgetReport { sessions, answers, cases, consent_records_kept: kept as u64 })
+        Ok(ForgetReport {
+            sessions,
+            answers,
+            cases,
+            consent_records_kept: kept as u64,
+        })
+    }
+
+    async fn forward_case(&self, f: &ForwardCase<'_>) -> Result<CaseRecord> {
+        let mut tx = self.pool.begin().await?;
+        let row =
+            sqlx::query("SELECT status, forgotten, user_key, session_id FROM cases WHERE id = ?")
+                .bind(f.case.0)
+                .fetch_optional(&mut *tx)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("case {}", f.case)))?;
+        let status: String = row.try_get("status")?;
+        let forgotten: i64 = row.try_get("forgotten")?;
+        if forgotten != 0 {
+            return Err(StoreError::Conflict(format!(
+                "the owner of case {} deleted their data",
+                f.case
+            )));
+        }
+        if status == CaseStatus::Closed.name() {
+            return Err(StoreError::Conflict(format!("case {} is closed", f.case)));
+        }
+        if let Some(req) = f.request {
+            let changed = sqlx::query("UPDATE forward_requests SET status = 'accepted', decided_at = ? WHERE id = ? AND status = 'pending'")
+                .bind(f.now)
+                .bind(req)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if changed == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "forward request {req} was already answered"
+                )));
+            }
+        }
+        if let Some(c) = f.consent {
+            let user: String = row.try_get("user_key")?;
+            let session: i64 = row.try_get("session_id")?;
+            insert_consent(&mut tx, SessionId(session), Some(f.case), &user, c, f.now).await?;
+        }
+        let change = CaseChange::Forward {
+            to_hub: f.to_hub.to_string(),
+            reason: f.reason.to_string(),
+        };
+        let case = apply_change(&mut tx, f.case, &change, f.actor, f.now).await?;
+        if let Some(d) = &f.delivery {
+            sqlx::query(
+                "INSERT INTO deliveries (case_id, hub_id, transport, target, status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)
+                 ON CONFLICT (case_id, hub_id, transport) DO UPDATE SET status = 'pending', next_attempt_at = excluded.next_attempt_at
+                 WHERE deliveries.status = 'failed'",
+            )
+            .bind(f.case.0)
+            .bind(&d.hub_id)
+            .bind(&d.transport)
+            .bind(&d.target)
+            .bind(f.now)
+            .bind(f.now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(case)
+    }
+
+    async fn save_case_post(&self, p: &CasePost) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO case_posts (case_id, hub_id, transport, channel_id, message_id, thread_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (case_id, hub_id, transport) DO UPDATE SET channel_id = excluded.channel_id, message_id = excluded.message_id,
+             thread_id = COALESCE(excluded.thread_id, case_posts.thread_id)",
+        )
+        .bind(p.case.0)
+        .bind(&p.hub_id)
+        .bind(&p.transport)
+        .bind(&p.channel_id)
+        .bind(&p.message_id)
+        .bind(&p.thread_id)
+        .bind(p.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn case_posts(&self, case: CaseId) -> Result<Vec<CasePost>> {
+        let rows =
+            sqlx::query("SELECT * FROM case_posts WHERE case_id = ? ORDER BY created_at, hub_id")
+                .bind(case.0)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(case_post_row).collect()
+    }
+
+    async fn find_case_post(
+        &self,
+        transport: &str,
+        message_or_thread: &str,
+    ) -> Result<Option<CasePost>> {
+        let row = sqlx::query("SELECT * FROM case_posts WHERE transport = ? AND (thread_id = ? OR message_id = ?) LIMIT 1")
+            .bind(transport)
+            .bind(message_or_thread)
+            .bind(message_or_thread)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(case_post_row).transpose()
+    }
+
+    async fn set_live_prompt(&self, p: &LivePrompt) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO live_prompts (user_key, session_id, node, channel_id, message_id, data, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (user_key) DO UPDATE SET session_id = excluded.session_id, node = excluded.node, channel_id = excluded.channel_id,
+             message_id = excluded.message_id, data = excluded.data, updated_at = excluded.updated_at",
+        )
+        .bind(p.user.to_string())
+        .bind(p.session.0)
+        .bind(&p.node)
+        .bind(&p.channel_id)
+        .bind(&p.message_id)
+        .bind(p.data.to_string())
+        .bind(p.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn live_prompt(&self, user: &UserKey) -> Result<Option<LivePrompt>> {
+        let row = sqlx::query("SELECT * FROM live_prompts WHERE user_key = ?")
+            .bind(user.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            let data: String = r.try_get("data")?;
+            Ok(LivePrompt {
+                user: user.clone(),
+                session: SessionId(r.try_get("session_id")?),
+                node: r.try_get("node")?,
+                channel_id: r.try_get("channel_id")?,
+                message_id: r.try_get("message_id")?,
+                data: json("live prompt data", &data)?,
+                updated_at: r.try_get("updated_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn clear_live_prompt(&self, user: &UserKey) -> Result<()> {
+        sqlx::query("DELETE FROM live_prompts WHERE user_key = ?")
+            .bind(user.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_forward_request(
+        &self,
+        r: &NewForwardRequest,
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
+        let id = sqlx::query(
+            "INSERT INTO forward_requests (case_id, user_key, to_hub, reason, requested_by, status, created_at) VALUES (?, ?, ?, ?, ?, 'pending', ?)",
+        )
+        .bind(r.case.0)
+        .bind(r.user.to_string())
+        .bind(&r.to_hub)
+        .bind(&r.reason)
+        .bind(&r.requested_by)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .last_insert_rowid();
+        Ok(id)
+    }
+
+    async fn forward_request(&self, id: i64) -> Result<Option<ForwardRequest>> {
+        let row = sqlx::query("SELECT * FROM forward_requests WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            let user: String = r.try_get("user_key")?;
+            let status: String = r.try_get("status")?;
+            Ok(ForwardRequest {
+                id: r.try_get("id")?,
+                case: CaseId(r.try_get("case_id")?),
+                user: UserKey::parse(&user).map_err(|e| corrupt("forward request user", e))?,
+                to_hub: r.try_get("to_hub")?,
+                reason: r.try_get("reason")?,
+                requested_by: r.try_get("requested_by")?,
+                status: ForwardStatus::parse(&status)
+                    .ok_or_else(|| corrupt("forward request status", &status))?,
+                created_at: r.try_get("created_at")?,
+                decided_at: r.try_get("decided_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn decide_forward_request(
+        &self,
+        id: i64,
+        status: ForwardStatus,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n = sqlx::query("UPDATE forward_requests SET status = ?, decided_at = ? WHERE id = ? AND status = 'pending'")
+            .bind(status.name())
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn add_relay_message(&self, m: &RelayMessage) -> Result<()> {
+        sqlx::query("INSERT INTO relay_messages (case_id, user_key, direction, channel_id, message_id, at) VALUES (?, ?, ?, ?, ?, ?)")
+            .bind(m.case.0)
+            .bind(m.user.to_string())
+            .bind(&m.direction)
+            .bind(&m.channel_id)
+            .bind(&m.message_id)
+            .bind(m.at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn relay_messages_of_user(&self, user: &UserKey) -> Result<Vec<RelayMessage>> {
+        let rows = sqlx::query("SELECT * FROM relay_messages WHERE user_key = ? ORDER BY id")
+            .bind(user.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RelayMessage {
+                    case: CaseId(r.try_get("case_id")?),
+                    user: user.clone(),
+                    direction: r.try_get("direction")?,
+                    channel_id: r.try_get("channel_id")?,
+                    message_id: r.try_get("message_id")?,
+                    at: r.try_get("at")?,
+                })
+            })
+            .collect()
     }
 }

@@ -10,7 +10,11 @@ fn bin() -> Command {
 
 #[test]
 fn dialogs_check_accepts_the_shipped_scripts() {
-    let out = bin().args(["dialogs", "check", "--lang", "en"]).arg(dialogs_dir()).output().unwrap();
+    let out = bin()
+        .args(["dialogs", "check", "--lang", "en"])
+        .arg(dialogs_dir())
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("0 error(s)"), "{text}");
     assert_ne!(out.status.code(), Some(1), "{text}");
@@ -36,21 +40,42 @@ fn chat_runs_a_consultation_from_piped_input() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "stdout:\n{text}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stdout:\n{text}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(text.contains("企業情報シート"), "{text}");
     assert!(text.contains("hyogo-pro"), "{text}");
     let file = inbox.join("hyogo-pro").join("C-000001.md");
-    let sheet = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}\n{text}", file.display()));
+    let sheet = std::fs::read_to_string(&file)
+        .unwrap_or_else(|e| panic!("{}: {e}\n{text}", file.display()));
     assert!(sheet.contains("株式会社ひょうご精機"), "{sheet}");
 
     // The case is visible to staff.
-    let list = bin().args(["cases", "list", "--db"]).arg(&db).output().unwrap();
+    let list = bin()
+        .args(["cases", "list", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
     let list = String::from_utf8_lossy(&list.stdout);
-    assert!(list.contains("C-000001") && list.contains("hyogo-pro"), "{list}");
-    let show = bin().args(["cases", "show", "C-000001", "--db"]).arg(&db).output().unwrap();
+    assert!(
+        list.contains("C-000001") && list.contains("hyogo-pro"),
+        "{list}"
+    );
+    let show = bin()
+        .args(["cases", "show", "C-000001", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
     let show = String::from_utf8_lossy(&show.stdout);
     assert!(show.contains("routing: rule"), "{show}");
 }
@@ -74,7 +99,12 @@ fn chat_resumes_after_input_ends() {
             .stdout(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
         let out = child.wait_with_output().unwrap();
         assert!(out.status.success());
         String::from_utf8_lossy(&out.stdout).to_string()

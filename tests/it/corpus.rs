@@ -26,12 +26,21 @@ pub fn diagnostics(case: &Path, lang: Lang) -> String {
     copy_yaml(&corpus().join("_base"), dir.path());
     copy_yaml(case, dir.path());
     let diags = match load_dir(dir.path()) {
-        Ok(b) => b.warnings,
+        Ok(b) => {
+            let mut all = b.warnings.clone();
+            all.extend(madoguchi::script::lint_bundle(&b));
+            madoguchi::script::diag::normalize(all)
+        }
         Err(madoguchi::script::compile::LoadError::Invalid(d)) => d,
         Err(e) => panic!("{e}"),
     };
     let prefix = format!("{}/", dir.path().display());
-    diags.iter().map(|d| d.render(lang).replace(&prefix, "")).collect::<Vec<_>>().join("\n") + "\n"
+    diags
+        .iter()
+        .map(|d| d.render(lang).replace(&prefix, ""))
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
 }
 
 #[test]
@@ -46,7 +55,9 @@ fn every_broken_script_gets_its_exact_diagnostics() {
     let mut failures = String::new();
     for case in &cases {
         for (file, lang) in [("expected.txt", Lang::En), ("expected.ja.txt", Lang::Ja)] {
-            if std::env::var_os("MADOGUCHI_BLESS").is_some() && (lang == Lang::En || case.join(file).exists()) {
+            if std::env::var_os("MADOGUCHI_BLESS").is_some()
+                && (lang == Lang::En || case.join(file).exists())
+            {
                 // Regenerates the expected files; review the diff before committing.
                 std::fs::write(case.join(file), diagnostics(case, lang)).unwrap();
                 continue;
@@ -57,7 +68,10 @@ fn every_broken_script_gets_its_exact_diagnostics() {
             };
             let got = diagnostics(case, lang);
             if got != want {
-                failures.push_str(&format!("=== {}/{file}\n--- expected\n{want}--- got\n{got}", case.display()));
+                failures.push_str(&format!(
+                    "=== {}/{file}\n--- expected\n{want}--- got\n{got}",
+                    case.display()
+                ));
             }
         }
     }

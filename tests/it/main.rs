@@ -7,6 +7,7 @@
 
 mod cli;
 mod corpus;
+mod reload;
 mod store_story;
 mod support;
 mod transcripts;

@@ -11,7 +11,10 @@ use madoguchi::script::Lang;
 use madoguchi::store::*;
 
 fn hub(id: &str) -> HubRef {
-    HubRef { id: id.into(), name: format!("{id} name") }
+    HubRef {
+        id: id.into(),
+        name: format!("{id} name"),
+    }
 }
 
 fn route() -> RouteDecision {
@@ -26,7 +29,12 @@ fn route() -> RouteDecision {
 }
 
 fn record(node: &str, v: AnswerValue, correction: bool) -> Effect {
-    Effect::Record(Recorded { node: node.into(), value: v, raw: "raw".into(), correction })
+    Effect::Record(Recorded {
+        node: node.into(),
+        value: v,
+        raw: "raw".into(),
+        correction,
+    })
 }
 
 pub async fn story(store: &dyn Store) {
@@ -51,32 +59,82 @@ pub async fn story(store: &dyn Store) {
 
     // A session opens, answers arrive, one is corrected.
     let s = store
-        .create_session(&NewSession { user: owner.clone(), script_id: "first_contact".into(), lang: Lang::Ja, version: "abc123".into(), now: t0() })
+        .create_session(&NewSession {
+            user: owner.clone(),
+            script_id: "first_contact".into(),
+            lang: Lang::Ja,
+            version: "abc123".into(),
+            now: t0(),
+        })
         .await
         .unwrap();
     assert_eq!(s.status, Status::New);
     let _noise = store
-        .create_session(&NewSession { user: other.clone(), script_id: "first_contact".into(), lang: Lang::En, version: "abc123".into(), now: t0() })
+        .create_session(&NewSession {
+            user: other.clone(),
+            script_id: "first_contact".into(),
+            lang: Lang::En,
+            version: "abc123".into(),
+            now: t0(),
+        })
         .await
         .unwrap();
-    let mut state = SessionState { status: Status::Active, ..SessionState::default() };
-    state.answers.push((3, AnswerValue::Text("株式会社テスト".into())));
-    let effects = vec![record("company_name", AnswerValue::Text("株式会社テスト".into()), false)];
+    let mut state = SessionState {
+        status: Status::Active,
+        ..SessionState::default()
+    };
+    state
+        .answers
+        .push((3, AnswerValue::Text("株式会社テスト".into())));
+    let effects = vec![record(
+        "company_name",
+        AnswerValue::Text("株式会社テスト".into()),
+        false,
+    )];
     let out = store
-        .commit_step(&StepCommit { session: s.id, now: t0(), state: &state, current_node: "industry", effects: &effects, deliveries: vec![] })
+        .commit_step(&StepCommit {
+            session: s.id,
+            now: t0(),
+            state: &state,
+            current_node: "industry",
+            effects: &effects,
+            deliveries: vec![],
+        })
         .await
         .unwrap();
     assert_eq!(out.case, None);
-    let effects = vec![record("company_name", AnswerValue::Text("株式会社テスト2".into()), true), Effect::Unset { node: "talent_role".into() }];
+    let effects = vec![
+        record(
+            "company_name",
+            AnswerValue::Text("株式会社テスト2".into()),
+            true,
+        ),
+        Effect::Unset {
+            node: "talent_role".into(),
+        },
+    ];
     store
-        .commit_step(&StepCommit { session: s.id, now: t0() + Duration::seconds(5), state: &state, current_node: "industry", effects: &effects, deliveries: vec![] })
+        .commit_step(&StepCommit {
+            session: s.id,
+            now: t0() + Duration::seconds(5),
+            state: &state,
+            current_node: "industry",
+            effects: &effects,
+            deliveries: vec![],
+        })
         .await
         .unwrap();
     let answers = store.answers(s.id).await.unwrap();
     assert_eq!(answers.len(), 3, "corrections keep history");
-    assert_eq!(answers[0].value, Some(AnswerValue::Text("株式会社テスト".into())));
+    assert_eq!(
+        answers[0].value,
+        Some(AnswerValue::Text("株式会社テスト".into()))
+    );
     assert!(answers[1].correction);
-    assert_eq!(answers[2].value, None, "a withdrawn answer is recorded as such");
+    assert_eq!(
+        answers[2].value, None,
+        "a withdrawn answer is recorded as such"
+    );
 
     let open = store.open_session(&owner).await.unwrap().unwrap();
     assert_eq!(open.id, s.id);
@@ -86,7 +144,12 @@ pub async fn story(store: &dyn Store) {
     assert_eq!(store.versions_in_use().await.unwrap()[0].open_sessions, 2);
 
     // Consent, then the case with its deliveries, in one step.
-    let consent = ConsentRecord { granted: true, hubs: vec![hub("hyogo-pro"), hub("hyogo-chamber")], items: vec!["会社概要".into()], wording: "同意しますか".into() };
+    let consent = ConsentRecord {
+        granted: true,
+        hubs: vec![hub("hyogo-pro"), hub("hyogo-chamber")],
+        items: vec!["会社概要".into()],
+        wording: "同意しますか".into(),
+    };
     let draft = CaseDraft {
         headline: "株式会社テスト2".into(),
         summary_plain: "【企業情報シート】".into(),
@@ -97,44 +160,112 @@ pub async fn story(store: &dyn Store) {
         step: 3,
     };
     state.status = Status::Completed;
-    let effects = vec![Effect::Consent(consent.clone()), Effect::CaseReady(Box::new(draft)), Effect::Finished(Status::Completed)];
+    let effects = vec![
+        Effect::Consent(consent.clone()),
+        Effect::CaseReady(Box::new(draft)),
+        Effect::Finished(Status::Completed),
+    ];
     let deliveries = vec![
-        NewDelivery { hub_id: "hyogo-pro".into(), transport: "discord".into(), target: "111".into() },
-        NewDelivery { hub_id: "hyogo-chamber".into(), transport: "discord".into(), target: "222".into() },
+        NewDelivery {
+            hub_id: "hyogo-pro".into(),
+            transport: "discord".into(),
+            target: "111".into(),
+        },
+        NewDelivery {
+            hub_id: "hyogo-chamber".into(),
+            transport: "discord".into(),
+            target: "222".into(),
+        },
     ];
     let out = store
-        .commit_step(&StepCommit { session: s.id, now: t0() + Duration::seconds(10), state: &state, current_node: "done", effects: &effects, deliveries })
+        .commit_step(&StepCommit {
+            session: s.id,
+            now: t0() + Duration::seconds(10),
+            state: &state,
+            current_node: "done",
+            effects: &effects,
+            deliveries,
+        })
         .await
         .unwrap();
     let case_id = out.case.expect("a case is created");
     assert!(store.open_session(&owner).await.unwrap().is_none());
-    assert_eq!(store.latest_session(&owner).await.unwrap().unwrap().status, Status::Completed);
+    assert_eq!(
+        store.latest_session(&owner).await.unwrap().unwrap().status,
+        Status::Completed
+    );
     let case = store.case(case_id).await.unwrap().unwrap();
     assert_eq!(case.hub_id, "hyogo-pro");
     assert_eq!(case.step, 3);
     assert_eq!(case.status, CaseStatus::Open);
     assert_eq!(case.route, route());
-    assert_eq!(store.cases(&CaseFilter { hub_id: Some("hyogo-pro".into()), ..Default::default() }).await.unwrap().len(), 1);
-    assert_eq!(store.cases(&CaseFilter { hub_id: Some("osaka".into()), ..Default::default() }).await.unwrap().len(), 0);
+    assert_eq!(
+        store
+            .cases(&CaseFilter {
+                hub_id: Some("hyogo-pro".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        store
+            .cases(&CaseFilter {
+                hub_id: Some("osaka".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
     let consents = store.consents(&owner).await.unwrap();
     assert_eq!(consents.len(), 2, "the decision and the forwarding record");
     assert_eq!(consents[1].case, Some(case_id));
     assert_eq!(consents[1].recipients, consent.hubs);
 
     // The outbox: due rows, a retry, an external id, a delivery.
-    let due = store.due_deliveries("discord", t0() + Duration::seconds(10), 10).await.unwrap();
-    assert_eq!(due.len(), 2);
-    assert!(store.due_deliveries("local", t0() + Duration::seconds(10), 10).await.unwrap().is_empty());
-    let d = &due[0];
-    store
-        .record_attempt(d.id, &AttemptOutcome::Retry { at: t0() + Duration::seconds(70), error: "500".into() }, t0() + Duration::seconds(11))
+    let due = store
+        .due_deliveries("discord", t0() + Duration::seconds(10), 10)
         .await
         .unwrap();
-    let due = store.due_deliveries("discord", t0() + Duration::seconds(12), 10).await.unwrap();
-    assert_eq!(due.len(), 1, "the retried row waits for its time");
-    store.set_delivery_external_id(d.id, "nonce-1").await.unwrap();
+    assert_eq!(due.len(), 2);
+    assert!(store
+        .due_deliveries("local", t0() + Duration::seconds(10), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let d = &due[0];
     store
-        .record_attempt(d.id, &AttemptOutcome::Delivered { external_id: Some("msg-9".into()) }, t0() + Duration::seconds(71))
+        .record_attempt(
+            d.id,
+            &AttemptOutcome::Retry {
+                at: t0() + Duration::seconds(70),
+                error: "500".into(),
+            },
+            t0() + Duration::seconds(11),
+        )
+        .await
+        .unwrap();
+    let due = store
+        .due_deliveries("discord", t0() + Duration::seconds(12), 10)
+        .await
+        .unwrap();
+    assert_eq!(due.len(), 1, "the retried row waits for its time");
+    store
+        .set_delivery_external_id(d.id, "nonce-1")
+        .await
+        .unwrap();
+    store
+        .record_attempt(
+            d.id,
+            &AttemptOutcome::Delivered {
+                external_id: Some("msg-9".into()),
+            },
+            t0() + Duration::seconds(71),
+        )
         .await
         .unwrap();
     let rows = store.deliveries(case_id).await.unwrap();
@@ -143,30 +274,327 @@ pub async fn story(store: &dyn Store) {
     assert_eq!(rows[0].external_id.as_deref(), Some("msg-9"));
 
     // Staff actions with their audit trail.
-    let c = store.update_case(case_id, &CaseChange::Claim { by: "staff-1".into() }, "staff-1", t0()).await.unwrap();
-    assert_eq!((c.status, c.claimed_by.as_deref()), (CaseStatus::Claimed, Some("staff-1")));
-    assert!(matches!(store.update_case(case_id, &CaseChange::Claim { by: "staff-2".into() }, "staff-2", t0()).await, Err(StoreError::Conflict(_))));
-    store.update_case(case_id, &CaseChange::Release, "staff-1", t0()).await.unwrap();
-    let c = store.update_case(case_id, &CaseChange::Forward { to_hub: "hyogo-yorozu".into(), reason: "販路の課題".into() }, "staff-1", t0()).await.unwrap();
+    let c = store
+        .update_case(
+            case_id,
+            &CaseChange::Claim {
+                by: "staff-1".into(),
+            },
+            "staff-1",
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (c.status, c.claimed_by.as_deref()),
+        (CaseStatus::Claimed, Some("staff-1"))
+    );
+    assert!(matches!(
+        store
+            .update_case(
+                case_id,
+                &CaseChange::Claim {
+                    by: "staff-2".into()
+                },
+                "staff-2",
+                t0()
+            )
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    store
+        .update_case(case_id, &CaseChange::Release, "staff-1", t0())
+        .await
+        .unwrap();
+    let c = store
+        .update_case(
+            case_id,
+            &CaseChange::Forward {
+                to_hub: "hyogo-yorozu".into(),
+                reason: "販路の課題".into(),
+            },
+            "staff-1",
+            t0(),
+        )
+        .await
+        .unwrap();
     assert_eq!(c.hub_id, "hyogo-yorozu");
-    assert!(matches!(store.update_case(case_id, &CaseChange::Advance { to_step: 2 }, "s", t0()).await, Err(StoreError::Conflict(_))));
-    assert_eq!(store.update_case(case_id, &CaseChange::Advance { to_step: 4 }, "s", t0()).await.unwrap().step, 4);
-    let c = store.update_case(case_id, &CaseChange::Close { outcome: "採用決定".into() }, "s", t0()).await.unwrap();
-    assert_eq!((c.status, c.outcome.as_deref()), (CaseStatus::Closed, Some("採用決定")));
+
+    // A forward the owner's consent did not cover: a request, the owner's
+    // yes, then the consent, the move and the delivery in one transaction.
+    let req = store
+        .create_forward_request(
+            &NewForwardRequest {
+                case: case_id,
+                user: owner.clone(),
+                to_hub: "hyogo-pro".into(),
+                reason: "人材ニーズ".into(),
+                requested_by: "discord:7".into(),
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let pending = store.forward_request(req).await.unwrap().unwrap();
+    assert_eq!(
+        (pending.status, pending.to_hub.as_str(), &pending.user),
+        (ForwardStatus::Pending, "hyogo-pro", &owner)
+    );
+    let yes = ConsentRecord {
+        granted: true,
+        hubs: vec![hub("hyogo-pro")],
+        items: vec!["会社概要".into()],
+        wording: "引き継いでよいですか".into(),
+    };
+    let forward = ForwardCase {
+        case: case_id,
+        to_hub: "hyogo-pro",
+        reason: "人材ニーズ",
+        actor: "discord:7",
+        consent: Some(&yes),
+        request: Some(req),
+        delivery: Some(NewDelivery {
+            hub_id: "hyogo-pro".into(),
+            transport: "local".into(),
+            target: "hyogo-pro".into(),
+        }),
+        now: t0(),
+    };
+    let c = store.forward_case(&forward).await.unwrap();
+    assert_eq!(
+        (c.hub_id.as_str(), c.status),
+        ("hyogo-pro", CaseStatus::Open)
+    );
+    assert_eq!(
+        store.forward_request(req).await.unwrap().unwrap().status,
+        ForwardStatus::Accepted
+    );
+    assert!(
+        matches!(
+            store.forward_case(&forward).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "an answered request cannot move the case twice"
+    );
+    assert!(!store
+        .decide_forward_request(req, ForwardStatus::Declined, t0())
+        .await
+        .unwrap());
+    assert_eq!(
+        store.consents(&owner).await.unwrap().len(),
+        3,
+        "the new consent is kept with the case"
+    );
+    assert!(store
+        .deliveries(case_id)
+        .await
+        .unwrap()
+        .iter()
+        .any(|d| d.hub_id == "hyogo-pro" && d.transport == "local"));
+    let declined = store
+        .create_forward_request(
+            &NewForwardRequest {
+                case: case_id,
+                user: owner.clone(),
+                to_hub: "hyogo-chamber".into(),
+                reason: "r".into(),
+                requested_by: "discord:7".into(),
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert!(store
+        .decide_forward_request(declined, ForwardStatus::Declined, t0())
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .forward_request(declined)
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        ForwardStatus::Declined
+    );
+
+    // Where the case was posted, found again by its message or its thread.
+    let post = CasePost {
+        case: case_id,
+        hub_id: "hyogo-pro".into(),
+        transport: "discord".into(),
+        channel_id: "111".into(),
+        message_id: "9001".into(),
+        thread_id: None,
+        created_at: t0(),
+    };
+    store.save_case_post(&post).await.unwrap();
+    store
+        .save_case_post(&CasePost {
+            thread_id: Some("9001".into()),
+            ..post.clone()
+        })
+        .await
+        .unwrap();
+    store.save_case_post(&post).await.unwrap();
+    let posts = store.case_posts(case_id).await.unwrap();
+    assert_eq!(posts.len(), 1);
+    assert_eq!(
+        posts[0].thread_id.as_deref(),
+        Some("9001"),
+        "saving again keeps the thread"
+    );
+    assert_eq!(
+        store
+            .find_case_post("discord", "9001")
+            .await
+            .unwrap()
+            .unwrap()
+            .case,
+        case_id
+    );
+    assert!(store
+        .find_case_post("discord", "42")
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .find_case_post("slack", "9001")
+        .await
+        .unwrap()
+        .is_none());
+
+    // The owner's current question on a chat transport.
+    let live = LivePrompt {
+        user: owner.clone(),
+        session: s.id,
+        node: "industry".into(),
+        channel_id: "55".into(),
+        message_id: "66".into(),
+        data: serde_json::json!([{ "type": 1 }]),
+        updated_at: t0(),
+    };
+    store.set_live_prompt(&live).await.unwrap();
+    store
+        .set_live_prompt(&LivePrompt {
+            message_id: "67".into(),
+            ..live.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.live_prompt(&owner).await.unwrap().unwrap().message_id,
+        "67"
+    );
+    assert!(store.live_prompt(&other).await.unwrap().is_none());
+    store.clear_live_prompt(&owner).await.unwrap();
+    assert!(store.live_prompt(&owner).await.unwrap().is_none());
+    store.set_live_prompt(&live).await.unwrap();
+
+    // Relayed messages are remembered by id, for deletion on request.
+    let relay = RelayMessage {
+        case: case_id,
+        user: owner.clone(),
+        direction: "to_staff".into(),
+        channel_id: "9001".into(),
+        message_id: "9002".into(),
+        at: t0(),
+    };
+    store.add_relay_message(&relay).await.unwrap();
+    assert_eq!(
+        store.relay_messages_of_user(&owner).await.unwrap(),
+        vec![relay]
+    );
+    assert!(matches!(
+        store
+            .update_case(case_id, &CaseChange::Advance { to_step: 2 }, "s", t0())
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .update_case(case_id, &CaseChange::Advance { to_step: 4 }, "s", t0())
+            .await
+            .unwrap()
+            .step,
+        4
+    );
+    let c = store
+        .update_case(
+            case_id,
+            &CaseChange::Close {
+                outcome: "採用決定".into(),
+            },
+            "s",
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (c.status, c.outcome.as_deref()),
+        (CaseStatus::Closed, Some("採用決定"))
+    );
     let audit = store.audit(Some(case_id)).await.unwrap();
     let actions: Vec<&str> = audit.iter().map(|a| a.action.as_str()).collect();
-    assert_eq!(actions, ["routed", "claim", "release", "forward", "advance", "close"]);
+    assert_eq!(
+        actions,
+        ["routed", "claim", "release", "forward", "forward", "advance", "close"]
+    );
+    assert!(
+        matches!(
+            store
+                .forward_case(&ForwardCase {
+                    request: None,
+                    consent: None,
+                    delivery: None,
+                    ..forward
+                })
+                .await,
+            Err(StoreError::Conflict(_))
+        ),
+        "a closed case stays closed"
+    );
 
     // Forgetting removes the owner's data but keeps the consent records.
-    let r = store.forget_user(&owner, t0() + Duration::days(1)).await.unwrap();
-    assert_eq!(r, ForgetReport { sessions: 1, answers: 3, cases: 1, consent_records_kept: 2 });
+    let r = store
+        .forget_user(&owner, t0() + Duration::days(1))
+        .await
+        .unwrap();
+    assert_eq!(
+        r,
+        ForgetReport {
+            sessions: 1,
+            answers: 3,
+            cases: 1,
+            consent_records_kept: 3
+        }
+    );
     assert!(store.latest_session(&owner).await.unwrap().is_none());
     assert!(store.answers(s.id).await.unwrap().is_empty());
     let tomb = store.case(case_id).await.unwrap().unwrap();
     assert!(tomb.summary_plain.is_empty());
     assert!(store.cases_of_user(&owner).await.unwrap().is_empty());
-    assert_eq!(store.consents(&owner).await.unwrap().len(), 2);
-    assert!(store.due_deliveries("discord", t0() + Duration::days(2), 10).await.unwrap().is_empty(), "nothing is sent after forget");
+    assert_eq!(store.consents(&owner).await.unwrap().len(), 3);
+    assert!(store.live_prompt(&owner).await.unwrap().is_none());
+    assert!(store
+        .relay_messages_of_user(&owner)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.forward_request(declined).await.unwrap().is_none());
+    assert_eq!(
+        store.case_posts(case_id).await.unwrap().len(),
+        1,
+        "post ids stay with the tombstone"
+    );
+    assert!(
+        store
+            .due_deliveries("discord", t0() + Duration::days(2), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing is sent after forget"
+    );
     // The other owner is untouched.
     assert!(store.open_session(&other).await.unwrap().is_some());
 }
@@ -174,6 +602,8 @@ pub async fn story(store: &dyn Store) {
 #[tokio::test]
 async fn sqlite_story() {
     let dir = tempfile::tempdir().unwrap();
-    let store = madoguchi::store::sqlite::SqliteStore::open(&dir.path().join("story.db")).await.unwrap();
+    let store = madoguchi::store::sqlite::SqliteStore::open(&dir.path().join("story.db"))
+        .await
+        .unwrap();
     story(&store).await;
 }

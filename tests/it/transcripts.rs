@@ -6,8 +6,14 @@ use crate::support::dialogs_dir;
 #[tokio::test]
 async fn dialog_transcripts_pass() {
     let dir = dialogs_dir();
-    let outcomes = madoguchi::transcript::run_dir(&dir, &dir.join("tests")).await.expect("transcripts load");
-    assert!(outcomes.len() >= 10, "expected the shipped transcript suite, found {} files", outcomes.len());
+    let outcomes = madoguchi::transcript::run_dir(&dir, &dir.join("tests"))
+        .await
+        .expect("transcripts load");
+    assert!(
+        outcomes.len() >= 10,
+        "expected the shipped transcript suite, found {} files",
+        outcomes.len()
+    );
     let mut report = String::new();
     for (file, o) in &outcomes {
         for f in &o.failures {

@@ -1,0 +1,206 @@
+//! `madoguchi.toml`: how `madoguchi run` runs the bot.
+//!
+//! The token is never in this file: it comes from the `DISCORD_TOKEN`
+//! environment variable. Which channel and staff role belong to each hub is
+//! part of the routing (`dialogs/routing.yaml`, `targets.discord`), so the
+//! hubs, their rules and their channels are edited and checked together.
+//! See `madoguchi.example.toml` at the repository root.
+
+use crate::script::Lang;
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the config file {path}: {source}; copy madoguchi.example.toml to {path} or pass another file with --config")]
+    Read { path: String, source: std::io::Error },
+    #[error("the config file {path} is not valid: {message}; compare it with madoguchi.example.toml")]
+    Parse { path: String, message: String },
+    #[error("the config file {path} is not valid: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// The SQLite database file (created if missing). `--db` overrides it.
+    #[serde(default = "default_db")]
+    pub db: PathBuf,
+    /// The dialogs folder (scripts and routing.yaml). `--dialogs` overrides it.
+    #[serde(default = "default_dialogs")]
+    pub dialogs: PathBuf,
+    #[serde(default)]
+    pub discord: DiscordConfig,
+    #[serde(default)]
+    pub outbox: OutboxConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DiscordConfig {
+    /// The consultation script owners run.
+    #[serde(default = "default_script")]
+    pub script: String,
+    /// The language for owners whose Discord locale is neither Japanese
+    /// nor English (and for direct messages, which carry no locale).
+    #[serde(default = "default_lang")]
+    pub default_lang: Lang,
+    /// Staff write to the owner from a case thread by starting a message
+    /// with this prefix (needs the MESSAGE CONTENT intent). Empty or absent:
+    /// only `/reply` works, and the bot asks for no privileged intent.
+    #[serde(default)]
+    pub relay_prefix: Option<String>,
+    /// For tests only: the base URL of a Discord API stand-in
+    /// (`http://127.0.0.1:PORT`). Setting it turns off serenity's rate
+    /// limiter, which would otherwise send requests to discord.com.
+    #[serde(default)]
+    pub api_base: Option<String>,
+}
+
+impl Default for DiscordConfig {
+    fn default() -> Self {
+        DiscordConfig { script: default_script(), default_lang: default_lang(), relay_prefix: None, api_base: None }
+    }
+}
+
+impl DiscordConfig {
+    /// The relay prefix, if one is configured (blank counts as none).
+    pub fn prefix(&self) -> Option<&str> {
+        self.relay_prefix.as_deref().map(str::trim).filter(|p| !p.is_empty())
+    }
+}
+
+/// How the delivery worker posts routed cases.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// How often the worker looks for due deliveries (it is also woken at
+    /// once when a case is created).
+    #[serde(default = "default_poll")]
+    pub poll_interval_ms: u64,
+    /// The first wait after a server or network error; doubled after every
+    /// further failure.
+    #[serde(default = "default_backoff")]
+    pub backoff_base_ms: u64,
+    /// The longest wait between two attempts.
+    #[serde(default = "default_backoff_max")]
+    pub backoff_max_secs: u64,
+    /// Attempts (rate limits excepted) before a delivery is marked failed
+    /// and left for `madoguchi cases show` to report.
+    #[serde(default = "default_attempts")]
+    pub max_attempts: i64,
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig {
+            poll_interval_ms: default_poll(),
+            backoff_base_ms: default_backoff(),
+            backoff_max_secs: default_backoff_max(),
+            max_attempts: default_attempts(),
+        }
+    }
+}
+
+impl OutboxConfig {
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms.max(10))
+    }
+    /// The wait before attempt `attempts + 1` after a transient failure.
+    pub fn backoff(&self, attempts: i64) -> Duration {
+        let exp = attempts.clamp(0, 20) as u32;
+        let ms = self.backoff_base_ms.saturating_mul(1u64 << exp);
+        Duration::from_millis(ms).min(Duration::from_secs(self.backoff_max_secs.max(1)))
+    }
+}
+
+fn default_db() -> PathBuf {
+    PathBuf::from("madoguchi.db")
+}
+fn default_dialogs() -> PathBuf {
+    PathBuf::from("dialogs")
+}
+fn default_script() -> String {
+    "first_contact".into()
+}
+fn default_lang() -> Lang {
+    Lang::Ja
+}
+fn default_poll() -> u64 {
+    2000
+}
+fn default_backoff() -> u64 {
+    2000
+}
+fn default_backoff_max() -> u64 {
+    900
+}
+fn default_attempts() -> i64 {
+    12
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { db: default_db(), dialogs: default_dialogs(), discord: DiscordConfig::default(), outbox: OutboxConfig::default() }
+    }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        Config::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses the file's text; `name` is used in error messages.
+    pub fn parse(text: &str, name: &str) -> Result<Config, ConfigError> {
+        let c: Config = toml::from_str(text).map_err(|e| ConfigError::Parse { path: name.to_string(), message: e.to_string().trim().to_string() })?;
+        if c.discord.script.trim().is_empty() {
+            return Err(ConfigError::Invalid { path: name.to_string(), message: "[discord] script is empty: name the consultation script, e.g. first_contact".into() });
+        }
+        if let Some(base) = &c.discord.api_base {
+            if !(base.starts_with("http://") || base.starts_with("https://")) {
+                return Err(ConfigError::Invalid {
+                    path: name.to_string(),
+                    message: format!("[discord] api_base `{base}` is not a URL: write it like http://127.0.0.1:8080, or remove it to use discord.com"),
+                });
+            }
+        }
+        if c.outbox.max_attempts < 1 {
+            return Err(ConfigError::Invalid { path: name.to_string(), message: "[outbox] max_attempts must be at least 1".into() });
+        }
+        Ok(c)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_example_file_parses() {
+        let text = include_str!("../../madoguchi.example.toml");
+        let c = Config::parse(text, "madoguchi.example.toml").unwrap();
+        assert_eq!(c.discord.default_lang, Lang::Ja);
+        assert_eq!(c.discord.script, "first_contact");
+        assert!(c.discord.api_base.is_none(), "the example must talk to the real Discord");
+    }
+
+    #[test]
+    fn defaults_and_errors() {
+        let c = Config::parse("", "x.toml").unwrap();
+        assert_eq!(c.db, PathBuf::from("madoguchi.db"));
+        assert_eq!(c.discord.prefix(), None);
+        assert_eq!(c.outbox.backoff(0), Duration::from_secs(2));
+        assert_eq!(c.outbox.backoff(1), Duration::from_secs(4));
+        assert_eq!(c.outbox.backoff(30), Duration::from_secs(900));
+        let c = Config::parse("[discord]\nrelay_prefix = \"  \"\ndefault_lang = \"en\"\n", "x.toml").unwrap();
+        assert_eq!(c.discord.prefix(), None);
+        assert_eq!(c.discord.default_lang, Lang::En);
+        let e = Config::parse("[discord]\ntoken = \"abc\"\n", "x.toml").unwrap_err().to_string();
+        assert!(e.contains("unknown field") && e.contains("x.toml"), "{e}");
+        let e = Config::parse("[discord]\napi_base = \"localhost\"\n", "x.toml").unwrap_err().to_string();
+        assert!(e.contains("http://127.0.0.1"), "{e}");
+    }
+}

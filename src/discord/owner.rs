@@ -1,0 +1,576 @@
+//! The owner's side: a consultation by DM, started with `/consult` or by
+//! simply writing to the bot; answers by button, select, form or text;
+//! `/forget`.
+//!
+//! Each turn is one DM: what the engine says and the next question
+//! together. The message carrying the current question is remembered
+//! ([`LivePrompt`]); when the owner answers, that message's components are
+//! disabled (the pressed one marked), so they cannot be pressed twice. A
+//! press on any other message gets a polite ephemeral note instead.
+
+use super::render::{self, t, Chosen, OwnerId};
+use super::{code_of, user_key, Bot, BotError};
+use crate::domain::text::fold_for_match;
+use crate::engine::{Effect, Input};
+use crate::runner::Turn;
+use crate::script::{AnswerType, Command, Lang, NodeKind};
+use crate::store::{CaseRecord, CasePost, CaseStatus, LivePrompt, SessionRecord};
+use crate::domain::ids::{SessionId, UserKey};
+use serde_json::{json, Value};
+use serenity::all::{
+    ActionRowComponent, ChannelId, CommandInteraction, ComponentInteraction, ComponentInteractionDataKind, Message, MessageId, ModalInteraction, UserId,
+};
+use std::time::Duration;
+
+const EPHEMERAL: u64 = 64;
+
+pub(crate) fn stale_text(lang: Lang) -> String {
+    t(
+        lang,
+        "このボタンは前の質問のものです。いちばん新しいメッセージの質問にお答えください。",
+        "That button belongs to an earlier question. Please answer the latest message.",
+    )
+}
+
+pub(crate) fn sorry_text(lang: Lang) -> String {
+    t(
+        lang,
+        "申し訳ありません、うまく処理できませんでした。少し待ってから、もう一度お試しください。ここまでの回答は保存されています。",
+        "Sorry, something went wrong. Please try again in a moment; your answers so far are saved.",
+    )
+}
+
+impl Bot {
+    /// A direct message from an owner: an answer while a consultation is
+    /// open; after routing, a message for the hub's staff; otherwise the
+    /// start of a new consultation.
+    pub(crate) async fn on_dm(&self, msg: &Message) {
+        let user = msg.author.id;
+        self.remember_dm(user, msg.channel_id);
+        let key = user_key(user);
+        let lock = self.user_lock(user);
+        let _g = lock.lock().await;
+        if let Err(e) = self.dm_inner(msg, &key).await {
+            tracing::warn!(user = %user, message = %msg.id, error = %e, "could not handle a direct message");
+            let lang = self.lang_for(&key, None, None).await;
+            let _ = self.send(msg.channel_id, json!({ "content": sorry_text(lang) })).await;
+        }
+    }
+
+    async fn dm_inner(&self, msg: &Message, key: &UserKey) -> Result<(), BotError> {
+        let open = self.store.open_session(key).await?;
+        let text = msg.content.clone();
+        if open.is_none() && !self.is_restart_word(&text) {
+            if let Some((case, post)) = self.active_case(key).await? {
+                return self.owner_to_staff(msg, &case, post.as_ref()).await;
+            }
+        }
+        let lang = match open {
+            Some(_) => None,
+            None => Some(self.lang_for(key, None, None).await),
+        };
+        let turn = self.runner.handle(key, Input::Text(text), lang).await?;
+        self.send_turn(msg.author.id, &turn, None).await
+    }
+
+    fn is_restart_word(&self, text: &str) -> bool {
+        let b = self.runner.bundle();
+        let folded = fold_for_match(text);
+        b.flows.first().and_then(|f| f.commands.recognize(&folded)) == Some(Command::Restart)
+    }
+
+    /// The owner's latest case that is still being worked, with its post in
+    /// the responsible hub's channel (none yet while it is being delivered).
+    pub(crate) async fn active_case(&self, key: &UserKey) -> Result<Option<(CaseRecord, Option<CasePost>)>, BotError> {
+        let cases = self.store.cases_of_user(key).await?;
+        let Some(case) = cases.into_iter().rev().find(|c| c.status != CaseStatus::Closed) else { return Ok(None) };
+        let post = self.store.case_posts(case.id).await?.into_iter().find(|p| p.hub_id == case.hub_id && p.transport == "discord");
+        Ok(Some((case, post)))
+    }
+
+    /// Sends a turn to the owner's DM: one message (more only for text over
+    /// 2,000 characters), with the question's components on the last. The
+    /// previous question's components are disabled first, unless `pressed`
+    /// is that message (the press already disabled them).
+    pub(crate) async fn send_turn(&self, user: UserId, turn: &Turn, pressed: Option<MessageId>) -> Result<(), BotError> {
+        let key = user_key(user);
+        let msgs = render::turn_messages(&turn.effects, &turn.flow, turn.session.0);
+        if turn.case.is_some() {
+            self.wake.notify_one();
+        }
+        let finished = turn.effects.iter().any(|e| matches!(e, Effect::Finished(_)));
+        let asks = msgs.iter().any(|m| m.question.is_some());
+        if msgs.is_empty() {
+            return Ok(());
+        }
+        let dm = self.dm_channel(user).await?;
+        if asks || finished {
+            if let Some(prev) = self.store.live_prompt(&key).await? {
+                if pressed.map(|p| p.to_string()) != Some(prev.message_id.clone()) {
+                    self.disable_prompt(&prev).await;
+                }
+                if !asks {
+                    self.store.clear_live_prompt(&key).await?;
+                }
+            }
+        }
+        for m in msgs {
+            let mut body = json!({ "content": m.content });
+            if !m.components.is_empty() {
+                body["components"] = Value::Array(m.components.clone());
+            }
+            let sent = self.send(dm, body).await?;
+            if let Some(node) = m.question {
+                self.store
+                    .set_live_prompt(&LivePrompt {
+                        user: key.clone(),
+                        session: turn.session,
+                        node,
+                        channel_id: dm.to_string(),
+                        message_id: sent.id.to_string(),
+                        data: Value::Array(m.components),
+                        updated_at: self.runner.clock().now(),
+                    })
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Disables the components of a question message (best effort: a
+    /// failure leaves old buttons that still only get a stale note).
+    pub(crate) async fn disable_prompt(&self, p: &LivePrompt) {
+        let (Ok(c), Ok(m)) = (p.channel_id.parse::<u64>(), p.message_id.parse::<u64>()) else { return };
+        let body = json!({ "components": render::disabled(&p.data, None) });
+        if let Err(e) = self.edit(ChannelId::new(c), MessageId::new(m), body).await {
+            tracing::warn!(message = %p.message_id, error = %e, "could not disable an old question's buttons");
+        }
+    }
+
+    /// After a restart: an owner whose last question was never shown (the
+    /// bot stopped between saving the step and sending it) is sent their
+    /// current question again. Others simply continue with their next
+    /// answer; their question message still works.
+    pub(crate) async fn resume_consultations(&self) {
+        let sessions = match self.store.open_sessions().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list open consultations to resume");
+                return;
+            }
+        };
+        for s in sessions {
+            if s.user.transport() != crate::domain::ids::Transport::Discord || s.status == crate::engine::Status::New {
+                continue;
+            }
+            let Ok(uid) = s.user.id().parse::<u64>() else { continue };
+            let user = UserId::new(uid);
+            let lock = self.user_lock(user);
+            let _g = lock.lock().await;
+            let live = self.store.live_prompt(&s.user).await.ok().flatten();
+            let shown = live.is_some_and(|l| l.session == s.id && l.node == s.current_node);
+            if shown {
+                continue;
+            }
+            tracing::info!(session = %s.id, "resuming a consultation whose question was not shown");
+            let r = match self.runner.handle(&s.user, Input::Resume, None).await {
+                Ok(turn) => self.send_turn(user, &turn, None).await,
+                Err(e) => Err(e.into()),
+            };
+            if let Err(e) = r {
+                tracing::warn!(session = %s.id, error = %e, "could not resume a consultation");
+            }
+        }
+    }
+
+    /// Is `message` the message carrying the owner's current question of
+    /// `session`?
+    async fn is_live(&self, key: &UserKey, message: MessageId, session: i64) -> Result<Option<LivePrompt>, BotError> {
+        Ok(self.store.live_prompt(key).await?.filter(|l| l.message_id == message.to_string() && l.session.0 == session))
+    }
+
+    /// The live prompt for a press, waiting briefly for a turn in progress
+    /// (the press may come right after its message was sent, before it was
+    /// recorded). Returns the lock guard when it had to wait.
+    async fn live_for_press(
+        &self,
+        user: UserId,
+        message: MessageId,
+        session: i64,
+    ) -> Result<(Option<LivePrompt>, Option<tokio::sync::OwnedMutexGuard<()>>), BotError> {
+        let key = user_key(user);
+        if let Some(l) = self.is_live(&key, message, session).await? {
+            return Ok((Some(l), None));
+        }
+        let lock = self.user_lock(user);
+        match tokio::time::timeout(Duration::from_millis(1500), lock.lock_owned()).await {
+            Ok(g) => Ok((self.is_live(&key, message, session).await?, Some(g))),
+            Err(_) => Ok((None, None)),
+        }
+    }
+
+    async fn session_lang(&self, session: i64, locale: &str, key: &UserKey) -> (Option<SessionRecord>, Lang) {
+        let s = self.store.session(SessionId(session)).await.ok().flatten().filter(|s| &s.user == key);
+        let lang = match &s {
+            Some(s) => s.lang,
+            None => self.lang_for(key, None, Some(locale)).await,
+        };
+        (s, lang)
+    }
+
+    /// A press on a question's button or select, or on a command button.
+    pub(crate) async fn on_owner_component(&self, comp: &ComponentInteraction, oid: OwnerId) {
+        let user = comp.user.id;
+        let key = user_key(user);
+        self.remember_dm(user, comp.channel_id);
+        let (session, lang) = self.session_lang(oid.session, &comp.locale, &key).await;
+        let (live, guard) = match self.live_for_press(user, comp.message.id, oid.session).await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(user = %user, error = %e, "could not check a press");
+                return self.respond_ephemeral(comp.id, &comp.token, &sorry_text(lang)).await;
+            }
+        };
+        let (Some(live), Some(session)) = (live, session) else {
+            tracing::debug!(user = %user, message = %comp.message.id, "stale press");
+            self.respond_ephemeral(comp.id, &comp.token, &stale_text(lang)).await;
+            // Make sure that old message cannot be pressed again.
+            let rows = serde_json::to_value(&comp.message.components).unwrap_or(Value::Array(vec![]));
+            let _ = self.edit(comp.channel_id, comp.message.id, json!({ "components": render::disabled(&rows, None) })).await;
+            return;
+        };
+        let flow = match self.runner.flow_for(&session.version).await {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::error!(session = %session.id, error = %e, "cannot load the session's script version");
+                return self.respond_ephemeral(comp.id, &comp.token, &sorry_text(lang)).await;
+            }
+        };
+        let values = match &comp.data.kind {
+            ComponentInteractionDataKind::StringSelect { values } => values.clone(),
+            _ => vec![],
+        };
+        let node_ok = (oid.node as usize) < flow.nodes.len();
+        match oid.kind {
+            'p' if node_ok => {
+                // A region was chosen: show its prefectures; no step yet.
+                let Some(region) = values.first().and_then(|v| render::region_from_key(v)) else { return };
+                let rows = render::with_prefectures(&live.data, region, oid.session, oid.node, lang);
+                let body = json!({ "type": 7, "data": { "components": rows.clone() } });
+                if let Err(e) = self.respond(comp.id, &comp.token, body).await {
+                    tracing::warn!(error = %e, "could not show the prefectures");
+                    return;
+                }
+                let _g = match guard {
+                    Some(g) => g,
+                    None => self.user_lock(user).lock_owned().await,
+                };
+                if self.is_live(&key, comp.message.id, oid.session).await.ok().flatten().is_some() {
+                    let _ = self.store.set_live_prompt(&LivePrompt { data: rows, ..live }).await;
+                }
+            }
+            'm' if node_ok => {
+                let node = flow.node(oid.node);
+                let max = match &node.kind {
+                    NodeKind::Ask(q) => match &q.ty {
+                        AnswerType::Text { max, .. } => (*max).min(render::MAX_MODAL_INPUT),
+                        _ => render::MAX_MODAL_INPUT,
+                    },
+                    _ => render::MAX_MODAL_INPUT,
+                };
+                let body = json!({
+                    "type": 9,
+                    "data": {
+                        "custom_id": render::modal_id(oid.session, oid.node),
+                        "title": t(lang, "回答の入力", "Your answer"),
+                        "components": [render::row(vec![json!({
+                            "type": 4,
+                            "custom_id": "answer",
+                            "style": 2,
+                            "label": render::truncate(&node.label, render::MAX_MODAL_LABEL),
+                            "min_length": 1,
+                            "max_length": max.max(1),
+                            "required": true,
+                        })])],
+                    }
+                });
+                if let Err(e) = self.respond(comp.id, &comp.token, body).await {
+                    tracing::warn!(error = %e, "could not open the answer form");
+                }
+            }
+            'q' | 'c' => {
+                let input = match oid.kind {
+                    'c' => match oid.arg.as_deref().and_then(Command::parse_name) {
+                        Some(c) => Input::Command(c),
+                        None => return,
+                    },
+                    _ if !node_ok => return,
+                    _ => {
+                        let node = flow.node(oid.node);
+                        let value = match oid.option() {
+                            Some(o) => match o.strip_prefix('#').and_then(|i| i.parse::<usize>().ok()) {
+                                Some(i) => match &node.kind {
+                                    NodeKind::Ask(q) => q.ty.options().get(i).map(|o| o.id.clone()).unwrap_or_default(),
+                                    _ => String::new(),
+                                },
+                                None => o.to_string(),
+                            },
+                            None => values.join(","),
+                        };
+                        Input::Pick { node: node.id.clone(), value }
+                    }
+                };
+                let chosen = Chosen { custom_id: comp.data.custom_id.clone(), values };
+                self.answer_press(comp.id, &comp.token, user, comp.message.id, &live, &chosen, input, guard, lang).await;
+            }
+            _ => self.respond_ephemeral(comp.id, &comp.token, &stale_text(lang)).await,
+        }
+    }
+
+    /// Acknowledges a press at once by disabling the question's components
+    /// (the choice marked), then runs the step and sends the next turn.
+    #[allow(clippy::too_many_arguments)]
+    async fn answer_press(
+        &self,
+        id: serenity::all::InteractionId,
+        token: &str,
+        user: UserId,
+        message: MessageId,
+        live: &LivePrompt,
+        chosen: &Chosen,
+        input: Input,
+        guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+        lang: Lang,
+    ) {
+        let key = user_key(user);
+        let body = json!({ "type": 7, "data": { "components": render::disabled(&live.data, Some(chosen)) } });
+        if let Err(e) = self.respond(id, token, body).await {
+            tracing::warn!(interaction = %id, error = %e, "could not acknowledge a press");
+        }
+        let _g = match guard {
+            Some(g) => g,
+            None => self.user_lock(user).lock_owned().await,
+        };
+        match self.is_live(&key, message, live.session.0).await {
+            Ok(Some(_)) => {}
+            Ok(None) => return self.followup_ephemeral(token, &stale_text(lang)).await,
+            Err(e) => {
+                tracing::warn!(user = %user, error = %e, "could not check a press");
+                return self.followup_ephemeral(token, &sorry_text(lang)).await;
+            }
+        }
+        let r = async {
+            let turn = self.runner.handle(&key, input, None).await?;
+            if turn.effects.iter().any(|e| matches!(e, Effect::Stale)) {
+                // The engine had moved on: say so, and show the current
+                // question again since this message was just disabled.
+                self.followup_ephemeral(token, &stale_text(lang)).await;
+                let again = self.runner.handle(&key, Input::Resume, None).await?;
+                return self.send_turn(user, &again, Some(message)).await;
+            }
+            self.send_turn(user, &turn, Some(message)).await
+        }
+        .await;
+        if let Err(e) = r {
+            tracing::warn!(user = %user, error = %e, "could not handle a press");
+            self.followup_ephemeral(token, &sorry_text(lang)).await;
+        }
+    }
+
+    /// A long answer written in the form.
+    pub(crate) async fn on_owner_modal(&self, m: &ModalInteraction, oid: OwnerId) {
+        let user = m.user.id;
+        let key = user_key(user);
+        let (session, lang) = self.session_lang(oid.session, &m.locale, &key).await;
+        let value = m
+            .data
+            .components
+            .iter()
+            .flat_map(|r| r.components.iter())
+            .find_map(|c| match c {
+                ActionRowComponent::InputText(i) if i.custom_id == "answer" => i.value.clone(),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let Some(message) = m.message.as_ref().map(|m| m.id) else {
+            return self.respond_ephemeral(m.id, &m.token, &stale_text(lang)).await;
+        };
+        let (live, guard) = match self.live_for_press(user, message, oid.session).await {
+            Ok(x) => x,
+            Err(_) => (None, None),
+        };
+        let (Some(live), Some(session)) = (live, session) else {
+            return self.respond_ephemeral(m.id, &m.token, &stale_text(lang)).await;
+        };
+        let Ok(flow) = self.runner.flow_for(&session.version).await else {
+            return self.respond_ephemeral(m.id, &m.token, &sorry_text(lang)).await;
+        };
+        if oid.node as usize >= flow.nodes.len() {
+            return self.respond_ephemeral(m.id, &m.token, &stale_text(lang)).await;
+        }
+        let input = Input::Pick { node: flow.node(oid.node).id.clone(), value };
+        let chosen = Chosen { custom_id: format!("m:{}:{}", oid.session, oid.node), values: vec![] };
+        self.answer_press(m.id, &m.token, user, message, &live, &chosen, input, guard, lang).await;
+    }
+
+    /// `/consult [lang]`: starts a consultation, or shows the current
+    /// question again, in the owner's DM.
+    pub(crate) async fn on_consult(&self, cmd: &CommandInteraction) {
+        let user = cmd.user.id;
+        let key = user_key(user);
+        let explicit = cmd.data.options.iter().find(|o| o.name == "lang").and_then(|o| o.value.as_str()).and_then(Lang::parse);
+        let lang = self.lang_for(&key, explicit, Some(&cmd.locale)).await;
+        if let Err(e) = self.respond(cmd.id, &cmd.token, json!({ "type": 5, "data": { "flags": EPHEMERAL } })).await {
+            tracing::warn!(interaction = %cmd.id, error = %e, "could not acknowledge /consult");
+            return;
+        }
+        if cmd.guild_id.is_none() {
+            self.remember_dm(user, cmd.channel_id);
+        }
+        let lock = self.user_lock(user);
+        let g = lock.lock().await;
+        let r: Result<ChannelId, BotError> = async {
+            let open = self.store.open_session(&key).await?;
+            let input = match &open {
+                Some(s) if explicit.is_some_and(|l| l != s.lang) => {
+                    // A switch of language starts over in the other script;
+                    // the unfinished one is cancelled through the engine.
+                    self.runner.handle(&key, Input::Command(Command::Cancel), None).await?;
+                    Input::Start
+                }
+                Some(_) => Input::Resume,
+                None => Input::Start,
+            };
+            let turn = self.runner.handle(&key, input, Some(lang)).await?;
+            self.send_turn(user, &turn, None).await?;
+            Ok(self.dm_channel(user).await?)
+        }
+        .await;
+        drop(g);
+        let content = match r {
+            Ok(dm) if cmd.guild_id.is_some() => t(
+                lang,
+                &format!("DMでご相談をお受けします。こちらからどうぞ: https://discord.com/channels/@me/{dm}"),
+                &format!("The consultation continues in your direct messages: https://discord.com/channels/@me/{dm}"),
+            ),
+            Ok(_) => t(lang, "下のメッセージの質問にお答えください。", "Please answer the question below."),
+            Err(BotError::Api(e)) if code_of(&e) == Some(50007) => t(
+                lang,
+                "DMを送れませんでした。サーバーの「プライバシー設定」で、メンバーからのダイレクトメッセージを許可してから、もう一度 /consult を実行してください。",
+                "I could not send you a direct message. Allow direct messages from server members (Privacy Settings), then run /consult again.",
+            ),
+            Err(e) => {
+                tracing::warn!(user = %user, error = %e, "could not start a consultation");
+                sorry_text(lang)
+            }
+        };
+        if let Err(e) = self.edit_original(&cmd.token, json!({ "content": content })).await {
+            tracing::warn!(interaction = %cmd.id, error = %e, "could not answer /consult");
+        }
+    }
+
+    /// `/forget`: asks for confirmation first.
+    pub(crate) async fn on_forget(&self, cmd: &CommandInteraction) {
+        let user = cmd.user.id;
+        let lang = self.lang_for(&user_key(user), None, Some(&cmd.locale)).await;
+        let content = t(
+            lang,
+            "あなたのデータを削除します：これまでの回答、相談の記録、支援機関に送った案件の内容（チャンネルの投稿とスレッドに転送したあなたのメッセージを含む）。\n\
+             個人情報保護法により、同意と第三者提供の記録（送付先・日時・共有した項目。回答の内容は含みません）は3年間保管します。\n\
+             削除は取り消せません。削除しますか？",
+            "This deletes your data: your answers, your consultations, and the contents of cases sent to support hubs (including their channel posts and your messages relayed to staff).\n\
+             Japan's privacy law (APPI) obliges us to keep the record of your consent and of each hand-over to a third party (recipient, date, items shared; not your answers) for three years.\n\
+             This cannot be undone. Delete?",
+        );
+        let body = json!({
+            "type": 4,
+            "data": {
+                "content": content,
+                "flags": EPHEMERAL,
+                "components": [render::row(vec![
+                    render::button(&format!("g:y:{user}"), &t(lang, "削除する", "Delete"), render::STYLE_DANGER),
+                    render::button(&format!("g:n:{user}"), &t(lang, "やめる", "Keep my data"), render::STYLE_SECONDARY),
+                ])],
+            }
+        });
+        if let Err(e) = self.respond(cmd.id, &cmd.token, body).await {
+            tracing::warn!(interaction = %cmd.id, error = %e, "could not answer /forget");
+        }
+    }
+
+    /// The answer to `/forget`'s confirmation.
+    pub(crate) async fn on_forget_press(&self, comp: &ComponentInteraction, rest: &str) {
+        let user = comp.user.id;
+        let key = user_key(user);
+        let lang = self.lang_for(&key, None, Some(&comp.locale)).await;
+        let (yes, owner) = match rest.split_once(':') {
+            Some(("y", u)) => (true, u),
+            Some(("n", u)) => (false, u),
+            _ => return,
+        };
+        if owner != user.to_string() {
+            return self.respond_ephemeral(comp.id, &comp.token, &t(lang, "この操作はできません。", "You cannot do that.")).await;
+        }
+        if !yes {
+            let body = json!({ "type": 7, "data": { "content": t(lang, "削除は取りやめました。", "Nothing was deleted."), "components": [] } });
+            let _ = self.respond(comp.id, &comp.token, body).await;
+            return;
+        }
+        let body = json!({ "type": 7, "data": { "content": t(lang, "削除しています…", "Deleting…"), "components": [] } });
+        if let Err(e) = self.respond(comp.id, &comp.token, body).await {
+            tracing::warn!(interaction = %comp.id, error = %e, "could not acknowledge /forget");
+        }
+        let lock = self.user_lock(user);
+        let _g = lock.lock().await;
+        let content = match self.forget(user).await {
+            Ok(r) => t(
+                lang,
+                &format!(
+                    "削除しました：相談 {} 件、回答 {} 件、案件の内容 {} 件（支援機関のチャンネルの投稿も消しました）。\n個人情報保護法により、同意と第三者提供の記録 {} 件（送付先・日時・共有した項目。回答の内容は含みません）は3年間保管します。",
+                    r.sessions, r.answers, r.cases, r.consent_records_kept
+                ),
+                &format!(
+                    "Deleted: {} consultation(s), {} answer(s), the contents of {} case(s) (their posts in the hubs' channels too).\nAs Japan's privacy law (APPI) requires, {} record(s) of your consent and of hand-overs to third parties (recipient, date, items shared; not your answers) are kept for three years.",
+                    r.sessions, r.answers, r.cases, r.consent_records_kept
+                ),
+            ),
+            Err(e) => {
+                tracing::error!(user = %user, error = %e, "forget failed");
+                t(lang, "削除できませんでした。少し待ってからもう一度 /forget を実行してください。", "Your data could not be deleted. Please run /forget again in a moment.")
+            }
+        };
+        if let Err(e) = self.edit_original(&comp.token, json!({ "content": content, "components": [] })).await {
+            tracing::warn!(interaction = %comp.id, error = %e, "could not report /forget");
+        }
+    }
+
+    /// Deletes the owner's data in the store, then removes what the bot
+    /// posted about them on Discord (case posts become tombstones, relayed
+    /// owner messages are deleted).
+    async fn forget(&self, user: UserId) -> Result<crate::store::ForgetReport, BotError> {
+        let key = user_key(user);
+        let cases = self.store.cases_of_user(&key).await?;
+        let mut posts = Vec::new();
+        for c in &cases {
+            posts.extend(self.store.case_posts(c.id).await?);
+        }
+        let relayed = self.store.relay_messages_of_user(&key).await?;
+        let live = self.store.live_prompt(&key).await?;
+        let report = self.store.forget_user(&key, self.runner.clock().now()).await?;
+        tracing::info!(user = %user, cases = report.cases, "owner data deleted on request");
+        for p in &posts {
+            self.tombstone_post(p).await;
+        }
+        for m in relayed.iter().filter(|m| m.direction == "to_staff") {
+            if let (Ok(c), Ok(id)) = (m.channel_id.parse::<u64>(), m.message_id.parse::<u64>()) {
+                if let Err(e) = self.http.delete_message(ChannelId::new(c), MessageId::new(id), Some("the owner deleted their data")).await {
+                    tracing::warn!(message = %m.message_id, error = %e, "could not delete a relayed message");
+                }
+            }
+        }
+        if let Some(l) = live {
+            self.disable_prompt(&l).await;
+        }
+        Ok(report)
+    }
+}
