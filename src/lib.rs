@@ -18,6 +18,8 @@
 //! - [`runner`]: drives the engine for one owner, committing each step to the
 //!   store before releasing the reply; loads pinned script versions.
 //! - [`chat`]: the terminal adapter; [`transcript`]: transcript tests.
+//! - [`discord`]: the Discord bot (owners by DM, staff in hub channels, the
+//!   case delivery worker); `madoguchi run`.
 //!
 //! # Invariants
 //!
@@ -39,6 +41,7 @@ pub mod admin;
 pub mod answer;
 pub mod chat;
 pub mod delivery;
+pub mod discord;
 pub mod domain;
 pub mod engine;
 pub mod privacy;

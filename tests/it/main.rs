@@ -5,6 +5,7 @@
 //! - `cli`: the `madoguchi` binary as a newcomer runs it.
 //! - `support::discord`: the local Discord stand-in (with its own smoke tests).
 
+mod admin;
 mod cli;
 mod corpus;
 mod reload;

@@ -1,0 +1,642 @@
+//! The staff side: a routed case as a post in the hub's channel (an embed
+//! with the company information sheet, the rule that routed it, and the
+//! case's state), its discussion thread, and the buttons staff work it
+//! with: Claim / Release, Forward, Advance step, Close.
+//!
+//! Only members holding the hub's staff role (`targets.discord.staff_role`
+//! in routing.yaml) may press them; others get an ephemeral refusal. Every
+//! action goes through `Store::update_case` / `forward_case`, which write
+//! the audit log, and is announced in the case's thread.
+//!
+//! Forwarding to a hub the owner's consent does not name asks the owner
+//! first (buttons in their DM) and moves the case only on their yes; the
+//! new consent, the move and the delivery are committed together.
+
+use super::render::{self, t, truncate, Chosen};
+use super::{user_key, Bot, BotError};
+use crate::domain::ids::CaseId;
+use crate::engine::ConsentRecord;
+use crate::render::escape_markdown;
+use crate::routing::{DiscordTarget, HubRef};
+use crate::store::{CasePost, CaseChange, CaseRecord, CaseStatus, ForwardCase, ForwardStatus, NewDelivery, NewForwardRequest, StoreError};
+use crate::script::Lang;
+use serde_json::{json, Value};
+use serenity::all::{
+    ActionRowComponent, ChannelId, ComponentInteraction, ComponentInteractionDataKind, MessageId, ModalInteraction, RoleId, UserId,
+};
+
+/// Embed limits (Discord): title 256, description 4096, field value 1024,
+/// 6000 characters in all.
+const EMBED_TOTAL: usize = 6000;
+const EMBED_DESCRIPTION: usize = 4096;
+const FIELD_VALUE: usize = 1024;
+
+/// How staff appear in the audit log.
+pub(crate) fn actor(user: UserId) -> String {
+    format!("discord:{user}")
+}
+
+fn mention_of(actor: &str) -> String {
+    match actor.strip_prefix("discord:") {
+        Some(id) if id.chars().all(|c| c.is_ascii_digit()) => format!("<@{id}>"),
+        _ => escape_markdown(actor),
+    }
+}
+
+/// The message that announces a case in a hub's channel, without the
+/// parts that depend on whether it is new.
+pub(crate) struct PostView {
+    pub embed: Value,
+    /// Summary text that did not fit in the embed, posted in the thread.
+    pub overflow: Vec<String>,
+    pub components: Vec<Value>,
+}
+
+impl Bot {
+    /// A hub's channel and staff role, from the current routing.
+    pub(crate) fn hub_target(&self, hub_id: &str) -> Option<DiscordTarget> {
+        let b = self.runner.bundle();
+        b.flows.iter().find_map(|f| f.routing.hub(hub_id).and_then(|h| h.discord.clone()))
+    }
+
+    /// A hub's name as staff read it (Japanese, from routing.yaml).
+    pub(crate) fn hub_name(&self, hub_id: &str) -> String {
+        let b = self.runner.bundle();
+        b.flows
+            .iter()
+            .find_map(|f| f.routing.hub(hub_id).map(|h| h.name.clone()))
+            .unwrap_or_else(|| hub_id.to_string())
+    }
+
+    /// Renders a case for the post in `hub_id`'s channel.
+    pub(crate) fn post_view(&self, case: &CaseRecord, hub_id: &str) -> PostView {
+        let primary = hub_id == case.hub_id;
+        let title = truncate(&format!("{} {}", case.id, escape_markdown(&case.headline)), 256);
+        let status = match case.status {
+            CaseStatus::Open => "受付待ち (open)".to_string(),
+            CaseStatus::Claimed => format!("対応中 (claimed): {}", case.claimed_by.as_deref().map(mention_of).unwrap_or_default()),
+            CaseStatus::Closed => format!("完了 (closed): {}", escape_markdown(case.outcome.as_deref().unwrap_or(""))),
+        };
+        let mut hub = self.hub_name(&case.hub_id);
+        if !primary {
+            hub = format!("{hub}\n（こちらは写し / this is a copy）");
+        }
+        let mut fields = vec![
+            json!({ "name": "担当拠点 (hub)", "value": truncate(&hub, FIELD_VALUE), "inline": true }),
+            json!({ "name": "段階 (step)", "value": format!("STEP {}", case.step), "inline": true }),
+            json!({ "name": "状態 (status)", "value": truncate(&status, FIELD_VALUE), "inline": true }),
+            json!({
+                "name": "振り分けルール (routing rule)",
+                "value": truncate(&format!("`{}` — {}", case.route.rule, case.route.reason), FIELD_VALUE),
+                "inline": false
+            }),
+        ];
+        if !case.tags.is_empty() {
+            fields.push(json!({ "name": "タグ (tags)", "value": truncate(&case.tags.join(", "), FIELD_VALUE), "inline": false }));
+        }
+        let footer = format!("madoguchi · {}", case.id);
+        let used: usize = title.chars().count()
+            + footer.chars().count()
+            + fields.iter().map(|f| f["name"].as_str().unwrap_or("").chars().count() + f["value"].as_str().unwrap_or("").chars().count()).sum::<usize>();
+        let budget = EMBED_TOTAL.saturating_sub(used + 100).min(EMBED_DESCRIPTION);
+        let more = "\n\n…（続きはスレッドに掲載 / continued in the thread）";
+        let summary = case.summary_markdown.trim();
+        let (description, overflow) = if summary.chars().count() <= budget {
+            (summary.to_string(), Vec::new())
+        } else {
+            let mut parts = render::split_text(summary, budget.saturating_sub(more.chars().count()).max(100));
+            let first = parts.remove(0);
+            let rest = parts.join("\n");
+            (format!("{first}{more}"), render::split_text(&rest, 1900))
+        };
+        let color = match case.status {
+            CaseStatus::Open => 0x3498db,
+            CaseStatus::Claimed => 0xf1c40f,
+            CaseStatus::Closed => 0x95a5a6,
+        };
+        let embed = json!({
+            "title": title,
+            "description": description,
+            "color": color,
+            "fields": fields,
+            "footer": { "text": footer },
+            "timestamp": case.created_at.to_rfc3339(),
+        });
+        let mut components = Vec::new();
+        if primary && case.status != CaseStatus::Closed {
+            let id = case.id.0;
+            let claim = if case.status == CaseStatus::Claimed {
+                render::button(&format!("s:release:{id}"), "担当を外れる (Release)", render::STYLE_SECONDARY)
+            } else {
+                render::button(&format!("s:claim:{id}"), "担当する (Claim)", render::STYLE_PRIMARY)
+            };
+            let mut advance = render::button(&format!("s:adv:{id}"), &format!("STEP {} へ進める (Advance)", (case.step + 1).min(5)), render::STYLE_SECONDARY);
+            if case.step >= 5 {
+                advance["disabled"] = json!(true);
+            }
+            components.push(render::row(vec![
+                claim,
+                render::button(&format!("s:fwd:{id}"), "他の拠点へ (Forward)", render::STYLE_SECONDARY),
+                advance,
+                render::button(&format!("s:close:{id}"), "完了 (Close)", render::STYLE_DANGER),
+            ]));
+        }
+        PostView { embed, overflow, components }
+    }
+
+    /// The first messages of a case's thread: how to work it, why it was
+    /// routed here, and the rest of a long summary.
+    pub(crate) async fn thread_intro(&self, case: &CaseRecord, hub_id: &str, overflow: &[String]) -> Vec<String> {
+        let primary = hub_id == case.hub_id;
+        let reply = match self.cfg.discord.prefix() {
+            Some(p) => format!("`/reply` か「{p} 本文」 (`/reply` or `{p} text`)"),
+            None => "`/reply`".to_string(),
+        };
+        let mut s = format!("📋 **案件 {}**（{}）\n", case.id, escape_markdown(&self.hub_name(hub_id)));
+        if primary {
+            s.push_str(&format!(
+                "相談者への返信は {reply} で送れます（相談者のDMに届きます）。相談者からのDMはこのスレッドに転送されます。\nReplies reach the owner's DM; the owner's messages are posted here.\n"
+            ));
+        } else {
+            s.push_str(&format!(
+                "この案件の担当は {} です。こちらは情報共有のための写しです。\nThis is a copy for information; the case is handled by the hub above.\n",
+                escape_markdown(&self.hub_name(&case.hub_id))
+            ));
+        }
+        if let Ok(audit) = self.store.audit(Some(case.id)).await {
+            if let Some(f) = audit.iter().rev().find(|a| a.action == "forward" && a.detail["to"] == hub_id) {
+                s.push_str(&format!(
+                    "⬅️ {} から引き継がれた案件です（理由: {}）\n",
+                    escape_markdown(&self.hub_name(f.detail["from"].as_str().unwrap_or_default())),
+                    escape_markdown(f.detail["reason"].as_str().unwrap_or_default())
+                ));
+            }
+        }
+        s.push_str(&format!("\n**振り分けの理由 (why this hub)**: ルール `{}` — {}\n", case.route.rule, case.route.reason));
+        for (rule, why) in &case.route.passed_over {
+            s.push_str(&format!("・見送ったルール `{rule}`: {why}\n"));
+        }
+        let mut out = render::split_text(&s, 1900);
+        out.extend(overflow.iter().cloned());
+        out
+    }
+
+    /// Posts a short note in the thread of a case's post for `hub_id`.
+    pub(crate) async fn note(&self, case: CaseId, hub_id: &str, text: &str) {
+        let posts = match self.store.case_posts(case).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(case = %case, error = %e, "cannot find the case's posts");
+                return;
+            }
+        };
+        let Some(p) = posts.iter().find(|p| p.hub_id == hub_id) else { return };
+        let Ok(target) = p.thread_id.as_deref().unwrap_or(&p.channel_id).parse::<u64>() else { return };
+        for piece in render::split_text(text, 1900) {
+            if let Err(e) = self.send(ChannelId::new(target), json!({ "content": piece })).await {
+                tracing::warn!(case = %case, error = %e, "could not post a note in the case thread");
+            }
+        }
+    }
+
+    /// Brings every post of a case up to date (status, buttons; after a
+    /// forward the old hub's post loses its buttons and the new hub's post
+    /// gains them).
+    pub(crate) async fn refresh_posts(&self, case: &CaseRecord, except: Option<MessageId>) {
+        let posts = self.store.case_posts(case.id).await.unwrap_or_default();
+        for p in posts {
+            if except.is_some_and(|m| m.to_string() == p.message_id) {
+                continue;
+            }
+            let (Ok(c), Ok(m)) = (p.channel_id.parse::<u64>(), p.message_id.parse::<u64>()) else { continue };
+            let v = self.post_view(case, &p.hub_id);
+            let body = json!({ "embeds": [v.embed], "components": v.components });
+            if let Err(e) = self.edit(ChannelId::new(c), MessageId::new(m), body).await {
+                tracing::warn!(case = %case.id, message = %p.message_id, error = %e, "could not update a case post");
+            }
+        }
+    }
+
+    /// After the owner deleted their data: the post keeps only the case id.
+    pub(crate) async fn tombstone_post(&self, p: &CasePost) {
+        let (Ok(c), Ok(m)) = (p.channel_id.parse::<u64>(), p.message_id.parse::<u64>()) else { return };
+        let embed = json!({
+            "title": format!("{}（削除済み / deleted）", p.case),
+            "description": "相談者の依頼により、この案件の内容を削除しました。同意と第三者提供の記録だけを法律に基づき保管しています。\nThe owner asked for their data to be deleted; only the consent and hand-over record is kept, as the law requires.",
+            "color": 0x95a5a6,
+        });
+        if let Err(e) = self.edit(ChannelId::new(c), MessageId::new(m), json!({ "embeds": [embed], "components": [] })).await {
+            tracing::warn!(message = %p.message_id, error = %e, "could not clear a case post");
+        }
+        self.note(p.case, &p.hub_id, "🗑️ 相談者の依頼により、この案件の内容を削除しました。スレッド内の相談者のメッセージも削除しました。 (deleted at the owner's request)").await;
+    }
+
+    /// `Ok` when the member holds the hub's staff role; otherwise the
+    /// refusal to show them.
+    pub(crate) fn staff_check(&self, roles: Option<&[RoleId]>, hub_id: &str) -> Result<(), String> {
+        let hub = escape_markdown(&self.hub_name(hub_id));
+        let Some(role) = self.hub_target(hub_id).and_then(|t| t.staff_role) else {
+            return Err(format!(
+                "{hub} にはスタッフロールが設定されていないため、操作できません。routing.yaml の targets.discord.staff_role を設定してください。\nNo staff role is configured for this hub; set targets.discord.staff_role in routing.yaml."
+            ));
+        };
+        if roles.is_some_and(|r| r.contains(&RoleId::new(role))) {
+            Ok(())
+        } else {
+            Err(format!("この操作は {hub} のスタッフ（<@&{role}>）だけが行えます。\nOnly this hub's staff can do this."))
+        }
+    }
+
+    /// A press on a case post's button, or on the forward hub select.
+    pub(crate) async fn on_staff_component(&self, comp: &ComponentInteraction, rest: &str) {
+        let Some((action, id)) = rest.split_once(':') else { return };
+        let Ok(id) = id.parse::<i64>() else { return };
+        let case = match self.store.case(CaseId(id)).await {
+            Ok(Some(c)) => c,
+            Ok(None) => return self.respond_ephemeral(comp.id, &comp.token, "この案件は見つかりません。 (unknown case)").await,
+            Err(e) => {
+                tracing::warn!(case = id, error = %e, "cannot load a case");
+                return self.respond_ephemeral(comp.id, &comp.token, "いまは操作できません。少し待ってからもう一度お試しください。 (try again shortly)").await;
+            }
+        };
+        let roles = comp.member.as_ref().map(|m| m.roles.as_slice());
+        if let Err(refusal) = self.staff_check(roles, &case.hub_id) {
+            tracing::info!(case = %case.id, user = %comp.user.id, action, "staff action refused");
+            return self.respond_ephemeral(comp.id, &comp.token, &refusal).await;
+        }
+        if action != "fh" {
+            // Buttons live on the responsible hub's post only.
+            let on_post = self.store.find_case_post("discord", &comp.message.id.to_string()).await.ok().flatten();
+            if on_post.is_some_and(|p| p.hub_id != case.hub_id) {
+                let msg = format!("この案件は {} に引き継がれています。 (the case was forwarded)", escape_markdown(&self.hub_name(&case.hub_id)));
+                return self.respond_ephemeral(comp.id, &comp.token, &msg).await;
+            }
+        }
+        let who = actor(comp.user.id);
+        let now = self.runner.clock().now();
+        let change = match action {
+            "claim" => CaseChange::Claim { by: who.clone() },
+            "release" => CaseChange::Release,
+            "adv" => CaseChange::Advance { to_step: case.step.saturating_add(1) },
+            "close" => {
+                let body = json!({
+                    "type": 9,
+                    "data": {
+                        "custom_id": format!("s:co:{id}"),
+                        "title": "案件を完了する (close)",
+                        "components": [render::row(vec![json!({
+                            "type": 4, "custom_id": "outcome", "style": 1, "label": "結果 (outcome)",
+                            "placeholder": "例：人材紹介会社を紹介、採用決定", "min_length": 1, "max_length": 200, "required": true,
+                        })])],
+                    }
+                });
+                if let Err(e) = self.respond(comp.id, &comp.token, body).await {
+                    tracing::warn!(error = %e, "could not open the close form");
+                }
+                return;
+            }
+            "fwd" => return self.forward_menu(comp, &case).await,
+            "fh" => {
+                let hub = match &comp.data.kind {
+                    ComponentInteractionDataKind::StringSelect { values } => values.first().cloned().unwrap_or_default(),
+                    _ => String::new(),
+                };
+                if self.hub_target(&hub).is_none() || hub == case.hub_id {
+                    return self.respond_ephemeral(comp.id, &comp.token, "その拠点には引き継げません。 (cannot forward there)").await;
+                }
+                let body = json!({
+                    "type": 9,
+                    "data": {
+                        "custom_id": format!("s:fr:{id}:{hub}"),
+                        "title": render::truncate(&format!("{}へ引き継ぐ理由", self.hub_name(&hub)), 45),
+                        "components": [render::row(vec![json!({
+                            "type": 4, "custom_id": "reason", "style": 2, "label": "理由 (reason)",
+                            "min_length": 1, "max_length": 500, "required": true,
+                        })])],
+                    }
+                });
+                if let Err(e) = self.respond(comp.id, &comp.token, body).await {
+                    tracing::warn!(error = %e, "could not open the forward form");
+                }
+                return;
+            }
+            _ => return,
+        };
+        match self.store.update_case(case.id, &change, &who, now).await {
+            Ok(updated) => {
+                let v = self.post_view(&updated, &updated.hub_id);
+                let body = json!({ "type": 7, "data": { "embeds": [v.embed], "components": v.components } });
+                if let Err(e) = self.respond(comp.id, &comp.token, body).await {
+                    tracing::warn!(error = %e, "could not update the case post");
+                }
+                let me = format!("<@{}>", comp.user.id);
+                let note = match &change {
+                    CaseChange::Claim { .. } => format!("🙋 {me} が担当になりました。 (claimed)"),
+                    CaseChange::Release => format!("↩️ {me} が担当を外れました。 (released)"),
+                    CaseChange::Advance { to_step } => format!("⏩ {me} が段階を STEP {} → STEP {to_step} に進めました。 (advanced)", case.step),
+                    _ => String::new(),
+                };
+                tracing::info!(case = %case.id, user = %comp.user.id, action = change.action(), "staff action");
+                self.note(case.id, &updated.hub_id, &note).await;
+                self.refresh_posts(&updated, Some(comp.message.id)).await;
+            }
+            Err(StoreError::Conflict(_)) => {
+                let msg = match (&change, &case.claimed_by) {
+                    (CaseChange::Claim { .. }, Some(holder)) => format!("この案件はすでに {} が担当しています。 (already claimed)", mention_of(holder)),
+                    (CaseChange::Claim { .. }, None) => "完了した案件は担当できません。 (the case is closed)".to_string(),
+                    _ => "この操作はいまの状態ではできません。 (not possible in the current state)".to_string(),
+                };
+                self.respond_ephemeral(comp.id, &comp.token, &msg).await;
+            }
+            Err(e) => {
+                tracing::warn!(case = %case.id, error = %e, "staff action failed");
+                self.respond_ephemeral(comp.id, &comp.token, "操作を保存できませんでした。もう一度お試しください。 (could not save; try again)").await;
+            }
+        }
+    }
+
+    /// The hubs a case can be forwarded to, marked by whether the owner's
+    /// consent already covers them.
+    async fn forward_menu(&self, comp: &ComponentInteraction, case: &CaseRecord) {
+        let covered = self.consented_hubs(case).await;
+        let b = self.runner.bundle();
+        let Some(flow) = b.flows.first() else { return };
+        let options: Vec<Value> = flow
+            .routing
+            .hubs
+            .iter()
+            .filter(|h| h.discord.is_some() && h.id.as_str() != case.hub_id)
+            .take(render::MAX_SELECT_OPTIONS)
+            .map(|h| {
+                let mut o = render::option(&h.name, h.id.as_str());
+                let d = if covered.iter().any(|c| c == h.id.as_str()) { "相談者の同意あり (consented)" } else { "相談者に同意を確認します (the owner will be asked)" };
+                o["description"] = json!(d);
+                o
+            })
+            .collect();
+        if options.is_empty() {
+            return self.respond_ephemeral(comp.id, &comp.token, "引き継げる拠点がありません。 (no other hub)").await;
+        }
+        let body = json!({
+            "type": 4,
+            "data": {
+                "content": format!("{} をどの拠点へ引き継ぎますか？ (forward to which hub?)", case.id),
+                "flags": 64,
+                "components": [render::row(vec![render::select(&format!("s:fh:{}", case.id.0), "拠点を選ぶ (choose a hub)", options, 1, 1)])],
+            }
+        });
+        if let Err(e) = self.respond(comp.id, &comp.token, body).await {
+            tracing::warn!(error = %e, "could not show the forward menu");
+        }
+    }
+
+    /// Hubs named in a granted consent for this case.
+    async fn consented_hubs(&self, case: &CaseRecord) -> Vec<String> {
+        let rows = self.store.consents(&case.user).await.unwrap_or_default();
+        rows.iter().filter(|c| c.case == Some(case.id) && c.granted).flat_map(|c| c.recipients.iter().map(|h| h.id.clone())).collect()
+    }
+
+    async fn shared_items(&self, case: &CaseRecord) -> Vec<String> {
+        let rows = self.store.consents(&case.user).await.unwrap_or_default();
+        rows.iter().find(|c| c.case == Some(case.id) && c.granted).map(|c| c.items.clone()).unwrap_or_default()
+    }
+
+    /// The delivery a forward needs: none when the hub already has a post
+    /// (it had a copy), otherwise one to its channel.
+    async fn forward_delivery(&self, case: CaseId, to_hub: &str) -> Option<NewDelivery> {
+        let posts = self.store.case_posts(case).await.unwrap_or_default();
+        if posts.iter().any(|p| p.hub_id == to_hub) {
+            return None;
+        }
+        let target = self.hub_target(to_hub)?;
+        Some(NewDelivery { hub_id: to_hub.to_string(), transport: "discord".into(), target: target.channel.to_string() })
+    }
+
+    /// The close form and the forward reason form.
+    pub(crate) async fn on_staff_modal(&self, m: &ModalInteraction, rest: &str) {
+        let mut parts = rest.splitn(3, ':');
+        let (Some(kind), Some(id)) = (parts.next(), parts.next().and_then(|x| x.parse::<i64>().ok())) else { return };
+        let hub = parts.next().unwrap_or_default().to_string();
+        let text = m
+            .data
+            .components
+            .iter()
+            .flat_map(|r| r.components.iter())
+            .find_map(|c| match c {
+                ActionRowComponent::InputText(i) => i.value.clone(),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let case = match self.store.case(CaseId(id)).await {
+            Ok(Some(c)) => c,
+            _ => return self.respond_ephemeral(m.id, &m.token, "この案件は見つかりません。 (unknown case)").await,
+        };
+        let roles = m.member.as_ref().map(|x| x.roles.as_slice());
+        if let Err(refusal) = self.staff_check(roles, &case.hub_id) {
+            return self.respond_ephemeral(m.id, &m.token, &refusal).await;
+        }
+        let who = actor(m.user.id);
+        let now = self.runner.clock().now();
+        match kind {
+            "co" => match self.store.update_case(case.id, &CaseChange::Close { outcome: text.clone() }, &who, now).await {
+                Ok(updated) => {
+                    let v = self.post_view(&updated, &updated.hub_id);
+                    let body = if m.message.is_some() {
+                        json!({ "type": 7, "data": { "embeds": [v.embed], "components": v.components } })
+                    } else {
+                        json!({ "type": 4, "data": { "content": format!("{} を完了しました。", case.id), "flags": 64 } })
+                    };
+                    if let Err(e) = self.respond(m.id, &m.token, body).await {
+                        tracing::warn!(error = %e, "could not answer the close form");
+                    }
+                    tracing::info!(case = %case.id, user = %m.user.id, "case closed");
+                    self.note(case.id, &updated.hub_id, &format!("✅ <@{}> が案件を完了しました（結果: {}） (closed)", m.user.id, escape_markdown(&text))).await;
+                    self.refresh_posts(&updated, m.message.as_ref().map(|x| x.id)).await;
+                }
+                Err(e) => {
+                    tracing::warn!(case = %case.id, error = %e, "close failed");
+                    self.respond_ephemeral(m.id, &m.token, "完了にできませんでした。 (could not close)").await;
+                }
+            },
+            "fr" => {
+                if let Err(e) = self.respond(m.id, &m.token, json!({ "type": 6 })).await {
+                    tracing::warn!(error = %e, "could not acknowledge the forward form");
+                }
+                let result = self.forward(&case, &hub, &text, m.user.id).await;
+                let content = match result {
+                    Ok(s) => s,
+                    Err(e) => {
+                        tracing::warn!(case = %case.id, error = %e, "forward failed");
+                        "引き継ぎできませんでした。もう一度お試しください。 (forward failed; try again)".to_string()
+                    }
+                };
+                if let Err(e) = self.edit_original(&m.token, json!({ "content": content, "components": [] })).await {
+                    tracing::warn!(error = %e, "could not report the forward");
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Forwards at once when the owner's consent covers the hub; otherwise
+    /// asks the owner. Returns what to tell the staff member.
+    async fn forward(&self, case: &CaseRecord, to_hub: &str, reason: &str, by: UserId) -> Result<String, BotError> {
+        if case.status == CaseStatus::Closed {
+            return Ok("完了した案件は引き継げません。 (the case is closed)".into());
+        }
+        let to_name = escape_markdown(&self.hub_name(to_hub));
+        let who = actor(by);
+        let now = self.runner.clock().now();
+        if self.consented_hubs(case).await.iter().any(|h| h == to_hub) {
+            let f = ForwardCase {
+                case: case.id,
+                to_hub,
+                reason,
+                actor: &who,
+                consent: None,
+                request: None,
+                delivery: self.forward_delivery(case.id, to_hub).await,
+                now,
+            };
+            let updated = self.store.forward_case(&f).await?;
+            self.after_forward(&updated, &case.hub_id, to_hub, reason, &format!("<@{by}>")).await;
+            return Ok(format!("➡️ {} を {to_name} へ引き継ぎました（相談者の同意の範囲内です）。 (forwarded)", case.id));
+        }
+        // Not covered: the owner decides.
+        let req = self
+            .store
+            .create_forward_request(
+                &NewForwardRequest { case: case.id, user: case.user.clone(), to_hub: to_hub.to_string(), reason: reason.to_string(), requested_by: who.clone() },
+                now,
+            )
+            .await?;
+        self.store.append_audit(Some(case.id), &who, "forward_requested", &json!({ "to": to_hub, "request": req, "reason": reason }), now).await?;
+        let owner: u64 = case.user.id().parse().unwrap_or(0);
+        let owner = UserId::new(owner.max(1));
+        let lang = self.lang_for(&case.user, None, None).await;
+        let items = self.shared_items(case).await;
+        let sep = if lang == Lang::Ja { "、" } else { ", " };
+        let from_name = escape_markdown(&self.hub_name(&case.hub_id));
+        let content = t(
+            lang,
+            &format!(
+                "【ご相談 {} の引き継ぎについて】\n担当の {from_name} から、ご相談の内容を {to_name} に引き継ぎたいとの申し出がありました。\n理由：{}\n共有する内容：{}\n{to_name} への共有に同意しますか？同意しない場合は引き継がず、{from_name} が引き続き対応します。",
+                case.id,
+                escape_markdown(reason),
+                items.join(sep)
+            ),
+            &format!(
+                "About your consultation {}:\n{from_name}, who handles it, would like to hand it over to {to_name}.\nReason: {}\nWhat would be shared: {}\nDo you agree to share it with {to_name}? If not, nothing is shared and {from_name} keeps handling it.",
+                case.id,
+                escape_markdown(reason),
+                items.join(sep)
+            ),
+        );
+        let body = json!({
+            "content": content,
+            "components": [render::row(vec![
+                render::button(&format!("f:y:{req}"), &t(lang, "同意する", "I agree"), render::STYLE_SUCCESS),
+                render::button(&format!("f:n:{req}"), &t(lang, "同意しない", "I do not agree"), render::STYLE_SECONDARY),
+            ])],
+        });
+        let sent = match self.dm_channel(owner).await {
+            Ok(dm) => self.send(dm, body).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = sent {
+            tracing::warn!(case = %case.id, error = %e, "could not ask the owner about a forward");
+            self.store.decide_forward_request(req, ForwardStatus::Withdrawn, now).await?;
+            return Ok("相談者にDMを送れなかったため、同意を確認できませんでした。 (could not reach the owner)".into());
+        }
+        self.note(case.id, &case.hub_id, &format!("📨 <@{by}> が {to_name} への引き継ぎを申し出ました。相談者に同意を確認しています（理由: {}）。 (asking the owner)", escape_markdown(reason)))
+            .await;
+        Ok(format!("{to_name} はご本人の同意の範囲外のため、相談者に確認しています。回答はスレッドでお知らせします。 (the owner is being asked)"))
+    }
+
+    /// The posts and threads after a case moved to another hub.
+    async fn after_forward(&self, case: &CaseRecord, from_hub: &str, to_hub: &str, reason: &str, by: &str) {
+        self.wake.notify_one();
+        tracing::info!(case = %case.id, from = from_hub, to = to_hub, "case forwarded");
+        self.refresh_posts(case, None).await;
+        let to_name = escape_markdown(&self.hub_name(to_hub));
+        let from_name = escape_markdown(&self.hub_name(from_hub));
+        let reason = escape_markdown(reason);
+        self.note(case.id, from_hub, &format!("➡️ {by} が {to_name} へ引き継ぎました（理由: {reason}）。 (forwarded)")).await;
+        self.note(case.id, to_hub, &format!("⬅️ {from_name} から引き継がれました（理由: {reason}）。この拠点が担当になります。 (forwarded to this hub)")).await;
+    }
+
+    /// The owner's answer to a forward request.
+    pub(crate) async fn on_forward_answer(&self, comp: &ComponentInteraction, rest: &str) {
+        let Some((yn, id)) = rest.split_once(':') else { return };
+        let Ok(id) = id.parse::<i64>() else { return };
+        let yes = yn == "y";
+        let key = user_key(comp.user.id);
+        let lang = self.lang_for(&key, None, Some(&comp.locale)).await;
+        let req = match self.store.forward_request(id).await {
+            Ok(Some(r)) if r.user == key => r,
+            _ => return self.respond_ephemeral(comp.id, &comp.token, &t(lang, "この依頼はもうありません。", "This request no longer exists.")).await,
+        };
+        if req.status != ForwardStatus::Pending {
+            return self.respond_ephemeral(comp.id, &comp.token, &t(lang, "この依頼にはすでにお答えいただいています。", "You have already answered this request.")).await;
+        }
+        let rows = serde_json::to_value(&comp.message.components).unwrap_or(Value::Array(vec![]));
+        let chosen = Chosen { custom_id: comp.data.custom_id.clone(), values: vec![] };
+        let body = json!({ "type": 7, "data": { "components": render::disabled(&rows, Some(&chosen)) } });
+        if let Err(e) = self.respond(comp.id, &comp.token, body).await {
+            tracing::warn!(error = %e, "could not acknowledge the owner's answer");
+        }
+        let r = self.answer_forward(&req, yes, &comp.message.content, lang).await;
+        let text = match r {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(request = id, error = %e, "could not apply the owner's answer");
+                super::owner::sorry_text(lang)
+            }
+        };
+        if let Ok(dm) = self.dm_channel(comp.user.id).await {
+            let _ = self.send(dm, json!({ "content": text })).await;
+        }
+    }
+
+    async fn answer_forward(&self, req: &crate::store::ForwardRequest, yes: bool, wording: &str, lang: Lang) -> Result<String, BotError> {
+        let Some(case) = self.store.case(req.case).await? else {
+            return Ok(t(lang, "この案件はもうありません。", "This case no longer exists."));
+        };
+        let now = self.runner.clock().now();
+        let to = HubRef { id: req.to_hub.clone(), name: self.hub_name(&req.to_hub) };
+        let items = self.shared_items(&case).await;
+        let owner_actor = req.user.to_string();
+        let to_name = escape_markdown(&to.name);
+        if yes {
+            let consent = ConsentRecord { granted: true, hubs: vec![to.clone()], items, wording: wording.to_string() };
+            let f = ForwardCase {
+                case: case.id,
+                to_hub: &req.to_hub,
+                reason: &req.reason,
+                actor: &req.requested_by,
+                consent: Some(&consent),
+                request: Some(req.id),
+                delivery: self.forward_delivery(case.id, &req.to_hub).await,
+                now,
+            };
+            match self.store.forward_case(&f).await {
+                Ok(updated) => {
+                    self.note(case.id, &case.hub_id, &format!("✅ 相談者が {to_name} への共有に同意しました。 (the owner agreed)")).await;
+                    self.after_forward(&updated, &case.hub_id, &req.to_hub, &req.reason, &mention_of(&req.requested_by)).await;
+                    Ok(t(lang, &format!("ありがとうございます。{to_name} へ引き継ぎました。担当者からご連絡します。"), &format!("Thank you. Your consultation was handed over to {to_name}; their staff will contact you.")))
+                }
+                Err(StoreError::Conflict(_)) => Ok(t(lang, "この案件はすでに完了しているか、お答え済みのため、引き継ぎは行いませんでした。", "The case is already closed or answered, so nothing was handed over.")),
+                Err(e) => Err(e.into()),
+            }
+        } else {
+            if !self.store.decide_forward_request(req.id, ForwardStatus::Declined, now).await? {
+                return Ok(t(lang, "この依頼にはすでにお答えいただいています。", "You have already answered this request."));
+            }
+            let consent = ConsentRecord { granted: false, hubs: vec![to.clone()], items, wording: wording.to_string() };
+            self.store.record_consent(case.session, Some(case.id), &req.user, &consent, now).await?;
+            self.store.append_audit(Some(case.id), &owner_actor, "forward_declined", &json!({ "to": req.to_hub, "request": req.id }), now).await?;
+            self.note(case.id, &case.hub_id, &format!("🚫 相談者は {to_name} への共有に同意しませんでした。案件はこの拠点のままです。 (the owner declined)")).await;
+            Ok(t(lang, &format!("承知しました。{to_name} には共有しません。これまでの担当者が引き続き対応します。"), &format!("Understood. Nothing is shared with {to_name}; your current contact keeps handling your consultation.")))
+        }
+    }
+}
