@@ -354,8 +354,8 @@ pub const MESSAGE_DEFAULTS: &[(&str, &str, &str)] = &[
     ("gave_up_skip", "この質問はいったんとばして先に進みます。", "Let's skip this question for now and go on."),
     (
         "gave_up_handoff",
-        "うまくお答えいただけないようですので、担当者からご連絡する形に切り替えます。",
-        "It seems this is hard to answer here, so a staff member will contact you instead.",
+        "チャットでのご回答が難しいようですので、ここで相談をいったん終えます。お手数ですが、お近くのよろず支援拠点や商工会・商工会議所の担当者に直接ご相談ください。ご回答はどこにも送っていません。「最初から」でやり直すこともできます。",
+        "This seems hard to answer in a chat, so the consultation stops here. Please talk to a person at your nearest Yorozu support hub or chamber of commerce directly. Nothing you answered was sent to anyone. Type \"restart\" to begin again.",
     ),
     ("gave_up_end", "相談をここで終了します。", "The consultation ends here."),
     (
