@@ -215,13 +215,10 @@ pub fn dot(flow: &Flow) -> String {
             .as_ref()
             .map(|l| format!("label=\"{}\"", dot_text(l)))
             .unwrap_or_default();
-        let sep = if label.is_empty() || style.is_empty() {
-            ""
-        } else {
-            ""
-        };
+        // `style` starts with ", "; without a label it must not.
+        let style = if label.is_empty() { style.trim_start_matches(", ") } else { style };
         out.push_str(&format!(
-            "    \"{}\" -> \"{}\" [{label}{sep}{style}];\n",
+            "    \"{}\" -> \"{}\" [{label}{style}];\n",
             dot_text(&e.from),
             dot_text(&e.to)
         ));

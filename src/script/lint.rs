@@ -138,7 +138,7 @@ pub fn lint_routing(flow: &Flow) -> Vec<(usize, RuleProblem)> {
         .collect();
     let tags: Vec<String> = tags.into_iter().collect();
     let mut sizes: Vec<usize> = dims.iter().map(|(_, c)| c.len()).collect();
-    sizes.extend(std::iter::repeat(2).take(tags.len()));
+    sizes.extend(std::iter::repeat_n(2, tags.len()));
     let total = sizes
         .iter()
         .try_fold(1usize, |acc, s| acc.checked_mul(*s))

@@ -114,3 +114,49 @@ fn chat_resumes_after_input_ends() {
     let second = run(&["--resume"], "回答確認\n");
     assert!(second.contains("株式会社ひょうご精機"), "{second}");
 }
+
+/// An owner can see everything stored about them and have it deleted; the
+/// consent records stay, and the reply says so.
+#[test]
+fn my_data_and_forget() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chat.db");
+    let mut child = bin()
+        .args(["chat", "--db"])
+        .arg(&db)
+        .arg("--dialogs")
+        .arg(dialogs_dir())
+        .arg("--inbox")
+        .arg(dir.path().join("inbox"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(include_str!("chat_input.txt").as_bytes()).unwrap();
+    assert!(child.wait_with_output().unwrap().status.success());
+
+    let data = |db: &std::path::Path| {
+        let out = bin().args(["my-data", "--user", "terminal:local", "--db"]).arg(db).output().unwrap();
+        assert!(out.status.success());
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let before = data(&db);
+    let answers = before["sessions"][0]["answers"].as_array().unwrap();
+    assert!(answers.iter().any(|a| a["raw"] == "株式会社ひょうご精機"), "{before:#}");
+    assert_eq!(before["cases"].as_array().unwrap().len(), 1);
+    assert_eq!(before["consents"].as_array().unwrap().len(), 2, "the decision and the forwarding record");
+
+    // Without --yes nothing is deleted.
+    let out = bin().args(["forget", "--user", "terminal:local", "--db"]).arg(&db).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(data(&db)["cases"].as_array().unwrap().len(), 1);
+
+    let out = bin().args(["forget", "--user", "terminal:local", "--yes", "--db"]).arg(&db).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success() && text.contains("kept 2 consent record(s)"), "{text}");
+    let after = data(&db);
+    assert!(after["sessions"].as_array().unwrap().is_empty(), "{after:#}");
+    assert!(after["cases"].as_array().unwrap().is_empty());
+    assert_eq!(after["consents"].as_array().unwrap().len(), 2);
+    assert!(!after.to_string().contains("ひょうご精機"), "no answer survives: {after:#}");
+}
