@@ -1328,14 +1328,14 @@ impl Compiler<'_> {
                     self.d.error(
                         loc,
                         "label-too-long",
-                        (format!("option `{}` has a {chars}-character label; Discord shows at most {}", o.id, limits::SELECT_LABEL), format!("選択肢 `{}` のラベルが {chars} 文字あります。Discord は {} 文字まで", o.id, limits::SELECT_LABEL)),
+                        (format!("option `{}` has a label of {chars} characters; Discord shows at most {}", o.id, limits::SELECT_LABEL), format!("選択肢 `{}` のラベルが {chars} 文字あります。Discord は {} 文字まで", o.id, limits::SELECT_LABEL)),
                         bi!("shorten the label; put explanations in the question text", "ラベルを短くし、説明は質問文に書いてください"),
                     );
                 } else if chars > limits::BUTTON_LABEL {
                     self.d.warn(
                         loc,
                         "long-label",
-                        (format!("option `{}` has a {chars}-character label; Discord buttons show at most {}, so a list is used instead", o.id, limits::BUTTON_LABEL), format!("選択肢 `{}` のラベルが {chars} 文字あります。Discord のボタンは {} 文字までのため、リスト表示になります", o.id, limits::BUTTON_LABEL)),
+                        (format!("option `{}` has a label of {chars} characters; Discord buttons show at most {}, so a list is used instead", o.id, limits::BUTTON_LABEL), format!("選択肢 `{}` のラベルが {chars} 文字あります。Discord のボタンは {} 文字までのため、リスト表示になります", o.id, limits::BUTTON_LABEL)),
                         bi!("shorten the label to use buttons", "ボタンで表示するにはラベルを短くしてください"),
                     );
                 }
