@@ -98,6 +98,18 @@ enum Cmd {
         #[arg(long)]
         yes: bool,
     },
+    /// Run the bot on Discord (token from DISCORD_TOKEN; see madoguchi.example.toml).
+    Run {
+        /// The config file.
+        #[arg(long, default_value = "madoguchi.toml")]
+        config: PathBuf,
+        /// The SQLite database file (overrides `db` in the config file).
+        #[arg(long, env = "MADOGUCHI_DB")]
+        db: Option<PathBuf>,
+        /// The dialogs folder (overrides `dialogs` in the config file).
+        #[arg(long, env = "MADOGUCHI_DIALOGS")]
+        dialogs: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -512,6 +524,20 @@ async fn real_main() -> Result<u8> {
                 "deleted {} session(s), {} answer(s), the contents of {} case(s); kept {} consent record(s) as the law requires",
                 r.sessions, r.answers, r.cases, r.consent_records_kept
             );
+            Ok(0)
+        }
+        Cmd::Run { config, db, dialogs } => {
+            let mut cfg = madoguchi::discord::Config::load(&config)?;
+            cfg.db = db.unwrap_or(cfg.db);
+            cfg.dialogs = dialogs.unwrap_or(cfg.dialogs);
+            let token = std::env::var("DISCORD_TOKEN")
+                .ok()
+                .context("DISCORD_TOKEN is not set: put the bot token from the Discord developer portal (Bot → Reset Token) in it")?;
+            let token = madoguchi::discord::Token::new(&token)?;
+            let bundle = load_checked(&cfg.dialogs)?;
+            let store = open_store(&cfg.db).await?;
+            let runner = Runner::new(store, Arc::new(SystemClock), bundle, madoguchi::discord::runner_config(&cfg)).await?;
+            madoguchi::discord::run(cfg, token, Arc::new(runner)).await?;
             Ok(0)
         }
     }

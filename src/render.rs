@@ -127,21 +127,23 @@ pub struct ContextInput<'a> {
 
 pub fn context(flow: &Flow, input: &ContextInput, mode: RenderMode) -> Value {
     let mut m = Map::new();
-    let mut list = Vec::new();
+    let mut list = Vec::with_capacity(input.answers.len());
     for (ix, v) in input.answers {
         let node = flow.node(*ix);
         let shown = escape(mode, &display_answer(flow, *ix, v));
         if !v.is_skipped() {
             m.insert(node.id.clone(), Value::String(shown.clone()));
         }
-        list.push(json!({ "id": node.id, "label": escape(mode, &node.label), "value": shown }));
+        list.push((
+            *ix,
+            json!({ "id": node.id, "label": escape(mode, &node.label), "value": shown }),
+        ));
     }
     // Order the list as the script orders its questions, whatever the
-    // order of answering (corrections move answers to the end).
-    list.sort_by_key(|v| {
-        flow.index_of(v["id"].as_str().unwrap_or_default())
-            .unwrap_or(u16::MAX)
-    });
+    // order of answering (corrections move answers to the end). A node's
+    // index is its position in the script.
+    list.sort_by_key(|(ix, _)| *ix);
+    let list: Vec<Value> = list.into_iter().map(|(_, v)| v).collect();
     m.insert("answers".into(), Value::Array(list));
     let labels: Vec<String> = input
         .tags
@@ -195,8 +197,46 @@ pub fn context(flow: &Flow, input: &ContextInput, mode: RenderMode) -> Value {
 /// string values cannot fail in practice; if it ever does, the owner gets
 /// the template's raw text rather than nothing.
 pub fn render(flow: &Flow, name: &str, ctx: &Value) -> String {
+    render_with(flow, name, || ctx.clone())
+}
+
+/// Renders one of the flow's templates for a consultation's state, the way
+/// [`render`] renders it with [`context`], taking the cheapest way that
+/// gives the same text: plain text as it is; templates made only of the
+/// constructs scripts use (`{{id}}`, `{{route.primary}}`, `{{#if}}`,
+/// `{{default}}`, `{{#each answers}}`) straight from the state; anything
+/// else through handlebars with the full JSON context.
+pub fn render_input(flow: &Flow, name: &str, input: &ContextInput, mode: RenderMode) -> String {
+    if let Some(t) = flow.templates.get_template(name) {
+        if let Some(text) = plain_text(t) {
+            return text;
+        }
+        if let Some(parts) = lite::compile(&t.elements) {
+            let mut out = String::new();
+            lite::Scope { flow, input, mode }.render(&parts, &mut out);
+            return trimmed(out);
+        }
+    }
+    render_handlebars(flow, name, &context(flow, input, mode))
+}
+
+/// Which way [`render_input`] renders a template: `"plain"` (text without
+/// expressions), `"direct"` (from the state), `"handlebars"`, or `"none"`
+/// when the flow has no such template.
+pub fn render_path(flow: &Flow, name: &str) -> &'static str {
+    match flow.templates.get_template(name) {
+        None => "none",
+        Some(t) if plain_text(t).is_some() => "plain",
+        Some(t) if lite::compile(&t.elements).is_some() => "direct",
+        Some(_) => "handlebars",
+    }
+}
+
+/// Renders through handlebars only (the reference the faster paths are
+/// tested against).
+pub fn render_handlebars(flow: &Flow, name: &str, ctx: &Value) -> String {
     match flow.templates.render(name, ctx) {
-        Ok(s) => s.trim_end().to_string(),
+        Ok(s) => trimmed(s),
         Err(e) => {
             tracing::error!(template = name, error = %e, "template failed to render");
             String::new()
@@ -204,7 +244,345 @@ pub fn render(flow: &Flow, name: &str, ctx: &Value) -> String {
     }
 }
 
+/// Like [`render`], but the context is built only when the template reads
+/// one: most question texts are plain text, and building the context (every
+/// answer, escaped, as JSON) costs far more than the rest of a turn.
+pub fn render_with(flow: &Flow, name: &str, ctx: impl FnOnce() -> Value) -> String {
+    if let Some(t) = flow.templates.get_template(name) {
+        if let Some(text) = plain_text(t) {
+            return text;
+        }
+    }
+    // `render_with_context` renders from the value as it is; `render` would
+    // first copy it through serde.
+    match flow
+        .templates
+        .render_with_context(name, &handlebars::Context::from(ctx()))
+    {
+        Ok(s) => trimmed(s),
+        Err(e) => {
+            tracing::error!(template = name, error = %e, "template failed to render");
+            String::new()
+        }
+    }
+}
+
+/// What a template without expressions renders to (as [`render`] returns
+/// it), or `None` when it has any expression, helper or partial.
+fn plain_text(t: &handlebars::template::Template) -> Option<String> {
+    use handlebars::template::TemplateElement;
+    let mut out = String::new();
+    for e in &t.elements {
+        match e {
+            TemplateElement::RawString(s) => out.push_str(s),
+            TemplateElement::Comment(_) => {}
+            _ => return None,
+        }
+    }
+    Some(trimmed(out))
+}
+
+fn trimmed(mut s: String) -> String {
+    let keep = s.trim_end().len();
+    s.truncate(keep);
+    s
+}
+
 /// True when the question's answers are free text that tag rules read.
 pub fn is_text(flow: &Flow, ix: NodeIx) -> bool {
     matches!(&flow.node(ix).kind, crate::script::NodeKind::Ask(q) if matches!(q.ty, AnswerType::Text { .. }))
+}
+
+/// A direct renderer for the handlebars subset that scripts use, reading the
+/// consultation state instead of a JSON context. `compile` accepts a
+/// template only when every element is one it renders exactly as handlebars
+/// would with [`context`]; anything else (other helpers, `this`, `../`,
+/// `@index`, partials, hash arguments, whole objects) returns `None` and
+/// goes through handlebars. A test renders every shipped template both ways.
+mod lite {
+    use super::{display_answer, escape, ContextInput, RenderMode};
+    use crate::script::{Flow, Lang};
+    use handlebars::template::{HelperTemplate, Parameter, TemplateElement};
+    use handlebars::{Path, PathSeg};
+    use serde_json::Value;
+
+    /// Names handlebars resolves as helpers (registered by default or by us).
+    const HELPERS: &[&str] = &[
+        "if", "unless", "each", "with", "lookup", "eq", "ne", "gt", "gte", "lt", "lte", "and",
+        "or", "not", "len", "default", "log", "raw",
+    ];
+
+    #[derive(Debug)]
+    pub enum Key<'t> {
+        Answer(&'t str),
+        Title,
+        Today,
+        Tags,
+        Route(&'static str),
+    }
+
+    #[derive(Debug)]
+    pub enum ItemKey {
+        Id,
+        Label,
+        Value,
+    }
+
+    #[derive(Debug)]
+    pub enum Part<'t> {
+        Raw(&'t str),
+        Var(Key<'t>),
+        Default(Key<'t>, &'t str),
+        If {
+            key: Key<'t>,
+            negate: bool,
+            then: Vec<Part<'t>>,
+            otherwise: Vec<Part<'t>>,
+        },
+        EachAnswer {
+            body: Vec<ItemPart<'t>>,
+            otherwise: Vec<Part<'t>>,
+        },
+    }
+
+    #[derive(Debug)]
+    pub enum ItemPart<'t> {
+        Raw(&'t str),
+        Var(ItemKey),
+    }
+
+    /// The path's names when it is a plain `a` or `a.b` path.
+    fn names(p: &Parameter) -> Option<Vec<&str>> {
+        match p {
+            Parameter::Name(n) => Some(vec![n.as_str()]),
+            Parameter::Path(Path::Relative((segs, _))) => segs
+                .iter()
+                .map(|s| match s {
+                    PathSeg::Named(n) => Some(n.as_str()),
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        }
+    }
+
+    fn key(p: &Parameter) -> Option<Key<'_>> {
+        let n = names(p)?;
+        match n.as_slice() {
+            [one] if HELPERS.contains(one) => None,
+            ["title"] => Some(Key::Title),
+            ["today"] => Some(Key::Today),
+            ["tags"] => Some(Key::Tags),
+            // Objects, arrays and names the context does not hold as text.
+            ["route"] | ["answers"] | ["has_tag"] | ["case_id"] => None,
+            [one] if !one.is_empty() && !one.starts_with('@') => Some(Key::Answer(one)),
+            ["route", f] => match *f {
+                "primary" => Some(Key::Route("primary")),
+                "copies" => Some(Key::Route("copies")),
+                "hubs" => Some(Key::Route("hubs")),
+                "rule" => Some(Key::Route("rule")),
+                "reason" => Some(Key::Route("reason")),
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    fn plain(h: &HelperTemplate) -> bool {
+        h.hash.is_empty() && h.block_param.is_none() && !h.chain
+    }
+
+    pub fn compile(els: &[TemplateElement]) -> Option<Vec<Part<'_>>> {
+        let mut out = Vec::with_capacity(els.len());
+        for e in els {
+            out.push(match e {
+                TemplateElement::RawString(s) => Part::Raw(s),
+                TemplateElement::Comment(_) => continue,
+                TemplateElement::Expression(h) | TemplateElement::HtmlExpression(h) => {
+                    if !plain(h) || h.template.is_some() || h.inverse.is_some() {
+                        return None;
+                    }
+                    match (names(&h.name)?.as_slice(), h.params.as_slice()) {
+                        (_, []) => Part::Var(key(&h.name)?),
+                        (["default"], [v, Parameter::Literal(Value::String(f))]) => {
+                            Part::Default(key(v)?, f)
+                        }
+                        _ => return None,
+                    }
+                }
+                TemplateElement::HelperBlock(h) => {
+                    if !plain(h) {
+                        return None;
+                    }
+                    let otherwise = match &h.inverse {
+                        Some(t) => compile(&t.elements)?,
+                        None => Vec::new(),
+                    };
+                    let body = h.template.as_ref()?;
+                    match (names(&h.name)?.as_slice(), h.params.as_slice()) {
+                        ([helper @ ("if" | "unless")], [p]) => Part::If {
+                            key: key(p)?,
+                            negate: *helper == "unless",
+                            then: compile(&body.elements)?,
+                            otherwise,
+                        },
+                        (["each"], [p]) if names(p)?.as_slice() == ["answers"] => {
+                            let mut items = Vec::new();
+                            for e in &body.elements {
+                                items.push(match e {
+                                    TemplateElement::RawString(s) => ItemPart::Raw(s),
+                                    TemplateElement::Comment(_) => continue,
+                                    TemplateElement::Expression(h)
+                                    | TemplateElement::HtmlExpression(h)
+                                        if plain(h)
+                                            && h.params.is_empty()
+                                            && h.template.is_none()
+                                            && h.inverse.is_none() =>
+                                    {
+                                        match names(&h.name)?.as_slice() {
+                                            ["id"] => ItemPart::Var(ItemKey::Id),
+                                            ["label"] => ItemPart::Var(ItemKey::Label),
+                                            ["value"] => ItemPart::Var(ItemKey::Value),
+                                            _ => return None,
+                                        }
+                                    }
+                                    _ => return None,
+                                });
+                            }
+                            Part::EachAnswer {
+                                body: items,
+                                otherwise,
+                            }
+                        }
+                        _ => return None,
+                    }
+                }
+                _ => return None,
+            });
+        }
+        Some(out)
+    }
+
+    pub struct Scope<'a> {
+        pub flow: &'a Flow,
+        pub input: &'a ContextInput<'a>,
+        pub mode: RenderMode,
+    }
+
+    impl Scope<'_> {
+        fn sep(&self) -> &'static str {
+            if self.flow.lang == Lang::Ja {
+                "、"
+            } else {
+                ", "
+            }
+        }
+
+        /// The key's text as [`super::context`] holds it; `None` where the
+        /// context has no such key.
+        fn value(&self, k: &Key) -> Option<String> {
+            let flow = self.flow;
+            match k {
+                Key::Answer(id) => {
+                    let (ix, v) = self
+                        .input
+                        .answers
+                        .iter()
+                        .find(|(ix, _)| flow.node(*ix).id == *id)?;
+                    (!v.is_skipped()).then(|| escape(self.mode, &display_answer(flow, *ix, v)))
+                }
+                Key::Title => Some(flow.title.clone()),
+                Key::Today => Some(match flow.lang {
+                    Lang::Ja => self.input.today.format("%Y年%-m月%-d日").to_string(),
+                    Lang::En => self.input.today.format("%Y-%m-%d").to_string(),
+                }),
+                Key::Tags => {
+                    let labels: Vec<&str> = self
+                        .input
+                        .tags
+                        .iter()
+                        .map(|t| {
+                            flow.tags
+                                .iter()
+                                .find(|r| &r.name == t)
+                                .map(|r| r.label.as_str())
+                                .unwrap_or(t.as_str())
+                        })
+                        .collect();
+                    Some(labels.join(self.sep()))
+                }
+                Key::Route(f) => {
+                    let r = self.input.route?;
+                    Some(match *f {
+                        "primary" => r.primary.name.clone(),
+                        "copies" => r
+                            .copies
+                            .iter()
+                            .map(|h| h.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(self.sep()),
+                        "hubs" => r
+                            .recipients()
+                            .map(|h| h.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(self.sep()),
+                        "rule" => r.rule.clone(),
+                        _ => r.reason.clone(),
+                    })
+                }
+            }
+        }
+
+        pub fn render(&self, parts: &[Part], out: &mut String) {
+            for p in parts {
+                match p {
+                    Part::Raw(s) => out.push_str(s),
+                    Part::Var(k) => {
+                        if let Some(v) = self.value(k) {
+                            out.push_str(&v);
+                        }
+                    }
+                    // `{{default x "…"}}`: the fallback when x is missing or empty.
+                    Part::Default(k, fallback) => match self.value(k) {
+                        Some(v) if !v.is_empty() => out.push_str(&v),
+                        _ => out.push_str(fallback),
+                    },
+                    // Handlebars' truth for text: present and not empty.
+                    Part::If {
+                        key,
+                        negate,
+                        then,
+                        otherwise,
+                    } => {
+                        let truthy = self.value(key).is_some_and(|v| !v.is_empty());
+                        self.render(if truthy != *negate { then } else { otherwise }, out);
+                    }
+                    Part::EachAnswer { body, otherwise } => {
+                        if self.input.answers.is_empty() {
+                            self.render(otherwise, out);
+                            continue;
+                        }
+                        let mut items: Vec<_> = self.input.answers.iter().collect();
+                        items.sort_by_key(|(ix, _)| *ix);
+                        for (ix, v) in items {
+                            let node = self.flow.node(*ix);
+                            for b in body {
+                                match b {
+                                    ItemPart::Raw(s) => out.push_str(s),
+                                    ItemPart::Var(ItemKey::Id) => out.push_str(&node.id),
+                                    ItemPart::Var(ItemKey::Label) => {
+                                        out.push_str(&escape(self.mode, &node.label))
+                                    }
+                                    ItemPart::Var(ItemKey::Value) => out.push_str(&escape(
+                                        self.mode,
+                                        &display_answer(self.flow, *ix, v),
+                                    )),
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }

@@ -8,12 +8,11 @@
 //! started on them.
 
 use crate::domain::ids::{CaseId, SessionId, UserKey};
-use crate::engine::{self, Ctx, Effect, Input};
+use crate::engine::{self, Ctx, Effect, Input, SessionState};
 use crate::render::RenderMode;
 use crate::script::{compile_flow, Bundle, Flow, Lang, Sources};
-use crate::store::{
-    NewDelivery, NewSession, SessionRecord, StepCommit, Store, StoreError, VersionRecord,
-};
+use crate::store::batch::{GroupCommitOptions, GroupCommitter, OwnedStep};
+use crate::store::{NewDelivery, NewSession, SessionRecord, Store, StoreError, VersionRecord};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -95,6 +94,45 @@ impl Default for RunnerConfig {
     }
 }
 
+/// How the runner commits and what it keeps in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunnerOptions {
+    /// Commit the steps of concurrent conversations together (one
+    /// transaction and one fsync for many turns; see
+    /// [`crate::store::batch`]). Each `handle` still returns only after its
+    /// own step is durable. On by default.
+    pub group_commit: bool,
+    pub group_commit_options: GroupCommitOptions,
+    /// Keep open sessions in memory instead of reading them from the store
+    /// at every turn. Off by default, and valid **only when this process is
+    /// the only one that changes sessions** (one bot instance per
+    /// database; no `madoguchi forget` from another process while it runs).
+    /// Call [`Runner::forget_cached`] after changing a session behind the
+    /// runner's back.
+    pub session_cache: bool,
+    /// The most sessions the cache holds; beyond it, sessions are read from
+    /// the store as without a cache.
+    pub session_cache_max: usize,
+}
+
+impl Default for RunnerOptions {
+    fn default() -> Self {
+        RunnerOptions {
+            group_commit: true,
+            group_commit_options: GroupCommitOptions::default(),
+            session_cache: false,
+            session_cache_max: 100_000,
+        }
+    }
+}
+
+/// An open session held in memory (see [`RunnerOptions::session_cache`]).
+struct CachedSession {
+    id: SessionId,
+    flow: Arc<Flow>,
+    state: SessionState,
+}
+
 pub struct Runner {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -105,6 +143,10 @@ pub struct Runner {
     /// One lock per owner, so two messages from the same owner are handled
     /// one after the other.
     locks: Mutex<HashMap<UserKey, Arc<tokio::sync::Mutex<()>>>>,
+    committer: Option<GroupCommitter>,
+    /// Open sessions by owner, when the cache is on.
+    cache: Option<Mutex<HashMap<UserKey, CachedSession>>>,
+    cache_max: usize,
 }
 
 impl Runner {
@@ -115,6 +157,22 @@ impl Runner {
         bundle: Bundle,
         config: RunnerConfig,
     ) -> Result<Runner, RunError> {
+        Runner::with_options(store, clock, bundle, config, RunnerOptions::default()).await
+    }
+
+    /// [`Runner::new`] with explicit [`RunnerOptions`].
+    pub async fn with_options(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        bundle: Bundle,
+        config: RunnerConfig,
+        options: RunnerOptions,
+    ) -> Result<Runner, RunError> {
+        let committer = if options.group_commit {
+            GroupCommitter::spawn(store.clone(), options.group_commit_options)
+        } else {
+            None
+        };
         let r = Runner {
             store,
             clock,
@@ -122,6 +180,9 @@ impl Runner {
             bundle: RwLock::new(Arc::new(Bundle::default())),
             versions: Mutex::new(HashMap::new()),
             locks: Mutex::new(HashMap::new()),
+            committer,
+            cache: options.session_cache.then(|| Mutex::new(HashMap::new())),
+            cache_max: options.session_cache_max,
         };
         r.install(bundle).await?;
         Ok(r)
@@ -254,21 +315,43 @@ impl Runner {
         input: Input,
         lang: Option<Lang>,
     ) -> Result<Turn, RunError> {
-        let lock = self.lock_for(user);
-        let _guard = lock.lock().await;
-        let session = match self.store.open_session(user).await? {
-            Some(s) => s,
-            None => match self.store.latest_session(user).await? {
-                // An owner who writes again after their consultation ended
-                // is told so (and how to start over) rather than dropped
-                // into a new one mid-sentence; "restart" or an explicit
-                // start opens a new consultation.
-                Some(last) if !self.starts_anew(&last, &input).await? => last,
-                _ => self.session_for(user, lang).await?,
-            },
+        let guard = self.lock_for(user).lock_owned().await;
+        let (session, flow, mut state, new_session) = match self.cache_take(user) {
+            Some(c) => (c.id, c.flow, c.state, None),
+            None => {
+                let found = match self.store.open_session(user).await? {
+                    Some(s) => Some(s),
+                    None => match self.store.latest_session(user).await? {
+                        // An owner who writes again after their consultation
+                        // ended is told so (and how to start over) rather
+                        // than dropped into a new one mid-sentence;
+                        // "restart" or an explicit start opens a new
+                        // consultation.
+                        Some(last) if !self.starts_anew(&last, &input).await? => Some(last),
+                        _ => None,
+                    },
+                };
+                match found {
+                    Some(s) => {
+                        let flow = self.flow_for(&s.version).await?;
+                        (s.id, flow, s.state, None)
+                    }
+                    // A new session is created in the same transaction as
+                    // its first step.
+                    None => {
+                        let flow = self.current_flow(lang.unwrap_or(self.config.default_lang))?;
+                        let new = NewSession {
+                            user: user.clone(),
+                            script_id: flow.script_id.clone(),
+                            lang: flow.lang,
+                            version: flow.version.clone(),
+                            now: self.clock.now(),
+                        };
+                        (SessionId(0), flow, SessionState::default(), Some(new))
+                    }
+                }
+            }
         };
-        let flow = self.flow_for(&session.version).await?;
-        let mut state = session.state;
         let now = self.clock.now();
         let effects = engine::step(&flow, &mut state, input, &Ctx::new(now, self.config.mode));
         let deliveries = match effects.iter().find_map(|e| match e {
@@ -281,23 +364,75 @@ impl Runner {
             None => Vec::new(),
         };
         let node = flow.node(state.node).id.clone();
-        let outcome = self
-            .store
-            .commit_step(&StepCommit {
-                session: session.id,
-                now,
-                state: &state,
-                current_node: &node,
-                effects: &effects,
-                deliveries,
-            })
-            .await?;
+        // Serialised here, in the owner's task, so that a group commit does
+        // not serialise a whole batch of states one after another.
+        let state_json = serde_json::to_string(&state).expect("a session state serialises");
+        let step = OwnedStep {
+            session,
+            now,
+            state,
+            current_node: node,
+            effects,
+            deliveries,
+            new_session,
+            state_json: Some(state_json),
+            guard: Some(guard),
+        };
+        let (outcome, step) = match &self.committer {
+            Some(c) => c.commit(step).await,
+            None => (self.store.commit_step(&step.as_commit()).await, step),
+        };
+        // On failure nothing is cached, so the next turn reads the store.
+        let outcome = outcome?;
+        let session = outcome.created.unwrap_or(session);
+        let OwnedStep {
+            state,
+            effects,
+            guard,
+            ..
+        } = step;
+        self.cache_put(user, session, &flow, state);
+        drop(guard);
         Ok(Turn {
-            session: session.id,
+            session,
             flow,
             effects,
             case: outcome.case,
         })
+    }
+
+    /// Takes the owner's session out of the cache (it goes back after the
+    /// step is committed).
+    fn cache_take(&self, user: &UserKey) -> Option<CachedSession> {
+        let cache = self.cache.as_ref()?;
+        cache.lock().unwrap_or_else(|e| e.into_inner()).remove(user)
+    }
+
+    fn cache_put(&self, user: &UserKey, id: SessionId, flow: &Arc<Flow>, state: SessionState) {
+        let Some(cache) = &self.cache else { return };
+        if !state.status.is_open() {
+            return;
+        }
+        let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
+        if c.len() < self.cache_max {
+            c.insert(
+                user.clone(),
+                CachedSession {
+                    id,
+                    flow: flow.clone(),
+                    state,
+                },
+            );
+        }
+    }
+
+    /// Drops what the session cache holds for an owner, after their
+    /// sessions were changed other than through [`Runner::handle`] (e.g.
+    /// deleted on request). A no-op without the cache.
+    pub fn forget_cached(&self, user: &UserKey) {
+        if let Some(cache) = &self.cache {
+            cache.lock().unwrap_or_else(|e| e.into_inner()).remove(user);
+        }
     }
 
     async fn starts_anew(&self, last: &SessionRecord, input: &Input) -> Result<bool, RunError> {

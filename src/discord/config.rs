@@ -13,8 +13,8 @@ use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read the config file {path}: {source}; copy madoguchi.example.toml to {path} or pass another file with --config")]
-    Read { path: String, source: std::io::Error },
+    #[error("cannot read the config file {path}: {error}; copy madoguchi.example.toml to {path} or pass another file with --config")]
+    Read { path: String, error: std::io::Error },
     #[error("the config file {path} is not valid: {message}; compare it with madoguchi.example.toml")]
     Parse { path: String, message: String },
     #[error("the config file {path} is not valid: {message}")]
@@ -57,15 +57,54 @@ pub struct DiscordConfig {
     /// limiter, which would otherwise send requests to discord.com.
     #[serde(default)]
     pub api_base: Option<String>,
+    /// Members holding this role (a Discord role id, in quotes) may run
+    /// `/admin reload`. Without it, `/admin` refuses everyone.
+    #[serde(default)]
+    pub admin_role: Option<String>,
+    /// Where the bot reports reloads triggered by edits of the dialogs
+    /// folder, including rejected edits with their diagnostics.
+    #[serde(default)]
+    pub admin_channel: Option<String>,
+    /// Reload the dialogs when their files change (checked first; a broken
+    /// edit is rejected and the running version keeps serving).
+    #[serde(default = "default_true")]
+    pub watch_dialogs: bool,
+    /// How often the dialogs folder is checked for edits.
+    #[serde(default = "default_watch_ms")]
+    pub watch_interval_ms: u64,
 }
 
 impl Default for DiscordConfig {
     fn default() -> Self {
-        DiscordConfig { script: default_script(), default_lang: default_lang(), relay_prefix: None, api_base: None }
+        DiscordConfig {
+            script: default_script(),
+            default_lang: default_lang(),
+            relay_prefix: None,
+            api_base: None,
+            admin_role: None,
+            admin_channel: None,
+            watch_dialogs: true,
+            watch_interval_ms: default_watch_ms(),
+        }
     }
 }
 
+fn default_true() -> bool {
+    true
+}
+
+fn default_watch_ms() -> u64 {
+    2000
+}
+
 impl DiscordConfig {
+    pub fn admin_role_id(&self) -> Option<u64> {
+        self.admin_role.as_deref().and_then(|r| r.trim().parse().ok())
+    }
+    pub fn admin_channel_id(&self) -> Option<u64> {
+        self.admin_channel.as_deref().and_then(|r| r.trim().parse().ok())
+    }
+
     /// The relay prefix, if one is configured (blank counts as none).
     pub fn prefix(&self) -> Option<&str> {
         self.relay_prefix.as_deref().map(str::trim).filter(|p| !p.is_empty())
@@ -149,7 +188,7 @@ impl Default for Config {
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read { path: path.display().to_string(), error })?;
         Config::parse(&text, &path.display().to_string())
     }
 
@@ -165,6 +204,16 @@ impl Config {
                     path: name.to_string(),
                     message: format!("[discord] api_base `{base}` is not a URL: write it like http://127.0.0.1:8080, or remove it to use discord.com"),
                 });
+            }
+        }
+        for (key, v) in [("admin_role", &c.discord.admin_role), ("admin_channel", &c.discord.admin_channel)] {
+            if let Some(v) = v {
+                if v.trim().parse::<u64>().is_err() {
+                    return Err(ConfigError::Invalid {
+                        path: name.to_string(),
+                        message: format!("[discord] {key} `{v}` is not a Discord id: copy it with developer mode (right click → Copy ID) and write it in quotes"),
+                    });
+                }
             }
         }
         if c.outbox.max_attempts < 1 {

@@ -5,8 +5,8 @@
 //! goes through `Runner::handle`, which commits the step before anything is
 //! sent. The modules:
 //!
-//! - [`config`]: `madoguchi.toml`.
-//! - [`render`]: a turn as message content and components, the custom_id
+//! - [`config`] — `madoguchi.toml`.
+//! - [`render`] — a turn as message content and components, the custom_id
 //!   scheme (pure, unit-tested).
 //! - `owner`: DMs, `/consult`, presses, forms, `/forget`.
 //! - `staff`: the case post (embed, thread, buttons), staff permissions,
@@ -19,6 +19,7 @@
 //! staff role is ever pinged, and only on a new case. Logs carry ids, never
 //! owners' answers or the token.
 
+mod admin;
 pub mod config;
 mod outbox;
 mod owner;
@@ -52,11 +53,11 @@ pub struct Token(String);
 impl Token {
     /// Accepts the token as the developer portal shows it (a leading
     /// `Bot ` is tolerated).
-    pub fn new(s: &str) -> Result<Token, DiscordError> {
+    pub fn new(s: &str) -> Result<Token, EmptyToken> {
         let s = s.trim();
         let s = s.strip_prefix("Bot ").unwrap_or(s).trim();
         if s.is_empty() {
-            return Err(DiscordError::EmptyToken);
+            return Err(EmptyToken);
         }
         Ok(Token(s.to_string()))
     }
@@ -72,9 +73,11 @@ impl std::fmt::Debug for Token {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[error("DISCORD_TOKEN is empty: put the bot token from the Discord developer portal (Bot → Reset Token) in it")]
+pub struct EmptyToken;
+
+#[derive(Debug, thiserror::Error)]
 pub enum DiscordError {
-    #[error("DISCORD_TOKEN is empty: put the bot token from the Discord developer portal (Bot → Reset Token) in it")]
-    EmptyToken,
     #[error("cannot start the Discord client: {0}; check DISCORD_TOKEN and the network")]
     Start(#[source] serenity::Error),
     #[error("the Discord connection ended: {0}; check DISCORD_TOKEN, the intents enabled in the developer portal, and the network")]
@@ -203,8 +206,10 @@ impl Bot {
     /// Answers an interaction (once; Discord's 3-second window leaves no
     /// room for retries).
     pub(crate) async fn respond(&self, id: InteractionId, token: &str, mut body: Value) -> Result<(), serenity::Error> {
-        if let Some(data) = body.get_mut("data") {
-            if data.get("content").is_some() || data.get("embeds").is_some() || data.get("components").is_some() {
+        // Message replies (4) and updates (7) carry allowed_mentions; a
+        // modal (9) or a bare acknowledgement (5, 6) has no message text.
+        if matches!(body["type"].as_u64(), Some(4) | Some(7)) {
+            if let Some(data) = body.get_mut("data") {
                 guard_mentions(data);
             }
         }
@@ -249,6 +254,7 @@ impl Bot {
                 "consult" => self.on_consult(&cmd).await,
                 "forget" => self.on_forget(&cmd).await,
                 "reply" => self.on_reply_command(&cmd).await,
+                "admin" => self.on_admin(&cmd).await,
                 other => tracing::debug!(command = other, "unknown command"),
             },
             Interaction::Component(comp) => {
@@ -379,6 +385,16 @@ fn commands() -> Vec<CreateCommand> {
             .description_localized("ja", "自分の回答と相談の記録を削除する")
             .integration_types(vec![InstallationContext::Guild])
             .contexts(everywhere),
+        CreateCommand::new("admin")
+            .description("Administrators: reload the dialog scripts and routing")
+            .description_localized("ja", "管理者用：対話スクリプトとルーティングを再読み込みする")
+            .integration_types(vec![InstallationContext::Guild])
+            .contexts(vec![InteractionContext::Guild])
+            .default_member_permissions(serenity::all::Permissions::MANAGE_GUILD)
+            .add_option(
+                CreateCommandOption::new(CommandOptionType::SubCommand, "reload", "Check the edited dialogs and use them if they have no errors")
+                    .description_localized("ja", "編集した対話ファイルを検査し、エラーがなければ使い始める"),
+            ),
         CreateCommand::new("reply")
             .description("Staff: write to the owner of this case thread")
             .description_localized("ja", "スタッフ用：この案件スレッドから相談者に返信する")
@@ -427,6 +443,7 @@ pub struct RunningBot {
     shard_manager: Arc<serenity::gateway::ShardManager>,
     client: tokio::task::JoinHandle<Result<(), serenity::Error>>,
     worker: tokio::task::JoinHandle<()>,
+    watcher: Option<tokio::task::JoinHandle<()>>,
     stop: watch::Sender<bool>,
 }
 
@@ -435,6 +452,9 @@ impl RunningBot {
     /// in progress is finished or left pending for the next start).
     pub async fn shutdown(self) -> Result<(), DiscordError> {
         let _ = self.stop.send(true);
+        if let Some(w) = &self.watcher {
+            w.abort();
+        }
         self.shard_manager.shutdown_all().await;
         let r = match tokio::time::timeout(Duration::from_secs(10), self.client).await {
             Ok(Ok(Ok(()))) => Ok(()),
@@ -487,9 +507,18 @@ pub async fn start(cfg: Config, token: Token, runner: Arc<Runner>) -> Result<Run
     let _ = cell.set(bot.clone());
     let (stop, stop_rx) = watch::channel(false);
     let worker = tokio::spawn(outbox::run_worker(bot.clone(), stop_rx));
+    let watcher = bot.cfg.discord.watch_dialogs.then(|| {
+        let b = bot.clone();
+        let every = Duration::from_millis(bot.cfg.discord.watch_interval_ms.max(100));
+        crate::runner::watch_dialogs(bot.runner.clone(), bot.cfg.dialogs.clone(), every, move |res| {
+            let text = admin::report_text(res, b.cfg.discord.default_lang, "dialogs/");
+            let b = b.clone();
+            tokio::spawn(async move { b.post_admin(text).await });
+        })
+    });
     let shard_manager = client.shard_manager.clone();
     let handle = tokio::spawn(async move { client.start().await });
-    Ok(RunningBot { shard_manager, client: handle, worker, stop })
+    Ok(RunningBot { shard_manager, client: handle, worker, watcher, stop })
 }
 
 /// Runs the bot until Ctrl-C (or SIGTERM), then shuts it down cleanly.
@@ -538,7 +567,7 @@ mod tests {
         let t = Token::new("Bot abc.def.ghi").unwrap();
         assert_eq!(t.secret(), "abc.def.ghi");
         assert_eq!(format!("{t:?}"), "Token([redacted])");
-        assert!(matches!(Token::new("  "), Err(DiscordError::EmptyToken)));
+        assert!(Token::new("  ").is_err());
     }
 
     #[test]

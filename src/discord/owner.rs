@@ -18,9 +18,22 @@ use crate::store::{CaseRecord, CasePost, CaseStatus, LivePrompt, SessionRecord};
 use crate::domain::ids::{SessionId, UserKey};
 use serde_json::{json, Value};
 use serenity::all::{
-    ActionRowComponent, ChannelId, CommandInteraction, ComponentInteraction, ComponentInteractionDataKind, Message, MessageId, ModalInteraction, UserId,
+    ActionRowComponent, ChannelId, CommandInteraction, ComponentInteraction, ComponentInteractionDataKind, InteractionId, Message, MessageId, ModalInteraction, UserId,
 };
 use std::time::Duration;
+use tokio::sync::OwnedMutexGuard;
+
+/// One press (or form submission) being answered.
+struct Press<'a> {
+    id: InteractionId,
+    token: &'a str,
+    /// Already acknowledged (deferred) because the turn lock took long.
+    acked: bool,
+    user: UserId,
+    channel: ChannelId,
+    message: MessageId,
+    lang: Lang,
+}
 
 const EPHEMERAL: u64 = 64;
 
@@ -189,23 +202,26 @@ impl Bot {
         Ok(self.store.live_prompt(key).await?.filter(|l| l.message_id == message.to_string() && l.session.0 == session))
     }
 
-    /// The live prompt for a press, waiting briefly for a turn in progress
-    /// (the press may come right after its message was sent, before it was
-    /// recorded). Returns the lock guard when it had to wait.
-    async fn live_for_press(
-        &self,
-        user: UserId,
-        message: MessageId,
-        session: i64,
-    ) -> Result<(Option<LivePrompt>, Option<tokio::sync::OwnedMutexGuard<()>>), BotError> {
-        let key = user_key(user);
-        if let Some(l) = self.is_live(&key, message, session).await? {
-            return Ok((Some(l), None));
-        }
+    /// Waits for the owner's turn lock, so a press is judged only after a
+    /// turn in progress has recorded its question. Discord wants an answer
+    /// within 3 s: when the wait is long the press is acknowledged first
+    /// (deferred), and what follows goes out as edits and followups.
+    async fn press_lock(&self, user: UserId, id: InteractionId, token: &str) -> (OwnedMutexGuard<()>, bool) {
         let lock = self.user_lock(user);
-        match tokio::time::timeout(Duration::from_millis(1500), lock.lock_owned()).await {
-            Ok(g) => Ok((self.is_live(&key, message, session).await?, Some(g))),
-            Err(_) => Ok((None, None)),
+        match tokio::time::timeout(Duration::from_millis(1500), lock.clone().lock_owned()).await {
+            Ok(g) => (g, false),
+            Err(_) => {
+                let acked = self.respond(id, token, json!({ "type": 6 })).await.is_ok();
+                (lock.lock_owned().await, acked)
+            }
+        }
+    }
+
+    async fn stale_reply(&self, id: InteractionId, token: &str, acked: bool, lang: Lang) {
+        if acked {
+            self.followup_ephemeral(token, &stale_text(lang)).await;
+        } else {
+            self.respond_ephemeral(id, token, &stale_text(lang)).await;
         }
     }
 
@@ -224,20 +240,29 @@ impl Bot {
         let key = user_key(user);
         self.remember_dm(user, comp.channel_id);
         let (session, lang) = self.session_lang(oid.session, &comp.locale, &key).await;
-        let (live, guard) = match self.live_for_press(user, comp.message.id, oid.session).await {
-            Ok(x) => x,
+        if oid.kind == 'm' {
+            // A form must be the first answer to the press, so no deferring:
+            // wait briefly for a turn in progress, then decide. The
+            // submitted form is checked again.
+            let lock = self.user_lock(user);
+            let guard = tokio::time::timeout(Duration::from_millis(1500), lock.lock_owned()).await.ok();
+            let live = self.is_live(&key, comp.message.id, oid.session).await.ok().flatten();
+            drop(guard);
+            return match (live, session) {
+                (Some(_), Some(s)) => self.open_form(comp, &oid, &s, lang).await,
+                _ => self.stale_press(comp, false, lang).await,
+            };
+        }
+        let (guard, acked) = self.press_lock(user, comp.id, &comp.token).await;
+        let live = match self.is_live(&key, comp.message.id, oid.session).await {
+            Ok(l) => l,
             Err(e) => {
                 tracing::warn!(user = %user, error = %e, "could not check a press");
                 return self.respond_ephemeral(comp.id, &comp.token, &sorry_text(lang)).await;
             }
         };
         let (Some(live), Some(session)) = (live, session) else {
-            tracing::debug!(user = %user, message = %comp.message.id, "stale press");
-            self.respond_ephemeral(comp.id, &comp.token, &stale_text(lang)).await;
-            // Make sure that old message cannot be pressed again.
-            let rows = serde_json::to_value(&comp.message.components).unwrap_or(Value::Array(vec![]));
-            let _ = self.edit(comp.channel_id, comp.message.id, json!({ "components": render::disabled(&rows, None) })).await;
-            return;
+            return self.stale_press(comp, acked, lang).await;
         };
         let flow = match self.runner.flow_for(&session.version).await {
             Ok(f) => f,
@@ -256,55 +281,28 @@ impl Bot {
                 // A region was chosen: show its prefectures; no step yet.
                 let Some(region) = values.first().and_then(|v| render::region_from_key(v)) else { return };
                 let rows = render::with_prefectures(&live.data, region, oid.session, oid.node, lang);
-                let body = json!({ "type": 7, "data": { "components": rows.clone() } });
-                if let Err(e) = self.respond(comp.id, &comp.token, body).await {
-                    tracing::warn!(error = %e, "could not show the prefectures");
-                    return;
-                }
-                let _g = match guard {
-                    Some(g) => g,
-                    None => self.user_lock(user).lock_owned().await,
+                let shown = if acked {
+                    self.edit(comp.channel_id, comp.message.id, json!({ "components": rows.clone() })).await.map(|_| ())
+                } else {
+                    self.respond(comp.id, &comp.token, json!({ "type": 7, "data": { "components": rows.clone() } })).await
                 };
-                if self.is_live(&key, comp.message.id, oid.session).await.ok().flatten().is_some() {
-                    let _ = self.store.set_live_prompt(&LivePrompt { data: rows, ..live }).await;
-                }
-            }
-            'm' if node_ok => {
-                let node = flow.node(oid.node);
-                let max = match &node.kind {
-                    NodeKind::Ask(q) => match &q.ty {
-                        AnswerType::Text { max, .. } => (*max).min(render::MAX_MODAL_INPUT),
-                        _ => render::MAX_MODAL_INPUT,
-                    },
-                    _ => render::MAX_MODAL_INPUT,
-                };
-                let body = json!({
-                    "type": 9,
-                    "data": {
-                        "custom_id": render::modal_id(oid.session, oid.node),
-                        "title": t(lang, "回答の入力", "Your answer"),
-                        "components": [render::row(vec![json!({
-                            "type": 4,
-                            "custom_id": "answer",
-                            "style": 2,
-                            "label": render::truncate(&node.label, render::MAX_MODAL_LABEL),
-                            "min_length": 1,
-                            "max_length": max.max(1),
-                            "required": true,
-                        })])],
+                match shown {
+                    Ok(()) => {
+                        if let Err(e) = self.store.set_live_prompt(&LivePrompt { data: rows, ..live }).await {
+                            tracing::warn!(user = %user, error = %e, "could not record the prefecture list");
+                        }
                     }
-                });
-                if let Err(e) = self.respond(comp.id, &comp.token, body).await {
-                    tracing::warn!(error = %e, "could not open the answer form");
+                    Err(e) => tracing::warn!(error = %e, "could not show the prefectures"),
                 }
+                drop(guard);
             }
             'q' | 'c' => {
                 let input = match oid.kind {
                     'c' => match oid.arg.as_deref().and_then(Command::parse_name) {
                         Some(c) => Input::Command(c),
-                        None => return,
+                        None => return self.stale_press(comp, acked, lang).await,
                     },
-                    _ if !node_ok => return,
+                    _ if !node_ok => return self.stale_press(comp, acked, lang).await,
                     _ => {
                         let node = flow.node(oid.node);
                         let value = match oid.option() {
@@ -321,59 +319,90 @@ impl Bot {
                     }
                 };
                 let chosen = Chosen { custom_id: comp.data.custom_id.clone(), values };
-                self.answer_press(comp.id, &comp.token, user, comp.message.id, &live, &chosen, input, guard, lang).await;
+                let press = Press { id: comp.id, token: &comp.token, acked, user, channel: comp.channel_id, message: comp.message.id, lang };
+                self.answer_press(&press, &live, &chosen, input, guard).await;
             }
-            _ => self.respond_ephemeral(comp.id, &comp.token, &stale_text(lang)).await,
+            _ => self.stale_press(comp, acked, lang).await,
         }
     }
 
-    /// Acknowledges a press at once by disabling the question's components
-    /// (the choice marked), then runs the step and sends the next turn.
-    #[allow(clippy::too_many_arguments)]
-    async fn answer_press(
-        &self,
-        id: serenity::all::InteractionId,
-        token: &str,
-        user: UserId,
-        message: MessageId,
-        live: &LivePrompt,
-        chosen: &Chosen,
-        input: Input,
-        guard: Option<tokio::sync::OwnedMutexGuard<()>>,
-        lang: Lang,
-    ) {
-        let key = user_key(user);
-        let body = json!({ "type": 7, "data": { "components": render::disabled(&live.data, Some(chosen)) } });
-        if let Err(e) = self.respond(id, token, body).await {
-            tracing::warn!(interaction = %id, error = %e, "could not acknowledge a press");
+    /// A press on anything but the current question: a polite ephemeral
+    /// note, and the old message is disabled so it cannot happen again.
+    async fn stale_press(&self, comp: &ComponentInteraction, acked: bool, lang: Lang) {
+        tracing::debug!(user = %comp.user.id, message = %comp.message.id, "stale press");
+        self.stale_reply(comp.id, &comp.token, acked, lang).await;
+        let rows = serde_json::to_value(&comp.message.components).unwrap_or(Value::Array(vec![]));
+        if let Err(e) = self.edit(comp.channel_id, comp.message.id, json!({ "components": render::disabled(&rows, None) })).await {
+            tracing::debug!(error = %e, "could not disable an old question");
         }
-        let _g = match guard {
-            Some(g) => g,
-            None => self.user_lock(user).lock_owned().await,
+    }
+
+    /// Opens the form for a long text answer.
+    async fn open_form(&self, comp: &ComponentInteraction, oid: &OwnerId, session: &SessionRecord, lang: Lang) {
+        let Ok(flow) = self.runner.flow_for(&session.version).await else {
+            return self.respond_ephemeral(comp.id, &comp.token, &sorry_text(lang)).await;
         };
-        match self.is_live(&key, message, live.session.0).await {
-            Ok(Some(_)) => {}
-            Ok(None) => return self.followup_ephemeral(token, &stale_text(lang)).await,
-            Err(e) => {
-                tracing::warn!(user = %user, error = %e, "could not check a press");
-                return self.followup_ephemeral(token, &sorry_text(lang)).await;
+        if oid.node as usize >= flow.nodes.len() {
+            return self.stale_press(comp, false, lang).await;
+        }
+        let node = flow.node(oid.node);
+        let max = match &node.kind {
+            NodeKind::Ask(q) => match &q.ty {
+                AnswerType::Text { max, .. } => (*max).min(render::MAX_MODAL_INPUT),
+                _ => render::MAX_MODAL_INPUT,
+            },
+            _ => render::MAX_MODAL_INPUT,
+        };
+        let body = json!({
+            "type": 9,
+            "data": {
+                "custom_id": render::modal_id(oid.session, oid.node),
+                "title": t(lang, "回答の入力", "Your answer"),
+                "components": [render::row(vec![json!({
+                    "type": 4,
+                    "custom_id": "answer",
+                    "style": 2,
+                    "label": render::truncate(&node.label, render::MAX_MODAL_LABEL),
+                    "min_length": 1,
+                    "max_length": max.max(1),
+                    "required": true,
+                })])],
             }
+        });
+        if let Err(e) = self.respond(comp.id, &comp.token, body).await {
+            tracing::warn!(error = %e, "could not open the answer form");
+        }
+    }
+
+    /// Disables the question's components at once (the choice marked) as
+    /// the answer to the press, then runs the step and sends the next turn.
+    /// The caller holds the owner's turn lock (`_guard`).
+    async fn answer_press(&self, p: &Press<'_>, live: &LivePrompt, chosen: &Chosen, input: Input, _guard: OwnedMutexGuard<()>) {
+        let key = user_key(p.user);
+        let rows = render::disabled(&live.data, Some(chosen));
+        let acked = if p.acked {
+            self.edit(p.channel, p.message, json!({ "components": rows })).await.map(|_| ())
+        } else {
+            self.respond(p.id, p.token, json!({ "type": 7, "data": { "components": rows } })).await
+        };
+        if let Err(e) = acked {
+            tracing::warn!(interaction = %p.id, error = %e, "could not acknowledge a press");
         }
         let r = async {
             let turn = self.runner.handle(&key, input, None).await?;
             if turn.effects.iter().any(|e| matches!(e, Effect::Stale)) {
                 // The engine had moved on: say so, and show the current
                 // question again since this message was just disabled.
-                self.followup_ephemeral(token, &stale_text(lang)).await;
+                self.followup_ephemeral(p.token, &stale_text(p.lang)).await;
                 let again = self.runner.handle(&key, Input::Resume, None).await?;
-                return self.send_turn(user, &again, Some(message)).await;
+                return self.send_turn(p.user, &again, Some(p.message)).await;
             }
-            self.send_turn(user, &turn, Some(message)).await
+            self.send_turn(p.user, &turn, Some(p.message)).await
         }
         .await;
         if let Err(e) = r {
-            tracing::warn!(user = %user, error = %e, "could not handle a press");
-            self.followup_ephemeral(token, &sorry_text(lang)).await;
+            tracing::warn!(user = %p.user, error = %e, "could not handle a press");
+            self.followup_ephemeral(p.token, &sorry_text(p.lang)).await;
         }
     }
 
@@ -395,22 +424,21 @@ impl Bot {
         let Some(message) = m.message.as_ref().map(|m| m.id) else {
             return self.respond_ephemeral(m.id, &m.token, &stale_text(lang)).await;
         };
-        let (live, guard) = match self.live_for_press(user, message, oid.session).await {
-            Ok(x) => x,
-            Err(_) => (None, None),
-        };
+        let (guard, acked) = self.press_lock(user, m.id, &m.token).await;
+        let live = self.is_live(&key, message, oid.session).await.ok().flatten();
         let (Some(live), Some(session)) = (live, session) else {
-            return self.respond_ephemeral(m.id, &m.token, &stale_text(lang)).await;
+            return self.stale_reply(m.id, &m.token, acked, lang).await;
         };
         let Ok(flow) = self.runner.flow_for(&session.version).await else {
             return self.respond_ephemeral(m.id, &m.token, &sorry_text(lang)).await;
         };
         if oid.node as usize >= flow.nodes.len() {
-            return self.respond_ephemeral(m.id, &m.token, &stale_text(lang)).await;
+            return self.stale_reply(m.id, &m.token, acked, lang).await;
         }
         let input = Input::Pick { node: flow.node(oid.node).id.clone(), value };
         let chosen = Chosen { custom_id: format!("m:{}:{}", oid.session, oid.node), values: vec![] };
-        self.answer_press(m.id, &m.token, user, message, &live, &chosen, input, guard, lang).await;
+        let press = Press { id: m.id, token: &m.token, acked, user, channel: m.channel_id, message, lang };
+        self.answer_press(&press, &live, &chosen, input, guard).await;
     }
 
     /// `/consult [lang]`: starts a consultation, or shows the current

@@ -287,12 +287,14 @@ pub fn prompt_components(p: &Prompt, lang: Lang, session: i64, node: u16) -> (Ve
                 }
                 rows.extend(buttons.chunks(5).map(|c| row(c.to_vec())));
             } else {
-                rows.extend(choice_selects(options, lang, session, node, if p.optional { 2 } else { 3 }));
+                // Four rows are left beside the command row; "skip" takes one.
+                let menus = if p.optional { 3 } else { 4 };
+                rows.extend(choice_selects(options, lang, session, node, menus));
                 if p.optional {
                     rows.push(row(vec![skip()]));
                 }
                 hint = Some(t(lang, "メニューから選ぶか、番号を入力してください。", "Pick from the menu or type the number."));
-                if options.len() > 3 * MAX_SELECT_OPTIONS {
+                if options.len() > menus * MAX_SELECT_OPTIONS {
                     hint = Some(format!("{}\n{}", hint.unwrap_or_default(), numbered(options)));
                 }
             }
@@ -566,10 +568,14 @@ mod tests {
         let (rows, hint) = prompt_components(&many, Lang::En, 5, 3);
         assert!(rows.len() < MAX_ROWS);
         let selects: Vec<&Value> = rows.iter().map(|r| &r["components"][0]).filter(|c| c["type"] == 3).collect();
-        assert_eq!(selects.len(), 2);
+        assert_eq!(selects.len(), 3);
         assert!(selects.iter().all(|s| s["options"].as_array().unwrap().len() <= MAX_SELECT_OPTIONS));
-        assert_eq!(all_ids(&rows), ["q:5:3:~0", "q:5:3:~1", "c:5:skip"]);
-        assert!(hint.unwrap().contains("60. x"), "options beyond the menus can be typed");
+        assert_eq!(all_ids(&rows), ["q:5:3:~0", "q:5:3:~1", "q:5:3:~2", "c:5:skip"]);
+        assert!(!hint.unwrap().contains("60. x"), "all 60 fit in the menus");
+        let huge = Prompt { kind: PromptKind::Choice { options: (0..120).map(|i| opt(&format!("o{i}"), "x")).collect() }, optional: false, ..p.clone() };
+        let (rows, hint) = prompt_components(&huge, Lang::En, 5, 3);
+        assert_eq!(rows.len(), 4);
+        assert!(hint.unwrap().contains("120. x"), "options beyond the menus can be typed");
     }
 
     #[test]

@@ -52,6 +52,83 @@ pub(crate) struct PostView {
     pub components: Vec<Value>,
 }
 
+/// Renders a case for the post in `hub_id`'s channel, within Discord's
+/// embed limits: a summary too long for the embed continues in the thread.
+pub(crate) fn post_view(case: &CaseRecord, hub_id: &str, hub_name: &dyn Fn(&str) -> String) -> PostView {
+    let primary = hub_id == case.hub_id;
+    let title = truncate(&format!("{} {}", case.id, escape_markdown(&case.headline)), 256);
+    let status = match case.status {
+        CaseStatus::Open => "受付待ち (open)".to_string(),
+        CaseStatus::Claimed => format!("対応中 (claimed): {}", case.claimed_by.as_deref().map(mention_of).unwrap_or_default()),
+        CaseStatus::Closed => format!("完了 (closed): {}", escape_markdown(case.outcome.as_deref().unwrap_or(""))),
+    };
+    let mut hub = hub_name(&case.hub_id);
+    if !primary {
+        hub = format!("{hub}\n（こちらは写し / this is a copy）");
+    }
+    let mut fields = vec![
+        json!({ "name": "担当拠点 (hub)", "value": truncate(&hub, FIELD_VALUE), "inline": true }),
+        json!({ "name": "段階 (step)", "value": format!("STEP {}", case.step), "inline": true }),
+        json!({ "name": "状態 (status)", "value": truncate(&status, FIELD_VALUE), "inline": true }),
+        json!({
+            "name": "振り分けルール (routing rule)",
+            "value": truncate(&format!("`{}` — {}", case.route.rule, case.route.reason), FIELD_VALUE),
+            "inline": false
+        }),
+    ];
+    if !case.tags.is_empty() {
+        fields.push(json!({ "name": "タグ (tags)", "value": truncate(&case.tags.join(", "), FIELD_VALUE), "inline": false }));
+    }
+    let footer = format!("madoguchi · {}", case.id);
+    let used: usize = title.chars().count()
+        + footer.chars().count()
+        + fields.iter().map(|f| f["name"].as_str().unwrap_or("").chars().count() + f["value"].as_str().unwrap_or("").chars().count()).sum::<usize>();
+    let budget = EMBED_TOTAL.saturating_sub(used + 100).min(EMBED_DESCRIPTION);
+    let more = "\n\n…（続きはスレッドに掲載 / continued in the thread）";
+    let summary = case.summary_markdown.trim();
+    let (description, overflow) = if summary.chars().count() <= budget {
+        (summary.to_string(), Vec::new())
+    } else {
+        let mut parts = render::split_text(summary, budget.saturating_sub(more.chars().count()).max(100));
+        let first = parts.remove(0);
+        let rest = parts.join("\n");
+        (format!("{first}{more}"), render::split_text(&rest, 1900))
+    };
+    let color = match case.status {
+        CaseStatus::Open => 0x3498db,
+        CaseStatus::Claimed => 0xf1c40f,
+        CaseStatus::Closed => 0x95a5a6,
+    };
+    let embed = json!({
+        "title": title,
+        "description": description,
+        "color": color,
+        "fields": fields,
+        "footer": { "text": footer },
+        "timestamp": case.created_at.to_rfc3339(),
+    });
+    let mut components = Vec::new();
+    if primary && case.status != CaseStatus::Closed {
+        let id = case.id.0;
+        let claim = if case.status == CaseStatus::Claimed {
+            render::button(&format!("s:release:{id}"), "担当を外れる (Release)", render::STYLE_SECONDARY)
+        } else {
+            render::button(&format!("s:claim:{id}"), "担当する (Claim)", render::STYLE_PRIMARY)
+        };
+        let mut advance = render::button(&format!("s:adv:{id}"), &format!("STEP {} へ進める (Advance)", (case.step + 1).min(5)), render::STYLE_SECONDARY);
+        if case.step >= 5 {
+            advance["disabled"] = json!(true);
+        }
+        components.push(render::row(vec![
+            claim,
+            render::button(&format!("s:fwd:{id}"), "他の拠点へ (Forward)", render::STYLE_SECONDARY),
+            advance,
+            render::button(&format!("s:close:{id}"), "完了 (Close)", render::STYLE_DANGER),
+        ]));
+    }
+    PostView { embed, overflow, components }
+}
+
 impl Bot {
     /// A hub's channel and staff role, from the current routing.
     pub(crate) fn hub_target(&self, hub_id: &str) -> Option<DiscordTarget> {
@@ -70,78 +147,7 @@ impl Bot {
 
     /// Renders a case for the post in `hub_id`'s channel.
     pub(crate) fn post_view(&self, case: &CaseRecord, hub_id: &str) -> PostView {
-        let primary = hub_id == case.hub_id;
-        let title = truncate(&format!("{} {}", case.id, escape_markdown(&case.headline)), 256);
-        let status = match case.status {
-            CaseStatus::Open => "受付待ち (open)".to_string(),
-            CaseStatus::Claimed => format!("対応中 (claimed): {}", case.claimed_by.as_deref().map(mention_of).unwrap_or_default()),
-            CaseStatus::Closed => format!("完了 (closed): {}", escape_markdown(case.outcome.as_deref().unwrap_or(""))),
-        };
-        let mut hub = self.hub_name(&case.hub_id);
-        if !primary {
-            hub = format!("{hub}\n（こちらは写し / this is a copy）");
-        }
-        let mut fields = vec![
-            json!({ "name": "担当拠点 (hub)", "value": truncate(&hub, FIELD_VALUE), "inline": true }),
-            json!({ "name": "段階 (step)", "value": format!("STEP {}", case.step), "inline": true }),
-            json!({ "name": "状態 (status)", "value": truncate(&status, FIELD_VALUE), "inline": true }),
-            json!({
-                "name": "振り分けルール (routing rule)",
-                "value": truncate(&format!("`{}` — {}", case.route.rule, case.route.reason), FIELD_VALUE),
-                "inline": false
-            }),
-        ];
-        if !case.tags.is_empty() {
-            fields.push(json!({ "name": "タグ (tags)", "value": truncate(&case.tags.join(", "), FIELD_VALUE), "inline": false }));
-        }
-        let footer = format!("madoguchi · {}", case.id);
-        let used: usize = title.chars().count()
-            + footer.chars().count()
-            + fields.iter().map(|f| f["name"].as_str().unwrap_or("").chars().count() + f["value"].as_str().unwrap_or("").chars().count()).sum::<usize>();
-        let budget = EMBED_TOTAL.saturating_sub(used + 100).min(EMBED_DESCRIPTION);
-        let more = "\n\n…（続きはスレッドに掲載 / continued in the thread）";
-        let summary = case.summary_markdown.trim();
-        let (description, overflow) = if summary.chars().count() <= budget {
-            (summary.to_string(), Vec::new())
-        } else {
-            let mut parts = render::split_text(summary, budget.saturating_sub(more.chars().count()).max(100));
-            let first = parts.remove(0);
-            let rest = parts.join("\n");
-            (format!("{first}{more}"), render::split_text(&rest, 1900))
-        };
-        let color = match case.status {
-            CaseStatus::Open => 0x3498db,
-            CaseStatus::Claimed => 0xf1c40f,
-            CaseStatus::Closed => 0x95a5a6,
-        };
-        let embed = json!({
-            "title": title,
-            "description": description,
-            "color": color,
-            "fields": fields,
-            "footer": { "text": footer },
-            "timestamp": case.created_at.to_rfc3339(),
-        });
-        let mut components = Vec::new();
-        if primary && case.status != CaseStatus::Closed {
-            let id = case.id.0;
-            let claim = if case.status == CaseStatus::Claimed {
-                render::button(&format!("s:release:{id}"), "担当を外れる (Release)", render::STYLE_SECONDARY)
-            } else {
-                render::button(&format!("s:claim:{id}"), "担当する (Claim)", render::STYLE_PRIMARY)
-            };
-            let mut advance = render::button(&format!("s:adv:{id}"), &format!("STEP {} へ進める (Advance)", (case.step + 1).min(5)), render::STYLE_SECONDARY);
-            if case.step >= 5 {
-                advance["disabled"] = json!(true);
-            }
-            components.push(render::row(vec![
-                claim,
-                render::button(&format!("s:fwd:{id}"), "他の拠点へ (Forward)", render::STYLE_SECONDARY),
-                advance,
-                render::button(&format!("s:close:{id}"), "完了 (Close)", render::STYLE_DANGER),
-            ]));
-        }
-        PostView { embed, overflow, components }
+        post_view(case, hub_id, &|h| self.hub_name(h))
     }
 
     /// The first messages of a case's thread: how to work it, why it was
@@ -227,6 +233,13 @@ impl Bot {
         });
         if let Err(e) = self.edit(ChannelId::new(c), MessageId::new(m), json!({ "embeds": [embed], "components": [] })).await {
             tracing::warn!(message = %p.message_id, error = %e, "could not clear a case post");
+        }
+        // The thread was named after the case's headline (the company).
+        if let Some(t) = p.thread_id.as_deref().and_then(|t| t.parse::<u64>().ok()) {
+            let name = format!("{}（削除済み / deleted）", p.case);
+            if let Err(e) = self.http.edit_thread(ChannelId::new(t), &json!({ "name": name }), Some("the owner deleted their data")).await {
+                tracing::warn!(thread = t, error = %e, "could not rename a case thread");
+            }
         }
         self.note(p.case, &p.hub_id, "🗑️ 相談者の依頼により、この案件の内容を削除しました。スレッド内の相談者のメッセージも削除しました。 (deleted at the owner's request)").await;
     }
@@ -638,5 +651,69 @@ impl Bot {
             self.note(case.id, &case.hub_id, &format!("🚫 相談者は {to_name} への共有に同意しませんでした。案件はこの拠点のままです。 (the owner declined)")).await;
             Ok(t(lang, &format!("承知しました。{to_name} には共有しません。これまでの担当者が引き続き対応します。"), &format!("Understood. Nothing is shared with {to_name}; your current contact keeps handling your consultation.")))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::{SessionId, UserKey};
+    use crate::routing::RouteDecision;
+
+    fn case(summary: &str) -> CaseRecord {
+        let hub = |id: &str| HubRef { id: id.into(), name: id.into() };
+        CaseRecord {
+            id: CaseId(7),
+            session: SessionId(1),
+            user: UserKey::parse("discord:1").unwrap(),
+            version: "v".into(),
+            headline: "@everyone 株式会社*テスト*".into(),
+            summary_plain: summary.into(),
+            summary_markdown: summary.into(),
+            route: RouteDecision { rule: "r".into(), reason: "理由".repeat(400), primary: hub("a"), copies: vec![hub("b")], step: 3, passed_over: vec![] },
+            hub_id: "a".into(),
+            tags: vec!["sales".into()],
+            step: 3,
+            status: CaseStatus::Claimed,
+            claimed_by: Some("discord:42".into()),
+            outcome: None,
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        }
+    }
+
+    fn embed_len(e: &Value) -> usize {
+        let s = |v: &Value| v.as_str().unwrap_or("").chars().count();
+        s(&e["title"]) + s(&e["description"]) + s(&e["footer"]["text"]) + e["fields"].as_array().unwrap().iter().map(|f| s(&f["name"]) + s(&f["value"])).sum::<usize>()
+    }
+
+    #[test]
+    fn a_long_summary_continues_in_the_thread_within_embed_limits() {
+        let line = "あいうえおかきくけこ".repeat(9);
+        let summary: String = (0..100).map(|i| format!("{i:03} {line}\n")).collect();
+        let v = post_view(&case(&summary), "a", &|h| format!("hub {h}"));
+        assert!(embed_len(&v.embed) <= EMBED_TOTAL, "{}", embed_len(&v.embed));
+        assert!(v.embed["description"].as_str().unwrap().chars().count() <= EMBED_DESCRIPTION);
+        assert!(v.embed["description"].as_str().unwrap().contains("continued in the thread"));
+        assert!(v.embed["fields"].as_array().unwrap().iter().all(|f| f["value"].as_str().unwrap().chars().count() <= FIELD_VALUE));
+        assert!(!v.overflow.is_empty() && v.overflow.iter().all(|p| p.chars().count() <= 1900));
+        let all = format!("{}\n{}", v.embed["description"].as_str().unwrap(), v.overflow.join("\n"));
+        for i in [0, 50, 99] {
+            assert!(all.contains(&format!("{i:03} ")), "line {i} is shown somewhere");
+        }
+        // The working post has the staff buttons; a copy has none.
+        let ids: Vec<&str> = v.components[0]["components"].as_array().unwrap().iter().map(|c| c["custom_id"].as_str().unwrap()).collect();
+        assert_eq!(ids, ["s:release:7", "s:fwd:7", "s:adv:7", "s:close:7"]);
+        assert!(post_view(&case("short"), "b", &|h| h.to_string()).components.is_empty());
+        // The owner's headline cannot ping or format.
+        let title = v.embed["title"].as_str().unwrap();
+        assert!(!title.contains("@everyone") && title.contains("\\*テスト\\*"), "{title}");
+    }
+
+    #[test]
+    fn a_short_summary_stays_in_the_embed() {
+        let v = post_view(&case("【企業情報シート】\n会社名：テスト"), "a", &|h| h.to_string());
+        assert_eq!(v.embed["description"], "【企業情報シート】\n会社名：テスト");
+        assert!(v.overflow.is_empty());
     }
 }

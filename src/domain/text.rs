@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
-use unicode_normalization::UnicodeNormalization;
+use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
 
 /// Characters that render as nothing but break matching: zero-width
 /// characters and bidi controls. The bidi overrides can also be used to make
@@ -23,6 +23,10 @@ fn is_invisible(c: char) -> bool {
 /// Tabs become spaces because a tab inside an answer is almost always a paste
 /// artefact, while newlines carry meaning in longer answers.
 fn strip_controls(s: &str) -> String {
+    // Most input has nothing to strip: copy it whole.
+    if !s.chars().any(needs_stripping) {
+        return s.to_string();
+    }
     let mut out = String::with_capacity(s.len());
     let mut chars = s.chars().peekable();
     while let Some(c) = chars.next() {
@@ -42,12 +46,62 @@ fn strip_controls(s: &str) -> String {
     out
 }
 
+/// True for the characters `strip_controls` changes or drops.
+fn needs_stripping(c: char) -> bool {
+    c != '\n'
+        && (matches!(c, '\r' | '\u{2028}' | '\u{2029}' | '\t') || c.is_control() || is_invisible(c))
+}
+
+/// Characters that NFKC never changes, whatever surrounds them: ASCII, and
+/// the kana, ideographs and punctuation Japanese owners type most. (Each is
+/// checked against the Unicode tables by a test.)
+fn surely_nfkc(c: char) -> bool {
+    matches!(c,
+        '\u{0}'..='\u{7F}'
+        | '\u{3001}'..='\u{3002}'
+        | '\u{300C}'..='\u{300F}'
+        | '\u{3041}'..='\u{3096}'
+        | '\u{309D}'..='\u{309E}'
+        | '\u{30A1}'..='\u{30FA}'
+        | '\u{30FC}'..='\u{30FE}'
+        | '\u{4E00}'..='\u{9FFF}')
+}
+
+/// True when `s` is surely in NFKC already: [`is_nfkc_quick`]'s "yes",
+/// answered without its table look-ups for the common characters.
+fn is_nfkc_fast(s: &str) -> bool {
+    s.chars().all(surely_nfkc) || is_nfkc_quick(s.chars()) == IsNormalized::Yes
+}
+
+/// True when `normalize_input(s)` is just `s.trim()`: nothing to strip, and
+/// every character one NFKC leaves alone.
+fn already_normal(s: &str) -> bool {
+    s.chars().all(|c| surely_nfkc(c) && !needs_stripping(c))
+}
+
+/// `normalize_input(s).is_empty()`, without building the string in the
+/// common case.
+pub fn is_blank_input(s: &str) -> bool {
+    if already_normal(s) {
+        return s.trim().is_empty();
+    }
+    normalize_input(s).is_empty()
+}
+
 /// Normalises user input for matching and parsing: NFKC (full-width ASCII to
 /// ASCII, half-width katakana to full-width, U+3000 to a space), invisible and
 /// control characters removed, line endings unified, surrounding whitespace
 /// trimmed.
 pub fn normalize_input(s: &str) -> String {
+    if already_normal(s) {
+        return s.trim().to_string();
+    }
     let stripped = strip_controls(s);
+    // Text already in NFKC (most Japanese text, once full-width ASCII is
+    // absent) is left as it is: the quick check answers without composing.
+    if is_nfkc_fast(&stripped) {
+        return stripped.trim().to_string();
+    }
     // NFKC can in principle expand characters into sequences we strip, so we
     // run the filter once more on its output; it is cheap and keeps the
     // guarantee unconditional.
@@ -58,6 +112,9 @@ pub fn normalize_input(s: &str) -> String {
 /// Like `normalize_input` but without NFKC, so free-text answers keep the
 /// owner's characters (full-width digits, ①, ㈱) exactly as typed.
 pub fn clean_text(s: &str) -> String {
+    if !s.chars().any(needs_stripping) {
+        return s.trim().to_string();
+    }
     strip_controls(s).trim().to_string()
 }
 
@@ -77,10 +134,54 @@ pub fn katakana_to_hiragana(s: &str) -> String {
 /// Folds a string for comparing typed words with labels and commands:
 /// normalised, lowercased, katakana as hiragana, whitespace removed.
 pub fn fold_for_match(s: &str) -> String {
-    katakana_to_hiragana(&normalize_input(s).to_lowercase())
-        .chars()
-        .filter(|c| !c.is_whitespace())
-        .collect()
+    let owned;
+    let n: &str = if already_normal(s) {
+        s.trim()
+    } else {
+        owned = normalize_input(s);
+        &owned
+    };
+    if n.contains('Σ') {
+        // `str::to_lowercase` knows the word-final sigma; keep its answer.
+        return katakana_to_hiragana(&n.to_lowercase())
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+    }
+    // The same in one pass: lowercase, katakana as hiragana, no whitespace.
+    let mut out = String::with_capacity(n.len());
+    for c in n.chars() {
+        // ASCII, kana, ideographs and Japanese punctuation have no case:
+        // no look-up in the case tables for them.
+        if c.is_ascii() {
+            if !c.is_ascii_whitespace() {
+                out.push(c.to_ascii_lowercase());
+            }
+            continue;
+        }
+        if surely_nfkc(c) {
+            let h = match c {
+                '\u{30A1}'..='\u{30F6}' | '\u{30FD}'..='\u{30FE}' => {
+                    char::from_u32(c as u32 - 0x60).unwrap_or(c)
+                }
+                c => c,
+            };
+            out.push(h);
+            continue;
+        }
+        for l in c.to_lowercase() {
+            let h = match l {
+                '\u{30A1}'..='\u{30F6}' | '\u{30FD}'..='\u{30FE}' => {
+                    char::from_u32(l as u32 - 0x60).unwrap_or(l)
+                }
+                l => l,
+            };
+            if !h.is_whitespace() {
+                out.push(h);
+            }
+        }
+    }
+    out
 }
 
 /// Shortens user input before it is echoed back inside an error message, so
@@ -263,6 +364,116 @@ mod tests {
             let _ = katakana_to_hiragana(&s);
             let _ = FreeText::parse(&s, 0, 20_000);
             let _ = excerpt(&s);
+        }
+    }
+
+    /// The fast paths (nothing to strip, already NFKC, one-pass folding)
+    /// give exactly what the plain definitions give.
+    #[test]
+    fn fast_paths_match_the_definitions() {
+        fn normalize_ref(s: &str) -> String {
+            let nfkc: String = strip_controls(s).nfkc().collect();
+            strip_controls(&nfkc).trim().to_string()
+        }
+        fn fold_ref(s: &str) -> String {
+            katakana_to_hiragana(&normalize_ref(s).to_lowercase())
+                .chars()
+                .filter(|c| !c.is_whitespace())
+                .collect()
+        }
+        let samples = [
+            "",
+            " ",
+            "はい",
+            "ハイ",
+            "ﾊｲ",
+            "１２３ＡＢＣ",
+            "ＯＫ",
+            "Ok Google",
+            "戻る\u{200B}",
+            "a\r\nb\tc",
+            "ΣΑΣ ΟΔΟΣ",
+            "Straße",
+            "İstanbul",
+            "㍿ ㌔",
+            "①②",
+            "　全角　スペース　",
+            "ガ",
+            "か\u{3099}",
+            "株式会社ひょうご精機",
+            "ｙａｍａｍｏｔｏ＠Ｈｙｏｇｏ－Ｓｅｉｋｉ．ｃｏ．ｊｐ",
+            "\u{202E}abc",
+            "x\u{2028}y",
+            "ヴァ ヵヶ ヽヾ ー",
+            "ＤＸ推進",
+            "e\u{301}",
+            "\u{0}\u{1F}",
+            "MY ANSWERS",
+            "ＳＫＩＰ",
+        ];
+        for s in samples {
+            assert_eq!(
+                normalize_input(s),
+                normalize_ref(s),
+                "normalize_input({s:?})"
+            );
+            assert_eq!(fold_for_match(s), fold_ref(s), "fold_for_match({s:?})");
+            assert_eq!(
+                is_blank_input(s),
+                normalize_ref(s).is_empty(),
+                "is_blank_input({s:?})"
+            );
+            assert_eq!(clean_text(s), strip_controls(s).trim(), "clean_text({s:?})");
+        }
+        // The characters taken as NFKC without a look-up are.
+        for cp in 0u32..0x11_0000 {
+            let Some(c) = char::from_u32(cp) else {
+                continue;
+            };
+            if surely_nfkc(c) {
+                assert_eq!(
+                    is_nfkc_quick(std::iter::once(c)),
+                    IsNormalized::Yes,
+                    "U+{cp:04X}"
+                );
+                assert_eq!(
+                    unicode_normalization::char::canonical_combining_class(c),
+                    0,
+                    "U+{cp:04X}"
+                );
+                if !c.is_ascii() {
+                    assert!(
+                        c.to_lowercase().eq(std::iter::once(c)) && !c.is_whitespace(),
+                        "U+{cp:04X}"
+                    );
+                }
+            }
+        }
+        // Every BMP character once, alone and between letters.
+        for cp in 0u32..0x1_0000 {
+            let Some(c) = char::from_u32(cp) else {
+                continue;
+            };
+            let alone = c.to_string();
+            let framed = format!("aＢ{c}カ Σ");
+            for s in [alone.as_str(), framed.as_str()] {
+                assert_eq!(
+                    normalize_input(s),
+                    normalize_ref(s),
+                    "normalize_input(U+{cp:04X})"
+                );
+                assert_eq!(fold_for_match(s), fold_ref(s), "fold_for_match(U+{cp:04X})");
+                assert_eq!(
+                    is_blank_input(s),
+                    normalize_ref(s).is_empty(),
+                    "is_blank_input(U+{cp:04X})"
+                );
+                assert_eq!(
+                    clean_text(s),
+                    strip_controls(s).trim(),
+                    "clean_text(U+{cp:04X})"
+                );
+            }
         }
     }
 }

@@ -10,7 +10,7 @@
 mod answer;
 
 use crate::answer::AnswerValue;
-use crate::domain::text::{fold_for_match, normalize_input};
+use crate::domain::text::fold_for_match;
 use crate::render::{self, ContextInput, RenderMode};
 use crate::routing::{HubRef, RouteDecision};
 use crate::script::cond::Facts;
@@ -147,6 +147,11 @@ impl SessionState {
     }
     fn set_answer(&mut self, ix: NodeIx, v: AnswerValue) {
         self.answers.retain(|(i, _)| *i != ix);
+        // Grow by a few entries rather than doubling: thousands of states
+        // are held in memory, and doubling leaves up to half of each unused.
+        if self.answers.len() == self.answers.capacity() {
+            self.answers.reserve_exact(4);
+        }
         self.answers.push((ix, v));
     }
 }
@@ -455,21 +460,18 @@ impl Stepper<'_> {
         render::escape(self.ctx.mode, &render::display_answer(self.flow, ix, v))
     }
 
-    fn render_ctx(&self, mode: RenderMode) -> serde_json::Value {
-        render::context(
-            self.flow,
-            &ContextInput {
-                answers: &self.st.answers,
-                tags: &self.st.tags,
-                route: self.st.route.as_ref(),
-                today: self.ctx.today(),
-            },
-            mode,
-        )
+    fn render_in(&self, name: &str, mode: RenderMode) -> String {
+        let input = ContextInput {
+            answers: &self.st.answers,
+            tags: &self.st.tags,
+            route: self.st.route.as_ref(),
+            today: self.ctx.today(),
+        };
+        render::render_input(self.flow, name, &input, mode)
     }
 
     fn render(&self, name: &str) -> String {
-        render::render(self.flow, name, &self.render_ctx(self.ctx.mode))
+        self.render_in(name, self.ctx.mode)
     }
 
     /// Enters a node: says its message and runs on until a node that waits
@@ -609,7 +611,7 @@ impl Stepper<'_> {
     fn answer(&mut self, raw: &str, picked: bool) {
         let ix = self.st.node;
         let node = self.flow.node(ix);
-        if normalize_input(raw).is_empty() {
+        if crate::domain::text::is_blank_input(raw) {
             self.say(self.msg("empty"));
             return self.prompt(ix);
         }
@@ -842,9 +844,9 @@ impl Stepper<'_> {
             },
             _ => (vec![], String::new()),
         };
-        let plain = render::render(self.flow, "summary", &self.render_ctx(RenderMode::Plain));
-        let markdown = render::render(self.flow, "summary", &self.render_ctx(RenderMode::Markdown));
-        let headline = render::render(self.flow, "headline", &self.render_ctx(RenderMode::Plain));
+        let plain = self.render_in("summary", RenderMode::Plain);
+        let markdown = self.render_in("summary", RenderMode::Markdown);
+        let headline = self.render_in("headline", RenderMode::Plain);
         let draft = CaseDraft {
             headline,
             summary_plain: plain,

@@ -7,6 +7,7 @@
 //! answers, the consent record, the case and its deliveries are durable
 //! together, before the bot replies.
 
+pub mod batch;
 pub mod sqlite;
 
 use crate::answer::AnswerValue;
@@ -98,11 +99,22 @@ pub struct StepCommit<'a> {
     pub effects: &'a [Effect],
     /// Deliveries for a `CaseReady` effect in this step (ignored otherwise).
     pub deliveries: Vec<NewDelivery>,
+    /// The first step of a new session: the session is created in the same
+    /// transaction as its first step (and `session` is ignored), so a
+    /// session never exists without its first step. Its id is in
+    /// [`StepOutcome::created`].
+    pub new_session: Option<&'a NewSession>,
+    /// `state` already serialised as JSON, when the caller did it (the
+    /// runner does, so that a group commit does not serialise every state
+    /// of the batch one after another); `None` to let the store do it.
+    pub state_json: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StepOutcome {
     pub case: Option<CaseId>,
+    /// The id of the session created by a step with `new_session`.
+    pub created: Option<SessionId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -395,6 +407,18 @@ pub trait Store: Send + Sync + 'static {
     /// Every session of one owner, oldest first.
     async fn sessions_of_user(&self, user: &UserKey) -> Result<Vec<SessionRecord>>;
     async fn commit_step(&self, c: &StepCommit<'_>) -> Result<StepOutcome>;
+    /// Commits several steps (of different sessions) together: all of them
+    /// or none, with one durable write for the lot where the backend can
+    /// (group commit, see [`batch`]). The outcomes are in the steps' order.
+    /// The default commits them one by one, which is durable but neither
+    /// atomic nor faster; backends override it.
+    async fn commit_steps(&self, cs: &[StepCommit<'_>]) -> Result<Vec<StepOutcome>> {
+        let mut out = Vec::with_capacity(cs.len());
+        for c in cs {
+            out.push(self.commit_step(c).await?);
+        }
+        Ok(out)
+    }
     /// Every answer of a session in the order given, corrections included.
     async fn answers(&self, session: SessionId) -> Result<Vec<AnswerRecord>>;
 

@@ -34,7 +34,12 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // Checkpoint the WAL every 10,000 pages (~40 MB) instead of
+            // SQLite's 1,000: a session's page is rewritten at every turn, and
+            // a rarer checkpoint copies it back once for many turns.
+            // Durability is unchanged (the WAL is fsync'd at every commit).
+            .pragma("wal_autocheckpoint", "10000");
         Self::with_options(opts).await
     }
 
@@ -270,6 +275,281 @@ async fn apply_change(
     Ok(case)
 }
 
+/// The owner and script version of a session, read only when a step needs
+/// them (consent and case rows), since most steps record an answer only.
+enum SessionMeta {
+    Unknown,
+    Known(String, String),
+}
+
+impl SessionMeta {
+    async fn get(
+        &mut self,
+        conn: &mut sqlx::SqliteConnection,
+        session: SessionId,
+    ) -> Result<(&str, &str)> {
+        if let SessionMeta::Unknown = self {
+            let row = sqlx::query("SELECT user_key, version FROM sessions WHERE id = ?")
+                .bind(session.0)
+                .fetch_optional(&mut *conn)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("session {session}")))?;
+            *self = SessionMeta::Known(row.try_get("user_key")?, row.try_get("version")?);
+        }
+        match self {
+            SessionMeta::Known(u, v) => Ok((u.as_str(), v.as_str())),
+            SessionMeta::Unknown => unreachable!("filled above"),
+        }
+    }
+}
+
+/// Writes one step inside the caller's transaction: the session row first
+/// (created for a first step, otherwise updated, which also proves that the
+/// session exists), then the rows for its effects.
+async fn write_step(conn: &mut sqlx::SqliteConnection, c: &StepCommit<'_>) -> Result<StepOutcome> {
+    let mut outcome = StepOutcome::default();
+    let mut meta = SessionMeta::Unknown;
+    let session = match c.new_session {
+        Some(s) => {
+            let id = sqlx::query(
+                "INSERT INTO sessions (user_key, script_id, lang, version, status, current_node, state, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(s.user.to_string())
+            .bind(&s.script_id)
+            .bind(s.lang.code())
+            .bind(&s.version)
+            .bind(c.state.status.name())
+            .bind(c.current_node)
+            .bind(state_json(c))
+            .bind(s.now)
+            .bind(c.now)
+            .execute(&mut *conn)
+            .await?
+            .last_insert_rowid();
+            meta = SessionMeta::Known(s.user.to_string(), s.version.clone());
+            outcome.created = Some(SessionId(id));
+            SessionId(id)
+        }
+        None => {
+            let updated = sqlx::query("UPDATE sessions SET status = ?, current_node = ?, state = ?, updated_at = ? WHERE id = ?")
+                .bind(c.state.status.name())
+                .bind(c.current_node)
+                .bind(state_json(c))
+                .bind(c.now)
+                .bind(c.session.0)
+                .execute(&mut *conn)
+                .await?
+                .rows_affected();
+            if updated == 0 {
+                return Err(StoreError::NotFound(format!("session {}", c.session)));
+            }
+            c.session
+        }
+    };
+    for e in c.effects {
+        match e {
+            Effect::Record(r) => {
+                sqlx::query("INSERT INTO answers (session_id, node, value, raw, correction, at) VALUES (?, ?, ?, ?, ?, ?)")
+                        .bind(session.0)
+                        .bind(&r.node)
+                        .bind(to_json(&r.value))
+                        .bind(&r.raw)
+                        .bind(r.correction as i64)
+                        .bind(c.now)
+                        .execute(&mut *conn)
+                        .await?;
+            }
+            Effect::Unset { node } => {
+                sqlx::query("INSERT INTO answers (session_id, node, value, raw, correction, at) VALUES (?, ?, NULL, '', 1, ?)")
+                        .bind(session.0)
+                        .bind(node)
+                        .bind(c.now)
+                        .execute(&mut *conn)
+                        .await?;
+            }
+            Effect::Consent(rec) => {
+                let (user, _) = meta.get(conn, session).await?;
+                insert_consent(conn, session, None, user, rec, c.now).await?;
+            }
+            Effect::CaseReady(draft) => {
+                let (user, version) = meta.get(conn, session).await?;
+                let (user, version) = (user.to_string(), version.to_string());
+                let id = sqlx::query(
+                        "INSERT INTO cases (session_id, user_key, version, headline, summary_plain, summary_markdown, route, hub_id, tags, step, status, created_at, updated_at)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)",
+                    )
+                    .bind(session.0)
+                    .bind(&user)
+                    .bind(&version)
+                    .bind(&draft.headline)
+                    .bind(&draft.summary_plain)
+                    .bind(&draft.summary_markdown)
+                    .bind(to_json(&draft.route))
+                    .bind(&draft.route.primary.id)
+                    .bind(to_json(&draft.tags))
+                    .bind(draft.step as i64)
+                    .bind(c.now)
+                    .bind(c.now)
+                    .execute(&mut *conn)
+                    .await?
+                    .last_insert_rowid();
+                let case = CaseId(id);
+                // The forwarding record: who receives what, on which
+                // consent, written with the case itself.
+                insert_consent(conn, session, Some(case), &user, &draft.consent, c.now).await?;
+                for d in &c.deliveries {
+                    sqlx::query(
+                            "INSERT INTO deliveries (case_id, hub_id, transport, target, status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
+                        )
+                        .bind(id)
+                        .bind(&d.hub_id)
+                        .bind(&d.transport)
+                        .bind(&d.target)
+                        .bind(c.now)
+                        .bind(c.now)
+                        .execute(&mut *conn)
+                        .await?;
+                }
+                sqlx::query("INSERT INTO audit_log (case_id, actor, action, detail, at) VALUES (?, 'bot', 'routed', ?, ?)")
+                        .bind(id)
+                        .bind(to_json(&draft.route))
+                        .bind(c.now)
+                        .execute(&mut *conn)
+                        .await?;
+                outcome.case = Some(case);
+            }
+            _ => {}
+        }
+    }
+    Ok(outcome)
+}
+
+/// The step's state as JSON: as the caller serialised it, or now.
+fn state_json<'a>(c: &StepCommit<'a>) -> std::borrow::Cow<'a, str> {
+    match c.state_json {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(to_json(c.state)),
+    }
+}
+
+/// A step of an existing session whose effects touch no table but
+/// `answers`.
+fn is_simple(c: &StepCommit<'_>) -> bool {
+    c.new_session.is_none()
+        && c.effects
+            .iter()
+            .all(|e| !matches!(e, Effect::Consent(_) | Effect::CaseReady(_)))
+}
+
+/// Rows per multi-row statement: few distinct statements (each prepared
+/// once per connection), well under SQLite's 32,766 parameters.
+const CHUNKS: [usize; 5] = [256, 64, 16, 4, 1];
+
+fn chunks(mut n: usize) -> Vec<usize> {
+    let mut out = Vec::new();
+    for c in CHUNKS {
+        while n >= c {
+            out.push(c);
+            n -= c;
+        }
+    }
+    out
+}
+
+fn values_sql(head: &str, row: &str, rows: usize, tail: &str) -> String {
+    let mut sql = String::with_capacity(head.len() + tail.len() + rows * (row.len() + 2));
+    sql.push_str(head);
+    for i in 0..rows {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(row);
+    }
+    sql.push_str(tail);
+    sql
+}
+
+/// Writes answer-only steps of many sessions (see [`is_simple`]) with one
+/// `UPDATE … FROM (VALUES …)` and one multi-row `INSERT` per chunk. Fails
+/// with `NotFound` if any session is missing, like `commit_step`.
+async fn write_simple_steps(
+    conn: &mut sqlx::SqliteConnection,
+    steps: &[&StepCommit<'_>],
+) -> Result<()> {
+    if steps.is_empty() {
+        return Ok(());
+    }
+    let mut updated = 0u64;
+    let mut at = 0;
+    for n in chunks(steps.len()) {
+        let sql = values_sql(
+            "UPDATE sessions SET status = v.column2, current_node = v.column3, state = v.column4, updated_at = v.column5 FROM (VALUES ",
+            "(?, ?, ?, ?, ?)",
+            n,
+            ") AS v WHERE sessions.id = v.column1",
+        );
+        let mut q = sqlx::query(&sql);
+        for c in &steps[at..at + n] {
+            q = q
+                .bind(c.session.0)
+                .bind(c.state.status.name())
+                .bind(c.current_node)
+                .bind(state_json(c))
+                .bind(c.now);
+        }
+        updated += q.execute(&mut *conn).await?.rows_affected();
+        at += n;
+    }
+    if updated != steps.len() as u64 {
+        return Err(StoreError::NotFound(format!(
+            "{} of {} sessions",
+            steps.len() as u64 - updated,
+            steps.len()
+        )));
+    }
+    // The answers, in step and effect order (their ids keep that order).
+    let rows: Vec<(SessionId, &str, Option<String>, &str, bool, DateTime<Utc>)> = steps
+        .iter()
+        .flat_map(|c| {
+            c.effects.iter().filter_map(move |e| match e {
+                Effect::Record(r) => Some((
+                    c.session,
+                    r.node.as_str(),
+                    Some(to_json(&r.value)),
+                    r.raw.as_str(),
+                    r.correction,
+                    c.now,
+                )),
+                Effect::Unset { node } => Some((c.session, node.as_str(), None, "", true, c.now)),
+                _ => None,
+            })
+        })
+        .collect();
+    let mut at = 0;
+    for n in chunks(rows.len()) {
+        let sql = values_sql(
+            "INSERT INTO answers (session_id, node, value, raw, correction, at) VALUES ",
+            "(?, ?, ?, ?, ?, ?)",
+            n,
+            "",
+        );
+        let mut q = sqlx::query(&sql);
+        for (session, node, value, raw, correction, now) in &rows[at..at + n] {
+            q = q
+                .bind(session.0)
+                .bind(*node)
+                .bind(value.as_deref())
+                .bind(*raw)
+                .bind(*correction as i64)
+                .bind(*now);
+        }
+        q.execute(&mut *conn).await?;
+        at += n;
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn save_version(&self, v: &VersionRecord) -> Result<()> {
@@ -405,99 +685,30 @@ impl Store for SqliteStore {
 
     async fn commit_step(&self, c: &StepCommit<'_>) -> Result<StepOutcome> {
         let mut tx = self.pool.begin().await?;
-        let user: String = sqlx::query_scalar("SELECT user_key FROM sessions WHERE id = ?")
-            .bind(c.session.0)
-            .fetch_optional(&mut *tx)
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("session {}", c.session)))?;
-        let version: String = sqlx::query_scalar("SELECT version FROM sessions WHERE id = ?")
-            .bind(c.session.0)
-            .fetch_one(&mut *tx)
-            .await?;
-        let mut outcome = StepOutcome::default();
-        for e in c.effects {
-            match e {
-                Effect::Record(r) => {
-                    sqlx::query("INSERT INTO answers (session_id, node, value, raw, correction, at) VALUES (?, ?, ?, ?, ?, ?)")
-                        .bind(c.session.0)
-                        .bind(&r.node)
-                        .bind(to_json(&r.value))
-                        .bind(&r.raw)
-                        .bind(r.correction as i64)
-                        .bind(c.now)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                Effect::Unset { node } => {
-                    sqlx::query("INSERT INTO answers (session_id, node, value, raw, correction, at) VALUES (?, ?, NULL, '', 1, ?)")
-                        .bind(c.session.0)
-                        .bind(node)
-                        .bind(c.now)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                Effect::Consent(rec) => {
-                    insert_consent(&mut tx, c.session, None, &user, rec, c.now).await?;
-                }
-                Effect::CaseReady(draft) => {
-                    let id = sqlx::query(
-                        "INSERT INTO cases (session_id, user_key, version, headline, summary_plain, summary_markdown, route, hub_id, tags, step, status, created_at, updated_at)
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'open', ?, ?)",
-                    )
-                    .bind(c.session.0)
-                    .bind(&user)
-                    .bind(&version)
-                    .bind(&draft.headline)
-                    .bind(&draft.summary_plain)
-                    .bind(&draft.summary_markdown)
-                    .bind(to_json(&draft.route))
-                    .bind(&draft.route.primary.id)
-                    .bind(to_json(&draft.tags))
-                    .bind(draft.step as i64)
-                    .bind(c.now)
-                    .bind(c.now)
-                    .execute(&mut *tx)
-                    .await?
-                    .last_insert_rowid();
-                    let case = CaseId(id);
-                    // The forwarding record: who receives what, on which
-                    // consent, written with the case itself.
-                    insert_consent(&mut tx, c.session, Some(case), &user, &draft.consent, c.now)
-                        .await?;
-                    for d in &c.deliveries {
-                        sqlx::query(
-                            "INSERT INTO deliveries (case_id, hub_id, transport, target, status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)",
-                        )
-                        .bind(id)
-                        .bind(&d.hub_id)
-                        .bind(&d.transport)
-                        .bind(&d.target)
-                        .bind(c.now)
-                        .bind(c.now)
-                        .execute(&mut *tx)
-                        .await?;
-                    }
-                    sqlx::query("INSERT INTO audit_log (case_id, actor, action, detail, at) VALUES (?, 'bot', 'routed', ?, ?)")
-                        .bind(id)
-                        .bind(to_json(&draft.route))
-                        .bind(c.now)
-                        .execute(&mut *tx)
-                        .await?;
-                    outcome.case = Some(case);
-                }
-                _ => {}
-            }
-        }
-        sqlx::query("UPDATE sessions SET status = ?, current_node = ?, state = ?, updated_at = ? WHERE id = ?")
-            .bind(c.state.status.name())
-            .bind(c.current_node)
-            .bind(to_json(c.state))
-            .bind(c.now)
-            .bind(c.session.0)
-            .execute(&mut *tx)
-            .await?;
+        let outcome = write_step(&mut tx, c).await?;
         tx.commit().await?;
         Ok(outcome)
+    }
+
+    /// Group commit: every step in one transaction, so one WAL fsync makes
+    /// the lot durable. Steps that only record answers (nearly all of them)
+    /// are written with a few multi-row statements for the whole batch; the
+    /// others (a new session, consent, a case) one by one, as `commit_step`
+    /// writes them.
+    async fn commit_steps(&self, cs: &[StepCommit<'_>]) -> Result<Vec<StepOutcome>> {
+        let mut tx = self.pool.begin().await?;
+        let mut out = vec![StepOutcome::default(); cs.len()];
+        let mut simple = Vec::with_capacity(cs.len());
+        for (i, c) in cs.iter().enumerate() {
+            if cs.len() > 1 && is_simple(c) {
+                simple.push(c);
+            } else {
+                out[i] = write_step(&mut tx, c).await?;
+            }
+        }
+        write_simple_steps(&mut tx, &simple).await?;
+        tx.commit().await?;
+        Ok(out)
     }
 
     async fn answers(&self, session: SessionId) -> Result<Vec<AnswerRecord>> {
@@ -560,7 +771,10 @@ impl Store for SqliteStore {
         actor: &str,
         now: DateTime<Utc>,
     ) -> Result<CaseRecord> {
-        let mut tx = self.pool.begin().await?;
+        // Reads, then writes: take the write lock first, or a concurrent
+        // writer makes SQLite fail the upgrade (SQLITE_BUSY_SNAPSHOT)
+        // instead of waiting.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let case = apply_change(&mut tx, id, change, actor, now).await?;
         tx.commit().await?;
         Ok(case)
@@ -796,7 +1010,7 @@ impl Store for SqliteStore {
     }
 
     async fn forward_case(&self, f: &ForwardCase<'_>) -> Result<CaseRecord> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let row =
             sqlx::query("SELECT status, forgotten, user_key, session_id FROM cases WHERE id = ?")
                 .bind(f.case.0)

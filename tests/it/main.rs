@@ -3,12 +3,18 @@
 //! - `transcripts`: every dialog transcript under `dialogs/tests/`.
 //! - `store_story`: one story generic over [`Store`], run on each backend.
 //! - `cli`: the `madoguchi` binary as a newcomer runs it.
+//! - `group_commit`: concurrent turns committed together are all durable.
+//! - `render_paths`: the fast template paths render exactly as handlebars.
+//! - `discord_e2e`: the Discord bot against the local stand-in.
 //! - `support::discord`: the local Discord stand-in (with its own smoke tests).
 
 mod admin;
 mod cli;
+mod discord_e2e;
 mod corpus;
+mod group_commit;
 mod reload;
+mod render_paths;
 mod store_story;
 mod support;
 mod transcripts;

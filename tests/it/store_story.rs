@@ -99,6 +99,8 @@ pub async fn story(store: &dyn Store) {
             current_node: "industry",
             effects: &effects,
             deliveries: vec![],
+            new_session: None,
+            state_json: None,
         })
         .await
         .unwrap();
@@ -121,6 +123,8 @@ pub async fn story(store: &dyn Store) {
             current_node: "industry",
             effects: &effects,
             deliveries: vec![],
+            new_session: None,
+            state_json: None,
         })
         .await
         .unwrap();
@@ -185,6 +189,8 @@ pub async fn story(store: &dyn Store) {
             current_node: "done",
             effects: &effects,
             deliveries,
+            new_session: None,
+            state_json: None,
         })
         .await
         .unwrap();

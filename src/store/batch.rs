@@ -1,0 +1,194 @@
+//! Group commit: the steps of many conversations made durable together.
+//!
+//! With `synchronous = FULL` every SQLite commit waits for an fsync, so one
+//! transaction per turn caps the bot at a few thousand turns per second
+//! however many owners are typing. The [`GroupCommitter`] is one task fed by
+//! a channel: it takes every step that is waiting (up to a cap), commits
+//! them with one [`Store::commit_steps`] call (one transaction, one fsync)
+//! and hands each caller its outcome. While it commits, the next batch
+//! gathers, so the batch grows with the load and an idle bot commits each
+//! step at once.
+//!
+//! The guarantee of [`Store::commit_step`] is kept: a caller gets its
+//! outcome only after the transaction holding its step has committed. If a
+//! batch fails, its steps are retried one by one, so one bad step (say, a
+//! session deleted meanwhile) fails alone.
+
+use super::{NewDelivery, NewSession, StepCommit, StepOutcome, Store, StoreError};
+use crate::domain::ids::SessionId;
+use crate::engine::{Effect, SessionState};
+use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot, OwnedMutexGuard};
+
+/// A step handed over to the committer: a [`StepCommit`] that owns its
+/// data, returned to the caller with the outcome.
+#[derive(Debug)]
+pub struct OwnedStep {
+    pub session: SessionId,
+    pub now: DateTime<Utc>,
+    pub state: SessionState,
+    pub current_node: String,
+    pub effects: Vec<Effect>,
+    pub deliveries: Vec<NewDelivery>,
+    pub new_session: Option<NewSession>,
+    /// `state` as JSON, if the caller serialised it already.
+    pub state_json: Option<String>,
+    /// A lock (the owner's) held until the step is durable and its caller
+    /// has the outcome, or has gone away: a caller that stops waiting does
+    /// not let the owner's next message read the state before this step
+    /// landed.
+    pub guard: Option<OwnedMutexGuard<()>>,
+}
+
+impl OwnedStep {
+    pub fn as_commit(&self) -> StepCommit<'_> {
+        StepCommit {
+            session: self.session,
+            now: self.now,
+            state: &self.state,
+            current_node: &self.current_node,
+            effects: &self.effects,
+            deliveries: self.deliveries.clone(),
+            new_session: self.new_session.as_ref(),
+            state_json: self.state_json.as_deref(),
+        }
+    }
+}
+
+/// How the committer batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupCommitOptions {
+    /// The most steps in one transaction.
+    pub max_batch: usize,
+}
+
+impl Default for GroupCommitOptions {
+    fn default() -> Self {
+        GroupCommitOptions { max_batch: 1024 }
+    }
+}
+
+type Reply = (Result<StepOutcome, StoreError>, OwnedStep);
+
+struct Job {
+    step: OwnedStep,
+    reply: oneshot::Sender<Reply>,
+}
+
+/// The handle to a committer task. Dropping it ends the task once the
+/// steps already queued are committed.
+pub struct GroupCommitter {
+    store: Arc<dyn Store>,
+    tx: mpsc::UnboundedSender<Job>,
+}
+
+impl std::fmt::Debug for GroupCommitter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GroupCommitter")
+    }
+}
+
+impl GroupCommitter {
+    /// Starts the committer on the current tokio runtime; `None` outside
+    /// one (callers then commit directly).
+    pub fn spawn(store: Arc<dyn Store>, options: GroupCommitOptions) -> Option<GroupCommitter> {
+        let rt = tokio::runtime::Handle::try_current().ok()?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        rt.spawn(run(store.clone(), rx, options.max_batch.max(1)));
+        Some(GroupCommitter { store, tx })
+    }
+
+    /// Commits one step together with whatever else is waiting. Returns
+    /// only after the step is durable (or failed), with the step itself.
+    pub async fn commit(&self, step: OwnedStep) -> Reply {
+        let (reply, rx) = oneshot::channel();
+        match self.tx.send(Job { step, reply }) {
+            Ok(()) => {}
+            // The committer is gone (its runtime shut down): commit here.
+            Err(mpsc::error::SendError(job)) => {
+                let r = self.store.commit_step(&job.step.as_commit()).await;
+                return (r, job.step);
+            }
+        }
+        match rx.await {
+            Ok(r) => r,
+            // The committer died holding the step; whether it landed is
+            // unknown, so the caller must not reply as if it had.
+            Err(_) => (
+                Err(StoreError::Db(sqlx::Error::WorkerCrashed)),
+                empty_step(),
+            ),
+        }
+    }
+}
+
+fn empty_step() -> OwnedStep {
+    OwnedStep {
+        session: SessionId(0),
+        now: DateTime::<Utc>::MIN_UTC,
+        state: SessionState::default(),
+        current_node: String::new(),
+        effects: Vec::new(),
+        deliveries: Vec::new(),
+        new_session: None,
+        state_json: None,
+        guard: None,
+    }
+}
+
+async fn run(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Job>, max: usize) {
+    let mut jobs: Vec<Job> = Vec::with_capacity(max.min(4096));
+    loop {
+        // Waits for one step, then takes every other one already queued.
+        if rx.recv_many(&mut jobs, max).await == 0 {
+            return;
+        }
+        let result = {
+            let commits: Vec<StepCommit<'_>> = jobs.iter().map(|j| j.step.as_commit()).collect();
+            store.commit_steps(&commits).await
+        };
+        match result {
+            Ok(outcomes) if outcomes.len() == jobs.len() => {
+                for (job, outcome) in jobs.drain(..).zip(outcomes) {
+                    // A caller that stopped waiting drops its reply; the
+                    // step is durable all the same.
+                    let _ = job.reply.send((Ok(outcome), job.step));
+                }
+            }
+            Ok(outcomes) => {
+                let e = StoreError::Conflict(format!(
+                    "the store returned {} outcomes for {} steps",
+                    outcomes.len(),
+                    jobs.len()
+                ));
+                tracing::error!("{e}");
+                for job in jobs.drain(..) {
+                    let _ = job
+                        .reply
+                        .send((Err(StoreError::Conflict(e.to_string())), job.step));
+                }
+            }
+            Err(e) if jobs.len() == 1 => {
+                let job = jobs.pop().expect("one job");
+                let _ = job.reply.send((Err(e), job.step));
+            }
+            Err(e) => {
+                // Nothing of the batch was committed. One step may be at
+                // fault: commit each alone so the others go through.
+                tracing::warn!(steps = jobs.len(), error = %e, "group commit failed; committing its steps one by one");
+                for job in jobs.drain(..) {
+                    let r = store
+                        .commit_steps(std::slice::from_ref(&job.step.as_commit()))
+                        .await;
+                    let r = r.and_then(|mut v| {
+                        v.pop().ok_or_else(|| {
+                            StoreError::Conflict("the store returned no outcome".into())
+                        })
+                    });
+                    let _ = job.reply.send((r, job.step));
+                }
+            }
+        }
+    }
+}

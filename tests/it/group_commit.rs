@@ -1,0 +1,167 @@
+//! Group commit: many owners' turns committed together are all durable,
+//! each `Runner::handle` returns its own step's outcome, and one bad step in
+//! a batch fails alone. No timing is asserted: only what is stored.
+
+use madoguchi::domain::ids::{SessionId, Transport, UserKey};
+use madoguchi::engine::{Input, SessionState, Status};
+use madoguchi::render::RenderMode;
+use madoguchi::runner::{Runner, RunnerConfig, RunnerOptions, SystemClock};
+use madoguchi::script::{load_dir, Lang};
+use madoguchi::store::batch::{GroupCommitOptions, GroupCommitter, OwnedStep};
+use madoguchi::store::sqlite::SqliteStore;
+use madoguchi::store::{NewSession, Store, StoreError};
+use std::path::Path;
+use std::sync::Arc;
+
+const OWNERS: usize = 40;
+
+fn answer(q: usize) -> String {
+    if q % 5 == 0 {
+        format!("{}", q * 1000 + 7)
+    } else {
+        format!("質問{q}への回答です")
+    }
+}
+
+async fn runner(db: &Path, options: RunnerOptions) -> (Arc<Runner>, SqliteStore) {
+    let store = SqliteStore::open(db).await.unwrap();
+    let bundle = load_dir(Path::new("benches/dialogs")).unwrap();
+    let config = RunnerConfig {
+        script_id: "bench".into(),
+        default_lang: Lang::Ja,
+        transports: vec!["local".into()],
+        mode: RenderMode::Plain,
+    };
+    let r = Runner::with_options(Arc::new(store.clone()), Arc::new(SystemClock), bundle, config, options).await.unwrap();
+    (Arc::new(r), store)
+}
+
+/// Every owner runs a whole consultation at the same time as the others.
+async fn run_owners(runner: Arc<Runner>) -> Vec<(UserKey, SessionId)> {
+    let mut tasks = Vec::new();
+    for i in 0..OWNERS {
+        let runner = runner.clone();
+        tasks.push(tokio::spawn(async move {
+            let user = UserKey::new(Transport::Terminal, &format!("owner-{i}")).unwrap();
+            let first = runner.handle(&user, Input::Text("こんにちは".into()), None).await.unwrap();
+            for q in 1..=20 {
+                let turn = runner.handle(&user, Input::Text(answer(q)), None).await.unwrap();
+                // Every turn is on the session the first one created.
+                assert_eq!(turn.session, first.session);
+            }
+            (user, first.session)
+        }));
+    }
+    let mut out = Vec::new();
+    for t in tasks {
+        out.push(t.await.unwrap());
+    }
+    out
+}
+
+async fn count(store: &SqliteStore, sql: &str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(store.pool()).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_turns_through_the_group_committer_are_all_durable() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("group.db");
+    let (runner, store) = runner(&db, RunnerOptions::default()).await;
+    let owners = run_owners(runner.clone()).await;
+    drop(runner);
+    store.pool().close().await;
+
+    // Read back from the file with a fresh connection.
+    let store = SqliteStore::open(&db).await.unwrap();
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM sessions").await, OWNERS as i64);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM sessions WHERE status = 'completed'").await, OWNERS as i64);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM answers").await, (OWNERS * 20) as i64);
+    for (user, session) in owners {
+        let answers = store.answers(session).await.unwrap();
+        assert_eq!(answers.len(), 20, "{user}");
+        assert_eq!(answers[4].raw, answer(5));
+        let s = store.latest_session(&user).await.unwrap().unwrap();
+        assert_eq!(s.id, session);
+        assert_eq!(s.status, Status::Completed);
+        assert_eq!(s.state.answers.len(), 20);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_cache_stores_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cache.db");
+    let options = RunnerOptions { session_cache: true, ..RunnerOptions::default() };
+    let (runner, store) = runner(&db, options).await;
+    let owners = run_owners(runner.clone()).await;
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM sessions WHERE status = 'completed'").await, OWNERS as i64);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM answers").await, (OWNERS * 20) as i64);
+    // A finished consultation is not cached: the owner's next message is
+    // answered from the store (the consultation has ended).
+    let (user, session) = &owners[0];
+    runner.forget_cached(user);
+    let turn = runner.handle(user, Input::Text("もう一度".into()), None).await.unwrap();
+    assert_eq!(turn.session, *session);
+    assert_eq!(store.latest_session(user).await.unwrap().unwrap().status, Status::Completed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_group_commit_the_same_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("direct.db");
+    let options = RunnerOptions { group_commit: false, ..RunnerOptions::default() };
+    let (runner, store) = runner(&db, options).await;
+    run_owners(runner).await;
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM sessions WHERE status = 'completed'").await, OWNERS as i64);
+    assert_eq!(count(&store, "SELECT COUNT(*) FROM answers").await, (OWNERS * 20) as i64);
+}
+
+fn step(session: SessionId, new: Option<NewSession>) -> OwnedStep {
+    OwnedStep {
+        session,
+        now: chrono::Utc::now(),
+        state: SessionState { status: Status::Active, ..SessionState::default() },
+        current_node: "q01".into(),
+        effects: vec![],
+        deliveries: vec![],
+        new_session: new,
+        state_json: None,
+        guard: None,
+    }
+}
+
+#[tokio::test]
+async fn one_bad_step_fails_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bad.db");
+    let (runner, store) = runner(&db, RunnerOptions::default()).await;
+    let version = runner.bundle().flow("bench", Lang::Ja).unwrap().version.clone();
+    let store: Arc<dyn Store> = Arc::new(store);
+    let committer = GroupCommitter::spawn(store.clone(), GroupCommitOptions::default()).unwrap();
+    let new = |i: usize| NewSession {
+        user: UserKey::new(Transport::Terminal, &format!("batch-{i}")).unwrap(),
+        script_id: "bench".into(),
+        lang: Lang::Ja,
+        version: version.clone(),
+        now: chrono::Utc::now(),
+    };
+    // Submitted together (on this single-threaded runtime the committer
+    // runs only once all are queued, so they are likely one batch); the
+    // step for a session that does not exist must fail, the others not.
+    let results = futures::future::join_all(vec![
+        committer.commit(step(SessionId(0), Some(new(1)))),
+        committer.commit(step(SessionId(987_654), None)),
+        committer.commit(step(SessionId(0), Some(new(2)))),
+    ])
+    .await;
+    let ok: Vec<bool> = results.iter().map(|(r, _)| r.is_ok()).collect();
+    assert_eq!(ok, vec![true, false, true]);
+    assert!(matches!(results[1].0, Err(StoreError::NotFound(_))));
+    for i in [1, 2] {
+        let user = UserKey::new(Transport::Terminal, &format!("batch-{i}")).unwrap();
+        let s = store.open_session(&user).await.unwrap().expect("created with its first step");
+        assert_eq!(s.status, Status::Active);
+        assert_eq!(s.current_node, "q01");
+    }
+}
