@@ -13,6 +13,10 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
+// Every write transaction starts with BEGIN IMMEDIATE: most read a row
+// before writing, and a deferred transaction that must upgrade its lock
+// fails at once with SQLITE_BUSY when another writer (the delivery worker,
+// a staff action) got there first, instead of waiting for busy_timeout.
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 #[derive(Clone)]
@@ -684,7 +688,7 @@ impl Store for SqliteStore {
     }
 
     async fn commit_step(&self, c: &StepCommit<'_>) -> Result<StepOutcome> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let outcome = write_step(&mut tx, c).await?;
         tx.commit().await?;
         Ok(outcome)
@@ -696,7 +700,7 @@ impl Store for SqliteStore {
     /// others (a new session, consent, a case) one by one, as `commit_step`
     /// writes them.
     async fn commit_steps(&self, cs: &[StepCommit<'_>]) -> Result<Vec<StepOutcome>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut out = vec![StepOutcome::default(); cs.len()];
         let mut simple = Vec::with_capacity(cs.len());
         for (i, c) in cs.iter().enumerate() {
@@ -884,7 +888,7 @@ impl Store for SqliteStore {
         outcome: &AttemptOutcome,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let (name, error) = match outcome {
             AttemptOutcome::Delivered { external_id } => {
                 sqlx::query(
@@ -951,7 +955,7 @@ impl Store for SqliteStore {
 
     async fn forget_user(&self, user: &UserKey, now: DateTime<Utc>) -> Result<ForgetReport> {
         let key = user.to_string();
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let answers = sqlx::query(
             "DELETE FROM answers WHERE session_id IN (SELECT id FROM sessions WHERE user_key = ?)",
         )
