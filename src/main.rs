@@ -241,17 +241,7 @@ async fn real_main() -> Result<u8> {
         } => {
             let bundle = load_checked(&common.dialogs)?;
             let store = open_store(&common.db).await?;
-            let runner = Runner::new(
-                store,
-                Arc::new(SystemClock),
-                bundle,
-                RunnerConfig {
-                    default_lang: lang,
-                    script_id: script,
-                    ..RunnerConfig::default()
-                },
-            )
-            .await?;
+            let runner = terminal_runner(store, bundle, lang, script).await?;
             let user = UserKey::new(Transport::Terminal, &user).context("invalid --user")?;
             let echo = !std::io::stdin().is_terminal();
             let opts = ChatOptions {
@@ -343,17 +333,7 @@ async fn real_main() -> Result<u8> {
             // trying a script stores nothing.
             let tmp = tempfile::tempdir().context("cannot create a temporary folder")?;
             let store = open_store(&tmp.path().join("try.db")).await?;
-            let runner = Runner::new(
-                store,
-                Arc::new(SystemClock),
-                bundle,
-                RunnerConfig {
-                    default_lang: lang,
-                    script_id: script,
-                    ..RunnerConfig::default()
-                },
-            )
-            .await?;
+            let runner = terminal_runner(store, bundle, lang, script).await?;
             let user = UserKey::new(Transport::Terminal, "try").context("internal user key")?;
             let opts = ChatOptions {
                 user,
@@ -541,6 +521,12 @@ async fn real_main() -> Result<u8> {
             Ok(0)
         }
     }
+}
+
+/// A runner for a terminal consultation (`chat` and `dialogs try`).
+async fn terminal_runner(store: Arc<dyn Store>, bundle: madoguchi::script::Bundle, lang: Lang, script_id: String) -> Result<Runner> {
+    let config = RunnerConfig { default_lang: lang, script_id, ..RunnerConfig::default() };
+    Ok(Runner::new(store, Arc::new(SystemClock), bundle, config).await?)
 }
 
 /// Renders DOT to SVG with Graphviz's `dot`, if installed.

@@ -67,12 +67,7 @@ fn routing_explain_names_the_rule_and_why_earlier_ones_did_not_apply() {
 #[test]
 fn dialogs_check_speaks_the_administrators_language() {
     let dir = tempfile::tempdir().unwrap();
-    for e in std::fs::read_dir(dialogs_dir()).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_file() {
-            std::fs::copy(&p, dir.path().join(p.file_name().unwrap())).unwrap();
-        }
-    }
+    crate::support::copy_dialogs(dir.path());
     let f = dir.path().join("routing.yaml");
     let text = std::fs::read_to_string(&f).unwrap().replacen("kind: yorozu", "kind: yorozuya", 1);
     std::fs::write(&f, text).unwrap();

@@ -4,7 +4,7 @@
 //! against the local Discord stand-in (`support::discord`). Every wait is on
 //! recorded REST calls or gateway state, never on time.
 
-use crate::support::dialogs_dir;
+use crate::support::{copy_dialogs, dialogs_dir};
 use crate::support::discord::{DiscordStandIn, RecordedCall, FLAG_EPHEMERAL};
 use madoguchi::discord::{self, Config, RunningBot, Token};
 use madoguchi::domain::ids::{CaseId, Transport, UserKey};
@@ -855,14 +855,6 @@ async fn madoguchi_run_starts_from_the_config_file_and_stops_on_sigterm() {
 const ADMIN: u64 = 400_000_000_000_000_009;
 const ADMIN_ROLE: u64 = 100_000_000_000_000_909;
 
-fn copy_dialogs(to: &std::path::Path) {
-    for e in std::fs::read_dir(dialogs_dir()).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_file() {
-            std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
-        }
-    }
-}
 
 fn edit_script(dir: &std::path::Path, from: &str, to: &str) {
     let f = dir.join("first_contact.ja.yaml");

@@ -1,6 +1,6 @@
 //! Editing scripts under a running bot: checked reloads, pinned versions.
 
-use crate::support::{dialogs_dir, t0};
+use crate::support::{copy_dialogs, t0};
 use madoguchi::chat::render_effects;
 use madoguchi::domain::ids::{Transport, UserKey};
 use madoguchi::engine::Input;
@@ -14,14 +14,6 @@ use std::sync::Arc;
 const OLD_Q: &str = "会社名（屋号）を教えてください。";
 const NEW_Q: &str = "貴社の正式な会社名を教えてください。";
 
-fn copy_dialogs(to: &Path) {
-    for e in std::fs::read_dir(dialogs_dir()).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_file() {
-            std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
-        }
-    }
-}
 
 fn edit(dir: &Path, from: &str, to: &str) {
     let f = dir.join("first_contact.ja.yaml");

@@ -14,3 +14,13 @@ pub fn dialogs_dir() -> PathBuf {
 pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 21, 1, 0, 0).unwrap()
 }
+
+/// Copies the shipped dialogs into `to`, for tests that edit them.
+pub fn copy_dialogs(to: &std::path::Path) {
+    for e in std::fs::read_dir(dialogs_dir()).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_file() {
+            std::fs::copy(&p, to.join(p.file_name().unwrap())).unwrap();
+        }
+    }
+}
