@@ -13,8 +13,11 @@
 //!   why.
 //! - [`engine`]: the consultation state machine. `step(flow, state, input,
 //!   ctx) -> effects`.
-//! - [`render`]: template contexts and escaping of owner text.
-//! - [`store`]: the [`store::Store`] trait and its SQLite implementation.
+//! - [`render`]: template contexts and escaping of owner text; plain and
+//!   common templates are rendered without building the JSON context.
+//! - [`store`]: the [`store::Store`] trait and its SQLite implementation;
+//!   [`store::batch`] commits concurrent owners' steps together (group
+//!   commit), each still durable before its reply.
 //! - [`runner`]: drives the engine for one owner, committing each step to the
 //!   store before releasing the reply; loads pinned script versions.
 //! - [`chat`]: the terminal adapter; [`transcript`]: transcript tests.

@@ -506,7 +506,11 @@ async fn real_main() -> Result<u8> {
             );
             Ok(0)
         }
-        Cmd::Run { config, db, dialogs } => {
+        Cmd::Run {
+            config,
+            db,
+            dialogs,
+        } => {
             let mut cfg = madoguchi::discord::Config::load(&config)?;
             cfg.db = db.unwrap_or(cfg.db);
             cfg.dialogs = dialogs.unwrap_or(cfg.dialogs);
@@ -516,7 +520,13 @@ async fn real_main() -> Result<u8> {
             let token = madoguchi::discord::Token::new(&token)?;
             let bundle = load_checked(&cfg.dialogs)?;
             let store = open_store(&cfg.db).await?;
-            let runner = Runner::new(store, Arc::new(SystemClock), bundle, madoguchi::discord::runner_config(&cfg)).await?;
+            let runner = Runner::new(
+                store,
+                Arc::new(SystemClock),
+                bundle,
+                madoguchi::discord::runner_config(&cfg),
+            )
+            .await?;
             madoguchi::discord::run(cfg, token, Arc::new(runner)).await?;
             Ok(0)
         }
@@ -524,8 +534,17 @@ async fn real_main() -> Result<u8> {
 }
 
 /// A runner for a terminal consultation (`chat` and `dialogs try`).
-async fn terminal_runner(store: Arc<dyn Store>, bundle: madoguchi::script::Bundle, lang: Lang, script_id: String) -> Result<Runner> {
-    let config = RunnerConfig { default_lang: lang, script_id, ..RunnerConfig::default() };
+async fn terminal_runner(
+    store: Arc<dyn Store>,
+    bundle: madoguchi::script::Bundle,
+    lang: Lang,
+    script_id: String,
+) -> Result<Runner> {
+    let config = RunnerConfig {
+        default_lang: lang,
+        script_id,
+        ..RunnerConfig::default()
+    };
     Ok(Runner::new(store, Arc::new(SystemClock), bundle, config).await?)
 }
 

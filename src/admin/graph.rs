@@ -216,7 +216,11 @@ pub fn dot(flow: &Flow) -> String {
             .map(|l| format!("label=\"{}\"", dot_text(l)))
             .unwrap_or_default();
         // `style` starts with ", "; without a label it must not.
-        let style = if label.is_empty() { style.trim_start_matches(", ") } else { style };
+        let style = if label.is_empty() {
+            style.trim_start_matches(", ")
+        } else {
+            style
+        };
         out.push_str(&format!(
             "    \"{}\" -> \"{}\" [{label}{style}];\n",
             dot_text(&e.from),

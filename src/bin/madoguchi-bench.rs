@@ -137,7 +137,10 @@ fn trim_heap() {
 // ───────────────────────── command line ─────────────────────────
 
 #[derive(Parser)]
-#[command(name = "madoguchi-bench", about = "madoguchi's benchmark suite (see BENCHMARKS.md)")]
+#[command(
+    name = "madoguchi-bench",
+    about = "madoguchi's benchmark suite (see BENCHMARKS.md)"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -203,7 +206,11 @@ fn main() -> Result<()> {
     let result = match &cli.cmd {
         Cmd::All => return run_all(&cli),
         Cmd::Engine { n } => engine_workload(&cli, n)?,
-        Cmd::Durable { in_flight, rounds, variant } => durable_workload(&cli, *in_flight, *rounds, variant)?,
+        Cmd::Durable {
+            in_flight,
+            rounds,
+            variant,
+        } => durable_workload(&cli, *in_flight, *rounds, variant)?,
         Cmd::Real => real_workload(&cli)?,
         Cmd::Discord => discord_workload(&cli)?,
         Cmd::Startup => startup_workload(&cli)?,
@@ -231,11 +238,17 @@ fn run_all(cli: &Cli) -> Result<()> {
         if cli.quick {
             cmd.arg("--quick");
         }
-        cmd.arg("--bench-dialogs").arg(&cli.bench_dialogs).arg("--dialogs").arg(&cli.dialogs);
+        cmd.arg("--bench-dialogs")
+            .arg(&cli.bench_dialogs)
+            .arg("--dialogs")
+            .arg(&cli.dialogs);
         if let Some(d) = &cli.db_dir {
             cmd.arg("--db-dir").arg(d);
         }
-        let out = cmd.stderr(std::process::Stdio::inherit()).output().with_context(|| format!("running the {w} workload"))?;
+        let out = cmd
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .with_context(|| format!("running the {w} workload"))?;
         let text = String::from_utf8_lossy(&out.stdout);
         let line = text.lines().find_map(|l| l.strip_prefix("BENCH-JSON "));
         match (out.status.success(), line) {
@@ -264,11 +277,20 @@ fn run_all(cli: &Cli) -> Result<()> {
 fn machine() -> Value {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
         .unwrap_or_default();
     let mem_kib = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|s| s.lines().next().and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<u64>().ok())
+        })
         .unwrap_or(0);
     json!({
         "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
@@ -280,7 +302,10 @@ fn machine() -> Value {
 /// The figures worth a glance, one row per measured line.
 fn print_table(results: &[Value]) {
     println!();
-    println!("{:<44} {:>14} {:>12} {:>12} {:>12}", "workload", "turns/s", "p50 ms", "p99 ms", "other");
+    println!(
+        "{:<44} {:>14} {:>12} {:>12} {:>12}",
+        "workload", "turns/s", "p50 ms", "p99 ms", "other"
+    );
     println!("{}", "─".repeat(98));
     for r in results {
         let w = r["workload"].as_str().unwrap_or("?");
@@ -291,8 +316,20 @@ fn print_table(results: &[Value]) {
         if let Some(rows) = r.get("rows").and_then(Value::as_array) {
             for row in rows {
                 let name = format!("{w}: {}", row["case"].as_str().unwrap_or(""));
-                let f = |k: &str, d: usize| row.get(k).and_then(Value::as_f64).map(|v| format!("{v:.d$}")).unwrap_or_else(|| "–".into());
-                println!("{:<44} {:>14} {:>12} {:>12} {:>12}", name, f("turns_per_s", 0), f("p50_ms", 2), f("p99_ms", 2), row.get("note").and_then(Value::as_str).unwrap_or(""));
+                let f = |k: &str, d: usize| {
+                    row.get(k)
+                        .and_then(Value::as_f64)
+                        .map(|v| format!("{v:.d$}"))
+                        .unwrap_or_else(|| "–".into())
+                };
+                println!(
+                    "{:<44} {:>14} {:>12} {:>12} {:>12}",
+                    name,
+                    f("turns_per_s", 0),
+                    f("p50_ms", 2),
+                    f("p99_ms", 2),
+                    row.get("note").and_then(Value::as_str).unwrap_or("")
+                );
             }
         } else if let Some(n) = r.get("note").and_then(Value::as_str) {
             println!("{w:<44} {n}");
@@ -337,7 +374,9 @@ impl BenchInputs {
         BenchInputs {
             opening: "こんにちは、相談したいです".to_string(),
             texts: TEXTS.iter().map(|s| s.to_string()).collect(),
-            numbers: (0..997u64).map(|k| ((k * 7919 + 13) % 1_000_000).to_string()).collect(),
+            numbers: (0..997u64)
+                .map(|k| ((k * 7919 + 13) % 1_000_000).to_string())
+                .collect(),
         }
     }
     /// The input of turn `t` (0 = opening, 1..=20 = answer to question t).
@@ -357,11 +396,18 @@ const BENCH_TURNS: usize = 21;
 
 fn bench_flow(cli: &Cli) -> Result<Arc<Flow>> {
     let bundle = load_dir(&cli.bench_dialogs).map_err(|e| anyhow!("{e}"))?;
-    bundle.flow("bench", Lang::Ja).ok_or_else(|| anyhow!("no `bench` script in {}", cli.bench_dialogs.display()))
+    bundle
+        .flow("bench", Lang::Ja)
+        .ok_or_else(|| anyhow!("no `bench` script in {}", cli.bench_dialogs.display()))
 }
 
 fn bench_now() -> DateTime<Utc> {
-    Utc.from_utc_datetime(&NaiveDate::from_ymd_opt(2026, 11, 21).unwrap().and_hms_opt(1, 0, 0).unwrap())
+    Utc.from_utc_datetime(
+        &NaiveDate::from_ymd_opt(2026, 11, 21)
+            .unwrap()
+            .and_hms_opt(1, 0, 0)
+            .unwrap(),
+    )
 }
 
 // ───────────────────────── workload 1: engine ─────────────────────────
@@ -438,12 +484,25 @@ fn engine_workload(cli: &Cli, ns: &[usize]) -> Result<Value> {
         for t in 0..BENCH_TURNS {
             last = engine::step(&flow, &mut st, inputs.input(0, t), &ctx);
         }
-        let said: String = last.iter().filter_map(|e| if let Effect::Say(s) = e { Some(s.as_str()) } else { None }).collect();
+        let said: String = last
+            .iter()
+            .filter_map(|e| {
+                if let Effect::Say(s) = e {
+                    Some(s.as_str())
+                } else {
+                    None
+                }
+            })
+            .collect();
         if !said.contains("質問20") || !said.contains(&inputs.texts[1]) {
             bail!("the last turn did not render the summary:\n{said}");
         }
     }
-    let ns: Vec<usize> = if ns.is_empty() { vec![2_000, 100_000] } else { ns.to_vec() };
+    let ns: Vec<usize> = if ns.is_empty() {
+        vec![2_000, 100_000]
+    } else {
+        ns.to_vec()
+    };
     let min_secs = if cli.quick { 1.0 } else { 4.0 };
     let mut rows = Vec::new();
     for &n in &ns {
@@ -561,7 +620,12 @@ async fn drive(runner: Arc<Runner>, slots: Vec<Vec<Conversation>>) -> DurableRun
     }
     let secs = t0.elapsed().as_secs_f64();
     all.sort_unstable();
-    DurableRun { secs, turns: all.len(), latencies_us: all, errors }
+    DurableRun {
+        secs,
+        turns: all.len(),
+        latencies_us: all,
+        errors,
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -573,9 +637,24 @@ struct Variant {
 }
 
 const VARIANTS: [Variant; 3] = [
-    Variant { key: "direct", name: "one commit per turn", group_commit: false, session_cache: false },
-    Variant { key: "group", name: "group commit (default)", group_commit: true, session_cache: false },
-    Variant { key: "cache", name: "group commit + session cache", group_commit: true, session_cache: true },
+    Variant {
+        key: "direct",
+        name: "one commit per turn",
+        group_commit: false,
+        session_cache: false,
+    },
+    Variant {
+        key: "group",
+        name: "group commit (default)",
+        group_commit: true,
+        session_cache: false,
+    },
+    Variant {
+        key: "cache",
+        name: "group commit + session cache",
+        group_commit: true,
+        session_cache: true,
+    },
 ];
 
 fn db_parent(cli: &Cli) -> Result<tempfile::TempDir> {
@@ -589,36 +668,61 @@ fn db_parent(cli: &Cli) -> Result<tempfile::TempDir> {
 }
 
 /// Opens a fresh database and a runner on `flow_dir`'s scripts.
-async fn open_runner(db: &Path, dialogs: &Path, script: &str, v: Variant, now: Option<DateTime<Utc>>) -> Result<(Arc<Runner>, SqliteStore)> {
+async fn open_runner(
+    db: &Path,
+    dialogs: &Path,
+    script: &str,
+    v: Variant,
+    now: Option<DateTime<Utc>>,
+) -> Result<(Arc<Runner>, SqliteStore)> {
     let store = SqliteStore::open(db).await?;
     let bundle = load_dir(dialogs).map_err(|e| anyhow!("{e}"))?;
-    let config = RunnerConfig { script_id: script.into(), default_lang: Lang::Ja, transports: vec!["local".into()], mode: RenderMode::Markdown };
+    let config = RunnerConfig {
+        script_id: script.into(),
+        default_lang: Lang::Ja,
+        transports: vec!["local".into()],
+        mode: RenderMode::Markdown,
+    };
     let clock: Arc<dyn madoguchi::runner::Clock> = match now {
         Some(t) => Arc::new(FixedClock::new(t)),
         None => Arc::new(madoguchi::runner::SystemClock),
     };
-    let options = RunnerOptions { group_commit: v.group_commit, session_cache: v.session_cache, ..RunnerOptions::default() };
-    let runner = Runner::with_options(Arc::new(store.clone()), clock, bundle, config, options).await?;
+    let options = RunnerOptions {
+        group_commit: v.group_commit,
+        session_cache: v.session_cache,
+        ..RunnerOptions::default()
+    };
+    let runner =
+        Runner::with_options(Arc::new(store.clone()), clock, bundle, config, options).await?;
     Ok((Arc::new(runner), store))
 }
 
 async fn count_rows(store: &SqliteStore, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(store.pool()).await.unwrap_or(-1)
+    sqlx::query_scalar(sql)
+        .fetch_one(store.pool())
+        .await
+        .unwrap_or(-1)
 }
 
 async fn pragma(store: &SqliteStore, name: &str) -> String {
-    let v: Result<sqlx::sqlite::SqliteRow, _> = sqlx::query(&format!("PRAGMA {name}")).fetch_one(store.pool()).await;
+    let v: Result<sqlx::sqlite::SqliteRow, _> = sqlx::query(&format!("PRAGMA {name}"))
+        .fetch_one(store.pool())
+        .await;
     match v {
         Ok(row) => {
             use sqlx::Row;
-            row.try_get::<String, _>(0).or_else(|_| row.try_get::<i64, _>(0).map(|n| n.to_string())).unwrap_or_default()
+            row.try_get::<String, _>(0)
+                .or_else(|_| row.try_get::<i64, _>(0).map(|n| n.to_string()))
+                .unwrap_or_default()
         }
         Err(e) => e.to_string(),
     }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
 
 fn durable_row(case: &str, r: &DurableRun, extra: Value) -> Value {
@@ -640,13 +744,21 @@ fn durable_row(case: &str, r: &DurableRun, extra: Value) -> Value {
     row
 }
 
-fn durable_workload(cli: &Cli, in_flight: usize, rounds: Option<usize>, only: &[String]) -> Result<Value> {
+fn durable_workload(
+    cli: &Cli,
+    in_flight: usize,
+    rounds: Option<usize>,
+    only: &[String],
+) -> Result<Value> {
     let rounds = rounds.unwrap_or(if cli.quick { 1 } else { 5 });
     let inputs = BenchInputs::new();
     let rt = runtime()?;
     let mut rows = Vec::new();
     let mut settings = Value::Null;
-    for v in VARIANTS.into_iter().filter(|v| only.is_empty() || only.iter().any(|o| o == v.key)) {
+    for v in VARIANTS
+        .into_iter()
+        .filter(|v| only.is_empty() || only.iter().any(|o| o == v.key))
+    {
         // The baseline commits once per turn: one fsync each. Keep it short.
         let rounds = if v.group_commit { rounds } else { 1 };
         let dir = db_parent(cli)?;
@@ -657,6 +769,7 @@ fn durable_workload(cli: &Cli, in_flight: usize, rounds: Option<usize>, only: &[
                 settings = json!({
                     "journal_mode": pragma(&store, "journal_mode").await,
                     "synchronous": pragma(&store, "synchronous").await,
+                    "wal_autocheckpoint": pragma(&store, "wal_autocheckpoint").await,
                     "synchronous_meaning": "2 = FULL: the WAL is fsync'd at every commit",
                     "db_dir": dir.path().display().to_string(),
                 });
@@ -724,7 +837,8 @@ fn real_conversations(cli: &Cli) -> Result<Vec<(String, Vec<Input>)>> {
     names.sort();
     let mut out = Vec::new();
     for p in names {
-        let t = madoguchi::transcript::parse(&std::fs::read_to_string(&p)?).map_err(|e| anyhow!("{}: {e}", p.display()))?;
+        let t = madoguchi::transcript::parse(&std::fs::read_to_string(&p)?)
+            .map_err(|e| anyhow!("{}: {e}", p.display()))?;
         if t.lang != "ja" || t.script != "first_contact" {
             continue;
         }
@@ -745,7 +859,13 @@ fn real_conversations(cli: &Cli) -> Result<Vec<(String, Vec<Input>)>> {
             }
         }
         if usable && !inputs.is_empty() {
-            out.push((p.file_name().unwrap_or_default().to_string_lossy().to_string(), inputs));
+            out.push((
+                p.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .to_string(),
+                inputs,
+            ));
         }
     }
     if out.is_empty() {
@@ -757,7 +877,9 @@ fn real_conversations(cli: &Cli) -> Result<Vec<(String, Vec<Input>)>> {
 fn real_workload(cli: &Cli) -> Result<Value> {
     let convs = real_conversations(cli)?;
     let bundle = load_dir(&cli.dialogs).map_err(|e| anyhow!("{e}"))?;
-    let flow = bundle.flow("first_contact", Lang::Ja).ok_or_else(|| anyhow!("no first_contact.ja"))?;
+    let flow = bundle
+        .flow("first_contact", Lang::Ja)
+        .ok_or_else(|| anyhow!("no first_contact.ja"))?;
     let ctx = Ctx::new(bench_now(), RenderMode::Markdown);
     let turns_per_set: usize = convs.iter().map(|(_, i)| i.len()).sum();
     let mut rows = Vec::new();
@@ -772,14 +894,25 @@ fn real_workload(cli: &Cli) -> Result<Value> {
             let mut st = SessionState::default();
             for input in inputs {
                 let effects = engine::step(&flow, &mut st, input.clone(), &ctx);
-                cases += effects.iter().filter(|e| matches!(e, Effect::CaseReady(_))).count();
+                cases += effects
+                    .iter()
+                    .filter(|e| matches!(e, Effect::CaseReady(_)))
+                    .count();
             }
         }
         sets += 1;
     }
     let secs = t0.elapsed().as_secs_f64();
     let turns = sets * turns_per_set;
-    say(cli, format!("real engine: {:.0} turns/s ({} conversations, {} cases)", turns as f64 / secs, sets * convs.len(), cases));
+    say(
+        cli,
+        format!(
+            "real engine: {:.0} turns/s ({} conversations, {} cases)",
+            turns as f64 / secs,
+            sets * convs.len(),
+            cases
+        ),
+    );
     rows.push(json!({
         "case": "engine only",
         "turns": turns,
@@ -850,11 +983,19 @@ fn discord_workload(_cli: &Cli) -> Result<Value> {
     Ok(json!({
         "workload": "discord",
         "measured": false,
-        "note": "not yet measured: see BENCHMARKS.md",
+        "note": "not yet measured: the Discord stand-in is test code (tests/it/support/discord, built on axum, a dev-dependency) and cannot be linked into a binary; see BENCHMARKS.md",
     }))
 }
 
 // ───────────────────────── workload 5: start-up ─────────────────────────
+
+fn median_of(mut v: Vec<f64>) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
 
 /// What the bot does before it can serve: load and validate the dialogs,
 /// open the database (applying migrations), record the script versions.
@@ -862,10 +1003,25 @@ fn discord_workload(_cli: &Cli) -> Result<Value> {
 fn startup_probe(cli: &Cli, db: &Path) -> Result<()> {
     let rt = runtime()?;
     rt.block_on(async {
+        let t = Instant::now();
         let bundle = load_dir(&cli.dialogs).map_err(|e| anyhow!("{e}"))?;
+        let load = t.elapsed();
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(db).await?);
-        let runner = Runner::new(store, Arc::new(madoguchi::runner::SystemClock), bundle, RunnerConfig::default()).await?;
-        println!("READY");
+        let open = t.elapsed() - load;
+        let runner = Runner::new(
+            store,
+            Arc::new(madoguchi::runner::SystemClock),
+            bundle,
+            RunnerConfig::default(),
+        )
+        .await?;
+        let install = t.elapsed() - load - open;
+        println!(
+            "READY {} {} {}",
+            load.as_micros(),
+            open.as_micros(),
+            install.as_micros()
+        );
         std::io::stdout().flush()?;
         tokio::time::sleep(Duration::from_secs(60)).await;
         drop(runner);
@@ -878,11 +1034,19 @@ fn startup_workload(cli: &Cli) -> Result<Value> {
     let runs = if cli.quick { 5 } else { 20 };
     let dir = db_parent(cli)?;
     let mut rows = Vec::new();
-    for (case, fresh) in [("new database (migrations applied)", true), ("existing database", false)] {
+    for (case, fresh) in [
+        ("new database (migrations applied)", true),
+        ("existing database", false),
+    ] {
         let mut ready_ms = Vec::new();
         let mut idle_rss = Vec::new();
+        let mut phases: Vec<Vec<f64>> = Vec::new();
         for k in 0..runs {
-            let db = if fresh { dir.path().join(format!("fresh-{k}.db")) } else { dir.path().join("existing.db") };
+            let db = if fresh {
+                dir.path().join(format!("fresh-{k}.db"))
+            } else {
+                dir.path().join("existing.db")
+            };
             let t0 = Instant::now();
             let mut child = std::process::Command::new(&exe)
                 .arg("startup-probe")
@@ -897,7 +1061,14 @@ fn startup_workload(cli: &Cli) -> Result<Value> {
             let stdout = child.stdout.take().ok_or_else(|| anyhow!("no stdout"))?;
             std::io::BufReader::new(stdout).read_line(&mut line)?;
             let ready = t0.elapsed();
-            if line.trim() != "READY" {
+            let phase: Vec<f64> = line
+                .split_whitespace()
+                .skip(1)
+                .filter_map(|v| v.parse::<f64>().ok())
+                .map(|us| us / 1000.0)
+                .collect();
+            let mut parts = line.split_whitespace();
+            if parts.next() != Some("READY") {
                 let _ = child.kill();
                 bail!("start-up probe failed: {line:?}");
             }
@@ -910,12 +1081,23 @@ fn startup_workload(cli: &Cli) -> Result<Value> {
                 continue; // the first run created the database
             }
             ready_ms.push(ready.as_secs_f64() * 1000.0);
+            if phase.len() == 3 {
+                phases.push(phase);
+            }
             idle_rss.push(rss as f64 / 1024.0);
         }
         ready_ms.sort_by(f64::total_cmp);
         idle_rss.sort_by(f64::total_cmp);
         let med = |v: &[f64]| v[v.len() / 2];
-        say(cli, format!("startup [{case}]: ready in {:.1} ms median ({:.1} max), idle RSS {:.1} MiB", med(&ready_ms), ready_ms[ready_ms.len() - 1], med(&idle_rss)));
+        say(
+            cli,
+            format!(
+                "startup [{case}]: ready in {:.1} ms median ({:.1} max), idle RSS {:.1} MiB",
+                med(&ready_ms),
+                ready_ms[ready_ms.len() - 1],
+                med(&idle_rss)
+            ),
+        );
         rows.push(json!({
             "case": case,
             "runs": ready_ms.len(),
@@ -923,6 +1105,11 @@ fn startup_workload(cli: &Cli) -> Result<Value> {
             "ready_ms_max": ready_ms[ready_ms.len() - 1],
             "idle_rss_mib_median": med(&idle_rss),
             "idle_rss_mib_max": idle_rss[idle_rss.len() - 1],
+            "phase_ms_median": {
+                "load_and_validate_dialogs": median_of(phases.iter().map(|p| p[0]).collect()),
+                "open_sqlite_and_migrate": median_of(phases.iter().map(|p| p[1]).collect()),
+                "record_script_versions": median_of(phases.iter().map(|p| p[2]).collect()),
+            },
             "note": format!("{:.1} ms, {:.1} MiB", med(&ready_ms), med(&idle_rss)),
         }));
     }

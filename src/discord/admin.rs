@@ -13,7 +13,11 @@ use serde_json::json;
 use serenity::all::{ChannelId, CommandInteraction};
 
 /// The text an administrator reads about a reload.
-pub(crate) fn report_text(res: &Result<ReloadReport, ReloadError>, lang: Lang, trigger: &str) -> String {
+pub(crate) fn report_text(
+    res: &Result<ReloadReport, ReloadError>,
+    lang: Lang,
+    trigger: &str,
+) -> String {
     let ja = lang == Lang::Ja;
     let s = match res {
         Ok(r) if r.changed.is_empty() => {
@@ -29,7 +33,11 @@ pub(crate) fn report_text(res: &Result<ReloadReport, ReloadError>, lang: Lang, t
                 .iter()
                 .map(|(script, l, from, to)| {
                     let short = |v: &str| v.chars().take(12).collect::<String>();
-                    let from = if from.is_empty() { "—".to_string() } else { short(from) };
+                    let from = if from.is_empty() {
+                        "—".to_string()
+                    } else {
+                        short(from)
+                    };
                     format!("・{script} ({l}): {from} → {}", short(to))
                 })
                 .collect();
@@ -40,7 +48,11 @@ pub(crate) fn report_text(res: &Result<ReloadReport, ReloadError>, lang: Lang, t
             }
         }
         Err(ReloadError::Invalid(diags)) => {
-            let errors: Vec<String> = diags.iter().filter(|d| d.severity == Severity::Error).map(|d| d.render(lang)).collect();
+            let errors: Vec<String> = diags
+                .iter()
+                .filter(|d| d.severity == Severity::Error)
+                .map(|d| d.render(lang))
+                .collect();
             let head = if ja {
                 format!("{trigger}: 編集に {} 件のエラーがあるため読み込みませんでした。いまの版で動き続けています。", errors.len())
             } else {
@@ -94,27 +106,57 @@ impl Bot {
             };
             return self.respond_ephemeral(cmd.id, &cmd.token, text).await;
         }
-        let sub = cmd.data.options.first().map(|o| o.name.as_str()).unwrap_or("");
+        let sub = cmd
+            .data
+            .options
+            .first()
+            .map(|o| o.name.as_str())
+            .unwrap_or("");
         if sub != "reload" {
-            return self.respond_ephemeral(cmd.id, &cmd.token, if ja { "使えるのは /admin reload です。" } else { "Use /admin reload." }).await;
+            return self
+                .respond_ephemeral(
+                    cmd.id,
+                    &cmd.token,
+                    if ja {
+                        "使えるのは /admin reload です。"
+                    } else {
+                        "Use /admin reload."
+                    },
+                )
+                .await;
         }
         // Checking and compiling can take longer than Discord's 3 seconds.
-        if let Err(e) = self.respond(cmd.id, &cmd.token, json!({ "type": 5, "data": { "flags": 64 } })).await {
+        if let Err(e) = self
+            .respond(
+                cmd.id,
+                &cmd.token,
+                json!({ "type": 5, "data": { "flags": 64 } }),
+            )
+            .await
+        {
             tracing::warn!(interaction = %cmd.id, error = %e, "could not acknowledge /admin");
             return;
         }
         let actor = format!("discord:{}", cmd.user.id);
         let res = self.runner.reload(&self.cfg.dialogs, &actor).await;
         let text = report_text(&res, lang, "/admin reload");
-        if let Err(e) = self.edit_original(&cmd.token, json!({ "content": text })).await {
+        if let Err(e) = self
+            .edit_original(&cmd.token, json!({ "content": text }))
+            .await
+        {
             tracing::warn!(interaction = %cmd.id, error = %e, "could not report a reload");
         }
     }
 
     /// Posts to the admin channel, if one is configured.
     pub(crate) async fn post_admin(&self, text: String) {
-        let Some(ch) = self.cfg.discord.admin_channel_id() else { return };
-        if let Err(e) = self.send(ChannelId::new(ch), json!({ "content": text })).await {
+        let Some(ch) = self.cfg.discord.admin_channel_id() else {
+            return;
+        };
+        if let Err(e) = self
+            .send(ChannelId::new(ch), json!({ "content": text }))
+            .await
+        {
             tracing::warn!(channel = ch, error = %e, "could not post to the admin channel");
         }
     }

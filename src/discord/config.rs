@@ -15,7 +15,9 @@ use std::time::Duration;
 pub enum ConfigError {
     #[error("cannot read the config file {path}: {error}; copy madoguchi.example.toml to {path} or pass another file with --config")]
     Read { path: String, error: std::io::Error },
-    #[error("the config file {path} is not valid: {message}; compare it with madoguchi.example.toml")]
+    #[error(
+        "the config file {path} is not valid: {message}; compare it with madoguchi.example.toml"
+    )]
     Parse { path: String, message: String },
     #[error("the config file {path} is not valid: {message}")]
     Invalid { path: String, message: String },
@@ -99,15 +101,22 @@ fn default_watch_ms() -> u64 {
 
 impl DiscordConfig {
     pub fn admin_role_id(&self) -> Option<u64> {
-        self.admin_role.as_deref().and_then(|r| r.trim().parse().ok())
+        self.admin_role
+            .as_deref()
+            .and_then(|r| r.trim().parse().ok())
     }
     pub fn admin_channel_id(&self) -> Option<u64> {
-        self.admin_channel.as_deref().and_then(|r| r.trim().parse().ok())
+        self.admin_channel
+            .as_deref()
+            .and_then(|r| r.trim().parse().ok())
     }
 
     /// The relay prefix, if one is configured (blank counts as none).
     pub fn prefix(&self) -> Option<&str> {
-        self.relay_prefix.as_deref().map(str::trim).filter(|p| !p.is_empty())
+        self.relay_prefix
+            .as_deref()
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
     }
 }
 
@@ -182,21 +191,37 @@ fn default_attempts() -> i64 {
 
 impl Default for Config {
     fn default() -> Self {
-        Config { db: default_db(), dialogs: default_dialogs(), discord: DiscordConfig::default(), outbox: OutboxConfig::default() }
+        Config {
+            db: default_db(),
+            dialogs: default_dialogs(),
+            discord: DiscordConfig::default(),
+            outbox: OutboxConfig::default(),
+        }
     }
 }
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read { path: path.display().to_string(), error })?;
+        let text = std::fs::read_to_string(path).map_err(|error| ConfigError::Read {
+            path: path.display().to_string(),
+            error,
+        })?;
         Config::parse(&text, &path.display().to_string())
     }
 
     /// Parses the file's text; `name` is used in error messages.
     pub fn parse(text: &str, name: &str) -> Result<Config, ConfigError> {
-        let c: Config = toml::from_str(text).map_err(|e| ConfigError::Parse { path: name.to_string(), message: e.to_string().trim().to_string() })?;
+        let c: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: name.to_string(),
+            message: e.to_string().trim().to_string(),
+        })?;
         if c.discord.script.trim().is_empty() {
-            return Err(ConfigError::Invalid { path: name.to_string(), message: "[discord] script is empty: name the consultation script, e.g. first_contact".into() });
+            return Err(ConfigError::Invalid {
+                path: name.to_string(),
+                message:
+                    "[discord] script is empty: name the consultation script, e.g. first_contact"
+                        .into(),
+            });
         }
         if let Some(base) = &c.discord.api_base {
             if !(base.starts_with("http://") || base.starts_with("https://")) {
@@ -206,7 +231,10 @@ impl Config {
                 });
             }
         }
-        for (key, v) in [("admin_role", &c.discord.admin_role), ("admin_channel", &c.discord.admin_channel)] {
+        for (key, v) in [
+            ("admin_role", &c.discord.admin_role),
+            ("admin_channel", &c.discord.admin_channel),
+        ] {
             if let Some(v) = v {
                 if v.trim().parse::<u64>().is_err() {
                     return Err(ConfigError::Invalid {
@@ -217,7 +245,10 @@ impl Config {
             }
         }
         if c.outbox.max_attempts < 1 {
-            return Err(ConfigError::Invalid { path: name.to_string(), message: "[outbox] max_attempts must be at least 1".into() });
+            return Err(ConfigError::Invalid {
+                path: name.to_string(),
+                message: "[outbox] max_attempts must be at least 1".into(),
+            });
         }
         Ok(c)
     }
@@ -233,7 +264,10 @@ mod tests {
         let c = Config::parse(text, "madoguchi.example.toml").unwrap();
         assert_eq!(c.discord.default_lang, Lang::Ja);
         assert_eq!(c.discord.script, "first_contact");
-        assert!(c.discord.api_base.is_none(), "the example must talk to the real Discord");
+        assert!(
+            c.discord.api_base.is_none(),
+            "the example must talk to the real Discord"
+        );
     }
 
     #[test]
@@ -244,12 +278,20 @@ mod tests {
         assert_eq!(c.outbox.backoff(0), Duration::from_secs(2));
         assert_eq!(c.outbox.backoff(1), Duration::from_secs(4));
         assert_eq!(c.outbox.backoff(30), Duration::from_secs(900));
-        let c = Config::parse("[discord]\nrelay_prefix = \"  \"\ndefault_lang = \"en\"\n", "x.toml").unwrap();
+        let c = Config::parse(
+            "[discord]\nrelay_prefix = \"  \"\ndefault_lang = \"en\"\n",
+            "x.toml",
+        )
+        .unwrap();
         assert_eq!(c.discord.prefix(), None);
         assert_eq!(c.discord.default_lang, Lang::En);
-        let e = Config::parse("[discord]\ntoken = \"abc\"\n", "x.toml").unwrap_err().to_string();
+        let e = Config::parse("[discord]\ntoken = \"abc\"\n", "x.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown field") && e.contains("x.toml"), "{e}");
-        let e = Config::parse("[discord]\napi_base = \"localhost\"\n", "x.toml").unwrap_err().to_string();
+        let e = Config::parse("[discord]\napi_base = \"localhost\"\n", "x.toml")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("http://127.0.0.1"), "{e}");
     }
 }

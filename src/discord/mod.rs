@@ -36,8 +36,9 @@ use crate::script::Lang;
 use crate::store::{Store, StoreError};
 use serde_json::{json, Value};
 use serenity::all::{
-    ChannelId, Command, CommandOptionType, Context, CreateCommand, CreateCommandOption, EventHandler, GatewayIntents, Http, HttpBuilder,
-    InstallationContext, Interaction, InteractionContext, InteractionId, Message, MessageId, Ready, UserId,
+    ChannelId, Command, CommandOptionType, Context, CreateCommand, CreateCommandOption,
+    EventHandler, GatewayIntents, Http, HttpBuilder, InstallationContext, Interaction,
+    InteractionContext, InteractionId, Message, MessageId, Ready, UserId,
 };
 use serenity::http::HttpError;
 use std::collections::HashMap;
@@ -136,19 +137,35 @@ impl Bot {
     /// One lock per owner: a turn (engine step, sends, current-question
     /// bookkeeping) finishes before the owner's next input is handled.
     pub(crate) fn user_lock(&self, user: UserId) -> Arc<tokio::sync::Mutex<()>> {
-        self.user_locks.lock().unwrap_or_else(|e| e.into_inner()).entry(user.get()).or_default().clone()
+        self.user_locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(user.get())
+            .or_default()
+            .clone()
     }
 
     pub(crate) fn remember_dm(&self, user: UserId, channel: ChannelId) {
-        self.dm_channels.lock().unwrap_or_else(|e| e.into_inner()).insert(user.get(), channel);
+        self.dm_channels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(user.get(), channel);
     }
 
     /// The DM channel with a user (opened once, then cached).
     pub(crate) async fn dm_channel(&self, user: UserId) -> Result<ChannelId, serenity::Error> {
-        if let Some(c) = self.dm_channels.lock().unwrap_or_else(|e| e.into_inner()).get(&user.get()) {
+        if let Some(c) = self
+            .dm_channels
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&user.get())
+        {
             return Ok(*c);
         }
-        let ch = self.http.create_private_channel(&json!({ "recipient_id": user.to_string() })).await?;
+        let ch = self
+            .http
+            .create_private_channel(&json!({ "recipient_id": user.to_string() }))
+            .await?;
         self.remember_dm(user, ch.id);
         Ok(ch.id)
     }
@@ -156,7 +173,12 @@ impl Bot {
     /// The language for an owner: an explicit choice, else their Discord
     /// locale, else the language of their last consultation, else the
     /// configured default.
-    pub(crate) async fn lang_for(&self, user: &UserKey, explicit: Option<Lang>, locale: Option<&str>) -> Lang {
+    pub(crate) async fn lang_for(
+        &self,
+        user: &UserKey,
+        explicit: Option<Lang>,
+        locale: Option<&str>,
+    ) -> Lang {
         if let Some(l) = explicit.or_else(|| locale.and_then(locale_lang)) {
             return l;
         }
@@ -169,7 +191,11 @@ impl Bot {
     /// Sends a message, retrying server errors and rate limits a few times.
     /// The nonce with `enforce_nonce` makes a retry after an unknown
     /// outcome return the first message instead of posting twice.
-    pub(crate) async fn send(&self, channel: ChannelId, mut body: Value) -> Result<Message, serenity::Error> {
+    pub(crate) async fn send(
+        &self,
+        channel: ChannelId,
+        mut body: Value,
+    ) -> Result<Message, serenity::Error> {
         guard_mentions(&mut body);
         if body.get("nonce").is_none() {
             body["nonce"] = json!(new_nonce());
@@ -189,11 +215,20 @@ impl Bot {
     }
 
     /// Edits a message (same retries as [`Bot::send`]).
-    pub(crate) async fn edit(&self, channel: ChannelId, message: MessageId, mut body: Value) -> Result<Message, serenity::Error> {
+    pub(crate) async fn edit(
+        &self,
+        channel: ChannelId,
+        message: MessageId,
+        mut body: Value,
+    ) -> Result<Message, serenity::Error> {
         guard_mentions(&mut body);
         let mut attempt = 0;
         loop {
-            match self.http.edit_message(channel, message, &body, vec![]).await {
+            match self
+                .http
+                .edit_message(channel, message, &body, vec![])
+                .await
+            {
                 Err(e) if attempt < 3 && retryable(&e) => {
                     attempt += 1;
                     tokio::time::sleep(retry_wait(&e, attempt)).await;
@@ -205,7 +240,12 @@ impl Bot {
 
     /// Answers an interaction (once; Discord's 3-second window leaves no
     /// room for retries).
-    pub(crate) async fn respond(&self, id: InteractionId, token: &str, mut body: Value) -> Result<(), serenity::Error> {
+    pub(crate) async fn respond(
+        &self,
+        id: InteractionId,
+        token: &str,
+        mut body: Value,
+    ) -> Result<(), serenity::Error> {
         // Message replies (4) and updates (7) carry allowed_mentions; a
         // modal (9) or a bare acknowledgement (5, 6) has no message text.
         if matches!(body["type"].as_u64(), Some(4) | Some(7)) {
@@ -213,7 +253,9 @@ impl Bot {
                 guard_mentions(data);
             }
         }
-        self.http.create_interaction_response(id, token, &body, vec![]).await
+        self.http
+            .create_interaction_response(id, token, &body, vec![])
+            .await
     }
 
     /// An ephemeral reply to an interaction.
@@ -224,15 +266,25 @@ impl Bot {
         }
     }
 
-    pub(crate) async fn edit_original(&self, token: &str, mut body: Value) -> Result<Message, serenity::Error> {
+    pub(crate) async fn edit_original(
+        &self,
+        token: &str,
+        mut body: Value,
+    ) -> Result<Message, serenity::Error> {
         guard_mentions(&mut body);
-        self.http.edit_original_interaction_response(token, &body, vec![]).await
+        self.http
+            .edit_original_interaction_response(token, &body, vec![])
+            .await
     }
 
     pub(crate) async fn followup_ephemeral(&self, token: &str, content: &str) {
         let mut body = json!({ "content": content, "flags": 64 });
         guard_mentions(&mut body);
-        if let Err(e) = self.http.create_followup_message(token, &body, vec![]).await {
+        if let Err(e) = self
+            .http
+            .create_followup_message(token, &body, vec![])
+            .await
+        {
             tracing::warn!(error = %e, "could not send a followup");
         }
     }
@@ -309,7 +361,10 @@ fn guard_mentions(body: &mut Value) {
 fn new_nonce() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
     let s = format!("m{t:x}{n:x}");
     s.chars().take(25).collect()
 }
@@ -331,7 +386,9 @@ pub(crate) fn code_of(e: &serenity::Error) -> Option<isize> {
 
 fn retryable(e: &serenity::Error) -> bool {
     match e {
-        serenity::Error::Http(HttpError::UnsuccessfulRequest(r)) => r.status_code.as_u16() == 429 || r.status_code.is_server_error(),
+        serenity::Error::Http(HttpError::UnsuccessfulRequest(r)) => {
+            r.status_code.as_u16() == 429 || r.status_code.is_server_error()
+        }
         serenity::Error::Http(HttpError::Request(_)) => true,
         _ => false,
     }
@@ -374,11 +431,19 @@ fn commands() -> Vec<CreateCommand> {
             .integration_types(vec![InstallationContext::Guild])
             .contexts(everywhere.clone())
             .add_option(
-                CreateCommandOption::new(CommandOptionType::String, "lang", "Language of the consultation")
-                    .description_localized("ja", "相談の言語")
-                    .add_string_choice_localized("日本語", "ja", [("en-US", "Japanese"), ("en-GB", "Japanese")])
-                    .add_string_choice_localized("English", "en", [("ja", "英語")])
-                    .required(false),
+                CreateCommandOption::new(
+                    CommandOptionType::String,
+                    "lang",
+                    "Language of the consultation",
+                )
+                .description_localized("ja", "相談の言語")
+                .add_string_choice_localized(
+                    "日本語",
+                    "ja",
+                    [("en-US", "Japanese"), ("en-GB", "Japanese")],
+                )
+                .add_string_choice_localized("English", "en", [("ja", "英語")])
+                .required(false),
             ),
         CreateCommand::new("forget")
             .description("Delete my answers and consultations")
@@ -387,13 +452,23 @@ fn commands() -> Vec<CreateCommand> {
             .contexts(everywhere),
         CreateCommand::new("admin")
             .description("Administrators: reload the dialog scripts and routing")
-            .description_localized("ja", "管理者用：対話スクリプトとルーティングを再読み込みする")
+            .description_localized(
+                "ja",
+                "管理者用：対話スクリプトとルーティングを再読み込みする",
+            )
             .integration_types(vec![InstallationContext::Guild])
             .contexts(vec![InteractionContext::Guild])
             .default_member_permissions(serenity::all::Permissions::MANAGE_GUILD)
             .add_option(
-                CreateCommandOption::new(CommandOptionType::SubCommand, "reload", "Check the edited dialogs and use them if they have no errors")
-                    .description_localized("ja", "編集した対話ファイルを検査し、エラーがなければ使い始める"),
+                CreateCommandOption::new(
+                    CommandOptionType::SubCommand,
+                    "reload",
+                    "Check the edited dialogs and use them if they have no errors",
+                )
+                .description_localized(
+                    "ja",
+                    "編集した対話ファイルを検査し、エラーがなければ使い始める",
+                ),
             ),
         CreateCommand::new("reply")
             .description("Staff: write to the owner of this case thread")
@@ -401,10 +476,14 @@ fn commands() -> Vec<CreateCommand> {
             .integration_types(vec![InstallationContext::Guild])
             .contexts(vec![InteractionContext::Guild])
             .add_option(
-                CreateCommandOption::new(CommandOptionType::String, "message", "What to send to the owner")
-                    .description_localized("ja", "相談者に送る内容")
-                    .max_length(1800)
-                    .required(true),
+                CreateCommandOption::new(
+                    CommandOptionType::String,
+                    "message",
+                    "What to send to the owner",
+                )
+                .description_localized("ja", "相談者に送る内容")
+                .max_length(1800)
+                .required(true),
             ),
     ]
 }
@@ -460,7 +539,9 @@ impl RunningBot {
             Ok(Ok(Ok(()))) => Ok(()),
             Ok(Ok(Err(e))) => Err(DiscordError::Gateway(e)),
             Ok(Err(e)) => Err(DiscordError::Crashed(e.to_string())),
-            Err(_) => Err(DiscordError::Crashed("the client did not stop within 10 s".into())),
+            Err(_) => Err(DiscordError::Crashed(
+                "the client did not stop within 10 s".into(),
+            )),
         };
         let _ = tokio::time::timeout(Duration::from_secs(10), self.worker).await;
         r
@@ -480,16 +561,23 @@ impl RunningBot {
 /// Connects the bot and starts the delivery worker. `madoguchi run` and
 /// the end-to-end tests both start the bot through here; the tests set
 /// `cfg.discord.api_base` to a local Discord stand-in.
-pub async fn start(cfg: Config, token: Token, runner: Arc<Runner>) -> Result<RunningBot, DiscordError> {
+pub async fn start(
+    cfg: Config,
+    token: Token,
+    runner: Arc<Runner>,
+) -> Result<RunningBot, DiscordError> {
     let mut builder = HttpBuilder::new(token.secret());
     if let Some(base) = &cfg.discord.api_base {
         // serenity applies the proxy only when its rate limiter is off; the
         // bot then handles 429s itself (see `outbox`).
-        builder = builder.proxy(base.trim_end_matches('/')).ratelimiter_disabled(true);
+        builder = builder
+            .proxy(base.trim_end_matches('/'))
+            .ratelimiter_disabled(true);
     }
     let http = builder.build();
     let cell: Arc<OnceLock<Arc<Bot>>> = Arc::new(OnceLock::new());
-    let client = serenity::all::ClientBuilder::new_with_http(http, intents(&cfg)).event_handler(Handler(cell.clone()));
+    let client = serenity::all::ClientBuilder::new_with_http(http, intents(&cfg))
+        .event_handler(Handler(cell.clone()));
     let mut client = client.await.map_err(DiscordError::Start)?;
     let raw = outbox::RawApi::new(token.secret(), cfg.discord.api_base.clone());
     let store = runner.store().clone();
@@ -510,15 +598,26 @@ pub async fn start(cfg: Config, token: Token, runner: Arc<Runner>) -> Result<Run
     let watcher = bot.cfg.discord.watch_dialogs.then(|| {
         let b = bot.clone();
         let every = Duration::from_millis(bot.cfg.discord.watch_interval_ms.max(100));
-        crate::runner::watch_dialogs(bot.runner.clone(), bot.cfg.dialogs.clone(), every, move |res| {
-            let text = admin::report_text(res, b.cfg.discord.default_lang, "dialogs/");
-            let b = b.clone();
-            tokio::spawn(async move { b.post_admin(text).await });
-        })
+        crate::runner::watch_dialogs(
+            bot.runner.clone(),
+            bot.cfg.dialogs.clone(),
+            every,
+            move |res| {
+                let text = admin::report_text(res, b.cfg.discord.default_lang, "dialogs/");
+                let b = b.clone();
+                tokio::spawn(async move { b.post_admin(text).await });
+            },
+        )
     });
     let shard_manager = client.shard_manager.clone();
     let handle = tokio::spawn(async move { client.start().await });
-    Ok(RunningBot { shard_manager, client: handle, worker, watcher, stop })
+    Ok(RunningBot {
+        shard_manager,
+        client: handle,
+        worker,
+        watcher,
+        stop,
+    })
 }
 
 /// Runs the bot until Ctrl-C (or SIGTERM), then shuts it down cleanly.
@@ -540,13 +639,14 @@ pub async fn run(cfg: Config, token: Token, runner: Arc<Runner>) -> Result<(), D
 async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}
@@ -585,6 +685,8 @@ mod tests {
         let mut c = Config::default();
         assert!(!intents(&c).contains(GatewayIntents::MESSAGE_CONTENT));
         c.discord.relay_prefix = Some("!reply".into());
-        assert!(intents(&c).contains(GatewayIntents::MESSAGE_CONTENT | GatewayIntents::GUILD_MESSAGES));
+        assert!(
+            intents(&c).contains(GatewayIntents::MESSAGE_CONTENT | GatewayIntents::GUILD_MESSAGES)
+        );
     }
 }

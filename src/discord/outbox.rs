@@ -57,18 +57,43 @@ pub(crate) enum Fail {
 
 impl RawApi {
     pub(crate) fn new(token: &str, base: Option<String>) -> RawApi {
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap_or_default();
-        RawApi { client, base: base.map(|b| b.trim_end_matches('/').to_string()), auth: format!("Bot {token}") }
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap_or_default();
+        RawApi {
+            client,
+            base: base.map(|b| b.trim_end_matches('/').to_string()),
+            auth: format!("Bot {token}"),
+        }
     }
 
     /// POST /channels/{id}/messages; returns the new message's id.
-    pub(crate) async fn create_message(&self, channel: ChannelId, body: &Value) -> Result<MessageId, Fail> {
-        let bytes = serde_json::to_vec(body).map_err(|e| Fail::Permanent(format!("cannot encode the message: {e}")))?;
-        let req = Request::new(Route::ChannelMessages { channel_id: channel }, LightMethod::Post).body(Some(bytes));
-        let req = req.build(&self.client, &self.auth, self.base.as_deref()).map_err(|e| Fail::Permanent(format!("cannot build the request: {e}")))?;
+    pub(crate) async fn create_message(
+        &self,
+        channel: ChannelId,
+        body: &Value,
+    ) -> Result<MessageId, Fail> {
+        let bytes = serde_json::to_vec(body)
+            .map_err(|e| Fail::Permanent(format!("cannot encode the message: {e}")))?;
+        let req = Request::new(
+            Route::ChannelMessages {
+                channel_id: channel,
+            },
+            LightMethod::Post,
+        )
+        .body(Some(bytes));
+        let req = req
+            .build(&self.client, &self.auth, self.base.as_deref())
+            .map_err(|e| Fail::Permanent(format!("cannot build the request: {e}")))?;
         let resp = match req.send().await {
             Ok(r) => r,
-            Err(e) => return Err(Fail::Transient(format!("network error: {}", without_url(&e)))),
+            Err(e) => {
+                return Err(Fail::Transient(format!(
+                    "network error: {}",
+                    without_url(&e)
+                )))
+            }
         };
         let status = resp.status();
         let header_wait = resp
@@ -86,15 +111,36 @@ impl RawApi {
                 .map(MessageId::new)
                 .ok_or_else(|| Fail::Transient("discord answered without a message id".into()));
         }
-        let what = format!("{} {}", status.as_u16(), json["message"].as_str().unwrap_or("").chars().take(200).collect::<String>());
+        let what = format!(
+            "{} {}",
+            status.as_u16(),
+            json["message"]
+                .as_str()
+                .unwrap_or("")
+                .chars()
+                .take(200)
+                .collect::<String>()
+        );
         if status.as_u16() == 429 {
-            let secs = json["retry_after"].as_f64().or(header_wait).unwrap_or(5.0).clamp(0.0, 3600.0);
-            return Err(Fail::RateLimited(Duration::from_millis((secs * 1000.0).ceil() as u64), format!("rate limited ({what})")));
+            let secs = json["retry_after"]
+                .as_f64()
+                .or(header_wait)
+                .unwrap_or(5.0)
+                .clamp(0.0, 3600.0);
+            return Err(Fail::RateLimited(
+                Duration::from_millis((secs * 1000.0).ceil() as u64),
+                format!("rate limited ({what})"),
+            ));
         }
         if status.is_server_error() {
             return Err(Fail::Transient(format!("discord server error {what}")));
         }
-        Err(Fail::Permanent(refusal(status.as_u16(), json["code"].as_i64().unwrap_or(0), &what, channel)))
+        Err(Fail::Permanent(refusal(
+            status.as_u16(),
+            json["code"].as_i64().unwrap_or(0),
+            &what,
+            channel,
+        )))
     }
 }
 
@@ -122,7 +168,10 @@ fn classify(e: &serenity::Error, what: &str) -> Fail {
         // serenity does not expose retry_after; wait a conservative while.
         Some(429) => Fail::RateLimited(Duration::from_secs(2), format!("{what}: rate limited")),
         Some(s) if s >= 500 => Fail::Transient(format!("{what}: discord server error {s}")),
-        Some(s) => Fail::Permanent(format!("{what}: discord refused ({s}, code {})", code_of(e).unwrap_or(0))),
+        Some(s) => Fail::Permanent(format!(
+            "{what}: discord refused ({s}, code {})",
+            code_of(e).unwrap_or(0)
+        )),
         None => Fail::Transient(format!("{what}: {e}")),
     }
 }
@@ -146,7 +195,10 @@ pub(crate) async fn run_worker(bot: Arc<Bot>, mut stop: watch::Receiver<bool>) {
 }
 
 impl Bot {
-    async fn deliver_due(&self, stop: &watch::Receiver<bool>) -> Result<(), crate::store::StoreError> {
+    async fn deliver_due(
+        &self,
+        stop: &watch::Receiver<bool>,
+    ) -> Result<(), crate::store::StoreError> {
         let now = self.runner.clock().now();
         for d in self.store.due_deliveries("discord", now, 20).await? {
             if *stop.borrow() {
@@ -157,16 +209,24 @@ impl Bot {
             let outcome = match result {
                 Ok(mid) => {
                     tracing::info!(delivery = d.id, case = %d.case, hub = %d.hub_id, message = %mid, "case posted");
-                    AttemptOutcome::Delivered { external_id: Some(mid.to_string()) }
+                    AttemptOutcome::Delivered {
+                        external_id: Some(mid.to_string()),
+                    }
                 }
                 Err(Fail::RateLimited(wait, error)) => {
                     tracing::warn!(delivery = d.id, case = %d.case, wait_ms = wait.as_millis() as u64, "case delivery rate limited");
-                    AttemptOutcome::Retry { at: now + chrono::Duration::from_std(wait).unwrap_or_default(), error }
+                    AttemptOutcome::Retry {
+                        at: now + chrono::Duration::from_std(wait).unwrap_or_default(),
+                        error,
+                    }
                 }
                 Err(Fail::Transient(error)) if d.attempts + 1 < self.cfg.outbox.max_attempts => {
                     let wait = self.cfg.outbox.backoff(d.attempts);
                     tracing::warn!(delivery = d.id, case = %d.case, attempt = d.attempts + 1, error = %error, "case delivery failed; will retry");
-                    AttemptOutcome::Retry { at: now + chrono::Duration::from_std(wait).unwrap_or_default(), error }
+                    AttemptOutcome::Retry {
+                        at: now + chrono::Duration::from_std(wait).unwrap_or_default(),
+                        error,
+                    }
                 }
                 Err(Fail::Transient(error)) | Err(Fail::Permanent(error)) => {
                     tracing::error!(delivery = d.id, case = %d.case, hub = %d.hub_id, error = %error, "case delivery failed for good; see `madoguchi cases show`");
@@ -181,18 +241,33 @@ impl Bot {
     /// One attempt: the case message (once), its thread, the intro.
     async fn try_deliver(&self, d: &DeliveryRecord) -> Result<MessageId, Fail> {
         let store_err = |e: crate::store::StoreError| Fail::Transient(format!("store: {e}"));
-        let case = self.store.case(d.case).await.map_err(store_err)?.ok_or_else(|| Fail::Permanent("the case no longer exists".into()))?;
+        let case = self
+            .store
+            .case(d.case)
+            .await
+            .map_err(store_err)?
+            .ok_or_else(|| Fail::Permanent("the case no longer exists".into()))?;
         let channel = d
             .target
             .parse::<u64>()
             .ok()
             .filter(|c| *c != 0)
             .map(ChannelId::new)
-            .ok_or_else(|| Fail::Permanent(format!("`{}` is not a channel id: fix targets.discord.channel of {} in routing.yaml", d.target, d.hub_id)))?;
+            .ok_or_else(|| {
+                Fail::Permanent(format!(
+                    "`{}` is not a channel id: fix targets.discord.channel of {} in routing.yaml",
+                    d.target, d.hub_id
+                ))
+            })?;
         let view = self.post_view(&case, &d.hub_id);
 
         // 1. The message, exactly once.
-        let known = match d.external_id.as_deref().and_then(|s| s.parse::<u64>().ok()).filter(|n| *n != 0) {
+        let known = match d
+            .external_id
+            .as_deref()
+            .and_then(|s| s.parse::<u64>().ok())
+            .filter(|n| *n != 0)
+        {
             Some(m) => match self.http.get_message(channel, MessageId::new(m)).await {
                 Ok(_) => Some(MessageId::new(m)),
                 Err(e) if status_of(&e) == Some(404) => None,
@@ -205,13 +280,21 @@ impl Bot {
             None => {
                 let role = self.hub_target(&d.hub_id).and_then(|t| t.staff_role);
                 let primary = d.hub_id == case.hub_id;
-                let head = if primary { "新しい案件です (new case)" } else { "案件の写しです (copy of a case)" };
+                let head = if primary {
+                    "新しい案件です (new case)"
+                } else {
+                    "案件の写しです (copy of a case)"
+                };
                 let content = match role {
                     Some(r) => format!("<@&{r}> {head}: **{}**", case.id),
                     None => format!("{head}: **{}**", case.id),
                 };
                 // A message we posted and that was deleted since: post anew.
-                let nonce = if d.external_id.is_some() { format!("mdg-d{}r{}", d.id, d.attempts) } else { format!("mdg-d{}", d.id) };
+                let nonce = if d.external_id.is_some() {
+                    format!("mdg-d{}r{}", d.id, d.attempts)
+                } else {
+                    format!("mdg-d{}", d.id)
+                };
                 let body = json!({
                     "content": content,
                     "embeds": [view.embed],
@@ -221,7 +304,10 @@ impl Bot {
                     "enforce_nonce": true,
                 });
                 let m = self.raw.create_message(channel, &body).await?;
-                self.store.set_delivery_external_id(d.id, &m.to_string()).await.map_err(store_err)?;
+                self.store
+                    .set_delivery_external_id(d.id, &m.to_string())
+                    .await
+                    .map_err(store_err)?;
                 m
             }
         };
@@ -237,19 +323,44 @@ impl Bot {
         self.store.save_case_post(&post).await.map_err(store_err)?;
 
         // 2. Its thread (a thread made from a message has the message's id).
-        let name = render::truncate(&format!("{} {}", case.id, case.headline.replace('\n', " ")), 100);
-        let thread = match self.http.create_thread_from_message(channel, message, &json!({ "name": name, "auto_archive_duration": 10080 }), None).await {
+        let name = render::truncate(
+            &format!("{} {}", case.id, case.headline.replace('\n', " ")),
+            100,
+        );
+        let thread = match self
+            .http
+            .create_thread_from_message(
+                channel,
+                message,
+                &json!({ "name": name, "auto_archive_duration": 10080 }),
+                None,
+            )
+            .await
+        {
             Ok(t) => t.id,
             Err(e) if code_of(&e) == Some(160004) => ChannelId::new(message.get()),
             Err(e) => return Err(classify(&e, "creating the case thread")),
         };
-        self.store.save_case_post(&CasePost { thread_id: Some(thread.to_string()), ..post }).await.map_err(store_err)?;
+        self.store
+            .save_case_post(&CasePost {
+                thread_id: Some(thread.to_string()),
+                ..post
+            })
+            .await
+            .map_err(store_err)?;
 
         // 3. The intro and the rest of a long summary (nonces again, so a
         // retried delivery does not repeat them).
-        for (i, text) in self.thread_intro(&case, &d.hub_id, &view.overflow).await.into_iter().enumerate() {
+        for (i, text) in self
+            .thread_intro(&case, &d.hub_id, &view.overflow)
+            .await
+            .into_iter()
+            .enumerate()
+        {
             let body = json!({ "content": text, "nonce": format!("mdg-d{}t{}", d.id, i), "enforce_nonce": true });
-            self.send(thread, body).await.map_err(|e| classify(&e, "posting in the case thread"))?;
+            self.send(thread, body)
+                .await
+                .map_err(|e| classify(&e, "posting in the case thread"))?;
         }
         Ok(message)
     }

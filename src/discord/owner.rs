@@ -10,15 +10,16 @@
 
 use super::render::{self, t, Chosen, OwnerId};
 use super::{code_of, user_key, Bot, BotError};
+use crate::domain::ids::{SessionId, UserKey};
 use crate::domain::text::fold_for_match;
 use crate::engine::{Effect, Input};
 use crate::runner::Turn;
 use crate::script::{AnswerType, Command, Lang, NodeKind};
-use crate::store::{CaseRecord, CasePost, CaseStatus, LivePrompt, SessionRecord};
-use crate::domain::ids::{SessionId, UserKey};
+use crate::store::{CasePost, CaseRecord, CaseStatus, LivePrompt, SessionRecord};
 use serde_json::{json, Value};
 use serenity::all::{
-    ActionRowComponent, ChannelId, CommandInteraction, ComponentInteraction, ComponentInteractionDataKind, InteractionId, Message, MessageId, ModalInteraction, UserId,
+    ActionRowComponent, ChannelId, CommandInteraction, ComponentInteraction,
+    ComponentInteractionDataKind, InteractionId, Message, MessageId, ModalInteraction, UserId,
 };
 use std::time::Duration;
 use tokio::sync::OwnedMutexGuard;
@@ -66,7 +67,9 @@ impl Bot {
         if let Err(e) = self.dm_inner(msg, &key).await {
             tracing::warn!(user = %user, message = %msg.id, error = %e, "could not handle a direct message");
             let lang = self.lang_for(&key, None, None).await;
-            let _ = self.send(msg.channel_id, json!({ "content": sorry_text(lang) })).await;
+            let _ = self
+                .send(msg.channel_id, json!({ "content": sorry_text(lang) }))
+                .await;
         }
     }
 
@@ -94,10 +97,24 @@ impl Bot {
 
     /// The owner's latest case that is still being worked, with its post in
     /// the responsible hub's channel (none yet while it is being delivered).
-    pub(crate) async fn active_case(&self, key: &UserKey) -> Result<Option<(CaseRecord, Option<CasePost>)>, BotError> {
+    pub(crate) async fn active_case(
+        &self,
+        key: &UserKey,
+    ) -> Result<Option<(CaseRecord, Option<CasePost>)>, BotError> {
         let cases = self.store.cases_of_user(key).await?;
-        let Some(case) = cases.into_iter().rev().find(|c| c.status != CaseStatus::Closed) else { return Ok(None) };
-        let post = self.store.case_posts(case.id).await?.into_iter().find(|p| p.hub_id == case.hub_id && p.transport == "discord");
+        let Some(case) = cases
+            .into_iter()
+            .rev()
+            .find(|c| c.status != CaseStatus::Closed)
+        else {
+            return Ok(None);
+        };
+        let post = self
+            .store
+            .case_posts(case.id)
+            .await?
+            .into_iter()
+            .find(|p| p.hub_id == case.hub_id && p.transport == "discord");
         Ok(Some((case, post)))
     }
 
@@ -105,13 +122,21 @@ impl Bot {
     /// 2,000 characters), with the question's components on the last. The
     /// previous question's components are disabled first, unless `pressed`
     /// is that message (the press already disabled them).
-    pub(crate) async fn send_turn(&self, user: UserId, turn: &Turn, pressed: Option<MessageId>) -> Result<(), BotError> {
+    pub(crate) async fn send_turn(
+        &self,
+        user: UserId,
+        turn: &Turn,
+        pressed: Option<MessageId>,
+    ) -> Result<(), BotError> {
         let key = user_key(user);
         let msgs = render::turn_messages(&turn.effects, &turn.flow, turn.session.0);
         if turn.case.is_some() {
             self.wake.notify_one();
         }
-        let finished = turn.effects.iter().any(|e| matches!(e, Effect::Finished(_)));
+        let finished = turn
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::Finished(_)));
         let asks = msgs.iter().any(|m| m.question.is_some());
         if msgs.is_empty() {
             return Ok(());
@@ -153,7 +178,9 @@ impl Bot {
     /// Disables the components of a question message (best effort: a
     /// failure leaves old buttons that still only get a stale note).
     pub(crate) async fn disable_prompt(&self, p: &LivePrompt) {
-        let (Ok(c), Ok(m)) = (p.channel_id.parse::<u64>(), p.message_id.parse::<u64>()) else { return };
+        let (Ok(c), Ok(m)) = (p.channel_id.parse::<u64>(), p.message_id.parse::<u64>()) else {
+            return;
+        };
         let body = json!({ "components": render::disabled(&p.data, None) });
         if let Err(e) = self.edit(ChannelId::new(c), MessageId::new(m), body).await {
             tracing::warn!(message = %p.message_id, error = %e, "could not disable an old question's buttons");
@@ -173,10 +200,14 @@ impl Bot {
             }
         };
         for s in sessions {
-            if s.user.transport() != crate::domain::ids::Transport::Discord || s.status == crate::engine::Status::New {
+            if s.user.transport() != crate::domain::ids::Transport::Discord
+                || s.status == crate::engine::Status::New
+            {
                 continue;
             }
-            let Ok(uid) = s.user.id().parse::<u64>() else { continue };
+            let Ok(uid) = s.user.id().parse::<u64>() else {
+                continue;
+            };
             let user = UserId::new(uid);
             let lock = self.user_lock(user);
             let _g = lock.lock().await;
@@ -198,15 +229,29 @@ impl Bot {
 
     /// Is `message` the message carrying the owner's current question of
     /// `session`?
-    async fn is_live(&self, key: &UserKey, message: MessageId, session: i64) -> Result<Option<LivePrompt>, BotError> {
-        Ok(self.store.live_prompt(key).await?.filter(|l| l.message_id == message.to_string() && l.session.0 == session))
+    async fn is_live(
+        &self,
+        key: &UserKey,
+        message: MessageId,
+        session: i64,
+    ) -> Result<Option<LivePrompt>, BotError> {
+        Ok(self
+            .store
+            .live_prompt(key)
+            .await?
+            .filter(|l| l.message_id == message.to_string() && l.session.0 == session))
     }
 
     /// Waits for the owner's turn lock, so a press is judged only after a
     /// turn in progress has recorded its question. Discord wants an answer
     /// within 3 s: when the wait is long the press is acknowledged first
     /// (deferred), and what follows goes out as edits and followups.
-    async fn press_lock(&self, user: UserId, id: InteractionId, token: &str) -> (OwnedMutexGuard<()>, bool) {
+    async fn press_lock(
+        &self,
+        user: UserId,
+        id: InteractionId,
+        token: &str,
+    ) -> (OwnedMutexGuard<()>, bool) {
         let lock = self.user_lock(user);
         match tokio::time::timeout(Duration::from_millis(1500), lock.clone().lock_owned()).await {
             Ok(g) => (g, false),
@@ -225,8 +270,19 @@ impl Bot {
         }
     }
 
-    async fn session_lang(&self, session: i64, locale: &str, key: &UserKey) -> (Option<SessionRecord>, Lang) {
-        let s = self.store.session(SessionId(session)).await.ok().flatten().filter(|s| &s.user == key);
+    async fn session_lang(
+        &self,
+        session: i64,
+        locale: &str,
+        key: &UserKey,
+    ) -> (Option<SessionRecord>, Lang) {
+        let s = self
+            .store
+            .session(SessionId(session))
+            .await
+            .ok()
+            .flatten()
+            .filter(|s| &s.user == key);
         let lang = match &s {
             Some(s) => s.lang,
             None => self.lang_for(key, None, Some(locale)).await,
@@ -245,8 +301,14 @@ impl Bot {
             // wait briefly for a turn in progress, then decide. The
             // submitted form is checked again.
             let lock = self.user_lock(user);
-            let guard = tokio::time::timeout(Duration::from_millis(1500), lock.lock_owned()).await.ok();
-            let live = self.is_live(&key, comp.message.id, oid.session).await.ok().flatten();
+            let guard = tokio::time::timeout(Duration::from_millis(1500), lock.lock_owned())
+                .await
+                .ok();
+            let live = self
+                .is_live(&key, comp.message.id, oid.session)
+                .await
+                .ok()
+                .flatten();
             drop(guard);
             return match (live, session) {
                 (Some(_), Some(s)) => self.open_form(comp, &oid, &s, lang).await,
@@ -258,7 +320,9 @@ impl Bot {
             Ok(l) => l,
             Err(e) => {
                 tracing::warn!(user = %user, error = %e, "could not check a press");
-                return self.respond_ephemeral(comp.id, &comp.token, &sorry_text(lang)).await;
+                return self
+                    .respond_ephemeral(comp.id, &comp.token, &sorry_text(lang))
+                    .await;
             }
         };
         let (Some(live), Some(session)) = (live, session) else {
@@ -268,7 +332,9 @@ impl Bot {
             Ok(f) => f,
             Err(e) => {
                 tracing::error!(session = %session.id, error = %e, "cannot load the session's script version");
-                return self.respond_ephemeral(comp.id, &comp.token, &sorry_text(lang)).await;
+                return self
+                    .respond_ephemeral(comp.id, &comp.token, &sorry_text(lang))
+                    .await;
             }
         };
         let values = match &comp.data.kind {
@@ -279,16 +345,34 @@ impl Bot {
         match oid.kind {
             'p' if node_ok => {
                 // A region was chosen: show its prefectures; no step yet.
-                let Some(region) = values.first().and_then(|v| render::region_from_key(v)) else { return };
-                let rows = render::with_prefectures(&live.data, region, oid.session, oid.node, lang);
+                let Some(region) = values.first().and_then(|v| render::region_from_key(v)) else {
+                    return;
+                };
+                let rows =
+                    render::with_prefectures(&live.data, region, oid.session, oid.node, lang);
                 let shown = if acked {
-                    self.edit(comp.channel_id, comp.message.id, json!({ "components": rows.clone() })).await.map(|_| ())
+                    self.edit(
+                        comp.channel_id,
+                        comp.message.id,
+                        json!({ "components": rows.clone() }),
+                    )
+                    .await
+                    .map(|_| ())
                 } else {
-                    self.respond(comp.id, &comp.token, json!({ "type": 7, "data": { "components": rows.clone() } })).await
+                    self.respond(
+                        comp.id,
+                        &comp.token,
+                        json!({ "type": 7, "data": { "components": rows.clone() } }),
+                    )
+                    .await
                 };
                 match shown {
                     Ok(()) => {
-                        if let Err(e) = self.store.set_live_prompt(&LivePrompt { data: rows, ..live }).await {
+                        if let Err(e) = self
+                            .store
+                            .set_live_prompt(&LivePrompt { data: rows, ..live })
+                            .await
+                        {
                             tracing::warn!(user = %user, error = %e, "could not record the prefecture list");
                         }
                     }
@@ -306,21 +390,43 @@ impl Bot {
                     _ => {
                         let node = flow.node(oid.node);
                         let value = match oid.option() {
-                            Some(o) => match o.strip_prefix('#').and_then(|i| i.parse::<usize>().ok()) {
-                                Some(i) => match &node.kind {
-                                    NodeKind::Ask(q) => q.ty.options().get(i).map(|o| o.id.clone()).unwrap_or_default(),
-                                    _ => String::new(),
-                                },
-                                None => o.to_string(),
-                            },
+                            Some(o) => {
+                                match o.strip_prefix('#').and_then(|i| i.parse::<usize>().ok()) {
+                                    Some(i) => match &node.kind {
+                                        NodeKind::Ask(q) => {
+                                            q.ty.options()
+                                                .get(i)
+                                                .map(|o| o.id.clone())
+                                                .unwrap_or_default()
+                                        }
+                                        _ => String::new(),
+                                    },
+                                    None => o.to_string(),
+                                }
+                            }
                             None => values.join(","),
                         };
-                        Input::Pick { node: node.id.clone(), value }
+                        Input::Pick {
+                            node: node.id.clone(),
+                            value,
+                        }
                     }
                 };
-                let chosen = Chosen { custom_id: comp.data.custom_id.clone(), values };
-                let press = Press { id: comp.id, token: &comp.token, acked, user, channel: comp.channel_id, message: comp.message.id, lang };
-                self.answer_press(&press, &live, &chosen, input, guard).await;
+                let chosen = Chosen {
+                    custom_id: comp.data.custom_id.clone(),
+                    values,
+                };
+                let press = Press {
+                    id: comp.id,
+                    token: &comp.token,
+                    acked,
+                    user,
+                    channel: comp.channel_id,
+                    message: comp.message.id,
+                    lang,
+                };
+                self.answer_press(&press, &live, &chosen, input, guard)
+                    .await;
             }
             _ => self.stale_press(comp, acked, lang).await,
         }
@@ -332,15 +438,30 @@ impl Bot {
         tracing::debug!(user = %comp.user.id, message = %comp.message.id, "stale press");
         self.stale_reply(comp.id, &comp.token, acked, lang).await;
         let rows = serde_json::to_value(&comp.message.components).unwrap_or(Value::Array(vec![]));
-        if let Err(e) = self.edit(comp.channel_id, comp.message.id, json!({ "components": render::disabled(&rows, None) })).await {
+        if let Err(e) = self
+            .edit(
+                comp.channel_id,
+                comp.message.id,
+                json!({ "components": render::disabled(&rows, None) }),
+            )
+            .await
+        {
             tracing::debug!(error = %e, "could not disable an old question");
         }
     }
 
     /// Opens the form for a long text answer.
-    async fn open_form(&self, comp: &ComponentInteraction, oid: &OwnerId, session: &SessionRecord, lang: Lang) {
+    async fn open_form(
+        &self,
+        comp: &ComponentInteraction,
+        oid: &OwnerId,
+        session: &SessionRecord,
+        lang: Lang,
+    ) {
         let Ok(flow) = self.runner.flow_for(&session.version).await else {
-            return self.respond_ephemeral(comp.id, &comp.token, &sorry_text(lang)).await;
+            return self
+                .respond_ephemeral(comp.id, &comp.token, &sorry_text(lang))
+                .await;
         };
         if oid.node as usize >= flow.nodes.len() {
             return self.stale_press(comp, false, lang).await;
@@ -377,13 +498,27 @@ impl Bot {
     /// Disables the question's components at once (the choice marked) as
     /// the answer to the press, then runs the step and sends the next turn.
     /// The caller holds the owner's turn lock (`_guard`).
-    async fn answer_press(&self, p: &Press<'_>, live: &LivePrompt, chosen: &Chosen, input: Input, _guard: OwnedMutexGuard<()>) {
+    async fn answer_press(
+        &self,
+        p: &Press<'_>,
+        live: &LivePrompt,
+        chosen: &Chosen,
+        input: Input,
+        _guard: OwnedMutexGuard<()>,
+    ) {
         let key = user_key(p.user);
         let rows = render::disabled(&live.data, Some(chosen));
         let acked = if p.acked {
-            self.edit(p.channel, p.message, json!({ "components": rows })).await.map(|_| ())
+            self.edit(p.channel, p.message, json!({ "components": rows }))
+                .await
+                .map(|_| ())
         } else {
-            self.respond(p.id, p.token, json!({ "type": 7, "data": { "components": rows } })).await
+            self.respond(
+                p.id,
+                p.token,
+                json!({ "type": 7, "data": { "components": rows } }),
+            )
+            .await
         };
         if let Err(e) = acked {
             tracing::warn!(interaction = %p.id, error = %e, "could not acknowledge a press");
@@ -422,23 +557,46 @@ impl Bot {
             })
             .unwrap_or_default();
         let Some(message) = m.message.as_ref().map(|m| m.id) else {
-            return self.respond_ephemeral(m.id, &m.token, &stale_text(lang)).await;
+            return self
+                .respond_ephemeral(m.id, &m.token, &stale_text(lang))
+                .await;
         };
         let (guard, acked) = self.press_lock(user, m.id, &m.token).await;
-        let live = self.is_live(&key, message, oid.session).await.ok().flatten();
+        let live = self
+            .is_live(&key, message, oid.session)
+            .await
+            .ok()
+            .flatten();
         let (Some(live), Some(session)) = (live, session) else {
             return self.stale_reply(m.id, &m.token, acked, lang).await;
         };
         let Ok(flow) = self.runner.flow_for(&session.version).await else {
-            return self.respond_ephemeral(m.id, &m.token, &sorry_text(lang)).await;
+            return self
+                .respond_ephemeral(m.id, &m.token, &sorry_text(lang))
+                .await;
         };
         if oid.node as usize >= flow.nodes.len() {
             return self.stale_reply(m.id, &m.token, acked, lang).await;
         }
-        let input = Input::Pick { node: flow.node(oid.node).id.clone(), value };
-        let chosen = Chosen { custom_id: format!("m:{}:{}", oid.session, oid.node), values: vec![] };
-        let press = Press { id: m.id, token: &m.token, acked, user, channel: m.channel_id, message, lang };
-        self.answer_press(&press, &live, &chosen, input, guard).await;
+        let input = Input::Pick {
+            node: flow.node(oid.node).id.clone(),
+            value,
+        };
+        let chosen = Chosen {
+            custom_id: format!("m:{}:{}", oid.session, oid.node),
+            values: vec![],
+        };
+        let press = Press {
+            id: m.id,
+            token: &m.token,
+            acked,
+            user,
+            channel: m.channel_id,
+            message,
+            lang,
+        };
+        self.answer_press(&press, &live, &chosen, input, guard)
+            .await;
     }
 
     /// `/consult [lang]`: starts a consultation, or shows the current
@@ -446,9 +604,22 @@ impl Bot {
     pub(crate) async fn on_consult(&self, cmd: &CommandInteraction) {
         let user = cmd.user.id;
         let key = user_key(user);
-        let explicit = cmd.data.options.iter().find(|o| o.name == "lang").and_then(|o| o.value.as_str()).and_then(Lang::parse);
+        let explicit = cmd
+            .data
+            .options
+            .iter()
+            .find(|o| o.name == "lang")
+            .and_then(|o| o.value.as_str())
+            .and_then(Lang::parse);
         let lang = self.lang_for(&key, explicit, Some(&cmd.locale)).await;
-        if let Err(e) = self.respond(cmd.id, &cmd.token, json!({ "type": 5, "data": { "flags": EPHEMERAL } })).await {
+        if let Err(e) = self
+            .respond(
+                cmd.id,
+                &cmd.token,
+                json!({ "type": 5, "data": { "flags": EPHEMERAL } }),
+            )
+            .await
+        {
             tracing::warn!(interaction = %cmd.id, error = %e, "could not acknowledge /consult");
             return;
         }
@@ -463,7 +634,9 @@ impl Bot {
                 Some(s) if explicit.is_some_and(|l| l != s.lang) => {
                     // A switch of language starts over in the other script;
                     // the unfinished one is cancelled through the engine.
-                    self.runner.handle(&key, Input::Command(Command::Cancel), None).await?;
+                    self.runner
+                        .handle(&key, Input::Command(Command::Cancel), None)
+                        .await?;
                     Input::Start
                 }
                 Some(_) => Input::Resume,
@@ -492,7 +665,10 @@ impl Bot {
                 sorry_text(lang)
             }
         };
-        if let Err(e) = self.edit_original(&cmd.token, json!({ "content": content })).await {
+        if let Err(e) = self
+            .edit_original(&cmd.token, json!({ "content": content }))
+            .await
+        {
             tracing::warn!(interaction = %cmd.id, error = %e, "could not answer /consult");
         }
     }
@@ -500,7 +676,9 @@ impl Bot {
     /// `/forget`: asks for confirmation first.
     pub(crate) async fn on_forget(&self, cmd: &CommandInteraction) {
         let user = cmd.user.id;
-        let lang = self.lang_for(&user_key(user), None, Some(&cmd.locale)).await;
+        let lang = self
+            .lang_for(&user_key(user), None, Some(&cmd.locale))
+            .await;
         let content = t(
             lang,
             "あなたのデータを削除します：これまでの回答、相談の記録、支援機関に送った案件の内容（チャンネルの投稿とスレッドに転送したあなたのメッセージを含む）。\n\
@@ -537,7 +715,13 @@ impl Bot {
             _ => return,
         };
         if owner != user.to_string() {
-            return self.respond_ephemeral(comp.id, &comp.token, &t(lang, "この操作はできません。", "You cannot do that.")).await;
+            return self
+                .respond_ephemeral(
+                    comp.id,
+                    &comp.token,
+                    &t(lang, "この操作はできません。", "You cannot do that."),
+                )
+                .await;
         }
         if !yes {
             let body = json!({ "type": 7, "data": { "content": t(lang, "削除は取りやめました。", "Nothing was deleted."), "components": [] } });
@@ -567,7 +751,10 @@ impl Bot {
                 t(lang, "削除できませんでした。少し待ってからもう一度 /forget を実行してください。", "Your data could not be deleted. Please run /forget again in a moment.")
             }
         };
-        if let Err(e) = self.edit_original(&comp.token, json!({ "content": content, "components": [] })).await {
+        if let Err(e) = self
+            .edit_original(&comp.token, json!({ "content": content, "components": [] }))
+            .await
+        {
             tracing::warn!(interaction = %comp.id, error = %e, "could not report /forget");
         }
     }
@@ -584,14 +771,25 @@ impl Bot {
         }
         let relayed = self.store.relay_messages_of_user(&key).await?;
         let live = self.store.live_prompt(&key).await?;
-        let report = self.store.forget_user(&key, self.runner.clock().now()).await?;
+        let report = self
+            .store
+            .forget_user(&key, self.runner.clock().now())
+            .await?;
         tracing::info!(user = %user, cases = report.cases, "owner data deleted on request");
         for p in &posts {
             self.tombstone_post(p).await;
         }
         for m in relayed.iter().filter(|m| m.direction == "to_staff") {
             if let (Ok(c), Ok(id)) = (m.channel_id.parse::<u64>(), m.message_id.parse::<u64>()) {
-                if let Err(e) = self.http.delete_message(ChannelId::new(c), MessageId::new(id), Some("the owner deleted their data")).await {
+                if let Err(e) = self
+                    .http
+                    .delete_message(
+                        ChannelId::new(c),
+                        MessageId::new(id),
+                        Some("the owner deleted their data"),
+                    )
+                    .await
+                {
                     tracing::warn!(message = %m.message_id, error = %e, "could not delete a relayed message");
                 }
             }

@@ -12,7 +12,12 @@ use serenity::all::{ChannelId, CommandInteraction, Message, ReactionType, RoleId
 
 impl Bot {
     /// An owner's DM about their routed case, posted in the case thread.
-    pub(crate) async fn owner_to_staff(&self, msg: &Message, case: &CaseRecord, post: Option<&CasePost>) -> Result<(), BotError> {
+    pub(crate) async fn owner_to_staff(
+        &self,
+        msg: &Message,
+        case: &CaseRecord,
+        post: Option<&CasePost>,
+    ) -> Result<(), BotError> {
         let key = user_key(msg.author.id);
         let lang = self.lang_for(&key, None, None).await;
         let Some(post) = post else {
@@ -21,18 +26,30 @@ impl Bot {
                 &format!("ご相談 {} は、いま担当窓口へお送りしているところです。少し待ってから、もう一度お送りください。", case.id),
                 &format!("Your consultation {} is being delivered to the support hub. Please send your message again in a moment.", case.id),
             );
-            self.send(msg.channel_id, json!({ "content": text })).await?;
+            self.send(msg.channel_id, json!({ "content": text }))
+                .await?;
             return Ok(());
         };
-        let target: u64 = post.thread_id.as_deref().unwrap_or(&post.channel_id).parse().unwrap_or(0);
-        let mut text = format!("💬 **相談者より (from the owner)** — {}\n{}", case.id, escape_markdown(&msg.content));
+        let target: u64 = post
+            .thread_id
+            .as_deref()
+            .unwrap_or(&post.channel_id)
+            .parse()
+            .unwrap_or(0);
+        let mut text = format!(
+            "💬 **相談者より (from the owner)** — {}\n{}",
+            case.id,
+            escape_markdown(&msg.content)
+        );
         if !msg.attachments.is_empty() {
             text.push_str("\n-# （添付ファイルは転送されません / attachments are not relayed）");
         }
         let now = self.runner.clock().now();
         let mut ids = Vec::new();
         for piece in render::split_text(&text, 1900) {
-            let sent = self.send(ChannelId::new(target.max(1)), json!({ "content": piece })).await?;
+            let sent = self
+                .send(ChannelId::new(target.max(1)), json!({ "content": piece }))
+                .await?;
             self.store
                 .add_relay_message(&RelayMessage {
                     case: case.id,
@@ -45,23 +62,51 @@ impl Bot {
                 .await?;
             ids.push(sent.id.to_string());
         }
-        self.store.append_audit(Some(case.id), &key.to_string(), "relay_to_staff", &json!({ "messages": ids }), now).await?;
+        self.store
+            .append_audit(
+                Some(case.id),
+                &key.to_string(),
+                "relay_to_staff",
+                &json!({ "messages": ids }),
+                now,
+            )
+            .await?;
         tracing::info!(case = %case.id, user = %msg.author.id, "owner message relayed to staff");
-        if let Err(e) = self.http.create_reaction(msg.channel_id, msg.id, &ReactionType::Unicode("✅".into())).await {
+        if let Err(e) = self
+            .http
+            .create_reaction(msg.channel_id, msg.id, &ReactionType::Unicode("✅".into()))
+            .await
+        {
             tracing::debug!(error = %e, "could not react to the owner's message");
         }
         Ok(())
     }
 
     /// Checks that `channel` is a case thread the member may reply from.
-    async fn reply_target(&self, channel: ChannelId, roles: Option<&[RoleId]>) -> Result<Result<CaseRecord, String>, BotError> {
-        let Some(post) = self.store.find_case_post("discord", &channel.to_string()).await? else {
-            return Ok(Err("案件のスレッドの中で使ってください。 (use this in a case thread)".into()));
+    async fn reply_target(
+        &self,
+        channel: ChannelId,
+        roles: Option<&[RoleId]>,
+    ) -> Result<Result<CaseRecord, String>, BotError> {
+        let Some(post) = self
+            .store
+            .find_case_post("discord", &channel.to_string())
+            .await?
+        else {
+            return Ok(Err(
+                "案件のスレッドの中で使ってください。 (use this in a case thread)".into(),
+            ));
         };
         let Some(case) = self.store.case(post.case).await? else {
             return Ok(Err("この案件は見つかりません。 (unknown case)".into()));
         };
-        if !self.store.cases_of_user(&case.user).await?.iter().any(|c| c.id == case.id) {
+        if !self
+            .store
+            .cases_of_user(&case.user)
+            .await?
+            .iter()
+            .any(|c| c.id == case.id)
+        {
             return Ok(Err("相談者がデータの削除を依頼したため、連絡できません。 (the owner deleted their data)".into()));
         }
         if let Err(refusal) = self.staff_check(roles, &case.hub_id) {
@@ -80,7 +125,12 @@ impl Bot {
     }
 
     /// Sends staff text to the owner's DM and records it.
-    async fn staff_to_owner(&self, case: &CaseRecord, staff: UserId, text: &str) -> Result<(), BotError> {
+    async fn staff_to_owner(
+        &self,
+        case: &CaseRecord,
+        staff: UserId,
+        text: &str,
+    ) -> Result<(), BotError> {
         let owner: u64 = case.user.id().parse().unwrap_or(0);
         let owner = UserId::new(owner.max(1));
         let lang = self.lang_for(&case.user, None, None).await;
@@ -108,7 +158,13 @@ impl Bot {
             ids.push(sent.id.to_string());
         }
         self.store
-            .append_audit(Some(case.id), &super::staff::actor(staff), "relay_to_owner", &json!({ "messages": ids }), now)
+            .append_audit(
+                Some(case.id),
+                &super::staff::actor(staff),
+                "relay_to_owner",
+                &json!({ "messages": ids }),
+                now,
+            )
             .await?;
         tracing::info!(case = %case.id, staff = %staff, "staff message relayed to the owner");
         Ok(())
@@ -116,7 +172,15 @@ impl Bot {
 
     /// `/reply message:` in a case thread.
     pub(crate) async fn on_reply_command(&self, cmd: &CommandInteraction) {
-        let text = cmd.data.options.iter().find(|o| o.name == "message").and_then(|o| o.value.as_str()).unwrap_or_default().trim().to_string();
+        let text = cmd
+            .data
+            .options
+            .iter()
+            .find(|o| o.name == "message")
+            .and_then(|o| o.value.as_str())
+            .unwrap_or_default()
+            .trim()
+            .to_string();
         let roles = cmd.member.as_ref().map(|m| m.roles.as_slice());
         let case = match self.reply_target(cmd.channel_id, roles).await {
             Ok(Ok(c)) => c,
@@ -127,20 +191,36 @@ impl Bot {
             }
         };
         if text.is_empty() {
-            return self.respond_ephemeral(cmd.id, &cmd.token, "送る内容を書いてください。 (write a message)").await;
+            return self
+                .respond_ephemeral(
+                    cmd.id,
+                    &cmd.token,
+                    "送る内容を書いてください。 (write a message)",
+                )
+                .await;
         }
         if let Err(e) = self.respond(cmd.id, &cmd.token, json!({ "type": 5 })).await {
             tracing::warn!(error = %e, "could not acknowledge /reply");
             return;
         }
         let content = match self.staff_to_owner(&case, cmd.user.id, &text).await {
-            Ok(()) => format!("➡️ <@{}> が相談者に送りました (sent to the owner):\n>>> {}", cmd.user.id, escape_markdown(&text)),
+            Ok(()) => format!(
+                "➡️ <@{}> が相談者に送りました (sent to the owner):\n>>> {}",
+                cmd.user.id,
+                escape_markdown(&text)
+            ),
             Err(e) => {
                 tracing::warn!(case = %case.id, error = %e, "relay to the owner failed");
                 "相談者に送れませんでした（DMを受け付けていない可能性があります）。 (could not reach the owner)".to_string()
             }
         };
-        if let Err(e) = self.edit_original(&cmd.token, json!({ "content": render::truncate(&content, render::MAX_CONTENT) })).await {
+        if let Err(e) = self
+            .edit_original(
+                &cmd.token,
+                json!({ "content": render::truncate(&content, render::MAX_CONTENT) }),
+            )
+            .await
+        {
             tracing::warn!(error = %e, "could not confirm /reply");
         }
     }
@@ -149,14 +229,26 @@ impl Bot {
     pub(crate) async fn on_prefix_relay(&self, msg: &Message, text: &str) {
         let roles = msg.member.as_ref().map(|m| m.roles.as_slice());
         let outcome = match self.reply_target(msg.channel_id, roles).await {
-            Ok(Ok(case)) if !text.is_empty() => self.staff_to_owner(&case, msg.author.id, text).await.map_err(|e| {
-                tracing::warn!(case = %case.id, error = %e, "relay to the owner failed");
-                "相談者に送れませんでした。 (could not reach the owner)".to_string()
-            }),
-            Ok(Ok(_)) => Err("送る内容を書いてください。 (write a message after the prefix)".into()),
+            Ok(Ok(case)) if !text.is_empty() => self
+                .staff_to_owner(&case, msg.author.id, text)
+                .await
+                .map_err(|e| {
+                    tracing::warn!(case = %case.id, error = %e, "relay to the owner failed");
+                    "相談者に送れませんでした。 (could not reach the owner)".to_string()
+                }),
+            Ok(Ok(_)) => {
+                Err("送る内容を書いてください。 (write a message after the prefix)".into())
+            }
             Ok(Err(refusal)) => {
                 // Outside a case thread the prefix is just text; say nothing.
-                if self.store.find_case_post("discord", &msg.channel_id.to_string()).await.ok().flatten().is_none() {
+                if self
+                    .store
+                    .find_case_post("discord", &msg.channel_id.to_string())
+                    .await
+                    .ok()
+                    .flatten()
+                    .is_none()
+                {
                     return;
                 }
                 Err(refusal)
@@ -168,7 +260,10 @@ impl Bot {
         };
         match outcome {
             Ok(()) => {
-                let _ = self.http.create_reaction(msg.channel_id, msg.id, &ReactionType::Unicode("✅".into())).await;
+                let _ = self
+                    .http
+                    .create_reaction(msg.channel_id, msg.id, &ReactionType::Unicode("✅".into()))
+                    .await;
             }
             Err(why) => {
                 let _ = self.send(msg.channel_id, json!({ "content": why, "message_reference": { "message_id": msg.id.to_string() } })).await;

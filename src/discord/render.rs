@@ -112,7 +112,13 @@ pub fn button(custom_id: &str, label: &str, style: u64) -> Value {
     json!({ "type": 2, "custom_id": custom_id, "label": truncate(label, MAX_BUTTON_LABEL), "style": style })
 }
 
-pub fn select(custom_id: &str, placeholder: &str, options: Vec<Value>, min: usize, max: usize) -> Value {
+pub fn select(
+    custom_id: &str,
+    placeholder: &str,
+    options: Vec<Value>,
+    min: usize,
+    max: usize,
+) -> Value {
     json!({
         "type": 3,
         "custom_id": custom_id,
@@ -153,11 +159,21 @@ impl OwnerId {
         let session = parts.next()?.parse().ok()?;
         let third = parts.next()?;
         if kind == 'c' {
-            return Some(OwnerId { kind, session, node: 0, arg: Some(third.to_string()) });
+            return Some(OwnerId {
+                kind,
+                session,
+                node: 0,
+                arg: Some(third.to_string()),
+            });
         }
         let node = third.parse().ok()?;
         let arg = parts.next().map(str::to_string);
-        Some(OwnerId { kind, session, node, arg })
+        Some(OwnerId {
+            kind,
+            session,
+            node,
+            arg,
+        })
     }
 
     /// The option a button stands for, or `None` for a select chunk marker.
@@ -207,8 +223,23 @@ pub fn command_label(c: Command, lang: Lang) -> &'static str {
 
 /// The row of global commands under every question.
 pub fn command_row(session: i64, lang: Lang) -> Value {
-    let cs = [Command::Help, Command::Back, Command::Answers, Command::Restart, Command::Cancel];
-    row(cs.iter().map(|c| button(&command_id(session, *c), command_label(*c, lang), STYLE_SECONDARY)).collect())
+    let cs = [
+        Command::Help,
+        Command::Back,
+        Command::Answers,
+        Command::Restart,
+        Command::Cancel,
+    ];
+    row(cs
+        .iter()
+        .map(|c| {
+            button(
+                &command_id(session, *c),
+                command_label(*c, lang),
+                STYLE_SECONDARY,
+            )
+        })
+        .collect())
 }
 
 /// One Discord message of a turn.
@@ -262,7 +293,11 @@ pub fn turn_messages(effects: &[Effect], flow: &Flow, session: i64) -> Vec<OutMe
             OutMessage {
                 content,
                 components: if last { components.clone() } else { Vec::new() },
-                question: if last { prompt.map(|p| p.node.clone()) } else { None },
+                question: if last {
+                    prompt.map(|p| p.node.clone())
+                } else {
+                    None
+                },
             }
         })
         .collect()
@@ -270,8 +305,19 @@ pub fn turn_messages(effects: &[Effect], flow: &Flow, session: i64) -> Vec<OutMe
 
 /// Components for one question (without the command row) and a short hint
 /// saying what else the owner may do.
-pub fn prompt_components(p: &Prompt, lang: Lang, session: i64, node: u16) -> (Vec<Value>, Option<String>) {
-    let skip = || button(&command_id(session, Command::Skip), command_label(Command::Skip, lang), STYLE_SECONDARY);
+pub fn prompt_components(
+    p: &Prompt,
+    lang: Lang,
+    session: i64,
+    node: u16,
+) -> (Vec<Value>, Option<String>) {
+    let skip = || {
+        button(
+            &command_id(session, Command::Skip),
+            command_label(Command::Skip, lang),
+            STYLE_SECONDARY,
+        )
+    };
     let mut rows: Vec<Value> = Vec::new();
     let mut hint = None;
     // Rows available to the question: five minus the command row, minus a
@@ -280,8 +326,13 @@ pub fn prompt_components(p: &Prompt, lang: Lang, session: i64, node: u16) -> (Ve
         PromptKind::Choice { options } => {
             let n = options.len() + usize::from(p.optional);
             if n <= 4 * 5 {
-                let mut buttons: Vec<Value> =
-                    options.iter().enumerate().map(|(i, o)| button(&answer_id(session, node, &o.id, i), &o.label, STYLE_PRIMARY)).collect();
+                let mut buttons: Vec<Value> = options
+                    .iter()
+                    .enumerate()
+                    .map(|(i, o)| {
+                        button(&answer_id(session, node, &o.id, i), &o.label, STYLE_PRIMARY)
+                    })
+                    .collect();
                 if p.optional {
                     buttons.push(skip());
                 }
@@ -293,9 +344,17 @@ pub fn prompt_components(p: &Prompt, lang: Lang, session: i64, node: u16) -> (Ve
                 if p.optional {
                     rows.push(row(vec![skip()]));
                 }
-                hint = Some(t(lang, "メニューから選ぶか、番号を入力してください。", "Pick from the menu or type the number."));
+                hint = Some(t(
+                    lang,
+                    "メニューから選ぶか、番号を入力してください。",
+                    "Pick from the menu or type the number.",
+                ));
                 if options.len() > menus * MAX_SELECT_OPTIONS {
-                    hint = Some(format!("{}\n{}", hint.unwrap_or_default(), numbered(options)));
+                    hint = Some(format!(
+                        "{}\n{}",
+                        hint.unwrap_or_default(),
+                        numbered(options)
+                    ));
                 }
             }
         }
@@ -303,7 +362,17 @@ pub fn prompt_components(p: &Prompt, lang: Lang, session: i64, node: u16) -> (Ve
             let mut b: Vec<Value> = options
                 .iter()
                 .enumerate()
-                .map(|(i, o)| button(&answer_id(session, node, &o.id, i), &o.label, if o.id == "yes" { STYLE_SUCCESS } else { STYLE_SECONDARY }))
+                .map(|(i, o)| {
+                    button(
+                        &answer_id(session, node, &o.id, i),
+                        &o.label,
+                        if o.id == "yes" {
+                            STYLE_SUCCESS
+                        } else {
+                            STYLE_SECONDARY
+                        },
+                    )
+                })
                 .collect();
             if p.optional {
                 b.push(skip());
@@ -315,11 +384,33 @@ pub fn prompt_components(p: &Prompt, lang: Lang, session: i64, node: u16) -> (Ve
                 let opts = options.iter().map(|o| option(&o.label, &o.id)).collect();
                 let max = (*max as usize).clamp(1, options.len().max(1));
                 let min = (*min as usize).min(max);
-                let ph = t(lang, "当てはまるものをすべて選んでください", "Choose all that apply");
-                rows.push(row(vec![select(&id('q', session, node, None), &ph, opts, min, max)]));
-                hint = Some(t(lang, "複数選べます。番号を「、」で区切って入力しても答えられます。", "You can choose several, or type their numbers separated by commas."));
+                let ph = t(
+                    lang,
+                    "当てはまるものをすべて選んでください",
+                    "Choose all that apply",
+                );
+                rows.push(row(vec![select(
+                    &id('q', session, node, None),
+                    &ph,
+                    opts,
+                    min,
+                    max,
+                )]));
+                hint = Some(t(
+                    lang,
+                    "複数選べます。番号を「、」で区切って入力しても答えられます。",
+                    "You can choose several, or type their numbers separated by commas.",
+                ));
             } else {
-                hint = Some(format!("{}\n{}", t(lang, "番号を「、」で区切って入力してください。", "Type the numbers separated by commas."), numbered(options)));
+                hint = Some(format!(
+                    "{}\n{}",
+                    t(
+                        lang,
+                        "番号を「、」で区切って入力してください。",
+                        "Type the numbers separated by commas."
+                    ),
+                    numbered(options)
+                ));
             }
             if p.optional {
                 rows.push(row(vec![skip()]));
@@ -328,8 +419,16 @@ pub fn prompt_components(p: &Prompt, lang: Lang, session: i64, node: u16) -> (Ve
         PromptKind::Text { max } => {
             let mut b = Vec::new();
             if *max > MODAL_ABOVE {
-                b.push(button(&id('m', session, node, None), &t(lang, "入力フォームで答える", "Answer in a form"), STYLE_PRIMARY));
-                hint = Some(t(lang, "このDMにそのまま書いて送るか、「入力フォームで答える」を押してください。", "Type your answer here, or press \"Answer in a form\"."));
+                b.push(button(
+                    &id('m', session, node, None),
+                    &t(lang, "入力フォームで答える", "Answer in a form"),
+                    STYLE_PRIMARY,
+                ));
+                hint = Some(t(
+                    lang,
+                    "このDMにそのまま書いて送るか、「入力フォームで答える」を押してください。",
+                    "Type your answer here, or press \"Answer in a form\".",
+                ));
             }
             if p.optional {
                 b.push(skip());
@@ -339,19 +438,38 @@ pub fn prompt_components(p: &Prompt, lang: Lang, session: i64, node: u16) -> (Ve
             }
         }
         PromptKind::Prefecture => {
-            let opts = Region::ALL.iter().map(|r| option(&region_label(*r, lang), region_key(*r))).collect();
+            let opts = Region::ALL
+                .iter()
+                .map(|r| option(&region_label(*r, lang), region_key(*r)))
+                .collect();
             let ph = t(lang, "地方を選ぶ", "Choose a region");
-            rows.push(row(vec![select(&id('p', session, node, None), &ph, opts, 1, 1)]));
+            rows.push(row(vec![select(
+                &id('p', session, node, None),
+                &ph,
+                opts,
+                1,
+                1,
+            )]));
             if p.optional {
                 rows.push(row(vec![skip()]));
             }
-            hint = Some(t(lang, "地方を選んでから都道府県を選ぶか、都道府県名を入力してください。", "Choose the region, then the prefecture, or type the prefecture's name."));
+            hint = Some(t(
+                lang,
+                "地方を選んでから都道府県を選ぶか、都道府県名を入力してください。",
+                "Choose the region, then the prefecture, or type the prefecture's name.",
+            ));
         }
         PromptKind::Number { unit } => {
             if p.optional {
                 rows.push(row(vec![skip()]));
             }
-            hint = unit.as_ref().map(|u| t(lang, &format!("数字で入力してください（単位: {u}）。"), &format!("Type a number (unit: {u}).")));
+            hint = unit.as_ref().map(|u| {
+                t(
+                    lang,
+                    &format!("数字で入力してください（単位: {u}）。"),
+                    &format!("Type a number (unit: {u})."),
+                )
+            });
         }
         PromptKind::Email | PromptKind::Phone | PromptKind::Date => {
             if p.optional {
@@ -359,7 +477,11 @@ pub fn prompt_components(p: &Prompt, lang: Lang, session: i64, node: u16) -> (Ve
             }
         }
         PromptKind::Confirm { send, items } => {
-            let mut b = vec![button(&answer_id(session, node, &send.id, 0), &send.label, STYLE_SUCCESS)];
+            let mut b = vec![button(
+                &answer_id(session, node, &send.id, 0),
+                &send.label,
+                STYLE_SUCCESS,
+            )];
             if p.optional {
                 b.push(skip());
             }
@@ -372,7 +494,13 @@ pub fn prompt_components(p: &Prompt, lang: Lang, session: i64, node: u16) -> (Ve
                     .map(|(i, o)| option(&format!("{}. {}", i + 1, plain_label(&o.label)), &o.id))
                     .collect();
                 let ph = t(lang, "直したい項目を選ぶ", "Choose an item to correct");
-                rows.push(row(vec![select(&id('q', session, node, None), &ph, opts, 1, 1)]));
+                rows.push(row(vec![select(
+                    &id('q', session, node, None),
+                    &ph,
+                    opts,
+                    1,
+                    1,
+                )]));
             }
         }
     }
@@ -398,10 +526,21 @@ fn plain_label(s: &str) -> String {
 }
 
 fn numbered(options: &[PromptOption]) -> String {
-    options.iter().enumerate().map(|(i, o)| format!("{}. {}", i + 1, o.label)).collect::<Vec<_>>().join("\n")
+    options
+        .iter()
+        .enumerate()
+        .map(|(i, o)| format!("{}. {}", i + 1, o.label))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
-fn choice_selects(options: &[PromptOption], lang: Lang, session: i64, node: u16, max_rows: usize) -> Vec<Value> {
+fn choice_selects(
+    options: &[PromptOption],
+    lang: Lang,
+    session: i64,
+    node: u16,
+    max_rows: usize,
+) -> Vec<Value> {
     let chunks: Vec<&[PromptOption]> = options.chunks(MAX_SELECT_OPTIONS).take(max_rows).collect();
     let many = chunks.len() > 1;
     chunks
@@ -409,10 +548,22 @@ fn choice_selects(options: &[PromptOption], lang: Lang, session: i64, node: u16,
         .enumerate()
         .map(|(k, chunk)| {
             let start = k * MAX_SELECT_OPTIONS;
-            let opts = chunk.iter().enumerate().map(|(i, o)| option(&format!("{}. {}", start + i + 1, o.label), &o.id)).collect();
-            let cid = if many { id('q', session, node, Some(&format!("~{k}"))) } else { id('q', session, node, None) };
+            let opts = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, o)| option(&format!("{}. {}", start + i + 1, o.label), &o.id))
+                .collect();
+            let cid = if many {
+                id('q', session, node, Some(&format!("~{k}")))
+            } else {
+                id('q', session, node, None)
+            };
             let ph = if many {
-                t(lang, &format!("選ぶ（{}〜{}）", start + 1, start + chunk.len()), &format!("Choose ({}–{})", start + 1, start + chunk.len()))
+                t(
+                    lang,
+                    &format!("選ぶ（{}〜{}）", start + 1, start + chunk.len()),
+                    &format!("Choose ({}–{})", start + 1, start + chunk.len()),
+                )
             } else {
                 t(lang, "選ぶ", "Choose")
             };
@@ -447,7 +598,13 @@ fn region_label(r: Region, lang: Lang) -> String {
 
 /// After a region is chosen: the same components with the region marked
 /// and a select of that region's prefectures under it.
-pub fn with_prefectures(rows: &Value, region: Region, session: i64, node: u16, lang: Lang) -> Value {
+pub fn with_prefectures(
+    rows: &Value,
+    region: Region,
+    session: i64,
+    node: u16,
+    lang: Lang,
+) -> Value {
     let region_id = id('p', session, node, None);
     let pref_id = id('q', session, node, None);
     let mut out = Vec::new();
@@ -468,7 +625,16 @@ pub fn with_prefectures(rows: &Value, region: Region, session: i64, node: u16, l
             let opts = region
                 .prefectures()
                 .iter()
-                .map(|p| option(if lang == Lang::Ja { p.name_ja() } else { p.name_en() }, p.name_ja()))
+                .map(|p| {
+                    option(
+                        if lang == Lang::Ja {
+                            p.name_ja()
+                        } else {
+                            p.name_en()
+                        },
+                        p.name_ja(),
+                    )
+                })
                 .collect();
             let ph = t(lang, "都道府県を選ぶ", "Choose the prefecture");
             out.push(row(vec![select(&pref_id, &ph, opts, 1, 1)]));
@@ -493,7 +659,9 @@ pub fn disabled(rows: &Value, chosen: Option<&Chosen>) -> Value {
     let mut rows = rows.clone();
     if let Some(list) = rows.as_array_mut() {
         for r in list {
-            let Some(cs) = r["components"].as_array_mut() else { continue };
+            let Some(cs) = r["components"].as_array_mut() else {
+                continue;
+            };
             for c in cs {
                 c["disabled"] = json!(true);
                 let is_chosen = chosen.is_some_and(|ch| c["custom_id"] == ch.custom_id.as_str());
@@ -527,7 +695,10 @@ mod tests {
     use super::*;
 
     fn opt(id: &str, label: &str) -> PromptOption {
-        PromptOption { id: id.into(), label: label.into() }
+        PromptOption {
+            id: id.into(),
+            label: label.into(),
+        }
     }
 
     fn all_ids(rows: &[Value]) -> Vec<String> {
@@ -540,9 +711,15 @@ mod tests {
     #[test]
     fn ids_round_trip_and_stay_short() {
         let i = OwnerId::parse("q:12:7:manufacturing").unwrap();
-        assert_eq!((i.kind, i.session, i.node, i.option()), ('q', 12, 7, Some("manufacturing")));
+        assert_eq!(
+            (i.kind, i.session, i.node, i.option()),
+            ('q', 12, 7, Some("manufacturing"))
+        );
         assert_eq!(OwnerId::parse("q:12:7:~1").unwrap().option(), None);
-        assert_eq!(OwnerId::parse("c:3:help").unwrap().arg.as_deref(), Some("help"));
+        assert_eq!(
+            OwnerId::parse("c:3:help").unwrap().arg.as_deref(),
+            Some("help")
+        );
         assert!(OwnerId::parse("s:claim:1").is_none());
         assert!(OwnerId::parse("q:x:1").is_none());
         let long = "x".repeat(120);
@@ -556,26 +733,56 @@ mod tests {
         let p = Prompt {
             node: "industry".into(),
             text: "業種は？".into(),
-            kind: PromptKind::Choice { options: (0..9).map(|i| opt(&format!("o{i}"), &format!("選択肢{i}"))).collect() },
+            kind: PromptKind::Choice {
+                options: (0..9)
+                    .map(|i| opt(&format!("o{i}"), &format!("選択肢{i}")))
+                    .collect(),
+            },
             optional: false,
         };
         let (rows, _) = prompt_components(&p, Lang::Ja, 5, 3);
         assert_eq!(rows.len(), 2);
-        assert!(rows.iter().all(|r| r["components"].as_array().unwrap().len() <= 5));
+        assert!(rows
+            .iter()
+            .all(|r| r["components"].as_array().unwrap().len() <= 5));
         assert_eq!(all_ids(&rows)[0], "q:5:3:o0");
 
-        let many = Prompt { kind: PromptKind::Choice { options: (0..60).map(|i| opt(&format!("o{i}"), "x")).collect() }, optional: true, ..p.clone() };
+        let many = Prompt {
+            kind: PromptKind::Choice {
+                options: (0..60).map(|i| opt(&format!("o{i}"), "x")).collect(),
+            },
+            optional: true,
+            ..p.clone()
+        };
         let (rows, hint) = prompt_components(&many, Lang::En, 5, 3);
         assert!(rows.len() < MAX_ROWS);
-        let selects: Vec<&Value> = rows.iter().map(|r| &r["components"][0]).filter(|c| c["type"] == 3).collect();
+        let selects: Vec<&Value> = rows
+            .iter()
+            .map(|r| &r["components"][0])
+            .filter(|c| c["type"] == 3)
+            .collect();
         assert_eq!(selects.len(), 3);
-        assert!(selects.iter().all(|s| s["options"].as_array().unwrap().len() <= MAX_SELECT_OPTIONS));
-        assert_eq!(all_ids(&rows), ["q:5:3:~0", "q:5:3:~1", "q:5:3:~2", "c:5:skip"]);
+        assert!(selects
+            .iter()
+            .all(|s| s["options"].as_array().unwrap().len() <= MAX_SELECT_OPTIONS));
+        assert_eq!(
+            all_ids(&rows),
+            ["q:5:3:~0", "q:5:3:~1", "q:5:3:~2", "c:5:skip"]
+        );
         assert!(!hint.unwrap().contains("60. x"), "all 60 fit in the menus");
-        let huge = Prompt { kind: PromptKind::Choice { options: (0..120).map(|i| opt(&format!("o{i}"), "x")).collect() }, optional: false, ..p.clone() };
+        let huge = Prompt {
+            kind: PromptKind::Choice {
+                options: (0..120).map(|i| opt(&format!("o{i}"), "x")).collect(),
+            },
+            optional: false,
+            ..p.clone()
+        };
         let (rows, hint) = prompt_components(&huge, Lang::En, 5, 3);
         assert_eq!(rows.len(), 4);
-        assert!(hint.unwrap().contains("120. x"), "options beyond the menus can be typed");
+        assert!(
+            hint.unwrap().contains("120. x"),
+            "options beyond the menus can be typed"
+        );
     }
 
     #[test]
@@ -583,46 +790,113 @@ mod tests {
         let multi = Prompt {
             node: "n".into(),
             text: "t".into(),
-            kind: PromptKind::Multi { options: vec![opt("a", "A"), opt("b", "B"), opt("c", "C")], min: 1, max: 9 },
+            kind: PromptKind::Multi {
+                options: vec![opt("a", "A"), opt("b", "B"), opt("c", "C")],
+                min: 1,
+                max: 9,
+            },
             optional: false,
         };
         let (rows, _) = prompt_components(&multi, Lang::Ja, 1, 2);
         let s = &rows[0]["components"][0];
-        assert_eq!((s["min_values"].as_u64(), s["max_values"].as_u64()), (Some(1), Some(3)));
+        assert_eq!(
+            (s["min_values"].as_u64(), s["max_values"].as_u64()),
+            (Some(1), Some(3))
+        );
 
-        let pref = Prompt { kind: PromptKind::Prefecture, ..multi.clone() };
+        let pref = Prompt {
+            kind: PromptKind::Prefecture,
+            ..multi.clone()
+        };
         let (rows, _) = prompt_components(&pref, Lang::Ja, 1, 2);
-        assert_eq!(rows[0]["components"][0]["options"].as_array().unwrap().len(), 8);
+        assert_eq!(
+            rows[0]["components"][0]["options"]
+                .as_array()
+                .unwrap()
+                .len(),
+            8
+        );
         let with = with_prefectures(&Value::Array(rows), Region::Kinki, 1, 2, Lang::Ja);
         let pref_select = &with[1]["components"][0];
         assert_eq!(pref_select["custom_id"], "q:1:2");
-        assert!(pref_select["options"].as_array().unwrap().iter().any(|o| o["value"] == "兵庫県"));
+        assert!(pref_select["options"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["value"] == "兵庫県"));
         let again = with_prefectures(&with, Region::Kanto, 1, 2, Lang::Ja);
-        assert_eq!(again.as_array().unwrap().len(), 2, "choosing another region replaces the list");
+        assert_eq!(
+            again.as_array().unwrap().len(),
+            2,
+            "choosing another region replaces the list"
+        );
 
-        let text = Prompt { kind: PromptKind::Text { max: 2000 }, optional: true, ..multi.clone() };
+        let text = Prompt {
+            kind: PromptKind::Text { max: 2000 },
+            optional: true,
+            ..multi.clone()
+        };
         let (rows, _) = prompt_components(&text, Lang::En, 1, 2);
         assert_eq!(all_ids(&rows), ["m:1:2", "c:1:skip"]);
-        let short = Prompt { kind: PromptKind::Text { max: 100 }, optional: false, ..multi.clone() };
+        let short = Prompt {
+            kind: PromptKind::Text { max: 100 },
+            optional: false,
+            ..multi.clone()
+        };
         assert!(prompt_components(&short, Lang::En, 1, 2).0.is_empty());
 
         let confirm = Prompt {
-            kind: PromptKind::Confirm { send: opt("send", "送信する"), items: vec![opt("company_name", "会社名: \\*株式会社\\*")] },
+            kind: PromptKind::Confirm {
+                send: opt("send", "送信する"),
+                items: vec![opt("company_name", "会社名: \\*株式会社\\*")],
+            },
             ..multi
         };
         let (rows, _) = prompt_components(&confirm, Lang::Ja, 1, 2);
         assert_eq!(all_ids(&rows), ["q:1:2:send", "q:1:2"]);
-        assert_eq!(rows[1]["components"][0]["options"][0]["label"], "1. 会社名: *株式会社*");
+        assert_eq!(
+            rows[1]["components"][0]["options"][0]["label"],
+            "1. 会社名: *株式会社*"
+        );
     }
 
     #[test]
     fn disabling_marks_the_choice() {
-        let rows = json!([row(vec![button("q:1:2:a", "A", STYLE_PRIMARY), button("q:1:2:b", "B", STYLE_PRIMARY)]), row(vec![select("q:1:3", "p", vec![option("X", "x"), option("Y", "y")], 1, 2)])]);
-        let d = disabled(&rows, Some(&Chosen { custom_id: "q:1:2:b".into(), values: vec![] }));
+        let rows = json!([
+            row(vec![
+                button("q:1:2:a", "A", STYLE_PRIMARY),
+                button("q:1:2:b", "B", STYLE_PRIMARY)
+            ]),
+            row(vec![select(
+                "q:1:3",
+                "p",
+                vec![option("X", "x"), option("Y", "y")],
+                1,
+                2
+            )])
+        ]);
+        let d = disabled(
+            &rows,
+            Some(&Chosen {
+                custom_id: "q:1:2:b".into(),
+                values: vec![],
+            }),
+        );
         assert_eq!(d[0]["components"][1]["style"], STYLE_SUCCESS);
         assert_eq!(d[0]["components"][0]["style"], STYLE_SECONDARY);
-        assert!(d[0]["components"].as_array().unwrap().iter().chain(d[1]["components"].as_array().unwrap()).all(|c| c["disabled"] == true));
-        let d = disabled(&rows, Some(&Chosen { custom_id: "q:1:3".into(), values: vec!["y".into()] }));
+        assert!(d[0]["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(d[1]["components"].as_array().unwrap())
+            .all(|c| c["disabled"] == true));
+        let d = disabled(
+            &rows,
+            Some(&Chosen {
+                custom_id: "q:1:3".into(),
+                values: vec!["y".into()],
+            }),
+        );
         assert_eq!(d[1]["components"][0]["options"][1]["default"], true);
         assert_eq!(d[1]["components"][0]["options"][0]["default"], false);
     }
@@ -636,7 +910,10 @@ mod tests {
         assert!(parts.iter().all(|p| p.chars().count() <= MAX_CONTENT));
         let one = "い".repeat(4500);
         let parts = split_text(&one, MAX_CONTENT);
-        assert_eq!(parts.iter().map(|p| p.chars().count()).collect::<Vec<_>>(), [2000, 2000, 500]);
+        assert_eq!(
+            parts.iter().map(|p| p.chars().count()).collect::<Vec<_>>(),
+            [2000, 2000, 500]
+        );
         assert_eq!(truncate("abcdef", 4), "abc…");
     }
 }

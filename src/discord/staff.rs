@@ -18,11 +18,15 @@ use crate::domain::ids::CaseId;
 use crate::engine::ConsentRecord;
 use crate::render::escape_markdown;
 use crate::routing::{DiscordTarget, HubRef};
-use crate::store::{CasePost, CaseChange, CaseRecord, CaseStatus, ForwardCase, ForwardStatus, NewDelivery, NewForwardRequest, StoreError};
 use crate::script::Lang;
+use crate::store::{
+    CaseChange, CasePost, CaseRecord, CaseStatus, ForwardCase, ForwardStatus, NewDelivery,
+    NewForwardRequest, StoreError,
+};
 use serde_json::{json, Value};
 use serenity::all::{
-    ActionRowComponent, ChannelId, ComponentInteraction, ComponentInteractionDataKind, MessageId, ModalInteraction, RoleId, UserId,
+    ActionRowComponent, ChannelId, ComponentInteraction, ComponentInteractionDataKind, MessageId,
+    ModalInteraction, RoleId, UserId,
 };
 
 /// Embed limits (Discord): title 256, description 4096, field value 1024,
@@ -54,13 +58,29 @@ pub(crate) struct PostView {
 
 /// Renders a case for the post in `hub_id`'s channel, within Discord's
 /// embed limits: a summary too long for the embed continues in the thread.
-pub(crate) fn post_view(case: &CaseRecord, hub_id: &str, hub_name: &dyn Fn(&str) -> String) -> PostView {
+pub(crate) fn post_view(
+    case: &CaseRecord,
+    hub_id: &str,
+    hub_name: &dyn Fn(&str) -> String,
+) -> PostView {
     let primary = hub_id == case.hub_id;
-    let title = truncate(&format!("{} {}", case.id, escape_markdown(&case.headline)), 256);
+    let title = truncate(
+        &format!("{} {}", case.id, escape_markdown(&case.headline)),
+        256,
+    );
     let status = match case.status {
         CaseStatus::Open => "受付待ち (open)".to_string(),
-        CaseStatus::Claimed => format!("対応中 (claimed): {}", case.claimed_by.as_deref().map(mention_of).unwrap_or_default()),
-        CaseStatus::Closed => format!("完了 (closed): {}", escape_markdown(case.outcome.as_deref().unwrap_or(""))),
+        CaseStatus::Claimed => format!(
+            "対応中 (claimed): {}",
+            case.claimed_by
+                .as_deref()
+                .map(mention_of)
+                .unwrap_or_default()
+        ),
+        CaseStatus::Closed => format!(
+            "完了 (closed): {}",
+            escape_markdown(case.outcome.as_deref().unwrap_or(""))
+        ),
     };
     let mut hub = hub_name(&case.hub_id);
     if !primary {
@@ -82,14 +102,25 @@ pub(crate) fn post_view(case: &CaseRecord, hub_id: &str, hub_name: &dyn Fn(&str)
     let footer = format!("madoguchi · {}", case.id);
     let used: usize = title.chars().count()
         + footer.chars().count()
-        + fields.iter().map(|f| f["name"].as_str().unwrap_or("").chars().count() + f["value"].as_str().unwrap_or("").chars().count()).sum::<usize>();
-    let budget = EMBED_TOTAL.saturating_sub(used + 100).min(EMBED_DESCRIPTION);
+        + fields
+            .iter()
+            .map(|f| {
+                f["name"].as_str().unwrap_or("").chars().count()
+                    + f["value"].as_str().unwrap_or("").chars().count()
+            })
+            .sum::<usize>();
+    let budget = EMBED_TOTAL
+        .saturating_sub(used + 100)
+        .min(EMBED_DESCRIPTION);
     let more = "\n\n…（続きはスレッドに掲載 / continued in the thread）";
     let summary = case.summary_markdown.trim();
     let (description, overflow) = if summary.chars().count() <= budget {
         (summary.to_string(), Vec::new())
     } else {
-        let mut parts = render::split_text(summary, budget.saturating_sub(more.chars().count()).max(100));
+        let mut parts = render::split_text(
+            summary,
+            budget.saturating_sub(more.chars().count()).max(100),
+        );
         let first = parts.remove(0);
         let rest = parts.join("\n");
         (format!("{first}{more}"), render::split_text(&rest, 1900))
@@ -111,29 +142,55 @@ pub(crate) fn post_view(case: &CaseRecord, hub_id: &str, hub_name: &dyn Fn(&str)
     if primary && case.status != CaseStatus::Closed {
         let id = case.id.0;
         let claim = if case.status == CaseStatus::Claimed {
-            render::button(&format!("s:release:{id}"), "担当を外れる (Release)", render::STYLE_SECONDARY)
+            render::button(
+                &format!("s:release:{id}"),
+                "担当を外れる (Release)",
+                render::STYLE_SECONDARY,
+            )
         } else {
-            render::button(&format!("s:claim:{id}"), "担当する (Claim)", render::STYLE_PRIMARY)
+            render::button(
+                &format!("s:claim:{id}"),
+                "担当する (Claim)",
+                render::STYLE_PRIMARY,
+            )
         };
-        let mut advance = render::button(&format!("s:adv:{id}"), &format!("STEP {} へ進める (Advance)", (case.step + 1).min(5)), render::STYLE_SECONDARY);
+        let mut advance = render::button(
+            &format!("s:adv:{id}"),
+            &format!("STEP {} へ進める (Advance)", (case.step + 1).min(5)),
+            render::STYLE_SECONDARY,
+        );
         if case.step >= 5 {
             advance["disabled"] = json!(true);
         }
         components.push(render::row(vec![
             claim,
-            render::button(&format!("s:fwd:{id}"), "他の拠点へ (Forward)", render::STYLE_SECONDARY),
+            render::button(
+                &format!("s:fwd:{id}"),
+                "他の拠点へ (Forward)",
+                render::STYLE_SECONDARY,
+            ),
             advance,
-            render::button(&format!("s:close:{id}"), "完了 (Close)", render::STYLE_DANGER),
+            render::button(
+                &format!("s:close:{id}"),
+                "完了 (Close)",
+                render::STYLE_DANGER,
+            ),
         ]));
     }
-    PostView { embed, overflow, components }
+    PostView {
+        embed,
+        overflow,
+        components,
+    }
 }
 
 impl Bot {
     /// A hub's channel and staff role, from the current routing.
     pub(crate) fn hub_target(&self, hub_id: &str) -> Option<DiscordTarget> {
         let b = self.runner.bundle();
-        b.flows.iter().find_map(|f| f.routing.hub(hub_id).and_then(|h| h.discord.clone()))
+        b.flows
+            .iter()
+            .find_map(|f| f.routing.hub(hub_id).and_then(|h| h.discord.clone()))
     }
 
     /// A hub's name as staff read it (Japanese, from routing.yaml).
@@ -152,13 +209,22 @@ impl Bot {
 
     /// The first messages of a case's thread: how to work it, why it was
     /// routed here, and the rest of a long summary.
-    pub(crate) async fn thread_intro(&self, case: &CaseRecord, hub_id: &str, overflow: &[String]) -> Vec<String> {
+    pub(crate) async fn thread_intro(
+        &self,
+        case: &CaseRecord,
+        hub_id: &str,
+        overflow: &[String],
+    ) -> Vec<String> {
         let primary = hub_id == case.hub_id;
         let reply = match self.cfg.discord.prefix() {
             Some(p) => format!("`/reply` か「{p} 本文」 (`/reply` or `{p} text`)"),
             None => "`/reply`".to_string(),
         };
-        let mut s = format!("📋 **案件 {}**（{}）\n", case.id, escape_markdown(&self.hub_name(hub_id)));
+        let mut s = format!(
+            "📋 **案件 {}**（{}）\n",
+            case.id,
+            escape_markdown(&self.hub_name(hub_id))
+        );
         if primary {
             s.push_str(&format!(
                 "相談者への返信は {reply} で送れます（相談者のDMに届きます）。相談者からのDMはこのスレッドに転送されます。\nReplies reach the owner's DM; the owner's messages are posted here.\n"
@@ -170,7 +236,11 @@ impl Bot {
             ));
         }
         if let Ok(audit) = self.store.audit(Some(case.id)).await {
-            if let Some(f) = audit.iter().rev().find(|a| a.action == "forward" && a.detail["to"] == hub_id) {
+            if let Some(f) = audit
+                .iter()
+                .rev()
+                .find(|a| a.action == "forward" && a.detail["to"] == hub_id)
+            {
                 s.push_str(&format!(
                     "⬅️ {} から引き継がれた案件です（理由: {}）\n",
                     escape_markdown(&self.hub_name(f.detail["from"].as_str().unwrap_or_default())),
@@ -178,7 +248,10 @@ impl Bot {
                 ));
             }
         }
-        s.push_str(&format!("\n**振り分けの理由 (why this hub)**: ルール `{}` — {}\n", case.route.rule, case.route.reason));
+        s.push_str(&format!(
+            "\n**振り分けの理由 (why this hub)**: ルール `{}` — {}\n",
+            case.route.rule, case.route.reason
+        ));
         for (rule, why) in &case.route.passed_over {
             s.push_str(&format!("・見送ったルール `{rule}`: {why}\n"));
         }
@@ -196,10 +269,22 @@ impl Bot {
                 return;
             }
         };
-        let Some(p) = posts.iter().find(|p| p.hub_id == hub_id) else { return };
-        let Ok(target) = p.thread_id.as_deref().unwrap_or(&p.channel_id).parse::<u64>() else { return };
+        let Some(p) = posts.iter().find(|p| p.hub_id == hub_id) else {
+            return;
+        };
+        let Ok(target) = p
+            .thread_id
+            .as_deref()
+            .unwrap_or(&p.channel_id)
+            .parse::<u64>()
+        else {
+            return;
+        };
         for piece in render::split_text(text, 1900) {
-            if let Err(e) = self.send(ChannelId::new(target), json!({ "content": piece })).await {
+            if let Err(e) = self
+                .send(ChannelId::new(target), json!({ "content": piece }))
+                .await
+            {
                 tracing::warn!(case = %case, error = %e, "could not post a note in the case thread");
             }
         }
@@ -214,7 +299,9 @@ impl Bot {
             if except.is_some_and(|m| m.to_string() == p.message_id) {
                 continue;
             }
-            let (Ok(c), Ok(m)) = (p.channel_id.parse::<u64>(), p.message_id.parse::<u64>()) else { continue };
+            let (Ok(c), Ok(m)) = (p.channel_id.parse::<u64>(), p.message_id.parse::<u64>()) else {
+                continue;
+            };
             let v = self.post_view(case, &p.hub_id);
             let body = json!({ "embeds": [v.embed], "components": v.components });
             if let Err(e) = self.edit(ChannelId::new(c), MessageId::new(m), body).await {
@@ -225,19 +312,36 @@ impl Bot {
 
     /// After the owner deleted their data: the post keeps only the case id.
     pub(crate) async fn tombstone_post(&self, p: &CasePost) {
-        let (Ok(c), Ok(m)) = (p.channel_id.parse::<u64>(), p.message_id.parse::<u64>()) else { return };
+        let (Ok(c), Ok(m)) = (p.channel_id.parse::<u64>(), p.message_id.parse::<u64>()) else {
+            return;
+        };
         let embed = json!({
             "title": format!("{}（削除済み / deleted）", p.case),
             "description": "相談者の依頼により、この案件の内容を削除しました。同意と第三者提供の記録だけを法律に基づき保管しています。\nThe owner asked for their data to be deleted; only the consent and hand-over record is kept, as the law requires.",
             "color": 0x95a5a6,
         });
-        if let Err(e) = self.edit(ChannelId::new(c), MessageId::new(m), json!({ "embeds": [embed], "components": [] })).await {
+        if let Err(e) = self
+            .edit(
+                ChannelId::new(c),
+                MessageId::new(m),
+                json!({ "embeds": [embed], "components": [] }),
+            )
+            .await
+        {
             tracing::warn!(message = %p.message_id, error = %e, "could not clear a case post");
         }
         // The thread was named after the case's headline (the company).
         if let Some(t) = p.thread_id.as_deref().and_then(|t| t.parse::<u64>().ok()) {
             let name = format!("{}（削除済み / deleted）", p.case);
-            if let Err(e) = self.http.edit_thread(ChannelId::new(t), &json!({ "name": name }), Some("the owner deleted their data")).await {
+            if let Err(e) = self
+                .http
+                .edit_thread(
+                    ChannelId::new(t),
+                    &json!({ "name": name }),
+                    Some("the owner deleted their data"),
+                )
+                .await
+            {
                 tracing::warn!(thread = t, error = %e, "could not rename a case thread");
             }
         }
@@ -262,11 +366,21 @@ impl Bot {
 
     /// A press on a case post's button, or on the forward hub select.
     pub(crate) async fn on_staff_component(&self, comp: &ComponentInteraction, rest: &str) {
-        let Some((action, id)) = rest.split_once(':') else { return };
+        let Some((action, id)) = rest.split_once(':') else {
+            return;
+        };
         let Ok(id) = id.parse::<i64>() else { return };
         let case = match self.store.case(CaseId(id)).await {
             Ok(Some(c)) => c,
-            Ok(None) => return self.respond_ephemeral(comp.id, &comp.token, "この案件は見つかりません。 (unknown case)").await,
+            Ok(None) => {
+                return self
+                    .respond_ephemeral(
+                        comp.id,
+                        &comp.token,
+                        "この案件は見つかりません。 (unknown case)",
+                    )
+                    .await
+            }
             Err(e) => {
                 tracing::warn!(case = id, error = %e, "cannot load a case");
                 return self.respond_ephemeral(comp.id, &comp.token, "いまは操作できません。少し待ってからもう一度お試しください。 (try again shortly)").await;
@@ -279,9 +393,17 @@ impl Bot {
         }
         if action != "fh" {
             // Buttons live on the responsible hub's post only.
-            let on_post = self.store.find_case_post("discord", &comp.message.id.to_string()).await.ok().flatten();
+            let on_post = self
+                .store
+                .find_case_post("discord", &comp.message.id.to_string())
+                .await
+                .ok()
+                .flatten();
             if on_post.is_some_and(|p| p.hub_id != case.hub_id) {
-                let msg = format!("この案件は {} に引き継がれています。 (the case was forwarded)", escape_markdown(&self.hub_name(&case.hub_id)));
+                let msg = format!(
+                    "この案件は {} に引き継がれています。 (the case was forwarded)",
+                    escape_markdown(&self.hub_name(&case.hub_id))
+                );
                 return self.respond_ephemeral(comp.id, &comp.token, &msg).await;
             }
         }
@@ -290,7 +412,9 @@ impl Bot {
         let change = match action {
             "claim" => CaseChange::Claim { by: who.clone() },
             "release" => CaseChange::Release,
-            "adv" => CaseChange::Advance { to_step: case.step.saturating_add(1) },
+            "adv" => CaseChange::Advance {
+                to_step: case.step.saturating_add(1),
+            },
             "close" => {
                 let body = json!({
                     "type": 9,
@@ -311,11 +435,19 @@ impl Bot {
             "fwd" => return self.forward_menu(comp, &case).await,
             "fh" => {
                 let hub = match &comp.data.kind {
-                    ComponentInteractionDataKind::StringSelect { values } => values.first().cloned().unwrap_or_default(),
+                    ComponentInteractionDataKind::StringSelect { values } => {
+                        values.first().cloned().unwrap_or_default()
+                    }
                     _ => String::new(),
                 };
                 if self.hub_target(&hub).is_none() || hub == case.hub_id {
-                    return self.respond_ephemeral(comp.id, &comp.token, "その拠点には引き継げません。 (cannot forward there)").await;
+                    return self
+                        .respond_ephemeral(
+                            comp.id,
+                            &comp.token,
+                            "その拠点には引き継げません。 (cannot forward there)",
+                        )
+                        .await;
                 }
                 let body = json!({
                     "type": 9,
@@ -346,7 +478,10 @@ impl Bot {
                 let note = match &change {
                     CaseChange::Claim { .. } => format!("🙋 {me} が担当になりました。 (claimed)"),
                     CaseChange::Release => format!("↩️ {me} が担当を外れました。 (released)"),
-                    CaseChange::Advance { to_step } => format!("⏩ {me} が段階を STEP {} → STEP {to_step} に進めました。 (advanced)", case.step),
+                    CaseChange::Advance { to_step } => format!(
+                        "⏩ {me} が段階を STEP {} → STEP {to_step} に進めました。 (advanced)",
+                        case.step
+                    ),
                     _ => String::new(),
                 };
                 tracing::info!(case = %case.id, user = %comp.user.id, action = change.action(), "staff action");
@@ -355,9 +490,15 @@ impl Bot {
             }
             Err(StoreError::Conflict(_)) => {
                 let msg = match (&change, &case.claimed_by) {
-                    (CaseChange::Claim { .. }, Some(holder)) => format!("この案件はすでに {} が担当しています。 (already claimed)", mention_of(holder)),
-                    (CaseChange::Claim { .. }, None) => "完了した案件は担当できません。 (the case is closed)".to_string(),
-                    _ => "この操作はいまの状態ではできません。 (not possible in the current state)".to_string(),
+                    (CaseChange::Claim { .. }, Some(holder)) => format!(
+                        "この案件はすでに {} が担当しています。 (already claimed)",
+                        mention_of(holder)
+                    ),
+                    (CaseChange::Claim { .. }, None) => {
+                        "完了した案件は担当できません。 (the case is closed)".to_string()
+                    }
+                    _ => "この操作はいまの状態ではできません。 (not possible in the current state)"
+                        .to_string(),
                 };
                 self.respond_ephemeral(comp.id, &comp.token, &msg).await;
             }
@@ -382,13 +523,23 @@ impl Bot {
             .take(render::MAX_SELECT_OPTIONS)
             .map(|h| {
                 let mut o = render::option(&h.name, h.id.as_str());
-                let d = if covered.iter().any(|c| c == h.id.as_str()) { "相談者の同意あり (consented)" } else { "相談者に同意を確認します (the owner will be asked)" };
+                let d = if covered.iter().any(|c| c == h.id.as_str()) {
+                    "相談者の同意あり (consented)"
+                } else {
+                    "相談者に同意を確認します (the owner will be asked)"
+                };
                 o["description"] = json!(d);
                 o
             })
             .collect();
         if options.is_empty() {
-            return self.respond_ephemeral(comp.id, &comp.token, "引き継げる拠点がありません。 (no other hub)").await;
+            return self
+                .respond_ephemeral(
+                    comp.id,
+                    &comp.token,
+                    "引き継げる拠点がありません。 (no other hub)",
+                )
+                .await;
         }
         let body = json!({
             "type": 4,
@@ -406,12 +557,18 @@ impl Bot {
     /// Hubs named in a granted consent for this case.
     async fn consented_hubs(&self, case: &CaseRecord) -> Vec<String> {
         let rows = self.store.consents(&case.user).await.unwrap_or_default();
-        rows.iter().filter(|c| c.case == Some(case.id) && c.granted).flat_map(|c| c.recipients.iter().map(|h| h.id.clone())).collect()
+        rows.iter()
+            .filter(|c| c.case == Some(case.id) && c.granted)
+            .flat_map(|c| c.recipients.iter().map(|h| h.id.clone()))
+            .collect()
     }
 
     async fn shared_items(&self, case: &CaseRecord) -> Vec<String> {
         let rows = self.store.consents(&case.user).await.unwrap_or_default();
-        rows.iter().find(|c| c.case == Some(case.id) && c.granted).map(|c| c.items.clone()).unwrap_or_default()
+        rows.iter()
+            .find(|c| c.case == Some(case.id) && c.granted)
+            .map(|c| c.items.clone())
+            .unwrap_or_default()
     }
 
     /// The delivery a forward needs: none when the hub already has a post
@@ -422,13 +579,22 @@ impl Bot {
             return None;
         }
         let target = self.hub_target(to_hub)?;
-        Some(NewDelivery { hub_id: to_hub.to_string(), transport: "discord".into(), target: target.channel.to_string() })
+        Some(NewDelivery {
+            hub_id: to_hub.to_string(),
+            transport: "discord".into(),
+            target: target.channel.to_string(),
+        })
     }
 
     /// The close form and the forward reason form.
     pub(crate) async fn on_staff_modal(&self, m: &ModalInteraction, rest: &str) {
         let mut parts = rest.splitn(3, ':');
-        let (Some(kind), Some(id)) = (parts.next(), parts.next().and_then(|x| x.parse::<i64>().ok())) else { return };
+        let (Some(kind), Some(id)) = (
+            parts.next(),
+            parts.next().and_then(|x| x.parse::<i64>().ok()),
+        ) else {
+            return;
+        };
         let hub = parts.next().unwrap_or_default().to_string();
         let text = m
             .data
@@ -442,7 +608,11 @@ impl Bot {
             .unwrap_or_default();
         let case = match self.store.case(CaseId(id)).await {
             Ok(Some(c)) => c,
-            _ => return self.respond_ephemeral(m.id, &m.token, "この案件は見つかりません。 (unknown case)").await,
+            _ => {
+                return self
+                    .respond_ephemeral(m.id, &m.token, "この案件は見つかりません。 (unknown case)")
+                    .await
+            }
         };
         let roles = m.member.as_ref().map(|x| x.roles.as_slice());
         if let Err(refusal) = self.staff_check(roles, &case.hub_id) {
@@ -451,7 +621,18 @@ impl Bot {
         let who = actor(m.user.id);
         let now = self.runner.clock().now();
         match kind {
-            "co" => match self.store.update_case(case.id, &CaseChange::Close { outcome: text.clone() }, &who, now).await {
+            "co" => match self
+                .store
+                .update_case(
+                    case.id,
+                    &CaseChange::Close {
+                        outcome: text.clone(),
+                    },
+                    &who,
+                    now,
+                )
+                .await
+            {
                 Ok(updated) => {
                     let v = self.post_view(&updated, &updated.hub_id);
                     let body = if m.message.is_some() {
@@ -463,12 +644,27 @@ impl Bot {
                         tracing::warn!(error = %e, "could not answer the close form");
                     }
                     tracing::info!(case = %case.id, user = %m.user.id, "case closed");
-                    self.note(case.id, &updated.hub_id, &format!("✅ <@{}> が案件を完了しました（結果: {}） (closed)", m.user.id, escape_markdown(&text))).await;
-                    self.refresh_posts(&updated, m.message.as_ref().map(|x| x.id)).await;
+                    self.note(
+                        case.id,
+                        &updated.hub_id,
+                        &format!(
+                            "✅ <@{}> が案件を完了しました（結果: {}） (closed)",
+                            m.user.id,
+                            escape_markdown(&text)
+                        ),
+                    )
+                    .await;
+                    self.refresh_posts(&updated, m.message.as_ref().map(|x| x.id))
+                        .await;
                 }
                 Err(e) => {
                     tracing::warn!(case = %case.id, error = %e, "close failed");
-                    self.respond_ephemeral(m.id, &m.token, "完了にできませんでした。 (could not close)").await;
+                    self.respond_ephemeral(
+                        m.id,
+                        &m.token,
+                        "完了にできませんでした。 (could not close)",
+                    )
+                    .await;
                 }
             },
             "fr" => {
@@ -483,7 +679,10 @@ impl Bot {
                         "引き継ぎできませんでした。もう一度お試しください。 (forward failed; try again)".to_string()
                     }
                 };
-                if let Err(e) = self.edit_original(&m.token, json!({ "content": content, "components": [] })).await {
+                if let Err(e) = self
+                    .edit_original(&m.token, json!({ "content": content, "components": [] }))
+                    .await
+                {
                     tracing::warn!(error = %e, "could not report the forward");
                 }
             }
@@ -493,7 +692,13 @@ impl Bot {
 
     /// Forwards at once when the owner's consent covers the hub; otherwise
     /// asks the owner. Returns what to tell the staff member.
-    async fn forward(&self, case: &CaseRecord, to_hub: &str, reason: &str, by: UserId) -> Result<String, BotError> {
+    async fn forward(
+        &self,
+        case: &CaseRecord,
+        to_hub: &str,
+        reason: &str,
+        by: UserId,
+    ) -> Result<String, BotError> {
         if case.status == CaseStatus::Closed {
             return Ok("完了した案件は引き継げません。 (the case is closed)".into());
         }
@@ -512,18 +717,36 @@ impl Bot {
                 now,
             };
             let updated = self.store.forward_case(&f).await?;
-            self.after_forward(&updated, &case.hub_id, to_hub, reason, &format!("<@{by}>")).await;
-            return Ok(format!("➡️ {} を {to_name} へ引き継ぎました（相談者の同意の範囲内です）。 (forwarded)", case.id));
+            self.after_forward(&updated, &case.hub_id, to_hub, reason, &format!("<@{by}>"))
+                .await;
+            return Ok(format!(
+                "➡️ {} を {to_name} へ引き継ぎました（相談者の同意の範囲内です）。 (forwarded)",
+                case.id
+            ));
         }
         // Not covered: the owner decides.
         let req = self
             .store
             .create_forward_request(
-                &NewForwardRequest { case: case.id, user: case.user.clone(), to_hub: to_hub.to_string(), reason: reason.to_string(), requested_by: who.clone() },
+                &NewForwardRequest {
+                    case: case.id,
+                    user: case.user.clone(),
+                    to_hub: to_hub.to_string(),
+                    reason: reason.to_string(),
+                    requested_by: who.clone(),
+                },
                 now,
             )
             .await?;
-        self.store.append_audit(Some(case.id), &who, "forward_requested", &json!({ "to": to_hub, "request": req, "reason": reason }), now).await?;
+        self.store
+            .append_audit(
+                Some(case.id),
+                &who,
+                "forward_requested",
+                &json!({ "to": to_hub, "request": req, "reason": reason }),
+                now,
+            )
+            .await?;
         let owner: u64 = case.user.id().parse().unwrap_or(0);
         let owner = UserId::new(owner.max(1));
         let lang = self.lang_for(&case.user, None, None).await;
@@ -558,7 +781,9 @@ impl Bot {
         };
         if let Err(e) = sent {
             tracing::warn!(case = %case.id, error = %e, "could not ask the owner about a forward");
-            self.store.decide_forward_request(req, ForwardStatus::Withdrawn, now).await?;
+            self.store
+                .decide_forward_request(req, ForwardStatus::Withdrawn, now)
+                .await?;
             return Ok("相談者にDMを送れなかったため、同意を確認できませんでした。 (could not reach the owner)".into());
         }
         self.note(case.id, &case.hub_id, &format!("📨 <@{by}> が {to_name} への引き継ぎを申し出ました。相談者に同意を確認しています（理由: {}）。 (asking the owner)", escape_markdown(reason)))
@@ -567,38 +792,80 @@ impl Bot {
     }
 
     /// The posts and threads after a case moved to another hub.
-    async fn after_forward(&self, case: &CaseRecord, from_hub: &str, to_hub: &str, reason: &str, by: &str) {
+    async fn after_forward(
+        &self,
+        case: &CaseRecord,
+        from_hub: &str,
+        to_hub: &str,
+        reason: &str,
+        by: &str,
+    ) {
         self.wake.notify_one();
         tracing::info!(case = %case.id, from = from_hub, to = to_hub, "case forwarded");
         self.refresh_posts(case, None).await;
         let to_name = escape_markdown(&self.hub_name(to_hub));
         let from_name = escape_markdown(&self.hub_name(from_hub));
         let reason = escape_markdown(reason);
-        self.note(case.id, from_hub, &format!("➡️ {by} が {to_name} へ引き継ぎました（理由: {reason}）。 (forwarded)")).await;
+        self.note(
+            case.id,
+            from_hub,
+            &format!("➡️ {by} が {to_name} へ引き継ぎました（理由: {reason}）。 (forwarded)"),
+        )
+        .await;
         self.note(case.id, to_hub, &format!("⬅️ {from_name} から引き継がれました（理由: {reason}）。この拠点が担当になります。 (forwarded to this hub)")).await;
     }
 
     /// The owner's answer to a forward request.
     pub(crate) async fn on_forward_answer(&self, comp: &ComponentInteraction, rest: &str) {
-        let Some((yn, id)) = rest.split_once(':') else { return };
+        let Some((yn, id)) = rest.split_once(':') else {
+            return;
+        };
         let Ok(id) = id.parse::<i64>() else { return };
         let yes = yn == "y";
         let key = user_key(comp.user.id);
         let lang = self.lang_for(&key, None, Some(&comp.locale)).await;
         let req = match self.store.forward_request(id).await {
             Ok(Some(r)) if r.user == key => r,
-            _ => return self.respond_ephemeral(comp.id, &comp.token, &t(lang, "この依頼はもうありません。", "This request no longer exists.")).await,
+            _ => {
+                return self
+                    .respond_ephemeral(
+                        comp.id,
+                        &comp.token,
+                        &t(
+                            lang,
+                            "この依頼はもうありません。",
+                            "This request no longer exists.",
+                        ),
+                    )
+                    .await
+            }
         };
         if req.status != ForwardStatus::Pending {
-            return self.respond_ephemeral(comp.id, &comp.token, &t(lang, "この依頼にはすでにお答えいただいています。", "You have already answered this request.")).await;
+            return self
+                .respond_ephemeral(
+                    comp.id,
+                    &comp.token,
+                    &t(
+                        lang,
+                        "この依頼にはすでにお答えいただいています。",
+                        "You have already answered this request.",
+                    ),
+                )
+                .await;
         }
         let rows = serde_json::to_value(&comp.message.components).unwrap_or(Value::Array(vec![]));
-        let chosen = Chosen { custom_id: comp.data.custom_id.clone(), values: vec![] };
-        let body = json!({ "type": 7, "data": { "components": render::disabled(&rows, Some(&chosen)) } });
+        let chosen = Chosen {
+            custom_id: comp.data.custom_id.clone(),
+            values: vec![],
+        };
+        let body =
+            json!({ "type": 7, "data": { "components": render::disabled(&rows, Some(&chosen)) } });
         if let Err(e) = self.respond(comp.id, &comp.token, body).await {
             tracing::warn!(error = %e, "could not acknowledge the owner's answer");
         }
-        let r = self.answer_forward(&req, yes, &comp.message.content, lang).await;
+        let r = self
+            .answer_forward(&req, yes, &comp.message.content, lang)
+            .await;
         let text = match r {
             Ok(s) => s,
             Err(e) => {
@@ -611,17 +878,35 @@ impl Bot {
         }
     }
 
-    async fn answer_forward(&self, req: &crate::store::ForwardRequest, yes: bool, wording: &str, lang: Lang) -> Result<String, BotError> {
+    async fn answer_forward(
+        &self,
+        req: &crate::store::ForwardRequest,
+        yes: bool,
+        wording: &str,
+        lang: Lang,
+    ) -> Result<String, BotError> {
         let Some(case) = self.store.case(req.case).await? else {
-            return Ok(t(lang, "この案件はもうありません。", "This case no longer exists."));
+            return Ok(t(
+                lang,
+                "この案件はもうありません。",
+                "This case no longer exists.",
+            ));
         };
         let now = self.runner.clock().now();
-        let to = HubRef { id: req.to_hub.clone(), name: self.hub_name(&req.to_hub) };
+        let to = HubRef {
+            id: req.to_hub.clone(),
+            name: self.hub_name(&req.to_hub),
+        };
         let items = self.shared_items(&case).await;
         let owner_actor = req.user.to_string();
         let to_name = escape_markdown(&to.name);
         if yes {
-            let consent = ConsentRecord { granted: true, hubs: vec![to.clone()], items, wording: wording.to_string() };
+            let consent = ConsentRecord {
+                granted: true,
+                hubs: vec![to.clone()],
+                items,
+                wording: wording.to_string(),
+            };
             let f = ForwardCase {
                 case: case.id,
                 to_hub: &req.to_hub,
@@ -642,12 +927,35 @@ impl Bot {
                 Err(e) => Err(e.into()),
             }
         } else {
-            if !self.store.decide_forward_request(req.id, ForwardStatus::Declined, now).await? {
-                return Ok(t(lang, "この依頼にはすでにお答えいただいています。", "You have already answered this request."));
+            if !self
+                .store
+                .decide_forward_request(req.id, ForwardStatus::Declined, now)
+                .await?
+            {
+                return Ok(t(
+                    lang,
+                    "この依頼にはすでにお答えいただいています。",
+                    "You have already answered this request.",
+                ));
             }
-            let consent = ConsentRecord { granted: false, hubs: vec![to.clone()], items, wording: wording.to_string() };
-            self.store.record_consent(case.session, Some(case.id), &req.user, &consent, now).await?;
-            self.store.append_audit(Some(case.id), &owner_actor, "forward_declined", &json!({ "to": req.to_hub, "request": req.id }), now).await?;
+            let consent = ConsentRecord {
+                granted: false,
+                hubs: vec![to.clone()],
+                items,
+                wording: wording.to_string(),
+            };
+            self.store
+                .record_consent(case.session, Some(case.id), &req.user, &consent, now)
+                .await?;
+            self.store
+                .append_audit(
+                    Some(case.id),
+                    &owner_actor,
+                    "forward_declined",
+                    &json!({ "to": req.to_hub, "request": req.id }),
+                    now,
+                )
+                .await?;
             self.note(case.id, &case.hub_id, &format!("🚫 相談者は {to_name} への共有に同意しませんでした。案件はこの拠点のままです。 (the owner declined)")).await;
             Ok(t(lang, &format!("承知しました。{to_name} には共有しません。これまでの担当者が引き続き対応します。"), &format!("Understood. Nothing is shared with {to_name}; your current contact keeps handling your consultation.")))
         }
@@ -661,7 +969,10 @@ mod tests {
     use crate::routing::RouteDecision;
 
     fn case(summary: &str) -> CaseRecord {
-        let hub = |id: &str| HubRef { id: id.into(), name: id.into() };
+        let hub = |id: &str| HubRef {
+            id: id.into(),
+            name: id.into(),
+        };
         CaseRecord {
             id: CaseId(7),
             session: SessionId(1),
@@ -670,7 +981,14 @@ mod tests {
             headline: "@everyone 株式会社*テスト*".into(),
             summary_plain: summary.into(),
             summary_markdown: summary.into(),
-            route: RouteDecision { rule: "r".into(), reason: "理由".repeat(400), primary: hub("a"), copies: vec![hub("b")], step: 3, passed_over: vec![] },
+            route: RouteDecision {
+                rule: "r".into(),
+                reason: "理由".repeat(400),
+                primary: hub("a"),
+                copies: vec![hub("b")],
+                step: 3,
+                passed_over: vec![],
+            },
             hub_id: "a".into(),
             tags: vec!["sales".into()],
             step: 3,
@@ -684,7 +1002,15 @@ mod tests {
 
     fn embed_len(e: &Value) -> usize {
         let s = |v: &Value| v.as_str().unwrap_or("").chars().count();
-        s(&e["title"]) + s(&e["description"]) + s(&e["footer"]["text"]) + e["fields"].as_array().unwrap().iter().map(|f| s(&f["name"]) + s(&f["value"])).sum::<usize>()
+        s(&e["title"])
+            + s(&e["description"])
+            + s(&e["footer"]["text"])
+            + e["fields"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| s(&f["name"]) + s(&f["value"]))
+                .sum::<usize>()
     }
 
     #[test]
@@ -692,27 +1018,59 @@ mod tests {
         let line = "あいうえおかきくけこ".repeat(9);
         let summary: String = (0..100).map(|i| format!("{i:03} {line}\n")).collect();
         let v = post_view(&case(&summary), "a", &|h| format!("hub {h}"));
-        assert!(embed_len(&v.embed) <= EMBED_TOTAL, "{}", embed_len(&v.embed));
+        assert!(
+            embed_len(&v.embed) <= EMBED_TOTAL,
+            "{}",
+            embed_len(&v.embed)
+        );
         assert!(v.embed["description"].as_str().unwrap().chars().count() <= EMBED_DESCRIPTION);
-        assert!(v.embed["description"].as_str().unwrap().contains("continued in the thread"));
-        assert!(v.embed["fields"].as_array().unwrap().iter().all(|f| f["value"].as_str().unwrap().chars().count() <= FIELD_VALUE));
+        assert!(v.embed["description"]
+            .as_str()
+            .unwrap()
+            .contains("continued in the thread"));
+        assert!(v.embed["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|f| f["value"].as_str().unwrap().chars().count() <= FIELD_VALUE));
         assert!(!v.overflow.is_empty() && v.overflow.iter().all(|p| p.chars().count() <= 1900));
-        let all = format!("{}\n{}", v.embed["description"].as_str().unwrap(), v.overflow.join("\n"));
+        let all = format!(
+            "{}\n{}",
+            v.embed["description"].as_str().unwrap(),
+            v.overflow.join("\n")
+        );
         for i in [0, 50, 99] {
-            assert!(all.contains(&format!("{i:03} ")), "line {i} is shown somewhere");
+            assert!(
+                all.contains(&format!("{i:03} ")),
+                "line {i} is shown somewhere"
+            );
         }
         // The working post has the staff buttons; a copy has none.
-        let ids: Vec<&str> = v.components[0]["components"].as_array().unwrap().iter().map(|c| c["custom_id"].as_str().unwrap()).collect();
+        let ids: Vec<&str> = v.components[0]["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["custom_id"].as_str().unwrap())
+            .collect();
         assert_eq!(ids, ["s:release:7", "s:fwd:7", "s:adv:7", "s:close:7"]);
-        assert!(post_view(&case("short"), "b", &|h| h.to_string()).components.is_empty());
+        assert!(post_view(&case("short"), "b", &|h| h.to_string())
+            .components
+            .is_empty());
         // The owner's headline cannot ping or format.
         let title = v.embed["title"].as_str().unwrap();
-        assert!(!title.contains("@everyone") && title.contains("\\*テスト\\*"), "{title}");
+        assert!(
+            !title.contains("@everyone") && title.contains("\\*テスト\\*"),
+            "{title}"
+        );
     }
 
     #[test]
     fn a_short_summary_stays_in_the_embed() {
-        let v = post_view(&case("【企業情報シート】\n会社名：テスト"), "a", &|h| h.to_string());
+        let v = post_view(
+            &case("【企業情報シート】\n会社名：テスト"),
+            "a",
+            &|h| h.to_string(),
+        );
         assert_eq!(v.embed["description"], "【企業情報シート】\n会社名：テスト");
         assert!(v.overflow.is_empty());
     }

@@ -132,31 +132,64 @@ fn my_data_and_forget() {
         .stdout(Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(include_str!("chat_input.txt").as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(include_str!("chat_input.txt").as_bytes())
+        .unwrap();
     assert!(child.wait_with_output().unwrap().status.success());
 
     let data = |db: &std::path::Path| {
-        let out = bin().args(["my-data", "--user", "terminal:local", "--db"]).arg(db).output().unwrap();
+        let out = bin()
+            .args(["my-data", "--user", "terminal:local", "--db"])
+            .arg(db)
+            .output()
+            .unwrap();
         assert!(out.status.success());
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
     };
     let before = data(&db);
     let answers = before["sessions"][0]["answers"].as_array().unwrap();
-    assert!(answers.iter().any(|a| a["raw"] == "株式会社ひょうご精機"), "{before:#}");
+    assert!(
+        answers.iter().any(|a| a["raw"] == "株式会社ひょうご精機"),
+        "{before:#}"
+    );
     assert_eq!(before["cases"].as_array().unwrap().len(), 1);
-    assert_eq!(before["consents"].as_array().unwrap().len(), 2, "the decision and the forwarding record");
+    assert_eq!(
+        before["consents"].as_array().unwrap().len(),
+        2,
+        "the decision and the forwarding record"
+    );
 
     // Without --yes nothing is deleted.
-    let out = bin().args(["forget", "--user", "terminal:local", "--db"]).arg(&db).output().unwrap();
+    let out = bin()
+        .args(["forget", "--user", "terminal:local", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(data(&db)["cases"].as_array().unwrap().len(), 1);
 
-    let out = bin().args(["forget", "--user", "terminal:local", "--yes", "--db"]).arg(&db).output().unwrap();
+    let out = bin()
+        .args(["forget", "--user", "terminal:local", "--yes", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && text.contains("kept 2 consent record(s)"), "{text}");
+    assert!(
+        out.status.success() && text.contains("kept 2 consent record(s)"),
+        "{text}"
+    );
     let after = data(&db);
-    assert!(after["sessions"].as_array().unwrap().is_empty(), "{after:#}");
+    assert!(
+        after["sessions"].as_array().unwrap().is_empty(),
+        "{after:#}"
+    );
     assert!(after["cases"].as_array().unwrap().is_empty());
     assert_eq!(after["consents"].as_array().unwrap().len(), 2);
-    assert!(!after.to_string().contains("ひょうご精機"), "no answer survives: {after:#}");
+    assert!(
+        !after.to_string().contains("ひょうご精機"),
+        "no answer survives: {after:#}"
+    );
 }

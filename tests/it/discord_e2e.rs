@@ -4,8 +4,8 @@
 //! against the local Discord stand-in (`support::discord`). Every wait is on
 //! recorded REST calls or gateway state, never on time.
 
-use crate::support::{copy_dialogs, dialogs_dir};
 use crate::support::discord::{DiscordStandIn, RecordedCall, FLAG_EPHEMERAL};
+use crate::support::{copy_dialogs, dialogs_dir};
 use madoguchi::discord::{self, Config, RunningBot, Token};
 use madoguchi::domain::ids::{CaseId, Transport, UserKey};
 use madoguchi::runner::{Runner, SystemClock};
@@ -52,11 +52,19 @@ fn has_components(v: &Value) -> bool {
 }
 
 fn components(msg: &Value) -> Vec<Value> {
-    msg["components"].as_array().into_iter().flatten().flat_map(|r| r["components"].as_array().cloned().unwrap_or_default()).collect()
+    msg["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["components"].as_array().cloned().unwrap_or_default())
+        .collect()
 }
 
 fn id_of(v: &Value) -> u64 {
-    v["id"].as_str().and_then(|s| s.parse().ok()).unwrap_or_else(|| panic!("no id in {v}"))
+    v["id"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no id in {v}"))
 }
 
 impl Harness {
@@ -83,14 +91,27 @@ impl Harness {
         discord.add_member(GUILD, STAFF_CHAMBER, "chamber-staff", &[CHAMBER_ROLE]);
         discord.add_member(GUILD, OUTSIDER, "outsider", &[]);
         let dir = tempfile::tempdir().unwrap();
-        let mut cfg = Config { db: dir.path().join("bot.db"), dialogs: dialogs_dir(), ..Config::default() };
+        let mut cfg = Config {
+            db: dir.path().join("bot.db"),
+            dialogs: dialogs_dir(),
+            ..Config::default()
+        };
         cfg.discord.api_base = Some(discord.http_base());
         cfg.discord.relay_prefix = Some("!reply".into());
         cfg.outbox.poll_interval_ms = 50;
         cfg.outbox.backoff_base_ms = 50;
         adjust(&mut cfg);
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&cfg.db).await.unwrap());
-        let mut h = Harness { discord, bot: None, store, cfg, _dir: dir, last: None, prompt: Value::Null, locale: "ja" };
+        let mut h = Harness {
+            discord,
+            bot: None,
+            store,
+            cfg,
+            _dir: dir,
+            last: None,
+            prompt: Value::Null,
+            locale: "ja",
+        };
         h.start_bot().await;
         h
     }
@@ -98,16 +119,38 @@ impl Harness {
     /// Starts the bot the way `madoguchi run` does.
     async fn start_bot(&mut self) {
         let bundle = madoguchi::script::load_dir(&self.cfg.dialogs).unwrap();
-        let runner = Runner::new(self.store.clone(), Arc::new(SystemClock), bundle, discord::runner_config(&self.cfg)).await.unwrap();
+        let runner = Runner::new(
+            self.store.clone(),
+            Arc::new(SystemClock),
+            bundle,
+            discord::runner_config(&self.cfg),
+        )
+        .await
+        .unwrap();
         let token = Token::new(&self.discord.bot_token()).unwrap();
         let before = self.discord.identifies();
-        let bot = discord::start(self.cfg.clone(), token, Arc::new(runner)).await.expect("the bot starts");
+        let bot = discord::start(self.cfg.clone(), token, Arc::new(runner))
+            .await
+            .expect("the bot starts");
         self.bot = Some(bot);
-        self.discord.wait_gateway(|g| g.identifies > before && g.connected).await;
-        let app = self.discord.application_id();
-        let puts = self.discord.calls().iter().filter(|c| c.is("PUT", &format!("/applications/{app}/commands")) && c.ok()).count();
         self.discord
-            .wait_for(|calls| calls.iter().filter(|c| c.is("PUT", &format!("/applications/{app}/commands")) && c.ok()).count() > puts)
+            .wait_gateway(|g| g.identifies > before && g.connected)
+            .await;
+        let app = self.discord.application_id();
+        let puts = self
+            .discord
+            .calls()
+            .iter()
+            .filter(|c| c.is("PUT", &format!("/applications/{app}/commands")) && c.ok())
+            .count();
+        self.discord
+            .wait_for(|calls| {
+                calls
+                    .iter()
+                    .filter(|c| c.is("PUT", &format!("/applications/{app}/commands")) && c.ok())
+                    .count()
+                    > puts
+            })
             .await;
     }
 
@@ -120,17 +163,29 @@ impl Harness {
     /// Shuts down and checks what every test must hold.
     async fn finish(mut self) {
         self.stop_bot().await;
-        assert!(self.discord.stand_in_errors().is_empty(), "{:#?}", self.discord.stand_in_errors());
+        assert!(
+            self.discord.stand_in_errors().is_empty(),
+            "{:#?}",
+            self.discord.stand_in_errors()
+        );
         for c in self.discord.calls() {
             if c.path.starts_with("/interactions/") {
-                assert!(c.ok(), "every interaction is acknowledged once: {} -> {} {:?}", c.path, c.status, c.response);
+                assert!(
+                    c.ok(),
+                    "every interaction is acknowledged once: {} -> {} {:?}",
+                    c.path,
+                    c.status,
+                    c.response
+                );
             }
         }
         assert_allowed_mentions_everywhere(&self.discord.calls());
     }
 
     fn dm(&self) -> u64 {
-        self.discord.dm_channel_of(OWNER).expect("the owner has a DM channel")
+        self.discord
+            .dm_channel_of(OWNER)
+            .expect("the owner has a DM channel")
     }
 
     fn owner(&self) -> UserKey {
@@ -141,8 +196,24 @@ impl Harness {
     async fn next_prompt(&mut self) -> Value {
         let dm = self.dm();
         let last = self.last;
-        let calls = self.discord.wait_for(|calls| calls.iter().any(|c| Some(c.index) > last && is_post(c, dm) && has_components(c.response.as_ref().unwrap()))).await;
-        let c = calls.iter().find(|c| Some(c.index) > last && is_post(c, dm) && has_components(c.response.as_ref().unwrap())).unwrap();
+        let calls = self
+            .discord
+            .wait_for(|calls| {
+                calls.iter().any(|c| {
+                    Some(c.index) > last
+                        && is_post(c, dm)
+                        && has_components(c.response.as_ref().unwrap())
+                })
+            })
+            .await;
+        let c = calls
+            .iter()
+            .find(|c| {
+                Some(c.index) > last
+                    && is_post(c, dm)
+                    && has_components(c.response.as_ref().unwrap())
+            })
+            .unwrap();
         self.last = Some(c.index);
         self.prompt = c.response.clone().unwrap();
         self.prompt.clone()
@@ -152,8 +223,14 @@ impl Harness {
     async fn next_message(&mut self) -> Value {
         let dm = self.dm();
         let last = self.last;
-        let calls = self.discord.wait_for(|calls| calls.iter().any(|c| Some(c.index) > last && is_post(c, dm))).await;
-        let c = calls.iter().find(|c| Some(c.index) > last && is_post(c, dm)).unwrap();
+        let calls = self
+            .discord
+            .wait_for(|calls| calls.iter().any(|c| Some(c.index) > last && is_post(c, dm)))
+            .await;
+        let c = calls
+            .iter()
+            .find(|c| Some(c.index) > last && is_post(c, dm))
+            .unwrap();
         self.last = Some(c.index);
         c.response.clone().unwrap()
     }
@@ -167,7 +244,13 @@ impl Harness {
     fn component(&self, label_or_id: &str) -> Value {
         components(&self.prompt)
             .into_iter()
-            .find(|c| c["label"] == label_or_id || c["custom_id"] == label_or_id || c["custom_id"].as_str().is_some_and(|i| i.starts_with(label_or_id)))
+            .find(|c| {
+                c["label"] == label_or_id
+                    || c["custom_id"] == label_or_id
+                    || c["custom_id"]
+                        .as_str()
+                        .is_some_and(|i| i.starts_with(label_or_id))
+            })
             .unwrap_or_else(|| panic!("no component {label_or_id:?} on {}", self.prompt))
     }
 
@@ -176,7 +259,16 @@ impl Harness {
     async fn press_only(&mut self, label: &str) -> u64 {
         let b = self.component(label);
         let dm = self.dm();
-        self.discord.user_presses_button(dm, id_of(&self.prompt), OWNER, None, b["custom_id"].as_str().unwrap(), self.locale).await
+        self.discord
+            .user_presses_button(
+                dm,
+                id_of(&self.prompt),
+                OWNER,
+                None,
+                b["custom_id"].as_str().unwrap(),
+                self.locale,
+            )
+            .await
     }
 
     async fn press(&mut self, label: &str) -> Value {
@@ -188,7 +280,17 @@ impl Harness {
     async fn choose(&mut self, prefix: &str, values: &[&str]) -> Value {
         let s = self.component(prefix);
         let dm = self.dm();
-        self.discord.user_selects(dm, id_of(&self.prompt), OWNER, None, s["custom_id"].as_str().unwrap(), values, self.locale).await;
+        self.discord
+            .user_selects(
+                dm,
+                id_of(&self.prompt),
+                OWNER,
+                None,
+                s["custom_id"].as_str().unwrap(),
+                values,
+                self.locale,
+            )
+            .await;
         self.next_prompt().await
     }
 
@@ -198,25 +300,42 @@ impl Harness {
         let region_id = s["custom_id"].as_str().unwrap().to_string();
         let dm = self.dm();
         let mid = id_of(&self.prompt);
-        let iid = self.discord.user_selects(dm, mid, OWNER, None, &region_id, &[region], self.locale).await;
-        self.discord.wait_for_call(|c| c.is("POST", &format!("/interactions/{iid}/"))).await;
-        assert_eq!(self.discord.interaction_responses(iid)[0]["type"], 7, "the region shows its prefectures in place");
+        let iid = self
+            .discord
+            .user_selects(dm, mid, OWNER, None, &region_id, &[region], self.locale)
+            .await;
+        self.discord
+            .wait_for_call(|c| c.is("POST", &format!("/interactions/{iid}/")))
+            .await;
+        assert_eq!(
+            self.discord.interaction_responses(iid)[0]["type"],
+            7,
+            "the region shows its prefectures in place"
+        );
         let pref_id = region_id.replacen("p:", "q:", 1);
-        self.discord.user_selects(dm, mid, OWNER, None, &pref_id, &[pref], self.locale).await;
+        self.discord
+            .user_selects(dm, mid, OWNER, None, &pref_id, &[pref], self.locale)
+            .await;
         self.next_prompt().await
     }
 
     /// Answers a long text question in the form (modal).
     async fn in_form(&mut self, text: &str) -> Value {
         let iid = self.press_only("m:").await;
-        self.discord.wait_for_call(|c| c.is("POST", &format!("/interactions/{iid}/"))).await;
+        self.discord
+            .wait_for_call(|c| c.is("POST", &format!("/interactions/{iid}/")))
+            .await;
         let modal = &self.discord.interaction_responses(iid)[0];
         assert_eq!(modal["type"], 9);
-        let max = modal["data"]["components"][0]["components"][0]["max_length"].as_u64().unwrap();
+        let max = modal["data"]["components"][0]["components"][0]["max_length"]
+            .as_u64()
+            .unwrap();
         assert!(max <= 4000, "{modal}");
         let custom = modal["data"]["custom_id"].as_str().unwrap().to_string();
         let dm = self.dm();
-        self.discord.user_submits_modal(dm, OWNER, None, &custom, &[("answer", text)], self.locale).await;
+        self.discord
+            .user_submits_modal(dm, OWNER, None, &custom, &[("answer", text)], self.locale)
+            .await;
         self.next_prompt().await
     }
 
@@ -225,7 +344,13 @@ impl Harness {
     /// typed answers. Returns the finished case.
     async fn consult(&mut self, company: &str) -> CaseId {
         let p = self.say("こんにちは").await;
-        assert!(p["content"].as_str().unwrap().contains("進めてよろしいですか"), "{p}");
+        assert!(
+            p["content"]
+                .as_str()
+                .unwrap()
+                .contains("進めてよろしいですか"),
+            "{p}"
+        );
         self.press("はい").await;
         self.say(company).await;
         self.press("製造業").await;
@@ -247,12 +372,27 @@ impl Harness {
         self.say("山田太郎").await;
         self.say("yamada@example.jp").await;
         let consent = self.press("スキップ").await; // phone
-        assert!(consent["content"].as_str().unwrap().contains("兵庫県プロフェッショナル人材戦略拠点"), "{consent}");
+        assert!(
+            consent["content"]
+                .as_str()
+                .unwrap()
+                .contains("兵庫県プロフェッショナル人材戦略拠点"),
+            "{consent}"
+        );
         let confirm = self.press("同意する").await;
-        assert!(confirm["content"].as_str().unwrap().contains("企業情報シート"), "{confirm}");
+        assert!(
+            confirm["content"]
+                .as_str()
+                .unwrap()
+                .contains("企業情報シート"),
+            "{confirm}"
+        );
         self.press_only("送信する").await;
         let done = self.next_message().await;
-        assert!(done["content"].as_str().unwrap().contains("お送りしました"), "{done}");
+        assert!(
+            done["content"].as_str().unwrap().contains("お送りしました"),
+            "{done}"
+        );
         assert!(!has_components(&done), "the last message has no question");
         let cases = self.store.cases_of_user(&self.owner()).await.unwrap();
         cases.last().expect("a case").id
@@ -274,24 +414,47 @@ impl Harness {
     async fn delivered(&self, case: CaseId, hub: &str) -> madoguchi::store::DeliveryRecord {
         let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
-            let d = self.store.deliveries(case).await.unwrap().into_iter().find(|d| d.hub_id == hub);
+            let d = self
+                .store
+                .deliveries(case)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|d| d.hub_id == hub);
             if let Some(d) = d.filter(|d| d.status != DeliveryStatus::Pending) {
                 return d;
             }
-            assert!(tokio::time::Instant::now() < deadline, "delivery of {case} to {hub} not finished: {:?}", self.store.deliveries(case).await);
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "delivery of {case} to {hub} not finished: {:?}",
+                self.store.deliveries(case).await
+            );
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
     }
 
     async fn press_staff(&self, channel: u64, message: u64, user: u64, custom_id: &str) -> u64 {
-        let iid = self.discord.user_presses_button(channel, message, user, Some(GUILD), custom_id, "ja").await;
-        self.discord.wait_for_call(|c| c.is("POST", &format!("/interactions/{iid}/"))).await;
+        let iid = self
+            .discord
+            .user_presses_button(channel, message, user, Some(GUILD), custom_id, "ja")
+            .await;
+        self.discord
+            .wait_for_call(|c| c.is("POST", &format!("/interactions/{iid}/")))
+            .await;
         iid
     }
 
     /// Waits for a note in a thread containing `text`.
     async fn thread_note(&self, thread: u64, text: &str) -> Value {
-        let call = self.discord.wait_for_call(|c| is_post(c, thread) && c.json()["content"].as_str().is_some_and(|s| s.contains(text))).await;
+        let call = self
+            .discord
+            .wait_for_call(|c| {
+                is_post(c, thread)
+                    && c.json()["content"]
+                        .as_str()
+                        .is_some_and(|s| s.contains(text))
+            })
+            .await;
         call.response.unwrap()
     }
 }
@@ -300,14 +463,27 @@ impl Harness {
 fn assert_allowed_mentions_everywhere(calls: &[RecordedCall]) {
     for c in calls {
         let body = c.json();
-        let creates = (c.method == "POST" && c.path.starts_with("/channels/") && c.path.ends_with("/messages"))
+        let creates = (c.method == "POST"
+            && c.path.starts_with("/channels/")
+            && c.path.ends_with("/messages"))
             || (c.method == "POST" && c.path.starts_with("/webhooks/"))
             || (c.method == "PATCH" && (c.path.contains("/messages/")));
         if creates {
-            assert!(body.get("allowed_mentions").is_some(), "{} {} has no allowed_mentions: {body}", c.method, c.path);
+            assert!(
+                body.get("allowed_mentions").is_some(),
+                "{} {} has no allowed_mentions: {body}",
+                c.method,
+                c.path
+            );
         }
-        if c.method == "POST" && c.path.starts_with("/interactions/") && matches!(body["type"].as_u64(), Some(4) | Some(7)) {
-            assert!(body["data"].get("allowed_mentions").is_some(), "interaction reply without allowed_mentions: {body}");
+        if c.method == "POST"
+            && c.path.starts_with("/interactions/")
+            && matches!(body["type"].as_u64(), Some(4) | Some(7))
+        {
+            assert!(
+                body["data"].get("allowed_mentions").is_some(),
+                "interaction reply without allowed_mentions: {body}"
+            );
         }
     }
 }
@@ -319,21 +495,55 @@ async fn dm_consultation_posts_the_case_once_with_its_thread() {
 
     // The case goes to the pro-talent hub, pinging only its staff role.
     let post = h.case_post(PRO_CHANNEL).await;
-    assert!(post["content"].as_str().unwrap().contains(&format!("<@&{PRO_ROLE}>")));
+    assert!(post["content"]
+        .as_str()
+        .unwrap()
+        .contains(&format!("<@&{PRO_ROLE}>")));
     assert_eq!(post["mention_roles"], json!([PRO_ROLE.to_string()]));
     assert_eq!(post["mention_everyone"], false);
     let embed = &post["embeds"][0];
-    assert!(embed["title"].as_str().unwrap().starts_with(&case_id.to_string()));
-    assert!(embed["description"].as_str().unwrap().contains("株式会社テスト製作所"));
-    let rule = embed["fields"].as_array().unwrap().iter().find(|f| f["name"].as_str().unwrap().contains("rule")).unwrap();
-    assert!(rule["value"].as_str().unwrap().contains("talent-need-clear"), "the post names the rule: {rule}");
-    let ids: Vec<String> = components(&post).iter().map(|c| c["custom_id"].as_str().unwrap().to_string()).collect();
-    assert_eq!(ids, [format!("s:claim:{}", case_id.0), format!("s:fwd:{}", case_id.0), format!("s:adv:{}", case_id.0), format!("s:close:{}", case_id.0)]);
+    assert!(embed["title"]
+        .as_str()
+        .unwrap()
+        .starts_with(&case_id.to_string()));
+    assert!(embed["description"]
+        .as_str()
+        .unwrap()
+        .contains("株式会社テスト製作所"));
+    let rule = embed["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["name"].as_str().unwrap().contains("rule"))
+        .unwrap();
+    assert!(
+        rule["value"]
+            .as_str()
+            .unwrap()
+            .contains("talent-need-clear"),
+        "the post names the rule: {rule}"
+    );
+    let ids: Vec<String> = components(&post)
+        .iter()
+        .map(|c| c["custom_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            format!("s:claim:{}", case_id.0),
+            format!("s:fwd:{}", case_id.0),
+            format!("s:adv:{}", case_id.0),
+            format!("s:close:{}", case_id.0)
+        ]
+    );
     // Its own thread (id = the message id), opened with the routing reason.
     let thread = h.discord.channel(id_of(&post)).expect("a thread");
     assert_eq!(thread["type"], 11);
     let intro = &h.discord.messages_in(id_of(&post))[0];
-    assert!(intro["content"].as_str().unwrap().contains("talent-need-clear"));
+    assert!(intro["content"]
+        .as_str()
+        .unwrap()
+        .contains("talent-need-clear"));
     // A copy to the chamber of commerce, without buttons.
     let copy = h.case_post(CHAMBER_CHANNEL).await;
     assert!(components(&copy).is_empty());
@@ -341,19 +551,35 @@ async fn dm_consultation_posts_the_case_once_with_its_thread() {
 
     // Exactly once per hub, delivered, every attempt recorded.
     let posts = |ch: u64| h.discord.calls().iter().filter(|c| is_post(c, ch)).count();
-    assert_eq!((posts(PRO_CHANNEL), posts(CHAMBER_CHANNEL), posts(YOROZU_CHANNEL)), (1, 1, 0));
+    assert_eq!(
+        (
+            posts(PRO_CHANNEL),
+            posts(CHAMBER_CHANNEL),
+            posts(YOROZU_CHANNEL)
+        ),
+        (1, 1, 0)
+    );
     h.delivered(case_id, "hyogo-pro").await;
     h.delivered(case_id, "hyogo-chamber").await;
     let deliveries = h.store.deliveries(case_id).await.unwrap();
     assert_eq!(deliveries.len(), 2);
-    assert!(deliveries.iter().all(|d| d.status == DeliveryStatus::Delivered && d.attempts == 1 && d.external_id.is_some()));
+    assert!(deliveries
+        .iter()
+        .all(|d| d.status == DeliveryStatus::Delivered
+            && d.attempts == 1
+            && d.external_id.is_some()));
     let case = h.store.case(case_id).await.unwrap().unwrap();
     assert_eq!((case.hub_id.as_str(), case.step), ("hyogo-pro", 3));
 
     // Every question after an answer has its components disabled.
     let dm = h.dm();
     let msgs = h.discord.messages_in(dm);
-    let bot_msgs: Vec<&Value> = msgs.iter().filter(|m| m["author"]["id"].as_str() == Some(h.discord.bot_user_id().to_string().as_str())).collect();
+    let bot_msgs: Vec<&Value> = msgs
+        .iter()
+        .filter(|m| {
+            m["author"]["id"].as_str() == Some(h.discord.bot_user_id().to_string().as_str())
+        })
+        .collect();
     assert!(bot_msgs.len() > 20, "one message per turn");
     for m in &bot_msgs {
         for c in components(m) {
@@ -372,57 +598,148 @@ async fn staff_claim_and_refusal_for_non_staff() {
     let id = case_id.0;
 
     // Someone without the hub's staff role: refused, nothing changes.
-    let iid = h.press_staff(PRO_CHANNEL, mid, OUTSIDER, &format!("s:claim:{id}")).await;
+    let iid = h
+        .press_staff(PRO_CHANNEL, mid, OUTSIDER, &format!("s:claim:{id}"))
+        .await;
     let r = &h.discord.interaction_responses(iid)[0];
     assert_eq!(r["type"], 4);
-    assert_eq!(r["data"]["flags"].as_u64().unwrap() & FLAG_EPHEMERAL, FLAG_EPHEMERAL);
+    assert_eq!(
+        r["data"]["flags"].as_u64().unwrap() & FLAG_EPHEMERAL,
+        FLAG_EPHEMERAL
+    );
     assert!(r["data"]["content"].as_str().unwrap().contains("スタッフ"));
     // Staff of another hub are refused too.
-    let iid = h.press_staff(PRO_CHANNEL, mid, STAFF_YOROZU, &format!("s:claim:{id}")).await;
+    let iid = h
+        .press_staff(PRO_CHANNEL, mid, STAFF_YOROZU, &format!("s:claim:{id}"))
+        .await;
     assert_eq!(h.discord.interaction_responses(iid)[0]["type"], 4);
-    assert_eq!(h.store.case(case_id).await.unwrap().unwrap().status, CaseStatus::Open);
+    assert_eq!(
+        h.store.case(case_id).await.unwrap().unwrap().status,
+        CaseStatus::Open
+    );
 
     // The hub's staff claim it: the post shows it, the thread says so.
-    let iid = h.press_staff(PRO_CHANNEL, mid, STAFF_PRO, &format!("s:claim:{id}")).await;
-    assert_eq!(h.discord.interaction_responses(iid)[0]["type"], 7, "{}", h.discord.interaction_responses(iid)[0]);
+    let iid = h
+        .press_staff(PRO_CHANNEL, mid, STAFF_PRO, &format!("s:claim:{id}"))
+        .await;
+    assert_eq!(
+        h.discord.interaction_responses(iid)[0]["type"],
+        7,
+        "{}",
+        h.discord.interaction_responses(iid)[0]
+    );
     let case = h.store.case(case_id).await.unwrap().unwrap();
-    assert_eq!((case.status, case.claimed_by.as_deref()), (CaseStatus::Claimed, Some(format!("discord:{STAFF_PRO}").as_str())));
+    assert_eq!(
+        (case.status, case.claimed_by.as_deref()),
+        (
+            CaseStatus::Claimed,
+            Some(format!("discord:{STAFF_PRO}").as_str())
+        )
+    );
     let now = h.discord.message(mid).unwrap();
-    assert!(now["embeds"][0]["fields"].to_string().contains(&format!("<@{STAFF_PRO}>")));
-    assert!(components(&now).iter().any(|c| c["custom_id"] == format!("s:release:{id}")));
+    assert!(now["embeds"][0]["fields"]
+        .to_string()
+        .contains(&format!("<@{STAFF_PRO}>")));
+    assert!(components(&now)
+        .iter()
+        .any(|c| c["custom_id"] == format!("s:release:{id}")));
     h.thread_note(mid, "担当になりました").await;
 
     // Advance step 3 → 4, then close with an outcome (a form).
-    h.press_staff(PRO_CHANNEL, mid, STAFF_PRO, &format!("s:adv:{id}")).await;
+    h.press_staff(PRO_CHANNEL, mid, STAFF_PRO, &format!("s:adv:{id}"))
+        .await;
     assert_eq!(h.store.case(case_id).await.unwrap().unwrap().step, 4);
     h.thread_note(mid, "STEP 3 → STEP 4").await;
-    let iid = h.press_staff(PRO_CHANNEL, mid, STAFF_PRO, &format!("s:close:{id}")).await;
+    let iid = h
+        .press_staff(PRO_CHANNEL, mid, STAFF_PRO, &format!("s:close:{id}"))
+        .await;
     assert_eq!(h.discord.interaction_responses(iid)[0]["type"], 9);
-    let submit = h.discord.user_submits_modal(PRO_CHANNEL, STAFF_PRO, Some(GUILD), &format!("s:co:{id}"), &[("outcome", "人材紹介会社を紹介")], "ja").await;
-    h.discord.wait_for_call(|c| c.is("POST", &format!("/interactions/{submit}/"))).await;
+    let submit = h
+        .discord
+        .user_submits_modal(
+            PRO_CHANNEL,
+            STAFF_PRO,
+            Some(GUILD),
+            &format!("s:co:{id}"),
+            &[("outcome", "人材紹介会社を紹介")],
+            "ja",
+        )
+        .await;
+    h.discord
+        .wait_for_call(|c| c.is("POST", &format!("/interactions/{submit}/")))
+        .await;
     h.thread_note(mid, "完了しました").await;
     let case = h.store.case(case_id).await.unwrap().unwrap();
-    assert_eq!((case.status, case.outcome.as_deref()), (CaseStatus::Closed, Some("人材紹介会社を紹介")));
-    assert!(components(&h.discord.message(mid).unwrap()).is_empty(), "a closed case has no buttons");
+    assert_eq!(
+        (case.status, case.outcome.as_deref()),
+        (CaseStatus::Closed, Some("人材紹介会社を紹介"))
+    );
+    assert!(
+        components(&h.discord.message(mid).unwrap()).is_empty(),
+        "a closed case has no buttons"
+    );
 
     // Every action is in the audit log.
-    let actions: Vec<String> = h.store.audit(Some(case_id)).await.unwrap().into_iter().map(|a| a.action).collect();
+    let actions: Vec<String> = h
+        .store
+        .audit(Some(case_id))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.action)
+        .collect();
     assert_eq!(actions, ["routed", "claim", "advance", "close"]);
     h.finish().await;
 }
 
 /// Selects a hub in the forward menu and submits the reason.
 async fn forward(h: &Harness, post: u64, case: i64, staff: u64, hub: &str, reason: &str) -> u64 {
-    let iid = h.press_staff(PRO_CHANNEL, post, staff, &format!("s:fwd:{case}")).await;
-    let menu = h.discord.original_response(iid).expect("an ephemeral hub menu");
-    assert_eq!(menu["flags"].as_u64().unwrap() & FLAG_EPHEMERAL, FLAG_EPHEMERAL);
-    let sel = h.discord.user_selects(PRO_CHANNEL, id_of(&menu), staff, Some(GUILD), &format!("s:fh:{case}"), &[hub], "ja").await;
-    h.discord.wait_for_call(|c| c.is("POST", &format!("/interactions/{sel}/"))).await;
+    let iid = h
+        .press_staff(PRO_CHANNEL, post, staff, &format!("s:fwd:{case}"))
+        .await;
+    let menu = h
+        .discord
+        .original_response(iid)
+        .expect("an ephemeral hub menu");
+    assert_eq!(
+        menu["flags"].as_u64().unwrap() & FLAG_EPHEMERAL,
+        FLAG_EPHEMERAL
+    );
+    let sel = h
+        .discord
+        .user_selects(
+            PRO_CHANNEL,
+            id_of(&menu),
+            staff,
+            Some(GUILD),
+            &format!("s:fh:{case}"),
+            &[hub],
+            "ja",
+        )
+        .await;
+    h.discord
+        .wait_for_call(|c| c.is("POST", &format!("/interactions/{sel}/")))
+        .await;
     assert_eq!(h.discord.interaction_responses(sel)[0]["type"], 9);
-    let submit = h.discord.user_submits_modal(PRO_CHANNEL, staff, Some(GUILD), &format!("s:fr:{case}:{hub}"), &[("reason", reason)], "ja").await;
+    let submit = h
+        .discord
+        .user_submits_modal(
+            PRO_CHANNEL,
+            staff,
+            Some(GUILD),
+            &format!("s:fr:{case}:{hub}"),
+            &[("reason", reason)],
+            "ja",
+        )
+        .await;
     // The result replaces the menu (the token carries the interaction id).
     h.discord
-        .wait_for_call(|c| c.method == "PATCH" && c.path.contains(&submit.to_string()) && c.path.ends_with("/messages/@original") && c.ok())
+        .wait_for_call(|c| {
+            c.method == "PATCH"
+                && c.path.contains(&submit.to_string())
+                && c.path.ends_with("/messages/@original")
+                && c.ok()
+        })
         .await;
     id_of(&menu)
 }
@@ -433,25 +750,63 @@ async fn forward_within_consent_moves_the_case_at_once() {
     let case_id = h.consult("株式会社フォワード").await;
     let post = id_of(&h.case_post(PRO_CHANNEL).await);
     let copy = id_of(&h.case_post(CHAMBER_CHANNEL).await);
-    let menu = forward(&h, post, case_id.0, STAFF_PRO, "hyogo-chamber", "商工会の伴走が適切").await;
-    assert!(h.discord.message(menu).unwrap()["content"].as_str().unwrap().contains("引き継ぎました"));
+    let menu = forward(
+        &h,
+        post,
+        case_id.0,
+        STAFF_PRO,
+        "hyogo-chamber",
+        "商工会の伴走が適切",
+    )
+    .await;
+    assert!(h.discord.message(menu).unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .contains("引き継ぎました"));
 
     let case = h.store.case(case_id).await.unwrap().unwrap();
     assert_eq!(case.hub_id, "hyogo-chamber");
     // The chamber already had a copy: no second post, the copy becomes the
     // working post and the old one loses its buttons.
-    assert_eq!(h.discord.calls().iter().filter(|c| is_post(c, CHAMBER_CHANNEL)).count(), 1);
-    assert!(components(&h.discord.message(copy).unwrap()).iter().any(|c| c["custom_id"] == format!("s:claim:{}", case_id.0)));
+    assert_eq!(
+        h.discord
+            .calls()
+            .iter()
+            .filter(|c| is_post(c, CHAMBER_CHANNEL))
+            .count(),
+        1
+    );
+    assert!(components(&h.discord.message(copy).unwrap())
+        .iter()
+        .any(|c| c["custom_id"] == format!("s:claim:{}", case_id.0)));
     assert!(components(&h.discord.message(post).unwrap()).is_empty());
     h.thread_note(post, "引き継ぎました").await;
     h.thread_note(copy, "引き継がれました").await;
     // No new consent was needed.
     assert_eq!(h.store.consents(&h.owner()).await.unwrap().len(), 2);
-    assert!(!h.discord.calls().iter().any(|c| is_post(c, h.dm()) && c.json().to_string().contains("f:y:")));
+    assert!(!h
+        .discord
+        .calls()
+        .iter()
+        .any(|c| is_post(c, h.dm()) && c.json().to_string().contains("f:y:")));
     // Staff of the new hub can work it; the old hub's staff no longer can.
-    let iid = h.press_staff(CHAMBER_CHANNEL, copy, STAFF_PRO, &format!("s:claim:{}", case_id.0)).await;
+    let iid = h
+        .press_staff(
+            CHAMBER_CHANNEL,
+            copy,
+            STAFF_PRO,
+            &format!("s:claim:{}", case_id.0),
+        )
+        .await;
     assert_eq!(h.discord.interaction_responses(iid)[0]["type"], 4);
-    let iid = h.press_staff(CHAMBER_CHANNEL, copy, STAFF_CHAMBER, &format!("s:claim:{}", case_id.0)).await;
+    let iid = h
+        .press_staff(
+            CHAMBER_CHANNEL,
+            copy,
+            STAFF_CHAMBER,
+            &format!("s:claim:{}", case_id.0),
+        )
+        .await;
     assert_eq!(h.discord.interaction_responses(iid)[0]["type"], 7);
     h.finish().await;
 }
@@ -464,37 +819,100 @@ async fn forward_outside_consent_asks_the_owner_first() {
     h.case_post(CHAMBER_CHANNEL).await;
 
     // First request: the owner declines; nothing moves.
-    forward(&h, post, case_id.0, STAFF_PRO, "hyogo-yorozu", "販路開拓の支援が中心のため").await;
+    forward(
+        &h,
+        post,
+        case_id.0,
+        STAFF_PRO,
+        "hyogo-yorozu",
+        "販路開拓の支援が中心のため",
+    )
+    .await;
     let ask = h.next_prompt().await;
-    assert!(ask["content"].as_str().unwrap().contains("兵庫県よろず支援拠点"), "{ask}");
+    assert!(
+        ask["content"]
+            .as_str()
+            .unwrap()
+            .contains("兵庫県よろず支援拠点"),
+        "{ask}"
+    );
     h.thread_note(post, "同意を確認しています").await;
-    assert_eq!(h.store.case(case_id).await.unwrap().unwrap().hub_id, "hyogo-pro");
+    assert_eq!(
+        h.store.case(case_id).await.unwrap().unwrap().hub_id,
+        "hyogo-pro"
+    );
     let no = h.press_only("同意しない").await;
-    h.discord.wait_for_call(|c| c.is("POST", &format!("/interactions/{no}/"))).await;
+    h.discord
+        .wait_for_call(|c| c.is("POST", &format!("/interactions/{no}/")))
+        .await;
     h.next_message().await;
     h.thread_note(post, "同意しませんでした").await;
-    assert_eq!(h.store.case(case_id).await.unwrap().unwrap().hub_id, "hyogo-pro");
-    assert_eq!(h.discord.calls().iter().filter(|c| is_post(c, YOROZU_CHANNEL)).count(), 0, "nothing reached the hub");
+    assert_eq!(
+        h.store.case(case_id).await.unwrap().unwrap().hub_id,
+        "hyogo-pro"
+    );
+    assert_eq!(
+        h.discord
+            .calls()
+            .iter()
+            .filter(|c| is_post(c, YOROZU_CHANNEL))
+            .count(),
+        0,
+        "nothing reached the hub"
+    );
 
     // Second request: the owner agrees; the case moves and is posted there.
-    forward(&h, post, case_id.0, STAFF_PRO, "hyogo-yorozu", "販路開拓の支援が中心のため").await;
+    forward(
+        &h,
+        post,
+        case_id.0,
+        STAFF_PRO,
+        "hyogo-yorozu",
+        "販路開拓の支援が中心のため",
+    )
+    .await;
     h.next_prompt().await;
     h.press_only("同意する").await;
     let thanks = h.next_message().await;
-    assert!(thanks["content"].as_str().unwrap().contains("引き継ぎました"));
+    assert!(thanks["content"]
+        .as_str()
+        .unwrap()
+        .contains("引き継ぎました"));
     let new_post = h.case_post(YOROZU_CHANNEL).await;
     assert_eq!(new_post["mention_roles"], json!([YOROZU_ROLE.to_string()]));
     let case = h.store.case(case_id).await.unwrap().unwrap();
-    assert_eq!((case.hub_id.as_str(), case.status), ("hyogo-yorozu", CaseStatus::Open));
+    assert_eq!(
+        (case.hub_id.as_str(), case.status),
+        ("hyogo-yorozu", CaseStatus::Open)
+    );
     let intro = h.thread_note(id_of(&new_post), "引き継がれた案件").await;
     assert!(intro["content"].as_str().unwrap().contains("販路開拓"));
     // The owner's decisions are kept as consent records with the case.
     let consents = h.store.consents(&h.owner()).await.unwrap();
-    let about_yorozu: Vec<bool> =
-        consents.iter().filter(|c| c.case == Some(case_id) && c.recipients.iter().any(|r| r.id == "hyogo-yorozu")).map(|c| c.granted).collect();
+    let about_yorozu: Vec<bool> = consents
+        .iter()
+        .filter(|c| c.case == Some(case_id) && c.recipients.iter().any(|r| r.id == "hyogo-yorozu"))
+        .map(|c| c.granted)
+        .collect();
     assert_eq!(about_yorozu, [false, true]);
-    let actions: Vec<String> = h.store.audit(Some(case_id)).await.unwrap().into_iter().map(|a| a.action).collect();
-    assert_eq!(actions, ["routed", "forward_requested", "forward_declined", "forward_requested", "forward"]);
+    let actions: Vec<String> = h
+        .store
+        .audit(Some(case_id))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "routed",
+            "forward_requested",
+            "forward_declined",
+            "forward_requested",
+            "forward"
+        ]
+    );
     h.finish().await;
 }
 
@@ -506,39 +924,132 @@ async fn relay_between_staff_and_owner_both_ways() {
     let thread = post;
 
     // Staff → owner with /reply in the case thread.
-    let iid = h.discord.user_runs_slash_command(Some(GUILD), thread, STAFF_PRO, "reply", json!({ "message": "来週お電話してもよろしいですか？" }), "ja").await;
+    let iid = h
+        .discord
+        .user_runs_slash_command(
+            Some(GUILD),
+            thread,
+            STAFF_PRO,
+            "reply",
+            json!({ "message": "来週お電話してもよろしいですか？" }),
+            "ja",
+        )
+        .await;
     let dm_msg = h.next_message().await;
-    assert!(dm_msg["content"].as_str().unwrap().contains("来週お電話してもよろしいですか"));
-    assert!(dm_msg["content"].as_str().unwrap().contains("兵庫県プロフェッショナル人材戦略拠点"));
-    h.discord.wait_for_call(|c| c.method == "PATCH" && c.path.contains("@original") && c.json()["content"].as_str().is_some_and(|s| s.contains("送りました"))).await;
+    assert!(dm_msg["content"]
+        .as_str()
+        .unwrap()
+        .contains("来週お電話してもよろしいですか"));
+    assert!(dm_msg["content"]
+        .as_str()
+        .unwrap()
+        .contains("兵庫県プロフェッショナル人材戦略拠点"));
+    h.discord
+        .wait_for_call(|c| {
+            c.method == "PATCH"
+                && c.path.contains("@original")
+                && c.json()["content"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("送りました"))
+        })
+        .await;
     assert_eq!(h.discord.interaction_responses(iid)[0]["type"], 5);
 
     // Owner → staff: a later DM lands in the thread.
-    let owner_msg = h.discord.user_sends_dm(OWNER, "はい、火曜の午後なら大丈夫です").await;
+    let owner_msg = h
+        .discord
+        .user_sends_dm(OWNER, "はい、火曜の午後なら大丈夫です")
+        .await;
     let relayed = h.thread_note(thread, "火曜の午後").await;
     let dm = h.dm();
-    h.discord.wait_for_call(|c| c.is("PUT", &format!("/channels/{dm}/messages/{owner_msg}/reactions/"))).await;
+    h.discord
+        .wait_for_call(|c| {
+            c.is(
+                "PUT",
+                &format!("/channels/{dm}/messages/{owner_msg}/reactions/"),
+            )
+        })
+        .await;
     assert!(relayed["content"].as_str().unwrap().contains("相談者より"));
-    assert_eq!(h.store.open_session(&h.owner()).await.unwrap(), None, "no new consultation was started");
+    assert_eq!(
+        h.store.open_session(&h.owner()).await.unwrap(),
+        None,
+        "no new consultation was started"
+    );
 
     // Staff → owner with the typed prefix.
-    let staff_msg = h.discord.user_sends_guild_message(GUILD, thread, STAFF_PRO, "!reply では火曜14時に伺います").await;
+    let staff_msg = h
+        .discord
+        .user_sends_guild_message(GUILD, thread, STAFF_PRO, "!reply では火曜14時に伺います")
+        .await;
     let dm_msg = h.next_message().await;
     assert!(dm_msg["content"].as_str().unwrap().contains("火曜14時"));
-    h.discord.wait_for_call(|c| c.is("PUT", &format!("/channels/{thread}/messages/{staff_msg}/reactions/"))).await;
+    h.discord
+        .wait_for_call(|c| {
+            c.is(
+                "PUT",
+                &format!("/channels/{thread}/messages/{staff_msg}/reactions/"),
+            )
+        })
+        .await;
 
     // Not staff: refused, nothing sent.
-    let iid = h.discord.user_runs_slash_command(Some(GUILD), thread, OUTSIDER, "reply", json!({ "message": "x" }), "ja").await;
-    h.discord.wait_for_call(|c| c.is("POST", &format!("/interactions/{iid}/"))).await;
+    let iid = h
+        .discord
+        .user_runs_slash_command(
+            Some(GUILD),
+            thread,
+            OUTSIDER,
+            "reply",
+            json!({ "message": "x" }),
+            "ja",
+        )
+        .await;
+    h.discord
+        .wait_for_call(|c| c.is("POST", &format!("/interactions/{iid}/")))
+        .await;
     let r = &h.discord.interaction_responses(iid)[0];
-    assert_eq!((r["type"].as_u64(), r["data"]["flags"].as_u64()), (Some(4), Some(FLAG_EPHEMERAL)));
+    assert_eq!(
+        (r["type"].as_u64(), r["data"]["flags"].as_u64()),
+        (Some(4), Some(FLAG_EPHEMERAL))
+    );
     // Outside a case thread: refused too.
-    let iid = h.discord.user_runs_slash_command(Some(GUILD), LOBBY, STAFF_PRO, "reply", json!({ "message": "x" }), "ja").await;
-    h.discord.wait_for_call(|c| c.is("POST", &format!("/interactions/{iid}/"))).await;
-    assert!(h.discord.interaction_responses(iid)[0]["data"]["content"].as_str().unwrap().contains("スレッド"));
+    let iid = h
+        .discord
+        .user_runs_slash_command(
+            Some(GUILD),
+            LOBBY,
+            STAFF_PRO,
+            "reply",
+            json!({ "message": "x" }),
+            "ja",
+        )
+        .await;
+    h.discord
+        .wait_for_call(|c| c.is("POST", &format!("/interactions/{iid}/")))
+        .await;
+    assert!(h.discord.interaction_responses(iid)[0]["data"]["content"]
+        .as_str()
+        .unwrap()
+        .contains("スレッド"));
 
-    let actions: Vec<String> = h.store.audit(Some(case_id)).await.unwrap().into_iter().map(|a| a.action).collect();
-    assert_eq!(actions, ["routed", "relay_to_owner", "relay_to_staff", "relay_to_owner"]);
+    let actions: Vec<String> = h
+        .store
+        .audit(Some(case_id))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.action)
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "routed",
+            "relay_to_owner",
+            "relay_to_staff",
+            "relay_to_owner"
+        ]
+    );
     h.finish().await;
 }
 
@@ -548,36 +1059,76 @@ async fn forget_deletes_the_owners_data_and_keeps_the_consent_record() {
     let case_id = h.consult("株式会社フォーゲット").await;
     let post = id_of(&h.case_post(PRO_CHANNEL).await);
     let copy = id_of(&h.case_post(CHAMBER_CHANNEL).await);
-    h.discord.user_sends_dm(OWNER, "追加で相談したいことがあります").await;
+    h.discord
+        .user_sends_dm(OWNER, "追加で相談したいことがあります")
+        .await;
     let relayed = id_of(&h.thread_note(post, "追加で相談").await);
 
-    let iid = h.discord.user_runs_slash_command(None, 0, OWNER, "forget", json!({}), "ja").await;
-    h.discord.wait_for_call(|c| c.is("POST", &format!("/interactions/{iid}/"))).await;
+    let iid = h
+        .discord
+        .user_runs_slash_command(None, 0, OWNER, "forget", json!({}), "ja")
+        .await;
+    h.discord
+        .wait_for_call(|c| c.is("POST", &format!("/interactions/{iid}/")))
+        .await;
     let ask = h.discord.original_response(iid).unwrap();
-    assert!(ask["content"].as_str().unwrap().contains("3年間保管"), "the reply says what the law makes us keep");
-    assert_eq!(ask["flags"].as_u64().unwrap() & FLAG_EPHEMERAL, FLAG_EPHEMERAL);
+    assert!(
+        ask["content"].as_str().unwrap().contains("3年間保管"),
+        "the reply says what the law makes us keep"
+    );
+    assert_eq!(
+        ask["flags"].as_u64().unwrap() & FLAG_EPHEMERAL,
+        FLAG_EPHEMERAL
+    );
     let dm = h.dm();
-    h.discord.user_presses_button(dm, id_of(&ask), OWNER, None, &format!("g:y:{OWNER}"), "ja").await;
+    h.discord
+        .user_presses_button(dm, id_of(&ask), OWNER, None, &format!("g:y:{OWNER}"), "ja")
+        .await;
     let done = h
         .discord
-        .wait_for_call(|c| c.method == "PATCH" && c.path.contains("@original") && c.json()["content"].as_str().is_some_and(|s| s.contains("削除しました")))
+        .wait_for_call(|c| {
+            c.method == "PATCH"
+                && c.path.contains("@original")
+                && c.json()["content"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("削除しました"))
+        })
         .await;
-    assert!(done.json()["content"].as_str().unwrap().contains("3年間保管します"));
+    assert!(done.json()["content"]
+        .as_str()
+        .unwrap()
+        .contains("3年間保管します"));
 
     let owner = h.owner();
     assert!(h.store.sessions_of_user(&owner).await.unwrap().is_empty());
     assert!(h.store.cases_of_user(&owner).await.unwrap().is_empty());
     let tomb = h.store.case(case_id).await.unwrap().unwrap();
     assert!(tomb.summary_plain.is_empty() && tomb.summary_markdown.is_empty());
-    assert_eq!(h.store.consents(&owner).await.unwrap().len(), 2, "consent and forwarding records are kept");
+    assert_eq!(
+        h.store.consents(&owner).await.unwrap().len(),
+        2,
+        "consent and forwarding records are kept"
+    );
     // The posts keep only the case id; the owner's relayed words are gone.
     for m in [post, copy] {
         let msg = h.discord.message(m).unwrap();
-        assert!(msg["embeds"][0]["title"].as_str().unwrap().contains("削除済み"), "{msg}");
-        assert!(!msg["embeds"].to_string().contains("株式会社フォーゲット") && !msg["content"].to_string().contains("株式会社フォーゲット"));
+        assert!(
+            msg["embeds"][0]["title"]
+                .as_str()
+                .unwrap()
+                .contains("削除済み"),
+            "{msg}"
+        );
+        assert!(
+            !msg["embeds"].to_string().contains("株式会社フォーゲット")
+                && !msg["content"].to_string().contains("株式会社フォーゲット")
+        );
         assert!(components(&msg).is_empty());
         let thread = h.discord.channel(m).unwrap();
-        assert!(!thread["name"].as_str().unwrap().contains("フォーゲット"), "the thread no longer names the company: {thread}");
+        assert!(
+            !thread["name"].as_str().unwrap().contains("フォーゲット"),
+            "the thread no longer names the company: {thread}"
+        );
     }
     assert!(h.discord.message(relayed).is_none());
     h.finish().await;
@@ -593,22 +1144,50 @@ async fn stale_button_presses_get_a_polite_ephemeral_answer() {
     // The industry question is answered by typing while Discord refuses to
     // disable its buttons, so they stay pressable.
     let dm = h.dm();
-    h.discord.fail_next("PATCH", &format!("/channels/{dm}/messages/{}", id_of(&company_q)), 403, json!({ "message": "Missing Access", "code": 50001 }), 1);
+    h.discord.fail_next(
+        "PATCH",
+        &format!("/channels/{dm}/messages/{}", id_of(&company_q)),
+        403,
+        json!({ "message": "Missing Access", "code": 50001 }),
+        1,
+    );
     let pref_q = h.say("製造業").await;
     assert!(pref_q["content"].as_str().unwrap().contains("都道府県"));
-    assert!(components(&h.discord.message(id_of(&company_q)).unwrap()).iter().any(|c| c["disabled"] != true));
+    assert!(components(&h.discord.message(id_of(&company_q)).unwrap())
+        .iter()
+        .any(|c| c["disabled"] != true));
 
     // Pressing an old button: an ephemeral note, no answer recorded.
-    let old = components(&company_q).into_iter().find(|c| c["label"] == "建設業").unwrap();
-    let iid = h.discord.user_presses_button(dm, id_of(&company_q), OWNER, None, old["custom_id"].as_str().unwrap(), "ja").await;
-    h.discord.wait_for_call(|c| c.is("POST", &format!("/interactions/{iid}/"))).await;
+    let old = components(&company_q)
+        .into_iter()
+        .find(|c| c["label"] == "建設業")
+        .unwrap();
+    let iid = h
+        .discord
+        .user_presses_button(
+            dm,
+            id_of(&company_q),
+            OWNER,
+            None,
+            old["custom_id"].as_str().unwrap(),
+            "ja",
+        )
+        .await;
+    h.discord
+        .wait_for_call(|c| c.is("POST", &format!("/interactions/{iid}/")))
+        .await;
     let r = &h.discord.interaction_responses(iid)[0];
     assert_eq!(r["type"], 4);
     assert_eq!(r["data"]["flags"], FLAG_EPHEMERAL);
     assert!(r["data"]["content"].as_str().unwrap().contains("前の質問"));
     // … and the old message is disabled now.
     h.discord
-        .wait_for_call(|c| c.method == "PATCH" && c.path.ends_with(&format!("/messages/{}", id_of(&company_q))) && c.ok())
+        .wait_for_call(|c| {
+            c.method == "PATCH"
+                && c.path
+                    .ends_with(&format!("/messages/{}", id_of(&company_q)))
+                && c.ok()
+        })
         .await;
     let session = h.store.open_session(&h.owner()).await.unwrap().unwrap();
     assert_eq!(session.current_node, "prefecture");
@@ -616,7 +1195,9 @@ async fn stale_button_presses_get_a_polite_ephemeral_answer() {
     assert_eq!(answers.iter().filter(|a| a.node == "industry").count(), 1);
     // Normally old questions are disabled, so Discord does not even let
     // them be pressed (the stand-in refuses presses on disabled buttons).
-    assert!(components(&h.discord.message(id_of(&first)).unwrap()).iter().all(|c| c["disabled"] == true));
+    assert!(components(&h.discord.message(id_of(&first)).unwrap())
+        .iter()
+        .all(|c| c["disabled"] == true));
 
     // The consultation simply goes on.
     h.prefecture("kinki", "兵庫県").await;
@@ -627,17 +1208,44 @@ async fn stale_button_presses_get_a_polite_ephemeral_answer() {
 async fn case_delivery_survives_a_429_and_a_500_and_posts_once() {
     let mut h = Harness::new().await;
     let path = format!("/channels/{PRO_CHANNEL}/messages");
-    h.discord.fail_next("POST", &path, 429, DiscordStandIn::rate_limit_body(0.2, false), 1);
-    h.discord.fail_next("POST", &path, 500, json!({ "message": "500: Internal Server Error", "code": 0 }), 1);
+    h.discord.fail_next(
+        "POST",
+        &path,
+        429,
+        DiscordStandIn::rate_limit_body(0.2, false),
+        1,
+    );
+    h.discord.fail_next(
+        "POST",
+        &path,
+        500,
+        json!({ "message": "500: Internal Server Error", "code": 0 }),
+        1,
+    );
     let case_id = h.consult("株式会社リトライ").await;
     let post = h.case_post(PRO_CHANNEL).await;
 
-    let attempts: Vec<RecordedCall> = h.discord.calls().into_iter().filter(|c| c.method == "POST" && c.path == path).collect();
-    assert_eq!(attempts.iter().map(|c| c.status).collect::<Vec<_>>(), [429, 500, 200]);
+    let attempts: Vec<RecordedCall> = h
+        .discord
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "POST" && c.path == path)
+        .collect();
+    assert_eq!(
+        attempts.iter().map(|c| c.status).collect::<Vec<_>>(),
+        [429, 500, 200]
+    );
     let nonces: Vec<&Value> = attempts.iter().map(|c| &c.json()["nonce"]).collect();
-    assert!(nonces.iter().all(|n| *n == nonces[0]) && nonces[0].as_str().is_some_and(|n| n.len() <= 25), "{nonces:?}");
+    assert!(
+        nonces.iter().all(|n| *n == nonces[0]) && nonces[0].as_str().is_some_and(|n| n.len() <= 25),
+        "{nonces:?}"
+    );
     assert!(attempts.iter().all(|c| c.json()["enforce_nonce"] == true));
-    assert_eq!(h.discord.messages_in(PRO_CHANNEL).len(), 1, "posted exactly once");
+    assert_eq!(
+        h.discord.messages_in(PRO_CHANNEL).len(),
+        1,
+        "posted exactly once"
+    );
     let d = h.delivered(case_id, "hyogo-pro").await;
     assert_eq!((d.status, d.attempts), (DeliveryStatus::Delivered, 3));
     assert_eq!(d.external_id, Some(id_of(&post).to_string()));
@@ -649,14 +1257,35 @@ async fn a_failed_thread_is_finished_later_without_posting_twice() {
     let mut h = Harness::new().await;
     // The post succeeds, then its thread cannot be made: the retry checks
     // the stored message id and only finishes the thread.
-    h.discord.fail_next("POST", &format!("/channels/{PRO_CHANNEL}/messages/"), 502, json!({ "message": "Bad Gateway", "code": 0 }), 1);
+    h.discord.fail_next(
+        "POST",
+        &format!("/channels/{PRO_CHANNEL}/messages/"),
+        502,
+        json!({ "message": "Bad Gateway", "code": 0 }),
+        1,
+    );
     let case_id = h.consult("株式会社スレッド").await;
     let post = h.case_post(PRO_CHANNEL).await;
     let mid = id_of(&post);
     let calls = h.discord.calls();
     assert_eq!(calls.iter().filter(|c| is_post(c, PRO_CHANNEL)).count(), 1);
-    assert!(calls.iter().any(|c| c.is("GET", &format!("/channels/{PRO_CHANNEL}/messages/{mid}")) && c.ok()), "the stored message id was checked");
-    assert_eq!(calls.iter().filter(|c| c.is("POST", &format!("/channels/{PRO_CHANNEL}/messages/{mid}/threads"))).map(|c| c.status).collect::<Vec<_>>(), [502, 201]);
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.is("GET", &format!("/channels/{PRO_CHANNEL}/messages/{mid}")) && c.ok()),
+        "the stored message id was checked"
+    );
+    assert_eq!(
+        calls
+            .iter()
+            .filter(|c| c.is(
+                "POST",
+                &format!("/channels/{PRO_CHANNEL}/messages/{mid}/threads")
+            ))
+            .map(|c| c.status)
+            .collect::<Vec<_>>(),
+        [502, 201]
+    );
     let d = h.delivered(case_id, "hyogo-pro").await;
     assert_eq!((d.status, d.attempts), (DeliveryStatus::Delivered, 2));
     h.finish().await;
@@ -690,7 +1319,9 @@ async fn an_answer_with_everyone_pings_no_one() {
     let company = format!("@everyone @here <@&{PRO_ROLE}> <@{STAFF_PRO}> 株式会社ピン");
     let case_id = h.consult(&company).await;
     let post = id_of(&h.case_post(PRO_CHANNEL).await);
-    h.discord.user_sends_dm(OWNER, "@everyone 至急お願いします").await;
+    h.discord
+        .user_sends_dm(OWNER, "@everyone 至急お願いします")
+        .await;
     h.thread_note(post, "至急お願いします").await;
     let _ = case_id;
 
@@ -705,14 +1336,27 @@ async fn an_answer_with_everyone_pings_no_one() {
             assert_eq!(m["mentions"], json!([]), "{m}");
             let roles = m["mention_roles"].as_array().unwrap();
             let is_new_case = m["content"].as_str().unwrap_or("").contains("案件");
-            assert!(roles.is_empty() || (is_new_case && roles.len() == 1 && m["id"] != Value::Null), "{m}");
-            assert!(!m["content"].as_str().unwrap_or("").contains("@everyone"), "the owner's @everyone is shown defused: {m}");
+            assert!(
+                roles.is_empty() || (is_new_case && roles.len() == 1 && m["id"] != Value::Null),
+                "{m}"
+            );
+            assert!(
+                !m["content"].as_str().unwrap_or("").contains("@everyone"),
+                "the owner's @everyone is shown defused: {m}"
+            );
         }
     }
     assert!(seen > 20);
     let pro = h.discord.message(post).unwrap();
-    assert_eq!(pro["mention_roles"], json!([PRO_ROLE.to_string()]), "only the hub's staff role, on the new case");
-    assert!(pro["embeds"][0]["description"].as_str().unwrap().contains("株式会社ピン"));
+    assert_eq!(
+        pro["mention_roles"],
+        json!([PRO_ROLE.to_string()]),
+        "only the hub's staff role, on the new case"
+    );
+    assert!(pro["embeds"][0]["description"]
+        .as_str()
+        .unwrap()
+        .contains("株式会社ピン"));
     h.finish().await;
 }
 
@@ -735,7 +1379,13 @@ async fn restart_resumes_consultations_and_pending_deliveries() {
     h.store.clear_live_prompt(&h.owner()).await.unwrap();
     h.start_bot().await;
     let again = h.next_prompt().await;
-    assert!(again["content"].as_str().unwrap().contains("前回の続きから再開します"), "{again}");
+    assert!(
+        again["content"]
+            .as_str()
+            .unwrap()
+            .contains("前回の続きから再開します"),
+        "{again}"
+    );
     assert!(again["content"].as_str().unwrap().contains("都道府県"));
     h.prefecture("kinki", "兵庫県").await;
     h.stop_bot().await;
@@ -743,7 +1393,13 @@ async fn restart_resumes_consultations_and_pending_deliveries() {
 
     // A delivery that failed once is pending at shutdown and posted once
     // after the restart.
-    h.discord.fail_next("POST", &format!("/channels/{PRO_CHANNEL}/messages"), 500, json!({ "message": "oops", "code": 0 }), 1);
+    h.discord.fail_next(
+        "POST",
+        &format!("/channels/{PRO_CHANNEL}/messages"),
+        500,
+        json!({ "message": "oops", "code": 0 }),
+        1,
+    );
     h.say("30").await;
     h.press("スキップ").await;
     h.in_form("成長したい").await;
@@ -764,11 +1420,27 @@ async fn restart_resumes_consultations_and_pending_deliveries() {
     h.press("同意する").await;
     h.press_only("送信する").await;
     h.next_message().await;
-    h.discord.wait_for_call(|c| c.method == "POST" && c.path == format!("/channels/{PRO_CHANNEL}/messages") && c.status == 500).await;
+    h.discord
+        .wait_for_call(|c| {
+            c.method == "POST"
+                && c.path == format!("/channels/{PRO_CHANNEL}/messages")
+                && c.status == 500
+        })
+        .await;
     let case_id = h.store.cases_of_user(&h.owner()).await.unwrap()[0].id;
     h.stop_bot().await;
-    let pending = h.store.deliveries(case_id).await.unwrap().into_iter().find(|d| d.hub_id == "hyogo-pro").unwrap();
-    assert_eq!((pending.status, pending.attempts), (DeliveryStatus::Pending, 1));
+    let pending = h
+        .store
+        .deliveries(case_id)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|d| d.hub_id == "hyogo-pro")
+        .unwrap();
+    assert_eq!(
+        (pending.status, pending.attempts),
+        (DeliveryStatus::Pending, 1)
+    );
     h.start_bot().await;
     h.case_post(PRO_CHANNEL).await;
     assert_eq!(h.discord.messages_in(PRO_CHANNEL).len(), 1);
@@ -782,29 +1454,78 @@ async fn consult_command_in_english_with_command_buttons_and_words() {
     let mut h = Harness::new().await;
     h.locale = "en-US";
     // /consult in a server channel: the consultation continues in DM.
-    let iid = h.discord.user_runs_slash_command(Some(GUILD), LOBBY, OWNER, "consult", json!({}), "en-US").await;
-    h.discord.wait_for_call(|c| c.is("POST", "/users/@me/channels") && c.ok()).await;
+    let iid = h
+        .discord
+        .user_runs_slash_command(Some(GUILD), LOBBY, OWNER, "consult", json!({}), "en-US")
+        .await;
+    h.discord
+        .wait_for_call(|c| c.is("POST", "/users/@me/channels") && c.ok())
+        .await;
     let first = h.next_prompt().await;
     assert_eq!(h.discord.interaction_responses(iid)[0]["type"], 5);
-    h.discord.wait_for_call(|c| c.method == "PATCH" && c.path.contains("@original") && c.json()["content"].as_str().is_some_and(|s| s.contains("direct messages"))).await;
-    assert!(first["content"].as_str().unwrap().contains("Shall we continue"), "{first}");
-    let labels: Vec<String> = components(&first).iter().map(|c| c["label"].as_str().unwrap_or("").to_string()).collect();
+    h.discord
+        .wait_for_call(|c| {
+            c.method == "PATCH"
+                && c.path.contains("@original")
+                && c.json()["content"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("direct messages"))
+        })
+        .await;
+    assert!(
+        first["content"]
+            .as_str()
+            .unwrap()
+            .contains("Shall we continue"),
+        "{first}"
+    );
+    let labels: Vec<String> = components(&first)
+        .iter()
+        .map(|c| c["label"].as_str().unwrap_or("").to_string())
+        .collect();
     for l in ["Help", "Back", "My answers", "Restart", "Cancel"] {
         assert!(labels.iter().any(|x| x == l), "{labels:?}");
     }
     let q = h.press("Yes").await;
-    assert!(q["content"].as_str().unwrap().to_lowercase().contains("company"), "{q}");
+    assert!(
+        q["content"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("company"),
+        "{q}"
+    );
     // Typed command word, then the same command as a button.
     let help = h.say("help").await;
-    assert!(help["content"].as_str().unwrap().contains("\"back\""), "{help}");
+    assert!(
+        help["content"].as_str().unwrap().contains("\"back\""),
+        "{help}"
+    );
     let back = h.press("Back").await;
-    assert!(back["content"].as_str().unwrap().contains("Shall we continue"), "{back}");
+    assert!(
+        back["content"]
+            .as_str()
+            .unwrap()
+            .contains("Shall we continue"),
+        "{back}"
+    );
     let answers = h.press("My answers").await;
-    assert!(answers["content"].as_str().unwrap().contains("Your answers so far"), "{answers}");
+    assert!(
+        answers["content"]
+            .as_str()
+            .unwrap()
+            .contains("Your answers so far"),
+        "{answers}"
+    );
     // Switching language with /consult lang:ja starts over in Japanese.
-    h.discord.user_runs_slash_command(None, 0, OWNER, "consult", json!({ "lang": "ja" }), "en-US").await;
+    h.discord
+        .user_runs_slash_command(None, 0, OWNER, "consult", json!({ "lang": "ja" }), "en-US")
+        .await;
     let ja = h.next_prompt().await;
-    assert!(ja["content"].as_str().unwrap().contains("こんにちは"), "{ja}");
+    assert!(
+        ja["content"].as_str().unwrap().contains("こんにちは"),
+        "{ja}"
+    );
     assert!(components(&ja).iter().any(|c| c["label"] == "ヘルプ"));
     h.finish().await;
 }
@@ -842,25 +1563,43 @@ async fn madoguchi_run_starts_from_the_config_file_and_stops_on_sigterm() {
     discord.user_sends_dm(OWNER, "こんにちは").await;
     let dm = discord.dm_channel_of(OWNER).unwrap();
     let reply = discord.wait_for_call(|c| is_post(&c, dm)).await;
-    assert!(reply.json()["content"].as_str().unwrap().contains("進めてよろしいですか"));
-    std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
+    assert!(reply.json()["content"]
+        .as_str()
+        .unwrap()
+        .contains("進めてよろしいですか"));
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{log}");
-    assert!(!log.contains(&token) && !log.contains(token.split('.').nth(1).unwrap()), "the token must never be logged");
+    assert!(
+        !log.contains(&token) && !log.contains(token.split('.').nth(1).unwrap()),
+        "the token must never be logged"
+    );
     assert!(!log.contains("こんにちは"), "owners' words are not logged");
-    assert!(discord.stand_in_errors().is_empty(), "{:#?}", discord.stand_in_errors());
+    assert!(
+        discord.stand_in_errors().is_empty(),
+        "{:#?}",
+        discord.stand_in_errors()
+    );
 }
 
 const ADMIN: u64 = 400_000_000_000_000_009;
 const ADMIN_ROLE: u64 = 100_000_000_000_000_909;
 
-
 fn edit_script(dir: &std::path::Path, from: &str, to: &str) {
     let f = dir.join("first_contact.ja.yaml");
     let text = std::fs::read_to_string(&f).unwrap();
-    assert!(text.contains(from), "the script no longer contains {from:?}");
-    std::fs::write(&f, text.replacen(from, to, 1)).unwrap();
+    assert!(
+        text.contains(from),
+        "the script no longer contains {from:?}"
+    );
+    crate::support::write_atomically(&f, &text.replacen(from, to, 1));
 }
 
 /// `/admin reload` is for the admin role only; a broken edit is rejected
@@ -882,20 +1621,61 @@ async fn admin_reload_is_gated_checked_and_audited() {
     let reload = json!([{ "name": "reload", "type": 1, "options": [] }]);
 
     // Staff without the admin role are refused.
-    let iid = h.discord.user_runs_slash_command(Some(GUILD), LOBBY, STAFF_PRO, "admin", reload.clone(), "ja").await;
-    h.discord.wait_for_call(|c| c.path.starts_with(&format!("/interactions/{iid}/"))).await;
+    let iid = h
+        .discord
+        .user_runs_slash_command(Some(GUILD), LOBBY, STAFF_PRO, "admin", reload.clone(), "ja")
+        .await;
+    h.discord
+        .wait_for_call(|c| c.path.starts_with(&format!("/interactions/{iid}/")))
+        .await;
     let r = &h.discord.interaction_responses(iid)[0];
     assert_eq!(r["data"]["flags"], FLAG_EPHEMERAL);
-    assert!(r["data"]["content"].as_str().unwrap().contains("管理者ロールの方だけ"), "{r}");
+    assert!(
+        r["data"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("管理者ロールの方だけ"),
+        "{r}"
+    );
 
     // A broken edit: rejected, with file:line:col and a fix hint.
     edit_script(&dir, "    next: industry", "    next: industri");
-    let edits = h.discord.calls().iter().filter(|c| c.method == "PATCH" && c.path.ends_with("/messages/@original")).count();
-    let iid = h.discord.user_runs_slash_command(Some(GUILD), LOBBY, ADMIN, "admin", reload.clone(), "ja").await;
-    h.discord.wait_for(|calls| calls.iter().filter(|c| c.method == "PATCH" && c.path.ends_with("/messages/@original") && c.ok()).count() > edits).await;
-    assert_eq!(h.discord.interaction_responses(iid)[0]["type"], 5, "acknowledged at once");
-    let text = h.discord.original_response(iid).unwrap()["content"].as_str().unwrap().to_string();
-    assert!(text.contains("読み込みませんでした") && text.contains("first_contact.ja.yaml:") && text.contains("`industry` のことですか"), "{text}");
+    let edits = h
+        .discord
+        .calls()
+        .iter()
+        .filter(|c| c.method == "PATCH" && c.path.ends_with("/messages/@original"))
+        .count();
+    let iid = h
+        .discord
+        .user_runs_slash_command(Some(GUILD), LOBBY, ADMIN, "admin", reload.clone(), "ja")
+        .await;
+    h.discord
+        .wait_for(|calls| {
+            calls
+                .iter()
+                .filter(|c| {
+                    c.method == "PATCH" && c.path.ends_with("/messages/@original") && c.ok()
+                })
+                .count()
+                > edits
+        })
+        .await;
+    assert_eq!(
+        h.discord.interaction_responses(iid)[0]["type"],
+        5,
+        "acknowledged at once"
+    );
+    let text = h.discord.original_response(iid).unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains("読み込みませんでした")
+            && text.contains("first_contact.ja.yaml:")
+            && text.contains("`industry` のことですか"),
+        "{text}"
+    );
 
     // The running version still serves a new consultation.
     let owner = UserKey::new(Transport::Discord, &OWNER.to_string()).unwrap();
@@ -903,17 +1683,52 @@ async fn admin_reload_is_gated_checked_and_audited() {
 
     // A valid edit is taken.
     edit_script(&dir, "    next: industri", "    next: industry");
-    edit_script(&dir, "会社名（屋号）を教えてください。", "貴社の正式な会社名を教えてください。");
-    let edits = h.discord.calls().iter().filter(|c| c.method == "PATCH" && c.path.ends_with("/messages/@original")).count();
-    let iid = h.discord.user_runs_slash_command(Some(GUILD), LOBBY, ADMIN, "admin", reload, "en-US").await;
-    h.discord.wait_for(|calls| calls.iter().filter(|c| c.method == "PATCH" && c.path.ends_with("/messages/@original") && c.ok()).count() > edits).await;
-    let text = h.discord.original_response(iid).unwrap()["content"].as_str().unwrap().to_string();
-    assert!(text.contains("reloaded") && text.contains("first_contact (ja)"), "{text}");
+    edit_script(
+        &dir,
+        "会社名（屋号）を教えてください。",
+        "貴社の正式な会社名を教えてください。",
+    );
+    let edits = h
+        .discord
+        .calls()
+        .iter()
+        .filter(|c| c.method == "PATCH" && c.path.ends_with("/messages/@original"))
+        .count();
+    let iid = h
+        .discord
+        .user_runs_slash_command(Some(GUILD), LOBBY, ADMIN, "admin", reload, "en-US")
+        .await;
+    h.discord
+        .wait_for(|calls| {
+            calls
+                .iter()
+                .filter(|c| {
+                    c.method == "PATCH" && c.path.ends_with("/messages/@original") && c.ok()
+                })
+                .count()
+                > edits
+        })
+        .await;
+    let text = h.discord.original_response(iid).unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains("reloaded") && text.contains("first_contact (ja)"),
+        "{text}"
+    );
 
     let audit = h.store.audit(None).await.unwrap();
-    let actions: Vec<(&str, &str)> = audit.iter().filter(|a| a.action.starts_with("reload")).map(|a| (a.action.as_str(), a.actor.as_str())).collect();
+    let actions: Vec<(&str, &str)> = audit
+        .iter()
+        .filter(|a| a.action.starts_with("reload"))
+        .map(|a| (a.action.as_str(), a.actor.as_str()))
+        .collect();
     let who = format!("discord:{ADMIN}");
-    assert_eq!(actions, vec![("reload_rejected", who.as_str()), ("reload", who.as_str())]);
+    assert_eq!(
+        actions,
+        vec![("reload_rejected", who.as_str()), ("reload", who.as_str())]
+    );
     h.finish().await;
 }
 
@@ -931,17 +1746,50 @@ async fn the_running_bot_reloads_edited_files_and_reports_to_admins() {
     })
     .await;
     edit_script(&dir, "    next: industry", "    next: industri");
-    let call = h.discord.wait_for_call(|c| is_post(c, LOBBY) && c.json()["content"].as_str().is_some_and(|t| t.contains("dialogs/"))).await;
+    let call = h
+        .discord
+        .wait_for_call(|c| {
+            is_post(c, LOBBY)
+                && c.json()["content"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("dialogs/"))
+        })
+        .await;
     let text = call.json()["content"].as_str().unwrap().to_string();
-    assert!(text.contains("読み込みませんでした") && text.contains("industri"), "{text}");
-    assert_eq!(call.json()["allowed_mentions"]["parse"], json!([]), "a report pings no one");
+    assert!(
+        text.contains("読み込みませんでした") && text.contains("industri"),
+        "{text}"
+    );
+    assert_eq!(
+        call.json()["allowed_mentions"]["parse"],
+        json!([]),
+        "a report pings no one"
+    );
 
     // Mend the edit and change a question in one write, so the watcher sees
     // one new version.
     let f = dir.join("first_contact.ja.yaml");
-    let text = std::fs::read_to_string(&f).unwrap().replacen("    next: industri", "    next: industry", 1).replacen("会社名（屋号）を教えてください。", "貴社の正式な会社名を教えてください。", 1);
-    std::fs::write(&f, text).unwrap();
-    let call = h.discord.wait_for_call(|c| is_post(c, LOBBY) && c.json()["content"].as_str().is_some_and(|t| t.contains("再読み込みしました"))).await;
-    assert!(call.json()["content"].as_str().unwrap().contains("first_contact (ja)"));
+    let text = std::fs::read_to_string(&f)
+        .unwrap()
+        .replacen("    next: industri", "    next: industry", 1)
+        .replacen(
+            "会社名（屋号）を教えてください。",
+            "貴社の正式な会社名を教えてください。",
+            1,
+        );
+    crate::support::write_atomically(&f, &text);
+    let call = h
+        .discord
+        .wait_for_call(|c| {
+            is_post(c, LOBBY)
+                && c.json()["content"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("再読み込みしました"))
+        })
+        .await;
+    assert!(call.json()["content"]
+        .as_str()
+        .unwrap()
+        .contains("first_contact (ja)"));
     h.finish().await;
 }

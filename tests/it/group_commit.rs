@@ -32,7 +32,15 @@ async fn runner(db: &Path, options: RunnerOptions) -> (Arc<Runner>, SqliteStore)
         transports: vec!["local".into()],
         mode: RenderMode::Plain,
     };
-    let r = Runner::with_options(Arc::new(store.clone()), Arc::new(SystemClock), bundle, config, options).await.unwrap();
+    let r = Runner::with_options(
+        Arc::new(store.clone()),
+        Arc::new(SystemClock),
+        bundle,
+        config,
+        options,
+    )
+    .await
+    .unwrap();
     (Arc::new(r), store)
 }
 
@@ -43,9 +51,15 @@ async fn run_owners(runner: Arc<Runner>) -> Vec<(UserKey, SessionId)> {
         let runner = runner.clone();
         tasks.push(tokio::spawn(async move {
             let user = UserKey::new(Transport::Terminal, &format!("owner-{i}")).unwrap();
-            let first = runner.handle(&user, Input::Text("こんにちは".into()), None).await.unwrap();
+            let first = runner
+                .handle(&user, Input::Text("こんにちは".into()), None)
+                .await
+                .unwrap();
             for q in 1..=20 {
-                let turn = runner.handle(&user, Input::Text(answer(q)), None).await.unwrap();
+                let turn = runner
+                    .handle(&user, Input::Text(answer(q)), None)
+                    .await
+                    .unwrap();
                 // Every turn is on the session the first one created.
                 assert_eq!(turn.session, first.session);
             }
@@ -60,7 +74,10 @@ async fn run_owners(runner: Arc<Runner>) -> Vec<(UserKey, SessionId)> {
 }
 
 async fn count(store: &SqliteStore, sql: &str) -> i64 {
-    sqlx::query_scalar(sql).fetch_one(store.pool()).await.unwrap()
+    sqlx::query_scalar(sql)
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,9 +91,22 @@ async fn concurrent_turns_through_the_group_committer_are_all_durable() {
 
     // Read back from the file with a fresh connection.
     let store = SqliteStore::open(&db).await.unwrap();
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM sessions").await, OWNERS as i64);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM sessions WHERE status = 'completed'").await, OWNERS as i64);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM answers").await, (OWNERS * 20) as i64);
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM sessions").await,
+        OWNERS as i64
+    );
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM sessions WHERE status = 'completed'"
+        )
+        .await,
+        OWNERS as i64
+    );
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM answers").await,
+        (OWNERS * 20) as i64
+    );
     for (user, session) in owners {
         let answers = store.answers(session).await.unwrap();
         assert_eq!(answers.len(), 20, "{user}");
@@ -92,36 +122,71 @@ async fn concurrent_turns_through_the_group_committer_are_all_durable() {
 async fn the_session_cache_stores_the_same() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("cache.db");
-    let options = RunnerOptions { session_cache: true, ..RunnerOptions::default() };
+    let options = RunnerOptions {
+        session_cache: true,
+        ..RunnerOptions::default()
+    };
     let (runner, store) = runner(&db, options).await;
     let owners = run_owners(runner.clone()).await;
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM sessions WHERE status = 'completed'").await, OWNERS as i64);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM answers").await, (OWNERS * 20) as i64);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM sessions WHERE status = 'completed'"
+        )
+        .await,
+        OWNERS as i64
+    );
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM answers").await,
+        (OWNERS * 20) as i64
+    );
     // A finished consultation is not cached: the owner's next message is
     // answered from the store (the consultation has ended).
     let (user, session) = &owners[0];
     runner.forget_cached(user);
-    let turn = runner.handle(user, Input::Text("もう一度".into()), None).await.unwrap();
+    let turn = runner
+        .handle(user, Input::Text("もう一度".into()), None)
+        .await
+        .unwrap();
     assert_eq!(turn.session, *session);
-    assert_eq!(store.latest_session(user).await.unwrap().unwrap().status, Status::Completed);
+    assert_eq!(
+        store.latest_session(user).await.unwrap().unwrap().status,
+        Status::Completed
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_group_commit_the_same_is_stored() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("direct.db");
-    let options = RunnerOptions { group_commit: false, ..RunnerOptions::default() };
+    let options = RunnerOptions {
+        group_commit: false,
+        ..RunnerOptions::default()
+    };
     let (runner, store) = runner(&db, options).await;
     run_owners(runner).await;
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM sessions WHERE status = 'completed'").await, OWNERS as i64);
-    assert_eq!(count(&store, "SELECT COUNT(*) FROM answers").await, (OWNERS * 20) as i64);
+    assert_eq!(
+        count(
+            &store,
+            "SELECT COUNT(*) FROM sessions WHERE status = 'completed'"
+        )
+        .await,
+        OWNERS as i64
+    );
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM answers").await,
+        (OWNERS * 20) as i64
+    );
 }
 
 fn step(session: SessionId, new: Option<NewSession>) -> OwnedStep {
     OwnedStep {
         session,
         now: chrono::Utc::now(),
-        state: SessionState { status: Status::Active, ..SessionState::default() },
+        state: SessionState {
+            status: Status::Active,
+            ..SessionState::default()
+        },
         current_node: "q01".into(),
         effects: vec![],
         deliveries: vec![],
@@ -136,7 +201,12 @@ async fn one_bad_step_fails_alone() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("bad.db");
     let (runner, store) = runner(&db, RunnerOptions::default()).await;
-    let version = runner.bundle().flow("bench", Lang::Ja).unwrap().version.clone();
+    let version = runner
+        .bundle()
+        .flow("bench", Lang::Ja)
+        .unwrap()
+        .version
+        .clone();
     let store: Arc<dyn Store> = Arc::new(store);
     let committer = GroupCommitter::spawn(store.clone(), GroupCommitOptions::default()).unwrap();
     let new = |i: usize| NewSession {
@@ -160,7 +230,11 @@ async fn one_bad_step_fails_alone() {
     assert!(matches!(results[1].0, Err(StoreError::NotFound(_))));
     for i in [1, 2] {
         let user = UserKey::new(Transport::Terminal, &format!("batch-{i}")).unwrap();
-        let s = store.open_session(&user).await.unwrap().expect("created with its first step");
+        let s = store
+            .open_session(&user)
+            .await
+            .unwrap()
+            .expect("created with its first step");
         assert_eq!(s.status, Status::Active);
         assert_eq!(s.current_node, "q01");
     }

@@ -10,8 +10,8 @@
 
 mod admin;
 mod cli;
-mod discord_e2e;
 mod corpus;
+mod discord_e2e;
 mod group_commit;
 mod reload;
 mod render_paths;

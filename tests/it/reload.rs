@@ -14,7 +14,6 @@ use std::sync::Arc;
 const OLD_Q: &str = "会社名（屋号）を教えてください。";
 const NEW_Q: &str = "貴社の正式な会社名を教えてください。";
 
-
 fn edit(dir: &Path, from: &str, to: &str) {
     let f = dir.join("first_contact.ja.yaml");
     let text = std::fs::read_to_string(&f).unwrap();
@@ -22,7 +21,7 @@ fn edit(dir: &Path, from: &str, to: &str) {
         text.contains(from),
         "the script no longer contains {from:?}; update this test"
     );
-    std::fs::write(&f, text.replacen(from, to, 1)).unwrap();
+    crate::support::write_atomically(&f, &text.replacen(from, to, 1));
 }
 
 async fn runner(dir: &Path, db: &Path) -> Runner {

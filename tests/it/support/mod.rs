@@ -24,3 +24,11 @@ pub fn copy_dialogs(to: &std::path::Path) {
         }
     }
 }
+
+/// Replaces a file's contents the way careful editors save: a new file
+/// renamed over the old one, so a watcher never reads half a file.
+pub fn write_atomically(path: &std::path::Path, text: &str) {
+    let tmp = path.with_extension("yaml.saving");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
