@@ -8,6 +8,41 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_madoguchi"))
 }
 
+/// Runs `madoguchi chat` on `dir`'s database and inbox with piped input;
+/// returns its exit status, standard output and standard error.
+fn chat(
+    dir: &std::path::Path,
+    args: &[&str],
+    input: &str,
+) -> (std::process::ExitStatus, String, String) {
+    let mut child = bin()
+        .arg("chat")
+        .args(args)
+        .arg("--db")
+        .arg(dir.join("chat.db"))
+        .arg("--dialogs")
+        .arg(dialogs_dir())
+        .arg("--inbox")
+        .arg(dir.join("inbox"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn dialogs_check_accepts_the_shipped_scripts() {
     let out = bin()
@@ -27,32 +62,8 @@ fn chat_runs_a_consultation_from_piped_input() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("chat.db");
     let inbox = dir.path().join("inbox");
-    let input = include_str!("chat_input.txt");
-    let mut child = bin()
-        .args(["chat", "--db"])
-        .arg(&db)
-        .arg("--dialogs")
-        .arg(dialogs_dir())
-        .arg("--inbox")
-        .arg(&inbox)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "stdout:\n{text}\nstderr:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (status, text, err) = chat(dir.path(), &[], include_str!("chat_input.txt"));
+    assert!(status.success(), "stdout:\n{text}\nstderr:\n{err}");
     assert!(text.contains("企業情報シート"), "{text}");
     assert!(text.contains("hyogo-pro"), "{text}");
     let file = inbox.join("hyogo-pro").join("C-000001.md");
@@ -84,30 +95,10 @@ fn chat_runs_a_consultation_from_piped_input() {
 #[test]
 fn chat_resumes_after_input_ends() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("chat.db");
     let run = |args: &[&str], input: &str| {
-        let mut child = bin()
-            .arg("chat")
-            .args(args)
-            .arg("--db")
-            .arg(&db)
-            .arg("--dialogs")
-            .arg(dialogs_dir())
-            .arg("--inbox")
-            .arg(dir.path().join("inbox"))
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        assert!(out.status.success());
-        String::from_utf8_lossy(&out.stdout).to_string()
+        let (status, text, err) = chat(dir.path(), args, input);
+        assert!(status.success(), "{err}");
+        text
     };
     let first = run(&[], "はい\n株式会社ひょうご精機\n");
     assert!(first.contains("--resume"), "{first}");
@@ -121,24 +112,9 @@ fn chat_resumes_after_input_ends() {
 fn my_data_and_forget() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("chat.db");
-    let mut child = bin()
-        .args(["chat", "--db"])
-        .arg(&db)
-        .arg("--dialogs")
-        .arg(dialogs_dir())
-        .arg("--inbox")
-        .arg(dir.path().join("inbox"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(include_str!("chat_input.txt").as_bytes())
-        .unwrap();
-    assert!(child.wait_with_output().unwrap().status.success());
+    assert!(chat(dir.path(), &[], include_str!("chat_input.txt"))
+        .0
+        .success());
 
     let data = |db: &std::path::Path| {
         let out = bin()
