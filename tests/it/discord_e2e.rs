@@ -400,6 +400,17 @@ impl Harness {
 
     /// Waits until the case post in `channel` exists and its thread has its
     /// intro; returns the post message.
+    /// The actions in a case's audit log, in order.
+    async fn audit_actions(&self, case: CaseId) -> Vec<String> {
+        self.store
+            .audit(Some(case))
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|a| a.action)
+            .collect()
+    }
+
     async fn case_post(&self, channel: u64) -> Value {
         let call = self.discord.wait_for_call(|c| is_post(c, channel)).await;
         let post = call.response.unwrap();
@@ -680,14 +691,7 @@ async fn staff_claim_and_refusal_for_non_staff() {
     );
 
     // Every action is in the audit log.
-    let actions: Vec<String> = h
-        .store
-        .audit(Some(case_id))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|a| a.action)
-        .collect();
+    let actions = h.audit_actions(case_id).await;
     assert_eq!(actions, ["routed", "claim", "advance", "close"]);
     h.finish().await;
 }
@@ -895,14 +899,7 @@ async fn forward_outside_consent_asks_the_owner_first() {
         .map(|c| c.granted)
         .collect();
     assert_eq!(about_yorozu, [false, true]);
-    let actions: Vec<String> = h
-        .store
-        .audit(Some(case_id))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|a| a.action)
-        .collect();
+    let actions = h.audit_actions(case_id).await;
     assert_eq!(
         actions,
         [
@@ -1033,14 +1030,7 @@ async fn relay_between_staff_and_owner_both_ways() {
         .unwrap()
         .contains("スレッド"));
 
-    let actions: Vec<String> = h
-        .store
-        .audit(Some(case_id))
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|a| a.action)
-        .collect();
+    let actions = h.audit_actions(case_id).await;
     assert_eq!(
         actions,
         [
