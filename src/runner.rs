@@ -104,11 +104,13 @@ pub struct RunnerOptions {
     pub group_commit: bool,
     pub group_commit_options: GroupCommitOptions,
     /// Keep open sessions in memory instead of reading them from the store
-    /// at every turn. Off by default, and valid **only when this process is
-    /// the only one that changes sessions** (one bot instance per
-    /// database; no `madoguchi forget` from another process while it runs).
-    /// Call [`Runner::forget_cached`] after changing a session behind the
-    /// runner's back.
+    /// at every turn. On by default. It is safe with other processes
+    /// changing the same database (a second bot instance, `madoguchi
+    /// forget`): every step is written only over the session revision it
+    /// was computed from, so a step computed from a cached state that has
+    /// gone stale is refused by the store, and the runner reads the session
+    /// again and runs the input on it. [`Runner::forget_cached`] saves that
+    /// round trip when this process changed a session itself.
     pub session_cache: bool,
     /// The most sessions the cache holds; beyond it, sessions are read from
     /// the store as without a cache.
@@ -120,7 +122,7 @@ impl Default for RunnerOptions {
         RunnerOptions {
             group_commit: true,
             group_commit_options: GroupCommitOptions::default(),
-            session_cache: false,
+            session_cache: true,
             session_cache_max: 100_000,
         }
     }
@@ -129,9 +131,15 @@ impl Default for RunnerOptions {
 /// An open session held in memory (see [`RunnerOptions::session_cache`]).
 struct CachedSession {
     id: SessionId,
+    rev: i64,
     flow: Arc<Flow>,
     state: SessionState,
 }
+
+/// How many times a turn is computed again after the store found the state
+/// it was computed from stale. More than one conflict in a row means another
+/// process is writing the same session at the same moment.
+const STALE_RETRIES: usize = 3;
 
 pub struct Runner {
     store: Arc<dyn Store>,
@@ -315,89 +323,137 @@ impl Runner {
         input: Input,
         lang: Option<Lang>,
     ) -> Result<Turn, RunError> {
-        let guard = self.lock_for(user).lock_owned().await;
-        let (session, flow, mut state, new_session) = match self.cache_take(user) {
-            Some(c) => (c.id, c.flow, c.state, None),
-            None => {
-                let found = match self.store.open_session(user).await? {
-                    Some(s) => Some(s),
-                    None => match self.store.latest_session(user).await? {
-                        // An owner who writes again after their consultation
-                        // ended is told so (and how to start over) rather
-                        // than dropped into a new one mid-sentence;
-                        // "restart" or an explicit start opens a new
-                        // consultation.
-                        Some(last) if !self.starts_anew(&last, &input).await? => Some(last),
-                        _ => None,
-                    },
-                };
-                match found {
-                    Some(s) => {
-                        let flow = self.flow_for(&s.version).await?;
-                        (s.id, flow, s.state, None)
-                    }
-                    // A new session is created in the same transaction as
-                    // its first step.
-                    None => {
-                        let flow = self.current_flow(lang.unwrap_or(self.config.default_lang))?;
-                        let new = NewSession {
-                            user: user.clone(),
-                            script_id: flow.script_id.clone(),
-                            lang: flow.lang,
-                            version: flow.version.clone(),
-                            now: self.clock.now(),
-                        };
-                        (SessionId(0), flow, SessionState::default(), Some(new))
-                    }
+        let mut guard = self.lock_for(user).lock_owned().await;
+        let mut attempt = 0;
+        loop {
+            // The cache is skipped after a stale attempt: the store has the
+            // newer state.
+            let cached = if attempt == 0 {
+                self.cache_take(user)
+            } else {
+                None
+            };
+            let (session, rev, flow, mut state, new_session) = match cached {
+                Some(c) => (c.id, c.rev, c.flow, c.state, None),
+                None => self.load(user, &input, lang).await?,
+            };
+            let now = self.clock.now();
+            let effects = engine::step(
+                &flow,
+                &mut state,
+                input.clone(),
+                &Ctx::new(now, self.config.mode),
+            );
+            let deliveries = match effects.iter().find_map(|e| match e {
+                Effect::CaseReady(d) => Some(d),
+                _ => None,
+            }) {
+                Some(draft) => {
+                    self.deliveries_for(&flow, draft.route.recipients().map(|h| h.id.as_str()))
                 }
+                None => Vec::new(),
+            };
+            let node = flow.node(state.node).id.clone();
+            // Serialised here, in the owner's task, so that a group commit
+            // does not serialise a whole batch of states one after another.
+            let state_json =
+                serde_json::to_string(&state.snapshot()).expect("a session state serialises");
+            let new_session_was_none = new_session.is_none();
+            let step = OwnedStep {
+                session,
+                rev,
+                now,
+                state,
+                current_node: node,
+                effects,
+                deliveries,
+                new_session,
+                state_json: Some(state_json),
+                guard: Some(guard),
+            };
+            let (outcome, step) = match &self.committer {
+                Some(c) => c.commit(step).await,
+                None => (self.store.commit_step(&step.as_commit()).await, step),
+            };
+            let OwnedStep {
+                state,
+                effects,
+                guard: g,
+                ..
+            } = step;
+            guard = match g {
+                Some(g) => g,
+                // The committer died holding the step (it returns an error).
+                None => self.lock_for(user).lock_owned().await,
+            };
+            // On failure nothing is cached, so the next turn reads the
+            // store.
+            let outcome = match outcome {
+                // The session changed or was deleted (e.g. `madoguchi
+                // forget`) since it was read: run the input on what the
+                // store has now.
+                Err(StoreError::Stale(_) | StoreError::NotFound(_))
+                    if new_session_was_none && attempt < STALE_RETRIES =>
+                {
+                    tracing::debug!(session = %session, "session changed elsewhere; running the input again on the stored state");
+                    attempt += 1;
+                    continue;
+                }
+                r => r?,
+            };
+            let (session, rev) = match outcome.created {
+                Some(id) => (id, 1),
+                None => (session, rev + 1),
+            };
+            self.cache_put(user, session, rev, &flow, state);
+            drop(guard);
+            return Ok(Turn {
+                session,
+                flow,
+                effects,
+                case: outcome.case,
+            });
+        }
+    }
+
+    /// The owner's session from the store (the open one, or the last one
+    /// if this input does not start anew), or a new one to be created with
+    /// the first step.
+    async fn load(
+        &self,
+        user: &UserKey,
+        input: &Input,
+        lang: Option<Lang>,
+    ) -> Result<(SessionId, i64, Arc<Flow>, SessionState, Option<NewSession>), RunError> {
+        let found = match self.store.open_session(user).await? {
+            Some(s) => Some(s),
+            None => match self.store.latest_session(user).await? {
+                // An owner who writes again after their consultation ended
+                // is told so (and how to start over) rather than dropped
+                // into a new one mid-sentence; "restart" or an explicit
+                // start opens a new consultation.
+                Some(last) if !self.starts_anew(&last, input).await? => Some(last),
+                _ => None,
+            },
+        };
+        Ok(match found {
+            Some(s) => {
+                let flow = self.flow_for(&s.version).await?;
+                (s.id, s.rev, flow, s.state, None)
             }
-        };
-        let now = self.clock.now();
-        let effects = engine::step(&flow, &mut state, input, &Ctx::new(now, self.config.mode));
-        let deliveries = match effects.iter().find_map(|e| match e {
-            Effect::CaseReady(d) => Some(d),
-            _ => None,
-        }) {
-            Some(draft) => {
-                self.deliveries_for(&flow, draft.route.recipients().map(|h| h.id.as_str()))
+            // A new session is created in the same transaction as its first
+            // step.
+            None => {
+                let flow = self.current_flow(lang.unwrap_or(self.config.default_lang))?;
+                let new = NewSession {
+                    user: user.clone(),
+                    script_id: flow.script_id.clone(),
+                    lang: flow.lang,
+                    version: flow.version.clone(),
+                    now: self.clock.now(),
+                };
+                (SessionId(0), 0, flow, SessionState::default(), Some(new))
             }
-            None => Vec::new(),
-        };
-        let node = flow.node(state.node).id.clone();
-        // Serialised here, in the owner's task, so that a group commit does
-        // not serialise a whole batch of states one after another.
-        let state_json = serde_json::to_string(&state).expect("a session state serialises");
-        let step = OwnedStep {
-            session,
-            now,
-            state,
-            current_node: node,
-            effects,
-            deliveries,
-            new_session,
-            state_json: Some(state_json),
-            guard: Some(guard),
-        };
-        let (outcome, step) = match &self.committer {
-            Some(c) => c.commit(step).await,
-            None => (self.store.commit_step(&step.as_commit()).await, step),
-        };
-        // On failure nothing is cached, so the next turn reads the store.
-        let outcome = outcome?;
-        let session = outcome.created.unwrap_or(session);
-        let OwnedStep {
-            state,
-            effects,
-            guard,
-            ..
-        } = step;
-        self.cache_put(user, session, &flow, state);
-        drop(guard);
-        Ok(Turn {
-            session,
-            flow,
-            effects,
-            case: outcome.case,
         })
     }
 
@@ -408,7 +464,14 @@ impl Runner {
         cache.lock().unwrap_or_else(|e| e.into_inner()).remove(user)
     }
 
-    fn cache_put(&self, user: &UserKey, id: SessionId, flow: &Arc<Flow>, state: SessionState) {
+    fn cache_put(
+        &self,
+        user: &UserKey,
+        id: SessionId,
+        rev: i64,
+        flow: &Arc<Flow>,
+        state: SessionState,
+    ) {
         let Some(cache) = &self.cache else { return };
         if !state.status.is_open() {
             return;
@@ -419,11 +482,22 @@ impl Runner {
                 user.clone(),
                 CachedSession {
                     id,
+                    rev,
                     flow: flow.clone(),
                     state,
                 },
             );
         }
+    }
+
+    /// A copy of the owner's session state as the cache holds it (`None`
+    /// without the cache, or when it holds none). The transcript harness
+    /// compares it with the session read back from the store after every
+    /// turn.
+    pub fn cached_state(&self, user: &UserKey) -> Option<SessionState> {
+        let cache = self.cache.as_ref()?;
+        let c = cache.lock().unwrap_or_else(|e| e.into_inner());
+        c.get(user).map(|c| c.state.clone())
     }
 
     /// Drops what the session cache holds for an owner, after their

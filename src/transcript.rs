@@ -257,6 +257,25 @@ pub async fn run(t: &Transcript, bundle: Bundle) -> Outcome {
                 continue;
             }
         };
+        // The state in memory and the one the store rebuilds (snapshot plus
+        // answer log) must be the same at every turn, or a resumed
+        // consultation would differ from the one the owner was having.
+        if let Some(mem) = runner.cached_state(&user) {
+            if mem != session.state {
+                fail(
+                    &mut failures,
+                    line,
+                    format!(
+                        "the session read back from the store differs from the one in memory
+--- memory ---
+{mem:?}
+--- store ---
+{:?}",
+                        session.state
+                    ),
+                );
+            }
+        }
         if let Some(n) = &s.node {
             if &session.current_node != n {
                 fail(
@@ -372,7 +391,7 @@ async fn check_expect(
     if let Some(r) = &e.route {
         let route = case
             .map(|c| c.route.clone())
-            .or_else(|| session.state.route.clone());
+            .or_else(|| session.state.route.as_deref().cloned());
         match route {
             None => fail("the case was never routed".into()),
             Some(route) => {

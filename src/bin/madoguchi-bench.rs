@@ -183,7 +183,7 @@ enum Cmd {
         /// Conversations each in-flight slot runs one after another.
         #[arg(long)]
         rounds: Option<usize>,
-        /// Only these variants: direct, group, cache (default: all).
+        /// Only these variants: direct, nocache, group (default: all).
         #[arg(long, value_delimiter = ',')]
         variant: Vec<String>,
     },
@@ -639,19 +639,19 @@ struct Variant {
 const VARIANTS: [Variant; 3] = [
     Variant {
         key: "direct",
-        name: "one commit per turn",
+        name: "one commit per turn, no cache",
         group_commit: false,
         session_cache: false,
     },
     Variant {
-        key: "group",
-        name: "group commit (default)",
+        key: "nocache",
+        name: "group commit, session read every turn",
         group_commit: true,
         session_cache: false,
     },
     Variant {
-        key: "cache",
-        name: "group commit + session cache",
+        key: "group",
+        name: "group commit + session cache (default)",
         group_commit: true,
         session_cache: true,
     },

@@ -118,10 +118,15 @@ pub struct SessionState {
     pub retries: u8,
     /// Questions asked, most recent last, for "back".
     pub history: Vec<NodeIx>,
-    /// Current answers, in the order given.
+    /// Current answers, in the order given. Not part of the stored
+    /// snapshot ([`SessionState::snapshot`]): the store rebuilds them from
+    /// its answer log ([`SessionState::apply_answer_log`]).
+    #[serde(default)]
     pub answers: Vec<(NodeIx, AnswerValue)>,
     pub tags: Vec<String>,
-    pub route: Option<RouteDecision>,
+    /// Boxed: it is set only near the end of a consultation, and inline it
+    /// would make every open conversation 168 bytes larger.
+    pub route: Option<Box<RouteDecision>>,
     /// Hub ids the owner consented to, when consent was given.
     pub consented: Option<Vec<String>>,
 }
@@ -141,7 +146,53 @@ impl Default for SessionState {
     }
 }
 
+/// A state without its answers, as the store keeps it: the answers are
+/// written once each to the store's answer log, so the snapshot rewritten at
+/// every turn stays a few dozen bytes instead of growing with every answer.
+#[derive(Serialize)]
+pub struct Snapshot<'a> {
+    status: Status,
+    node: NodeIx,
+    retries: u8,
+    history: &'a [NodeIx],
+    tags: &'a [String],
+    route: &'a Option<Box<RouteDecision>>,
+    consented: &'a Option<Vec<String>>,
+}
+
 impl SessionState {
+    /// The state without its answers (see [`Snapshot`]). Deserialising it
+    /// as a `SessionState` gives a state with no answers, to which
+    /// [`SessionState::apply_answer_log`] adds them back.
+    pub fn snapshot(&self) -> Snapshot<'_> {
+        Snapshot {
+            status: self.status,
+            node: self.node,
+            retries: self.retries,
+            history: &self.history,
+            tags: &self.tags,
+            route: &self.route,
+            consented: &self.consented,
+        }
+    }
+
+    /// Replays an answer log (oldest first: `Some` for a recorded answer,
+    /// `None` for a withdrawn one) onto the state's answers, exactly as the
+    /// engine changed them when it emitted [`Effect::Record`] and
+    /// [`Effect::Unset`]: a recorded answer replaces the question's earlier
+    /// one and moves to the end.
+    pub fn apply_answer_log(
+        &mut self,
+        log: impl IntoIterator<Item = (NodeIx, Option<AnswerValue>)>,
+    ) {
+        for (ix, value) in log {
+            match value {
+                Some(v) => self.set_answer(ix, v),
+                None => self.answers.retain(|(i, _)| *i != ix),
+            }
+        }
+    }
+
     pub fn answer(&self, ix: NodeIx) -> Option<&AnswerValue> {
         self.answers.iter().find(|(i, _)| *i == ix).map(|(_, v)| v)
     }
@@ -218,6 +269,11 @@ pub enum PromptKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Recorded {
     pub node: String,
+    /// The node's index in the session's pinned flow version. The store
+    /// keeps it with the answer so that a session's current answers can be
+    /// rebuilt from the answer log without the flow (see
+    /// [`SessionState::apply_answer_log`]).
+    pub ix: NodeIx,
     pub value: AnswerValue,
     /// What the owner typed or pressed, kept for the record.
     pub raw: String,
@@ -257,6 +313,7 @@ pub enum Effect {
     /// An answer was withdrawn (a correction made it irrelevant).
     Unset {
         node: String,
+        ix: NodeIx,
     },
     Tags(Vec<String>),
     Routed(RouteDecision),
@@ -464,7 +521,7 @@ impl Stepper<'_> {
         let input = ContextInput {
             answers: &self.st.answers,
             tags: &self.st.tags,
-            route: self.st.route.as_ref(),
+            route: self.st.route.as_deref(),
             today: self.ctx.today(),
         };
         render::render_input(self.flow, name, &input, mode)
@@ -536,15 +593,16 @@ impl Stepper<'_> {
                     self.st.answers.retain(|(i, _)| *i != cix);
                     self.out.push(Effect::Unset {
                         node: self.flow.node(cix).id.clone(),
+                        ix: cix,
                     });
                 }
                 self.say(self.msg("consent_changed"));
             }
         }
-        if self.st.route.as_ref() != Some(&d) {
+        if self.st.route.as_deref() != Some(&d) {
             self.out.push(Effect::Routed(d.clone()));
         }
-        self.st.route = Some(d);
+        self.st.route = Some(Box::new(d));
     }
 
     fn consent_node(&self) -> Option<NodeIx> {
@@ -696,6 +754,7 @@ impl Stepper<'_> {
         self.st.set_answer(ix, value.clone());
         self.out.push(Effect::Record(Recorded {
             node: self.flow.node(ix).id.clone(),
+            ix,
             value,
             raw,
             correction,
@@ -760,6 +819,7 @@ impl Stepper<'_> {
                         self.st.answers.retain(|(i, _)| *i != d);
                         self.out.push(Effect::Unset {
                             node: self.flow.node(d).id.clone(),
+                            ix: d,
                         });
                     }
                     self.retag();
@@ -830,7 +890,10 @@ impl Stepper<'_> {
     }
 
     fn finish_case(&mut self) {
-        let (Some(route), Some(_)) = (self.st.route.clone(), self.st.consented.as_ref()) else {
+        let (Some(route), Some(_)) = (
+            self.st.route.as_deref().cloned(),
+            self.st.consented.as_ref(),
+        ) else {
             // No consent, no case: nothing leaves the bot.
             return;
         };

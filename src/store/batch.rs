@@ -10,9 +10,11 @@
 //! step at once.
 //!
 //! The guarantee of [`Store::commit_step`] is kept: a caller gets its
-//! outcome only after the transaction holding its step has committed. If a
-//! batch fails, its steps are retried one by one, so one bad step (say, a
-//! session deleted meanwhile) fails alone.
+//! outcome only after the transaction holding its step has committed. If
+//! some steps of a batch are stale (their session changed since it was
+//! read), those fail alone and the rest is committed again as a batch; if a
+//! batch fails otherwise, its steps are retried one by one, so one bad step
+//! fails alone.
 
 use super::{NewDelivery, NewSession, StepCommit, StepOutcome, Store, StoreError};
 use crate::domain::ids::SessionId;
@@ -26,6 +28,8 @@ use tokio::sync::{mpsc, oneshot, OwnedMutexGuard};
 #[derive(Debug)]
 pub struct OwnedStep {
     pub session: SessionId,
+    /// The revision the step was computed from ([`StepCommit::rev`]).
+    pub rev: i64,
     pub now: DateTime<Utc>,
     pub state: SessionState,
     pub current_node: String,
@@ -45,6 +49,7 @@ impl OwnedStep {
     pub fn as_commit(&self) -> StepCommit<'_> {
         StepCommit {
             session: self.session,
+            rev: self.rev,
             now: self.now,
             state: &self.state,
             current_node: &self.current_node,
@@ -126,6 +131,7 @@ impl GroupCommitter {
 fn empty_step() -> OwnedStep {
     OwnedStep {
         session: SessionId(0),
+        rev: 0,
         now: DateTime::<Utc>::MIN_UTC,
         state: SessionState::default(),
         current_node: String::new(),
@@ -137,6 +143,19 @@ fn empty_step() -> OwnedStep {
     }
 }
 
+async fn commit(store: &dyn Store, jobs: &[Job]) -> Result<Vec<StepOutcome>, StoreError> {
+    let commits: Vec<StepCommit<'_>> = jobs.iter().map(|j| j.step.as_commit()).collect();
+    store.commit_steps(&commits).await
+}
+
+async fn commit_one(store: &dyn Store, job: &Job) -> Result<StepOutcome, StoreError> {
+    let mut v = store
+        .commit_steps(std::slice::from_ref(&job.step.as_commit()))
+        .await?;
+    v.pop()
+        .ok_or_else(|| StoreError::Conflict("the store returned no outcome".into()))
+}
+
 async fn run(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Job>, max: usize) {
     let mut jobs: Vec<Job> = Vec::with_capacity(max.min(4096));
     loop {
@@ -144,10 +163,36 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Job>, max: u
         if rx.recv_many(&mut jobs, max).await == 0 {
             return;
         }
-        let result = {
-            let commits: Vec<StepCommit<'_>> = jobs.iter().map(|j| j.step.as_commit()).collect();
-            store.commit_steps(&commits).await
-        };
+        let mut result = commit(&*store, &jobs).await;
+        // Stale steps fail alone; the others are committed again together
+        // (nothing of the failed attempt was written).
+        while let Err(StoreError::Stale(stale)) = &result {
+            if jobs.len() == 1 || stale.is_empty() {
+                break;
+            }
+            let stale = stale.clone();
+            let (bad, good): (Vec<Job>, Vec<Job>) = jobs
+                .drain(..)
+                .partition(|j| j.step.new_session.is_none() && stale.contains(&j.step.session));
+            if bad.is_empty() {
+                jobs = good;
+                break;
+            }
+            // Each alone, which gives each its own answer (stale, or its
+            // session is gone); rare, so one transaction each is fine.
+            for job in bad {
+                let r = commit_one(&*store, &job).await;
+                let _ = job.reply.send((r, job.step));
+            }
+            jobs = good;
+            if jobs.is_empty() {
+                break;
+            }
+            result = commit(&*store, &jobs).await;
+        }
+        if jobs.is_empty() {
+            continue;
+        }
         match result {
             Ok(outcomes) if outcomes.len() == jobs.len() => {
                 for (job, outcome) in jobs.drain(..).zip(outcomes) {
@@ -178,14 +223,7 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Job>, max: u
                 // fault: commit each alone so the others go through.
                 tracing::warn!(steps = jobs.len(), error = %e, "group commit failed; committing its steps one by one");
                 for job in jobs.drain(..) {
-                    let r = store
-                        .commit_steps(std::slice::from_ref(&job.step.as_commit()))
-                        .await;
-                    let r = r.and_then(|mut v| {
-                        v.pop().ok_or_else(|| {
-                            StoreError::Conflict("the store returned no outcome".into())
-                        })
-                    });
+                    let r = commit_one(&*store, &job).await;
                     let _ = job.reply.send((r, job.step));
                 }
             }

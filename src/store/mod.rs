@@ -31,6 +31,12 @@ pub enum StoreError {
     NotFound(String),
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The step was computed from a session revision that is no longer the
+    /// stored one (another process changed or deleted the session). Nothing
+    /// of the step was written; the caller reloads the session and runs the
+    /// input again.
+    #[error("sessions {0:?} changed since they were read; reload them and try again")]
+    Stale(Vec<SessionId>),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -76,6 +82,9 @@ pub struct SessionRecord {
     pub status: Status,
     pub current_node: String,
     pub state: SessionState,
+    /// How many steps have been committed; a step is written only over the
+    /// revision it was computed from ([`StepCommit::rev`]).
+    pub rev: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -93,6 +102,11 @@ pub struct NewDelivery {
 #[derive(Debug)]
 pub struct StepCommit<'a> {
     pub session: SessionId,
+    /// The session revision the step was computed from
+    /// ([`SessionRecord::rev`]; ignored for a new session). If the stored
+    /// revision differs, the commit fails with [`StoreError::Stale`] and
+    /// writes nothing. A committed step makes it `rev + 1`.
+    pub rev: i64,
     pub now: DateTime<Utc>,
     pub state: &'a SessionState,
     pub current_node: &'a str,
@@ -104,9 +118,9 @@ pub struct StepCommit<'a> {
     /// session never exists without its first step. Its id is in
     /// [`StepOutcome::created`].
     pub new_session: Option<&'a NewSession>,
-    /// `state` already serialised as JSON, when the caller did it (the
-    /// runner does, so that a group commit does not serialise every state
-    /// of the batch one after another); `None` to let the store do it.
+    /// `state.snapshot()` already serialised as JSON, when the caller did
+    /// it (the runner does, so that a group commit does not serialise every
+    /// state of the batch one after another); `None` to let the store do it.
     pub state_json: Option<&'a str>,
 }
 
@@ -410,8 +424,11 @@ pub trait Store: Send + Sync + 'static {
     /// Commits several steps (of different sessions) together: all of them
     /// or none, with one durable write for the lot where the backend can
     /// (group commit, see [`batch`]). The outcomes are in the steps' order.
-    /// The default commits them one by one, which is durable but neither
-    /// atomic nor faster; backends override it.
+    /// If some steps are stale, nothing is written and the error is
+    /// [`StoreError::Stale`] naming every stale session of the batch, so
+    /// that the others can be committed again without them. The default
+    /// commits them one by one, which is durable but neither atomic nor
+    /// faster; backends override it.
     async fn commit_steps(&self, cs: &[StepCommit<'_>]) -> Result<Vec<StepOutcome>> {
         let mut out = Vec::with_capacity(cs.len());
         for c in cs {

@@ -11,6 +11,7 @@ use sqlx::sqlite::{
 use sqlx::{Row, SqlitePool};
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 // Every write transaction starts with BEGIN IMMEDIATE: most read a row
@@ -22,7 +23,13 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite")
 #[derive(Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Stops the background checkpointer when the last clone of the store
+    /// is dropped.
+    _checkpointer: Arc<tokio::sync::oneshot::Sender<()>>,
 }
+
+/// How often the background task checkpoints the WAL.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -39,26 +46,68 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
-            // Checkpoint the WAL every 10,000 pages (~40 MB) instead of
-            // SQLite's 1,000: a session's page is rewritten at every turn, and
-            // a rarer checkpoint copies it back once for many turns.
-            // Durability is unchanged (the WAL is fsync'd at every commit).
-            .pragma("wal_autocheckpoint", "10000");
+            // The WAL is checkpointed by a task of its own (see
+            // `checkpoint_loop`), not by the connection that happens to
+            // commit when the WAL passes SQLite's 1,000 pages: that commit
+            // would copy the WAL into the database and fsync it before
+            // answering, and every owner in its batch would wait for it.
+            // This limit is only a backstop, should that task be unable to
+            // run. Durability is unchanged (the WAL is fsync'd at every
+            // commit).
+            .pragma("wal_autocheckpoint", "100000")
+            // A group commit's multi-row `UPDATE … FROM (VALUES …)` and its
+            // `RETURNING` go through temporary tables; in a file they cost a
+            // create, writes and an unlink per batch.
+            .pragma("temp_store", "memory");
         Self::with_options(opts).await
     }
 
     pub async fn with_options(opts: SqliteConnectOptions) -> Result<SqliteStore> {
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
-            .connect_with(opts)
+            .connect_with(opts.clone())
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(SqliteStore { pool })
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        tokio::spawn(checkpoint_loop(opts, stopped));
+        Ok(SqliteStore {
+            pool,
+            _checkpointer: Arc::new(stop),
+        })
     }
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+}
+
+/// Checkpoints the WAL in the background on a connection of its own, so
+/// that no commit waits for a checkpoint. `PASSIVE` copies what it can
+/// without blocking writers or readers, and new commits go on meanwhile.
+async fn checkpoint_loop(opts: SqliteConnectOptions, mut stop: tokio::sync::oneshot::Receiver<()>) {
+    use sqlx::ConnectOptions;
+    // Ten statements a second would drown a debug log.
+    let opts = opts.log_statements(log::LevelFilter::Trace);
+    let mut conn = match opts.connect().await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot open the WAL checkpoint connection; SQLite checkpoints on its own");
+            return;
+        }
+    };
+    let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = tick.tick() => {
+                if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").fetch_optional(&mut conn).await {
+                    tracing::warn!(error = %e, "WAL checkpoint failed; it is tried again");
+                }
+            }
+        }
+    }
+    let _ = sqlx::Connection::close(conn).await;
 }
 
 fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
@@ -76,11 +125,35 @@ fn to_json<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_string(v).expect("serialising plain data cannot fail")
 }
 
+/// A session row with its answer log: the answers that count for the current
+/// state (from `answers_from` on, with a question index), oldest first, as a
+/// JSON array of `[ix, value]` (`value` null for a withdrawn answer). One
+/// query, so loading a session is one round trip to SQLite's worker.
+macro_rules! session_select {
+    ($tail:literal) => {
+        concat!(
+            "SELECT s.*,
+                (SELECT json_group_array(json_array(a.ix, json(a.value)) ORDER BY a.id)
+                 FROM answers a
+                 WHERE a.session_id = s.id AND a.id >= s.answers_from AND a.ix IS NOT NULL) AS answer_log
+             FROM sessions s ",
+            $tail
+        )
+    };
+}
+
 fn session_row(r: &SqliteRow) -> Result<SessionRecord> {
     let user: String = r.try_get("user_key")?;
     let lang: String = r.try_get("lang")?;
     let status: String = r.try_get("status")?;
     let state: String = r.try_get("state")?;
+    let mut state: SessionState = json("session state", &state)?;
+    let log: Option<String> = r.try_get("answer_log")?;
+    if let Some(log) = log {
+        let log: Vec<(crate::script::NodeIx, Option<AnswerValue>)> =
+            json("session answer log", &log)?;
+        state.apply_answer_log(log);
+    }
     Ok(SessionRecord {
         id: SessionId(r.try_get("id")?),
         user: UserKey::parse(&user).map_err(|e| corrupt("session user", e))?,
@@ -89,7 +162,8 @@ fn session_row(r: &SqliteRow) -> Result<SessionRecord> {
         version: r.try_get("version")?,
         status: Status::parse(&status).ok_or_else(|| corrupt("session status", &status))?,
         current_node: r.try_get("current_node")?,
-        state: json("session state", &state)?,
+        state,
+        rev: r.try_get("rev")?,
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
     })
@@ -316,8 +390,8 @@ async fn write_step(conn: &mut sqlx::SqliteConnection, c: &StepCommit<'_>) -> Re
     let session = match c.new_session {
         Some(s) => {
             let id = sqlx::query(
-                "INSERT INTO sessions (user_key, script_id, lang, version, status, current_node, state, created_at, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO sessions (user_key, script_id, lang, version, status, current_node, state, rev, created_at, updated_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
             )
             .bind(s.user.to_string())
             .bind(&s.script_id)
@@ -336,17 +410,28 @@ async fn write_step(conn: &mut sqlx::SqliteConnection, c: &StepCommit<'_>) -> Re
             SessionId(id)
         }
         None => {
-            let updated = sqlx::query("UPDATE sessions SET status = ?, current_node = ?, state = ?, updated_at = ? WHERE id = ?")
-                .bind(c.state.status.name())
-                .bind(c.current_node)
-                .bind(state_json(c))
-                .bind(c.now)
-                .bind(c.session.0)
-                .execute(&mut *conn)
-                .await?
-                .rows_affected();
+            let updated = sqlx::query(
+                "UPDATE sessions SET status = ?, current_node = ?, state = ?, updated_at = ?, rev = rev + 1 WHERE id = ? AND rev = ?",
+            )
+            .bind(c.state.status.name())
+            .bind(c.current_node)
+            .bind(state_json(c))
+            .bind(c.now)
+            .bind(c.session.0)
+            .bind(c.rev)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
             if updated == 0 {
-                return Err(StoreError::NotFound(format!("session {}", c.session)));
+                let exists: Option<i64> =
+                    sqlx::query_scalar("SELECT id FROM sessions WHERE id = ?")
+                        .bind(c.session.0)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                return Err(match exists {
+                    Some(_) => StoreError::Stale(vec![c.session]),
+                    None => StoreError::NotFound(format!("session {}", c.session)),
+                });
             }
             c.session
         }
@@ -354,9 +439,10 @@ async fn write_step(conn: &mut sqlx::SqliteConnection, c: &StepCommit<'_>) -> Re
     for e in c.effects {
         match e {
             Effect::Record(r) => {
-                sqlx::query("INSERT INTO answers (session_id, node, value, raw, correction, at) VALUES (?, ?, ?, ?, ?, ?)")
+                sqlx::query("INSERT INTO answers (session_id, node, ix, value, raw, correction, at) VALUES (?, ?, ?, ?, ?, ?, ?)")
                         .bind(session.0)
                         .bind(&r.node)
+                        .bind(r.ix as i64)
                         .bind(to_json(&r.value))
                         .bind(&r.raw)
                         .bind(r.correction as i64)
@@ -364,13 +450,22 @@ async fn write_step(conn: &mut sqlx::SqliteConnection, c: &StepCommit<'_>) -> Re
                         .execute(&mut *conn)
                         .await?;
             }
-            Effect::Unset { node } => {
-                sqlx::query("INSERT INTO answers (session_id, node, value, raw, correction, at) VALUES (?, ?, NULL, '', 1, ?)")
+            Effect::Unset { node, ix } => {
+                sqlx::query("INSERT INTO answers (session_id, node, ix, value, raw, correction, at) VALUES (?, ?, ?, NULL, '', 1, ?)")
                         .bind(session.0)
                         .bind(node)
+                        .bind(*ix as i64)
                         .bind(c.now)
                         .execute(&mut *conn)
                         .await?;
+            }
+            // Everything said before a restart stays as history but no
+            // longer counts: the answer log of the state starts after it.
+            Effect::Restarted => {
+                sqlx::query("UPDATE sessions SET answers_from = (SELECT COALESCE(MAX(id), 0) + 1 FROM answers) WHERE id = ?")
+                    .bind(session.0)
+                    .execute(&mut *conn)
+                    .await?;
             }
             Effect::Consent(rec) => {
                 let (user, _) = meta.get(conn, session).await?;
@@ -429,21 +524,24 @@ async fn write_step(conn: &mut sqlx::SqliteConnection, c: &StepCommit<'_>) -> Re
     Ok(outcome)
 }
 
-/// The step's state as JSON: as the caller serialised it, or now.
+/// The step's state snapshot (the state without its answers, which are in
+/// the answer log) as JSON: as the caller serialised it, or now.
 fn state_json<'a>(c: &StepCommit<'a>) -> std::borrow::Cow<'a, str> {
     match c.state_json {
         Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(to_json(c.state)),
+        None => std::borrow::Cow::Owned(to_json(&c.state.snapshot())),
     }
 }
 
-/// A step of an existing session whose effects touch no table but
-/// `answers`.
+/// A step whose effects touch no table but `answers` and its own session
+/// row (which it may create).
 fn is_simple(c: &StepCommit<'_>) -> bool {
-    c.new_session.is_none()
-        && c.effects
-            .iter()
-            .all(|e| !matches!(e, Effect::Consent(_) | Effect::CaseReady(_)))
+    c.effects.iter().all(|e| {
+        !matches!(
+            e,
+            Effect::Consent(_) | Effect::CaseReady(_) | Effect::Restarted
+        )
+    })
 }
 
 /// Rows per multi-row statement: few distinct statements (each prepared
@@ -474,58 +572,136 @@ fn values_sql(head: &str, row: &str, rows: usize, tail: &str) -> String {
     sql
 }
 
-/// Writes answer-only steps of many sessions (see [`is_simple`]) with one
-/// `UPDATE … FROM (VALUES …)` and one multi-row `INSERT` per chunk. Fails
-/// with `NotFound` if any session is missing, like `commit_step`.
+/// Writes answer-only steps of many sessions (see [`is_simple`]): one
+/// multi-row `INSERT … RETURNING` per chunk for the sessions they create,
+/// one `UPDATE … FROM (VALUES …)` per chunk for the others, and one
+/// multi-row `INSERT` per chunk for the answers. Returns each step's
+/// session id (the new one for a step that created its session). Fails with
+/// [`StoreError::Stale`] naming every step whose session is missing or has
+/// moved on, like `commit_step`.
 async fn write_simple_steps(
     conn: &mut sqlx::SqliteConnection,
-    steps: &[&StepCommit<'_>],
-) -> Result<()> {
-    if steps.is_empty() {
-        return Ok(());
+    all: &[&StepCommit<'_>],
+) -> Result<Vec<SessionId>> {
+    let mut ids: Vec<SessionId> = all.iter().map(|c| c.session).collect();
+    if all.is_empty() {
+        return Ok(ids);
     }
-    let mut updated = 0u64;
+    // New sessions. Several in one batch are always of different owners
+    // (a runner handles one input per owner at a time), so the owner key
+    // tells which returned id is whose; RETURNING's order is unspecified.
+    let created: Vec<(usize, &NewSession)> = all
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.new_session.map(|n| (i, n)))
+        .collect();
+    let mut at = 0;
+    for n in chunks(created.len()) {
+        let sql = values_sql(
+            "INSERT INTO sessions (user_key, script_id, lang, version, status, current_node, state, rev, created_at, updated_at) VALUES ",
+            "(?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+            n,
+            " RETURNING id, user_key",
+        );
+        let mut q = sqlx::query(&sql);
+        let part = &created[at..at + n];
+        for (i, new) in part {
+            let c = all[*i];
+            q = q
+                .bind(new.user.to_string())
+                .bind(&new.script_id)
+                .bind(new.lang.code())
+                .bind(&new.version)
+                .bind(c.state.status.name())
+                .bind(c.current_node)
+                .bind(state_json(c))
+                .bind(new.now)
+                .bind(c.now);
+        }
+        let rows = q.fetch_all(&mut *conn).await?;
+        let by_user: std::collections::HashMap<String, i64> = rows
+            .iter()
+            .map(|r| Ok((r.try_get::<String, _>(1)?, r.try_get::<i64, _>(0)?)))
+            .collect::<Result<_>>()?;
+        for (i, new) in part {
+            let id = by_user.get(&new.user.to_string()).ok_or_else(|| {
+                StoreError::Conflict(format!("two new sessions for {} in one batch", new.user))
+            })?;
+            ids[*i] = SessionId(*id);
+        }
+        at += n;
+    }
+    let steps: Vec<&StepCommit<'_>> = all
+        .iter()
+        .filter(|c| c.new_session.is_none())
+        .copied()
+        .collect();
+    let mut updated: Vec<i64> = Vec::with_capacity(steps.len());
     let mut at = 0;
     for n in chunks(steps.len()) {
         let sql = values_sql(
-            "UPDATE sessions SET status = v.column2, current_node = v.column3, state = v.column4, updated_at = v.column5 FROM (VALUES ",
-            "(?, ?, ?, ?, ?)",
+            "UPDATE sessions SET status = v.column3, current_node = v.column4, state = v.column5, updated_at = v.column6, rev = sessions.rev + 1 FROM (VALUES ",
+            "(?, ?, ?, ?, ?, ?)",
             n,
-            ") AS v WHERE sessions.id = v.column1",
+            ") AS v WHERE sessions.id = v.column1 AND sessions.rev = v.column2 RETURNING sessions.id",
         );
         let mut q = sqlx::query(&sql);
         for c in &steps[at..at + n] {
             q = q
                 .bind(c.session.0)
+                .bind(c.rev)
                 .bind(c.state.status.name())
                 .bind(c.current_node)
                 .bind(state_json(c))
                 .bind(c.now);
         }
-        updated += q.execute(&mut *conn).await?.rows_affected();
+        let ids = q.fetch_all(&mut *conn).await?;
+        for r in &ids {
+            updated.push(r.try_get(0)?);
+        }
         at += n;
     }
-    if updated != steps.len() as u64 {
-        return Err(StoreError::NotFound(format!(
-            "{} of {} sessions",
-            steps.len() as u64 - updated,
-            steps.len()
-        )));
+    if updated.len() != steps.len() {
+        // Some steps were computed from a revision that is no longer the
+        // stored one, or their session is gone. Name them all (the caller
+        // rolls the transaction back), so the batch can be committed again
+        // without them.
+        let updated: std::collections::HashSet<i64> = updated.into_iter().collect();
+        let stale = steps
+            .iter()
+            .map(|c| c.session)
+            .filter(|s| !updated.contains(&s.0))
+            .collect();
+        return Err(StoreError::Stale(stale));
     }
+    let ids_ref = &ids;
     // The answers, in step and effect order (their ids keep that order).
-    let rows: Vec<(SessionId, &str, Option<String>, &str, bool, DateTime<Utc>)> = steps
+    let rows: Vec<(
+        SessionId,
+        &str,
+        i64,
+        Option<String>,
+        &str,
+        bool,
+        DateTime<Utc>,
+    )> = all
         .iter()
-        .flat_map(|c| {
+        .enumerate()
+        .flat_map(|(i, c)| {
+            let session = ids_ref[i];
             c.effects.iter().filter_map(move |e| match e {
                 Effect::Record(r) => Some((
-                    c.session,
+                    session,
                     r.node.as_str(),
+                    r.ix as i64,
                     Some(to_json(&r.value)),
                     r.raw.as_str(),
                     r.correction,
                     c.now,
                 )),
-                Effect::Unset { node } => Some((c.session, node.as_str(), None, "", true, c.now)),
+                Effect::Unset { node, ix } => {
+                    Some((session, node.as_str(), *ix as i64, None, "", true, c.now))
+                }
                 _ => None,
             })
         })
@@ -533,16 +709,17 @@ async fn write_simple_steps(
     let mut at = 0;
     for n in chunks(rows.len()) {
         let sql = values_sql(
-            "INSERT INTO answers (session_id, node, value, raw, correction, at) VALUES ",
-            "(?, ?, ?, ?, ?, ?)",
+            "INSERT INTO answers (session_id, node, ix, value, raw, correction, at) VALUES ",
+            "(?, ?, ?, ?, ?, ?, ?)",
             n,
             "",
         );
         let mut q = sqlx::query(&sql);
-        for (session, node, value, raw, correction, now) in &rows[at..at + n] {
+        for (session, node, ix, value, raw, correction, now) in &rows[at..at + n] {
             q = q
                 .bind(session.0)
                 .bind(*node)
+                .bind(*ix)
                 .bind(value.as_deref())
                 .bind(*raw)
                 .bind(*correction as i64)
@@ -551,7 +728,7 @@ async fn write_simple_steps(
         q.execute(&mut *conn).await?;
         at += n;
     }
-    Ok(())
+    Ok(ids)
 }
 
 #[async_trait]
@@ -627,7 +804,7 @@ impl Store for SqliteStore {
         .bind(&s.script_id)
         .bind(s.lang.code())
         .bind(&s.version)
-        .bind(to_json(&state))
+        .bind(to_json(&state.snapshot()))
         .bind(s.now)
         .bind(s.now)
         .execute(&self.pool)
@@ -642,13 +819,14 @@ impl Store for SqliteStore {
             status: Status::New,
             current_node: String::new(),
             state,
+            rev: 0,
             created_at: s.now,
             updated_at: s.now,
         })
     }
 
     async fn session(&self, id: SessionId) -> Result<Option<SessionRecord>> {
-        let row = sqlx::query("SELECT * FROM sessions WHERE id = ?")
+        let row = sqlx::query(session_select!("WHERE s.id = ?"))
             .bind(id.0)
             .fetch_optional(&self.pool)
             .await?;
@@ -656,31 +834,36 @@ impl Store for SqliteStore {
     }
 
     async fn open_session(&self, user: &UserKey) -> Result<Option<SessionRecord>> {
-        let row = sqlx::query("SELECT * FROM sessions WHERE user_key = ? AND status IN ('new', 'active') ORDER BY id DESC LIMIT 1")
-            .bind(user.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(session_select!(
+            "WHERE s.user_key = ? AND s.status IN ('new', 'active') ORDER BY s.id DESC LIMIT 1"
+        ))
+        .bind(user.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(session_row).transpose()
     }
 
     async fn latest_session(&self, user: &UserKey) -> Result<Option<SessionRecord>> {
-        let row = sqlx::query("SELECT * FROM sessions WHERE user_key = ? ORDER BY id DESC LIMIT 1")
-            .bind(user.to_string())
-            .fetch_optional(&self.pool)
-            .await?;
+        let row = sqlx::query(session_select!(
+            "WHERE s.user_key = ? ORDER BY s.id DESC LIMIT 1"
+        ))
+        .bind(user.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
         row.as_ref().map(session_row).transpose()
     }
 
     async fn open_sessions(&self) -> Result<Vec<SessionRecord>> {
-        let rows =
-            sqlx::query("SELECT * FROM sessions WHERE status IN ('new', 'active') ORDER BY id")
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query(session_select!(
+            "WHERE s.status IN ('new', 'active') ORDER BY s.id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter().map(session_row).collect()
     }
 
     async fn sessions_of_user(&self, user: &UserKey) -> Result<Vec<SessionRecord>> {
-        let rows = sqlx::query("SELECT * FROM sessions WHERE user_key = ? ORDER BY id")
+        let rows = sqlx::query(session_select!("WHERE s.user_key = ? ORDER BY s.id"))
             .bind(user.to_string())
             .fetch_all(&self.pool)
             .await?;
@@ -703,23 +886,33 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut out = vec![StepOutcome::default(); cs.len()];
         let mut simple = Vec::with_capacity(cs.len());
+        let mut simple_ix = Vec::with_capacity(cs.len());
         for (i, c) in cs.iter().enumerate() {
             if cs.len() > 1 && is_simple(c) {
                 simple.push(c);
+                simple_ix.push(i);
             } else {
                 out[i] = write_step(&mut tx, c).await?;
             }
         }
-        write_simple_steps(&mut tx, &simple).await?;
+        let ids = write_simple_steps(&mut tx, &simple).await?;
+        for ((i, id), c) in simple_ix.into_iter().zip(ids).zip(&simple) {
+            if c.new_session.is_some() {
+                out[i].created = Some(id);
+            }
+        }
         tx.commit().await?;
         Ok(out)
     }
 
     async fn answers(&self, session: SessionId) -> Result<Vec<AnswerRecord>> {
-        let rows = sqlx::query("SELECT * FROM answers WHERE session_id = ? ORDER BY id")
-            .bind(session.0)
-            .fetch_all(&self.pool)
-            .await?;
+        // Carried rows repeat answers already in the history (see
+        // migration 0003) and are not shown again.
+        let rows =
+            sqlx::query("SELECT * FROM answers WHERE session_id = ? AND carried = 0 ORDER BY id")
+                .bind(session.0)
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|r| {
                 let value: Option<String> = r.try_get("value")?;

@@ -1539,7 +1539,7 @@ async fn madoguchi_run_starts_from_the_config_file_and_stops_on_sigterm() {
     )
     .unwrap();
     let token = discord.bot_token();
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_madoguchi"))
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_madoguchi"))
         .args(["run", "--config"])
         .arg(&config)
         .env("DISCORD_TOKEN", &token)
@@ -1549,6 +1549,12 @@ async fn madoguchi_run_starts_from_the_config_file_and_stops_on_sigterm() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // Read the log while the bot runs: a full pipe would stop it.
+    let mut stderr = child.stderr.take().unwrap();
+    let log_reader = std::thread::spawn(move || {
+        let mut log = String::new();
+        std::io::Read::read_to_string(&mut stderr, &mut log).map(|_| log)
+    });
     discord.wait_ready().await;
     discord.user_sends_dm(OWNER, "こんにちは").await;
     let dm = discord.dm_channel_of(OWNER).unwrap();
@@ -1561,12 +1567,12 @@ async fn madoguchi_run_starts_from_the_config_file_and_stops_on_sigterm() {
         .args(["-TERM", &child.id().to_string()])
         .status()
         .unwrap();
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+    let status = tokio::task::spawn_blocking(move || child.wait())
         .await
         .unwrap()
         .unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{log}");
+    let log = log_reader.join().unwrap().unwrap();
+    assert!(status.success(), "{log}");
     assert!(
         !log.contains(&token) && !log.contains(token.split('.').nth(1).unwrap()),
         "the token must never be logged"

@@ -182,6 +182,7 @@ async fn without_group_commit_the_same_is_stored() {
 fn step(session: SessionId, new: Option<NewSession>) -> OwnedStep {
     OwnedStep {
         session,
+        rev: 0,
         now: chrono::Utc::now(),
         state: SessionState {
             status: Status::Active,
@@ -219,15 +220,29 @@ async fn one_bad_step_fails_alone() {
     // Submitted together (on this single-threaded runtime the committer
     // runs only once all are queued, so they are likely one batch); the
     // step for a session that does not exist must fail, the others not.
+    // A step computed from an old revision of its session is refused the
+    // same way.
+    let existing = store.create_session(&new(3)).await.unwrap();
+    let stale = OwnedStep {
+        rev: 5,
+        ..step(existing.id, None)
+    };
     let results = futures::future::join_all(vec![
         committer.commit(step(SessionId(0), Some(new(1)))),
         committer.commit(step(SessionId(987_654), None)),
         committer.commit(step(SessionId(0), Some(new(2)))),
+        committer.commit(stale),
     ])
     .await;
     let ok: Vec<bool> = results.iter().map(|(r, _)| r.is_ok()).collect();
-    assert_eq!(ok, vec![true, false, true]);
+    assert_eq!(ok, vec![true, false, true, false]);
     assert!(matches!(results[1].0, Err(StoreError::NotFound(_))));
+    assert!(
+        matches!(&results[3].0, Err(StoreError::Stale(ids)) if ids == &vec![existing.id]),
+        "{:?}",
+        results[3].0
+    );
+    assert_eq!(store.session(existing.id).await.unwrap().unwrap().rev, 0);
     for i in [1, 2] {
         let user = UserKey::new(Transport::Terminal, &format!("batch-{i}")).unwrap();
         let s = store
@@ -238,4 +253,50 @@ async fn one_bad_step_fails_alone() {
         assert_eq!(s.status, Status::Active);
         assert_eq!(s.current_node, "q01");
     }
+}
+
+/// Two bot instances on one database, each with its session cache: a turn
+/// computed from a cached state that the other instance has moved on from
+/// is refused by the store and run again on the stored state, so neither
+/// instance writes over the other's answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_cached_session_is_read_again_not_written_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("two.db");
+    let (a, store) = runner(&db, RunnerOptions::default()).await;
+    let (b, _) = runner(&db, RunnerOptions::default()).await;
+    let user = UserKey::new(Transport::Terminal, "owner-two").unwrap();
+    let first = a
+        .handle(&user, Input::Text("こんにちは".into()), None)
+        .await
+        .unwrap();
+    a.handle(&user, Input::Text(answer(1)), None).await.unwrap();
+    // The owner's next message reaches the other instance.
+    b.handle(&user, Input::Text(answer(2)), None).await.unwrap();
+    // `a` still caches the state after answer 1.
+    assert_eq!(a.cached_state(&user).unwrap().answers.len(), 1);
+    let turn = a.handle(&user, Input::Text(answer(3)), None).await.unwrap();
+    assert_eq!(turn.session, first.session);
+    let s = store.open_session(&user).await.unwrap().unwrap();
+    let texts: Vec<String> = s.state.answers.iter().map(|(_, v)| v.as_key()).collect();
+    assert_eq!(texts, vec![answer(1), answer(2), answer(3)]);
+    assert_eq!(s.rev, 4);
+    assert_eq!(a.cached_state(&user).unwrap(), s.state);
+
+    // The owner's data is deleted by another process (`madoguchi forget`):
+    // the next message starts a new consultation instead of writing the
+    // cached answers back.
+    store.forget_user(&user, chrono::Utc::now()).await.unwrap();
+    let turn = a
+        .handle(&user, Input::Text("こんにちは".into()), None)
+        .await
+        .unwrap();
+    assert_ne!(turn.session, first.session);
+    let s = store.open_session(&user).await.unwrap().unwrap();
+    assert!(s.state.answers.is_empty(), "{:?}", s.state.answers);
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM answers").await,
+        0,
+        "nothing of the deleted consultation is written back"
+    );
 }

@@ -30,7 +30,7 @@ fn check(flow: &Flow, st: &SessionState, today: NaiveDate, what: &str) -> usize 
             let input = ContextInput {
                 answers: &st.answers,
                 tags: &st.tags,
-                route: st.route.as_ref(),
+                route: st.route.as_deref(),
                 today,
             };
             let fast = render_input(flow, &name, &input, mode);

@@ -4,7 +4,7 @@
 use crate::support::t0;
 use chrono::Duration;
 use madoguchi::answer::AnswerValue;
-use madoguchi::domain::ids::{Transport, UserKey};
+use madoguchi::domain::ids::{SessionId, Transport, UserKey};
 use madoguchi::engine::{CaseDraft, ConsentRecord, Effect, Recorded, SessionState, Status};
 use madoguchi::routing::{HubRef, RouteDecision};
 use madoguchi::script::Lang;
@@ -28,9 +28,10 @@ fn route() -> RouteDecision {
     }
 }
 
-fn record(node: &str, v: AnswerValue, correction: bool) -> Effect {
+fn record(node: &str, ix: u16, v: AnswerValue, correction: bool) -> Effect {
     Effect::Record(Recorded {
         node: node.into(),
+        ix,
         value: v,
         raw: "raw".into(),
         correction,
@@ -88,12 +89,14 @@ pub async fn story(store: &dyn Store) {
         .push((3, AnswerValue::Text("株式会社テスト".into())));
     let effects = vec![record(
         "company_name",
+        3,
         AnswerValue::Text("株式会社テスト".into()),
         false,
     )];
     let out = store
         .commit_step(&StepCommit {
             session: s.id,
+            rev: 0,
             now: t0(),
             state: &state,
             current_node: "industry",
@@ -105,19 +108,48 @@ pub async fn story(store: &dyn Store) {
         .await
         .unwrap();
     assert_eq!(out.case, None);
+    // A step computed from a revision that is no longer the stored one is
+    // refused and writes nothing.
+    let stale = store
+        .commit_step(&StepCommit {
+            session: s.id,
+            rev: 0,
+            now: t0() + Duration::seconds(1),
+            state: &state,
+            current_node: "somewhere",
+            effects: &effects,
+            deliveries: vec![],
+            new_session: None,
+            state_json: None,
+        })
+        .await;
+    assert!(
+        matches!(stale, Err(StoreError::Stale(ref ids)) if ids == &vec![s.id]),
+        "{stale:?}"
+    );
+    assert_eq!(store.answers(s.id).await.unwrap().len(), 1);
+    assert_eq!(store.open_session(&owner).await.unwrap().unwrap().rev, 1);
+
+    state.answers.clear();
+    state
+        .answers
+        .push((3, AnswerValue::Text("株式会社テスト2".into())));
     let effects = vec![
         record(
             "company_name",
+            3,
             AnswerValue::Text("株式会社テスト2".into()),
             true,
         ),
         Effect::Unset {
             node: "talent_role".into(),
+            ix: 7,
         },
     ];
     store
         .commit_step(&StepCommit {
             session: s.id,
+            rev: 1,
             now: t0() + Duration::seconds(5),
             state: &state,
             current_node: "industry",
@@ -144,8 +176,56 @@ pub async fn story(store: &dyn Store) {
     assert_eq!(open.id, s.id);
     assert_eq!(open.current_node, "industry");
     assert_eq!(open.status, Status::Active);
+    // The answers are rebuilt from the answer log: the correction replaced
+    // the first answer, and the withdrawn one is not there.
     assert_eq!(open.state, state);
+    assert_eq!(open.rev, 2);
     assert_eq!(store.versions_in_use().await.unwrap()[0].open_sessions, 2);
+
+    // After a restart, what was said before stays as history but is no
+    // longer part of the state.
+    let noise = store.open_session(&other).await.unwrap().unwrap();
+    let mut other_state = SessionState {
+        status: Status::Active,
+        ..SessionState::default()
+    };
+    other_state.answers.push((1, AnswerValue::Bool(true)));
+    let effects = vec![record("privacy", 1, AnswerValue::Bool(true), false)];
+    fn commit<'a>(
+        session: SessionId,
+        rev: i64,
+        state: &'a SessionState,
+        effects: &'a [Effect],
+    ) -> StepCommit<'a> {
+        StepCommit {
+            session,
+            rev,
+            now: t0(),
+            state,
+            current_node: "q",
+            effects,
+            deliveries: vec![],
+            new_session: None,
+            state_json: None,
+        }
+    }
+    store
+        .commit_step(&commit(noise.id, 0, &other_state, &effects))
+        .await
+        .unwrap();
+    other_state.answers = vec![(2, AnswerValue::Text("again".into()))];
+    let effects = vec![
+        Effect::Restarted,
+        record("company_name", 2, AnswerValue::Text("again".into()), false),
+    ];
+    store
+        .commit_step(&commit(noise.id, 1, &other_state, &effects))
+        .await
+        .unwrap();
+    let reread = store.open_session(&other).await.unwrap().unwrap();
+    assert_eq!(reread.state, other_state);
+    assert_eq!(reread.rev, 2);
+    assert_eq!(store.answers(noise.id).await.unwrap().len(), 2);
 
     // Consent, then the case with its deliveries, in one step.
     let consent = ConsentRecord {
@@ -184,6 +264,7 @@ pub async fn story(store: &dyn Store) {
     let out = store
         .commit_step(&StepCommit {
             session: s.id,
+            rev: 2,
             now: t0() + Duration::seconds(10),
             state: &state,
             current_node: "done",
@@ -612,4 +693,119 @@ async fn sqlite_story() {
         .await
         .unwrap();
     story(&store).await;
+}
+
+/// A database written before answers moved out of the session snapshot
+/// (migration 0003) keeps every open consultation: the snapshot's answers
+/// become the start of the session's answer log, in the same order, and the
+/// history shows no extra rows.
+#[tokio::test]
+async fn sqlite_sessions_from_before_the_answer_log_keep_their_answers() {
+    use sqlx::sqlite::SqliteConnectOptions;
+    use std::str::FromStr;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("old.db");
+    // The schema as the earlier migrations left it.
+    let old = dir.path().join("migrations");
+    std::fs::create_dir(&old).unwrap();
+    let here = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations/sqlite");
+    for f in ["0001_init.sql", "0002_discord.sql"] {
+        std::fs::copy(here.join(f), old.join(f)).unwrap();
+    }
+    let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", db.display()))
+        .unwrap()
+        .create_if_missing(true);
+    let pool = sqlx::SqlitePool::connect_with(opts).await.unwrap();
+    sqlx::migrate::Migrator::new(old.as_path())
+        .await
+        .unwrap()
+        .run(&pool)
+        .await
+        .unwrap();
+    let mut state = SessionState {
+        status: Status::Active,
+        node: 9,
+        history: vec![1, 3, 5],
+        ..SessionState::default()
+    };
+    // In the order the engine keeps them: a corrected answer moves last.
+    state.answers = vec![
+        (5, AnswerValue::Text("製造業".into())),
+        (3, AnswerValue::Text("株式会社テスト2".into())),
+    ];
+    let full_json = serde_json::to_string(&state).unwrap();
+    assert!(
+        full_json.contains("answers"),
+        "the old format carried the answers"
+    );
+    sqlx::query("INSERT INTO script_versions VALUES ('v1', 'first_contact', 'ja', 'a.yaml', '', 'r.yaml', '', ?)")
+        .bind(t0())
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO sessions (id, user_key, script_id, lang, version, status, current_node, state, created_at, updated_at) VALUES (7, 'discord:1', 'first_contact', 'ja', 'v1', 'active', 'q9', ?, ?, ?)")
+        .bind(&full_json)
+        .bind(t0())
+        .bind(t0())
+        .execute(&pool)
+        .await
+        .unwrap();
+    for (node, value, correction) in [
+        ("company_name", "株式会社テスト", 0),
+        ("industry", "製造業", 0),
+        ("company_name", "株式会社テスト2", 1),
+    ] {
+        sqlx::query("INSERT INTO answers (session_id, node, value, raw, correction, at) VALUES (7, ?, ?, ?, ?, ?)")
+            .bind(node)
+            .bind(serde_json::to_string(&AnswerValue::Text(value.into())).unwrap())
+            .bind(value)
+            .bind(correction)
+            .bind(t0())
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+
+    let store = madoguchi::store::sqlite::SqliteStore::open(&db)
+        .await
+        .unwrap();
+    let owner = UserKey::parse("discord:1").unwrap();
+    let s = store.open_session(&owner).await.unwrap().unwrap();
+    assert_eq!(s.state, state);
+    assert_eq!(s.rev, 0);
+    let history = store.answers(s.id).await.unwrap();
+    assert_eq!(history.len(), 3, "{history:#?}");
+    // The snapshot no longer carries answers.
+    let snapshot: String = sqlx::query_scalar("SELECT state FROM sessions WHERE id = 7")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert!(!snapshot.contains("answers"), "{snapshot}");
+    // And the consultation goes on from there.
+    state.answers.push((9, AnswerValue::Text("営業".into())));
+    let effects = vec![record(
+        "talent_role",
+        9,
+        AnswerValue::Text("営業".into()),
+        false,
+    )];
+    store
+        .commit_step(&StepCommit {
+            session: s.id,
+            rev: 0,
+            now: t0(),
+            state: &state,
+            current_node: "q10",
+            effects: &effects,
+            deliveries: vec![],
+            new_session: None,
+            state_json: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.open_session(&owner).await.unwrap().unwrap().state,
+        state
+    );
 }
