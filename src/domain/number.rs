@@ -18,7 +18,9 @@ const MAX_VALUE: f64 = 1e15;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Quantity {
     pub value: f64,
-    pub unit: Option<String>,
+    /// Boxed rather than a `String`: answers are held in memory for every open
+    /// conversation, and this keeps `AnswerValue` at 32 bytes instead of 40.
+    pub unit: Option<Box<str>>,
     pub approx: bool,
 }
 
@@ -270,7 +272,7 @@ pub fn parse_quantity(s: &str, expected_unit: Option<&str>) -> Result<Quantity, 
     }
     Ok(Quantity {
         value,
-        unit,
+        unit: unit.map(String::into_boxed_str),
         approx,
     })
 }

@@ -196,7 +196,12 @@ impl SessionState {
     pub fn answer(&self, ix: NodeIx) -> Option<&AnswerValue> {
         self.answers.iter().find(|(i, _)| *i == ix).map(|(_, v)| v)
     }
-    fn set_answer(&mut self, ix: NodeIx, v: AnswerValue) {
+    fn set_answer(&mut self, ix: NodeIx, mut v: AnswerValue) {
+        // Text built while normalising may have spare capacity; the answer
+        // is kept for the whole conversation, so keep only what it needs.
+        if let AnswerValue::Text(t) = &mut v {
+            t.shrink_to_fit();
+        }
         self.answers.retain(|(i, _)| *i != ix);
         // Grow by a few entries rather than doubling: thousands of states
         // are held in memory, and doubling leaves up to half of each unused.
@@ -617,6 +622,10 @@ impl Stepper<'_> {
         self.st.node = ix;
         self.st.retries = 0;
         if self.st.history.last() != Some(&ix) {
+            // Grow by a few entries, as `set_answer` does.
+            if self.st.history.len() == self.st.history.capacity() {
+                self.st.history.reserve_exact(8);
+            }
             self.st.history.push(ix);
         }
         self.prompt(ix);

@@ -101,7 +101,7 @@ fn candidates(flow: &Flow, node: NodeIx, thresholds: &[f64]) -> Vec<Option<Answe
             out.extend(vals.into_iter().filter(|v| *v >= 0.0).map(|v| {
                 Some(AnswerValue::Number(Quantity {
                     value: v,
-                    unit: unit.clone(),
+                    unit: unit.as_deref().map(Box::from),
                     approx: false,
                 }))
             }));
