@@ -91,6 +91,8 @@ pub struct RecordedCall {
     pub injected: bool,
     /// `X-Audit-Log-Reason` header, if sent.
     pub audit_log_reason: Option<String>,
+    /// When the request reached the stand-in.
+    pub at: std::time::Instant,
 }
 
 impl RecordedCall {
@@ -343,7 +345,9 @@ impl DiscordStandIn {
                 .create_message(cid, user_id, &payload, &[], 0, json!({}), false)
                 .map_err(|r| format!("{r:?}"))?;
             st.dispatch_message_create(&msg)?;
-            Ok(as_id(&msg["id"]).unwrap())
+            let mid = as_id(&msg["id"]).unwrap();
+            record_dispatch(st, mid);
+            Ok(mid)
         })
     }
 
@@ -569,6 +573,21 @@ impl DiscordStandIn {
     /// included).
     pub fn calls(&self) -> Vec<RecordedCall> {
         self.shared.lock().calls.clone()
+    }
+
+    /// Every REST call from now on, as it is recorded (for load drivers that must not
+    /// scan `calls()` again and again). Dropping the receiver unsubscribes.
+    pub fn subscribe_calls(&self) -> tokio::sync::mpsc::UnboundedReceiver<RecordedCall> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.shared.lock().call_subscribers.push(tx);
+        rx
+    }
+
+    /// When the user action `id` (a DM's message id or an interaction id returned by a
+    /// `user_*` method) was queued on the bot's live gateway connection; `None` if the
+    /// bot was disconnected then (it gets the event on RESUME).
+    pub fn dispatched_at(&self, id: u64) -> Option<std::time::Instant> {
+        self.shared.lock().dispatch_at.get(&id).copied()
     }
 
     /// First call (past or future) matching `pred`; panics with all calls after the timeout.
@@ -886,6 +905,13 @@ impl DiscordStandIn {
 
 // ---------------------------------------------------------------------- helpers
 
+/// Remembers when a user action was handed to the bot's live connection.
+fn record_dispatch(st: &mut State, id: u64) {
+    if let Some(at) = st.gw.last_dispatch_at {
+        st.dispatch_at.insert(id, at);
+    }
+}
+
 fn names(list: &[Value]) -> Vec<String> {
     list.iter()
         .filter_map(|c| c["name"].as_str().map(str::to_string))
@@ -1103,5 +1129,6 @@ fn register_and_dispatch(
     let iid = rec.id;
     st.interactions.insert(iid, rec);
     st.dispatch("INTERACTION_CREATE", payload, None)?;
+    record_dispatch(st, iid);
     Ok(iid)
 }

@@ -22,6 +22,7 @@ pub async fn rest_handler(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let at = std::time::Instant::now();
     let full_path = uri.path().to_string();
     let query = uri.query().map(str::to_string);
     let content_type = headers
@@ -71,7 +72,7 @@ pub async fn rest_handler(
             }
         };
         let index = st.calls.len();
-        st.calls.push(RecordedCall {
+        let call = RecordedCall {
             index,
             method: method.to_string(),
             path: path.clone(),
@@ -82,7 +83,11 @@ pub async fn rest_handler(
             response: reply.body.clone(),
             injected,
             audit_log_reason,
-        });
+            at,
+        };
+        st.call_subscribers
+            .retain(|tx| tx.send(call.clone()).is_ok());
+        st.calls.push(call);
         (reply, path, injected)
     };
     shared.notify();
