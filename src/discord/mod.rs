@@ -97,6 +97,8 @@ pub(crate) enum BotError {
     Store(#[from] StoreError),
     #[error("discord api error: {0}")]
     Api(#[from] serenity::Error),
+    #[error("could not answer an interaction: {0}")]
+    Reply(String),
 }
 
 /// The runner settings the Discord bot needs: cases are delivered on the
@@ -256,6 +258,28 @@ impl Bot {
         self.http
             .create_interaction_response(id, token, &body, vec![])
             .await
+    }
+
+    /// Answers an interaction with a message (callback type 4) and returns
+    /// the new message's id, all in one call (`?with_response=true`; if
+    /// Discord leaves the message out, it is fetched).
+    pub(crate) async fn reply_with_message(
+        &self,
+        id: InteractionId,
+        token: &str,
+        mut data: Value,
+    ) -> Result<MessageId, BotError> {
+        guard_mentions(&mut data);
+        let body = json!({ "type": 4, "data": data });
+        match self.raw.interaction_reply(id, token, &body).await {
+            Ok(Some(m)) => Ok(m),
+            Ok(None) => Ok(self
+                .http
+                .get_original_interaction_response(token)
+                .await?
+                .id),
+            Err(e) => Err(BotError::Reply(e)),
+        }
     }
 
     /// An ephemeral reply to an interaction.

@@ -31,7 +31,7 @@ use super::render;
 use super::{code_of, status_of, Bot};
 use crate::store::{AttemptOutcome, CasePost, DeliveryRecord};
 use serde_json::{json, Value};
-use serenity::all::{ChannelId, MessageId};
+use serenity::all::{ChannelId, InteractionId, MessageId};
 use serenity::http::{LightMethod, Request, Route};
 use std::sync::Arc;
 use std::time::Duration;
@@ -141,6 +141,51 @@ impl RawApi {
             &what,
             channel,
         )))
+    }
+}
+
+impl RawApi {
+    /// POST /interactions/{id}/{token}/callback?with_response=true; returns
+    /// the id of the message the response created, when Discord includes it
+    /// (serenity 0.12's `create_interaction_response` cannot ask for it).
+    pub(crate) async fn interaction_reply(
+        &self,
+        id: InteractionId,
+        token: &str,
+        body: &Value,
+    ) -> Result<Option<MessageId>, String> {
+        let bytes = serde_json::to_vec(body).map_err(|e| format!("cannot encode: {e}"))?;
+        let req = Request::new(
+            Route::InteractionResponse {
+                interaction_id: id,
+                token,
+            },
+            LightMethod::Post,
+        )
+        .body(Some(bytes))
+        .params(Some(vec![("with_response", "true".to_string())]));
+        let req = req
+            .build(&self.client, &self.auth, self.base.as_deref())
+            .map_err(|e| format!("cannot build the request: {e}"))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| format!("network error: {}", without_url(&e)))?;
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        if !status.is_success() {
+            return Err(format!(
+                "{} {}",
+                status.as_u16(),
+                text.chars().take(200).collect::<String>()
+            ));
+        }
+        let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(json["resource"]["message"]["id"]
+            .as_str()
+            .and_then(|s| s.parse::<u64>().ok())
+            .filter(|n| *n != 0)
+            .map(MessageId::new))
     }
 }
 

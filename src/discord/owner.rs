@@ -3,12 +3,16 @@
 //! `/forget`.
 //!
 //! Each turn is one DM: what the engine says and the next question
-//! together. The message carrying the current question is remembered
-//! ([`LivePrompt`]); when the owner answers, that message's components are
-//! disabled (the pressed one marked), so they cannot be pressed twice. A
-//! press on any other message gets a polite ephemeral note instead.
+//! together, sent with one REST call — a typed answer gets a new message,
+//! a press or form gets the next question as the interaction's own reply
+//! (callback type 4, `?with_response=true` to learn the message id). The
+//! message carrying the current question is remembered ([`LivePrompt`]);
+//! a press on any other message gets a polite ephemeral note, and that old
+//! message's components are disabled then. Old questions are not edited
+//! at every turn: that doubled the calls per turn, and with Discord's
+//! rate limits (50 requests/s per bot) the bot's capacity.
 
-use super::render::{self, t, Chosen, OwnerId};
+use super::render::{self, t, OwnerId};
 use super::{code_of, user_key, Bot, BotError};
 use crate::domain::ids::{SessionId, UserKey};
 use crate::domain::text::fold_for_match;
@@ -24,6 +28,14 @@ use serenity::all::{
 use std::time::Duration;
 use tokio::sync::OwnedMutexGuard;
 
+/// An interaction whose reply is still owed: the turn's message goes out
+/// as that reply.
+#[derive(Clone, Copy)]
+pub(crate) struct ReplyTo<'a> {
+    pub(crate) id: InteractionId,
+    pub(crate) token: &'a str,
+}
+
 /// One press (or form submission) being answered.
 struct Press<'a> {
     id: InteractionId,
@@ -31,8 +43,6 @@ struct Press<'a> {
     /// Already acknowledged (deferred) because the turn lock took long.
     acked: bool,
     user: UserId,
-    channel: ChannelId,
-    message: MessageId,
     lang: Lang,
 }
 
@@ -119,14 +129,16 @@ impl Bot {
     }
 
     /// Sends a turn to the owner's DM: one message (more only for text over
-    /// 2,000 characters), with the question's components on the last. The
-    /// previous question's components are disabled first, unless `pressed`
-    /// is that message (the press already disabled them).
+    /// 2,000 characters), with the question's components on the last. With
+    /// `reply`, the first message is that interaction's reply (one call for
+    /// the acknowledgement and the message); if the turn has nothing to say
+    /// the interaction is still acknowledged. The previous question is left
+    /// as it is: a press on it gets the stale note.
     pub(crate) async fn send_turn(
         &self,
         user: UserId,
         turn: &Turn,
-        pressed: Option<MessageId>,
+        mut reply: Option<ReplyTo<'_>>,
     ) -> Result<(), BotError> {
         let key = user_key(user);
         let msgs = render::turn_messages(&turn.effects, &turn.flow, turn.session.0);
@@ -139,38 +151,54 @@ impl Bot {
             .any(|e| matches!(e, Effect::Finished(_)));
         let asks = msgs.iter().any(|m| m.question.is_some());
         if msgs.is_empty() {
+            if let Some(r) = reply {
+                self.respond(r.id, r.token, json!({ "type": 6 })).await?;
+            }
             return Ok(());
         }
-        let dm = self.dm_channel(user).await?;
-        if asks || finished {
-            if let Some(prev) = self.store.live_prompt(&key).await? {
-                if pressed.map(|p| p.to_string()) != Some(prev.message_id.clone()) {
-                    self.disable_prompt(&prev).await;
-                }
-                if !asks {
-                    self.store.clear_live_prompt(&key).await?;
-                }
-            }
-        }
+        let mut dm = None;
         for m in msgs {
             let mut body = json!({ "content": m.content });
             if !m.components.is_empty() {
                 body["components"] = Value::Array(m.components.clone());
             }
-            let sent = self.send(dm, body).await?;
+            let mut sent = None;
+            if let Some(r) = reply.take() {
+                match self.reply_with_message(r.id, r.token, body.clone()).await {
+                    Ok(id) => sent = Some(id),
+                    // The reply may or may not have been shown; the message
+                    // is sent to the DM as well so the owner surely has it.
+                    Err(e) => {
+                        tracing::warn!(interaction = %r.id, error = %e, "could not answer with the next question; sending it as a message")
+                    }
+                }
+            }
+            let (channel, sent) = match sent {
+                Some(id) => (self.dm_channel(user).await?, id),
+                None => {
+                    let c = match dm {
+                        Some(c) => c,
+                        None => *dm.insert(self.dm_channel(user).await?),
+                    };
+                    (c, self.send(c, body).await?.id)
+                }
+            };
             if let Some(node) = m.question {
                 self.store
                     .set_live_prompt(&LivePrompt {
                         user: key.clone(),
                         session: turn.session,
                         node,
-                        channel_id: dm.to_string(),
-                        message_id: sent.id.to_string(),
+                        channel_id: channel.to_string(),
+                        message_id: sent.to_string(),
                         data: Value::Array(m.components),
                         updated_at: self.runner.clock().now(),
                     })
                     .await?;
             }
+        }
+        if finished && !asks {
+            self.store.clear_live_prompt(&key).await?;
         }
         Ok(())
     }
@@ -412,21 +440,15 @@ impl Bot {
                         }
                     }
                 };
-                let chosen = Chosen {
-                    custom_id: comp.data.custom_id.clone(),
-                    values,
-                };
                 let press = Press {
                     id: comp.id,
                     token: &comp.token,
                     acked,
                     user,
-                    channel: comp.channel_id,
-                    message: comp.message.id,
                     lang,
                 };
-                self.answer_press(&press, &live, &chosen, input, guard)
-                    .await;
+                drop(live);
+                self.answer_press(&press, input, guard).await;
             }
             _ => self.stale_press(comp, acked, lang).await,
         }
@@ -495,49 +517,46 @@ impl Bot {
         }
     }
 
-    /// Disables the question's components at once (the choice marked) as
-    /// the answer to the press, then runs the step and sends the next turn.
-    /// The caller holds the owner's turn lock (`_guard`).
-    async fn answer_press(
-        &self,
-        p: &Press<'_>,
-        live: &LivePrompt,
-        chosen: &Chosen,
-        input: Input,
-        _guard: OwnedMutexGuard<()>,
-    ) {
+    /// Runs the step and answers the press with the next turn (the next
+    /// question as the interaction's reply). The caller holds the owner's
+    /// turn lock (`_guard`). A press acknowledged earlier (deferred) gets its
+    /// turn as a new message.
+    async fn answer_press(&self, p: &Press<'_>, input: Input, _guard: OwnedMutexGuard<()>) {
         let key = user_key(p.user);
-        let rows = render::disabled(&live.data, Some(chosen));
-        let acked = if p.acked {
-            self.edit(p.channel, p.message, json!({ "components": rows }))
-                .await
-                .map(|_| ())
-        } else {
-            self.respond(
-                p.id,
-                p.token,
-                json!({ "type": 7, "data": { "components": rows } }),
-            )
-            .await
-        };
-        if let Err(e) = acked {
-            tracing::warn!(interaction = %p.id, error = %e, "could not acknowledge a press");
-        }
+        let reply = (!p.acked).then_some(ReplyTo {
+            id: p.id,
+            token: p.token,
+        });
+        let mut answered = false;
         let r = async {
             let turn = self.runner.handle(&key, input, None).await?;
             if turn.effects.iter().any(|e| matches!(e, Effect::Stale)) {
                 // The engine had moved on: say so, and show the current
-                // question again since this message was just disabled.
-                self.followup_ephemeral(p.token, &stale_text(p.lang)).await;
+                // question again.
+                match reply {
+                    Some(r) => {
+                        self.respond_ephemeral(r.id, r.token, &stale_text(p.lang))
+                            .await
+                    }
+                    None => self.followup_ephemeral(p.token, &stale_text(p.lang)).await,
+                }
+                answered = true;
                 let again = self.runner.handle(&key, Input::Resume, None).await?;
-                return self.send_turn(p.user, &again, Some(p.message)).await;
+                return self.send_turn(p.user, &again, None).await;
             }
-            self.send_turn(p.user, &turn, Some(p.message)).await
+            answered = reply.is_some();
+            self.send_turn(p.user, &turn, reply).await
         }
         .await;
         if let Err(e) = r {
             tracing::warn!(user = %p.user, error = %e, "could not handle a press");
-            self.followup_ephemeral(p.token, &sorry_text(p.lang)).await;
+            match reply {
+                Some(r) if !answered => {
+                    self.respond_ephemeral(r.id, r.token, &sorry_text(p.lang))
+                        .await
+                }
+                _ => self.followup_ephemeral(p.token, &sorry_text(p.lang)).await,
+            }
         }
     }
 
@@ -582,21 +601,15 @@ impl Bot {
             node: flow.node(oid.node).id.clone(),
             value,
         };
-        let chosen = Chosen {
-            custom_id: format!("m:{}:{}", oid.session, oid.node),
-            values: vec![],
-        };
         let press = Press {
             id: m.id,
             token: &m.token,
             acked,
             user,
-            channel: m.channel_id,
-            message,
             lang,
         };
-        self.answer_press(&press, &live, &chosen, input, guard)
-            .await;
+        drop(live);
+        self.answer_press(&press, input, guard).await;
     }
 
     /// `/consult [lang]`: starts a consultation, or shows the current

@@ -547,7 +547,12 @@ fn route(
         }
 
         // ------------------------------------------------------------ interactions
-        ("POST", ["interactions", iid, token, "callback"]) => callback(st, iid, token, body, files),
+        ("POST", ["interactions", iid, token, "callback"]) => {
+            let with_response = parse_query(query)
+                .iter()
+                .any(|(k, v)| k == "with_response" && v == "true");
+            callback(st, iid, token, body, files, with_response)
+        }
         (_, ["webhooks", app, token, rest @ ..]) => {
             webhook(st, method, app, token, rest, body, files)
         }
@@ -734,7 +739,17 @@ fn response_extra(st: &State, rec: &InteractionRec) -> Value {
     extra
 }
 
-fn callback(st: &mut State, iid: &str, token: &str, body: &Value, files: &[String]) -> Reply {
+/// `POST /interactions/{id}/{token}/callback`: 204, or with `?with_response=true` 200 and
+/// Discord's InteractionCallbackResponse (`interaction`, and `resource.message` for
+/// responses that create or update a message).
+fn callback(
+    st: &mut State,
+    iid: &str,
+    token: &str,
+    body: &Value,
+    files: &[String],
+    with_response: bool,
+) -> Reply {
     let Some(i) = find_interaction(st, iid, token) else {
         return Reply::error(404, 10062, "Unknown interaction");
     };
@@ -828,7 +843,29 @@ fn callback(st: &mut State, iid: &str, token: &str, body: &Value, files: &[Strin
     let r = st.interactions.get_mut(&i).unwrap();
     r.response_type = Some(ty);
     r.original = original;
-    Reply::no_content()
+    if !with_response {
+        return Reply::no_content();
+    }
+    let message = original.and_then(|m| st.messages.get(&m).cloned());
+    let ephemeral = message
+        .as_ref()
+        .is_some_and(|m| m["flags"].as_u64().unwrap_or(0) & FLAG_EPHEMERAL != 0);
+    let mut out = json!({
+        "interaction": {
+            "id": id(i),
+            "type": rec.kind,
+            "activity_instance_id": null,
+            "response_message_id": original.map(id),
+            "response_message_loading": ty == 5,
+            "response_message_ephemeral": ephemeral,
+        },
+    });
+    if let Some(m) = message.filter(|_| matches!(ty, 4 | 5 | 7)) {
+        out["resource"] = json!({ "type": ty, "message": m });
+    } else if ty == 9 {
+        out["resource"] = json!({ "type": ty });
+    }
+    Reply::json(200, out)
 }
 
 fn webhook(

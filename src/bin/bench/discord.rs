@@ -218,10 +218,11 @@ impl Owner {
                     _ => None,
                 },
                 Expect::Modal if is_callback && body["type"] == 9 => Some(body.clone()),
-                Expect::Done if is_dm_post => c
-                    .response
-                    .clone()
-                    .filter(|m| m["content"].as_str().is_some_and(|s| s.contains("お送りしました"))),
+                Expect::Done if is_dm_post => c.response.clone().filter(|m| {
+                    m["content"]
+                        .as_str()
+                        .is_some_and(|s| s.contains("お送りしました"))
+                }),
                 Expect::Done if is_callback && body["type"] == 4 => {
                     if body["data"]["content"]
                         .as_str()
@@ -295,7 +296,9 @@ impl Owner {
     }
 
     async fn press(&mut self, label: &str) -> Result<()> {
-        self.press_expecting(label, Expect::Prompt).await.map(|_| ())
+        self.press_expecting(label, Expect::Prompt)
+            .await
+            .map(|_| ())
     }
 
     async fn choose(&mut self, prefix: &str, values: &[&str]) -> Result<()> {
