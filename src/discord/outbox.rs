@@ -221,15 +221,24 @@ fn classify(e: &serenity::Error, what: &str) -> Fail {
     }
 }
 
+/// Deliveries read from the outbox at a time.
+const BATCH: i64 = 20;
+
 /// Runs until `stop` turns true: delivers what is due, then sleeps until
-/// woken (a new case) or the poll interval passes.
+/// woken (a new case) or the poll interval passes. A full batch means more
+/// may be due, so the next is read at once: many cases finishing together
+/// (one wake-up for all of them) must not wait a poll interval per batch.
 pub(crate) async fn run_worker(bot: Arc<Bot>, mut stop: watch::Receiver<bool>) {
     loop {
         if *stop.borrow() {
             break;
         }
-        if let Err(e) = bot.deliver_due(&stop).await {
-            tracing::error!(error = %e, "the delivery worker cannot read the outbox; retrying");
+        match bot.deliver_due(&stop).await {
+            Ok(n) if n as i64 >= BATCH => continue,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "the delivery worker cannot read the outbox; retrying")
+            }
         }
         tokio::select! {
             _ = bot.wake.notified() => {}
@@ -243,9 +252,11 @@ impl Bot {
     async fn deliver_due(
         &self,
         stop: &watch::Receiver<bool>,
-    ) -> Result<(), crate::store::StoreError> {
+    ) -> Result<usize, crate::store::StoreError> {
         let now = self.runner.clock().now();
-        for d in self.store.due_deliveries("discord", now, 20).await? {
+        let due = self.store.due_deliveries("discord", now, BATCH).await?;
+        let n = due.len();
+        for d in due {
             if *stop.borrow() {
                 break;
             }
@@ -280,7 +291,7 @@ impl Bot {
             };
             self.store.record_attempt(d.id, &outcome, now).await?;
         }
-        Ok(())
+        Ok(n)
     }
 
     /// One attempt: the case message (once), its thread, the intro.

@@ -633,6 +633,22 @@ async fn run_inner(p: Params, bot_rt: tokio::runtime::Handle) -> Result<Value> {
     }
     let calls = d.calls();
     let bot_calls = &calls[start_index..];
+    if let Some(path) = std::env::var_os("MADOGUCHI_BENCH_DUMP_CALLS") {
+        // For looking into a run: every call after start-up, one a line.
+        let text: String = bot_calls
+            .iter()
+            .map(|c| {
+                format!(
+                    "{:.3} {} {} {}\n",
+                    c.at.saturating_duration_since(t0).as_secs_f64() * 1000.0,
+                    c.method,
+                    c.path,
+                    c.status
+                )
+            })
+            .collect();
+        std::fs::write(path, text)?;
+    }
     let mut channel_types = HashMap::new();
     let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
     for c in bot_calls {
