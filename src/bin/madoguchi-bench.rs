@@ -207,6 +207,10 @@ enum Cmd {
         /// Consultations each owner slot runs one after another (default 5; 2 with --quick).
         #[arg(long)]
         rounds: Option<usize>,
+        /// Let the stand-in decode every payload with serenity's models, as
+        /// in the tests (costs stand-in CPU on the same 2 cores).
+        #[arg(long)]
+        check_models: bool,
     },
     /// Workload 5: start-up time and idle RSS.
     Startup,
@@ -229,7 +233,11 @@ fn main() -> Result<()> {
             variant,
         } => durable_workload(&cli, *in_flight, *rounds, variant)?,
         Cmd::Real => real_workload(&cli)?,
-        Cmd::Discord { owners, rounds } => discord_workload(&cli, *owners, *rounds)?,
+        Cmd::Discord {
+            owners,
+            rounds,
+            check_models,
+        } => discord_workload(&cli, *owners, *rounds, *check_models)?,
         Cmd::Startup => startup_workload(&cli)?,
         Cmd::StartupProbe { db } => return startup_probe(&cli, db),
     };
@@ -997,7 +1005,12 @@ fn real_workload(cli: &Cli) -> Result<Value> {
 // ───────────────────────── workload 4: Discord ─────────────────────────
 
 #[cfg(feature = "bench-discord")]
-fn discord_workload(cli: &Cli, owners: Option<usize>, rounds: Option<usize>) -> Result<Value> {
+fn discord_workload(
+    cli: &Cli,
+    owners: Option<usize>,
+    rounds: Option<usize>,
+    check_models: bool,
+) -> Result<Value> {
     let owners = owners.unwrap_or(if cli.quick { 50 } else { 200 });
     let rounds = rounds.unwrap_or(if cli.quick { 2 } else { 5 });
     let dir = db_parent(cli)?;
@@ -1007,6 +1020,7 @@ fn discord_workload(cli: &Cli, owners: Option<usize>, rounds: Option<usize>) -> 
         time_limit: Duration::from_secs(if cli.quick { 20 } else { 120 }),
         dialogs: cli.dialogs.clone(),
         db_dir: dir.path().to_path_buf(),
+        check_models,
     })?;
     say(
         cli,
@@ -1029,7 +1043,12 @@ fn discord_workload(cli: &Cli, owners: Option<usize>, rounds: Option<usize>) -> 
 }
 
 #[cfg(not(feature = "bench-discord"))]
-fn discord_workload(_cli: &Cli, _owners: Option<usize>, _rounds: Option<usize>) -> Result<Value> {
+fn discord_workload(
+    _cli: &Cli,
+    _owners: Option<usize>,
+    _rounds: Option<usize>,
+    _check_models: bool,
+) -> Result<Value> {
     Ok(json!({
         "workload": "discord",
         "measured": false,

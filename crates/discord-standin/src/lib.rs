@@ -147,6 +147,10 @@ pub struct Options {
     pub bot_name: String,
     /// HELLO's heartbeat_interval (Discord sends ~41250 ms).
     pub heartbeat_interval_ms: u64,
+    /// Decode every dispatch and typed REST answer with serenity's own models first
+    /// (default). A load benchmark whose payloads the tests already cover may turn it
+    /// off, so the stand-in's own cost does not crowd out the bot's.
+    pub check_models: bool,
 }
 
 impl Default for Options {
@@ -156,6 +160,7 @@ impl Default for Options {
             application_id: 900_000_000_000_000_001,
             bot_name: "madoguchi".into(),
             heartbeat_interval_ms: 5_000,
+            check_models: true,
         }
     }
 }
@@ -224,6 +229,7 @@ impl DiscordStandIn {
     pub async fn start_with(opts: Options) -> DiscordStandIn {
         let mut st = State::new(opts.bot_user_id, opts.application_id, &opts.bot_name);
         st.gw.heartbeat_interval_ms = opts.heartbeat_interval_ms;
+        st.check_models = opts.check_models;
         let rest_listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind REST listener");
@@ -573,6 +579,11 @@ impl DiscordStandIn {
     /// included).
     pub fn calls(&self) -> Vec<RecordedCall> {
         self.shared.lock().calls.clone()
+    }
+
+    /// How many REST calls were recorded so far (without copying them).
+    pub fn call_count(&self) -> usize {
+        self.shared.lock().calls.len()
     }
 
     /// Every REST call from now on, as it is recorded (for load drivers that must not

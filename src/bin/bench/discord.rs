@@ -46,6 +46,9 @@ pub struct Params {
     pub time_limit: Duration,
     pub dialogs: PathBuf,
     pub db_dir: PathBuf,
+    /// The stand-in decodes every payload with serenity's models (its test
+    /// mode); off by default here, the e2e tests check the same payloads.
+    pub check_models: bool,
 }
 
 // ───────────────────────── routing calls to owners ─────────────────────────
@@ -489,7 +492,13 @@ pub fn run(p: Params) -> Result<Value> {
 }
 
 async fn run_inner(p: Params, bot_rt: tokio::runtime::Handle) -> Result<Value> {
-    let d = Arc::new(DiscordStandIn::start().await);
+    let d = Arc::new(
+        DiscordStandIn::start_with(discord_standin::Options {
+            check_models: p.check_models,
+            ..Default::default()
+        })
+        .await,
+    );
     d.set_wait_timeout(REPLY_TIMEOUT);
     // The world of tests/it/discord_e2e.rs: a guild with the hubs' channels
     // and staff roles of the shipped routing.
@@ -534,7 +543,7 @@ async fn run_inner(p: Params, bot_rt: tokio::runtime::Handle) -> Result<Value> {
     let app = d.application_id();
     d.wait_for_call(|c| c.is("PUT", &format!("/applications/{app}/commands")) && c.ok())
         .await;
-    let start_index = d.calls().len();
+    let start_index = d.call_count();
 
     // Every call from now on goes to its owner.
     let router = Arc::new(Router::default());
@@ -609,7 +618,7 @@ async fn run_inner(p: Params, bot_rt: tokio::runtime::Handle) -> Result<Value> {
                 .fetch_one(store.pool())
                 .await
                 .unwrap_or(-1);
-        let n = d.calls().len();
+        let n = d.call_count();
         if n != last.0 {
             last = (n, Instant::now());
         }
@@ -685,6 +694,7 @@ async fn run_inner(p: Params, bot_rt: tokio::runtime::Handle) -> Result<Value> {
     Ok(json!({
         "case": "end to end",
         "owners_at_once": p.owners,
+        "stand_in_checks_models": p.check_models,
         "consultations": consultations,
         "turns": turns,
         "turns_per_consultation": TURNS_PER_CONSULTATION,
