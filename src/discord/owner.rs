@@ -184,21 +184,19 @@ impl Bot {
                 }
             };
             if let Some(node) = m.question {
-                self.store
-                    .set_live_prompt(&LivePrompt {
-                        user: key.clone(),
-                        session: turn.session,
-                        node,
-                        channel_id: channel.to_string(),
-                        message_id: sent.to_string(),
-                        data: Value::Array(m.components),
-                        updated_at: self.runner.clock().now(),
-                    })
-                    .await?;
+                self.prompts.set(LivePrompt {
+                    user: key.clone(),
+                    session: turn.session,
+                    node,
+                    channel_id: channel.to_string(),
+                    message_id: sent.to_string(),
+                    data: Value::Array(m.components),
+                    updated_at: self.runner.clock().now(),
+                });
             }
         }
         if finished && !asks {
-            self.store.clear_live_prompt(&key).await?;
+            self.prompts.clear(&key);
         }
         Ok(())
     }
@@ -239,7 +237,7 @@ impl Bot {
             let user = UserId::new(uid);
             let lock = self.user_lock(user);
             let _g = lock.lock().await;
-            let live = self.store.live_prompt(&s.user).await.ok().flatten();
+            let live = self.prompts.get(&self.store, &s.user).await.ok().flatten();
             let shown = live.is_some_and(|l| l.session == s.id && l.node == s.current_node);
             if shown {
                 continue;
@@ -264,8 +262,8 @@ impl Bot {
         session: i64,
     ) -> Result<Option<LivePrompt>, BotError> {
         Ok(self
-            .store
-            .live_prompt(key)
+            .prompts
+            .get(&self.store, key)
             .await?
             .filter(|l| l.message_id == message.to_string() && l.session.0 == session))
     }
@@ -395,15 +393,7 @@ impl Bot {
                     .await
                 };
                 match shown {
-                    Ok(()) => {
-                        if let Err(e) = self
-                            .store
-                            .set_live_prompt(&LivePrompt { data: rows, ..live })
-                            .await
-                        {
-                            tracing::warn!(user = %user, error = %e, "could not record the prefecture list");
-                        }
-                    }
+                    Ok(()) => self.prompts.set(LivePrompt { data: rows, ..live }),
                     Err(e) => tracing::warn!(error = %e, "could not show the prefectures"),
                 }
                 drop(guard);
@@ -783,7 +773,8 @@ impl Bot {
             posts.extend(self.store.case_posts(c.id).await?);
         }
         let relayed = self.store.relay_messages_of_user(&key).await?;
-        let live = self.store.live_prompt(&key).await?;
+        let live = self.prompts.get(&self.store, &key).await?;
+        self.prompts.forget(&key).await;
         let report = self
             .store
             .forget_user(&key, self.runner.clock().now())
