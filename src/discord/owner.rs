@@ -18,13 +18,14 @@ use crate::domain::ids::{SessionId, UserKey};
 use crate::domain::text::fold_for_match;
 use crate::engine::{Effect, Input};
 use crate::runner::Turn;
-use crate::script::{AnswerType, Command, Lang, NodeKind};
+use crate::script::{AnswerType, Command, Flow, Lang, NodeKind};
 use crate::store::{CasePost, CaseRecord, CaseStatus, LivePrompt, SessionRecord};
 use serde_json::{json, Value};
 use serenity::all::{
     ActionRowComponent, ChannelId, CommandInteraction, ComponentInteraction,
     ComponentInteractionDataKind, InteractionId, Message, MessageId, ModalInteraction, UserId,
 };
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OwnedMutexGuard;
 
@@ -184,6 +185,8 @@ impl Bot {
                 }
             };
             if let Some(node) = m.question {
+                self.prompts
+                    .set_flow(&key, turn.session.0, turn.flow.clone());
                 self.prompts.set(LivePrompt {
                     user: key.clone(),
                     session: turn.session,
@@ -296,6 +299,33 @@ impl Bot {
         }
     }
 
+    /// The flow a press on `session` is judged with, and the language for
+    /// answers: from the owner's last turn when it is that session, else
+    /// read from the store. `Err` when the session's script version cannot
+    /// be loaded.
+    async fn session_flow(
+        &self,
+        session: i64,
+        locale: &str,
+        key: &UserKey,
+    ) -> (Result<Option<Arc<Flow>>, ()>, Lang) {
+        if let Some(f) = self.prompts.flow_of(key, session) {
+            let lang = f.lang;
+            return (Ok(Some(f)), lang);
+        }
+        let (s, lang) = self.session_lang(session, locale, key).await;
+        let Some(s) = s else {
+            return (Ok(None), lang);
+        };
+        match self.runner.flow_for(&s.version).await {
+            Ok(f) => (Ok(Some(f)), lang),
+            Err(e) => {
+                tracing::error!(session = %s.id, error = %e, "cannot load the session's script version");
+                (Err(()), lang)
+            }
+        }
+    }
+
     async fn session_lang(
         &self,
         session: i64,
@@ -321,7 +351,7 @@ impl Bot {
         let user = comp.user.id;
         let key = user_key(user);
         self.remember_dm(user, comp.channel_id);
-        let (session, lang) = self.session_lang(oid.session, &comp.locale, &key).await;
+        let (flow, lang) = self.session_flow(oid.session, &comp.locale, &key).await;
         if oid.kind == 'm' {
             // A form must be the first answer to the press, so no deferring:
             // wait briefly for a turn in progress, then decide. The
@@ -336,8 +366,12 @@ impl Bot {
                 .ok()
                 .flatten();
             drop(guard);
-            return match (live, session) {
-                (Some(_), Some(s)) => self.open_form(comp, &oid, &s, lang).await,
+            return match (live, flow) {
+                (Some(_), Ok(Some(f))) => self.open_form(comp, &oid, &f, lang).await,
+                (Some(_), Err(())) => {
+                    self.respond_ephemeral(comp.id, &comp.token, &sorry_text(lang))
+                        .await
+                }
                 _ => self.stale_press(comp, false, lang).await,
             };
         }
@@ -351,18 +385,15 @@ impl Bot {
                     .await;
             }
         };
-        let (Some(live), Some(session)) = (live, session) else {
-            return self.stale_press(comp, acked, lang).await;
-        };
-        let flow = match self.runner.flow_for(&session.version).await {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::error!(session = %session.id, error = %e, "cannot load the session's script version");
+        let (Some(live), Ok(Some(flow))) = (&live, &flow) else {
+            if flow.is_err() {
                 return self
                     .respond_ephemeral(comp.id, &comp.token, &sorry_text(lang))
                     .await;
             }
+            return self.stale_press(comp, acked, lang).await;
         };
+        let (live, flow) = (live.clone(), flow.clone());
         let values = match &comp.data.kind {
             ComponentInteractionDataKind::StringSelect { values } => values.clone(),
             _ => vec![],
@@ -463,18 +494,7 @@ impl Bot {
     }
 
     /// Opens the form for a long text answer.
-    async fn open_form(
-        &self,
-        comp: &ComponentInteraction,
-        oid: &OwnerId,
-        session: &SessionRecord,
-        lang: Lang,
-    ) {
-        let Ok(flow) = self.runner.flow_for(&session.version).await else {
-            return self
-                .respond_ephemeral(comp.id, &comp.token, &sorry_text(lang))
-                .await;
-        };
+    async fn open_form(&self, comp: &ComponentInteraction, oid: &OwnerId, flow: &Flow, lang: Lang) {
         if oid.node as usize >= flow.nodes.len() {
             return self.stale_press(comp, false, lang).await;
         }
@@ -554,7 +574,7 @@ impl Bot {
     pub(crate) async fn on_owner_modal(&self, m: &ModalInteraction, oid: OwnerId) {
         let user = m.user.id;
         let key = user_key(user);
-        let (session, lang) = self.session_lang(oid.session, &m.locale, &key).await;
+        let (flow, lang) = self.session_flow(oid.session, &m.locale, &key).await;
         let value = m
             .data
             .components
@@ -576,13 +596,14 @@ impl Bot {
             .await
             .ok()
             .flatten();
-        let (Some(live), Some(session)) = (live, session) else {
-            return self.stale_reply(m.id, &m.token, acked, lang).await;
-        };
-        let Ok(flow) = self.runner.flow_for(&session.version).await else {
-            return self
-                .respond_ephemeral(m.id, &m.token, &sorry_text(lang))
-                .await;
+        let flow = match (live, flow) {
+            (Some(_), Ok(Some(f))) => f,
+            (Some(_), Err(())) => {
+                return self
+                    .respond_ephemeral(m.id, &m.token, &sorry_text(lang))
+                    .await
+            }
+            _ => return self.stale_reply(m.id, &m.token, acked, lang).await,
         };
         if oid.node as usize >= flow.nodes.len() {
             return self.stale_reply(m.id, &m.token, acked, lang).await;
@@ -598,7 +619,6 @@ impl Bot {
             user,
             lang,
         };
-        drop(live);
         self.answer_press(&press, input, guard).await;
     }
 

@@ -18,6 +18,7 @@
 //! process answering owners from its database.
 
 use crate::domain::ids::UserKey;
+use crate::script::Flow;
 use crate::store::{LivePrompt, Result as StoreResult, Store};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,6 +33,10 @@ pub(crate) struct Prompts {
     wake: Notify,
     /// Held while writing, so `forget` can wait for a write in progress.
     writing: tokio::sync::Mutex<()>,
+    /// The script version each owner's current session runs, as the last
+    /// turn had it: a press on the current question then needs no read of
+    /// the session from the store (the runner reads it again anyway).
+    flows: Mutex<HashMap<UserKey, (i64, Arc<Flow>)>>,
 }
 
 impl Prompts {
@@ -52,7 +57,20 @@ impl Prompts {
         self.wake.notify_one();
     }
 
+    pub(crate) fn set_flow(&self, user: &UserKey, session: i64, flow: Arc<Flow>) {
+        lock(&self.flows).insert(user.clone(), (session, flow));
+    }
+
+    /// The flow of `session` if it is the owner's session of the last turn.
+    pub(crate) fn flow_of(&self, user: &UserKey, session: i64) -> Option<Arc<Flow>> {
+        lock(&self.flows)
+            .get(user)
+            .filter(|(s, _)| *s == session)
+            .map(|(_, f)| f.clone())
+    }
+
     pub(crate) fn clear(&self, user: &UserKey) {
+        lock(&self.flows).remove(user);
         lock(&self.known).insert(user.clone(), None);
         lock(&self.dirty).insert(user.clone(), None);
         self.wake.notify_one();
@@ -64,6 +82,7 @@ impl Prompts {
         let _w = self.writing.lock().await;
         lock(&self.known).remove(user);
         lock(&self.dirty).remove(user);
+        lock(&self.flows).remove(user);
     }
 
     /// Writes every pending change (at most the latest per owner).
