@@ -1,10 +1,13 @@
 //! `madoguchi-bench`: the benchmark suite behind BENCHMARKS.md.
 //!
 //! ```text
-//! cargo run --release --bin madoguchi-bench -- all            # every workload
-//! cargo run --release --bin madoguchi-bench -- all --quick    # under a minute
+//! cargo run --release --features bench-discord --bin madoguchi-bench -- all          # every workload
+//! cargo run --release --features bench-discord --bin madoguchi-bench -- all --quick  # under a minute
 //! cargo run --release --bin madoguchi-bench -- engine         # one workload
 //! ```
+//!
+//! Without `--features bench-discord` (which links the local Discord
+//! stand-in, `crates/discord-standin`) every workload but `discord` runs.
 //!
 //! Workloads (their shapes are fixed so figures stay comparable):
 //!
@@ -16,16 +19,19 @@
 //!    turn latency.
 //! 3. `real`: the shipped Japanese first-contact dialog, replaying the
 //!    Japanese transcripts in `dialogs/tests/`, engine-only and durable.
-//! 4. `discord`: through the Discord adapter and a local stand-in (not yet
-//!    measured; see BENCHMARKS.md).
+//! 4. `discord`: the bot (`madoguchi::discord::start`, real serenity
+//!    client, SQLite) against the local Discord stand-in, many owners at once
+//!    each going through the whole Japanese consultation by DM, buttons,
+//!    selects and the form: consultations/s, owner turns/s, REST calls per
+//!    turn, dispatch → answer latency (`src/bin/bench/discord.rs`).
 //! 5. `startup`: process start to ready, and idle RSS.
 //!
 //! `all` runs each workload in a child process of its own, so peak-RSS
 //! figures do not carry over from one workload to the next; it prints a
 //! table and writes one JSON object per workload to `--json`.
 //!
-//! Every loop is bounded in count and time; nothing here opens a network
-//! socket.
+//! Every loop is bounded in count and time; the only sockets are the
+//! Discord stand-in's and the bot's, on 127.0.0.1 (workload 4).
 
 use anyhow::{anyhow, bail, Context, Result};
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
@@ -44,6 +50,10 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[cfg(feature = "bench-discord")]
+#[path = "bench/discord.rs"]
+mod discord_e2e;
 
 // ───────────────────────── allocation counter ─────────────────────────
 
@@ -189,8 +199,19 @@ enum Cmd {
     },
     /// Workload 3: the shipped Japanese dialog, engine and durable.
     Real,
-    /// Workload 4: Discord end to end (not yet measured).
-    Discord,
+    /// Workload 4: Discord end to end (needs `--features bench-discord`).
+    Discord {
+        /// Owners consulting at once (default 200; 50 with --quick).
+        #[arg(long)]
+        owners: Option<usize>,
+        /// Consultations each owner slot runs one after another (default 5; 2 with --quick).
+        #[arg(long)]
+        rounds: Option<usize>,
+        /// Let the stand-in decode every payload with serenity's models, as
+        /// in the tests (costs stand-in CPU on the same 2 cores).
+        #[arg(long)]
+        check_models: bool,
+    },
     /// Workload 5: start-up time and idle RSS.
     Startup,
     /// (internal) What start-up measures: load, validate, migrate, ready.
@@ -212,7 +233,11 @@ fn main() -> Result<()> {
             variant,
         } => durable_workload(&cli, *in_flight, *rounds, variant)?,
         Cmd::Real => real_workload(&cli)?,
-        Cmd::Discord => discord_workload(&cli)?,
+        Cmd::Discord {
+            owners,
+            rounds,
+            check_models,
+        } => discord_workload(&cli, *owners, *rounds, *check_models)?,
         Cmd::Startup => startup_workload(&cli)?,
         Cmd::StartupProbe { db } => return startup_probe(&cli, db),
     };
@@ -979,11 +1004,55 @@ fn real_workload(cli: &Cli) -> Result<Value> {
 
 // ───────────────────────── workload 4: Discord ─────────────────────────
 
-fn discord_workload(_cli: &Cli) -> Result<Value> {
+#[cfg(feature = "bench-discord")]
+fn discord_workload(
+    cli: &Cli,
+    owners: Option<usize>,
+    rounds: Option<usize>,
+    check_models: bool,
+) -> Result<Value> {
+    let owners = owners.unwrap_or(if cli.quick { 50 } else { 200 });
+    let rounds = rounds.unwrap_or(if cli.quick { 2 } else { 5 });
+    let dir = db_parent(cli)?;
+    let row = discord_e2e::run(discord_e2e::Params {
+        owners,
+        rounds,
+        time_limit: Duration::from_secs(if cli.quick { 20 } else { 120 }),
+        dialogs: cli.dialogs.clone(),
+        db_dir: dir.path().to_path_buf(),
+        check_models,
+    })?;
+    say(
+        cli,
+        format!(
+            "discord: {:.1} consultations/s, {:.0} owner turns/s, {:.3} REST calls/turn, p50 {:.2} ms, p99 {:.2} ms ({} owners at once, {} consultations)",
+            row["consultations_per_s"].as_f64().unwrap_or(0.0),
+            row["turns_per_s"].as_f64().unwrap_or(0.0),
+            row["rest_calls_per_turn"].as_f64().unwrap_or(0.0),
+            row["p50_ms"].as_f64().unwrap_or(0.0),
+            row["p99_ms"].as_f64().unwrap_or(0.0),
+            owners,
+            row["consultations"],
+        ),
+    );
+    Ok(json!({
+        "workload": "discord",
+        "what": "the bot (madoguchi::discord::start, real serenity 0.12 client, shipped dialogs, SQLite) against the local Discord stand-in on 127.0.0.1; each owner goes through the whole Japanese consultation (26 turns: DMs, buttons, selects, the form) waiting for each answer; latency = stand-in queues the owner's event on the gateway → stand-in receives the bot's answer",
+        "rows": [row],
+    }))
+}
+
+#[cfg(not(feature = "bench-discord"))]
+fn discord_workload(
+    _cli: &Cli,
+    _owners: Option<usize>,
+    _rounds: Option<usize>,
+    _check_models: bool,
+) -> Result<Value> {
     Ok(json!({
         "workload": "discord",
         "measured": false,
-        "note": "not yet measured: the Discord stand-in is test code (tests/it/support/discord, built on axum, a dev-dependency) and cannot be linked into a binary; see BENCHMARKS.md",
+        "note": "not built in: run with `cargo run --release --features bench-discord --bin madoguchi-bench -- discord`",
     }))
 }
 

@@ -23,6 +23,7 @@ mod admin;
 pub mod config;
 mod outbox;
 mod owner;
+mod prompts;
 mod relay;
 pub mod render;
 mod staff;
@@ -97,6 +98,8 @@ pub(crate) enum BotError {
     Store(#[from] StoreError),
     #[error("discord api error: {0}")]
     Api(#[from] serenity::Error),
+    #[error("could not answer an interaction: {0}")]
+    Reply(String),
 }
 
 /// The runner settings the Discord bot needs: cases are delivered on the
@@ -128,6 +131,8 @@ pub(crate) struct Bot {
     pub(crate) http: Arc<Http>,
     pub(crate) raw: outbox::RawApi,
     pub(crate) wake: Notify,
+    /// The owners' current questions (written behind the turn).
+    pub(crate) prompts: Arc<prompts::Prompts>,
     dm_channels: Mutex<HashMap<u64, ChannelId>>,
     user_locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
     started: AtomicBool,
@@ -256,6 +261,28 @@ impl Bot {
         self.http
             .create_interaction_response(id, token, &body, vec![])
             .await
+    }
+
+    /// Answers an interaction with a message (callback type 4) and returns
+    /// the new message's id, all in one call (`?with_response=true`; if
+    /// Discord leaves the message out, it is fetched).
+    pub(crate) async fn reply_with_message(
+        &self,
+        id: InteractionId,
+        token: &str,
+        mut data: Value,
+    ) -> Result<MessageId, BotError> {
+        guard_mentions(&mut data);
+        let body = json!({ "type": 4, "data": data });
+        match self.raw.interaction_reply(id, token, &body).await {
+            Ok(Some(m)) => Ok(m),
+            Ok(None) => Ok(self
+                .http
+                .get_original_interaction_response(token)
+                .await?
+                .id),
+            Err(e) => Err(BotError::Reply(e)),
+        }
     }
 
     /// An ephemeral reply to an interaction.
@@ -522,6 +549,10 @@ pub struct RunningBot {
     shard_manager: Arc<serenity::gateway::ShardManager>,
     client: tokio::task::JoinHandle<Result<(), serenity::Error>>,
     worker: tokio::task::JoinHandle<()>,
+    /// Saves the owners' current questions; flushes when stopped.
+    prompt_writer: tokio::task::JoinHandle<()>,
+    prompts: Arc<prompts::Prompts>,
+    store: Arc<dyn Store>,
     watcher: Option<tokio::task::JoinHandle<()>>,
     stop: watch::Sender<bool>,
 }
@@ -544,6 +575,10 @@ impl RunningBot {
             )),
         };
         let _ = tokio::time::timeout(Duration::from_secs(10), self.worker).await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.prompt_writer).await;
+        // After the client: a turn that was finishing has recorded its prompt.
+        let _ =
+            tokio::time::timeout(Duration::from_secs(10), self.prompts.flush(&self.store)).await;
         r
     }
 
@@ -588,12 +623,17 @@ pub async fn start(
         http: client.http.clone(),
         raw,
         wake: Notify::new(),
+        prompts: Arc::new(prompts::Prompts::default()),
         dm_channels: Mutex::new(HashMap::new()),
         user_locks: Mutex::new(HashMap::new()),
         started: AtomicBool::new(false),
     });
     let _ = cell.set(bot.clone());
     let (stop, stop_rx) = watch::channel(false);
+    let prompt_writer = tokio::spawn(bot.prompts.clone().run_writer(
+        bot.store.clone(),
+        stop_rx.clone(),
+    ));
     let worker = tokio::spawn(outbox::run_worker(bot.clone(), stop_rx));
     let watcher = bot.cfg.discord.watch_dialogs.then(|| {
         let b = bot.clone();
@@ -615,6 +655,9 @@ pub async fn start(
         shard_manager,
         client: handle,
         worker,
+        prompt_writer,
+        prompts: bot.prompts.clone(),
+        store: bot.store.clone(),
         watcher,
         stop,
     })

@@ -31,7 +31,7 @@ use super::render;
 use super::{code_of, status_of, Bot};
 use crate::store::{AttemptOutcome, CasePost, DeliveryRecord};
 use serde_json::{json, Value};
-use serenity::all::{ChannelId, MessageId};
+use serenity::all::{ChannelId, InteractionId, MessageId};
 use serenity::http::{LightMethod, Request, Route};
 use std::sync::Arc;
 use std::time::Duration;
@@ -144,6 +144,51 @@ impl RawApi {
     }
 }
 
+impl RawApi {
+    /// POST /interactions/{id}/{token}/callback?with_response=true; returns
+    /// the id of the message the response created, when Discord includes it
+    /// (serenity 0.12's `create_interaction_response` cannot ask for it).
+    pub(crate) async fn interaction_reply(
+        &self,
+        id: InteractionId,
+        token: &str,
+        body: &Value,
+    ) -> Result<Option<MessageId>, String> {
+        let bytes = serde_json::to_vec(body).map_err(|e| format!("cannot encode: {e}"))?;
+        let req = Request::new(
+            Route::InteractionResponse {
+                interaction_id: id,
+                token,
+            },
+            LightMethod::Post,
+        )
+        .body(Some(bytes))
+        .params(Some(vec![("with_response", "true".to_string())]));
+        let req = req
+            .build(&self.client, &self.auth, self.base.as_deref())
+            .map_err(|e| format!("cannot build the request: {e}"))?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| format!("network error: {}", without_url(&e)))?;
+        let status = resp.status();
+        let text = resp.text().await.unwrap_or_default();
+        if !status.is_success() {
+            return Err(format!(
+                "{} {}",
+                status.as_u16(),
+                text.chars().take(200).collect::<String>()
+            ));
+        }
+        let json: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Ok(json["resource"]["message"]["id"]
+            .as_str()
+            .and_then(|s| s.parse::<u64>().ok())
+            .filter(|n| *n != 0)
+            .map(MessageId::new))
+    }
+}
+
 /// A reqwest error without the URL (which could, with a proxy, carry more
 /// than we want in logs).
 fn without_url(e: &reqwest::Error) -> String {
@@ -176,15 +221,24 @@ fn classify(e: &serenity::Error, what: &str) -> Fail {
     }
 }
 
+/// Deliveries read from the outbox at a time.
+const BATCH: i64 = 20;
+
 /// Runs until `stop` turns true: delivers what is due, then sleeps until
-/// woken (a new case) or the poll interval passes.
+/// woken (a new case) or the poll interval passes. A full batch means more
+/// may be due, so the next is read at once: many cases finishing together
+/// (one wake-up for all of them) must not wait a poll interval per batch.
 pub(crate) async fn run_worker(bot: Arc<Bot>, mut stop: watch::Receiver<bool>) {
     loop {
         if *stop.borrow() {
             break;
         }
-        if let Err(e) = bot.deliver_due(&stop).await {
-            tracing::error!(error = %e, "the delivery worker cannot read the outbox; retrying");
+        match bot.deliver_due(&stop).await {
+            Ok(n) if n as i64 >= BATCH => continue,
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "the delivery worker cannot read the outbox; retrying")
+            }
         }
         tokio::select! {
             _ = bot.wake.notified() => {}
@@ -198,9 +252,11 @@ impl Bot {
     async fn deliver_due(
         &self,
         stop: &watch::Receiver<bool>,
-    ) -> Result<(), crate::store::StoreError> {
+    ) -> Result<usize, crate::store::StoreError> {
         let now = self.runner.clock().now();
-        for d in self.store.due_deliveries("discord", now, 20).await? {
+        let due = self.store.due_deliveries("discord", now, BATCH).await?;
+        let n = due.len();
+        for d in due {
             if *stop.borrow() {
                 break;
             }
@@ -235,7 +291,7 @@ impl Bot {
             };
             self.store.record_attempt(d.id, &outcome, now).await?;
         }
-        Ok(())
+        Ok(n)
     }
 
     /// One attempt: the case message (once), its thread, the intro.

@@ -3,26 +3,39 @@
 //! `/forget`.
 //!
 //! Each turn is one DM: what the engine says and the next question
-//! together. The message carrying the current question is remembered
-//! ([`LivePrompt`]); when the owner answers, that message's components are
-//! disabled (the pressed one marked), so they cannot be pressed twice. A
-//! press on any other message gets a polite ephemeral note instead.
+//! together, sent with one REST call — a typed answer gets a new message,
+//! a press or form gets the next question as the interaction's own reply
+//! (callback type 4, `?with_response=true` to learn the message id). The
+//! message carrying the current question is remembered ([`LivePrompt`]);
+//! a press on any other message gets a polite ephemeral note, and that old
+//! message's components are disabled then. Old questions are not edited
+//! at every turn: that doubled the calls per turn, and with Discord's
+//! rate limits (50 requests/s per bot) the bot's capacity.
 
-use super::render::{self, t, Chosen, OwnerId};
+use super::render::{self, t, OwnerId};
 use super::{code_of, user_key, Bot, BotError};
 use crate::domain::ids::{SessionId, UserKey};
 use crate::domain::text::fold_for_match;
 use crate::engine::{Effect, Input};
 use crate::runner::Turn;
-use crate::script::{AnswerType, Command, Lang, NodeKind};
+use crate::script::{AnswerType, Command, Flow, Lang, NodeKind};
 use crate::store::{CasePost, CaseRecord, CaseStatus, LivePrompt, SessionRecord};
 use serde_json::{json, Value};
 use serenity::all::{
     ActionRowComponent, ChannelId, CommandInteraction, ComponentInteraction,
     ComponentInteractionDataKind, InteractionId, Message, MessageId, ModalInteraction, UserId,
 };
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OwnedMutexGuard;
+
+/// An interaction whose reply is still owed: the turn's message goes out
+/// as that reply.
+#[derive(Clone, Copy)]
+pub(crate) struct ReplyTo<'a> {
+    pub(crate) id: InteractionId,
+    pub(crate) token: &'a str,
+}
 
 /// One press (or form submission) being answered.
 struct Press<'a> {
@@ -31,8 +44,6 @@ struct Press<'a> {
     /// Already acknowledged (deferred) because the turn lock took long.
     acked: bool,
     user: UserId,
-    channel: ChannelId,
-    message: MessageId,
     lang: Lang,
 }
 
@@ -119,14 +130,16 @@ impl Bot {
     }
 
     /// Sends a turn to the owner's DM: one message (more only for text over
-    /// 2,000 characters), with the question's components on the last. The
-    /// previous question's components are disabled first, unless `pressed`
-    /// is that message (the press already disabled them).
+    /// 2,000 characters), with the question's components on the last. With
+    /// `reply`, the first message is that interaction's reply (one call for
+    /// the acknowledgement and the message); if the turn has nothing to say
+    /// the interaction is still acknowledged. The previous question is left
+    /// as it is: a press on it gets the stale note.
     pub(crate) async fn send_turn(
         &self,
         user: UserId,
         turn: &Turn,
-        pressed: Option<MessageId>,
+        mut reply: Option<ReplyTo<'_>>,
     ) -> Result<(), BotError> {
         let key = user_key(user);
         let msgs = render::turn_messages(&turn.effects, &turn.flow, turn.session.0);
@@ -139,38 +152,54 @@ impl Bot {
             .any(|e| matches!(e, Effect::Finished(_)));
         let asks = msgs.iter().any(|m| m.question.is_some());
         if msgs.is_empty() {
+            if let Some(r) = reply {
+                self.respond(r.id, r.token, json!({ "type": 6 })).await?;
+            }
             return Ok(());
         }
-        let dm = self.dm_channel(user).await?;
-        if asks || finished {
-            if let Some(prev) = self.store.live_prompt(&key).await? {
-                if pressed.map(|p| p.to_string()) != Some(prev.message_id.clone()) {
-                    self.disable_prompt(&prev).await;
-                }
-                if !asks {
-                    self.store.clear_live_prompt(&key).await?;
-                }
-            }
-        }
+        let mut dm = None;
         for m in msgs {
             let mut body = json!({ "content": m.content });
             if !m.components.is_empty() {
                 body["components"] = Value::Array(m.components.clone());
             }
-            let sent = self.send(dm, body).await?;
-            if let Some(node) = m.question {
-                self.store
-                    .set_live_prompt(&LivePrompt {
-                        user: key.clone(),
-                        session: turn.session,
-                        node,
-                        channel_id: dm.to_string(),
-                        message_id: sent.id.to_string(),
-                        data: Value::Array(m.components),
-                        updated_at: self.runner.clock().now(),
-                    })
-                    .await?;
+            let mut sent = None;
+            if let Some(r) = reply.take() {
+                match self.reply_with_message(r.id, r.token, body.clone()).await {
+                    Ok(id) => sent = Some(id),
+                    // The reply may or may not have been shown; the message
+                    // is sent to the DM as well so the owner surely has it.
+                    Err(e) => {
+                        tracing::warn!(interaction = %r.id, error = %e, "could not answer with the next question; sending it as a message")
+                    }
+                }
             }
+            let (channel, sent) = match sent {
+                Some(id) => (self.dm_channel(user).await?, id),
+                None => {
+                    let c = match dm {
+                        Some(c) => c,
+                        None => *dm.insert(self.dm_channel(user).await?),
+                    };
+                    (c, self.send(c, body).await?.id)
+                }
+            };
+            if let Some(node) = m.question {
+                self.prompts
+                    .set_flow(&key, turn.session.0, turn.flow.clone());
+                self.prompts.set(LivePrompt {
+                    user: key.clone(),
+                    session: turn.session,
+                    node,
+                    channel_id: channel.to_string(),
+                    message_id: sent.to_string(),
+                    data: Value::Array(m.components),
+                    updated_at: self.runner.clock().now(),
+                });
+            }
+        }
+        if finished && !asks {
+            self.prompts.clear(&key);
         }
         Ok(())
     }
@@ -211,7 +240,7 @@ impl Bot {
             let user = UserId::new(uid);
             let lock = self.user_lock(user);
             let _g = lock.lock().await;
-            let live = self.store.live_prompt(&s.user).await.ok().flatten();
+            let live = self.prompts.get(&self.store, &s.user).await.ok().flatten();
             let shown = live.is_some_and(|l| l.session == s.id && l.node == s.current_node);
             if shown {
                 continue;
@@ -236,8 +265,8 @@ impl Bot {
         session: i64,
     ) -> Result<Option<LivePrompt>, BotError> {
         Ok(self
-            .store
-            .live_prompt(key)
+            .prompts
+            .get(&self.store, key)
             .await?
             .filter(|l| l.message_id == message.to_string() && l.session.0 == session))
     }
@@ -270,6 +299,33 @@ impl Bot {
         }
     }
 
+    /// The flow a press on `session` is judged with, and the language for
+    /// answers: from the owner's last turn when it is that session, else
+    /// read from the store. `Err` when the session's script version cannot
+    /// be loaded.
+    async fn session_flow(
+        &self,
+        session: i64,
+        locale: &str,
+        key: &UserKey,
+    ) -> (Result<Option<Arc<Flow>>, ()>, Lang) {
+        if let Some(f) = self.prompts.flow_of(key, session) {
+            let lang = f.lang;
+            return (Ok(Some(f)), lang);
+        }
+        let (s, lang) = self.session_lang(session, locale, key).await;
+        let Some(s) = s else {
+            return (Ok(None), lang);
+        };
+        match self.runner.flow_for(&s.version).await {
+            Ok(f) => (Ok(Some(f)), lang),
+            Err(e) => {
+                tracing::error!(session = %s.id, error = %e, "cannot load the session's script version");
+                (Err(()), lang)
+            }
+        }
+    }
+
     async fn session_lang(
         &self,
         session: i64,
@@ -295,7 +351,7 @@ impl Bot {
         let user = comp.user.id;
         let key = user_key(user);
         self.remember_dm(user, comp.channel_id);
-        let (session, lang) = self.session_lang(oid.session, &comp.locale, &key).await;
+        let (flow, lang) = self.session_flow(oid.session, &comp.locale, &key).await;
         if oid.kind == 'm' {
             // A form must be the first answer to the press, so no deferring:
             // wait briefly for a turn in progress, then decide. The
@@ -310,8 +366,12 @@ impl Bot {
                 .ok()
                 .flatten();
             drop(guard);
-            return match (live, session) {
-                (Some(_), Some(s)) => self.open_form(comp, &oid, &s, lang).await,
+            return match (live, flow) {
+                (Some(_), Ok(Some(f))) => self.open_form(comp, &oid, &f, lang).await,
+                (Some(_), Err(())) => {
+                    self.respond_ephemeral(comp.id, &comp.token, &sorry_text(lang))
+                        .await
+                }
                 _ => self.stale_press(comp, false, lang).await,
             };
         }
@@ -325,18 +385,15 @@ impl Bot {
                     .await;
             }
         };
-        let (Some(live), Some(session)) = (live, session) else {
-            return self.stale_press(comp, acked, lang).await;
-        };
-        let flow = match self.runner.flow_for(&session.version).await {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::error!(session = %session.id, error = %e, "cannot load the session's script version");
+        let (Some(live), Ok(Some(flow))) = (&live, &flow) else {
+            if flow.is_err() {
                 return self
                     .respond_ephemeral(comp.id, &comp.token, &sorry_text(lang))
                     .await;
             }
+            return self.stale_press(comp, acked, lang).await;
         };
+        let (live, flow) = (live.clone(), flow.clone());
         let values = match &comp.data.kind {
             ComponentInteractionDataKind::StringSelect { values } => values.clone(),
             _ => vec![],
@@ -367,15 +424,7 @@ impl Bot {
                     .await
                 };
                 match shown {
-                    Ok(()) => {
-                        if let Err(e) = self
-                            .store
-                            .set_live_prompt(&LivePrompt { data: rows, ..live })
-                            .await
-                        {
-                            tracing::warn!(user = %user, error = %e, "could not record the prefecture list");
-                        }
-                    }
+                    Ok(()) => self.prompts.set(LivePrompt { data: rows, ..live }),
                     Err(e) => tracing::warn!(error = %e, "could not show the prefectures"),
                 }
                 drop(guard);
@@ -412,21 +461,15 @@ impl Bot {
                         }
                     }
                 };
-                let chosen = Chosen {
-                    custom_id: comp.data.custom_id.clone(),
-                    values,
-                };
                 let press = Press {
                     id: comp.id,
                     token: &comp.token,
                     acked,
                     user,
-                    channel: comp.channel_id,
-                    message: comp.message.id,
                     lang,
                 };
-                self.answer_press(&press, &live, &chosen, input, guard)
-                    .await;
+                drop(live);
+                self.answer_press(&press, input, guard).await;
             }
             _ => self.stale_press(comp, acked, lang).await,
         }
@@ -451,18 +494,7 @@ impl Bot {
     }
 
     /// Opens the form for a long text answer.
-    async fn open_form(
-        &self,
-        comp: &ComponentInteraction,
-        oid: &OwnerId,
-        session: &SessionRecord,
-        lang: Lang,
-    ) {
-        let Ok(flow) = self.runner.flow_for(&session.version).await else {
-            return self
-                .respond_ephemeral(comp.id, &comp.token, &sorry_text(lang))
-                .await;
-        };
+    async fn open_form(&self, comp: &ComponentInteraction, oid: &OwnerId, flow: &Flow, lang: Lang) {
         if oid.node as usize >= flow.nodes.len() {
             return self.stale_press(comp, false, lang).await;
         }
@@ -495,49 +527,46 @@ impl Bot {
         }
     }
 
-    /// Disables the question's components at once (the choice marked) as
-    /// the answer to the press, then runs the step and sends the next turn.
-    /// The caller holds the owner's turn lock (`_guard`).
-    async fn answer_press(
-        &self,
-        p: &Press<'_>,
-        live: &LivePrompt,
-        chosen: &Chosen,
-        input: Input,
-        _guard: OwnedMutexGuard<()>,
-    ) {
+    /// Runs the step and answers the press with the next turn (the next
+    /// question as the interaction's reply). The caller holds the owner's
+    /// turn lock (`_guard`). A press acknowledged earlier (deferred) gets its
+    /// turn as a new message.
+    async fn answer_press(&self, p: &Press<'_>, input: Input, _guard: OwnedMutexGuard<()>) {
         let key = user_key(p.user);
-        let rows = render::disabled(&live.data, Some(chosen));
-        let acked = if p.acked {
-            self.edit(p.channel, p.message, json!({ "components": rows }))
-                .await
-                .map(|_| ())
-        } else {
-            self.respond(
-                p.id,
-                p.token,
-                json!({ "type": 7, "data": { "components": rows } }),
-            )
-            .await
-        };
-        if let Err(e) = acked {
-            tracing::warn!(interaction = %p.id, error = %e, "could not acknowledge a press");
-        }
+        let reply = (!p.acked).then_some(ReplyTo {
+            id: p.id,
+            token: p.token,
+        });
+        let mut answered = false;
         let r = async {
             let turn = self.runner.handle(&key, input, None).await?;
             if turn.effects.iter().any(|e| matches!(e, Effect::Stale)) {
                 // The engine had moved on: say so, and show the current
-                // question again since this message was just disabled.
-                self.followup_ephemeral(p.token, &stale_text(p.lang)).await;
+                // question again.
+                match reply {
+                    Some(r) => {
+                        self.respond_ephemeral(r.id, r.token, &stale_text(p.lang))
+                            .await
+                    }
+                    None => self.followup_ephemeral(p.token, &stale_text(p.lang)).await,
+                }
+                answered = true;
                 let again = self.runner.handle(&key, Input::Resume, None).await?;
-                return self.send_turn(p.user, &again, Some(p.message)).await;
+                return self.send_turn(p.user, &again, None).await;
             }
-            self.send_turn(p.user, &turn, Some(p.message)).await
+            answered = reply.is_some();
+            self.send_turn(p.user, &turn, reply).await
         }
         .await;
         if let Err(e) = r {
             tracing::warn!(user = %p.user, error = %e, "could not handle a press");
-            self.followup_ephemeral(p.token, &sorry_text(p.lang)).await;
+            match reply {
+                Some(r) if !answered => {
+                    self.respond_ephemeral(r.id, r.token, &sorry_text(p.lang))
+                        .await
+                }
+                _ => self.followup_ephemeral(p.token, &sorry_text(p.lang)).await,
+            }
         }
     }
 
@@ -545,7 +574,7 @@ impl Bot {
     pub(crate) async fn on_owner_modal(&self, m: &ModalInteraction, oid: OwnerId) {
         let user = m.user.id;
         let key = user_key(user);
-        let (session, lang) = self.session_lang(oid.session, &m.locale, &key).await;
+        let (flow, lang) = self.session_flow(oid.session, &m.locale, &key).await;
         let value = m
             .data
             .components
@@ -567,13 +596,14 @@ impl Bot {
             .await
             .ok()
             .flatten();
-        let (Some(live), Some(session)) = (live, session) else {
-            return self.stale_reply(m.id, &m.token, acked, lang).await;
-        };
-        let Ok(flow) = self.runner.flow_for(&session.version).await else {
-            return self
-                .respond_ephemeral(m.id, &m.token, &sorry_text(lang))
-                .await;
+        let flow = match (live, flow) {
+            (Some(_), Ok(Some(f))) => f,
+            (Some(_), Err(())) => {
+                return self
+                    .respond_ephemeral(m.id, &m.token, &sorry_text(lang))
+                    .await
+            }
+            _ => return self.stale_reply(m.id, &m.token, acked, lang).await,
         };
         if oid.node as usize >= flow.nodes.len() {
             return self.stale_reply(m.id, &m.token, acked, lang).await;
@@ -582,21 +612,14 @@ impl Bot {
             node: flow.node(oid.node).id.clone(),
             value,
         };
-        let chosen = Chosen {
-            custom_id: format!("m:{}:{}", oid.session, oid.node),
-            values: vec![],
-        };
         let press = Press {
             id: m.id,
             token: &m.token,
             acked,
             user,
-            channel: m.channel_id,
-            message,
             lang,
         };
-        self.answer_press(&press, &live, &chosen, input, guard)
-            .await;
+        self.answer_press(&press, input, guard).await;
     }
 
     /// `/consult [lang]`: starts a consultation, or shows the current
@@ -770,7 +793,8 @@ impl Bot {
             posts.extend(self.store.case_posts(c.id).await?);
         }
         let relayed = self.store.relay_messages_of_user(&key).await?;
-        let live = self.store.live_prompt(&key).await?;
+        let live = self.prompts.get(&self.store, &key).await?;
+        self.prompts.forget(&key).await;
         let report = self
             .store
             .forget_user(&key, self.runner.clock().now())

@@ -296,6 +296,11 @@ impl Prefecture {
     /// accepted forms. An address that starts with the full canonical name
     /// (兵庫県神戸市…) is accepted too, because owners often paste one.
     pub fn parse(s: &str) -> Result<Prefecture, PrefectureError> {
+        // The canonical name (how answers are stored and read back at every
+        // turn) needs no folding.
+        if let Some(p) = Prefecture::ALL.into_iter().find(|p| p.name_ja() == s) {
+            return Ok(p);
+        }
         let folded = fold_for_match(s);
         let key = strip_chat_noise(&folded);
         if key.is_empty() {

@@ -47,6 +47,33 @@ fn is_post(c: &RecordedCall, channel: u64) -> bool {
     c.method == "POST" && c.path == format!("/channels/{channel}/messages") && c.ok()
 }
 
+/// A message to the owner's DM: a POST in it, or an interaction answered
+/// with a message there (callback type 4, not ephemeral). Returns the
+/// message body as sent.
+fn dm_reply(c: &RecordedCall, dm: u64) -> Option<&Value> {
+    if is_post(c, dm) {
+        return c.response.as_ref();
+    }
+    let b = c.json();
+    (c.method == "POST"
+        && c.path.starts_with("/interactions/")
+        && c.ok()
+        && b["type"] == 4
+        && b["data"]["flags"].as_u64().unwrap_or(0) & FLAG_EPHEMERAL == 0
+        && b["data"]["content"].is_string())
+    .then_some(&b["data"])
+}
+
+/// The interaction a callback call answers.
+fn interaction_of(c: &RecordedCall) -> Option<u64> {
+    c.path
+        .strip_prefix("/interactions/")?
+        .split('/')
+        .next()?
+        .parse()
+        .ok()
+}
+
 fn has_components(v: &Value) -> bool {
     v["components"].as_array().is_some_and(|a| !a.is_empty())
 }
@@ -194,45 +221,40 @@ impl Harness {
 
     /// Waits for the bot's next DM message that carries a question.
     async fn next_prompt(&mut self) -> Value {
-        let dm = self.dm();
-        let last = self.last;
-        let calls = self
-            .discord
-            .wait_for(|calls| {
-                calls.iter().any(|c| {
-                    Some(c.index) > last
-                        && is_post(c, dm)
-                        && has_components(c.response.as_ref().unwrap())
-                })
-            })
-            .await;
-        let c = calls
-            .iter()
-            .find(|c| {
-                Some(c.index) > last
-                    && is_post(c, dm)
-                    && has_components(c.response.as_ref().unwrap())
-            })
-            .unwrap();
-        self.last = Some(c.index);
-        self.prompt = c.response.clone().unwrap();
-        self.prompt.clone()
+        self.next_dm(true).await
     }
 
     /// Waits for the bot's next DM message (with or without a question).
     async fn next_message(&mut self) -> Value {
+        self.next_dm(false).await
+    }
+
+    /// The bot's next message in the DM (a post, or the reply to a press),
+    /// as stored by Discord.
+    async fn next_dm(&mut self, question: bool) -> Value {
         let dm = self.dm();
         let last = self.last;
+        let wanted = |c: &RecordedCall| {
+            Some(c.index) > last && dm_reply(c, dm).is_some_and(|m| !question || has_components(m))
+        };
         let calls = self
             .discord
-            .wait_for(|calls| calls.iter().any(|c| Some(c.index) > last && is_post(c, dm)))
+            .wait_for(|calls| calls.iter().any(wanted))
             .await;
-        let c = calls
-            .iter()
-            .find(|c| Some(c.index) > last && is_post(c, dm))
-            .unwrap();
+        let c = calls.iter().find(|c| wanted(c)).unwrap();
         self.last = Some(c.index);
-        c.response.clone().unwrap()
+        let msg = if is_post(c, dm) {
+            c.response.clone().unwrap()
+        } else {
+            let iid = interaction_of(c).unwrap();
+            self.discord
+                .original_response(iid)
+                .expect("the reply message")
+        };
+        if question {
+            self.prompt = msg.clone();
+        }
+        msg
     }
 
     /// The owner types in the DM; returns the next question.
@@ -582,21 +604,43 @@ async fn dm_consultation_posts_the_case_once_with_its_thread() {
     let case = h.store.case(case_id).await.unwrap().unwrap();
     assert_eq!((case.hub_id.as_str(), case.step), ("hyogo-pro", 3));
 
-    // Every question after an answer has its components disabled.
+    // One message per turn, and one REST call for it: every owner action
+    // (a DM, a press, a select, a form) is answered by exactly one call —
+    // the next message, or the interaction's own reply carrying it.
     let dm = h.dm();
-    let msgs = h.discord.messages_in(dm);
-    let bot_msgs: Vec<&Value> = msgs
+    let owner = OWNER.to_string();
+    let actions = h
+        .discord
+        .dispatched_events()
         .iter()
-        .filter(|m| {
-            m["author"]["id"].as_str() == Some(h.discord.bot_user_id().to_string().as_str())
+        .filter(|(t, d)| {
+            (t == "MESSAGE_CREATE" && d["author"]["id"] == owner.as_str())
+                || (t == "INTERACTION_CREATE" && d["user"]["id"] == owner.as_str())
         })
-        .collect();
-    assert!(bot_msgs.len() > 20, "one message per turn");
-    for m in &bot_msgs {
-        for c in components(m) {
-            assert_eq!(c["disabled"], true, "old question still pressable: {m}");
-        }
-    }
+        .count();
+    let to_owner = h
+        .discord
+        .calls()
+        .iter()
+        .filter(|c| {
+            c.path.starts_with(&format!("/channels/{dm}/"))
+                || c.path.starts_with("/interactions/")
+                || c.path.starts_with("/webhooks/")
+        })
+        .count();
+    assert_eq!(actions, 26, "the consultation's owner actions");
+    assert_eq!(to_owner, actions, "{:#?}", h.discord.calls());
+    let bot = h.discord.bot_user_id().to_string();
+    let bot_msgs = h
+        .discord
+        .messages_in(dm)
+        .into_iter()
+        .filter(|m| m["author"]["id"] == bot.as_str())
+        .count();
+    assert_eq!(
+        bot_msgs, 24,
+        "one message per step (not for the region list or the form)"
+    );
     h.finish().await;
 }
 
@@ -1131,16 +1175,9 @@ async fn stale_button_presses_get_a_polite_ephemeral_answer() {
     h.press("はい").await;
     let company_q = h.say("株式会社ステイル").await;
     assert!(company_q["content"].as_str().unwrap().contains("業種"));
-    // The industry question is answered by typing while Discord refuses to
-    // disable its buttons, so they stay pressable.
+    // The industry question is answered by typing; its buttons are not
+    // edited at every turn (one call per turn), so they stay pressable.
     let dm = h.dm();
-    h.discord.fail_next(
-        "PATCH",
-        &format!("/channels/{dm}/messages/{}", id_of(&company_q)),
-        403,
-        json!({ "message": "Missing Access", "code": 50001 }),
-        1,
-    );
     let pref_q = h.say("製造業").await;
     assert!(pref_q["content"].as_str().unwrap().contains("都道府県"));
     assert!(components(&h.discord.message(id_of(&company_q)).unwrap())
@@ -1183,11 +1220,41 @@ async fn stale_button_presses_get_a_polite_ephemeral_answer() {
     assert_eq!(session.current_node, "prefecture");
     let answers = h.store.answers(session.id).await.unwrap();
     assert_eq!(answers.iter().filter(|a| a.node == "industry").count(), 1);
-    // Normally old questions are disabled, so Discord does not even let
-    // them be pressed (the stand-in refuses presses on disabled buttons).
+    // The same for the very first question, answered by a press.
+    let yes = components(&first)
+        .into_iter()
+        .find(|c| c["label"] == "はい")
+        .unwrap();
+    let iid = h
+        .discord
+        .user_presses_button(
+            dm,
+            id_of(&first),
+            OWNER,
+            None,
+            yes["custom_id"].as_str().unwrap(),
+            "ja",
+        )
+        .await;
+    h.discord
+        .wait_for_call(|c| c.is("POST", &format!("/interactions/{iid}/")))
+        .await;
+    assert_eq!(
+        h.discord.interaction_responses(iid)[0]["data"]["flags"],
+        FLAG_EPHEMERAL
+    );
+    h.discord
+        .wait_for_call(|c| {
+            c.method == "PATCH"
+                && c.path.ends_with(&format!("/messages/{}", id_of(&first)))
+                && c.ok()
+        })
+        .await;
     assert!(components(&h.discord.message(id_of(&first)).unwrap())
         .iter()
         .all(|c| c["disabled"] == true));
+    let session = h.store.open_session(&h.owner()).await.unwrap().unwrap();
+    assert_eq!(session.current_node, "prefecture");
 
     // The consultation simply goes on.
     h.prefecture("kinki", "兵庫県").await;

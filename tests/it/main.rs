@@ -6,7 +6,8 @@
 //! - `group_commit`: concurrent turns committed together are all durable.
 //! - `render_paths`: the fast template paths render exactly as handlebars.
 //! - `discord_e2e`: the Discord bot against the local stand-in.
-//! - `support::discord`: the local Discord stand-in (with its own smoke tests).
+//! - `support::discord`: the local Discord stand-in (crate `discord-standin`,
+//!   `crates/discord-standin`) re-exported, with its smoke tests.
 
 mod admin;
 mod cli;

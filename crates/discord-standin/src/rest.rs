@@ -22,6 +22,7 @@ pub async fn rest_handler(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let at = std::time::Instant::now();
     let full_path = uri.path().to_string();
     let query = uri.query().map(str::to_string);
     let content_type = headers
@@ -71,7 +72,7 @@ pub async fn rest_handler(
             }
         };
         let index = st.calls.len();
-        st.calls.push(RecordedCall {
+        let call = RecordedCall {
             index,
             method: method.to_string(),
             path: path.clone(),
@@ -82,7 +83,11 @@ pub async fn rest_handler(
             response: reply.body.clone(),
             injected,
             audit_log_reason,
-        });
+            at,
+        };
+        st.call_subscribers
+            .retain(|tx| tx.send(call.clone()).is_ok());
+        st.calls.push(call);
         (reply, path, injected)
     };
     shared.notify();
@@ -222,8 +227,10 @@ fn checked<T: serde::de::DeserializeOwned>(
     status: u16,
     body: Value,
 ) -> Reply {
-    let r = check_model::<T>(what, &body);
-    st.check(r);
+    if st.check_models {
+        let r = check_model::<T>(what, &body);
+        st.check(r);
+    }
     Reply::json(status, body)
 }
 
@@ -542,7 +549,12 @@ fn route(
         }
 
         // ------------------------------------------------------------ interactions
-        ("POST", ["interactions", iid, token, "callback"]) => callback(st, iid, token, body, files),
+        ("POST", ["interactions", iid, token, "callback"]) => {
+            let with_response = parse_query(query)
+                .iter()
+                .any(|(k, v)| k == "with_response" && v == "true");
+            callback(st, iid, token, body, files, with_response)
+        }
         (_, ["webhooks", app, token, rest @ ..]) => {
             webhook(st, method, app, token, rest, body, files)
         }
@@ -729,7 +741,17 @@ fn response_extra(st: &State, rec: &InteractionRec) -> Value {
     extra
 }
 
-fn callback(st: &mut State, iid: &str, token: &str, body: &Value, files: &[String]) -> Reply {
+/// `POST /interactions/{id}/{token}/callback`: 204, or with `?with_response=true` 200 and
+/// Discord's InteractionCallbackResponse (`interaction`, and `resource.message` for
+/// responses that create or update a message).
+fn callback(
+    st: &mut State,
+    iid: &str,
+    token: &str,
+    body: &Value,
+    files: &[String],
+    with_response: bool,
+) -> Reply {
     let Some(i) = find_interaction(st, iid, token) else {
         return Reply::error(404, 10062, "Unknown interaction");
     };
@@ -778,8 +800,10 @@ fn callback(st: &mut State, iid: &str, token: &str, body: &Value, files: &[Strin
                 let r = st.dispatch_message_create(&msg).map(|_| ());
                 st.check(r);
             }
-            let r = check_model::<sm::Message>("Message", &msg);
-            st.check(r);
+            if st.check_models {
+                let r = check_model::<sm::Message>("Message", &msg);
+                st.check(r);
+            }
             original = as_id(&msg["id"]);
         }
         6 | 7 => {
@@ -823,7 +847,29 @@ fn callback(st: &mut State, iid: &str, token: &str, body: &Value, files: &[Strin
     let r = st.interactions.get_mut(&i).unwrap();
     r.response_type = Some(ty);
     r.original = original;
-    Reply::no_content()
+    if !with_response {
+        return Reply::no_content();
+    }
+    let message = original.and_then(|m| st.messages.get(&m).cloned());
+    let ephemeral = message
+        .as_ref()
+        .is_some_and(|m| m["flags"].as_u64().unwrap_or(0) & FLAG_EPHEMERAL != 0);
+    let mut out = json!({
+        "interaction": {
+            "id": id(i),
+            "type": rec.kind,
+            "activity_instance_id": null,
+            "response_message_id": original.map(id),
+            "response_message_loading": ty == 5,
+            "response_message_ephemeral": ephemeral,
+        },
+    });
+    if let Some(m) = message.filter(|_| matches!(ty, 4 | 5 | 7)) {
+        out["resource"] = json!({ "type": ty, "message": m });
+    } else if ty == 9 {
+        out["resource"] = json!({ "type": ty });
+    }
+    Reply::json(200, out)
 }
 
 fn webhook(

@@ -372,31 +372,3 @@ pub fn merge_fields(target: &mut Value, patch: &Value, keys: &[&str]) {
 pub fn obj() -> Map<String, Value> {
     Map::new()
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn base64_matches_discord_token_prefix() {
-        // "123" -> "MTIz", the familiar start of a Discord token.
-        assert_eq!(base64_nopad(b"123"), "MTIz");
-        assert_eq!(base64_nopad(b"12"), "MTI");
-        assert!(serenity::utils::validate_token(fake_token(1)).is_ok());
-    }
-
-    #[test]
-    fn broken_dispatches_are_caught() {
-        assert!(check_event("MESSAGE_CREATE", &json!({ "id": "1" })).is_err());
-        assert!(check_event("RESUMED", &json!({})).is_ok());
-    }
-
-    #[test]
-    fn mentions_are_parsed_and_filtered() {
-        let (u, r, e) = parse_mentions("hi <@1> <@!2> <@&3> @everyone");
-        assert_eq!((u.clone(), r.clone(), e), (vec![1, 2], vec![3], true));
-        let (u, r, e) =
-            apply_allowed_mentions(Some(&json!({"parse": [], "users": ["2"]})), u, r, e);
-        assert_eq!((u, r, e), (vec![2], vec![], false));
-    }
-}
