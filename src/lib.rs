@@ -39,6 +39,14 @@
 //!    names the recipients; deliveries are created in the same transaction
 //!    as the case and the consent.
 //! 5. Owner text is stored as typed and escaped only when rendered.
+//! 6. A stored session is its snapshot (the state without answers) plus its
+//!    answer log: [`engine::SessionState::apply_answer_log`] over the
+//!    session's `Record`/`Unset` effects gives back exactly the engine's
+//!    answers (the transcript harness checks this at every turn).
+//! 7. A step is written only over the session revision it was computed
+//!    from, so a state held in memory (the runner's session cache) never
+//!    overwrites newer data: a stale step is refused and run again on the
+//!    stored state.
 
 pub mod admin;
 pub mod answer;

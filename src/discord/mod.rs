@@ -276,11 +276,7 @@ impl Bot {
         let body = json!({ "type": 4, "data": data });
         match self.raw.interaction_reply(id, token, &body).await {
             Ok(Some(m)) => Ok(m),
-            Ok(None) => Ok(self
-                .http
-                .get_original_interaction_response(token)
-                .await?
-                .id),
+            Ok(None) => Ok(self.http.get_original_interaction_response(token).await?.id),
             Err(e) => Err(BotError::Reply(e)),
         }
     }
@@ -630,10 +626,11 @@ pub async fn start(
     });
     let _ = cell.set(bot.clone());
     let (stop, stop_rx) = watch::channel(false);
-    let prompt_writer = tokio::spawn(bot.prompts.clone().run_writer(
-        bot.store.clone(),
-        stop_rx.clone(),
-    ));
+    let prompt_writer = tokio::spawn(
+        bot.prompts
+            .clone()
+            .run_writer(bot.store.clone(), stop_rx.clone()),
+    );
     let worker = tokio::spawn(outbox::run_worker(bot.clone(), stop_rx));
     let watcher = bot.cfg.discord.watch_dialogs.then(|| {
         let b = bot.clone();
