@@ -112,8 +112,9 @@ pub struct RunnerOptions {
     /// again and runs the input on it. [`Runner::forget_cached`] saves that
     /// round trip when this process changed a session itself.
     pub session_cache: bool,
-    /// The most sessions the cache holds; beyond it, sessions are read from
-    /// the store as without a cache.
+    /// The most sessions the cache holds (≈ 2 KiB each); when it is full an
+    /// arbitrary entry makes room, and its owner's next turn reads the
+    /// store.
     pub session_cache_max: usize,
 }
 
@@ -125,6 +126,49 @@ impl Default for RunnerOptions {
             session_cache: true,
             session_cache_max: 100_000,
         }
+    }
+}
+
+/// One lock per owner, so that an owner's messages are handled one after
+/// the other. Locks nobody holds are pruned now and then (when the map has
+/// doubled since the last pruning), so the map holds about the owners being
+/// served rather than every owner ever seen, without a second trip through
+/// its mutex at every turn. Every clone of a lock is taken under the map's
+/// mutex, so a count of one (the map's own), checked under it, means no
+/// task holds or waits for that lock.
+struct OwnerLocks {
+    map: HashMap<UserKey, Arc<tokio::sync::Mutex<()>>>,
+    prune_at: usize,
+}
+
+impl Default for OwnerLocks {
+    fn default() -> Self {
+        OwnerLocks {
+            map: HashMap::new(),
+            prune_at: OwnerLocks::MIN_PRUNE,
+        }
+    }
+}
+
+impl OwnerLocks {
+    const MIN_PRUNE: usize = 1024;
+
+    fn get(&mut self, user: &UserKey) -> Arc<tokio::sync::Mutex<()>> {
+        if let Some(l) = self.map.get(user) {
+            return l.clone();
+        }
+        if self.map.len() >= self.prune_at {
+            self.map.retain(|_, l| Arc::strong_count(l) > 1);
+            self.prune_at = (self.map.len() * 2).max(OwnerLocks::MIN_PRUNE);
+        }
+        self.map.entry(user.clone()).or_default().clone()
+    }
+
+    fn in_use(&self) -> usize {
+        self.map
+            .values()
+            .filter(|l| Arc::strong_count(l) > 1)
+            .count()
     }
 }
 
@@ -150,7 +194,7 @@ pub struct Runner {
     versions: Mutex<HashMap<String, Arc<Flow>>>,
     /// One lock per owner, so two messages from the same owner are handled
     /// one after the other.
-    locks: Mutex<HashMap<UserKey, Arc<tokio::sync::Mutex<()>>>>,
+    locks: Mutex<OwnerLocks>,
     committer: Option<GroupCommitter>,
     /// Open sessions by owner, when the cache is on.
     cache: Option<Mutex<HashMap<UserKey, CachedSession>>>,
@@ -187,7 +231,7 @@ impl Runner {
             config,
             bundle: RwLock::new(Arc::new(Bundle::default())),
             versions: Mutex::new(HashMap::new()),
-            locks: Mutex::new(HashMap::new()),
+            locks: Mutex::new(OwnerLocks::default()),
             committer,
             cache: options.session_cache.then(|| Mutex::new(HashMap::new())),
             cache_max: options.session_cache_max,
@@ -288,9 +332,7 @@ impl Runner {
         self.locks
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .entry(user.clone())
-            .or_default()
-            .clone()
+            .get(user)
     }
 
     /// The owner's open session, or a new one on the current version.
@@ -318,6 +360,17 @@ impl Runner {
     /// Handles one input from an owner. The effects are durable when this
     /// returns; the caller sends them.
     pub async fn handle(
+        &self,
+        user: &UserKey,
+        input: Input,
+        lang: Option<Lang>,
+    ) -> Result<Turn, RunError> {
+        self.handle_locked(user, input, lang).await
+    }
+
+    /// [`Runner::handle`] under the owner's lock (taken here, released
+    /// before it returns).
+    async fn handle_locked(
         &self,
         user: &UserKey,
         input: Input,
@@ -477,17 +530,40 @@ impl Runner {
             return;
         }
         let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
-        if c.len() < self.cache_max {
-            c.insert(
-                user.clone(),
-                CachedSession {
-                    id,
-                    rev,
-                    flow: flow.clone(),
-                    state,
-                },
-            );
+        // Full (mostly consultations abandoned half-way): make room by
+        // dropping an arbitrary entry, which at worst costs its owner one
+        // read from the store on their next message. Refusing new entries
+        // instead would leave the cache to the abandoned ones for good.
+        if c.len() >= self.cache_max.max(1) && !c.contains_key(user) {
+            if let Some(k) = c.keys().next().cloned() {
+                c.remove(&k);
+            }
         }
+        c.insert(
+            user.clone(),
+            CachedSession {
+                id,
+                rev,
+                flow: flow.clone(),
+                state,
+            },
+        );
+    }
+
+    /// How many owners the runner holds per-owner state for: (locks in use,
+    /// cached sessions). Between turns no lock is in use, and the cache
+    /// holds at most `session_cache_max` sessions.
+    pub fn held(&self) -> (usize, usize) {
+        let locks = self
+            .locks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .in_use();
+        let cached = self
+            .cache
+            .as_ref()
+            .map_or(0, |c| c.lock().unwrap_or_else(|e| e.into_inner()).len());
+        (locks, cached)
     }
 
     /// A copy of the owner's session state as the cache holds it (`None`
@@ -689,4 +765,35 @@ pub fn watch_dialogs(
             on_result(&r);
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::Transport;
+
+    fn owner(i: usize) -> UserKey {
+        UserKey::new(Transport::Terminal, &format!("o{i}")).unwrap()
+    }
+
+    #[test]
+    fn unused_owner_locks_are_pruned_and_held_ones_kept() {
+        let mut locks = OwnerLocks::default();
+        // One owner is being served the whole time.
+        let busy = locks.get(&owner(0));
+        for i in 1..10_000 {
+            drop(locks.get(&owner(i)));
+        }
+        // Pruned whenever the map reached its limit: never more than twice
+        // the minimum, and the lock in use survived every pruning.
+        assert!(
+            locks.map.len() <= 2 * OwnerLocks::MIN_PRUNE,
+            "{}",
+            locks.map.len()
+        );
+        assert!(Arc::ptr_eq(&busy, &locks.get(&owner(0))));
+        assert_eq!(locks.in_use(), 1);
+        drop(busy);
+        assert_eq!(locks.in_use(), 0);
+    }
 }

@@ -155,6 +155,43 @@ async fn the_session_cache_stores_the_same() {
     );
 }
 
+/// A cache smaller than the number of owners in flight drops entries to make
+/// room; the owners whose sessions were dropped are read from the store, and
+/// everything is stored as with a large cache. No per-owner lock is held
+/// between turns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_cache_makes_room_and_nothing_is_held_between_turns() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("small-cache.db");
+    let options = RunnerOptions {
+        session_cache_max: 3,
+        ..RunnerOptions::default()
+    };
+    let (runner, store) = runner(&db, options).await;
+    let owners = run_owners(runner.clone()).await;
+    assert_eq!(
+        count(&store, "SELECT COUNT(*) FROM answers").await,
+        (OWNERS * 20) as i64
+    );
+    for (user, session) in &owners {
+        let s = store.latest_session(user).await.unwrap().unwrap();
+        assert_eq!(s.id, *session);
+        assert_eq!(s.status, Status::Completed);
+        assert_eq!(s.state.answers.len(), 20, "{user}");
+    }
+    // Finished consultations are not cached, and no lock is in use.
+    assert_eq!(runner.held(), (0, 0));
+    // Open ones are, up to the limit.
+    for i in 0..5 {
+        let user = UserKey::new(Transport::Terminal, &format!("late-{i}")).unwrap();
+        runner
+            .handle(&user, Input::Text("こんにちは".into()), None)
+            .await
+            .unwrap();
+    }
+    assert_eq!(runner.held(), (0, 3));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_group_commit_the_same_is_stored() {
     let dir = tempfile::tempdir().unwrap();
