@@ -409,9 +409,7 @@ impl Runner {
             let node = flow.node(state.node).id.clone();
             // Serialised here, in the owner's task, so that a group commit
             // does not serialise a whole batch of states one after another.
-            let state_json =
-                serde_json::to_string(&state.snapshot()).expect("a session state serialises");
-            let new_session_was_none = new_session.is_none();
+            let state_json = serde_json::to_string(&state).expect("a session state serialises");
             let step = OwnedStep {
                 session,
                 rev,
@@ -431,6 +429,7 @@ impl Runner {
             let OwnedStep {
                 state,
                 effects,
+                new_session,
                 guard: g,
                 ..
             } = step;
@@ -446,7 +445,7 @@ impl Runner {
                 // forget`) since it was read: run the input on what the
                 // store has now.
                 Err(StoreError::Stale(_) | StoreError::NotFound(_))
-                    if new_session_was_none && attempt < STALE_RETRIES =>
+                    if new_session.is_none() && attempt < STALE_RETRIES =>
                 {
                     tracing::debug!(session = %session, "session changed elsewhere; running the input again on the stored state");
                     attempt += 1;

@@ -118,10 +118,11 @@ pub struct SessionState {
     pub retries: u8,
     /// Questions asked, most recent last, for "back".
     pub history: Vec<NodeIx>,
-    /// Current answers, in the order given. Not part of the stored
-    /// snapshot ([`SessionState::snapshot`]): the store rebuilds them from
-    /// its answer log ([`SessionState::apply_answer_log`]).
-    #[serde(default)]
+    /// Current answers, in the order given. Not serialised: the store keeps
+    /// the state as a small snapshot rewritten at every turn, and the
+    /// answers, written once each to its answer log, are put back with
+    /// [`SessionState::apply_answer_log`] when a session is read.
+    #[serde(default, skip_serializing)]
     pub answers: Vec<(NodeIx, AnswerValue)>,
     pub tags: Vec<String>,
     /// Boxed: it is set only near the end of a consultation, and inline it
@@ -146,36 +147,7 @@ impl Default for SessionState {
     }
 }
 
-/// A state without its answers, as the store keeps it: the answers are
-/// written once each to the store's answer log, so the snapshot rewritten at
-/// every turn stays a few dozen bytes instead of growing with every answer.
-#[derive(Serialize)]
-pub struct Snapshot<'a> {
-    status: Status,
-    node: NodeIx,
-    retries: u8,
-    history: &'a [NodeIx],
-    tags: &'a [String],
-    route: &'a Option<Box<RouteDecision>>,
-    consented: &'a Option<Vec<String>>,
-}
-
 impl SessionState {
-    /// The state without its answers (see [`Snapshot`]). Deserialising it
-    /// as a `SessionState` gives a state with no answers, to which
-    /// [`SessionState::apply_answer_log`] adds them back.
-    pub fn snapshot(&self) -> Snapshot<'_> {
-        Snapshot {
-            status: self.status,
-            node: self.node,
-            retries: self.retries,
-            history: &self.history,
-            tags: &self.tags,
-            route: &self.route,
-            consented: &self.consented,
-        }
-    }
-
     /// Replays an answer log (oldest first: `Some` for a recorded answer,
     /// `None` for a withdrawn one) onto the state's answers, exactly as the
     /// engine changed them when it emitted [`Effect::Record`] and

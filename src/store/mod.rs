@@ -118,7 +118,7 @@ pub struct StepCommit<'a> {
     /// session never exists without its first step. Its id is in
     /// [`StepOutcome::created`].
     pub new_session: Option<&'a NewSession>,
-    /// `state.snapshot()` already serialised as JSON, when the caller did
+    /// `state` already serialised (without its answers) as JSON, when the caller did
     /// it (the runner does, so that a group commit does not serialise every
     /// state of the batch one after another); `None` to let the store do it.
     pub state_json: Option<&'a str>,

@@ -389,25 +389,10 @@ async fn write_step(conn: &mut sqlx::SqliteConnection, c: &StepCommit<'_>) -> Re
     let mut meta = SessionMeta::Unknown;
     let session = match c.new_session {
         Some(s) => {
-            let id = sqlx::query(
-                "INSERT INTO sessions (user_key, script_id, lang, version, status, current_node, state, rev, created_at, updated_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
-            )
-            .bind(s.user.to_string())
-            .bind(&s.script_id)
-            .bind(s.lang.code())
-            .bind(&s.version)
-            .bind(c.state.status.name())
-            .bind(c.current_node)
-            .bind(state_json(c))
-            .bind(s.now)
-            .bind(c.now)
-            .execute(&mut *conn)
-            .await?
-            .last_insert_rowid();
+            let id = create_sessions(conn, &[(c, s)]).await?[0];
             meta = SessionMeta::Known(s.user.to_string(), s.version.clone());
-            outcome.created = Some(SessionId(id));
-            SessionId(id)
+            outcome.created = Some(id);
+            id
         }
         None => {
             let updated = sqlx::query(
@@ -529,7 +514,7 @@ async fn write_step(conn: &mut sqlx::SqliteConnection, c: &StepCommit<'_>) -> Re
 fn state_json<'a>(c: &StepCommit<'a>) -> std::borrow::Cow<'a, str> {
     match c.state_json {
         Some(s) => std::borrow::Cow::Borrowed(s),
-        None => std::borrow::Cow::Owned(to_json(&c.state.snapshot())),
+        None => std::borrow::Cow::Owned(to_json(c.state)),
     }
 }
 
@@ -572,6 +557,54 @@ fn values_sql(head: &str, row: &str, rows: usize, tail: &str) -> String {
     sql
 }
 
+/// Creates the sessions of first steps, with one multi-row `INSERT …
+/// RETURNING` per chunk, and returns their ids in the steps' order. Several
+/// new sessions in one batch are always of different owners (a runner
+/// handles one input per owner at a time), so the owner key tells which
+/// returned id is whose; RETURNING's order is unspecified.
+async fn create_sessions(
+    conn: &mut sqlx::SqliteConnection,
+    new: &[(&StepCommit<'_>, &NewSession)],
+) -> Result<Vec<SessionId>> {
+    let mut ids = Vec::with_capacity(new.len());
+    let mut at = 0;
+    for n in chunks(new.len()) {
+        let sql = values_sql(
+            "INSERT INTO sessions (user_key, script_id, lang, version, status, current_node, state, rev, created_at, updated_at) VALUES ",
+            "(?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
+            n,
+            " RETURNING id, user_key",
+        );
+        let mut q = sqlx::query(&sql);
+        let part = &new[at..at + n];
+        for (c, s) in part {
+            q = q
+                .bind(s.user.to_string())
+                .bind(&s.script_id)
+                .bind(s.lang.code())
+                .bind(&s.version)
+                .bind(c.state.status.name())
+                .bind(c.current_node)
+                .bind(state_json(c))
+                .bind(s.now)
+                .bind(c.now);
+        }
+        let rows = q.fetch_all(&mut *conn).await?;
+        let by_user: std::collections::HashMap<String, i64> = rows
+            .iter()
+            .map(|r| Ok((r.try_get::<String, _>(1)?, r.try_get::<i64, _>(0)?)))
+            .collect::<Result<_>>()?;
+        for (_, s) in part {
+            let id = by_user.get(&s.user.to_string()).ok_or_else(|| {
+                StoreError::Conflict(format!("two new sessions for {} in one batch", s.user))
+            })?;
+            ids.push(SessionId(*id));
+        }
+        at += n;
+    }
+    Ok(ids)
+}
+
 /// Writes answer-only steps of many sessions (see [`is_simple`]): one
 /// multi-row `INSERT … RETURNING` per chunk for the sessions they create,
 /// one `UPDATE … FROM (VALUES …)` per chunk for the others, and one
@@ -587,49 +620,14 @@ async fn write_simple_steps(
     if all.is_empty() {
         return Ok(ids);
     }
-    // New sessions. Several in one batch are always of different owners
-    // (a runner handles one input per owner at a time), so the owner key
-    // tells which returned id is whose; RETURNING's order is unspecified.
-    let created: Vec<(usize, &NewSession)> = all
+    let created: Vec<(usize, (&StepCommit<'_>, &NewSession))> = all
         .iter()
         .enumerate()
-        .filter_map(|(i, c)| c.new_session.map(|n| (i, n)))
+        .filter_map(|(i, c)| c.new_session.map(|n| (i, (*c, n))))
         .collect();
-    let mut at = 0;
-    for n in chunks(created.len()) {
-        let sql = values_sql(
-            "INSERT INTO sessions (user_key, script_id, lang, version, status, current_node, state, rev, created_at, updated_at) VALUES ",
-            "(?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
-            n,
-            " RETURNING id, user_key",
-        );
-        let mut q = sqlx::query(&sql);
-        let part = &created[at..at + n];
-        for (i, new) in part {
-            let c = all[*i];
-            q = q
-                .bind(new.user.to_string())
-                .bind(&new.script_id)
-                .bind(new.lang.code())
-                .bind(&new.version)
-                .bind(c.state.status.name())
-                .bind(c.current_node)
-                .bind(state_json(c))
-                .bind(new.now)
-                .bind(c.now);
-        }
-        let rows = q.fetch_all(&mut *conn).await?;
-        let by_user: std::collections::HashMap<String, i64> = rows
-            .iter()
-            .map(|r| Ok((r.try_get::<String, _>(1)?, r.try_get::<i64, _>(0)?)))
-            .collect::<Result<_>>()?;
-        for (i, new) in part {
-            let id = by_user.get(&new.user.to_string()).ok_or_else(|| {
-                StoreError::Conflict(format!("two new sessions for {} in one batch", new.user))
-            })?;
-            ids[*i] = SessionId(*id);
-        }
-        at += n;
+    let new: Vec<(&StepCommit<'_>, &NewSession)> = created.iter().map(|(_, p)| *p).collect();
+    for ((i, _), id) in created.iter().zip(create_sessions(conn, &new).await?) {
+        ids[*i] = id;
     }
     let steps: Vec<&StepCommit<'_>> = all
         .iter()
@@ -804,7 +802,7 @@ impl Store for SqliteStore {
         .bind(&s.script_id)
         .bind(s.lang.code())
         .bind(&s.version)
-        .bind(to_json(&state.snapshot()))
+        .bind(to_json(&state))
         .bind(s.now)
         .bind(s.now)
         .execute(&self.pool)

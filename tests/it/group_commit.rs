@@ -80,6 +80,22 @@ async fn count(store: &SqliteStore, sql: &str) -> i64 {
         .unwrap()
 }
 
+/// Every owner's consultation ended, with its 20 answers stored.
+async fn assert_every_consultation_completed(store: &SqliteStore) {
+    assert_eq!(
+        count(
+            store,
+            "SELECT COUNT(*) FROM sessions WHERE status = 'completed'"
+        )
+        .await,
+        OWNERS as i64
+    );
+    assert_eq!(
+        count(store, "SELECT COUNT(*) FROM answers").await,
+        (OWNERS * 20) as i64
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_turns_through_the_group_committer_are_all_durable() {
     let dir = tempfile::tempdir().unwrap();
@@ -95,18 +111,7 @@ async fn concurrent_turns_through_the_group_committer_are_all_durable() {
         count(&store, "SELECT COUNT(*) FROM sessions").await,
         OWNERS as i64
     );
-    assert_eq!(
-        count(
-            &store,
-            "SELECT COUNT(*) FROM sessions WHERE status = 'completed'"
-        )
-        .await,
-        OWNERS as i64
-    );
-    assert_eq!(
-        count(&store, "SELECT COUNT(*) FROM answers").await,
-        (OWNERS * 20) as i64
-    );
+    assert_every_consultation_completed(&store).await;
     for (user, session) in owners {
         let answers = store.answers(session).await.unwrap();
         assert_eq!(answers.len(), 20, "{user}");
@@ -128,18 +133,7 @@ async fn the_session_cache_stores_the_same() {
     };
     let (runner, store) = runner(&db, options).await;
     let owners = run_owners(runner.clone()).await;
-    assert_eq!(
-        count(
-            &store,
-            "SELECT COUNT(*) FROM sessions WHERE status = 'completed'"
-        )
-        .await,
-        OWNERS as i64
-    );
-    assert_eq!(
-        count(&store, "SELECT COUNT(*) FROM answers").await,
-        (OWNERS * 20) as i64
-    );
+    assert_every_consultation_completed(&store).await;
     // A finished consultation is not cached: the owner's next message is
     // answered from the store (the consultation has ended).
     let (user, session) = &owners[0];
@@ -202,18 +196,7 @@ async fn without_group_commit_the_same_is_stored() {
     };
     let (runner, store) = runner(&db, options).await;
     run_owners(runner).await;
-    assert_eq!(
-        count(
-            &store,
-            "SELECT COUNT(*) FROM sessions WHERE status = 'completed'"
-        )
-        .await,
-        OWNERS as i64
-    );
-    assert_eq!(
-        count(&store, "SELECT COUNT(*) FROM answers").await,
-        (OWNERS * 20) as i64
-    );
+    assert_every_consultation_completed(&store).await;
 }
 
 fn step(session: SessionId, new: Option<NewSession>) -> OwnedStep {

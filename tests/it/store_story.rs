@@ -733,7 +733,10 @@ async fn sqlite_sessions_from_before_the_answer_log_keep_their_answers() {
         (5, AnswerValue::Text("製造業".into())),
         (3, AnswerValue::Text("株式会社テスト2".into())),
     ];
-    let full_json = serde_json::to_string(&state).unwrap();
+    // The old format: the state with its answers.
+    let mut old_state = serde_json::to_value(&state).unwrap();
+    old_state["answers"] = serde_json::to_value(&state.answers).unwrap();
+    let full_json = old_state.to_string();
     assert!(
         full_json.contains("answers"),
         "the old format carried the answers"
