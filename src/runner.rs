@@ -11,7 +11,7 @@ use crate::domain::ids::{CaseId, SessionId, UserKey};
 use crate::engine::{self, Ctx, Effect, Input, SessionState};
 use crate::render::RenderMode;
 use crate::script::{compile_flow, Bundle, Flow, Lang, Sources};
-use crate::store::batch::{GroupCommitOptions, GroupCommitter, OwnedStep};
+use crate::store::batch::{GroupCommitOptions, GroupCommitter, GroupReader, OwnedStep};
 use crate::store::{NewDelivery, NewSession, SessionRecord, Store, StoreError, VersionRecord};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
@@ -196,6 +196,9 @@ pub struct Runner {
     /// one after the other.
     locks: Mutex<OwnerLocks>,
     committer: Option<GroupCommitter>,
+    /// Reads the sessions of owners not in the cache, many in one query;
+    /// on whenever group commit is (both are for many owners at once).
+    reader: Option<GroupReader>,
     /// Open sessions by owner, when the cache is on.
     cache: Option<Mutex<HashMap<UserKey, CachedSession>>>,
     cache_max: usize,
@@ -225,6 +228,9 @@ impl Runner {
         } else {
             None
         };
+        let reader = committer
+            .as_ref()
+            .and_then(|_| GroupReader::spawn(store.clone()));
         let r = Runner {
             store,
             clock,
@@ -232,6 +238,7 @@ impl Runner {
             bundle: RwLock::new(Arc::new(Bundle::default())),
             versions: Mutex::new(HashMap::new()),
             locks: Mutex::new(OwnerLocks::default()),
+            reader,
             committer,
             cache: options.session_cache.then(|| Mutex::new(HashMap::new())),
             cache_max: options.session_cache_max,
@@ -391,6 +398,8 @@ impl Runner {
                 None => self.load(user, &input, lang).await?,
             };
             let now = self.clock.now();
+            // A new session has no stored status yet.
+            let prev_status = new_session.is_none().then_some(state.status);
             let effects = engine::step(
                 &flow,
                 &mut state,
@@ -420,6 +429,7 @@ impl Runner {
                 deliveries,
                 new_session,
                 state_json: Some(state_json),
+                prev_status,
                 guard: Some(guard),
             };
             let (outcome, step) = match &self.committer {
@@ -477,16 +487,23 @@ impl Runner {
         input: &Input,
         lang: Option<Lang>,
     ) -> Result<(SessionId, i64, Arc<Flow>, SessionState, Option<NewSession>), RunError> {
-        let found = match self.store.open_session(user).await? {
-            Some(s) => Some(s),
-            None => match self.store.latest_session(user).await? {
-                // An owner who writes again after their consultation ended
-                // is told so (and how to start over) rather than dropped
-                // into a new one mid-sentence; "restart" or an explicit
-                // start opens a new consultation.
-                Some(last) if !self.starts_anew(&last, input).await? => Some(last),
-                _ => None,
-            },
+        let candidate = match &self.reader {
+            Some(r) => r.session_to_resume(user).await?,
+            None => self
+                .store
+                .sessions_to_resume(std::slice::from_ref(user))
+                .await?
+                .pop()
+                .flatten(),
+        };
+        let found = match candidate {
+            Some(s) if s.status.is_open() => Some(s),
+            // An owner who writes again after their consultation ended is
+            // told so (and how to start over) rather than dropped into a
+            // new one mid-sentence; "restart" or an explicit start opens a
+            // new consultation.
+            Some(last) if !self.starts_anew(&last, input).await? => Some(last),
+            _ => None,
         };
         Ok(match found {
             Some(s) => {

@@ -38,6 +38,8 @@ pub struct OwnedStep {
     pub new_session: Option<NewSession>,
     /// `state` as JSON, if the caller serialised it already.
     pub state_json: Option<String>,
+    /// [`StepCommit::prev_status`].
+    pub prev_status: Option<crate::engine::Status>,
     /// A lock (the owner's) held until the step is durable and its caller
     /// has the outcome, or has gone away: a caller that stops waiting does
     /// not let the owner's next message read the state before this step
@@ -57,6 +59,7 @@ impl OwnedStep {
             deliveries: self.deliveries.clone(),
             new_session: self.new_session.as_ref(),
             state_json: self.state_json.as_deref(),
+            prev_status: self.prev_status,
         }
     }
 }
@@ -139,6 +142,7 @@ fn empty_step() -> OwnedStep {
         deliveries: Vec::new(),
         new_session: None,
         state_json: None,
+        prev_status: None,
         guard: None,
     }
 }
@@ -225,6 +229,105 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Job>, max: u
                 for job in jobs.drain(..) {
                     let r = commit_one(&*store, &job).await;
                     let _ = job.reply.send((r, job.step));
+                }
+            }
+        }
+    }
+}
+
+/// Group read: the sessions of many owners read with one query.
+///
+/// When many owners write at about the same moment and none of them is in
+/// the runner's session cache (a restart, or the morning's first messages),
+/// each would otherwise cost a query of its own, and those queries queue
+/// for the few connections of the pool behind the commits. The reader is
+/// one task fed by a channel, like the [`GroupCommitter`]: it takes every
+/// request waiting (up to a cap) and answers them with one
+/// [`Store::sessions_to_resume`] call. An idle bot reads each owner at once.
+pub struct GroupReader {
+    store: Arc<dyn Store>,
+    tx: mpsc::UnboundedSender<ReadJob>,
+}
+
+type ReadReply = Result<Option<super::SessionRecord>, StoreError>;
+
+struct ReadJob {
+    user: crate::domain::ids::UserKey,
+    reply: oneshot::Sender<ReadReply>,
+}
+
+impl std::fmt::Debug for GroupReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("GroupReader")
+    }
+}
+
+/// The most owners read in one query.
+const MAX_READ_BATCH: usize = 256;
+
+impl GroupReader {
+    /// Starts the reader on the current tokio runtime; `None` outside one
+    /// (callers then read directly).
+    pub fn spawn(store: Arc<dyn Store>) -> Option<GroupReader> {
+        let rt = tokio::runtime::Handle::try_current().ok()?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        rt.spawn(read_loop(store.clone(), rx));
+        Some(GroupReader { store, tx })
+    }
+
+    /// The session `user`'s next message continues, read together with
+    /// whatever other owners are waiting (see [`Store::sessions_to_resume`]).
+    pub async fn session_to_resume(&self, user: &crate::domain::ids::UserKey) -> ReadReply {
+        let (reply, rx) = oneshot::channel();
+        let job = ReadJob {
+            user: user.clone(),
+            reply,
+        };
+        if self.tx.send(job).is_err() {
+            // The reader is gone (its runtime shut down): read here.
+            return self.read_alone(user).await;
+        }
+        match rx.await {
+            Ok(r) => r,
+            // A read changes nothing, so it is safe to ask again.
+            Err(_) => self.read_alone(user).await,
+        }
+    }
+
+    async fn read_alone(&self, user: &crate::domain::ids::UserKey) -> ReadReply {
+        let mut v = self
+            .store
+            .sessions_to_resume(std::slice::from_ref(user))
+            .await?;
+        Ok(v.pop().flatten())
+    }
+}
+
+async fn read_loop(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<ReadJob>) {
+    let mut jobs: Vec<ReadJob> = Vec::with_capacity(MAX_READ_BATCH);
+    loop {
+        if rx.recv_many(&mut jobs, MAX_READ_BATCH).await == 0 {
+            return;
+        }
+        let users: Vec<_> = jobs.iter().map(|j| j.user.clone()).collect();
+        match store.sessions_to_resume(&users).await {
+            Ok(found) if found.len() == jobs.len() => {
+                for (job, s) in jobs.drain(..).zip(found) {
+                    let _ = job.reply.send(Ok(s));
+                }
+            }
+            result => {
+                // One failed query must not fail every owner in it (nor
+                // could one error be handed to all): each is read alone.
+                if let Err(e) = result {
+                    tracing::warn!(owners = jobs.len(), error = %e, "group read failed; reading the owners one by one");
+                }
+                for job in jobs.drain(..) {
+                    let r = store
+                        .sessions_to_resume(std::slice::from_ref(&job.user))
+                        .await
+                        .map(|mut v| v.pop().flatten());
+                    let _ = job.reply.send(r);
                 }
             }
         }

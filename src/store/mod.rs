@@ -122,6 +122,13 @@ pub struct StepCommit<'a> {
     /// it (the runner does, so that a group commit does not serialise every
     /// state of the batch one after another); `None` to let the store do it.
     pub state_json: Option<&'a str>,
+    /// The session's status at revision `rev`, when the caller knows it.
+    /// A store may then leave an unchanged status alone: rewriting it would
+    /// also rewrite its index entry, which for most steps (an answer in
+    /// the middle of a consultation) changes nothing. Because the step is
+    /// written only over revision `rev`, this is the stored status
+    /// whenever the step lands. `None`: the status is always written.
+    pub prev_status: Option<Status>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -417,6 +424,22 @@ pub trait Store: Send + Sync + 'static {
     async fn open_session(&self, user: &UserKey) -> Result<Option<SessionRecord>>;
     /// The user's most recent session, open or not.
     async fn latest_session(&self, user: &UserKey) -> Result<Option<SessionRecord>>;
+    /// For each owner, the session their next message continues: the most
+    /// recent open session, else the most recent one (`None` for an owner
+    /// never seen). One entry per owner, in order. A backend answers many
+    /// owners in one round trip where it can, which is what lets the
+    /// runner read the sessions of many owners who start at once without a
+    /// query each (see [`batch::GroupReader`]).
+    async fn sessions_to_resume(&self, users: &[UserKey]) -> Result<Vec<Option<SessionRecord>>> {
+        let mut out = Vec::with_capacity(users.len());
+        for u in users {
+            out.push(match self.open_session(u).await? {
+                Some(s) => Some(s),
+                None => self.latest_session(u).await?,
+            });
+        }
+        Ok(out)
+    }
     async fn open_sessions(&self) -> Result<Vec<SessionRecord>>;
     /// Every session of one owner, oldest first.
     async fn sessions_of_user(&self, user: &UserKey) -> Result<Vec<SessionRecord>>;
@@ -425,8 +448,12 @@ pub trait Store: Send + Sync + 'static {
     /// or none, with one durable write for the lot where the backend can
     /// (group commit, see [`batch`]). The outcomes are in the steps' order.
     /// If some steps are stale, nothing is written and the error is
-    /// [`StoreError::Stale`] naming every stale session of the batch, so
-    /// that the others can be committed again without them. The default
+    /// [`StoreError::Stale`] naming the stale sessions of the batch, so
+    /// that the others can be committed again without them. A backend may
+    /// miss some it cannot tell apart cheaply (the SQLite one misses a
+    /// session moved on by exactly one step elsewhere), even all of them:
+    /// the caller then commits the steps one by one, where a stale step is
+    /// always named ([`batch::GroupCommitter`] does). The default
     /// commits them one by one, which is durable but neither atomic nor
     /// faster; backends override it.
     async fn commit_steps(&self, cs: &[StepCommit<'_>]) -> Result<Vec<StepOutcome>> {

@@ -634,41 +634,70 @@ async fn write_simple_steps(
         .filter(|c| c.new_session.is_none())
         .copied()
         .collect();
-    let mut updated: Vec<i64> = Vec::with_capacity(steps.len());
-    let mut at = 0;
-    for n in chunks(steps.len()) {
-        let sql = values_sql(
-            "UPDATE sessions SET status = v.column3, current_node = v.column4, state = v.column5, updated_at = v.column6, rev = sessions.rev + 1 FROM (VALUES ",
-            "(?, ?, ?, ?, ?, ?)",
-            n,
-            ") AS v WHERE sessions.id = v.column1 AND sessions.rev = v.column2 RETURNING sessions.id",
-        );
-        let mut q = sqlx::query(&sql);
-        for c in &steps[at..at + n] {
-            q = q
-                .bind(c.session.0)
-                .bind(c.rev)
-                .bind(c.state.status.name())
-                .bind(c.current_node)
-                .bind(state_json(c))
-                .bind(c.now);
+    // A status named in SET rewrites its index entry even when the value
+    // is the same, which cost about a fifth of the statement's work; so the
+    // steps whose status is unchanged (nearly all) leave it out.
+    let (same, changed): (Vec<&StepCommit<'_>>, Vec<&StepCommit<'_>>) = steps
+        .iter()
+        .partition(|c| c.prev_status == Some(c.state.status));
+    let mut missed = false;
+    for (group, set_status) in [(&same, false), (&changed, true)] {
+        let mut at = 0;
+        for n in chunks(group.len()) {
+            // No RETURNING: SQLite would gather the returned ids in a
+            // temporary table, a tenth of the batch's work. The count of
+            // changed rows is enough to know that every step landed.
+            let sql = values_sql(
+                if set_status {
+                    "UPDATE sessions SET status = v.column3, current_node = v.column4, state = v.column5, updated_at = v.column6, rev = sessions.rev + 1 FROM (VALUES "
+                } else {
+                    "UPDATE sessions SET current_node = v.column4, state = v.column5, updated_at = v.column6, rev = sessions.rev + 1 FROM (VALUES "
+                },
+                "(?, ?, ?, ?, ?, ?)",
+                n,
+                ") AS v WHERE sessions.id = v.column1 AND sessions.rev = v.column2",
+            );
+            let mut q = sqlx::query(&sql);
+            for c in &group[at..at + n] {
+                q = q
+                    .bind(c.session.0)
+                    .bind(c.rev)
+                    .bind(c.state.status.name())
+                    .bind(c.current_node)
+                    .bind(state_json(c))
+                    .bind(c.now);
+            }
+            missed |= q.execute(&mut *conn).await?.rows_affected() != n as u64;
+            at += n;
         }
-        let ids = q.fetch_all(&mut *conn).await?;
-        for r in &ids {
-            updated.push(r.try_get(0)?);
-        }
-        at += n;
     }
-    if updated.len() != steps.len() {
+    if missed {
         // Some steps were computed from a revision that is no longer the
-        // stored one, or their session is gone. Name them all (the caller
-        // rolls the transaction back), so the batch can be committed again
-        // without them.
-        let updated: std::collections::HashSet<i64> = updated.into_iter().collect();
+        // stored one, or their session is gone. Name them (the caller rolls
+        // the transaction back), so the batch can be committed again
+        // without them. This transaction holds the write lock, so what is
+        // stored now is this batch's updates over what it found: a step
+        // landed iff its session is now at `rev + 1`. A session that
+        // another writer moved on by exactly one step also reads `rev + 1`
+        // and is not named; the batch then fails again and the committer
+        // commits its steps one by one, where each gets an exact answer.
+        let stored: std::collections::HashMap<i64, i64> = {
+            let sql = values_sql(
+                "SELECT id, rev FROM sessions WHERE id IN (",
+                "?",
+                steps.len(),
+                ")",
+            );
+            let mut q = sqlx::query_as::<_, (i64, i64)>(&sql);
+            for c in &steps {
+                q = q.bind(c.session.0);
+            }
+            q.fetch_all(&mut *conn).await?.into_iter().collect()
+        };
         let stale = steps
             .iter()
+            .filter(|c| stored.get(&c.session.0) != Some(&(c.rev + 1)))
             .map(|c| c.session)
-            .filter(|s| !updated.contains(&s.0))
             .collect();
         return Err(StoreError::Stale(stale));
     }
@@ -849,6 +878,41 @@ impl Store for SqliteStore {
         .fetch_optional(&self.pool)
         .await?;
         row.as_ref().map(session_row).transpose()
+    }
+
+    async fn sessions_to_resume(&self, users: &[UserKey]) -> Result<Vec<Option<SessionRecord>>> {
+        let mut out: Vec<Option<SessionRecord>> = vec![None; users.len()];
+        let mut at = 0;
+        for n in chunks(users.len()) {
+            // Ranks each owner's sessions (open ones first, then newest) on
+            // the index alone, and rebuilds the answers of the chosen
+            // session only.
+            let sql = values_sql(
+                concat!(
+                    session_select!(""),
+                    "WHERE s.id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY status IN ('new', 'active') DESC, id DESC) AS rank FROM sessions WHERE user_key IN ("
+                ),
+                "?",
+                n,
+                ")) WHERE rank = 1)",
+            );
+            let mut q = sqlx::query(&sql);
+            let keys: Vec<String> = users[at..at + n].iter().map(|u| u.to_string()).collect();
+            for k in &keys {
+                q = q.bind(k);
+            }
+            let mut found = std::collections::HashMap::new();
+            for r in q.fetch_all(&self.pool).await? {
+                let s = session_row(&r)?;
+                found.insert(s.user.clone(), s);
+            }
+            // The same owner may be asked for twice in one batch.
+            for (slot, u) in out[at..at + n].iter_mut().zip(&users[at..at + n]) {
+                *slot = found.get(u).cloned();
+            }
+            at += n;
+        }
+        Ok(out)
     }
 
     async fn open_sessions(&self) -> Result<Vec<SessionRecord>> {

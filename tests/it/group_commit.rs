@@ -213,6 +213,7 @@ fn step(session: SessionId, new: Option<NewSession>) -> OwnedStep {
         deliveries: vec![],
         new_session: new,
         state_json: None,
+        prev_status: None,
         guard: None,
     }
 }

@@ -38,6 +38,151 @@ fn record(node: &str, ix: u16, v: AnswerValue, correction: bool) -> Effect {
     })
 }
 
+/// What a new message continues, asked for many owners at once, and steps
+/// committed together.
+async fn resume_and_batches(store: &dyn Store, done_owner: &UserKey, open_owner: &UserKey) {
+    let new = |name: &str| NewSession {
+        user: UserKey::new(Transport::Terminal, name).unwrap(),
+        script_id: "first_contact".into(),
+        lang: Lang::Ja,
+        version: "abc123".into(),
+        now: t0(),
+    };
+
+    // The open session, else the latest, else nothing; in the order asked,
+    // an owner asked for twice answered twice.
+    let nobody = UserKey::new(Transport::Terminal, "nobody").unwrap();
+    let r = store
+        .sessions_to_resume(&[
+            done_owner.clone(),
+            nobody.clone(),
+            open_owner.clone(),
+            done_owner.clone(),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(r.len(), 4);
+    assert_eq!(r[0], store.latest_session(done_owner).await.unwrap());
+    assert_eq!(r[0].as_ref().unwrap().status, Status::Completed);
+    assert_eq!(r[1], None);
+    assert_eq!(r[2], store.open_session(open_owner).await.unwrap());
+    assert!(r[2].is_some());
+    assert_eq!(r[3], r[0]);
+    assert!(store.sessions_to_resume(&[]).await.unwrap().is_empty());
+
+    // Two steps committed together. The first moves both sessions from
+    // new to active (the status is written); the second leaves one active
+    // (its status is left alone) and completes the other.
+    let a = store.create_session(&new("batch-a")).await.unwrap();
+    let b = store.create_session(&new("batch-b")).await.unwrap();
+    let active = SessionState {
+        status: Status::Active,
+        ..SessionState::default()
+    };
+    let done = SessionState {
+        status: Status::Completed,
+        ..SessionState::default()
+    };
+    let none: Vec<Effect> = Vec::new();
+    fn step<'a>(
+        session: SessionId,
+        rev: i64,
+        state: &'a SessionState,
+        prev_status: Option<Status>,
+        effects: &'a [Effect],
+    ) -> StepCommit<'a> {
+        StepCommit {
+            session,
+            rev,
+            now: t0(),
+            state,
+            current_node: if state.status.is_open() { "q" } else { "done" },
+            effects,
+            deliveries: vec![],
+            new_session: None,
+            state_json: None,
+            prev_status,
+        }
+    }
+    store
+        .commit_steps(&[
+            step(a.id, 0, &active, Some(Status::New), &none),
+            step(b.id, 0, &active, Some(Status::New), &none),
+        ])
+        .await
+        .unwrap();
+    store
+        .commit_steps(&[
+            step(a.id, 1, &active, Some(Status::Active), &none),
+            step(b.id, 1, &done, Some(Status::Active), &none),
+        ])
+        .await
+        .unwrap();
+    let a_now = store.session(a.id).await.unwrap().unwrap();
+    let b_now = store.session(b.id).await.unwrap().unwrap();
+    assert_eq!((a_now.status, a_now.rev), (Status::Active, 2));
+    assert_eq!(
+        (b_now.status, b_now.rev, b_now.current_node.as_str()),
+        (Status::Completed, 2, "done")
+    );
+    assert_eq!(b_now.state.status, Status::Completed);
+
+    // An open session is what a new message continues even when a newer
+    // one is closed.
+    let user_a = a_now.user.clone();
+    let newer = store.create_session(&new("batch-a")).await.unwrap();
+    store
+        .commit_step(&step(newer.id, 0, &done, Some(Status::New), &none))
+        .await
+        .unwrap();
+    let r = store.sessions_to_resume(&[user_a.clone()]).await.unwrap();
+    assert_eq!(r[0].as_ref().map(|s| s.id), Some(a.id));
+    assert_eq!(r[0], store.open_session(&user_a).await.unwrap());
+
+    // A stale step in a batch: nothing of the batch is written. A session
+    // moved on by two steps elsewhere is named; one moved on by exactly
+    // one step may not be, but committed alone it always is.
+    let c = store.create_session(&new("batch-c")).await.unwrap();
+    let answer = vec![record("q", 1, AnswerValue::Text("x".into()), false)];
+    let batch = |rev| {
+        [
+            step(a.id, rev, &active, Some(Status::Active), &answer),
+            step(c.id, 0, &active, Some(Status::New), &answer),
+        ]
+    };
+    // `a` is at revision 2: a step from revision 1 is one behind.
+    match store.commit_steps(&batch(1)).await {
+        Err(StoreError::Stale(ids)) => assert!(ids.is_empty() || ids == vec![a.id], "{ids:?}"),
+        r => panic!("a stale step was committed: {r:?}"),
+    }
+    let r = store
+        .commit_steps(&[step(a.id, 1, &active, Some(Status::Active), &answer)])
+        .await;
+    assert!(
+        matches!(r, Err(StoreError::Stale(ref ids)) if ids == &vec![a.id]),
+        "{r:?}"
+    );
+    store
+        .commit_step(&step(a.id, 2, &active, None, &none))
+        .await
+        .unwrap();
+    // Now two behind.
+    let r = store.commit_steps(&batch(1)).await;
+    assert!(
+        matches!(r, Err(StoreError::Stale(ref ids)) if ids == &vec![a.id]),
+        "{r:?}"
+    );
+    let c_now = store.session(c.id).await.unwrap().unwrap();
+    assert_eq!(
+        (c_now.status, c_now.rev),
+        (Status::New, 0),
+        "nothing of a stale batch is written"
+    );
+    assert!(store.answers(c.id).await.unwrap().is_empty());
+    assert!(store.answers(a.id).await.unwrap().is_empty());
+    assert_eq!(store.session(a.id).await.unwrap().unwrap().rev, 3);
+}
+
 pub async fn story(store: &dyn Store) {
     let owner = UserKey::new(Transport::Discord, "424242").unwrap();
     let other = UserKey::new(Transport::Terminal, "someone").unwrap();
@@ -104,6 +249,7 @@ pub async fn story(store: &dyn Store) {
             deliveries: vec![],
             new_session: None,
             state_json: None,
+            prev_status: None,
         })
         .await
         .unwrap();
@@ -121,6 +267,7 @@ pub async fn story(store: &dyn Store) {
             deliveries: vec![],
             new_session: None,
             state_json: None,
+            prev_status: None,
         })
         .await;
     assert!(
@@ -157,6 +304,7 @@ pub async fn story(store: &dyn Store) {
             deliveries: vec![],
             new_session: None,
             state_json: None,
+            prev_status: None,
         })
         .await
         .unwrap();
@@ -207,6 +355,7 @@ pub async fn story(store: &dyn Store) {
             deliveries: vec![],
             new_session: None,
             state_json: None,
+            prev_status: None,
         }
     }
     store
@@ -272,6 +421,7 @@ pub async fn story(store: &dyn Store) {
             deliveries,
             new_session: None,
             state_json: None,
+            prev_status: None,
         })
         .await
         .unwrap();
@@ -281,6 +431,7 @@ pub async fn story(store: &dyn Store) {
         store.latest_session(&owner).await.unwrap().unwrap().status,
         Status::Completed
     );
+    resume_and_batches(store, &owner, &other).await;
     let case = store.case(case_id).await.unwrap().unwrap();
     assert_eq!(case.hub_id, "hyogo-pro");
     assert_eq!(case.step, 3);
@@ -804,6 +955,7 @@ async fn sqlite_sessions_from_before_the_answer_log_keep_their_answers() {
             deliveries: vec![],
             new_session: None,
             state_json: None,
+            prev_status: None,
         })
         .await
         .unwrap();
