@@ -44,7 +44,7 @@ use madoguchi::script::{load_dir, Flow, Lang};
 use madoguchi::store::sqlite::SqliteStore;
 use madoguchi::store::Store;
 use serde_json::{json, Value};
-use std::alloc::{GlobalAlloc, Layout, System};
+use std::alloc::{GlobalAlloc, Layout};
 use std::cell::Cell;
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -57,7 +57,8 @@ mod discord_e2e;
 
 // ───────────────────────── allocation counter ─────────────────────────
 
-/// The system allocator, counting the bytes live on each thread. The
+/// The bot's allocator (mimalloc, as in `src/main.rs`), counting the bytes
+/// live on each thread. The
 /// engine workload runs on one thread, so its counter is exact there; the
 /// count is per thread, so it costs no atomic instruction.
 struct Counting;
@@ -73,25 +74,25 @@ fn count(delta: isize) {
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, l: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc(l) };
+        let p = unsafe { mimalloc::MiMalloc.alloc(l) };
         if !p.is_null() {
             count(l.size() as isize);
         }
         p
     }
     unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
-        let p = unsafe { System.alloc_zeroed(l) };
+        let p = unsafe { mimalloc::MiMalloc.alloc_zeroed(l) };
         if !p.is_null() {
             count(l.size() as isize);
         }
         p
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
-        unsafe { System.dealloc(p, l) };
+        unsafe { mimalloc::MiMalloc.dealloc(p, l) };
         count(-(l.size() as isize));
     }
     unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
-        let q = unsafe { System.realloc(p, l, new) };
+        let q = unsafe { mimalloc::MiMalloc.realloc(p, l, new) };
         if !q.is_null() {
             count(new as isize - l.size() as isize);
         }
@@ -133,14 +134,13 @@ fn reset_hwm() {
 /// Gives freed heap back to the kernel, so an RSS baseline is not inflated
 /// by an earlier run.
 fn trim_heap() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        extern "C" {
-            fn malloc_trim(pad: usize) -> i32;
-        }
-        unsafe {
-            malloc_trim(0);
-        }
+    // mimalloc (which also serves `malloc`, see Cargo.toml) returns the
+    // memory it holds but no longer uses.
+    extern "C" {
+        fn mi_collect(force: bool);
+    }
+    unsafe {
+        mi_collect(true);
     }
 }
 
