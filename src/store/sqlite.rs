@@ -612,6 +612,12 @@ async fn create_sessions(
 /// session id (the new one for a step that created its session). Fails with
 /// [`StoreError::Stale`] naming every step whose session is missing or has
 /// moved on, like `commit_step`.
+/// A time as the text sqlx's own encoding of `DateTime<Utc>` writes, so
+/// that a time bound as text is stored exactly as one bound as a time.
+fn sql_time(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
+}
+
 async fn write_simple_steps(
     conn: &mut sqlx::SqliteConnection,
     all: &[&StepCommit<'_>],
@@ -629,17 +635,21 @@ async fn write_simple_steps(
     for ((i, _), id) in created.iter().zip(create_sessions(conn, &new).await?) {
         ids[*i] = id;
     }
-    let steps: Vec<&StepCommit<'_>> = all
+    // Each step's time as text once, for its session row and its answers
+    // (sqlx would format it again for every value bound).
+    let times: Vec<String> = all.iter().map(|c| sql_time(c.now)).collect();
+    let steps: Vec<(&StepCommit<'_>, &str)> = all
         .iter()
-        .filter(|c| c.new_session.is_none())
-        .copied()
+        .zip(&times)
+        .filter(|(c, _)| c.new_session.is_none())
+        .map(|(c, t)| (*c, t.as_str()))
         .collect();
     // A status named in SET rewrites its index entry even when the value
     // is the same, which cost about a fifth of the statement's work; so the
     // steps whose status is unchanged (nearly all) leave it out.
-    let (same, changed): (Vec<&StepCommit<'_>>, Vec<&StepCommit<'_>>) = steps
+    let (same, changed): (Vec<_>, Vec<_>) = steps
         .iter()
-        .partition(|c| c.prev_status == Some(c.state.status));
+        .partition(|(c, _)| c.prev_status == Some(c.state.status));
     let mut missed = false;
     for (group, set_status) in [(&same, false), (&changed, true)] {
         let mut at = 0;
@@ -658,14 +668,14 @@ async fn write_simple_steps(
                 ") AS v WHERE sessions.id = v.column1 AND sessions.rev = v.column2",
             );
             let mut q = sqlx::query(&sql);
-            for c in &group[at..at + n] {
+            for (c, time) in &group[at..at + n] {
                 q = q
                     .bind(c.session.0)
                     .bind(c.rev)
                     .bind(c.state.status.name())
                     .bind(c.current_node)
                     .bind(state_json(c))
-                    .bind(c.now);
+                    .bind(*time);
             }
             missed |= q.execute(&mut *conn).await?.rows_affected() != n as u64;
             at += n;
@@ -689,33 +699,27 @@ async fn write_simple_steps(
                 ")",
             );
             let mut q = sqlx::query_as::<_, (i64, i64)>(&sql);
-            for c in &steps {
+            for (c, _) in &steps {
                 q = q.bind(c.session.0);
             }
             q.fetch_all(&mut *conn).await?.into_iter().collect()
         };
         let stale = steps
             .iter()
-            .filter(|c| stored.get(&c.session.0) != Some(&(c.rev + 1)))
-            .map(|c| c.session)
+            .filter(|(c, _)| stored.get(&c.session.0) != Some(&(c.rev + 1)))
+            .map(|(c, _)| c.session)
             .collect();
         return Err(StoreError::Stale(stale));
     }
     let ids_ref = &ids;
     // The answers, in step and effect order (their ids keep that order).
-    let rows: Vec<(
-        SessionId,
-        &str,
-        i64,
-        Option<String>,
-        &str,
-        bool,
-        DateTime<Utc>,
-    )> = all
+    let rows: Vec<(SessionId, &str, i64, Option<String>, &str, bool, &str)> = all
         .iter()
+        .zip(&times)
         .enumerate()
-        .flat_map(|(i, c)| {
+        .flat_map(|(i, (c, time))| {
             let session = ids_ref[i];
+            let time = time.as_str();
             c.effects.iter().filter_map(move |e| match e {
                 Effect::Record(r) => Some((
                     session,
@@ -724,10 +728,10 @@ async fn write_simple_steps(
                     Some(to_json(&r.value)),
                     r.raw.as_str(),
                     r.correction,
-                    c.now,
+                    time,
                 )),
                 Effect::Unset { node, ix } => {
-                    Some((session, node.as_str(), *ix as i64, None, "", true, c.now))
+                    Some((session, node.as_str(), *ix as i64, None, "", true, time))
                 }
                 _ => None,
             })
@@ -1506,5 +1510,30 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sql_time;
+    use chrono::{DateTime, TimeZone, Utc};
+
+    /// Times bound as text by the group commit must be stored exactly as
+    /// sqlx stores a bound `DateTime<Utc>`, or one column would hold two
+    /// formats (and sort wrongly).
+    #[tokio::test]
+    async fn a_time_as_text_is_stored_as_sqlx_stores_a_time() {
+        let pool = sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap();
+        let base = Utc.with_ymd_and_hms(2026, 11, 21, 9, 5, 7).unwrap();
+        for nanos in [0, 120_000_000, 123_456_000, 123_456_789, 5] {
+            let t: DateTime<Utc> = base + chrono::Duration::nanoseconds(nanos);
+            let (by_sqlx, by_us): (String, String) = sqlx::query_as("SELECT ?, ?")
+                .bind(t)
+                .bind(sql_time(t))
+                .fetch_one(&pool)
+                .await
+                .unwrap();
+            assert_eq!(by_sqlx, by_us, "{t:?}");
+        }
     }
 }
