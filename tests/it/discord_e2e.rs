@@ -1155,10 +1155,19 @@ async fn relay_between_staff_and_owner_both_ways() {
     assert_eq!(h.discord.interaction_responses(iid)[0]["type"], 5);
 
     // The owner answers: the same thread, no second one.
-    h.discord
+    let answer = h
+        .discord
         .user_sends_dm(OWNER, "はい、火曜の午後なら大丈夫です")
         .await;
     h.thread_note(thread, "火曜の午後").await;
+    h.discord
+        .wait_for_call(|c| {
+            c.is(
+                "PUT",
+                &format!("/channels/{dm}/messages/{answer}/reactions/"),
+            )
+        })
+        .await;
     assert_eq!(h.thread_starts(PRO_CHANNEL, post), [201]);
 
     // Staff → owner with the typed prefix.
@@ -1274,11 +1283,22 @@ async fn a_thread_staff_started_by_hand_gets_the_owners_messages() {
         .await;
     assert_eq!(thread, post);
 
-    h.discord
+    let first = h
+        .discord
         .user_sends_dm(OWNER, "資料を送ってもよいですか")
         .await;
     let relayed = h.thread_note(thread, "資料を送って").await;
     assert!(relayed["content"].as_str().unwrap().contains("相談者より"));
+    // The ✅ on the owner's message comes after the relay is recorded.
+    let dm = h.dm();
+    h.discord
+        .wait_for_call(|c| {
+            c.is(
+                "PUT",
+                &format!("/channels/{dm}/messages/{first}/reactions/"),
+            )
+        })
+        .await;
     let starts: Vec<(u16, i64)> = h
         .discord
         .calls()
@@ -1313,7 +1333,6 @@ async fn a_thread_staff_started_by_hand_gets_the_owners_messages() {
         .user_sends_dm(OWNER, "メールで資料を送付しました")
         .await;
     h.thread_note(thread, "資料を送付しました").await;
-    let dm = h.dm();
     h.discord
         .wait_for_call(|c| {
             c.is(
