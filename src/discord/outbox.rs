@@ -3,12 +3,24 @@
 //!
 //! - Rows come from `Store::due_deliveries("discord", ..)`, written in the
 //!   same transaction as the case; a restart simply finds them again.
+//! - A delivery is, in the common case, ONE call: the case message, whose
+//!   embed holds the summary and whose content holds what staff need first
+//!   (the staff role's ping, how to reply, why the case came to this hub).
+//!   Its thread is not made here but on first use (`Bot::ensure_thread`: the
+//!   first relayed owner message or staff note), so handing a case to two
+//!   hubs costs two calls, not six.
 //! - The case message is created with `nonce = "mdg-d{delivery id}"` and
 //!   `enforce_nonce`, so a retry after an unknown outcome (timeout, crash)
 //!   gets the original message back instead of a second post. Its id is
-//!   stored (`set_delivery_external_id`) before the thread and intro are
-//!   made; a later attempt checks that message exists and only finishes
-//!   the rest.
+//!   stored (`set_delivery_external_id`) before anything else is done; a
+//!   later attempt checks that message exists and only finishes the rest.
+//! - Only when the post cannot hold everything (a summary longer than the
+//!   embed allows, an intro longer than the content allows) does the
+//!   delivery make the thread and post the rest there, each piece with
+//!   `nonce = "mdg-d{delivery id}t{i}"` and `enforce_nonce`, so a retried
+//!   delivery does not repeat a piece; the thread's id is stored with the
+//!   post, and a thread that already exists (Discord's 160004) is the one
+//!   with the message's id.
 //! - Every attempt is recorded (`record_attempt`): 5xx and network errors
 //!   retry with exponential backoff, 429 waits exactly `retry_after`, other
 //!   4xx (missing permission, unknown channel) fail at once with the reason.
@@ -28,7 +40,7 @@
 //! limiter stays on for every other call.
 
 use super::render;
-use super::{code_of, status_of, Bot};
+use super::{code_of, status_of, Bot, BotError};
 use crate::store::{AttemptOutcome, CasePost, DeliveryRecord};
 use serde_json::{json, Value};
 use serenity::all::{ChannelId, InteractionId, MessageId};
@@ -294,7 +306,8 @@ impl Bot {
         Ok(n)
     }
 
-    /// One attempt: the case message (once), its thread, the intro.
+    /// One attempt: the case message (once), carrying the intro; the thread
+    /// and what continues there only when the post could not hold it all.
     async fn try_deliver(&self, d: &DeliveryRecord) -> Result<MessageId, Fail> {
         let store_err = |e: crate::store::StoreError| Fail::Transient(format!("store: {e}"));
         let case = self
@@ -316,6 +329,7 @@ impl Bot {
                 ))
             })?;
         let view = self.post_view(&case, &d.hub_id);
+        let (content, intro_rest, role) = self.post_text(&case, &d.hub_id).await;
 
         // 1. The message, exactly once.
         let known = match d
@@ -334,17 +348,6 @@ impl Bot {
         let message = match known {
             Some(m) => m,
             None => {
-                let role = self.hub_target(&d.hub_id).and_then(|t| t.staff_role);
-                let primary = d.hub_id == case.hub_id;
-                let head = if primary {
-                    "新しい案件です (new case)"
-                } else {
-                    "案件の写しです (copy of a case)"
-                };
-                let content = match role {
-                    Some(r) => format!("<@&{r}> {head}: **{}**", case.id),
-                    None => format!("{head}: **{}**", case.id),
-                };
                 // A message we posted and that was deleted since: post anew.
                 let nonce = if d.external_id.is_some() {
                     format!("mdg-d{}r{}", d.id, d.attempts)
@@ -367,56 +370,44 @@ impl Bot {
                 m
             }
         };
+        // The stored post keeps its thread only while the message is the
+        // same: a thread belongs to the message it was started from.
+        let thread_id = self
+            .store
+            .case_posts(case.id)
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .find(|p| p.hub_id == d.hub_id && p.message_id == message.to_string())
+            .and_then(|p| p.thread_id);
         let post = CasePost {
             case: case.id,
             hub_id: d.hub_id.clone(),
             transport: "discord".into(),
             channel_id: channel.to_string(),
             message_id: message.to_string(),
-            thread_id: None,
+            thread_id,
             created_at: self.runner.clock().now(),
         };
         self.store.save_case_post(&post).await.map_err(store_err)?;
 
-        // 2. Its thread (a thread made from a message has the message's id).
-        let name = render::truncate(
-            &format!("{} {}", case.id, case.headline.replace('\n', " ")),
-            100,
-        );
-        let thread = match self
-            .http
-            .create_thread_from_message(
-                channel,
-                message,
-                &json!({ "name": name, "auto_archive_duration": 10080 }),
-                None,
-            )
-            .await
-        {
-            Ok(t) => t.id,
-            Err(e) if code_of(&e) == Some(160004) => ChannelId::new(message.get()),
-            Err(e) => return Err(classify(&e, "creating the case thread")),
-        };
-        self.store
-            .save_case_post(&CasePost {
-                thread_id: Some(thread.to_string()),
-                ..post
-            })
-            .await
-            .map_err(store_err)?;
-
-        // 3. The intro and the rest of a long summary (nonces again, so a
-        // retried delivery does not repeat them).
-        for (i, text) in self
-            .thread_intro(&case, &d.hub_id, &view.overflow)
-            .await
-            .into_iter()
-            .enumerate()
-        {
-            let body = json!({ "content": text, "nonce": format!("mdg-d{}t{}", d.id, i), "enforce_nonce": true });
-            self.send(thread, body)
-                .await
-                .map_err(|e| classify(&e, "posting in the case thread"))?;
+        // 2. Only when something did not fit in the post (a summary too long
+        // for the embed, an intro too long for the content): the thread, and
+        // the rest in it. Nonces again, so a retried delivery does not
+        // repeat a piece. Otherwise the thread waits for its first use.
+        let rest: Vec<String> = intro_rest.into_iter().chain(view.overflow).collect();
+        if !rest.is_empty() {
+            let thread = match self.ensure_thread(&post, &case.headline).await {
+                Ok(t) => t,
+                Err(BotError::Api(e)) => return Err(classify(&e, "creating the case thread")),
+                Err(e) => return Err(Fail::Transient(format!("creating the case thread: {e}"))),
+            };
+            for (i, text) in rest.into_iter().enumerate() {
+                let body = json!({ "content": text, "nonce": format!("mdg-d{}t{}", d.id, i), "enforce_nonce": true });
+                self.send(thread, body)
+                    .await
+                    .map_err(|e| classify(&e, "posting in the case thread"))?;
+            }
         }
         Ok(message)
     }

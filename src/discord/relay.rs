@@ -30,12 +30,16 @@ impl Bot {
                 .await?;
             return Ok(());
         };
-        let target: u64 = post
-            .thread_id
-            .as_deref()
-            .unwrap_or(&post.channel_id)
-            .parse()
-            .unwrap_or(0);
+        // The first message after the hand-over makes the thread. If it
+        // cannot be made (no Create Public Threads), the owner's words still
+        // reach staff, in the channel.
+        let target = match self.ensure_thread(post, &case.headline).await {
+            Ok(t) => t.get(),
+            Err(e) => {
+                tracing::warn!(case = %case.id, error = %e, "could not make the case thread; relaying to the channel");
+                post.channel_id.parse().unwrap_or(0)
+            }
+        };
         let mut text = format!(
             "💬 **相談者より (from the owner)** — {}\n{}",
             case.id,
@@ -100,6 +104,17 @@ impl Bot {
         let Some(case) = self.store.case(post.case).await? else {
             return Ok(Err("この案件は見つかりません。 (unknown case)".into()));
         };
+        // A thread staff started by hand on the post has the post's id and
+        // is not stored yet: remember it, so the owner's messages go there
+        // without asking Discord first.
+        if post.thread_id.is_none() && post.message_id == channel.to_string() {
+            self.store
+                .save_case_post(&CasePost {
+                    thread_id: Some(channel.to_string()),
+                    ..post.clone()
+                })
+                .await?;
+        }
         if !self
             .store
             .cases_of_user(&case.user)

@@ -1,6 +1,8 @@
 //! The staff side: a routed case as a post in the hub's channel (an embed
 //! with the company information sheet, the rule that routed it, and the
-//! case's state), its discussion thread, and the buttons staff work it
+//! case's state; its content says how to reply and why the case came to
+//! this hub), its discussion thread (made when something is first posted
+//! in it, or started by staff by hand), and the buttons staff work it
 //! with: Claim / Release, Forward, Advance step, Close.
 //!
 //! Only members holding the hub's staff role (`targets.discord.staff_role`
@@ -34,6 +36,19 @@ use serenity::all::{
 const EMBED_TOTAL: usize = 6000;
 const EMBED_DESCRIPTION: usize = 4096;
 const FIELD_VALUE: usize = 1024;
+
+/// A snowflake stored as text; `None` for anything else (or 0).
+fn nonzero(s: &str) -> Option<u64> {
+    s.parse::<u64>().ok().filter(|n| *n != 0)
+}
+
+/// Whether Discord says a thread was started from this message.
+fn has_thread(msg: &serenity::all::Message) -> bool {
+    msg.thread.is_some()
+        || msg
+            .flags
+            .is_some_and(|f| f.contains(serenity::all::MessageFlags::HAS_THREAD))
+}
 
 /// How staff appear in the audit log.
 pub(crate) fn actor(user: UserId) -> String {
@@ -184,6 +199,29 @@ pub(crate) fn post_view(
     }
 }
 
+/// The case post's content: the head line, then the intro. What does not
+/// fit in Discord's 2,000 characters continues in the thread, in pieces of
+/// at most 1,900 (returned second; usually empty).
+pub(crate) fn post_content(head: &str, intro: &str) -> (String, Vec<String>) {
+    let intro = intro.trim_end();
+    let whole = format!("{head}\n{intro}");
+    if whole.chars().count() <= render::MAX_CONTENT {
+        return (whole, Vec::new());
+    }
+    let more = "\n…（続きはスレッドに掲載 / continued in the thread）";
+    let room = render::MAX_CONTENT
+        .saturating_sub(head.chars().count() + 1 + more.chars().count())
+        .max(100);
+    let mut parts = render::split_text(intro, room);
+    let first = if parts.is_empty() {
+        String::new()
+    } else {
+        parts.remove(0)
+    };
+    let content = truncate(&format!("{head}\n{first}{more}"), render::MAX_CONTENT);
+    (content, render::split_text(&parts.join("\n"), 1900))
+}
+
 impl Bot {
     /// A hub's channel and staff role, from the current routing.
     pub(crate) fn hub_target(&self, hub_id: &str) -> Option<DiscordTarget> {
@@ -207,27 +245,45 @@ impl Bot {
         post_view(case, hub_id, &|h| self.hub_name(h))
     }
 
-    /// The first messages of a case's thread: how to work it, why it was
-    /// routed here, and the rest of a long summary.
-    pub(crate) async fn thread_intro(
+    /// The case post's content for `hub_id` (the head line, pinging the
+    /// hub's staff role, then [`Bot::case_intro`]), what of the intro
+    /// continues in the thread, and that role.
+    pub(crate) async fn post_text(
         &self,
         case: &CaseRecord,
         hub_id: &str,
-        overflow: &[String],
-    ) -> Vec<String> {
+    ) -> (String, Vec<String>, Option<u64>) {
+        let role = self.hub_target(hub_id).and_then(|t| t.staff_role);
+        let head = if hub_id == case.hub_id {
+            "新しい案件です (new case)"
+        } else {
+            "案件の写しです (copy of a case)"
+        };
+        let head = match role {
+            Some(r) => format!("<@&{r}> {head}: **{}**", case.id),
+            None => format!("{head}: **{}**", case.id),
+        };
+        let intro = self.case_intro(case, hub_id).await;
+        let (content, rest) = post_content(&head, &intro);
+        (content, rest, role)
+    }
+
+    /// What the case post says under its head line: how to reply to the
+    /// owner and where their messages go (or, on a copy, who handles the
+    /// case), where a forwarded case came from, and why it was routed to this
+    /// hub (the rule, and the rules passed over). It is in the post itself so
+    /// that handing a case over is one call; the thread is made only when
+    /// something is first posted in it.
+    pub(crate) async fn case_intro(&self, case: &CaseRecord, hub_id: &str) -> String {
         let primary = hub_id == case.hub_id;
         let reply = match self.cfg.discord.prefix() {
             Some(p) => format!("`/reply` か「{p} 本文」 (`/reply` or `{p} text`)"),
             None => "`/reply`".to_string(),
         };
-        let mut s = format!(
-            "📋 **案件 {}**（{}）\n",
-            case.id,
-            escape_markdown(&self.hub_name(hub_id))
-        );
+        let mut s = String::new();
         if primary {
             s.push_str(&format!(
-                "相談者への返信は {reply} で送れます（相談者のDMに届きます）。相談者からのDMはこのスレッドに転送されます。\nReplies reach the owner's DM; the owner's messages are posted here.\n"
+                "相談者への返信は、このメッセージのスレッドで {reply} を使って送れます（相談者のDMに届きます）。相談者からのDMは、このメッセージのスレッドに転送されます。\nReplies from this message's thread reach the owner's DM; the owner's messages are posted in this message's thread.\n"
             ));
         } else {
             s.push_str(&format!(
@@ -249,18 +305,66 @@ impl Bot {
             }
         }
         s.push_str(&format!(
-            "\n**振り分けの理由 (why this hub)**: ルール `{}` — {}\n",
+            "**振り分けの理由 (why this hub)**: ルール `{}` — {}\n",
             case.route.rule, case.route.reason
         ));
         for (rule, why) in &case.route.passed_over {
             s.push_str(&format!("・見送ったルール `{rule}`: {why}\n"));
         }
-        let mut out = render::split_text(&s, 1900);
-        out.extend(overflow.iter().cloned());
-        out
+        s
     }
 
-    /// Posts a short note in the thread of a case's post for `hub_id`.
+    /// The thread of a case's post, made on first use: the stored one, or
+    /// a new thread from the post's message, named `"{case id} {headline}"`.
+    /// Discord answers 160004 when the message already has a thread (staff
+    /// started one by hand in their client, or a concurrent call of ours
+    /// won); a thread started from a message has the message's id, so that
+    /// id is the thread's. Either way the id is stored with the post.
+    pub(crate) async fn ensure_thread(
+        &self,
+        post: &CasePost,
+        headline: &str,
+    ) -> Result<ChannelId, BotError> {
+        if let Some(t) = post.thread_id.as_deref().and_then(nonzero) {
+            return Ok(ChannelId::new(t));
+        }
+        let (Some(channel), Some(message)) = (nonzero(&post.channel_id), nonzero(&post.message_id))
+        else {
+            return Err(BotError::Reply(format!(
+                "the post of {} in {} has no valid ids",
+                post.case, post.hub_id
+            )));
+        };
+        let name = truncate(
+            &format!("{} {}", post.case, headline.replace('\n', " ")),
+            100,
+        );
+        let thread = match self
+            .http
+            .create_thread_from_message(
+                ChannelId::new(channel),
+                MessageId::new(message),
+                &json!({ "name": name, "auto_archive_duration": 10080 }),
+                None,
+            )
+            .await
+        {
+            Ok(t) => t.id,
+            Err(e) if super::code_of(&e) == Some(160004) => ChannelId::new(message),
+            Err(e) => return Err(e.into()),
+        };
+        self.store
+            .save_case_post(&CasePost {
+                thread_id: Some(thread.to_string()),
+                ..post.clone()
+            })
+            .await?;
+        tracing::debug!(case = %post.case, hub = %post.hub_id, thread = %thread, "case thread in use");
+        Ok(thread)
+    }
+
+    /// Posts a short note in the thread of a case's post for `hub_id`,
+    /// making the thread if this is the first thing posted in it.
     pub(crate) async fn note(&self, case: CaseId, hub_id: &str, text: &str) {
         let posts = match self.store.case_posts(case).await {
             Ok(p) => p,
@@ -272,19 +376,27 @@ impl Bot {
         let Some(p) = posts.iter().find(|p| p.hub_id == hub_id) else {
             return;
         };
-        let Ok(target) = p
-            .thread_id
-            .as_deref()
-            .unwrap_or(&p.channel_id)
-            .parse::<u64>()
-        else {
-            return;
+        let headline = match p.thread_id {
+            Some(_) => String::new(),
+            None => match self.store.case(case).await {
+                Ok(Some(c)) => c.headline,
+                _ => String::new(),
+            },
+        };
+        let target = match self.ensure_thread(p, &headline).await {
+            Ok(t) => t,
+            Err(e) => {
+                // Without Create Public Threads the note still reaches staff,
+                // in the channel, rather than being lost.
+                tracing::warn!(case = %case, error = %e, "could not make the case thread; the note goes to the channel");
+                match nonzero(&p.channel_id) {
+                    Some(c) => ChannelId::new(c),
+                    None => return,
+                }
+            }
         };
         for piece in render::split_text(text, 1900) {
-            if let Err(e) = self
-                .send(ChannelId::new(target), json!({ "content": piece }))
-                .await
-            {
+            if let Err(e) = self.send(target, json!({ "content": piece })).await {
                 tracing::warn!(case = %case, error = %e, "could not post a note in the case thread");
             }
         }
@@ -310,9 +422,10 @@ impl Bot {
         }
     }
 
-    /// After the owner deleted their data: the post keeps only the case id.
+    /// After the owner deleted their data: the post keeps only the case id
+    /// (its content, which carried the routing reason, is emptied too).
     pub(crate) async fn tombstone_post(&self, p: &CasePost) {
-        let (Ok(c), Ok(m)) = (p.channel_id.parse::<u64>(), p.message_id.parse::<u64>()) else {
+        let (Some(c), Some(m)) = (nonzero(&p.channel_id), nonzero(&p.message_id)) else {
             return;
         };
         let embed = json!({
@@ -320,32 +433,55 @@ impl Bot {
             "description": "相談者の依頼により、この案件の内容を削除しました。同意と第三者提供の記録だけを法律に基づき保管しています。\nThe owner asked for their data to be deleted; only the consent and hand-over record is kept, as the law requires.",
             "color": 0x95a5a6,
         });
-        if let Err(e) = self
+        let edited = self
             .edit(
                 ChannelId::new(c),
                 MessageId::new(m),
-                json!({ "embeds": [embed], "components": [] }),
+                json!({ "content": "", "embeds": [embed], "components": [] }),
+            )
+            .await;
+        if let Err(e) = &edited {
+            tracing::warn!(message = %p.message_id, error = %e, "could not clear a case post");
+        }
+        // The thread was named after the case's headline (the company). It
+        // is the stored one, or one staff started by hand on the post (same
+        // id as the message), which the edited message reports; if the edit
+        // failed, whether such a thread exists is unknown, so it is tried.
+        let thread = match p.thread_id.as_deref().and_then(nonzero) {
+            Some(t) => Some((t, true)),
+            None => match &edited {
+                Ok(msg) if !has_thread(msg) => None,
+                Ok(_) => Some((m, true)),
+                Err(_) => Some((m, false)),
+            },
+        };
+        let Some((t, known)) = thread else {
+            return;
+        };
+        let name = format!("{}（削除済み / deleted）", p.case);
+        match self
+            .http
+            .edit_thread(
+                ChannelId::new(t),
+                &json!({ "name": name }),
+                Some("the owner deleted their data"),
             )
             .await
         {
-            tracing::warn!(message = %p.message_id, error = %e, "could not clear a case post");
-        }
-        // The thread was named after the case's headline (the company).
-        if let Some(t) = p.thread_id.as_deref().and_then(|t| t.parse::<u64>().ok()) {
-            let name = format!("{}（削除済み / deleted）", p.case);
-            if let Err(e) = self
-                .http
-                .edit_thread(
-                    ChannelId::new(t),
-                    &json!({ "name": name }),
-                    Some("the owner deleted their data"),
-                )
-                .await
-            {
-                tracing::warn!(thread = t, error = %e, "could not rename a case thread");
+            Ok(_) => {}
+            Err(e) if !known && super::status_of(&e) == Some(404) => {
+                tracing::debug!(thread = t, "the case post has no thread to rename");
+                return;
             }
+            Err(e) => tracing::warn!(thread = t, error = %e, "could not rename a case thread"),
         }
-        self.note(p.case, &p.hub_id, "🗑️ 相談者の依頼により、この案件の内容を削除しました。スレッド内の相談者のメッセージも削除しました。 (deleted at the owner's request)").await;
+        let note = "🗑️ 相談者の依頼により、この案件の内容を削除しました。スレッド内の相談者のメッセージも削除しました。 (deleted at the owner's request)";
+        if let Err(e) = self
+            .send(ChannelId::new(t), json!({ "content": note }))
+            .await
+        {
+            tracing::warn!(thread = t, error = %e, "could not post the deletion note in a case thread");
+        }
     }
 
     /// `Ok` when the member holds the hub's staff role; otherwise the
@@ -1062,6 +1198,35 @@ mod tests {
             !title.contains("@everyone") && title.contains("\\*テスト\\*"),
             "{title}"
         );
+    }
+
+    #[test]
+    fn the_intro_goes_in_the_post_and_only_its_excess_in_the_thread() {
+        let head = "<@&1> 新しい案件です (new case): **C-7**";
+        let (content, rest) = post_content(head, "返信は /reply で。\n理由: r\n");
+        assert_eq!(content, format!("{head}\n返信は /reply で。\n理由: r"));
+        assert!(rest.is_empty());
+
+        // Many passed-over rules: the content stays within Discord's limit
+        // and says where the rest is; nothing is lost.
+        let intro: String = (0..60)
+            .map(|i| format!("・見送ったルール `rule-{i:02}`: {}\n", "条件".repeat(20)))
+            .collect();
+        let (content, rest) = post_content(head, &intro);
+        assert!(
+            content.chars().count() <= render::MAX_CONTENT,
+            "{}",
+            content.chars().count()
+        );
+        assert!(content.starts_with(head) && content.contains("continued in the thread"));
+        assert!(!rest.is_empty() && rest.iter().all(|p| p.chars().count() <= 1900));
+        let all = format!("{content}\n{}", rest.join("\n"));
+        for i in 0..60 {
+            assert!(
+                all.contains(&format!("`rule-{i:02}`")),
+                "rule {i} is shown somewhere"
+            );
+        }
     }
 
     #[test]

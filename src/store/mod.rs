@@ -523,7 +523,10 @@ pub trait Store: Send + Sync + 'static {
     /// `Conflict` when the case is closed or the request was already answered.
     async fn forward_case(&self, f: &ForwardCase<'_>) -> Result<CaseRecord>;
 
-    /// Records (or updates the thread of) a case's post for one hub.
+    /// Records (or updates the thread of) a case's post for one hub. Saving
+    /// without a thread keeps the stored one while the message is the same;
+    /// a new message (the old one was deleted and the case posted anew)
+    /// drops it, since a thread belongs to the message it was started from.
     async fn save_case_post(&self, p: &CasePost) -> Result<()>;
     async fn case_posts(&self, case: CaseId) -> Result<Vec<CasePost>>;
     /// The post whose message or thread has this id.

@@ -1337,7 +1337,9 @@ impl Store for SqliteStore {
         sqlx::query(
             "INSERT INTO case_posts (case_id, hub_id, transport, channel_id, message_id, thread_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
              ON CONFLICT (case_id, hub_id, transport) DO UPDATE SET channel_id = excluded.channel_id, message_id = excluded.message_id,
-             thread_id = COALESCE(excluded.thread_id, case_posts.thread_id)",
+             thread_id = CASE WHEN excluded.message_id = case_posts.message_id
+                              THEN COALESCE(excluded.thread_id, case_posts.thread_id)
+                              ELSE excluded.thread_id END",
         )
         .bind(p.case.0)
         .bind(&p.hub_id)

@@ -365,6 +365,27 @@ impl Harness {
     /// using buttons, selects (multi, region → prefecture), the form and
     /// typed answers. Returns the finished case.
     async fn consult(&mut self, company: &str) -> CaseId {
+        self.consult_with(
+            company,
+            "地域でいちばん信頼される工場にしたい",
+            "新規顧客の開拓とチームづくり",
+            "法人営業の経験5年以上",
+            |_| {},
+        )
+        .await
+    }
+
+    /// `consult` with the vision (given in the form), the talent's duties
+    /// and required experience (typed) as given; `before_sending` runs just
+    /// before the owner presses 送信する, when the case is about to be made.
+    async fn consult_with(
+        &mut self,
+        company: &str,
+        vision: &str,
+        talent_duties: &str,
+        talent_must: &str,
+        before_sending: impl FnOnce(&DiscordStandIn),
+    ) -> CaseId {
         let p = self.say("こんにちは").await;
         assert!(
             p["content"]
@@ -379,15 +400,15 @@ impl Harness {
         self.prefecture("kinki", "兵庫県").await;
         self.say("30").await;
         self.press("スキップ").await; // capital (optional)
-        self.in_form("地域でいちばん信頼される工場にしたい").await; // vision
+        self.in_form(vision).await;
         self.choose("q:", &["hiring", "sales"]).await; // issue_areas (multi)
         self.say("採用がうまくいかず、人手が足りない").await;
         self.press("人材確保・採用").await;
         self.press("スキップ").await; // tried (optional)
         self.press("人材の採用・活用で解決したい").await;
         self.say("営業部長").await;
-        self.say("新規顧客の開拓とチームづくり").await;
-        self.say("法人営業の経験5年以上").await;
+        self.say(talent_duties).await;
+        self.say(talent_must).await;
         self.press("スキップ").await; // talent_nice
         self.choose("q:", &["fulltime", "side_job"]).await; // talent_style
         self.say("2027年4月").await;
@@ -402,13 +423,16 @@ impl Harness {
             "{consent}"
         );
         let confirm = self.press("同意する").await;
-        assert!(
-            confirm["content"]
-                .as_str()
-                .unwrap()
-                .contains("企業情報シート"),
-            "{confirm}"
-        );
+        // A long summary takes more than one message before the question.
+        let shown: String = self
+            .discord
+            .messages_in(self.dm())
+            .iter()
+            .filter(|m| id_of(m) > id_of(&consent))
+            .map(|m| m["content"].as_str().unwrap_or("").to_string())
+            .collect();
+        assert!(shown.contains("企業情報シート"), "{confirm}");
+        before_sending(&self.discord);
         self.press_only("送信する").await;
         let done = self.next_message().await;
         assert!(
@@ -420,8 +444,6 @@ impl Harness {
         cases.last().expect("a case").id
     }
 
-    /// Waits until the case post in `channel` exists and its thread has its
-    /// intro; returns the post message.
     /// The actions in a case's audit log, in order.
     async fn audit_actions(&self, case: CaseId) -> Vec<String> {
         self.store
@@ -433,12 +455,42 @@ impl Harness {
             .collect()
     }
 
+    /// Waits until the case post in `channel` exists and the bot has
+    /// stored it (so the owner's messages find it); returns the post as
+    /// Discord holds it now. The thread is made later, when first used.
     async fn case_post(&self, channel: u64) -> Value {
         let call = self.discord.wait_for_call(|c| is_post(c, channel)).await;
-        let post = call.response.unwrap();
-        let mid = id_of(&post);
-        self.discord.wait_for_call(|c| is_post(c, mid)).await;
+        let mid = id_of(call.response.as_ref().unwrap());
+        let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self
+            .store
+            .find_case_post("discord", &mid.to_string())
+            .await
+            .unwrap()
+            .is_none()
+        {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the post {mid} in {channel} was never stored"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         self.discord.message(mid).unwrap()
+    }
+
+    /// The statuses of the bot's attempts to start a thread on `message`.
+    fn thread_starts(&self, channel: u64, message: u64) -> Vec<u16> {
+        self.discord
+            .calls()
+            .iter()
+            .filter(|c| {
+                c.is(
+                    "POST",
+                    &format!("/channels/{channel}/messages/{message}/threads"),
+                )
+            })
+            .map(|c| c.status)
+            .collect()
     }
 
     /// Waits until the worker has recorded the delivery to `hub` as done.
@@ -522,8 +574,9 @@ fn assert_allowed_mentions_everywhere(calls: &[RecordedCall]) {
 }
 
 #[tokio::test]
-async fn dm_consultation_posts_the_case_once_with_its_thread() {
+async fn dm_consultation_posts_the_case_once_in_one_call_per_hub() {
     let mut h = Harness::new().await;
+    let started = h.discord.calls().len();
     let case_id = h.consult("株式会社テスト製作所").await;
 
     // The case goes to the pro-talent hub, pinging only its staff role.
@@ -569,18 +622,34 @@ async fn dm_consultation_posts_the_case_once_with_its_thread() {
             format!("s:close:{}", case_id.0)
         ]
     );
-    // Its own thread (id = the message id), opened with the routing reason.
-    let thread = h.discord.channel(id_of(&post)).expect("a thread");
-    assert_eq!(thread["type"], 11);
-    let intro = &h.discord.messages_in(id_of(&post))[0];
-    assert!(intro["content"]
-        .as_str()
-        .unwrap()
-        .contains("talent-need-clear"));
-    // A copy to the chamber of commerce, without buttons.
+    // The post itself says what the thread intro used to: how to reply,
+    // where the owner's messages go, and why the case came to this hub.
+    let content = post["content"].as_str().unwrap();
+    for part in [
+        "/reply",
+        "!reply",
+        "このメッセージのスレッド",
+        "this message's thread",
+        "振り分けの理由 (why this hub)",
+        "`talent-need-clear`",
+    ] {
+        assert!(content.contains(part), "{part:?} missing from {content}");
+    }
+    assert!(content.chars().count() <= 2000);
+    // No thread yet: it is made when something is first posted in it.
+    assert!(h.discord.channel(id_of(&post)).is_none());
+    // A copy to the chamber of commerce, without buttons; its content says
+    // who handles the case.
     let copy = h.case_post(CHAMBER_CHANNEL).await;
     assert!(components(&copy).is_empty());
     assert_eq!(copy["mention_roles"], json!([CHAMBER_ROLE.to_string()]));
+    let copy_content = copy["content"].as_str().unwrap();
+    assert!(
+        copy_content.contains("写し")
+            && copy_content.contains("兵庫県プロフェッショナル人材戦略拠点")
+            && copy_content.contains("振り分けの理由"),
+        "{copy_content}"
+    );
 
     // Exactly once per hub, delivered, every attempt recorded.
     let posts = |ch: u64| h.discord.calls().iter().filter(|c| is_post(c, ch)).count();
@@ -630,6 +699,29 @@ async fn dm_consultation_posts_the_case_once_with_its_thread() {
         .count();
     assert_eq!(actions, 26, "the consultation's owner actions");
     assert_eq!(to_owner, actions, "{:#?}", h.discord.calls());
+    // The hand-over is one call per hub, the case post: the whole
+    // consultation costs 28 calls for 26 turns (≤ 1.1 per turn).
+    let calls = h.discord.calls();
+    let mut hand_over: Vec<String> = calls[started..]
+        .iter()
+        .filter(|c| {
+            !(c.path.starts_with(&format!("/channels/{dm}/"))
+                || c.path.starts_with("/interactions/")
+                || c.path.starts_with("/webhooks/"))
+        })
+        .map(|c| format!("{} {} {}", c.method, c.path, c.status))
+        .collect();
+    hand_over.sort();
+    assert_eq!(
+        hand_over,
+        [
+            format!("POST /channels/{PRO_CHANNEL}/messages 200"),
+            format!("POST /channels/{CHAMBER_CHANNEL}/messages 200"),
+        ]
+    );
+    let total = calls.len() - started;
+    assert_eq!(total, 28, "{:#?}", &calls[started..]);
+    assert!(total as f64 / actions as f64 <= 1.1);
     let bot = h.discord.bot_user_id().to_string();
     let bot_msgs = h
         .discord
@@ -672,6 +764,10 @@ async fn staff_claim_and_refusal_for_non_staff() {
         h.store.case(case_id).await.unwrap().unwrap().status,
         CaseStatus::Open
     );
+    assert!(
+        h.discord.channel(mid).is_none(),
+        "refusals post nothing, so there is no thread yet"
+    );
 
     // The hub's staff claim it: the post shows it, the thread says so.
     let iid = h
@@ -699,6 +795,19 @@ async fn staff_claim_and_refusal_for_non_staff() {
         .iter()
         .any(|c| c["custom_id"] == format!("s:release:{id}")));
     h.thread_note(mid, "担当になりました").await;
+    // That first note made the thread, named after the case, and stored it.
+    let thread = h.discord.channel(mid).expect("the thread of the post");
+    assert_eq!(thread["type"], 11);
+    assert!(
+        thread["name"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{case_id} 株式会社クレーム")),
+        "{thread}"
+    );
+    let stored = h.store.case_posts(case_id).await.unwrap();
+    let pro = stored.iter().find(|p| p.hub_id == "hyogo-pro").unwrap();
+    assert_eq!(pro.thread_id, Some(mid.to_string()));
 
     // Advance step 3 → 4, then close with an outcome (a form).
     h.press_staff(PRO_CHANNEL, mid, STAFF_PRO, &format!("s:adv:{id}"))
@@ -732,6 +841,17 @@ async fn staff_claim_and_refusal_for_non_staff() {
     assert!(
         components(&h.discord.message(mid).unwrap()).is_empty(),
         "a closed case has no buttons"
+    );
+
+    // The later notes went into the same thread: it was made once.
+    assert_eq!(h.thread_starts(PRO_CHANNEL, mid), [201]);
+    assert_eq!(
+        h.discord
+            .messages_in(mid)
+            .iter()
+            .map(|m| m["content"].as_str().unwrap().chars().next().unwrap())
+            .collect::<String>(),
+        "🙋⏩✅"
     );
 
     // Every action is in the audit log.
@@ -933,8 +1053,14 @@ async fn forward_outside_consent_asks_the_owner_first() {
         (case.hub_id.as_str(), case.status),
         ("hyogo-yorozu", CaseStatus::Open)
     );
-    let intro = h.thread_note(id_of(&new_post), "引き継がれた案件").await;
-    assert!(intro["content"].as_str().unwrap().contains("販路開拓"));
+    // The new hub's post says where the case came from and why.
+    let content = new_post["content"].as_str().unwrap();
+    assert!(
+        content.contains("兵庫県プロフェッショナル人材戦略拠点")
+            && content.contains("から引き継がれた案件")
+            && content.contains("販路開拓"),
+        "{content}"
+    );
     // The owner's decisions are kept as consent records with the case.
     let consents = h.store.consents(&h.owner()).await.unwrap();
     let about_yorozu: Vec<bool> = consents
@@ -963,6 +1089,38 @@ async fn relay_between_staff_and_owner_both_ways() {
     let case_id = h.consult("株式会社リレー").await;
     let post = id_of(&h.case_post(PRO_CHANNEL).await);
     let thread = post;
+    assert!(
+        h.discord.channel(thread).is_none(),
+        "no thread until it is used"
+    );
+
+    // Owner → staff: a DM after the hand-over makes the post's thread and
+    // lands in it.
+    let owner_msg = h
+        .discord
+        .user_sends_dm(OWNER, "追加で、来週なら時間があります")
+        .await;
+    let relayed = h.thread_note(thread, "来週なら時間").await;
+    assert!(relayed["content"].as_str().unwrap().contains("相談者より"));
+    let dm = h.dm();
+    h.discord
+        .wait_for_call(|c| {
+            c.is(
+                "PUT",
+                &format!("/channels/{dm}/messages/{owner_msg}/reactions/"),
+            )
+        })
+        .await;
+    assert_eq!(h.thread_starts(PRO_CHANNEL, post), [201]);
+    assert!(h.discord.channel(thread).unwrap()["name"]
+        .as_str()
+        .unwrap()
+        .contains("株式会社リレー"));
+    assert_eq!(
+        h.store.open_session(&h.owner()).await.unwrap(),
+        None,
+        "no new consultation was started"
+    );
 
     // Staff → owner with /reply in the case thread.
     let iid = h
@@ -996,27 +1154,21 @@ async fn relay_between_staff_and_owner_both_ways() {
         .await;
     assert_eq!(h.discord.interaction_responses(iid)[0]["type"], 5);
 
-    // Owner → staff: a later DM lands in the thread.
-    let owner_msg = h
+    // The owner answers: the same thread, no second one.
+    let answer = h
         .discord
         .user_sends_dm(OWNER, "はい、火曜の午後なら大丈夫です")
         .await;
-    let relayed = h.thread_note(thread, "火曜の午後").await;
-    let dm = h.dm();
+    h.thread_note(thread, "火曜の午後").await;
     h.discord
         .wait_for_call(|c| {
             c.is(
                 "PUT",
-                &format!("/channels/{dm}/messages/{owner_msg}/reactions/"),
+                &format!("/channels/{dm}/messages/{answer}/reactions/"),
             )
         })
         .await;
-    assert!(relayed["content"].as_str().unwrap().contains("相談者より"));
-    assert_eq!(
-        h.store.open_session(&h.owner()).await.unwrap(),
-        None,
-        "no new consultation was started"
-    );
+    assert_eq!(h.thread_starts(PRO_CHANNEL, post), [201]);
 
     // Staff → owner with the typed prefix.
     let staff_msg = h
@@ -1079,10 +1231,174 @@ async fn relay_between_staff_and_owner_both_ways() {
         actions,
         [
             "routed",
+            "relay_to_staff",
             "relay_to_owner",
             "relay_to_staff",
             "relay_to_owner"
         ]
+    );
+    h.finish().await;
+}
+
+/// `/reply` in a case thread; waits for the confirmation edit.
+async fn reply_in(h: &mut Harness, thread: u64, text: &str) -> Value {
+    h.discord
+        .user_runs_slash_command(
+            Some(GUILD),
+            thread,
+            STAFF_PRO,
+            "reply",
+            json!({ "message": text }),
+            "ja",
+        )
+        .await;
+    let dm_msg = h.next_message().await;
+    assert!(
+        dm_msg["content"].as_str().unwrap().contains(text),
+        "{dm_msg}"
+    );
+    h.discord
+        .wait_for_call(|c| {
+            c.method == "PATCH"
+                && c.path.contains("@original")
+                && c.json()["content"]
+                    .as_str()
+                    .is_some_and(|s| s.contains("送りました") && s.contains(text))
+        })
+        .await;
+    dm_msg
+}
+
+/// Staff started the post's thread by hand before the bot needed it: the
+/// owner's message goes there (the bot's own attempt gets 160004), and
+/// `/reply` from it reaches the owner.
+#[tokio::test]
+async fn a_thread_staff_started_by_hand_gets_the_owners_messages() {
+    let mut h = Harness::new().await;
+    let case_id = h.consult("株式会社テヅクリ").await;
+    let post = id_of(&h.case_post(PRO_CHANNEL).await);
+    let thread = h
+        .discord
+        .user_starts_thread(GUILD, PRO_CHANNEL, post, STAFF_PRO, "テヅクリ 面談調整")
+        .await;
+    assert_eq!(thread, post);
+
+    let first = h
+        .discord
+        .user_sends_dm(OWNER, "資料を送ってもよいですか")
+        .await;
+    let relayed = h.thread_note(thread, "資料を送って").await;
+    assert!(relayed["content"].as_str().unwrap().contains("相談者より"));
+    // The ✅ on the owner's message comes after the relay is recorded.
+    let dm = h.dm();
+    h.discord
+        .wait_for_call(|c| {
+            c.is(
+                "PUT",
+                &format!("/channels/{dm}/messages/{first}/reactions/"),
+            )
+        })
+        .await;
+    let starts: Vec<(u16, i64)> = h
+        .discord
+        .calls()
+        .iter()
+        .filter(|c| {
+            c.is(
+                "POST",
+                &format!("/channels/{PRO_CHANNEL}/messages/{post}/threads"),
+            )
+        })
+        .map(|c| {
+            (
+                c.status,
+                c.response.as_ref().unwrap()["code"].as_i64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(starts, [(400, 160004)], "the thread already existed");
+    assert_eq!(
+        h.discord.channel(thread).unwrap()["name"],
+        "テヅクリ 面談調整",
+        "staff's thread keeps its name"
+    );
+    let stored = h.store.case_posts(case_id).await.unwrap();
+    let p = stored.iter().find(|p| p.hub_id == "hyogo-pro").unwrap();
+    assert_eq!(p.thread_id, Some(thread.to_string()));
+
+    reply_in(&mut h, thread, "はい、メールでお送りください").await;
+    // A second owner message: straight into the known thread.
+    let second = h
+        .discord
+        .user_sends_dm(OWNER, "メールで資料を送付しました")
+        .await;
+    h.thread_note(thread, "資料を送付しました").await;
+    h.discord
+        .wait_for_call(|c| {
+            c.is(
+                "PUT",
+                &format!("/channels/{dm}/messages/{second}/reactions/"),
+            )
+        })
+        .await;
+    assert_eq!(h.thread_starts(PRO_CHANNEL, post), [400]);
+    assert_eq!(
+        h.audit_actions(case_id).await,
+        [
+            "routed",
+            "relay_to_staff",
+            "relay_to_owner",
+            "relay_to_staff"
+        ]
+    );
+    h.finish().await;
+}
+
+/// Staff started the thread by hand and `/reply` first: the case is found
+/// by the thread's id (the post's id), the thread is remembered, and the
+/// owner's answer goes there without asking Discord for a thread.
+#[tokio::test]
+async fn reply_from_a_thread_staff_started_by_hand_remembers_it() {
+    let mut h = Harness::new().await;
+    let case_id = h.consult("株式会社サキガケ").await;
+    let post = id_of(&h.case_post(PRO_CHANNEL).await);
+    let thread = h
+        .discord
+        .user_starts_thread(GUILD, PRO_CHANNEL, post, STAFF_PRO, "サキガケ")
+        .await;
+    let before = h.store.case_posts(case_id).await.unwrap();
+    assert_eq!(
+        before
+            .iter()
+            .find(|p| p.hub_id == "hyogo-pro")
+            .unwrap()
+            .thread_id,
+        None
+    );
+
+    reply_in(
+        &mut h,
+        thread,
+        "担当の田中です。面談の日程を相談させてください",
+    )
+    .await;
+    let after = h.store.case_posts(case_id).await.unwrap();
+    assert_eq!(
+        after
+            .iter()
+            .find(|p| p.hub_id == "hyogo-pro")
+            .unwrap()
+            .thread_id,
+        Some(thread.to_string())
+    );
+
+    h.discord
+        .user_sends_dm(OWNER, "来週の水曜はいかがでしょう")
+        .await;
+    h.thread_note(thread, "来週の水曜").await;
+    assert!(
+        h.thread_starts(PRO_CHANNEL, post).is_empty(),
+        "the remembered thread needs no call"
     );
     h.finish().await;
 }
@@ -1097,6 +1413,17 @@ async fn forget_deletes_the_owners_data_and_keeps_the_consent_record() {
         .user_sends_dm(OWNER, "追加で相談したいことがあります")
         .await;
     let relayed = id_of(&h.thread_note(post, "追加で相談").await);
+    // The chamber's staff started a thread on their copy by hand; the bot
+    // has not used it, so it does not know it yet.
+    h.discord
+        .user_starts_thread(
+            GUILD,
+            CHAMBER_CHANNEL,
+            copy,
+            STAFF_CHAMBER,
+            "フォーゲットの件",
+        )
+        .await;
 
     let iid = h
         .discord
@@ -1158,11 +1485,19 @@ async fn forget_deletes_the_owners_data_and_keeps_the_consent_record() {
                 && !msg["content"].to_string().contains("株式会社フォーゲット")
         );
         assert!(components(&msg).is_empty());
+        assert_eq!(msg["content"], "", "the routing reason is gone too");
+        // Both threads, the bot's and the one staff started by hand, are
+        // renamed and say why.
         let thread = h.discord.channel(m).unwrap();
         assert!(
-            !thread["name"].as_str().unwrap().contains("フォーゲット"),
+            thread["name"].as_str().unwrap().contains("削除済み"),
             "the thread no longer names the company: {thread}"
         );
+        assert!(h
+            .discord
+            .messages_in(m)
+            .iter()
+            .any(|n| n["content"].as_str().unwrap().contains("🗑️")));
     }
     assert!(h.discord.message(relayed).is_none());
     h.finish().await;
@@ -1309,42 +1644,130 @@ async fn case_delivery_survives_a_429_and_a_500_and_posts_once() {
     h.finish().await;
 }
 
+/// A summary too long for the embed: the delivery makes the thread and
+/// posts the rest there at once, and retries repeat nothing.
 #[tokio::test]
-async fn a_failed_thread_is_finished_later_without_posting_twice() {
+async fn a_long_summary_gets_its_thread_at_delivery_and_a_retry_posts_nothing_twice() {
     let mut h = Harness::new().await;
-    // The post succeeds, then its thread cannot be made: the retry checks
-    // the stored message id and only finishes the thread.
-    h.discord.fail_next(
-        "POST",
-        &format!("/channels/{PRO_CHANNEL}/messages/"),
-        502,
-        json!({ "message": "Bad Gateway", "code": 0 }),
-        1,
-    );
-    let case_id = h.consult("株式会社スレッド").await;
-    let post = h.case_post(PRO_CHANNEL).await;
-    let mid = id_of(&post);
-    let calls = h.discord.calls();
-    assert_eq!(calls.iter().filter(|c| is_post(c, PRO_CHANNEL)).count(), 1);
-    assert!(
-        calls
-            .iter()
-            .any(|c| c.is("GET", &format!("/channels/{PRO_CHANNEL}/messages/{mid}")) && c.ok()),
-        "the stored message id was checked"
-    );
-    assert_eq!(
-        calls
-            .iter()
-            .filter(|c| c.is(
+    // Each answer within the dialog's 2,000 characters; together more than
+    // the embed's 4,096.
+    let vision = "地域でいちばん信頼される工場にしたい。".repeat(100);
+    let duties = "新規顧客の開拓とチームづくり。".repeat(100);
+    let must = "法人営業の経験5年以上、チームを率いた経験。".repeat(80);
+    let lost = || json!({ "message": "502: Bad Gateway", "code": 0 });
+    let case_id = h
+        .consult_with("株式会社ロング", &vision, &duties, &must, |d| {
+            // The responsible hub's thread is made, but the answer is lost:
+            // the next attempt finds it through Discord's 160004.
+            d.fail_next_after_processing(
                 "POST",
-                &format!("/channels/{PRO_CHANNEL}/messages/{mid}/threads")
-            ))
-            .map(|c| c.status)
-            .collect::<Vec<_>>(),
-        [502, 201]
+                &format!("/channels/{PRO_CHANNEL}/messages/"),
+                None,
+                502,
+                lost(),
+                1,
+            );
+            // The summary's last piece (it ends with the routing rule) is
+            // posted, but every answer is lost, the sender's own three
+            // retries included: that delivery fails and is tried again.
+            d.fail_next_after_processing("POST", "/channels/", Some("（ルール："), 502, lost(), 4);
+        })
+        .await;
+    let pro = h.delivered(case_id, "hyogo-pro").await;
+    let chamber = h.delivered(case_id, "hyogo-chamber").await;
+    // The worker takes the deliveries in order: the responsible hub's fails
+    // at its thread, then the copy's at its last piece; both finish on the
+    // second attempt.
+    assert_eq!((pro.status, pro.attempts), (DeliveryStatus::Delivered, 2));
+    assert_eq!(
+        (chamber.status, chamber.attempts),
+        (DeliveryStatus::Delivered, 2)
     );
-    let d = h.delivered(case_id, "hyogo-pro").await;
-    assert_eq!((d.status, d.attempts), (DeliveryStatus::Delivered, 2));
+    let calls = h.discord.calls();
+    let mut threads = Vec::new();
+    for (channel, d) in [(PRO_CHANNEL, &pro), (CHAMBER_CHANNEL, &chamber)] {
+        let mid: u64 = d.external_id.as_deref().unwrap().parse().unwrap();
+        assert_eq!(
+            calls.iter().filter(|c| is_post(c, channel)).count(),
+            1,
+            "one case post"
+        );
+        let post = h.discord.message(mid).unwrap();
+        let description = post["embeds"][0]["description"].as_str().unwrap();
+        assert!(description.contains("continued in the thread"));
+        // The thread holds the rest of the summary, each piece once.
+        let pieces: Vec<String> = h
+            .discord
+            .messages_in(mid)
+            .iter()
+            .map(|m| m["content"].as_str().unwrap().to_string())
+            .collect();
+        assert!(pieces.len() >= 2, "{pieces:?}");
+        // The intro is in the post; the thread has only what did not fit.
+        assert!(post["content"].as_str().unwrap().contains("振り分けの理由"));
+        assert!(
+            pieces.iter().all(|p| !p.contains("振り分けの理由")),
+            "{pieces:?}"
+        );
+        let mut distinct = pieces.clone();
+        distinct.sort();
+        distinct.dedup();
+        assert_eq!(distinct.len(), pieces.len(), "a piece was posted twice");
+        let whole = format!("{description}\n{}", pieces.join("\n"));
+        assert!(
+            whole.contains("（ルール："),
+            "the summary's last line: {whole}"
+        );
+        assert_eq!(
+            (
+                whole.matches("工場にしたい。").count(),
+                whole.matches("チームづくり。").count(),
+                whole.matches("チームを率いた経験。").count()
+            ),
+            (100, 100, 80),
+            "the whole summary is shown, once"
+        );
+        let stored = h.store.case_posts(case_id).await.unwrap();
+        let p = stored.iter().find(|p| p.hub_id == d.hub_id).unwrap();
+        assert_eq!(p.thread_id, Some(mid.to_string()));
+        threads.push(mid);
+    }
+    // The responsible hub's thread was made once (its answer lost), then
+    // found; the copy's was made once and reused by the retry.
+    assert_eq!(h.thread_starts(PRO_CHANNEL, threads[0]), [502, 400]);
+    assert_eq!(h.thread_starts(CHAMBER_CHANNEL, threads[1]), [201]);
+    // The retry sent the copy's pieces again with the same nonces and got
+    // the first messages back: every nonce has one message.
+    let mut by_nonce: std::collections::BTreeMap<String, Vec<Option<u64>>> = Default::default();
+    for c in calls
+        .iter()
+        .filter(|c| c.is("POST", &format!("/channels/{}/messages", threads[1])))
+    {
+        assert_eq!(c.json()["enforce_nonce"], true);
+        let nonce = c.json()["nonce"].as_str().unwrap().to_string();
+        let id = c.ok().then(|| id_of(c.response.as_ref().unwrap()));
+        by_nonce.entry(nonce).or_default().push(id);
+    }
+    assert_eq!(by_nonce.len(), h.discord.messages_in(threads[1]).len());
+    for (nonce, ids) in &by_nonce {
+        let ok: Vec<u64> = ids.iter().flatten().copied().collect();
+        assert!(
+            !ok.is_empty() && ok.iter().all(|i| *i == ok[0]),
+            "{nonce}: {ids:?}"
+        );
+    }
+    assert!(
+        by_nonce
+            .values()
+            .any(|ids| ids.iter().flatten().count() == 2),
+        "a piece posted before the failure was sent again and not repeated: {by_nonce:?}"
+    );
+    assert!(
+        by_nonce
+            .values()
+            .any(|ids| ids.iter().filter(|i| i.is_none()).count() == 4),
+        "the piece whose answers were lost: {by_nonce:?}"
+    );
     h.finish().await;
 }
 

@@ -701,6 +701,26 @@ pub async fn story(store: &dyn Store) {
         .await
         .unwrap()
         .is_none());
+    // Posted anew (the message was deleted): the old message's thread is
+    // not this message's.
+    store
+        .save_case_post(&CasePost {
+            message_id: "9002".into(),
+            ..post.clone()
+        })
+        .await
+        .unwrap();
+    let posts = store.case_posts(case_id).await.unwrap();
+    assert_eq!(
+        (posts[0].message_id.as_str(), posts[0].thread_id.as_deref()),
+        ("9002", None),
+        "a new message drops the old message's thread"
+    );
+    assert!(store
+        .find_case_post("discord", "9001")
+        .await
+        .unwrap()
+        .is_none());
 
     // The owner's current question on a chat transport.
     let live = LivePrompt {

@@ -379,6 +379,39 @@ impl DiscordStandIn {
         })
     }
 
+    /// A member starts a thread on a message in a guild channel, as "Create Thread" on a
+    /// message does in Discord's client (the same POST `/channels/{c}/messages/{m}/threads`
+    /// by the user): the thread's id is the message's id, THREAD_CREATE is dispatched, and
+    /// the bot's own attempt afterwards gets 400/160004. Returns the thread id.
+    pub async fn user_starts_thread(
+        &self,
+        guild_id: u64,
+        channel_id: u64,
+        message_id: u64,
+        user_id: u64,
+        name: &str,
+    ) -> u64 {
+        self.wait_session().await;
+        self.act(|st| {
+            check_guild_channel(st, guild_id, channel_id)?;
+            check_member(st, guild_id, user_id)?;
+            let in_channel = st
+                .messages
+                .get(&message_id)
+                .is_some_and(|m| as_id(&m["channel_id"]) == Some(channel_id));
+            if !in_channel {
+                return Err(format!(
+                    "message {message_id} is not in channel {channel_id}"
+                ));
+            }
+            let body = json!({ "name": name, "auto_archive_duration": 4320 });
+            let th = st
+                .start_thread_from_message(channel_id, message_id, user_id, &body)
+                .map_err(|r| format!("{r:?}"))?;
+            Ok(as_id(&th["id"]).unwrap())
+        })
+    }
+
     /// A user runs `/name`. The command must have been registered by the bot (global, or for
     /// this guild); in DMs only global commands whose contexts allow BOT_DM. `options` is
     /// either Discord's array (`[{"name","type","value"}]`) or a JSON object
@@ -711,6 +744,41 @@ impl DiscordStandIn {
                 status,
                 body,
                 remaining: times,
+                after: false,
+                body_contains: None,
+            })
+        });
+    }
+
+    /// Like `fail_next`, but each matching request is carried out first and only its answer
+    /// is replaced: Discord acted (a message was created, a thread made) and the caller got
+    /// `status` + `body` instead of the result, as when a response is lost at Discord's edge
+    /// (502/504) or times out. This is the case nonces and `enforce_nonce` exist for. With
+    /// `body_contains`, only requests whose JSON body (as text; JSON escapes apply to quotes
+    /// and control characters, not to other Unicode) contains that text match, e.g. one
+    /// message among several posted to the same place.
+    pub fn fail_next_after_processing(
+        &self,
+        method: &str,
+        path_prefix: &str,
+        body_contains: Option<&str>,
+        status: u16,
+        body: Value,
+        times: usize,
+    ) {
+        let prefix = path_prefix
+            .strip_prefix("/api/v10")
+            .unwrap_or(path_prefix)
+            .to_string();
+        self.mutate(|st| {
+            st.faults.push(Fault {
+                method: method.to_string(),
+                path_prefix: prefix,
+                status,
+                body,
+                remaining: times,
+                after: true,
+                body_contains: body_contains.map(str::to_string),
             })
         });
     }

@@ -46,29 +46,36 @@ pub async fn rest_handler(
             Some(p) => (p.to_string(), true),
             None => (full_path.clone(), false),
         };
+        let fault = if versioned {
+            take_fault(&mut st, method.as_str(), &path, json_body.as_ref())
+        } else {
+            None
+        };
         let (reply, injected) = if !versioned {
             (Reply::not_found(), false)
-        } else if let Some(r) = take_fault(&mut st, method.as_str(), &path) {
+        } else if let Some((r, false)) = fault {
             (r, true)
         } else {
             let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
             let needs_auth = !matches!(segs.first(), Some(&"interactions") | Some(&"webhooks"));
             let expected = format!("Bot {}", st.token);
-            if needs_auth && auth.as_deref() != Some(expected.as_str()) {
-                (Reply::error(401, 0, "401: Unauthorized"), false)
+            let done = if needs_auth && auth.as_deref() != Some(expected.as_str()) {
+                Reply::error(401, 0, "401: Unauthorized")
             } else {
                 let body = json_body.clone().unwrap_or(Value::Null);
-                (
-                    route(
-                        &mut st,
-                        method.as_str(),
-                        &segs,
-                        query.as_deref(),
-                        &body,
-                        &files,
-                    ),
-                    false,
+                route(
+                    &mut st,
+                    method.as_str(),
+                    &segs,
+                    query.as_deref(),
+                    &body,
+                    &files,
                 )
+            };
+            match fault {
+                // Done, but the caller only learns of the fault.
+                Some((r, true)) => (r, true),
+                _ => (done, false),
             }
         };
         let index = st.calls.len();
@@ -162,14 +169,27 @@ fn parse_body(content_type: &str, body: &[u8]) -> (Option<Value>, Vec<String>) {
     }
 }
 
-fn take_fault(st: &mut State, method: &str, path: &str) -> Option<Reply> {
+/// The first matching fault's reply, and whether the request is carried out before it.
+fn take_fault(
+    st: &mut State,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> Option<(Reply, bool)> {
     let pos = st.faults.iter().position(|f| {
         f.remaining > 0
             && (f.method == "*" || f.method.eq_ignore_ascii_case(method))
             && path.starts_with(&f.path_prefix)
+            && f.body_contains.as_deref().is_none_or(|text| {
+                body.is_some_and(|b| match b {
+                    Value::String(s) => s.contains(text),
+                    other => other.to_string().contains(text),
+                })
+            })
     })?;
     let f = &mut st.faults[pos];
     f.remaining -= 1;
+    let after = f.after;
     let mut reply = Reply::json(f.status, f.body.clone());
     if f.status == 429 {
         let retry_after = f
@@ -213,7 +233,7 @@ fn take_fault(st: &mut State, method: &str, path: &str) -> Option<Reply> {
     if f.remaining == 0 {
         st.faults.remove(pos);
     }
-    Some(reply)
+    Some((reply, after))
 }
 
 fn sid(s: &str) -> Option<u64> {
@@ -424,39 +444,11 @@ fn route(
             let Some(m) = message_in(st, cid, mid) else {
                 return Reply::unknown_message();
             };
-            let parent = sid(cid).unwrap();
-            let Some(gid) = st.guild_of_channel(parent) else {
-                return Reply::error(400, 50024, "Cannot execute action on this channel type");
-            };
-            if st.channels.contains_key(&m) {
-                return Reply::error(
-                    400,
-                    160004,
-                    "A thread has already been created for this message",
-                );
+            let bot = st.bot_id;
+            match st.start_thread_from_message(sid(cid).unwrap(), m, bot, body) {
+                Ok(th) => checked::<sm::GuildChannel>(st, "GuildChannel", 201, th),
+                Err(r) => r,
             }
-            let Some(name) = body.get("name").and_then(Value::as_str) else {
-                return Reply::invalid_form("name: This field is required");
-            };
-            let archive = body
-                .get("auto_archive_duration")
-                .and_then(Value::as_u64)
-                .unwrap_or(4320);
-            let slow = body
-                .get("rate_limit_per_user")
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
-            // Discord: a thread started from a message has the message's id.
-            let th = thread_json(m, gid, parent, st.bot_id, name, 11, archive, slow);
-            st.channels.insert(m, th.clone());
-            if let Some(msg) = st.messages.get_mut(&m) {
-                msg["flags"] = json!(msg["flags"].as_u64().unwrap_or(0) | FLAG_HAS_THREAD);
-                msg["thread"] = th.clone();
-            }
-            let mut ev = th.clone();
-            ev["newly_created"] = json!(true);
-            st.dispatch_or_record("THREAD_CREATE", ev, Some(INTENT_GUILDS));
-            checked::<sm::GuildChannel>(st, "GuildChannel", 201, th)
         }
         ("POST", ["channels", cid, "threads"]) => {
             let Some(parent) = sid(cid).filter(|c| st.channels.contains_key(c)) else {

@@ -129,6 +129,11 @@ pub struct Fault {
     pub status: u16,
     pub body: Value,
     pub remaining: usize,
+    /// Carry the request out first and only then answer with the fault: a response lost
+    /// after Discord acted (a 502/504 from its edge, a timeout).
+    pub after: bool,
+    /// Only requests whose JSON body, as text, contains this.
+    pub body_contains: Option<String>,
 }
 
 /// A REST reply (status, JSON body, extra headers).
@@ -876,6 +881,63 @@ impl State {
             }
             None => (d, INTENT_DIRECT_MESSAGES),
         }
+    }
+
+    /// POST /channels/{parent}/messages/{message}/threads by `creator` (the bot through
+    /// REST, or a member through `user_starts_thread`), as Discord does it: the thread's id
+    /// is the message's id, the starter message gets HAS_THREAD and `thread`, a second
+    /// thread for the same message is 400/160004, and THREAD_CREATE (`newly_created`) goes
+    /// to the bot (GUILDS intent). The thread's `member` (the current user's membership) is
+    /// present only when the bot made the thread: a member's thread has not been joined by
+    /// the bot.
+    pub fn start_thread_from_message(
+        &mut self,
+        parent: u64,
+        message: u64,
+        creator: u64,
+        body: &Value,
+    ) -> Result<Value, Reply> {
+        let Some(gid) = self.guild_of_channel(parent) else {
+            return Err(Reply::error(
+                400,
+                50024,
+                "Cannot execute action on this channel type",
+            ));
+        };
+        if self.channels.contains_key(&message) {
+            return Err(Reply::error(
+                400,
+                160004,
+                "A thread has already been created for this message",
+            ));
+        }
+        let Some(name) = body.get("name").and_then(Value::as_str) else {
+            return Err(Reply::invalid_form("name: This field is required"));
+        };
+        let archive = body
+            .get("auto_archive_duration")
+            .and_then(Value::as_u64)
+            .unwrap_or(4320);
+        let slow = body
+            .get("rate_limit_per_user")
+            .and_then(Value::as_u64)
+            .unwrap_or(0);
+        // Discord: a thread started from a message has the message's id.
+        let mut th = thread_json(message, gid, parent, creator, name, 11, archive, slow);
+        if creator != self.bot_id {
+            if let Some(o) = th.as_object_mut() {
+                o.remove("member");
+            }
+        }
+        self.channels.insert(message, th.clone());
+        if let Some(msg) = self.messages.get_mut(&message) {
+            msg["flags"] = json!(msg["flags"].as_u64().unwrap_or(0) | FLAG_HAS_THREAD);
+            msg["thread"] = th.clone();
+        }
+        let mut ev = th.clone();
+        ev["newly_created"] = json!(true);
+        self.dispatch_or_record("THREAD_CREATE", ev, Some(INTENT_GUILDS));
+        Ok(th)
     }
 
     pub fn dispatch_message_create(&mut self, msg: &Value) -> Result<bool, String> {

@@ -550,6 +550,39 @@ async fn rest_nonce_threads_members_and_errors() {
     assert_eq!(first.id, again.id);
     assert_eq!(discord.messages_in(STAFF).len(), 1);
 
+    // A response lost after Discord acted: the message exists although the
+    // caller saw a 502, and sending again with the same nonce returns it.
+    discord.fail_next_after_processing(
+        "POST",
+        &format!("/channels/{STAFF}/messages"),
+        Some("case #2"),
+        502,
+        json!({ "message": "502: Bad Gateway", "code": 0 }),
+        1,
+    );
+    let send2 = || {
+        staff.send_message(
+            &http,
+            CreateMessage::new()
+                .content("case #2")
+                .nonce(Nonce::String("case-2".into()))
+                .enforce_nonce(true),
+        )
+    };
+    let lost = send2().await.unwrap_err();
+    assert!(
+        matches!(&lost, serenity::Error::Http(HttpError::UnsuccessfulRequest(r)) if r.status_code.as_u16() == 502),
+        "{lost:?}"
+    );
+    assert_eq!(
+        discord.messages_in(STAFF).len(),
+        2,
+        "carried out despite the 502"
+    );
+    let found = send2().await.unwrap();
+    assert_eq!(discord.messages_in(STAFF).len(), 2);
+    assert_eq!(discord.messages_in(STAFF)[1]["id"], found.id.to_string());
+
     // Thread from a message: the thread id is the message id.
     let thread = staff
         .create_thread_from_message(&http, first.id, CreateThread::new("case-1"))
@@ -737,6 +770,43 @@ async fn message_content_intent_and_heartbeats() {
         .create_thread_from_message(&bot.http, note.id, CreateThread::new("case"))
         .await
         .unwrap();
+    // A member starts a thread on another message in their client: same id
+    // as the message, announced to the bot (which has not joined it), and
+    // the bot's own attempt then gets 160004.
+    let other = bot
+        .http
+        .send_message(ChannelId::new(777), vec![], &json!({ "content": "case 2" }))
+        .await
+        .unwrap();
+    let by_hand = discord
+        .user_starts_thread(GUILD, 777, other.id.get(), OWNER, "by hand")
+        .await;
+    assert_eq!(by_hand, other.id.get());
+    let started = discord
+        .dispatched_events()
+        .into_iter()
+        .rev()
+        .find(|(t, d)| {
+            t == "THREAD_CREATE" && d["id"].as_str().and_then(|s| s.parse().ok()) == Some(by_hand)
+        })
+        .expect("THREAD_CREATE for the member's thread")
+        .1;
+    assert_eq!(
+        (
+            &started["owner_id"],
+            started.get("member"),
+            &started["newly_created"]
+        ),
+        (&json!(OWNER.to_string()), None, &json!(true))
+    );
+    let err = ChannelId::new(777)
+        .create_thread_from_message(&bot.http, other.id, CreateThread::new("again"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, serenity::Error::Http(HttpError::UnsuccessfulRequest(r)) if r.error.code == 160004),
+        "{err:?}"
+    );
     let events: Vec<String> = discord
         .dispatched_events()
         .into_iter()
