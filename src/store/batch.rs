@@ -98,12 +98,16 @@ impl std::fmt::Debug for GroupCommitter {
 }
 
 impl GroupCommitter {
-    /// Starts the committer on the current tokio runtime; `None` outside
-    /// one (callers then commit directly).
+    /// Starts the committer on a thread of its own (see
+    /// [`spawn_dedicated`]); `None` outside a tokio runtime (callers then
+    /// commit directly).
     pub fn spawn(store: Arc<dyn Store>, options: GroupCommitOptions) -> Option<GroupCommitter> {
-        let rt = tokio::runtime::Handle::try_current().ok()?;
+        tokio::runtime::Handle::try_current().ok()?;
         let (tx, rx) = mpsc::unbounded_channel();
-        rt.spawn(run(store.clone(), rx, options.max_batch.max(1)));
+        spawn_dedicated(
+            "madoguchi-commit",
+            run(store.clone(), rx, options.max_batch.max(1)),
+        )?;
         Some(GroupCommitter { store, tx })
     }
 
@@ -129,6 +133,31 @@ impl GroupCommitter {
             ),
         }
     }
+}
+
+/// Runs `task` on a thread of its own, with a single-threaded runtime.
+///
+/// The committer and the reader are on every owner's path: a batch makes
+/// several round trips to sqlx's SQLite worker thread, and every owner of
+/// the batch waits for all of them. On the application's runtime each
+/// wake-up from that worker thread goes through tokio's shared queue and
+/// waits behind the owners' tasks (hundreds of them at a time under load),
+/// so a batch took about a millisecond longer per round trip. On a thread
+/// of its own the task runs as soon as the OS wakes it. The thread ends
+/// when the task does (its channel closed: every handle dropped).
+fn spawn_dedicated<F>(name: &str, task: F) -> Option<()>
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || rt.block_on(task))
+        .ok()?;
+    Some(())
 }
 
 fn empty_step() -> OwnedStep {
@@ -266,12 +295,12 @@ impl std::fmt::Debug for GroupReader {
 const MAX_READ_BATCH: usize = 256;
 
 impl GroupReader {
-    /// Starts the reader on the current tokio runtime; `None` outside one
-    /// (callers then read directly).
+    /// Starts the reader on a thread of its own (see [`spawn_dedicated`]);
+    /// `None` outside a tokio runtime (callers then read directly).
     pub fn spawn(store: Arc<dyn Store>) -> Option<GroupReader> {
-        let rt = tokio::runtime::Handle::try_current().ok()?;
+        tokio::runtime::Handle::try_current().ok()?;
         let (tx, rx) = mpsc::unbounded_channel();
-        rt.spawn(read_loop(store.clone(), rx));
+        spawn_dedicated("madoguchi-read", read_loop(store.clone(), rx))?;
         Some(GroupReader { store, tx })
     }
 
@@ -303,32 +332,53 @@ impl GroupReader {
     }
 }
 
+/// Group reads in flight at once. Reads do not wait for each other in
+/// SQLite (WAL), so a slow one (its connection's thread waiting for a
+/// core) should not hold up the owners who wrote after it.
+const READS_IN_FLIGHT: usize = 3;
+
 async fn read_loop(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<ReadJob>) {
-    let mut jobs: Vec<ReadJob> = Vec::with_capacity(MAX_READ_BATCH);
+    let slots = Arc::new(tokio::sync::Semaphore::new(READS_IN_FLIGHT));
+    let mut tasks = tokio::task::JoinSet::new();
     loop {
+        let mut jobs: Vec<ReadJob> = Vec::with_capacity(MAX_READ_BATCH);
         if rx.recv_many(&mut jobs, MAX_READ_BATCH).await == 0 {
-            return;
+            break;
         }
-        let users: Vec<_> = jobs.iter().map(|j| j.user.clone()).collect();
-        match store.sessions_to_resume(&users).await {
-            Ok(found) if found.len() == jobs.len() => {
-                for (job, s) in jobs.drain(..).zip(found) {
-                    let _ = job.reply.send(Ok(s));
-                }
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        // Reaps the reads that are done, so the set does not grow.
+        while tasks.try_join_next().is_some() {}
+        let store = store.clone();
+        tasks.spawn(async move {
+            read_batch(&*store, jobs).await;
+            drop(slot);
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+}
+
+async fn read_batch(store: &dyn Store, mut jobs: Vec<ReadJob>) {
+    let users: Vec<_> = jobs.iter().map(|j| j.user.clone()).collect();
+    match store.sessions_to_resume(&users).await {
+        Ok(found) if found.len() == jobs.len() => {
+            for (job, s) in jobs.drain(..).zip(found) {
+                let _ = job.reply.send(Ok(s));
             }
-            result => {
-                // One failed query must not fail every owner in it (nor
-                // could one error be handed to all): each is read alone.
-                if let Err(e) = result {
-                    tracing::warn!(owners = jobs.len(), error = %e, "group read failed; reading the owners one by one");
-                }
-                for job in jobs.drain(..) {
-                    let r = store
-                        .sessions_to_resume(std::slice::from_ref(&job.user))
-                        .await
-                        .map(|mut v| v.pop().flatten());
-                    let _ = job.reply.send(r);
-                }
+        }
+        result => {
+            // One failed query must not fail every owner in it (nor could
+            // one error be handed to all): each is read alone.
+            if let Err(e) = result {
+                tracing::warn!(owners = jobs.len(), error = %e, "group read failed; reading the owners one by one");
+            }
+            for job in jobs.drain(..) {
+                let r = store
+                    .sessions_to_resume(std::slice::from_ref(&job.user))
+                    .await
+                    .map(|mut v| v.pop().flatten());
+                let _ = job.reply.send(r);
             }
         }
     }

@@ -172,6 +172,26 @@ async fn resume_and_batches(store: &dyn Store, done_owner: &UserKey, open_owner:
         matches!(r, Err(StoreError::Stale(ref ids)) if ids == &vec![a.id]),
         "{r:?}"
     );
+    // Three steps in one batch (the SQLite store pads its statements with
+    // rows that change nothing): each answer is stored once, for its own
+    // session, and nothing else.
+    let trio = [
+        store.create_session(&new("batch-d")).await.unwrap(),
+        store.create_session(&new("batch-e")).await.unwrap(),
+        store.create_session(&new("batch-f")).await.unwrap(),
+    ];
+    let trio_steps: Vec<StepCommit<'_>> = trio
+        .iter()
+        .map(|s| step(s.id, 0, &active, Some(Status::New), &answer))
+        .collect();
+    store.commit_steps(&trio_steps).await.unwrap();
+    for s in &trio {
+        let answers = store.answers(s.id).await.unwrap();
+        assert_eq!(answers.len(), 1, "{answers:?}");
+        assert_eq!(answers[0].session, s.id);
+        assert_eq!(store.session(s.id).await.unwrap().unwrap().rev, 1);
+    }
+
     let c_now = store.session(c.id).await.unwrap().unwrap();
     assert_eq!(
         (c_now.status, c_now.rev),
