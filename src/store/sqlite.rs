@@ -582,7 +582,7 @@ fn values_sql(head: &str, row: &str, rows: usize, tail: &str) -> String {
 }
 
 /// Creates the sessions of first steps, with one multi-row `INSERT …
-/// RETURNING` per chunk, and returns their ids in the steps' order. Several
+/// RETURNING` per statement of [`padded`], and returns their ids in the steps' order. Several
 /// new sessions in one batch are always of different owners (a runner
 /// handles one input per owner at a time), so the owner key tells which
 /// returned id is whose; RETURNING's order is unspecified.
@@ -592,12 +592,14 @@ async fn create_sessions(
 ) -> Result<Vec<SessionId>> {
     let mut ids = Vec::with_capacity(new.len());
     let mut at = 0;
-    for n in chunks(new.len()) {
+    for (n, size) in padded(new.len()) {
+        // Padded like the batch's other statements; the padding rows (all
+        // NULL) are filtered out before the insert.
         let sql = values_sql(
-            "INSERT INTO sessions (user_key, script_id, lang, version, status, current_node, state, rev, created_at, updated_at) VALUES ",
-            "(?, ?, ?, ?, ?, ?, ?, 1, ?, ?)",
-            n,
-            " RETURNING id, user_key",
+            "INSERT INTO sessions (user_key, script_id, lang, version, status, current_node, state, rev, created_at, updated_at) SELECT column1, column2, column3, column4, column5, column6, column7, 1, column8, column9 FROM (VALUES ",
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            size,
+            ") WHERE column1 IS NOT NULL RETURNING id, user_key",
         );
         let mut q = sqlx::query(&sql);
         let part = &new[at..at + n];
@@ -612,6 +614,11 @@ async fn create_sessions(
                 .bind(state_json(c))
                 .bind(s.now)
                 .bind(c.now);
+        }
+        for _ in n..size {
+            for _ in 0..9 {
+                q = q.bind(None::<&str>);
+            }
         }
         let rows = q.fetch_all(&mut *conn).await?;
         let by_user: std::collections::HashMap<String, i64> = rows
@@ -629,18 +636,20 @@ async fn create_sessions(
     Ok(ids)
 }
 
-/// Writes answer-only steps of many sessions (see [`is_simple`]): one
-/// multi-row `INSERT … RETURNING` per chunk for the sessions they create,
-/// one `UPDATE … FROM (VALUES …)` per chunk for the others, and one
-/// multi-row `INSERT` per chunk for the answers. Returns each step's
-/// session id (the new one for a step that created its session). Fails with
-/// [`StoreError::Stale`] naming every step whose session is missing or has
-/// moved on, like `commit_step`.
 /// A time as the text sqlx's own encoding of `DateTime<Utc>` writes, so
 /// that a time bound as text is stored exactly as one bound as a time.
 fn sql_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
 }
+
+/// Writes answer-only steps of many sessions (see [`is_simple`]), each
+/// kind of row with as few statements as [`padded`] allows: a multi-row
+/// `INSERT … RETURNING` for the sessions they create, an `UPDATE … FROM
+/// (VALUES …)` for the others (one for steps that keep their status, one
+/// for those that change it), and a multi-row `INSERT` for the answers.
+/// Returns each step's session id (the new one for a step that created its
+/// session). Fails with [`StoreError::Stale`] naming the steps whose
+/// session is missing or has moved on (see [`Store::commit_steps`]).
 
 async fn write_simple_steps(
     conn: &mut sqlx::SqliteConnection,
