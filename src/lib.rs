@@ -17,7 +17,9 @@
 //!   common templates are rendered without building the JSON context.
 //! - [`store`]: the [`store::Store`] trait and its SQLite implementation;
 //!   [`store::batch`] commits concurrent owners' steps together (group
-//!   commit), each still durable before its reply.
+//!   commit), each still durable before its reply, and reads the sessions
+//!   of owners not in the runner's cache many per query; both run on
+//!   threads of their own.
 //! - [`runner`]: drives the engine for one owner, committing each step to the
 //!   store before releasing the reply; loads pinned script versions.
 //! - [`chat`]: the terminal adapter; [`transcript`]: transcript tests.
