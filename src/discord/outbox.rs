@@ -41,7 +41,7 @@
 
 use super::render;
 use super::{code_of, status_of, Bot, BotError};
-use crate::store::{AttemptOutcome, CasePost, DeliveryRecord};
+use crate::store::{AttemptOutcome, CasePost, DeliveryRecord, RelayMessage};
 use serde_json::{json, Value};
 use serenity::all::{ChannelId, InteractionId, MessageId};
 use serenity::http::{LightMethod, Request, Route};
@@ -233,6 +233,10 @@ fn classify(e: &serenity::Error, what: &str) -> Fail {
     }
 }
 
+/// The `direction` of a recorded message that continues a case's sheet in
+/// its thread (see [`RelayMessage`]).
+pub(crate) const SHEET_PIECE: &str = "case_sheet";
+
 /// Deliveries read from the outbox at a time.
 const BATCH: i64 = 20;
 
@@ -404,9 +408,25 @@ impl Bot {
             };
             for (i, text) in rest.into_iter().enumerate() {
                 let body = json!({ "content": text, "nonce": format!("mdg-d{}t{}", d.id, i), "enforce_nonce": true });
-                self.send(thread, body)
+                let sent = self
+                    .send(thread, body)
                     .await
                     .map_err(|e| classify(&e, "posting in the case thread"))?;
+                // The rest of the sheet holds the owner's answers: recorded
+                // like a relayed message, so that `/forget` deletes it too.
+                // (A retry gets the same message back through its nonce
+                // and records it again; deletion goes by message id.)
+                self.store
+                    .add_relay_message(&RelayMessage {
+                        case: case.id,
+                        user: case.user.clone(),
+                        direction: SHEET_PIECE.into(),
+                        channel_id: thread.to_string(),
+                        message_id: sent.id.to_string(),
+                        at: self.runner.clock().now(),
+                    })
+                    .await
+                    .map_err(store_err)?;
             }
         }
         Ok(message)

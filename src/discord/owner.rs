@@ -784,7 +784,7 @@ impl Bot {
 
     /// Deletes the owner's data in the store, then removes what the bot
     /// posted about them on Discord (case posts become tombstones, relayed
-    /// owner messages are deleted).
+    /// owner messages and the rest of long case sheets are deleted).
     async fn forget(&self, user: UserId) -> Result<crate::store::ForgetReport, BotError> {
         let key = user_key(user);
         let cases = self.store.cases_of_user(&key).await?;
@@ -803,7 +803,14 @@ impl Bot {
         for p in &posts {
             self.tombstone_post(p).await;
         }
-        for m in relayed.iter().filter(|m| m.direction == "to_staff") {
+        // What staff's channels hold of the owner's words: their relayed
+        // messages and the rest of a long case sheet (each once; a retried
+        // delivery records its pieces again).
+        let mut seen = std::collections::HashSet::new();
+        for m in relayed.iter().filter(|m| {
+            (m.direction == "to_staff" || m.direction == super::outbox::SHEET_PIECE)
+                && seen.insert(m.message_id.clone())
+        }) {
             if let (Ok(c), Ok(id)) = (m.channel_id.parse::<u64>(), m.message_id.parse::<u64>()) {
                 if let Err(e) = self
                     .http

@@ -402,7 +402,9 @@ pub struct ForwardCase<'a> {
 pub struct RelayMessage {
     pub case: CaseId,
     pub user: UserKey,
-    /// `to_staff` or `to_owner`.
+    /// `to_staff` or `to_owner`; `case_sheet` for a piece of a long case
+    /// sheet the bot posted in the case's thread (it holds the owner's
+    /// answers, so `/forget` deletes it like a relayed message).
     pub direction: String,
     pub channel_id: String,
     pub message_id: String,

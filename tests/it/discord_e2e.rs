@@ -1403,28 +1403,9 @@ async fn reply_from_a_thread_staff_started_by_hand_remembers_it() {
     h.finish().await;
 }
 
-#[tokio::test]
-async fn forget_deletes_the_owners_data_and_keeps_the_consent_record() {
-    let mut h = Harness::new().await;
-    let case_id = h.consult("株式会社フォーゲット").await;
-    let post = id_of(&h.case_post(PRO_CHANNEL).await);
-    let copy = id_of(&h.case_post(CHAMBER_CHANNEL).await);
-    h.discord
-        .user_sends_dm(OWNER, "追加で相談したいことがあります")
-        .await;
-    let relayed = id_of(&h.thread_note(post, "追加で相談").await);
-    // The chamber's staff started a thread on their copy by hand; the bot
-    // has not used it, so it does not know it yet.
-    h.discord
-        .user_starts_thread(
-            GUILD,
-            CHAMBER_CHANNEL,
-            copy,
-            STAFF_CHAMBER,
-            "フォーゲットの件",
-        )
-        .await;
-
+/// The owner runs `/forget` and confirms; returns once the bot says the
+/// data is deleted (it has then cleaned up on Discord as well).
+async fn forget_by_slash_command(h: &mut Harness) {
     let iid = h
         .discord
         .user_runs_slash_command(None, 0, OWNER, "forget", json!({}), "ja")
@@ -1459,6 +1440,84 @@ async fn forget_deletes_the_owners_data_and_keeps_the_consent_record() {
         .as_str()
         .unwrap()
         .contains("3年間保管します"));
+}
+
+#[tokio::test]
+async fn forget_deletes_the_rest_of_a_long_case_sheet_from_the_threads() {
+    let mut h = Harness::new().await;
+    let vision = "地域でいちばん信頼される工場にしたい。".repeat(100);
+    let duties = "新規顧客の開拓とチームづくり。".repeat(100);
+    let must = "法人営業の経験5年以上、チームを率いた経験。".repeat(80);
+    let case_id = h
+        .consult_with(
+            "株式会社ロングフォーゲット",
+            &vision,
+            &duties,
+            &must,
+            |_| {},
+        )
+        .await;
+    let mut threads = Vec::new();
+    for hub in ["hyogo-pro", "hyogo-chamber"] {
+        let d = h.delivered(case_id, hub).await;
+        let mid: u64 = d.external_id.as_deref().unwrap().parse().unwrap();
+        let pieces = h.discord.messages_in(mid);
+        assert!(
+            pieces.len() >= 2
+                && pieces.iter().any(|m| m["content"]
+                    .as_str()
+                    .unwrap()
+                    .contains("チームを率いた経験。")),
+            "the sheet continues in the thread: {pieces:?}"
+        );
+        threads.push(mid);
+    }
+
+    forget_by_slash_command(&mut h).await;
+
+    for t in threads {
+        let left: Vec<String> = h
+            .discord
+            .messages_in(t)
+            .iter()
+            .map(|m| m["content"].as_str().unwrap_or_default().to_string())
+            .collect();
+        // Only the bot's note that the contents were deleted is left: the
+        // pieces held the owner's answers and contact details.
+        assert!(
+            left.iter().all(|m| !m.contains("チームを率いた経験。")
+                && !m.contains("yamada@")
+                && !m.contains("山田太郎")),
+            "the owner's answers are gone from the thread: {left:?}"
+        );
+        assert!(left.iter().any(|m| m.contains("🗑️")), "{left:?}");
+    }
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn forget_deletes_the_owners_data_and_keeps_the_consent_record() {
+    let mut h = Harness::new().await;
+    let case_id = h.consult("株式会社フォーゲット").await;
+    let post = id_of(&h.case_post(PRO_CHANNEL).await);
+    let copy = id_of(&h.case_post(CHAMBER_CHANNEL).await);
+    h.discord
+        .user_sends_dm(OWNER, "追加で相談したいことがあります")
+        .await;
+    let relayed = id_of(&h.thread_note(post, "追加で相談").await);
+    // The chamber's staff started a thread on their copy by hand; the bot
+    // has not used it, so it does not know it yet.
+    h.discord
+        .user_starts_thread(
+            GUILD,
+            CHAMBER_CHANNEL,
+            copy,
+            STAFF_CHAMBER,
+            "フォーゲットの件",
+        )
+        .await;
+
+    forget_by_slash_command(&mut h).await;
 
     let owner = h.owner();
     assert!(h.store.sessions_of_user(&owner).await.unwrap().is_empty());
