@@ -85,16 +85,17 @@ impl Bot {
     }
 
     async fn dm_inner(&self, msg: &Message, key: &UserKey) -> Result<(), BotError> {
-        let open = self.store.open_session(key).await?;
+        let open = self.runner.has_open_session(key).await?;
         let text = msg.content.clone();
-        if open.is_none() && !self.is_restart_word(&text) {
+        if !open && !self.is_restart_word(&text) {
             if let Some((case, post)) = self.active_case(key).await? {
                 return self.owner_to_staff(msg, &case, post.as_ref()).await;
             }
         }
-        let lang = match open {
-            Some(_) => None,
-            None => Some(self.lang_for(key, None, None).await),
+        let lang = if open {
+            None
+        } else {
+            Some(self.lang_for(key, None, None).await)
         };
         let turn = self.runner.handle(key, Input::Text(text), lang).await?;
         self.send_turn(msg.author.id, &turn, None).await

@@ -321,3 +321,39 @@ async fn a_stale_cached_session_is_read_again_not_written_over() {
         "nothing of the deleted consultation is written back"
     );
 }
+
+/// `has_open_session` answers from the cache for an owner mid-way, from
+/// the store otherwise, and no for an owner whose consultation ended.
+#[tokio::test]
+async fn has_open_session_follows_the_consultation_with_and_without_the_cache() {
+    for cache in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let options = RunnerOptions {
+            session_cache: cache,
+            ..RunnerOptions::default()
+        };
+        let (runner, store) = runner(&dir.path().join("m.db"), options).await;
+        let user = UserKey::new(Transport::Terminal, "asker").unwrap();
+        assert!(!runner.has_open_session(&user).await.unwrap());
+        runner
+            .handle(&user, Input::Text("こんにちは".into()), None)
+            .await
+            .unwrap();
+        assert!(
+            runner.has_open_session(&user).await.unwrap(),
+            "cache {cache}"
+        );
+        assert_eq!(runner.cached_state(&user).is_some(), cache);
+        for q in 1..=20 {
+            runner
+                .handle(&user, Input::Text(answer(q)), None)
+                .await
+                .unwrap();
+        }
+        assert!(store.open_session(&user).await.unwrap().is_none());
+        assert!(
+            !runner.has_open_session(&user).await.unwrap(),
+            "cache {cache}"
+        );
+    }
+}
