@@ -244,7 +244,7 @@ fn main() -> Result<()> {
     if cli.child {
         println!("BENCH-JSON {}", serde_json::to_string(&result)?);
     } else {
-        print_table(&[result.clone()]);
+        print_table(std::slice::from_ref(&result));
         println!("{}", serde_json::to_string_pretty(&result)?);
     }
     Ok(())

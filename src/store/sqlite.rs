@@ -636,6 +636,18 @@ async fn create_sessions(
     Ok(ids)
 }
 
+/// An answer row as bound: session, question id, question index, value
+/// (JSON; `None` when withdrawn), raw text, correction, time.
+type AnswerRow<'a> = (
+    SessionId,
+    &'a str,
+    i64,
+    Option<String>,
+    &'a str,
+    bool,
+    &'a str,
+);
+
 /// A time as the text sqlx's own encoding of `DateTime<Utc>` writes, so
 /// that a time bound as text is stored exactly as one bound as a time.
 fn sql_time(t: DateTime<Utc>) -> String {
@@ -650,7 +662,6 @@ fn sql_time(t: DateTime<Utc>) -> String {
 /// Returns each step's session id (the new one for a step that created its
 /// session). Fails with [`StoreError::Stale`] naming the steps whose
 /// session is missing or has moved on (see [`Store::commit_steps`]).
-
 async fn write_simple_steps(
     conn: &mut sqlx::SqliteConnection,
     all: &[&StepCommit<'_>],
@@ -750,7 +761,7 @@ async fn write_simple_steps(
     }
     let ids_ref = &ids;
     // The answers, in step and effect order (their ids keep that order).
-    let rows: Vec<(SessionId, &str, i64, Option<String>, &str, bool, &str)> = all
+    let rows: Vec<AnswerRow<'_>> = all
         .iter()
         .zip(&times)
         .enumerate()

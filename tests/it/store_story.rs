@@ -135,7 +135,10 @@ async fn resume_and_batches(store: &dyn Store, done_owner: &UserKey, open_owner:
         .commit_step(&step(newer.id, 0, &done, Some(Status::New), &none))
         .await
         .unwrap();
-    let r = store.sessions_to_resume(&[user_a.clone()]).await.unwrap();
+    let r = store
+        .sessions_to_resume(std::slice::from_ref(&user_a))
+        .await
+        .unwrap();
     assert_eq!(r[0].as_ref().map(|s| s.id), Some(a.id));
     assert_eq!(r[0], store.open_session(&user_a).await.unwrap());
 
