@@ -511,12 +511,7 @@ impl Runner {
     ) -> Result<(SessionId, i64, Arc<Flow>, SessionState, Option<NewSession>), RunError> {
         let candidate = match &self.reader {
             Some(r) => r.session_to_resume(user).await?,
-            None => self
-                .store
-                .sessions_to_resume(std::slice::from_ref(user))
-                .await?
-                .pop()
-                .flatten(),
+            None => self.store.session_to_resume(user).await?,
         };
         let found = match candidate {
             Some(s) if s.status.is_open() => Some(s),

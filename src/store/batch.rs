@@ -314,21 +314,13 @@ impl GroupReader {
         };
         if self.tx.send(job).is_err() {
             // The reader is gone (its runtime shut down): read here.
-            return self.read_alone(user).await;
+            return self.store.session_to_resume(user).await;
         }
         match rx.await {
             Ok(r) => r,
             // A read changes nothing, so it is safe to ask again.
-            Err(_) => self.read_alone(user).await,
+            Err(_) => self.store.session_to_resume(user).await,
         }
-    }
-
-    async fn read_alone(&self, user: &crate::domain::ids::UserKey) -> ReadReply {
-        let mut v = self
-            .store
-            .sessions_to_resume(std::slice::from_ref(user))
-            .await?;
-        Ok(v.pop().flatten())
     }
 }
 
@@ -374,10 +366,7 @@ async fn read_batch(store: &dyn Store, mut jobs: Vec<ReadJob>) {
                 tracing::warn!(owners = jobs.len(), error = %e, "group read failed; reading the owners one by one");
             }
             for job in jobs.drain(..) {
-                let r = store
-                    .sessions_to_resume(std::slice::from_ref(&job.user))
-                    .await
-                    .map(|mut v| v.pop().flatten());
+                let r = store.session_to_resume(&job.user).await;
                 let _ = job.reply.send(r);
             }
         }

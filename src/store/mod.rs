@@ -442,6 +442,14 @@ pub trait Store: Send + Sync + 'static {
         }
         Ok(out)
     }
+    /// [`Store::sessions_to_resume`] for one owner.
+    async fn session_to_resume(&self, user: &UserKey) -> Result<Option<SessionRecord>> {
+        Ok(self
+            .sessions_to_resume(std::slice::from_ref(user))
+            .await?
+            .pop()
+            .flatten())
+    }
     async fn open_sessions(&self) -> Result<Vec<SessionRecord>>;
     /// Every session of one owner, oldest first.
     async fn sessions_of_user(&self, user: &UserKey) -> Result<Vec<SessionRecord>>;

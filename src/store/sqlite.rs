@@ -529,22 +529,7 @@ fn is_simple(c: &StepCommit<'_>) -> bool {
     })
 }
 
-/// Rows per multi-row statement: few distinct statements (each prepared
-/// once per connection), well under SQLite's 32,766 parameters.
-const CHUNKS: [usize; 5] = [256, 64, 16, 4, 1];
-
-fn chunks(mut n: usize) -> Vec<usize> {
-    let mut out = Vec::new();
-    for c in CHUNKS {
-        while n >= c {
-            out.push(c);
-            n -= c;
-        }
-    }
-    out
-}
-
-/// Statement sizes for the group commit's hot statements: a batch's rows
+/// Statement sizes for multi-row statements: a batch's rows
 /// go in as few statements as possible, each padded up to the next size
 /// with rows that change nothing. Every statement is a round trip to
 /// sqlx's worker thread, and with both cores busy each round trip waits
@@ -951,7 +936,7 @@ impl Store for SqliteStore {
     async fn sessions_to_resume(&self, users: &[UserKey]) -> Result<Vec<Option<SessionRecord>>> {
         let mut out: Vec<Option<SessionRecord>> = vec![None; users.len()];
         let mut at = 0;
-        for n in chunks(users.len()) {
+        for (n, size) in padded(users.len()) {
             // Ranks each owner's sessions (open ones first, then newest) on
             // the index alone, and rebuilds the answers of the chosen
             // session only.
@@ -961,13 +946,17 @@ impl Store for SqliteStore {
                     "WHERE s.id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY status IN ('new', 'active') DESC, id DESC) AS rank FROM sessions WHERE user_key IN ("
                 ),
                 "?",
-                n,
+                size,
                 ")) WHERE rank = 1)",
             );
             let mut q = sqlx::query(&sql);
             let keys: Vec<String> = users[at..at + n].iter().map(|u| u.to_string()).collect();
             for k in &keys {
                 q = q.bind(k);
+            }
+            // Padding: NULL matches no owner.
+            for _ in n..size {
+                q = q.bind(None::<&str>);
             }
             let mut found = std::collections::HashMap::new();
             for r in q.fetch_all(&self.pool).await? {

@@ -4,7 +4,7 @@
 //! against the local Discord stand-in (`support::discord`). Every wait is on
 //! recorded REST calls or gateway state, never on time.
 
-use crate::support::discord::{DiscordStandIn, RecordedCall, FLAG_EPHEMERAL};
+use crate::support::discord::{components, DiscordStandIn, RecordedCall, FLAG_EPHEMERAL};
 use crate::support::{copy_dialogs, dialogs_dir};
 use madoguchi::discord::{self, Config, RunningBot, Token};
 use madoguchi::domain::ids::{CaseId, Transport, UserKey};
@@ -78,13 +78,19 @@ fn has_components(v: &Value) -> bool {
     v["components"].as_array().is_some_and(|a| !a.is_empty())
 }
 
-fn components(msg: &Value) -> Vec<Value> {
-    msg["components"]
-        .as_array()
+/// The component of `message` with this label or custom id (or custom id
+/// prefix).
+fn component_of(message: &Value, label_or_id: &str) -> Value {
+    components(message)
         .into_iter()
-        .flatten()
-        .flat_map(|r| r["components"].as_array().cloned().unwrap_or_default())
-        .collect()
+        .find(|c| {
+            c["label"] == label_or_id
+                || c["custom_id"] == label_or_id
+                || c["custom_id"]
+                    .as_str()
+                    .is_some_and(|i| i.starts_with(label_or_id))
+        })
+        .unwrap_or_else(|| panic!("no component {label_or_id:?} on {message}"))
 }
 
 fn id_of(v: &Value) -> u64 {
@@ -264,33 +270,41 @@ impl Harness {
     }
 
     fn component(&self, label_or_id: &str) -> Value {
-        components(&self.prompt)
-            .into_iter()
-            .find(|c| {
-                c["label"] == label_or_id
-                    || c["custom_id"] == label_or_id
-                    || c["custom_id"]
-                        .as_str()
-                        .is_some_and(|i| i.starts_with(label_or_id))
-            })
-            .unwrap_or_else(|| panic!("no component {label_or_id:?} on {}", self.prompt))
+        component_of(&self.prompt, label_or_id)
     }
 
     /// Presses a button of the current question (by label); returns the
     /// interaction id without waiting.
     async fn press_only(&mut self, label: &str) -> u64 {
-        let b = self.component(label);
+        let prompt = self.prompt.clone();
+        self.press_on(&prompt, label).await
+    }
+
+    /// Presses the button labelled `label` on `message` (any of the DM's
+    /// messages, an old question too); returns the interaction's id.
+    async fn press_on(&mut self, message: &Value, label: &str) -> u64 {
+        let b = component_of(message, label);
         let dm = self.dm();
         self.discord
             .user_presses_button(
                 dm,
-                id_of(&self.prompt),
+                id_of(message),
                 OWNER,
                 None,
                 b["custom_id"].as_str().unwrap(),
                 self.locale,
             )
             .await
+    }
+
+    /// [`Harness::press_on`], then waits until the bot has answered the
+    /// interaction.
+    async fn press_old(&mut self, message: &Value, label: &str) -> u64 {
+        let iid = self.press_on(message, label).await;
+        self.discord
+            .wait_for_call(|c| c.is("POST", &format!("/interactions/{iid}/")))
+            .await;
+        iid
     }
 
     async fn press(&mut self, label: &str) -> Value {
@@ -1571,7 +1585,6 @@ async fn stale_button_presses_get_a_polite_ephemeral_answer() {
     assert!(company_q["content"].as_str().unwrap().contains("業種"));
     // The industry question is answered by typing; its buttons are not
     // edited at every turn (one call per turn), so they stay pressable.
-    let dm = h.dm();
     let pref_q = h.say("製造業").await;
     assert!(pref_q["content"].as_str().unwrap().contains("都道府県"));
     assert!(components(&h.discord.message(id_of(&company_q)).unwrap())
@@ -1579,24 +1592,7 @@ async fn stale_button_presses_get_a_polite_ephemeral_answer() {
         .any(|c| c["disabled"] != true));
 
     // Pressing an old button: an ephemeral note, no answer recorded.
-    let old = components(&company_q)
-        .into_iter()
-        .find(|c| c["label"] == "建設業")
-        .unwrap();
-    let iid = h
-        .discord
-        .user_presses_button(
-            dm,
-            id_of(&company_q),
-            OWNER,
-            None,
-            old["custom_id"].as_str().unwrap(),
-            "ja",
-        )
-        .await;
-    h.discord
-        .wait_for_call(|c| c.is("POST", &format!("/interactions/{iid}/")))
-        .await;
+    let iid = h.press_old(&company_q, "建設業").await;
     let r = &h.discord.interaction_responses(iid)[0];
     assert_eq!(r["type"], 4);
     assert_eq!(r["data"]["flags"], FLAG_EPHEMERAL);
@@ -1615,24 +1611,7 @@ async fn stale_button_presses_get_a_polite_ephemeral_answer() {
     let answers = h.store.answers(session.id).await.unwrap();
     assert_eq!(answers.iter().filter(|a| a.node == "industry").count(), 1);
     // The same for the very first question, answered by a press.
-    let yes = components(&first)
-        .into_iter()
-        .find(|c| c["label"] == "はい")
-        .unwrap();
-    let iid = h
-        .discord
-        .user_presses_button(
-            dm,
-            id_of(&first),
-            OWNER,
-            None,
-            yes["custom_id"].as_str().unwrap(),
-            "ja",
-        )
-        .await;
-    h.discord
-        .wait_for_call(|c| c.is("POST", &format!("/interactions/{iid}/")))
-        .await;
+    let iid = h.press_old(&first, "はい").await;
     assert_eq!(
         h.discord.interaction_responses(iid)[0]["data"]["flags"],
         FLAG_EPHEMERAL

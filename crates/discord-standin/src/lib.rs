@@ -165,6 +165,17 @@ impl Default for Options {
     }
 }
 
+/// The components of a message (buttons, selects), its action rows
+/// flattened: what a driver looks through to press one.
+pub fn components(msg: &Value) -> Vec<Value> {
+    msg["components"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|r| r["components"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
 pub struct DiscordStandIn {
     shared: Arc<Shared>,
     http_base: String,
@@ -733,21 +744,7 @@ impl DiscordStandIn {
         body: Value,
         times: usize,
     ) {
-        let prefix = path_prefix
-            .strip_prefix("/api/v10")
-            .unwrap_or(path_prefix)
-            .to_string();
-        self.mutate(|st| {
-            st.faults.push(Fault {
-                method: method.to_string(),
-                path_prefix: prefix,
-                status,
-                body,
-                remaining: times,
-                after: false,
-                body_contains: None,
-            })
-        });
+        self.push_fault(method, path_prefix, None, status, body, times, false);
     }
 
     /// Like `fail_next`, but each matching request is carried out first and only its answer
@@ -766,6 +763,28 @@ impl DiscordStandIn {
         body: Value,
         times: usize,
     ) {
+        self.push_fault(
+            method,
+            path_prefix,
+            body_contains,
+            status,
+            body,
+            times,
+            true,
+        );
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn push_fault(
+        &self,
+        method: &str,
+        path_prefix: &str,
+        body_contains: Option<&str>,
+        status: u16,
+        body: Value,
+        times: usize,
+        after: bool,
+    ) {
         let prefix = path_prefix
             .strip_prefix("/api/v10")
             .unwrap_or(path_prefix)
@@ -777,7 +796,7 @@ impl DiscordStandIn {
                 status,
                 body,
                 remaining: times,
-                after: true,
+                after,
                 body_contains: body_contains.map(str::to_string),
             })
         });

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use serenity::model::prelude as sm;
 
 use super::model::*;
-use super::state::{InteractionRec, ModalRec, Reply, Shared, State};
+use super::state::{thread_options, InteractionRec, ModalRec, Reply, Shared, State};
 use super::RecordedCall;
 
 pub async fn rest_handler(
@@ -457,18 +457,11 @@ fn route(
             let Some(gid) = st.guild_of_channel(parent) else {
                 return Reply::error(400, 50024, "Cannot execute action on this channel type");
             };
-            let Some(name) = body.get("name").and_then(Value::as_str) else {
-                return Reply::invalid_form("name: This field is required");
+            let (name, archive, slow) = match thread_options(body) {
+                Ok(o) => o,
+                Err(r) => return r,
             };
             let kind = body.get("type").and_then(Value::as_u64).unwrap_or(12);
-            let archive = body
-                .get("auto_archive_duration")
-                .and_then(Value::as_u64)
-                .unwrap_or(4320);
-            let slow = body
-                .get("rate_limit_per_user")
-                .and_then(Value::as_u64)
-                .unwrap_or(0);
             let tid = st.next_id();
             let th = thread_json(tid, gid, parent, st.bot_id, name, kind, archive, slow);
             st.channels.insert(tid, th.clone());

@@ -144,6 +144,23 @@ pub struct Reply {
     pub headers: Vec<(String, String)>,
 }
 
+/// A new thread's name (required), auto-archive minutes and slow mode, from
+/// the body of either way of starting one, with Discord's defaults.
+pub(crate) fn thread_options(body: &Value) -> Result<(&str, u64, u64), Reply> {
+    let Some(name) = body.get("name").and_then(Value::as_str) else {
+        return Err(Reply::invalid_form("name: This field is required"));
+    };
+    let archive = body
+        .get("auto_archive_duration")
+        .and_then(Value::as_u64)
+        .unwrap_or(4320);
+    let slow = body
+        .get("rate_limit_per_user")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    Ok((name, archive, slow))
+}
+
 impl Reply {
     pub fn json(status: u16, body: Value) -> Self {
         Self {
@@ -911,17 +928,7 @@ impl State {
                 "A thread has already been created for this message",
             ));
         }
-        let Some(name) = body.get("name").and_then(Value::as_str) else {
-            return Err(Reply::invalid_form("name: This field is required"));
-        };
-        let archive = body
-            .get("auto_archive_duration")
-            .and_then(Value::as_u64)
-            .unwrap_or(4320);
-        let slow = body
-            .get("rate_limit_per_user")
-            .and_then(Value::as_u64)
-            .unwrap_or(0);
+        let (name, archive, slow) = thread_options(body)?;
         // Discord: a thread started from a message has the message's id.
         let mut th = thread_json(message, gid, parent, creator, name, 11, archive, slow);
         if creator != self.bot_id {

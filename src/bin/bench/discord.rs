@@ -19,7 +19,7 @@
 //! bot's answer (the request that carries the next question).
 
 use anyhow::{anyhow, bail, Context, Result};
-use discord_standin::{DiscordStandIn, RecordedCall};
+use discord_standin::{components, DiscordStandIn, RecordedCall};
 use madoguchi::discord::{self, Config, Token};
 use madoguchi::runner::{Runner, SystemClock};
 use madoguchi::store::sqlite::SqliteStore;
@@ -139,15 +139,6 @@ struct Owner {
     prompt: Value,
     /// Dispatch → answer, µs, one per turn.
     latencies_us: Vec<u32>,
-}
-
-fn components(msg: &Value) -> Vec<Value> {
-    msg["components"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|r| r["components"].as_array().cloned().unwrap_or_default())
-        .collect()
 }
 
 fn has_enabled(v: &Value) -> bool {
