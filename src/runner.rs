@@ -12,7 +12,9 @@ use crate::engine::{self, Ctx, Effect, Input, SessionState};
 use crate::render::RenderMode;
 use crate::script::{compile_flow, Bundle, Flow, Lang, Sources};
 use crate::store::batch::{GroupCommitOptions, GroupCommitter, GroupReader, OwnedStep};
-use crate::store::{NewDelivery, NewSession, SessionRecord, Store, StoreError, VersionRecord};
+use crate::store::{
+    NewDelivery, NewSession, Presumption, SessionRecord, Store, StoreError, VersionRecord,
+};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
@@ -360,6 +362,7 @@ impl Runner {
                 lang: flow.lang,
                 version: flow.version.clone(),
                 now: self.clock.now(),
+                presumed: Presumption::Read,
             })
             .await?)
     }
@@ -417,7 +420,10 @@ impl Runner {
             };
             let (session, rev, flow, mut state, new_session) = match cached {
                 Some(c) => (c.id, c.rev, c.flow, c.state, None),
-                None => self.load(user, &input, lang).await?,
+                // An owner the cache does not hold is presumed new on the
+                // first attempt (see `Presumption`); if they are not, the
+                // commit says so and the next attempt reads the store.
+                None => self.load(user, &input, lang, attempt == 0).await?,
             };
             let now = self.clock.now();
             // A new session has no stored status yet.
@@ -483,6 +489,18 @@ impl Runner {
                     attempt += 1;
                     continue;
                 }
+                // The owner was presumed new but has sessions: run the
+                // input on what the store has (the next attempt reads it).
+                Err(StoreError::NotNew(_))
+                    if new_session
+                        .as_ref()
+                        .is_some_and(|n| n.presumed != Presumption::Read)
+                        && attempt < STALE_RETRIES =>
+                {
+                    tracing::debug!("owner presumed new has sessions; running the input again on the stored state");
+                    attempt += 1;
+                    continue;
+                }
                 r => r?,
             };
             let (session, rev) = match outcome.created {
@@ -503,24 +521,48 @@ impl Runner {
     /// The owner's session from the store (the open one, or the last one
     /// if this input does not start anew), or a new one to be created with
     /// the first step.
+    ///
+    /// With `presume` and the session cache on, the store is not read: an
+    /// owner the cache does not hold is nearly always one writing for the
+    /// first time (everyone mid-way through a consultation on this
+    /// instance is in the cache), so a new session is started on the
+    /// presumption that the owner has none ([`Presumption`]), which the
+    /// commit checks. This takes a read from the store off every first turn,
+    /// at the price of a wasted attempt for an owner who had a session
+    /// (after a restart, or when the cache was full).
     async fn load(
         &self,
         user: &UserKey,
         input: &Input,
         lang: Option<Lang>,
+        presume: bool,
     ) -> Result<(SessionId, i64, Arc<Flow>, SessionState, Option<NewSession>), RunError> {
-        let candidate = match &self.reader {
-            Some(r) => r.session_to_resume(user).await?,
-            None => self.store.session_to_resume(user).await?,
+        let presumed = match input {
+            _ if !presume || self.cache.is_none() => None,
+            // An explicit start ignores consultations that ended, so only
+            // an open one would make it wrong.
+            Input::Start | Input::Command(crate::script::Command::Restart) => {
+                Some(Presumption::NoOpenSession)
+            }
+            _ => Some(Presumption::NoSession),
         };
-        let found = match candidate {
-            Some(s) if s.status.is_open() => Some(s),
-            // An owner who writes again after their consultation ended is
-            // told so (and how to start over) rather than dropped into a
-            // new one mid-sentence; "restart" or an explicit start opens a
-            // new consultation.
-            Some(last) if !self.starts_anew(&last, input).await? => Some(last),
-            _ => None,
+        let found = match presumed {
+            Some(_) => None,
+            None => {
+                let candidate = match &self.reader {
+                    Some(r) => r.session_to_resume(user).await?,
+                    None => self.store.session_to_resume(user).await?,
+                };
+                match candidate {
+                    Some(s) if s.status.is_open() => Some(s),
+                    // An owner who writes again after their consultation
+                    // ended is told so (and how to start over) rather than
+                    // dropped into a new one mid-sentence; "restart" or an
+                    // explicit start opens a new consultation.
+                    Some(last) if !self.starts_anew(&last, input).await? => Some(last),
+                    _ => None,
+                }
+            }
         };
         Ok(match found {
             Some(s) => {
@@ -537,6 +579,7 @@ impl Runner {
                     lang: flow.lang,
                     version: flow.version.clone(),
                     now: self.clock.now(),
+                    presumed: presumed.unwrap_or_default(),
                 };
                 (SessionId(0), 0, flow, SessionState::default(), Some(new))
             }

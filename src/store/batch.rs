@@ -12,9 +12,10 @@
 //! The guarantee of [`Store::commit_step`] is kept: a caller gets its
 //! outcome only after the transaction holding its step has committed. If
 //! some steps of a batch are stale (their session changed since it was
-//! read), those fail alone and the rest is committed again as a batch; if a
-//! batch fails otherwise, its steps are retried one by one, so one bad step
-//! fails alone.
+//! read), or first steps presumed wrongly that their owner had no session
+//! (see [`super::Presumption`]), those fail alone and the rest is
+//! committed again as a batch; if a batch fails otherwise, its steps are
+//! retried one by one, so one bad step fails alone.
 
 use super::{NewDelivery, NewSession, StepCommit, StepOutcome, Store, StoreError};
 use crate::domain::ids::SessionId;
@@ -197,27 +198,51 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Job>, max: u
             return;
         }
         let mut result = commit(&*store, &jobs).await;
-        // Stale steps fail alone; the others are committed again together
-        // (nothing of the failed attempt was written).
-        while let Err(StoreError::Stale(stale)) = &result {
-            if jobs.len() == 1 || stale.is_empty() {
-                break;
+        // Stale steps, and first steps that presumed wrongly that their
+        // owner had no session, fail alone; the others are committed again
+        // together (nothing of the failed attempt was written).
+        while jobs.len() > 1 {
+            match &result {
+                Err(StoreError::Stale(stale)) if !stale.is_empty() => {
+                    let stale = stale.clone();
+                    let (bad, good): (Vec<Job>, Vec<Job>) = jobs.drain(..).partition(|j| {
+                        j.step.new_session.is_none() && stale.contains(&j.step.session)
+                    });
+                    jobs = good;
+                    if bad.is_empty() {
+                        break;
+                    }
+                    // Each alone, which gives each its own answer (stale,
+                    // or its session is gone); rare, so one transaction
+                    // each is fine.
+                    for job in bad {
+                        let r = commit_one(&*store, &job).await;
+                        let _ = job.reply.send((r, job.step));
+                    }
+                }
+                Err(StoreError::NotNew(owners)) if !owners.is_empty() => {
+                    let owners = owners.clone();
+                    let (bad, good): (Vec<Job>, Vec<Job>) = jobs.drain(..).partition(|j| {
+                        j.step
+                            .new_session
+                            .as_ref()
+                            .is_some_and(|n| owners.contains(&n.user))
+                    });
+                    jobs = good;
+                    if bad.is_empty() {
+                        break;
+                    }
+                    // The store names exactly the refused ones (a
+                    // presumption is checked row by row), so each is
+                    // answered without a transaction of its own.
+                    for job in bad {
+                        let user = job.step.new_session.as_ref().map(|n| n.user.clone());
+                        let e = StoreError::NotNew(user.into_iter().collect());
+                        let _ = job.reply.send((Err(e), job.step));
+                    }
+                }
+                _ => break,
             }
-            let stale = stale.clone();
-            let (bad, good): (Vec<Job>, Vec<Job>) = jobs
-                .drain(..)
-                .partition(|j| j.step.new_session.is_none() && stale.contains(&j.step.session));
-            if bad.is_empty() {
-                jobs = good;
-                break;
-            }
-            // Each alone, which gives each its own answer (stale, or its
-            // session is gone); rare, so one transaction each is fine.
-            for job in bad {
-                let r = commit_one(&*store, &job).await;
-                let _ = job.reply.send((r, job.step));
-            }
-            jobs = good;
             if jobs.is_empty() {
                 break;
             }

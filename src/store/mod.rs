@@ -37,6 +37,14 @@ pub enum StoreError {
     /// input again.
     #[error("sessions {0:?} changed since they were read; reload them and try again")]
     Stale(Vec<SessionId>),
+    /// New sessions were refused because their owners have sessions that
+    /// the steps presumed absent ([`Presumption`]). Nothing of those steps
+    /// was written; the caller reads the owners' sessions and runs the
+    /// input again. The owners are named so that the rest of a batch can
+    /// be committed without them (the message leaves them out: it may be
+    /// logged).
+    #[error("{} owners already have sessions the step presumed absent; read them and run the input again", .0.len())]
+    NotNew(Vec<UserKey>),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -70,6 +78,33 @@ pub struct NewSession {
     pub lang: Lang,
     pub version: String,
     pub now: DateTime<Utc>,
+    /// What the step that creates the session took for granted about the
+    /// owner's stored sessions.
+    pub presumed: Presumption,
+}
+
+/// What a first step knew of its owner's stored sessions when it chose to
+/// start a new one.
+///
+/// An owner the runner does not hold in its cache is nearly always a new
+/// one, and reading their sessions first cost a first turn a round trip
+/// to the store before its commit (the slowest turns of a busy bot). So
+/// the runner may start the new session without reading, and the store
+/// creates it only if the presumption holds when the transaction writes
+/// it; otherwise nothing of the step is written and the commit fails with
+/// [`StoreError::NotNew`]. The check runs inside the writing transaction,
+/// so it holds with other processes writing the same store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Presumption {
+    /// The sessions were read: the new session is created whatever is
+    /// stored by now.
+    #[default]
+    Read,
+    /// Not read; created only if the owner has no session at all.
+    NoSession,
+    /// Not read; created only if none of the owner's sessions is open (an
+    /// explicit start ignores consultations that ended).
+    NoOpenSession,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -453,6 +488,8 @@ pub trait Store: Send + Sync + 'static {
     async fn open_sessions(&self) -> Result<Vec<SessionRecord>>;
     /// Every session of one owner, oldest first.
     async fn sessions_of_user(&self, user: &UserKey) -> Result<Vec<SessionRecord>>;
+    /// Commits one step; fails with [`StoreError::Stale`] or
+    /// [`StoreError::NotNew`] (see [`Store::commit_steps`]) without writing.
     async fn commit_step(&self, c: &StepCommit<'_>) -> Result<StepOutcome>;
     /// Commits several steps (of different sessions) together: all of them
     /// or none, with one durable write for the lot where the backend can
@@ -463,7 +500,10 @@ pub trait Store: Send + Sync + 'static {
     /// miss some it cannot tell apart cheaply (the SQLite one misses a
     /// session moved on by exactly one step elsewhere), even all of them:
     /// the caller then commits the steps one by one, where a stale step is
-    /// always named ([`batch::GroupCommitter`] does). The default
+    /// always named ([`batch::GroupCommitter`] does). Likewise, if first
+    /// steps presumed wrongly that their owners had no (open) session
+    /// ([`Presumption`]), nothing is written and the error is
+    /// [`StoreError::NotNew`] naming every such owner. The default
     /// commits them one by one, which is durable but neither atomic nor
     /// faster; backends override it.
     async fn commit_steps(&self, cs: &[StepCommit<'_>]) -> Result<Vec<StepOutcome>> {

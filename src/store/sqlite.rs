@@ -567,24 +567,32 @@ fn values_sql(head: &str, row: &str, rows: usize, tail: &str) -> String {
 }
 
 /// Creates the sessions of first steps, with one multi-row `INSERT …
-/// RETURNING` per statement of [`padded`], and returns their ids in the steps' order. Several
-/// new sessions in one batch are always of different owners (a runner
-/// handles one input per owner at a time), so the owner key tells which
-/// returned id is whose; RETURNING's order is unspecified.
+/// RETURNING` per statement of [`padded`], and returns their ids in the
+/// steps' order. Several new sessions in one batch are always of different
+/// owners (a runner handles one input per owner at a time), so the owner
+/// key tells which returned id is whose; RETURNING's order is unspecified.
+///
+/// A session whose step presumed something of the owner's stored sessions
+/// ([`Presumption`]) is inserted only if that still holds, checked in the
+/// same statement (this transaction holds the write lock, so nothing can
+/// change in between). If any was refused, fails with
+/// [`StoreError::NotNew`] naming their owners; the caller rolls back.
 async fn create_sessions(
     conn: &mut sqlx::SqliteConnection,
     new: &[(&StepCommit<'_>, &NewSession)],
 ) -> Result<Vec<SessionId>> {
     let mut ids = Vec::with_capacity(new.len());
+    let mut refused = Vec::new();
     let mut at = 0;
     for (n, size) in padded(new.len()) {
         // Padded like the batch's other statements; the padding rows (all
-        // NULL) are filtered out before the insert.
+        // NULL) are filtered out before the insert. `column10` is the
+        // presumption: 0 none, 1 no session at all, 2 no open session.
         let sql = values_sql(
-            "INSERT INTO sessions (user_key, script_id, lang, version, status, current_node, state, rev, created_at, updated_at) SELECT column1, column2, column3, column4, column5, column6, column7, 1, column8, column9 FROM (VALUES ",
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sessions (user_key, script_id, lang, version, status, current_node, state, rev, created_at, updated_at) SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, 1, v.column8, v.column9 FROM (VALUES ",
+            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             size,
-            ") WHERE column1 IS NOT NULL RETURNING id, user_key",
+            ") AS v WHERE v.column1 IS NOT NULL AND (v.column10 = 0 OR NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_key = v.column1 AND (v.column10 = 1 OR s.status IN ('new', 'active')))) RETURNING id, user_key",
         );
         let mut q = sqlx::query(&sql);
         let part = &new[at..at + n];
@@ -598,12 +606,18 @@ async fn create_sessions(
                 .bind(c.current_node)
                 .bind(state_json(c))
                 .bind(s.now)
-                .bind(c.now);
+                .bind(c.now)
+                .bind(match s.presumed {
+                    Presumption::Read => 0i64,
+                    Presumption::NoSession => 1,
+                    Presumption::NoOpenSession => 2,
+                });
         }
         for _ in n..size {
             for _ in 0..9 {
                 q = q.bind(None::<&str>);
             }
+            q = q.bind(0i64);
         }
         let rows = q.fetch_all(&mut *conn).await?;
         let by_user: std::collections::HashMap<String, i64> = rows
@@ -611,12 +625,21 @@ async fn create_sessions(
             .map(|r| Ok((r.try_get::<String, _>(1)?, r.try_get::<i64, _>(0)?)))
             .collect::<Result<_>>()?;
         for (_, s) in part {
-            let id = by_user.get(&s.user.to_string()).ok_or_else(|| {
-                StoreError::Conflict(format!("two new sessions for {} in one batch", s.user))
-            })?;
-            ids.push(SessionId(*id));
+            match by_user.get(&s.user.to_string()) {
+                Some(id) => ids.push(SessionId(*id)),
+                None if s.presumed != Presumption::Read => refused.push(s.user.clone()),
+                None => {
+                    return Err(StoreError::Conflict(format!(
+                        "two new sessions for {} in one batch",
+                        s.user
+                    )))
+                }
+            }
         }
         at += n;
+    }
+    if !refused.is_empty() {
+        return Err(StoreError::NotNew(refused));
     }
     Ok(ids)
 }

@@ -9,7 +9,7 @@ use madoguchi::runner::{Runner, RunnerConfig, RunnerOptions, SystemClock};
 use madoguchi::script::{load_dir, Lang};
 use madoguchi::store::batch::{GroupCommitOptions, GroupCommitter, OwnedStep};
 use madoguchi::store::sqlite::SqliteStore;
-use madoguchi::store::{NewSession, Store, StoreError};
+use madoguchi::store::{NewSession, Presumption, Store, StoreError};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -237,13 +237,20 @@ async fn one_bad_step_fails_alone() {
         lang: Lang::Ja,
         version: version.clone(),
         now: chrono::Utc::now(),
+        presumed: Presumption::Read,
     };
     // Submitted together (on this single-threaded runtime the committer
     // runs only once all are queued, so they are likely one batch); the
     // step for a session that does not exist must fail, the others not.
     // A step computed from an old revision of its session is refused the
-    // same way.
+    // same way, and so is a first step that presumed its owner had no
+    // session when they have one; a first step that presumed rightly goes
+    // through.
     let existing = store.create_session(&new(3)).await.unwrap();
+    let presumed = |i: usize| NewSession {
+        presumed: Presumption::NoSession,
+        ..new(i)
+    };
     let stale = OwnedStep {
         rev: 5,
         ..step(existing.id, None)
@@ -253,10 +260,21 @@ async fn one_bad_step_fails_alone() {
         committer.commit(step(SessionId(987_654), None)),
         committer.commit(step(SessionId(0), Some(new(2)))),
         committer.commit(stale),
+        committer.commit(step(SessionId(0), Some(presumed(3)))),
+        committer.commit(step(SessionId(0), Some(presumed(4)))),
     ])
     .await;
     let ok: Vec<bool> = results.iter().map(|(r, _)| r.is_ok()).collect();
-    assert_eq!(ok, vec![true, false, true, false]);
+    assert_eq!(ok, vec![true, false, true, false, false, true]);
+    assert!(
+        matches!(&results[4].0, Err(StoreError::NotNew(owners)) if owners == &vec![existing.user.clone()]),
+        "{:?}",
+        results[4].0
+    );
+    assert_eq!(
+        store.sessions_of_user(&existing.user).await.unwrap().len(),
+        1
+    );
     assert!(matches!(results[1].0, Err(StoreError::NotFound(_))));
     assert!(
         matches!(&results[3].0, Err(StoreError::Stale(ids)) if ids == &vec![existing.id]),
@@ -264,7 +282,7 @@ async fn one_bad_step_fails_alone() {
         results[3].0
     );
     assert_eq!(store.session(existing.id).await.unwrap().unwrap().rev, 0);
-    for i in [1, 2] {
+    for i in [1, 2, 4] {
         let user = UserKey::new(Transport::Terminal, &format!("batch-{i}")).unwrap();
         let s = store
             .open_session(&user)

@@ -47,6 +47,7 @@ async fn resume_and_batches(store: &dyn Store, done_owner: &UserKey, open_owner:
         lang: Lang::Ja,
         version: "abc123".into(),
         now: t0(),
+        presumed: Presumption::Read,
     };
 
     // The open session, else the latest, else nothing; in the order asked,
@@ -195,6 +196,83 @@ async fn resume_and_batches(store: &dyn Store, done_owner: &UserKey, open_owner:
         assert_eq!(store.session(s.id).await.unwrap().unwrap().rev, 1);
     }
 
+    // First steps that did not read the owner's sessions: each new session
+    // is created only if what it presumed holds when the batch is written.
+    // batch-b has only a completed session, batch-d an open one.
+    let (done_owner, open_owner) = (&b_now.user, &trio[0].user);
+    let presumed = |user: &UserKey, presumed| NewSession {
+        user: user.clone(),
+        presumed,
+        ..new("unused")
+    };
+    let first_timer = UserKey::new(Transport::Terminal, "first-timer").unwrap();
+    let another = UserKey::new(Transport::Terminal, "another-first-timer").unwrap();
+    let news = [
+        presumed(&first_timer, Presumption::NoSession),
+        presumed(done_owner, Presumption::NoSession),
+        presumed(open_owner, Presumption::NoOpenSession),
+        presumed(&another, Presumption::NoOpenSession),
+        presumed(done_owner, Presumption::NoOpenSession),
+        presumed(open_owner, Presumption::NoSession),
+    ];
+    fn first_step<'a>(
+        n: &'a NewSession,
+        state: &'a SessionState,
+        effects: &'a [Effect],
+    ) -> StepCommit<'a> {
+        StepCommit {
+            new_session: Some(n),
+            ..step(SessionId(0), 0, state, None, effects)
+        }
+    }
+    let first = |n| first_step(n, &active, &answer);
+    let sessions_before = store.sessions_of_user(done_owner).await.unwrap().len();
+    let r = store
+        .commit_steps(&[
+            first(&news[0]),
+            first(&news[1]),
+            first(&news[2]),
+            first(&news[3]),
+        ])
+        .await;
+    match r {
+        Err(StoreError::NotNew(owners)) => {
+            assert_eq!(owners, vec![done_owner.clone(), open_owner.clone()])
+        }
+        r => panic!("a new session was created over a stored one: {r:?}"),
+    }
+    assert!(
+        store
+            .sessions_of_user(&first_timer)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing of the refused batch is written"
+    );
+    // Alone: a closed session does not stop an explicit start, an open one
+    // does, and any session stops a step that presumed none.
+    let created = store.commit_step(&first(&news[4])).await.unwrap();
+    assert!(created.created.is_some());
+    assert_eq!(
+        store.sessions_of_user(done_owner).await.unwrap().len(),
+        sessions_before + 1
+    );
+    let r = store.commit_step(&first(&news[5])).await;
+    assert!(
+        matches!(r, Err(StoreError::NotNew(ref o)) if o == &vec![open_owner.clone()]),
+        "{r:?}"
+    );
+    // Without the refused ones the batch goes through, answers and all.
+    let done = store
+        .commit_steps(&[first(&news[0]), first(&news[3])])
+        .await
+        .unwrap();
+    for (owner, outcome) in [&first_timer, &another].into_iter().zip(&done) {
+        let s = store.open_session(owner).await.unwrap().unwrap();
+        assert_eq!((Some(s.id), s.rev), (outcome.created, 1));
+        assert_eq!(store.answers(s.id).await.unwrap().len(), 1);
+    }
+
     let c_now = store.session(c.id).await.unwrap().unwrap();
     assert_eq!(
         (c_now.status, c_now.rev),
@@ -234,6 +312,7 @@ pub async fn story(store: &dyn Store) {
             lang: Lang::Ja,
             version: "abc123".into(),
             now: t0(),
+            presumed: Presumption::Read,
         })
         .await
         .unwrap();
@@ -245,6 +324,7 @@ pub async fn story(store: &dyn Store) {
             lang: Lang::En,
             version: "abc123".into(),
             now: t0(),
+            presumed: Presumption::Read,
         })
         .await
         .unwrap();
