@@ -286,6 +286,9 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Job>, max: u
                 }
             }
         }
+        if let Err(e) = store.between_batches().await {
+            tracing::warn!(error = %e, "store upkeep between batches failed; it is tried again later");
+        }
     }
 }
 

@@ -488,6 +488,13 @@ pub trait Store: Send + Sync + 'static {
     async fn open_sessions(&self) -> Result<Vec<SessionRecord>>;
     /// Every session of one owner, oldest first.
     async fn sessions_of_user(&self, user: &UserKey) -> Result<Vec<SessionRecord>>;
+    /// Upkeep for the group committer to run between two batches, after it
+    /// has answered the first batch's owners: a moment when this process
+    /// writes nothing and no owner waits on the store. The default does
+    /// nothing.
+    async fn between_batches(&self) -> Result<()> {
+        Ok(())
+    }
     /// Commits one step; fails with [`StoreError::Stale`] or
     /// [`StoreError::NotNew`] (see [`Store::commit_steps`]) without writing.
     async fn commit_step(&self, c: &StepCommit<'_>) -> Result<StepOutcome>;
