@@ -369,7 +369,8 @@ impl Runner {
 
     /// Whether the owner has an open consultation: answered from the
     /// session cache when the owner is in it (every owner mid-way through
-    /// a consultation on this instance), else from the store. Adapters ask
+    /// a consultation on this instance), else from the store's index
+    /// ([`Store::has_open_session`], which reads no session). Adapters ask
     /// it at every message to tell a consultation answer from, say, a
     /// message for the hub's staff; a query each time cost the SQLite
     /// worker threads about a quarter of their CPU in the Discord benchmark
@@ -386,7 +387,7 @@ impl Runner {
                 return Ok(true);
             }
         }
-        Ok(self.store.open_session(user).await?.is_some())
+        Ok(self.store.has_open_session(user).await?)
     }
 
     /// Handles one input from an owner. The effects are durable when this

@@ -459,6 +459,12 @@ pub trait Store: Send + Sync + 'static {
     async fn session(&self, id: SessionId) -> Result<Option<SessionRecord>>;
     /// The user's most recent session that is still open.
     async fn open_session(&self, user: &UserKey) -> Result<Option<SessionRecord>>;
+    /// Whether the user has an open session: [`Store::open_session`]
+    /// without reading the session and its answers, which backends answer
+    /// from an index.
+    async fn has_open_session(&self, user: &UserKey) -> Result<bool> {
+        Ok(self.open_session(user).await?.is_some())
+    }
     /// The user's most recent session, open or not.
     async fn latest_session(&self, user: &UserKey) -> Result<Option<SessionRecord>>;
     /// For each owner, the session their next message continues: the most

@@ -978,6 +978,15 @@ impl Store for SqliteStore {
         row.as_ref().map(session_row).transpose()
     }
 
+    async fn has_open_session(&self, user: &UserKey) -> Result<bool> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sessions WHERE user_key = ? AND status IN ('new', 'active'))",
+        )
+        .bind(user.to_string())
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
     async fn latest_session(&self, user: &UserKey) -> Result<Option<SessionRecord>> {
         let row = sqlx::query(session_select!(
             "WHERE s.user_key = ? ORDER BY s.id DESC LIMIT 1"

@@ -70,6 +70,10 @@ async fn resume_and_batches(store: &dyn Store, done_owner: &UserKey, open_owner:
     assert!(r[2].is_some());
     assert_eq!(r[3], r[0]);
     assert!(store.sessions_to_resume(&[]).await.unwrap().is_empty());
+    // Only an open session counts as one.
+    assert!(store.has_open_session(open_owner).await.unwrap());
+    assert!(!store.has_open_session(done_owner).await.unwrap());
+    assert!(!store.has_open_session(&nobody).await.unwrap());
 
     // Two steps committed together. The first moves both sessions from
     // new to active (the status is written); the second leaves one active
