@@ -48,7 +48,10 @@
 //! 7. A step is written only over the session revision it was computed
 //!    from, so a state held in memory (the runner's session cache) never
 //!    overwrites newer data: a stale step is refused and run again on the
-//!    stored state.
+//!    stored state. Likewise a first step that did not read the owner's
+//!    sessions creates a session only if what it presumed about them
+//!    ([`store::Presumption`]) holds in the writing transaction; otherwise
+//!    it is refused and run again after a read.
 
 pub mod admin;
 pub mod answer;
