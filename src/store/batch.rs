@@ -100,7 +100,7 @@ impl std::fmt::Debug for GroupCommitter {
 
 impl GroupCommitter {
     /// Starts the committer on a thread of its own (see
-    /// [`spawn_dedicated`]); `None` outside a tokio runtime (callers then
+    /// `spawn_dedicated`); `None` outside a tokio runtime (callers then
     /// commit directly).
     pub fn spawn(store: Arc<dyn Store>, options: GroupCommitOptions) -> Option<GroupCommitter> {
         tokio::runtime::Handle::try_current().ok()?;
@@ -323,7 +323,7 @@ impl std::fmt::Debug for GroupReader {
 const MAX_READ_BATCH: usize = 256;
 
 impl GroupReader {
-    /// Starts the reader on a thread of its own (see [`spawn_dedicated`]);
+    /// Starts the reader on a thread of its own (see `spawn_dedicated`);
     /// `None` outside a tokio runtime (callers then read directly).
     pub fn spawn(store: Arc<dyn Store>) -> Option<GroupReader> {
         tokio::runtime::Handle::try_current().ok()?;
