@@ -254,18 +254,37 @@ impl Bot {
         hub_id: &str,
     ) -> (String, Vec<String>, Option<u64>) {
         let role = self.hub_target(hub_id).and_then(|t| t.staff_role);
-        let head = if hub_id == case.hub_id {
-            "新しい案件です (new case)"
-        } else {
+        let forwarded = self.forwarded_to(case, hub_id).await;
+        let head = if hub_id != case.hub_id {
             "案件の写しです (copy of a case)"
+        } else if forwarded.is_some() {
+            "引き継がれた案件です (case forwarded to this hub)"
+        } else {
+            "新しい案件です (new case)"
         };
         let head = match role {
             Some(r) => format!("<@&{r}> {head}: **{}**", case.id),
             None => format!("{head}: **{}**", case.id),
         };
-        let intro = self.case_intro(case, hub_id).await;
+        let intro = self.case_intro(case, hub_id, forwarded).await;
         let (content, rest) = post_content(&head, &intro);
         (content, rest, role)
+    }
+
+    /// Where the case came from when it was last forwarded to `hub_id`, and
+    /// why: (hub id, reason), from the audit log.
+    async fn forwarded_to(&self, case: &CaseRecord, hub_id: &str) -> Option<(String, String)> {
+        let audit = self.store.audit(Some(case.id)).await.ok()?;
+        audit
+            .iter()
+            .rev()
+            .find(|a| a.action == "forward" && a.detail["to"] == hub_id)
+            .map(|f| {
+                (
+                    f.detail["from"].as_str().unwrap_or_default().to_string(),
+                    f.detail["reason"].as_str().unwrap_or_default().to_string(),
+                )
+            })
     }
 
     /// What the case post says under its head line: how to reply to the
@@ -274,7 +293,12 @@ impl Bot {
     /// hub (the rule, and the rules passed over). It is in the post itself so
     /// that handing a case over is one call; the thread is made only when
     /// something is first posted in it.
-    pub(crate) async fn case_intro(&self, case: &CaseRecord, hub_id: &str) -> String {
+    pub(crate) async fn case_intro(
+        &self,
+        case: &CaseRecord,
+        hub_id: &str,
+        forwarded: Option<(String, String)>,
+    ) -> String {
         let primary = hub_id == case.hub_id;
         let reply = match self.cfg.discord.prefix() {
             Some(p) => format!("`/reply` か「{p} 本文」 (`/reply` or `{p} text`)"),
@@ -291,18 +315,12 @@ impl Bot {
                 escape_markdown(&self.hub_name(&case.hub_id))
             ));
         }
-        if let Ok(audit) = self.store.audit(Some(case.id)).await {
-            if let Some(f) = audit
-                .iter()
-                .rev()
-                .find(|a| a.action == "forward" && a.detail["to"] == hub_id)
-            {
-                s.push_str(&format!(
-                    "⬅️ {} から引き継がれた案件です（理由: {}）\n",
-                    escape_markdown(&self.hub_name(f.detail["from"].as_str().unwrap_or_default())),
-                    escape_markdown(f.detail["reason"].as_str().unwrap_or_default())
-                ));
-            }
+        if let Some((from, reason)) = forwarded {
+            s.push_str(&format!(
+                "⬅️ {} から引き継がれた案件です（理由: {}）\n",
+                escape_markdown(&self.hub_name(&from)),
+                escape_markdown(&reason)
+            ));
         }
         s.push_str(&format!(
             "**振り分けの理由 (why this hub)**: ルール `{}` — {}\n",
@@ -366,6 +384,18 @@ impl Bot {
     /// Posts a short note in the thread of a case's post for `hub_id`,
     /// making the thread if this is the first thing posted in it.
     pub(crate) async fn note(&self, case: CaseId, hub_id: &str, text: &str) {
+        self.note_pinging(case, hub_id, text, None).await
+    }
+
+    /// [`Bot::note`] that mentions, and so notifies, a staff role: a note
+    /// in a thread reaches only the thread's members otherwise.
+    pub(crate) async fn note_pinging(
+        &self,
+        case: CaseId,
+        hub_id: &str,
+        text: &str,
+        role: Option<u64>,
+    ) {
         let posts = match self.store.case_posts(case).await {
             Ok(p) => p,
             Err(e) => {
@@ -395,8 +425,15 @@ impl Bot {
                 }
             }
         };
-        for piece in render::split_text(text, 1900) {
-            if let Err(e) = self.send(target, json!({ "content": piece })).await {
+        for (i, piece) in render::split_text(text, 1900).into_iter().enumerate() {
+            let body = match role {
+                Some(r) if i == 0 => json!({
+                    "content": format!("<@&{r}> {piece}"),
+                    "allowed_mentions": { "parse": [], "roles": [r.to_string()] },
+                }),
+                _ => json!({ "content": piece }),
+            };
+            if let Err(e) = self.send(target, body).await {
                 tracing::warn!(case = %case, error = %e, "could not post a note in the case thread");
             }
         }
@@ -405,7 +442,15 @@ impl Bot {
     /// Brings every post of a case up to date (status, buttons; after a
     /// forward the old hub's post loses its buttons and the new hub's post
     /// gains them).
-    pub(crate) async fn refresh_posts(&self, case: &CaseRecord, except: Option<MessageId>) {
+    /// With `content`, the posts' text is rewritten as well (after a
+    /// forward, the hub that had a copy now holds the working post, and
+    /// the old hub's post becomes the copy); the edit pings nobody again.
+    pub(crate) async fn refresh_posts(
+        &self,
+        case: &CaseRecord,
+        except: Option<MessageId>,
+        content: bool,
+    ) {
         let posts = self.store.case_posts(case.id).await.unwrap_or_default();
         for p in posts {
             if except.is_some_and(|m| m.to_string() == p.message_id) {
@@ -415,7 +460,10 @@ impl Bot {
                 continue;
             };
             let v = self.post_view(case, &p.hub_id);
-            let body = json!({ "embeds": [v.embed], "components": v.components });
+            let mut body = json!({ "embeds": [v.embed], "components": v.components });
+            if content {
+                body["content"] = json!(self.post_text(case, &p.hub_id).await.0);
+            }
             if let Err(e) = self.edit(ChannelId::new(c), MessageId::new(m), body).await {
                 tracing::warn!(case = %case.id, message = %p.message_id, error = %e, "could not update a case post");
             }
@@ -622,7 +670,8 @@ impl Bot {
                 };
                 tracing::info!(case = %case.id, user = %comp.user.id, action = change.action(), "staff action");
                 self.note(case.id, &updated.hub_id, &note).await;
-                self.refresh_posts(&updated, Some(comp.message.id)).await;
+                self.refresh_posts(&updated, Some(comp.message.id), false)
+                    .await;
             }
             Err(StoreError::Conflict(_)) => {
                 let msg = match (&change, &case.claimed_by) {
@@ -790,7 +839,7 @@ impl Bot {
                         ),
                     )
                     .await;
-                    self.refresh_posts(&updated, m.message.as_ref().map(|x| x.id))
+                    self.refresh_posts(&updated, m.message.as_ref().map(|x| x.id), false)
                         .await;
                 }
                 Err(e) => {
@@ -936,9 +985,16 @@ impl Bot {
         reason: &str,
         by: &str,
     ) {
+        // Whether the new hub had a post (a copy) before: if not, the
+        // delivery worker is about to make one, which pings its staff.
+        let had_post = self
+            .store
+            .case_posts(case.id)
+            .await
+            .is_ok_and(|ps| ps.iter().any(|p| p.hub_id == to_hub));
         self.wake.notify_one();
         tracing::info!(case = %case.id, from = from_hub, to = to_hub, "case forwarded");
-        self.refresh_posts(case, None).await;
+        self.refresh_posts(case, None, true).await;
         let to_name = escape_markdown(&self.hub_name(to_hub));
         let from_name = escape_markdown(&self.hub_name(from_hub));
         let reason = escape_markdown(reason);
@@ -948,7 +1004,12 @@ impl Bot {
             &format!("➡️ {by} が {to_name} へ引き継ぎました（理由: {reason}）。 (forwarded)"),
         )
         .await;
-        self.note(case.id, to_hub, &format!("⬅️ {from_name} から引き継がれました（理由: {reason}）。この拠点が担当になります。 (forwarded to this hub)")).await;
+        // The new hub's staff are told by a ping: when their hub had a copy
+        // of the case, no new post (which pings) is made for them.
+        let role = had_post
+            .then(|| self.hub_target(to_hub).and_then(|t| t.staff_role))
+            .flatten();
+        self.note_pinging(case.id, to_hub, &format!("⬅️ {from_name} から引き継がれました（理由: {reason}）。この拠点が担当になります。 (forwarded to this hub)"), role).await;
     }
 
     /// The owner's answer to a forward request.

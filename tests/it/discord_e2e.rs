@@ -964,6 +964,54 @@ async fn forward_within_consent_moves_the_case_at_once() {
     assert!(components(&h.discord.message(post).unwrap()).is_empty());
     h.thread_note(post, "引き継ぎました").await;
     h.thread_note(copy, "引き継がれました").await;
+    // The posts' text follows: the chamber's says it now holds the case
+    // (and no longer that it is a copy), the old one that it is the copy.
+    let text = |m: u64| {
+        h.discord.message(m).unwrap()["content"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(
+        text(copy).contains("引き継がれた案件です"),
+        "{}",
+        text(copy)
+    );
+    assert!(!text(copy).contains("写し"), "{}", text(copy));
+    assert!(text(post).contains("写し"), "{}", text(post));
+    // The chamber's staff are pinged in the thread (no new post pinged
+    // them); the edits ping nobody.
+    let ping = h
+        .discord
+        .calls()
+        .into_iter()
+        .find(|c| {
+            is_post(c, copy)
+                && c.json()["content"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("引き継がれました"))
+        })
+        .unwrap();
+    assert!(ping.json()["content"]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("<@&{CHAMBER_ROLE}>")));
+    assert_eq!(
+        ping.json()["allowed_mentions"]["roles"],
+        json!([CHAMBER_ROLE.to_string()])
+    );
+    for c in h.discord.calls() {
+        if c.method == "PATCH"
+            && (c.path.ends_with(&copy.to_string()) || c.path.ends_with(&post.to_string()))
+        {
+            assert_eq!(
+                c.json()["allowed_mentions"],
+                json!({ "parse": [] }),
+                "{}",
+                c.path
+            );
+        }
+    }
     // No new consent was needed.
     assert_eq!(h.store.consents(&h.owner()).await.unwrap().len(), 2);
     assert!(!h
