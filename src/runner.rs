@@ -204,6 +204,12 @@ pub struct Runner {
     /// Open sessions by owner, when the cache is on.
     cache: Option<Mutex<HashMap<UserKey, CachedSession>>>,
     cache_max: usize,
+    /// Owners known to have stored sessions though the cache does not hold
+    /// them (their consultation ended, or they were presumed new wrongly):
+    /// their next message reads the store first instead of being presumed
+    /// new (see `Runner::load`). Bounded like the cache; forgetting an
+    /// owner costs at most one refused commit.
+    known: Mutex<std::collections::HashSet<UserKey>>,
 }
 
 impl Runner {
@@ -244,6 +250,7 @@ impl Runner {
             committer,
             cache: options.session_cache.then(|| Mutex::new(HashMap::new())),
             cache_max: options.session_cache_max,
+            known: Mutex::new(std::collections::HashSet::new()),
         };
         r.install(bundle).await?;
         Ok(r)
@@ -369,8 +376,9 @@ impl Runner {
 
     /// Whether the owner has an open consultation: answered from the
     /// session cache when the owner is in it (every owner mid-way through
-    /// a consultation on this instance), else from the store's index
-    /// ([`Store::has_open_session`], which reads no session). Adapters ask
+    /// a consultation on this instance), else from the store
+    /// ([`Store::has_open_session`]: the owner's session rows through
+    /// their index, not the sessions' answers). Adapters ask
     /// it at every message to tell a consultation answer from, say, a
     /// message for the hub's staff; a query each time cost the SQLite
     /// worker threads about a quarter of their CPU in the Discord benchmark
@@ -499,6 +507,7 @@ impl Runner {
                         && attempt < STALE_RETRIES =>
                 {
                     tracing::debug!("owner presumed new has sessions; running the input again on the stored state");
+                    self.remember_known(user);
                     attempt += 1;
                     continue;
                 }
@@ -529,8 +538,10 @@ impl Runner {
     /// instance is in the cache), so a new session is started on the
     /// presumption that the owner has none ([`Presumption`]), which the
     /// commit checks. This takes a read from the store off every first turn,
-    /// at the price of a wasted attempt for an owner who had a session
-    /// (after a restart, or when the cache was full).
+    /// at the price of a refused commit for an owner who had a session
+    /// after all (after a restart, or when the cache was full). Owners this
+    /// runner knows to have sessions (their consultation ended here, or
+    /// they were presumed wrongly once) are read first.
     async fn load(
         &self,
         user: &UserKey,
@@ -538,8 +549,14 @@ impl Runner {
         lang: Option<Lang>,
         presume: bool,
     ) -> Result<(SessionId, i64, Arc<Flow>, SessionState, Option<NewSession>), RunError> {
+        let known = || {
+            self.known
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains(user)
+        };
         let presumed = match input {
-            _ if !presume || self.cache.is_none() => None,
+            _ if !presume || self.cache.is_none() || known() => None,
             // An explicit start ignores consultations that ended, so only
             // an open one would make it wrong.
             Input::Start | Input::Command(crate::script::Command::Restart) => {
@@ -604,6 +621,9 @@ impl Runner {
     ) {
         let Some(cache) = &self.cache else { return };
         if !state.status.is_open() {
+            // Not cached, but their next message must not be presumed to
+            // be their first.
+            self.remember_known(user);
             return;
         }
         let mut c = cache.lock().unwrap_or_else(|e| e.into_inner());
@@ -625,6 +645,17 @@ impl Runner {
                 state,
             },
         );
+    }
+
+    fn remember_known(&self, user: &UserKey) {
+        if self.cache.is_none() {
+            return;
+        }
+        let mut k = self.known.lock().unwrap_or_else(|e| e.into_inner());
+        if k.len() >= self.cache_max.max(1) && !k.contains(user) {
+            k.clear();
+        }
+        k.insert(user.clone());
     }
 
     /// How many owners the runner holds per-owner state for: (locks in use,
@@ -872,5 +903,50 @@ mod tests {
         assert_eq!(locks.in_use(), 1);
         drop(busy);
         assert_eq!(locks.in_use(), 0);
+    }
+
+    /// An owner whose consultation ended on this runner is not cached (only
+    /// open sessions are), but their next message reads the store rather
+    /// than being presumed new; an owner never seen is presumed new.
+    #[tokio::test]
+    async fn an_owner_whose_consultation_ended_is_read_not_presumed_new() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::sqlite::SqliteStore::open(&dir.path().join("k.db"))
+            .await
+            .unwrap();
+        let bundle = crate::script::load_dir(std::path::Path::new("benches/dialogs")).unwrap();
+        let config = RunnerConfig {
+            script_id: "bench".into(),
+            default_lang: Lang::Ja,
+            transports: vec!["local".into()],
+            mode: RenderMode::Plain,
+        };
+        let runner = Runner::new(Arc::new(store), Arc::new(SystemClock), bundle, config)
+            .await
+            .unwrap();
+        let done = owner(1);
+        runner
+            .handle(&done, Input::Text("こんにちは".into()), None)
+            .await
+            .unwrap();
+        for q in 1..=20 {
+            let text = if q % 5 == 0 {
+                format!("{q}")
+            } else {
+                format!("質問{q}への回答です")
+            };
+            runner.handle(&done, Input::Text(text), None).await.unwrap();
+        }
+        assert_eq!(runner.held().1, 0, "a closed session is not cached");
+        let (.., new) = runner
+            .load(&done, &Input::Text("ありがとう".into()), None, true)
+            .await
+            .unwrap();
+        assert!(new.is_none(), "read: the ended consultation is found");
+        let (.., new) = runner
+            .load(&owner(2), &Input::Text("こんにちは".into()), None, true)
+            .await
+            .unwrap();
+        assert_eq!(new.map(|n| n.presumed), Some(Presumption::NoSession));
     }
 }

@@ -291,27 +291,34 @@ fn run_all(cli: &Cli) -> Result<()> {
             .with_context(|| format!("running the {w} workload"))?;
         let text = String::from_utf8_lossy(&out.stdout);
         let line = text.lines().find_map(|l| l.strip_prefix("BENCH-JSON "));
-        match (out.status.success(), line) {
-            (true, Some(l)) => {
-                let r = serde_json::from_str::<Value>(l)?;
-                match results.last_mut() {
-                    Some(prev) if prev["workload"] == r["workload"] && prev["rows"].is_array() => {
-                        let more = r["rows"].as_array().cloned().unwrap_or_default();
-                        if let Some(rows) = prev["rows"].as_array_mut() {
-                            rows.extend(more);
-                        }
-                        // Settings are reported by the first variant only.
-                        if prev["settings"].is_null() {
-                            prev["settings"] = r["settings"].clone();
-                        }
-                    }
-                    _ => results.push(r),
-                }
-            }
+        let r = match (out.status.success(), line) {
+            (true, Some(l)) => serde_json::from_str::<Value>(l)?,
             _ => {
                 eprintln!("{text}");
-                results.push(json!({ "workload": w, "error": format!("the workload failed ({})", out.status) }));
+                json!({ "workload": w, "error": format!("the workload failed ({} {})", out.status, args.join(" ")) })
             }
+        };
+        // The variants of one workload (run one process each) make one
+        // object: their rows together, and their errors if any failed.
+        match results.last_mut() {
+            Some(prev) if prev["workload"] == r["workload"] => {
+                let more = r["rows"].as_array().cloned().unwrap_or_default();
+                match prev["rows"].as_array_mut() {
+                    Some(rows) => rows.extend(more),
+                    None => prev["rows"] = Value::Array(more),
+                }
+                // Settings are reported by the first variant that ran.
+                if prev["settings"].is_null() {
+                    prev["settings"] = r["settings"].clone();
+                }
+                if let Some(e) = r.get("error") {
+                    match prev["errors"].as_array_mut() {
+                        Some(errors) => errors.push(e.clone()),
+                        None => prev["errors"] = json!([e]),
+                    }
+                }
+            }
+            _ => results.push(r),
         }
     }
     print_table(&results);

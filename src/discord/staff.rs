@@ -384,18 +384,6 @@ impl Bot {
     /// Posts a short note in the thread of a case's post for `hub_id`,
     /// making the thread if this is the first thing posted in it.
     pub(crate) async fn note(&self, case: CaseId, hub_id: &str, text: &str) {
-        self.note_pinging(case, hub_id, text, None).await
-    }
-
-    /// [`Bot::note`] that mentions, and so notifies, a staff role: a note
-    /// in a thread reaches only the thread's members otherwise.
-    pub(crate) async fn note_pinging(
-        &self,
-        case: CaseId,
-        hub_id: &str,
-        text: &str,
-        role: Option<u64>,
-    ) {
         let posts = match self.store.case_posts(case).await {
             Ok(p) => p,
             Err(e) => {
@@ -425,15 +413,8 @@ impl Bot {
                 }
             }
         };
-        for (i, piece) in render::split_text(text, 1900).into_iter().enumerate() {
-            let body = match role {
-                Some(r) if i == 0 => json!({
-                    "content": format!("<@&{r}> {piece}"),
-                    "allowed_mentions": { "parse": [], "roles": [r.to_string()] },
-                }),
-                _ => json!({ "content": piece }),
-            };
-            if let Err(e) = self.send(target, body).await {
+        for piece in render::split_text(text, 1900) {
+            if let Err(e) = self.send(target, json!({ "content": piece })).await {
                 tracing::warn!(case = %case, error = %e, "could not post a note in the case thread");
             }
         }
@@ -902,8 +883,16 @@ impl Bot {
                 now,
             };
             let updated = self.store.forward_case(&f).await?;
-            self.after_forward(&updated, &case.hub_id, to_hub, reason, &format!("<@{by}>"))
-                .await;
+            let new_post = f.delivery.is_some();
+            self.after_forward(
+                &updated,
+                &case.hub_id,
+                to_hub,
+                reason,
+                &format!("<@{by}>"),
+                new_post,
+            )
+            .await;
             return Ok(format!(
                 "➡️ {} を {to_name} へ引き継ぎました（相談者の同意の範囲内です）。 (forwarded)",
                 case.id
@@ -984,14 +973,8 @@ impl Bot {
         to_hub: &str,
         reason: &str,
         by: &str,
+        new_post: bool,
     ) {
-        // Whether the new hub had a post (a copy) before: if not, the
-        // delivery worker is about to make one, which pings its staff.
-        let had_post = self
-            .store
-            .case_posts(case.id)
-            .await
-            .is_ok_and(|ps| ps.iter().any(|p| p.hub_id == to_hub));
         self.wake.notify_one();
         tracing::info!(case = %case.id, from = from_hub, to = to_hub, "case forwarded");
         self.refresh_posts(case, None, true).await;
@@ -1004,12 +987,38 @@ impl Bot {
             &format!("➡️ {by} が {to_name} へ引き継ぎました（理由: {reason}）。 (forwarded)"),
         )
         .await;
-        // The new hub's staff are told by a ping: when their hub had a copy
-        // of the case, no new post (which pings) is made for them.
-        let role = had_post
-            .then(|| self.hub_target(to_hub).and_then(|t| t.staff_role))
-            .flatten();
-        self.note_pinging(case.id, to_hub, &format!("⬅️ {from_name} から引き継がれました（理由: {reason}）。この拠点が担当になります。 (forwarded to this hub)"), role).await;
+        self.note(case.id, to_hub, &format!("⬅️ {from_name} から引き継がれました（理由: {reason}）。この拠点が担当になります。 (forwarded to this hub)")).await;
+        // When the new hub had a copy of the case, no new post (which pings
+        // its staff role) is made for it: its staff are pinged in their
+        // channel, in a reply to the post they now hold. In the thread the
+        // ping would reach only the thread's members.
+        if !new_post {
+            self.ping_new_hub(case, to_hub, &from_name).await;
+        }
+    }
+
+    /// Pings `hub_id`'s staff role in its channel, replying to the case's
+    /// post there, after the case was forwarded to it.
+    async fn ping_new_hub(&self, case: &CaseRecord, hub_id: &str, from_name: &str) {
+        let Some(role) = self.hub_target(hub_id).and_then(|t| t.staff_role) else {
+            return;
+        };
+        let posts = self.store.case_posts(case.id).await.unwrap_or_default();
+        let Some(p) = posts.iter().find(|p| p.hub_id == hub_id) else {
+            return;
+        };
+        let (Some(channel), Some(message)) = (nonzero(&p.channel_id), nonzero(&p.message_id))
+        else {
+            return;
+        };
+        let body = json!({
+            "content": format!("<@&{role}> ⬅️ **{}** が {from_name} から引き継がれ、この拠点の担当になりました。 (a case was forwarded to this hub)", case.id),
+            "message_reference": { "message_id": message.to_string(), "fail_if_not_exists": false },
+            "allowed_mentions": { "parse": [], "roles": [role.to_string()], "replied_user": false },
+        });
+        if let Err(e) = self.send(ChannelId::new(channel), body).await {
+            tracing::warn!(case = %case.id, error = %e, "could not ping the hub a case was forwarded to");
+        }
     }
 
     /// The owner's answer to a forward request.
@@ -1117,7 +1126,7 @@ impl Bot {
             match self.store.forward_case(&f).await {
                 Ok(updated) => {
                     self.note(case.id, &case.hub_id, &format!("✅ 相談者が {to_name} への共有に同意しました。 (the owner agreed)")).await;
-                    self.after_forward(&updated, &case.hub_id, &req.to_hub, &req.reason, &mention_of(&req.requested_by)).await;
+                    self.after_forward(&updated, &case.hub_id, &req.to_hub, &req.reason, &mention_of(&req.requested_by), f.delivery.is_some()).await;
                     Ok(t(lang, &format!("ありがとうございます。{to_name} へ引き継ぎました。担当者からご連絡します。"), &format!("Thank you. Your consultation was handed over to {to_name}; their staff will contact you.")))
                 }
                 Err(StoreError::Conflict(_)) => Ok(t(lang, "この案件はすでに完了しているか、お答え済みのため、引き継ぎは行いませんでした。", "The case is already closed or answered, so nothing was handed over.")),

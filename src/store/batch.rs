@@ -191,6 +191,10 @@ async fn commit_one(store: &dyn Store, job: &Job) -> Result<StepOutcome, StoreEr
 }
 
 async fn run(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Job>, max: usize) {
+    // A store whose `commit_steps` is not all-or-nothing gets one step at
+    // a time: a failed batch is committed again, which would write its
+    // first steps twice.
+    let max = if store.atomic_batches() { max } else { 1 };
     let mut jobs: Vec<Job> = Vec::with_capacity(max.min(4096));
     loop {
         // Waits for one step, then takes every other one already queued.
@@ -248,10 +252,9 @@ async fn run(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Job>, max: u
             }
             result = commit(&*store, &jobs).await;
         }
-        if jobs.is_empty() {
-            continue;
-        }
+        // Every step may have been answered already (all of them refused).
         match result {
+            _ if jobs.is_empty() => {}
             Ok(outcomes) if outcomes.len() == jobs.len() => {
                 for (job, outcome) in jobs.drain(..).zip(outcomes) {
                     // A caller that stopped waiting drops its reply; the

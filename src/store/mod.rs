@@ -495,11 +495,19 @@ pub trait Store: Send + Sync + 'static {
     /// Every session of one owner, oldest first.
     async fn sessions_of_user(&self, user: &UserKey) -> Result<Vec<SessionRecord>>;
     /// Upkeep for the group committer to run between two batches, after it
-    /// has answered the first batch's owners: a moment when this process
-    /// writes nothing and no owner waits on the store. The default does
-    /// nothing.
+    /// has answered the first batch's owners: the committer itself writes
+    /// nothing meanwhile (other writers, such as the delivery worker, staff
+    /// actions or another process, may), and the steps queued meanwhile
+    /// wait for it. The default does nothing.
     async fn between_batches(&self) -> Result<()> {
         Ok(())
+    }
+    /// Whether [`Store::commit_steps`] writes all of its steps or none.
+    /// The group committer batches only for a store that does: after a
+    /// failed batch it commits the steps again, which must not write a
+    /// step twice.
+    fn atomic_batches(&self) -> bool {
+        false
     }
     /// Commits one step; fails with [`StoreError::Stale`] or
     /// [`StoreError::NotNew`] (see [`Store::commit_steps`]) without writing.
@@ -516,9 +524,12 @@ pub trait Store: Send + Sync + 'static {
     /// always named ([`batch::GroupCommitter`] does). Likewise, if first
     /// steps presumed wrongly that their owners had no (open) session
     /// ([`Presumption`]), nothing is written and the error is
-    /// [`StoreError::NotNew`] naming every such owner. The default
-    /// commits them one by one, which is durable but neither atomic nor
-    /// faster; backends override it.
+    /// [`StoreError::NotNew`] naming such owners (the SQLite store names
+    /// every one among the batch's answer-only steps, and stops at the
+    /// first among steps written one by one). The default commits them one
+    /// by one, which is durable but neither atomic nor faster: a failure
+    /// can leave the steps before it written, so it says so through
+    /// [`Store::atomic_batches`], and backends override both.
     async fn commit_steps(&self, cs: &[StepCommit<'_>]) -> Result<Vec<StepOutcome>> {
         let mut out = Vec::with_capacity(cs.len());
         for c in cs {

@@ -36,8 +36,8 @@ pub struct SqliteStore {
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
 /// The WAL length (in frames of one page) from which the group committer
-/// is asked to let the WAL start over: 2,048 frames are 8 MiB, a fifth of
-/// a second of writing under full load.
+/// is asked to let the WAL start over: 8,192 frames are 32 MiB, about a
+/// third of a second of writing under full load.
 const WAL_RESTART_FRAMES: i64 = 8192;
 
 impl std::fmt::Debug for SqliteStore {
@@ -1066,6 +1066,11 @@ impl Store for SqliteStore {
                 .await?;
         }
         Ok(())
+    }
+
+    fn atomic_batches(&self) -> bool {
+        // `commit_steps` is one transaction.
+        true
     }
 
     async fn commit_step(&self, c: &StepCommit<'_>) -> Result<StepOutcome> {

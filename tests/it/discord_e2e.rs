@@ -948,13 +948,13 @@ async fn forward_within_consent_moves_the_case_at_once() {
 
     let case = h.store.case(case_id).await.unwrap().unwrap();
     assert_eq!(case.hub_id, "hyogo-chamber");
-    // The chamber already had a copy: no second post, the copy becomes the
-    // working post and the old one loses its buttons.
+    // The chamber already had a copy: no second case post, the copy
+    // becomes the working post and the old one loses its buttons.
     assert_eq!(
         h.discord
             .calls()
             .iter()
-            .filter(|c| is_post(c, CHAMBER_CHANNEL))
+            .filter(|c| is_post(c, CHAMBER_CHANNEL) && c.json().get("embeds").is_some())
             .count(),
         1
     );
@@ -979,26 +979,30 @@ async fn forward_within_consent_moves_the_case_at_once() {
     );
     assert!(!text(copy).contains("写し"), "{}", text(copy));
     assert!(text(post).contains("写し"), "{}", text(post));
-    // The chamber's staff are pinged in the thread (no new post pinged
-    // them); the edits ping nobody.
+    // The chamber's staff are pinged in their channel, in a reply to the
+    // post they now hold (no new post pinged them); the edits ping nobody.
     let ping = h
         .discord
-        .calls()
-        .into_iter()
-        .find(|c| {
-            is_post(c, copy)
+        .wait_for_call(|c| {
+            is_post(c, CHAMBER_CHANNEL)
                 && c.json()["content"]
                     .as_str()
-                    .is_some_and(|t| t.contains("引き継がれました"))
+                    .is_some_and(|t| t.contains("引き継がれ"))
         })
-        .unwrap();
-    assert!(ping.json()["content"]
+        .await;
+    let body = ping.json();
+    assert!(body["content"]
         .as_str()
         .unwrap()
         .starts_with(&format!("<@&{CHAMBER_ROLE}>")));
     assert_eq!(
-        ping.json()["allowed_mentions"]["roles"],
+        body["allowed_mentions"]["roles"],
         json!([CHAMBER_ROLE.to_string()])
+    );
+    assert_eq!(body["allowed_mentions"]["parse"], json!([]));
+    assert_eq!(
+        body["message_reference"]["message_id"],
+        json!(copy.to_string())
     );
     for c in h.discord.calls() {
         if c.method == "PATCH"
@@ -1115,8 +1119,19 @@ async fn forward_outside_consent_asks_the_owner_first() {
         (case.hub_id.as_str(), case.status),
         ("hyogo-yorozu", CaseStatus::Open)
     );
-    // The new hub's post says where the case came from and why.
+    // The new hub's post says where the case came from and why, and it
+    // is the one ping there (no extra reply pinging the role).
     let content = new_post["content"].as_str().unwrap();
+    assert!(content.contains("引き継がれた案件です"), "{content}");
+    // (Any ping would have been sent before the owner was thanked.)
+    assert_eq!(
+        h.discord
+            .calls()
+            .iter()
+            .filter(|c| is_post(c, YOROZU_CHANNEL))
+            .count(),
+        1
+    );
     assert!(
         content.contains("兵庫県プロフェッショナル人材戦略拠点")
             && content.contains("から引き継がれた案件")
