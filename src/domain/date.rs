@@ -1,5 +1,6 @@
-//! Dates as owners answer "when?": absolute (2027年4月, R9.4.1, 2027-04-01),
-//! month-only (4月), and relative (来月, 3ヶ月後, なるべく早く, next month).
+//! Dates as owners answer "when?": absolute (2027年4月, R9.4.1, 2027-04-01,
+//! April 2027, 15 April 2027), month-only (4月, April), and relative (来月,
+//! 3ヶ月後, なるべく早く, next month).
 //!
 //! "Today" is always a parameter, never the wall clock, so parsing is
 //! deterministic and the tests do not depend on when they run.
@@ -128,6 +129,40 @@ static RE_EN_RELATIVE: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 
+/// A month by its English name: "april", "apr", "apr.", "sept" (matched
+/// after lower-casing; the words around it are in [`RE_EN_MONTH`]).
+static RE_EN_MONTH: LazyLock<Regex> = LazyLock::new(|| {
+    regex(
+        r"^(?:(?:in|by|from|around|about|until|till|early|mid|late|end of|the end of|beginning of|the beginning of|start of|the start of|middle of|the middle of|next)[ -])*(?:(\d{1,2})(?:st|nd|rd|th)? (?:of )?)?([a-z]+)\.?(?: (\d{1,2})(?:st|nd|rd|th)?)?(?:,? (\d{4}))?$",
+    )
+});
+
+/// 1–12 for an English month name or its usual abbreviation.
+fn english_month(word: &str) -> Option<u32> {
+    const MONTHS: [&str; 12] = [
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+    ];
+    MONTHS
+        .iter()
+        .position(|m| {
+            *m == word
+                || (word.len() == 3 && m.starts_with(word))
+                || (word == "sept" && *m == "september")
+        })
+        .map(|i| i as u32 + 1)
+}
+
 fn regex(pattern: &str) -> Regex {
     Regex::new(pattern).expect("date patterns are valid constants")
 }
@@ -217,22 +252,10 @@ pub fn parse_date(s: &str, today: NaiveDate) -> Result<DateValue, DateError> {
         return ctx.ymd(month.year(), month.month(), Some(ctx.num(&c[2])?));
     }
     if let Some(c) = RE_MONTH.captures(key) {
-        let month = ctx.num(&c[1])?;
-        let year = if month >= today.month() {
-            today.year()
-        } else {
-            today.year() + 1
-        };
-        return ctx.ymd(year, month, None);
+        return ctx.next_month_day(ctx.num(&c[1])?, None);
     }
     if let Some(c) = RE_MONTH_DAY.captures(key) {
-        let (month, day) = (ctx.num(&c[1])?, ctx.num(&c[2])?);
-        let year = if (month, day) >= (today.month(), today.day()) {
-            today.year()
-        } else {
-            today.year() + 1
-        };
-        return ctx.ymd(year, month, Some(day));
+        return ctx.next_month_day(ctx.num(&c[1])?, Some(ctx.num(&c[2])?));
     }
     parse_absolute(key, &ctx)?.ok_or_else(unrecognized)
 }
@@ -294,6 +317,18 @@ impl Ctx<'_> {
     }
 
     /// A calendar date from parts; a missing day gives Month precision.
+    /// A month, or a day of a month, without a year: the next such month
+    /// (or day) on or after today.
+    fn next_month_day(&self, month: u32, day: Option<u32>) -> Result<DateValue, DateError> {
+        let t = self.today;
+        let year = if (month, day.unwrap_or(u32::MAX)) >= (t.month(), t.day()) {
+            t.year()
+        } else {
+            t.year() + 1
+        };
+        self.ymd(year, month, day)
+    }
+
     fn ymd(&self, year: i32, month: u32, day: Option<u32>) -> Result<DateValue, DateError> {
         if !(MIN_YEAR..=MAX_YEAR).contains(&year) {
             return Err(self.out_of_range());
@@ -328,6 +363,21 @@ fn parse_english(s: &str, ctx: &Ctx) -> Result<Option<DateValue>, DateError> {
         "this year" => ctx.year(ctx.today.year())?,
         "next year" => ctx.year(ctx.today.year() + 1)?,
         _ => {
+            // "in 3 months" has the shape too; only a month's name counts.
+            let named = RE_EN_MONTH
+                .captures(s)
+                .and_then(|c| english_month(&c[2]).map(|m| (c, m)));
+            if let Some((c, month)) = named {
+                let day = match (c.get(1), c.get(3)) {
+                    (Some(_), Some(_)) => return Ok(None),
+                    (Some(d), None) | (None, Some(d)) => Some(ctx.num(d.as_str())?),
+                    (None, None) => None,
+                };
+                return match c.get(4) {
+                    Some(y) => ctx.ymd(ctx.num(y.as_str())? as i32, month, day).map(Some),
+                    None => ctx.next_month_day(month, day).map(Some),
+                };
+            }
             let Some(c) = RE_EN_RELATIVE.captures(s) else {
                 return Ok(None);
             };
@@ -703,5 +753,55 @@ mod tests {
             let _ = parse_date(&s, NaiveDate::MAX);
             let _ = parse_date(&s, NaiveDate::MIN);
         }
+    }
+
+    /// English month names, as an owner using the English script types
+    /// them; today is 2026-11-21.
+    #[test]
+    fn english_month_names() {
+        for s in [
+            "April 2027",
+            "april, 2027",
+            "Apr 2027",
+            "in April 2027",
+            "early April 2027",
+        ] {
+            assert_eq!(parse(s), month(2027, 4), "{s:?}");
+        }
+        // Without a year: the next such month or day.
+        for s in [
+            "April",
+            "apr.",
+            "in April",
+            "by April",
+            "end of April",
+            "next April",
+        ] {
+            assert_eq!(parse(s), month(2027, 4), "{s:?}");
+        }
+        assert_eq!(parse("November"), month(2026, 11));
+        assert_eq!(parse("December"), month(2026, 12));
+        assert_eq!(parse("Sept"), month(2027, 9));
+        for s in ["April 15", "15 April", "15th of April", "April 15th"] {
+            assert_eq!(parse(s), day(2027, 4, 15), "{s:?}");
+        }
+        assert_eq!(parse("November 30"), day(2026, 11, 30));
+        assert_eq!(parse("November 20"), day(2027, 11, 20));
+        for s in ["April 15, 2027", "15 April 2027", "Apr 15 2027"] {
+            assert_eq!(parse(s), day(2027, 4, 15), "{s:?}");
+        }
+        // The relative forms are still read as before.
+        assert_eq!(parse("in 3 months"), parse("3ヶ月後"));
+        assert_eq!(parse("two weeks"), parse("2週間後"));
+        // Not a month, or not a real date.
+        assert!(matches!(
+            parse_date("Aprilish", today()),
+            Err(DateError::Unrecognized(_))
+        ));
+        assert!(matches!(
+            parse_date("15 April 16", today()),
+            Err(DateError::Unrecognized(_))
+        ));
+        assert!(parse_date("February 30, 2027", today()).is_err());
     }
 }

@@ -326,7 +326,7 @@ pub fn parse_answer(
             t(
                 lang,
                 "時期を日付でお答えください（例: 2027年4月、来年4月、3ヶ月後）。",
-                "Please give a date such as 2027-04, next month or in 3 months.",
+                "Please give a date such as April 2027, next month or in 3 months.",
             )
         }),
     }
