@@ -426,14 +426,15 @@ impl Bot {
     /// With `content`, the posts' text is rewritten as well (after a
     /// forward, the hub that had a copy now holds the working post, and
     /// the old hub's post becomes the copy); the edit pings nobody again.
+    /// Returns the case's posts as read.
     pub(crate) async fn refresh_posts(
         &self,
         case: &CaseRecord,
         except: Option<MessageId>,
         content: bool,
-    ) {
+    ) -> Vec<CasePost> {
         let posts = self.store.case_posts(case.id).await.unwrap_or_default();
-        for p in posts {
+        for p in &posts {
             if except.is_some_and(|m| m.to_string() == p.message_id) {
                 continue;
             }
@@ -449,6 +450,7 @@ impl Bot {
                 tracing::warn!(case = %case.id, message = %p.message_id, error = %e, "could not update a case post");
             }
         }
+        posts
     }
 
     /// After the owner deleted their data: the post keeps only the case id
@@ -883,14 +885,13 @@ impl Bot {
                 now,
             };
             let updated = self.store.forward_case(&f).await?;
-            let new_post = f.delivery.is_some();
             self.after_forward(
                 &updated,
                 &case.hub_id,
                 to_hub,
                 reason,
                 &format!("<@{by}>"),
-                new_post,
+                f.delivery.is_some(),
             )
             .await;
             return Ok(format!(
@@ -977,7 +978,7 @@ impl Bot {
     ) {
         self.wake.notify_one();
         tracing::info!(case = %case.id, from = from_hub, to = to_hub, "case forwarded");
-        self.refresh_posts(case, None, true).await;
+        let posts = self.refresh_posts(case, None, true).await;
         let to_name = escape_markdown(&self.hub_name(to_hub));
         let from_name = escape_markdown(&self.hub_name(from_hub));
         let reason = escape_markdown(reason);
@@ -992,19 +993,19 @@ impl Bot {
         // its staff role) is made for it: its staff are pinged in their
         // channel, in a reply to the post they now hold. In the thread the
         // ping would reach only the thread's members.
-        if !new_post {
-            self.ping_new_hub(case, to_hub, &from_name).await;
+        if let Some(p) = posts
+            .iter()
+            .find(|p| p.hub_id == to_hub)
+            .filter(|_| !new_post)
+        {
+            self.ping_new_hub(case, p, &from_name).await;
         }
     }
 
-    /// Pings `hub_id`'s staff role in its channel, replying to the case's
-    /// post there, after the case was forwarded to it.
-    async fn ping_new_hub(&self, case: &CaseRecord, hub_id: &str, from_name: &str) {
-        let Some(role) = self.hub_target(hub_id).and_then(|t| t.staff_role) else {
-            return;
-        };
-        let posts = self.store.case_posts(case.id).await.unwrap_or_default();
-        let Some(p) = posts.iter().find(|p| p.hub_id == hub_id) else {
+    /// Pings the staff role of the hub of post `p` in its channel, replying
+    /// to the post, after the case was forwarded to that hub.
+    async fn ping_new_hub(&self, case: &CaseRecord, p: &CasePost, from_name: &str) {
+        let Some(role) = self.hub_target(&p.hub_id).and_then(|t| t.staff_role) else {
             return;
         };
         let (Some(channel), Some(message)) = (nonzero(&p.channel_id), nonzero(&p.message_id))

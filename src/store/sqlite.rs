@@ -1055,8 +1055,10 @@ impl Store for SqliteStore {
 
     /// Finishes the background checkpoint when the WAL has grown long (see
     /// `checkpoint_loop`): the committer calls this between batches, when
-    /// nothing of this process is writing, so the copy reaches the WAL's
-    /// end and the next batch writes the WAL from its beginning again. The
+    /// it writes nothing itself, so the copy reaches the WAL's end and its
+    /// next batch writes the WAL from its beginning again (unless another
+    /// writer, such as the delivery worker, got in between; the restart
+    /// then waits for the next time). The
     /// background pass has copied most of it already; what is left is the
     /// batches committed since, and one fsync of the database file.
     async fn between_batches(&self) -> Result<()> {

@@ -47,6 +47,18 @@ fn is_post(c: &RecordedCall, channel: u64) -> bool {
     c.method == "POST" && c.path == format!("/channels/{channel}/messages") && c.ok()
 }
 
+/// The call's JSON body has a `content` that contains `text`.
+fn content_has(c: &RecordedCall, text: &str) -> bool {
+    c.json()["content"]
+        .as_str()
+        .is_some_and(|s| s.contains(text))
+}
+
+/// An edit of an interaction's original (deferred) answer.
+fn is_original_edit(c: &RecordedCall) -> bool {
+    c.method == "PATCH" && c.path.contains("@original")
+}
+
 /// A message to the owner's DM: a POST in it, or an interaction answered
 /// with a message there (callback type 4, not ephemeral). Returns the
 /// message body as sent.
@@ -545,16 +557,23 @@ impl Harness {
 
     /// Waits for a note in a thread containing `text`.
     async fn thread_note(&self, thread: u64, text: &str) -> Value {
-        let call = self
-            .discord
-            .wait_for_call(|c| {
-                is_post(c, thread)
-                    && c.json()["content"]
-                        .as_str()
-                        .is_some_and(|s| s.contains(text))
-            })
-            .await;
-        call.response.unwrap()
+        self.posted(thread, text).await.response.unwrap()
+    }
+
+    /// Waits for the bot to post a message containing `text` in `channel`
+    /// (a channel or a thread); returns the call.
+    async fn posted(&self, channel: u64, text: &str) -> RecordedCall {
+        self.discord
+            .wait_for_call(|c| is_post(c, channel) && content_has(c, text))
+            .await
+    }
+
+    /// Waits for an interaction's deferred answer to be edited into one
+    /// containing `text`; returns the call.
+    async fn original_edited(&self, text: &str) -> RecordedCall {
+        self.discord
+            .wait_for_call(|c| is_original_edit(c) && content_has(c, text))
+            .await
     }
 }
 
@@ -981,15 +1000,7 @@ async fn forward_within_consent_moves_the_case_at_once() {
     assert!(text(post).contains("写し"), "{}", text(post));
     // The chamber's staff are pinged in their channel, in a reply to the
     // post they now hold (no new post pinged them); the edits ping nobody.
-    let ping = h
-        .discord
-        .wait_for_call(|c| {
-            is_post(c, CHAMBER_CHANNEL)
-                && c.json()["content"]
-                    .as_str()
-                    .is_some_and(|t| t.contains("引き継がれ"))
-        })
-        .await;
+    let ping = h.posted(CHAMBER_CHANNEL, "引き継がれ").await;
     let body = ping.json();
     assert!(body["content"]
         .as_str()
@@ -1220,15 +1231,7 @@ async fn relay_between_staff_and_owner_both_ways() {
         .as_str()
         .unwrap()
         .contains("兵庫県プロフェッショナル人材戦略拠点"));
-    h.discord
-        .wait_for_call(|c| {
-            c.method == "PATCH"
-                && c.path.contains("@original")
-                && c.json()["content"]
-                    .as_str()
-                    .is_some_and(|s| s.contains("送りました"))
-        })
-        .await;
+    h.original_edited("送りました").await;
     assert_eq!(h.discord.interaction_responses(iid)[0]["type"], 5);
 
     // The owner answers: the same thread, no second one.
@@ -1336,11 +1339,7 @@ async fn reply_in(h: &mut Harness, thread: u64, text: &str) -> Value {
     );
     h.discord
         .wait_for_call(|c| {
-            c.method == "PATCH"
-                && c.path.contains("@original")
-                && c.json()["content"]
-                    .as_str()
-                    .is_some_and(|s| s.contains("送りました") && s.contains(text))
+            is_original_edit(c) && content_has(c, "送りました") && content_has(c, text)
         })
         .await;
     dm_msg
@@ -1503,16 +1502,7 @@ async fn forget_by_slash_command(h: &mut Harness) {
     h.discord
         .user_presses_button(dm, id_of(&ask), OWNER, None, &format!("g:y:{OWNER}"), "ja")
         .await;
-    let done = h
-        .discord
-        .wait_for_call(|c| {
-            c.method == "PATCH"
-                && c.path.contains("@original")
-                && c.json()["content"]
-                    .as_str()
-                    .is_some_and(|s| s.contains("削除しました"))
-        })
-        .await;
+    let done = h.original_edited("削除しました").await;
     assert!(done.json()["content"]
         .as_str()
         .unwrap()
@@ -2044,15 +2034,7 @@ async fn consult_command_in_english_with_command_buttons_and_words() {
         .await;
     let first = h.next_prompt().await;
     assert_eq!(h.discord.interaction_responses(iid)[0]["type"], 5);
-    h.discord
-        .wait_for_call(|c| {
-            c.method == "PATCH"
-                && c.path.contains("@original")
-                && c.json()["content"]
-                    .as_str()
-                    .is_some_and(|s| s.contains("direct messages"))
-        })
-        .await;
+    h.original_edited("direct messages").await;
     assert!(
         first["content"]
             .as_str()
@@ -2333,15 +2315,7 @@ async fn the_running_bot_reloads_edited_files_and_reports_to_admins() {
     })
     .await;
     edit_script(&dir, "    next: industry", "    next: industri");
-    let call = h
-        .discord
-        .wait_for_call(|c| {
-            is_post(c, LOBBY)
-                && c.json()["content"]
-                    .as_str()
-                    .is_some_and(|t| t.contains("dialogs/"))
-        })
-        .await;
+    let call = h.posted(LOBBY, "dialogs/").await;
     let text = call.json()["content"].as_str().unwrap().to_string();
     assert!(
         text.contains("読み込みませんでした") && text.contains("industri"),
@@ -2365,15 +2339,7 @@ async fn the_running_bot_reloads_edited_files_and_reports_to_admins() {
             1,
         );
     crate::support::write_atomically(&f, &text);
-    let call = h
-        .discord
-        .wait_for_call(|c| {
-            is_post(c, LOBBY)
-                && c.json()["content"]
-                    .as_str()
-                    .is_some_and(|t| t.contains("再読み込みしました"))
-        })
-        .await;
+    let call = h.posted(LOBBY, "再読み込みしました").await;
     assert!(call.json()["content"]
         .as_str()
         .unwrap()

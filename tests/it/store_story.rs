@@ -40,6 +40,29 @@ fn record(node: &str, ix: u16, v: AnswerValue, correction: bool) -> Effect {
 
 /// What a new message continues, asked for many owners at once, and steps
 /// committed together.
+/// A step of an existing session with the story's time; the question is
+/// "q" while the session is open and "done" once it is closed.
+fn step<'a>(
+    session: SessionId,
+    rev: i64,
+    state: &'a SessionState,
+    prev_status: Option<Status>,
+    effects: &'a [Effect],
+) -> StepCommit<'a> {
+    StepCommit {
+        session,
+        rev,
+        now: t0(),
+        state,
+        current_node: if state.status.is_open() { "q" } else { "done" },
+        effects,
+        deliveries: vec![],
+        new_session: None,
+        state_json: None,
+        prev_status,
+    }
+}
+
 async fn resume_and_batches(store: &dyn Store, done_owner: &UserKey, open_owner: &UserKey) {
     let new = |name: &str| NewSession {
         user: UserKey::new(Transport::Terminal, name).unwrap(),
@@ -89,26 +112,6 @@ async fn resume_and_batches(store: &dyn Store, done_owner: &UserKey, open_owner:
         ..SessionState::default()
     };
     let none: Vec<Effect> = Vec::new();
-    fn step<'a>(
-        session: SessionId,
-        rev: i64,
-        state: &'a SessionState,
-        prev_status: Option<Status>,
-        effects: &'a [Effect],
-    ) -> StepCommit<'a> {
-        StepCommit {
-            session,
-            rev,
-            now: t0(),
-            state,
-            current_node: if state.status.is_open() { "q" } else { "done" },
-            effects,
-            deliveries: vec![],
-            new_session: None,
-            state_json: None,
-            prev_status,
-        }
-    }
     store
         .commit_steps(&[
             step(a.id, 0, &active, Some(Status::New), &none),
@@ -446,27 +449,8 @@ pub async fn story(store: &dyn Store) {
     };
     other_state.answers.push((1, AnswerValue::Bool(true)));
     let effects = vec![record("privacy", 1, AnswerValue::Bool(true), false)];
-    fn commit<'a>(
-        session: SessionId,
-        rev: i64,
-        state: &'a SessionState,
-        effects: &'a [Effect],
-    ) -> StepCommit<'a> {
-        StepCommit {
-            session,
-            rev,
-            now: t0(),
-            state,
-            current_node: "q",
-            effects,
-            deliveries: vec![],
-            new_session: None,
-            state_json: None,
-            prev_status: None,
-        }
-    }
     store
-        .commit_step(&commit(noise.id, 0, &other_state, &effects))
+        .commit_step(&step(noise.id, 0, &other_state, None, &effects))
         .await
         .unwrap();
     other_state.answers = vec![(2, AnswerValue::Text("again".into()))];
@@ -475,7 +459,7 @@ pub async fn story(store: &dyn Store) {
         record("company_name", 2, AnswerValue::Text("again".into()), false),
     ];
     store
-        .commit_step(&commit(noise.id, 1, &other_state, &effects))
+        .commit_step(&step(noise.id, 1, &other_state, None, &effects))
         .await
         .unwrap();
     let reread = store.open_session(&other).await.unwrap().unwrap();
