@@ -957,6 +957,16 @@ async fn sqlite_story() {
     story(&store).await;
 }
 
+/// The same story on PostgreSQL, in a schema of its own (skipped, with the
+/// reason printed, when no test server is configured).
+#[tokio::test]
+async fn postgres_story() {
+    let Some(store) = madoguchi::store::postgres::PostgresStore::for_tests("story").await else {
+        return;
+    };
+    story(&store).await;
+}
+
 /// A database written before answers moved out of the session snapshot
 /// (migration 0003) keeps every open consultation: the snapshot's answers
 /// become the start of the session's answer log, in the same order, and the

@@ -1,0 +1,1538 @@
+//! The store for deployments with several bot instances: PostgreSQL
+//! through sqlx, with runtime queries only (no compile-time checked macros,
+//! so building needs no live database).
+//!
+//! The tables and columns are those of the SQLite store (see
+//! `migrations/postgres`). What differs is how concurrent writers are kept
+//! apart: SQLite has one writer at a time, while here two instances write
+//! at once under READ COMMITTED. So
+//! - a step is written only over its revision with `UPDATE … WHERE rev =
+//!   $rev`: a concurrent step on the same session waits for the row lock,
+//!   then finds the new revision and is refused ([`StoreError::Stale`]);
+//! - a new session whose step presumed something of its owner's sessions
+//!   ([`Presumption`]) takes a transaction-scoped advisory lock on the
+//!   owner first, in the order of the lock keys, so the check that follows
+//!   (a new statement, hence a new snapshot) sees every session another
+//!   transaction created for that owner, and two instances cannot both
+//!   create one.
+
+use super::*;
+use crate::domain::ids::{CaseId, SessionId, UserKey};
+use crate::engine::{ConsentRecord, Effect};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{PgPool, Row};
+use std::str::FromStr;
+use std::time::Duration;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PostgresStore")
+    }
+}
+
+/// The environment variable naming the PostgreSQL server the tests use
+/// (`.ci/run` starts one and sets it); without it they are skipped.
+pub const TEST_URL_VAR: &str = "MADOGUCHI_TEST_PG";
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://…`) and applies
+    /// migrations. Several instances may start at once: sqlx serialises
+    /// migrations with an advisory lock.
+    pub async fn open(url: &str) -> Result<PostgresStore> {
+        Self::with_options(PgConnectOptions::from_str(url)?).await
+    }
+
+    /// Like [`PostgresStore::open`], in a schema of its own (created if
+    /// missing): every table, and sqlx's migration table, live there. The
+    /// tests use it so that each gets an empty database while sharing one
+    /// server.
+    pub async fn open_in_schema(url: &str, schema: &str) -> Result<PostgresStore> {
+        if !schema
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err(StoreError::Conflict(format!(
+                "schema name `{schema}` must be lowercase letters, digits and _"
+            )));
+        }
+        let opts = PgConnectOptions::from_str(url)?;
+        {
+            use sqlx::{ConnectOptions, Connection};
+            let mut conn = opts.connect().await?;
+            sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}"))
+                .execute(&mut conn)
+                .await?;
+            conn.close().await?;
+        }
+        Self::with_options(opts.options([("search_path", schema)])).await
+    }
+
+    pub async fn with_options(opts: PgConnectOptions) -> Result<PostgresStore> {
+        let pool = PgPoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(opts)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(PostgresStore { pool })
+    }
+
+    /// A store in a fresh schema of the test server named by
+    /// [`TEST_URL_VAR`], or `None` (with the reason printed) when the
+    /// variable is not set.
+    pub async fn for_tests(name: &str) -> Option<PostgresStore> {
+        let url = test_url(name)?;
+        let schema = unique_schema(name);
+        Some(
+            PostgresStore::open_in_schema(&url, &schema)
+                .await
+                .unwrap_or_else(|e| panic!("cannot open the test schema {schema}: {e}")),
+        )
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// The test server's URL, or `None` after printing why the test is skipped.
+pub fn test_url(test: &str) -> Option<String> {
+    match std::env::var(TEST_URL_VAR) {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            eprintln!(
+                "skipped {test}: {TEST_URL_VAR} is not set (.ci/run starts a PostgreSQL server and sets it)"
+            );
+            None
+        }
+    }
+}
+
+/// A schema name no other test (of this or a parallel run) uses.
+pub fn unique_schema(name: &str) -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .take(30)
+        .collect();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!(
+        "t_{clean}_{}_{}_{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
+    StoreError::Corrupt {
+        what,
+        detail: detail.to_string(),
+    }
+}
+
+fn json<T: serde::de::DeserializeOwned>(what: &'static str, s: &str) -> Result<T> {
+    serde_json::from_str(s).map_err(|e| corrupt(what, e))
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> String {
+    serde_json::to_string(v).expect("serialising plain data cannot fail")
+}
+
+/// A session row with its answer log, as in the SQLite store: the answers
+/// that count for the current state, oldest first, as a JSON array of
+/// `[ix, value]`. `value::json` keeps the stored text as it is.
+macro_rules! session_select {
+    ($tail:literal) => {
+        concat!(
+            "SELECT s.*,
+                (SELECT json_agg(json_build_array(a.ix, a.value::json) ORDER BY a.id)::text
+                 FROM answers a
+                 WHERE a.session_id = s.id AND a.id >= s.answers_from AND a.ix IS NOT NULL) AS answer_log
+             FROM sessions s ",
+            $tail
+        )
+    };
+}
+
+fn session_row(r: &PgRow) -> Result<SessionRecord> {
+    let user: String = r.try_get("user_key")?;
+    let lang: String = r.try_get("lang")?;
+    let status: String = r.try_get("status")?;
+    let state: String = r.try_get("state")?;
+    let mut state: SessionState = json("session state", &state)?;
+    let log: Option<String> = r.try_get("answer_log")?;
+    if let Some(log) = log {
+        let log: Vec<(crate::script::NodeIx, Option<AnswerValue>)> =
+            json("session answer log", &log)?;
+        state.apply_answer_log(log);
+    }
+    Ok(SessionRecord {
+        id: SessionId(r.try_get("id")?),
+        user: UserKey::parse(&user).map_err(|e| corrupt("session user", e))?,
+        script_id: r.try_get("script_id")?,
+        lang: Lang::parse(&lang).ok_or_else(|| corrupt("session lang", &lang))?,
+        version: r.try_get("version")?,
+        status: Status::parse(&status).ok_or_else(|| corrupt("session status", &status))?,
+        current_node: r.try_get("current_node")?,
+        state,
+        rev: r.try_get("rev")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn case_row(r: &PgRow) -> Result<CaseRecord> {
+    let user: String = r.try_get("user_key")?;
+    let route: String = r.try_get("route")?;
+    let tags: String = r.try_get("tags")?;
+    let status: String = r.try_get("status")?;
+    let step: i64 = r.try_get("step")?;
+    Ok(CaseRecord {
+        id: CaseId(r.try_get("id")?),
+        session: SessionId(r.try_get("session_id")?),
+        user: UserKey::parse(&user).map_err(|e| corrupt("case user", e))?,
+        version: r.try_get("version")?,
+        headline: r.try_get("headline")?,
+        summary_plain: r.try_get("summary_plain")?,
+        summary_markdown: r.try_get("summary_markdown")?,
+        route: json("case route", &route)?,
+        hub_id: r.try_get("hub_id")?,
+        tags: json("case tags", &tags)?,
+        step: step.clamp(0, 5) as u8,
+        status: CaseStatus::parse(&status).ok_or_else(|| corrupt("case status", &status))?,
+        claimed_by: r.try_get("claimed_by")?,
+        outcome: r.try_get("outcome")?,
+        created_at: r.try_get("created_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
+fn delivery_row(r: &PgRow) -> Result<DeliveryRecord> {
+    let status: String = r.try_get("status")?;
+    Ok(DeliveryRecord {
+        id: r.try_get("id")?,
+        case: CaseId(r.try_get("case_id")?),
+        hub_id: r.try_get("hub_id")?,
+        transport: r.try_get("transport")?,
+        target: r.try_get("target")?,
+        status: DeliveryStatus::parse(&status)
+            .ok_or_else(|| corrupt("delivery status", &status))?,
+        attempts: r.try_get("attempts")?,
+        next_attempt_at: r.try_get("next_attempt_at")?,
+        last_error: r.try_get("last_error")?,
+        external_id: r.try_get("external_id")?,
+        created_at: r.try_get("created_at")?,
+        delivered_at: r.try_get("delivered_at")?,
+    })
+}
+
+fn consent_row(r: &PgRow) -> Result<ConsentRow> {
+    let user: String = r.try_get("user_key")?;
+    let recipients: String = r.try_get("recipients")?;
+    let items: String = r.try_get("items")?;
+    let case: Option<i64> = r.try_get("case_id")?;
+    Ok(ConsentRow {
+        id: r.try_get("id")?,
+        session: SessionId(r.try_get("session_id")?),
+        case: case.map(CaseId),
+        user: UserKey::parse(&user).map_err(|e| corrupt("consent user", e))?,
+        granted: r.try_get("granted")?,
+        recipients: json("consent recipients", &recipients)?,
+        items: json("consent items", &items)?,
+        wording: r.try_get("wording")?,
+        at: r.try_get("at")?,
+    })
+}
+
+fn case_post_row(r: &PgRow) -> Result<CasePost> {
+    Ok(CasePost {
+        case: CaseId(r.try_get("case_id")?),
+        hub_id: r.try_get("hub_id")?,
+        transport: r.try_get("transport")?,
+        channel_id: r.try_get("channel_id")?,
+        message_id: r.try_get("message_id")?,
+        thread_id: r.try_get("thread_id")?,
+        created_at: r.try_get("created_at")?,
+    })
+}
+
+const CASE_COLS: &str = "id, session_id, user_key, version, headline, summary_plain, summary_markdown, route, hub_id, tags, step, status, claimed_by, outcome, created_at, updated_at";
+const DELIVERY_COLS: &str = "id, case_id, hub_id, transport, target, status, attempts, next_attempt_at, last_error, external_id, created_at, delivered_at";
+
+async fn insert_consent(
+    conn: &mut sqlx::PgConnection,
+    session: SessionId,
+    case: Option<CaseId>,
+    user: &str,
+    c: &ConsentRecord,
+    now: DateTime<Utc>,
+) -> Result<i64> {
+    Ok(sqlx::query_scalar(
+        "INSERT INTO consents (session_id, case_id, user_key, granted, recipients, items, wording, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+    )
+    .bind(session.0)
+    .bind(case.map(|c| c.0))
+    .bind(user)
+    .bind(c.granted)
+    .bind(to_json(&c.hubs))
+    .bind(to_json(&c.items))
+    .bind(&c.wording)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?)
+}
+
+/// Changes a case and writes its audit entry inside a transaction. The
+/// case row is read `FOR UPDATE`, so two staff actions on one case (from
+/// two instances) apply one after the other.
+async fn apply_change(
+    conn: &mut sqlx::PgConnection,
+    id: CaseId,
+    change: &CaseChange,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<CaseRecord> {
+    let row = sqlx::query(&format!(
+        "SELECT {CASE_COLS} FROM cases WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id.0)
+    .fetch_optional(&mut *conn)
+    .await?
+    .ok_or_else(|| StoreError::NotFound(format!("case {id}")))?;
+    let mut case = case_row(&row)?;
+    let detail;
+    match change {
+        CaseChange::Claim { by } => {
+            if case.status == CaseStatus::Closed {
+                return Err(StoreError::Conflict(format!("case {id} is closed")));
+            }
+            if let Some(holder) = case.claimed_by.as_ref().filter(|h| *h != by) {
+                return Err(StoreError::Conflict(format!(
+                    "case {id} is already claimed by {holder}"
+                )));
+            }
+            case.status = CaseStatus::Claimed;
+            case.claimed_by = Some(by.clone());
+            detail = serde_json::json!({ "by": by });
+        }
+        CaseChange::Release => {
+            case.status = CaseStatus::Open;
+            case.claimed_by = None;
+            detail = serde_json::json!({});
+        }
+        CaseChange::Forward { to_hub, reason } => {
+            detail = serde_json::json!({ "from": case.hub_id, "to": to_hub, "reason": reason });
+            case.hub_id = to_hub.clone();
+            case.status = CaseStatus::Open;
+            case.claimed_by = None;
+        }
+        CaseChange::Advance { to_step } => {
+            if *to_step <= case.step || *to_step > 5 {
+                return Err(StoreError::Conflict(format!(
+                    "case {id} is at step {}; it can only advance to a later step up to 5",
+                    case.step
+                )));
+            }
+            detail = serde_json::json!({ "from": case.step, "to": to_step });
+            case.step = *to_step;
+        }
+        CaseChange::Close { outcome } => {
+            case.status = CaseStatus::Closed;
+            case.outcome = Some(outcome.clone());
+            detail = serde_json::json!({ "outcome": outcome });
+        }
+    }
+    case.updated_at = now;
+    sqlx::query("UPDATE cases SET hub_id = $1, step = $2, status = $3, claimed_by = $4, outcome = $5, updated_at = $6 WHERE id = $7")
+        .bind(&case.hub_id)
+        .bind(case.step as i64)
+        .bind(case.status.name())
+        .bind(&case.claimed_by)
+        .bind(&case.outcome)
+        .bind(now)
+        .bind(id.0)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "INSERT INTO audit_log (case_id, actor, action, detail, at) VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(id.0)
+    .bind(actor)
+    .bind(change.action())
+    .bind(detail.to_string())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(case)
+}
+
+/// The owner and script version of a session, read only when a step needs
+/// them (consent and case rows).
+enum SessionMeta {
+    Unknown,
+    Known(String, String),
+}
+
+impl SessionMeta {
+    async fn get(
+        &mut self,
+        conn: &mut sqlx::PgConnection,
+        session: SessionId,
+    ) -> Result<(&str, &str)> {
+        if let SessionMeta::Unknown = self {
+            let row = sqlx::query("SELECT user_key, version FROM sessions WHERE id = $1")
+                .bind(session.0)
+                .fetch_optional(&mut *conn)
+                .await?
+                .ok_or_else(|| StoreError::NotFound(format!("session {session}")))?;
+            *self = SessionMeta::Known(row.try_get("user_key")?, row.try_get("version")?);
+        }
+        match self {
+            SessionMeta::Known(u, v) => Ok((u.as_str(), v.as_str())),
+            SessionMeta::Unknown => unreachable!("filled above"),
+        }
+    }
+}
+
+fn state_json<'a>(c: &StepCommit<'a>) -> std::borrow::Cow<'a, str> {
+    match c.state_json {
+        Some(s) => std::borrow::Cow::Borrowed(s),
+        None => std::borrow::Cow::Owned(to_json(c.state)),
+    }
+}
+
+/// A step whose effects touch no table but `answers` and its own session
+/// row (which it may create).
+fn is_simple(c: &StepCommit<'_>) -> bool {
+    c.effects.iter().all(|e| {
+        !matches!(
+            e,
+            Effect::Consent(_) | Effect::CaseReady(_) | Effect::Restarted
+        )
+    })
+}
+
+/// Takes the transaction-scoped advisory locks of these owners, in the
+/// order of their keys so that two transactions never wait for each other
+/// in a circle. The one-`bigint` form of the lock does not collide with
+/// the two-`int4` form the leader lock uses.
+async fn lock_owners(conn: &mut sqlx::PgConnection, users: &[String]) -> Result<()> {
+    if users.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "SELECT pg_advisory_xact_lock(k) FROM (SELECT DISTINCT hashtextextended(u, 0) AS k FROM unnest($1::text[]) AS u ORDER BY k) AS l",
+    )
+    .bind(users)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Creates the sessions of first steps with one `INSERT … SELECT FROM
+/// unnest(…) RETURNING`, and returns their ids in the steps' order. A
+/// session whose step presumed something of its owner's sessions is
+/// inserted only if that still holds: the owners' advisory locks are taken
+/// first (see the module's comment), then the insert checks. If any was
+/// refused, fails with [`StoreError::NotNew`] naming their owners; the
+/// caller rolls back.
+async fn create_sessions(
+    conn: &mut sqlx::PgConnection,
+    new: &[(&StepCommit<'_>, &NewSession)],
+) -> Result<Vec<SessionId>> {
+    if new.is_empty() {
+        return Ok(vec![]);
+    }
+    let users: Vec<String> = new.iter().map(|(_, s)| s.user.to_string()).collect();
+    lock_owners(conn, &users).await?;
+    let mut script_ids = Vec::with_capacity(new.len());
+    let mut langs = Vec::with_capacity(new.len());
+    let mut versions = Vec::with_capacity(new.len());
+    let mut statuses = Vec::with_capacity(new.len());
+    let mut nodes = Vec::with_capacity(new.len());
+    let mut states = Vec::with_capacity(new.len());
+    let mut created = Vec::with_capacity(new.len());
+    let mut updated = Vec::with_capacity(new.len());
+    let mut presumed = Vec::with_capacity(new.len());
+    for (c, s) in new {
+        script_ids.push(s.script_id.as_str());
+        langs.push(s.lang.code());
+        versions.push(s.version.as_str());
+        statuses.push(c.state.status.name());
+        nodes.push(c.current_node);
+        states.push(state_json(c).into_owned());
+        created.push(s.now);
+        updated.push(c.now);
+        presumed.push(match s.presumed {
+            Presumption::Read => 0i32,
+            Presumption::NoSession => 1,
+            Presumption::NoOpenSession => 2,
+        });
+    }
+    let rows = sqlx::query(
+        "INSERT INTO sessions (user_key, script_id, lang, version, status, current_node, state, rev, created_at, updated_at)
+         SELECT v.u, v.sid, v.lang, v.ver, v.st, v.node, v.state, 1, v.ca, v.ua
+         FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[], $9::timestamptz[], $10::int4[])
+              AS v(u, sid, lang, ver, st, node, state, ca, ua, p)
+         WHERE v.p = 0 OR NOT EXISTS (SELECT 1 FROM sessions s WHERE s.user_key = v.u AND (v.p = 1 OR s.status IN ('new', 'active')))
+         RETURNING id, user_key",
+    )
+    .bind(&users)
+    .bind(&script_ids)
+    .bind(&langs)
+    .bind(&versions)
+    .bind(&statuses)
+    .bind(&nodes)
+    .bind(&states)
+    .bind(&created)
+    .bind(&updated)
+    .bind(&presumed)
+    .fetch_all(&mut *conn)
+    .await?;
+    let by_user: std::collections::HashMap<String, i64> = rows
+        .iter()
+        .map(|r| Ok((r.try_get::<String, _>(1)?, r.try_get::<i64, _>(0)?)))
+        .collect::<Result<_>>()?;
+    let mut ids = Vec::with_capacity(new.len());
+    let mut refused = Vec::new();
+    for (_, s) in new {
+        match by_user.get(&s.user.to_string()) {
+            Some(id) => ids.push(SessionId(*id)),
+            None if s.presumed != Presumption::Read => refused.push(s.user.clone()),
+            None => {
+                return Err(StoreError::Conflict(format!(
+                    "two new sessions for {} in one batch",
+                    s.user
+                )))
+            }
+        }
+    }
+    if !refused.is_empty() {
+        return Err(StoreError::NotNew(refused));
+    }
+    Ok(ids)
+}
+
+/// Writes one step inside the caller's transaction: the session row first
+/// (created for a first step, otherwise updated over its revision), then
+/// the rows for its effects.
+async fn write_step(conn: &mut sqlx::PgConnection, c: &StepCommit<'_>) -> Result<StepOutcome> {
+    let mut outcome = StepOutcome::default();
+    let mut meta = SessionMeta::Unknown;
+    let session = match c.new_session {
+        Some(s) => {
+            let id = create_sessions(conn, &[(c, s)]).await?[0];
+            meta = SessionMeta::Known(s.user.to_string(), s.version.clone());
+            outcome.created = Some(id);
+            id
+        }
+        None => {
+            let updated = sqlx::query(
+                "UPDATE sessions SET status = $1, current_node = $2, state = $3, updated_at = $4, rev = rev + 1 WHERE id = $5 AND rev = $6",
+            )
+            .bind(c.state.status.name())
+            .bind(c.current_node)
+            .bind(state_json(c))
+            .bind(c.now)
+            .bind(c.session.0)
+            .bind(c.rev)
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+            if updated == 0 {
+                let exists: Option<i64> =
+                    sqlx::query_scalar("SELECT id FROM sessions WHERE id = $1")
+                        .bind(c.session.0)
+                        .fetch_optional(&mut *conn)
+                        .await?;
+                return Err(match exists {
+                    Some(_) => StoreError::Stale(vec![c.session]),
+                    None => StoreError::NotFound(format!("session {}", c.session)),
+                });
+            }
+            c.session
+        }
+    };
+    for e in c.effects {
+        match e {
+            Effect::Record(r) => {
+                sqlx::query("INSERT INTO answers (session_id, node, ix, value, raw, correction, at) VALUES ($1, $2, $3, $4, $5, $6, $7)")
+                    .bind(session.0)
+                    .bind(&r.node)
+                    .bind(r.ix as i64)
+                    .bind(to_json(&r.value))
+                    .bind(&r.raw)
+                    .bind(r.correction)
+                    .bind(c.now)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Effect::Unset { node, ix } => {
+                sqlx::query("INSERT INTO answers (session_id, node, ix, value, raw, correction, at) VALUES ($1, $2, $3, NULL, '', TRUE, $4)")
+                    .bind(session.0)
+                    .bind(node)
+                    .bind(*ix as i64)
+                    .bind(c.now)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            // Everything said before a restart stays as history but no
+            // longer counts. Only this session's answers matter to its log,
+            // and its row is locked by this transaction, so no answer of it
+            // can be written meanwhile; later ones take larger ids from the
+            // sequence.
+            Effect::Restarted => {
+                sqlx::query("UPDATE sessions SET answers_from = (SELECT COALESCE(MAX(id), 0) + 1 FROM answers WHERE session_id = $1) WHERE id = $1")
+                    .bind(session.0)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            Effect::Consent(rec) => {
+                let (user, _) = meta.get(conn, session).await?;
+                let user = user.to_string();
+                insert_consent(conn, session, None, &user, rec, c.now).await?;
+            }
+            Effect::CaseReady(draft) => {
+                let (user, version) = meta.get(conn, session).await?;
+                let (user, version) = (user.to_string(), version.to_string());
+                let id: i64 = sqlx::query_scalar(
+                    "INSERT INTO cases (session_id, user_key, version, headline, summary_plain, summary_markdown, route, hub_id, tags, step, status, created_at, updated_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'open', $11, $11) RETURNING id",
+                )
+                .bind(session.0)
+                .bind(&user)
+                .bind(&version)
+                .bind(&draft.headline)
+                .bind(&draft.summary_plain)
+                .bind(&draft.summary_markdown)
+                .bind(to_json(&draft.route))
+                .bind(&draft.route.primary.id)
+                .bind(to_json(&draft.tags))
+                .bind(draft.step as i64)
+                .bind(c.now)
+                .fetch_one(&mut *conn)
+                .await?;
+                let case = CaseId(id);
+                // The forwarding record: who receives what, on which
+                // consent, written with the case itself.
+                insert_consent(conn, session, Some(case), &user, &draft.consent, c.now).await?;
+                for d in &c.deliveries {
+                    sqlx::query(
+                        "INSERT INTO deliveries (case_id, hub_id, transport, target, status, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 'pending', $5, $5)",
+                    )
+                    .bind(id)
+                    .bind(&d.hub_id)
+                    .bind(&d.transport)
+                    .bind(&d.target)
+                    .bind(c.now)
+                    .execute(&mut *conn)
+                    .await?;
+                }
+                sqlx::query("INSERT INTO audit_log (case_id, actor, action, detail, at) VALUES ($1, 'bot', 'routed', $2, $3)")
+                    .bind(id)
+                    .bind(to_json(&draft.route))
+                    .bind(c.now)
+                    .execute(&mut *conn)
+                    .await?;
+                outcome.case = Some(case);
+            }
+            _ => {}
+        }
+    }
+    Ok(outcome)
+}
+
+/// Writes answer-only steps of many sessions (see [`is_simple`]) with
+/// three statements whatever their number: the new sessions, one `UPDATE
+/// … FROM unnest(…)` for the others, one `INSERT … SELECT FROM unnest(…)`
+/// for the answers. PostgreSQL takes whole arrays as parameters, so there
+/// is no padding to fixed statement sizes as in the SQLite store. Returns
+/// each step's session id. Fails with [`StoreError::Stale`] naming exactly
+/// the steps whose session is missing or has moved on: `RETURNING` says
+/// which rows the update changed.
+async fn write_simple_steps(
+    conn: &mut sqlx::PgConnection,
+    all: &[&StepCommit<'_>],
+) -> Result<Vec<SessionId>> {
+    let mut ids: Vec<SessionId> = all.iter().map(|c| c.session).collect();
+    if all.is_empty() {
+        return Ok(ids);
+    }
+    let created: Vec<(usize, (&StepCommit<'_>, &NewSession))> = all
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| c.new_session.map(|n| (i, (*c, n))))
+        .collect();
+    let new: Vec<(&StepCommit<'_>, &NewSession)> = created.iter().map(|(_, p)| *p).collect();
+    for ((i, _), id) in created.iter().zip(create_sessions(conn, &new).await?) {
+        ids[*i] = id;
+    }
+    let steps: Vec<&StepCommit<'_>> = all
+        .iter()
+        .copied()
+        .filter(|c| c.new_session.is_none())
+        .collect();
+    if !steps.is_empty() {
+        let sids: Vec<i64> = steps.iter().map(|c| c.session.0).collect();
+        let revs: Vec<i64> = steps.iter().map(|c| c.rev).collect();
+        let statuses: Vec<&str> = steps.iter().map(|c| c.state.status.name()).collect();
+        let nodes: Vec<&str> = steps.iter().map(|c| c.current_node).collect();
+        let states: Vec<String> = steps.iter().map(|c| state_json(c).into_owned()).collect();
+        let times: Vec<DateTime<Utc>> = steps.iter().map(|c| c.now).collect();
+        // Setting the status to the value it has keeps the update HOT
+        // (PostgreSQL compares the indexed values), so unlike the SQLite
+        // store there is no need to leave it out for unchanged statuses.
+        let landed: Vec<i64> = sqlx::query_scalar(
+            "UPDATE sessions SET status = v.st, current_node = v.node, state = v.state, updated_at = v.at, rev = sessions.rev + 1
+             FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::timestamptz[]) AS v(id, rev, st, node, state, at)
+             WHERE sessions.id = v.id AND sessions.rev = v.rev
+             RETURNING sessions.id",
+        )
+        .bind(&sids)
+        .bind(&revs)
+        .bind(&statuses)
+        .bind(&nodes)
+        .bind(&states)
+        .bind(&times)
+        .fetch_all(&mut *conn)
+        .await?;
+        if landed.len() != steps.len() {
+            let landed: std::collections::HashSet<i64> = landed.into_iter().collect();
+            let stale = steps
+                .iter()
+                .filter(|c| !landed.contains(&c.session.0))
+                .map(|c| c.session)
+                .collect();
+            return Err(StoreError::Stale(stale));
+        }
+    }
+    // The answers, in step and effect order (their ids keep that order).
+    let mut a_sessions = Vec::new();
+    let mut a_nodes = Vec::new();
+    let mut a_ixs = Vec::new();
+    let mut a_values: Vec<Option<String>> = Vec::new();
+    let mut a_raws = Vec::new();
+    let mut a_corrections = Vec::new();
+    let mut a_times = Vec::new();
+    for (i, c) in all.iter().enumerate() {
+        for e in c.effects {
+            match e {
+                Effect::Record(r) => {
+                    a_sessions.push(ids[i].0);
+                    a_nodes.push(r.node.as_str());
+                    a_ixs.push(r.ix as i64);
+                    a_values.push(Some(to_json(&r.value)));
+                    a_raws.push(r.raw.as_str());
+                    a_corrections.push(r.correction);
+                    a_times.push(c.now);
+                }
+                Effect::Unset { node, ix } => {
+                    a_sessions.push(ids[i].0);
+                    a_nodes.push(node.as_str());
+                    a_ixs.push(*ix as i64);
+                    a_values.push(None);
+                    a_raws.push("");
+                    a_corrections.push(true);
+                    a_times.push(c.now);
+                }
+                _ => {}
+            }
+        }
+    }
+    if !a_sessions.is_empty() {
+        let inserted = sqlx::query(
+            "INSERT INTO answers (session_id, node, ix, value, raw, correction, at)
+             SELECT * FROM unnest($1::int8[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::bool[], $7::timestamptz[])",
+        )
+        .bind(&a_sessions)
+        .bind(&a_nodes)
+        .bind(&a_ixs)
+        .bind(&a_values)
+        .bind(&a_raws)
+        .bind(&a_corrections)
+        .bind(&a_times)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if inserted != a_sessions.len() as u64 {
+            return Err(StoreError::Conflict(format!(
+                "{inserted} answers stored of {}",
+                a_sessions.len()
+            )));
+        }
+    }
+    Ok(ids)
+}
+
+const UPSERT_DELIVERY: &str = "INSERT INTO deliveries (case_id, hub_id, transport, target, status, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 'pending', $5, $5)
+     ON CONFLICT (case_id, hub_id, transport) DO UPDATE SET status = 'pending', next_attempt_at = excluded.next_attempt_at
+     WHERE deliveries.status = 'failed'
+     RETURNING id";
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn save_version(&self, v: &VersionRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO script_versions (version, script_id, lang, script_name, script_text, routing_name, routing_text, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (version) DO NOTHING",
+        )
+        .bind(&v.version)
+        .bind(&v.script_id)
+        .bind(v.lang.code())
+        .bind(&v.script_name)
+        .bind(&v.script_text)
+        .bind(&v.routing_name)
+        .bind(&v.routing_text)
+        .bind(v.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn load_version(&self, version: &str) -> Result<Option<VersionRecord>> {
+        let row = sqlx::query("SELECT * FROM script_versions WHERE version = $1")
+            .bind(version)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            let lang: String = r.try_get("lang")?;
+            Ok(VersionRecord {
+                version: r.try_get("version")?,
+                script_id: r.try_get("script_id")?,
+                lang: Lang::parse(&lang).ok_or_else(|| corrupt("version lang", &lang))?,
+                script_name: r.try_get("script_name")?,
+                script_text: r.try_get("script_text")?,
+                routing_name: r.try_get("routing_name")?,
+                routing_text: r.try_get("routing_text")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn versions_in_use(&self) -> Result<Vec<VersionUse>> {
+        let rows = sqlx::query(
+            "SELECT v.version, v.script_id, v.lang, v.created_at,
+                    (SELECT COUNT(*) FROM sessions s WHERE s.version = v.version AND s.status IN ('new', 'active')) AS open
+             FROM script_versions v ORDER BY v.created_at DESC, v.version",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let lang: String = r.try_get("lang")?;
+                Ok(VersionUse {
+                    version: r.try_get("version")?,
+                    script_id: r.try_get("script_id")?,
+                    lang: Lang::parse(&lang).ok_or_else(|| corrupt("version lang", &lang))?,
+                    created_at: r.try_get("created_at")?,
+                    open_sessions: r.try_get("open")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_session(&self, s: &NewSession) -> Result<SessionRecord> {
+        let state = crate::engine::SessionState::default();
+        let mut tx = self.pool.begin().await?;
+        // The same lock as a first step's, so this session and one created
+        // by another instance's first step are never created blind to each
+        // other.
+        lock_owners(&mut tx, &[s.user.to_string()]).await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO sessions (user_key, script_id, lang, version, status, current_node, state, created_at, updated_at)
+             VALUES ($1, $2, $3, $4, 'new', '', $5, $6, $6) RETURNING id",
+        )
+        .bind(s.user.to_string())
+        .bind(&s.script_id)
+        .bind(s.lang.code())
+        .bind(&s.version)
+        .bind(to_json(&state))
+        .bind(s.now)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(SessionRecord {
+            id: SessionId(id),
+            user: s.user.clone(),
+            script_id: s.script_id.clone(),
+            lang: s.lang,
+            version: s.version.clone(),
+            status: Status::New,
+            current_node: String::new(),
+            state,
+            rev: 0,
+            created_at: s.now,
+            updated_at: s.now,
+        })
+    }
+
+    async fn session(&self, id: SessionId) -> Result<Option<SessionRecord>> {
+        let row = sqlx::query(session_select!("WHERE s.id = $1"))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(session_row).transpose()
+    }
+
+    async fn open_session(&self, user: &UserKey) -> Result<Option<SessionRecord>> {
+        let row = sqlx::query(session_select!(
+            "WHERE s.user_key = $1 AND s.status IN ('new', 'active') ORDER BY s.id DESC LIMIT 1"
+        ))
+        .bind(user.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(session_row).transpose()
+    }
+
+    async fn has_open_session(&self, user: &UserKey) -> Result<bool> {
+        Ok(sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM sessions WHERE user_key = $1 AND status IN ('new', 'active'))",
+        )
+        .bind(user.to_string())
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn latest_session(&self, user: &UserKey) -> Result<Option<SessionRecord>> {
+        let row = sqlx::query(session_select!(
+            "WHERE s.user_key = $1 ORDER BY s.id DESC LIMIT 1"
+        ))
+        .bind(user.to_string())
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(session_row).transpose()
+    }
+
+    async fn sessions_to_resume(&self, users: &[UserKey]) -> Result<Vec<Option<SessionRecord>>> {
+        if users.is_empty() {
+            return Ok(vec![]);
+        }
+        let keys: Vec<String> = users.iter().map(|u| u.to_string()).collect();
+        // Ranks each owner's sessions (open ones first, then newest) and
+        // rebuilds the answers of the chosen session only.
+        let rows = sqlx::query(session_select!(
+            "WHERE s.id IN (SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY user_key ORDER BY status IN ('new', 'active') DESC, id DESC) AS rank
+                              FROM sessions WHERE user_key = ANY($1)) AS r WHERE rank = 1)"
+        ))
+        .bind(&keys)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut found = std::collections::HashMap::new();
+        for r in rows {
+            let s = session_row(&r)?;
+            found.insert(s.user.clone(), s);
+        }
+        // The same owner may be asked for twice.
+        Ok(users.iter().map(|u| found.get(u).cloned()).collect())
+    }
+
+    async fn open_sessions(&self) -> Result<Vec<SessionRecord>> {
+        let rows = sqlx::query(session_select!(
+            "WHERE s.status IN ('new', 'active') ORDER BY s.id"
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(session_row).collect()
+    }
+
+    async fn sessions_of_user(&self, user: &UserKey) -> Result<Vec<SessionRecord>> {
+        let rows = sqlx::query(session_select!("WHERE s.user_key = $1 ORDER BY s.id"))
+            .bind(user.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(session_row).collect()
+    }
+
+    fn atomic_batches(&self) -> bool {
+        // `commit_steps` is one transaction.
+        true
+    }
+
+    async fn commit_step(&self, c: &StepCommit<'_>) -> Result<StepOutcome> {
+        let mut tx = self.pool.begin().await?;
+        let outcome = write_step(&mut tx, c).await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Group commit: every step in one transaction, so one WAL flush makes
+    /// the lot durable. Answer-only steps (nearly all) are written with a
+    /// few array-bound statements for the whole batch; the others one by
+    /// one, as `commit_step` writes them.
+    async fn commit_steps(&self, cs: &[StepCommit<'_>]) -> Result<Vec<StepOutcome>> {
+        let mut tx = self.pool.begin().await?;
+        let mut out = vec![StepOutcome::default(); cs.len()];
+        let mut simple = Vec::with_capacity(cs.len());
+        let mut simple_ix = Vec::with_capacity(cs.len());
+        for (i, c) in cs.iter().enumerate() {
+            if cs.len() > 1 && is_simple(c) {
+                simple.push(c);
+                simple_ix.push(i);
+            } else {
+                out[i] = write_step(&mut tx, c).await?;
+            }
+        }
+        let ids = write_simple_steps(&mut tx, &simple).await?;
+        for ((i, id), c) in simple_ix.into_iter().zip(ids).zip(&simple) {
+            if c.new_session.is_some() {
+                out[i].created = Some(id);
+            }
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn answers(&self, session: SessionId) -> Result<Vec<AnswerRecord>> {
+        let rows =
+            sqlx::query("SELECT * FROM answers WHERE session_id = $1 AND NOT carried ORDER BY id")
+                .bind(session.0)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| {
+                let value: Option<String> = r.try_get("value")?;
+                Ok(AnswerRecord {
+                    session,
+                    node: r.try_get("node")?,
+                    value: value.map(|v| json("answer value", &v)).transpose()?,
+                    raw: r.try_get("raw")?,
+                    correction: r.try_get("correction")?,
+                    at: r.try_get("at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn case(&self, id: CaseId) -> Result<Option<CaseRecord>> {
+        let row = sqlx::query(&format!("SELECT {CASE_COLS} FROM cases WHERE id = $1"))
+            .bind(id.0)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(case_row).transpose()
+    }
+
+    async fn cases(&self, f: &CaseFilter) -> Result<Vec<CaseRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CASE_COLS} FROM cases WHERE ($1::text IS NULL OR hub_id = $1) AND ($2::text IS NULL OR status = $2) ORDER BY id DESC LIMIT $3"
+        ))
+        .bind(&f.hub_id)
+        .bind(f.status.map(|s| s.name()))
+        .bind(f.limit.unwrap_or(100))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(case_row).collect()
+    }
+
+    async fn cases_of_user(&self, user: &UserKey) -> Result<Vec<CaseRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CASE_COLS} FROM cases WHERE user_key = $1 AND NOT forgotten ORDER BY id"
+        ))
+        .bind(user.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(case_row).collect()
+    }
+
+    async fn update_case(
+        &self,
+        id: CaseId,
+        change: &CaseChange,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<CaseRecord> {
+        let mut tx = self.pool.begin().await?;
+        let case = apply_change(&mut tx, id, change, actor, now).await?;
+        tx.commit().await?;
+        Ok(case)
+    }
+
+    async fn audit(&self, case: Option<CaseId>) -> Result<Vec<AuditEntry>> {
+        let rows = sqlx::query(
+            "SELECT * FROM audit_log WHERE ($1::int8 IS NULL OR case_id = $1) ORDER BY id",
+        )
+        .bind(case.map(|c| c.0))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let detail: String = r.try_get("detail")?;
+                let case: Option<i64> = r.try_get("case_id")?;
+                Ok(AuditEntry {
+                    id: r.try_get("id")?,
+                    case: case.map(CaseId),
+                    actor: r.try_get("actor")?,
+                    action: r.try_get("action")?,
+                    detail: json("audit detail", &detail)?,
+                    at: r.try_get("at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn append_audit(
+        &self,
+        case: Option<CaseId>,
+        actor: &str,
+        action: &str,
+        detail: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (case_id, actor, action, detail, at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(case.map(|c| c.0))
+        .bind(actor)
+        .bind(action)
+        .bind(detail.to_string())
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn add_delivery(&self, case: CaseId, d: &NewDelivery, now: DateTime<Utc>) -> Result<i64> {
+        let id: Option<i64> = sqlx::query_scalar(UPSERT_DELIVERY)
+            .bind(case.0)
+            .bind(&d.hub_id)
+            .bind(&d.transport)
+            .bind(&d.target)
+            .bind(now)
+            .fetch_optional(&self.pool)
+            .await?;
+        match id {
+            Some(id) => Ok(id),
+            // The delivery exists and is not failed: it is left alone, and
+            // its id is the answer.
+            None => Ok(sqlx::query_scalar(
+                "SELECT id FROM deliveries WHERE case_id = $1 AND hub_id = $2 AND transport = $3",
+            )
+            .bind(case.0)
+            .bind(&d.hub_id)
+            .bind(&d.transport)
+            .fetch_one(&self.pool)
+            .await?),
+        }
+    }
+
+    async fn due_deliveries(
+        &self,
+        transport: &str,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLS} FROM deliveries WHERE transport = $1 AND status = 'pending' AND next_attempt_at <= $2 ORDER BY next_attempt_at, id LIMIT $3"
+        ))
+        .bind(transport)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(delivery_row).collect()
+    }
+
+    async fn deliveries(&self, case: CaseId) -> Result<Vec<DeliveryRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLS} FROM deliveries WHERE case_id = $1 ORDER BY id"
+        ))
+        .bind(case.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(delivery_row).collect()
+    }
+
+    async fn set_delivery_external_id(&self, id: i64, external_id: &str) -> Result<()> {
+        sqlx::query("UPDATE deliveries SET external_id = $1 WHERE id = $2")
+            .bind(external_id)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn record_attempt(
+        &self,
+        id: i64,
+        outcome: &AttemptOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        let (name, error) = match outcome {
+            AttemptOutcome::Delivered { external_id } => {
+                sqlx::query(
+                    "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = $1, last_error = NULL,
+                     external_id = COALESCE($2, external_id) WHERE id = $3",
+                )
+                .bind(now)
+                .bind(external_id)
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+                ("delivered", None)
+            }
+            AttemptOutcome::Retry { at, error } => {
+                sqlx::query("UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3")
+                    .bind(at)
+                    .bind(error)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                ("retry", Some(error))
+            }
+            AttemptOutcome::Failed { error } => {
+                sqlx::query("UPDATE deliveries SET status = 'failed', attempts = attempts + 1, last_error = $1 WHERE id = $2")
+                    .bind(error)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                ("failed", Some(error))
+            }
+        };
+        sqlx::query(
+            "INSERT INTO delivery_attempts (delivery_id, outcome, error, at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(error)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn record_consent(
+        &self,
+        session: SessionId,
+        case: Option<CaseId>,
+        user: &UserKey,
+        c: &ConsentRecord,
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
+        let mut conn = self.pool.acquire().await?;
+        insert_consent(&mut conn, session, case, &user.to_string(), c, now).await
+    }
+
+    async fn consents(&self, user: &UserKey) -> Result<Vec<ConsentRow>> {
+        let rows = sqlx::query("SELECT * FROM consents WHERE user_key = $1 ORDER BY id")
+            .bind(user.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(consent_row).collect()
+    }
+
+    async fn forget_user(&self, user: &UserKey, now: DateTime<Utc>) -> Result<ForgetReport> {
+        let key = user.to_string();
+        let mut tx = self.pool.begin().await?;
+        // Held to the end of the transaction: no first step of this owner
+        // creates a session meanwhile that the deletion would miss.
+        lock_owners(&mut tx, std::slice::from_ref(&key)).await?;
+        let answers = sqlx::query(
+            "DELETE FROM answers WHERE session_id IN (SELECT id FROM sessions WHERE user_key = $1)",
+        )
+        .bind(&key)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let sessions = sqlx::query("DELETE FROM sessions WHERE user_key = $1")
+            .bind(&key)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        // Undelivered copies must not go out after the owner withdrew.
+        sqlx::query(
+            "UPDATE deliveries SET status = 'failed', last_error = 'owner deleted their data'
+             WHERE status = 'pending' AND case_id IN (SELECT id FROM cases WHERE user_key = $1)",
+        )
+        .bind(&key)
+        .execute(&mut *tx)
+        .await?;
+        let cases = sqlx::query(
+            "UPDATE cases SET headline = '（削除済み / deleted）', summary_plain = '', summary_markdown = '', tags = '[]', forgotten = TRUE, updated_at = $1
+             WHERE user_key = $2 AND NOT forgotten",
+        )
+        .bind(now)
+        .bind(&key)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        for sql in [
+            "DELETE FROM live_prompts WHERE user_key = $1",
+            "DELETE FROM relay_messages WHERE user_key = $1",
+            "DELETE FROM forward_requests WHERE user_key = $1",
+        ] {
+            sqlx::query(sql).bind(&key).execute(&mut *tx).await?;
+        }
+        let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM consents WHERE user_key = $1")
+            .bind(&key)
+            .fetch_one(&mut *tx)
+            .await?;
+        sqlx::query("INSERT INTO audit_log (case_id, actor, action, detail, at) VALUES (NULL, $1, 'forget', $2, $3)")
+            .bind(&key)
+            .bind(serde_json::json!({ "sessions": sessions, "answers": answers, "cases": cases }).to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(ForgetReport {
+            sessions,
+            answers,
+            cases,
+            consent_records_kept: kept as u64,
+        })
+    }
+
+    async fn forward_case(&self, f: &ForwardCase<'_>) -> Result<CaseRecord> {
+        let mut tx = self.pool.begin().await?;
+        let row = sqlx::query(
+            "SELECT status, forgotten, user_key, session_id FROM cases WHERE id = $1 FOR UPDATE",
+        )
+        .bind(f.case.0)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::NotFound(format!("case {}", f.case)))?;
+        let status: String = row.try_get("status")?;
+        let forgotten: bool = row.try_get("forgotten")?;
+        if forgotten {
+            return Err(StoreError::Conflict(format!(
+                "the owner of case {} deleted their data",
+                f.case
+            )));
+        }
+        if status == CaseStatus::Closed.name() {
+            return Err(StoreError::Conflict(format!("case {} is closed", f.case)));
+        }
+        if let Some(req) = f.request {
+            let changed = sqlx::query("UPDATE forward_requests SET status = 'accepted', decided_at = $1 WHERE id = $2 AND status = 'pending'")
+                .bind(f.now)
+                .bind(req)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if changed == 0 {
+                return Err(StoreError::Conflict(format!(
+                    "forward request {req} was already answered"
+                )));
+            }
+        }
+        if let Some(c) = f.consent {
+            let user: String = row.try_get("user_key")?;
+            let session: i64 = row.try_get("session_id")?;
+            insert_consent(&mut tx, SessionId(session), Some(f.case), &user, c, f.now).await?;
+        }
+        let change = CaseChange::Forward {
+            to_hub: f.to_hub.to_string(),
+            reason: f.reason.to_string(),
+        };
+        let case = apply_change(&mut tx, f.case, &change, f.actor, f.now).await?;
+        if let Some(d) = &f.delivery {
+            sqlx::query(UPSERT_DELIVERY)
+                .bind(f.case.0)
+                .bind(&d.hub_id)
+                .bind(&d.transport)
+                .bind(&d.target)
+                .bind(f.now)
+                .fetch_optional(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(case)
+    }
+
+    async fn save_case_post(&self, p: &CasePost) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO case_posts (case_id, hub_id, transport, channel_id, message_id, thread_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (case_id, hub_id, transport) DO UPDATE SET channel_id = excluded.channel_id, message_id = excluded.message_id,
+             thread_id = CASE WHEN excluded.message_id = case_posts.message_id
+                              THEN COALESCE(excluded.thread_id, case_posts.thread_id)
+                              ELSE excluded.thread_id END",
+        )
+        .bind(p.case.0)
+        .bind(&p.hub_id)
+        .bind(&p.transport)
+        .bind(&p.channel_id)
+        .bind(&p.message_id)
+        .bind(&p.thread_id)
+        .bind(p.created_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn case_posts(&self, case: CaseId) -> Result<Vec<CasePost>> {
+        let rows =
+            sqlx::query("SELECT * FROM case_posts WHERE case_id = $1 ORDER BY created_at, hub_id")
+                .bind(case.0)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter().map(case_post_row).collect()
+    }
+
+    async fn find_case_post(
+        &self,
+        transport: &str,
+        message_or_thread: &str,
+    ) -> Result<Option<CasePost>> {
+        let row = sqlx::query("SELECT * FROM case_posts WHERE transport = $1 AND (thread_id = $2 OR message_id = $2) LIMIT 1")
+            .bind(transport)
+            .bind(message_or_thread)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref().map(case_post_row).transpose()
+    }
+
+    async fn set_live_prompt(&self, p: &LivePrompt) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO live_prompts (user_key, session_id, node, channel_id, message_id, data, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (user_key) DO UPDATE SET session_id = excluded.session_id, node = excluded.node, channel_id = excluded.channel_id,
+             message_id = excluded.message_id, data = excluded.data, updated_at = excluded.updated_at",
+        )
+        .bind(p.user.to_string())
+        .bind(p.session.0)
+        .bind(&p.node)
+        .bind(&p.channel_id)
+        .bind(&p.message_id)
+        .bind(p.data.to_string())
+        .bind(p.updated_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn live_prompt(&self, user: &UserKey) -> Result<Option<LivePrompt>> {
+        let row = sqlx::query("SELECT * FROM live_prompts WHERE user_key = $1")
+            .bind(user.to_string())
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            let data: String = r.try_get("data")?;
+            Ok(LivePrompt {
+                user: user.clone(),
+                session: SessionId(r.try_get("session_id")?),
+                node: r.try_get("node")?,
+                channel_id: r.try_get("channel_id")?,
+                message_id: r.try_get("message_id")?,
+                data: json("live prompt data", &data)?,
+                updated_at: r.try_get("updated_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn clear_live_prompt(&self, user: &UserKey) -> Result<()> {
+        sqlx::query("DELETE FROM live_prompts WHERE user_key = $1")
+            .bind(user.to_string())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn create_forward_request(
+        &self,
+        r: &NewForwardRequest,
+        now: DateTime<Utc>,
+    ) -> Result<i64> {
+        Ok(sqlx::query_scalar(
+            "INSERT INTO forward_requests (case_id, user_key, to_hub, reason, requested_by, status, created_at) VALUES ($1, $2, $3, $4, $5, 'pending', $6) RETURNING id",
+        )
+        .bind(r.case.0)
+        .bind(r.user.to_string())
+        .bind(&r.to_hub)
+        .bind(&r.reason)
+        .bind(&r.requested_by)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?)
+    }
+
+    async fn forward_request(&self, id: i64) -> Result<Option<ForwardRequest>> {
+        let row = sqlx::query("SELECT * FROM forward_requests WHERE id = $1")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            let user: String = r.try_get("user_key")?;
+            let status: String = r.try_get("status")?;
+            Ok(ForwardRequest {
+                id: r.try_get("id")?,
+                case: CaseId(r.try_get("case_id")?),
+                user: UserKey::parse(&user).map_err(|e| corrupt("forward request user", e))?,
+                to_hub: r.try_get("to_hub")?,
+                reason: r.try_get("reason")?,
+                requested_by: r.try_get("requested_by")?,
+                status: ForwardStatus::parse(&status)
+                    .ok_or_else(|| corrupt("forward request status", &status))?,
+                created_at: r.try_get("created_at")?,
+                decided_at: r.try_get("decided_at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn decide_forward_request(
+        &self,
+        id: i64,
+        status: ForwardStatus,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n = sqlx::query("UPDATE forward_requests SET status = $1, decided_at = $2 WHERE id = $3 AND status = 'pending'")
+            .bind(status.name())
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn add_relay_message(&self, m: &RelayMessage) -> Result<()> {
+        sqlx::query("INSERT INTO relay_messages (case_id, user_key, direction, channel_id, message_id, at) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(m.case.0)
+            .bind(m.user.to_string())
+            .bind(&m.direction)
+            .bind(&m.channel_id)
+            .bind(&m.message_id)
+            .bind(m.at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn relay_messages_of_user(&self, user: &UserKey) -> Result<Vec<RelayMessage>> {
+        let rows = sqlx::query("SELECT * FROM relay_messages WHERE user_key = $1 ORDER BY id")
+            .bind(user.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RelayMessage {
+                    case: CaseId(r.try_get("case_id")?),
+                    user: user.clone(),
+                    direction: r.try_get("direction")?,
+                    channel_id: r.try_get("channel_id")?,
+                    message_id: r.try_get("message_id")?,
+                    at: r.try_get("at")?,
+                })
+            })
+            .collect()
+    }
+}
