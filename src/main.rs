@@ -6,8 +6,7 @@ use madoguchi::chat::{run_chat, ChatOptions};
 use madoguchi::domain::ids::{CaseId, Transport, UserKey};
 use madoguchi::runner::{Runner, RunnerConfig, SystemClock};
 use madoguchi::script::{load_dir, Lang, Severity};
-use madoguchi::store::sqlite::SqliteStore;
-use madoguchi::store::{CaseFilter, CaseStatus, Store};
+use madoguchi::store::{CaseFilter, CaseStatus, DbLocation, Store};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -31,14 +30,15 @@ struct Cli {
 
 #[derive(Args, Clone)]
 struct Common {
-    /// The SQLite database file (created if missing).
+    /// The database: an SQLite file (created if missing; also `sqlite:FILE`)
+    /// or a PostgreSQL URL (`postgres://USER@HOST/DB`).
     #[arg(
         long,
         env = "MADOGUCHI_DB",
         default_value = "madoguchi.db",
         global = true
     )]
-    db: PathBuf,
+    db: DbLocation,
     /// The folder with dialog scripts and routing.yaml.
     #[arg(
         long,
@@ -109,9 +109,10 @@ enum Cmd {
         /// The config file.
         #[arg(long, default_value = "madoguchi.toml")]
         config: PathBuf,
-        /// The SQLite database file (overrides `db` in the config file).
+        /// The database, an SQLite file or a `postgres://` URL (overrides
+        /// `db` in the config file).
         #[arg(long, env = "MADOGUCHI_DB")]
-        db: Option<PathBuf>,
+        db: Option<DbLocation>,
         /// The dialogs folder (overrides `dialogs` in the config file).
         #[arg(long, env = "MADOGUCHI_DIALOGS")]
         dialogs: Option<PathBuf>,
@@ -227,11 +228,16 @@ async fn main() -> std::process::ExitCode {
     }
 }
 
-async fn open_store(db: &Path) -> Result<Arc<dyn Store>> {
-    let s = SqliteStore::open(db)
+async fn open_store(db: &DbLocation) -> Result<Arc<dyn Store>> {
+    // The location's Display leaves out a password.
+    db.open()
         .await
-        .with_context(|| format!("cannot open the database {}", db.display()))?;
-    Ok(Arc::new(s))
+        .with_context(|| match db {
+            DbLocation::Sqlite(_) => format!("cannot open the database {db}"),
+            DbLocation::Postgres(_) => format!(
+                "cannot open the database {db}; check that the server runs, the URL's user, password and database are right, and the user may create tables"
+            ),
+        })
 }
 
 async fn real_main() -> Result<u8> {
@@ -338,7 +344,7 @@ async fn real_main() -> Result<u8> {
             // A throwaway database in a temporary folder, removed on exit:
             // trying a script stores nothing.
             let tmp = tempfile::tempdir().context("cannot create a temporary folder")?;
-            let store = open_store(&tmp.path().join("try.db")).await?;
+            let store = open_store(&DbLocation::Sqlite(tmp.path().join("try.db"))).await?;
             let runner = terminal_runner(store, bundle, lang, script).await?;
             let user = UserKey::new(Transport::Terminal, "try").context("internal user key")?;
             let opts = ChatOptions {
@@ -518,14 +524,18 @@ async fn real_main() -> Result<u8> {
             dialogs,
         } => {
             let mut cfg = madoguchi::discord::Config::load(&config)?;
-            cfg.db = db.unwrap_or(cfg.db);
+            let db = match db {
+                Some(db) => db,
+                None => DbLocation::parse(&cfg.db.to_string_lossy())
+                    .with_context(|| format!("`db` in {}", config.display()))?,
+            };
             cfg.dialogs = dialogs.unwrap_or(cfg.dialogs);
             let token = std::env::var("DISCORD_TOKEN")
                 .ok()
                 .context("DISCORD_TOKEN is not set: put the bot token from the Discord developer portal (Bot → Reset Token) in it")?;
             let token = madoguchi::discord::Token::new(&token)?;
             let bundle = load_checked(&cfg.dialogs)?;
-            let store = open_store(&cfg.db).await?;
+            let store = open_store(&db).await?;
             let runner = Runner::new(
                 store,
                 Arc::new(SystemClock),

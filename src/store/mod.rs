@@ -654,3 +654,141 @@ impl CaseChange {
         }
     }
 }
+
+/// Where the database is, parsed from `--db` / `MADOGUCHI_DB`: a
+/// `postgres://` (or `postgresql://`) URL means PostgreSQL; a `sqlite:`
+/// URL or a plain path means an SQLite file.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DbLocation {
+    Sqlite(std::path::PathBuf),
+    /// The URL as given (it may hold a password: see the `Display`).
+    Postgres(String),
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DbLocationError {
+    #[error(
+        "the database location is empty: give a file path, sqlite:FILE or postgres://USER@HOST/DB"
+    )]
+    Empty,
+    #[error("`{0}:` is not a database this bot can use: give a file path, sqlite:FILE or postgres://USER@HOST/DB")]
+    UnknownScheme(String),
+}
+
+impl DbLocation {
+    pub fn parse(s: &str) -> Result<DbLocation, DbLocationError> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err(DbLocationError::Empty);
+        }
+        if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            return Ok(DbLocation::Postgres(s.to_string()));
+        }
+        if let Some(rest) = s.strip_prefix("sqlite:") {
+            let path = rest.strip_prefix("//").unwrap_or(rest);
+            if path.is_empty() {
+                return Err(DbLocationError::Empty);
+            }
+            return Ok(DbLocation::Sqlite(path.into()));
+        }
+        // A scheme other than ours (`mysql://…`) is a mistake, not a file
+        // name; a Windows drive (`C:\…`) has no `//` after its colon.
+        if let Some((scheme, _)) = s.split_once("://") {
+            if !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '+')
+            {
+                return Err(DbLocationError::UnknownScheme(scheme.to_string()));
+            }
+        }
+        Ok(DbLocation::Sqlite(s.into()))
+    }
+
+    /// Opens the store, applying migrations.
+    pub async fn open(&self) -> Result<std::sync::Arc<dyn Store>> {
+        Ok(match self {
+            DbLocation::Sqlite(p) => std::sync::Arc::new(sqlite::SqliteStore::open(p).await?),
+            DbLocation::Postgres(url) => {
+                std::sync::Arc::new(postgres::PostgresStore::open(url).await?)
+            }
+        })
+    }
+}
+
+impl std::str::FromStr for DbLocation {
+    type Err = DbLocationError;
+    fn from_str(s: &str) -> Result<DbLocation, DbLocationError> {
+        DbLocation::parse(s)
+    }
+}
+
+/// Shows where the database is without its password, so that the location
+/// can go into messages and logs.
+impl std::fmt::Display for DbLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DbLocation::Sqlite(p) => write!(f, "{}", p.display()),
+            DbLocation::Postgres(url) => {
+                // scheme://user:password@host… → scheme://user:***@host…
+                let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+                match rest.split_once('@') {
+                    Some((cred, host)) if cred.contains(':') => {
+                        let user = cred.split(':').next().unwrap_or("");
+                        write!(f, "{scheme}://{user}:***@{host}")
+                    }
+                    _ => f.write_str(url),
+                }
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for DbLocation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DbLocation({self})")
+    }
+}
+
+#[cfg(test)]
+mod location_tests {
+    use super::{DbLocation, DbLocationError};
+
+    #[test]
+    fn urls_and_paths_choose_the_backend() {
+        assert_eq!(
+            DbLocation::parse("postgres://bot@db.example/madoguchi").unwrap(),
+            DbLocation::Postgres("postgres://bot@db.example/madoguchi".into())
+        );
+        assert!(matches!(
+            DbLocation::parse("postgresql://bot@db/m").unwrap(),
+            DbLocation::Postgres(_)
+        ));
+        assert_eq!(
+            DbLocation::parse("sqlite:data/m.db").unwrap(),
+            DbLocation::Sqlite("data/m.db".into())
+        );
+        assert_eq!(
+            DbLocation::parse("sqlite:///var/lib/m.db").unwrap(),
+            DbLocation::Sqlite("/var/lib/m.db".into())
+        );
+        assert_eq!(
+            DbLocation::parse("madoguchi.db").unwrap(),
+            DbLocation::Sqlite("madoguchi.db".into())
+        );
+        assert_eq!(
+            DbLocation::parse("mysql://x@y/z"),
+            Err(DbLocationError::UnknownScheme("mysql".into()))
+        );
+        assert_eq!(DbLocation::parse("  "), Err(DbLocationError::Empty));
+        assert_eq!(DbLocation::parse("sqlite:"), Err(DbLocationError::Empty));
+    }
+
+    #[test]
+    fn a_password_never_shows() {
+        let l = DbLocation::parse("postgres://bot:s3cret@db:5432/m?sslmode=require").unwrap();
+        let shown = format!("{l} {l:?}");
+        assert!(!shown.contains("s3cret"), "{shown}");
+        assert!(shown.contains("postgres://bot:***@db:5432/m"), "{shown}");
+    }
+}

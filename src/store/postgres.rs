@@ -75,6 +75,13 @@ impl PostgresStore {
     }
 
     pub async fn with_options(opts: PgConnectOptions) -> Result<PostgresStore> {
+        // One connection first: the pool retries until its timeout and then
+        // reports only that it timed out, while this says why (refused,
+        // wrong password, no such database).
+        {
+            use sqlx::{ConnectOptions, Connection};
+            opts.connect().await?.close().await?;
+        }
         let pool = PgPoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(30))
