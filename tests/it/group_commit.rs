@@ -2,16 +2,45 @@
 //! each `Runner::handle` returns its own step's outcome, and one bad step in
 //! a batch fails alone. No timing is asserted: only what is stored.
 
+use crate::on_both_backends;
+use crate::support::db::{AnyStore, TestDb};
 use madoguchi::domain::ids::{SessionId, Transport, UserKey};
 use madoguchi::engine::{Input, SessionState, Status};
 use madoguchi::render::RenderMode;
 use madoguchi::runner::{Runner, RunnerConfig, RunnerOptions, SystemClock};
 use madoguchi::script::{load_dir, Lang};
 use madoguchi::store::batch::{GroupCommitOptions, GroupCommitter, OwnedStep};
-use madoguchi::store::sqlite::SqliteStore;
 use madoguchi::store::{NewSession, Presumption, Store, StoreError};
 use std::path::Path;
 use std::sync::Arc;
+
+// Each test body runs on SQLite and on PostgreSQL.
+on_both_backends!(
+    concurrent_turns_through_the_group_committer_are_all_durable,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+on_both_backends!(
+    the_session_cache_stores_the_same,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+on_both_backends!(
+    a_full_cache_makes_room_and_nothing_is_held_between_turns,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+on_both_backends!(
+    without_group_commit_the_same_is_stored,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+on_both_backends!(one_bad_step_fails_alone);
+on_both_backends!(
+    a_stale_cached_session_is_read_again_not_written_over,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
 
 const OWNERS: usize = 40;
 
@@ -23,8 +52,8 @@ fn answer(q: usize) -> String {
     }
 }
 
-async fn runner(db: &Path, options: RunnerOptions) -> (Arc<Runner>, SqliteStore) {
-    let store = SqliteStore::open(db).await.unwrap();
+async fn runner(db: &TestDb, options: RunnerOptions) -> (Arc<Runner>, AnyStore) {
+    let store = db.open().await;
     let bundle = load_dir(Path::new("benches/dialogs")).unwrap();
     let config = RunnerConfig {
         script_id: "bench".into(),
@@ -32,15 +61,9 @@ async fn runner(db: &Path, options: RunnerOptions) -> (Arc<Runner>, SqliteStore)
         transports: vec!["local".into()],
         mode: RenderMode::Plain,
     };
-    let r = Runner::with_options(
-        Arc::new(store.clone()),
-        Arc::new(SystemClock),
-        bundle,
-        config,
-        options,
-    )
-    .await
-    .unwrap();
+    let r = Runner::with_options(store.arc(), Arc::new(SystemClock), bundle, config, options)
+        .await
+        .unwrap();
     (Arc::new(r), store)
 }
 
@@ -73,15 +96,12 @@ async fn run_owners(runner: Arc<Runner>) -> Vec<(UserKey, SessionId)> {
     out
 }
 
-async fn count(store: &SqliteStore, sql: &str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(store.pool())
-        .await
-        .unwrap()
+async fn count(store: &AnyStore, sql: &str) -> i64 {
+    store.count(sql).await
 }
 
 /// Every owner's consultation ended, with its 20 answers stored.
-async fn assert_every_consultation_completed(store: &SqliteStore) {
+async fn assert_every_consultation_completed(store: &AnyStore) {
     assert_eq!(
         count(
             store,
@@ -96,17 +116,14 @@ async fn assert_every_consultation_completed(store: &SqliteStore) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_turns_through_the_group_committer_are_all_durable() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("group.db");
+async fn concurrent_turns_through_the_group_committer_are_all_durable(db: TestDb) {
     let (runner, store) = runner(&db, RunnerOptions::default()).await;
     let owners = run_owners(runner.clone()).await;
     drop(runner);
-    store.pool().close().await;
+    store.close().await;
 
-    // Read back from the file with a fresh connection.
-    let store = SqliteStore::open(&db).await.unwrap();
+    // Read back with a fresh connection.
+    let store = db.open().await;
     assert_eq!(
         count(&store, "SELECT COUNT(*) FROM sessions").await,
         OWNERS as i64
@@ -123,10 +140,7 @@ async fn concurrent_turns_through_the_group_committer_are_all_durable() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_session_cache_stores_the_same() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("cache.db");
+async fn the_session_cache_stores_the_same(db: TestDb) {
     let options = RunnerOptions {
         session_cache: true,
         ..RunnerOptions::default()
@@ -153,10 +167,7 @@ async fn the_session_cache_stores_the_same() {
 /// room; the owners whose sessions were dropped are read from the store, and
 /// everything is stored as with a large cache. No per-owner lock is held
 /// between turns.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_full_cache_makes_room_and_nothing_is_held_between_turns() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("small-cache.db");
+async fn a_full_cache_makes_room_and_nothing_is_held_between_turns(db: TestDb) {
     let options = RunnerOptions {
         session_cache_max: 3,
         ..RunnerOptions::default()
@@ -186,10 +197,7 @@ async fn a_full_cache_makes_room_and_nothing_is_held_between_turns() {
     assert_eq!(runner.held(), (0, 3));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_group_commit_the_same_is_stored() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("direct.db");
+async fn without_group_commit_the_same_is_stored(db: TestDb) {
     let options = RunnerOptions {
         group_commit: false,
         ..RunnerOptions::default()
@@ -218,10 +226,7 @@ fn step(session: SessionId, new: Option<NewSession>) -> OwnedStep {
     }
 }
 
-#[tokio::test]
-async fn one_bad_step_fails_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("bad.db");
+async fn one_bad_step_fails_alone(db: TestDb) {
     let (runner, store) = runner(&db, RunnerOptions::default()).await;
     let version = runner
         .bundle()
@@ -229,7 +234,7 @@ async fn one_bad_step_fails_alone() {
         .unwrap()
         .version
         .clone();
-    let store: Arc<dyn Store> = Arc::new(store);
+    let store: Arc<dyn Store> = store.arc();
     let committer = GroupCommitter::spawn(store.clone(), GroupCommitOptions::default()).unwrap();
     let new = |i: usize| NewSession {
         user: UserKey::new(Transport::Terminal, &format!("batch-{i}")).unwrap(),
@@ -298,10 +303,7 @@ async fn one_bad_step_fails_alone() {
 /// computed from a cached state that the other instance has moved on from
 /// is refused by the store and run again on the stored state, so neither
 /// instance writes over the other's answers.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stale_cached_session_is_read_again_not_written_over() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("two.db");
+async fn a_stale_cached_session_is_read_again_not_written_over(db: TestDb) {
     let (a, store) = runner(&db, RunnerOptions::default()).await;
     let (b, _) = runner(&db, RunnerOptions::default()).await;
     let user = UserKey::new(Transport::Terminal, "owner-two").unwrap();
@@ -345,12 +347,12 @@ async fn a_stale_cached_session_is_read_again_not_written_over() {
 #[tokio::test]
 async fn has_open_session_follows_the_consultation_with_and_without_the_cache() {
     for cache in [true, false] {
-        let dir = tempfile::tempdir().unwrap();
         let options = RunnerOptions {
             session_cache: cache,
             ..RunnerOptions::default()
         };
-        let (runner, store) = runner(&dir.path().join("m.db"), options).await;
+        let db = TestDb::sqlite("m");
+        let (runner, store) = runner(&db, options).await;
         let user = UserKey::new(Transport::Terminal, "asker").unwrap();
         assert!(!runner.has_open_session(&user).await.unwrap());
         runner

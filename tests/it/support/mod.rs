@@ -1,5 +1,6 @@
 //! Helpers shared by the integration tests.
 
+pub mod db;
 pub mod discord;
 
 use chrono::{DateTime, TimeZone, Utc};
