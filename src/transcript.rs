@@ -121,6 +121,20 @@ pub fn parse(text: &str) -> Result<Transcript, String> {
 /// (database, unknown script) are failures too, so a broken transcript
 /// never passes.
 pub async fn run(t: &Transcript, bundle: Bundle) -> Outcome {
+    run_on(t, bundle, &Backend::Sqlite).await
+}
+
+/// The store a transcript runs on: a throwaway SQLite file, or a fresh
+/// schema on a PostgreSQL server (the transcripts run on both in CI).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    /// A server's URL; each transcript gets a schema of its own there.
+    Postgres(String),
+}
+
+/// [`run`] on the given backend.
+pub async fn run_on(t: &Transcript, bundle: Bundle, backend: &Backend) -> Outcome {
     let mut failures = Vec::new();
     let mut log = String::new();
     let fail = |failures: &mut Vec<Failure>, line: u64, m: String| {
@@ -140,6 +154,7 @@ pub async fn run(t: &Transcript, bundle: Bundle) -> Outcome {
         }
     };
     let db = dir.path().join("transcript.db");
+    let schema = crate::store::postgres::unique_schema("transcript");
     let lang = Lang::parse(&t.lang).unwrap_or(Lang::Ja);
     let today = t
         .today
@@ -157,9 +172,18 @@ pub async fn run(t: &Transcript, bundle: Bundle) -> Outcome {
         let clock = clock.clone();
         let config = config.clone();
         let db = db.clone();
+        let schema = schema.clone();
         async move {
-            let store: Arc<dyn Store> =
-                Arc::new(SqliteStore::open(&db).await.map_err(|e| e.to_string())?);
+            let store: Arc<dyn Store> = match backend {
+                Backend::Sqlite => {
+                    Arc::new(SqliteStore::open(&db).await.map_err(|e| e.to_string())?)
+                }
+                Backend::Postgres(url) => Arc::new(
+                    crate::store::postgres::PostgresStore::open_in_schema(url, &schema)
+                        .await
+                        .map_err(|e| e.to_string())?,
+                ),
+            };
             Runner::new(store, clock, bundle, config)
                 .await
                 .map_err(|e| e.to_string())
@@ -450,6 +474,15 @@ async fn check_expect(
 /// Runs every `*.yaml` transcript in `dir` against the bundle compiled from
 /// `dialogs`. Returns the outcomes in file order.
 pub async fn run_dir(dialogs: &Path, dir: &Path) -> anyhow::Result<Vec<(String, Outcome)>> {
+    run_dir_on(dialogs, dir, &Backend::Sqlite).await
+}
+
+/// [`run_dir`] on the given backend.
+pub async fn run_dir_on(
+    dialogs: &Path,
+    dir: &Path,
+    backend: &Backend,
+) -> anyhow::Result<Vec<(String, Outcome)>> {
     use anyhow::Context;
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .with_context(|| format!("cannot read transcript directory {}", dir.display()))?
@@ -470,7 +503,7 @@ pub async fn run_dir(dialogs: &Path, dir: &Path) -> anyhow::Result<Vec<(String, 
             Ok(t) => {
                 let bundle =
                     crate::script::load_dir(dialogs).map_err(|e| anyhow::anyhow!("{e}"))?;
-                run(&t, bundle).await
+                run_on(&t, bundle, backend).await
             }
             Err(e) => Outcome {
                 name: name.clone(),

@@ -5,8 +5,22 @@ use crate::support::dialogs_dir;
 
 #[tokio::test]
 async fn dialog_transcripts_pass() {
+    transcripts_pass_on(madoguchi::transcript::Backend::Sqlite).await;
+}
+
+/// The same transcripts on PostgreSQL, each in a schema of its own.
+#[tokio::test]
+async fn dialog_transcripts_pass_on_postgres() {
+    let Some(url) = madoguchi::store::postgres::test_url("dialog_transcripts_pass_on_postgres")
+    else {
+        return;
+    };
+    transcripts_pass_on(madoguchi::transcript::Backend::Postgres(url)).await;
+}
+
+async fn transcripts_pass_on(backend: madoguchi::transcript::Backend) {
     let dir = dialogs_dir();
-    let outcomes = madoguchi::transcript::run_dir(&dir, &dir.join("tests"))
+    let outcomes = madoguchi::transcript::run_dir_on(&dir, &dir.join("tests"), &backend)
         .await
         .expect("transcripts load");
     assert!(
