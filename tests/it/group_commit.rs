@@ -377,3 +377,62 @@ async fn has_open_session_follows_the_consultation_with_and_without_the_cache() 
         );
     }
 }
+
+on_both_backends!(
+    two_instances_never_both_create_an_owners_session,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+
+/// Two instances (two stores, each with its own connections and group
+/// committer) receive the first message of the same owners at the same
+/// moment, and both start a session without reading (invariant 7's
+/// presumption). For every owner exactly one session is created; the
+/// other instance's step is refused, to be run again after a read.
+async fn two_instances_never_both_create_an_owners_session(db: TestDb) {
+    const N: usize = 200;
+    let (runner_a, store_a) = runner(&db, RunnerOptions::default()).await;
+    let store_b = db.open().await;
+    let version = runner_a
+        .bundle()
+        .flow("bench", Lang::Ja)
+        .unwrap()
+        .version
+        .clone();
+    let a = GroupCommitter::spawn(store_a.arc(), GroupCommitOptions::default()).unwrap();
+    let b = GroupCommitter::spawn(store_b.arc(), GroupCommitOptions::default()).unwrap();
+    let new = |i: usize| NewSession {
+        user: UserKey::new(Transport::Terminal, &format!("both-{i}")).unwrap(),
+        script_id: "bench".into(),
+        lang: Lang::Ja,
+        version: version.clone(),
+        now: chrono::Utc::now(),
+        presumed: Presumption::NoSession,
+    };
+    let mut pending = Vec::new();
+    for i in 0..N {
+        pending.push(a.commit(step(SessionId(0), Some(new(i)))));
+        pending.push(b.commit(step(SessionId(0), Some(new(i)))));
+    }
+    let results = futures::future::join_all(pending).await;
+    for i in 0..N {
+        let (ra, rb) = (&results[2 * i].0, &results[2 * i + 1].0);
+        assert!(
+            ra.is_ok() != rb.is_ok(),
+            "owner {i}: exactly one instance creates the session: {ra:?} / {rb:?}"
+        );
+        let refused = if ra.is_ok() { rb } else { ra };
+        assert!(
+            matches!(refused, Err(StoreError::NotNew(_))),
+            "owner {i}: {refused:?}"
+        );
+        assert_eq!(
+            store_a.sessions_of_user(&new(i).user).await.unwrap().len(),
+            1
+        );
+    }
+    assert_eq!(
+        count(&store_a, "SELECT COUNT(*) FROM sessions").await,
+        N as i64
+    );
+}
