@@ -8,6 +8,7 @@
 //! together, before the bot replies.
 
 pub mod batch;
+pub mod copy;
 pub mod postgres;
 pub mod sqlite;
 

@@ -16,6 +16,7 @@ mod discord_e2e;
 mod group_commit;
 mod reload;
 mod render_paths;
+mod store_copy;
 mod store_story;
 mod support;
 mod transcripts;
