@@ -3,6 +3,7 @@
 //! - `transcripts`: every dialog transcript under `dialogs/tests/`.
 //! - `store_story`: one story generic over [`Store`], run on each backend.
 //! - `cli`: the `madoguchi` binary as a newcomer runs it.
+//! - `erasure`: after `forget`, no value is left in the database, WAL or inbox.
 //! - `group_commit`: concurrent turns committed together are all durable.
 //! - `outbox`: the local inbox as an outbox target (exactly once, escaped).
 //! - `render_paths`: the fast template paths render exactly as handlebars.
@@ -14,6 +15,7 @@ mod admin;
 mod cli;
 mod corpus;
 mod discord_e2e;
+mod erasure;
 mod group_commit;
 mod outbox;
 mod reload;
