@@ -4,6 +4,7 @@
 //! - `store_story`: one story generic over [`Store`], run on each backend.
 //! - `cli`: the `madoguchi` binary as a newcomer runs it.
 //! - `erasure`: after `forget`, no value is left in the database, WAL or inbox.
+//! - `escaping`: owner text on the terminal (chat, my-data, cases) is inert.
 //! - `group_commit`: concurrent turns committed together are all durable.
 //! - `outbox`: the local inbox as an outbox target (exactly once, escaped).
 //! - `render_paths`: the fast template paths render exactly as handlebars.
@@ -16,6 +17,7 @@ mod cli;
 mod corpus;
 mod discord_e2e;
 mod erasure;
+mod escaping;
 mod group_commit;
 mod outbox;
 mod reload;
