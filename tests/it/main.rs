@@ -8,6 +8,7 @@
 //! - `group_commit`: concurrent turns committed together are all durable.
 //! - `outbox`: the local inbox as an outbox target (exactly once, escaped).
 //! - `render_paths`: the fast template paths render exactly as handlebars.
+//! - `crash`: `chat` killed with SIGKILL anywhere loses and repeats nothing.
 //! - `discord_e2e`: the Discord bot against the local stand-in.
 //! - `support::discord`: the local Discord stand-in (crate `discord-standin`,
 //!   `crates/discord-standin`) re-exported, with its smoke tests.
@@ -15,6 +16,7 @@
 mod admin;
 mod cli;
 mod corpus;
+mod crash;
 mod discord_e2e;
 mod erasure;
 mod escaping;
