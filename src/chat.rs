@@ -7,6 +7,7 @@
 use crate::delivery::deliver_local;
 use crate::domain::ids::UserKey;
 use crate::engine::{Effect, Input, Prompt, PromptKind};
+use crate::escape;
 use crate::runner::{RunError, Runner, Turn};
 use crate::script::{Command, Lang};
 use crate::store::Store;
@@ -96,6 +97,9 @@ pub async fn run_chat<R: AsyncBufRead + Unpin, W: Write>(
     out: &mut W,
 ) -> anyhow::Result<()> {
     let store = runner.store().clone();
+    // Cases a crash left saved but undelivered go out before anything
+    // else: the local inbox is an outbox like Discord's.
+    deliver_local(store.as_ref(), &opts.inbox, runner.clock().now()).await?;
     let open = store.open_session(&opts.user).await?;
     let first = match (open, opts.resume) {
         (Some(_), true) => Input::Resume,
@@ -127,7 +131,7 @@ pub async fn run_chat<R: AsyncBufRead + Unpin, W: Write>(
             return Ok(());
         };
         if opts.echo {
-            writeln!(out, "{line}")?;
+            writeln!(out, "{}", crate::escape::terminal(&line))?;
         }
         let turn = match runner
             .handle(&opts.user, Input::Text(line), Some(opts.lang))
@@ -154,7 +158,8 @@ async fn show<W: Write>(
     out: &mut W,
 ) -> anyhow::Result<bool> {
     let lang = turn.flow.lang;
-    let text = render_effects(&turn.effects, lang);
+    // What the terminal shows is escaped for it: prompts quote answers.
+    let text = escape::terminal(&render_effects(&turn.effects, lang));
     if !text.is_empty() {
         writeln!(out, "\n{}", indent(&text))?;
     }
@@ -170,7 +175,8 @@ async fn show<W: Write>(
             writeln!(
                 out,
                 "\n──────── {title} {} ────────\n{}",
-                case.id, case.summary_plain
+                case.id,
+                escape::terminal(&case.summary_plain)
             )?;
             writeln!(out, "\n{to}:")?;
             for h in case.route.recipients() {
@@ -179,9 +185,19 @@ async fn show<W: Write>(
                     .find(|d| d.hub_id == h.id)
                     .map(|d| format!(" → {}", d.path.display()))
                     .unwrap_or_default();
-                writeln!(out, "  - {} ({}){path}", h.name, h.id)?;
+                writeln!(
+                    out,
+                    "  - {} ({}){path}",
+                    escape::terminal_line(&h.name),
+                    h.id
+                )?;
             }
-            writeln!(out, "{why}: {} [{}]", case.route.reason, case.route.rule)?;
+            writeln!(
+                out,
+                "{why}: {} [{}]",
+                escape::terminal_line(&case.route.reason),
+                case.route.rule
+            )?;
         }
     }
     Ok(turn

@@ -4,6 +4,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand};
 use madoguchi::chat::{run_chat, ChatOptions};
 use madoguchi::domain::ids::{CaseId, Transport, UserKey};
+use madoguchi::escape;
 use madoguchi::runner::{Runner, RunnerConfig, SystemClock};
 use madoguchi::script::{load_dir, Lang, Severity};
 use madoguchi::store::{CaseFilter, CaseStatus, DbLocation, Store};
@@ -103,6 +104,9 @@ enum Cmd {
         /// Confirm the deletion (without it, nothing is deleted).
         #[arg(long)]
         yes: bool,
+        /// The local inbox whose copies of the owner's cases become tombstones.
+        #[arg(long, default_value = "inbox")]
+        inbox: PathBuf,
     },
     /// Move the data to another database (e.g. from SQLite to PostgreSQL).
     Store {
@@ -129,6 +133,9 @@ enum Cmd {
         /// The dialogs folder (overrides `dialogs` in the config file).
         #[arg(long, env = "MADOGUCHI_DIALOGS")]
         dialogs: Option<PathBuf>,
+        /// The local inbox: cases left pending there by `chat` are delivered at start.
+        #[arg(long, default_value = "inbox")]
+        inbox: PathBuf,
     },
 }
 
@@ -470,7 +477,7 @@ async fn real_main() -> Result<u8> {
                     c.step,
                     c.status.name(),
                     c.hub_id,
-                    c.headline
+                    escape::terminal_line(&c.headline)
                 );
             }
             Ok(0)
@@ -487,7 +494,7 @@ async fn real_main() -> Result<u8> {
             println!(
                 "{} {}\nstatus: {}  step: {}  hub: {}",
                 c.id,
-                c.headline,
+                escape::terminal_line(&c.headline),
                 c.status.name(),
                 c.step,
                 c.hub_id
@@ -495,10 +502,14 @@ async fn real_main() -> Result<u8> {
             if let Some(by) = &c.claimed_by {
                 println!("claimed by: {by}");
             }
-            println!("\n{}\n", c.summary_plain);
-            println!("routing: rule `{}` — {}", c.route.rule, c.route.reason);
+            println!("\n{}\n", escape::terminal(&c.summary_plain));
+            println!(
+                "routing: rule `{}` — {}",
+                c.route.rule,
+                escape::terminal_line(&c.route.reason)
+            );
             for (rule, why) in &c.route.passed_over {
-                println!("  passed over `{rule}`: {why}");
+                println!("  passed over `{rule}`: {}", escape::terminal_line(why));
             }
             println!("\ndeliveries:");
             for d in store.deliveries(id).await? {
@@ -521,7 +532,7 @@ async fn real_main() -> Result<u8> {
                     a.at.format("%Y-%m-%d %H:%M"),
                     a.actor,
                     a.action,
-                    a.detail
+                    escape::terminal_line(&a.detail.to_string())
                 );
             }
             Ok(0)
@@ -530,20 +541,39 @@ async fn real_main() -> Result<u8> {
             let store = open_store(&common.db).await?;
             let user = UserKey::parse(&user).context("invalid --user")?;
             let export = madoguchi::privacy::export(store.as_ref(), &user).await?;
-            println!("{}", serde_json::to_string_pretty(&export)?);
+            // serde_json writes C0 controls as escapes but not C1 controls
+            // or bidi overrides; those are escaped too, so the JSON stays
+            // valid and exact and the terminal shows it as it is.
+            println!(
+                "{}",
+                escape::json_for_terminal(&serde_json::to_string_pretty(&export)?)
+            );
             Ok(0)
         }
-        Cmd::Forget { common, user, yes } => {
+        Cmd::Forget {
+            common,
+            user,
+            yes,
+            inbox,
+        } => {
             let store = open_store(&common.db).await?;
             let user = UserKey::parse(&user).context("invalid --user")?;
             if !yes {
                 println!("this deletes every answer, session and case content of {user}; consent records are kept for 3 years as the law requires.\nrun again with --yes to delete.");
                 return Ok(2);
             }
+            let mut deliveries = Vec::new();
+            for c in store.cases_of_user(&user).await? {
+                deliveries.extend(store.deliveries(c.id).await?);
+            }
             let r = store.forget_user(&user, chrono::Utc::now()).await?;
+            // The inbox copies become tombstones after the store forgot, so
+            // that no delivery can write a copy again afterwards.
+            let files = madoguchi::delivery::tombstone_local(&inbox, &deliveries)
+                .with_context(|| format!("the data was deleted from the database, but a copy in the inbox {} could not be replaced: fix the folder's permissions and run `madoguchi forget --yes` again", inbox.display()))?;
             println!(
-                "deleted {} session(s), {} answer(s), the contents of {} case(s); kept {} consent record(s) as the law requires",
-                r.sessions, r.answers, r.cases, r.consent_records_kept
+                "deleted {} session(s), {} answer(s), the contents of {} case(s); replaced {} inbox file(s) with tombstones; kept {} consent record(s) as the law requires",
+                r.sessions, r.answers, r.cases, files, r.consent_records_kept
             );
             Ok(0)
         }
@@ -596,6 +626,7 @@ async fn real_main() -> Result<u8> {
             config,
             db,
             dialogs,
+            inbox,
         } => {
             let mut cfg = madoguchi::discord::Config::load(&config)?;
             let db = match db {
@@ -610,6 +641,15 @@ async fn real_main() -> Result<u8> {
             let token = madoguchi::discord::Token::new(&token)?;
             let bundle = load_checked(&cfg.dialogs)?;
             let store = open_store(&db).await?;
+            let delivered =
+                madoguchi::delivery::deliver_local(store.as_ref(), &inbox, chrono::Utc::now())
+                    .await?;
+            if !delivered.is_empty() {
+                tracing::info!(
+                    count = delivered.len(),
+                    "delivered cases left pending in the local inbox"
+                );
+            }
             let runner = Runner::new(
                 store,
                 Arc::new(SystemClock),

@@ -44,32 +44,10 @@ pub fn escape(mode: RenderMode, s: &str) -> String {
     }
 }
 
-/// Escapes Discord markdown and defuses mentions. `allowed_mentions` on
-/// every message is the real guard against pings; this keeps the text
-/// looking like what the owner typed.
+/// Escapes Discord markdown and defuses mentions; the function lives in
+/// [`crate::escape::discord`] with the other media's.
 pub fn escape_markdown(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 8);
-    let mut at_line_start = true;
-    for c in s.chars() {
-        match c {
-            '\\' | '*' | '_' | '~' | '`' | '|' | '[' | ']' | '(' | ')' | '<' | '>' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '#' | '-' | '+' if at_line_start => {
-                out.push('\\');
-                out.push(c);
-            }
-            '@' => {
-                // A zero-width space after '@' stops @everyone / @here.
-                out.push('@');
-                out.push('\u{200B}');
-            }
-            _ => out.push(c),
-        }
-        at_line_start = c == '\n' || (at_line_start && c == ' ');
-    }
-    out
+    crate::escape::discord(s)
 }
 
 /// How an answer reads to a person.

@@ -72,6 +72,11 @@ impl SqliteStore {
     }
 
     pub async fn with_options(opts: SqliteConnectOptions) -> Result<SqliteStore> {
+        // Deleted rows are overwritten with zeros, not merely unlinked, so
+        // what `forget` deletes cannot be read back from freed pages or
+        // unused cell space in the file (or in the WAL frames that carry
+        // those pages).
+        let opts = opts.pragma("secure_delete", "ON");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(opts.clone())
@@ -140,6 +145,76 @@ async fn checkpoint_loop(
         }
     }
     let _ = sqlx::Connection::close(conn).await;
+}
+
+/// What replaces text derived from a forgotten owner's answers.
+const DELETED: &str = "（削除済み / deleted）";
+
+/// Removes, in a route or an audit entry, the values that hold text derived
+/// from an owner's answers or written about them: `reason`, `outcome` and
+/// `note` strings become [`DELETED`], `passed_over` (each earlier rule's
+/// reason) becomes empty. Hub ids, rule ids, steps and times stay. Returns
+/// whether anything changed.
+fn scrub_derived_text(v: &mut serde_json::Value) -> bool {
+    use serde_json::Value;
+    let mut changed = false;
+    match v {
+        Value::Object(map) => {
+            for (k, val) in map.iter_mut() {
+                match (k.as_str(), &*val) {
+                    ("reason" | "outcome" | "note", Value::String(s)) if s != DELETED => {
+                        *val = Value::String(DELETED.into());
+                        changed = true;
+                    }
+                    ("passed_over", Value::Array(a)) if !a.is_empty() => {
+                        *val = Value::Array(Vec::new());
+                        changed = true;
+                    }
+                    _ => changed |= scrub_derived_text(val),
+                }
+            }
+        }
+        Value::Array(a) => {
+            for x in a {
+                changed |= scrub_derived_text(x);
+            }
+        }
+        _ => {}
+    }
+    changed
+}
+
+impl SqliteStore {
+    /// Copies the WAL into the database and truncates it to nothing, so
+    /// that the frames holding what `forget` just deleted are gone from the
+    /// disk and not only superseded.
+    ///
+    /// Another connection (this process's checkpointer, `madoguchi run`,
+    /// a `sqlite3` shell) being open does not stop this; one in the middle
+    /// of a read that started before the deletion does, because it may
+    /// still read those frames. SQLite then waits for it (the busy
+    /// timeout, 10 s), and this tries a few times more. If the WAL still
+    /// cannot be truncated, the error says so: the deletion itself is
+    /// committed, and running `forget` again once that reader is done
+    /// finishes the job.
+    async fn truncate_wal(&self) -> Result<()> {
+        let mut busy = 0;
+        for attempt in 0..3u64 {
+            // (busy, frames in the WAL, frames copied); with TRUNCATE a
+            // success leaves the WAL empty.
+            let (b, _, _): (i64, i64, i64) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+                .fetch_one(&self.pool)
+                .await?;
+            busy = b;
+            if busy == 0 {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100 * (attempt + 1))).await;
+        }
+        Err(StoreError::Conflict(format!(
+            "the owner's data is deleted, but another program is still reading the database, so the write-ahead log that holds old copies could not be cleared (checkpoint busy {busy}); stop long-running readers and run forget again"
+        )))
+    }
 }
 
 fn corrupt(what: &'static str, detail: impl ToString) -> StoreError {
@@ -1375,7 +1450,8 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?;
         let cases = sqlx::query(
-            "UPDATE cases SET headline = '（削除済み / deleted）', summary_plain = '', summary_markdown = '', tags = '[]', forgotten = 1, updated_at = ?
+            "UPDATE cases SET headline = '（削除済み / deleted）', summary_plain = '', summary_markdown = '', tags = '[]',
+                outcome = CASE WHEN outcome IS NULL THEN NULL ELSE '（削除済み / deleted）' END, forgotten = 1, updated_at = ?
              WHERE user_key = ? AND forgotten = 0",
         )
         .bind(now)
@@ -1383,6 +1459,40 @@ impl Store for SqliteStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        // The route and the audit trail of the owner's cases keep which
+        // rule sent the case to which hubs (the consent records name the
+        // same hubs), but not the reasons and outcomes, which quote or
+        // paraphrase the answers.
+        let routes: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, route FROM cases WHERE user_key = ?")
+                .bind(&key)
+                .fetch_all(&mut *tx)
+                .await?;
+        for (id, route) in routes {
+            let mut v: serde_json::Value = json("case route", &route)?;
+            scrub_derived_text(&mut v);
+            sqlx::query("UPDATE cases SET route = ? WHERE id = ?")
+                .bind(v.to_string())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let entries: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, detail FROM audit_log WHERE case_id IN (SELECT id FROM cases WHERE user_key = ?)",
+        )
+        .bind(&key)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (id, detail) in entries {
+            let mut v: serde_json::Value = json("audit detail", &detail)?;
+            if scrub_derived_text(&mut v) {
+                sqlx::query("UPDATE audit_log SET detail = ? WHERE id = ?")
+                    .bind(v.to_string())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
         // Chat-transport state about the owner: their current question, the
         // ids of relayed messages, and forwards waiting for their answer.
         for sql in [
@@ -1403,6 +1513,7 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.truncate_wal().await?;
         Ok(ForgetReport {
             sessions,
             answers,

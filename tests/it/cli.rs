@@ -66,7 +66,7 @@ fn chat_runs_a_consultation_from_piped_input() {
     assert!(status.success(), "stdout:\n{text}\nstderr:\n{err}");
     assert!(text.contains("企業情報シート"), "{text}");
     assert!(text.contains("hyogo-pro"), "{text}");
-    let file = inbox.join("hyogo-pro").join("C-000001.md");
+    let file = inbox.join("hyogo-pro").join("C-000001-d1.md");
     let sheet = std::fs::read_to_string(&file)
         .unwrap_or_else(|e| panic!("{}: {e}\n{text}", file.display()));
     assert!(sheet.contains("株式会社ひょうご精機"), "{sheet}");

@@ -3,8 +3,12 @@
 //! - `transcripts`: every dialog transcript under `dialogs/tests/`.
 //! - `store_story`: one story generic over [`Store`], run on each backend.
 //! - `cli`: the `madoguchi` binary as a newcomer runs it.
+//! - `erasure`: after `forget`, no value is left in the database, WAL or inbox.
+//! - `escaping`: owner text on the terminal (chat, my-data, cases) is inert.
 //! - `group_commit`: concurrent turns committed together are all durable.
+//! - `outbox`: the local inbox as an outbox target (exactly once, escaped).
 //! - `render_paths`: the fast template paths render exactly as handlebars.
+//! - `crash`: `chat` killed with SIGKILL anywhere loses and repeats nothing.
 //! - `discord_e2e`: the Discord bot against the local stand-in.
 //! - `support::discord`: the local Discord stand-in (crate `discord-standin`,
 //!   `crates/discord-standin`) re-exported, with its smoke tests.
@@ -12,8 +16,12 @@
 mod admin;
 mod cli;
 mod corpus;
+mod crash;
 mod discord_e2e;
+mod erasure;
+mod escaping;
 mod group_commit;
+mod outbox;
 mod reload;
 mod render_paths;
 mod store_copy;
