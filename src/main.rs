@@ -211,6 +211,7 @@ fn parse_lang(s: &str) -> Result<Lang, String> {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    sigpipe(true);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MADOGUCHI_LOG")
@@ -234,8 +235,29 @@ async fn open_store(db: &Path) -> Result<Arc<dyn Store>> {
     Ok(Arc::new(s))
 }
 
+/// Commands that print end as Unix tools do when their reader goes away
+/// (`madoguchi cases show … | head`): quietly, by SIGPIPE. Rust ignores the
+/// signal by default, and `println!` then panics on the failed write. The
+/// bot (`run`) keeps ignoring it: for a server a closed connection is an
+/// error to handle, not a reason to stop.
+fn sigpipe(default: bool) {
+    let action = if default {
+        libc::SIG_DFL
+    } else {
+        libc::SIG_IGN
+    };
+    // SAFETY: SIG_DFL and SIG_IGN install no handler code; changing the
+    // disposition is safe at any time, from any thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, action);
+    }
+}
+
 async fn real_main() -> Result<u8> {
     let cli = Cli::parse();
+    if matches!(cli.cmd, Cmd::Run { .. }) {
+        sigpipe(false);
+    }
     match cli.cmd {
         Cmd::Chat {
             common,

@@ -4,6 +4,8 @@
 //! - `store_story`: one story generic over [`Store`], run on each backend.
 //! - `cli`: the `madoguchi` binary as a newcomer runs it.
 //! - `group_commit`: concurrent turns committed together are all durable.
+//! - `input`: bytes that are not UTF-8, an open consultation, broken pipes,
+//!   the WAL after many idle lines.
 //! - `render_paths`: the fast template paths render exactly as handlebars.
 //! - `discord_e2e`: the Discord bot against the local stand-in.
 //! - `support::discord`: the local Discord stand-in (crate `discord-standin`,
@@ -14,6 +16,7 @@ mod cli;
 mod corpus;
 mod discord_e2e;
 mod group_commit;
+mod input;
 mod reload;
 mod render_paths;
 mod store_story;
