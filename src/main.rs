@@ -281,6 +281,13 @@ async fn real_main() -> Result<u8> {
             };
             let stdin = tokio::io::BufReader::new(tokio::io::stdin());
             run_chat(&runner, &opts, stdin, &mut std::io::stdout()).await?;
+            // The consultation is saved turn by turn; this only leaves the
+            // WAL small for the next run.
+            runner
+                .store()
+                .close()
+                .await
+                .context("cannot tidy the database after the consultation")?;
             Ok(0)
         }
         Cmd::Dialogs {
@@ -549,13 +556,18 @@ async fn real_main() -> Result<u8> {
             let bundle = load_checked(&cfg.dialogs)?;
             let store = open_store(&cfg.db).await?;
             let runner = Runner::new(
-                store,
+                store.clone(),
                 Arc::new(SystemClock),
                 bundle,
                 madoguchi::discord::runner_config(&cfg),
             )
             .await?;
             madoguchi::discord::run(cfg, token, Arc::new(runner)).await?;
+            // A clean stop leaves the WAL small for the next start.
+            store
+                .close()
+                .await
+                .context("cannot tidy the database after stopping")?;
             Ok(0)
         }
     }
