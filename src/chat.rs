@@ -13,7 +13,7 @@ use crate::script::{Command, Lang};
 use crate::store::Store;
 use std::io::Write;
 use std::path::PathBuf;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt};
 
 /// Renders a step's effects as the terminal shows them. Transcript tests
 /// match against exactly this text.
@@ -89,11 +89,174 @@ pub struct ChatOptions {
     pub echo: bool,
 }
 
+/// The longest input line read whole. Answers are limited far below this
+/// (the engine refuses answers over its own limit with a reply); the bound
+/// only keeps a runaway pipe without newlines from filling the memory.
+const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// One line of input, as bytes until proven text.
+#[derive(Debug, PartialEq, Eq)]
+enum Line {
+    Text(String),
+    /// Not UTF-8, but valid Shift_JIS: most likely a file saved by an old
+    /// Windows editor. The decoded text is kept only for echoing.
+    ShiftJis(String),
+    /// Neither UTF-8 nor Shift_JIS.
+    Invalid,
+    /// Longer than [`MAX_LINE_BYTES`]; the rest of the line was skipped.
+    TooLong,
+}
+
+/// Reads one line (without its line ending); `None` at the end of input.
+async fn read_line<R: AsyncBufRead + Unpin>(input: &mut R) -> std::io::Result<Option<Line>> {
+    let mut buf = Vec::new();
+    let n = (&mut *input)
+        .take(MAX_LINE_BYTES as u64 + 1)
+        .read_until(b'\n', &mut buf)
+        .await?;
+    if n == 0 {
+        return Ok(None);
+    }
+    if buf.last() != Some(&b'\n') && buf.len() > MAX_LINE_BYTES {
+        // Skip to the end of this line so the next read starts on the next
+        // one, without holding the rest in memory.
+        loop {
+            let chunk = input.fill_buf().await?;
+            if chunk.is_empty() {
+                break;
+            }
+            match chunk.iter().position(|b| *b == b'\n') {
+                Some(i) => {
+                    input.consume(i + 1);
+                    break;
+                }
+                None => {
+                    let len = chunk.len();
+                    input.consume(len);
+                }
+            }
+        }
+        return Ok(Some(Line::TooLong));
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+        if buf.last() == Some(&b'\r') {
+            buf.pop();
+        }
+    }
+    Ok(Some(decode_line(buf)))
+}
+
+/// Decides what a line of bytes is: UTF-8 text, Shift_JIS text, or neither.
+fn decode_line(buf: Vec<u8>) -> Line {
+    match String::from_utf8(buf) {
+        Ok(s) => Line::Text(s),
+        Err(e) => {
+            let bytes = e.into_bytes();
+            match encoding_rs::SHIFT_JIS.decode_without_bom_handling_and_without_replacement(&bytes)
+            {
+                Some(s) => Line::ShiftJis(s.into_owned()),
+                None => Line::Invalid,
+            }
+        }
+    }
+}
+
+/// The reply to a line that is not text. Nothing of it is recorded; the
+/// question stays open. `again` is true when the same kind of line was
+/// already explained in this run: a whole file in Shift_JIS would otherwise
+/// repeat the conversion advice at every line.
+fn unreadable_reply(line: &Line, lang: Lang, again: bool) -> &'static str {
+    match (line, lang) {
+        (Line::ShiftJis(_), Lang::Ja) if again => "この行も Shift_JIS のため読み取れませんでした（何も記録していません）。UTF-8 で入力してください。",
+        (Line::ShiftJis(_), _) if again => "This line is in Shift_JIS too, so it could not be read (nothing was recorded). Please type in UTF-8.",
+        (Line::ShiftJis(_), Lang::Ja) => "この行は Shift_JIS で書かれているため読み取れませんでした（何も記録していません）。UTF-8 で入力してください。ファイルから入力する場合は `iconv -f SHIFT_JIS -t UTF-8 回答.txt > 回答-utf8.txt` で UTF-8 に変換できます。",
+        (Line::ShiftJis(_), _) => "This line is in Shift_JIS, so it could not be read (nothing was recorded). Please type in UTF-8; to convert a file of answers, run `iconv -f SHIFT_JIS -t UTF-8 answers.txt > answers-utf8.txt`.",
+        (Line::TooLong, Lang::Ja) => "この行は長すぎるため読み取れませんでした（何も記録していません）。短くしてもう一度入力してください。",
+        (Line::TooLong, _) => "This line is too long to read (nothing was recorded). Please shorten it and type it again.",
+        (_, Lang::Ja) => "この行には文字として読めないデータが含まれているため読み取れませんでした（何も記録していません）。もう一度入力してください。ファイルから入力する場合は UTF-8 で保存してください。",
+        (_, _) => "This line contains bytes that are not text, so it could not be read (nothing was recorded). Please type it again; a file of answers must be saved as UTF-8.",
+    }
+}
+
+/// What the owner chose when a consultation was already open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum OpenChoice {
+    Continue,
+    StartOver,
+}
+
+/// Reads the owner's reply to "continue or start over?". An empty line or
+/// the end of input means continue: the safe choice loses nothing.
+fn parse_open_choice(line: &str) -> Option<OpenChoice> {
+    let folded = crate::domain::text::fold_for_match(line);
+    match folded.as_str() {
+        "" | "1" | "1)" | "つづき" | "続き" | "続きから" | "再開" | "つづける" | "続ける"
+        | "continue" | "c" | "resume" => Some(OpenChoice::Continue),
+        "2" | "2)" | "最初から" | "さいしょから" | "やりなおす" | "やり直す" | "startover"
+        | "start" | "restart" | "new" | "s" => Some(OpenChoice::StartOver),
+        _ => None,
+    }
+}
+
+fn open_choice_prompt(lang: Lang) -> &'static str {
+    if lang == Lang::Ja {
+        "前回の相談が途中のままです。どうしますか？\n  1) 続きから再開する（回答はそのまま）\n  2) 最初からやり直す（前回の相談は中止します）\n  （何も入力せずに Enter で 1）"
+    } else {
+        "Your previous consultation is still open. What would you like to do?\n  1) Continue where you left off (your answers are kept)\n  2) Start over (the previous consultation is cancelled)\n  (press Enter for 1)"
+    }
+}
+
+/// Asks whether to continue the open consultation or start over, until the
+/// owner answers; the end of input means continue.
+async fn ask_open_choice<R: AsyncBufRead + Unpin, W: Write>(
+    opts: &ChatOptions,
+    input: &mut R,
+    out: &mut W,
+) -> anyhow::Result<OpenChoice> {
+    writeln!(out, "\n{}", indent(open_choice_prompt(opts.lang)))?;
+    loop {
+        write!(out, "\n> ")?;
+        out.flush()?;
+        let Some(line) = read_line(input).await? else {
+            writeln!(out)?;
+            return Ok(OpenChoice::Continue);
+        };
+        if opts.echo {
+            writeln!(out, "{}", echo_text(&line))?;
+        }
+        let choice = match &line {
+            Line::Text(t) => parse_open_choice(t),
+            _ => None,
+        };
+        match choice {
+            Some(c) => return Ok(c),
+            None => {
+                let again = if opts.lang == Lang::Ja {
+                    "「1」（続きから）か「2」（最初から）で答えてください。"
+                } else {
+                    "Please answer 1 (continue) or 2 (start over)."
+                };
+                writeln!(out, "\n  {again}")?;
+            }
+        }
+    }
+}
+
+/// What an echoed line shows: the text, or the decodable part of it.
+fn echo_text(line: &Line) -> String {
+    match line {
+        Line::Text(t) | Line::ShiftJis(t) => t.clone(),
+        Line::Invalid => "(?)".to_string(),
+        Line::TooLong => "(…)".to_string(),
+    }
+}
+
 /// Runs one consultation until it ends or input runs out.
 pub async fn run_chat<R: AsyncBufRead + Unpin, W: Write>(
     runner: &Runner,
     opts: &ChatOptions,
-    input: R,
+    mut input: R,
     out: &mut W,
 ) -> anyhow::Result<()> {
     let store = runner.store().clone();
@@ -103,26 +266,31 @@ pub async fn run_chat<R: AsyncBufRead + Unpin, W: Write>(
     let open = store.open_session(&opts.user).await?;
     let first = match (open, opts.resume) {
         (Some(_), true) => Input::Resume,
-        (Some(_), false) => {
-            // A fresh `chat` starts over; the unfinished consultation is
-            // cancelled through the engine so its end is recorded.
-            runner
-                .handle(&opts.user, Input::Command(Command::Cancel), Some(opts.lang))
-                .await?;
-            Input::Start
-        }
+        // An open consultation is never cancelled without asking: an owner
+        // who forgot `--resume` would otherwise lose it silently.
+        (Some(_), false) => match ask_open_choice(opts, &mut input, out).await? {
+            OpenChoice::Continue => Input::Resume,
+            OpenChoice::StartOver => {
+                // Cancelled through the engine so its end is recorded.
+                runner
+                    .handle(&opts.user, Input::Command(Command::Cancel), Some(opts.lang))
+                    .await?;
+                Input::Start
+            }
+        },
         (None, _) => Input::Start,
     };
     let turn = runner.handle(&opts.user, first, Some(opts.lang)).await?;
+    let mut lang = turn.flow.lang;
+    let mut told_shift_jis = false;
     if show(runner, opts, &turn, out).await? {
         return Ok(());
     }
-    let mut lines = input.lines();
     loop {
         write!(out, "\n> ")?;
         out.flush()?;
-        let Some(line) = lines.next_line().await? else {
-            let msg = if opts.lang == Lang::Ja {
+        let Some(line) = read_line(&mut input).await? else {
+            let msg = if lang == Lang::Ja {
                 "\n入力が終わったので中断します。回答は保存されています。`madoguchi chat --resume` で続きから再開できます。"
             } else {
                 "\nInput ended; the consultation is paused and your answers are saved. Run `madoguchi chat --resume` to continue."
@@ -131,8 +299,17 @@ pub async fn run_chat<R: AsyncBufRead + Unpin, W: Write>(
             return Ok(());
         };
         if opts.echo {
-            writeln!(out, "{}", crate::escape::terminal(&line))?;
+            writeln!(out, "{}", crate::escape::terminal(&echo_text(&line)))?;
         }
+        let Line::Text(line) = line else {
+            // Bytes that are not text never reach the engine: nothing is
+            // recorded, and the same question waits for the next line.
+            let is_sjis = matches!(line, Line::ShiftJis(_));
+            let reply = unreadable_reply(&line, lang, is_sjis && told_shift_jis);
+            told_shift_jis |= is_sjis;
+            writeln!(out, "\n{}", indent(reply))?;
+            continue;
+        };
         let turn = match runner
             .handle(&opts.user, Input::Text(line), Some(opts.lang))
             .await
@@ -144,6 +321,7 @@ pub async fn run_chat<R: AsyncBufRead + Unpin, W: Write>(
             }
             Err(e) => return Err(e.into()),
         };
+        lang = turn.flow.lang;
         if show(runner, opts, &turn, out).await? {
             return Ok(());
         }
@@ -217,4 +395,56 @@ fn indent(s: &str) -> String {
         })
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_text_only_when_they_decode() {
+        assert_eq!(
+            decode_line("はい".as_bytes().to_vec()),
+            Line::Text("はい".into())
+        );
+        assert_eq!(decode_line(vec![0xff]), Line::Invalid);
+        // 「はい」 in Shift_JIS.
+        assert_eq!(
+            decode_line(vec![0x82, 0xcd, 0x82, 0xa2]),
+            Line::ShiftJis("はい".into())
+        );
+        // Cut in the middle of a character: neither encoding.
+        assert_eq!(decode_line(vec![0x82]), Line::Invalid);
+    }
+
+    #[tokio::test]
+    async fn reads_lines_as_bytes_and_bounds_them() {
+        let mut long = vec![b'a'; MAX_LINE_BYTES + 10];
+        long.extend_from_slice(b"\nnext\r\n\xff\nlast");
+        let mut input = tokio::io::BufReader::with_capacity(1024, &long[..]);
+        assert_eq!(read_line(&mut input).await.unwrap(), Some(Line::TooLong));
+        assert_eq!(
+            read_line(&mut input).await.unwrap(),
+            Some(Line::Text("next".into()))
+        );
+        assert_eq!(read_line(&mut input).await.unwrap(), Some(Line::Invalid));
+        assert_eq!(
+            read_line(&mut input).await.unwrap(),
+            Some(Line::Text("last".into()))
+        );
+        assert_eq!(read_line(&mut input).await.unwrap(), None);
+    }
+
+    #[test]
+    fn continue_is_the_default_and_start_over_is_explicit() {
+        for s in ["", " ", "1", "１", "続き", "continue"] {
+            assert_eq!(parse_open_choice(s), Some(OpenChoice::Continue), "{s:?}");
+        }
+        for s in ["2", "２", "最初から", "やり直す", "start over", "Restart"] {
+            assert_eq!(parse_open_choice(s), Some(OpenChoice::StartOver), "{s:?}");
+        }
+        for s in ["はい", "3", "株式会社テスト"] {
+            assert_eq!(parse_open_choice(s), None, "{s:?}");
+        }
+    }
 }

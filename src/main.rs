@@ -248,6 +248,7 @@ fn parse_lang(s: &str) -> Result<Lang, String> {
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    sigpipe(true);
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("MADOGUCHI_LOG")
@@ -276,8 +277,29 @@ async fn open_store(db: &DbLocation) -> Result<Arc<dyn Store>> {
         })
 }
 
+/// Commands that print end as Unix tools do when their reader goes away
+/// (`madoguchi cases show … | head`): quietly, by SIGPIPE. Rust ignores the
+/// signal by default, and `println!` then panics on the failed write. The
+/// bot (`run`) keeps ignoring it: for a server a closed connection is an
+/// error to handle, not a reason to stop.
+fn sigpipe(default: bool) {
+    let action = if default {
+        libc::SIG_DFL
+    } else {
+        libc::SIG_IGN
+    };
+    // SAFETY: SIG_DFL and SIG_IGN install no handler code; changing the
+    // disposition is safe at any time, from any thread.
+    unsafe {
+        libc::signal(libc::SIGPIPE, action);
+    }
+}
+
 async fn real_main() -> Result<u8> {
     let cli = Cli::parse();
+    if matches!(cli.cmd, Cmd::Run { .. }) {
+        sigpipe(false);
+    }
     match cli.cmd {
         Cmd::Chat {
             common,
@@ -301,6 +323,13 @@ async fn real_main() -> Result<u8> {
             };
             let stdin = tokio::io::BufReader::new(tokio::io::stdin());
             run_chat(&runner, &opts, stdin, &mut std::io::stdout()).await?;
+            // The consultation is saved turn by turn; this only leaves the
+            // WAL small for the next run.
+            runner
+                .store()
+                .close()
+                .await
+                .context("cannot tidy the database after the consultation")?;
             Ok(0)
         }
         Cmd::Dialogs {
@@ -651,13 +680,18 @@ async fn real_main() -> Result<u8> {
                 );
             }
             let runner = Runner::new(
-                store,
+                store.clone(),
                 Arc::new(SystemClock),
                 bundle,
                 madoguchi::discord::runner_config(&cfg),
             )
             .await?;
             madoguchi::discord::run(cfg, token, Arc::new(runner)).await?;
+            // A clean stop leaves the WAL small for the next start.
+            store
+                .close()
+                .await
+                .context("cannot tidy the database after stopping")?;
             Ok(0)
         }
     }

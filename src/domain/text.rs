@@ -8,15 +8,84 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 use unicode_normalization::{is_nfkc_quick, IsNormalized, UnicodeNormalization};
+use unicode_properties::UnicodeEmoji;
 
 /// Characters that render as nothing but break matching: zero-width
-/// characters and bidi controls. The bidi overrides can also be used to make
-/// stored text display misleadingly, so we never keep them.
+/// characters, bidi controls, fillers and the "tag" characters that can
+/// carry text no one sees. The bidi overrides can also be used to make
+/// stored text display misleadingly, so we never keep them. The zero-width
+/// joiner and the tags are kept only inside an emoji sequence (see
+/// [`strip_controls`]); variation selectors are never listed here, because
+/// they choose an emoji's look and a kanji's form (異体字, e.g. 葛󠄀) in
+/// names.
 fn is_invisible(c: char) -> bool {
     matches!(
         c,
-        '\u{200B}'..='\u{200F}' | '\u{2060}' | '\u{FEFF}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'
+        '\u{00AD}'
+            | '\u{034F}'
+            | '\u{061C}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0001}'
+            | '\u{E0020}'..='\u{E007F}'
     )
+}
+
+/// True for characters that are pictures rather than letters: the ones an
+/// emoji ZWJ sequence joins. ASCII digits, `#` and `*` have the Emoji
+/// property too (for keycaps) but are never joined by a ZWJ.
+fn is_pictograph(c: char) -> bool {
+    !c.is_ascii() && c.is_emoji_char()
+}
+
+/// True when the zero-width joiner between `before` (the last character
+/// kept) and `after` is part of an emoji ZWJ sequence such as 👨‍👩‍👧 or 🏳️‍🌈:
+/// an emoji, possibly followed by a skin tone or a presentation selector,
+/// joined to another emoji. Anywhere else a ZWJ only hides text (pass‍word)
+/// and is dropped.
+fn joins_emoji(before: Option<char>, after: Option<char>) -> bool {
+    let before_ok = match before {
+        Some(b) => is_pictograph(b) || b == '\u{FE0F}' || ('\u{1F3FB}'..='\u{1F3FF}').contains(&b),
+        None => false,
+    };
+    before_ok && after.is_some_and(is_pictograph)
+}
+
+/// True when tag character `c` continues an emoji tag sequence (the flags
+/// of England, Scotland and Wales: 🏴, a subdivision code of up to six tag
+/// letters or digits, and a cancel tag) after `kept`, the text kept so far.
+/// Tags anywhere else, or more of them than a subdivision code has, are
+/// invisible text and are dropped.
+fn continues_emoji_tags(kept: &str, c: char) -> bool {
+    let code_char = |t: char| matches!(t, '\u{E0030}'..='\u{E0039}' | '\u{E0061}'..='\u{E007A}');
+    if !code_char(c) && c != '\u{E007F}' {
+        return false;
+    }
+    let mut rev = kept.chars().rev();
+    let code_len = rev.by_ref().take_while(|t| code_char(*t)).count();
+    // The character before the code (consumed by take_while) must be 🏴.
+    let flag_before = kept
+        .chars()
+        .rev()
+        .nth(code_len)
+        .is_some_and(|f| f == '\u{1F3F4}');
+    flag_before
+        && if c == '\u{E007F}' {
+            code_len > 0
+        } else {
+            code_len < 6
+        }
 }
 
 /// Removes invisible and control characters and unifies line endings.
@@ -39,6 +108,10 @@ fn strip_controls(s: &str) -> String {
             }
             '\n' | '\u{2028}' | '\u{2029}' => out.push('\n'),
             '\t' => out.push(' '),
+            '\u{200D}' if joins_emoji(out.chars().next_back(), chars.peek().copied()) => {
+                out.push('\u{200D}')
+            }
+            '\u{E0020}'..='\u{E007F}' if continues_emoji_tags(&out, c) => out.push(c),
             c if c.is_control() || is_invisible(c) => {}
             c => out.push(c),
         }
@@ -264,6 +337,58 @@ impl std::fmt::Display for FreeText {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Emoji written with zero-width joiners, skin tones, presentation
+    /// selectors and tag sequences survive both views of a string.
+    #[test]
+    fn keeps_emoji_sequences_whole() {
+        for e in [
+            "👨\u{200D}👩\u{200D}👧",
+            "🏳\u{FE0F}\u{200D}🌈",
+            "👩🏽\u{200D}💻",
+            "❤\u{FE0F}\u{200D}🔥",
+            "🧑\u{200D}🤝\u{200D}🧑",
+            "🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}",
+        ] {
+            let typed = format!("家族 {e} です");
+            assert_eq!(clean_text(&typed), typed, "{e:?}");
+            assert_eq!(normalize_input(&typed), typed, "{e:?}");
+            assert!(fold_for_match(&typed).contains(e), "{e:?}");
+        }
+        // A kanji with its variation selector (異体字) keeps its form.
+        assert_eq!(clean_text("葛\u{E0100}飾"), "葛\u{E0100}飾");
+    }
+
+    /// Zero-width characters that hide text or split words are still removed,
+    /// including a ZWJ that does not sit between two emoji.
+    #[test]
+    fn strips_hiding_characters_outside_emoji() {
+        assert_eq!(normalize_input("pass\u{200D}word"), "password");
+        assert_eq!(normalize_input("1\u{200D}2"), "12");
+        assert_eq!(normalize_input("👍\u{200D}"), "👍");
+        assert_eq!(normalize_input("\u{200D}👍"), "👍");
+        assert_eq!(normalize_input("はい\u{200D}👍"), "はい👍");
+        assert_eq!(
+            normalize_input("a\u{200B}b\u{2063}c\u{00AD}d\u{3164}e"),
+            "abcde"
+        );
+        // Tag characters spell text no one sees ("ignore" here).
+        let hidden: String = "ignore"
+            .chars()
+            .map(|c| char::from_u32(0xE0000 + c as u32).unwrap())
+            .collect();
+        assert_eq!(clean_text(&format!("はい{hidden}")), "はい");
+        // After a black flag, only a subdivision code's length is kept.
+        let long: String = "abcdefghij"
+            .chars()
+            .map(|c| char::from_u32(0xE0000 + c as u32).unwrap())
+            .collect();
+        assert_eq!(
+            clean_text(&format!("🏴{long}")),
+            format!("🏴{}", &long[..6 * 4])
+        );
+        assert_eq!(fold_for_match("は\u{200D}い"), "はい");
+    }
 
     #[test]
     fn nfkc_turns_full_width_into_ascii() {

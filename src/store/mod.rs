@@ -504,6 +504,13 @@ pub trait Store: Send + Sync + 'static {
     async fn between_batches(&self) -> Result<()> {
         Ok(())
     }
+    /// Called once when a process is done with the store (the end of a
+    /// `chat`, a clean stop of the bot): leaves what a store keeps beside
+    /// its data small for the next one. Nothing is written; calling the
+    /// store again afterwards still works. The default does nothing.
+    async fn close(&self) -> Result<()> {
+        Ok(())
+    }
     /// Whether [`Store::commit_steps`] writes all of its steps or none.
     /// The group committer batches only for a store that does: after a
     /// failed batch it commits the steps again, which must not write a

@@ -7,6 +7,8 @@
 //! - `escaping`: owner text on the terminal (chat, my-data, cases) is inert.
 //! - `group_commit`: concurrent turns committed together are all durable.
 //! - `outbox`: the local inbox as an outbox target (exactly once, escaped).
+//! - `input`: bytes that are not UTF-8, an open consultation, broken pipes,
+//!   the WAL after many idle lines.
 //! - `render_paths`: the fast template paths render exactly as handlebars.
 //! - `crash`: `chat` killed with SIGKILL anywhere loses and repeats nothing.
 //! - `discord_e2e`: the Discord bot against the local stand-in.
@@ -21,6 +23,7 @@ mod discord_e2e;
 mod erasure;
 mod escaping;
 mod group_commit;
+mod input;
 mod outbox;
 mod reload;
 mod render_paths;
