@@ -1,6 +1,6 @@
 //! Compiles script and routing files into a [`Flow`], reporting every problem.
 
-use super::diag::{closest, normalize, template_pos, Diagnostic, Diags, Loc};
+use super::diag::{closest, normalize, template_pos, Bi, Diagnostic, Diags, Loc};
 use super::raw::*;
 use super::*;
 use crate::bi;
@@ -214,6 +214,7 @@ pub fn compile_flow(sources: Sources) -> (Option<Flow>, Vec<Diagnostic>) {
         Some(raw) => Compiler {
             src: &sources.script_text,
             d: &mut sd,
+            templates: Vec::new(),
         }
         .flow(raw, raw_routing, &sources, &mut rd),
         None => None,
@@ -269,6 +270,22 @@ const HELPERS: &[&str] = &[
 struct Compiler<'a> {
     src: &'a str,
     d: &'a mut Diags,
+    /// Every template that compiled, for the checks that need the whole
+    /// flow (a sample render, answers missing on some path).
+    templates: Vec<TemplateInfo>,
+}
+
+/// A compiled template and where it is shown.
+struct TemplateInfo {
+    /// Its name in the flow's registry (`3.text`, `summary`).
+    name: String,
+    /// Where its text starts in the script file.
+    at: Loc,
+    /// The node it belongs to; `None` for the summary and headline.
+    node: Option<usize>,
+    /// Variables it shows as they are, with their position in the
+    /// template and the `{{#if}}` blocks around them.
+    unguarded: Vec<super::tmpl::Shown>,
 }
 
 /// What conditions may refer to.
@@ -469,18 +486,18 @@ impl<'a> Compiler<'a> {
         let known_var = |v: &str| index.contains_key(v) || RESERVED_VARS.contains(&v);
         for (i, n) in raw.nodes.iter().enumerate() {
             if let Some(s) = &n.say {
-                self.template(&mut hb, &format!("{i}.say"), s, &known_var);
+                self.template(&mut hb, &format!("{i}.say"), s, &known_var, Some(i));
             }
             if let Some(s) = &n.text {
-                self.template(&mut hb, &format!("{i}.text"), s, &known_var);
+                self.template(&mut hb, &format!("{i}.text"), s, &known_var, Some(i));
             }
             if let Some(s) = &n.retry {
-                self.template(&mut hb, &format!("{i}.retry"), s, &known_var);
+                self.template(&mut hb, &format!("{i}.retry"), s, &known_var, Some(i));
             }
         }
-        self.template(&mut hb, "summary", &raw.summary, &known_var);
+        self.template(&mut hb, "summary", &raw.summary, &known_var, None);
         match &raw.headline {
-            Some(h) => self.template(&mut hb, "headline", h, &known_var),
+            Some(h) => self.template(&mut hb, "headline", h, &known_var, None),
             None => {
                 hb.register_template_string("headline", "{{title}}")
                     .expect("constant template compiles");
@@ -579,6 +596,7 @@ impl<'a> Compiler<'a> {
             templates: hb,
         };
         self.graph_checks(&mut flow, &raw);
+        self.template_checks(&flow);
         if self.d.has_errors() {
             return None;
         }
@@ -1072,6 +1090,7 @@ impl<'a> Compiler<'a> {
         name: &str,
         s: &Spanned<String>,
         known: &dyn Fn(&str) -> bool,
+        node: Option<usize>,
     ) {
         let at = Loc::from(s);
         match Template::compile(&s.value) {
@@ -1095,30 +1114,198 @@ impl<'a> Compiler<'a> {
                                 ),
                                 format!(
                                     "質問の id か、次のいずれかを使ってください: {}",
-                                    RESERVED_VARS.join(", ")
+                                    RESERVED_VARS.join("、")
                                 ),
                             ),
                         );
                     }
                 }
+                for p in super::tmpl::check(&t) {
+                    let loc = template_pos(self.src, at, p.pos.0, p.pos.1);
+                    let (code, msg, hint) = template_problem(&p.kind);
+                    self.d.error(loc, code, msg, hint);
+                }
+                let mut unguarded = Vec::new();
+                super::tmpl::unguarded_vars(
+                    &t.elements,
+                    &t.mapping,
+                    &mut Vec::new(),
+                    &mut unguarded,
+                );
+                self.templates.push(TemplateInfo {
+                    name: name.to_string(),
+                    at,
+                    node,
+                    unguarded,
+                });
                 hb.register_template(name, t);
             }
             Err(e) => {
-                let (tl, tc) = e.pos().unwrap_or((1, 1));
-                let loc = template_pos(self.src, at, tl, tc);
-                let reason = e.reason().to_string();
-                self.d.error(
-                    loc,
-                    "bad-template",
+                use super::tmpl::SyntaxProblem as P;
+                let (pos, msg, hint): ((usize, usize), Bi, Bi) = match super::tmpl::scan_blocks(&s.value) {
+                    Some(P::UnclosedBlock { name, at }) => (
+                        at,
+                        (
+                            format!("`{{{{#{name}}}}}` is never closed"),
+                            format!("`{{{{#{name}}}}}` が閉じられていません"),
+                        ),
+                        (
+                            format!("add `{{{{/{name}}}}}` where the block should end"),
+                            format!("ブロックの終わりに `{{{{/{name}}}}}` を書いてください"),
+                        ),
+                    ),
+                    Some(P::UnclosedTag { at }) => (
+                        at,
+                        bi!("this `{{` is never closed", "この `{{` が閉じられていません"),
+                        bi!("close it with `}}`", "`}}` で閉じてください"),
+                    ),
+                    Some(P::StrayClose { name, at }) => (
+                        at,
+                        (
+                            format!("`{{{{/{name}}}}}` closes a block that was never opened"),
+                            format!("`{{{{/{name}}}}}` に対応する `{{{{#{name}}}}}` がありません"),
+                        ),
+                        (
+                            format!("delete it, or open the block with `{{{{#{name} …}}}}` before it"),
+                            format!("削除するか、その前に `{{{{#{name} …}}}}` でブロックを始めてください"),
+                        ),
+                    ),
+                    Some(P::Mismatch { open, open_at, close, at: close_at }) => {
+                        let line = template_pos(self.src, at, open_at.0, open_at.1).line;
+                        (
+                        close_at,
+                        (
+                            format!("`{{{{/{close}}}}}` closes `{{{{#{open}}}}}` (opened on line {line}), which needs `{{{{/{open}}}}}`"),
+                            format!("`{{{{/{close}}}}}` が {line} 行目の `{{{{#{open}}}}}` を閉じようとしています。`{{{{/{open}}}}}` が必要です"),
+                        ),
+                        (
+                            format!("close blocks in the reverse order they were opened: `{{{{/{open}}}}}` first"),
+                            format!("ブロックは開いた順と逆に閉じてください。先に `{{{{/{open}}}}}` です"),
+                        ),
+                    )
+                    }
+                    // The tags balance, so the error is inside one tag and
+                    // handlebars' own position is right. Its wording lists
+                    // parser rules, which helps no administrator.
+                    None => (
+                        e.pos().unwrap_or((1, 1)),
+                        bi!("this tag cannot be read", "このタグを読み取れません"),
+                        bi!(
+                            "write a tag as `{{question_id}}`, `{{#if question_id}}…{{/if}}` or `{{default question_id \"text\"}}`; quotes must be closed",
+                            "タグは `{{question_id}}`、`{{#if question_id}}…{{/if}}`、`{{default question_id \"文字\"}}` の形で書き、引用符は閉じてください"
+                        ),
+                    ),
+                };
+                let loc = template_pos(self.src, at, pos.0, pos.1);
+                self.d.error(loc, "bad-template", msg, hint);
+            }
+        }
+    }
+
+    /// Renders every template against a sample context in which every
+    /// question is answered, a route is chosen and every tag is set, and
+    /// against an empty one, so that anything handlebars would refuse at
+    /// run time is refused now. Then warns about answers a template shows
+    /// that are not given on some path reaching it: the text would show
+    /// nothing in their place. That is a warning, not an error, because
+    /// the text still reads and scripts may mean it (an optional detail),
+    /// whereas a template that fails to render would stop the owner.
+    fn template_checks(&mut self, flow: &Flow) {
+        let full = super::tmpl::sample_context(flow, true);
+        let empty = super::tmpl::sample_context(flow, false);
+        for t in &self.templates {
+            for ctx in [&full, &empty] {
+                if let Err(e) = flow.templates.render(&t.name, ctx) {
+                    let pos = match (e.line_no, e.column_no) {
+                        (Some(l), Some(c)) => (l, c),
+                        _ => (1, 1),
+                    };
+                    let reason = e.reason().to_string();
+                    self.d.error(
+                        template_pos(self.src, t.at, pos.0, pos.1),
+                        "template-fails",
+                        (
+                            format!("this template fails when it is shown: {reason}"),
+                            format!("このテンプレートは表示するときに失敗します（{reason}）"),
+                        ),
+                        bi!(
+                            "use only the helpers and values listed in dialogs/README.md",
+                            "dialogs/README.md に載っているヘルパーと値だけを使ってください"
+                        ),
+                    );
+                    break;
+                }
+            }
+        }
+        let given = super::tmpl::answered_on_every_path(flow);
+        let confirm: Vec<usize> = (0..flow.nodes.len())
+            .filter(|&i| matches!(flow.nodes[i].kind, NodeKind::Confirm))
+            .collect();
+        // What holds at the places a template is shown, on the paths that
+        // leave question `from` answered (for `{{#if from}}` blocks).
+        let mut after: HashMap<usize, Vec<Option<HashSet<String>>>> = HashMap::new();
+        let holds_at =
+            |sets: &[Option<HashSet<String>>], node: Option<usize>| -> Vec<HashSet<String>> {
+                match node {
+                    Some(i) => sets[i].iter().cloned().collect(),
+                    None => confirm.iter().filter_map(|&i| sets[i].clone()).collect(),
+                }
+            };
+        for t in &self.templates {
+            let sets = holds_at(&given, t.node);
+            if sets.is_empty() {
+                continue;
+            }
+            let mut warned = HashSet::new();
+            for (var, (tl, tc), guards) in &t.unguarded {
+                let is_answer = flow.index_of(var).is_some();
+                if !(is_answer || var == "route") || sets.iter().all(|s| s.contains(var)) {
+                    continue;
+                }
+                // Inside `{{#if g}}`, only paths on which `g` was answered
+                // count: `{{#if talent_role}}…{{talent_duties}}` is fine
+                // when every path past `talent_role` asks `talent_duties`.
+                let covered = guards.iter().any(|g| {
+                    let Some(gi) = flow.index_of(g) else {
+                        return false;
+                    };
+                    let gi = gi as usize;
+                    let from = after.entry(gi).or_insert_with(|| {
+                        let mut init = given[gi].clone().unwrap_or_default();
+                        init.insert(g.clone());
+                        super::tmpl::answered_from(flow, gi, init)
+                    });
+                    let sets = holds_at(from, t.node);
+                    sets.iter().all(|s| s.contains(var))
+                });
+                if covered || !warned.insert(var.clone()) {
+                    continue;
+                }
+                let loc = template_pos(self.src, t.at, *tl, *tc);
+                let (msg, hint) = if var == "route" {
                     (
-                        format!("the template cannot be read: {reason}"),
-                        format!("テンプレートを読み取れません: {reason}"),
-                    ),
-                    bi!(
-                        "close every `{{` with `}}` and every `{{#if}}` with `{{/if}}`",
-                        "`{{` は `}}` で、`{{#if}}` は `{{/if}}` で閉じてください"
-                    ),
-                );
+                        bi!(
+                            "`route` is shown here, but a path reaches this text before any `route: true` node; it would show nothing",
+                            "ここで `route` を表示していますが、`route: true` のノードを通らずにこの文に到達する経路があり、その場合は何も表示されません"
+                        ),
+                        bi!(
+                            "move the text after the route node, or wrap it in `{{#if route}}…{{/if}}`",
+                            "文を振り分けノードの後に移すか、`{{#if route}}…{{/if}}` で囲んでください"
+                        ),
+                    )
+                } else {
+                    (
+                        (
+                            format!("`{var}` is shown here, but a path reaches this text without an answer to `{var}` (not asked yet, optional or skipped); it would show nothing"),
+                            format!("ここで `{var}` を表示していますが、`{var}` に回答しないままこの文に到達する経路があり（未質問・任意・スキップ）、その場合は何も表示されません"),
+                        ),
+                        (
+                            format!("write `{{{{default {var} \"(not answered)\"}}}}`, wrap it in `{{{{#if {var}}}}}…{{{{/if}}}}`, or ask `{var}` earlier"),
+                            format!("`{{{{default {var} \"（未回答）\"}}}}` と書くか、`{{{{#if {var}}}}}…{{{{/if}}}}` で囲むか、`{var}` を先に質問してください"),
+                        ),
+                    )
+                };
+                self.d.warn(loc, "maybe-unanswered", msg, hint);
             }
         }
     }
@@ -1414,6 +1601,85 @@ fn collect_vars(t: &Template, nested: bool, out: &mut Vec<(String, (usize, usize
     out.retain(|(v, _)| {
         !v.is_empty() && !v.starts_with('@') && v != "this" && !v.starts_with("..")
     });
+}
+
+/// The code, message and hint for a helper problem in a template.
+fn template_problem(k: &super::tmpl::ProblemKind) -> (&'static str, Bi, Bi) {
+    use super::tmpl::{helper_names, ProblemKind as K};
+    match k {
+        K::UnknownHelper(name) => (
+            "unknown-helper",
+            (
+                format!("`{name}` is not a template helper, so this text would be empty when shown"),
+                format!("`{name}` はテンプレートのヘルパーではないため、この文は表示するときに空になります"),
+            ),
+            (
+                format!("templates cannot format text (bold, upper case…); show a value as `{{{{question_id}}}}` or use one of: {}", helper_names()),
+                format!("テンプレートで文字の装飾や変換（太字・大文字など）はできません。値は `{{{{question_id}}}}` の形で表示するか、次のヘルパーを使ってください: {}", helper_names()),
+            ),
+        ),
+        K::Arity { helper, want, got } => {
+            let usage = match *helper {
+                "default" => "{{default question_id \"（未回答）\"}}",
+                "if" | "unless" => "{{#if question_id}}…{{/if}}",
+                "each" => "{{#each answers}}…{{/each}}",
+                "with" => "{{#with route}}…{{/with}}",
+                "not" | "len" => "(not x)",
+                _ => "(eq a b)",
+            };
+            let want_s = if want.0 == want.1 { want.0.to_string() } else { format!("{}–{}", want.0, want.1) };
+            (
+                "helper-arity",
+                (
+                    format!("`{helper}` takes {want_s} argument(s), here it has {got}"),
+                    format!("`{helper}` の引数は {want_s} 個ですが、ここでは {got} 個です"),
+                ),
+                (
+                    format!("write it as `{usage}`"),
+                    format!("`{usage}` の形で書いてください"),
+                ),
+            )
+        }
+        K::Usage { helper, block: false } => (
+            "helper-usage",
+            (
+                format!("`{helper}` is a block: it needs `#` and a closing tag"),
+                format!("`{helper}` はブロックです。`#` と閉じタグが必要です"),
+            ),
+            (
+                format!("write `{{{{#{helper} …}}}}…{{{{/{helper}}}}}`"),
+                format!("`{{{{#{helper} …}}}}…{{{{/{helper}}}}}` と書いてください"),
+            ),
+        ),
+        K::Usage { helper, block: true } => (
+            "helper-usage",
+            (
+                format!("`{helper}` is not a block"),
+                format!("`{helper}` はブロックではありません"),
+            ),
+            (
+                format!("write it without `#` and the closing tag: `{{{{{helper} …}}}}`"),
+                format!("`#` と閉じタグを外して `{{{{{helper} …}}}}` と書いてください"),
+            ),
+        ),
+        K::DefaultFallback => (
+            "helper-arity",
+            bi!("the fallback of `default` must be text in quotes", "`default` の代わりの文は引用符で囲んだ文字にしてください"),
+            bi!("write `{{default question_id \"（未回答）\"}}`", "`{{default question_id \"（未回答）\"}}` と書いてください"),
+        ),
+        K::Unsupported(what) => (
+            "unsupported-template",
+            (
+                format!("templates here do not support {what}s"),
+                match *what {
+                    "partial" => "ここのテンプレートではパーシャル（`{{> …}}`）は使えません".to_string(),
+                    "decorator" => "ここのテンプレートではデコレーター（`{{* …}}`）は使えません".to_string(),
+                    _ => "ここのテンプレートでは `key=value` 形式の引数は使えません".to_string(),
+                },
+            ),
+            bi!("see the template table in dialogs/README.md", "dialogs/README.md のテンプレートの表を見てください"),
+        ),
+    }
 }
 
 fn path_raw(p: &handlebars::Path) -> String {

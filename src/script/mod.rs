@@ -11,6 +11,7 @@ pub mod cond;
 pub mod diag;
 pub mod lint;
 pub mod raw;
+pub mod tmpl;
 
 use crate::domain::prefecture::Region;
 use crate::routing::Routing;
