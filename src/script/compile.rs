@@ -79,7 +79,14 @@ pub fn load_dir(dir: &Path) -> Result<Bundle, LoadError> {
         source,
     };
     let routing_path = dir.join(ROUTING_FILE);
-    let routing_text = std::fs::read_to_string(&routing_path).map_err(|e| io(&routing_path, e))?;
+    let mut diags = Vec::new();
+    let routing_text = match read_text(&routing_path).map_err(|e| io(&routing_path, e))? {
+        Ok(t) => t,
+        Err(d) => {
+            diags.push(d);
+            String::new()
+        }
+    };
     let mut names: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| io(dir, e))?
         .filter_map(|e| e.ok())
@@ -95,9 +102,18 @@ pub fn load_dir(dir: &Path) -> Result<Bundle, LoadError> {
         .collect();
     names.sort();
     let mut flows = Vec::new();
-    let mut diags = Vec::new();
+    if !diags.is_empty() {
+        // Without a readable routing file no script can be compiled.
+        return Err(LoadError::Invalid(diags));
+    }
     for p in names {
-        let text = std::fs::read_to_string(&p).map_err(|e| io(&p, e))?;
+        let text = match read_text(&p).map_err(|e| io(&p, e))? {
+            Ok(t) => t,
+            Err(d) => {
+                diags.push(d);
+                continue;
+            }
+        };
         let sources = Sources {
             script_name: display_path(&p),
             script_text: text,
@@ -161,6 +177,82 @@ pub fn lint_bundle(bundle: &Bundle) -> Vec<Diagnostic> {
         out.extend(rd.items);
     }
     normalize(out)
+}
+
+/// Reads a dialog file as UTF-8. A file in another encoding (often
+/// Shift_JIS, as saved by older Japanese editors) gets a diagnostic that
+/// names the encoding and says how to convert it, instead of a reader
+/// error about invalid bytes.
+fn read_text(p: &Path) -> std::io::Result<Result<String, Diagnostic>> {
+    let bytes = std::fs::read(p)?;
+    let bytes = bytes
+        .strip_prefix(b"\xEF\xBB\xBF".as_slice())
+        .unwrap_or(&bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Ok(Ok(s.to_string())),
+        Err(e) => {
+            let name = guess_encoding(bytes);
+            let file = display_path(p);
+            // Where the first byte that is not UTF-8 is.
+            let before = String::from_utf8_lossy(&bytes[..e.valid_up_to()]);
+            let line = before.matches('\n').count() as u64 + 1;
+            let col = before
+                .rsplit('\n')
+                .next()
+                .map(|l| l.chars().count())
+                .unwrap_or(0) as u64
+                + 1;
+            let (en_name, ja_name) = match name {
+                Some(n) => (format!("{n}, not UTF-8"), format!(" UTF-8 ではなく {n} ")),
+                None => ("not UTF-8".to_string(), "UTF-8 ではありません".to_string()),
+            };
+            let from = name
+                .map(|n| match n {
+                    "Shift_JIS" => "SHIFT_JIS",
+                    "EUC-JP" => "EUC-JP",
+                    other => other,
+                })
+                .unwrap_or("SHIFT_JIS");
+            let mut d = Diags::new(file.clone());
+            d.error(
+                Loc::new(line, col),
+                "not-utf8",
+                (
+                    format!("the file is encoded in {en_name}"),
+                    if name.is_some() {
+                        format!("このファイルの文字コードは{ja_name}です").replace("  ", " ")
+                    } else {
+                        format!("このファイルの文字コードが{ja_name}")
+                    },
+                ),
+                (
+                    format!("save it as UTF-8 in your editor (\"Save as\", encoding UTF-8), or convert it with `iconv -f {from} -t UTF-8 {file} > converted.yaml` and replace the file with converted.yaml"),
+                    format!("エディタで文字コードを UTF-8 にして保存し直すか（「名前を付けて保存」で UTF-8 を選ぶ）、`iconv -f {from} -t UTF-8 {file} > converted.yaml` で変換してから元のファイルと置き換えてください"),
+                ),
+            );
+            Ok(Err(d.items.remove(0)))
+        }
+    }
+}
+
+/// The encoding a non-UTF-8 file most likely uses.
+fn guess_encoding(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Some("UTF-16");
+    }
+    for enc in [encoding_rs::SHIFT_JIS, encoding_rs::EUC_JP] {
+        if enc
+            .decode_without_bom_handling_and_without_replacement(bytes)
+            .is_some()
+        {
+            return Some(if enc == encoding_rs::SHIFT_JIS {
+                "Shift_JIS"
+            } else {
+                "EUC-JP"
+            });
+        }
+    }
+    None
 }
 
 fn display_path(p: &Path) -> String {
@@ -243,15 +335,8 @@ fn parse_yaml<T: for<'de> serde::Deserialize<'de>>(text: &str, d: &mut Diags) ->
                 .unwrap_or(&msg)
                 .trim()
                 .to_string();
-            d.error(
-                loc,
-                "syntax",
-                (format!("the file cannot be read: {msg}"), format!("ファイルを読み取れません: {msg}")),
-                bi!(
-                    "check indentation (spaces, not tabs), colons after keys and quotes around text with ':' or '#'; see dialogs/README.md for the allowed keys",
-                    "インデント（タブではなく空白）、キーの後のコロン、「:」や「#」を含む文字列の引用符を確認してください。使えるキーは dialogs/README.md にあります"
-                ),
-            );
+            let (loc, msg, hint) = super::yaml_error::explain(&msg, loc, text);
+            d.error(loc, "syntax", msg, hint);
             None
         }
     }
@@ -508,9 +593,7 @@ impl<'a> Compiler<'a> {
             for (k, v) in &m.value {
                 if !Messages::is_known(k) {
                     let keys: Vec<&str> = MESSAGE_DEFAULTS.iter().map(|x| x.0).collect();
-                    let hint = closest(k, keys.iter().copied())
-                        .map(|c| format!("did you mean `{c}`?"))
-                        .unwrap_or_default();
+                    let hint = super::diag::did_you_mean(closest(k, keys.iter().copied()));
                     self.d.error(
                         m,
                         "unknown-message",
@@ -519,8 +602,8 @@ impl<'a> Compiler<'a> {
                             format!("不明なメッセージキー `{k}` です"),
                         ),
                         (
-                            format!("{hint} known keys: {}", keys.join(", ")),
-                            format!("{hint} 使えるキー: {}", keys.join(", ")),
+                            format!("{}known keys: {}", hint.0, keys.join(", ")),
+                            format!("{}使えるキー: {}", hint.1, keys.join(", ")),
                         ),
                     );
                 }
@@ -771,9 +854,7 @@ impl<'a> Compiler<'a> {
                     "phone",
                     "date",
                 ];
-                let dym = closest(other, all)
-                    .map(|c| format!("did you mean `{c}`? "))
-                    .unwrap_or_default();
+                let dym = super::diag::did_you_mean(closest(other, all));
                 self.d.error(
                     ask,
                     "bad-type",
@@ -782,8 +863,8 @@ impl<'a> Compiler<'a> {
                         format!("不明な回答タイプ `{other}` です"),
                     ),
                     (
-                        format!("{dym}use one of: {}", all.join(", ")),
-                        format!("{dym}次のいずれかを使ってください: {}", all.join(", ")),
+                        format!("{}use one of: {}", dym.0, all.join(", ")),
+                        format!("{}次のいずれかを使ってください: {}", dym.1, all.join(", ")),
                     ),
                 );
                 return None;
@@ -922,7 +1003,7 @@ impl<'a> Compiler<'a> {
                 self.d.error(
                     p,
                     "bad-regex",
-                    (format!("invalid regular expression `{}`: {first}", p.value), format!("正規表現 `{}` が正しくありません: {first}", p.value)),
+                    (format!("invalid regular expression `{}`: {first}", p.value), format!("正規表現 `{}` が正しくありません{}", p.value, regex_reason_ja(&first))),
                     bi!(
                         "escape special characters such as ( ) [ ] . * + ? with a backslash, and close every bracket",
                         "( ) [ ] . * + ? などの記号はバックスラッシュでエスケープし、括弧は必ず閉じてください"
@@ -1537,13 +1618,55 @@ impl Compiler<'_> {
                     self.d.error(
                         oloc,
                         "custom-id-too-long",
-                        (format!("question id `{}` plus option id `{}` make a Discord custom id of {id_len} characters; the limit is {}", node.id, o.id, limits::CUSTOM_ID), format!("質問 id `{}` と選択肢 id `{}` を合わせた Discord の custom id が {id_len} 文字になります。上限は {} 文字", node.id, o.id, limits::CUSTOM_ID)),
+                        (format!("question id `{}` plus option id `{}` make a Discord custom id of {id_len} characters; the limit is {}", node.id, o.id, limits::CUSTOM_ID), format!("質問 id `{}` と選択肢 id `{}` を合わせた Discord の custom_id が {id_len} 文字になります。上限は {} 文字", node.id, o.id, limits::CUSTOM_ID)),
                         bi!("use shorter ids (labels can stay long)", "id を短くしてください（ラベルは長くてもかまいません）"),
                     );
                 }
             }
         }
     }
+}
+
+/// The regex library's reason in Japanese, for the common mistakes; its
+/// English wording is kept out of Japanese messages.
+fn regex_reason_ja(en: &str) -> &'static str {
+    let en = en.to_ascii_lowercase();
+    if en.contains("unclosed group") || en.contains("unopened group") {
+        "（丸括弧 ( ) の対応がとれていません）"
+    } else if en.contains("unclosed character class") {
+        "（角括弧 [ ] が閉じられていません）"
+    } else if en.contains("repetition") {
+        "（* + ? { } の前に繰り返す文字がありません）"
+    } else if en.contains("size limit") {
+        "（パターンが大きすぎます）"
+    } else if en.contains("escape") {
+        "（バックスラッシュ \\ の使い方が正しくありません）"
+    } else {
+        ""
+    }
+}
+
+/// `yes` or `no` when the word means it (はい, いいえ, 同意する, y…).
+fn yes_or_no(text: &str) -> Option<&'static str> {
+    let f = fold_for_match(text);
+    if super::yes_words().iter().any(|w| fold_for_match(w) == f) {
+        Some("yes")
+    } else if super::no_words().iter().any(|w| fold_for_match(w) == f) {
+        Some("no")
+    } else {
+        None
+    }
+}
+
+/// The option a value names by meaning: one whose label or alias it is,
+/// or, for a yes/no word, the option with that id.
+fn option_by_meaning<'o>(text: &str, options: &'o [ChoiceOption]) -> Option<&'o str> {
+    let f = fold_for_match(text);
+    if let Some(o) = options.iter().find(|o| o.folded.contains(&f)) {
+        return Some(&o.id);
+    }
+    let word = yes_or_no(text)?;
+    options.iter().find(|o| o.id == word).map(|o| o.id.as_str())
 }
 
 fn waits(k: &NodeKind) -> bool {
@@ -1727,9 +1850,8 @@ fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Co
     }
     if let Some(t) = &c.tag {
         if !names.tags.contains(&t.value) {
-            let dym = closest(&t.value, names.tags.iter().map(String::as_str))
-                .map(|c| format!("did you mean `{c}`? "))
-                .unwrap_or_default();
+            let dym =
+                super::diag::did_you_mean(closest(&t.value, names.tags.iter().map(String::as_str)));
             d.error(
                 t,
                 "unknown-tag",
@@ -1738,8 +1860,8 @@ fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Co
                     format!("タグ `{}` は定義されていません", t.value),
                 ),
                 (
-                    format!("{dym}define it under `tags:` in the script"),
-                    format!("{dym}スクリプトの `tags:` で定義してください"),
+                    format!("{}define it under `tags:` in the script", dym.0),
+                    format!("{}スクリプトの `tags:` で定義してください", dym.1),
                 ),
             );
             return None;
@@ -1761,9 +1883,8 @@ fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Co
     }
     let key = c.answer.as_ref()?;
     let Some(&node) = names.index.get(&key.value) else {
-        let dym = closest(&key.value, names.index.keys().map(String::as_str))
-            .map(|c| format!("did you mean `{c}`? "))
-            .unwrap_or_default();
+        let dym =
+            super::diag::did_you_mean(closest(&key.value, names.index.keys().map(String::as_str)));
         d.error(
             key,
             "unknown-answer",
@@ -1772,8 +1893,8 @@ fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Co
                 format!("質問 `{}` は存在しません", key.value),
             ),
             (
-                format!("{dym}use the id of a question node"),
-                format!("{dym}質問ノードの id を指定してください"),
+                format!("{}use the id of a question node", dym.0),
+                format!("{}質問ノードの id を指定してください", dym.1),
             ),
         );
         return None;
@@ -1957,10 +2078,27 @@ fn check_value(
             if options.iter().any(|o| o.id == text) {
                 Some(text)
             } else {
-                let dym = closest(&text, options.iter().map(|o| o.id.as_str()))
-                    .map(|c| format!("did you mean `{c}`? "))
-                    .unwrap_or_default();
                 let ids: Vec<&str> = options.iter().map(|o| o.id.as_str()).collect();
+                // Suggest by meaning first: the value is what an owner
+                // types (a label, an alias, はい/いいえ), and the condition
+                // wants the option's id. Edit distance only makes sense
+                // between ids, so it is tried only on a Latin value.
+                let hint = match option_by_meaning(&text, options) {
+                    Some(id) => (
+                        format!("`{text}` is what an owner answers for option `{id}`; conditions compare option ids, so write `{id}`. Options are: {}", ids.join(", ")),
+                        format!("`{text}` は選択肢 `{id}` への回答の言葉です。条件には選択肢の id を書くので `{id}` としてください。選択肢: {}", ids.join(", ")),
+                    ),
+                    None => {
+                        let latin = text.chars().any(|c| c.is_ascii_alphanumeric());
+                        let dym = super::diag::did_you_mean(
+                            latin.then(|| closest(&text, ids.iter().copied())).flatten(),
+                        );
+                        (
+                            format!("{}options are: {}", dym.0, ids.join(", ")),
+                            format!("{}選択肢: {}", dym.1, ids.join(", ")),
+                        )
+                    }
+                };
                 d.error(
                     v,
                     "unknown-option",
@@ -1968,10 +2106,7 @@ fn check_value(
                         format!("question `{key}` has no option `{text}`"),
                         format!("質問 `{key}` に選択肢 `{text}` はありません"),
                     ),
-                    (
-                        format!("{dym}options are: {}", ids.join(", ")),
-                        format!("{dym}選択肢: {}", ids.join(", ")),
-                    ),
+                    hint,
                 );
                 None
             }
@@ -1980,6 +2115,13 @@ fn check_value(
             "yes" | "true" => Some("yes".into()),
             "no" | "false" => Some("no".into()),
             _ => {
+                let hint = match yes_or_no(&text) {
+                    Some(word) => (
+                        format!("`{text}` means {word}: write `{word}` (conditions use `yes` or `no`)"),
+                        format!("`{text}` は「{word}」の意味です。`{word}` と書いてください（条件には `yes` か `no` を書きます）"),
+                    ),
+                    None => bi!("use `yes` or `no`", "`yes` か `no` を使ってください"),
+                };
                 d.error(
                     v,
                     "bad-yesno",
@@ -1987,7 +2129,7 @@ fn check_value(
                         format!("`{key}` is a yes/no question; `{text}` can never match"),
                         format!("`{key}` ははい／いいえの質問なので `{text}` には一致しません"),
                     ),
-                    bi!("use `yes` or `no`", "`yes` か `no` を使ってください"),
+                    hint,
                 );
                 None
             }
@@ -2163,9 +2305,10 @@ fn compile_routing(
             (Some(h), None) => match hub_index.get(&h.value) {
                 Some(&i) => Some(Pick::Hub(i)),
                 None => {
-                    let dym = closest(&h.value, hub_index.keys().map(String::as_str))
-                        .map(|c| format!("did you mean `{c}`? "))
-                        .unwrap_or_default();
+                    let dym = super::diag::did_you_mean(closest(
+                        &h.value,
+                        hub_index.keys().map(String::as_str),
+                    ));
                     d.error(
                         h,
                         "unknown-hub",
@@ -2174,8 +2317,8 @@ fn compile_routing(
                             format!("拠点 `{}` は定義されていません", h.value),
                         ),
                         (
-                            format!("{dym}define it under `hubs:`"),
-                            format!("{dym}`hubs:` で定義してください"),
+                            format!("{}define it under `hubs:`", dym.0),
+                            format!("{}`hubs:` で定義してください", dym.1),
                         ),
                     );
                     None

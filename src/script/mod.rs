@@ -12,6 +12,7 @@ pub mod diag;
 pub mod lint;
 pub mod raw;
 pub mod tmpl;
+mod yaml_error;
 
 use crate::domain::prefecture::Region;
 use crate::routing::Routing;
