@@ -171,28 +171,40 @@ pub fn context(flow: &Flow, input: &ContextInput, mode: RenderMode) -> Value {
     Value::Object(m)
 }
 
-/// Renders one of the flow's templates. Rendering a compiled template with
-/// string values cannot fail in practice; if it ever does, the owner gets
-/// the template's raw text rather than nothing.
-pub fn render(flow: &Flow, name: &str, ctx: &Value) -> String {
-    render_with(flow, name, || ctx.clone())
+/// A template that could not be rendered. The reason names the template's
+/// own helpers and paths, never an owner's values, so it may be logged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TemplateFailure {
+    /// The template's name in the flow (`3.text`, `summary`).
+    pub template: String,
+    pub reason: String,
 }
 
 /// Renders one of the flow's templates for a consultation's state, the way
-/// [`render`] renders it with [`context`], taking the cheapest way that
+/// handlebars renders it with [`context`], taking the cheapest way that
 /// gives the same text: plain text as it is; templates made only of the
 /// constructs scripts use (`{{id}}`, `{{route.primary}}`, `{{#if}}`,
 /// `{{default}}`, `{{#each answers}}`) straight from the state; anything
 /// else through handlebars with the full JSON context.
-pub fn render_input(flow: &Flow, name: &str, input: &ContextInput, mode: RenderMode) -> String {
+///
+/// A failure is returned, never replaced by empty text: the engine refuses
+/// the step instead of showing a blank question or recording blank
+/// consent wording (`dialogs check` renders every template beforehand, so
+/// this guards versions stored before that check and hand-built flows).
+pub fn render_input(
+    flow: &Flow,
+    name: &str,
+    input: &ContextInput,
+    mode: RenderMode,
+) -> Result<String, TemplateFailure> {
     if let Some(t) = flow.templates.get_template(name) {
         if let Some(text) = plain_text(t) {
-            return text;
+            return Ok(text);
         }
         if let Some(parts) = lite::compile(&t.elements) {
             let mut out = String::new();
             lite::Scope { flow, input, mode }.render(&parts, &mut out);
-            return trimmed(out);
+            return Ok(trimmed(out));
         }
     }
     render_handlebars(flow, name, &context(flow, input, mode))
@@ -212,37 +224,14 @@ pub fn render_path(flow: &Flow, name: &str) -> &'static str {
 
 /// Renders through handlebars only (the reference the faster paths are
 /// tested against).
-pub fn render_handlebars(flow: &Flow, name: &str, ctx: &Value) -> String {
-    match flow.templates.render(name, ctx) {
-        Ok(s) => trimmed(s),
-        Err(e) => {
-            tracing::error!(template = name, error = %e, "template failed to render");
-            String::new()
-        }
-    }
-}
-
-/// Like [`render`], but the context is built only when the template reads
-/// one: most question texts are plain text, and building the context (every
-/// answer, escaped, as JSON) costs far more than the rest of a turn.
-pub fn render_with(flow: &Flow, name: &str, ctx: impl FnOnce() -> Value) -> String {
-    if let Some(t) = flow.templates.get_template(name) {
-        if let Some(text) = plain_text(t) {
-            return text;
-        }
-    }
-    // `render_with_context` renders from the value as it is; `render` would
-    // first copy it through serde.
-    match flow
-        .templates
-        .render_with_context(name, &handlebars::Context::from(ctx()))
-    {
-        Ok(s) => trimmed(s),
-        Err(e) => {
-            tracing::error!(template = name, error = %e, "template failed to render");
-            String::new()
-        }
-    }
+pub fn render_handlebars(flow: &Flow, name: &str, ctx: &Value) -> Result<String, TemplateFailure> {
+    flow.templates
+        .render(name, ctx)
+        .map(trimmed)
+        .map_err(|e| TemplateFailure {
+            template: name.to_string(),
+            reason: e.reason().to_string(),
+        })
 }
 
 /// What a template without expressions renders to (as [`render`] returns
@@ -562,5 +551,119 @@ mod lite {
                 }
             }
         }
+    }
+}
+
+/// A template that fails at run time never becomes empty text: the step
+/// is refused with the state unchanged. `dialogs check` refuses such
+/// templates, so these tests break a compiled flow by hand, as a stored
+/// version from before the check could be.
+#[cfg(test)]
+mod failure_tests {
+    use crate::engine::{step, Ctx, Effect, Input, SessionState};
+    use crate::render::RenderMode;
+    use crate::script::{compile_flow, Flow, Sources};
+
+    fn flow_with(name_of: impl Fn(&Flow) -> String, broken: &str) -> Flow {
+        let (flow, diags) = compile_flow(Sources {
+            script_name: "mini.ja.yaml".into(),
+            script_text: include_str!("../tests/corpus/_base/mini.ja.yaml").into(),
+            routing_name: "routing.yaml".into(),
+            routing_text: include_str!("../tests/corpus/_base/routing.yaml").into(),
+        });
+        let mut flow = flow.unwrap_or_else(|| panic!("{diags:?}"));
+        let name = name_of(&flow);
+        flow.templates
+            .register_template_string(&name, broken)
+            .unwrap();
+        flow
+    }
+
+    fn node(flow: &Flow, id: &str, field: &str) -> String {
+        format!("{}.{field}", flow.index_of(id).unwrap())
+    }
+
+    fn ctx() -> Ctx {
+        Ctx::new(
+            chrono::DateTime::parse_from_rfc3339("2027-04-01T00:00:00Z")
+                .unwrap()
+                .into(),
+            RenderMode::Plain,
+        )
+    }
+
+    /// Runs inputs and returns the effects of the last one, with the state
+    /// before and after it.
+    fn run(flow: &Flow, inputs: &[&str]) -> (SessionState, SessionState, Vec<Effect>) {
+        let mut st = SessionState::default();
+        step(flow, &mut st, Input::Start, &ctx());
+        let (last, rest) = inputs.split_last().unwrap();
+        for i in rest {
+            step(flow, &mut st, Input::Text(i.to_string()), &ctx());
+        }
+        let before = st.clone();
+        let effects = step(flow, &mut st, Input::Text(last.to_string()), &ctx());
+        (before, st, effects)
+    }
+
+    fn assert_refused(
+        before: &SessionState,
+        after: &SessionState,
+        effects: &[Effect],
+        node: &str,
+        template: &str,
+    ) {
+        assert_eq!(before, after, "the state must not advance");
+        assert_eq!(effects.len(), 2, "{effects:?}");
+        match &effects[0] {
+            Effect::Say(s) => assert!(s.contains("不具合") && s.contains("保存"), "{s}"),
+            e => panic!("{e:?}"),
+        }
+        match &effects[1] {
+            Effect::Fault(f) => {
+                assert_eq!((f.node.as_str(), f.template.as_str()), (node, template));
+                assert!(!f.reason.is_empty());
+            }
+            e => panic!("{e:?}"),
+        }
+    }
+
+    #[test]
+    fn a_failing_consent_text_refuses_the_step_that_would_show_it() {
+        let flow = flow_with(
+            |f| node(f, "consent", "text"),
+            "{{bold route.primary}} に共有してよいですか？",
+        );
+        let (before, after, effects) = run(&flow, &["兵庫県", "販路を広げたい"]);
+        assert_refused(&before, &after, &effects, "consent", "text");
+    }
+
+    #[test]
+    fn a_failing_summary_refuses_the_consent_step_and_records_nothing() {
+        let flow = flow_with(|_| "summary".into(), "会社: {{upper issue}}");
+        let (before, after, effects) = run(&flow, &["兵庫県", "販路を広げたい", "はい"]);
+        // The consent answer leads to the confirmation, which shows the
+        // summary: neither the answer nor the consent is recorded.
+        assert_refused(&before, &after, &effects, "confirm", "summary");
+    }
+
+    #[test]
+    fn a_question_that_renders_empty_is_refused() {
+        let flow = flow_with(|f| node(f, "issue", "text"), "{{default}}");
+        let (before, after, effects) = run(&flow, &["兵庫県"]);
+        assert_refused(&before, &after, &effects, "issue", "text");
+        let flow = flow_with(
+            |f| node(f, "issue", "text"),
+            "{{#if issue}}お困りごとは？{{/if}}",
+        );
+        let (before, after, effects) = run(&flow, &["兵庫県"]);
+        assert_refused(&before, &after, &effects, "issue", "text");
+    }
+
+    #[test]
+    fn a_failing_headline_refuses_sending_the_case() {
+        let flow = flow_with(|_| "headline".into(), "{{shout issue}}");
+        let (before, after, effects) = run(&flow, &["兵庫県", "販路を広げたい", "はい", "送信"]);
+        assert_refused(&before, &after, &effects, "confirm", "headline");
     }
 }

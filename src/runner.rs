@@ -443,6 +443,23 @@ impl Runner {
                 input.clone(),
                 &Ctx::new(now, self.config.mode),
             );
+            // A refused step (a template failed) is committed like any
+            // other, with the state as it was, so the owner's answers stay
+            // as they were; administrators learn of it here. No owner data:
+            // the script, its version, the node and the template's name.
+            for e in &effects {
+                if let Effect::Fault(f) = e {
+                    tracing::error!(
+                        script = %flow.script_id,
+                        lang = %flow.lang,
+                        version = %flow.short_version(),
+                        node = %f.node,
+                        template = %f.template,
+                        reason = %f.reason,
+                        "a script template failed; the owner's step was refused; fix the script and run `madoguchi dialogs check`"
+                    );
+                }
+            }
             let deliveries = match effects.iter().find_map(|e| match e {
                 Effect::CaseReady(d) => Some(d),
                 _ => None,

@@ -144,6 +144,12 @@ impl Bot {
     ) -> Result<(), BotError> {
         let key = user_key(user);
         let msgs = render::turn_messages(&turn.effects, &turn.flow, turn.session.0);
+        for e in &turn.effects {
+            if let Effect::Fault(f) = e {
+                self.post_admin(crate::admin::template_fault_text(&turn.flow, f))
+                    .await;
+            }
+        }
         if turn.case.is_some() {
             self.wake.notify_one();
         }

@@ -301,6 +301,22 @@ pub enum Effect {
     Restarted,
     /// The input belonged to an earlier question and was ignored.
     Stale,
+    /// A template of the script failed to render (or rendered to nothing
+    /// where text is required), so the step was refused: the state is as
+    /// it was before the input, and the owner was told that something is
+    /// wrong on our side. Adapters tell administrators.
+    Fault(TemplateFault),
+}
+
+/// Which template failed, for administrators (no owner data).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateFault {
+    /// The node being shown: the template's own node, or the current one
+    /// for the summary and headline.
+    pub node: String,
+    /// `say`, `text`, `retry`, `summary` or `headline`.
+    pub template: String,
+    pub reason: String,
 }
 
 /// The tags whose patterns match the state's free-text answers.
@@ -318,15 +334,30 @@ pub fn facts(st: &SessionState) -> impl Facts + '_ {
 }
 
 /// Advances a consultation by one input.
+///
+/// When a template fails, the step is refused: the state is put back as it
+/// was, and the effects are only the owner's message and an
+/// [`Effect::Fault`], so nothing is recorded with broken text.
 pub fn step(flow: &Flow, st: &mut SessionState, input: Input, ctx: &Ctx) -> Vec<Effect> {
+    let before = st.clone();
     let mut e = Stepper {
         flow,
         st,
         ctx,
         out: Vec::new(),
+        fault: None,
     };
     e.run(input);
-    e.out
+    match e.fault {
+        None => e.out,
+        Some(fault) => {
+            *st = before;
+            vec![
+                Effect::Say(flow.messages.get("template_failed").to_string()),
+                Effect::Fault(fault),
+            ]
+        }
+    }
 }
 
 struct Stepper<'a> {
@@ -334,6 +365,8 @@ struct Stepper<'a> {
     st: &'a mut SessionState,
     ctx: &'a Ctx,
     out: Vec<Effect>,
+    /// The first template that failed in this step.
+    fault: Option<TemplateFault>,
 }
 
 impl Stepper<'_> {
@@ -494,18 +527,60 @@ impl Stepper<'_> {
         render::escape(self.ctx.mode, &render::display_answer(self.flow, ix, v))
     }
 
-    fn render_in(&self, name: &str, mode: RenderMode) -> String {
+    fn render_in(&mut self, name: &str, mode: RenderMode) -> String {
         let input = ContextInput {
             answers: &self.st.answers,
             tags: &self.st.tags,
             route: self.st.route.as_deref(),
             today: self.ctx.today(),
         };
-        render::render_input(self.flow, name, &input, mode)
+        match render::render_input(self.flow, name, &input, mode) {
+            Ok(s) => s,
+            Err(f) => {
+                self.fail(name, f.reason);
+                String::new()
+            }
+        }
     }
 
-    fn render(&self, name: &str) -> String {
+    fn render(&mut self, name: &str) -> String {
         self.render_in(name, self.ctx.mode)
+    }
+
+    /// Like [`Self::render_in`], for text that must not be empty (a
+    /// question, consent wording, the sheet): empty text fails the step.
+    fn required_in(&mut self, name: &str, mode: RenderMode) -> String {
+        let s = self.render_in(name, mode);
+        if s.trim().is_empty() {
+            self.fail(name, "the template rendered to empty text".into());
+        }
+        s
+    }
+
+    fn required(&mut self, name: &str) -> String {
+        self.required_in(name, self.ctx.mode)
+    }
+
+    fn fail(&mut self, name: &str, reason: String) {
+        if self.fault.is_some() {
+            return;
+        }
+        let (node, template) = match name.split_once('.') {
+            Some((ix, field)) => (
+                ix.parse::<NodeIx>()
+                    .ok()
+                    .filter(|&i| (i as usize) < self.flow.nodes.len())
+                    .map(|i| self.flow.node(i).id.clone())
+                    .unwrap_or_else(|| ix.to_string()),
+                field.to_string(),
+            ),
+            None => (self.flow.node(self.st.node).id.clone(), name.to_string()),
+        };
+        self.fault = Some(TemplateFault {
+            node,
+            template,
+            reason,
+        });
     }
 
     /// Enters a node: says its message and runs on until a node that waits
@@ -605,11 +680,14 @@ impl Stepper<'_> {
 
     fn prompt(&mut self, ix: NodeIx) {
         let node = self.flow.node(ix);
-        let mut text = self.render(&format!("{ix}.text"));
+        if !matches!(node.kind, NodeKind::Ask(_) | NodeKind::Confirm) {
+            return;
+        }
+        let mut text = self.required(&format!("{ix}.text"));
         let kind = match &node.kind {
             NodeKind::Ask(q) => answer::prompt_kind(self.flow, &q.ty),
             NodeKind::Confirm => {
-                let summary = self.render("summary");
+                let summary = self.required("summary");
                 text = format!("{text}\n\n{summary}\n\n{}", self.msg("confirm_hint"));
                 let mut items: Vec<PromptOption> = Vec::new();
                 let mut answered: Vec<&(NodeIx, AnswerValue)> = self.st.answers.iter().collect();
@@ -678,7 +756,7 @@ impl Stepper<'_> {
                             .unwrap_or_default();
                         self.st.consented =
                             granted.then(|| hubs.iter().map(|h| h.id.clone()).collect());
-                        let wording = self.render(&format!("{ix}.text"));
+                        let wording = self.required(&format!("{ix}.text"));
                         self.out.push(Effect::Consent(ConsentRecord {
                             granted,
                             hubs,
@@ -882,15 +960,15 @@ impl Stepper<'_> {
         let (shares, wording) = match consent_ix.map(|c| (c, &self.flow.node(c).kind)) {
             Some((c, NodeKind::Ask(q))) => match &q.ty {
                 AnswerType::Consent { shares } => {
-                    (shares.clone(), self.render(&format!("{c}.text")))
+                    (shares.clone(), self.required(&format!("{c}.text")))
                 }
                 _ => (vec![], String::new()),
             },
             _ => (vec![], String::new()),
         };
-        let plain = self.render_in("summary", RenderMode::Plain);
-        let markdown = self.render_in("summary", RenderMode::Markdown);
-        let headline = self.render_in("headline", RenderMode::Plain);
+        let plain = self.required_in("summary", RenderMode::Plain);
+        let markdown = self.required_in("summary", RenderMode::Markdown);
+        let headline = self.required_in("headline", RenderMode::Plain);
         let draft = CaseDraft {
             headline,
             summary_plain: plain,

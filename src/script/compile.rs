@@ -1,6 +1,6 @@
 //! Compiles script and routing files into a [`Flow`], reporting every problem.
 
-use super::diag::{closest, normalize, template_pos, Diagnostic, Diags, Loc};
+use super::diag::{closest, normalize, template_pos, Bi, Diagnostic, Diags, Loc};
 use super::raw::*;
 use super::*;
 use crate::bi;
@@ -79,7 +79,14 @@ pub fn load_dir(dir: &Path) -> Result<Bundle, LoadError> {
         source,
     };
     let routing_path = dir.join(ROUTING_FILE);
-    let routing_text = std::fs::read_to_string(&routing_path).map_err(|e| io(&routing_path, e))?;
+    let mut diags = Vec::new();
+    let routing_text = match read_text(&routing_path).map_err(|e| io(&routing_path, e))? {
+        Ok(t) => t,
+        Err(d) => {
+            diags.push(d);
+            String::new()
+        }
+    };
     let mut names: Vec<_> = std::fs::read_dir(dir)
         .map_err(|e| io(dir, e))?
         .filter_map(|e| e.ok())
@@ -95,9 +102,18 @@ pub fn load_dir(dir: &Path) -> Result<Bundle, LoadError> {
         .collect();
     names.sort();
     let mut flows = Vec::new();
-    let mut diags = Vec::new();
+    if !diags.is_empty() {
+        // Without a readable routing file no script can be compiled.
+        return Err(LoadError::Invalid(diags));
+    }
     for p in names {
-        let text = std::fs::read_to_string(&p).map_err(|e| io(&p, e))?;
+        let text = match read_text(&p).map_err(|e| io(&p, e))? {
+            Ok(t) => t,
+            Err(d) => {
+                diags.push(d);
+                continue;
+            }
+        };
         let sources = Sources {
             script_name: display_path(&p),
             script_text: text,
@@ -163,6 +179,82 @@ pub fn lint_bundle(bundle: &Bundle) -> Vec<Diagnostic> {
     normalize(out)
 }
 
+/// Reads a dialog file as UTF-8. A file in another encoding (often
+/// Shift_JIS, as saved by older Japanese editors) gets a diagnostic that
+/// names the encoding and says how to convert it, instead of a reader
+/// error about invalid bytes.
+fn read_text(p: &Path) -> std::io::Result<Result<String, Diagnostic>> {
+    let bytes = std::fs::read(p)?;
+    let bytes = bytes
+        .strip_prefix(b"\xEF\xBB\xBF".as_slice())
+        .unwrap_or(&bytes);
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Ok(Ok(s.to_string())),
+        Err(e) => {
+            let name = guess_encoding(bytes);
+            let file = display_path(p);
+            // Where the first byte that is not UTF-8 is.
+            let before = String::from_utf8_lossy(&bytes[..e.valid_up_to()]);
+            let line = before.matches('\n').count() as u64 + 1;
+            let col = before
+                .rsplit('\n')
+                .next()
+                .map(|l| l.chars().count())
+                .unwrap_or(0) as u64
+                + 1;
+            let (en_name, ja_name) = match name {
+                Some(n) => (format!("{n}, not UTF-8"), format!(" UTF-8 ではなく {n} ")),
+                None => ("not UTF-8".to_string(), "UTF-8 ではありません".to_string()),
+            };
+            let from = name
+                .map(|n| match n {
+                    "Shift_JIS" => "SHIFT_JIS",
+                    "EUC-JP" => "EUC-JP",
+                    other => other,
+                })
+                .unwrap_or("SHIFT_JIS");
+            let mut d = Diags::new(file.clone());
+            d.error(
+                Loc::new(line, col),
+                "not-utf8",
+                (
+                    format!("the file is encoded in {en_name}"),
+                    if name.is_some() {
+                        format!("このファイルの文字コードは{ja_name}です").replace("  ", " ")
+                    } else {
+                        format!("このファイルの文字コードが{ja_name}")
+                    },
+                ),
+                (
+                    format!("save it as UTF-8 in your editor (\"Save as\", encoding UTF-8), or convert it with `iconv -f {from} -t UTF-8 {file} > converted.yaml` and replace the file with converted.yaml"),
+                    format!("エディタで文字コードを UTF-8 にして保存し直すか（「名前を付けて保存」で UTF-8 を選ぶ）、`iconv -f {from} -t UTF-8 {file} > converted.yaml` で変換してから元のファイルと置き換えてください"),
+                ),
+            );
+            Ok(Err(d.items.remove(0)))
+        }
+    }
+}
+
+/// The encoding a non-UTF-8 file most likely uses.
+fn guess_encoding(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(&[0xFF, 0xFE]) || bytes.starts_with(&[0xFE, 0xFF]) {
+        return Some("UTF-16");
+    }
+    for enc in [encoding_rs::SHIFT_JIS, encoding_rs::EUC_JP] {
+        if enc
+            .decode_without_bom_handling_and_without_replacement(bytes)
+            .is_some()
+        {
+            return Some(if enc == encoding_rs::SHIFT_JIS {
+                "Shift_JIS"
+            } else {
+                "EUC-JP"
+            });
+        }
+    }
+    None
+}
+
 fn display_path(p: &Path) -> String {
     p.display().to_string()
 }
@@ -214,6 +306,7 @@ pub fn compile_flow(sources: Sources) -> (Option<Flow>, Vec<Diagnostic>) {
         Some(raw) => Compiler {
             src: &sources.script_text,
             d: &mut sd,
+            templates: Vec::new(),
         }
         .flow(raw, raw_routing, &sources, &mut rd),
         None => None,
@@ -242,15 +335,8 @@ fn parse_yaml<T: for<'de> serde::Deserialize<'de>>(text: &str, d: &mut Diags) ->
                 .unwrap_or(&msg)
                 .trim()
                 .to_string();
-            d.error(
-                loc,
-                "syntax",
-                (format!("the file cannot be read: {msg}"), format!("ファイルを読み取れません: {msg}")),
-                bi!(
-                    "check indentation (spaces, not tabs), colons after keys and quotes around text with ':' or '#'; see dialogs/README.md for the allowed keys",
-                    "インデント（タブではなく空白）、キーの後のコロン、「:」や「#」を含む文字列の引用符を確認してください。使えるキーは dialogs/README.md にあります"
-                ),
-            );
+            let (loc, msg, hint) = super::yaml_error::explain(&msg, loc, text);
+            d.error(loc, "syntax", msg, hint);
             None
         }
     }
@@ -269,6 +355,22 @@ const HELPERS: &[&str] = &[
 struct Compiler<'a> {
     src: &'a str,
     d: &'a mut Diags,
+    /// Every template that compiled, for the checks that need the whole
+    /// flow (a sample render, answers missing on some path).
+    templates: Vec<TemplateInfo>,
+}
+
+/// A compiled template and where it is shown.
+struct TemplateInfo {
+    /// Its name in the flow's registry (`3.text`, `summary`).
+    name: String,
+    /// Where its text starts in the script file.
+    at: Loc,
+    /// The node it belongs to; `None` for the summary and headline.
+    node: Option<usize>,
+    /// Variables it shows as they are, with their position in the
+    /// template and the `{{#if}}` blocks around them.
+    unguarded: Vec<super::tmpl::Shown>,
 }
 
 /// What conditions may refer to.
@@ -469,18 +571,18 @@ impl<'a> Compiler<'a> {
         let known_var = |v: &str| index.contains_key(v) || RESERVED_VARS.contains(&v);
         for (i, n) in raw.nodes.iter().enumerate() {
             if let Some(s) = &n.say {
-                self.template(&mut hb, &format!("{i}.say"), s, &known_var);
+                self.template(&mut hb, &format!("{i}.say"), s, &known_var, Some(i));
             }
             if let Some(s) = &n.text {
-                self.template(&mut hb, &format!("{i}.text"), s, &known_var);
+                self.template(&mut hb, &format!("{i}.text"), s, &known_var, Some(i));
             }
             if let Some(s) = &n.retry {
-                self.template(&mut hb, &format!("{i}.retry"), s, &known_var);
+                self.template(&mut hb, &format!("{i}.retry"), s, &known_var, Some(i));
             }
         }
-        self.template(&mut hb, "summary", &raw.summary, &known_var);
+        self.template(&mut hb, "summary", &raw.summary, &known_var, None);
         match &raw.headline {
-            Some(h) => self.template(&mut hb, "headline", h, &known_var),
+            Some(h) => self.template(&mut hb, "headline", h, &known_var, None),
             None => {
                 hb.register_template_string("headline", "{{title}}")
                     .expect("constant template compiles");
@@ -491,9 +593,7 @@ impl<'a> Compiler<'a> {
             for (k, v) in &m.value {
                 if !Messages::is_known(k) {
                     let keys: Vec<&str> = MESSAGE_DEFAULTS.iter().map(|x| x.0).collect();
-                    let hint = closest(k, keys.iter().copied())
-                        .map(|c| format!("did you mean `{c}`?"))
-                        .unwrap_or_default();
+                    let hint = super::diag::did_you_mean(closest(k, keys.iter().copied()));
                     self.d.error(
                         m,
                         "unknown-message",
@@ -502,8 +602,8 @@ impl<'a> Compiler<'a> {
                             format!("不明なメッセージキー `{k}` です"),
                         ),
                         (
-                            format!("{hint} known keys: {}", keys.join(", ")),
-                            format!("{hint} 使えるキー: {}", keys.join(", ")),
+                            format!("{}known keys: {}", hint.0, keys.join(", ")),
+                            format!("{}使えるキー: {}", hint.1, keys.join(", ")),
                         ),
                     );
                 }
@@ -579,6 +679,7 @@ impl<'a> Compiler<'a> {
             templates: hb,
         };
         self.graph_checks(&mut flow, &raw);
+        self.template_checks(&flow);
         if self.d.has_errors() {
             return None;
         }
@@ -753,9 +854,7 @@ impl<'a> Compiler<'a> {
                     "phone",
                     "date",
                 ];
-                let dym = closest(other, all)
-                    .map(|c| format!("did you mean `{c}`? "))
-                    .unwrap_or_default();
+                let dym = super::diag::did_you_mean(closest(other, all));
                 self.d.error(
                     ask,
                     "bad-type",
@@ -764,8 +863,8 @@ impl<'a> Compiler<'a> {
                         format!("不明な回答タイプ `{other}` です"),
                     ),
                     (
-                        format!("{dym}use one of: {}", all.join(", ")),
-                        format!("{dym}次のいずれかを使ってください: {}", all.join(", ")),
+                        format!("{}use one of: {}", dym.0, all.join(", ")),
+                        format!("{}次のいずれかを使ってください: {}", dym.1, all.join(", ")),
                     ),
                 );
                 return None;
@@ -904,7 +1003,7 @@ impl<'a> Compiler<'a> {
                 self.d.error(
                     p,
                     "bad-regex",
-                    (format!("invalid regular expression `{}`: {first}", p.value), format!("正規表現 `{}` が正しくありません: {first}", p.value)),
+                    (format!("invalid regular expression `{}`: {first}", p.value), format!("正規表現 `{}` が正しくありません{}", p.value, regex_reason_ja(&first))),
                     bi!(
                         "escape special characters such as ( ) [ ] . * + ? with a backslash, and close every bracket",
                         "( ) [ ] . * + ? などの記号はバックスラッシュでエスケープし、括弧は必ず閉じてください"
@@ -1072,6 +1171,7 @@ impl<'a> Compiler<'a> {
         name: &str,
         s: &Spanned<String>,
         known: &dyn Fn(&str) -> bool,
+        node: Option<usize>,
     ) {
         let at = Loc::from(s);
         match Template::compile(&s.value) {
@@ -1095,30 +1195,198 @@ impl<'a> Compiler<'a> {
                                 ),
                                 format!(
                                     "質問の id か、次のいずれかを使ってください: {}",
-                                    RESERVED_VARS.join(", ")
+                                    RESERVED_VARS.join("、")
                                 ),
                             ),
                         );
                     }
                 }
+                for p in super::tmpl::check(&t) {
+                    let loc = template_pos(self.src, at, p.pos.0, p.pos.1);
+                    let (code, msg, hint) = template_problem(&p.kind);
+                    self.d.error(loc, code, msg, hint);
+                }
+                let mut unguarded = Vec::new();
+                super::tmpl::unguarded_vars(
+                    &t.elements,
+                    &t.mapping,
+                    &mut Vec::new(),
+                    &mut unguarded,
+                );
+                self.templates.push(TemplateInfo {
+                    name: name.to_string(),
+                    at,
+                    node,
+                    unguarded,
+                });
                 hb.register_template(name, t);
             }
             Err(e) => {
-                let (tl, tc) = e.pos().unwrap_or((1, 1));
-                let loc = template_pos(self.src, at, tl, tc);
-                let reason = e.reason().to_string();
-                self.d.error(
-                    loc,
-                    "bad-template",
+                use super::tmpl::SyntaxProblem as P;
+                let (pos, msg, hint): ((usize, usize), Bi, Bi) = match super::tmpl::scan_blocks(&s.value) {
+                    Some(P::UnclosedBlock { name, at }) => (
+                        at,
+                        (
+                            format!("`{{{{#{name}}}}}` is never closed"),
+                            format!("`{{{{#{name}}}}}` が閉じられていません"),
+                        ),
+                        (
+                            format!("add `{{{{/{name}}}}}` where the block should end"),
+                            format!("ブロックの終わりに `{{{{/{name}}}}}` を書いてください"),
+                        ),
+                    ),
+                    Some(P::UnclosedTag { at }) => (
+                        at,
+                        bi!("this `{{` is never closed", "この `{{` が閉じられていません"),
+                        bi!("close it with `}}`", "`}}` で閉じてください"),
+                    ),
+                    Some(P::StrayClose { name, at }) => (
+                        at,
+                        (
+                            format!("`{{{{/{name}}}}}` closes a block that was never opened"),
+                            format!("`{{{{/{name}}}}}` に対応する `{{{{#{name}}}}}` がありません"),
+                        ),
+                        (
+                            format!("delete it, or open the block with `{{{{#{name} …}}}}` before it"),
+                            format!("削除するか、その前に `{{{{#{name} …}}}}` でブロックを始めてください"),
+                        ),
+                    ),
+                    Some(P::Mismatch { open, open_at, close, at: close_at }) => {
+                        let line = template_pos(self.src, at, open_at.0, open_at.1).line;
+                        (
+                        close_at,
+                        (
+                            format!("`{{{{/{close}}}}}` closes `{{{{#{open}}}}}` (opened on line {line}), which needs `{{{{/{open}}}}}`"),
+                            format!("`{{{{/{close}}}}}` が {line} 行目の `{{{{#{open}}}}}` を閉じようとしています。`{{{{/{open}}}}}` が必要です"),
+                        ),
+                        (
+                            format!("close blocks in the reverse order they were opened: `{{{{/{open}}}}}` first"),
+                            format!("ブロックは開いた順と逆に閉じてください。先に `{{{{/{open}}}}}` です"),
+                        ),
+                    )
+                    }
+                    // The tags balance, so the error is inside one tag and
+                    // handlebars' own position is right. Its wording lists
+                    // parser rules, which helps no administrator.
+                    None => (
+                        e.pos().unwrap_or((1, 1)),
+                        bi!("this tag cannot be read", "このタグを読み取れません"),
+                        bi!(
+                            "write a tag as `{{question_id}}`, `{{#if question_id}}…{{/if}}` or `{{default question_id \"text\"}}`; quotes must be closed",
+                            "タグは `{{question_id}}`、`{{#if question_id}}…{{/if}}`、`{{default question_id \"文字\"}}` の形で書き、引用符は閉じてください"
+                        ),
+                    ),
+                };
+                let loc = template_pos(self.src, at, pos.0, pos.1);
+                self.d.error(loc, "bad-template", msg, hint);
+            }
+        }
+    }
+
+    /// Renders every template against a sample context in which every
+    /// question is answered, a route is chosen and every tag is set, and
+    /// against an empty one, so that anything handlebars would refuse at
+    /// run time is refused now. Then warns about answers a template shows
+    /// that are not given on some path reaching it: the text would show
+    /// nothing in their place. That is a warning, not an error, because
+    /// the text still reads and scripts may mean it (an optional detail),
+    /// whereas a template that fails to render would stop the owner.
+    fn template_checks(&mut self, flow: &Flow) {
+        let full = super::tmpl::sample_context(flow, true);
+        let empty = super::tmpl::sample_context(flow, false);
+        for t in &self.templates {
+            for ctx in [&full, &empty] {
+                if let Err(e) = flow.templates.render(&t.name, ctx) {
+                    let pos = match (e.line_no, e.column_no) {
+                        (Some(l), Some(c)) => (l, c),
+                        _ => (1, 1),
+                    };
+                    let reason = e.reason().to_string();
+                    self.d.error(
+                        template_pos(self.src, t.at, pos.0, pos.1),
+                        "template-fails",
+                        (
+                            format!("this template fails when it is shown: {reason}"),
+                            format!("このテンプレートは表示するときに失敗します（{reason}）"),
+                        ),
+                        bi!(
+                            "use only the helpers and values listed in dialogs/README.md",
+                            "dialogs/README.md に載っているヘルパーと値だけを使ってください"
+                        ),
+                    );
+                    break;
+                }
+            }
+        }
+        let given = super::tmpl::answered_on_every_path(flow);
+        let confirm: Vec<usize> = (0..flow.nodes.len())
+            .filter(|&i| matches!(flow.nodes[i].kind, NodeKind::Confirm))
+            .collect();
+        // What holds at the places a template is shown, on the paths that
+        // leave question `from` answered (for `{{#if from}}` blocks).
+        let mut after: HashMap<usize, Vec<Option<HashSet<String>>>> = HashMap::new();
+        let holds_at =
+            |sets: &[Option<HashSet<String>>], node: Option<usize>| -> Vec<HashSet<String>> {
+                match node {
+                    Some(i) => sets[i].iter().cloned().collect(),
+                    None => confirm.iter().filter_map(|&i| sets[i].clone()).collect(),
+                }
+            };
+        for t in &self.templates {
+            let sets = holds_at(&given, t.node);
+            if sets.is_empty() {
+                continue;
+            }
+            let mut warned = HashSet::new();
+            for (var, (tl, tc), guards) in &t.unguarded {
+                let is_answer = flow.index_of(var).is_some();
+                if !(is_answer || var == "route") || sets.iter().all(|s| s.contains(var)) {
+                    continue;
+                }
+                // Inside `{{#if g}}`, only paths on which `g` was answered
+                // count: `{{#if talent_role}}…{{talent_duties}}` is fine
+                // when every path past `talent_role` asks `talent_duties`.
+                let covered = guards.iter().any(|g| {
+                    let Some(gi) = flow.index_of(g) else {
+                        return false;
+                    };
+                    let gi = gi as usize;
+                    let from = after.entry(gi).or_insert_with(|| {
+                        let mut init = given[gi].clone().unwrap_or_default();
+                        init.insert(g.clone());
+                        super::tmpl::answered_from(flow, gi, init)
+                    });
+                    let sets = holds_at(from, t.node);
+                    sets.iter().all(|s| s.contains(var))
+                });
+                if covered || !warned.insert(var.clone()) {
+                    continue;
+                }
+                let loc = template_pos(self.src, t.at, *tl, *tc);
+                let (msg, hint) = if var == "route" {
                     (
-                        format!("the template cannot be read: {reason}"),
-                        format!("テンプレートを読み取れません: {reason}"),
-                    ),
-                    bi!(
-                        "close every `{{` with `}}` and every `{{#if}}` with `{{/if}}`",
-                        "`{{` は `}}` で、`{{#if}}` は `{{/if}}` で閉じてください"
-                    ),
-                );
+                        bi!(
+                            "`route` is shown here, but a path reaches this text before any `route: true` node; it would show nothing",
+                            "ここで `route` を表示していますが、`route: true` のノードを通らずにこの文に到達する経路があり、その場合は何も表示されません"
+                        ),
+                        bi!(
+                            "move the text after the route node, or wrap it in `{{#if route}}…{{/if}}`",
+                            "文を振り分けノードの後に移すか、`{{#if route}}…{{/if}}` で囲んでください"
+                        ),
+                    )
+                } else {
+                    (
+                        (
+                            format!("`{var}` is shown here, but a path reaches this text without an answer to `{var}` (not asked yet, optional or skipped); it would show nothing"),
+                            format!("ここで `{var}` を表示していますが、`{var}` に回答しないままこの文に到達する経路があり（未質問・任意・スキップ）、その場合は何も表示されません"),
+                        ),
+                        (
+                            format!("write `{{{{default {var} \"(not answered)\"}}}}`, wrap it in `{{{{#if {var}}}}}…{{{{/if}}}}`, or ask `{var}` earlier"),
+                            format!("`{{{{default {var} \"（未回答）\"}}}}` と書くか、`{{{{#if {var}}}}}…{{{{/if}}}}` で囲むか、`{var}` を先に質問してください"),
+                        ),
+                    )
+                };
+                self.d.warn(loc, "maybe-unanswered", msg, hint);
             }
         }
     }
@@ -1350,13 +1618,55 @@ impl Compiler<'_> {
                     self.d.error(
                         oloc,
                         "custom-id-too-long",
-                        (format!("question id `{}` plus option id `{}` make a Discord custom id of {id_len} characters; the limit is {}", node.id, o.id, limits::CUSTOM_ID), format!("質問 id `{}` と選択肢 id `{}` を合わせた Discord の custom id が {id_len} 文字になります。上限は {} 文字", node.id, o.id, limits::CUSTOM_ID)),
+                        (format!("question id `{}` plus option id `{}` make a Discord custom id of {id_len} characters; the limit is {}", node.id, o.id, limits::CUSTOM_ID), format!("質問 id `{}` と選択肢 id `{}` を合わせた Discord の custom_id が {id_len} 文字になります。上限は {} 文字", node.id, o.id, limits::CUSTOM_ID)),
                         bi!("use shorter ids (labels can stay long)", "id を短くしてください（ラベルは長くてもかまいません）"),
                     );
                 }
             }
         }
     }
+}
+
+/// The regex library's reason in Japanese, for the common mistakes; its
+/// English wording is kept out of Japanese messages.
+fn regex_reason_ja(en: &str) -> &'static str {
+    let en = en.to_ascii_lowercase();
+    if en.contains("unclosed group") || en.contains("unopened group") {
+        "（丸括弧 ( ) の対応がとれていません）"
+    } else if en.contains("unclosed character class") {
+        "（角括弧 [ ] が閉じられていません）"
+    } else if en.contains("repetition") {
+        "（* + ? { } の前に繰り返す文字がありません）"
+    } else if en.contains("size limit") {
+        "（パターンが大きすぎます）"
+    } else if en.contains("escape") {
+        "（バックスラッシュ \\ の使い方が正しくありません）"
+    } else {
+        ""
+    }
+}
+
+/// `yes` or `no` when the word means it (はい, いいえ, 同意する, y…).
+fn yes_or_no(text: &str) -> Option<&'static str> {
+    let f = fold_for_match(text);
+    if super::yes_words().iter().any(|w| fold_for_match(w) == f) {
+        Some("yes")
+    } else if super::no_words().iter().any(|w| fold_for_match(w) == f) {
+        Some("no")
+    } else {
+        None
+    }
+}
+
+/// The option a value names by meaning: one whose label or alias it is,
+/// or, for a yes/no word, the option with that id.
+fn option_by_meaning<'o>(text: &str, options: &'o [ChoiceOption]) -> Option<&'o str> {
+    let f = fold_for_match(text);
+    if let Some(o) = options.iter().find(|o| o.folded.contains(&f)) {
+        return Some(&o.id);
+    }
+    let word = yes_or_no(text)?;
+    options.iter().find(|o| o.id == word).map(|o| o.id.as_str())
 }
 
 fn waits(k: &NodeKind) -> bool {
@@ -1416,6 +1726,85 @@ fn collect_vars(t: &Template, nested: bool, out: &mut Vec<(String, (usize, usize
     });
 }
 
+/// The code, message and hint for a helper problem in a template.
+fn template_problem(k: &super::tmpl::ProblemKind) -> (&'static str, Bi, Bi) {
+    use super::tmpl::{helper_names, ProblemKind as K};
+    match k {
+        K::UnknownHelper(name) => (
+            "unknown-helper",
+            (
+                format!("`{name}` is not a template helper, so this text would be empty when shown"),
+                format!("`{name}` はテンプレートのヘルパーではないため、この文は表示するときに空になります"),
+            ),
+            (
+                format!("templates cannot format text (bold, upper case…); show a value as `{{{{question_id}}}}` or use one of: {}", helper_names()),
+                format!("テンプレートで文字の装飾や変換（太字・大文字など）はできません。値は `{{{{question_id}}}}` の形で表示するか、次のヘルパーを使ってください: {}", helper_names()),
+            ),
+        ),
+        K::Arity { helper, want, got } => {
+            let usage = match *helper {
+                "default" => "{{default question_id \"（未回答）\"}}",
+                "if" | "unless" => "{{#if question_id}}…{{/if}}",
+                "each" => "{{#each answers}}…{{/each}}",
+                "with" => "{{#with route}}…{{/with}}",
+                "not" | "len" => "(not x)",
+                _ => "(eq a b)",
+            };
+            let want_s = if want.0 == want.1 { want.0.to_string() } else { format!("{}–{}", want.0, want.1) };
+            (
+                "helper-arity",
+                (
+                    format!("`{helper}` takes {want_s} argument(s), here it has {got}"),
+                    format!("`{helper}` の引数は {want_s} 個ですが、ここでは {got} 個です"),
+                ),
+                (
+                    format!("write it as `{usage}`"),
+                    format!("`{usage}` の形で書いてください"),
+                ),
+            )
+        }
+        K::Usage { helper, block: false } => (
+            "helper-usage",
+            (
+                format!("`{helper}` is a block: it needs `#` and a closing tag"),
+                format!("`{helper}` はブロックです。`#` と閉じタグが必要です"),
+            ),
+            (
+                format!("write `{{{{#{helper} …}}}}…{{{{/{helper}}}}}`"),
+                format!("`{{{{#{helper} …}}}}…{{{{/{helper}}}}}` と書いてください"),
+            ),
+        ),
+        K::Usage { helper, block: true } => (
+            "helper-usage",
+            (
+                format!("`{helper}` is not a block"),
+                format!("`{helper}` はブロックではありません"),
+            ),
+            (
+                format!("write it without `#` and the closing tag: `{{{{{helper} …}}}}`"),
+                format!("`#` と閉じタグを外して `{{{{{helper} …}}}}` と書いてください"),
+            ),
+        ),
+        K::DefaultFallback => (
+            "helper-arity",
+            bi!("the fallback of `default` must be text in quotes", "`default` の代わりの文は引用符で囲んだ文字にしてください"),
+            bi!("write `{{default question_id \"（未回答）\"}}`", "`{{default question_id \"（未回答）\"}}` と書いてください"),
+        ),
+        K::Unsupported(what) => (
+            "unsupported-template",
+            (
+                format!("templates here do not support {what}s"),
+                match *what {
+                    "partial" => "ここのテンプレートではパーシャル（`{{> …}}`）は使えません".to_string(),
+                    "decorator" => "ここのテンプレートではデコレーター（`{{* …}}`）は使えません".to_string(),
+                    _ => "ここのテンプレートでは `key=value` 形式の引数は使えません".to_string(),
+                },
+            ),
+            bi!("see the template table in dialogs/README.md", "dialogs/README.md のテンプレートの表を見てください"),
+        ),
+    }
+}
+
 fn path_raw(p: &handlebars::Path) -> String {
     match p {
         handlebars::Path::Relative((_, raw)) => raw.clone(),
@@ -1461,9 +1850,8 @@ fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Co
     }
     if let Some(t) = &c.tag {
         if !names.tags.contains(&t.value) {
-            let dym = closest(&t.value, names.tags.iter().map(String::as_str))
-                .map(|c| format!("did you mean `{c}`? "))
-                .unwrap_or_default();
+            let dym =
+                super::diag::did_you_mean(closest(&t.value, names.tags.iter().map(String::as_str)));
             d.error(
                 t,
                 "unknown-tag",
@@ -1472,8 +1860,8 @@ fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Co
                     format!("タグ `{}` は定義されていません", t.value),
                 ),
                 (
-                    format!("{dym}define it under `tags:` in the script"),
-                    format!("{dym}スクリプトの `tags:` で定義してください"),
+                    format!("{}define it under `tags:` in the script", dym.0),
+                    format!("{}スクリプトの `tags:` で定義してください", dym.1),
                 ),
             );
             return None;
@@ -1495,9 +1883,8 @@ fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Co
     }
     let key = c.answer.as_ref()?;
     let Some(&node) = names.index.get(&key.value) else {
-        let dym = closest(&key.value, names.index.keys().map(String::as_str))
-            .map(|c| format!("did you mean `{c}`? "))
-            .unwrap_or_default();
+        let dym =
+            super::diag::did_you_mean(closest(&key.value, names.index.keys().map(String::as_str)));
         d.error(
             key,
             "unknown-answer",
@@ -1506,8 +1893,8 @@ fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Co
                 format!("質問 `{}` は存在しません", key.value),
             ),
             (
-                format!("{dym}use the id of a question node"),
-                format!("{dym}質問ノードの id を指定してください"),
+                format!("{}use the id of a question node", dym.0),
+                format!("{}質問ノードの id を指定してください", dym.1),
             ),
         );
         return None;
@@ -1691,10 +2078,27 @@ fn check_value(
             if options.iter().any(|o| o.id == text) {
                 Some(text)
             } else {
-                let dym = closest(&text, options.iter().map(|o| o.id.as_str()))
-                    .map(|c| format!("did you mean `{c}`? "))
-                    .unwrap_or_default();
                 let ids: Vec<&str> = options.iter().map(|o| o.id.as_str()).collect();
+                // Suggest by meaning first: the value is what an owner
+                // types (a label, an alias, はい/いいえ), and the condition
+                // wants the option's id. Edit distance only makes sense
+                // between ids, so it is tried only on a Latin value.
+                let hint = match option_by_meaning(&text, options) {
+                    Some(id) => (
+                        format!("`{text}` is what an owner answers for option `{id}`; conditions compare option ids, so write `{id}`. Options are: {}", ids.join(", ")),
+                        format!("`{text}` は選択肢 `{id}` への回答の言葉です。条件には選択肢の id を書くので `{id}` としてください。選択肢: {}", ids.join(", ")),
+                    ),
+                    None => {
+                        let latin = text.chars().any(|c| c.is_ascii_alphanumeric());
+                        let dym = super::diag::did_you_mean(
+                            latin.then(|| closest(&text, ids.iter().copied())).flatten(),
+                        );
+                        (
+                            format!("{}options are: {}", dym.0, ids.join(", ")),
+                            format!("{}選択肢: {}", dym.1, ids.join(", ")),
+                        )
+                    }
+                };
                 d.error(
                     v,
                     "unknown-option",
@@ -1702,10 +2106,7 @@ fn check_value(
                         format!("question `{key}` has no option `{text}`"),
                         format!("質問 `{key}` に選択肢 `{text}` はありません"),
                     ),
-                    (
-                        format!("{dym}options are: {}", ids.join(", ")),
-                        format!("{dym}選択肢: {}", ids.join(", ")),
-                    ),
+                    hint,
                 );
                 None
             }
@@ -1714,6 +2115,13 @@ fn check_value(
             "yes" | "true" => Some("yes".into()),
             "no" | "false" => Some("no".into()),
             _ => {
+                let hint = match yes_or_no(&text) {
+                    Some(word) => (
+                        format!("`{text}` means {word}: write `{word}` (conditions use `yes` or `no`)"),
+                        format!("`{text}` は「{word}」の意味です。`{word}` と書いてください（条件には `yes` か `no` を書きます）"),
+                    ),
+                    None => bi!("use `yes` or `no`", "`yes` か `no` を使ってください"),
+                };
                 d.error(
                     v,
                     "bad-yesno",
@@ -1721,7 +2129,7 @@ fn check_value(
                         format!("`{key}` is a yes/no question; `{text}` can never match"),
                         format!("`{key}` ははい／いいえの質問なので `{text}` には一致しません"),
                     ),
-                    bi!("use `yes` or `no`", "`yes` か `no` を使ってください"),
+                    hint,
                 );
                 None
             }
@@ -1897,9 +2305,10 @@ fn compile_routing(
             (Some(h), None) => match hub_index.get(&h.value) {
                 Some(&i) => Some(Pick::Hub(i)),
                 None => {
-                    let dym = closest(&h.value, hub_index.keys().map(String::as_str))
-                        .map(|c| format!("did you mean `{c}`? "))
-                        .unwrap_or_default();
+                    let dym = super::diag::did_you_mean(closest(
+                        &h.value,
+                        hub_index.keys().map(String::as_str),
+                    ));
                     d.error(
                         h,
                         "unknown-hub",
@@ -1908,8 +2317,8 @@ fn compile_routing(
                             format!("拠点 `{}` は定義されていません", h.value),
                         ),
                         (
-                            format!("{dym}define it under `hubs:`"),
-                            format!("{dym}`hubs:` で定義してください"),
+                            format!("{}define it under `hubs:`", dym.0),
+                            format!("{}`hubs:` で定義してください", dym.1),
                         ),
                     );
                     None

@@ -168,6 +168,18 @@ pub fn normalize(mut items: Vec<Diagnostic>) -> Vec<Diagnostic> {
     items
 }
 
+/// "Did you mean `c`?" in both languages (empty when there is no
+/// suggestion), to put before a hint.
+pub fn did_you_mean(c: Option<&str>) -> Bi {
+    match c {
+        Some(c) => (
+            format!("did you mean `{c}`? "),
+            format!("`{c}` のことですか？"),
+        ),
+        None => Bi::default(),
+    }
+}
+
 /// The closest candidate to `word` by edit distance, for "did you mean".
 pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates

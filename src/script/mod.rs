@@ -11,6 +11,8 @@ pub mod cond;
 pub mod diag;
 pub mod lint;
 pub mod raw;
+pub mod tmpl;
+mod yaml_error;
 
 use crate::domain::prefecture::Region;
 use crate::routing::Routing;
@@ -375,6 +377,11 @@ pub const MESSAGE_DEFAULTS: &[(&str, &str, &str)] = &[
     ("not_answered", "（未回答）", "(not answered)"),
     ("skipped_value", "（回答なし）", "(skipped)"),
     ("consent_changed", "修正により送付先が変わりました。あらためて共有への同意をお聞きします。", "Your correction changed who would receive your case, so we ask for your consent again."),
+    (
+        "template_failed",
+        "申し訳ありません。こちらのシステムの不具合で、いまは先に進めません。これまでのご回答は保存されています。管理者に知らせましたので、しばらくしてからもう一度お送りください。",
+        "Sorry, something is wrong on our side and the consultation cannot go on right now. Your answers so far are saved. Our administrators have been told; please send your answer again later.",
+    ),
 ];
 
 impl Messages {

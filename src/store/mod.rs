@@ -14,7 +14,7 @@ pub mod sqlite;
 
 use crate::answer::AnswerValue;
 use crate::domain::ids::{CaseId, SessionId, UserKey};
-use crate::engine::{Effect, SessionState, Status};
+use crate::engine::{ConsentRecord, Effect, SessionState, Status};
 use crate::routing::{HubRef, RouteDecision};
 use crate::script::Lang;
 use async_trait::async_trait;
@@ -47,6 +47,69 @@ pub enum StoreError {
     /// logged).
     #[error("{} owners already have sessions the step presumed absent; read them and run the input again", .0.len())]
     NotNew(Vec<UserKey>),
+    /// The step would record consent with wording the owner could not
+    /// have read, or a case with nothing to deliver. Nothing of the step
+    /// was written. It comes from a broken script template; the owner's
+    /// answers so far are kept.
+    #[error(
+        "refused a step: {0}; nothing was written, check the script with `madoguchi dialogs check`"
+    )]
+    Unfit(Unfit),
+}
+
+/// What makes a step unfit to store (see [`check_step`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Unfit {
+    #[error("the consent wording is empty")]
+    EmptyConsentWording,
+    #[error("the consent wording still holds template tags")]
+    UnrenderedConsentWording,
+    #[error("the case sheet is empty")]
+    EmptySheet,
+    #[error("the case headline is empty")]
+    EmptyHeadline,
+}
+
+/// The consent half of [`check_step`], for every path that records a
+/// consent (a step, a re-consent, a forward).
+pub fn check_consent(c: &ConsentRecord) -> Result<()> {
+    if c.wording.trim().is_empty() {
+        return Err(StoreError::Unfit(Unfit::EmptyConsentWording));
+    }
+    if let Some(open) = c.wording.find("{{") {
+        if c.wording[open..].contains("}}") {
+            return Err(StoreError::Unfit(Unfit::UnrenderedConsentWording));
+        }
+    }
+    Ok(())
+}
+
+/// The store's invariant on what a step records: no consent whose wording
+/// is empty or still holds a template tag (`{{…}}`), and no case whose
+/// sheet or headline is empty, since that case would be delivered as is.
+/// Every backend calls this in its commit path, before writing anything,
+/// so a broken template can never become a consent record or a delivery.
+///
+/// A tag is text from `{{` to a later `}}`: rendered wording never holds
+/// one unless an answer shown in it does, and consent wording shows the
+/// route, not answers.
+pub fn check_step(effects: &[Effect]) -> Result<()> {
+    for e in effects {
+        match e {
+            Effect::Consent(c) => check_consent(c)?,
+            Effect::CaseReady(d) => {
+                check_consent(&d.consent)?;
+                if d.summary_plain.trim().is_empty() || d.summary_markdown.trim().is_empty() {
+                    return Err(StoreError::Unfit(Unfit::EmptySheet));
+                }
+                if d.headline.trim().is_empty() {
+                    return Err(StoreError::Unfit(Unfit::EmptyHeadline));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -363,6 +363,7 @@ async fn insert_consent(
     c: &ConsentRecord,
     now: DateTime<Utc>,
 ) -> Result<i64> {
+    super::check_consent(c)?;
     let id = sqlx::query(
         "INSERT INTO consents (session_id, case_id, user_key, granted, recipients, items, wording, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )
@@ -492,6 +493,7 @@ impl SessionMeta {
 /// (created for a first step, otherwise updated, which also proves that the
 /// session exists), then the rows for its effects.
 async fn write_step(conn: &mut sqlx::SqliteConnection, c: &StepCommit<'_>) -> Result<StepOutcome> {
+    super::check_step(c.effects)?;
     let mut outcome = StepOutcome::default();
     let mut meta = SessionMeta::Unknown;
     let session = match c.new_session {

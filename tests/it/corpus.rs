@@ -85,3 +85,39 @@ fn the_corpus_base_has_no_errors() {
     let got = diagnostics(&corpus().join("_base"), Lang::En);
     assert!(!got.contains("error["), "{got}");
 }
+
+/// One language per message: what `dialogs check --lang ja` prints for
+/// every case of the corpus has no English prose in it (names in
+/// backticks, file paths and key names are not prose).
+#[test]
+fn japanese_diagnostics_have_no_english_fragments() {
+    let mut cases: Vec<PathBuf> = std::fs::read_dir(corpus())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_dir())
+        .collect();
+    cases.sort();
+    // Lists of names ("choice, multi") are names, not prose.
+    let english = regex::Regex::new(r"[A-Za-z]{2,}[.?!]? [A-Za-z]{2,}").unwrap();
+    let mut found = String::new();
+    for case in &cases {
+        for line in diagnostics(case, Lang::Ja).lines() {
+            // Drop the `file:line:col: ` prefix and everything in backticks.
+            let text = line.split_once(": ").map(|x| x.1).unwrap_or(line);
+            let mut prose = String::new();
+            for (i, part) in text.split('`').enumerate() {
+                if i % 2 == 0 {
+                    prose.push_str(part);
+                }
+            }
+            if let Some(m) = english.find(&prose) {
+                found.push_str(&format!(
+                    "{}: `{}` in: {line}\n",
+                    case.display(),
+                    m.as_str()
+                ));
+            }
+        }
+    }
+    assert!(found.is_empty(), "{found}");
+}

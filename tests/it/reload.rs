@@ -137,6 +137,63 @@ async fn a_broken_edit_is_rejected_and_the_running_version_keeps_serving() {
     );
 }
 
+/// Edits that break a template without breaking its syntax (helpers
+/// handlebars only refuses when rendering) are rejected like any other
+/// broken edit, at the tag, and the running version keeps serving.
+#[tokio::test]
+async fn a_template_that_would_fail_when_shown_is_rejected_on_reload() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("dialogs");
+    std::fs::create_dir(&dir).unwrap();
+    copy_dialogs(&dir);
+    let r = runner(&dir, &tmp.path().join("bot.db")).await;
+    let before = r
+        .bundle()
+        .flow("first_contact", Lang::Ja)
+        .unwrap()
+        .version
+        .clone();
+    let pristine = std::fs::read_to_string(dir.join("first_contact.ja.yaml")).unwrap();
+    for (from, to, code) in [
+        (
+            "送付先：{{route.primary}}",
+            "送付先：{{bold route.primary}}",
+            "unknown-helper",
+        ),
+        (
+            "会社名：{{company_name}}",
+            "会社名：{{upper company_name}}",
+            "unknown-helper",
+        ),
+        (
+            "{{default capital \"（未回答）\"}}",
+            "{{default capital}}",
+            "helper-arity",
+        ),
+        (OLD_Q, "\"{{shout company_name}}\"", "unknown-helper"),
+    ] {
+        crate::support::write_atomically(&dir.join("first_contact.ja.yaml"), &pristine);
+        edit(&dir, from, to);
+        let err = r.reload(&dir, "admin:test").await.unwrap_err();
+        let ReloadError::Invalid(diags) = err else {
+            panic!("expected diagnostics, got {err}")
+        };
+        assert!(
+            diags.iter().any(|d| d.code == code
+                && d.file.ends_with("first_contact.ja.yaml")
+                && d.loc.line > 1),
+            "{to}: {diags:#?}"
+        );
+        assert_eq!(
+            r.bundle().flow("first_contact", Lang::Ja).unwrap().version,
+            before
+        );
+    }
+    let owner = UserKey::new(Transport::Terminal, "owner").unwrap();
+    say(&r, &owner, "").await;
+    assert!(say(&r, &owner, "はい").await.contains(OLD_Q));
+}
+
 #[tokio::test]
 async fn a_session_finishes_on_its_version_after_a_restart_with_edited_files() {
     let tmp = tempfile::tempdir().unwrap();

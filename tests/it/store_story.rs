@@ -484,6 +484,100 @@ pub async fn story(store: &dyn Store) {
         step: 3,
     };
     state.status = Status::Completed;
+    // No consent with empty or unrendered wording and no empty sheet or
+    // headline: a broken template must not become a consent record or a
+    // delivery. Such a step is refused whole and writes nothing.
+    let unfit_consent = |wording: &str| ConsentRecord {
+        wording: wording.into(),
+        ..consent.clone()
+    };
+    let unfit: Vec<(Vec<Effect>, Unfit)> = vec![
+        (
+            vec![Effect::Consent(unfit_consent(""))],
+            Unfit::EmptyConsentWording,
+        ),
+        (
+            vec![Effect::Consent(unfit_consent(" \n "))],
+            Unfit::EmptyConsentWording,
+        ),
+        (
+            vec![Effect::Consent(unfit_consent(
+                "{{bold route.primary}} に共有してよいですか？",
+            ))],
+            Unfit::UnrenderedConsentWording,
+        ),
+        (
+            vec![Effect::CaseReady(Box::new(CaseDraft {
+                consent: unfit_consent(""),
+                ..draft.clone()
+            }))],
+            Unfit::EmptyConsentWording,
+        ),
+        (
+            vec![
+                Effect::Consent(consent.clone()),
+                Effect::CaseReady(Box::new(CaseDraft {
+                    summary_plain: String::new(),
+                    summary_markdown: String::new(),
+                    ..draft.clone()
+                })),
+            ],
+            Unfit::EmptySheet,
+        ),
+        (
+            vec![
+                Effect::Consent(consent.clone()),
+                Effect::CaseReady(Box::new(CaseDraft {
+                    summary_markdown: "\n".into(),
+                    ..draft.clone()
+                })),
+            ],
+            Unfit::EmptySheet,
+        ),
+        (
+            vec![
+                Effect::Consent(consent.clone()),
+                Effect::CaseReady(Box::new(CaseDraft {
+                    headline: " ".into(),
+                    ..draft.clone()
+                })),
+            ],
+            Unfit::EmptyHeadline,
+        ),
+    ];
+    for (effects, why) in &unfit {
+        let r = store
+            .commit_step(&StepCommit {
+                session: s.id,
+                rev: 2,
+                now: t0() + Duration::seconds(9),
+                state: &state,
+                current_node: "done",
+                effects,
+                deliveries: vec![NewDelivery {
+                    hub_id: "hyogo-pro".into(),
+                    transport: "discord".into(),
+                    target: "111".into(),
+                }],
+                new_session: None,
+                state_json: None,
+                prev_status: None,
+            })
+            .await;
+        assert!(
+            matches!(&r, Err(StoreError::Unfit(w)) if w == why),
+            "{why:?}: {r:?}"
+        );
+        // Nothing of the step was written: the session is open at the
+        // same revision and nothing is due for delivery.
+        let open = store.open_session(&owner).await.unwrap().unwrap();
+        assert_eq!(open.rev, 2);
+        assert!(store
+            .due_deliveries("discord", t0() + Duration::days(1), 10)
+            .await
+            .unwrap()
+            .is_empty());
+    }
     let effects = vec![
         Effect::Consent(consent.clone()),
         Effect::CaseReady(Box::new(draft)),
