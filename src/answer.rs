@@ -15,6 +15,10 @@ pub enum AnswerValue {
     Choice(String),
     /// The ids of the chosen options, in script order.
     Multi(Vec<String>),
+    /// The option a question offers for anything else (id `other`), with
+    /// the owner's own words, kept as typed, so what they said is not lost.
+    /// Boxed to keep `AnswerValue` small (see `Quantity::unit`).
+    Other(Box<OtherChoice>),
     Bool(bool),
     Text(String),
     Number(Quantity),
@@ -27,12 +31,20 @@ pub enum AnswerValue {
     Skipped,
 }
 
+/// An "other" option with the owner's words.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OtherChoice {
+    pub id: String,
+    pub words: String,
+}
+
 impl AnswerValue {
     /// The value as text for conditions (`equals:`) and for display of
     /// values that need no script lookup.
     pub fn as_key(&self) -> String {
         match self {
             AnswerValue::Choice(id) => id.clone(),
+            AnswerValue::Other(o) => o.id.clone(),
             AnswerValue::Multi(ids) => ids.join(","),
             AnswerValue::Bool(b) => if *b { "yes" } else { "no" }.to_string(),
             AnswerValue::Text(t) => t.clone(),

@@ -90,6 +90,10 @@ pub fn display_answer(flow: &Flow, node: NodeIx, v: &AnswerValue) -> String {
     };
     match v {
         AnswerValue::Choice(id) => label_of(id),
+        AnswerValue::Other(o) => match lang {
+            Lang::Ja => format!("{}（{}）", label_of(&o.id), o.words),
+            Lang::En => format!("{} ({})", label_of(&o.id), o.words),
+        },
         AnswerValue::Multi(ids) => ids
             .iter()
             .map(|i| label_of(i))

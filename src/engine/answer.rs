@@ -4,7 +4,7 @@
 //! or unique prefix) and every refusal comes back as a short sentence in the
 //! script's language that says what to type instead.
 
-use super::{PromptKind, PromptOption};
+use super::{choice, PromptKind, PromptOption};
 use crate::answer::AnswerValue;
 use crate::domain::contact::{Email, PhoneJp};
 use crate::domain::date::parse_date;
@@ -130,10 +130,240 @@ pub fn understand(
     picked: bool,
     today: NaiveDate,
 ) -> Understood {
+    if !picked {
+        match ty {
+            AnswerType::Choice { options } => return understand_choice(flow.lang, options, raw),
+            AnswerType::Multi { options, min, max } => {
+                return understand_multi(flow.lang, options, *min, *max, raw)
+            }
+            _ => {}
+        }
+    }
     match parse_whole(flow, ty, raw, picked, today) {
         Ok(v) => Understood::Value(v),
         Err(s) => Understood::Reask(s),
     }
+}
+
+fn quoted(lang: Lang, words: &[String]) -> String {
+    match lang {
+        Lang::Ja => words
+            .iter()
+            .map(|w| format!("「{w}」"))
+            .collect::<Vec<_>>()
+            .join(""),
+        Lang::En => words
+            .iter()
+            .map(|w| format!("\"{w}\""))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+/// "Which of these two?" with only the options one word fitted.
+fn which_of(lang: Lang, options: &[ChoiceOption], word: Option<&str>, ixs: &[usize]) -> String {
+    let items: Vec<String> = ixs
+        .iter()
+        .map(|i| format!("{} {}", i + 1, options[*i].label))
+        .collect();
+    match (lang, word) {
+        (Lang::Ja, Some(w)) => format!(
+            "「{w}」は次のどれに近いですか？番号でお答えください（{}）。",
+            items.join("、")
+        ),
+        (Lang::Ja, None) => format!(
+            "ひとつ選んでください。どれに近いですか？（{}）",
+            items.join("、")
+        ),
+        (Lang::En, Some(w)) => format!(
+            "Which of these is closest to \"{w}\"? Answer with its number ({}).",
+            items.join(", ")
+        ),
+        (Lang::En, None) => format!(
+            "Please choose one: which is closest? ({})",
+            items.join(", ")
+        ),
+    }
+}
+
+fn understand_choice(lang: Lang, options: &[ChoiceOption], raw: &str) -> Understood {
+    // The exact forms first: a number, a label, an alias, a unique prefix.
+    if let Some(o) = match_option(options, raw) {
+        return Understood::Value(AnswerValue::Choice(o.id.clone()));
+    }
+    let r = choice::read(options, raw);
+    if !r.bad_numbers.is_empty() && r.picks.is_empty() {
+        return Understood::Reask(bad_number(lang, options, &r.bad_numbers));
+    }
+    match r.picks.as_slice() {
+        [one] if r.ambiguous.is_empty() => {
+            return Understood::Value(AnswerValue::Choice(options[*one].id.clone()))
+        }
+        [] => {}
+        many => {
+            // Two options named for one answer: ask which, with only those.
+            let mut ixs: Vec<usize> = many.to_vec();
+            for (_, g) in &r.ambiguous {
+                ixs.extend(g.iter().filter(|i| !ixs.contains(i)).collect::<Vec<_>>());
+            }
+            ixs.sort();
+            return Understood::Reask(which_of(lang, options, None, &ixs));
+        }
+    }
+    if let Some((word, group)) = r.ambiguous.first() {
+        return Understood::Reask(which_of(lang, options, Some(word), group));
+    }
+    // Nothing fitted. Where the question has an option for anything else,
+    // the owner's words are kept with it instead of being refused; but
+    // never a "don't know", a number or an excluded option.
+    if let Some(other) = options.iter().find(|o| o.id == "other") {
+        if !r.unknown.is_empty() && r.negated.is_empty() && !r.numeric && !choice::is_dont_know(raw)
+        {
+            return Understood::Value(AnswerValue::Other(Box::new(crate::answer::OtherChoice {
+                id: other.id.clone(),
+                words: clean_text(raw),
+            })));
+        }
+    }
+    Understood::Reask(option_list(lang, options))
+}
+
+fn bad_number(lang: Lang, options: &[ChoiceOption], bad: &[String]) -> String {
+    match lang {
+        Lang::Ja => format!(
+            "{}番の選択肢はありません（1〜{}番です）。{}",
+            bad.join("、"),
+            options.len(),
+            option_list(lang, options)
+        ),
+        Lang::En => format!(
+            "There is no option {} (the options are 1 to {}). {}",
+            bad.join(", "),
+            options.len(),
+            option_list(lang, options)
+        ),
+    }
+}
+
+fn understand_multi(
+    lang: Lang,
+    options: &[ChoiceOption],
+    min: u32,
+    max: u32,
+    raw: &str,
+) -> Understood {
+    // The old reading first: exact options separated by 、 , ・ or spaces.
+    if let Ok(v) = parse_multi_exact(lang, options, min, max, raw) {
+        return Understood::Value(v);
+    }
+    let r = choice::read(options, raw);
+    let ordered: Vec<String> = options
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| r.picks.contains(i))
+        .map(|(_, o)| o.id.clone())
+        .collect();
+    let n = ordered.len() as u32;
+    if n > max {
+        return Understood::Reask(count_error(lang, options, min, max));
+    }
+    let mut doubts: Vec<String> = Vec::new();
+    if !r.unknown.is_empty() {
+        doubts.push(match lang {
+            Lang::Ja => format!("{}は選択肢にありません。", quoted(lang, &r.unknown)),
+            Lang::En => format!("{} is not an option.", quoted(lang, &r.unknown)),
+        });
+    }
+    if !r.bad_numbers.is_empty() {
+        doubts.push(match lang {
+            Lang::Ja => format!(
+                "{}番の選択肢はありません（1〜{}番です）。",
+                r.bad_numbers.join("、"),
+                options.len()
+            ),
+            Lang::En => format!(
+                "There is no option {} (1 to {}).",
+                r.bad_numbers.join(", "),
+                options.len()
+            ),
+        });
+    }
+    for (word, group) in &r.ambiguous {
+        doubts.push(which_of(lang, options, Some(word), group));
+    }
+    if doubts.is_empty() && n >= min && n > 0 {
+        return Understood::Value(AnswerValue::Multi(ordered));
+    }
+    if n == 0 {
+        let mut s = doubts.join("");
+        if r.ambiguous.is_empty() {
+            s.push_str(&option_list(lang, options));
+        }
+        return Understood::Reask(s);
+    }
+    // Keep what was understood; ask only about the rest.
+    let kept: Vec<String> = options
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| r.picks.contains(i))
+        .map(|(_, o)| o.label.clone())
+        .collect();
+    let mut ask = match lang {
+        Lang::Ja => format!("{}は承りました。", quoted(lang, &kept)),
+        Lang::En => format!("Noted: {}.", quoted(lang, &kept)),
+    };
+    ask.push_str(&doubts.join(""));
+    if r.ambiguous.is_empty() {
+        ask.push_str(match lang {
+            Lang::Ja => {
+                "ほかに選ぶものがあれば番号か選択肢の言葉で、なければ「以上」とお送りください。"
+            }
+            Lang::En => "Send any other option by its number or words, or \"that's all\".",
+        });
+    }
+    Understood::Partial {
+        kept: AnswerValue::Multi(
+            options
+                .iter()
+                .filter(|o| ordered.contains(&o.id))
+                .map(|o| o.id.clone())
+                .collect(),
+        ),
+        ask,
+    }
+}
+
+fn count_error(lang: Lang, options: &[ChoiceOption], min: u32, max: u32) -> String {
+    match lang {
+        Lang::Ja => format!(
+            "{min}〜{max}個選んでください（区切りは「、」）。{}",
+            option_list(lang, options)
+        ),
+        Lang::En => format!(
+            "Choose {min} to {max} options, separated by commas. {}",
+            option_list(lang, options)
+        ),
+    }
+}
+
+/// Adds a follow-up to a partly understood multiple choice: the ids of
+/// both, in script order.
+pub(crate) fn merge_multi(ty: &AnswerType, kept: &AnswerValue, more: &AnswerValue) -> AnswerValue {
+    let (AnswerValue::Multi(a), AnswerValue::Multi(b)) = (kept, more) else {
+        return more.clone();
+    };
+    AnswerValue::Multi(
+        ty.options()
+            .iter()
+            .filter(|o| a.contains(&o.id) || b.contains(&o.id))
+            .map(|o| o.id.clone())
+            .collect(),
+    )
+}
+
+/// Whether a reply after a partly understood answer means "nothing more".
+pub(crate) fn is_done_word(raw: &str) -> bool {
+    choice::is_done_word(raw)
 }
 
 /// [`understand`] for callers that need the whole answer or a reason: a
@@ -171,76 +401,28 @@ fn parse_whole(
                 .ok_or_else(|| option_list(lang, options))
         }
         AnswerType::Multi { options, min, max } => {
-            // Strong separators first; a piece that is not an option is
-            // split again on 「・」 and spaces, so labels that contain 「・」
-            // (売上・販路拡大) still match when typed in full.
-            let mut parts: Vec<&str> = Vec::new();
             if picked {
-                parts.extend(raw.split(','));
-            } else {
-                for piece in raw.split(|c: char| {
-                    matches!(c, ',' | '、' | '，' | '､' | '/' | '／' | '\n' | ';' | '；')
-                }) {
-                    if piece.trim().is_empty() {
-                        continue;
-                    }
-                    if match_option(options, piece).is_some() {
-                        parts.push(piece);
-                    } else {
-                        parts.extend(
-                            piece
-                                .split(|c: char| matches!(c, '・' | ' ' | '\u{3000}'))
-                                .filter(|s| !s.trim().is_empty()),
-                        );
+                let mut ids: Vec<&str> = Vec::new();
+                for p in raw.split(',') {
+                    match options.iter().find(|o| o.id == p) {
+                        Some(o) if !ids.contains(&o.id.as_str()) => ids.push(&o.id),
+                        Some(_) => {}
+                        None => return Err(option_list(lang, options)),
                     }
                 }
-            }
-            let mut ids: Vec<&str> = Vec::new();
-            for p in parts {
-                let o = if picked {
-                    options.iter().find(|o| o.id == p)
-                } else {
-                    match_option(options, p)
-                };
-                match o {
-                    Some(o) if !ids.contains(&o.id.as_str()) => ids.push(&o.id),
-                    Some(_) => {}
-                    None => {
-                        return Err(match lang {
-                            Lang::Ja => format!(
-                                "「{}」は選択肢にありません。{}",
-                                p.trim(),
-                                option_list(lang, options)
-                            ),
-                            Lang::En => format!(
-                                "\"{}\" is not an option. {}",
-                                p.trim(),
-                                option_list(lang, options)
-                            ),
-                        })
-                    }
+                let n = ids.len() as u32;
+                if n < *min || n > *max {
+                    return Err(count_error(lang, options, *min, *max));
                 }
+                return Ok(AnswerValue::Multi(
+                    options
+                        .iter()
+                        .filter(|o| ids.contains(&o.id.as_str()))
+                        .map(|o| o.id.clone())
+                        .collect(),
+                ));
             }
-            let n = ids.len() as u32;
-            if n < *min || n > *max {
-                return Err(match lang {
-                    Lang::Ja => format!(
-                        "{min}〜{max}個選んでください（区切りは「、」）。{}",
-                        option_list(lang, options)
-                    ),
-                    Lang::En => format!(
-                        "Choose {min} to {max} options, separated by commas. {}",
-                        option_list(lang, options)
-                    ),
-                });
-            }
-            // Keep script order so summaries read the same way every time.
-            let ordered = options
-                .iter()
-                .filter(|o| ids.contains(&o.id.as_str()))
-                .map(|o| o.id.clone())
-                .collect();
-            Ok(AnswerValue::Multi(ordered))
+            parse_multi_exact(lang, options, *min, *max, raw)
         }
         AnswerType::YesNo | AnswerType::Consent { .. } => {
             let f = fold_for_match(raw);
@@ -391,4 +573,55 @@ fn number_error(lang: Lang, e: &NumberError, unit: Option<&str>) -> String {
         (Lang::Ja, _) => format!("数字でお答えください（例: 30{u}、約30{u}、３０）。"),
         (Lang::En, _) => format!("Please answer with a number (e.g. 30{u})."),
     }
+}
+
+/// The strict reading of a multiple choice: options (numbers, labels,
+/// aliases, unique prefixes) separated by 「、」, commas, 「・」 or spaces.
+fn parse_multi_exact(
+    lang: Lang,
+    options: &[ChoiceOption],
+    min: u32,
+    max: u32,
+    raw: &str,
+) -> Result<AnswerValue, String> {
+    // Strong separators first; a piece that is not an option is split again
+    // on 「・」 and spaces, so labels that contain 「・」 (売上・販路拡大) still
+    // match when typed in full.
+    let mut parts: Vec<&str> = Vec::new();
+    for piece in
+        raw.split(|c: char| matches!(c, ',' | '、' | '，' | '､' | '/' | '／' | '\n' | ';' | '；'))
+    {
+        if piece.trim().is_empty() {
+            continue;
+        }
+        if match_option(options, piece).is_some() {
+            parts.push(piece);
+        } else {
+            parts.extend(
+                piece
+                    .split(|c: char| matches!(c, '・' | ' ' | '\u{3000}'))
+                    .filter(|s| !s.trim().is_empty()),
+            );
+        }
+    }
+    let mut ids: Vec<&str> = Vec::new();
+    for p in parts {
+        match match_option(options, p) {
+            Some(o) if !ids.contains(&o.id.as_str()) => ids.push(&o.id),
+            Some(_) => {}
+            None => return Err(option_list(lang, options)),
+        }
+    }
+    let n = ids.len() as u32;
+    if n < min || n > max {
+        return Err(count_error(lang, options, min, max));
+    }
+    // Keep script order so summaries read the same way every time.
+    Ok(AnswerValue::Multi(
+        options
+            .iter()
+            .filter(|o| ids.contains(&o.id.as_str()))
+            .map(|o| o.id.clone())
+            .collect(),
+    ))
 }

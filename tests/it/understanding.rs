@@ -312,7 +312,7 @@ node: industry
 entries:
   - { say: "1", ids: [construction] }
   - { say: "1", reask: true }
-  - { say: "まったく関係のない言葉", want: 製造業 }
+  - { node: people_part, say: "まったく関係のない言葉", ids: ["yes"] }
   - { say: "2", want: 建設業 }
 "#,
     );
