@@ -464,7 +464,18 @@ pub(crate) fn read(options: &[ChoiceOption], raw: &str) -> Reading {
                 .filter(|i| !r.negated.contains(i))
                 .collect();
             match hits.len() {
-                0 => r.unknown.push(word),
+                // Echoed as the owner wrote it, not folded.
+                0 => r.unknown.push(
+                    cased
+                        .as_ref()
+                        .and_then(|c| {
+                            t[a..b]
+                                .find(word.as_str())
+                                .and_then(|i| c.get(a + i..a + i + word.len()))
+                        })
+                        .map(str::to_string)
+                        .unwrap_or(word),
+                ),
                 1 => {
                     if !r.picks.contains(&hits[0]) {
                         r.picks.push(hits[0]);
@@ -592,9 +603,9 @@ mod tests {
     fn an_unknown_listed_word_is_kept_apart() {
         let r = read(&styles(), "プロボノ、副業、インターン");
         assert_eq!(r.picks, vec![2, 1]);
-        assert_eq!(r.unknown, vec!["いんたーん"]);
+        assert_eq!(r.unknown, vec!["インターン"]);
         let r = read(&styles(), "副業とインターン");
-        assert_eq!(r.unknown, vec!["いんたーん"]);
+        assert_eq!(r.unknown, vec!["インターン"]);
     }
 
     #[test]
