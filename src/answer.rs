@@ -1,7 +1,7 @@
 //! Typed answer values, as the engine keeps them and the store records them.
 
 use crate::domain::contact::{Email, PhoneJp};
-use crate::domain::date::DateValue;
+use crate::domain::date::{DateValue, Period};
 use crate::domain::number::Quantity;
 use crate::domain::prefecture::Prefecture;
 use serde::{Deserialize, Serialize};
@@ -26,6 +26,9 @@ pub enum AnswerValue {
     Email(Email),
     Phone(PhoneJp),
     Date(DateValue),
+    /// A time in the owner's words that is no date: 「なるべく早く」,
+    /// 「来年の春」, 「今年度中」 (boxed: rare, and it holds the words).
+    Period(Box<Period>),
     /// The owner skipped an optional question, or the script skipped it
     /// after too many retries.
     Skipped,
@@ -53,6 +56,10 @@ impl AnswerValue {
             AnswerValue::Email(e) => e.as_str().to_string(),
             AnswerValue::Phone(p) => p.display(),
             AnswerValue::Date(d) => d.date.to_string(),
+            AnswerValue::Period(p) => match p.from {
+                Some(d) => d.to_string(),
+                None => p.words.clone(),
+            },
             AnswerValue::Skipped => String::new(),
         }
     }

@@ -7,7 +7,7 @@
 use super::{choice, PromptKind, PromptOption};
 use crate::answer::AnswerValue;
 use crate::domain::contact::{Email, PhoneJp};
-use crate::domain::date::parse_date;
+use crate::domain::date::{parse_when, DateError, When};
 use crate::domain::number::{parse_quantity, NumberError};
 use crate::domain::prefecture::{Prefecture, PrefectureError};
 use crate::domain::text::{clean_text, fold_for_match, normalize_input};
@@ -549,13 +549,25 @@ fn parse_whole(
                 "Please give a Japanese phone number, e.g. 078-123-4567.",
             )
         }),
-        AnswerType::Date => parse_date(raw, today).map(AnswerValue::Date).map_err(|_| {
-            t(
+        AnswerType::Date => match parse_when(raw, today) {
+            Ok(When::Date(d)) => Ok(AnswerValue::Date(d)),
+            Ok(When::Period(p)) => Ok(AnswerValue::Period(Box::new(p))),
+            Err(DateError::InvalidDate(_)) => Err(t(
                 lang,
-                "時期を日付でお答えください（例: 2027年4月、来年4月、3ヶ月後）。",
-                "Please give a date such as April 2027, next month or in 3 months.",
-            )
-        }),
+                "その日付は暦にありません。月と日をご確認ください（例: 2027年4月1日）。",
+                "That date does not exist. Please check the month and day (e.g. 1 April 2027).",
+            )),
+            Err(DateError::OutOfRange(_)) => Err(t(
+                lang,
+                "1900年から2100年までの時期でお答えください。",
+                "Please give a time between 1900 and 2100.",
+            )),
+            Err(_) => Err(t(
+                lang,
+                "時期を教えてください（例: 2027年4月、来年の春、今年度中、なるべく早く）。",
+                "Please say when, e.g. April 2027, next spring, this fiscal year or as soon as possible.",
+            )),
+        },
     }
 }
 
