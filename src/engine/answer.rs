@@ -8,7 +8,7 @@ use super::{choice, PromptKind, PromptOption};
 use crate::answer::AnswerValue;
 use crate::domain::contact::{Email, PhoneJp};
 use crate::domain::date::{parse_when, DateError, When};
-use crate::domain::number::{parse_quantity, NumberError};
+use crate::domain::number::{parse_quantity_in_phrase, NumberError};
 use crate::domain::prefecture::{Prefecture, PrefectureError};
 use crate::domain::text::{clean_text, fold_for_match, normalize_input};
 use crate::script::{no_words, yes_words, AnswerType, ChoiceOption, Flow, Lang};
@@ -475,36 +475,11 @@ fn parse_whole(
             Ok(AnswerValue::Text(text))
         }
         AnswerType::Number { min, max, unit } => {
-            let q = parse_quantity(raw, unit.as_deref())
-                .map_err(|e| number_error(lang, &e, unit.as_deref()))?;
-            let u = unit.clone().unwrap_or_default();
-            if let Some(lo) = min {
-                if q.value < *lo {
-                    return Err(match lang {
-                        Lang::Ja => format!(
-                            "{}{u}以上の数でお答えください。",
-                            crate::answer::fmt_number(*lo)
-                        ),
-                        Lang::En => format!(
-                            "Please give a number of at least {}{u}.",
-                            crate::answer::fmt_number(*lo)
-                        ),
-                    });
-                }
-            }
-            if let Some(hi) = max {
-                if q.value > *hi {
-                    return Err(match lang {
-                        Lang::Ja => format!(
-                            "{}{u}以下の数でお答えください。",
-                            crate::answer::fmt_number(*hi)
-                        ),
-                        Lang::En => format!(
-                            "Please give a number of at most {}{u}.",
-                            crate::answer::fmt_number(*hi)
-                        ),
-                    });
-                }
+            let u = unit.as_deref();
+            let q = parse_quantity_in_phrase(raw, u).map_err(|e| number_error(lang, &e, u, *min, *max))?;
+            let out_of_range = min.is_some_and(|lo| q.value < lo) || max.is_some_and(|hi| q.value > hi);
+            if out_of_range {
+                return Err(range_message(lang, u, *min, *max));
             }
             Ok(AnswerValue::Number(q))
         }
@@ -571,19 +546,123 @@ fn parse_whole(
     }
 }
 
-fn number_error(lang: Lang, e: &NumberError, unit: Option<&str>) -> String {
+/// Examples in the question's unit, so a headcount is never shown 「30円」.
+fn examples(lang: Lang, unit: Option<&str>) -> &'static str {
+    match (lang, unit) {
+        (Lang::Ja, Some("名")) => "例: 30名、約30名、３０",
+        (Lang::Ja, Some("円")) => "例: 1,000万円、1億円、3,825万円",
+        (Lang::Ja, Some("年")) => "例: 5年、約10年",
+        (Lang::Ja, Some("ヶ月")) => "例: 6ヶ月、1年半",
+        (Lang::Ja, Some("日")) => "例: 10日",
+        (Lang::Ja, Some("%")) => "例: 20%",
+        (Lang::Ja, _) => "例: 30",
+        (Lang::En, Some("名")) => "e.g. 30 or about 30",
+        (Lang::En, Some("円")) => "e.g. 10 million yen or 10,000,000",
+        (Lang::En, Some("年")) => "e.g. 5 years",
+        (Lang::En, Some("ヶ月")) => "e.g. 6 months",
+        (Lang::En, Some("日")) => "e.g. 10 days",
+        (Lang::En, Some("%")) => "e.g. 20%",
+        (Lang::En, _) => "e.g. 30",
+    }
+}
+
+fn amount(lang: Lang, v: f64, unit: Option<&str>) -> String {
+    let q = crate::domain::number::Quantity {
+        value: v,
+        unit: unit.map(Box::from),
+        approx: false,
+        detail: None,
+    };
+    match lang {
+        Lang::Ja => q.to_string(),
+        Lang::En => q.display_en(),
+    }
+}
+
+/// Says which values the question takes: the range, or the one bound.
+fn range_message(lang: Lang, unit: Option<&str>, min: Option<f64>, max: Option<f64>) -> String {
+    let ex = examples(lang, unit);
+    match (lang, min, max) {
+        (Lang::Ja, Some(lo), Some(hi)) => format!(
+            "{}から{}までの数でお答えください（{ex}）。",
+            amount(lang, lo, unit),
+            amount(lang, hi, unit)
+        ),
+        (Lang::Ja, Some(lo), None) => {
+            format!("{}以上でお答えください（{ex}）。", amount(lang, lo, unit))
+        }
+        (Lang::Ja, None, Some(hi)) => {
+            format!("{}以下でお答えください（{ex}）。", amount(lang, hi, unit))
+        }
+        (Lang::Ja, None, None) => format!("数でお答えください（{ex}）。"),
+        (Lang::En, Some(lo), Some(hi)) => format!(
+            "Please give a number from {} to {} ({ex}).",
+            amount(lang, lo, unit),
+            amount(lang, hi, unit)
+        ),
+        (Lang::En, Some(lo), None) => {
+            format!("Please give at least {} ({ex}).", amount(lang, lo, unit))
+        }
+        (Lang::En, None, Some(hi)) => {
+            format!("Please give at most {} ({ex}).", amount(lang, hi, unit))
+        }
+        (Lang::En, None, None) => format!("Please answer with a number ({ex})."),
+    }
+}
+
+fn number_error(
+    lang: Lang,
+    e: &NumberError,
+    unit: Option<&str>,
+    min: Option<f64>,
+    max: Option<f64>,
+) -> String {
     let u = unit.unwrap_or("");
+    let ex = examples(lang, unit);
     match (lang, e) {
-        (Lang::Ja, NumberError::Range { .. }) => {
-            "幅ではなくひとつの数でお答えください（例: 25）。".into()
+        (Lang::Ja, NumberError::Range(_)) => {
+            format!("幅ではなくひとつの数でお答えください。おおよそで大丈夫です（{ex}）。")
         }
-        (Lang::En, NumberError::Range { .. }) => {
-            "Please give one number, not a range (e.g. 25).".into()
+        (Lang::En, NumberError::Range(_)) => {
+            format!("Please give one number, not a range; an estimate is fine ({ex}).")
         }
-        (Lang::Ja, NumberError::WrongUnit { .. }) => format!("単位は「{u}」でお答えください。"),
-        (Lang::En, NumberError::WrongUnit { .. }) => format!("Please answer in {u}."),
-        (Lang::Ja, _) => format!("数字でお答えください（例: 30{u}、約30{u}、３０）。"),
-        (Lang::En, _) => format!("Please answer with a number (e.g. 30{u})."),
+        (Lang::Ja, NumberError::Negative(_)) => format!(
+            "マイナスの数はお答えにできません。{}",
+            range_message(lang, unit, min.or(Some(0.0)), max)
+        ),
+        (Lang::En, NumberError::Negative(_)) => format!(
+            "A negative number cannot be the answer here. {}",
+            range_message(lang, unit, min.or(Some(0.0)), max)
+        ),
+        (_, NumberError::TooLarge) | (_, NumberError::OutOfRange { .. }) => {
+            let limit = max.unwrap_or(1e15 - 1.0);
+            match lang {
+                Lang::Ja => format!(
+                    "数が大きすぎます。{}以下でお答えください（{ex}）。",
+                    amount(lang, limit, unit)
+                ),
+                Lang::En => format!(
+                    "That number is too large: the limit is {} ({ex}).",
+                    amount(lang, limit, unit)
+                ),
+            }
+        }
+        (Lang::Ja, NumberError::Several(_)) => {
+            format!(
+                "数がいくつか書かれています。お答えにする数をひとつだけ送ってください（{ex}）。"
+            )
+        }
+        (Lang::En, NumberError::Several(_)) => {
+            format!("There is more than one number: please send just the one asked for ({ex}).")
+        }
+        (Lang::Ja, NumberError::WrongUnit { .. }) => {
+            format!("単位は「{u}」でお答えください（{ex}）。")
+        }
+        (Lang::En, NumberError::WrongUnit { .. }) => format!("Please answer in {u} ({ex})."),
+        (Lang::Ja, NumberError::NotInteger(_)) => format!("整数でお答えください（{ex}）。"),
+        (Lang::En, NumberError::NotInteger(_)) => format!("Please give a whole number ({ex})."),
+        (Lang::Ja, _) => format!("数が読み取れませんでした。数字でお答えください（{ex}）。"),
+        (Lang::En, _) => format!("No number could be read: please answer with a number ({ex})."),
     }
 }
 
