@@ -9,6 +9,7 @@
 
 mod answer;
 mod choice;
+pub mod tags;
 
 use crate::answer::AnswerValue;
 use crate::domain::text::fold_for_match;
@@ -315,7 +316,7 @@ pub enum Effect {
 pub fn tags_for(flow: &Flow, st: &SessionState) -> Vec<String> {
     flow.tags
         .iter()
-        .filter(|rule| rule.from.iter().any(|ix| matches!(st.answer(*ix), Some(AnswerValue::Text(t)) if rule.pattern.is_match(t))))
+        .filter(|rule| rule.from.iter().any(|ix| matches!(st.answer(*ix), Some(AnswerValue::Text(t)) if tags::tag_matches(&rule.pattern, t))))
         .map(|rule| rule.name.clone())
         .collect()
 }

@@ -58,6 +58,10 @@ struct Entry {
     partial: Option<Vec<String>>,
     #[serde(default)]
     ask: Option<String>,
+    /// For a free-text question: the keyword tags the answer alone must
+    /// get (in the script's tag order; `[]` for none).
+    #[serde(default)]
+    tags: Option<Vec<String>>,
     /// Why the entry is there; not checked.
     #[serde(default)]
     #[allow(dead_code)]
@@ -219,9 +223,31 @@ pub fn run_file(bundle: &Bundle, name: &str, text: &str) -> (Counts, Vec<String>
             }
             continue;
         }
+        if let Some(want_tags) = &e.tags {
+            let got_tags = match &got {
+                Understood::Value(v) => {
+                    let mut st = madoguchi::engine::SessionState::default();
+                    st.answers.push((ix, v.clone()));
+                    Some(madoguchi::engine::tags_for(&flow, &st))
+                }
+                _ => None,
+            };
+            match got_tags {
+                Some(t) if t == *want_tags => c.first_try += 1,
+                Some(t) => {
+                    c.wrong += 1;
+                    fail(format!("expected tags {want_tags:?}, got tags {t:?}"));
+                }
+                None => {
+                    c.reasked += 1;
+                    fail(format!("expected tags {want_tags:?}"));
+                }
+            }
+            continue;
+        }
         assert!(
             e.want.is_some() || e.ids.is_some(),
-            "{name} entry {}: give want, ids, partial or reask",
+            "{name} entry {}: give want, ids, tags, partial or reask",
             i + 1
         );
         match &got {
