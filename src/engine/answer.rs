@@ -366,6 +366,91 @@ pub(crate) fn is_done_word(raw: &str) -> bool {
     choice::is_done_word(raw)
 }
 
+/// A yes or a no inside a short sentence (「はい、お願いします」, 「大丈夫です、
+/// 進めてください」, 「いいえ、やめておきます」, "sure, go ahead"). Both
+/// or neither (「いいえ、大丈夫です」) is no answer: the owner is asked again.
+fn yes_no_in_sentence(raw: &str) -> Option<bool> {
+    const YES: &[&str] = &[
+        "はい",
+        "うん",
+        "ええ",
+        "ok",
+        "おk",
+        "オーケー",
+        "大丈夫",
+        "だいじょうぶ",
+        "お願いします",
+        "おねがいします",
+        "進めて",
+        "すすめて",
+        "進めます",
+        "進みます",
+        "いいです",
+        "いいですよ",
+        "いいよ",
+        "了解",
+        "承知",
+        "わかりました",
+        "分かりました",
+        "問題ありません",
+        "問題ない",
+        "yes",
+        "yeah",
+        "yep",
+        "sure",
+        "go ahead",
+        "okay",
+        "fine",
+        "please do",
+        "of course",
+        "no problem",
+        "that's fine",
+    ];
+    const NO: &[&str] = &[
+        "いいえ",
+        "いや",
+        "やめ",
+        "進めない",
+        "進めません",
+        "進みません",
+        "遠慮",
+        "しません",
+        "同意しない",
+        "同意できない",
+        "no",
+        "nope",
+        "stop",
+        "not now",
+        "rather not",
+        "don't want",
+        "do not want",
+    ];
+    let t = crate::domain::text::fold_keep_spaces(raw);
+    if t.chars().count() > 40 || choice::is_dont_know(raw) {
+        return None;
+    }
+    let has = |list: &[&str]| {
+        list.iter().any(|w| {
+            t.match_indices(w).any(|(i, _)| {
+                // English words only as whole words ("no" in "know" is not a no).
+                !w.is_ascii()
+                    || (!t[..i].ends_with(|c: char| c.is_ascii_alphanumeric())
+                        && !t[i + w.len()..].starts_with(|c: char| c.is_ascii_alphanumeric()))
+            })
+        })
+    };
+    // 「問題ない」 and "no problem" are yeses that contain a no.
+    let yes = has(YES);
+    let no = has(NO)
+        && !(has(&["問題ない", "no problem", "問題ありません"])
+            && !has(&["いいえ", "いや", "やめ"]));
+    match (yes, no) {
+        (true, false) => Some(true),
+        (false, true) => Some(false),
+        _ => None,
+    }
+}
+
 /// [`understand`] for callers that need the whole answer or a reason: a
 /// partial answer counts as a refusal with its question.
 pub fn parse_answer(
@@ -432,6 +517,10 @@ fn parse_whole(
                 Ok(AnswerValue::Bool(true))
             } else if f == "no" || f == "2" || is(no_words()) {
                 Ok(AnswerValue::Bool(false))
+            } else if let (false, Some(b)) = (consent, yes_no_in_sentence(raw)) {
+                // Only at a plain yes/no question: consent stays exact, since
+                // a misread "yes" there would share the owner's data.
+                Ok(AnswerValue::Bool(b))
             } else if consent {
                 Err(t(
                     lang,

@@ -551,7 +551,6 @@ pub(crate) fn is_dont_know(raw: &str) -> bool {
         || w.contains("not sure")
         || w.contains("no idea")
         || w.contains("unsure")
-        || w.is_empty()
 }
 
 #[cfg(test)]
