@@ -208,9 +208,17 @@ pub fn parse_quantity_in_phrase(
     s: &str,
     expected_unit: Option<&str>,
 ) -> Result<Quantity, NumberError> {
-    let first = parse_quantity(s, expected_unit);
     let n = normalize_input(s);
     let shown = excerpt(&n);
+    // 「十数名」「数百万円」 name a span, not a number: ask for one.
+    if n.contains(['十', '百', '千', '万'])
+        && ["十数", "数十", "数百", "数千", "数万", "百数", "千数"]
+            .iter()
+            .any(|w| n.contains(w))
+    {
+        return Err(NumberError::Range(shown));
+    }
+    let first = parse_quantity(s, expected_unit);
     // A detail in brackets or after 「うち」 is kept, not parsed as the answer
     // (its 「ー」 or second number would otherwise read as a range).
     let (main, detail) = split_detail(&n);

@@ -212,6 +212,15 @@ static NEG_AFTER: LazyLock<Regex> = LazyLock::new(|| {
     .expect("valid regex")
 });
 
+/// After an option's words, a little further on: the owner rules it out
+/// as hard or unwanted (「人を雇うのは難しい」, 「正社員は無理」).
+static HARD_AFTER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"^\s*[\p{Hiragana}]{0,6}?(?:のは|ことは|は|が|も)\s*(?:難しい|むずかしい|無理|むり|できない|出来ない|厳しい|きびしい|考えていない|考えてない|したくない|避けたい|予定はない|予定がない)",
+    )
+    .expect("valid regex")
+});
+
 /// Before an option's words: that option is excluded ("not hiring",
 /// "rather than a side job", "without").
 static NEG_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
@@ -413,7 +422,9 @@ pub(crate) fn read(options: &[ChoiceOption], raw: &str) -> Reading {
     }
     spans.sort_by_key(|sp| sp.0);
     for (s, e, opts) in &spans {
-        let negated = NEG_AFTER.is_match(&t[*e..]) || NEG_BEFORE.is_match(&t[..*s]);
+        let negated = NEG_AFTER.is_match(&t[*e..])
+            || HARD_AFTER.is_match(&t[*e..])
+            || NEG_BEFORE.is_match(&t[..*s]);
         if negated {
             for i in opts {
                 if !r.negated.contains(i) {
@@ -614,6 +625,8 @@ mod tests {
         assert_eq!(r.negated, vec![0]);
         let r = read(&styles(), "副業以外");
         assert!(r.picks.is_empty());
+        let r = read(&styles(), "正社員は難しいので副業で");
+        assert_eq!(r.picks, vec![1]);
         let en = opts(&[("a", "Side job", &[]), ("b", "Pro bono", &[])]);
         let r = read(&en, "pro bono rather than a side job");
         assert_eq!(r.picks, vec![1]);
