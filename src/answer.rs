@@ -1,7 +1,7 @@
 //! Typed answer values, as the engine keeps them and the store records them.
 
 use crate::domain::contact::{Email, PhoneJp};
-use crate::domain::date::DateValue;
+use crate::domain::date::{DateValue, Period};
 use crate::domain::number::Quantity;
 use crate::domain::prefecture::Prefecture;
 use serde::{Deserialize, Serialize};
@@ -15,6 +15,10 @@ pub enum AnswerValue {
     Choice(String),
     /// The ids of the chosen options, in script order.
     Multi(Vec<String>),
+    /// The option a question offers for anything else (id `other`), with
+    /// the owner's own words, kept as typed, so what they said is not lost.
+    /// Boxed to keep `AnswerValue` small (see `Quantity::unit`).
+    Other(Box<OtherChoice>),
     Bool(bool),
     Text(String),
     Number(Quantity),
@@ -22,9 +26,19 @@ pub enum AnswerValue {
     Email(Email),
     Phone(PhoneJp),
     Date(DateValue),
+    /// A time in the owner's words that is no date: 「なるべく早く」,
+    /// 「来年の春」, 「今年度中」 (boxed: rare, and it holds the words).
+    Period(Box<Period>),
     /// The owner skipped an optional question, or the script skipped it
     /// after too many retries.
     Skipped,
+}
+
+/// An "other" option with the owner's words.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OtherChoice {
+    pub id: String,
+    pub words: String,
 }
 
 impl AnswerValue {
@@ -33,6 +47,7 @@ impl AnswerValue {
     pub fn as_key(&self) -> String {
         match self {
             AnswerValue::Choice(id) => id.clone(),
+            AnswerValue::Other(o) => o.id.clone(),
             AnswerValue::Multi(ids) => ids.join(","),
             AnswerValue::Bool(b) => if *b { "yes" } else { "no" }.to_string(),
             AnswerValue::Text(t) => t.clone(),
@@ -41,6 +56,10 @@ impl AnswerValue {
             AnswerValue::Email(e) => e.as_str().to_string(),
             AnswerValue::Phone(p) => p.display(),
             AnswerValue::Date(d) => d.date.to_string(),
+            AnswerValue::Period(p) => match p.from {
+                Some(d) => d.to_string(),
+                None => p.words.clone(),
+            },
             AnswerValue::Skipped => String::new(),
         }
     }

@@ -68,6 +68,10 @@ pub fn display_answer(flow: &Flow, node: NodeIx, v: &AnswerValue) -> String {
     };
     match v {
         AnswerValue::Choice(id) => label_of(id),
+        AnswerValue::Other(o) => match lang {
+            Lang::Ja => format!("{}（{}）", label_of(&o.id), o.words),
+            Lang::En => format!("{} ({})", label_of(&o.id), o.words),
+        },
         AnswerValue::Multi(ids) => ids
             .iter()
             .map(|i| label_of(i))
@@ -91,6 +95,7 @@ pub fn display_answer(flow: &Flow, node: NodeIx, v: &AnswerValue) -> String {
         AnswerValue::Email(e) => e.as_str().to_string(),
         AnswerValue::Phone(p) => p.display(),
         AnswerValue::Date(d) => d.to_string(),
+        AnswerValue::Period(p) => p.display(lang == Lang::Ja),
         AnswerValue::Skipped => flow.messages.get("skipped_value").to_string(),
     }
 }

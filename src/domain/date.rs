@@ -43,6 +43,350 @@ impl std::fmt::Display for DateValue {
     }
 }
 
+/// What an answer to "when?" names when it is not a date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PeriodKind {
+    /// 「なるべく早く」「急ぎ」「すぐ」, "asap": no date at all.
+    Asap,
+    /// A span of months: 「来年の春」「今年度中」「年明け」.
+    Range,
+    /// No time set: 「未定」「いい人がいれば」.
+    Open,
+}
+
+/// A time as the owner said it: their words, kept as typed, and the
+/// months they name (inclusive, each the first of its month).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Period {
+    pub words: String,
+    pub kind: PeriodKind,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+}
+
+impl Period {
+    /// The owner's words with what they were understood as; never a day
+    /// the owner did not give.
+    pub fn display(&self, ja: bool) -> String {
+        let w = &self.words;
+        match (self.kind, ja) {
+            (PeriodKind::Asap, true) => format!("{w}（できるだけ早く）"),
+            (PeriodKind::Asap, false) => format!("{w} (as soon as possible)"),
+            (PeriodKind::Open, true) => format!("{w}（時期の指定なし）"),
+            (PeriodKind::Open, false) => format!("{w} (no set time)"),
+            (PeriodKind::Range, _) => {
+                let (Some(a), Some(b)) = (self.from, self.to) else {
+                    return w.clone();
+                };
+                let span = if ja {
+                    match (a == b, a.year() == b.year()) {
+                        (true, _) => format!("{}年{}月ごろ", a.year(), a.month()),
+                        (false, true) => {
+                            format!("{}年{}月〜{}月ごろ", a.year(), a.month(), b.month())
+                        }
+                        (false, false) => format!(
+                            "{}年{}月〜{}年{}月ごろ",
+                            a.year(),
+                            a.month(),
+                            b.year(),
+                            b.month()
+                        ),
+                    }
+                } else {
+                    let m = |d: NaiveDate| d.format("%B").to_string();
+                    match (a == b, a.year() == b.year()) {
+                        (true, _) => format!("around {} {}", m(a), a.year()),
+                        (false, true) => format!("around {}–{} {}", m(a), m(b), a.year()),
+                        (false, false) => {
+                            format!("around {} {}–{} {}", m(a), a.year(), m(b), b.year())
+                        }
+                    }
+                };
+                if ja {
+                    format!("{w}（{span}）")
+                } else {
+                    format!("{w} ({span})")
+                }
+            }
+        }
+    }
+}
+
+/// An answer to "when?": a date, or a period in the owner's words.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum When {
+    Date(DateValue),
+    Period(Period),
+}
+
+static RE_SEASON: LazyLock<Regex> = LazyLock::new(|| {
+    regex(
+        r"(?:(今年|ことし|本年|来年|らいねん|再来年|this|next)(?:の| )?)?(春|夏|秋|冬|spring|summer|autumn|fall|winter)",
+    )
+});
+static RE_MONTHS_WITHIN: LazyLock<Regex> = LazyLock::new(|| {
+    regex(r"(\d{1,2})(?:ヶ|か|カ|ケ|箇|ヵ)?月(?:間)?以内|within (\d{1,2}) months?")
+});
+static RE_MONTHS_SPAN: LazyLock<Regex> = LazyLock::new(|| {
+    regex(
+        r"(\d{1,2})[〜~\-－ー](\d{1,2})(?:ヶ|か|カ|ケ|箇|ヵ)月(?:後|先)?|in (\d{1,2}) ?(?:-|to) ?(\d{1,2}) months",
+    )
+});
+
+const ASAP_WORDS: &[&str] = &[
+    "すぐ",
+    "直ぐ",
+    "至急",
+    "早急",
+    "急ぎ",
+    "急いで",
+    "急募",
+    "早く",
+    "はやく",
+    "早めに",
+    "早期",
+    "今すぐ",
+    "asap",
+    "a.s.a.p",
+    "as soon as possible",
+    "right away",
+    "immediately",
+    "urgent",
+    "quickly",
+    "right now",
+    "soon",
+];
+const OPEN_WORDS: &[&str] = &[
+    "未定",
+    "決まっていない",
+    "決まってない",
+    "決めていない",
+    "決めてない",
+    "わからない",
+    "分からない",
+    "わかりません",
+    "いい人がいれば",
+    "良い人がいれば",
+    "いい人が見つかれば",
+    "良い人が見つかれば",
+    "いつでも",
+    "時期は問わない",
+    "急がない",
+    "急いでいない",
+    "特になし",
+    "undecided",
+    "not decided",
+    "not sure",
+    "don't know",
+    "no rush",
+    "whenever",
+    "anytime",
+    "any time",
+    "no fixed",
+];
+
+/// Reads an answer to "when?": a period or "as soon as possible" in the
+/// owner's words, or else a date (`parse_date`).
+pub fn parse_when(s: &str, today: NaiveDate) -> Result<When, DateError> {
+    let words = super::text::clean_text(s);
+    let n = normalize_input(s).to_lowercase();
+    let spaced = n.split_whitespace().collect::<Vec<_>>().join(" ");
+    let compact: String = n.chars().filter(|c| !c.is_whitespace()).collect();
+    // 「早くても」「早ければ」 ("at the earliest") do not mean "soon".
+    let compact = compact
+        .replace("早くても", "")
+        .replace("早ければ", "")
+        .replace("遅くとも", "");
+    let key = kanji_numerals_to_digits(&compact);
+    let period = |kind, from: Option<NaiveDate>, to: Option<NaiveDate>| {
+        Ok(When::Period(Period {
+            words: words.clone(),
+            kind,
+            from,
+            to,
+        }))
+    };
+    let ym = |y: i32, m: u32| NaiveDate::from_ymd_opt(y, m, 1);
+    let this_month = ym(today.year(), today.month());
+    let has = |list: &[&str]| list.iter().any(|w| key.contains(w) || spaced.contains(w));
+    let y = today.year();
+    // Japan's fiscal year runs April to March; FY y starts in April y.
+    let fy = if today.month() >= 4 { y } else { y - 1 };
+    let next_year = spaced.contains("next year") || key.contains("来年") && !key.contains("来年度");
+
+    // Fiscal years first: 「来年度」 contains 「来年」.
+    if has(&["来年度", "来期", "next fiscal year", "next financial year"]) {
+        return period(PeriodKind::Range, ym(fy + 1, 4), ym(fy + 2, 3));
+    }
+    if has(&["新年度"]) {
+        return period(PeriodKind::Range, ym(fy + 1, 4), ym(fy + 1, 4));
+    }
+    if has(&["年度末"]) {
+        return period(PeriodKind::Range, ym(fy + 1, 3), ym(fy + 1, 3));
+    }
+    if has(&[
+        "今年度",
+        "本年度",
+        "年度内",
+        "年度中",
+        "今期",
+        "this fiscal year",
+        "this financial year",
+        "end of the fiscal year",
+    ]) {
+        return period(PeriodKind::Range, this_month, ym(fy + 1, 3));
+    }
+    // Seasons, possibly two (「春から夏にかけて」).
+    let seasons: Vec<(i32, u32, u32)> = RE_SEASON
+        .captures_iter(&spaced)
+        .filter_map(|c| {
+            let (start, len) = match &c[2] {
+                "春" | "spring" => (3, 3),
+                "夏" | "summer" => (6, 3),
+                "秋" | "autumn" | "fall" => (9, 3),
+                _ => (12, 3),
+            };
+            let end_month = (start + len - 2) % 12 + 1;
+            let year = match c.get(1).map(|m| m.as_str()) {
+                Some("来年" | "らいねん") => y + 1,
+                Some("再来年") => y + 2,
+                Some("今年" | "ことし" | "本年") => y,
+                Some("next") if !next_year => y + 1,
+                _ if next_year => y + 1,
+                _ => {
+                    // The season that has not ended yet.
+                    let end = if start == 12 {
+                        (y + 1, end_month)
+                    } else {
+                        (y, end_month)
+                    };
+                    let started_last_year = start == 12 && today.month() <= 2;
+                    if started_last_year {
+                        y - 1
+                    } else if (y, today.month()) > end {
+                        y + 1
+                    } else {
+                        y
+                    }
+                }
+            };
+            Some((year, start, end_month))
+        })
+        .collect();
+    if let (Some(first), Some(last)) = (seasons.first(), seasons.last()) {
+        let to_year = if last.1 == 12 { last.0 + 1 } else { last.0 };
+        return period(PeriodKind::Range, ym(first.0, first.1), ym(to_year, last.2));
+    }
+    if has(&["年明け", "年始", "正月明け", "お正月", "新年"]) {
+        let year = if today.month() == 1 { y } else { y + 1 };
+        return period(PeriodKind::Range, ym(year, 1), ym(year, 1));
+    }
+    if has(&[
+        "年内",
+        "今年中",
+        "今年のうち",
+        "年末まで",
+        "by the end of the year",
+        "by the end of this year",
+        "within this year",
+        "later this year",
+    ]) {
+        return period(PeriodKind::Range, this_month, ym(y, 12));
+    }
+    if has(&["年末", "end of the year", "end of this year"]) {
+        return period(PeriodKind::Range, ym(y, 12), ym(y, 12));
+    }
+    let early = has(&[
+        "早々",
+        "初め",
+        "はじめ",
+        "頭",
+        "初頭",
+        "前半",
+        "上半期",
+        "early",
+        "beginning of",
+        "first half",
+    ]);
+    let late = has(&[
+        "後半",
+        "下半期",
+        "終わり",
+        "late",
+        "second half",
+        "end of next year",
+    ]);
+    if next_year && early {
+        let to = if has(&["前半", "上半期", "first half"]) {
+            6
+        } else if has(&["早々"]) {
+            1
+        } else {
+            3
+        };
+        return period(PeriodKind::Range, ym(y + 1, 1), ym(y + 1, to));
+    }
+    if next_year && late {
+        return period(PeriodKind::Range, ym(y + 1, 7), ym(y + 1, 12));
+    }
+    let add = |m: u32| this_month.and_then(|d| d.checked_add_months(Months::new(m)));
+    if let Some(c) = RE_MONTHS_SPAN
+        .captures(&key)
+        .or_else(|| RE_MONTHS_SPAN.captures(&spaced))
+    {
+        let a: u32 = c
+            .get(1)
+            .or(c.get(3))
+            .map_or(0, |m| m.as_str().parse().unwrap_or(0));
+        let b: u32 = c
+            .get(2)
+            .or(c.get(4))
+            .map_or(0, |m| m.as_str().parse().unwrap_or(0));
+        if a < b && b <= 60 {
+            return period(PeriodKind::Range, add(a), add(b));
+        }
+    }
+    if let Some(c) = RE_MONTHS_WITHIN
+        .captures(&key)
+        .or_else(|| RE_MONTHS_WITHIN.captures(&spaced))
+    {
+        let m: u32 = c
+            .get(1)
+            .or(c.get(2))
+            .map_or(0, |m| m.as_str().parse().unwrap_or(0));
+        if (1..=60).contains(&m) {
+            return period(PeriodKind::Range, this_month, add(m));
+        }
+    }
+    if has(&["半年以内", "within half a year", "within six months"]) {
+        return period(PeriodKind::Range, this_month, add(6));
+    }
+    // 「急いでいません」 contains 「急いで」 but says the opposite.
+    if has(&[
+        "急いでいない",
+        "急いでいません",
+        "急いでない",
+        "急がない",
+        "急ぎません",
+        "急ぎではない",
+        "急ぎではありません",
+        "not urgent",
+        "no hurry",
+        "no rush",
+        "not in a hurry",
+    ]) {
+        return period(PeriodKind::Open, None, None);
+    }
+    if has(ASAP_WORDS) {
+        return period(PeriodKind::Asap, None, None);
+    }
+    if has(OPEN_WORDS) {
+        return period(PeriodKind::Open, None, None);
+    }
+    parse_date(s, today).map(When::Date)
+}
+
 /// Errors from `parse_date`.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum DateError {
@@ -194,22 +538,9 @@ pub fn parse_date(s: &str, today: NaiveDate) -> Result<DateValue, DateError> {
         return Ok(v);
     }
     match key {
-        "すぐ"
-        | "今すぐ"
-        | "すぐに"
-        | "今すぐに"
-        | "至急"
-        | "早急"
-        | "早急に"
-        | "早く"
-        | "はやく"
-        | "なるべく早く"
-        | "なるべくはやく"
-        | "できるだけ早く"
-        | "できるだけはやく"
-        | "今日"
-        | "本日"
-        | "きょう" => return ctx.day(today),
+        // "As soon as possible" is no date: `parse_when` reads it as
+        // such, and it must never become today's date on the sheet.
+        "今日" | "本日" | "きょう" => return ctx.day(today),
         "明日" | "あした" | "あす" => return ctx.add_days(1),
         "今月" | "こんげつ" => return ctx.add_months(0),
         "来月" | "らいげつ" => return ctx.add_months(1),
@@ -349,13 +680,7 @@ impl Ctx<'_> {
 
 fn parse_english(s: &str, ctx: &Ctx) -> Result<Option<DateValue>, DateError> {
     let v = match s {
-        "asap"
-        | "a.s.a.p"
-        | "as soon as possible"
-        | "now"
-        | "right now"
-        | "immediately"
-        | "today" => ctx.day(ctx.today)?,
+        "today" => ctx.day(ctx.today)?,
         "tomorrow" => ctx.add_days(1)?,
         "this month" => ctx.add_months(0)?,
         "next month" => ctx.add_months(1)?,
@@ -619,21 +944,105 @@ mod tests {
     }
 
     #[test]
-    fn as_soon_as_possible() {
+    fn as_soon_as_possible_is_no_date() {
         for s in [
             "すぐ",
             "今すぐ",
             "なるべく早く",
             "できるだけ早く",
             "至急",
+            "急ぎです",
+            "すぐにでも",
             "asap",
             "ASAP",
             "as soon as possible",
-            "今日",
-            "now",
+            "right away",
         ] {
-            assert_eq!(parse(s), day(2026, 11, 21), "{s:?}");
+            assert!(parse_date(s, today()).is_err(), "{s:?} became a date");
+            let When::Period(p) = parse_when(s, today()).unwrap() else {
+                panic!("{s:?} is not a period")
+            };
+            assert_eq!(p.kind, PeriodKind::Asap, "{s:?}");
+            assert_eq!((p.from, p.to), (None, None), "{s:?}");
+            assert_eq!(p.words, s);
         }
+        assert_eq!(parse("今日"), day(2026, 11, 21));
+    }
+
+    fn period(s: &str) -> (PeriodKind, Option<NaiveDate>, Option<NaiveDate>) {
+        match parse_when(s, today()).unwrap() {
+            When::Period(p) => (p.kind, p.from, p.to),
+            When::Date(d) => panic!("{s:?} read as the date {d}"),
+        }
+    }
+
+    #[test]
+    fn seasons_are_periods() {
+        let r = |a, b| (PeriodKind::Range, Some(a), Some(b));
+        // Today is 2026-11-21: spring is the next one, autumn the current.
+        assert_eq!(period("来年の春"), r(d(2027, 3, 1), d(2027, 5, 1)));
+        assert_eq!(period("春ごろ"), r(d(2027, 3, 1), d(2027, 5, 1)));
+        assert_eq!(period("夏ごろ"), r(d(2027, 6, 1), d(2027, 8, 1)));
+        assert_eq!(period("冬"), r(d(2026, 12, 1), d(2027, 2, 1)));
+        assert_eq!(period("来年の夏までに"), r(d(2027, 6, 1), d(2027, 8, 1)));
+        assert_eq!(period("next spring"), r(d(2027, 3, 1), d(2027, 5, 1)));
+        assert_eq!(period("this summer"), r(d(2027, 6, 1), d(2027, 8, 1)));
+        assert_eq!(period("春から夏にかけて"), r(d(2027, 3, 1), d(2027, 8, 1)));
+    }
+
+    #[test]
+    fn fiscal_years_run_april_to_march() {
+        let r = |a, b| (PeriodKind::Range, Some(a), Some(b));
+        assert_eq!(period("今年度中"), r(d(2026, 11, 1), d(2027, 3, 1)));
+        assert_eq!(period("年度内に"), r(d(2026, 11, 1), d(2027, 3, 1)));
+        assert_eq!(period("来年度"), r(d(2027, 4, 1), d(2028, 3, 1)));
+        assert_eq!(period("来年度から"), r(d(2027, 4, 1), d(2028, 3, 1)));
+        assert_eq!(period("this fiscal year"), r(d(2026, 11, 1), d(2027, 3, 1)));
+        assert_eq!(period("next fiscal year"), r(d(2027, 4, 1), d(2028, 3, 1)));
+        // In February the fiscal year still ends in the coming March.
+        let feb = d(2027, 2, 10);
+        let When::Period(p) = parse_when("今年度中", feb).unwrap() else {
+            panic!()
+        };
+        assert_eq!((p.from, p.to), (Some(d(2027, 2, 1)), Some(d(2027, 3, 1))));
+    }
+
+    #[test]
+    fn new_year_and_year_end() {
+        let r = |a, b| (PeriodKind::Range, Some(a), Some(b));
+        assert_eq!(period("年明け"), r(d(2027, 1, 1), d(2027, 1, 1)));
+        assert_eq!(period("年明けすぐ"), r(d(2027, 1, 1), d(2027, 1, 1)));
+        assert_eq!(period("年内"), r(d(2026, 11, 1), d(2026, 12, 1)));
+        assert_eq!(period("3ヶ月以内"), r(d(2026, 11, 1), d(2027, 2, 1)));
+        assert_eq!(period("2〜3ヶ月後"), r(d(2027, 1, 1), d(2027, 2, 1)));
+        assert_eq!(period("early next year"), r(d(2027, 1, 1), d(2027, 3, 1)));
+    }
+
+    #[test]
+    fn undecided_is_kept_as_words() {
+        for s in [
+            "未定",
+            "いい人がいれば",
+            "時期は決まっていない",
+            "undecided",
+            "not decided yet",
+        ] {
+            assert_eq!(period(s), (PeriodKind::Open, None, None), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn a_period_shows_the_words_and_never_an_invented_day() {
+        let When::Period(p) = parse_when("来年の春", today()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(p.display(true), "来年の春（2027年3月〜5月ごろ）");
+        assert_eq!(p.display(false), "来年の春 (around March–May 2027)");
+        let When::Period(p) = parse_when("なるべく早く", today()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(p.display(true), "なるべく早く（できるだけ早く）");
+        assert!(!p.display(true).contains("2026"));
     }
 
     #[test]

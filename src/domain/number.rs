@@ -22,6 +22,11 @@ pub struct Quantity {
     /// conversation, and this keeps `AnswerValue` at 32 bytes instead of 40.
     pub unit: Option<Box<str>>,
     pub approx: bool,
+    /// What the owner said around the number, kept as typed: 「ドライバー8名」
+    /// in 「10名（ドライバー8名）」. Doubly boxed (a thin pointer): rare, and
+    /// `AnswerValue` is held for every open conversation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Box<Box<str>>>,
 }
 
 impl std::fmt::Display for Quantity {
@@ -32,6 +37,9 @@ impl std::fmt::Display for Quantity {
         f.write_str(&format_value(self.value))?;
         if let Some(unit) = &self.unit {
             f.write_str(unit)?;
+        }
+        if let Some(d) = &self.detail {
+            write!(f, "（{d}）")?;
         }
         Ok(())
     }
@@ -53,7 +61,15 @@ impl Quantity {
             Some("%") => "%".to_string(),
             Some(other) => format!(" {other}"),
         };
-        format!("{}{v}{unit}", if self.approx { "about " } else { "" })
+        let detail = self
+            .detail
+            .as_ref()
+            .map(|d| format!(" ({d})"))
+            .unwrap_or_default();
+        format!(
+            "{}{v}{unit}{detail}",
+            if self.approx { "about " } else { "" }
+        )
     }
 }
 
@@ -105,6 +121,220 @@ pub enum NumberError {
     NotInteger(String),
     #[error("the number is larger than {}: check it and type it again", format_value(*.max as f64))]
     OutOfRange { max: u64 },
+    #[error("「{0}」 holds more than one number: give the one asked for")]
+    Several(String),
+}
+
+/// Words before a number that only repeat the question (「資本金1000万円」,
+/// 「従業員は10名」): dropped rather than kept as a detail.
+const QUESTION_WORDS: &[&str] = &[
+    "資本金",
+    "出資金",
+    "出資総額",
+    "資本",
+    "従業員数",
+    "従業員",
+    "社員数",
+    "社員",
+    "人数",
+    "スタッフ",
+    "職員",
+    "全部で",
+    "合計で",
+    "合計",
+    "総勢",
+    "全体で",
+    "全員で",
+    "全員",
+    "うちは",
+    "弊社は",
+    "当社は",
+    "うち",
+    "弊社",
+    "当社",
+    "全部",
+    "全体",
+    "現在",
+    "いまは",
+    "今は",
+    "いま",
+    "今",
+    "ざっと",
+    "we have",
+    "we are",
+    "about",
+    "capital",
+    "employees",
+    "staff",
+    "total",
+    "in total",
+    "capital is",
+];
+
+/// Endings after a number that carry nothing (「20人でやっています」).
+const TRAILING_NOISE: &[&str] = &[
+    "でやっています",
+    "でやってます",
+    "でやっている",
+    "でやってる",
+    "でしています",
+    "で運営しています",
+    "です",
+    "います",
+    "いる",
+    "おります",
+    "ほどです",
+    "くらいです",
+    "になります",
+    "ですね",
+    "だ",
+    "です。",
+    "。",
+    "ほど",
+    "くらい",
+    "ぐらい",
+    "程度",
+    "ちょっと",
+    "in total",
+    "total",
+    "or so",
+];
+
+/// Reads a number inside a short phrase: 「資本金1000万円」, 「出資金3,825万円」,
+/// 「10名（ドライバー8名）」 (10, with 「ドライバー8名」 kept as the detail),
+/// 「社員は20人くらいです」. Two numbers with no telling which is meant
+/// (「10名か20名」) are refused rather than guessed.
+pub fn parse_quantity_in_phrase(
+    s: &str,
+    expected_unit: Option<&str>,
+) -> Result<Quantity, NumberError> {
+    let n = normalize_input(s);
+    let shown = excerpt(&n);
+    // 「十数名」「数百万円」 name a span, not a number: ask for one.
+    if n.contains(['十', '百', '千', '万'])
+        && ["十数", "数十", "数百", "数千", "数万", "百数", "千数"]
+            .iter()
+            .any(|w| n.contains(w))
+    {
+        return Err(NumberError::Range(shown));
+    }
+    let first = parse_quantity(s, expected_unit);
+    // A detail in brackets or after 「うち」 is kept, not parsed as the answer
+    // (its 「ー」 or second number would otherwise read as a range).
+    let (main, detail) = split_detail(&n);
+    match &first {
+        Err(NumberError::NotANumber(_)) | Err(NumberError::WrongUnit { .. }) => {}
+        Err(NumberError::Range(_)) if detail.is_some() => {}
+        _ => return first,
+    }
+    let main = main.trim();
+    let Some(start) = main.find(|c: char| c.is_ascii_digit()) else {
+        return first;
+    };
+    let (mut label, rest) = main.split_at(start);
+    // A hedge just before the number belongs to it (「資本金約1000万円」).
+    let mut number_from = rest.to_string();
+    for p in APPROX_PREFIXES {
+        if let Some(l) = label.strip_suffix(p) {
+            number_from = format!("{p}{rest}");
+            label = l;
+            break;
+        }
+    }
+    // The longest start of the rest that is a number with its unit.
+    let cut: Vec<usize> = number_from
+        .char_indices()
+        .map(|(i, _)| i)
+        .skip(1)
+        .chain([number_from.len()])
+        .collect();
+    let mut found = None;
+    for &k in cut.iter().rev() {
+        if let Ok(q) = parse_quantity(&number_from[..k], expected_unit) {
+            found = Some((q, &number_from[k..]));
+            break;
+        }
+    }
+    let Some((mut q, tail)) = found else {
+        return first;
+    };
+    // A cut that leaves a unit behind changed the unit (「30円」 for a
+    // headcount): that is the owner's unit, not noise.
+    let tail_key = fold_for_match(tail);
+    if UNIT_GROUPS
+        .iter()
+        .flat_map(|g| g.iter())
+        .any(|u| !u.is_empty() && tail_key.starts_with(&fold_for_match(u)))
+    {
+        return match first {
+            Err(e @ NumberError::WrongUnit { .. }) => Err(e),
+            _ => Err(NumberError::WrongUnit {
+                expected: expected_unit.unwrap_or("").to_string(),
+                got: tail.trim().to_string(),
+            }),
+        };
+    }
+    let mut tail = tail.trim().to_string();
+    loop {
+        let before = tail.len();
+        for w in TRAILING_NOISE {
+            if let Some(t) = tail.strip_prefix(w).or_else(|| tail.strip_suffix(w)) {
+                tail = t.trim().to_string();
+            }
+        }
+        if tail.len() == before {
+            break;
+        }
+    }
+    if tail.chars().any(|c| c.is_ascii_digit()) {
+        return Err(NumberError::Several(shown));
+    }
+    let label = label
+        .trim()
+        .trim_end_matches(['は', 'が', ':', '：', 'で', 'も', '、', ',']);
+    let label_is_question = label.is_empty()
+        || QUESTION_WORDS.iter().any(|w| {
+            label.eq_ignore_ascii_case(w)
+                || label.to_lowercase().trim_end_matches(['、', ',', ' ']) == *w
+        });
+    let mut notes: Vec<String> = Vec::new();
+    if !label_is_question {
+        notes.push(label.to_string());
+    }
+    if let Some(d) = detail {
+        notes.push(d);
+    }
+    if !notes.is_empty() {
+        q.detail = Some(Box::new(notes.join("、").into_boxed_str()));
+    }
+    Ok(q)
+}
+
+/// Splits 「10名（ドライバー8名）」 into 「10名」 and 「ドライバー8名」, and
+/// 「10名、うちドライバー8名」 likewise.
+fn split_detail(s: &str) -> (String, Option<String>) {
+    if let Some(i) = s.find(['(', '（']) {
+        let inner = s[i..]
+            .trim_start_matches(['(', '（'])
+            .trim_end_matches([')', '）', '。', ' '])
+            .trim();
+        let inner = inner.strip_prefix("うち").unwrap_or(inner).trim();
+        return (
+            s[..i].to_string(),
+            (!inner.is_empty()).then(|| inner.to_string()),
+        );
+    }
+    for m in ["、そのうち", "、うち", ",うち", " うち", "そのうち", "うち"] {
+        if let Some(i) = s.find(m) {
+            // 「うちは10名」: 「うち」 meaning "we" comes before the number.
+            if !s[..i].chars().any(|c| c.is_ascii_digit()) {
+                continue;
+            }
+            let d = s[i + m.len()..].trim().trim_end_matches(['。', ' ']);
+            return (s[..i].to_string(), (!d.is_empty()).then(|| d.to_string()));
+        }
+    }
+    (s.to_string(), None)
 }
 
 /// Words that mark an answer as approximate. Owners often hedge, and the
@@ -274,6 +504,7 @@ pub fn parse_quantity(s: &str, expected_unit: Option<&str>) -> Result<Quantity, 
         value,
         unit: unit.map(String::into_boxed_str),
         approx,
+        detail: None,
     })
 }
 
@@ -578,13 +809,59 @@ mod tests {
     }
 
     #[test]
+    fn numbers_inside_short_phrases() {
+        let p = |s: &str, u: &str| parse_quantity_in_phrase(s, Some(u)).unwrap();
+        assert_eq!(p("資本金1000万円", "円").value, 10_000_000.0);
+        assert_eq!(p("出資金3,825万円", "円").value, 38_250_000.0);
+        assert_eq!(p("資本金は約1億円です", "円").value, 100_000_000.0);
+        assert!(p("資本金は約1億円です", "円").approx);
+        let q = p("10名（ドライバー8名）", "名");
+        assert_eq!(q.value, 10.0);
+        assert_eq!(q.to_string(), "10名（ドライバー8名）");
+        assert_eq!(
+            p("10名、うちドライバー8名", "名").to_string(),
+            "10名（ドライバー8名）"
+        );
+        assert_eq!(p("社員は20人くらいです", "名").to_string(), "約20名");
+        assert_eq!(
+            p("パート含めて15人", "名").to_string(),
+            "15名（パート含めて）"
+        );
+        assert_eq!(p("うちは12名でやっています", "名").to_string(), "12名");
+        assert!(p("資本金1000万円", "円").detail.is_none());
+    }
+
+    #[test]
+    fn two_numbers_in_a_phrase_are_not_guessed() {
+        for s in ["10名か20名", "正社員10名とパート5名"] {
+            assert!(
+                matches!(
+                    parse_quantity_in_phrase(s, Some("名")),
+                    Err(NumberError::Several(_))
+                ),
+                "{s:?}"
+            );
+        }
+        // The plain errors still come through unchanged.
+        assert!(matches!(
+            parse_quantity_in_phrase("-5", Some("名")),
+            Err(NumberError::Negative(_))
+        ));
+        assert!(matches!(
+            parse_quantity_in_phrase("20〜25名", Some("名")),
+            Err(NumberError::Range(_))
+        ));
+    }
+
+    #[test]
     fn plain_and_full_width_numbers() {
         assert_eq!(
             q("30", None),
             Quantity {
                 value: 30.0,
                 unit: None,
-                approx: false
+                approx: false,
+                detail: None
             }
         );
         assert_eq!(value("３０", "名"), 30.0);
@@ -675,7 +952,8 @@ mod tests {
                 Quantity {
                     value: 30.0,
                     unit: Some("名".into()),
-                    approx: true
+                    approx: true,
+                    detail: None
                 },
                 "{s:?}"
             );

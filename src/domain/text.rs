@@ -257,6 +257,15 @@ pub fn fold_for_match(s: &str) -> String {
     out
 }
 
+/// Like [`fold_for_match`] but keeps word boundaries: runs of whitespace
+/// become one space. Used to find an option's words inside a sentence,
+/// where an English word must not match inside another ("art" in "start").
+pub fn fold_keep_spaces(s: &str) -> String {
+    let n = normalize_input(s).to_lowercase();
+    let h = katakana_to_hiragana(&n);
+    h.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// Shortens user input before it is echoed back inside an error message, so
 /// a pasted essay does not turn into an essay-length error.
 pub(crate) fn excerpt(s: &str) -> String {

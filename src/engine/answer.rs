@@ -4,11 +4,11 @@
 //! or unique prefix) and every refusal comes back as a short sentence in the
 //! script's language that says what to type instead.
 
-use super::{PromptKind, PromptOption};
+use super::{choice, PromptKind, PromptOption};
 use crate::answer::AnswerValue;
 use crate::domain::contact::{Email, PhoneJp};
-use crate::domain::date::parse_date;
-use crate::domain::number::{parse_quantity, NumberError};
+use crate::domain::date::{parse_when, DateError, When};
+use crate::domain::number::{parse_quantity_in_phrase, NumberError};
 use crate::domain::prefecture::{Prefecture, PrefectureError};
 use crate::domain::text::{clean_text, fold_for_match, normalize_input};
 use crate::script::{no_words, yes_words, AnswerType, ChoiceOption, Flow, Lang};
@@ -106,7 +106,367 @@ fn option_list(lang: Lang, options: &[ChoiceOption]) -> String {
     }
 }
 
+/// What the bot made of one reply to a question.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Understood {
+    /// The whole answer.
+    Value(AnswerValue),
+    /// Part of a multiple choice was understood and is kept; `ask` asks only
+    /// about the rest (the words that fitted no option, or that fitted more
+    /// than one).
+    Partial { kept: AnswerValue, ask: String },
+    /// Nothing usable, or genuinely ambiguous: ask again with this text.
+    Reask(String),
+}
+
+/// Interprets what the owner typed (or pressed, when `picked`) at a
+/// question of type `ty`. A wrong interpretation is worse than asking
+/// again, so anything doubtful comes back as [`Understood::Reask`] or
+/// [`Understood::Partial`].
+pub fn understand(
+    flow: &Flow,
+    ty: &AnswerType,
+    raw: &str,
+    picked: bool,
+    today: NaiveDate,
+) -> Understood {
+    if !picked {
+        match ty {
+            AnswerType::Choice { options } => return understand_choice(flow.lang, options, raw),
+            AnswerType::Multi { options, min, max } => {
+                return understand_multi(flow.lang, options, *min, *max, raw)
+            }
+            _ => {}
+        }
+    }
+    match parse_whole(flow, ty, raw, picked, today) {
+        Ok(v) => Understood::Value(v),
+        Err(s) => Understood::Reask(s),
+    }
+}
+
+fn quoted(lang: Lang, words: &[String]) -> String {
+    match lang {
+        Lang::Ja => words
+            .iter()
+            .map(|w| format!("「{w}」"))
+            .collect::<Vec<_>>()
+            .join(""),
+        Lang::En => words
+            .iter()
+            .map(|w| format!("\"{w}\""))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+/// "Which of these two?" with only the options one word fitted.
+fn which_of(lang: Lang, options: &[ChoiceOption], word: Option<&str>, ixs: &[usize]) -> String {
+    let items: Vec<String> = ixs
+        .iter()
+        .map(|i| format!("{} {}", i + 1, options[*i].label))
+        .collect();
+    match (lang, word) {
+        (Lang::Ja, Some(w)) => format!(
+            "「{w}」は次のどれに近いですか？番号でお答えください（{}）。",
+            items.join("、")
+        ),
+        (Lang::Ja, None) => format!(
+            "ひとつ選んでください。どれに近いですか？（{}）",
+            items.join("、")
+        ),
+        (Lang::En, Some(w)) => format!(
+            "Which of these is closest to \"{w}\"? Answer with its number ({}).",
+            items.join(", ")
+        ),
+        (Lang::En, None) => format!(
+            "Please choose one: which is closest? ({})",
+            items.join(", ")
+        ),
+    }
+}
+
+fn understand_choice(lang: Lang, options: &[ChoiceOption], raw: &str) -> Understood {
+    // The exact forms first: a number, a label, an alias, a unique prefix.
+    if let Some(o) = match_option(options, raw) {
+        return Understood::Value(AnswerValue::Choice(o.id.clone()));
+    }
+    let r = choice::read(options, raw);
+    if !r.bad_numbers.is_empty() && r.picks.is_empty() {
+        return Understood::Reask(bad_number(lang, options, &r.bad_numbers));
+    }
+    match r.picks.as_slice() {
+        [one] if r.ambiguous.is_empty() => {
+            return Understood::Value(AnswerValue::Choice(options[*one].id.clone()))
+        }
+        [] => {}
+        many => {
+            // Two options named for one answer: ask which, with only those.
+            let mut ixs: Vec<usize> = many.to_vec();
+            for (_, g) in &r.ambiguous {
+                ixs.extend(g.iter().filter(|i| !ixs.contains(i)).collect::<Vec<_>>());
+            }
+            ixs.sort();
+            return Understood::Reask(which_of(lang, options, None, &ixs));
+        }
+    }
+    if let Some((word, group)) = r.ambiguous.first() {
+        return Understood::Reask(which_of(lang, options, Some(word), group));
+    }
+    // Nothing fitted. Where the question has an option for anything else,
+    // the owner's words are kept with it instead of being refused; but
+    // never a "don't know", a number or an excluded option.
+    if let Some(other) = options.iter().find(|o| o.id == "other") {
+        if !r.unknown.is_empty() && r.negated.is_empty() && !r.numeric && !choice::is_dont_know(raw)
+        {
+            return Understood::Value(AnswerValue::Other(Box::new(crate::answer::OtherChoice {
+                id: other.id.clone(),
+                words: clean_text(raw),
+            })));
+        }
+    }
+    Understood::Reask(option_list(lang, options))
+}
+
+fn bad_number(lang: Lang, options: &[ChoiceOption], bad: &[String]) -> String {
+    match lang {
+        Lang::Ja => format!(
+            "{}番の選択肢はありません（1〜{}番です）。{}",
+            bad.join("、"),
+            options.len(),
+            option_list(lang, options)
+        ),
+        Lang::En => format!(
+            "There is no option {} (the options are 1 to {}). {}",
+            bad.join(", "),
+            options.len(),
+            option_list(lang, options)
+        ),
+    }
+}
+
+fn understand_multi(
+    lang: Lang,
+    options: &[ChoiceOption],
+    min: u32,
+    max: u32,
+    raw: &str,
+) -> Understood {
+    // The old reading first: exact options separated by 、 , ・ or spaces.
+    if let Ok(v) = parse_multi_exact(lang, options, min, max, raw) {
+        return Understood::Value(v);
+    }
+    let r = choice::read(options, raw);
+    let ordered: Vec<String> = options
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| r.picks.contains(i))
+        .map(|(_, o)| o.id.clone())
+        .collect();
+    let n = ordered.len() as u32;
+    if n > max {
+        return Understood::Reask(count_error(lang, options, min, max));
+    }
+    let mut doubts: Vec<String> = Vec::new();
+    if !r.unknown.is_empty() {
+        doubts.push(match lang {
+            Lang::Ja => format!("{}は選択肢にありません。", quoted(lang, &r.unknown)),
+            Lang::En => format!("{} is not an option.", quoted(lang, &r.unknown)),
+        });
+    }
+    if !r.bad_numbers.is_empty() {
+        doubts.push(match lang {
+            Lang::Ja => format!(
+                "{}番の選択肢はありません（1〜{}番です）。",
+                r.bad_numbers.join("、"),
+                options.len()
+            ),
+            Lang::En => format!(
+                "There is no option {} (1 to {}).",
+                r.bad_numbers.join(", "),
+                options.len()
+            ),
+        });
+    }
+    for (word, group) in &r.ambiguous {
+        doubts.push(which_of(lang, options, Some(word), group));
+    }
+    if doubts.is_empty() && n >= min && n > 0 {
+        return Understood::Value(AnswerValue::Multi(ordered));
+    }
+    if n == 0 {
+        let mut s = doubts.join("");
+        if r.ambiguous.is_empty() {
+            s.push_str(&option_list(lang, options));
+        }
+        return Understood::Reask(s);
+    }
+    // Keep what was understood; ask only about the rest.
+    let kept: Vec<String> = options
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| r.picks.contains(i))
+        .map(|(_, o)| o.label.clone())
+        .collect();
+    let mut ask = match lang {
+        Lang::Ja => format!("{}は承りました。", quoted(lang, &kept)),
+        Lang::En => format!("Noted: {}.", quoted(lang, &kept)),
+    };
+    ask.push_str(&doubts.join(""));
+    if r.ambiguous.is_empty() {
+        ask.push_str(match lang {
+            Lang::Ja => {
+                "ほかに選ぶものがあれば番号か選択肢の言葉で、なければ「以上」とお送りください。"
+            }
+            Lang::En => "Send any other option by its number or words, or \"that's all\".",
+        });
+    }
+    Understood::Partial {
+        kept: AnswerValue::Multi(
+            options
+                .iter()
+                .filter(|o| ordered.contains(&o.id))
+                .map(|o| o.id.clone())
+                .collect(),
+        ),
+        ask,
+    }
+}
+
+fn count_error(lang: Lang, options: &[ChoiceOption], min: u32, max: u32) -> String {
+    match lang {
+        Lang::Ja => format!(
+            "{min}〜{max}個選んでください（区切りは「、」）。{}",
+            option_list(lang, options)
+        ),
+        Lang::En => format!(
+            "Choose {min} to {max} options, separated by commas. {}",
+            option_list(lang, options)
+        ),
+    }
+}
+
+/// Adds a follow-up to a partly understood multiple choice: the ids of
+/// both, in script order.
+pub(crate) fn merge_multi(ty: &AnswerType, kept: &AnswerValue, more: &AnswerValue) -> AnswerValue {
+    let (AnswerValue::Multi(a), AnswerValue::Multi(b)) = (kept, more) else {
+        return more.clone();
+    };
+    AnswerValue::Multi(
+        ty.options()
+            .iter()
+            .filter(|o| a.contains(&o.id) || b.contains(&o.id))
+            .map(|o| o.id.clone())
+            .collect(),
+    )
+}
+
+/// Whether a reply after a partly understood answer means "nothing more".
+pub(crate) fn is_done_word(raw: &str) -> bool {
+    choice::is_done_word(raw)
+}
+
+/// A yes or a no inside a short sentence (「はい、お願いします」, 「大丈夫です、
+/// 進めてください」, 「いいえ、やめておきます」, "sure, go ahead"). Both
+/// or neither (「いいえ、大丈夫です」) is no answer: the owner is asked again.
+fn yes_no_in_sentence(raw: &str) -> Option<bool> {
+    const YES: &[&str] = &[
+        "はい",
+        "うん",
+        "ええ",
+        "ok",
+        "おk",
+        "オーケー",
+        "大丈夫",
+        "だいじょうぶ",
+        "お願いします",
+        "おねがいします",
+        "進めて",
+        "すすめて",
+        "進めます",
+        "進みます",
+        "いいです",
+        "いいですよ",
+        "いいよ",
+        "了解",
+        "承知",
+        "わかりました",
+        "分かりました",
+        "問題ありません",
+        "問題ない",
+        "yes",
+        "yeah",
+        "yep",
+        "sure",
+        "go ahead",
+        "okay",
+        "fine",
+        "please do",
+        "of course",
+        "no problem",
+        "that's fine",
+    ];
+    const NO: &[&str] = &[
+        "いいえ",
+        "いや",
+        "やめ",
+        "進めない",
+        "進めません",
+        "進みません",
+        "遠慮",
+        "しません",
+        "同意しない",
+        "同意できない",
+        "no",
+        "nope",
+        "stop",
+        "not now",
+        "rather not",
+        "don't want",
+        "do not want",
+    ];
+    let t = crate::domain::text::fold_keep_spaces(raw);
+    if t.chars().count() > 40 || choice::is_dont_know(raw) {
+        return None;
+    }
+    let has = |list: &[&str]| {
+        list.iter().any(|w| {
+            t.match_indices(w).any(|(i, _)| {
+                // English words only as whole words ("no" in "know" is not a no).
+                !w.is_ascii()
+                    || (!t[..i].ends_with(|c: char| c.is_ascii_alphanumeric())
+                        && !t[i + w.len()..].starts_with(|c: char| c.is_ascii_alphanumeric()))
+            })
+        })
+    };
+    // 「問題ない」 and "no problem" are yeses that contain a no.
+    let yes = has(YES);
+    let no = has(NO)
+        && !(has(&["問題ない", "no problem", "問題ありません"])
+            && !has(&["いいえ", "いや", "やめ"]));
+    match (yes, no) {
+        (true, false) => Some(true),
+        (false, true) => Some(false),
+        _ => None,
+    }
+}
+
+/// [`understand`] for callers that need the whole answer or a reason: a
+/// partial answer counts as a refusal with its question.
 pub fn parse_answer(
+    flow: &Flow,
+    ty: &AnswerType,
+    raw: &str,
+    picked: bool,
+    today: NaiveDate,
+) -> Result<AnswerValue, String> {
+    match understand(flow, ty, raw, picked, today) {
+        Understood::Value(v) => Ok(v),
+        Understood::Partial { ask, .. } | Understood::Reask(ask) => Err(ask),
+    }
+}
+
+fn parse_whole(
     flow: &Flow,
     ty: &AnswerType,
     raw: &str,
@@ -126,76 +486,28 @@ pub fn parse_answer(
                 .ok_or_else(|| option_list(lang, options))
         }
         AnswerType::Multi { options, min, max } => {
-            // Strong separators first; a piece that is not an option is
-            // split again on 「・」 and spaces, so labels that contain 「・」
-            // (売上・販路拡大) still match when typed in full.
-            let mut parts: Vec<&str> = Vec::new();
             if picked {
-                parts.extend(raw.split(','));
-            } else {
-                for piece in raw.split(|c: char| {
-                    matches!(c, ',' | '、' | '，' | '､' | '/' | '／' | '\n' | ';' | '；')
-                }) {
-                    if piece.trim().is_empty() {
-                        continue;
-                    }
-                    if match_option(options, piece).is_some() {
-                        parts.push(piece);
-                    } else {
-                        parts.extend(
-                            piece
-                                .split(|c: char| matches!(c, '・' | ' ' | '\u{3000}'))
-                                .filter(|s| !s.trim().is_empty()),
-                        );
+                let mut ids: Vec<&str> = Vec::new();
+                for p in raw.split(',') {
+                    match options.iter().find(|o| o.id == p) {
+                        Some(o) if !ids.contains(&o.id.as_str()) => ids.push(&o.id),
+                        Some(_) => {}
+                        None => return Err(option_list(lang, options)),
                     }
                 }
-            }
-            let mut ids: Vec<&str> = Vec::new();
-            for p in parts {
-                let o = if picked {
-                    options.iter().find(|o| o.id == p)
-                } else {
-                    match_option(options, p)
-                };
-                match o {
-                    Some(o) if !ids.contains(&o.id.as_str()) => ids.push(&o.id),
-                    Some(_) => {}
-                    None => {
-                        return Err(match lang {
-                            Lang::Ja => format!(
-                                "「{}」は選択肢にありません。{}",
-                                p.trim(),
-                                option_list(lang, options)
-                            ),
-                            Lang::En => format!(
-                                "\"{}\" is not an option. {}",
-                                p.trim(),
-                                option_list(lang, options)
-                            ),
-                        })
-                    }
+                let n = ids.len() as u32;
+                if n < *min || n > *max {
+                    return Err(count_error(lang, options, *min, *max));
                 }
+                return Ok(AnswerValue::Multi(
+                    options
+                        .iter()
+                        .filter(|o| ids.contains(&o.id.as_str()))
+                        .map(|o| o.id.clone())
+                        .collect(),
+                ));
             }
-            let n = ids.len() as u32;
-            if n < *min || n > *max {
-                return Err(match lang {
-                    Lang::Ja => format!(
-                        "{min}〜{max}個選んでください（区切りは「、」）。{}",
-                        option_list(lang, options)
-                    ),
-                    Lang::En => format!(
-                        "Choose {min} to {max} options, separated by commas. {}",
-                        option_list(lang, options)
-                    ),
-                });
-            }
-            // Keep script order so summaries read the same way every time.
-            let ordered = options
-                .iter()
-                .filter(|o| ids.contains(&o.id.as_str()))
-                .map(|o| o.id.clone())
-                .collect();
-            Ok(AnswerValue::Multi(ordered))
+            parse_multi_exact(lang, options, *min, *max, raw)
         }
         AnswerType::YesNo | AnswerType::Consent { .. } => {
             let f = fold_for_match(raw);
@@ -205,6 +517,10 @@ pub fn parse_answer(
                 Ok(AnswerValue::Bool(true))
             } else if f == "no" || f == "2" || is(no_words()) {
                 Ok(AnswerValue::Bool(false))
+            } else if let (false, Some(b)) = (consent, yes_no_in_sentence(raw)) {
+                // Only at a plain yes/no question: consent stays exact, since
+                // a misread "yes" there would share the owner's data.
+                Ok(AnswerValue::Bool(b))
             } else if consent {
                 Err(t(
                     lang,
@@ -248,36 +564,11 @@ pub fn parse_answer(
             Ok(AnswerValue::Text(text))
         }
         AnswerType::Number { min, max, unit } => {
-            let q = parse_quantity(raw, unit.as_deref())
-                .map_err(|e| number_error(lang, &e, unit.as_deref()))?;
-            let u = unit.clone().unwrap_or_default();
-            if let Some(lo) = min {
-                if q.value < *lo {
-                    return Err(match lang {
-                        Lang::Ja => format!(
-                            "{}{u}以上の数でお答えください。",
-                            crate::answer::fmt_number(*lo)
-                        ),
-                        Lang::En => format!(
-                            "Please give a number of at least {}{u}.",
-                            crate::answer::fmt_number(*lo)
-                        ),
-                    });
-                }
-            }
-            if let Some(hi) = max {
-                if q.value > *hi {
-                    return Err(match lang {
-                        Lang::Ja => format!(
-                            "{}{u}以下の数でお答えください。",
-                            crate::answer::fmt_number(*hi)
-                        ),
-                        Lang::En => format!(
-                            "Please give a number of at most {}{u}.",
-                            crate::answer::fmt_number(*hi)
-                        ),
-                    });
-                }
+            let u = unit.as_deref();
+            let q = parse_quantity_in_phrase(raw, u).map_err(|e| number_error(lang, &e, u, *min, *max))?;
+            let out_of_range = min.is_some_and(|lo| q.value < lo) || max.is_some_and(|hi| q.value > hi);
+            if out_of_range {
+                return Err(range_message(lang, u, *min, *max));
             }
             Ok(AnswerValue::Number(q))
         }
@@ -322,28 +613,195 @@ pub fn parse_answer(
                 "Please give a Japanese phone number, e.g. 078-123-4567.",
             )
         }),
-        AnswerType::Date => parse_date(raw, today).map(AnswerValue::Date).map_err(|_| {
-            t(
+        AnswerType::Date => match parse_when(raw, today) {
+            Ok(When::Date(d)) => Ok(AnswerValue::Date(d)),
+            Ok(When::Period(p)) => Ok(AnswerValue::Period(Box::new(p))),
+            Err(DateError::InvalidDate(_)) => Err(t(
                 lang,
-                "時期を日付でお答えください（例: 2027年4月、来年4月、3ヶ月後）。",
-                "Please give a date such as April 2027, next month or in 3 months.",
-            )
-        }),
+                "その日付は暦にありません。月と日をご確認ください（例: 2027年4月1日）。",
+                "That date does not exist. Please check the month and day (e.g. 1 April 2027).",
+            )),
+            Err(DateError::OutOfRange(_)) => Err(t(
+                lang,
+                "1900年から2100年までの時期でお答えください。",
+                "Please give a time between 1900 and 2100.",
+            )),
+            Err(_) => Err(t(
+                lang,
+                "時期を教えてください（例: 2027年4月、来年の春、今年度中、なるべく早く）。",
+                "Please say when, e.g. April 2027, next spring, this fiscal year or as soon as possible.",
+            )),
+        },
     }
 }
 
-fn number_error(lang: Lang, e: &NumberError, unit: Option<&str>) -> String {
-    let u = unit.unwrap_or("");
-    match (lang, e) {
-        (Lang::Ja, NumberError::Range { .. }) => {
-            "幅ではなくひとつの数でお答えください（例: 25）。".into()
-        }
-        (Lang::En, NumberError::Range { .. }) => {
-            "Please give one number, not a range (e.g. 25).".into()
-        }
-        (Lang::Ja, NumberError::WrongUnit { .. }) => format!("単位は「{u}」でお答えください。"),
-        (Lang::En, NumberError::WrongUnit { .. }) => format!("Please answer in {u}."),
-        (Lang::Ja, _) => format!("数字でお答えください（例: 30{u}、約30{u}、３０）。"),
-        (Lang::En, _) => format!("Please answer with a number (e.g. 30{u})."),
+/// Examples in the question's unit, so a headcount is never shown 「30円」.
+fn examples(lang: Lang, unit: Option<&str>) -> &'static str {
+    match (lang, unit) {
+        (Lang::Ja, Some("名")) => "例: 30名、約30名、３０",
+        (Lang::Ja, Some("円")) => "例: 1,000万円、1億円、3,825万円",
+        (Lang::Ja, Some("年")) => "例: 5年、約10年",
+        (Lang::Ja, Some("ヶ月")) => "例: 6ヶ月、1年半",
+        (Lang::Ja, Some("日")) => "例: 10日",
+        (Lang::Ja, Some("%")) => "例: 20%",
+        (Lang::Ja, _) => "例: 30",
+        (Lang::En, Some("名")) => "e.g. 30 or about 30",
+        (Lang::En, Some("円")) => "e.g. 10 million yen or 10,000,000",
+        (Lang::En, Some("年")) => "e.g. 5 years",
+        (Lang::En, Some("ヶ月")) => "e.g. 6 months",
+        (Lang::En, Some("日")) => "e.g. 10 days",
+        (Lang::En, Some("%")) => "e.g. 20%",
+        (Lang::En, _) => "e.g. 30",
     }
+}
+
+fn amount(lang: Lang, v: f64, unit: Option<&str>) -> String {
+    let q = crate::domain::number::Quantity {
+        value: v,
+        unit: unit.map(Box::from),
+        approx: false,
+        detail: None,
+    };
+    match lang {
+        Lang::Ja => q.to_string(),
+        Lang::En => q.display_en(),
+    }
+}
+
+/// Says which values the question takes: the range, or the one bound.
+fn range_message(lang: Lang, unit: Option<&str>, min: Option<f64>, max: Option<f64>) -> String {
+    let ex = examples(lang, unit);
+    match (lang, min, max) {
+        (Lang::Ja, Some(lo), Some(hi)) => format!(
+            "{}から{}までの数でお答えください（{ex}）。",
+            amount(lang, lo, unit),
+            amount(lang, hi, unit)
+        ),
+        (Lang::Ja, Some(lo), None) => {
+            format!("{}以上でお答えください（{ex}）。", amount(lang, lo, unit))
+        }
+        (Lang::Ja, None, Some(hi)) => {
+            format!("{}以下でお答えください（{ex}）。", amount(lang, hi, unit))
+        }
+        (Lang::Ja, None, None) => format!("数でお答えください（{ex}）。"),
+        (Lang::En, Some(lo), Some(hi)) => format!(
+            "Please give a number from {} to {} ({ex}).",
+            amount(lang, lo, unit),
+            amount(lang, hi, unit)
+        ),
+        (Lang::En, Some(lo), None) => {
+            format!("Please give at least {} ({ex}).", amount(lang, lo, unit))
+        }
+        (Lang::En, None, Some(hi)) => {
+            format!("Please give at most {} ({ex}).", amount(lang, hi, unit))
+        }
+        (Lang::En, None, None) => format!("Please answer with a number ({ex})."),
+    }
+}
+
+fn number_error(
+    lang: Lang,
+    e: &NumberError,
+    unit: Option<&str>,
+    min: Option<f64>,
+    max: Option<f64>,
+) -> String {
+    let u = unit.unwrap_or("");
+    let ex = examples(lang, unit);
+    match (lang, e) {
+        (Lang::Ja, NumberError::Range(_)) => {
+            format!("幅ではなくひとつの数でお答えください。おおよそで大丈夫です（{ex}）。")
+        }
+        (Lang::En, NumberError::Range(_)) => {
+            format!("Please give one number, not a range; an estimate is fine ({ex}).")
+        }
+        (Lang::Ja, NumberError::Negative(_)) => format!(
+            "マイナスの数はお答えにできません。{}",
+            range_message(lang, unit, min.or(Some(0.0)), max)
+        ),
+        (Lang::En, NumberError::Negative(_)) => format!(
+            "A negative number cannot be the answer here. {}",
+            range_message(lang, unit, min.or(Some(0.0)), max)
+        ),
+        (_, NumberError::TooLarge) | (_, NumberError::OutOfRange { .. }) => {
+            let limit = max.unwrap_or(1e15 - 1.0);
+            match lang {
+                Lang::Ja => format!(
+                    "数が大きすぎます。{}以下でお答えください（{ex}）。",
+                    amount(lang, limit, unit)
+                ),
+                Lang::En => format!(
+                    "That number is too large: the limit is {} ({ex}).",
+                    amount(lang, limit, unit)
+                ),
+            }
+        }
+        (Lang::Ja, NumberError::Several(_)) => {
+            format!(
+                "数がいくつか書かれています。お答えにする数をひとつだけ送ってください（{ex}）。"
+            )
+        }
+        (Lang::En, NumberError::Several(_)) => {
+            format!("There is more than one number: please send just the one asked for ({ex}).")
+        }
+        (Lang::Ja, NumberError::WrongUnit { .. }) => {
+            format!("単位は「{u}」でお答えください（{ex}）。")
+        }
+        (Lang::En, NumberError::WrongUnit { .. }) => format!("Please answer in {u} ({ex})."),
+        (Lang::Ja, NumberError::NotInteger(_)) => format!("整数でお答えください（{ex}）。"),
+        (Lang::En, NumberError::NotInteger(_)) => format!("Please give a whole number ({ex})."),
+        (Lang::Ja, _) => format!("数が読み取れませんでした。数字でお答えください（{ex}）。"),
+        (Lang::En, _) => format!("No number could be read: please answer with a number ({ex})."),
+    }
+}
+
+/// The strict reading of a multiple choice: options (numbers, labels,
+/// aliases, unique prefixes) separated by 「、」, commas, 「・」 or spaces.
+fn parse_multi_exact(
+    lang: Lang,
+    options: &[ChoiceOption],
+    min: u32,
+    max: u32,
+    raw: &str,
+) -> Result<AnswerValue, String> {
+    // Strong separators first; a piece that is not an option is split again
+    // on 「・」 and spaces, so labels that contain 「・」 (売上・販路拡大) still
+    // match when typed in full.
+    let mut parts: Vec<&str> = Vec::new();
+    for piece in
+        raw.split(|c: char| matches!(c, ',' | '、' | '，' | '､' | '/' | '／' | '\n' | ';' | '；'))
+    {
+        if piece.trim().is_empty() {
+            continue;
+        }
+        if match_option(options, piece).is_some() {
+            parts.push(piece);
+        } else {
+            parts.extend(
+                piece
+                    .split(|c: char| matches!(c, '・' | ' ' | '\u{3000}'))
+                    .filter(|s| !s.trim().is_empty()),
+            );
+        }
+    }
+    let mut ids: Vec<&str> = Vec::new();
+    for p in parts {
+        match match_option(options, p) {
+            Some(o) if !ids.contains(&o.id.as_str()) => ids.push(&o.id),
+            Some(_) => {}
+            None => return Err(option_list(lang, options)),
+        }
+    }
+    let n = ids.len() as u32;
+    if n < min || n > max {
+        return Err(count_error(lang, options, min, max));
+    }
+    // Keep script order so summaries read the same way every time.
+    Ok(AnswerValue::Multi(
+        options
+            .iter()
+            .filter(|o| ids.contains(&o.id.as_str()))
+            .map(|o| o.id.clone())
+            .collect(),
+    ))
 }

@@ -8,6 +8,8 @@
 //! sends any reply, so an acknowledged answer is never lost.
 
 mod answer;
+mod choice;
+pub mod tags;
 
 use crate::answer::AnswerValue;
 use crate::domain::text::fold_for_match;
@@ -18,7 +20,7 @@ use crate::script::{AnswerType, Command, EndStatus, Flow, GiveUp, Lang, Next, No
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use answer::parse_answer;
+pub use answer::{parse_answer, understand, Understood};
 
 /// The longest answer accepted from an owner, in characters. Discord's
 /// modal text input allows 4,000; a longer message is refused with a clear
@@ -130,6 +132,12 @@ pub struct SessionState {
     pub route: Option<Box<RouteDecision>>,
     /// Hub ids the owner consented to, when consent was given.
     pub consented: Option<Vec<String>>,
+    /// The understood part of a multiple choice while the bot asks about
+    /// the rest (「プロボノ、副業、インターン」: the first two are kept here
+    /// until the owner says what 「インターン」 was, or that that is all).
+    /// Boxed and usually absent, to keep idle states small.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Box<AnswerValue>>,
 }
 
 impl Default for SessionState {
@@ -143,6 +151,7 @@ impl Default for SessionState {
             tags: Vec::new(),
             route: None,
             consented: None,
+            pending: None,
         }
     }
 }
@@ -323,7 +332,7 @@ pub struct TemplateFault {
 pub fn tags_for(flow: &Flow, st: &SessionState) -> Vec<String> {
     flow.tags
         .iter()
-        .filter(|rule| rule.from.iter().any(|ix| matches!(st.answer(*ix), Some(AnswerValue::Text(t)) if rule.pattern.is_match(t))))
+        .filter(|rule| rule.from.iter().any(|ix| matches!(st.answer(*ix), Some(AnswerValue::Text(t)) if tags::tag_matches(&rule.pattern, t))))
         .map(|rule| rule.name.clone())
         .collect()
 }
@@ -668,6 +677,7 @@ impl Stepper<'_> {
     fn ask(&mut self, ix: NodeIx) {
         self.st.node = ix;
         self.st.retries = 0;
+        self.st.pending = None;
         if self.st.history.last() != Some(&ix) {
             // Grow by a few entries, as `set_answer` does.
             if self.st.history.len() == self.st.history.capacity() {
@@ -743,9 +753,13 @@ impl Stepper<'_> {
         }
         match &node.kind {
             NodeKind::Confirm => self.confirm(raw, picked),
-            NodeKind::Ask(q) => match parse_answer(self.flow, &q.ty, raw, picked, self.ctx.today())
-            {
-                Ok(v) => {
+            NodeKind::Ask(q) => match self.understand_at(ix, &q.ty, raw, picked) {
+                Understood::Partial { kept, ask } => {
+                    self.st.pending = Some(Box::new(kept));
+                    self.say(ask);
+                    self.prompt(ix);
+                }
+                Understood::Value(v) => {
                     if let AnswerType::Consent { shares } = &q.ty {
                         let granted = v == AnswerValue::Bool(true);
                         let hubs: Vec<HubRef> = self
@@ -767,9 +781,39 @@ impl Stepper<'_> {
                     self.record(ix, v, raw.to_string());
                     self.leave(ix);
                 }
-                Err(reason) => self.retry(ix, reason),
+                Understood::Reask(reason) => self.retry(ix, reason),
             },
             _ => {}
+        }
+    }
+
+    /// Understands an answer, adding it to what was already understood of
+    /// the same multiple choice.
+    fn understand_at(
+        &mut self,
+        ix: NodeIx,
+        ty: &AnswerType,
+        raw: &str,
+        picked: bool,
+    ) -> Understood {
+        let u = understand(self.flow, ty, raw, picked, self.ctx.today());
+        let Some(kept) = self.st.pending.take() else {
+            return u;
+        };
+        if self.st.node != ix {
+            return u;
+        }
+        match u {
+            Understood::Value(v) => Understood::Value(answer::merge_multi(ty, &kept, &v)),
+            Understood::Partial { kept: more, ask } => Understood::Partial {
+                kept: answer::merge_multi(ty, &kept, &more),
+                ask,
+            },
+            Understood::Reask(_) if answer::is_done_word(raw) => Understood::Value(*kept),
+            Understood::Reask(reason) => {
+                self.st.pending = Some(kept);
+                Understood::Reask(reason)
+            }
         }
     }
 
@@ -780,6 +824,12 @@ impl Stepper<'_> {
         self.st.retries = self.st.retries.saturating_add(1);
         if self.st.retries > q.max_retries {
             self.st.retries = 0;
+            // What was understood of a multiple choice is kept rather than
+            // lost when the rest cannot be understood.
+            if let Some(kept) = self.st.pending.take() {
+                self.record(ix, *kept, String::new());
+                return self.leave(ix);
+            }
             return match q.on_give_up {
                 GiveUp::Skip => {
                     self.say(self.msg("gave_up_skip"));
@@ -809,6 +859,7 @@ impl Stepper<'_> {
     }
 
     fn record(&mut self, ix: NodeIx, value: AnswerValue, raw: String) {
+        self.st.pending = None;
         let correction = self.st.answer(ix).is_some();
         self.st.set_answer(ix, value.clone());
         self.out.push(Effect::Record(Recorded {

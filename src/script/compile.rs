@@ -6,7 +6,7 @@ use super::*;
 use crate::bi;
 use crate::domain::ids::HubId;
 use crate::domain::prefecture::{Prefecture, Region};
-use crate::domain::text::fold_for_match;
+use crate::domain::text::{fold_for_match, fold_keep_spaces};
 use crate::routing::{DiscordTarget, Hub, HubKind, Pick, Routing, Rule};
 use crate::script::cond::Test;
 use handlebars::template::{Parameter, Template, TemplateElement};
@@ -977,10 +977,13 @@ impl<'a> Compiler<'a> {
             }
             let mut folded = vec![fold_for_match(&o.label.value), fold_for_match(&o.id.value)];
             folded.extend(o.aliases.iter().map(|a| fold_for_match(a)));
+            let mut keys = vec![fold_keep_spaces(&o.label.value)];
+            keys.extend(o.aliases.iter().map(|a| fold_keep_spaces(a)));
             out.push(ChoiceOption {
                 id: o.id.value.clone(),
                 label: o.label.value.clone(),
                 folded,
+                keys,
             });
         }
         Some(out)

@@ -59,6 +59,7 @@ impl Cond {
                         ids.iter().any(|x| x == id)
                     }
                     (Test::Includes(id), Some(AnswerValue::Choice(x))) => x == id,
+                    (Test::Includes(id), Some(AnswerValue::Other(o))) => o.id == *id,
                     (Test::Includes(_), Some(_)) => false,
                     (Test::Lt(n), Some(v)) => v.as_number().is_some_and(|x| x < *n),
                     (Test::Le(n), Some(v)) => v.as_number().is_some_and(|x| x <= *n),

@@ -103,6 +103,7 @@ fn candidates(flow: &Flow, node: NodeIx, thresholds: &[f64]) -> Vec<Option<Answe
                     value: v,
                     unit: unit.as_deref().map(Box::from),
                     approx: false,
+                    detail: None,
                 }))
             }));
         }

@@ -236,6 +236,9 @@ pub struct ChoiceOption {
     pub label: String,
     /// Folded forms of the label and aliases, for forgiving matching.
     pub folded: Vec<String>,
+    /// The label and aliases folded with word boundaries kept
+    /// (`fold_keep_spaces`), for finding them inside a sentence.
+    pub keys: Vec<String>,
 }
 
 #[derive(Debug)]

@@ -11,6 +11,7 @@
 //!   the WAL after many idle lines.
 //! - `render_paths`: the fast template paths render exactly as handlebars.
 //! - `crash`: `chat` killed with SIGKILL anywhere loses and repeats nothing.
+//! - `understanding`: the corpus of owner phrasings in `tests/understanding/`.
 //! - `discord_e2e`: the Discord bot against the local stand-in.
 //! - `support::discord`: the local Discord stand-in (crate `discord-standin`,
 //!   `crates/discord-standin`) re-exported, with its smoke tests.
@@ -31,3 +32,4 @@ mod store_copy;
 mod store_story;
 mod support;
 mod transcripts;
+mod understanding;
