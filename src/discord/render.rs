@@ -476,12 +476,28 @@ pub fn prompt_components(
                 rows.push(row(vec![skip()]));
             }
         }
-        PromptKind::Confirm { send, items } => {
+        PromptKind::Confirm {
+            send, items, more, ..
+        } => {
             let mut b = vec![button(
                 &answer_id(session, node, &send.id, 0),
                 &send.label,
                 STYLE_SUCCESS,
             )];
+            // "Do not agree" and "why these recipients" when the
+            // confirmation is also the consent question.
+            for (k, o) in more.iter().enumerate() {
+                let style = if o.id == "decline" {
+                    STYLE_DANGER
+                } else {
+                    STYLE_SECONDARY
+                };
+                b.push(button(
+                    &answer_id(session, node, &o.id, k + 1),
+                    &o.label,
+                    style,
+                ));
+            }
             if p.optional {
                 b.push(skip());
             }
@@ -849,6 +865,8 @@ mod tests {
             kind: PromptKind::Confirm {
                 send: opt("send", "送信する"),
                 items: vec![opt("company_name", "会社名: \\*株式会社\\*")],
+                more: vec![],
+                brief: false,
             },
             ..multi
         };
