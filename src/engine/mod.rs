@@ -876,21 +876,33 @@ impl Stepper<'_> {
         }
     }
 
-    /// The confirmation's full text. When it is also the consent question
-    /// this text is recorded as the consent wording, so it is built in one
-    /// place and is exactly what the owner was shown.
+    /// The confirmation's full text: its heading, the sheet, and, when it
+    /// is also the consent question, the consent part.
     fn confirm_text(&self, ix: NodeIx) -> String {
         let head = self.render(&format!("{ix}.text"));
         let summary = self.render("summary");
         match self.consent_after(ix) {
             Some(c) => format!(
-                "{head}\n\n{summary}\n\n{}\n{}\n\n{}",
-                self.recipients_block(),
-                self.render(&format!("{c}.text")).trim_end(),
+                "{head}\n\n{summary}\n\n{}\n\n{}",
+                self.consent_part(c),
                 self.msg("confirm_consent_hint")
             ),
             None => format!("{head}\n\n{summary}\n\n{}", self.msg("confirm_hint")),
         }
+    }
+
+    /// The consent part of that screen, exactly as shown: the named
+    /// recipients with what each does, and the consent question's text
+    /// (reason, what is shared, purpose). It is recorded as the consent
+    /// wording. The sheet above it is not: it holds the owner's answers,
+    /// which the case keeps and erasure deletes, while consent records
+    /// are kept as proof.
+    fn consent_part(&self, consent: NodeIx) -> String {
+        format!(
+            "{}\n{}",
+            self.recipients_block(),
+            self.render(&format!("{consent}.text")).trim_end()
+        )
     }
 
     /// The named recipients, each with one line on what it does, shown
@@ -1108,7 +1120,7 @@ impl Stepper<'_> {
             tracing::error!(script = %self.flow.script_id, "consent without a route; nothing sent");
             return self.brief_confirm(ix, "confirm_consent_reask");
         }
-        let wording = self.confirm_text(ix);
+        let wording = self.consent_part(consent);
         let shares = match &self.flow.node(consent).kind {
             NodeKind::Ask(q) => match &q.ty {
                 AnswerType::Consent { shares } => shares.clone(),
