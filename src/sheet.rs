@@ -143,6 +143,11 @@ pub fn check(flow: &Flow, input: &ContextInput, sheet: &str) -> Vec<String> {
 /// Whether some question on the sheet that was not answered (or was
 /// skipped) explains a "not answered" line: answering it makes the line go.
 fn placeholder_is_justified(flow: &Flow, input: &ContextInput, line: &str) -> bool {
+    // The line must be what these answers render to in the first place.
+    let baseline = render::render_input(flow, "summary", input, RenderMode::Plain);
+    if !baseline.lines().any(|l| l == line) {
+        return false;
+    }
     let probe = AnswerValue::Text("\u{2063}probe".into());
     flow.questions().any(|(ix, _, q)| {
         if !q.editable {

@@ -3,6 +3,8 @@
 //! - `transcripts`: every dialog transcript under `dialogs/tests/`.
 //! - `store_story`: one story generic over [`Store`], run on each backend.
 //! - `cli`: the `madoguchi` binary as a newcomer runs it.
+//! - `sheet`: the company information sheet is faithful to the answers.
+//! - `length`: the median length of a consultation and the opening promise.
 //! - `group_commit`: concurrent turns committed together are all durable.
 //! - `render_paths`: the fast template paths render exactly as handlebars.
 //! - `discord_e2e`: the Discord bot against the local stand-in.
@@ -14,8 +16,10 @@ mod cli;
 mod corpus;
 mod discord_e2e;
 mod group_commit;
+mod length;
 mod reload;
 mod render_paths;
+mod sheet;
 mod store_story;
 mod support;
 mod transcripts;
