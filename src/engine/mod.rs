@@ -793,8 +793,7 @@ impl Stepper<'_> {
                 NodeKind::Ask(_) => {
                     on_path.push(ix);
                     // A narrowing choice follows its multiple choice: taken
-                    // from it when one was picked, asked again when its
-                    // answer is no longer among the picks.
+                    // from it when one was picked, asked when several were.
                     if let Some(picks) = self.narrowed_by(ix) {
                         let current = match self.st.answer(ix) {
                             Some(AnswerValue::Choice(c)) => Some(c.clone()),
@@ -804,7 +803,12 @@ impl Stepper<'_> {
                             if current.as_ref() != Some(only) {
                                 self.record(ix, AnswerValue::Choice(only.clone()), String::new());
                             }
-                        } else if current.is_some_and(|c| !picks.contains(&c)) {
+                        } else if current.is_some_and(|c| !picks.contains(&c))
+                            || !self.st.history.contains(&ix)
+                        {
+                            // Its answer is no longer among the picks, or
+                            // was taken from a single pick and never
+                            // chosen among several.
                             return self.ask(ix);
                         }
                     }
@@ -847,7 +851,9 @@ impl Stepper<'_> {
     }
 
     /// The editable answered questions, in script order: the items the
-    /// owner can pick at the confirmation to correct.
+    /// owner can pick at the confirmation to correct. A choice taken from
+    /// a single pick of the multiple choice it narrows is not among them:
+    /// the owner corrects that multiple choice instead.
     fn confirm_item_ixs(&self) -> Vec<NodeIx> {
         let mut a: Vec<NodeIx> = self
             .st
@@ -855,6 +861,7 @@ impl Stepper<'_> {
             .iter()
             .map(|(i, _)| *i)
             .filter(|i| matches!(&self.flow.node(*i).kind, NodeKind::Ask(q) if q.editable))
+            .filter(|i| self.implied_choice(*i).is_none())
             .collect();
         a.sort();
         a
