@@ -1299,3 +1299,44 @@ fn asks_about_recipients(raw: &str) -> bool {
     let folded = fold_for_match(raw);
     raw.contains(['?', '？']) || WORDS.iter().any(|w| folded.contains(&fold_for_match(w)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::asks_about_recipients;
+
+    #[test]
+    fn questions_about_the_recipients_are_recognised() {
+        for q in [
+            "信用金庫に送るの？融資の話ではないんだけど",
+            "なぜ",
+            "理由は？",
+            "なんでここ",
+            "どうして商工会なんですか",
+            "ここってどんな機関？",
+            "よろずって何",
+            "Why?",
+            "why this bank",
+            "what is the chamber",
+        ] {
+            assert!(asks_about_recipients(q), "{q}");
+        }
+    }
+
+    #[test]
+    fn answers_are_not_taken_for_questions() {
+        for a in [
+            "送信",
+            "同意する",
+            "同意しない",
+            "はい",
+            "いいえ",
+            "3",
+            "修正",
+            "send",
+            "do not agree",
+            "うーん",
+        ] {
+            assert!(!asks_about_recipients(a), "{a}");
+        }
+    }
+}
