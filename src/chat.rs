@@ -52,7 +52,9 @@ pub fn render_prompt(p: &Prompt, lang: Lang) -> String {
                 "(choose several: numbers separated by commas)"
             }
         )),
-        PromptKind::Confirm { send, items } => Some(format!(
+        // A brief re-ask is one line; the list was shown just before.
+        PromptKind::Confirm { brief: true, .. } => None,
+        PromptKind::Confirm { send, items, .. } => Some(format!(
             "{}\n  {} → 「{}」",
             numbered(items),
             if ja { "送信する場合" } else { "To send" },

@@ -22,6 +22,8 @@
 //!   threads of their own.
 //! - [`runner`]: drives the engine for one owner, committing each step to the
 //!   store before releasing the reply; loads pinned script versions.
+//! - [`sheet`]: checks that a company information sheet is faithful to the
+//!   answers (every answer shown, no claim the owner did not make).
 //! - [`chat`]: the terminal adapter; [`transcript`]: transcript tests.
 //! - [`discord`]: the Discord bot (owners by DM, staff in hub channels, the
 //!   case delivery worker); `madoguchi run`.
@@ -66,5 +68,6 @@ pub mod render;
 pub mod routing;
 pub mod runner;
 pub mod script;
+pub mod sheet;
 pub mod store;
 pub mod transcript;

@@ -454,6 +454,26 @@ async fn check_expect(
             None => fail(format!("no case, so no summary containing {frag:?}")),
         }
     }
+    // Every case a transcript makes is checked for a faithful sheet: each
+    // answer shown as given, no claim the owner did not make, the guide's
+    // fields present.
+    if let Some(c) = case {
+        let today = t
+            .today
+            .unwrap_or_else(|| NaiveDate::from_ymd_opt(2026, 11, 21).expect("valid date"));
+        let input = crate::render::ContextInput {
+            answers: &session.state.answers,
+            tags: &session.state.tags,
+            route: Some(&c.route),
+            today,
+        };
+        for p in crate::sheet::check(&flow, &input, &c.summary_plain) {
+            fail(format!(
+                "sheet: {p}\n--- summary ---\n{}\n---------------",
+                c.summary_plain
+            ));
+        }
+    }
     if let Some(want) = &e.deliveries {
         let got: Vec<String> = match case {
             Some(c) => store

@@ -476,12 +476,28 @@ pub fn prompt_components(
                 rows.push(row(vec![skip()]));
             }
         }
-        PromptKind::Confirm { send, items } => {
+        PromptKind::Confirm {
+            send, items, more, ..
+        } => {
             let mut b = vec![button(
                 &answer_id(session, node, &send.id, 0),
                 &send.label,
                 STYLE_SUCCESS,
             )];
+            // "Do not agree" and "why these recipients" when the
+            // confirmation is also the consent question.
+            for (k, o) in more.iter().enumerate() {
+                let style = if o.id == "decline" {
+                    STYLE_DANGER
+                } else {
+                    STYLE_SECONDARY
+                };
+                b.push(button(
+                    &answer_id(session, node, &o.id, k + 1),
+                    &o.label,
+                    style,
+                ));
+            }
             if p.optional {
                 b.push(skip());
             }
@@ -849,6 +865,8 @@ mod tests {
             kind: PromptKind::Confirm {
                 send: opt("send", "送信する"),
                 items: vec![opt("company_name", "会社名: \\*株式会社\\*")],
+                more: vec![],
+                brief: false,
             },
             ..multi
         };
@@ -858,6 +876,29 @@ mod tests {
             rows[1]["components"][0]["options"][0]["label"],
             "1. 会社名: *株式会社*"
         );
+
+        // The confirmation that is also the consent question: "do not
+        // agree" and "why" buttons beside "agree and send", the correction
+        // select below; a brief re-ask keeps them all.
+        let consent = Prompt {
+            kind: PromptKind::Confirm {
+                send: opt("send", "同意して送信する"),
+                items: vec![opt("company_name", "会社名: 株式会社")],
+                more: vec![
+                    opt("decline", "同意しない（送らない）"),
+                    opt("why", "送付先の理由を見る"),
+                ],
+                brief: true,
+            },
+            ..confirm
+        };
+        let (rows, _) = prompt_components(&consent, Lang::Ja, 1, 2);
+        assert_eq!(
+            all_ids(&rows),
+            ["q:1:2:send", "q:1:2:decline", "q:1:2:why", "q:1:2"]
+        );
+        assert_eq!(rows[0]["components"][1]["style"], STYLE_DANGER);
+        assert_eq!(rows[0]["components"][2]["label"], "送付先の理由を見る");
     }
 
     #[test]

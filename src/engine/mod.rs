@@ -248,6 +248,15 @@ pub enum PromptKind {
     Confirm {
         send: PromptOption,
         items: Vec<PromptOption>,
+        /// Further buttons (when the confirmation is also the consent
+        /// question: "do not agree" and "why these recipients").
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        more: Vec<PromptOption>,
+        /// A short re-ask: the text is one line and the screen (the sheet,
+        /// the list of items) is not shown again; adapters that show
+        /// buttons still offer them.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        brief: bool,
     },
 }
 
@@ -607,7 +616,11 @@ impl Stepper<'_> {
             match &node.kind {
                 NodeKind::Say => {}
                 NodeKind::Route => self.route(),
-                NodeKind::Ask(_) | NodeKind::Confirm => return self.ask(ix),
+                NodeKind::Ask(_) => match self.implied_choice(ix) {
+                    Some(pick) => self.record(ix, AnswerValue::Choice(pick), String::new()),
+                    None => return self.ask(ix),
+                },
+                NodeKind::Confirm => return self.ask(ix),
                 NodeKind::End(status) => {
                     self.st.node = ix;
                     self.st.status = (*status).into();
@@ -659,6 +672,16 @@ impl Stepper<'_> {
                 }
                 self.say(self.msg("consent_changed"));
             }
+        } else if self
+            .st
+            .route
+            .as_deref()
+            .is_some_and(|old| !old.same_recipients(&d))
+            && self.reached_confirm()
+        {
+            // Consent is asked on the confirmation itself; the owner is
+            // told that the recipients shown there are new.
+            self.say(self.msg("route_changed"));
         }
         if self.st.route.as_deref() != Some(&d) {
             self.out.push(Effect::Routed(d.clone()));
@@ -693,39 +716,15 @@ impl Stepper<'_> {
         if !matches!(node.kind, NodeKind::Ask(_) | NodeKind::Confirm) {
             return;
         }
-        let mut text = self.required(&format!("{ix}.text"));
         let kind = match &node.kind {
             NodeKind::Ask(q) => answer::prompt_kind(self.flow, &q.ty),
             NodeKind::Confirm => {
-                let summary = self.required("summary");
-                text = format!("{text}\n\n{summary}\n\n{}", self.msg("confirm_hint"));
-                let mut items: Vec<PromptOption> = Vec::new();
-                let mut answered: Vec<&(NodeIx, AnswerValue)> = self.st.answers.iter().collect();
-                answered.sort_by_key(|(i, _)| *i);
-                for (i, v) in answered {
-                    let n = self.flow.node(*i);
-                    if !matches!(&n.kind, NodeKind::Ask(q) if q.editable) {
-                        continue;
-                    }
-                    items.push(PromptOption {
-                        id: n.id.clone(),
-                        label: format!("{}: {}", n.label, self.shown(*i, v)),
-                    });
-                }
-                let send = match self.flow.lang {
-                    Lang::Ja => "送信する",
-                    Lang::En => "Send",
-                };
-                PromptKind::Confirm {
-                    send: PromptOption {
-                        id: "send".into(),
-                        label: send.into(),
-                    },
-                    items,
-                }
+                let p = self.confirm_prompt(ix, None);
+                return self.out.push(Effect::Ask(p));
             }
             _ => return,
         };
+        let text = self.required(&format!("{ix}.text"));
         let optional = matches!(&node.kind, NodeKind::Ask(q) if q.optional);
         self.out.push(Effect::Ask(Prompt {
             node: node.id.clone(),
@@ -753,6 +752,21 @@ impl Stepper<'_> {
         }
         match &node.kind {
             NodeKind::Confirm => self.confirm(raw, picked),
+            NodeKind::Ask(q)
+                if matches!(q.ty, AnswerType::Consent { .. })
+                    && !picked
+                    && asks_about_recipients(raw)
+                    && !matches!(
+                        understand(self.flow, &q.ty, raw, picked, self.ctx.today()),
+                        Understood::Value(_)
+                    ) =>
+            {
+                // A question about who receives the case is answered, not
+                // met with the same prompt again.
+                let why = self.route_explanation();
+                self.say(why);
+                self.prompt(ix);
+            }
             NodeKind::Ask(q) => match self.understand_at(ix, &q.ty, raw, picked) {
                 Understood::Partial { kept, ask } => {
                     self.st.pending = Some(Box::new(kept));
@@ -910,6 +924,26 @@ impl Stepper<'_> {
             match &self.flow.node(ix).kind {
                 NodeKind::Ask(_) => {
                     on_path.push(ix);
+                    // A narrowing choice follows its multiple choice: taken
+                    // from it when one was picked, asked when several were.
+                    if let Some(picks) = self.narrowed_by(ix) {
+                        let current = match self.st.answer(ix) {
+                            Some(AnswerValue::Choice(c)) => Some(c.clone()),
+                            _ => None,
+                        };
+                        if let [only] = picks.as_slice() {
+                            if current.as_ref() != Some(only) {
+                                self.record(ix, AnswerValue::Choice(only.clone()), String::new());
+                            }
+                        } else if current.is_some_and(|c| !picks.contains(&c))
+                            || !self.st.history.contains(&ix)
+                        {
+                            // Its answer is no longer among the picks, or
+                            // was taken from a single pick and never
+                            // chosen among several.
+                            return self.ask(ix);
+                        }
+                    }
                     if self.st.answer(ix).is_none() {
                         return self.ask(ix);
                     }
@@ -948,30 +982,239 @@ impl Stepper<'_> {
         }
     }
 
+    /// The editable answered questions, in script order: the items the
+    /// owner can pick at the confirmation to correct. A choice taken from
+    /// a single pick of the multiple choice it narrows is not among them:
+    /// the owner corrects that multiple choice instead.
+    fn confirm_item_ixs(&self) -> Vec<NodeIx> {
+        let mut a: Vec<NodeIx> = self
+            .st
+            .answers
+            .iter()
+            .map(|(i, _)| *i)
+            .filter(|i| matches!(&self.flow.node(*i).kind, NodeKind::Ask(q) if q.editable))
+            .filter(|i| self.implied_choice(*i).is_none())
+            .collect();
+        a.sort();
+        a
+    }
+
+    /// The consent question that directly follows a confirmation. When
+    /// there is one, the confirmation is also the consent question: the
+    /// owner sees the sheet and the named recipients together, and agreeing
+    /// sends the case in the same step.
+    fn consent_after(&self, confirm: NodeIx) -> Option<NodeIx> {
+        match &self.flow.node(confirm).next {
+            Next::Goto(n)
+                if matches!(&self.flow.node(*n).kind,
+                    NodeKind::Ask(q) if matches!(q.ty, AnswerType::Consent { .. })) =>
+            {
+                Some(*n)
+            }
+            _ => None,
+        }
+    }
+
+    /// The confirmation's full text: its heading, the sheet, and, when it
+    /// is also the consent question, the consent part.
+    fn confirm_text(&mut self, ix: NodeIx) -> String {
+        let head = self.required(&format!("{ix}.text"));
+        let summary = self.required("summary");
+        match self.consent_after(ix) {
+            Some(c) => format!(
+                "{head}\n\n{summary}\n\n{}\n\n{}",
+                self.consent_part(c),
+                self.msg("confirm_consent_hint")
+            ),
+            None => format!("{head}\n\n{summary}\n\n{}", self.msg("confirm_hint")),
+        }
+    }
+
+    /// The consent part of that screen, exactly as shown: the named
+    /// recipients with what each does, and the consent question's text
+    /// (reason, what is shared, purpose). It is recorded as the consent
+    /// wording. The sheet above it is not: it holds the owner's answers,
+    /// which the case keeps and erasure deletes, while consent records
+    /// are kept as proof.
+    fn consent_part(&mut self, consent: NodeIx) -> String {
+        let question = self.required(&format!("{consent}.text"));
+        format!("{}\n{}", self.recipients_block(), question.trim_end())
+    }
+
+    /// The named recipients, each with one line on what it does, shown
+    /// above the consent question.
+    fn recipients_block(&self) -> String {
+        let Some(r) = self.st.route.as_deref() else {
+            return String::new();
+        };
+        let mut lines = vec![self.msg("recipients_header")];
+        for (k, h) in r.recipients().enumerate() {
+            let role = self
+                .flow
+                .routing
+                .hub(&h.id)
+                .map(|hub| self.msg(&format!("hub_role_{}", hub.kind.name())))
+                .unwrap_or_default();
+            let copy = if k > 0 {
+                self.msg("route_why_copy")
+            } else {
+                String::new()
+            };
+            let sep = match self.flow.lang {
+                Lang::Ja => "：",
+                Lang::En => ": ",
+            };
+            lines.push(format!(
+                "・{}{copy}{sep}{role}",
+                render::escape(self.ctx.mode, &h.name)
+            ));
+        }
+        lines.join("\n")
+    }
+
+    /// The confirmation prompt; `brief` replaces the screen by a one-line
+    /// re-ask (the buttons stay).
+    fn confirm_prompt(&mut self, ix: NodeIx, brief: Option<String>) -> Prompt {
+        let mut items: Vec<PromptOption> = Vec::new();
+        for i in self.confirm_item_ixs() {
+            if let Some(v) = self.st.answer(i) {
+                let n = self.flow.node(i);
+                items.push(PromptOption {
+                    id: n.id.clone(),
+                    label: format!("{}: {}", n.label, self.shown(i, v)),
+                });
+            }
+        }
+        let consent = self.consent_after(ix).is_some();
+        let send = if consent {
+            self.msg("confirm_send_label")
+        } else {
+            match self.flow.lang {
+                Lang::Ja => "送信する",
+                Lang::En => "Send",
+            }
+            .to_string()
+        };
+        let more = if consent {
+            vec![
+                PromptOption {
+                    id: "decline".into(),
+                    label: self.msg("confirm_decline_label"),
+                },
+                PromptOption {
+                    id: "why".into(),
+                    label: self.msg("confirm_why_label"),
+                },
+            ]
+        } else {
+            Vec::new()
+        };
+        let text = match &brief {
+            Some(b) => b.clone(),
+            None => self.confirm_text(ix),
+        };
+        Prompt {
+            node: self.flow.node(ix).id.clone(),
+            text,
+            kind: PromptKind::Confirm {
+                send: PromptOption {
+                    id: "send".into(),
+                    label: send,
+                },
+                items,
+                more,
+                brief: brief.is_some(),
+            },
+            optional: false,
+        }
+    }
+
+    /// A one-line re-ask at the confirmation: the message `key`, with the
+    /// number of items filled in; the ~50-line screen is not sent again.
+    fn brief_confirm(&mut self, ix: NodeIx, key: &str) {
+        let n = self.confirm_item_ixs().len();
+        let text = self.msg(key).replace("{n}", &n.to_string());
+        let p = self.confirm_prompt(ix, Some(text));
+        self.out.push(Effect::Ask(p));
+    }
+
+    /// Why the case goes where it goes, and what each recipient does, for
+    /// an owner who asks before agreeing. The texts are the script's
+    /// messages (`route_why`, `hub_about_<kind>`), so a network can
+    /// rephrase them.
+    fn route_explanation(&self) -> String {
+        let Some(r) = self.st.route.as_deref() else {
+            return String::new();
+        };
+        let esc = |s: &str| render::escape(self.ctx.mode, s);
+        let sep = match self.flow.lang {
+            Lang::Ja => "：",
+            Lang::En => ": ",
+        };
+        let mut lines = vec![self.msg("route_why").replace("{reason}", &esc(&r.reason))];
+        for (k, h) in r.recipients().enumerate() {
+            let about = self
+                .flow
+                .routing
+                .hub(&h.id)
+                .map(|hub| self.msg(&format!("hub_about_{}", hub.kind.name())))
+                .unwrap_or_default();
+            let copy = if k > 0 {
+                self.msg("route_why_copy")
+            } else {
+                String::new()
+            };
+            lines.push(format!("・{}{copy}{sep}{about}", esc(&h.name)));
+        }
+        lines.push(self.msg("route_why_tail"));
+        lines.join("\n")
+    }
+
     fn confirm(&mut self, raw: &str, picked: bool) {
         let ix = self.st.node;
         let folded = fold_for_match(raw);
-        let items: Vec<NodeIx> = {
-            let mut a: Vec<NodeIx> = self
-                .st
-                .answers
-                .iter()
-                .map(|(i, _)| *i)
-                .filter(|i| matches!(&self.flow.node(*i).kind, NodeKind::Ask(q) if q.editable))
-                .collect();
-            a.sort();
-            a
-        };
-        let send = (picked && raw == "send")
-            || crate::script::send_words()
-                .iter()
-                .any(|w| fold_for_match(w) == folded);
-        if send {
-            self.finish_case();
-            return match self.successor(ix) {
-                Some(n) => self.enter(n, true),
-                None => {}
+        let items = self.confirm_item_ixs();
+        let said = |words: &[&str]| words.iter().any(|w| fold_for_match(w) == folded);
+        let consent = self.consent_after(ix);
+        if let Some(c) = consent {
+            let agree = if picked {
+                raw == "send"
+            } else {
+                said(crate::script::send_words())
+                    || said(crate::script::yes_words())
+                    || said(AGREE_AND_SEND_WORDS)
             };
+            if agree {
+                return self.consent_and_send(ix, c, raw, true);
+            }
+            let decline = if picked {
+                raw == "decline"
+            } else {
+                said(DECLINE_WORDS)
+            };
+            if decline {
+                return self.consent_and_send(ix, c, raw, false);
+            }
+            if (picked && raw == "why") || (!picked && asks_about_recipients(raw)) {
+                let why = self.route_explanation();
+                self.say(why);
+                return self.brief_confirm(ix, "confirm_consent_reask");
+            }
+            if !picked && said(crate::script::no_words()) {
+                // 「いいえ」 here may mean "do not send" or "this is not
+                // right": ask which rather than guess.
+                return self.brief_confirm(ix, "confirm_consent_no");
+            }
+        } else {
+            let send = (picked && raw == "send") || said(crate::script::send_words());
+            if send {
+                let (shares, wording) = self.consent_shares_and_wording();
+                self.finish_case(shares, wording);
+                return match self.successor(ix) {
+                    Some(n) => self.enter(n, true),
+                    None => {}
+                };
+            }
         }
         let target = if picked {
             self.flow.index_of(raw).filter(|i| items.contains(i))
@@ -989,33 +1232,116 @@ impl Stepper<'_> {
                 self.ask(t);
             }
             None => {
-                let no = crate::script::no_words()
-                    .iter()
-                    .any(|w| fold_for_match(w) == folded)
+                let no = said(crate::script::no_words())
                     || ["修正", "修正する", "edit", "correct"].contains(&folded.as_str());
-                self.say(self.msg(if no { "confirm_which" } else { "retry" }));
-                self.prompt(ix);
+                let key = match (no, consent.is_some()) {
+                    (true, _) => "confirm_which",
+                    (false, true) => "confirm_consent_reask",
+                    (false, false) => "confirm_hint",
+                };
+                self.brief_confirm(ix, key);
             }
         }
     }
 
-    fn finish_case(&mut self) {
+    /// The owner's answer at a confirmation that is also the consent
+    /// question: the consent (or refusal) is recorded with the exact text
+    /// the owner saw, and on consent the case is created in the same step.
+    fn consent_and_send(&mut self, ix: NodeIx, consent: NodeIx, raw: &str, granted: bool) {
+        let hubs: Vec<HubRef> = self
+            .st
+            .route
+            .as_ref()
+            .map(|r| r.recipients().cloned().collect())
+            .unwrap_or_default();
+        if granted && hubs.is_empty() {
+            // The compiler puts a route node before every consent question;
+            // without recipients there is nothing an owner could agree to.
+            tracing::error!(script = %self.flow.script_id, "consent without a route; nothing sent");
+            return self.brief_confirm(ix, "confirm_consent_reask");
+        }
+        let wording = self.consent_part(consent);
+        let shares = match &self.flow.node(consent).kind {
+            NodeKind::Ask(q) => match &q.ty {
+                AnswerType::Consent { shares } => shares.clone(),
+                _ => Vec::new(),
+            },
+            _ => Vec::new(),
+        };
+        self.st.consented = granted.then(|| hubs.iter().map(|h| h.id.clone()).collect());
+        self.out.push(Effect::Consent(ConsentRecord {
+            granted,
+            hubs,
+            items: shares.clone(),
+            wording: wording.clone(),
+        }));
+        self.record(consent, AnswerValue::Bool(granted), raw.to_string());
+        if granted {
+            self.finish_case(shares, wording);
+        }
+        if let Some(n) = self.successor(consent) {
+            self.enter(n, true);
+        }
+    }
+
+    /// What the consent question shares and says, for a confirmation that
+    /// follows an earlier consent question.
+    fn consent_shares_and_wording(&mut self) -> (Vec<String>, String) {
+        let Some(c) = self.consent_node() else {
+            return (vec![], String::new());
+        };
+        let shares = match &self.flow.node(c).kind {
+            NodeKind::Ask(q) => match &q.ty {
+                AnswerType::Consent { shares } => shares.clone(),
+                _ => return (vec![], String::new()),
+            },
+            _ => return (vec![], String::new()),
+        };
+        (shares, self.required(&format!("{c}.text")))
+    }
+
+    /// The multiple choice a choice question narrows (the same options, in
+    /// the same order, asked earlier), and its picks when it was answered.
+    /// "Which of these comes first?" needs no asking when only one was
+    /// picked.
+    fn narrowed_by(&self, ix: NodeIx) -> Option<Vec<String>> {
+        let NodeKind::Ask(q) = &self.flow.node(ix).kind else {
+            return None;
+        };
+        let AnswerType::Choice { options } = &q.ty else {
+            return None;
+        };
+        self.flow
+            .questions()
+            .filter(|(i, _, _)| *i < ix)
+            .find_map(|(i, _, mq)| {
+                let AnswerType::Multi { options: mo, .. } = &mq.ty else {
+                    return None;
+                };
+                if !mo.iter().map(|o| &o.id).eq(options.iter().map(|o| &o.id)) {
+                    return None;
+                }
+                match self.st.answer(i) {
+                    Some(AnswerValue::Multi(p)) => Some(p.clone()),
+                    _ => None,
+                }
+            })
+    }
+
+    fn implied_choice(&self, ix: NodeIx) -> Option<String> {
+        match self.narrowed_by(ix)?.as_slice() {
+            [only] => Some(only.clone()),
+            _ => None,
+        }
+    }
+
+    fn finish_case(&mut self, shares: Vec<String>, wording: String) {
         let (Some(route), Some(_)) = (
             self.st.route.as_deref().cloned(),
             self.st.consented.as_ref(),
         ) else {
             // No consent, no case: nothing leaves the bot.
             return;
-        };
-        let consent_ix = self.consent_node();
-        let (shares, wording) = match consent_ix.map(|c| (c, &self.flow.node(c).kind)) {
-            Some((c, NodeKind::Ask(q))) => match &q.ty {
-                AnswerType::Consent { shares } => {
-                    (shares.clone(), self.required(&format!("{c}.text")))
-                }
-                _ => (vec![], String::new()),
-            },
-            _ => (vec![], String::new()),
         };
         let plain = self.required_in("summary", RenderMode::Plain);
         let markdown = self.required_in("summary", RenderMode::Markdown);
@@ -1035,5 +1361,117 @@ impl Stepper<'_> {
             tags: self.st.tags.clone(),
         };
         self.out.push(Effect::CaseReady(Box::new(draft)));
+    }
+}
+
+/// Typed answers that agree and send at a confirmation that is also the
+/// consent question (besides the yes and send words).
+const AGREE_AND_SEND_WORDS: &[&str] = &[
+    "同意して送信",
+    "同意して送信する",
+    "同意して送信します",
+    "送信します",
+    "お願いします",
+    "送ってください",
+    "agree and send",
+    "i agree, send",
+];
+
+/// Typed answers that refuse to share at that confirmation. A bare
+/// 「いいえ」 is not among them: it may mean "something is wrong".
+const DECLINE_WORDS: &[&str] = &[
+    "同意しない",
+    "同意しません",
+    "同意しない（送らない）",
+    "送らない",
+    "送らないで",
+    "送らないでください",
+    "送信しない",
+    "送信しません",
+    "やめる",
+    "やめます",
+    "disagree",
+    "do not agree",
+    "don't agree",
+    "i do not agree",
+    "i don't agree",
+    "do not send",
+    "don't send",
+    "decline",
+];
+
+/// Whether a message asks about the recipients ("why", "the shinkin
+/// bank?") rather than answering: a question mark, a why-word, or the
+/// name of a kind of institution.
+fn asks_about_recipients(raw: &str) -> bool {
+    const WORDS: &[&str] = &[
+        "なぜ",
+        "何故",
+        "なんで",
+        "どうして",
+        "理由",
+        "どんな機関",
+        "どういう機関",
+        "どこ",
+        "信用金庫",
+        "信金",
+        "銀行",
+        "金融機関",
+        "融資",
+        "商工会",
+        "よろず",
+        "拠点",
+        "事務局",
+        "why",
+        "reason",
+        "who is",
+        "what is",
+        "bank",
+        "loan",
+        "chamber",
+        "yorozu",
+    ];
+    let folded = fold_for_match(raw);
+    raw.contains(['?', '？']) || WORDS.iter().any(|w| folded.contains(&fold_for_match(w)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::asks_about_recipients;
+
+    #[test]
+    fn questions_about_the_recipients_are_recognised() {
+        for q in [
+            "信用金庫に送るの？融資の話ではないんだけど",
+            "なぜ",
+            "理由は？",
+            "なんでここ",
+            "どうして商工会なんですか",
+            "ここってどんな機関？",
+            "よろずって何",
+            "Why?",
+            "why this bank",
+            "what is the chamber",
+        ] {
+            assert!(asks_about_recipients(q), "{q}");
+        }
+    }
+
+    #[test]
+    fn answers_are_not_taken_for_questions() {
+        for a in [
+            "送信",
+            "同意する",
+            "同意しない",
+            "はい",
+            "いいえ",
+            "3",
+            "修正",
+            "send",
+            "do not agree",
+            "うーん",
+        ] {
+            assert!(!asks_about_recipients(a), "{a}");
+        }
     }
 }

@@ -385,6 +385,89 @@ pub const MESSAGE_DEFAULTS: &[(&str, &str, &str)] = &[
         "申し訳ありません。こちらのシステムの不具合で、いまは先に進めません。これまでのご回答は保存されています。管理者に知らせましたので、しばらくしてからもう一度お送りください。",
         "Sorry, something is wrong on our side and the consultation cannot go on right now. Your answers so far are saved. Our administrators have been told; please send your answer again later.",
     ),
+    // The confirmation that is also the consent question (a `confirm` node
+    // followed by an `ask: consent` node): the owner sees the sheet and the
+    // recipients, then agrees and sends in one step.
+    (
+        "confirm_consent_hint",
+        "よろしければ「送信」（同意して送信）、送らない場合は「同意しない」、送付先を選んだ理由は「なぜ」、直したい項目があればその番号を送ってください。",
+        "Type \"send\" to agree and send, \"do not agree\" to send nothing, \"why\" to see why these recipients were chosen, or the number of an item to correct it.",
+    ),
+    (
+        "confirm_consent_reask",
+        "「送信」（同意して送信）、「同意しない」、「なぜ」、または直したい項目の番号（1〜{n}）でお答えください。",
+        "Please answer \"send\" (agree and send), \"do not agree\", \"why\", or the number of an item to correct (1–{n}).",
+    ),
+    (
+        "confirm_consent_no",
+        "送らずに終える場合は「同意しない」、直したい項目があればその番号（1〜{n}）を送ってください。",
+        "To end without sending anything, type \"do not agree\"; to correct an item, type its number (1–{n}).",
+    ),
+    ("confirm_send_label", "同意して送信する", "Agree and send"),
+    ("confirm_decline_label", "同意しない（送らない）", "Do not agree (send nothing)"),
+    ("confirm_why_label", "送付先の理由を見る", "Why these recipients?"),
+    ("route_why", "この送付先を選んだ理由：{reason}", "Why these recipients: {reason}"),
+    ("route_why_copy", "（写し）", " (copy)"),
+    (
+        "route_why_tail",
+        "同意しなければ、どこにも送りません。",
+        "If you do not agree, nothing is sent to anyone.",
+    ),
+    ("route_changed", "修正により送付先が変わりました。新しい送付先をご確認ください。", "Your correction changed who would receive your case; please check the new recipients."),
+    ("recipients_header", "■ 送付先（同意いただくと、この内容をお送りします）", "■ Recipients (with your consent, this is sent to them)"),
+    // One line per kind of institution on the consent screen; the longer
+    // `hub_about_*` texts answer "why".
+    ("hub_role_pro_talent", "求人像の整理から人材の確保までを支援する公的な拠点", "a public hub that helps define and find the talent you need"),
+    ("hub_role_yorozu", "あらゆる経営課題の相談に無料で応じる公的な相談所", "a free public help desk for any management issue"),
+    ("hub_role_chamber", "地域の事業者の身近な相談先。採用後の定着まで伴走します", "the nearby advisor of local businesses, with you after a hire too"),
+    ("hub_role_bank", "経営相談や人材紹介も行う地域の金融機関（融資のご相談でなくても大丈夫です）", "a regional bank that also advises and introduces talent (no loan needed)"),
+    ("hub_role_public_agency", "専門家を抱え、地域の事業者を支援する公的な機関", "a public agency with experts that supports local businesses"),
+    ("hub_role_consultant", "課題の整理と成長戦略づくりを支援する専門家", "experts who help sort out issues and plan growth"),
+    ("hub_role_npo", "兼業・副業人材やインターンを地域でつなぎ、受け入れ後も支える団体", "a community organisation that brings in side-job talent and interns and supports you after"),
+    ("hub_role_recruiter", "候補者を探して紹介する人材紹介会社", "a recruitment agency that finds and introduces candidates"),
+    // What each kind of institution does, from the guide's table of
+    // support institutions (経営支援機関の特徴), told to an owner who asks
+    // why a hub was chosen.
+    (
+        "hub_about_pro_talent",
+        "都道府県が設置する公的な支援機関です。成長を目指す地域企業の経営戦略づくりを支援し、人材紹介会社などと連携して、必要な人材（求人像・人材要件の整理から）の確保を支援します。",
+        "A public hub set up by the prefecture. It helps growing local companies shape their strategy and, with private recruiters, find the professional talent they need, starting from defining the role.",
+    ),
+    (
+        "hub_about_yorozu",
+        "国が47都道府県に設置する無料の経営相談所です。販路・IT・資金・補助金など、中小企業のあらゆる経営課題の相談に応じ、解決策を一緒に考えます。",
+        "A free business help desk the national government runs in every prefecture. Its coordinators take any management issue of a small company (sales, IT, funding, subsidies) and work out a plan with you.",
+    ),
+    (
+        "hub_about_chamber",
+        "地域の小規模事業者の身近な相談先です。経営指導員が経営相談に応じ、採用後の定着やその後の課題まで継続して伴走します。",
+        "The nearby advisor of small local businesses. Its business advisors take management questions and stay with you after a hire and on to the next issue.",
+    ),
+    (
+        "hub_about_bank",
+        "地域金融機関（地方銀行・信用金庫など）は、融資だけでなく経営相談にも応じます。2018年から人材紹介も行えるようになり、支援機関や人材事業者と連携して、経営幹部や専門人材、副業人材の確保を支援しています。融資のご相談でなくても大丈夫です。",
+        "Regional banks and shinkin banks advise on management, not only on loans. Since 2018 they may also introduce talent, and they work with support hubs and recruiters to find managers, specialists and side-job talent. You do not need to want a loan.",
+    ),
+    (
+        "hub_about_public_agency",
+        "都道府県などが出資する公的な支援団体（産業振興機関など）です。様々な分野の専門家を抱え、経営力の強化を支援します。",
+        "A public business-support agency funded by the prefecture or cities (e.g. an industry promotion centre), with experts in many fields.",
+    ),
+    (
+        "hub_about_consultant",
+        "税理士・中小企業診断士は、財務・経営の面から課題の整理と成長戦略づくりを支援する専門家です。",
+        "Tax accountants and SME consultants help sort out issues and build a growth plan from the financial and management side.",
+    ),
+    (
+        "hub_about_npo",
+        "地域の発展のために活動する団体（NPO・まちづくり会社）です。インターンや兼業・副業人材のコーディネートなど、人材の受け入れから定着までを地域で支援します。",
+        "A community organisation (NPO or community company) that coordinates internships and side-job talent and supports a company from taking people in to keeping them.",
+    ),
+    (
+        "hub_about_recruiter",
+        "人材紹介会社です。求める人材像に合う候補者を探し、ご紹介します。",
+        "A recruitment agency: it searches for and introduces candidates who fit the role.",
+    ),
 ];
 
 impl Messages {

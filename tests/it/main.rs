@@ -5,6 +5,8 @@
 //! - `cli`: the `madoguchi` binary as a newcomer runs it.
 //! - `erasure`: after `forget`, no value is left in the database, WAL or inbox.
 //! - `escaping`: owner text on the terminal (chat, my-data, cases) is inert.
+//! - `sheet`: the company information sheet is faithful to the answers.
+//! - `length`: the median length of a consultation and the opening promise.
 //! - `group_commit`: concurrent turns committed together are all durable.
 //! - `outbox`: the local inbox as an outbox target (exactly once, escaped).
 //! - `input`: bytes that are not UTF-8, an open consultation, broken pipes,
@@ -25,9 +27,11 @@ mod erasure;
 mod escaping;
 mod group_commit;
 mod input;
+mod length;
 mod outbox;
 mod reload;
 mod render_paths;
+mod sheet;
 mod store_copy;
 mod store_story;
 mod support;
