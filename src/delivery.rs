@@ -201,6 +201,21 @@ pub async fn deliver_local(
             let Some(case) = store.case(d.case).await? else {
                 continue;
             };
+            // `forget` blanks the sheet and fails pending deliveries in one
+            // transaction; a delivery read just before that must not write
+            // the (blank) case out afterwards.
+            if case.summary_plain.is_empty() {
+                store
+                    .record_attempt(
+                        d.id,
+                        &AttemptOutcome::Failed {
+                            error: "the owner deleted their data".into(),
+                        },
+                        now,
+                    )
+                    .await?;
+                continue;
+            }
             let dir = target_dir(inbox, &d.target);
             let path = dir.join(file_name(&d));
             let written = on_disk(&path, &marker(&d, &case)).and_then(|state| match state {
