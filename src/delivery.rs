@@ -112,8 +112,11 @@ fn write_atomically(path: &Path, body: &str) -> std::io::Result<()> {
         .parent()
         .ok_or_else(|| std::io::Error::other("an inbox file needs a folder"))?;
     std::fs::create_dir_all(dir)?;
+    // The process id keeps two programs delivering from one database at
+    // once from writing into the same temporary file; each renames a
+    // complete file of its own.
     let mut tmp_name = path.file_name().unwrap_or_default().to_os_string();
-    tmp_name.push(".tmp");
+    tmp_name.push(format!(".{}.tmp", std::process::id()));
     let tmp = dir.join(tmp_name);
     let mut f = std::fs::File::create(&tmp)?;
     f.write_all(body.as_bytes())?;
@@ -151,13 +154,19 @@ pub fn clean_leftovers(inbox: &Path) -> std::io::Result<usize> {
         }
         for f in std::fs::read_dir(hub.path())?.flatten() {
             let name = f.file_name();
-            if name.to_string_lossy().ends_with(".md.tmp") {
+            if is_temporary(&name.to_string_lossy()) {
                 std::fs::remove_file(f.path())?;
                 removed += 1;
             }
         }
     }
     Ok(removed)
+}
+
+/// A temporary inbox file: `C-000001-d1.md.<pid>.tmp` (or, from earlier
+/// versions, `C-000001.md.tmp`).
+fn is_temporary(name: &str) -> bool {
+    name.ends_with(".tmp") && name.contains(".md.")
 }
 
 /// What to do about one due delivery, given what is on disk.
@@ -201,6 +210,21 @@ pub async fn deliver_local(
             let Some(case) = store.case(d.case).await? else {
                 continue;
             };
+            // `forget` blanks the sheet and fails pending deliveries in one
+            // transaction; a delivery read just before that must not write
+            // the (blank) case out afterwards.
+            if case.summary_plain.is_empty() {
+                store
+                    .record_attempt(
+                        d.id,
+                        &AttemptOutcome::Failed {
+                            error: "the owner deleted their data".into(),
+                        },
+                        now,
+                    )
+                    .await?;
+                continue;
+            }
             let dir = target_dir(inbox, &d.target);
             let path = dir.join(file_name(&d));
             let written = on_disk(&path, &marker(&d, &case)).and_then(|state| match state {
@@ -262,9 +286,13 @@ pub fn tombstone_local(inbox: &Path, deliveries: &[DeliveryRecord]) -> std::io::
         if let Some(p) = d.external_id.as_deref() {
             paths.push(PathBuf::from(p));
         }
-        let mut tmp_name = file_name(d);
-        tmp_name.push_str(".tmp");
-        let _ = std::fs::remove_file(dir.join(tmp_name));
+        let prefix = format!("{}.", file_name(d));
+        for f in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&prefix) && is_temporary(&name) {
+                let _ = std::fs::remove_file(f.path());
+            }
+        }
         let mut seen = Vec::new();
         for p in paths {
             let key = std::fs::canonicalize(&p).unwrap_or_else(|_| p.clone());

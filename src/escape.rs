@@ -35,9 +35,12 @@
 //! `every_medium_defuses_the_hostile_corpus` saying what must not survive
 //! in its output; the corpus then runs against it with the others.
 
+/// An escaping function: owner text in, text safe for one medium out.
+pub type Escaper = fn(&str) -> String;
+
 /// A medium and its escaping function, for code (and tests) that must
 /// treat every medium alike.
-pub const MEDIA: &[(&str, fn(&str) -> String)] = &[
+pub const MEDIA: &[(&str, Escaper)] = &[
     ("terminal", terminal),
     ("inbox_markdown", inbox_markdown),
     ("inbox_line", inbox_line),

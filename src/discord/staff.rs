@@ -353,8 +353,14 @@ impl Bot {
                 post.case, post.hub_id
             )));
         };
+        // A thread name is shown as plain text (no markdown, no pings), so
+        // only control and bidi characters in the headline are made visible.
         let name = truncate(
-            &format!("{} {}", post.case, headline.replace('\n', " ")),
+            &format!(
+                "{} {}",
+                post.case,
+                crate::escape::neutralize_controls(&headline.replace('\n', " "))
+            ),
             100,
         );
         let thread = match self

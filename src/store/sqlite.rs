@@ -1806,6 +1806,30 @@ mod tests {
     use super::sql_time;
     use chrono::{DateTime, TimeZone, Utc};
 
+    /// What `forget` leaves of a route and of audit entries: hubs, rules
+    /// and steps, no reasons or outcomes, however deep they sit.
+    #[test]
+    fn scrubbing_keeps_hubs_and_rules_and_drops_reasons() {
+        let mut route = serde_json::json!({
+            "rule": "hyogo-hiring", "reason": "兵庫県の製造業で採用を検討中のため",
+            "primary": { "id": "hyogo-pro", "name": "兵庫県プロ人材戦略拠点" },
+            "copies": [], "step": 2,
+            "passed_over": [["kyoto", "所在地が京都府ではない"]]
+        });
+        assert!(super::scrub_derived_text(&mut route));
+        assert_eq!(route["reason"], super::DELETED);
+        assert_eq!(route["passed_over"], serde_json::json!([]));
+        assert_eq!(route["primary"]["id"], "hyogo-pro");
+        assert_eq!(route["rule"], "hyogo-hiring");
+        let mut close = serde_json::json!({ "x": [{ "outcome": "山田さんに紹介済み" }] });
+        assert!(super::scrub_derived_text(&mut close));
+        assert_eq!(close["x"][0]["outcome"], super::DELETED);
+        // Scrubbed once, nothing left to change.
+        assert!(!super::scrub_derived_text(&mut close));
+        let mut claim = serde_json::json!({ "from": 1, "to": 2 });
+        assert!(!super::scrub_derived_text(&mut claim));
+    }
+
     /// Times bound as text by the group commit must be stored exactly as
     /// sqlx stores a bound `DateTime<Utc>`, or one column would hold two
     /// formats (and sort wrongly).
