@@ -60,6 +60,7 @@ pub mod delivery;
 pub mod discord;
 pub mod domain;
 pub mod engine;
+pub mod instances;
 pub mod privacy;
 pub mod render;
 pub mod routing;

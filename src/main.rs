@@ -129,6 +129,9 @@ enum Cmd {
         /// The dialogs folder (overrides `dialogs` in the config file).
         #[arg(long, env = "MADOGUCHI_DIALOGS")]
         dialogs: Option<PathBuf>,
+        /// Serve /healthz, /readyz and /leader on 127.0.0.1:PORT.
+        #[arg(long, env = "MADOGUCHI_HEALTH_PORT")]
+        health_port: Option<u16>,
     },
 }
 
@@ -596,6 +599,7 @@ async fn real_main() -> Result<u8> {
             config,
             db,
             dialogs,
+            health_port,
         } => {
             let mut cfg = madoguchi::discord::Config::load(&config)?;
             let db = match db {
@@ -610,6 +614,11 @@ async fn real_main() -> Result<u8> {
             let token = madoguchi::discord::Token::new(&token)?;
             let bundle = load_checked(&cfg.dialogs)?;
             let store = open_store(&db).await?;
+            let backend = match &db {
+                DbLocation::Sqlite(_) => "sqlite",
+                DbLocation::Postgres(_) => "postgres",
+            };
+            let health = madoguchi::instances::Health::new(store.clone(), backend);
             let runner = Runner::new(
                 store,
                 Arc::new(SystemClock),
@@ -617,7 +626,33 @@ async fn real_main() -> Result<u8> {
                 madoguchi::discord::runner_config(&cfg),
             )
             .await?;
-            madoguchi::discord::run(cfg, token, Arc::new(runner)).await?;
+            let _health_server = match health_port {
+                Some(port) => {
+                    let (addr, task) = madoguchi::instances::serve_health(health.clone(), port)
+                        .await
+                        .with_context(|| format!("cannot serve the health endpoint on 127.0.0.1:{port}; choose a free port with --health-port"))?;
+                    tracing::info!(%addr, "health endpoint: /healthz /readyz /leader");
+                    Some(task)
+                }
+                None => None,
+            };
+            match &db {
+                // One instance per SQLite file: it always leads.
+                DbLocation::Sqlite(_) => {
+                    health.set_leader(true);
+                    madoguchi::discord::run(cfg, token, Arc::new(runner)).await?;
+                }
+                DbLocation::Postgres(url) => {
+                    madoguchi::instances::run_with_leader_lock(
+                        cfg,
+                        token,
+                        Arc::new(runner),
+                        url,
+                        health,
+                    )
+                    .await?;
+                }
+            }
             Ok(0)
         }
     }

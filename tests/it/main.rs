@@ -14,6 +14,7 @@ mod cli;
 mod corpus;
 mod discord_e2e;
 mod group_commit;
+mod instances;
 mod reload;
 mod render_paths;
 mod store_copy;
