@@ -3,7 +3,11 @@
 //! - `transcripts`: every dialog transcript under `dialogs/tests/`.
 //! - `store_story`: one story generic over [`Store`], run on each backend.
 //! - `cli`: the `madoguchi` binary as a newcomer runs it.
-//! - `group_commit`: concurrent turns committed together are all durable.
+//! - `group_commit`: concurrent turns committed together are all durable
+//!   (on SQLite and, with `MADOGUCHI_TEST_PG`, PostgreSQL; see
+//!   `support::db`).
+//! - `store_copy`: `store copy` to PostgreSQL and `backup` keep everything.
+//! - `instances`: the leader lock passes to a standby; the health endpoint.
 //! - `render_paths`: the fast template paths render exactly as handlebars.
 //! - `discord_e2e`: the Discord bot against the local stand-in.
 //! - `support::discord`: the local Discord stand-in (crate `discord-standin`,
