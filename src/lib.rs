@@ -63,6 +63,7 @@ pub mod discord;
 pub mod domain;
 pub mod engine;
 pub mod escape;
+pub mod instances;
 pub mod privacy;
 pub mod render;
 pub mod routing;

@@ -136,6 +136,9 @@ enum Cmd {
         /// The local inbox: cases left pending there by `chat` are delivered at start.
         #[arg(long, default_value = "inbox")]
         inbox: PathBuf,
+        /// Serve /healthz, /readyz and /leader on 127.0.0.1:PORT.
+        #[arg(long, env = "MADOGUCHI_HEALTH_PORT")]
+        health_port: Option<u16>,
     },
 }
 
@@ -656,6 +659,7 @@ async fn real_main() -> Result<u8> {
             db,
             dialogs,
             inbox,
+            health_port,
         } => {
             let mut cfg = madoguchi::discord::Config::load(&config)?;
             let db = match db {
@@ -679,6 +683,11 @@ async fn real_main() -> Result<u8> {
                     "delivered cases left pending in the local inbox"
                 );
             }
+            let backend = match &db {
+                DbLocation::Sqlite(_) => "sqlite",
+                DbLocation::Postgres(_) => "postgres",
+            };
+            let health = madoguchi::instances::Health::new(store.clone(), backend);
             let runner = Runner::new(
                 store.clone(),
                 Arc::new(SystemClock),
@@ -686,7 +695,33 @@ async fn real_main() -> Result<u8> {
                 madoguchi::discord::runner_config(&cfg),
             )
             .await?;
-            madoguchi::discord::run(cfg, token, Arc::new(runner)).await?;
+            let _health_server = match health_port {
+                Some(port) => {
+                    let (addr, task) = madoguchi::instances::serve_health(health.clone(), port)
+                        .await
+                        .with_context(|| format!("cannot serve the health endpoint on 127.0.0.1:{port}; choose a free port with --health-port"))?;
+                    tracing::info!(%addr, "health endpoint: /healthz /readyz /leader");
+                    Some(task)
+                }
+                None => None,
+            };
+            match &db {
+                // One instance per SQLite file: it always leads.
+                DbLocation::Sqlite(_) => {
+                    health.set_leader(true);
+                    madoguchi::discord::run(cfg, token, Arc::new(runner)).await?;
+                }
+                DbLocation::Postgres(url) => {
+                    madoguchi::instances::run_with_leader_lock(
+                        cfg,
+                        token,
+                        Arc::new(runner),
+                        url,
+                        health,
+                    )
+                    .await?;
+                }
+            }
             // A clean stop leaves the WAL small for the next start.
             store
                 .close()

@@ -580,7 +580,7 @@ impl RunningBot {
 
     /// Waits until the client stops by itself (an error such as a revoked
     /// token or missing privileged intents).
-    async fn wait(&mut self) -> Result<(), DiscordError> {
+    pub async fn wait(&mut self) -> Result<(), DiscordError> {
         match (&mut self.client).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(DiscordError::Gateway(e)),
@@ -676,7 +676,8 @@ pub async fn run(cfg: Config, token: Token, runner: Arc<Runner>) -> Result<(), D
     }
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
         let mut term =

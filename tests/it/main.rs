@@ -11,6 +11,11 @@
 //! - `outbox`: the local inbox as an outbox target (exactly once, escaped).
 //! - `input`: bytes that are not UTF-8, an open consultation, broken pipes,
 //!   the WAL after many idle lines.
+//! - `group_commit`: concurrent turns committed together are all durable
+//!   (on SQLite and, with `MADOGUCHI_TEST_PG`, PostgreSQL; see
+//!   `support::db`).
+//! - `store_copy`: `store copy` to PostgreSQL and `backup` keep everything.
+//! - `instances`: the leader lock passes to a standby; the health endpoint.
 //! - `render_paths`: the fast template paths render exactly as handlebars.
 //! - `crash`: `chat` killed with SIGKILL anywhere loses and repeats nothing.
 //! - `understanding`: the corpus of owner phrasings in `tests/understanding/`.
@@ -29,6 +34,7 @@ mod group_commit;
 mod input;
 mod length;
 mod outbox;
+mod instances;
 mod reload;
 mod render_paths;
 mod sheet;

@@ -1,0 +1,265 @@
+//! Running more than one instance on one PostgreSQL database: the leader
+//! lock that lets exactly one of them hold the Discord gateway (Discord
+//! sends every event to every connection of a shard, so two connected
+//! instances would answer every owner twice), and the health endpoint a
+//! process supervisor or load balancer asks.
+//!
+//! The leader is the instance that holds a session-level advisory lock on
+//! a connection of its own. A kill -9 or a crash closes that connection
+//! and the server releases the lock at once; a host that vanishes without
+//! closing it is noticed by the server's TCP keepalives (set short on this
+//! connection). A standby tries the lock every [`CHECK_EVERY`], so it takes
+//! over within a few seconds of the server noticing. The leader checks its
+//! connection as often, with a timeout, and the gateway is stopped the
+//! moment a check fails: it stops before the server gives the lock away.
+//! The leader also runs the delivery worker, so no case is posted by two
+//! instances.
+
+use crate::store::Store;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{ConnectOptions, Connection, PgConnection};
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often a standby tries the lock and the leader checks it.
+pub const CHECK_EVERY: Duration = Duration::from_secs(2);
+
+/// How long the leader's check may take before the lock counts as lost.
+const CHECK_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// The advisory lock's key (two `int4`s: "mado", "gw"), apart from the
+/// one-`bigint` keys the store locks owners with.
+const LOCK_KEY: (i32, i32) = (0x6d61646f, 0x6777);
+
+#[derive(Debug, thiserror::Error)]
+pub enum LeaderError {
+    #[error("the leader lock's connection failed: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("the leader lock's connection did not answer within {} s", CHECK_TIMEOUT.as_secs())]
+    Timeout,
+    #[error("the leader lock was lost (its connection ended or the server released it)")]
+    Lost,
+}
+
+/// The leader lock, held while this value lives (dropping it closes the
+/// connection, which releases the lock).
+pub struct LeaderLock {
+    conn: PgConnection,
+}
+
+impl LeaderLock {
+    /// Tries once: the lock if no other instance holds it.
+    pub async fn try_acquire(url: &str) -> Result<Option<LeaderLock>, LeaderError> {
+        let opts = PgConnectOptions::from_str(url)?
+            // The server notices a vanished host after about 5 + 2 × 3 s
+            // instead of the system default of hours.
+            .options([
+                ("tcp_keepalives_idle", "5"),
+                ("tcp_keepalives_interval", "2"),
+                ("tcp_keepalives_count", "3"),
+            ])
+            .application_name("madoguchi leader lock")
+            .log_statements(log::LevelFilter::Trace);
+        let mut conn = opts.connect().await?;
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1, $2)")
+            .bind(LOCK_KEY.0)
+            .bind(LOCK_KEY.1)
+            .fetch_one(&mut conn)
+            .await?;
+        if got {
+            Ok(Some(LeaderLock { conn }))
+        } else {
+            conn.close().await?;
+            Ok(None)
+        }
+    }
+
+    /// Waits until this instance holds the lock, trying every
+    /// [`CHECK_EVERY`]. A failed try (the server restarting) is logged and
+    /// tried again.
+    pub async fn acquire(url: &str) -> LeaderLock {
+        loop {
+            match Self::try_acquire(url).await {
+                Ok(Some(l)) => return l,
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot try the leader lock; trying again")
+                }
+            }
+            tokio::time::sleep(CHECK_EVERY).await;
+        }
+    }
+
+    /// Whether the lock is still held, asked on its own connection.
+    pub async fn check(&mut self) -> Result<(), LeaderError> {
+        let held = tokio::time::timeout(
+            CHECK_TIMEOUT,
+            sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()
+                 AND classid = $1::int4::oid AND objid = $2::int4::oid AND objsubid = 2 AND granted)",
+            )
+            .bind(LOCK_KEY.0)
+            .bind(LOCK_KEY.1)
+            .fetch_one(&mut self.conn),
+        )
+        .await
+        .map_err(|_| LeaderError::Timeout)??;
+        if held {
+            Ok(())
+        } else {
+            Err(LeaderError::Lost)
+        }
+    }
+
+    /// Resolves when the lock is lost, checking every [`CHECK_EVERY`].
+    pub async fn lost(&mut self) -> LeaderError {
+        loop {
+            tokio::time::sleep(CHECK_EVERY).await;
+            if let Err(e) = self.check().await {
+                return e;
+            }
+        }
+    }
+}
+
+/// What the health endpoint reports.
+pub struct Health {
+    store: Arc<dyn Store>,
+    backend: &'static str,
+    leader: AtomicBool,
+}
+
+impl Health {
+    pub fn new(store: Arc<dyn Store>, backend: &'static str) -> Arc<Health> {
+        Arc::new(Health {
+            store,
+            backend,
+            leader: AtomicBool::new(false),
+        })
+    }
+
+    pub fn set_leader(&self, leads: bool) {
+        self.leader.store(leads, Ordering::SeqCst);
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leader.load(Ordering::SeqCst)
+    }
+}
+
+/// Serves the health endpoint on 127.0.0.1:`port` (0: any free port; the
+/// bound address is returned) until the task is dropped:
+/// - `GET /healthz`: 200 while the process runs;
+/// - `GET /readyz`: 200 when the database answers, else 503; the body is
+///   JSON with `ready`, `leader` and `backend`;
+/// - `GET /leader`: 200 on the instance that holds the gateway, 503 on a
+///   standby (for a load balancer or a supervisor's checks).
+pub async fn serve_health(
+    health: Arc<Health>,
+    port: u16,
+) -> std::io::Result<(std::net::SocketAddr, tokio::task::JoinHandle<()>)> {
+    use axum::extract::State;
+    use axum::http::StatusCode;
+    use axum::routing::get;
+    use axum::Json;
+    let app = axum::Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route(
+            "/readyz",
+            get(|State(h): State<Arc<Health>>| async move {
+                // Any indexed read proves the database answers.
+                let ok =
+                    tokio::time::timeout(Duration::from_secs(2), h.store.load_version("healthz"))
+                        .await
+                        .map(|r| r.is_ok())
+                        .unwrap_or(false);
+                let body = serde_json::json!({
+                    "ready": ok,
+                    "leader": h.is_leader(),
+                    "backend": h.backend,
+                });
+                let code = if ok {
+                    StatusCode::OK
+                } else {
+                    StatusCode::SERVICE_UNAVAILABLE
+                };
+                (code, Json(body))
+            }),
+        )
+        .route(
+            "/leader",
+            get(|State(h): State<Arc<Health>>| async move {
+                if h.is_leader() {
+                    (StatusCode::OK, "leader\n")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "standby\n")
+                }
+            }),
+        )
+        .with_state(health);
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+    let addr = listener.local_addr()?;
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "the health endpoint stopped");
+        }
+    });
+    Ok((addr, task))
+}
+
+/// `madoguchi run` on PostgreSQL: waits to be the leader, then runs the
+/// bot (gateway and delivery worker) while the lock holds. When the lock
+/// is lost the bot is stopped at once and this instance waits to lead
+/// again; Ctrl-C or SIGTERM stops it (releasing the lock).
+pub async fn run_with_leader_lock(
+    cfg: crate::discord::Config,
+    token: crate::discord::Token,
+    runner: Arc<crate::runner::Runner>,
+    url: &str,
+    health: Arc<Health>,
+) -> Result<(), crate::discord::DiscordError> {
+    let stop = crate::discord::shutdown_signal();
+    tokio::pin!(stop);
+    loop {
+        tracing::info!("standby: waiting for the leader lock");
+        let mut lock = tokio::select! {
+            l = LeaderLock::acquire(url) => l,
+            _ = &mut stop => return Ok(()),
+        };
+        tracing::info!("this instance leads: connecting to Discord");
+        health.set_leader(true);
+        let mut bot = match crate::discord::start(cfg.clone(), token.clone(), runner.clone()).await
+        {
+            Ok(b) => b,
+            Err(e) => {
+                health.set_leader(false);
+                return Err(e);
+            }
+        };
+        tokio::select! {
+            r = bot.wait() => {
+                health.set_leader(false);
+                return r;
+            }
+            e = lock.lost() => {
+                // Another instance may take the lock from now on: stop the
+                // gateway before anything else.
+                health.set_leader(false);
+                tracing::error!(error = %e, "the leader lock was lost: disconnecting from Discord");
+                if let Err(e) = bot.shutdown().await {
+                    tracing::warn!(error = %e, "stopping the bot after losing the lock");
+                }
+                drop(lock);
+            }
+            _ = &mut stop => {
+                tracing::info!("shutting down");
+                let r = bot.shutdown().await;
+                health.set_leader(false);
+                drop(lock);
+                return r;
+            }
+        }
+    }
+}
