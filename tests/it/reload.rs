@@ -156,8 +156,8 @@ async fn a_template_that_would_fail_when_shown_is_rejected_on_reload() {
     let pristine = std::fs::read_to_string(dir.join("first_contact.ja.yaml")).unwrap();
     for (from, to, code) in [
         (
-            "送付先：{{route.primary}}",
-            "送付先：{{bold route.primary}}",
+            "理由：{{route.reason}}",
+            "理由：{{bold route.reason}}",
             "unknown-helper",
         ),
         (
