@@ -545,4 +545,34 @@ mod tests {
         assert_eq!(scan_blocks("\\{{#if}} {{!-- {{#if --}}"), None);
         assert_eq!(scan_blocks("{{#if a}}x{{^}}y{{/if}}"), None);
     }
+
+    /// The checks never panic, whatever the template text: random texts
+    /// made of the characters that matter to tags, run through the tag
+    /// reader, and, when handlebars compiles them, through the helper and
+    /// variable checks. (The "input" engineer fuzzes the whole compiler.)
+    #[test]
+    fn the_checks_do_not_panic_on_any_text() {
+        let alphabet: Vec<char> = "{{}}#/^!-~\\\"' a.(\n\tい".chars().collect();
+        let mut seed: u64 = 0x2545_F491_4F6C_DD1D;
+        for _ in 0..20_000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let len = (seed % 24) as usize;
+            let mut s = String::new();
+            let mut x = seed;
+            for _ in 0..len {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                s.push(alphabet[(x >> 33) as usize % alphabet.len()]);
+            }
+            let _ = scan_blocks(&s);
+            if let Ok(t) = Template::compile(&s) {
+                let _ = check(&t);
+                let mut out = Vec::new();
+                unguarded_vars(&t.elements, &t.mapping, &mut Vec::new(), &mut out);
+            }
+        }
+    }
 }
