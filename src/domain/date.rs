@@ -240,7 +240,7 @@ pub fn parse_when(s: &str, today: NaiveDate) -> Result<When, DateError> {
     // Seasons, possibly two (「春から夏にかけて」).
     let seasons: Vec<(i32, u32, u32)> = RE_SEASON
         .captures_iter(&spaced)
-        .filter_map(|c| {
+        .map(|c| {
             let (start, len) = match &c[2] {
                 "春" | "spring" => (3, 3),
                 "夏" | "summer" => (6, 3),
@@ -271,7 +271,7 @@ pub fn parse_when(s: &str, today: NaiveDate) -> Result<When, DateError> {
                     }
                 }
             };
-            Some((year, start, end_month))
+            (year, start, end_month)
         })
         .collect();
     if let (Some(first), Some(last)) = (seasons.first(), seasons.last()) {

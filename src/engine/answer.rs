@@ -441,9 +441,8 @@ fn yes_no_in_sentence(raw: &str) -> Option<bool> {
     };
     // 「問題ない」 and "no problem" are yeses that contain a no.
     let yes = has(YES);
-    let no = has(NO)
-        && !(has(&["問題ない", "no problem", "問題ありません"])
-            && !has(&["いいえ", "いや", "やめ"]));
+    let yes_with_a_no = has(&["問題ない", "no problem", "問題ありません"]);
+    let no = has(NO) && (!yes_with_a_no || has(&["いいえ", "いや", "やめ"]));
     match (yes, no) {
         (true, false) => Some(true),
         (false, true) => Some(false),
