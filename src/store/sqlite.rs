@@ -1881,18 +1881,22 @@ mod tests {
             !store.wal_long.load(Ordering::Relaxed),
             "the request is taken"
         );
-        write(20).await.unwrap();
-        assert_eq!(
-            wal_restarts(&db),
-            before.wrapping_add(1),
-            "the WAL started over"
-        );
+        // The next writer starts the WAL over, unless a reader of the
+        // pool (or the background checkpointer) still has a snapshot open
+        // at that instant: then a following write does. A few writes are
+        // allowed, never a wait on the clock.
+        let mut writes = 0;
+        while wal_restarts(&db) == before && writes < 5 {
+            write(20 + writes).await.unwrap();
+            writes += 1;
+        }
+        assert_ne!(wal_restarts(&db), before, "the WAL started over");
         // Nothing asked: nothing done, and nothing lost.
         store.between_batches().await.unwrap();
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM audit_log WHERE action = 'wal'")
             .fetch_one(store.pool())
             .await
             .unwrap();
-        assert_eq!(n, 21);
+        assert_eq!(n, 20 + writes);
     }
 }
