@@ -315,13 +315,20 @@ pub fn parse_answer(
                 "Please give an email address like name@example.jp.",
             )
         }),
-        AnswerType::Phone => PhoneJp::parse(raw).map(AnswerValue::Phone).map_err(|_| {
-            t(
-                lang,
-                "電話番号を数字でお答えください（例: 078-123-4567）。",
-                "Please give a Japanese phone number, e.g. 078-123-4567.",
-            )
-        }),
+        // The parser's reason (wrong length, not in the numbering plan, …)
+        // is what the owner needs to correct the number.
+        AnswerType::Phone => PhoneJp::parse(raw)
+            .map(AnswerValue::Phone)
+            .map_err(|e| match lang {
+                Lang::Ja => e.message_ja(),
+                Lang::En => {
+                    let mut m = e.to_string();
+                    if let Some(first) = m.get(..1) {
+                        m = first.to_uppercase() + &m[1..];
+                    }
+                    m + "."
+                }
+            }),
         AnswerType::Date => parse_date(raw, today).map(AnswerValue::Date).map_err(|_| {
             t(
                 lang,
