@@ -2,8 +2,8 @@
 
 use crate::domain::contact::{Email, PhoneJp};
 use crate::domain::date::DateValue;
+use crate::domain::municipality::Place;
 use crate::domain::number::Quantity;
-use crate::domain::prefecture::Prefecture;
 use serde::{Deserialize, Serialize};
 
 /// One accepted answer. Free text is kept exactly as typed (after removing
@@ -18,7 +18,10 @@ pub enum AnswerValue {
     Bool(bool),
     Text(String),
     Number(Quantity),
-    Prefecture(Prefecture),
+    /// The company's location: a prefecture, and the municipality when the
+    /// owner named one. The variant keeps its name so stored answers read
+    /// back unchanged.
+    Prefecture(Place),
     Email(Email),
     Phone(PhoneJp),
     Date(DateValue),
@@ -37,7 +40,9 @@ impl AnswerValue {
             AnswerValue::Bool(b) => if *b { "yes" } else { "no" }.to_string(),
             AnswerValue::Text(t) => t.clone(),
             AnswerValue::Number(q) => fmt_number(q.value),
-            AnswerValue::Prefecture(p) => p.name_ja().to_string(),
+            // Conditions compare the prefecture (`equals: 京都府`); the
+            // municipality has conditions of its own (`area:`).
+            AnswerValue::Prefecture(p) => p.prefecture().name_ja().to_string(),
             AnswerValue::Email(e) => e.as_str().to_string(),
             AnswerValue::Phone(p) => p.display(),
             AnswerValue::Date(d) => d.date.to_string(),

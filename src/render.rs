@@ -106,9 +106,10 @@ pub fn display_answer(flow: &Flow, node: NodeIx, v: &AnswerValue) -> String {
             Lang::Ja => q.to_string(),
             Lang::En => q.display_en(),
         },
-        AnswerValue::Prefecture(p) => match lang {
-            Lang::Ja => p.name_ja().to_string(),
-            Lang::En => p.name_en().to_string(),
+        AnswerValue::Prefecture(p) => match (lang, p.municipality()) {
+            (Lang::Ja, _) => p.name_ja(),
+            (Lang::En, None) => p.prefecture().name_en().to_string(),
+            (Lang::En, Some(m)) => format!("{} ({})", m.name(), p.prefecture().name_en()),
         },
         AnswerValue::Email(e) => e.as_str().to_string(),
         AnswerValue::Phone(p) => p.display(),

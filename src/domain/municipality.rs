@@ -125,7 +125,7 @@ impl Municipality {
         &TABLE[usize::from(self.0)]
     }
 
-    fn all() -> impl Iterator<Item = Municipality> {
+    pub fn all() -> impl Iterator<Item = Municipality> {
         (0..TABLE.len()).map(|i| Municipality(i as u16))
     }
 
@@ -327,6 +327,8 @@ impl Place {
                 let Some(rest) = key.strip_prefix(prefix) else {
                     continue;
                 };
+                // 京都の福知山, 石川県の七尾市.
+                let rest = rest.strip_prefix('の').unwrap_or(rest);
                 if rest.is_empty() {
                     continue;
                 }
@@ -457,6 +459,8 @@ mod tests {
             ("七尾", "石川県七尾市"),
             ("七尾市", "石川県七尾市"),
             ("石川（七尾）", "石川県七尾市"),
+            ("京都の福知山です", "京都府福知山市"),
+            ("石川県の七尾市にあります", "石川県七尾市"),
             ("石川県七尾市", "石川県七尾市"),
             ("ななお", "石川県七尾市"),
             ("〒623-0011", "京都府綾部市"),

@@ -8,8 +8,8 @@ use super::{PromptKind, PromptOption};
 use crate::answer::AnswerValue;
 use crate::domain::contact::{Email, PhoneJp};
 use crate::domain::date::parse_date;
+use crate::domain::municipality::{Place, PlaceError};
 use crate::domain::number::{parse_quantity, NumberError};
-use crate::domain::prefecture::{Prefecture, PrefectureError};
 use crate::domain::text::{clean_text, fold_for_match, normalize_input};
 use crate::script::{no_words, yes_words, AnswerType, ChoiceOption, Flow, Lang};
 use chrono::NaiveDate;
@@ -281,33 +281,9 @@ pub fn parse_answer(
             }
             Ok(AnswerValue::Number(q))
         }
-        AnswerType::Prefecture => {
-            Prefecture::parse(raw)
-                .map(AnswerValue::Prefecture)
-                .map_err(|e| match e {
-                    PrefectureError::IsRegion(r) => {
-                        let names: Vec<&str> =
-                            r.prefectures().iter().map(|p| p.name_ja()).collect();
-                        match lang {
-                            Lang::Ja => format!(
-                                "{}地方のどの都道府県ですか？（{}）",
-                                r.name_ja(),
-                                names.join("、")
-                            ),
-                            Lang::En => format!(
-                                "Which prefecture in {}? ({})",
-                                r.name_en(),
-                                names.join(", ")
-                            ),
-                        }
-                    }
-                    _ => t(
-                        lang,
-                        "都道府県名でお答えください（例: 兵庫県、兵庫、ひょうご、Hyogo）。",
-                        "Please give a prefecture (e.g. Hyogo, 兵庫県).",
-                    ),
-                })
-        }
+        AnswerType::Prefecture => Place::parse(raw)
+            .map(AnswerValue::Prefecture)
+            .map_err(|e| place_error(lang, &e)),
         AnswerType::Email => Email::parse(raw).map(AnswerValue::Email).map_err(|_| {
             t(
                 lang,
@@ -336,6 +312,53 @@ pub fn parse_answer(
                 "Please give a date such as April 2027, next month or in 3 months.",
             )
         }),
+    }
+}
+
+/// What to ask when a location is not understood: the prefectures of a
+/// region, the candidates of a name several municipalities share, or an
+/// example of each accepted form.
+fn place_error(lang: Lang, e: &PlaceError) -> String {
+    match (lang, e) {
+        (Lang::Ja, PlaceError::IsRegion(r)) => {
+            let names: Vec<&str> = r.prefectures().iter().map(|p| p.name_ja()).collect();
+            format!("{}地方のどの都道府県ですか？（{}）", r.name_ja(), names.join("、"))
+        }
+        (Lang::En, PlaceError::IsRegion(r)) => {
+            let names: Vec<&str> = r.prefectures().iter().map(|p| p.name_en()).collect();
+            format!("Which prefecture in {}? ({})", r.name_en(), names.join(", "))
+        }
+        (Lang::Ja, PlaceError::Ambiguous { name, candidates }) => {
+            let names: Vec<String> = candidates.iter().map(|m| m.qualified_name()).collect();
+            format!(
+                "「{name}」は複数あります。都道府県名を付けてお答えください（{}）。",
+                names.join("、")
+            )
+        }
+        (Lang::En, PlaceError::Ambiguous { name, candidates }) => {
+            let names: Vec<String> = candidates
+                .iter()
+                .map(|m| format!("{} {}", m.prefecture().name_en(), m.name()))
+                .collect();
+            format!(
+                "There is more than one \"{name}\". Please add the prefecture ({}).",
+                names.join(", ")
+            )
+        }
+        (Lang::Ja, PlaceError::UnknownPostalCode(code)) => format!(
+            "〒{code} は日本郵便の郵便番号一覧にありません。番号をご確認いただくか、市区町村名でお答えください（例: 綾部市）。"
+        ),
+        (Lang::En, PlaceError::UnknownPostalCode(code)) => format!(
+            "〒{code} is not in Japan Post's list of postal codes. Please check it, or give the prefecture (e.g. Hyogo)."
+        ),
+        (Lang::Ja, _) => {
+            "都道府県名か市区町村名でお答えください（例: 兵庫県、ひょうご、綾部市、京都府与謝野町、〒623-0011）。"
+                .into()
+        }
+        (Lang::En, _) => {
+            "Please give a prefecture (e.g. Hyogo, 兵庫県), a city (e.g. 綾部市) or a postal code (e.g. 623-0011)."
+                .into()
+        }
     }
 }
 

@@ -32,6 +32,8 @@ pub enum Test {
     Ge(f64),
     Answered(bool),
     Region(Region),
+    /// The owner's municipality is one of these (JIS X 0402 codes).
+    Area(Vec<u32>),
 }
 
 /// What a condition can look at. The engine's session state implements it;
@@ -64,8 +66,14 @@ impl Cond {
                     (Test::Le(n), Some(v)) => v.as_number().is_some_and(|x| x <= *n),
                     (Test::Gt(n), Some(v)) => v.as_number().is_some_and(|x| x > *n),
                     (Test::Ge(n), Some(v)) => v.as_number().is_some_and(|x| x >= *n),
-                    (Test::Region(r), Some(AnswerValue::Prefecture(p))) => p.region() == *r,
+                    (Test::Region(r), Some(AnswerValue::Prefecture(p))) => {
+                        p.prefecture().region() == *r
+                    }
                     (Test::Region(_), Some(_)) => false,
+                    (Test::Area(codes), Some(AnswerValue::Prefecture(p))) => {
+                        p.municipality().is_some_and(|m| codes.contains(&m.code()))
+                    }
+                    (Test::Area(_), Some(_)) => false,
                 }
             }
         }
@@ -95,6 +103,14 @@ impl Cond {
                 Test::Answered(true) => format!("{key} answered"),
                 Test::Answered(false) => format!("{key} not answered"),
                 Test::Region(r) => format!("{key} in region {}", r.name_ja()),
+                Test::Area(codes) => {
+                    let names: Vec<&str> = codes
+                        .iter()
+                        .filter_map(|c| crate::domain::municipality::Municipality::by_code(*c))
+                        .map(|m| m.name())
+                        .collect();
+                    format!("{key} in [{}]", names.join(", "))
+                }
             },
         }
     }
