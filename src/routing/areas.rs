@@ -89,7 +89,7 @@ pub fn compile(raw: &[RawArea], d: &mut Diags) -> HashMap<String, Vec<u32>> {
     for a in raw {
         let mut codes = Vec::new();
         for m in &a.municipalities {
-            if let Some(c) = municipality_codes(m, d) {
+            if let Some(c) = municipality_codes(m, &[], d) {
                 codes.extend(c);
             }
         }
@@ -120,12 +120,17 @@ pub fn resolve(
     if let Some(codes) = areas.get(&name.value) {
         return Some(codes.clone());
     }
-    municipality_codes(name, d)
+    let area_names: Vec<&str> = areas.keys().map(String::as_str).collect();
+    municipality_codes(name, &area_names, d)
 }
 
 /// The codes of a municipality; a designated city (京都市) brings its wards,
 /// because owners may name either.
-fn municipality_codes(name: &Spanned<String>, d: &mut Diags) -> Option<Vec<u32>> {
+fn municipality_codes(
+    name: &Spanned<String>,
+    area_names: &[&str],
+    d: &mut Diags,
+) -> Option<Vec<u32>> {
     match Place::parse(&name.value) {
         Ok(p) if p.municipality().is_some() => {
             let m = p.municipality()?;
@@ -167,11 +172,14 @@ fn municipality_codes(name: &Spanned<String>, d: &mut Diags) -> Option<Vec<u32>>
             None
         }
         _ => {
-            let suggestion = closest(&name.value, Municipality::all().map(Municipality::name));
+            // An area of the file first: a typo in an area name is likelier
+            // than a municipality nobody defined.
+            let suggestion = closest(&name.value, area_names.iter().copied())
+                .or_else(|| closest(&name.value, Municipality::all().map(Municipality::name)));
             let (hint_en, hint_ja) = match suggestion {
                 Some(s) => (
-                    format!("did you mean `{s}`? Areas list municipalities from the official list (data/municipalities.tsv)"),
-                    format!("`{s}` のことですか？地域には市区町村の正式名（data/municipalities.tsv）を書いてください"),
+                    format!("did you mean `{s}`? Name an area defined under `areas:` or a municipality from the official list (data/municipalities.tsv)"),
+                    format!("`{s}` のことですか？`areas:` で定義した地域名か、市区町村の正式名（data/municipalities.tsv）を書いてください"),
                 ),
                 None => (
                     "name a municipality from the official list (data/municipalities.tsv), e.g. 綾部市, or an area defined under `areas:`".to_string(),

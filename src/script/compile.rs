@@ -2084,7 +2084,7 @@ fn compile_routing(
             d.warn(
                 Loc::new(1, 1),
                 "uncovered-prefectures",
-                (format!("{} prefecture(s) have no hub with a chat target in this network: their cases reach the fallback hub, which is told the responsible hub from the national directory (data/directory.tsv): {shown}", uncovered.len()), format!("{} 都道府県にはこのネットワークの窓口がありません。相談は fallback の拠点に届き、全国名簿（data/directory.tsv）の担当拠点名が添えられます: {shown}", uncovered.len())),
+                (format!("{} prefecture(s) have no hub in this network: their cases reach the fallback hub with the name of the responsible hub from the national directory (data/directory.tsv): {shown}", uncovered.len()), format!("{} 都道府県にはこのネットワークの窓口がありません。相談は fallback の拠点に届き、全国名簿（data/directory.tsv）の担当拠点名が添えられます: {shown}", uncovered.len())),
                 bi!("add hubs with targets for them when the network grows", "ネットワークが広がったら窓口のある拠点を追加してください"),
             );
         }
