@@ -25,6 +25,13 @@ pub enum AnswerValue {
     Email(Email),
     Phone(PhoneJp),
     Date(DateValue),
+    /// An industry choice reached through the owner's words: the script's
+    /// option id and the JSIC class code (e.g. `services` and `7813`
+    /// リネンサプライ業), so the sheet can show both.
+    Industry {
+        option: String,
+        class: String,
+    },
     /// The owner skipped an optional question, or the script skipped it
     /// after too many retries.
     Skipped,
@@ -36,6 +43,8 @@ impl AnswerValue {
     pub fn as_key(&self) -> String {
         match self {
             AnswerValue::Choice(id) => id.clone(),
+            // Conditions see the option (`industry in [services]`).
+            AnswerValue::Industry { option, .. } => option.clone(),
             AnswerValue::Multi(ids) => ids.join(","),
             AnswerValue::Bool(b) => if *b { "yes" } else { "no" }.to_string(),
             AnswerValue::Text(t) => t.clone(),

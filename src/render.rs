@@ -90,6 +90,16 @@ pub fn display_answer(flow: &Flow, node: NodeIx, v: &AnswerValue) -> String {
     };
     match v {
         AnswerValue::Choice(id) => label_of(id),
+        // 「リネンサプライ業（サービス業）」: the class, then the option.
+        AnswerValue::Industry { option, class } => {
+            let name = crate::domain::industry::Jsic::by_code(class)
+                .map(|c| c.name())
+                .unwrap_or(class.as_str());
+            match lang {
+                Lang::Ja => format!("{name}（{}）", label_of(option)),
+                Lang::En => format!("{name} ({})", label_of(option)),
+            }
+        }
         AnswerValue::Multi(ids) => ids
             .iter()
             .map(|i| label_of(i))

@@ -9,6 +9,7 @@
 pub mod contact;
 pub mod date;
 pub mod ids;
+pub mod industry;
 pub mod municipality;
 pub mod number;
 pub mod prefecture;

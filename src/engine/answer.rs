@@ -8,6 +8,7 @@ use super::{PromptKind, PromptOption};
 use crate::answer::AnswerValue;
 use crate::domain::contact::{Email, PhoneJp};
 use crate::domain::date::parse_date;
+use crate::domain::industry::Jsic;
 use crate::domain::municipality::{Place, PlaceError};
 use crate::domain::number::{parse_quantity, NumberError};
 use crate::domain::text::{clean_text, fold_for_match, normalize_input};
@@ -90,6 +91,18 @@ fn match_option<'a>(options: &'a [ChoiceOption], raw: &str) -> Option<&'a Choice
     }
 }
 
+/// The industry answer for a choice whose option ids are the industry ids
+/// of [`Jsic::script_option`] (manufacturing, services, …), if the words
+/// name a JSIC class that maps to one of the options.
+fn industry_answer(options: &[ChoiceOption], raw: &str) -> Option<AnswerValue> {
+    let class = Jsic::classify(raw).ok()?;
+    let option = options.iter().find(|o| o.id == class.script_option())?;
+    Some(AnswerValue::Industry {
+        option: option.id.clone(),
+        class: class.code().to_string(),
+    })
+}
+
 fn option_list(lang: Lang, options: &[ChoiceOption]) -> String {
     let items: Vec<String> = options
         .iter()
@@ -121,9 +134,16 @@ pub fn parse_answer(
             } else {
                 match_option(options, raw)
             };
-            found
-                .map(|o| AnswerValue::Choice(o.id.clone()))
-                .ok_or_else(|| option_list(lang, options))
+            if let Some(o) = found {
+                return Ok(AnswerValue::Choice(o.id.clone()));
+            }
+            // A trade named in the owner's words (旅行業, リネンサプライ,
+            // 陶器の製造業です) is classified by JSIC and lands on the
+            // script's industry option, keeping the class for the sheet.
+            if let Some(v) = (!picked).then(|| industry_answer(options, raw)).flatten() {
+                return Ok(v);
+            }
+            Err(option_list(lang, options))
         }
         AnswerType::Multi { options, min, max } => {
             // Strong separators first; a piece that is not an option is

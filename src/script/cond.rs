@@ -61,6 +61,9 @@ impl Cond {
                         ids.iter().any(|x| x == id)
                     }
                     (Test::Includes(id), Some(AnswerValue::Choice(x))) => x == id,
+                    (Test::Includes(id), Some(AnswerValue::Industry { option, .. })) => {
+                        option == id
+                    }
                     (Test::Includes(_), Some(_)) => false,
                     (Test::Lt(n), Some(v)) => v.as_number().is_some_and(|x| x < *n),
                     (Test::Le(n), Some(v)) => v.as_number().is_some_and(|x| x <= *n),
