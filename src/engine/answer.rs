@@ -119,7 +119,52 @@ fn option_list(lang: Lang, options: &[ChoiceOption]) -> String {
     }
 }
 
+/// What the bot made of one reply to a question.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Understood {
+    /// The whole answer.
+    Value(AnswerValue),
+    /// Part of a multiple choice was understood and is kept; `ask` asks only
+    /// about the rest (the words that fitted no option, or that fitted more
+    /// than one).
+    Partial { kept: AnswerValue, ask: String },
+    /// Nothing usable, or genuinely ambiguous: ask again with this text.
+    Reask(String),
+}
+
+/// Interprets what the owner typed (or pressed, when `picked`) at a
+/// question of type `ty`. A wrong interpretation is worse than asking
+/// again, so anything doubtful comes back as [`Understood::Reask`] or
+/// [`Understood::Partial`].
+pub fn understand(
+    flow: &Flow,
+    ty: &AnswerType,
+    raw: &str,
+    picked: bool,
+    today: NaiveDate,
+) -> Understood {
+    match parse_whole(flow, ty, raw, picked, today) {
+        Ok(v) => Understood::Value(v),
+        Err(s) => Understood::Reask(s),
+    }
+}
+
+/// [`understand`] for callers that need the whole answer or a reason: a
+/// partial answer counts as a refusal with its question.
 pub fn parse_answer(
+    flow: &Flow,
+    ty: &AnswerType,
+    raw: &str,
+    picked: bool,
+    today: NaiveDate,
+) -> Result<AnswerValue, String> {
+    match understand(flow, ty, raw, picked, today) {
+        Understood::Value(v) => Ok(v),
+        Understood::Partial { ask, .. } | Understood::Reask(ask) => Err(ask),
+    }
+}
+
+fn parse_whole(
     flow: &Flow,
     ty: &AnswerType,
     raw: &str,

@@ -18,7 +18,7 @@ use crate::script::{AnswerType, Command, EndStatus, Flow, GiveUp, Lang, Next, No
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use answer::parse_answer;
+pub use answer::{parse_answer, understand, Understood};
 
 /// The longest answer accepted from an owner, in characters. Discord's
 /// modal text input allows 4,000; a longer message is refused with a clear

@@ -5,6 +5,7 @@
 //! - `cli`: the `madoguchi` binary as a newcomer runs it.
 //! - `group_commit`: concurrent turns committed together are all durable.
 //! - `render_paths`: the fast template paths render exactly as handlebars.
+//! - `understanding`: the corpus of owner phrasings in `tests/understanding/`.
 //! - `discord_e2e`: the Discord bot against the local stand-in.
 //! - `support::discord`: the local Discord stand-in (crate `discord-standin`,
 //!   `crates/discord-standin`) re-exported, with its smoke tests.
@@ -19,3 +20,4 @@ mod render_paths;
 mod store_story;
 mod support;
 mod transcripts;
+mod understanding;
