@@ -382,11 +382,12 @@ impl Place {
     }
 }
 
-/// A 7-digit postal code, with or without 〒, hyphen or a 郵便番号 label.
+/// A 7-digit postal code, with or without 〒, hyphen or a 郵便番号(は)
+/// label.
 fn postal_code(key: &str) -> Option<u32> {
     let k = key
         .trim_start_matches("郵便番号")
-        .trim_start_matches(['〒', ':'])
+        .trim_start_matches(['は', '〒', ':'])
         .replace(['-', 'ー', '−', '‐', '－'], "");
     (k.len() == 7 && k.chars().all(|c| c.is_ascii_digit()))
         .then(|| k.parse().ok())
