@@ -205,3 +205,54 @@ fn municipality_codes(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_directory_names_every_prefectures_hubs() {
+        let d = directory();
+        let yorozu = d.iter().filter(|e| e.kind == HubKind::Yorozu).count();
+        let pro: Vec<&DirectoryEntry> = d.iter().filter(|e| e.kind == HubKind::ProTalent).collect();
+        assert_eq!(yorozu, 47);
+        assert_eq!(pro.len(), 45);
+        for p in ["東京都", "沖縄県"] {
+            assert!(pro.iter().all(|e| e.prefecture.name_ja() != p), "{p}");
+        }
+        for e in d {
+            let suffix = match e.kind {
+                HubKind::Yorozu => "よろず支援拠点",
+                _ => "プロフェッショナル人材戦略拠点",
+            };
+            assert_eq!(e.name, format!("{}{suffix}", e.prefecture.name_ja()));
+        }
+    }
+
+    #[test]
+    fn a_networks_hub_overrides_the_directory() {
+        let hyogo = Prefecture::parse("兵庫県").unwrap();
+        let mut hubs = vec![Hub {
+            id: HubId::parse("hyogo-pro").unwrap(),
+            name: "兵庫県プロフェッショナル人材戦略拠点（ひょうご専門人材相談センター）".into(),
+            name_en: None,
+            kind: HubKind::ProTalent,
+            prefectures: vec![hyogo],
+            municipalities: Vec::new(),
+            from_directory: false,
+            terminal: Some("hyogo-pro".into()),
+            discord: None,
+        }];
+        add_directory(&mut hubs);
+        assert_eq!(hubs.len(), 1 + 47 + 44);
+        let for_hyogo: Vec<&str> = hubs
+            .iter()
+            .filter(|h| h.prefectures.contains(&hyogo))
+            .map(|h| h.id.as_str())
+            .collect();
+        assert_eq!(for_hyogo, ["hyogo-pro", "directory-yorozu-28"]);
+        assert!(hubs[1..]
+            .iter()
+            .all(|h| h.from_directory && h.terminal.is_none()));
+    }
+}

@@ -1666,8 +1666,12 @@ fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Co
             );
             return None;
         }
-        return crate::routing::areas::resolve(a, names.areas, d)
-            .and_then(|codes| mk(Test::Area(codes)));
+        return crate::routing::areas::resolve(a, names.areas, d).and_then(|codes| {
+            mk(Test::Area {
+                name: a.value.clone(),
+                codes,
+            })
+        });
     }
     if let Some(r) = &c.region {
         if !matches!(ty, AnswerType::Prefecture) {

@@ -32,8 +32,12 @@ pub enum Test {
     Ge(f64),
     Answered(bool),
     Region(Region),
-    /// The owner's municipality is one of these (JIS X 0402 codes).
-    Area(Vec<u32>),
+    /// The owner's municipality is one of `codes` (JIS X 0402); `name` is
+    /// the area or municipality as the routing file names it.
+    Area {
+        name: String,
+        codes: Vec<u32>,
+    },
 }
 
 /// What a condition can look at. The engine's session state implements it;
@@ -73,10 +77,10 @@ impl Cond {
                         p.prefecture().region() == *r
                     }
                     (Test::Region(_), Some(_)) => false,
-                    (Test::Area(codes), Some(AnswerValue::Prefecture(p))) => {
+                    (Test::Area { codes, .. }, Some(AnswerValue::Prefecture(p))) => {
                         p.municipality().is_some_and(|m| codes.contains(&m.code()))
                     }
-                    (Test::Area(_), Some(_)) => false,
+                    (Test::Area { .. }, Some(_)) => false,
                 }
             }
         }
@@ -106,14 +110,7 @@ impl Cond {
                 Test::Answered(true) => format!("{key} answered"),
                 Test::Answered(false) => format!("{key} not answered"),
                 Test::Region(r) => format!("{key} in region {}", r.name_ja()),
-                Test::Area(codes) => {
-                    let names: Vec<&str> = codes
-                        .iter()
-                        .filter_map(|c| crate::domain::municipality::Municipality::by_code(*c))
-                        .map(|m| m.name())
-                        .collect();
-                    format!("{key} in [{}]", names.join(", "))
-                }
+                Test::Area { name, .. } => format!("{key} in area {name}"),
             },
         }
     }
