@@ -2,8 +2,8 @@
 
 use crate::domain::contact::{Email, PhoneJp};
 use crate::domain::date::{DateValue, Period};
+use crate::domain::municipality::Place;
 use crate::domain::number::Quantity;
-use crate::domain::prefecture::Prefecture;
 use serde::{Deserialize, Serialize};
 
 /// One accepted answer. Free text is kept exactly as typed (after removing
@@ -22,13 +22,23 @@ pub enum AnswerValue {
     Bool(bool),
     Text(String),
     Number(Quantity),
-    Prefecture(Prefecture),
+    /// The company's location: a prefecture, and the municipality when the
+    /// owner named one. The variant keeps its name so stored answers read
+    /// back unchanged.
+    Prefecture(Place),
     Email(Email),
     Phone(PhoneJp),
     Date(DateValue),
     /// A time in the owner's words that is no date: 「なるべく早く」,
     /// 「来年の春」, 「今年度中」 (boxed: rare, and it holds the words).
     Period(Box<Period>),
+    /// An industry choice reached through the owner's words: the script's
+    /// option id and the JSIC class code (e.g. `services` and `7813`
+    /// リネンサプライ業), so the sheet can show both.
+    Industry {
+        option: String,
+        class: String,
+    },
     /// The owner skipped an optional question, or the script skipped it
     /// after too many retries.
     Skipped,
@@ -48,11 +58,15 @@ impl AnswerValue {
         match self {
             AnswerValue::Choice(id) => id.clone(),
             AnswerValue::Other(o) => o.id.clone(),
+            // Conditions see the option (`industry in [services]`).
+            AnswerValue::Industry { option, .. } => option.clone(),
             AnswerValue::Multi(ids) => ids.join(","),
             AnswerValue::Bool(b) => if *b { "yes" } else { "no" }.to_string(),
             AnswerValue::Text(t) => t.clone(),
             AnswerValue::Number(q) => fmt_number(q.value),
-            AnswerValue::Prefecture(p) => p.name_ja().to_string(),
+            // Conditions compare the prefecture (`equals: 京都府`); the
+            // municipality has conditions of its own (`area:`).
+            AnswerValue::Prefecture(p) => p.prefecture().name_ja().to_string(),
             AnswerValue::Email(e) => e.as_str().to_string(),
             AnswerValue::Phone(p) => p.display(),
             AnswerValue::Date(d) => d.date.to_string(),

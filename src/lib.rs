@@ -5,12 +5,16 @@
 //!
 //! # Map of the modules
 //!
-//! - [`domain`]: typed values parsed at the edge: prefectures, numbers with
-//!   units, contact details, dates, ids. Pure functions with unit tests.
+//! - [`domain`]: typed values parsed at the edge: prefectures and
+//!   municipalities (places, postal codes), industries (JSIC), numbers with
+//!   units, contact details (phones by the numbering plan), dates, ids. Pure
+//!   functions with unit tests; reference data comes from `data/`, compiled
+//!   in.
 //! - [`script`]: the dialog script format (`dialogs/*.yaml`), its compiler
 //!   and diagnostics (`file:line:col`), and the compiled [`script::Flow`].
 //! - [`routing`]: hubs and rules; chooses the hub(s) for a case and records
-//!   why.
+//!   why; areas of municipalities and the national directory of hubs
+//!   ([`routing::areas`]).
 //! - [`engine`]: the consultation state machine. `step(flow, state, input,
 //!   ctx) -> effects`.
 //! - [`render`]: template contexts and escaping of owner text; plain and

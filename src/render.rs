@@ -72,6 +72,16 @@ pub fn display_answer(flow: &Flow, node: NodeIx, v: &AnswerValue) -> String {
             Lang::Ja => format!("{}（{}）", label_of(&o.id), o.words),
             Lang::En => format!("{} ({})", label_of(&o.id), o.words),
         },
+        // 「リネンサプライ業（サービス業）」: the class, then the option.
+        AnswerValue::Industry { option, class } => {
+            let name = crate::domain::industry::Jsic::by_code(class)
+                .map(|c| c.name())
+                .unwrap_or(class.as_str());
+            match lang {
+                Lang::Ja => format!("{name}（{}）", label_of(option)),
+                Lang::En => format!("{name} ({})", label_of(option)),
+            }
+        }
         AnswerValue::Multi(ids) => ids
             .iter()
             .map(|i| label_of(i))
@@ -88,9 +98,10 @@ pub fn display_answer(flow: &Flow, node: NodeIx, v: &AnswerValue) -> String {
             Lang::Ja => q.to_string(),
             Lang::En => q.display_en(),
         },
-        AnswerValue::Prefecture(p) => match lang {
-            Lang::Ja => p.name_ja().to_string(),
-            Lang::En => p.name_en().to_string(),
+        AnswerValue::Prefecture(p) => match (lang, p.municipality()) {
+            (Lang::Ja, _) => p.name_ja(),
+            (Lang::En, None) => p.prefecture().name_en().to_string(),
+            (Lang::En, Some(m)) => format!("{} ({})", m.name(), p.prefecture().name_en()),
         },
         AnswerValue::Email(e) => e.as_str().to_string(),
         AnswerValue::Phone(p) => p.display(),

@@ -5,9 +5,21 @@
 //! for the owner's prefecture wins, otherwise the explicit fallback applies.
 //! The decision records the winning rule and why each earlier rule did not
 //! apply, so staff can see why a case reached them.
+//!
+//! A hub covers whole prefectures, or named municipalities (`areas:` in the
+//! routing file, e.g. 京都府北部5市2町); a hub for the owner's municipality
+//! wins over one for the prefecture. Behind the network's own hubs stands
+//! the national directory (`data/directory.tsv`): the よろず支援拠点 of every
+//! prefecture and the プロフェッショナル人材戦略拠点 of all but Tokyo and
+//! Okinawa, by name only. A case whose hub comes from the directory has no
+//! chat target, so it reaches the fallback hub (the network desk), and the
+//! decision's reason names the hub it belongs to.
+
+pub mod areas;
 
 use crate::answer::AnswerValue;
 use crate::domain::ids::HubId;
+use crate::domain::municipality::Place;
 use crate::domain::prefecture::Prefecture;
 use crate::script::cond::{Cond, Facts};
 use crate::script::{Lang, NodeIx};
@@ -87,6 +99,11 @@ pub struct Hub {
     pub name_en: Option<String>,
     pub kind: HubKind,
     pub prefectures: Vec<Prefecture>,
+    /// JIS X 0402 codes of the municipalities the hub covers beyond (or
+    /// instead of) whole prefectures.
+    pub municipalities: Vec<u32>,
+    /// Taken from the national directory: a name without chat targets.
+    pub from_directory: bool,
     pub terminal: Option<String>,
     pub discord: Option<DiscordTarget>,
 }
@@ -165,27 +182,38 @@ impl Routing {
         self.hubs.iter().find(|h| h.id.as_str() == id)
     }
 
-    fn owner_prefecture(&self, f: &dyn Facts) -> Option<Prefecture> {
+    fn owner_place(&self, f: &dyn Facts) -> Option<Place> {
         match self.prefecture_node.and_then(|n| f.answer(n)) {
             Some(AnswerValue::Prefecture(p)) => Some(*p),
             _ => None,
         }
     }
 
-    fn resolve(&self, pick: &Pick, pref: Option<Prefecture>) -> Result<usize, String> {
+    fn resolve(&self, pick: &Pick, place: Option<Place>) -> Result<usize, String> {
         match pick {
             Pick::Hub(i) => Ok(*i),
             Pick::Kind(kind) => {
-                let Some(p) = pref else {
+                let Some(place) = place else {
                     return Err(format!(
                         "no prefecture answered, so no {} hub can be chosen",
                         kind.name()
                     ));
                 };
-                self.hubs
-                    .iter()
-                    .position(|h| h.kind == *kind && h.prefectures.contains(&p))
-                    .ok_or_else(|| format!("no {} hub covers {}", kind.name(), p.name_ja()))
+                let p = place.prefecture();
+                // A hub for the owner's municipality first, then one for the
+                // whole prefecture (the directory's hubs are among these).
+                let by_area = place.municipality().and_then(|m| {
+                    self.hubs
+                        .iter()
+                        .position(|h| h.kind == *kind && h.municipalities.contains(&m.code()))
+                });
+                by_area
+                    .or_else(|| {
+                        self.hubs
+                            .iter()
+                            .position(|h| h.kind == *kind && h.prefectures.contains(&p))
+                    })
+                    .ok_or_else(|| format!("no {} hub covers {}", kind.name(), place.name_ja()))
             }
         }
     }
@@ -211,7 +239,7 @@ impl Routing {
                 return Err(format!("condition not met: {}", when.describe()));
             }
         }
-        let pref = self.owner_prefecture(f);
+        let pref = self.owner_place(f);
         let primary = self.resolve(&rule.primary, pref)?;
         let mut copies = Vec::new();
         for c in &rule.copies {
@@ -224,13 +252,50 @@ impl Routing {
                 }
             }
         }
-        let reason = match lang {
+        let mut reason = match lang {
             Lang::En => rule
                 .description_en
                 .clone()
                 .unwrap_or_else(|| rule.description.clone()),
             Lang::Ja => rule.description.clone(),
         };
+        // Hubs of the national directory have no chat target: the case goes
+        // to the fallback hub (the network desk), told which hub it belongs
+        // to, and copies to such hubs are named for the desk to pass on.
+        let mut primary = primary;
+        if self.hubs[primary].from_directory {
+            let desk = match &self.fallback.primary {
+                Pick::Hub(i) => *i,
+                Pick::Kind(_) => return Err("the fallback names no hub".into()),
+            };
+            let belongs = self.hubs[primary].display_name(lang).to_string();
+            reason.push_str(&match lang {
+                Lang::Ja => format!(
+                    "。担当は「{belongs}」ですが、このネットワークに窓口がないため、{}が取り次ぎます",
+                    self.hubs[desk].display_name(lang)
+                ),
+                Lang::En => format!(
+                    ". The responsible hub is {belongs}; it has no desk in this network, so {} passes the case on",
+                    self.hubs[desk].display_name(lang)
+                ),
+            });
+            primary = desk;
+        }
+        let mut unreachable = Vec::new();
+        copies.retain(|&i| {
+            if self.hubs[i].from_directory {
+                unreachable.push(self.hubs[i].display_name(lang).to_string());
+                false
+            } else {
+                i != primary
+            }
+        });
+        if !unreachable.is_empty() {
+            reason.push_str(&match lang {
+                Lang::Ja => format!("（写しの送付先：{}。窓口がないため事務局から連絡します）", unreachable.join("、")),
+                Lang::En => format!(" (copy for {}, which has no desk in this network: the secretariat will contact it)", unreachable.join(", ")),
+            });
+        }
         Ok(RouteDecision {
             rule: rule.id.clone(),
             reason,

@@ -99,22 +99,58 @@ impl From<Email> for String {
     }
 }
 
-/// A Japanese phone number stored as 10 or 11 digits starting with 0.
+/// A Japanese phone number that is valid in the national numbering plan,
+/// stored as its national digits with the trunk 0 (e.g. "0773421234").
+///
+/// Validation and grouping come from the `phonenumber` crate (a port of
+/// Google's libphonenumber and its metadata for Japan), not from our own
+/// tables: Japanese area codes run from two to five digits (03, 078, 0773,
+/// 01267) and the grouping of a number depends on its exact prefix, which
+/// only the published numbering plan knows.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
 pub struct PhoneJp(String);
 
-/// Errors from `PhoneJp::parse`.
+/// Errors from `PhoneJp::parse`. The English text is the `Display`;
+/// [`PhoneError::message_ja`] says the same for Japanese scripts.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum PhoneError {
     #[error("no phone number given: type it like 090-1234-5678 or 078-123-4567")]
     Empty,
     #[error("「{0}」 is not a phone number: use digits and hyphens only, e.g. 090-1234-5678")]
     Invalid(String),
-    #[error("the phone number has {0} digits: Japanese numbers have 10 or 11 digits including the leading 0, e.g. 090-1234-5678")]
+    #[error("the phone number has {0} digits: Japanese numbers have 10 or 11 digits including the leading 0, e.g. 090-1234-5678 or 0773-42-1234")]
     WrongLength(usize),
     #[error("the phone number must start with 0 (or +81): type it like 090-1234-5678")]
     NoLeadingZero,
+    /// The digits have a plausible length but no such number exists in the
+    /// Japanese numbering plan (an unassigned prefix, a mobile number with
+    /// ten digits, a landline with eleven, 00000000000).
+    #[error("{0} is not a number in the Japanese numbering plan: check the digits (landlines have 10 digits, e.g. 0773-42-1234; mobiles 11, e.g. 090-1234-5678)")]
+    NotInPlan(String),
+}
+
+impl PhoneError {
+    /// The reason in Japanese, for owners answering a Japanese script.
+    pub fn message_ja(&self) -> String {
+        match self {
+            PhoneError::Empty => {
+                "電話番号が空です。090-1234-5678 や 078-123-4567 のように入力してください。".into()
+            }
+            PhoneError::Invalid(s) => format!(
+                "「{s}」は電話番号として読めません。数字とハイフンだけで入力してください（例: 090-1234-5678）。"
+            ),
+            PhoneError::WrongLength(n) => format!(
+                "電話番号の桁数が{n}桁です。日本の電話番号は先頭の0を含めて10桁か11桁です（例: 0773-42-1234、090-1234-5678）。"
+            ),
+            PhoneError::NoLeadingZero => {
+                "電話番号は0（または+81）から始めてください（例: 090-1234-5678）。".into()
+            }
+            PhoneError::NotInPlan(s) => format!(
+                "{s} は日本で使われている番号の形ではありません。数字をご確認ください（固定電話は10桁 例: 0773-42-1234、携帯電話は11桁 例: 090-1234-5678）。"
+            ),
+        }
+    }
 }
 
 /// Every dash-like character a phone keyboard or IME may produce.
@@ -152,6 +188,17 @@ impl PhoneJp {
         if !(10..=11).contains(&digits.len()) {
             return Err(PhoneError::WrongLength(digits.len()));
         }
+        // Whether the number exists is the numbering plan's call. A 0 after
+        // the trunk 0 is the international call prefix, never a number.
+        let not_in_plan = || PhoneError::NotInPlan(excerpt(&digits));
+        if digits.starts_with("00") {
+            return Err(not_in_plan());
+        }
+        let number = phonenumber::parse(Some(phonenumber::country::Id::JP), &digits)
+            .map_err(|_| not_in_plan())?;
+        if !phonenumber::is_valid(&number) || number.code().value() != 81 {
+            return Err(not_in_plan());
+        }
         Ok(PhoneJp(digits))
     }
 
@@ -160,35 +207,15 @@ impl PhoneJp {
         &self.0
     }
 
-    /// A hyphenated form for people to read. Correct grouping of landlines
-    /// needs the full area-code table, which changes over time, so we use a
-    /// simple scheme that is always unambiguous to dial:
-    /// - 11-digit mobile/IP numbers (020/050/060/070/080/090): 3-4-4;
-    /// - toll-free and navi-dial (0120/0570/0800/0990): 4-3-3, or 4-3-4 for 0800;
-    /// - Tokyo (03) and Osaka (06): 2-4-4;
-    /// - other 10-digit numbers: 3-3-4, right for three-digit area codes
-    ///   such as 078 and still readable for the rest;
-    /// - any other 11-digit number: 3-4-4.
+    /// The national form people dial, grouped by the numbering plan:
+    /// 0773-42-1234, 078-123-4567, 03-1234-5678, 090-1234-5678,
+    /// 0120-123-456.
     pub fn display(&self) -> String {
-        let d = self.0.as_str();
-        let groups: &[usize] = match (d.len(), &d[..4.min(d.len())]) {
-            (_, "0120" | "0570" | "0990") if d.len() == 10 => &[4, 3, 3],
-            (11, "0800") => &[4, 3, 4],
-            (11, _) => &[3, 4, 4],
-            (10, p) if p.starts_with("03") || p.starts_with("06") => &[2, 4, 4],
-            _ => &[3, 3, 4],
-        };
-        let mut out = String::with_capacity(d.len() + 2);
-        let mut start = 0;
-        for (i, len) in groups.iter().enumerate() {
-            let end = (start + len).min(d.len());
-            if i > 0 {
-                out.push('-');
-            }
-            out.push_str(&d[start..end]);
-            start = end;
-        }
-        out
+        phonenumber::parse(Some(phonenumber::country::Id::JP), &self.0)
+            .map(|n| n.format().mode(phonenumber::Mode::National).to_string())
+            // Every stored value passed `parse`, so this is not reached; the
+            // digits are still a number anyone can dial.
+            .unwrap_or_else(|_| self.0.clone())
     }
 }
 
@@ -293,9 +320,12 @@ mod tests {
             ("+81 90-1234-5678", "09012345678", "090-1234-5678"),
             ("+81 (0)90 1234 5678", "09012345678", "090-1234-5678"),
             ("＋８１９０１２３４５６７８", "09012345678", "090-1234-5678"),
+            ("080-2345-6789", "08023456789", "080-2345-6789"),
+            ("070-1234-5678", "07012345678", "070-1234-5678"),
             ("(03) 1234-5678", "0312345678", "03-1234-5678"),
             ("06-1234-5678", "0612345678", "06-1234-5678"),
             ("078-123-4567", "0781234567", "078-123-4567"),
+            ("075-123-4567", "0751234567", "075-123-4567"),
             ("0120-123-456", "0120123456", "0120-123-456"),
             ("0570-000-123", "0570000123", "0570-000-123"),
             ("0800-123-4567", "08001234567", "0800-123-4567"),
@@ -310,12 +340,47 @@ mod tests {
         }
     }
 
+    /// Four- and five-digit area codes keep their grouping, however the
+    /// owner hyphenated them: 077-342-1234 and 0773-42-1234 are the same
+    /// digits, and the sheet must show the area code the numbering plan
+    /// knows (綾部 0773, 福知山 0773, 宮津 0772, 七尾 0767, 豊岡 0796).
+    #[test]
+    fn long_area_codes_keep_their_grouping() {
+        let cases = [
+            ("0773-42-1234", "0773-42-1234"),
+            ("077-342-1234", "0773-42-1234"),
+            ("0773421234", "0773-42-1234"),
+            ("0772-22-1234", "0772-22-1234"),
+            ("0767-52-1234", "0767-52-1234"),
+            ("0796-22-1234", "0796-22-1234"),
+            ("0749-22-1234", "0749-22-1234"),
+            ("01267-2-1234", "01267-2-1234"),
+            ("011-222-1234", "011-222-1234"),
+        ];
+        for (input, shown) in cases {
+            let p = PhoneJp::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(p.display(), shown, "{input}");
+        }
+    }
+
     #[test]
     fn invalid_phone_numbers() {
         assert_eq!(PhoneJp::parse(""), Err(PhoneError::Empty));
-        // Lengths are checked per country-wide rule, not per prefix, so a
-        // mobile prefix with 10 digits passes; the owner will be called back.
-        assert!(PhoneJp::parse("090-1234-567").is_ok());
+        // A mobile prefix needs 11 digits and a landline 10: the plan, not
+        // the overall length, decides.
+        for s in [
+            "090-1234-567",
+            "078-123-4567-8",
+            "0773-42-12345",
+            "00000000000",
+            "0000000000",
+        ] {
+            assert!(
+                matches!(PhoneJp::parse(s), Err(PhoneError::NotInPlan(_))),
+                "{s}: {:?}",
+                PhoneJp::parse(s)
+            );
+        }
         assert_eq!(
             PhoneJp::parse("090-1234-56"),
             Err(PhoneError::WrongLength(9))
@@ -340,6 +405,9 @@ mod tests {
             PhoneJp::parse("12345").unwrap_err().to_string(),
             "the phone number must start with 0 (or +81): type it like 090-1234-5678"
         );
+        let e = PhoneJp::parse("078-123-4567-8").unwrap_err();
+        assert!(e.to_string().contains("07812345678"), "{e}");
+        assert!(e.message_ja().contains("数字をご確認ください"), "{e}");
     }
 
     #[test]

@@ -9,6 +9,8 @@
 pub mod contact;
 pub mod date;
 pub mod ids;
+pub mod industry;
+pub mod municipality;
 pub mod number;
 pub mod prefecture;
 pub mod text;
@@ -18,6 +20,7 @@ pub use date::{parse_date, DateError, DatePrecision, DateValue};
 pub use ids::{
     CaseId, CaseIdError, HubId, HubIdError, SessionId, Transport, UserKey, UserKeyError,
 };
+pub use municipality::{Municipality, Place, PlaceError};
 pub use number::{parse_quantity, EmployeeCount, MoneyYen, NumberError, Quantity};
 pub use prefecture::{Prefecture, PrefectureError, Region, RegionError};
 pub use text::{

@@ -9,7 +9,8 @@ use crate::answer::AnswerValue;
 use crate::domain::contact::{Email, PhoneJp};
 use crate::domain::date::{parse_when, DateError, When};
 use crate::domain::number::{parse_quantity_in_phrase, NumberError};
-use crate::domain::prefecture::{Prefecture, PrefectureError};
+use crate::domain::industry::Jsic;
+use crate::domain::municipality::{Place, PlaceError};
 use crate::domain::text::{clean_text, fold_for_match, normalize_input};
 use crate::script::{no_words, yes_words, AnswerType, ChoiceOption, Flow, Lang};
 use chrono::NaiveDate;
@@ -88,6 +89,18 @@ fn match_option<'a>(options: &'a [ChoiceOption], raw: &str) -> Option<&'a Choice
         (Some(o), None) => Some(o),
         _ => None,
     }
+}
+
+/// The industry answer for a choice whose option ids are the industry ids
+/// of [`Jsic::script_option`] (manufacturing, services, …), if the words
+/// name a JSIC class that maps to one of the options.
+fn industry_answer(options: &[ChoiceOption], raw: &str) -> Option<AnswerValue> {
+    let class = Jsic::classify(raw).ok()?;
+    let option = options.iter().find(|o| o.id == class.script_option())?;
+    Some(AnswerValue::Industry {
+        option: option.id.clone(),
+        class: class.code().to_string(),
+    })
 }
 
 fn option_list(lang: Lang, options: &[ChoiceOption]) -> String {
@@ -190,6 +203,14 @@ fn understand_choice(lang: Lang, options: &[ChoiceOption], raw: &str) -> Underst
     // The exact forms first: a number, a label, an alias, a unique prefix.
     if let Some(o) = match_option(options, raw) {
         return Understood::Value(AnswerValue::Choice(o.id.clone()));
+    }
+    // A trade named in the owner's words (旅行業, リネンサプライ,
+    // 陶器の製造業です) is classified by JSIC and lands on the script's
+    // industry option, keeping the class for the sheet. This runs before
+    // the reading of option words inside the sentence, so the sheet shows
+    // the class the owner named and not only the broad option.
+    if let Some(v) = industry_answer(options, raw) {
+        return Understood::Value(v);
     }
     let r = choice::read(options, raw);
     if !r.bad_numbers.is_empty() && r.picks.is_empty() {
@@ -571,45 +592,14 @@ fn parse_whole(
             }
             Ok(AnswerValue::Number(q))
         }
-        AnswerType::Prefecture => {
-            Prefecture::parse(raw)
-                .map(AnswerValue::Prefecture)
-                .map_err(|e| match e {
-                    PrefectureError::IsRegion(r) => {
-                        let names: Vec<&str> =
-                            r.prefectures().iter().map(|p| p.name_ja()).collect();
-                        match lang {
-                            Lang::Ja => format!(
-                                "{}地方のどの都道府県ですか？（{}）",
-                                r.name_ja(),
-                                names.join("、")
-                            ),
-                            Lang::En => format!(
-                                "Which prefecture in {}? ({})",
-                                r.name_en(),
-                                names.join(", ")
-                            ),
-                        }
-                    }
-                    _ => t(
-                        lang,
-                        "都道府県名でお答えください（例: 兵庫県、兵庫、ひょうご、Hyogo）。",
-                        "Please give a prefecture (e.g. Hyogo, 兵庫県).",
-                    ),
-                })
-        }
+        AnswerType::Prefecture => Place::parse(raw)
+            .map(AnswerValue::Prefecture)
+            .map_err(|e| place_error(lang, &e)),
         AnswerType::Email => Email::parse(raw).map(AnswerValue::Email).map_err(|_| {
             t(
                 lang,
                 "メールアドレスの形でお答えください（例: name@example.jp）。",
                 "Please give an email address like name@example.jp.",
-            )
-        }),
-        AnswerType::Phone => PhoneJp::parse(raw).map(AnswerValue::Phone).map_err(|_| {
-            t(
-                lang,
-                "電話番号を数字でお答えください（例: 078-123-4567）。",
-                "Please give a Japanese phone number, e.g. 078-123-4567.",
             )
         }),
         AnswerType::Date => match parse_when(raw, today) {
@@ -695,6 +685,53 @@ fn range_message(lang: Lang, unit: Option<&str>, min: Option<f64>, max: Option<f
             format!("Please give at most {} ({ex}).", amount(lang, hi, unit))
         }
         (Lang::En, None, None) => format!("Please answer with a number ({ex})."),
+    }
+}
+
+/// What to ask when a location is not understood: the prefectures of a
+/// region, the candidates of a name several municipalities share, or an
+/// example of each accepted form.
+fn place_error(lang: Lang, e: &PlaceError) -> String {
+    match (lang, e) {
+        (Lang::Ja, PlaceError::IsRegion(r)) => {
+            let names: Vec<&str> = r.prefectures().iter().map(|p| p.name_ja()).collect();
+            format!("{}地方のどの都道府県ですか？（{}）", r.name_ja(), names.join("、"))
+        }
+        (Lang::En, PlaceError::IsRegion(r)) => {
+            let names: Vec<&str> = r.prefectures().iter().map(|p| p.name_en()).collect();
+            format!("Which prefecture in {}? ({})", r.name_en(), names.join(", "))
+        }
+        (Lang::Ja, PlaceError::Ambiguous { name, candidates }) => {
+            let names: Vec<String> = candidates.iter().map(|m| m.qualified_name()).collect();
+            format!(
+                "「{name}」は複数あります。都道府県名を付けてお答えください（{}）。",
+                names.join("、")
+            )
+        }
+        (Lang::En, PlaceError::Ambiguous { name, candidates }) => {
+            let names: Vec<String> = candidates
+                .iter()
+                .map(|m| format!("{} {}", m.prefecture().name_en(), m.name()))
+                .collect();
+            format!(
+                "There is more than one \"{name}\". Please add the prefecture ({}).",
+                names.join(", ")
+            )
+        }
+        (Lang::Ja, PlaceError::UnknownPostalCode(code)) => format!(
+            "〒{code} は日本郵便の郵便番号一覧にありません。番号をご確認いただくか、市区町村名でお答えください（例: 綾部市）。"
+        ),
+        (Lang::En, PlaceError::UnknownPostalCode(code)) => format!(
+            "〒{code} is not in Japan Post's list of postal codes. Please check it, or give the prefecture (e.g. Hyogo)."
+        ),
+        (Lang::Ja, _) => {
+            "都道府県名か市区町村名でお答えください（例: 兵庫県、ひょうご、綾部市、京都府与謝野町、〒623-0011）。"
+                .into()
+        }
+        (Lang::En, _) => {
+            "Please give a prefecture (e.g. Hyogo, 兵庫県), a city (e.g. 綾部市) or a postal code (e.g. 623-0011)."
+                .into()
+        }
     }
 }
 

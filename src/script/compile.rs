@@ -378,6 +378,8 @@ struct Names<'a> {
     index: &'a HashMap<String, NodeIx>,
     kinds: &'a [Option<&'a AnswerType>],
     tags: &'a HashSet<String>,
+    /// The routing file's areas, for `area:` conditions (empty in scripts).
+    areas: &'a HashMap<String, Vec<u32>>,
 }
 
 impl<'a> Compiler<'a> {
@@ -552,10 +554,12 @@ impl<'a> Compiler<'a> {
             }
         }
 
+        let no_areas = HashMap::new();
         let names = Names {
             index: &index,
             kinds: &ask_types,
             tags: &tag_names,
+            areas: &no_areas,
         };
         // Successors.
         let mut nexts = Vec::with_capacity(raw.nodes.len());
@@ -1930,14 +1934,15 @@ fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Co
         c.ge.is_some(),
         c.answered.is_some(),
         c.region.is_some(),
+        c.area.is_some(),
     ];
     if tests.iter().filter(|x| **x).count() != 1 {
         d.error(
             key,
             "bad-test",
             bi!(
-                "an answer condition needs exactly one test: equals, in, includes, lt, le, gt, ge, answered or region",
-                "回答の条件には equals・in・includes・lt・le・gt・ge・answered・region のどれかひとつが必要です"
+                "an answer condition needs exactly one test: equals, in, includes, lt, le, gt, ge, answered, region or area",
+                "回答の条件には equals・in・includes・lt・le・gt・ge・answered・region・area のどれかひとつが必要です"
             ),
             bi!("use `all:` to combine several tests", "複数の条件は `all:` で組み合わせてください"),
         );
@@ -2026,6 +2031,37 @@ fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Co
     }
     if let Some(a) = c.answered {
         return mk(Test::Answered(a));
+    }
+    if let Some(a) = &c.area {
+        if !matches!(ty, AnswerType::Prefecture) {
+            d.error(
+                a,
+                "area-not-prefecture",
+                (
+                    format!(
+                        "`area` needs a prefecture question, `{}` is `{}`",
+                        key.value,
+                        ty.name()
+                    ),
+                    format!(
+                        "`area` は都道府県の質問に使います。`{}` は `{}` です",
+                        key.value,
+                        ty.name()
+                    ),
+                ),
+                bi!(
+                    "point `answer:` at the prefecture question",
+                    "`answer:` に都道府県の質問を指定してください"
+                ),
+            );
+            return None;
+        }
+        return crate::routing::areas::resolve(a, names.areas, d).and_then(|codes| {
+            mk(Test::Area {
+                name: a.value.clone(),
+                codes,
+            })
+        });
     }
     if let Some(r) = &c.region {
         if !matches!(ty, AnswerType::Prefecture) {
@@ -2183,6 +2219,11 @@ fn compile_routing(
     d: &mut Diags,
     _sources: &Sources,
 ) -> Option<Routing> {
+    let areas = crate::routing::areas::compile(&raw.areas, d);
+    let names = &Names {
+        areas: &areas,
+        ..*names
+    };
     let prefecture_node = match &raw.prefecture_answer {
         Some(k) => match names.index.get(&k.value) {
             Some(&ix) if matches!(names.kinds[ix as usize], Some(AnswerType::Prefecture)) => {
@@ -2293,12 +2334,20 @@ fn compile_routing(
                 ),
             );
         }
+        let mut municipalities = Vec::new();
+        for a in &h.areas {
+            if let Some(codes) = crate::routing::areas::resolve(a, &areas, d) {
+                municipalities.extend(codes);
+            }
+        }
         hubs.push(Hub {
             id,
             name: h.name.clone(),
             name_en: h.name_en.clone(),
             kind,
             prefectures,
+            municipalities,
+            from_directory: false,
             terminal: h.targets.terminal.clone(),
             discord,
         });
@@ -2434,7 +2483,8 @@ fn compile_routing(
         .collect::<Vec<_>>()
         .into_iter()
         .collect();
-    // Prefectures no hub covers get the fallback only; tell the administrator.
+    // Prefectures where the network has no hub of its own: their cases go
+    // to the fallback hub, named with the national directory's hub.
     if !hubs.is_empty() {
         let uncovered: Vec<&str> = Prefecture::ALL
             .iter()
@@ -2450,14 +2500,15 @@ fn compile_routing(
             d.warn(
                 Loc::new(1, 1),
                 "uncovered-prefectures",
-                (format!("{} prefecture(s) are covered by no hub and always reach the fallback: {shown}", uncovered.len()), format!("{} 都道府県はどの拠点の担当でもなく、常に fallback に送られます: {shown}", uncovered.len())),
-                bi!("add hubs for them when the network grows", "ネットワークが広がったら拠点を追加してください"),
+                (format!("{} prefecture(s) have no hub in this network: their cases reach the fallback hub with the name of the responsible hub from the national directory (data/directory.tsv): {shown}", uncovered.len()), format!("{} 都道府県にはこのネットワークの窓口がありません。相談は fallback の拠点に届き、全国名簿（data/directory.tsv）の担当拠点名が添えられます: {shown}", uncovered.len())),
+                bi!("add hubs with targets for them when the network grows", "ネットワークが広がったら窓口のある拠点を追加してください"),
             );
         }
     }
     if !ok || d.has_errors() {
         return None;
     }
+    crate::routing::areas::add_directory(&mut hubs);
     Some(Routing {
         network: raw.network,
         prefecture_node,

@@ -32,6 +32,12 @@ pub enum Test {
     Ge(f64),
     Answered(bool),
     Region(Region),
+    /// The owner's municipality is one of `codes` (JIS X 0402); `name` is
+    /// the area or municipality as the routing file names it.
+    Area {
+        name: String,
+        codes: Vec<u32>,
+    },
 }
 
 /// What a condition can look at. The engine's session state implements it;
@@ -60,13 +66,22 @@ impl Cond {
                     }
                     (Test::Includes(id), Some(AnswerValue::Choice(x))) => x == id,
                     (Test::Includes(id), Some(AnswerValue::Other(o))) => o.id == *id,
+                    (Test::Includes(id), Some(AnswerValue::Industry { option, .. })) => {
+                        option == id
+                    }
                     (Test::Includes(_), Some(_)) => false,
                     (Test::Lt(n), Some(v)) => v.as_number().is_some_and(|x| x < *n),
                     (Test::Le(n), Some(v)) => v.as_number().is_some_and(|x| x <= *n),
                     (Test::Gt(n), Some(v)) => v.as_number().is_some_and(|x| x > *n),
                     (Test::Ge(n), Some(v)) => v.as_number().is_some_and(|x| x >= *n),
-                    (Test::Region(r), Some(AnswerValue::Prefecture(p))) => p.region() == *r,
+                    (Test::Region(r), Some(AnswerValue::Prefecture(p))) => {
+                        p.prefecture().region() == *r
+                    }
                     (Test::Region(_), Some(_)) => false,
+                    (Test::Area { codes, .. }, Some(AnswerValue::Prefecture(p))) => {
+                        p.municipality().is_some_and(|m| codes.contains(&m.code()))
+                    }
+                    (Test::Area { .. }, Some(_)) => false,
                 }
             }
         }
@@ -96,6 +111,7 @@ impl Cond {
                 Test::Answered(true) => format!("{key} answered"),
                 Test::Answered(false) => format!("{key} not answered"),
                 Test::Region(r) => format!("{key} in region {}", r.name_ja()),
+                Test::Area { name, .. } => format!("{key} in area {name}"),
             },
         }
     }

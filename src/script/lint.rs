@@ -107,11 +107,29 @@ fn candidates(flow: &Flow, node: NodeIx, thresholds: &[f64]) -> Vec<Option<Answe
                 }))
             }));
         }
-        AnswerType::Prefecture => out.extend(
-            Prefecture::ALL
+        AnswerType::Prefecture => {
+            out.extend(
+                Prefecture::ALL
+                    .iter()
+                    .map(|p| Some(AnswerValue::Prefecture((*p).into()))),
+            );
+            // One value per municipality a hub covers by area, so rules on
+            // areas are checked too.
+            let mut codes: Vec<u32> = flow
+                .routing
+                .hubs
                 .iter()
-                .map(|p| Some(AnswerValue::Prefecture(*p))),
-        ),
+                .flat_map(|h| h.municipalities.iter().copied())
+                .collect();
+            codes.sort_unstable();
+            codes.dedup();
+            out.extend(
+                codes
+                    .into_iter()
+                    .filter_map(crate::domain::municipality::Municipality::by_code)
+                    .map(|m| Some(AnswerValue::Prefecture(m.into()))),
+            );
+        }
         _ => out.push(Some(AnswerValue::Text("x".into()))),
     }
     out

@@ -151,6 +151,8 @@ pub struct RawCond {
     pub ge: Option<Spanned<f64>>,
     pub answered: Option<bool>,
     pub region: Option<Spanned<String>>,
+    /// An area of the routing file (`areas:`) or a municipality (七尾市).
+    pub area: Option<Spanned<String>>,
     pub tag: Option<Spanned<String>>,
     pub all: Option<Vec<RawCond>>,
     pub any: Option<Vec<RawCond>>,
@@ -164,6 +166,9 @@ pub struct RawRouting {
     pub network: String,
     /// Which answer holds the owner's prefecture (default `prefecture`).
     pub prefecture_answer: Option<Spanned<String>>,
+    /// Named groups of municipalities (京都府北部: 福知山市, 舞鶴市, …).
+    #[serde(default)]
+    pub areas: Vec<RawArea>,
     pub hubs: Vec<RawHub>,
     pub rules: Vec<RawRule>,
     pub fallback: RawFallback,
@@ -178,8 +183,18 @@ pub struct RawHub {
     pub kind: Spanned<String>,
     #[serde(default)]
     pub prefectures: Vec<Spanned<String>>,
+    /// Areas (by name) or municipalities the hub covers.
+    #[serde(default)]
+    pub areas: Vec<Spanned<String>>,
     #[serde(default)]
     pub targets: RawTargets,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawArea {
+    pub name: Spanned<String>,
+    pub municipalities: Vec<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

