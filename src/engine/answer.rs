@@ -602,6 +602,20 @@ fn parse_whole(
                 "Please give an email address like name@example.jp.",
             )
         }),
+        // The parser's reason (wrong length, not in the numbering plan, …)
+        // is what the owner needs to correct the number.
+        AnswerType::Phone => PhoneJp::parse(raw)
+            .map(AnswerValue::Phone)
+            .map_err(|e| match lang {
+                Lang::Ja => e.message_ja(),
+                Lang::En => {
+                    let mut m = e.to_string();
+                    if let Some(first) = m.get(..1) {
+                        m = first.to_uppercase() + &m[1..];
+                    }
+                    m + "."
+                }
+            }),
         AnswerType::Date => match parse_when(raw, today) {
             Ok(When::Date(d)) => Ok(AnswerValue::Date(d)),
             Ok(When::Period(p)) => Ok(AnswerValue::Period(Box::new(p))),
