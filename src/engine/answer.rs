@@ -94,13 +94,20 @@ fn match_option<'a>(options: &'a [ChoiceOption], raw: &str) -> Option<&'a Choice
 /// The industry answer for a choice whose option ids are the industry ids
 /// of [`Jsic::script_option`] (manufacturing, services, …), if the words
 /// name a JSIC class that maps to one of the options.
-fn industry_answer(options: &[ChoiceOption], raw: &str) -> Option<AnswerValue> {
+fn industry_answer<'o>(options: &'o [ChoiceOption], raw: &str) -> Option<(&'o str, AnswerValue)> {
     let class = Jsic::classify(raw).ok()?;
     let option = options.iter().find(|o| o.id == class.script_option())?;
-    Some(AnswerValue::Industry {
-        option: option.id.clone(),
-        class: class.code().to_string(),
-    })
+    if class.name() == option.label {
+        // 「製造業」 is the option itself: 「製造業（製造業）」 would say nothing more.
+        return Some((&option.id, AnswerValue::Choice(option.id.clone())));
+    }
+    Some((
+        &option.id,
+        AnswerValue::Industry {
+            option: option.id.clone(),
+            class: class.code().to_string(),
+        },
+    ))
 }
 
 fn option_list(lang: Lang, options: &[ChoiceOption]) -> String {
@@ -204,17 +211,35 @@ fn understand_choice(lang: Lang, options: &[ChoiceOption], raw: &str) -> Underst
     if let Some(o) = match_option(options, raw) {
         return Understood::Value(AnswerValue::Choice(o.id.clone()));
     }
-    // A trade named in the owner's words (旅行業, リネンサプライ,
-    // 陶器の製造業です) is classified by JSIC and lands on the script's
-    // industry option, keeping the class for the sheet. This runs before
-    // the reading of option words inside the sentence, so the sheet shows
-    // the class the owner named and not only the broad option.
-    if let Some(v) = industry_answer(options, raw) {
-        return Understood::Value(v);
-    }
     let r = choice::read(options, raw);
     if !r.bad_numbers.is_empty() && r.picks.is_empty() {
         return Understood::Reask(bad_number(lang, options, &r.bad_numbers));
+    }
+    // A trade named in the owner's words (旅行業, リネンサプライ, 陶器の
+    // 製造業です) is classified by JSIC and lands on the script's industry
+    // option, keeping the class for the sheet. Only when the reading of the
+    // sentence has no doubt of its own: an excluded option (「製造業ではなく」),
+    // two options named (「製造業と小売業」) or an ambiguous word are asked
+    // back below, and a class must agree with an option the words named.
+    // Words of one trade name can touch two options (「情報処理サービス
+    // 業」 names 情報 and サービス); without a list separator the class of
+    // the whole name decides, as long as it is one of the options named.
+    let listed = raw.contains(['と', 'や', '、', ',', '，', '・', '/', '／']) || {
+        let lower = raw.to_lowercase();
+        lower.contains(" and ") || lower.contains(" or ")
+    };
+    if r.negated.is_empty() && (r.picks.len() <= 1 || !listed) {
+        if let Some((option, v)) = industry_answer(options, raw) {
+            let named: Vec<&str> = r
+                .picks
+                .iter()
+                .map(|&i| options[i].id.as_str())
+                .chain(r.ambiguous.iter().flat_map(|(_, g)| g.iter().map(|&i| options[i].id.as_str())))
+                .collect();
+            if named.is_empty() || named.contains(&option) {
+                return Understood::Value(v);
+            }
+        }
     }
     match r.picks.as_slice() {
         [one] if r.ambiguous.is_empty() => {
