@@ -748,7 +748,14 @@ fn parse_absolute(key: &str, ctx: &Ctx) -> Result<Option<DateValue>, DateError> 
         .collect();
     let unified = unified.trim_end_matches('/');
     let mut parts: Vec<&str> = unified.split('/').collect();
-    if era_offset.is_none() && parts.len() == 1 && parts[0].len() == 8 {
+    // Only eight ASCII digits (20270401) are split by position: slicing
+    // other text at byte 4 could fall inside a character (found by
+    // fuzzing: 「\u{FFFD}\u{FFFD}aa」 panicked).
+    if era_offset.is_none()
+        && parts.len() == 1
+        && parts[0].len() == 8
+        && parts[0].bytes().all(|b| b.is_ascii_digit())
+    {
         let p = parts[0];
         parts = vec![&p[..4], &p[4..6], &p[6..]];
     }
@@ -822,6 +829,17 @@ fn kanji_numerals_to_digits(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by `fuzz/run.sh` (target `domain`): eight bytes of text that
+    /// are not eight ASCII digits were sliced at byte 4, inside a character.
+    #[test]
+    fn eight_bytes_of_non_digits_do_not_panic() {
+        let today = NaiveDate::from_ymd_opt(2026, 11, 21).unwrap();
+        for s in ["\u{FFFD}\u{FFFD}aa", "日本aa", "éééé", "a\u{FFFD}\u{FFFD}a"] {
+            assert!(parse_date(s, today).is_err(), "{s}");
+        }
+        assert!(parse_date("20270401", today).is_ok());
+    }
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).unwrap()
