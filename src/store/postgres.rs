@@ -104,6 +104,39 @@ impl PostgresStore {
         )
     }
 
+    /// Physical erasure after `forget`. PostgreSQL never overwrites a row
+    /// in place: a DELETE or UPDATE leaves the old row version (with the
+    /// owner's answers, sheet, reasons) in the table's pages as a dead
+    /// tuple until VACUUM reclaims its space, and even then the bytes stay
+    /// in the free space until a later row overwrites them. The committed
+    /// transaction already makes them unreadable through SQL; this VACUUM
+    /// of the touched tables marks their space free at once instead of at
+    /// autovacuum's next pass, and (without FULL) takes no lock that stops
+    /// the bot. VACUUM cannot run inside a transaction block, so it runs
+    /// after the commit, each table on its own; if it fails, the deletion
+    /// stands and the error says to run forget again.
+    ///
+    /// Beyond this, which a store cannot do cheaply: the old versions also
+    /// sit in the WAL segments (until checkpoints recycle them), in WAL
+    /// archives, base backups and replicas, and free space is only
+    /// overwritten by later writes. An operator who needs the bytes gone
+    /// runs `VACUUM FULL` (rewrites each table, with an exclusive lock) and
+    /// handles archives and backups by their retention.
+    async fn vacuum_after_forget(&self) -> Result<()> {
+        // One statement for all of them (PostgreSQL 11 and later), sent
+        // as a plain query string.
+        const TABLES: &str =
+            "answers, sessions, cases, audit_log, live_prompts, relay_messages, forward_requests";
+        sqlx::Executor::execute(&self.pool, format!("VACUUM {TABLES}").as_str())
+            .await
+            .map_err(|e| {
+                StoreError::Conflict(format!(
+                    "the owner's data is deleted, but VACUUM failed ({e}), so old row versions may stay in the pages of {TABLES} until autovacuum runs; run forget again"
+                ))
+            })?;
+        Ok(())
+    }
+
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
@@ -292,6 +325,9 @@ async fn insert_consent(
     c: &ConsentRecord,
     now: DateTime<Utc>,
 ) -> Result<i64> {
+    // The same invariant as the SQLite store, on every path that records a
+    // consent (a step, a re-consent, a forward), before anything is written.
+    super::check_consent(c)?;
     Ok(sqlx::query_scalar(
         "INSERT INTO consents (session_id, case_id, user_key, granted, recipients, items, wording, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
     )
@@ -542,6 +578,7 @@ async fn create_sessions(
 /// (created for a first step, otherwise updated over its revision), then
 /// the rows for its effects.
 async fn write_step(conn: &mut sqlx::PgConnection, c: &StepCommit<'_>) -> Result<StepOutcome> {
+    super::check_step(c.effects)?;
     let mut outcome = StepOutcome::default();
     let mut meta = SessionMeta::Unknown;
     let session = match c.new_session {
@@ -986,6 +1023,13 @@ impl Store for PostgresStore {
     /// few array-bound statements for the whole batch; the others one by
     /// one, as `commit_step` writes them.
     async fn commit_steps(&self, cs: &[StepCommit<'_>]) -> Result<Vec<StepOutcome>> {
+        // Every step is checked before the transaction starts, so an unfit
+        // step refuses the batch without a round trip (`write_step` checks
+        // again; the answer-only steps have nothing to check, but the
+        // invariant should not depend on which path a step takes).
+        for c in cs {
+            super::check_step(c.effects)?;
+        }
         let mut tx = self.pool.begin().await?;
         let mut out = vec![StepOutcome::default(); cs.len()];
         let mut simple = Vec::with_capacity(cs.len());
@@ -1274,7 +1318,8 @@ impl Store for PostgresStore {
         .execute(&mut *tx)
         .await?;
         let cases = sqlx::query(
-            "UPDATE cases SET headline = '（削除済み / deleted）', summary_plain = '', summary_markdown = '', tags = '[]', forgotten = TRUE, updated_at = $1
+            "UPDATE cases SET headline = '（削除済み / deleted）', summary_plain = '', summary_markdown = '', tags = '[]',
+                outcome = CASE WHEN outcome IS NULL THEN NULL ELSE '（削除済み / deleted）' END, forgotten = TRUE, updated_at = $1
              WHERE user_key = $2 AND NOT forgotten",
         )
         .bind(now)
@@ -1282,6 +1327,43 @@ impl Store for PostgresStore {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        // As in the SQLite store (and with its scrubbing function): the
+        // route and the audit trail of the owner's cases keep which rule
+        // sent the case to which hubs (the consent records name the same
+        // hubs), but not the reasons and outcomes, which quote or
+        // paraphrase the answers. Rows that hold nothing to scrub are not
+        // rewritten, so a second forget leaves no new dead row versions.
+        let routes: Vec<(i64, String)> =
+            sqlx::query_as("SELECT id, route FROM cases WHERE user_key = $1")
+                .bind(&key)
+                .fetch_all(&mut *tx)
+                .await?;
+        for (id, route) in routes {
+            let mut v: serde_json::Value = json("case route", &route)?;
+            if super::sqlite::scrub_derived_text(&mut v) {
+                sqlx::query("UPDATE cases SET route = $1 WHERE id = $2")
+                    .bind(v.to_string())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        let entries: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, detail FROM audit_log WHERE case_id IN (SELECT id FROM cases WHERE user_key = $1)",
+        )
+        .bind(&key)
+        .fetch_all(&mut *tx)
+        .await?;
+        for (id, detail) in entries {
+            let mut v: serde_json::Value = json("audit detail", &detail)?;
+            if super::sqlite::scrub_derived_text(&mut v) {
+                sqlx::query("UPDATE audit_log SET detail = $1 WHERE id = $2")
+                    .bind(v.to_string())
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
         for sql in [
             "DELETE FROM live_prompts WHERE user_key = $1",
             "DELETE FROM relay_messages WHERE user_key = $1",
@@ -1300,6 +1382,7 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.vacuum_after_forget().await?;
         Ok(ForgetReport {
             sessions,
             answers,

@@ -148,14 +148,14 @@ async fn checkpoint_loop(
 }
 
 /// What replaces text derived from a forgotten owner's answers.
-const DELETED: &str = "（削除済み / deleted）";
+pub(super) const DELETED: &str = "（削除済み / deleted）";
 
 /// Removes, in a route or an audit entry, the values that hold text derived
 /// from an owner's answers or written about them: `reason`, `outcome` and
 /// `note` strings become [`DELETED`], `passed_over` (each earlier rule's
 /// reason) becomes empty. Hub ids, rule ids, steps and times stay. Returns
 /// whether anything changed.
-fn scrub_derived_text(v: &mut serde_json::Value) -> bool {
+pub(super) fn scrub_derived_text(v: &mut serde_json::Value) -> bool {
     use serde_json::Value;
     let mut changed = false;
     match v {

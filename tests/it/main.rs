@@ -4,6 +4,7 @@
 //! - `store_story`: one story generic over [`Store`], run on each backend.
 //! - `cli`: the `madoguchi` binary as a newcomer runs it.
 //! - `erasure`: after `forget`, no value is left in the database, WAL or inbox.
+//! - `forget_parity`: forget and unfit consents held the same on both backends.
 //! - `escaping`: owner text on the terminal (chat, my-data, cases) is inert.
 //! - `sheet`: the company information sheet is faithful to the answers.
 //! - `length`: the median length of a consultation and the opening promise.
@@ -30,6 +31,7 @@ mod crash;
 mod discord_e2e;
 mod erasure;
 mod escaping;
+mod forget_parity;
 mod group_commit;
 mod input;
 mod instances;
