@@ -8,9 +8,9 @@ use super::{choice, PromptKind, PromptOption};
 use crate::answer::AnswerValue;
 use crate::domain::contact::{Email, PhoneJp};
 use crate::domain::date::{parse_when, DateError, When};
-use crate::domain::number::{parse_quantity_in_phrase, NumberError};
 use crate::domain::industry::Jsic;
 use crate::domain::municipality::{Place, PlaceError};
+use crate::domain::number::{parse_quantity_in_phrase, NumberError};
 use crate::domain::text::{clean_text, fold_for_match, normalize_input};
 use crate::script::{no_words, yes_words, AnswerType, ChoiceOption, Flow, Lang};
 use chrono::NaiveDate;
@@ -234,7 +234,11 @@ fn understand_choice(lang: Lang, options: &[ChoiceOption], raw: &str) -> Underst
                 .picks
                 .iter()
                 .map(|&i| options[i].id.as_str())
-                .chain(r.ambiguous.iter().flat_map(|(_, g)| g.iter().map(|&i| options[i].id.as_str())))
+                .chain(
+                    r.ambiguous
+                        .iter()
+                        .flat_map(|(_, g)| g.iter().map(|&i| options[i].id.as_str())),
+                )
                 .collect();
             if named.is_empty() || named.contains(&option) {
                 return Understood::Value(v);
