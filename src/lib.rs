@@ -17,10 +17,15 @@
 //!   ([`routing::areas`]).
 //! - [`engine`]: the consultation state machine. `step(flow, state, input,
 //!   ctx) -> effects`.
-//! - [`render`]: template contexts and escaping of owner text; plain and
-//!   common templates are rendered without building the JSON context.
-//! - [`store`]: the [`store::Store`] trait and its SQLite implementation;
-//!   [`store::batch`] commits concurrent owners' steps together (group
+//! - [`render`]: template contexts; plain and common templates are
+//!   rendered without building the JSON context. A template that fails is
+//!   an error, never empty text.
+//! - [`escape`]: one escaping function per medium for owner text
+//!   (terminal, inbox Markdown/HTML, Discord), all tested with one hostile
+//!   corpus (`tests/escape/hostile.txt`).
+//! - [`store`]: the [`store::Store`] trait, its SQLite implementation (the
+//!   embedded default) and its PostgreSQL one (several instances on one
+//!   database), each with its own migrations; [`store::batch`] commits concurrent owners' steps together (group
 //!   commit), each still durable before its reply, and reads the sessions
 //!   of owners not in the runner's cache many per query; both run on
 //!   threads of their own.
@@ -28,13 +33,20 @@
 //!   store before releasing the reply; loads pinned script versions.
 //! - [`sheet`]: checks that a company information sheet is faithful to the
 //!   answers (every answer shown, no claim the owner did not make).
-//! - [`chat`]: the terminal adapter; [`transcript`]: transcript tests.
+//! - [`delivery`]: the local inbox as an outbox target: every pending
+//!   local delivery is written once, atomically, whenever the store is
+//!   opened by `chat` or `run`.
+//! - [`chat`]: the terminal adapter (input read as bytes, checked line by
+//!   line); [`transcript`]: transcript tests.
 //! - [`discord`]: the Discord bot (owners by DM, staff in hub channels, the
 //!   case delivery worker); `madoguchi run`.
+//! - [`instances`]: running on PostgreSQL: the leader lock that lets one
+//!   instance hold the Discord gateway, and the health endpoint.
 //!
 //! # Invariants
 //!
-//! 1. `domain`, `script`, `routing`, `engine` and `render` do no I/O and
+//! 1. `domain`, `script`, `routing`, `engine`, `render`, `escape` and
+//!    `sheet` do no I/O and
 //!    never read the clock: time arrives in [`engine::Ctx`]. Nothing under
 //!    them imports tokio, sqlx or serenity.
 //! 2. Every accepted answer is an [`engine::Effect::Record`], and the runner
@@ -58,6 +70,13 @@
 //!    sessions creates a session only if what it presumed about them
 //!    ([`store::Presumption`]) holds in the writing transaction; otherwise
 //!    it is refused and run again after a read.
+//! 8. No consent is recorded with empty or unrendered wording and no case
+//!    with an empty sheet or headline: the engine refuses a step whose
+//!    template fails (the owner is told, administrators are alerted), and
+//!    every store refuses such a step again ([`store::StoreError::Unfit`]).
+//! 9. Owner text reaches a medium only through that medium's function in
+//!    [`escape`]; local inbox files are written once each, keyed by their
+//!    delivery, and are replaced by tombstones when the owner is forgotten.
 
 pub mod admin;
 pub mod answer;
