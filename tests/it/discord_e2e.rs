@@ -2344,3 +2344,189 @@ async fn the_running_bot_reloads_edited_files_and_reports_to_admins() {
         .contains("first_contact (ja)"));
     h.finish().await;
 }
+
+// From dialogs/routing.yaml (northern Kyoto, the guide's case 4).
+const KYOTO_BANK_CHANNEL: u64 = 100_000_000_000_000_123;
+
+/// The text of every DM message the bot sent after `after` (by id).
+fn dm_text_after(h: &Harness, after: &Value) -> String {
+    h.discord
+        .messages_in(h.dm())
+        .iter()
+        .filter(|m| id_of(m) > id_of(after))
+        .map(|m| m["content"].as_str().unwrap_or("").to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// An owner in Ayabe consults by typing natural answers: an industry
+/// sentence, a municipality, partial multiple choices finished by a press
+/// and by 「以上」, a period; at the confirmation (which is the consent
+/// screen) they ask why these recipients by button, get the reason in a
+/// short message with the buttons still there, and agree.
+#[tokio::test]
+async fn typed_natural_answers_reach_the_sheet_and_buttons_stay() {
+    let mut h = Harness::new().await;
+    h.say("こんにちは").await;
+    h.say("はい").await;
+    let industry_q = h.say("株式会社あやべ陶房").await;
+    assert!(
+        components(&industry_q)
+            .iter()
+            .any(|c| c["label"] == "製造業"),
+        "the industry question keeps its buttons: {industry_q}"
+    );
+    let pref_q = h.say("陶器の製造業です").await;
+    component_of(&pref_q, "p:"); // the region menu stays for the next question
+    let employees_q = h.say("綾部市").await;
+    assert!(
+        !employees_q["content"]
+            .as_str()
+            .unwrap()
+            .contains("都道府県"),
+        "the municipality was understood: {employees_q}"
+    );
+    h.say("12名").await;
+    h.press("スキップ").await; // capital (optional)
+    let areas_q = h.say("地域の土で、長く使われる器をつくり続けたい").await;
+    component_of(&areas_q, "q:");
+
+    // A multiple choice with one word that fits no option: what was
+    // understood is kept, the rest asked about, and the menu stays.
+    let partial = h.say("販路拡大、人手不足、インターン").await;
+    let text = partial["content"].as_str().unwrap();
+    assert!(text.contains("承りました"), "{partial}");
+    assert!(text.contains("インターン"), "{partial}");
+    let menu = component_of(&partial, "q:");
+    assert!(
+        menu["options"].as_array().unwrap().len() >= 9,
+        "the whole menu is offered: {menu}"
+    );
+    // The owner then picks the rest in the menu: the typed picks are kept.
+    h.choose("q:", &["it"]).await; // → issue_detail
+    let session = h.store.open_session(&h.owner()).await.unwrap().unwrap();
+    let answers = h.store.answers(session.id).await.unwrap();
+    let areas = answers
+        .iter()
+        .rev()
+        .find(|a| a.node == "issue_areas")
+        .expect("issue_areas recorded");
+    assert_eq!(
+        areas.value,
+        Some(madoguchi::answer::AnswerValue::Multi(vec![
+            "sales".into(),
+            "it".into(),
+            "hiring".into()
+        ])),
+        "typed picks and the pressed one together"
+    );
+
+    h.say("若い職人が集まらず、ネット販売の担い手もいない")
+        .await;
+    h.say("採用です").await; // issue_priority
+    h.press("スキップ").await; // tried
+    h.say("人材で解決したい").await; // people_part
+    h.say("だいたい決まってる").await; // talent_clear
+    h.say("EC担当").await;
+    h.say("オンラインショップの立ち上げと運営").await;
+    h.say("EC運営の経験").await;
+    let style_q = h.press("スキップ").await; // talent_nice
+    component_of(&style_q, "q:");
+    let partial = h.say("副業と、インターン").await;
+    assert!(
+        partial["content"].as_str().unwrap().contains("以上"),
+        "{partial}"
+    );
+    component_of(&partial, "q:");
+    h.say("以上").await; // → talent_timing
+    h.say("なるべく早く").await;
+    h.say("綾部 花子").await;
+    let phone_q = h.say("hanako@ayabe-toubou.example.jp").await;
+    let confirm = h.press("スキップ").await;
+    let screen = dm_text_after(&h, &phone_q);
+    assert!(screen.contains("企業情報シート"), "{screen}");
+    assert!(screen.contains("綾部市"), "{screen}");
+    assert!(screen.contains("京都北都信用金庫"), "{screen}");
+    for label in [
+        "同意して送信する",
+        "同意しない（送らない）",
+        "送付先の理由を見る",
+    ] {
+        component_of(&confirm, label);
+    }
+
+    // "Why": the reason, one line to ask again, the same buttons; the
+    // screen is not sent again.
+    let why = h.press("送付先の理由を見る").await;
+    let text = dm_text_after(&h, &confirm);
+    assert!(text.contains("京都北都信用金庫"), "{text}");
+    assert!(
+        !text.contains("企業情報シート"),
+        "the screen was resent: {text}"
+    );
+    assert!(
+        text.chars().count() < 1500,
+        "a short answer, not the screen: {text}"
+    );
+    for label in [
+        "同意して送信する",
+        "同意しない（送らない）",
+        "送付先の理由を見る",
+    ] {
+        component_of(&why, label);
+    }
+    h.press_only("同意して送信する").await;
+    let done = h.next_message().await;
+    assert!(
+        done["content"].as_str().unwrap().contains("お送りしました"),
+        "{done}"
+    );
+
+    // What was recorded.
+    let cases = h.store.cases_of_user(&h.owner()).await.unwrap();
+    let case = cases.last().expect("a case");
+    assert_eq!(case.hub_id, "kyoto-bank");
+    let answers = h.store.answers(case.session).await.unwrap();
+    let last = |node: &str| {
+        answers
+            .iter()
+            .rev()
+            .find(|a| a.node == node)
+            .and_then(|a| a.value.clone())
+            .unwrap_or_else(|| panic!("no answer to {node}"))
+    };
+    use madoguchi::answer::AnswerValue;
+    match last("industry") {
+        AnswerValue::Industry { option, class } => {
+            assert_eq!(option, "manufacturing");
+            assert!(!class.is_empty());
+        }
+        v => panic!("industry: {v:?}"),
+    }
+    assert!(
+        format!("{:?}", last("prefecture")).contains("綾部市"),
+        "{:?}",
+        last("prefecture")
+    );
+    assert_eq!(
+        last("talent_style"),
+        AnswerValue::Multi(vec!["side_job".into()])
+    );
+    match last("talent_timing") {
+        AnswerValue::Period(p) => assert_eq!(p.words, "なるべく早く"),
+        v => panic!("talent_timing: {v:?}"),
+    }
+    assert_eq!(last("consent"), AnswerValue::Bool(true));
+
+    // The case post in the hub's channel.
+    let post = h.case_post(KYOTO_BANK_CHANNEL).await;
+    let mut sheet = post["content"].as_str().unwrap().to_string();
+    for e in post["embeds"].as_array().into_iter().flatten() {
+        sheet.push_str(&e.to_string());
+    }
+    assert!(sheet.contains("（製造業）"), "{post}");
+    assert!(sheet.contains("陶"), "{post}");
+    assert!(sheet.contains("綾部市"), "{post}");
+    assert!(sheet.contains("なるべく早く"), "{post}");
+    h.finish().await;
+}
