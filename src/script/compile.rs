@@ -8,7 +8,7 @@ use crate::domain::ids::HubId;
 use crate::domain::prefecture::{Prefecture, Region};
 use crate::domain::text::{fold_for_match, fold_keep_spaces};
 use crate::routing::{DiscordTarget, Hub, HubKind, Pick, Routing, Rule};
-use crate::script::cond::Test;
+use crate::script::cond::{Size, Test};
 use handlebars::template::{Parameter, Template, TemplateElement};
 use serde_saphyr::Spanned;
 use sha2::{Digest, Sha256};
@@ -1835,6 +1835,8 @@ fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Co
         c.all.is_some(),
         c.any.is_some(),
         c.not.is_some(),
+        c.small_business.is_some(),
+        c.sme.is_some(),
     ];
     let count = subjects.iter().filter(|x| **x).count();
     let here = c
@@ -1842,14 +1844,16 @@ fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Co
         .as_ref()
         .map(Loc::from)
         .or(c.tag.as_ref().map(Loc::from))
+        .or(c.small_business.as_ref().map(Loc::from))
+        .or(c.sme.as_ref().map(Loc::from))
         .unwrap_or(at);
     if count != 1 {
         d.error(
             here,
             "bad-condition",
             (
-                format!("a condition needs exactly one of answer, tag, all, any, not (found {count})"),
-                format!("条件には answer・tag・all・any・not のどれかひとつが必要です（{count} 個あります）"),
+                format!("a condition needs exactly one of answer, tag, small_business, sme, all, any, not (found {count})"),
+                format!("条件には answer・tag・small_business・sme・all・any・not のどれかひとつが必要です（{count} 個あります）"),
             ),
             bi!("split it with `all: [ ... ]` or `any: [ ... ]`", "`all: [ ... ]` や `any: [ ... ]` で分けてください"),
         );
@@ -1874,6 +1878,14 @@ fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Co
             return None;
         }
         return Some(Cond::Tag(t.value.clone()));
+    }
+    if let Some((size, want)) = c
+        .small_business
+        .as_ref()
+        .map(|w| (Size::SmallBusiness, w))
+        .or(c.sme.as_ref().map(|w| (Size::Sme, w)))
+    {
+        return compile_size(size, want, names, d);
     }
     let list = |cs: &Vec<RawCond>, d: &mut Diags| -> Option<Vec<Cond>> {
         let out: Vec<Option<Cond>> = cs.iter().map(|x| compile_cond(x, names, d, at)).collect();
@@ -2101,6 +2113,64 @@ fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Co
         };
     }
     None
+}
+
+/// Compiles `small_business:` / `sme:`: the law's size needs the script's
+/// `industry` (a choice), `employees` and `capital` (numbers) questions, and
+/// says which one is missing or of the wrong type where the condition is.
+fn compile_size(size: Size, want: &Spanned<bool>, names: &Names, d: &mut Diags) -> Option<Cond> {
+    let mut node = |id: &str, number: bool| -> Option<NodeIx> {
+        let found = names.index.get(id).copied();
+        let ty = found.and_then(|n| names.kinds[n as usize]);
+        let fits = match ty {
+            Some(AnswerType::Number { .. }) => number,
+            Some(AnswerType::Choice { .. }) => !number,
+            _ => false,
+        };
+        if fits {
+            return found;
+        }
+        let wanted = if number { "number" } else { "choice" };
+        let what = match ty {
+            Some(t) => format!("is a `{}` question", t.name()),
+            None if found.is_some() => "is not a question".to_string(),
+            None => "does not exist".to_string(),
+        };
+        let what_ja = match ty {
+            Some(t) => format!("は `{}` の質問です", t.name()),
+            None if found.is_some() => "は質問ではありません".to_string(),
+            None => "がありません".to_string(),
+        };
+        d.error(
+            want,
+            "size-needs-question",
+            (
+                format!(
+                    "`{}` is judged from the `{id}` question ({wanted}), but `{id}` {what}",
+                    size.key()
+                ),
+                format!(
+                    "`{}` は `{id}` の質問（{wanted}）から判定しますが、`{id}` {what_ja}",
+                    size.key()
+                ),
+            ),
+            (
+                format!("ask `{id}` as `ask: {wanted}` in the script, or compare the answers with `answer:` tests instead"),
+                format!("スクリプトで `{id}` を `ask: {wanted}` として尋ねるか、`answer:` の条件で比べてください"),
+            ),
+        );
+        None
+    };
+    let industry = node("industry", false);
+    let employees = node("employees", true);
+    let capital = node("capital", true);
+    Some(Cond::Size {
+        size,
+        want: want.value,
+        industry: industry?,
+        employees: employees?,
+        capital: capital?,
+    })
 }
 
 /// Checks that a value in a condition can ever equal an answer of this type
