@@ -2119,6 +2119,9 @@ fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Co
 /// `industry` (a choice), `employees` and `capital` (numbers) questions, and
 /// says which one is missing or of the wrong type where the condition is.
 fn compile_size(size: Size, want: &Spanned<bool>, names: &Names, d: &mut Diags) -> Option<Cond> {
+    // Every missing or mistyped question is named in one diagnostic, so an
+    // administrator fixes them all at once.
+    let mut problems: Vec<(String, String)> = Vec::new();
     let mut node = |id: &str, number: bool| -> Option<NodeIx> {
         let found = names.index.get(id).copied();
         let ty = found.and_then(|n| names.kinds[n as usize]);
@@ -2131,39 +2134,52 @@ fn compile_size(size: Size, want: &Spanned<bool>, names: &Names, d: &mut Diags) 
             return found;
         }
         let wanted = if number { "number" } else { "choice" };
-        let what = match ty {
-            Some(t) => format!("is a `{}` question", t.name()),
-            None if found.is_some() => "is not a question".to_string(),
-            None => "does not exist".to_string(),
-        };
-        let what_ja = match ty {
-            Some(t) => format!("は `{}` の質問です", t.name()),
-            None if found.is_some() => "は質問ではありません".to_string(),
-            None => "がありません".to_string(),
-        };
-        d.error(
-            want,
-            "size-needs-question",
-            (
+        problems.push(match ty {
+            Some(t) => (
+                format!("`{id}` must be a `{wanted}` question but is `{}`", t.name()),
                 format!(
-                    "`{}` is judged from the `{id}` question ({wanted}), but `{id}` {what}",
-                    size.key()
-                ),
-                format!(
-                    "`{}` は `{id}` の質問（{wanted}）から判定しますが、`{id}` {what_ja}",
-                    size.key()
+                    "`{id}` は `{wanted}` の質問でなければなりませんが `{}` です",
+                    t.name()
                 ),
             ),
-            (
-                format!("ask `{id}` as `ask: {wanted}` in the script, or compare the answers with `answer:` tests instead"),
-                format!("スクリプトで `{id}` を `ask: {wanted}` として尋ねるか、`answer:` の条件で比べてください"),
+            None if found.is_some() => (
+                format!("`{id}` must be a `{wanted}` question but is not a question"),
+                format!("`{id}` は `{wanted}` の質問でなければなりませんが質問ではありません"),
             ),
-        );
+            None => (
+                format!("there is no `{id}` question ({wanted})"),
+                format!("`{id}` の質問（{wanted}）がありません"),
+            ),
+        });
         None
     };
     let industry = node("industry", false);
     let employees = node("employees", true);
     let capital = node("capital", true);
+    if !problems.is_empty() {
+        let (en, ja): (Vec<String>, Vec<String>) = problems.into_iter().unzip();
+        d.error(
+            want,
+            "size-needs-question",
+            (
+                format!(
+                    "`{}` is judged from the questions industry, employees and capital: {}",
+                    size.key(),
+                    en.join("; ")
+                ),
+                format!(
+                    "`{}` は質問 industry・employees・capital から判定します：{}",
+                    size.key(),
+                    ja.join("。")
+                ),
+            ),
+            bi!(
+                "ask `industry` (ask: choice), `employees` and `capital` (ask: number) in the script, or compare answers with `answer:` tests instead",
+                "スクリプトで `industry`（ask: choice）、`employees` と `capital`（ask: number）を尋ねるか、`answer:` の条件で比べてください"
+            ),
+        );
+        return None;
+    }
     Some(Cond::Size {
         size,
         want: want.value,
