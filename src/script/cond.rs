@@ -203,3 +203,96 @@ fn eq(v: &AnswerValue, s: &str) -> bool {
         other => other.as_key() == s,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::number::Quantity;
+
+    struct Answers(Vec<(NodeIx, AnswerValue)>);
+
+    impl Facts for Answers {
+        fn answer(&self, node: NodeIx) -> Option<&AnswerValue> {
+            self.0.iter().find(|(n, _)| *n == node).map(|(_, v)| v)
+        }
+        fn has_tag(&self, _: &str) -> bool {
+            false
+        }
+    }
+
+    fn num(v: f64) -> AnswerValue {
+        AnswerValue::Number(Quantity {
+            value: v,
+            unit: None,
+            approx: false,
+            detail: None,
+        })
+    }
+
+    fn classified(words: &str) -> AnswerValue {
+        let c = Jsic::classify(words).unwrap();
+        AnswerValue::Industry {
+            option: c.script_option().to_string(),
+            class: c.code().to_string(),
+        }
+    }
+
+    /// Evaluates `size` (want: true) for industry, employees, capital.
+    fn holds(size: Size, industry: AnswerValue, people: Option<f64>, capital: Option<f64>) -> bool {
+        let (i, e, k): (NodeIx, NodeIx, NodeIx) = (0, 1, 2);
+        let mut answers = vec![(i, industry)];
+        answers.extend(people.map(|p| (e, num(p))));
+        answers.extend(capital.map(|c| (k, num(c))));
+        let cond = Cond::Size {
+            size,
+            want: true,
+            industry: i,
+            employees: e,
+            capital: k,
+        };
+        let yes = cond.eval(&Answers(answers.clone()));
+        let not = Cond::Size {
+            size,
+            want: false,
+            industry: i,
+            employees: e,
+            capital: k,
+        };
+        assert_eq!(not.eval(&Answers(answers)), !yes, "`false` is the negation");
+        yes
+    }
+
+    #[test]
+    fn the_law_decides_from_the_class_employees_and_capital() {
+        use Size::*;
+        // A 宿泊業 hotel with 15 people is small (宿泊業 keeps 20).
+        assert!(holds(SmallBusiness, classified("旅館"), Some(15.0), None));
+        // A wholesaler with 15 people and 1億円 is not small, but is an SME.
+        let w = || classified("各種商品卸売業");
+        assert!(!holds(SmallBusiness, w(), Some(15.0), Some(1e8)));
+        assert!(holds(Sme, w(), Some(15.0), Some(1e8)));
+        // Over the staff limit, the capital still makes it an SME.
+        assert!(holds(Sme, w(), Some(150.0), Some(1e8)));
+        assert!(!holds(Sme, w(), Some(150.0), Some(2e8)));
+        // A services company with 8 people is not small.
+        assert!(!holds(
+            SmallBusiness,
+            classified("リネンサプライ"),
+            Some(8.0),
+            None
+        ));
+        // A plain option is judged by the strictest of its classes.
+        let food = || AnswerValue::Choice("food_lodging".into());
+        assert!(!holds(SmallBusiness, food(), Some(15.0), None));
+        assert!(holds(SmallBusiness, food(), Some(5.0), None));
+        assert!(holds(
+            SmallBusiness,
+            AnswerValue::Choice("manufacturing".into()),
+            Some(20.0),
+            None
+        ));
+        // Unanswered or skipped employees make no company small.
+        assert!(!holds(SmallBusiness, classified("旅館"), None, None));
+        assert!(!holds(Sme, classified("旅館"), None, None));
+    }
+}
