@@ -185,11 +185,28 @@ impl SizeLimits {
         if let Some(c) = class {
             return c.size_limits();
         }
-        let all = || (0..TABLE.len()).map(|i| Jsic(i as u16));
+        // Routing and its linter ask this for every case they try, so the
+        // strictest limits per option are worked out once from the table.
+        static BY_OPTION: LazyLock<(Vec<(&'static str, SizeLimits)>, SizeLimits)> =
+            LazyLock::new(|| {
+                let all = || (0..TABLE.len()).map(|i| Jsic(i as u16));
+                let mut options: Vec<&'static str> = all().map(Jsic::script_option).collect();
+                options.sort_unstable();
+                options.dedup();
+                let per = options
+                    .into_iter()
+                    .filter_map(|o| {
+                        SizeLimits::strictest(all().filter(|c| c.script_option() == o))
+                            .map(|l| (o, l))
+                    })
+                    .collect();
+                let any = SizeLimits::strictest(all()).expect("the JSIC table is not empty");
+                (per, any)
+            });
+        let (per, any) = &*BY_OPTION;
         option
-            .and_then(|o| SizeLimits::strictest(all().filter(|c| c.script_option() == o)))
-            .or_else(|| SizeLimits::strictest(all()))
-            .expect("the JSIC table is not empty")
+            .and_then(|o| per.iter().find(|(id, _)| *id == o).map(|(_, l)| *l))
+            .unwrap_or(*any)
     }
 
     /// 小規模企業者: the law counts regular employees only.
