@@ -152,6 +152,76 @@ impl SmeSector {
     }
 }
 
+/// The limits of 中小企業基本法 第2条 that apply to one company: up to
+/// `sme_max_employees` regular employees or up to `sme_max_capital_yen`
+/// capital it is an SME (中小企業者); up to `small_max_employees` it is a
+/// small business (小規模企業者).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SizeLimits {
+    pub sme_max_employees: u32,
+    pub sme_max_capital_yen: u64,
+    pub small_max_employees: u32,
+}
+
+impl SizeLimits {
+    /// The limits that hold for every one of `classes`: a company is
+    /// certainly small (or an SME) under them whichever of the classes it
+    /// is. This is how a broad answer (「飲食・宿泊業」) is judged, so that
+    /// routing never calls a company small when the law might not.
+    fn strictest(classes: impl Iterator<Item = Jsic>) -> Option<SizeLimits> {
+        classes.map(Jsic::size_limits).reduce(|a, b| SizeLimits {
+            sme_max_employees: a.sme_max_employees.min(b.sme_max_employees),
+            sme_max_capital_yen: a.sme_max_capital_yen.min(b.sme_max_capital_yen),
+            small_max_employees: a.small_max_employees.min(b.small_max_employees),
+        })
+    }
+
+    /// The limits for an answer of the script's industry question: the
+    /// class's own when the owner's words were classified, the strictest
+    /// of the option's classes for a plain option, and the strictest of
+    /// all classes when the industry is unknown (`None`, or an option no
+    /// class maps to).
+    pub fn for_industry(option: Option<&str>, class: Option<Jsic>) -> SizeLimits {
+        if let Some(c) = class {
+            return c.size_limits();
+        }
+        // Routing and its linter ask this for every case they try, so the
+        // strictest limits per option are worked out once from the table.
+        static BY_OPTION: LazyLock<(Vec<(&'static str, SizeLimits)>, SizeLimits)> =
+            LazyLock::new(|| {
+                let all = || (0..TABLE.len()).map(|i| Jsic(i as u16));
+                let mut options: Vec<&'static str> = all().map(Jsic::script_option).collect();
+                options.sort_unstable();
+                options.dedup();
+                let per = options
+                    .into_iter()
+                    .filter_map(|o| {
+                        SizeLimits::strictest(all().filter(|c| c.script_option() == o))
+                            .map(|l| (o, l))
+                    })
+                    .collect();
+                let any = SizeLimits::strictest(all()).expect("the JSIC table is not empty");
+                (per, any)
+            });
+        let (per, any) = &*BY_OPTION;
+        option
+            .and_then(|o| per.iter().find(|(id, _)| *id == o).map(|(_, l)| *l))
+            .unwrap_or(*any)
+    }
+
+    /// 小規模企業者: the law counts regular employees only.
+    pub fn is_small(&self, employees: f64) -> bool {
+        employees <= f64::from(self.small_max_employees)
+    }
+
+    /// 中小企業者: employees within the limit *or* capital within the limit;
+    /// an unanswered figure decides nothing.
+    pub fn is_sme(&self, employees: Option<f64>, capital_yen: Option<f64>) -> bool {
+        employees.is_some_and(|e| e <= f64::from(self.sme_max_employees))
+            || capital_yen.is_some_and(|c| c <= self.sme_max_capital_yen as f64)
+    }
+}
+
 /// Errors from [`Jsic::classify`].
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum IndustryError {
@@ -233,6 +303,17 @@ impl Jsic {
         match self.sme_sector() {
             SmeSector::ManufacturingEtc => 20,
             _ => 5,
+        }
+    }
+
+    /// All 中小企業基本法 limits of the class, from its sector and the
+    /// 宿泊業・娯楽業 exception.
+    pub fn size_limits(self) -> SizeLimits {
+        let sector = self.sme_sector();
+        SizeLimits {
+            sme_max_employees: sector.sme_max_employees(),
+            sme_max_capital_yen: sector.sme_max_capital_yen(),
+            small_max_employees: self.small_business_max_employees(),
         }
     }
 
@@ -411,6 +492,58 @@ mod tests {
             assert_eq!(sector.sme_max_capital_yen(), capital, "{input}");
             assert_eq!(c.small_business_max_employees(), small, "{input}");
         }
+    }
+
+    #[test]
+    fn small_business_and_sme_follow_from_the_class() {
+        let limits = |s: &str| class(s).size_limits();
+        // 宿泊業 keeps the manufacturing limit of 20 for 小規模企業者.
+        assert!(limits("旅館").is_small(15.0));
+        assert!(limits("ホテル").is_small(20.0));
+        assert!(!limits("ホテル").is_small(21.0));
+        // A wholesaler: 15 people is not small (5), but is an SME by staff
+        // (100) and, with 1億円, by capital too.
+        let w = limits("各種商品卸売業");
+        assert!(!w.is_small(15.0));
+        assert!(w.is_sme(Some(15.0), Some(100_000_000.0)));
+        // 150 people is over the staff limit, but 1億円 capital is within it.
+        assert!(w.is_sme(Some(150.0), Some(100_000_000.0)));
+        assert!(!w.is_sme(Some(150.0), Some(100_000_001.0)));
+        assert!(!w.is_sme(Some(150.0), None));
+        // Services: 8 people is not small; a retailer of 60 people with
+        // 1億円 is no SME at all.
+        assert!(!limits("リネンサプライ").is_small(8.0));
+        assert!(limits("リネンサプライ").is_small(5.0));
+        assert!(!limits("各種商品小売業").is_sme(Some(60.0), Some(100_000_000.0)));
+        assert!(limits("清酒製造業").is_small(20.0));
+        assert!(limits("清酒製造業").is_sme(Some(300.0), None));
+    }
+
+    #[test]
+    fn a_broad_option_is_judged_by_the_strictest_of_its_classes() {
+        let opt = |o: &str| SizeLimits::for_industry(Some(o), None);
+        // 飲食・宿泊業: 飲食店 are small up to 5, 旅館 up to 20; an owner who
+        // only picked the option is certainly small only up to 5.
+        assert_eq!(opt("food_lodging").small_max_employees, 5);
+        assert_eq!(opt("food_lodging").sme_max_employees, 50);
+        assert_eq!(opt("manufacturing").small_max_employees, 20);
+        assert_eq!(opt("manufacturing").sme_max_capital_yen, 300_000_000);
+        assert_eq!(opt("construction").small_max_employees, 20);
+        assert_eq!(opt("wholesale_retail").sme_max_employees, 50);
+        // 医療・福祉 is services under the law.
+        assert_eq!(opt("medical_welfare").small_max_employees, 5);
+        // A class decides over its option.
+        let hotel = class("旅館");
+        assert_eq!(
+            SizeLimits::for_industry(Some("food_lodging"), Some(hotel)).small_max_employees,
+            20
+        );
+        // Unknown: certain only within every class's limit.
+        assert_eq!(SizeLimits::for_industry(None, None).small_max_employees, 5);
+        assert_eq!(
+            SizeLimits::for_industry(Some("no_such_option"), None).sme_max_employees,
+            50
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::domain::ids::HubId;
 use crate::domain::prefecture::{Prefecture, Region};
 use crate::domain::text::{fold_for_match, fold_keep_spaces};
 use crate::routing::{DiscordTarget, Hub, HubKind, Pick, Routing, Rule};
-use crate::script::cond::Test;
+use crate::script::cond::{Size, Test};
 use handlebars::template::{Parameter, Template, TemplateElement};
 use serde_saphyr::Spanned;
 use sha2::{Digest, Sha256};
@@ -1835,6 +1835,8 @@ fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Co
         c.all.is_some(),
         c.any.is_some(),
         c.not.is_some(),
+        c.small_business.is_some(),
+        c.sme.is_some(),
     ];
     let count = subjects.iter().filter(|x| **x).count();
     let here = c
@@ -1842,14 +1844,16 @@ fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Co
         .as_ref()
         .map(Loc::from)
         .or(c.tag.as_ref().map(Loc::from))
+        .or(c.small_business.as_ref().map(Loc::from))
+        .or(c.sme.as_ref().map(Loc::from))
         .unwrap_or(at);
     if count != 1 {
         d.error(
             here,
             "bad-condition",
             (
-                format!("a condition needs exactly one of answer, tag, all, any, not (found {count})"),
-                format!("条件には answer・tag・all・any・not のどれかひとつが必要です（{count} 個あります）"),
+                format!("a condition needs exactly one of answer, tag, small_business, sme, all, any, not (found {count})"),
+                format!("条件には answer・tag・small_business・sme・all・any・not のどれかひとつが必要です（{count} 個あります）"),
             ),
             bi!("split it with `all: [ ... ]` or `any: [ ... ]`", "`all: [ ... ]` や `any: [ ... ]` で分けてください"),
         );
@@ -1874,6 +1878,14 @@ fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Co
             return None;
         }
         return Some(Cond::Tag(t.value.clone()));
+    }
+    if let Some((size, want)) = c
+        .small_business
+        .as_ref()
+        .map(|w| (Size::SmallBusiness, w))
+        .or(c.sme.as_ref().map(|w| (Size::Sme, w)))
+    {
+        return compile_size(size, want, names, d);
     }
     let list = |cs: &Vec<RawCond>, d: &mut Diags| -> Option<Vec<Cond>> {
         let out: Vec<Option<Cond>> = cs.iter().map(|x| compile_cond(x, names, d, at)).collect();
@@ -2101,6 +2113,80 @@ fn compile_cond(c: &RawCond, names: &Names, d: &mut Diags, at: Loc) -> Option<Co
         };
     }
     None
+}
+
+/// Compiles `small_business:` / `sme:`: the law's size needs the script's
+/// `industry` (a choice), `employees` and `capital` (numbers) questions, and
+/// says which one is missing or of the wrong type where the condition is.
+fn compile_size(size: Size, want: &Spanned<bool>, names: &Names, d: &mut Diags) -> Option<Cond> {
+    // Every missing or mistyped question is named in one diagnostic, so an
+    // administrator fixes them all at once.
+    let mut problems: Vec<(String, String)> = Vec::new();
+    let mut node = |id: &str, number: bool| -> Option<NodeIx> {
+        let found = names.index.get(id).copied();
+        let ty = found.and_then(|n| names.kinds[n as usize]);
+        let fits = match ty {
+            Some(AnswerType::Number { .. }) => number,
+            Some(AnswerType::Choice { .. }) => !number,
+            _ => false,
+        };
+        if fits {
+            return found;
+        }
+        let wanted = if number { "number" } else { "choice" };
+        problems.push(match ty {
+            Some(t) => (
+                format!("`{id}` must be a `{wanted}` question but is `{}`", t.name()),
+                format!(
+                    "`{id}` は `{wanted}` の質問でなければなりませんが `{}` です",
+                    t.name()
+                ),
+            ),
+            None if found.is_some() => (
+                format!("`{id}` must be a `{wanted}` question but is not a question"),
+                format!("`{id}` は `{wanted}` の質問でなければなりませんが質問ではありません"),
+            ),
+            None => (
+                format!("there is no `{id}` question ({wanted})"),
+                format!("`{id}` の質問（{wanted}）がありません"),
+            ),
+        });
+        None
+    };
+    let industry = node("industry", false);
+    let employees = node("employees", true);
+    let capital = node("capital", true);
+    if !problems.is_empty() {
+        let (en, ja): (Vec<String>, Vec<String>) = problems.into_iter().unzip();
+        d.error(
+            want,
+            "size-needs-question",
+            (
+                format!(
+                    "`{}` is judged from the questions industry, employees and capital: {}",
+                    size.key(),
+                    en.join("; ")
+                ),
+                format!(
+                    "`{}` は質問 industry・employees・capital から判定します：{}",
+                    size.key(),
+                    ja.join("。")
+                ),
+            ),
+            bi!(
+                "ask `industry` (ask: choice), `employees` and `capital` (ask: number) in the script, or compare answers with `answer:` tests instead",
+                "スクリプトで `industry`（ask: choice）、`employees` と `capital`（ask: number）を尋ねるか、`answer:` の条件で比べてください"
+            ),
+        );
+        return None;
+    }
+    Some(Cond::Size {
+        size,
+        want: want.value,
+        industry: industry?,
+        employees: employees?,
+        capital: capital?,
+    })
 }
 
 /// Checks that a value in a condition can ever equal an answer of this type

@@ -51,6 +51,24 @@ fn collect(c: &Cond, nodes: &mut BTreeMap<NodeIx, Vec<f64>>, tags: &mut BTreeSet
         }
         Cond::All(cs) | Cond::Any(cs) => cs.iter().for_each(|c| collect(c, nodes, tags)),
         Cond::Not(c) => collect(c, nodes, tags),
+        Cond::Size {
+            industry,
+            employees,
+            capital,
+            ..
+        } => {
+            // The law's limits are the thresholds that matter; every
+            // industry option is tried anyway.
+            nodes.entry(*industry).or_default();
+            nodes
+                .entry(*employees)
+                .or_default()
+                .extend([5.0, 20.0, 50.0, 100.0, 300.0]);
+            nodes
+                .entry(*capital)
+                .or_default()
+                .extend([50_000_000.0, 100_000_000.0, 300_000_000.0]);
+        }
         Cond::Answer { node, test, .. } => {
             let th = nodes.entry(*node).or_default();
             match test {

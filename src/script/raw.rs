@@ -154,6 +154,11 @@ pub struct RawCond {
     /// An area of the routing file (`areas:`) or a municipality (七尾市).
     pub area: Option<Spanned<String>>,
     pub tag: Option<Spanned<String>>,
+    /// 中小企業基本法's 小規模企業者, judged from the `industry`, `employees`
+    /// and `capital` answers.
+    pub small_business: Option<Spanned<bool>>,
+    /// 中小企業基本法's 中小企業者, judged from the same answers.
+    pub sme: Option<Spanned<bool>>,
     pub all: Option<Vec<RawCond>>,
     pub any: Option<Vec<RawCond>>,
     pub not: Option<Box<RawCond>>,
