@@ -44,9 +44,6 @@ pub struct LocalDelivery {
 /// The transport name of the local inbox in delivery rows.
 pub const TRANSPORT: &str = "local";
 
-/// Deliveries read from the outbox at a time.
-const BATCH: i64 = 100;
-
 /// The folder of an inbox target. Inbox names come from the routing file;
 /// they are kept to one safe path segment whatever an administrator wrote.
 pub fn target_dir(inbox: &Path, target: &str) -> PathBuf {
@@ -68,7 +65,7 @@ pub fn file_name(d: &DeliveryRecord) -> String {
 
 /// The line that identifies the delivery a file belongs to. The case's
 /// creation time tells this database's delivery 1 from another's.
-fn marker(d: &DeliveryRecord, case: &CaseRecord) -> String {
+pub(crate) fn marker(d: &DeliveryRecord, case: &CaseRecord) -> String {
     format!(
         "<!-- madoguchi delivery {} case {} created {} -->",
         d.id,
@@ -107,7 +104,7 @@ pub fn render_file(d: &DeliveryRecord, case: &CaseRecord) -> String {
 
 /// Writes `body` to `path` atomically: a temporary file in the same folder,
 /// fsync'd, renamed over `path`, and the folder fsync'd.
-fn write_atomically(path: &Path, body: &str) -> std::io::Result<()> {
+pub(crate) fn write_atomically(path: &Path, body: &str) -> std::io::Result<()> {
     let dir = path
         .parent()
         .ok_or_else(|| std::io::Error::other("an inbox file needs a folder"))?;
@@ -170,7 +167,7 @@ fn is_temporary(name: &str) -> bool {
 }
 
 /// What to do about one due delivery, given what is on disk.
-enum OnDisk {
+pub(crate) enum OnDisk {
     /// No file yet: write it.
     Absent,
     /// This delivery's complete file is there (a crash came before the row
@@ -180,7 +177,7 @@ enum OnDisk {
     Foreign,
 }
 
-fn on_disk(path: &Path, marker: &str) -> std::io::Result<OnDisk> {
+pub(crate) fn on_disk(path: &Path, marker: &str) -> std::io::Result<OnDisk> {
     match std::fs::read_to_string(path) {
         Ok(text) if text.contains(marker) => Ok(OnDisk::Ours),
         Ok(_) => Ok(OnDisk::Foreign),
@@ -191,79 +188,49 @@ fn on_disk(path: &Path, marker: &str) -> std::io::Result<OnDisk> {
     }
 }
 
-/// Delivers every due local delivery; returns what was delivered (also
-/// those found already written).
+/// Delivers every due local delivery through the outbox (with the
+/// [`LocalSender`](crate::outbox::local::LocalSender) alone, at `now`);
+/// returns what was delivered (also those found already written).
 pub async fn deliver_local(
     store: &dyn Store,
+    inbox: &Path,
+    now: DateTime<Utc>,
+) -> Result<Vec<LocalDelivery>, StoreError> {
+    deliver_local_shared(store.shared(), inbox, now).await
+}
+
+/// [`deliver_local`] for a store already shared.
+pub async fn deliver_local_shared(
+    store: std::sync::Arc<dyn Store>,
     inbox: &Path,
     now: DateTime<Utc>,
 ) -> Result<Vec<LocalDelivery>, StoreError> {
     if let Err(e) = clean_leftovers(inbox) {
         tracing::warn!(error = %e, inbox = %inbox.display(), "cannot remove temporary files left in the inbox");
     }
-    let mut done = Vec::new();
-    loop {
-        let due = store.due_deliveries(TRANSPORT, now, BATCH).await?;
-        let n = due.len();
-        let mut progressed = false;
-        for d in due {
-            let Some(case) = store.case(d.case).await? else {
-                continue;
-            };
-            // `forget` blanks the sheet and fails pending deliveries in one
-            // transaction; a delivery read just before that must not write
-            // the (blank) case out afterwards.
-            if case.summary_plain.is_empty() {
-                store
-                    .record_attempt(
-                        d.id,
-                        &AttemptOutcome::Failed {
-                            error: "the owner deleted their data".into(),
-                        },
-                        now,
-                    )
-                    .await?;
-                continue;
+    let outbox = crate::outbox::Outbox::new(
+        store,
+        std::sync::Arc::new(crate::runner::FixedClock::new(now)),
+        crate::outbox::OutboxConfig::default(),
+    )
+    .with_sender(std::sync::Arc::new(crate::outbox::local::LocalSender::new(
+        inbox,
+    )));
+    Ok(outbox
+        .drain()
+        .await?
+        .into_iter()
+        .filter(|h| h.delivered())
+        .filter_map(|h| match h.result {
+            crate::outbox::Handling::Recorded(AttemptOutcome::Delivered { external_id }) => {
+                Some(LocalDelivery {
+                    hub_id: h.delivery.hub_id,
+                    path: PathBuf::from(external_id.unwrap_or_default()),
+                })
             }
-            let dir = target_dir(inbox, &d.target);
-            let path = dir.join(file_name(&d));
-            let written = on_disk(&path, &marker(&d, &case)).and_then(|state| match state {
-                OnDisk::Ours => Ok(()),
-                OnDisk::Absent => write_atomically(&path, &render_file(&d, &case)),
-                OnDisk::Foreign => Err(std::io::Error::other(format!(
-                    "{} exists and is not this delivery's file (left by another database?): move it away and the case is delivered at the next start",
-                    path.display()
-                ))),
-            });
-            // The path is stored absolute, so `forget` finds the file
-            // whatever folder it is run from.
-            let shown = std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone());
-            let outcome = match written {
-                Ok(()) => AttemptOutcome::Delivered {
-                    external_id: Some(shown.display().to_string()),
-                },
-                Err(e) => AttemptOutcome::Retry {
-                    at: now + chrono::Duration::seconds(30 * (d.attempts + 1).min(20)),
-                    error: format!("cannot write {}: {e}", path.display()),
-                },
-            };
-            let ok = matches!(outcome, AttemptOutcome::Delivered { .. });
-            store.record_attempt(d.id, &outcome, now).await?;
-            if ok {
-                progressed = true;
-                done.push(LocalDelivery {
-                    hub_id: d.hub_id.clone(),
-                    path: shown,
-                });
-            }
-        }
-        // A full batch means more may be due; a batch that delivered
-        // nothing would only be read again.
-        if (n as i64) < BATCH || !progressed {
-            break;
-        }
-    }
-    Ok(done)
+            _ => None,
+        })
+        .collect())
 }
 
 /// The tombstone an inbox copy becomes when its owner deletes their data.

@@ -36,6 +36,11 @@
 //! - [`delivery`]: the local inbox as an outbox target: every pending
 //!   local delivery is written once, atomically, whenever the store is
 //!   opened by `chat` or `run`.
+//! - [`outbox`]: the delivery worker: leases due deliveries from the store
+//!   and hands each to the [`outbox::Sender`] of its transport (the local
+//!   inbox, Discord), with classified failures, retries and rate-limit
+//!   waits; it runs on every instance, the leases keep two from sending
+//!   one delivery.
 //! - [`chat`]: the terminal adapter (input read as bytes, checked line by
 //!   line); [`transcript`]: transcript tests.
 //! - [`discord`]: the Discord bot (owners by DM, staff in hub channels, the
@@ -87,6 +92,7 @@ pub mod domain;
 pub mod engine;
 pub mod escape;
 pub mod instances;
+pub mod outbox;
 pub mod privacy;
 pub mod render;
 pub mod routing;

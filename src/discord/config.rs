@@ -9,7 +9,6 @@
 use crate::script::Lang;
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -37,6 +36,9 @@ pub struct Config {
     pub discord: DiscordConfig,
     #[serde(default)]
     pub outbox: OutboxConfig,
+    /// Who delivers the cases (set by `madoguchi run`, not in the file).
+    #[serde(skip)]
+    pub deliveries: super::Deliveries,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -120,49 +122,9 @@ impl DiscordConfig {
     }
 }
 
-/// How the delivery worker posts routed cases.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct OutboxConfig {
-    /// How often the worker looks for due deliveries (it is also woken at
-    /// once when a case is created).
-    #[serde(default = "default_poll")]
-    pub poll_interval_ms: u64,
-    /// The first wait after a server or network error; doubled after every
-    /// further failure.
-    #[serde(default = "default_backoff")]
-    pub backoff_base_ms: u64,
-    /// The longest wait between two attempts.
-    #[serde(default = "default_backoff_max")]
-    pub backoff_max_secs: u64,
-    /// Attempts (rate limits excepted) before a delivery is marked failed
-    /// and left for `madoguchi cases show` to report.
-    #[serde(default = "default_attempts")]
-    pub max_attempts: i64,
-}
-
-impl Default for OutboxConfig {
-    fn default() -> Self {
-        OutboxConfig {
-            poll_interval_ms: default_poll(),
-            backoff_base_ms: default_backoff(),
-            backoff_max_secs: default_backoff_max(),
-            max_attempts: default_attempts(),
-        }
-    }
-}
-
-impl OutboxConfig {
-    pub fn poll_interval(&self) -> Duration {
-        Duration::from_millis(self.poll_interval_ms.max(10))
-    }
-    /// The wait before attempt `attempts + 1` after a transient failure.
-    pub fn backoff(&self, attempts: i64) -> Duration {
-        let exp = attempts.clamp(0, 20) as u32;
-        let ms = self.backoff_base_ms.saturating_mul(1u64 << exp);
-        Duration::from_millis(ms).min(Duration::from_secs(self.backoff_max_secs.max(1)))
-    }
-}
+/// How the delivery worker posts routed cases: `[outbox]`, shared by
+/// every platform's sender.
+pub use crate::outbox::OutboxConfig;
 
 fn default_db() -> PathBuf {
     PathBuf::from("madoguchi.db")
@@ -176,19 +138,6 @@ fn default_script() -> String {
 fn default_lang() -> Lang {
     Lang::Ja
 }
-fn default_poll() -> u64 {
-    2000
-}
-fn default_backoff() -> u64 {
-    2000
-}
-fn default_backoff_max() -> u64 {
-    900
-}
-fn default_attempts() -> i64 {
-    12
-}
-
 impl Default for Config {
     fn default() -> Self {
         Config {
@@ -196,6 +145,7 @@ impl Default for Config {
             dialogs: default_dialogs(),
             discord: DiscordConfig::default(),
             outbox: OutboxConfig::default(),
+            deliveries: super::Deliveries::default(),
         }
     }
 }
@@ -257,6 +207,7 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn the_example_file_parses() {

@@ -13,7 +13,8 @@
 //!   claim / release / forward / advance / close, the owner's answer to a
 //!   forward request.
 //! - `relay`: staff ↔ owner messages through the bot after routing.
-//! - `outbox`: the delivery worker that posts cases exactly once.
+//! - `outbox`: Discord's sender for the outbox ([`crate::outbox`]), which
+//!   posts each case exactly once.
 //!
 //! Every message the bot sends carries `allowed_mentions`; only the hub's
 //! staff role is ever pinged, and only on a new case. Logs carry ids, never
@@ -29,6 +30,7 @@ pub mod render;
 mod staff;
 
 pub use config::Config;
+pub use outbox::DiscordSender;
 
 use crate::domain::ids::{Transport, UserKey};
 use crate::render::RenderMode;
@@ -130,7 +132,8 @@ pub(crate) struct Bot {
     pub(crate) cfg: Config,
     pub(crate) http: Arc<Http>,
     pub(crate) raw: outbox::RawApi,
-    pub(crate) wake: Notify,
+    /// Wakes the outbox that delivers this bot's cases.
+    pub(crate) wake: Arc<Notify>,
     /// The owners' current questions (written behind the turn).
     pub(crate) prompts: Arc<prompts::Prompts>,
     dm_channels: Mutex<HashMap<u64, ChannelId>>,
@@ -540,11 +543,77 @@ impl EventHandler for Handler {
     }
 }
 
+/// Who delivers the cases a bot creates.
+#[derive(Debug, Clone, Default)]
+pub enum Deliveries {
+    /// An outbox [`start`] runs beside the gateway (one instance).
+    #[default]
+    WithTheBot,
+    /// An outbox the caller runs whether or not this instance holds the
+    /// gateway (`madoguchi run` on PostgreSQL runs one on every
+    /// instance); the bot wakes it when it creates a case.
+    Elsewhere(Arc<Notify>),
+}
+
+/// The HTTP client the bot uses. With a stand-in (tests) serenity's rate
+/// limiter must be off for the proxy to apply; the bot then handles 429s
+/// itself (see `outbox`).
+fn http_client(cfg: &Config, token: &Token) -> Http {
+    let mut builder = HttpBuilder::new(token.secret());
+    if let Some(base) = &cfg.discord.api_base {
+        builder = builder
+            .proxy(base.trim_end_matches('/'))
+            .ratelimiter_disabled(true);
+    }
+    builder.build()
+}
+
+impl Bot {
+    fn new(
+        cfg: Config,
+        token: &Token,
+        runner: Arc<Runner>,
+        http: Arc<Http>,
+        wake: Arc<Notify>,
+    ) -> Bot {
+        let raw = outbox::RawApi::new(token.secret(), cfg.discord.api_base.clone());
+        let store = runner.store().clone();
+        Bot {
+            runner,
+            store,
+            cfg,
+            http,
+            raw,
+            wake,
+            prompts: Arc::new(prompts::Prompts::default()),
+            dm_channels: Mutex::new(HashMap::new()),
+            user_locks: Mutex::new(HashMap::new()),
+            started: AtomicBool::new(false),
+        }
+    }
+}
+
+/// The outbox's sender for Discord, for an instance that may not hold the
+/// gateway: posting a case needs only the HTTP API.
+pub fn sender(cfg: &Config, token: &Token, runner: Arc<Runner>) -> Arc<dyn crate::outbox::Sender> {
+    let http = Arc::new(http_client(cfg, token));
+    Arc::new(DiscordSender {
+        bot: Arc::new(Bot::new(
+            cfg.clone(),
+            token,
+            runner,
+            http,
+            Arc::new(Notify::new()),
+        )),
+    })
+}
+
 /// A running bot: the gateway client and the delivery worker.
 pub struct RunningBot {
     shard_manager: Arc<serenity::gateway::ShardManager>,
     client: tokio::task::JoinHandle<Result<(), serenity::Error>>,
-    worker: tokio::task::JoinHandle<()>,
+    /// The outbox, unless it runs elsewhere ([`Deliveries`]).
+    worker: Option<tokio::task::JoinHandle<()>>,
     /// Saves the owners' current questions; flushes when stopped.
     prompt_writer: tokio::task::JoinHandle<()>,
     prompts: Arc<prompts::Prompts>,
@@ -570,7 +639,9 @@ impl RunningBot {
                 "the client did not stop within 10 s".into(),
             )),
         };
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.worker).await;
+        if let Some(w) = self.worker {
+            let _ = tokio::time::timeout(Duration::from_secs(10), w).await;
+        }
         let _ = tokio::time::timeout(Duration::from_secs(10), self.prompt_writer).await;
         // After the client: a turn that was finishing has recorded its prompt.
         let _ =
@@ -597,33 +668,22 @@ pub async fn start(
     token: Token,
     runner: Arc<Runner>,
 ) -> Result<RunningBot, DiscordError> {
-    let mut builder = HttpBuilder::new(token.secret());
-    if let Some(base) = &cfg.discord.api_base {
-        // serenity applies the proxy only when its rate limiter is off; the
-        // bot then handles 429s itself (see `outbox`).
-        builder = builder
-            .proxy(base.trim_end_matches('/'))
-            .ratelimiter_disabled(true);
-    }
-    let http = builder.build();
+    let http = http_client(&cfg, &token);
     let cell: Arc<OnceLock<Arc<Bot>>> = Arc::new(OnceLock::new());
     let client = serenity::all::ClientBuilder::new_with_http(http, intents(&cfg))
         .event_handler(Handler(cell.clone()));
     let mut client = client.await.map_err(DiscordError::Start)?;
-    let raw = outbox::RawApi::new(token.secret(), cfg.discord.api_base.clone());
-    let store = runner.store().clone();
-    let bot = Arc::new(Bot {
-        runner,
-        store,
+    let (wake, own_outbox) = match &cfg.deliveries {
+        Deliveries::WithTheBot => (Arc::new(Notify::new()), true),
+        Deliveries::Elsewhere(w) => (w.clone(), false),
+    };
+    let bot = Arc::new(Bot::new(
         cfg,
-        http: client.http.clone(),
-        raw,
-        wake: Notify::new(),
-        prompts: Arc::new(prompts::Prompts::default()),
-        dm_channels: Mutex::new(HashMap::new()),
-        user_locks: Mutex::new(HashMap::new()),
-        started: AtomicBool::new(false),
-    });
+        &token,
+        runner,
+        client.http.clone(),
+        wake.clone(),
+    ));
     let _ = cell.set(bot.clone());
     let (stop, stop_rx) = watch::channel(false);
     let prompt_writer = tokio::spawn(
@@ -631,7 +691,16 @@ pub async fn start(
             .clone()
             .run_writer(bot.store.clone(), stop_rx.clone()),
     );
-    let worker = tokio::spawn(outbox::run_worker(bot.clone(), stop_rx));
+    let worker = own_outbox.then(|| {
+        let outbox = crate::outbox::Outbox::new(
+            bot.store.clone(),
+            bot.runner.clock().clone(),
+            bot.cfg.outbox.clone(),
+        )
+        .with_wake(wake)
+        .with_sender(Arc::new(DiscordSender { bot: bot.clone() }));
+        tokio::spawn(Arc::new(outbox).run(stop_rx))
+    });
     let watcher = bot.cfg.discord.watch_dialogs.then(|| {
         let b = bot.clone();
         let every = Duration::from_millis(bot.cfg.discord.watch_interval_ms.max(100));

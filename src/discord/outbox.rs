@@ -1,8 +1,9 @@
-//! The delivery worker: posts routed cases from the store's outbox to the
-//! hubs' channels, never losing or duplicating one.
+//! Discord's [`Sender`] for the outbox ([`crate::outbox`]): posts routed
+//! cases to the hubs' channels, never losing or duplicating one.
 //!
-//! - Rows come from `Store::due_deliveries("discord", ..)`, written in the
-//!   same transaction as the case; a restart simply finds them again.
+//! - The outbox worker leases the `discord` deliveries, calls
+//!   [`DiscordSender::send`] outside any transaction and records the
+//!   result; this file only knows how to post one case.
 //! - A delivery is, in the common case, ONE call: the case message, whose
 //!   embed holds the summary and whose content holds what staff need first
 //!   (the staff role's ping, how to reply, why the case came to this hub).
@@ -21,9 +22,16 @@
 //!   delivery does not repeat a piece; the thread's id is stored with the
 //!   post, and a thread that already exists (Discord's 160004) is the one
 //!   with the message's id.
-//! - Every attempt is recorded (`record_attempt`): 5xx and network errors
-//!   retry with exponential backoff, 429 waits exactly `retry_after`, other
-//!   4xx (missing permission, unknown channel) fail at once with the reason.
+//! - When an earlier attempt's outcome is unknown and no message id was
+//!   stored (the worker died between Discord's answer and storing the id,
+//!   and its lease was taken over after the nonce's few minutes had
+//!   passed), [`DiscordSender::find_existing`] looks for the case's post
+//!   among the channel's recent messages: a bot message whose embed footer
+//!   names the case and that no other hub's post of the case is.
+//! - Failures are classified for the worker ([`Fail`]): 5xx and network
+//!   errors are transient (exponential backoff), 429 waits exactly
+//!   `retry_after` and holds back the channel's message route, other 4xx
+//!   (missing permission, unknown channel) fail at once with the reason.
 //!
 //! # Why the case message bypasses serenity's `Http` call
 //!
@@ -41,30 +49,20 @@
 
 use super::render;
 use super::{code_of, status_of, Bot, BotError};
-use crate::store::{AttemptOutcome, CasePost, DeliveryRecord, RelayMessage};
+use crate::outbox::{Fail, Sender, Sent};
+use crate::store::{CasePost, CaseRecord, DeliveryRecord, RelayMessage};
+use async_trait::async_trait;
 use serde_json::{json, Value};
 use serenity::all::{ChannelId, InteractionId, MessageId};
 use serenity::http::{LightMethod, Request, Route};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::watch;
 
 /// Message creation with a readable response.
 pub(crate) struct RawApi {
     client: reqwest::Client,
     base: Option<String>,
     auth: String,
-}
-
-/// How one attempt ended.
-#[derive(Debug)]
-pub(crate) enum Fail {
-    /// 429: wait this long.
-    RateLimited(Duration, String),
-    /// 5xx, network, timeout: try again later.
-    Transient(String),
-    /// Anything else: retrying will not help.
-    Permanent(String),
 }
 
 impl RawApi {
@@ -139,10 +137,11 @@ impl RawApi {
                 .or(header_wait)
                 .unwrap_or(5.0)
                 .clamp(0.0, 3600.0);
-            return Err(Fail::RateLimited(
-                Duration::from_millis((secs * 1000.0).ceil() as u64),
-                format!("rate limited ({what})"),
-            ));
+            return Err(Fail::RetryAfter {
+                wait: Duration::from_millis((secs * 1000.0).ceil() as u64),
+                scope: Some(message_route(channel)),
+                error: format!("rate limited ({what})"),
+            });
         }
         if status.is_server_error() {
             return Err(Fail::Transient(format!("discord server error {what}")));
@@ -223,7 +222,11 @@ fn refusal(status: u16, code: i64, what: &str, channel: ChannelId) -> String {
 fn classify(e: &serenity::Error, what: &str) -> Fail {
     match status_of(e) {
         // serenity does not expose retry_after; wait a conservative while.
-        Some(429) => Fail::RateLimited(Duration::from_secs(2), format!("{what}: rate limited")),
+        Some(429) => Fail::RetryAfter {
+            wait: Duration::from_secs(2),
+            scope: None,
+            error: format!("{what}: rate limited"),
+        },
         Some(s) if s >= 500 => Fail::Transient(format!("{what}: discord server error {s}")),
         Some(s) => Fail::Permanent(format!(
             "{what}: discord refused ({s}, code {})",
@@ -237,103 +240,110 @@ fn classify(e: &serenity::Error, what: &str) -> Fail {
 /// its thread (see [`RelayMessage`]).
 pub(crate) const SHEET_PIECE: &str = "case_sheet";
 
-/// Deliveries read from the outbox at a time.
-const BATCH: i64 = 20;
+/// The rate-limit scope of posting in a channel: Discord's bucket for
+/// `POST /channels/{id}/messages` is per channel.
+fn message_route(channel: impl std::fmt::Display) -> String {
+    format!("discord POST /channels/{channel}/messages")
+}
 
-/// Runs until `stop` turns true: delivers what is due, then sleeps until
-/// woken (a new case) or the poll interval passes. A full batch means more
-/// may be due, so the next is read at once: many cases finishing together
-/// (one wake-up for all of them) must not wait a poll interval per batch.
-pub(crate) async fn run_worker(bot: Arc<Bot>, mut stop: watch::Receiver<bool>) {
-    loop {
-        if *stop.borrow() {
-            break;
-        }
-        match bot.deliver_due(&stop).await {
-            Ok(n) if n as i64 >= BATCH => continue,
-            Ok(_) => {}
-            Err(e) => {
-                tracing::error!(error = %e, "the delivery worker cannot read the outbox; retrying")
-            }
-        }
-        tokio::select! {
-            _ = bot.wake.notified() => {}
-            _ = tokio::time::sleep(bot.cfg.outbox.poll_interval()) => {}
-            _ = stop.changed() => {}
-        }
+/// Posts cases for the outbox. It needs the bot's HTTP client and
+/// configuration, not its gateway connection, so it runs on an instance
+/// that does not lead (see [`super::sender`]).
+pub struct DiscordSender {
+    pub(crate) bot: Arc<Bot>,
+}
+
+#[async_trait]
+impl Sender for DiscordSender {
+    fn transport(&self) -> &str {
+        "discord"
+    }
+
+    fn scope(&self, d: &DeliveryRecord) -> Option<String> {
+        Some(message_route(&d.target))
+    }
+
+    async fn find_existing(
+        &self,
+        d: &DeliveryRecord,
+        case: &CaseRecord,
+    ) -> Result<Option<String>, Fail> {
+        self.bot.find_case_message(d, case).await
+    }
+
+    async fn send(&self, d: &DeliveryRecord, case: &CaseRecord) -> Result<Sent, Fail> {
+        let m = self.bot.try_deliver(d, case).await?;
+        tracing::info!(delivery = d.id, case = %d.case, hub = %d.hub_id, message = %m, "case posted");
+        Ok(Sent {
+            external_id: Some(m.to_string()),
+        })
     }
 }
 
+fn channel_of(d: &DeliveryRecord) -> Result<ChannelId, Fail> {
+    d.target
+        .parse::<u64>()
+        .ok()
+        .filter(|c| *c != 0)
+        .map(ChannelId::new)
+        .ok_or_else(|| {
+            Fail::Permanent(format!(
+                "`{}` is not a channel id: fix targets.discord.channel of {} in routing.yaml",
+                d.target, d.hub_id
+            ))
+        })
+}
+
+/// How many of a channel's latest messages are searched for a lost post.
+const SEARCH_LIMIT: u8 = 50;
+
 impl Bot {
-    async fn deliver_due(
+    /// The message of an earlier attempt at `d` whose id was never stored:
+    /// among the channel's latest messages, one by a bot whose embed footer
+    /// is this case's (`madoguchi · C-…`) and that is not the recorded post
+    /// of another hub (two hubs may share a channel).
+    async fn find_case_message(
         &self,
-        stop: &watch::Receiver<bool>,
-    ) -> Result<usize, crate::store::StoreError> {
-        let now = self.runner.clock().now();
-        let due = self.store.due_deliveries("discord", now, BATCH).await?;
-        let n = due.len();
-        for d in due {
-            if *stop.borrow() {
-                break;
-            }
-            let result = self.try_deliver(&d).await;
-            let now = self.runner.clock().now();
-            let outcome = match result {
-                Ok(mid) => {
-                    tracing::info!(delivery = d.id, case = %d.case, hub = %d.hub_id, message = %mid, "case posted");
-                    AttemptOutcome::Delivered {
-                        external_id: Some(mid.to_string()),
-                    }
-                }
-                Err(Fail::RateLimited(wait, error)) => {
-                    tracing::warn!(delivery = d.id, case = %d.case, wait_ms = wait.as_millis() as u64, "case delivery rate limited");
-                    AttemptOutcome::Retry {
-                        at: now + chrono::Duration::from_std(wait).unwrap_or_default(),
-                        error,
-                    }
-                }
-                Err(Fail::Transient(error)) if d.attempts + 1 < self.cfg.outbox.max_attempts => {
-                    let wait = self.cfg.outbox.backoff(d.attempts);
-                    tracing::warn!(delivery = d.id, case = %d.case, attempt = d.attempts + 1, error = %error, "case delivery failed; will retry");
-                    AttemptOutcome::Retry {
-                        at: now + chrono::Duration::from_std(wait).unwrap_or_default(),
-                        error,
-                    }
-                }
-                Err(Fail::Transient(error)) | Err(Fail::Permanent(error)) => {
-                    tracing::error!(delivery = d.id, case = %d.case, hub = %d.hub_id, error = %error, "case delivery failed for good; see `madoguchi cases show`");
-                    AttemptOutcome::Failed { error }
-                }
-            };
-            self.store.record_attempt(d.id, &outcome, now).await?;
-        }
-        Ok(n)
+        d: &DeliveryRecord,
+        case: &CaseRecord,
+    ) -> Result<Option<String>, Fail> {
+        let channel = channel_of(d)?;
+        let footer = format!("madoguchi · {}", case.id);
+        let others: Vec<String> = self
+            .store
+            .case_posts(case.id)
+            .await
+            .map_err(|e| Fail::Transient(format!("store: {e}")))?
+            .into_iter()
+            .filter(|p| p.hub_id != d.hub_id)
+            .map(|p| p.message_id)
+            .collect();
+        let recent = self
+            .http
+            .get_messages(channel, None, Some(SEARCH_LIMIT))
+            .await
+            .map_err(|e| classify(&e, "looking for an earlier post of the case"))?;
+        // Oldest first: the first post is the one to keep.
+        Ok(recent
+            .iter()
+            .rev()
+            .find(|m| {
+                m.author.bot
+                    && !others.contains(&m.id.to_string())
+                    && m.embeds
+                        .iter()
+                        .any(|e| e.footer.as_ref().is_some_and(|f| f.text == footer))
+            })
+            .map(|m| m.id.to_string()))
     }
 
     /// One attempt: the case message (once), carrying the intro; the thread
     /// and what continues there only when the post could not hold it all.
-    async fn try_deliver(&self, d: &DeliveryRecord) -> Result<MessageId, Fail> {
+    async fn try_deliver(&self, d: &DeliveryRecord, case: &CaseRecord) -> Result<MessageId, Fail> {
         let store_err = |e: crate::store::StoreError| Fail::Transient(format!("store: {e}"));
-        let case = self
-            .store
-            .case(d.case)
-            .await
-            .map_err(store_err)?
-            .ok_or_else(|| Fail::Permanent("the case no longer exists".into()))?;
-        let channel = d
-            .target
-            .parse::<u64>()
-            .ok()
-            .filter(|c| *c != 0)
-            .map(ChannelId::new)
-            .ok_or_else(|| {
-                Fail::Permanent(format!(
-                    "`{}` is not a channel id: fix targets.discord.channel of {} in routing.yaml",
-                    d.target, d.hub_id
-                ))
-            })?;
-        let view = self.post_view(&case, &d.hub_id);
-        let (content, intro_rest, role) = self.post_text(&case, &d.hub_id).await;
+        let channel = channel_of(d)?;
+        let view = self.post_view(case, &d.hub_id);
+        let (content, intro_rest, role) = self.post_text(case, &d.hub_id).await;
 
         // 1. The message, exactly once.
         let known = match d

@@ -361,6 +361,18 @@ pub enum AttemptOutcome {
     },
 }
 
+/// A delivery taken by one worker until its lease runs out (see
+/// [`Store::lease_deliveries`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeasedDelivery {
+    pub delivery: DeliveryRecord,
+    /// The worker that held the delivery before and whose lease ran out
+    /// without a recorded result (it died or hung): its attempt may or may
+    /// not have reached the platform, so the sender looks for its own
+    /// earlier post before sending.
+    pub taken_over_from: Option<String>,
+}
+
 /// The record of one decision to share (or not) an owner's data with named
 /// recipients. Kept after the owner's other data is deleted: Japan's
 /// personal-information law (APPI art. 29) asks a provider to keep a record
@@ -571,6 +583,11 @@ pub trait Store: Send + Sync + 'static {
     /// `chat`, a clean stop of the bot): leaves what a store keeps beside
     /// its data small for the next one. Nothing is written; calling the
     /// store again afterwards still works. The default does nothing.
+    /// A shared handle to this store (both backends are handles to one
+    /// connection pool, so this is cheap), for code given `&dyn Store` that
+    /// starts a worker needing its own.
+    fn shared(&self) -> std::sync::Arc<dyn Store>;
+
     async fn close(&self) -> Result<()> {
         Ok(())
     }
@@ -644,12 +661,45 @@ pub trait Store: Send + Sync + 'static {
     async fn deliveries(&self, case: CaseId) -> Result<Vec<DeliveryRecord>>;
     /// Records an attempt's external id before the outcome is known.
     async fn set_delivery_external_id(&self, id: i64, external_id: &str) -> Result<()>;
+    /// Records an attempt whoever holds the delivery (and ends any lease
+    /// on it). Workers use [`Store::record_leased_attempt`].
     async fn record_attempt(
         &self,
         id: i64,
         outcome: &AttemptOutcome,
         now: DateTime<Utc>,
     ) -> Result<()>;
+    /// Leases up to `limit` pending deliveries of a transport that are due
+    /// at `now` and not leased by anyone (or whose lease ran out by
+    /// `now`) to `owner` until `until`, oldest first. Two workers leasing
+    /// at once never get the same delivery: PostgreSQL takes the rows
+    /// with `FOR UPDATE SKIP LOCKED` in one short statement, SQLite in
+    /// one write transaction. The network call then happens outside any
+    /// transaction.
+    async fn lease_deliveries(
+        &self,
+        transport: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<LeasedDelivery>>;
+    /// Records an attempt made under `owner`'s lease and ends the lease;
+    /// returns false and records nothing when the delivery is no longer
+    /// leased by `owner` (the lease ran out and another worker took the
+    /// delivery over, or it was recorded already). A lease that ran out
+    /// and that nobody took over is still the owner's.
+    async fn record_leased_attempt(
+        &self,
+        id: i64,
+        owner: &str,
+        outcome: &AttemptOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Gives a leased delivery back without an attempt (the worker chose
+    /// not to try it yet, e.g. its rate limit is still running), to be due
+    /// again at `at`. Returns false when the lease was no longer `owner`'s.
+    async fn release_lease(&self, id: i64, owner: &str, at: DateTime<Utc>) -> Result<bool>;
 
     async fn record_consent(
         &self,

@@ -42,6 +42,70 @@ impl std::fmt::Debug for PostgresStore {
 pub const TEST_URL_VAR: &str = "MADOGUCHI_TEST_PG";
 
 impl PostgresStore {
+    /// Records an attempt and ends the delivery's lease; with `owner`, only
+    /// while the delivery is leased by `owner` (otherwise nothing is
+    /// written and the answer is false).
+    async fn record(
+        &self,
+        id: i64,
+        owner: Option<&str>,
+        outcome: &AttemptOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let (name, error, q) = match outcome {
+            AttemptOutcome::Delivered { external_id } => (
+                "delivered",
+                None,
+                sqlx::query(
+                    "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = $1, last_error = NULL,
+                     external_id = COALESCE($2, external_id), lease_owner = NULL, lease_until = NULL
+                     WHERE id = $3 AND ($4::TEXT IS NULL OR lease_owner = $4)",
+                )
+                .bind(now)
+                .bind(external_id.clone())
+                .bind(id),
+            ),
+            AttemptOutcome::Retry { at, error } => (
+                "retry",
+                Some(error),
+                sqlx::query(
+                    "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2, lease_owner = NULL, lease_until = NULL
+                     WHERE id = $3 AND ($4::TEXT IS NULL OR lease_owner = $4)",
+                )
+                .bind(*at)
+                .bind(error.clone())
+                .bind(id),
+            ),
+            AttemptOutcome::Failed { error } => (
+                "failed",
+                Some(error),
+                sqlx::query(
+                    "UPDATE deliveries SET status = 'failed', attempts = attempts + 1, last_error = $1, lease_owner = NULL, lease_until = NULL
+                     WHERE id = $2 AND ($3::TEXT IS NULL OR lease_owner = $3)",
+                )
+                .bind(error.clone())
+                .bind(id),
+            ),
+        };
+        let n = q.bind(owner).execute(&mut *tx).await?.rows_affected();
+        if n != 1 {
+            // Not ours (or no such delivery): the transaction is rolled
+            // back when dropped.
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO delivery_attempts (delivery_id, outcome, error, at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(error)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
     /// Connects to the database at `url` (`postgres://…`) and applies
     /// migrations. Several instances may start at once: sqlx serialises
     /// migrations with an advisory lock.
@@ -833,6 +897,10 @@ const UPSERT_DELIVERY: &str = "INSERT INTO deliveries (case_id, hub_id, transpor
 
 #[async_trait]
 impl Store for PostgresStore {
+    fn shared(&self) -> std::sync::Arc<dyn Store> {
+        std::sync::Arc::new(self.clone())
+    }
+
     async fn save_version(&self, v: &VersionRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO script_versions (version, script_id, lang, script_name, script_text, routing_name, routing_text, created_at)
@@ -1226,49 +1294,82 @@ impl Store for PostgresStore {
         outcome: &AttemptOutcome,
         now: DateTime<Utc>,
     ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        let (name, error) = match outcome {
-            AttemptOutcome::Delivered { external_id } => {
-                sqlx::query(
-                    "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = $1, last_error = NULL,
-                     external_id = COALESCE($2, external_id) WHERE id = $3",
-                )
-                .bind(now)
-                .bind(external_id)
-                .bind(id)
-                .execute(&mut *tx)
-                .await?;
-                ("delivered", None)
-            }
-            AttemptOutcome::Retry { at, error } => {
-                sqlx::query("UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3")
-                    .bind(at)
-                    .bind(error)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                ("retry", Some(error))
-            }
-            AttemptOutcome::Failed { error } => {
-                sqlx::query("UPDATE deliveries SET status = 'failed', attempts = attempts + 1, last_error = $1 WHERE id = $2")
-                    .bind(error)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                ("failed", Some(error))
-            }
-        };
-        sqlx::query(
-            "INSERT INTO delivery_attempts (delivery_id, outcome, error, at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(id)
-        .bind(name)
-        .bind(error)
+        self.record(id, None, outcome, now).await.map(|_| ())
+    }
+
+    async fn lease_deliveries(
+        &self,
+        transport: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<LeasedDelivery>> {
+        // One statement, so one short transaction: the CTE locks the due
+        // rows nobody else has locked (SKIP LOCKED: a concurrent worker
+        // takes others instead of waiting), and the UPDATE writes this
+        // worker's lease into them. Under READ COMMITTED a row another
+        // worker leased and committed meanwhile is re-checked against the
+        // WHERE clause after locking, and left out since its lease is live.
+        let cols = DELIVERY_COLS
+            .split(", ")
+            .map(|c| format!("d.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows = sqlx::query(&format!(
+            "WITH due AS (
+                SELECT id, lease_owner FROM deliveries
+                WHERE transport = $1 AND status = 'pending' AND next_attempt_at <= $2
+                  AND (lease_until IS NULL OR lease_until <= $2)
+                ORDER BY next_attempt_at, id LIMIT $3
+                FOR UPDATE SKIP LOCKED)
+             UPDATE deliveries d SET lease_owner = $4, lease_until = $5
+             FROM due WHERE d.id = due.id
+             RETURNING {cols}, due.lease_owner AS previous_owner"
+        ))
+        .bind(transport)
         .bind(now)
-        .execute(&mut *tx)
+        .bind(limit)
+        .bind(owner)
+        .bind(until)
+        .fetch_all(&self.pool)
         .await?;
-        tx.commit().await?;
-        Ok(())
+        let mut out = rows
+            .iter()
+            .map(|r| {
+                Ok(LeasedDelivery {
+                    delivery: delivery_row(r)?,
+                    taken_over_from: r.try_get("previous_owner")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        // RETURNING keeps no order.
+        out.sort_by_key(|l| (l.delivery.next_attempt_at, l.delivery.id));
+        Ok(out)
+    }
+
+    async fn record_leased_attempt(
+        &self,
+        id: i64,
+        owner: &str,
+        outcome: &AttemptOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        self.record(id, Some(owner), outcome, now).await
+    }
+
+    async fn release_lease(&self, id: i64, owner: &str, at: DateTime<Utc>) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, next_attempt_at = $1
+             WHERE id = $2 AND lease_owner = $3",
+        )
+        .bind(at)
+        .bind(id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
     }
 
     async fn record_consent(

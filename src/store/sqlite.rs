@@ -47,6 +47,75 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
+    /// Records an attempt and ends the delivery's lease; with `owner`, only
+    /// while the delivery is leased by `owner` (otherwise nothing is
+    /// written and the answer is false).
+    async fn record(
+        &self,
+        id: i64,
+        owner: Option<&str>,
+        outcome: &AttemptOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let (name, error, q) = match outcome {
+            AttemptOutcome::Delivered { external_id } => (
+                "delivered",
+                None,
+                sqlx::query(
+                    "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = NULL,
+                     external_id = COALESCE(?, external_id), lease_owner = NULL, lease_until = NULL
+                     WHERE id = ? AND (? IS NULL OR lease_owner = ?)",
+                )
+                .bind(now)
+                .bind(external_id.clone())
+                .bind(id),
+            ),
+            AttemptOutcome::Retry { at, error } => (
+                "retry",
+                Some(error),
+                sqlx::query(
+                    "UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?, lease_owner = NULL, lease_until = NULL
+                     WHERE id = ? AND (? IS NULL OR lease_owner = ?)",
+                )
+                .bind(*at)
+                .bind(error.clone())
+                .bind(id),
+            ),
+            AttemptOutcome::Failed { error } => (
+                "failed",
+                Some(error),
+                sqlx::query(
+                    "UPDATE deliveries SET status = 'failed', attempts = attempts + 1, last_error = ?, lease_owner = NULL, lease_until = NULL
+                     WHERE id = ? AND (? IS NULL OR lease_owner = ?)",
+                )
+                .bind(error.clone())
+                .bind(id),
+            ),
+        };
+        let n = q
+            .bind(owner)
+            .bind(owner)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if n != 1 {
+            // Not ours (or no such delivery): the transaction is rolled
+            // back when dropped.
+            return Ok(false);
+        }
+        sqlx::query(
+            "INSERT INTO delivery_attempts (delivery_id, outcome, error, at) VALUES (?, ?, ?, ?)",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(error)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
     /// Opens (creating if needed) the database file and applies migrations.
     pub async fn open(path: &Path) -> Result<SqliteStore> {
         let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
@@ -945,6 +1014,10 @@ async fn write_simple_steps(
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn shared(&self) -> Arc<dyn Store> {
+        Arc::new(self.clone())
+    }
+
     async fn save_version(&self, v: &VersionRecord) -> Result<()> {
         sqlx::query(
             "INSERT INTO script_versions (version, script_id, lang, script_name, script_text, routing_name, routing_text, created_at)
@@ -1405,49 +1478,74 @@ impl Store for SqliteStore {
         outcome: &AttemptOutcome,
         now: DateTime<Utc>,
     ) -> Result<()> {
+        self.record(id, None, outcome, now).await.map(|_| ())
+    }
+
+    async fn lease_deliveries(
+        &self,
+        transport: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<LeasedDelivery>> {
+        // SQLite has one writer at a time: reading the due rows and writing
+        // the lease in one IMMEDIATE transaction is what SKIP LOCKED gives
+        // on PostgreSQL (another worker's transaction waits and then finds
+        // these rows leased).
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let (name, error) = match outcome {
-            AttemptOutcome::Delivered { external_id } => {
-                sqlx::query(
-                    "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = ?, last_error = NULL,
-                     external_id = COALESCE(?, external_id) WHERE id = ?",
-                )
-                .bind(now)
-                .bind(external_id)
-                .bind(id)
+        let rows = sqlx::query(&format!(
+            "SELECT {DELIVERY_COLS}, lease_owner FROM deliveries
+             WHERE transport = ? AND status = 'pending' AND next_attempt_at <= ?
+               AND (lease_until IS NULL OR lease_until <= ?)
+             ORDER BY next_attempt_at, id LIMIT ?"
+        ))
+        .bind(transport)
+        .bind(now)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let l = LeasedDelivery {
+                delivery: delivery_row(r)?,
+                taken_over_from: r.try_get("lease_owner")?,
+            };
+            sqlx::query("UPDATE deliveries SET lease_owner = ?, lease_until = ? WHERE id = ?")
+                .bind(owner)
+                .bind(until)
+                .bind(l.delivery.id)
                 .execute(&mut *tx)
                 .await?;
-                ("delivered", None)
-            }
-            AttemptOutcome::Retry { at, error } => {
-                sqlx::query("UPDATE deliveries SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?")
-                    .bind(at)
-                    .bind(error)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                ("retry", Some(error))
-            }
-            AttemptOutcome::Failed { error } => {
-                sqlx::query("UPDATE deliveries SET status = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?")
-                    .bind(error)
-                    .bind(id)
-                    .execute(&mut *tx)
-                    .await?;
-                ("failed", Some(error))
-            }
-        };
-        sqlx::query(
-            "INSERT INTO delivery_attempts (delivery_id, outcome, error, at) VALUES (?, ?, ?, ?)",
-        )
-        .bind(id)
-        .bind(name)
-        .bind(error)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
+            out.push(l);
+        }
         tx.commit().await?;
-        Ok(())
+        Ok(out)
+    }
+
+    async fn record_leased_attempt(
+        &self,
+        id: i64,
+        owner: &str,
+        outcome: &AttemptOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        self.record(id, Some(owner), outcome, now).await
+    }
+
+    async fn release_lease(&self, id: i64, owner: &str, at: DateTime<Utc>) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE deliveries SET lease_owner = NULL, lease_until = NULL, next_attempt_at = ?
+             WHERE id = ? AND lease_owner = ?",
+        )
+        .bind(at)
+        .bind(id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
     }
 
     async fn record_consent(

@@ -10,6 +10,8 @@
 //! - `length`: the median length of a consultation and the opening promise.
 //! - `group_commit`: concurrent turns committed together are all durable.
 //! - `outbox`: the local inbox as an outbox target (exactly once, escaped).
+//! - `outbox_worker`: the outbox worker with a scripted sender and a fixed
+//!   clock: backoff, rate-limit scopes, earlier posts, leases (both backends).
 //! - `input`: bytes that are not UTF-8, an open consultation, broken pipes,
 //!   the WAL after many idle lines.
 //! - `group_commit`: concurrent turns committed together are all durable
@@ -37,6 +39,7 @@ mod input;
 mod instances;
 mod length;
 mod outbox;
+mod outbox_worker;
 mod reload;
 mod render_paths;
 mod sheet;

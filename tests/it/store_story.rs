@@ -1,10 +1,12 @@
 //! One story of a consultation's life in storage, generic over [`Store`], so
 //! every backend is held to the same behaviour.
 
+use crate::on_both_backends;
+use crate::support::db::{AnyStore, TestDb};
 use crate::support::t0;
 use chrono::Duration;
 use madoguchi::answer::AnswerValue;
-use madoguchi::domain::ids::{SessionId, Transport, UserKey};
+use madoguchi::domain::ids::{CaseId, SessionId, Transport, UserKey};
 use madoguchi::engine::{CaseDraft, ConsentRecord, Effect, Recorded, SessionState, Status};
 use madoguchi::routing::{HubRef, RouteDecision};
 use madoguchi::script::Lang;
@@ -1179,3 +1181,318 @@ async fn sqlite_sessions_from_before_the_answer_log_keep_their_answers() {
         state
     );
 }
+
+/// A completed consultation whose case has `n` pending deliveries on
+/// `transport` (targets `t0`, `t1`, …, one per hub); returns the case.
+pub(crate) async fn case_with_deliveries(
+    store: &dyn Store,
+    owner: &str,
+    transport: &str,
+    n: usize,
+) -> CaseId {
+    // Saving a version twice is allowed: it is stored once.
+    store
+        .save_version(&VersionRecord {
+            version: "abc123".into(),
+            script_id: "first_contact".into(),
+            lang: Lang::Ja,
+            script_name: "dialogs/first_contact.ja.yaml".into(),
+            script_text: "script: first_contact\n".into(),
+            routing_name: "dialogs/routing.yaml".into(),
+            routing_text: "network: x\n".into(),
+            created_at: t0(),
+        })
+        .await
+        .unwrap();
+    let s = store
+        .create_session(&NewSession {
+            user: UserKey::new(Transport::Terminal, owner).unwrap(),
+            script_id: "first_contact".into(),
+            lang: Lang::Ja,
+            version: "abc123".into(),
+            now: t0(),
+            presumed: Presumption::Read,
+        })
+        .await
+        .unwrap();
+    let consent = ConsentRecord {
+        granted: true,
+        hubs: vec![hub("hyogo-pro")],
+        items: vec!["会社概要".into()],
+        wording: "同意しますか".into(),
+    };
+    let state = SessionState {
+        status: Status::Completed,
+        ..SessionState::default()
+    };
+    let effects = vec![
+        Effect::Consent(consent.clone()),
+        Effect::CaseReady(Box::new(CaseDraft {
+            headline: format!("{owner} 株式会社"),
+            summary_plain: "【企業情報シート】".into(),
+            summary_markdown: "**企業情報シート**".into(),
+            route: route(),
+            tags: vec![],
+            consent,
+            step: 3,
+        })),
+        Effect::Finished(Status::Completed),
+    ];
+    store
+        .commit_step(&StepCommit {
+            session: s.id,
+            rev: 0,
+            now: t0(),
+            state: &state,
+            current_node: "done",
+            effects: &effects,
+            deliveries: (0..n)
+                .map(|i| NewDelivery {
+                    hub_id: format!("hub-{i}"),
+                    transport: transport.into(),
+                    target: format!("t{i}"),
+                })
+                .collect(),
+            new_session: None,
+            state_json: None,
+            prev_status: None,
+        })
+        .await
+        .unwrap()
+        .case
+        .unwrap()
+}
+
+/// Two workers leasing the same outbox at the same moment never get the
+/// same delivery, and between them they get all that is due.
+async fn concurrent_leases_never_overlap(db: TestDb) {
+    let store = db.open().await;
+    let n = 40;
+    let case = case_with_deliveries(&*store, "lease-owner", "discord", n).await;
+    let other = db.open().await;
+    let now = t0() + Duration::seconds(1);
+    let until = now + Duration::minutes(5);
+    // Many small rounds so that the two workers' statements interleave.
+    let worker = |s: AnyStore, name: &'static str| async move {
+        let mut got = Vec::new();
+        loop {
+            let batch = s
+                .lease_deliveries("discord", name, now, until, 3)
+                .await
+                .unwrap();
+            if batch.is_empty() {
+                return got;
+            }
+            got.extend(batch.into_iter().map(|l| {
+                assert_eq!(l.taken_over_from, None, "nobody held it before");
+                l.delivery.id
+            }));
+            tokio::task::yield_now().await;
+        }
+    };
+    let (a, b) = tokio::join!(
+        tokio::spawn(worker(store.clone(), "worker-a")),
+        tokio::spawn(worker(other.clone(), "worker-b"))
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    let mut all: Vec<i64> = a.iter().chain(b.iter()).copied().collect();
+    all.sort();
+    let before = all.len();
+    all.dedup();
+    assert_eq!(
+        before,
+        all.len(),
+        "a delivery was leased twice: a={a:?} b={b:?}"
+    );
+    assert_eq!(all.len(), n, "every due delivery was leased once");
+    // While the leases run, nothing is due for a third worker.
+    assert!(store
+        .lease_deliveries(
+            "discord",
+            "worker-c",
+            now + Duration::minutes(4),
+            until,
+            100
+        )
+        .await
+        .unwrap()
+        .is_empty());
+    // Not on another transport either, and not a delivery that is not due.
+    let d = store.deliveries(case).await.unwrap();
+    assert!(d.iter().all(|d| d.status == DeliveryStatus::Pending));
+}
+on_both_backends!(
+    concurrent_leases_never_overlap,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+
+/// A worker that dies holding a lease delays its delivery by the lease
+/// time only: after expiry another worker takes the delivery over and is
+/// told it was taken over (the dead worker's attempt may have reached the
+/// platform). The dead worker's late result is then refused, and the new
+/// holder's is recorded.
+async fn dead_leases_are_taken_over(db: TestDb) {
+    let store = db.open().await;
+    let case = case_with_deliveries(&*store, "lease-dead", "slack", 1).await;
+    let now = t0() + Duration::seconds(1);
+    let until = now + Duration::seconds(300);
+    let a = store
+        .lease_deliveries("slack", "dead-worker", now, until, 10)
+        .await
+        .unwrap();
+    assert_eq!(a.len(), 1);
+    let id = a[0].delivery.id;
+    // Before the lease runs out the delivery is not due for anyone.
+    assert!(store
+        .lease_deliveries(
+            "slack",
+            "live-worker",
+            until - Duration::seconds(1),
+            until + Duration::seconds(300),
+            10
+        )
+        .await
+        .unwrap()
+        .is_empty());
+    // After it runs out, it is taken over.
+    let later = until + Duration::seconds(1);
+    let b = store
+        .lease_deliveries(
+            "slack",
+            "live-worker",
+            later,
+            later + Duration::seconds(300),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].delivery.id, id);
+    assert_eq!(b[0].taken_over_from.as_deref(), Some("dead-worker"));
+    // The first worker's late result is refused and writes nothing.
+    let late = AttemptOutcome::Delivered {
+        external_id: Some("from-the-dead".into()),
+    };
+    assert!(!store
+        .record_leased_attempt(id, "dead-worker", &late, later)
+        .await
+        .unwrap());
+    assert!(!store.release_lease(id, "dead-worker", later).await.unwrap());
+    let row = &store.deliveries(case).await.unwrap()[0];
+    assert_eq!(
+        (row.status, row.attempts, row.external_id.as_deref()),
+        (DeliveryStatus::Pending, 0, None)
+    );
+    // The new holder's is recorded, once; a second record is refused.
+    let done = AttemptOutcome::Delivered {
+        external_id: Some("msg-1".into()),
+    };
+    assert!(store
+        .record_leased_attempt(id, "live-worker", &done, later)
+        .await
+        .unwrap());
+    assert!(!store
+        .record_leased_attempt(id, "live-worker", &done, later)
+        .await
+        .unwrap());
+    let row = &store.deliveries(case).await.unwrap()[0];
+    assert_eq!(
+        (row.status, row.attempts, row.external_id.as_deref()),
+        (DeliveryStatus::Delivered, 1, Some("msg-1"))
+    );
+    assert_eq!(
+        store
+            .count(&format!(
+                "SELECT COUNT(*) FROM delivery_attempts WHERE delivery_id = {id}"
+            ))
+            .await,
+        1,
+        "the refused results left no attempt rows"
+    );
+}
+on_both_backends!(dead_leases_are_taken_over);
+
+/// A retry ends the lease: the delivery is due again at its retry time,
+/// for any worker, and is not "taken over" (its outcome is known). A
+/// lease given back untried keeps the attempt count.
+async fn recorded_attempts_end_the_lease(db: TestDb) {
+    let store = db.open().await;
+    let case = case_with_deliveries(&*store, "lease-retry", "discord", 2).await;
+    let now = t0() + Duration::seconds(1);
+    let until = now + Duration::seconds(300);
+    let got = store
+        .lease_deliveries("discord", "w1", now, until, 10)
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 2);
+    let (d1, d2) = (got[0].delivery.id, got[1].delivery.id);
+    assert!(store
+        .record_leased_attempt(
+            d1,
+            "w1",
+            &AttemptOutcome::Retry {
+                at: now + Duration::seconds(10),
+                error: "500".into()
+            },
+            now
+        )
+        .await
+        .unwrap());
+    assert!(store
+        .release_lease(d2, "w1", now + Duration::seconds(20))
+        .await
+        .unwrap());
+    let at = |s: i64| now + Duration::seconds(s);
+    assert!(store
+        .lease_deliveries("discord", "w2", at(9), at(300), 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let got = store
+        .lease_deliveries("discord", "w2", at(10), at(300), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        got.iter()
+            .map(|l| (
+                l.delivery.id,
+                l.taken_over_from.clone(),
+                l.delivery.attempts
+            ))
+            .collect::<Vec<_>>(),
+        vec![(d1, None, 1)]
+    );
+    let got = store
+        .lease_deliveries("discord", "w3", at(20), at(300), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        got.iter()
+            .map(|l| (
+                l.delivery.id,
+                l.taken_over_from.clone(),
+                l.delivery.attempts
+            ))
+            .collect::<Vec<_>>(),
+        vec![(d2, None, 0)]
+    );
+    // An expired lease nobody took over is still its holder's.
+    assert!(store
+        .record_leased_attempt(
+            d2,
+            "w3",
+            &AttemptOutcome::Failed {
+                error: "403".into()
+            },
+            at(400)
+        )
+        .await
+        .unwrap());
+    let rows = store.deliveries(case).await.unwrap();
+    assert_eq!(
+        rows.iter().find(|r| r.id == d2).unwrap().status,
+        DeliveryStatus::Failed
+    );
+}
+on_both_backends!(recorded_attempts_end_the_lease);

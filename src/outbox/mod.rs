@@ -1,0 +1,541 @@
+//! The outbox: one worker that takes due deliveries from the store and
+//! hands each to the [`Sender`] of its transport (`local` inbox files,
+//! `discord`, and whatever platform comes next).
+//!
+//! - Deliveries are written in the same transaction as their case, so a
+//!   restart simply finds them again.
+//! - The worker **leases** what it takes ([`Store::lease_deliveries`]): its
+//!   name and a lease time are written into the rows in one short
+//!   transaction, the network call happens outside any transaction, and
+//!   the result is recorded only while the lease is still the worker's
+//!   ([`Store::record_leased_attempt`]). A lease whose worker died runs out
+//!   and another worker (on this instance or another one) takes the
+//!   delivery over. This is what lets every instance of `madoguchi run`
+//!   on one database run the outbox.
+//! - When the outcome of an earlier attempt is unknown (it was attempted
+//!   before, or its lease was taken over from a worker that died), the
+//!   worker first asks the sender to look for its own earlier post
+//!   ([`Sender::find_existing`]) before letting it send: a platform without
+//!   an idempotency key (Slack's `chat.postMessage`) must not post a case
+//!   twice.
+//! - Failures come back classified ([`Fail`]): a platform's "retry after"
+//!   (HTTP 429) is honoured exactly and blocks the rate-limit scope it
+//!   names (an API method or route) for every delivery of this worker until
+//!   it has passed; server and network errors retry with exponential
+//!   backoff up to `max_attempts`; refusals fail at once with the reason.
+//!   Every attempt is recorded with its outcome.
+//! - Time comes from a [`Clock`]: which delivery is due, the lease, and
+//!   every backoff are decided from it, so the worker is tested with a
+//!   fixed clock and without sleeping.
+//!
+//! # Adding a platform
+//!
+//! Implement [`Sender`] (its `transport()` is the name in delivery rows),
+//! and register it with [`Outbox::with_sender`] where the outbox is built.
+
+pub mod local;
+
+use crate::runner::Clock;
+use crate::store::{AttemptOutcome, CaseRecord, DeliveryRecord, Store, StoreError};
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::{watch, Notify};
+
+/// What a successful send returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sent {
+    /// The platform's id of the post (a Discord message id, a Slack
+    /// message `ts`, an inbox file's path), stored with the delivery.
+    pub external_id: Option<String>,
+}
+
+/// Why a send did not succeed, classified so the worker knows when (and
+/// whether) to try again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fail {
+    /// The platform said when to try again (HTTP 429 with `Retry-After` or
+    /// `retry_after`). The delivery is tried again after exactly `wait`,
+    /// however often this happens (it does not count towards
+    /// `max_attempts`), and when `scope` names a rate limit (an API method
+    /// such as `chat.postMessage`, or a route such as `POST
+    /// /channels/1/messages`) no other delivery in that scope is sent by
+    /// this worker before the wait is over.
+    RetryAfter {
+        wait: Duration,
+        scope: Option<String>,
+        error: String,
+    },
+    /// A server error (5xx), a network error, a timeout: try again with
+    /// backoff, up to `max_attempts`. The post may or may not have been
+    /// made; the next attempt first calls [`Sender::find_existing`].
+    Transient(String),
+    /// The platform refused (missing permission, unknown channel, a case
+    /// that no longer exists): retrying will not help. The delivery fails
+    /// at once with this reason, which `madoguchi cases show` reports.
+    Permanent(String),
+}
+
+impl Fail {
+    pub fn error(&self) -> &str {
+        match self {
+            Fail::RetryAfter { error, .. } | Fail::Transient(error) | Fail::Permanent(error) => {
+                error
+            }
+        }
+    }
+}
+
+/// One platform's way of delivering a case to a hub.
+#[async_trait]
+pub trait Sender: Send + Sync {
+    /// The transport name in delivery rows (`local`, `discord`, `slack`).
+    fn transport(&self) -> &str;
+
+    /// The rate-limit scope the delivery's first call falls in (e.g.
+    /// `chat.postMessage`, or the channel's message route), when the
+    /// platform limits per method or route. While a [`Fail::RetryAfter`]
+    /// for that scope runs, the worker gives the delivery back untried.
+    fn scope(&self, _d: &DeliveryRecord) -> Option<String> {
+        None
+    }
+
+    /// How long the worker holds this sender's deliveries, when not the
+    /// configured `lease_secs` (which suits a network call).
+    fn lease(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Looks for this sender's own earlier post of `d`, for a platform
+    /// whose post call has no idempotency key. Called before [`send`]
+    /// when an earlier attempt's outcome is unknown (the delivery was
+    /// attempted before, or taken over from a worker whose lease ran out)
+    /// and no external id was stored. A post found is returned as its
+    /// external id: the worker stores it in the delivery
+    /// (`set_delivery_external_id`) and calls [`send`] with it in
+    /// `d.external_id`, so `send` only finishes what the post lacks (its
+    /// thread replies) instead of posting again. The default finds
+    /// nothing, which is right for a sender whose posts are idempotent
+    /// anyway.
+    ///
+    /// [`send`]: Sender::send
+    async fn find_existing(
+        &self,
+        _d: &DeliveryRecord,
+        _case: &CaseRecord,
+    ) -> Result<Option<String>, Fail> {
+        Ok(None)
+    }
+
+    /// Delivers the case to the hub named by `d` (`d.target` is the
+    /// transport's address: a channel id, an inbox folder). With
+    /// `d.external_id` set, the post exists (an earlier attempt made it, or
+    /// [`find_existing`](Sender::find_existing) found it): check it and
+    /// finish the rest rather than post again.
+    async fn send(&self, d: &DeliveryRecord, case: &CaseRecord) -> Result<Sent, Fail>;
+}
+
+/// How the outbox retries and leases, `[outbox]` in the bot's config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboxConfig {
+    /// How often the worker looks for due deliveries (it is also woken at
+    /// once when a case is created).
+    #[serde(default = "default_poll")]
+    pub poll_interval_ms: u64,
+    /// The first wait after a server or network error; doubled after every
+    /// further failure.
+    #[serde(default = "default_backoff")]
+    pub backoff_base_ms: u64,
+    /// The longest wait between two attempts.
+    #[serde(default = "default_backoff_max")]
+    pub backoff_max_secs: u64,
+    /// Attempts (rate limits excepted) before a delivery is marked failed
+    /// and left for `madoguchi cases show` to report.
+    #[serde(default = "default_attempts")]
+    pub max_attempts: i64,
+    /// How long a worker holds the deliveries it took. A worker that dies
+    /// holding them delays them by at most this long; it must be longer
+    /// than one delivery takes (a post and its thread, each call with a
+    /// 30 s timeout).
+    #[serde(default = "default_lease")]
+    pub lease_secs: u64,
+}
+
+fn default_poll() -> u64 {
+    2000
+}
+fn default_backoff() -> u64 {
+    2000
+}
+fn default_backoff_max() -> u64 {
+    900
+}
+fn default_attempts() -> i64 {
+    12
+}
+fn default_lease() -> u64 {
+    300
+}
+
+impl Default for OutboxConfig {
+    fn default() -> Self {
+        OutboxConfig {
+            poll_interval_ms: default_poll(),
+            backoff_base_ms: default_backoff(),
+            backoff_max_secs: default_backoff_max(),
+            max_attempts: default_attempts(),
+            lease_secs: default_lease(),
+        }
+    }
+}
+
+impl OutboxConfig {
+    pub fn poll_interval(&self) -> Duration {
+        Duration::from_millis(self.poll_interval_ms.max(10))
+    }
+    /// The wait before attempt `attempts + 1` after a transient failure.
+    pub fn backoff(&self, attempts: i64) -> Duration {
+        let exp = attempts.clamp(0, 20) as u32;
+        let ms = self.backoff_base_ms.saturating_mul(1u64 << exp);
+        Duration::from_millis(ms).min(Duration::from_secs(self.backoff_max_secs.max(1)))
+    }
+    pub fn lease(&self) -> Duration {
+        Duration::from_secs(self.lease_secs.max(1))
+    }
+}
+
+/// Deliveries leased at a time, per transport.
+const BATCH: i64 = 20;
+
+/// What happened to one leased delivery in a pass.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Handled {
+    pub delivery: DeliveryRecord,
+    pub result: Handling,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handling {
+    /// Recorded with this outcome.
+    Recorded(AttemptOutcome),
+    /// Given back untried: its rate-limit scope is waiting until then.
+    Deferred(DateTime<Utc>),
+    /// The lease ran out and another worker took the delivery over before
+    /// this result could be recorded; the result was dropped.
+    LeaseLost(AttemptOutcome),
+}
+
+impl Handled {
+    pub fn delivered(&self) -> bool {
+        matches!(
+            self.result,
+            Handling::Recorded(AttemptOutcome::Delivered { .. })
+        )
+    }
+}
+
+/// The delivery worker: senders by transport, one store, one clock.
+pub struct Outbox {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    cfg: OutboxConfig,
+    senders: Vec<Arc<dyn Sender>>,
+    /// This worker's name in leases; unique per process start, so a
+    /// restarted instance does not mistake its predecessor's leases for
+    /// its own.
+    owner: String,
+    /// Rate-limit scopes and when they open again.
+    blocked: Mutex<HashMap<String, DateTime<Utc>>>,
+    wake: Arc<Notify>,
+}
+
+/// A lease owner name: host, process and start time, so two instances on
+/// one host, and a process restarted with the same pid, differ.
+pub fn worker_name() -> String {
+    let host = std::env::var("HOSTNAME")
+        .ok()
+        .filter(|h| !h.is_empty())
+        .or_else(|| {
+            std::fs::read_to_string("/etc/hostname")
+                .ok()
+                .map(|h| h.trim().to_string())
+        })
+        .unwrap_or_else(|| "host".into());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{host}/{}/{nanos:x}", std::process::id())
+}
+
+impl Outbox {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, cfg: OutboxConfig) -> Outbox {
+        Outbox {
+            store,
+            clock,
+            cfg,
+            senders: Vec::new(),
+            owner: worker_name(),
+            blocked: Mutex::new(HashMap::new()),
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Shares the notification that wakes the worker (the bot notifies it
+    /// when it creates a case).
+    pub fn with_wake(mut self, wake: Arc<Notify>) -> Outbox {
+        self.wake = wake;
+        self
+    }
+
+    /// The notification that wakes the worker.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Names the worker in leases (tests run two workers in one process).
+    pub fn named(mut self, owner: impl Into<String>) -> Outbox {
+        self.owner = owner.into();
+        self
+    }
+
+    /// Adds the sender of one transport (a second sender for the same
+    /// transport replaces the first).
+    pub fn with_sender(mut self, sender: Arc<dyn Sender>) -> Outbox {
+        self.senders.retain(|s| s.transport() != sender.transport());
+        self.senders.push(sender);
+        self
+    }
+
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    pub fn transports(&self) -> Vec<String> {
+        self.senders
+            .iter()
+            .map(|s| s.transport().to_string())
+            .collect()
+    }
+
+    /// Wakes the worker now (a case was created).
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// One pass over every transport: leases what is due, sends it, and
+    /// records the results. Returns what was handled, in order.
+    pub async fn run_once(&self) -> Result<Vec<Handled>, StoreError> {
+        let mut out = Vec::new();
+        for s in &self.senders {
+            self.pass(s.as_ref(), &mut out, None).await?;
+        }
+        Ok(out)
+    }
+
+    /// Passes until nothing due is left that can be sent now (a full batch
+    /// means more may be due). Used where the outbox runs once, at start.
+    pub async fn drain(&self) -> Result<Vec<Handled>, StoreError> {
+        let mut all = Vec::new();
+        loop {
+            let mut progressed = false;
+            let mut full = false;
+            for s in &self.senders {
+                let mut out = Vec::new();
+                let n = self.pass(s.as_ref(), &mut out, None).await?;
+                full |= n as i64 >= BATCH;
+                progressed |= out.iter().any(|h| h.delivered());
+                all.extend(out);
+            }
+            if !full || !progressed {
+                return Ok(all);
+            }
+        }
+    }
+
+    /// Leases one batch of `sender`'s due deliveries and handles them;
+    /// returns how many were leased.
+    async fn pass(
+        &self,
+        sender: &dyn Sender,
+        out: &mut Vec<Handled>,
+        stop: Option<&watch::Receiver<bool>>,
+    ) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let lease = sender.lease().unwrap_or_else(|| self.cfg.lease());
+        let until = now + chrono::Duration::from_std(lease).unwrap_or_default();
+        let leased = self
+            .store
+            .lease_deliveries(sender.transport(), &self.owner, now, until, BATCH)
+            .await?;
+        let n = leased.len();
+        for l in leased {
+            if stop.is_some_and(|s| *s.borrow()) {
+                // Given back at once rather than left to run out.
+                self.store
+                    .release_lease(l.delivery.id, &self.owner, l.delivery.next_attempt_at)
+                    .await?;
+                continue;
+            }
+            let unknown = l.taken_over_from.is_some() || l.delivery.attempts > 0;
+            if let Some(prev) = &l.taken_over_from {
+                tracing::warn!(delivery = l.delivery.id, case = %l.delivery.case, previous = %prev, "took over a delivery whose lease ran out");
+            }
+            out.push(self.handle(sender, l.delivery, unknown).await?);
+        }
+        Ok(n)
+    }
+
+    /// Sends one leased delivery and records the result.
+    async fn handle(
+        &self,
+        sender: &dyn Sender,
+        mut d: DeliveryRecord,
+        unknown: bool,
+    ) -> Result<Handled, StoreError> {
+        let now = self.clock.now();
+        if let Some(scope) = sender.scope(&d) {
+            let open_at = self.blocked_until(&scope, now);
+            if let Some(at) = open_at {
+                self.store.release_lease(d.id, &self.owner, at).await?;
+                return Ok(Handled {
+                    delivery: d,
+                    result: Handling::Deferred(at),
+                });
+            }
+        }
+        let result = match self.store.case(d.case).await? {
+            None => Err(Fail::Permanent("the case no longer exists".into())),
+            // `forget` blanks the sheet and fails pending deliveries in one
+            // transaction; a delivery leased just before that must not send
+            // the (blank) case out afterwards.
+            Some(case) if case.summary_plain.is_empty() => {
+                Err(Fail::Permanent("the owner deleted their data".into()))
+            }
+            Some(case) => self.attempt(sender, &mut d, &case, unknown).await,
+        };
+        let now = self.clock.now();
+        let outcome = self.decide(&d, result, now);
+        let ours = self
+            .store
+            .record_leased_attempt(d.id, &self.owner, &outcome, now)
+            .await?;
+        let result = if ours {
+            Handling::Recorded(outcome)
+        } else {
+            tracing::warn!(delivery = d.id, case = %d.case, "the delivery's lease ran out and another worker took it over; this attempt's result is dropped");
+            Handling::LeaseLost(outcome)
+        };
+        Ok(Handled {
+            delivery: d,
+            result,
+        })
+    }
+
+    /// `find_existing` when the earlier outcome is unknown, then `send`.
+    async fn attempt(
+        &self,
+        sender: &dyn Sender,
+        d: &mut DeliveryRecord,
+        case: &CaseRecord,
+        unknown: bool,
+    ) -> Result<Sent, Fail> {
+        if unknown && d.external_id.is_none() {
+            if let Some(found) = sender.find_existing(d, case).await? {
+                tracing::info!(delivery = d.id, case = %d.case, "found the post an earlier attempt made; finishing it instead of posting again");
+                self.store
+                    .set_delivery_external_id(d.id, &found)
+                    .await
+                    .map_err(|e| Fail::Transient(format!("store: {e}")))?;
+                d.external_id = Some(found);
+            }
+        }
+        sender.send(d, case).await
+    }
+
+    /// The outcome to record for a result, at `now`.
+    fn decide(
+        &self,
+        d: &DeliveryRecord,
+        result: Result<Sent, Fail>,
+        now: DateTime<Utc>,
+    ) -> AttemptOutcome {
+        let at = |wait: Duration| now + chrono::Duration::from_std(wait).unwrap_or_default();
+        match result {
+            Ok(sent) => {
+                tracing::info!(delivery = d.id, case = %d.case, hub = %d.hub_id, transport = %d.transport, "case delivered");
+                AttemptOutcome::Delivered {
+                    external_id: sent.external_id,
+                }
+            }
+            Err(Fail::RetryAfter { wait, scope, error }) => {
+                tracing::warn!(delivery = d.id, case = %d.case, wait_ms = wait.as_millis() as u64, scope = scope.as_deref().unwrap_or(""), "case delivery must wait");
+                if let Some(scope) = scope {
+                    self.block(scope, at(wait));
+                }
+                AttemptOutcome::Retry {
+                    at: at(wait),
+                    error,
+                }
+            }
+            Err(Fail::Transient(error)) if d.attempts + 1 < self.cfg.max_attempts => {
+                tracing::warn!(delivery = d.id, case = %d.case, attempt = d.attempts + 1, error = %error, "case delivery failed; will retry");
+                AttemptOutcome::Retry {
+                    at: at(self.cfg.backoff(d.attempts)),
+                    error,
+                }
+            }
+            Err(Fail::Transient(error)) | Err(Fail::Permanent(error)) => {
+                tracing::error!(delivery = d.id, case = %d.case, hub = %d.hub_id, error = %error, "case delivery failed for good; see `madoguchi cases show`");
+                AttemptOutcome::Failed { error }
+            }
+        }
+    }
+
+    fn block(&self, scope: String, until: DateTime<Utc>) {
+        let mut b = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
+        let e = b.entry(scope).or_insert(until);
+        *e = (*e).max(until);
+    }
+
+    /// When `scope` opens again, if it is still closed at `now`.
+    fn blocked_until(&self, scope: &str, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let mut b = self.blocked.lock().unwrap_or_else(|e| e.into_inner());
+        b.retain(|_, until| *until > now);
+        b.get(scope).copied()
+    }
+
+    /// Runs until `stop` turns true: delivers what is due, then sleeps until
+    /// woken (a new case) or the poll interval passes. A full batch means
+    /// more may be due, so the next is leased at once: many cases finishing
+    /// together must not wait a poll interval per batch.
+    pub async fn run(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
+        loop {
+            if *stop.borrow() {
+                break;
+            }
+            let mut full = false;
+            for s in &self.senders {
+                let mut out = Vec::new();
+                match self.pass(s.as_ref(), &mut out, Some(&stop)).await {
+                    Ok(n) => full |= n as i64 >= BATCH,
+                    Err(e) => {
+                        tracing::error!(error = %e, transport = s.transport(), "the delivery worker cannot use the outbox; retrying")
+                    }
+                }
+            }
+            if full {
+                continue;
+            }
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(self.cfg.poll_interval()) => {}
+                _ = stop.changed() => {}
+            }
+        }
+    }
+}
