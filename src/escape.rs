@@ -26,11 +26,14 @@
 //! - [`discord`]: Discord markdown (the escaping the bot always used), plus
 //!   the terminal treatment of control and bidi characters.
 //!
+//! - [`slack`]: Slack mrkdwn: `&`, `<` and `>` as entities (Slack's own
+//!   rule), so `<!channel>`, `<!here>`, `<@U…>` and `<url|text>` are text;
+//!   a bare `scheme://` and a word-initial `@` broken by a word joiner so
+//!   neither links nor pings; controls as for the terminal.
+//!
 //! # Adding a medium
 //!
-//! A future medium (say Slack, whose mrkdwn needs `&`, `<` and `>` as
-//! entities and treats `<!channel>`, `*`, `_`, `~` and `` ` `` specially)
-//! gets a function `slack_mrkdwn(&str) -> String` here that starts from
+//! A new medium gets a function here that starts from
 //! [`neutralize_controls`], a line in [`MEDIA`] and a checker in the test
 //! `every_medium_defuses_the_hostile_corpus` saying what must not survive
 //! in its output; the corpus then runs against it with the others.
@@ -45,6 +48,7 @@ pub const MEDIA: &[(&str, Escaper)] = &[
     ("inbox_markdown", inbox_markdown),
     ("inbox_line", inbox_line),
     ("discord", discord),
+    ("slack", slack),
 ];
 
 /// Characters that reorder or hide the text around them: the bidi
@@ -209,6 +213,53 @@ pub fn discord(s: &str) -> String {
     out
 }
 
+/// U+2060 WORD JOINER: invisible, and enough to stop Slack from seeing a
+/// link scheme or a mention word.
+const WORD_JOINER: char = '\u{2060}';
+
+/// Owner text for Slack mrkdwn (messages, section blocks). Slack reads
+/// `<…>` as a mention, a special command (`<!channel>`, `<!here>`) or a
+/// link, and asks for `&`, `<` and `>` to be sent as `&amp;`, `&lt;` and
+/// `&gt;`; that alone makes every such control text. Slack also turns a
+/// bare `https://…` into a link and (with `link_names`) `@channel` into a
+/// ping, so a word joiner goes after the `:` of `://` and after a
+/// word-initial `@`. Formatting characters (`*`, `_`, `~`, `` ` ``) have no
+/// escape in mrkdwn and cannot link or ping, so they are left as typed.
+pub fn slack(s: &str) -> String {
+    let s = neutralize_controls(s);
+    let mut out = String::with_capacity(s.len() + 8);
+    let mut prev: Option<char> = None;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            ':' if chars.peek() == Some(&'/') => {
+                out.push(':');
+                out.push(WORD_JOINER);
+            }
+            '@' if prev.is_none_or(|p| !p.is_alphanumeric()) => {
+                out.push('@');
+                out.push(WORD_JOINER);
+            }
+            c => out.push(c),
+        }
+        prev = Some(c);
+    }
+    out
+}
+
+/// Reverses [`slack`]'s entities for places that show text as is (Block
+/// Kit `plain_text`: button labels, select options, modal titles), which
+/// would otherwise show `&lt;`. The word joiners stay: they are invisible
+/// and keep a label from linking.
+pub fn slack_plain(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
 /// Makes pretty-printed JSON safe for a terminal without changing what it
 /// means: characters [`is_hazard`] names can only stand inside JSON
 /// strings (serde_json already writes C0 controls as `\u00XX`), so writing
@@ -347,6 +398,49 @@ mod tests {
         }
     }
 
+    /// Nothing Slack reads as a control, link or mention survives: no raw
+    /// `<` or `>`, every `&` starts one of the three entities, every `://`
+    /// and word-initial `@` is broken by a word joiner.
+    fn slack_is_inert(input: &str, out: &str) {
+        assert!(
+            !out.contains('<') && !out.contains('>'),
+            "slack: raw angle bracket in {out:?} (from {input:?})"
+        );
+        for (i, _) in out.match_indices('&') {
+            let rest = &out[i..];
+            assert!(
+                rest.starts_with("&amp;") || rest.starts_with("&lt;") || rest.starts_with("&gt;"),
+                "slack: a bare `&` in {out:?} (from {input:?})"
+            );
+        }
+        assert!(!out.contains("://"), "slack: a live link scheme in {out:?}");
+        let cs: Vec<char> = out.chars().collect();
+        for (i, c) in cs.iter().enumerate() {
+            if *c == '@' && (i == 0 || !cs[i - 1].is_alphanumeric()) {
+                assert_eq!(
+                    cs.get(i + 1),
+                    Some(&WORD_JOINER),
+                    "slack: a live mention in {out:?} (from {input:?})"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn slack_examples() {
+        assert_eq!(slack("<!channel> 助けて"), "&lt;!channel&gt; 助けて");
+        assert_eq!(slack("<@U012AB3CD>"), "&lt;@\u{2060}U012AB3CD&gt;");
+        assert_eq!(
+            slack("<https://evil.example|銀行>"),
+            "&lt;https:\u{2060}//evil.example|銀行&gt;"
+        );
+        assert_eq!(slack("A&B"), "A&amp;B");
+        assert_eq!(slack("@here 至急"), "@\u{2060}here 至急");
+        assert_eq!(slack("taro@example.jp"), "taro@example.jp");
+        assert_eq!(slack_plain(&slack("<a & b>")), "<a & b>");
+        assert_eq!(slack("a\u{202E}b"), "a&lt;U+202E&gt;b");
+    }
+
     #[test]
     fn the_corpus_is_loaded() {
         let c = corpus();
@@ -366,6 +460,7 @@ mod tests {
                     "inbox_markdown" => markdown_is_inert(medium, &input, &out, false),
                     "inbox_line" => markdown_is_inert(medium, &input, &out, true),
                     "discord" => discord_is_inert(&input, &out),
+                    "slack" => slack_is_inert(&input, &out),
                     other => panic!("no checker for medium {other}: add one"),
                 }
             }

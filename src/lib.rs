@@ -45,6 +45,9 @@
 //!   line); [`transcript`]: transcript tests.
 //! - [`discord`]: the Discord bot (owners by DM, staff in hub channels, the
 //!   case delivery worker); `madoguchi run`.
+//! - [`slack`]: the Slack app (owners in a DM with the app, cases in hubs'
+//!   channels through the outbox's Slack sender), Socket Mode or the
+//!   Events API over HTTP.
 //! - [`instances`]: running on PostgreSQL: the leader lock that lets one
 //!   instance hold the Discord gateway, and the health endpoint.
 //!
@@ -99,5 +102,6 @@ pub mod routing;
 pub mod runner;
 pub mod script;
 pub mod sheet;
+pub mod slack;
 pub mod store;
 pub mod transcript;

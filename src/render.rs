@@ -18,8 +18,11 @@ pub enum RenderMode {
     /// Terminal and logs: text as is (control characters were removed at
     /// input).
     Plain,
-    /// Discord / Slack markdown: formatting characters and mentions escaped.
+    /// Discord markdown: formatting characters and mentions escaped.
     Markdown,
+    /// Slack mrkdwn: `&`, `<`, `>` as entities, links and mentions broken
+    /// ([`crate::escape::slack`]).
+    Slack,
 }
 
 pub fn register_helpers(hb: &mut Handlebars<'static>) {
@@ -41,6 +44,7 @@ pub fn escape(mode: RenderMode, s: &str) -> String {
     match mode {
         RenderMode::Plain => s.to_string(),
         RenderMode::Markdown => escape_markdown(s),
+        RenderMode::Slack => crate::escape::slack(s),
     }
 }
 

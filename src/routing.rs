@@ -92,6 +92,52 @@ pub struct DiscordTarget {
     pub staff_role: Option<u64>,
 }
 
+/// A hub's Slack channel and who its staff are (`targets.slack`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlackTarget {
+    /// A channel id (`C…`, or `G…` for an old private channel).
+    pub channel: SlackId,
+    pub staff: SlackStaff,
+}
+
+/// Who may act on a Slack hub's cases: the members of a user group, or
+/// the listed members.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlackStaff {
+    /// A user group id (`S…`), resolved by the Slack adapter.
+    Group(SlackId),
+    /// Member ids (`U…` / `W…`).
+    Members(Vec<SlackId>),
+}
+
+/// A Slack object id as Slack writes it: an uppercase letter then
+/// uppercase letters and digits (`C0123ABCD`, `U012AB3CD`, `S0123ABCD`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SlackId(String);
+
+impl SlackId {
+    /// Parses an id whose first letter is one of `kinds` (Slack's prefix
+    /// says what the id names).
+    pub fn parse(s: &str, kinds: &[char]) -> Option<SlackId> {
+        let s = s.trim();
+        let mut cs = s.chars();
+        let first = cs.next()?;
+        (kinds.contains(&first)
+            && (8..=20).contains(&s.len())
+            && cs.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit()))
+        .then(|| SlackId(s.to_string()))
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for SlackId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Hub {
     pub id: HubId,
@@ -106,6 +152,7 @@ pub struct Hub {
     pub from_directory: bool,
     pub terminal: Option<String>,
     pub discord: Option<DiscordTarget>,
+    pub slack: Option<SlackTarget>,
 }
 
 impl Hub {

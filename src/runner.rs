@@ -441,7 +441,15 @@ impl Runner {
                 &flow,
                 &mut state,
                 input.clone(),
-                &Ctx::new(now, self.config.mode),
+                // Owner text is escaped for the medium the owner reads it
+                // in: one runner serves Discord and Slack owners alike.
+                &Ctx::new(
+                    now,
+                    match user.transport() {
+                        crate::domain::ids::Transport::Slack => RenderMode::Slack,
+                        _ => self.config.mode,
+                    },
+                ),
             );
             // A refused step (a template failed) is committed like any
             // other, with the state as it was, so the owner's answers stay
@@ -739,6 +747,7 @@ impl Runner {
                 let target = match t.as_str() {
                     "local" => Some(hub.terminal.clone().unwrap_or_else(|| hub.id.to_string())),
                     "discord" => hub.discord.as_ref().map(|d| d.channel.to_string()),
+                    "slack" => hub.slack.as_ref().map(|s| s.channel.to_string()),
                     _ => None,
                 };
                 if let Some(target) = target {

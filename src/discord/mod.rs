@@ -23,8 +23,8 @@
 mod admin;
 pub mod config;
 mod outbox;
-mod owner;
-mod prompts;
+pub(crate) mod owner;
+pub(crate) mod prompts;
 mod relay;
 pub mod render;
 mod staff;

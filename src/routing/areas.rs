@@ -78,6 +78,7 @@ pub fn add_directory(hubs: &mut Vec<Hub>) {
             from_directory: true,
             terminal: None,
             discord: None,
+            slack: None,
         });
     }
 }
@@ -242,6 +243,7 @@ mod tests {
             from_directory: false,
             terminal: Some("hyogo-pro".into()),
             discord: None,
+            slack: None,
         }];
         add_directory(&mut hubs);
         assert_eq!(hubs.len(), 1 + 47 + 44);

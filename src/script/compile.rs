@@ -7,7 +7,7 @@ use crate::bi;
 use crate::domain::ids::HubId;
 use crate::domain::prefecture::{Prefecture, Region};
 use crate::domain::text::{fold_for_match, fold_keep_spaces};
-use crate::routing::{DiscordTarget, Hub, HubKind, Pick, Routing, Rule};
+use crate::routing::{DiscordTarget, Hub, HubKind, Pick, Routing, Rule, SlackTarget};
 use crate::script::cond::{Size, Test};
 use handlebars::template::{Parameter, Template, TemplateElement};
 use serde_saphyr::Spanned;
@@ -2406,6 +2406,11 @@ fn compile_routing(
                 staff_role,
             })
         });
+        let slack = h
+            .targets
+            .slack
+            .as_ref()
+            .and_then(|t| parse_slack_target(t, d));
         if hub_index.insert(id.to_string(), hubs.len()).is_some() {
             d.error(
                 &h.id,
@@ -2436,6 +2441,7 @@ fn compile_routing(
             from_directory: false,
             terminal: h.targets.terminal.clone(),
             discord,
+            slack,
         });
     }
     let pick = |p: &RawHubPick, d: &mut Diags, at: Loc| -> Option<Pick> {
@@ -2610,6 +2616,47 @@ fn compile_routing(
             primary: fb_primary?,
             copies: fb_copies?,
         },
+    })
+}
+
+/// `targets.slack` of a hub: the channel id and the staff (a user group id
+/// or a list of member ids), each checked for Slack's id form.
+fn parse_slack_target(t: &RawSlackTarget, d: &mut Diags) -> Option<SlackTarget> {
+    use crate::routing::{SlackId, SlackStaff};
+    let mut id = |s: &Spanned<String>, kinds: &[char], what: &str, what_ja: &str| {
+        let r = SlackId::parse(&s.value, kinds);
+        if r.is_none() {
+            d.error(
+                s,
+                "bad-slack-id",
+                (
+                    format!("`{}` is not a Slack {what} id", s.value),
+                    format!("`{}` は Slack の{what_ja} id ではありません", s.value),
+                ),
+                bi!(
+                    "copy the id from Slack (channel: channel details → bottom; user group: its URL; member: profile → ⋮ → Copy member ID), e.g. C0123ABCD",
+                    "Slack から id をコピーしてください（チャンネル：チャンネル詳細の最下部、ユーザーグループ：その URL、メンバー：プロフィール → ⋮ →「メンバーIDをコピー」）。例: C0123ABCD"
+                ),
+            );
+        }
+        r
+    };
+    let channel = id(&t.channel, &['C', 'G'], "channel", "チャンネル");
+    let staff = match &t.staff {
+        RawSlackStaff::Group(g) => {
+            SlackStaff::Group(id(g, &['S'], "user group", "ユーザーグループ")?)
+        }
+        RawSlackStaff::Members(ms) => {
+            let ids: Vec<Option<SlackId>> = ms
+                .iter()
+                .map(|m| id(m, &['U', 'W'], "member", "メンバー"))
+                .collect();
+            SlackStaff::Members(ids.into_iter().collect::<Option<Vec<_>>>()?)
+        }
+    };
+    Some(SlackTarget {
+        channel: channel?,
+        staff,
     })
 }
 

@@ -208,6 +208,22 @@ pub struct RawTargets {
     /// Name of the local inbox the terminal transport delivers to.
     pub terminal: Option<String>,
     pub discord: Option<RawDiscordTarget>,
+    pub slack: Option<RawSlackTarget>,
+}
+
+/// `slack: { channel: C…, staff: S… }` or `staff: [U…, U…]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSlackTarget {
+    pub channel: Spanned<String>,
+    pub staff: RawSlackStaff,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawSlackStaff {
+    Group(Spanned<String>),
+    Members(Vec<Spanned<String>>),
 }
 
 #[derive(Debug, Deserialize)]

@@ -1,0 +1,181 @@
+//! The Slack app's settings, from the environment: tokens never go in a
+//! file, and never in a log (their `Debug` is redacted).
+//!
+//! | variable | |
+//! |---|---|
+//! | `SLACK_BOT_TOKEN` | the bot token (`xoxb-…`, OAuth & Permissions); Slack is started only when it is set |
+//! | `SLACK_APP_TOKEN` | the app-level token (`xapp-…`, with `connections:write`) for Socket Mode |
+//! | `SLACK_SIGNING_SECRET` | for the Events API over HTTP (Basic Information → Signing Secret) |
+//! | `SLACK_EVENTS_ADDR` | serve the Events API over HTTP on this address instead of Socket Mode |
+//! | `SLACK_API_BASE` | another Web API base URL (the tests' stand-in) |
+
+use std::net::SocketAddr;
+
+/// A token or secret. Its `Debug` never shows it, so it cannot leak into
+/// logs.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SlackSecret(String);
+
+impl SlackSecret {
+    pub fn new(s: &str) -> Option<SlackSecret> {
+        let s = s.trim();
+        (!s.is_empty()).then(|| SlackSecret(s.to_string()))
+    }
+    pub(crate) fn secret(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SlackSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SlackSecret([redacted])")
+    }
+}
+
+/// How Slack's events reach the app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Connection {
+    /// Socket Mode: the app opens a WebSocket to Slack; no public URL.
+    SocketMode,
+    /// The Events API: Slack POSTs signed requests to this address.
+    Http {
+        addr: SocketAddr,
+        secret: SlackSecret,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct SlackConfig {
+    pub bot_token: SlackSecret,
+    pub app_token: Option<SlackSecret>,
+    pub connection: Connection,
+    pub api_base: Option<String>,
+    /// Seconds before a dropped Socket Mode connection is opened again.
+    pub reconnect_backoff_secs: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SlackConfigError {
+    #[error("SLACK_BOT_TOKEN is not a bot token (it starts with xoxb-): copy it from OAuth & Permissions → Bot User OAuth Token")]
+    BotToken,
+    #[error("SLACK_APP_TOKEN is not set or not an app-level token (it starts with xapp-): Socket Mode needs one with connections:write (Basic Information → App-Level Tokens), or set SLACK_EVENTS_ADDR to use the Events API over HTTP")]
+    AppToken,
+    #[error("SLACK_EVENTS_ADDR is set but SLACK_SIGNING_SECRET is not: copy it from Basic Information → Signing Secret")]
+    SigningSecret,
+    #[error("SLACK_EVENTS_ADDR `{0}` is not an address: write it like 0.0.0.0:3000")]
+    Addr(String),
+}
+
+impl SlackConfig {
+    /// From the process environment; `Ok(None)` when `SLACK_BOT_TOKEN` is
+    /// not set (Slack is not configured).
+    pub fn from_env() -> Result<Option<SlackConfig>, SlackConfigError> {
+        SlackConfig::from_vars(|k| std::env::var(k).ok())
+    }
+
+    /// From any source of variables (the tests' maps).
+    pub fn from_vars(
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<SlackConfig>, SlackConfigError> {
+        let Some(bot) = get("SLACK_BOT_TOKEN").and_then(|s| SlackSecret::new(&s)) else {
+            return Ok(None);
+        };
+        if !bot.secret().starts_with("xoxb-") {
+            return Err(SlackConfigError::BotToken);
+        }
+        let app_token = get("SLACK_APP_TOKEN").and_then(|s| SlackSecret::new(&s));
+        let connection = match get("SLACK_EVENTS_ADDR").filter(|s| !s.trim().is_empty()) {
+            Some(a) => {
+                let addr = a
+                    .trim()
+                    .parse()
+                    .map_err(|_| SlackConfigError::Addr(a.clone()))?;
+                let secret = get("SLACK_SIGNING_SECRET")
+                    .and_then(|s| SlackSecret::new(&s))
+                    .ok_or(SlackConfigError::SigningSecret)?;
+                Connection::Http { addr, secret }
+            }
+            None => {
+                if !app_token
+                    .as_ref()
+                    .is_some_and(|t| t.secret().starts_with("xapp-"))
+                {
+                    return Err(SlackConfigError::AppToken);
+                }
+                Connection::SocketMode
+            }
+        };
+        Ok(Some(SlackConfig {
+            bot_token: bot,
+            app_token,
+            connection,
+            api_base: get("SLACK_API_BASE").filter(|s| !s.trim().is_empty()),
+            reconnect_backoff_secs: 5,
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn vars(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn socket_mode_by_default_http_as_an_option() {
+        assert!(SlackConfig::from_vars(vars(&[])).unwrap().is_none());
+        let c = SlackConfig::from_vars(vars(&[
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+            ("SLACK_APP_TOKEN", "xapp-2"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(c.connection, Connection::SocketMode);
+        assert_eq!(
+            SlackConfig::from_vars(vars(&[("SLACK_BOT_TOKEN", "xoxb-1")])).unwrap_err(),
+            SlackConfigError::AppToken
+        );
+        assert_eq!(
+            SlackConfig::from_vars(vars(&[("SLACK_BOT_TOKEN", "xapp-1")])).unwrap_err(),
+            SlackConfigError::BotToken
+        );
+        let h = SlackConfig::from_vars(vars(&[
+            ("SLACK_BOT_TOKEN", "xoxb-1"),
+            ("SLACK_EVENTS_ADDR", "127.0.0.1:3000"),
+            ("SLACK_SIGNING_SECRET", "s3cr3t"),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert!(matches!(h.connection, Connection::Http { .. }));
+        assert_eq!(
+            SlackConfig::from_vars(vars(&[
+                ("SLACK_BOT_TOKEN", "xoxb-1"),
+                ("SLACK_EVENTS_ADDR", "127.0.0.1:3000")
+            ]))
+            .unwrap_err(),
+            SlackConfigError::SigningSecret
+        );
+    }
+
+    #[test]
+    fn tokens_are_never_shown() {
+        let c = SlackConfig::from_vars(vars(&[
+            ("SLACK_BOT_TOKEN", "xoxb-very-secret"),
+            ("SLACK_APP_TOKEN", "xapp-also-secret"),
+        ]))
+        .unwrap()
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(
+            !shown.contains("very-secret") && !shown.contains("also-secret"),
+            "{shown}"
+        );
+    }
+}

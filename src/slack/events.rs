@@ -1,0 +1,233 @@
+//! What a Slack payload asks of the app, read from its JSON: the same
+//! function serves Socket Mode (slack-morphism's typed payloads, turned
+//! back into JSON) and the Events API over HTTP. Pure, unit-tested.
+
+use serde_json::Value;
+
+/// A press or a menu choice on a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    pub user: String,
+    pub channel: String,
+    /// The `ts` of the message the element is on.
+    pub message_ts: String,
+    pub action_id: String,
+    /// What the element gives: a button's value, a select's chosen value,
+    /// the checked values of checkboxes.
+    pub values: Vec<String>,
+    /// The message's input state (`state.values`), for "done" buttons.
+    pub state: Value,
+    pub trigger_id: String,
+}
+
+/// A submitted modal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ViewSubmit {
+    pub user: String,
+    pub callback_id: String,
+    pub metadata: String,
+    pub answer: String,
+}
+
+/// A slash command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlashCommand {
+    pub command: String,
+    pub user: String,
+    pub channel: String,
+    pub text: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A message from a person in a DM with the app.
+    Dm {
+        user: String,
+        channel: String,
+        text: String,
+    },
+    Action(Action),
+    ViewSubmit(ViewSubmit),
+    Command(SlashCommand),
+    Ignore,
+}
+
+fn s(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_string()
+}
+
+/// An Events API callback (`{"type":"event_callback","event":{…}}`) or its
+/// inner event.
+pub fn from_push(v: &Value) -> Event {
+    let e = if v.get("event").is_some() {
+        &v["event"]
+    } else {
+        v
+    };
+    if e["type"] != "message" {
+        return Event::Ignore;
+    }
+    // Messages of bots (ours included), edits, joins and other subtypes
+    // are not an owner's answer.
+    let is_dm =
+        e["channel_type"] == "im" || e["channel"].as_str().is_some_and(|c| c.starts_with('D'));
+    if !is_dm
+        || e.get("bot_id").is_some_and(|b| !b.is_null())
+        || e.get("subtype").is_some_and(|b| !b.is_null())
+    {
+        return Event::Ignore;
+    }
+    let (user, channel) = (s(&e["user"]), s(&e["channel"]));
+    if user.is_empty() || channel.is_empty() {
+        return Event::Ignore;
+    }
+    Event::Dm {
+        user,
+        channel,
+        text: s(&e["text"]),
+    }
+}
+
+/// An interaction payload (`block_actions`, `view_submission`).
+pub fn from_interaction(v: &Value) -> Event {
+    match v["type"].as_str() {
+        Some("block_actions") => {
+            let a = &v["actions"][0];
+            let mut values = Vec::new();
+            if let Some(x) = a["selected_option"]["value"].as_str() {
+                values.push(x.to_string());
+            } else if let Some(opts) = a["selected_options"].as_array() {
+                values.extend(
+                    opts.iter()
+                        .filter_map(|o| o["value"].as_str().map(str::to_string)),
+                );
+            } else if let Some(x) = a["value"].as_str() {
+                values.push(x.to_string());
+            }
+            let channel = v["channel"]["id"]
+                .as_str()
+                .or(v["container"]["channel_id"].as_str())
+                .unwrap_or_default();
+            let ts = v["container"]["message_ts"]
+                .as_str()
+                .or(v["message"]["ts"].as_str())
+                .unwrap_or_default();
+            Event::Action(Action {
+                user: s(&v["user"]["id"]),
+                channel: channel.to_string(),
+                message_ts: ts.to_string(),
+                action_id: s(&a["action_id"]),
+                values,
+                state: v["state"]["values"].clone(),
+                trigger_id: s(&v["trigger_id"]),
+            })
+        }
+        Some("view_submission") => Event::ViewSubmit(ViewSubmit {
+            user: s(&v["user"]["id"]),
+            callback_id: s(&v["view"]["callback_id"]),
+            metadata: s(&v["view"]["private_metadata"]),
+            answer: s(&v["view"]["state"]["values"]["answer"]["answer"]["value"]),
+        }),
+        _ => Event::Ignore,
+    }
+}
+
+/// A slash command payload.
+pub fn from_command(v: &Value) -> Event {
+    Event::Command(SlashCommand {
+        command: s(&v["command"]),
+        user: s(&v["user_id"]),
+        channel: s(&v["channel_id"]),
+        text: s(&v["text"]).trim().to_string(),
+    })
+}
+
+/// The values checked in a message's input state under `action_id`
+/// (checkboxes or a multi-select), whatever block holds it.
+pub fn checked(state: &Value, action_id: &str) -> Vec<String> {
+    let Some(blocks) = state.as_object() else {
+        return Vec::new();
+    };
+    for b in blocks.values() {
+        if let Some(el) = b.get(action_id) {
+            return el["selected_options"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|o| o["value"].as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default();
+        }
+    }
+    Vec::new()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn dms_from_people_only() {
+        let m = json!({"type":"event_callback","event":{"type":"message","channel":"D1","channel_type":"im","user":"U1","text":"こんにちは","ts":"1.2"}});
+        assert_eq!(
+            from_push(&m),
+            Event::Dm {
+                user: "U1".into(),
+                channel: "D1".into(),
+                text: "こんにちは".into()
+            }
+        );
+        let bot = json!({"event":{"type":"message","channel":"D1","channel_type":"im","user":"U1","bot_id":"B1","text":"x"}});
+        assert_eq!(from_push(&bot), Event::Ignore);
+        let edit = json!({"event":{"type":"message","channel":"D1","channel_type":"im","subtype":"message_changed"}});
+        assert_eq!(from_push(&edit), Event::Ignore);
+        let channel = json!({"event":{"type":"message","channel":"C1","channel_type":"channel","user":"U1","text":"x"}});
+        assert_eq!(from_push(&channel), Event::Ignore);
+    }
+
+    #[test]
+    fn presses_selects_checkboxes_and_modals() {
+        let press = json!({"type":"block_actions","user":{"id":"U1"},"channel":{"id":"D1"},"container":{"message_ts":"9.1"},"trigger_id":"t","actions":[{"action_id":"q:1:2:yes","value":"q:1:2:yes","type":"button"}]});
+        let Event::Action(a) = from_interaction(&press) else {
+            panic!()
+        };
+        assert_eq!(
+            (a.user.as_str(), a.channel.as_str(), a.message_ts.as_str()),
+            ("U1", "D1", "9.1")
+        );
+        assert_eq!(a.values, ["q:1:2:yes"]);
+        let sel = json!({"type":"block_actions","user":{"id":"U1"},"container":{"channel_id":"D1","message_ts":"9.1"},"actions":[{"action_id":"q:1:2","selected_option":{"value":"兵庫県"}}]});
+        let Event::Action(a) = from_interaction(&sel) else {
+            panic!()
+        };
+        assert_eq!(
+            (a.channel.as_str(), a.values.clone()),
+            ("D1", vec!["兵庫県".to_string()])
+        );
+        let state = json!({"b1":{"x:1:2":{"type":"checkboxes","selected_options":[{"value":"a"},{"value":"c"}]}}});
+        assert_eq!(checked(&state, "x:1:2"), ["a", "c"]);
+        assert!(checked(&state, "x:1:3").is_empty());
+        let view = json!({"type":"view_submission","user":{"id":"U1"},"view":{"callback_id":"t:1:2","private_metadata":"D1|9.1","state":{"values":{"answer":{"answer":{"value":"長い回答"}}}}}});
+        assert_eq!(
+            from_interaction(&view),
+            Event::ViewSubmit(ViewSubmit {
+                user: "U1".into(),
+                callback_id: "t:1:2".into(),
+                metadata: "D1|9.1".into(),
+                answer: "長い回答".into()
+            })
+        );
+        let cmd = json!({"command":"/consult","user_id":"U1","channel_id":"C1","text":" en "});
+        assert_eq!(
+            from_command(&cmd),
+            Event::Command(SlashCommand {
+                command: "/consult".into(),
+                user: "U1".into(),
+                channel: "C1".into(),
+                text: "en".into()
+            })
+        );
+    }
+}
