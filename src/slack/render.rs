@@ -716,8 +716,8 @@ mod tests {
         let sections: Vec<&Value> = m.blocks.iter().filter(|b| b["type"] == "section").collect();
         assert_eq!(
             sections.len(),
-            4,
-            "7000 + the question, in pieces of ≤ 3000"
+            3,
+            "7,000 characters and the question, in pieces of at most 3,000"
         );
         assert!(sections
             .iter()
