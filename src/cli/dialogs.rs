@@ -207,11 +207,16 @@ pub fn check(dir: &Path, lang: Lang) -> u8 {
     for d in &diags {
         println!("{}", d.render(lang));
     }
-    let errors = diags
+    let mut errors = diags
         .iter()
         .filter(|d| d.severity == Severity::Error)
         .count();
     let warnings = diags.len() - errors;
+    // The desk's staff texts (dialogs/desk/), checked like the scripts'.
+    if let Err(e) = madoguchi::desk::DeskTexts::load(dir) {
+        println!("error: {e}");
+        errors += 1;
+    }
     match lang {
         Lang::Ja => println!("エラー {errors} 件、警告 {warnings} 件"),
         Lang::En => println!("{errors} error(s), {warnings} warning(s)"),
