@@ -20,6 +20,7 @@
 //! - `render_paths`: the fast template paths render exactly as handlebars.
 //! - `crash`: `chat` killed with SIGKILL anywhere loses and repeats nothing.
 //! - `understanding`: the corpus of owner phrasings in `tests/understanding/`.
+//! - `desk`: the desk's decisions as data (`tests/desk/*.yaml`).
 //! - `discord_e2e`: the Discord bot against the local stand-in.
 //! - `support::discord`: the local Discord stand-in (crate `discord-standin`,
 //!   `crates/discord-standin`) re-exported, with its smoke tests.
@@ -28,6 +29,7 @@ mod admin;
 mod cli;
 mod corpus;
 mod crash;
+mod desk;
 mod discord_e2e;
 mod erasure;
 mod escaping;
