@@ -120,13 +120,14 @@ impl StaffSpec {
 }
 
 /// What the desk knows of a hub: its name, its staff, and where a case
-/// forwarded to it is delivered (none for a hub without a channel).
+/// forwarded to it can be delivered (one target per transport: `local`,
+/// `discord`, …; none for a hub taken from the national directory).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HubInfo {
     pub id: String,
     pub name: String,
     pub staff: Vec<StaffSpec>,
-    pub delivery: Option<NewDelivery>,
+    pub targets: Vec<NewDelivery>,
 }
 
 impl HubInfo {
@@ -134,7 +135,14 @@ impl HubInfo {
     /// platforms' targets add their spec and delivery here.
     pub fn from_routing(h: &crate::routing::Hub) -> HubInfo {
         let mut staff = Vec::new();
-        let mut delivery = None;
+        let mut targets = Vec::new();
+        if let Some(t) = &h.terminal {
+            targets.push(NewDelivery {
+                hub_id: h.id.as_str().to_string(),
+                transport: crate::delivery::TRANSPORT.into(),
+                target: t.clone(),
+            });
+        }
         if let Some(d) = &h.discord {
             if let Some(r) = d.staff_role {
                 staff.push(StaffSpec::Group {
@@ -142,7 +150,7 @@ impl HubInfo {
                     id: r.to_string(),
                 });
             }
-            delivery = Some(NewDelivery {
+            targets.push(NewDelivery {
                 hub_id: h.id.as_str().to_string(),
                 transport: "discord".into(),
                 target: d.channel.to_string(),
@@ -152,7 +160,7 @@ impl HubInfo {
             id: h.id.as_str().to_string(),
             name: h.name.clone(),
             staff,
-            delivery,
+            targets,
         }
     }
 }
@@ -162,13 +170,39 @@ impl HubInfo {
 #[derive(Debug, Clone, Default)]
 pub struct Network {
     pub hubs: Vec<HubInfo>,
+    /// The transports cases are delivered on, in order of preference
+    /// (the platforms the bot runs, e.g. `["discord"]`): a forwarded case
+    /// goes to the new hub's first target on one of them.
+    pub transports: Vec<String>,
 }
 
 impl Network {
     pub fn from_routing(r: &crate::routing::Routing) -> Network {
         Network {
             hubs: r.hubs.iter().map(HubInfo::from_routing).collect(),
+            transports: Vec::new(),
         }
+    }
+    /// Where a case forwarded to `hub` is delivered.
+    pub fn delivery(&self, hub: &str) -> Option<NewDelivery> {
+        let h = self.hub(hub)?;
+        self.transports
+            .iter()
+            .find_map(|t| h.targets.iter().find(|d| d.transport == *t))
+            .cloned()
+    }
+    /// The hubs of every flow of a bundle (they share routing.yaml; the
+    /// first flow naming a hub wins).
+    pub fn from_bundle(b: &crate::script::Bundle) -> Network {
+        let mut n = Network::default();
+        for f in &b.flows {
+            for h in &f.routing.hubs {
+                if n.hub(h.id.as_str()).is_none() {
+                    n.hubs.push(HubInfo::from_routing(h));
+                }
+            }
+        }
+        n
     }
     pub fn hub(&self, id: &str) -> Option<&HubInfo> {
         self.hubs.iter().find(|h| h.id == id)
@@ -564,12 +598,16 @@ pub fn decide(network: &Network, view: &CaseView, req: &Request<'_>) -> Decision
                     reason: reason.to_string(),
                     consent: None,
                     request: None,
-                    delivery: if new_post { to.delivery.clone() } else { None },
+                    delivery: if new_post {
+                        network.delivery(to_hub)
+                    } else {
+                        None
+                    },
                 });
                 forwarded_notes(&mut fx, case, to_hub, reason, me, &from_name, &to_name);
                 fx.notify.push(Notify::HubStaff {
                     hub: to_hub.clone(),
-                    new_post: new_post && to.delivery.is_some(),
+                    new_post: new_post && network.delivery(to_hub).is_some(),
                 });
                 fx.reply = Some(
                     Text::new("done.forwarded")
@@ -705,10 +743,7 @@ pub fn decide_owner_answer(
             return Decision::refuse("owner.forward_impossible");
         }
         let new_post = !view.posts.iter().any(|p| p.hub_id == req.to_hub);
-        let delivery = network
-            .hub(&req.to_hub)
-            .and_then(|h| h.delivery.clone())
-            .filter(|_| new_post);
+        let delivery = network.delivery(&req.to_hub).filter(|_| new_post);
         fx.notify.push(Notify::HubStaff {
             hub: req.to_hub.clone(),
             new_post: delivery.is_some(),

@@ -134,16 +134,21 @@ fn network(hubs: &[HubSpec]) -> Network {
                         }
                     })
                     .collect(),
-                delivery: h.delivery.as_ref().map(|d| {
-                    let (t, target) = d.split_once(':').unwrap();
-                    NewDelivery {
-                        hub_id: h.id.clone(),
-                        transport: t.into(),
-                        target: target.into(),
-                    }
-                }),
+                targets: h
+                    .delivery
+                    .iter()
+                    .map(|d| {
+                        let (t, target) = d.split_once(':').unwrap();
+                        NewDelivery {
+                            hub_id: h.id.clone(),
+                            transport: t.into(),
+                            target: target.into(),
+                        }
+                    })
+                    .collect(),
             })
             .collect(),
+        transports: vec!["discord".into(), "slack".into()],
     }
 }
 

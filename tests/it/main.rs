@@ -3,6 +3,7 @@
 //! - `transcripts`: every dialog transcript under `dialogs/tests/`.
 //! - `store_story`: one story generic over [`Store`], run on each backend.
 //! - `cli`: the `madoguchi` binary as a newcomer runs it.
+//! - `cli_cases`: staff actions from the terminal (`cases claim` …).
 //! - `erasure`: after `forget`, no value is left in the database, WAL or inbox.
 //! - `forget_parity`: forget and unfit consents held the same on both backends.
 //! - `escaping`: owner text on the terminal (chat, my-data, cases) is inert.
@@ -27,6 +28,7 @@
 
 mod admin;
 mod cli;
+mod cli_cases;
 mod corpus;
 mod crash;
 mod desk;
