@@ -17,6 +17,16 @@
 //!   ([`routing::areas`]).
 //! - [`engine`]: the consultation state machine. `step(flow, state, input,
 //!   ctx) -> effects`.
+//! - [`desk`]: case handling without I/O, the staff side's engine:
+//!   `decide(network, case, request) -> decision` (refused with a text
+//!   key, or accepted with store changes, audit entries, notes for the
+//!   case's discussion, messages for the owner, whom to notify, a forward
+//!   that asks the owner first). Who may act for which hub is decided
+//!   there from a platform-neutral identity (`platform:user` and the
+//!   groups the adapter resolved). Staff texts are templates in
+//!   `dialogs/desk/{ja,en}.yaml` ([`desk::texts`]).
+//! - [`casework`]: runs the desk's decisions against the store, for every
+//!   adapter (Discord, Slack, `madoguchi cases`).
 //! - [`render`]: template contexts; plain and common templates are
 //!   rendered without building the JSON context. A template that fails is
 //!   an error, never empty text.
@@ -53,8 +63,8 @@
 //!
 //! # Invariants
 //!
-//! 1. `domain`, `script`, `routing`, `engine`, `render`, `escape` and
-//!    `sheet` do no I/O and
+//! 1. `domain`, `script`, `routing`, `engine`, `desk`, `render`, `escape`
+//!    and `sheet` do no I/O and
 //!    never read the clock: time arrives in [`engine::Ctx`]. Nothing under
 //!    them imports tokio, sqlx or serenity.
 //! 2. Every accepted answer is an [`engine::Effect::Record`], and the runner
@@ -82,14 +92,20 @@
 //!    with an empty sheet or headline: the engine refuses a step whose
 //!    template fails (the owner is told, administrators are alerted), and
 //!    every store refuses such a step again ([`store::StoreError::Unfit`]).
+//! 10. Every staff action on a case, from any platform, is decided by
+//!    [`desk::decide`]; adapters only parse input, apply the decision's
+//!    effects through [`casework`] and render its texts, so permissions
+//!    and the consent check on forwards are the same everywhere.
 //! 9. Owner text reaches a medium only through that medium's function in
 //!    [`escape`]; local inbox files are written once each, keyed by their
 //!    delivery, and are replaced by tombstones when the owner is forgotten.
 
 pub mod admin;
 pub mod answer;
+pub mod casework;
 pub mod chat;
 pub mod delivery;
+pub mod desk;
 pub mod discord;
 pub mod domain;
 pub mod engine;

@@ -3,6 +3,7 @@
 //! - `transcripts`: every dialog transcript under `dialogs/tests/`.
 //! - `store_story`: one story generic over [`Store`], run on each backend.
 //! - `cli`: the `madoguchi` binary as a newcomer runs it.
+//! - `cli_cases`: staff actions from the terminal (`cases claim` …).
 //! - `erasure`: after `forget`, no value is left in the database, WAL or inbox.
 //! - `forget_parity`: forget and unfit consents held the same on both backends.
 //! - `escaping`: owner text on the terminal (chat, my-data, cases) is inert.
@@ -22,14 +23,17 @@
 //! - `render_paths`: the fast template paths render exactly as handlebars.
 //! - `crash`: `chat` killed with SIGKILL anywhere loses and repeats nothing.
 //! - `understanding`: the corpus of owner phrasings in `tests/understanding/`.
+//! - `desk`: the desk's decisions as data (`tests/desk/*.yaml`).
 //! - `discord_e2e`: the Discord bot against the local stand-in.
 //! - `support::discord`: the local Discord stand-in (crate `discord-standin`,
 //!   `crates/discord-standin`) re-exported, with its smoke tests.
 
 mod admin;
 mod cli;
+mod cli_cases;
 mod corpus;
 mod crash;
+mod desk;
 mod discord_e2e;
 mod erasure;
 mod escaping;

@@ -1,0 +1,307 @@
+//! `madoguchi cases`: what staff see (routed cases) and, through the desk,
+//! what staff do.
+
+use super::{load_checked, open_store, parse_lang, Common};
+use anyhow::{bail, Context, Result};
+use clap::{Args, Subcommand};
+use madoguchi::desk::texts::Plain;
+use madoguchi::desk::{self, Action, Actor, Decision, DeskTexts, Network, StaffId};
+use madoguchi::domain::ids::CaseId;
+use madoguchi::escape;
+use madoguchi::script::Lang;
+use madoguchi::store::{CaseFilter, CaseStatus};
+
+#[derive(Subcommand)]
+pub enum CasesCmd {
+    /// List cases, newest first.
+    List {
+        #[command(flatten)]
+        common: Common,
+        /// Only cases held by this hub.
+        #[arg(long)]
+        hub: Option<String>,
+        /// open, claimed or closed.
+        #[arg(long)]
+        status: Option<String>,
+    },
+    /// Show one case: the company information sheet, routing, deliveries, history.
+    Show {
+        #[command(flatten)]
+        common: Common,
+        /// The case id, e.g. C-000001 or 1.
+        id: String,
+    },
+    /// Take a case on (you become the staff member handling it).
+    Claim(ActArgs),
+    /// Give a case you hold back to the hub.
+    Release(ActArgs),
+    /// Hand a case to another hub; within the owner's consent only (the
+    /// owner is asked from the chat platform for other hubs).
+    Forward {
+        #[command(flatten)]
+        act: ActArgs,
+        /// The hub to hand the case to (its id in routing.yaml).
+        #[arg(long)]
+        to: String,
+        /// Why (shown to both hubs).
+        #[arg(long)]
+        reason: String,
+        /// The local inbox, where a case for a hub without a chat channel
+        /// is written.
+        #[arg(long, default_value = "inbox")]
+        inbox: std::path::PathBuf,
+    },
+    /// Move a case to its next support step (STEP 1 to 5).
+    Advance(ActArgs),
+    /// Close a case with its outcome.
+    Close {
+        #[command(flatten)]
+        act: ActArgs,
+        /// What came of it, e.g. "人材紹介会社を紹介、採用決定".
+        #[arg(long)]
+        outcome: String,
+    },
+    /// Send a message to the case's owner.
+    Reply {
+        #[command(flatten)]
+        act: ActArgs,
+        /// The message.
+        #[arg(long)]
+        message: String,
+    },
+}
+
+/// Who acts on which case, for which hub.
+#[derive(Args)]
+pub struct ActArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The case id, e.g. C-000001 or 1.
+    pub id: String,
+    /// Who you are, as `cli:NAME` (recorded in the case's history).
+    #[arg(long = "as", env = "MADOGUCHI_STAFF")]
+    pub actor: String,
+    /// The hub you act for (its id in routing.yaml).
+    #[arg(long)]
+    pub hub: String,
+    /// Language of the messages.
+    #[arg(long, env = "MADOGUCHI_LANG", default_value = "ja", value_parser = parse_lang)]
+    pub lang: Lang,
+}
+
+pub async fn cases(cmd: CasesCmd) -> Result<u8> {
+    match cmd {
+        CasesCmd::Claim(a) => act(a, Action::Claim).await,
+        CasesCmd::Release(a) => act(a, Action::Release).await,
+        CasesCmd::Advance(a) => act(a, Action::Advance).await,
+        CasesCmd::Forward {
+            act: a,
+            to,
+            reason,
+            inbox,
+        } => {
+            let db = a.common.db.clone();
+            let code = act(a, Action::Forward { to_hub: to, reason }).await?;
+            if code == 0 {
+                // The new hub's copy in the local inbox, as `chat` writes it.
+                let store = open_store(&db).await?;
+                madoguchi::delivery::deliver_local(store.as_ref(), &inbox, chrono::Utc::now())
+                    .await?;
+            }
+            Ok(code)
+        }
+        CasesCmd::Close { act: a, outcome } => act(a, Action::Close { outcome }).await,
+        CasesCmd::Reply { act: a, message } => act(a, Action::Reply { text: message }).await,
+        CasesCmd::List {
+            common,
+            hub,
+            status,
+        } => {
+            let store = open_store(&common.db).await?;
+            let status = match status {
+                Some(s) => Some(CaseStatus::parse(&s).with_context(|| {
+                    format!("unknown status `{s}`: use open, claimed or closed")
+                })?),
+                None => None,
+            };
+            let cases = store
+                .cases(&CaseFilter {
+                    hub_id: hub,
+                    status,
+                    limit: Some(200),
+                })
+                .await?;
+            if cases.is_empty() {
+                println!("no cases / 案件はありません");
+            }
+            for c in cases {
+                println!(
+                    "{}  {}  step {}  {:<8} {:<14} {}",
+                    c.id,
+                    c.created_at.format("%Y-%m-%d %H:%M"),
+                    c.step,
+                    c.status.name(),
+                    c.hub_id,
+                    escape::terminal_line(&c.headline)
+                );
+            }
+            Ok(0)
+        }
+        CasesCmd::Show { common, id } => {
+            let store = open_store(&common.db).await?;
+            let id = CaseId::parse(&id)
+                .with_context(|| format!("`{id}` is not a case id: use the form C-000001 or 1"))?;
+            let c = store.case(id).await?.with_context(|| {
+                format!("there is no case {id}; `madoguchi cases list` shows the cases")
+            })?;
+            println!(
+                "{} {}\nstatus: {}  step: {}  hub: {}",
+                c.id,
+                escape::terminal_line(&c.headline),
+                c.status.name(),
+                c.step,
+                c.hub_id
+            );
+            if let Some(by) = &c.claimed_by {
+                println!("claimed by: {by}");
+            }
+            println!("\n{}\n", escape::terminal(&c.summary_plain));
+            println!(
+                "routing: rule `{}` — {}",
+                c.route.rule,
+                escape::terminal_line(&c.route.reason)
+            );
+            for (rule, why) in &c.route.passed_over {
+                println!("  passed over `{rule}`: {}", escape::terminal_line(why));
+            }
+            println!("\ndeliveries:");
+            for d in store.deliveries(id).await? {
+                println!(
+                    "  {} via {} → {}: {} (attempts {}){}",
+                    d.hub_id,
+                    d.transport,
+                    d.target,
+                    d.status.name(),
+                    d.attempts,
+                    d.last_error
+                        .map(|e| format!(" last error: {e}"))
+                        .unwrap_or_default()
+                );
+            }
+            println!("\nhistory:");
+            for a in store.audit(Some(id)).await? {
+                println!(
+                    "  {} {} {} {}",
+                    a.at.format("%Y-%m-%d %H:%M"),
+                    a.actor,
+                    a.action,
+                    escape::terminal_line(&a.detail.to_string())
+                );
+            }
+            Ok(0)
+        }
+    }
+}
+
+/// A staff action from the terminal, decided by the desk and applied
+/// through the store.
+///
+/// Who may act: the terminal has the database itself, so whoever runs
+/// this is trusted as staff of the hub they name with `--hub` (as a `cli`
+/// member of it); the desk still checks everything else (the case is that
+/// hub's, its state allows the action, forwards stay within the owner's
+/// consent). Identities of chat platforms cannot be used here, so nobody
+/// acts in a Discord or Slack member's name.
+async fn act(a: ActArgs, action: Action) -> Result<u8> {
+    let actor_id = StaffId::parse(&a.actor)?;
+    if actor_id.platform() != "cli" {
+        bail!(
+            "--as must be a terminal identity cli:NAME (not {}): chat platforms' members act from their platform",
+            a.actor
+        );
+    }
+    let id = CaseId::parse(&a.id)
+        .with_context(|| format!("`{}` is not a case id: use the form C-000001 or 1", a.id))?;
+    let bundle = load_checked(&a.common.dialogs)?;
+    let texts = DeskTexts::load(&a.common.dialogs)?;
+    let mut network = Network::from_bundle(&bundle);
+    if network.hub(&a.hub).is_none() {
+        let ids: Vec<&str> = network.hubs.iter().map(|h| h.id.as_str()).collect();
+        bail!(
+            "there is no hub `{}` in routing.yaml; the hubs are: {}",
+            a.hub,
+            ids.join(", ")
+        );
+    }
+    network.add_members(&a.hub, "cli", vec![actor_id.user().to_string()]);
+    let actor = Actor {
+        id: actor_id,
+        groups: vec![],
+    };
+    let store = open_store(&a.common.db).await?;
+    let now = chrono::Utc::now();
+    let render = |t: &desk::Text| texts.render(a.lang, t, &Plain);
+    let Some(view) = madoguchi::casework::load(store.as_ref(), id).await? else {
+        bail!("there is no case {id}; `madoguchi cases list` shows the cases");
+    };
+    // A forwarded case reaches the new hub the way the case first
+    // reached its hubs (the local inbox, Discord, …).
+    for d in store.deliveries(id).await? {
+        if !network.transports.contains(&d.transport) {
+            network.transports.push(d.transport);
+        }
+    }
+    let req = desk::Request {
+        actor: &actor,
+        from_hub: Some(&a.hub),
+        action,
+        now,
+    };
+    let fx = match desk::decide(&network, &view, &req) {
+        Decision::Refused(t) => {
+            eprintln!("{}", render(&t)?);
+            return Ok(1);
+        }
+        Decision::Accepted(fx) => fx,
+    };
+    // Messages for the owner travel on the owner's chat platform, which
+    // the terminal has no connection to; nothing is written then, so the
+    // action can be done from the case's thread instead.
+    if !fx.owner.is_empty() || fx.consent_ask.is_some() {
+        bail!(
+            "this needs a message to the owner ({}), which only the bot on the owner's chat platform can send: do it from the case's thread (`/reply`, or the Forward button), nothing was changed",
+            view.case.user.transport()
+        );
+    }
+    let applied = match madoguchi::casework::apply(store.as_ref(), &view, &fx, now).await {
+        Ok(x) => x,
+        Err(madoguchi::store::StoreError::Conflict(_)) => {
+            eprintln!("{}", render(&desk::Text::new("refused.not_now"))?);
+            return Ok(1);
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if let Some(r) = &fx.reply {
+        println!("{}", render(r)?);
+    }
+    for n in &fx.notes {
+        println!("[{}] {}", n.hub, render(&n.text)?);
+    }
+    let c = &applied.case;
+    println!(
+        "{}  status {}  step {}  hub {}{}",
+        c.id,
+        c.status.name(),
+        c.step,
+        c.hub_id,
+        c.claimed_by
+            .as_deref()
+            .map(|b| format!("  claimed by {b}"))
+            .unwrap_or_default()
+    );
+    store
+        .close()
+        .await
+        .context("cannot tidy the database after the change")?;
+    Ok(0)
+}

@@ -1,0 +1,95 @@
+//! The `madoguchi` command's groups, one module each; `main.rs` only parses
+//! the command line and dispatches here.
+//!
+//! - [`chat`]: `chat`, the terminal consultation.
+//! - [`dialogs`]: `dialogs check|test|graph|try|versions`.
+//! - [`routing`]: `routing explain`.
+//! - [`cases`]: `cases list|show` and the staff actions through the desk.
+//! - [`mydata`]: `my-data` and `forget`.
+//! - [`store`]: `store copy` and `backup`.
+//! - [`run`]: `run`, the bot.
+
+pub mod cases;
+pub mod chat;
+pub mod dialogs;
+pub mod mydata;
+pub mod routing;
+pub mod run;
+pub mod store;
+
+use anyhow::{bail, Context, Result};
+use clap::Args;
+use madoguchi::runner::{Runner, RunnerConfig, SystemClock};
+use madoguchi::script::{load_dir, Lang};
+use madoguchi::store::{DbLocation, Store};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Args, Clone)]
+pub struct Common {
+    /// The database: an SQLite file (created if missing; also `sqlite:FILE`)
+    /// or a PostgreSQL URL (`postgres://USER@HOST/DB`).
+    #[arg(
+        long,
+        env = "MADOGUCHI_DB",
+        default_value = "madoguchi.db",
+        global = true
+    )]
+    pub db: DbLocation,
+    /// The folder with dialog scripts and routing.yaml.
+    #[arg(
+        long,
+        env = "MADOGUCHI_DIALOGS",
+        default_value = "dialogs",
+        global = true
+    )]
+    pub dialogs: PathBuf,
+}
+
+pub fn parse_lang(s: &str) -> Result<Lang, String> {
+    Lang::parse(s).ok_or_else(|| format!("unknown language `{s}`: use ja or en"))
+}
+
+pub async fn open_store(db: &DbLocation) -> Result<Arc<dyn Store>> {
+    // The location's Display leaves out a password.
+    db.open()
+        .await
+        .with_context(|| match db {
+            DbLocation::Sqlite(_) => format!("cannot open the database {db}"),
+            DbLocation::Postgres(_) => format!(
+                "cannot open the database {db}; check that the server runs, the URL's user, password and database are right, and the user may create tables"
+            ),
+        })
+}
+
+/// A runner for a terminal consultation (`chat` and `dialogs try`).
+pub async fn terminal_runner(
+    store: Arc<dyn Store>,
+    bundle: madoguchi::script::Bundle,
+    lang: Lang,
+    script_id: String,
+) -> Result<Runner> {
+    let config = RunnerConfig {
+        default_lang: lang,
+        script_id,
+        ..RunnerConfig::default()
+    };
+    Ok(Runner::new(store, Arc::new(SystemClock), bundle, config).await?)
+}
+
+/// Loads the dialogs or explains every problem.
+pub fn load_checked(dir: &Path) -> Result<madoguchi::script::Bundle> {
+    match load_dir(dir) {
+        Ok(b) => Ok(b),
+        Err(madoguchi::script::compile::LoadError::Invalid(diags)) => {
+            for d in &diags {
+                eprintln!("{}", d.render(Lang::En));
+            }
+            bail!(
+                "the dialog scripts in {} have errors (listed above)",
+                dir.display()
+            )
+        }
+        Err(e) => Err(e.into()),
+    }
+}

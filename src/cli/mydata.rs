@@ -1,0 +1,76 @@
+//! `madoguchi my-data` and `madoguchi forget`: an owner's data, shown or
+//! deleted.
+
+use super::{open_store, Common};
+use anyhow::{Context, Result};
+use clap::Args;
+use madoguchi::domain::ids::UserKey;
+use madoguchi::escape;
+use std::path::PathBuf;
+
+#[derive(Args)]
+pub struct MyDataArgs {
+    #[command(flatten)]
+    pub common: Common,
+    /// The owner key, e.g. terminal:local or discord:123456.
+    #[arg(long, default_value = "terminal:local")]
+    pub user: String,
+}
+
+#[derive(Args)]
+pub struct ForgetArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[arg(long, default_value = "terminal:local")]
+    pub user: String,
+    /// Confirm the deletion (without it, nothing is deleted).
+    #[arg(long)]
+    pub yes: bool,
+    /// The local inbox whose copies of the owner's cases become tombstones.
+    #[arg(long, default_value = "inbox")]
+    pub inbox: PathBuf,
+}
+
+pub async fn my_data(args: MyDataArgs) -> Result<u8> {
+    let MyDataArgs { common, user } = args;
+    let store = open_store(&common.db).await?;
+    let user = UserKey::parse(&user).context("invalid --user")?;
+    let export = madoguchi::privacy::export(store.as_ref(), &user).await?;
+    // serde_json writes C0 controls as escapes but not C1 controls
+    // or bidi overrides; those are escaped too, so the JSON stays
+    // valid and exact and the terminal shows it as it is.
+    println!(
+        "{}",
+        escape::json_for_terminal(&serde_json::to_string_pretty(&export)?)
+    );
+    Ok(0)
+}
+
+pub async fn forget(args: ForgetArgs) -> Result<u8> {
+    let ForgetArgs {
+        common,
+        user,
+        yes,
+        inbox,
+    } = args;
+    let store = open_store(&common.db).await?;
+    let user = UserKey::parse(&user).context("invalid --user")?;
+    if !yes {
+        println!("this deletes every answer, session and case content of {user}; consent records are kept for 3 years as the law requires.\nrun again with --yes to delete.");
+        return Ok(2);
+    }
+    let mut deliveries = Vec::new();
+    for c in store.cases_of_user(&user).await? {
+        deliveries.extend(store.deliveries(c.id).await?);
+    }
+    let r = store.forget_user(&user, chrono::Utc::now()).await?;
+    // The inbox copies become tombstones after the store forgot, so
+    // that no delivery can write a copy again afterwards.
+    let files = madoguchi::delivery::tombstone_local(&inbox, &deliveries)
+        .with_context(|| format!("the data was deleted from the database, but a copy in the inbox {} could not be replaced: fix the folder's permissions and run `madoguchi forget --yes` again", inbox.display()))?;
+    println!(
+        "deleted {} session(s), {} answer(s), the contents of {} case(s); replaced {} inbox file(s) with tombstones; kept {} consent record(s) as the law requires",
+        r.sessions, r.answers, r.cases, files, r.consent_records_kept
+    );
+    Ok(0)
+}

@@ -1,0 +1,201 @@
+//! `madoguchi cases claim|release|advance|forward|close|reply`: staff
+//! actions from the terminal, through the desk, on a case a terminal
+//! consultation routed.
+
+use crate::support::dialogs_dir;
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_madoguchi"))
+}
+
+fn consult(dir: &Path) {
+    let mut child = bin()
+        .arg("chat")
+        .arg("--db")
+        .arg(dir.join("chat.db"))
+        .arg("--dialogs")
+        .arg(dialogs_dir())
+        .arg("--inbox")
+        .arg(dir.join("inbox"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(include_str!("chat_input.txt").as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Runs `madoguchi cases ARGS` on the database; (exit code, stdout, stderr).
+fn cases(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = bin()
+        .arg("cases")
+        .args(args)
+        .arg("--db")
+        .arg(dir.join("chat.db"))
+        .arg("--dialogs")
+        .arg(dialogs_dir())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn staff_work_a_case_from_the_terminal() {
+    let dir = tempfile::tempdir().unwrap();
+    consult(dir.path());
+    let d = dir.path();
+    let as_tanaka = ["--as", "cli:tanaka", "--hub", "hyogo-pro"];
+    let with = |cmd: &[&str], who: &[&str]| -> Vec<String> {
+        cmd.iter()
+            .chain(who.iter())
+            .map(|s| s.to_string())
+            .collect()
+    };
+    let run = |args: Vec<String>| {
+        let a: Vec<&str> = args.iter().map(String::as_str).collect();
+        cases(d, &a)
+    };
+
+    // Not a terminal identity, not a hub, not the case's hub.
+    let (code, _, err) = run(with(
+        &["claim", "C-000001"],
+        &["--as", "discord:1", "--hub", "hyogo-pro"],
+    ));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("cli:NAME"), "{err}");
+    let (code, _, err) = run(with(
+        &["claim", "1"],
+        &["--as", "cli:tanaka", "--hub", "nowhere"],
+    ));
+    assert_eq!(code, 1);
+    assert!(err.contains("hyogo-pro"), "the error lists the hubs: {err}");
+    let (code, _, err) = run(with(
+        &["claim", "1"],
+        &["--as", "cli:tanaka", "--hub", "hyogo-yorozu"],
+    ));
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("兵庫県プロフェッショナル人材戦略拠点"),
+        "{err}"
+    );
+
+    // Claim; a second member is refused, and may not release it.
+    let (code, out, err) = run(with(&["claim", "C-000001"], &as_tanaka));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("cli:tanaka が担当になりました"), "{out}");
+    assert!(
+        out.contains("status claimed") && out.contains("claimed by cli:tanaka"),
+        "{out}"
+    );
+    let as_sato = ["--as", "cli:sato", "--hub", "hyogo-pro"];
+    let (code, _, err) = run(with(&["claim", "1"], &as_sato));
+    assert_eq!(code, 1);
+    assert!(err.contains("cli:tanaka が担当しています"), "{err}");
+    let (code, _, err) = run(with(&["release", "1"], &as_sato));
+    assert_eq!(code, 1);
+    assert!(err.contains("担当者本人だけ"), "{err}");
+
+    // Advance, in English.
+    let (code, out, _) = run(with(&["advance", "1", "--lang", "en"], &as_tanaka));
+    assert_eq!(code, 0);
+    assert!(out.contains("moved the case from STEP"), "{out}");
+
+    // Messages to the owner need the owner's platform: nothing changes.
+    let (code, _, err) = run(with(
+        &["reply", "1", "--message", "お電話します"],
+        &as_tanaka,
+    ));
+    assert_ne!(code, 0);
+    assert!(err.contains("nothing was changed"), "{err}");
+
+    // Outside the owner's consent (the consultation shared the case with
+    // hyogo-pro and, as a copy, hyogo-chamber) the owner must be asked,
+    // which the terminal cannot: nothing changes.
+    let inbox = d.join("inbox");
+    let inbox_arg = inbox.to_string_lossy().to_string();
+    let (code, _, err) = run(with(
+        &[
+            "forward",
+            "1",
+            "--to",
+            "hyogo-yorozu",
+            "--reason",
+            "販路開拓の相談",
+            "--inbox",
+            &inbox_arg,
+        ],
+        &as_tanaka,
+    ));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("nothing was changed"), "{err}");
+    // Within consent it moves, and the new hub's copy is written to the
+    // local inbox like the first delivery.
+    let files = |hub: &str| {
+        std::fs::read_dir(inbox.join(hub))
+            .map(|d| d.count())
+            .unwrap_or(0)
+    };
+    let before = files("hyogo-chamber");
+    let (code, out, err) = run(with(
+        &[
+            "forward",
+            "1",
+            "--to",
+            "hyogo-chamber",
+            "--reason",
+            "販路開拓の相談",
+            "--inbox",
+            &inbox_arg,
+        ],
+        &as_tanaka,
+    ));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("hub hyogo-chamber") && out.contains("status open"),
+        "{out}"
+    );
+    assert!(out.contains("販路開拓の相談"), "{out}");
+    let copies = std::fs::read_dir(inbox.join("hyogo-chamber"))
+        .unwrap()
+        .count();
+    assert!(copies >= 1, "the new hub's inbox copy");
+    // The old hub's staff can no longer act on it; the new hub's can.
+    let (code, _, err) = run(with(&["close", "1", "--outcome", "x"], &as_tanaka));
+    assert_eq!(code, 1, "{err}");
+    let as_chamber = ["--as", "cli:kato", "--hub", "hyogo-chamber"];
+    let (code, out, err) = run(with(
+        &["close", "1", "--outcome", "専門家派遣で解決"],
+        &as_chamber,
+    ));
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("status closed"), "{out}");
+
+    // Stale: the case is closed.
+    let (code, _, err) = run(with(&["advance", "1"], &as_chamber));
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("完了した案件"), "{err}");
+
+    // Everything is in the case's history under the staff names.
+    let (_, show, _) = run(vec!["show".into(), "1".into()]);
+    assert!(show.contains("cli:tanaka claim"), "{show}");
+    assert!(show.contains("advance"), "{show}");
+    assert!(show.contains("close"), "{show}");
+}
