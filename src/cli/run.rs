@@ -43,10 +43,15 @@ pub async fn run(args: RunArgs) -> Result<u8> {
             .with_context(|| format!("`db` in {}", config.display()))?,
     };
     cfg.dialogs = dialogs.unwrap_or(cfg.dialogs);
-    let token = std::env::var("DISCORD_TOKEN")
-        .ok()
-        .context("DISCORD_TOKEN is not set: put the bot token from the Discord developer portal (Bot → Reset Token) in it")?;
-    let token = madoguchi::discord::Token::new(&token)?;
+    // The platforms that are configured: Discord by DISCORD_TOKEN, Slack by
+    // SLACK_BOT_TOKEN (see madoguchi::slack::config); both run in one
+    // process on one runner, store and outbox.
+    let slack = madoguchi::slack::SlackConfig::from_env()?;
+    let token = match std::env::var("DISCORD_TOKEN").ok().filter(|t| !t.trim().is_empty()) {
+        Some(t) => Some(madoguchi::discord::Token::new(&t)?),
+        None if slack.is_some() => None,
+        None => anyhow::bail!("neither DISCORD_TOKEN nor SLACK_BOT_TOKEN is set: put the Discord bot token (developer portal → Bot → Reset Token) or the Slack bot token (xoxb-…, with SLACK_APP_TOKEN; see the README) in the environment"),
+    };
     let bundle = load_checked(&cfg.dialogs)?;
     let store = open_store(&db).await?;
     let delivered =
@@ -62,13 +67,12 @@ pub async fn run(args: RunArgs) -> Result<u8> {
         DbLocation::Postgres(_) => "postgres",
     };
     let health = madoguchi::instances::Health::new(store.clone(), backend);
-    let runner = Runner::new(
-        store.clone(),
-        Arc::new(SystemClock),
-        bundle,
-        madoguchi::discord::runner_config(&cfg),
-    )
-    .await?;
+    let mut rc = madoguchi::discord::runner_config(&cfg);
+    rc.transports.retain(|t| t != "discord" || token.is_some());
+    if slack.is_some() {
+        rc.transports.push("slack".into());
+    }
+    let runner = Runner::new(store.clone(), Arc::new(SystemClock), bundle, rc).await?;
     let _health_server = match health_port {
         Some(port) => {
             let (addr, task) = madoguchi::instances::serve_health(health.clone(), port)
@@ -79,16 +83,66 @@ pub async fn run(args: RunArgs) -> Result<u8> {
         }
         None => None,
     };
-    match &db {
+    let runner = Arc::new(runner);
+    match (&db, token, slack) {
         // One instance per SQLite file: it always leads.
-        DbLocation::Sqlite(_) => {
+        (DbLocation::Sqlite(_), Some(token), None) => {
             health.set_leader(true);
-            madoguchi::discord::run(cfg, token, Arc::new(runner)).await?;
+            madoguchi::discord::run(cfg, token, runner).await?;
         }
-        DbLocation::Postgres(url) => {
-            madoguchi::instances::run_with_leader_lock(cfg, token, Arc::new(runner), url, health)
-                .await?;
+        (DbLocation::Postgres(url), Some(token), None) => {
+            madoguchi::instances::run_with_leader_lock(cfg, token, runner, url, health).await?;
         }
+        (db, token, Some(scfg)) => {
+            // Slack, alone or beside Discord: one outbox with a sender per
+            // platform. On PostgreSQL every instance runs it (deliveries
+            // are leased) and Discord keeps its leader lock.
+            health.set_leader(true);
+            let wake = Arc::new(tokio::sync::Notify::new());
+            let mut outbox = madoguchi::outbox::Outbox::new(
+                store.clone(),
+                runner.clock().clone(),
+                cfg.outbox.clone(),
+            )
+            .with_wake(wake.clone())
+            .with_sender(madoguchi::slack::sender(&scfg, runner.clone())?);
+            if let Some(t) = &token {
+                outbox = outbox.with_sender(madoguchi::discord::sender(&cfg, t, runner.clone()));
+            }
+            let (stop, stop_rx) = tokio::sync::watch::channel(false);
+            let worker = tokio::spawn(Arc::new(outbox).run(stop_rx));
+            let app = madoguchi::slack::start(
+                scfg,
+                runner.clone(),
+                madoguchi::slack::Deliveries::Elsewhere(wake.clone()),
+                cfg.outbox.clone(),
+            )
+            .await?;
+            tracing::info!("connected to Slack");
+            let r = match (token, db) {
+                (Some(token), DbLocation::Sqlite(_)) => {
+                    cfg.deliveries = madoguchi::discord::Deliveries::Elsewhere(wake);
+                    madoguchi::discord::run(cfg, token, runner)
+                        .await
+                        .map_err(anyhow::Error::from)
+                }
+                (Some(token), DbLocation::Postgres(url)) => {
+                    madoguchi::instances::run_with_leader_lock(cfg, token, runner, url, health)
+                        .await
+                        .map_err(anyhow::Error::from)
+                }
+                (None, _) => {
+                    madoguchi::discord::shutdown_signal().await;
+                    Ok(())
+                }
+            };
+            tracing::info!("shutting down");
+            app.shutdown().await;
+            let _ = stop.send(true);
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), worker).await;
+            r?;
+        }
+        (_, None, None) => unreachable!("checked above"),
     }
     // A clean stop leaves the WAL small for the next start.
     store

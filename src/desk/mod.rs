@@ -156,6 +156,23 @@ impl HubInfo {
                 target: d.channel.to_string(),
             });
         }
+        if let Some(sl) = &h.slack {
+            staff.push(match &sl.staff {
+                crate::routing::SlackStaff::Group(g) => StaffSpec::Group {
+                    platform: "slack".into(),
+                    id: g.to_string(),
+                },
+                crate::routing::SlackStaff::Members(ms) => StaffSpec::Members {
+                    platform: "slack".into(),
+                    users: ms.iter().map(|m| m.to_string()).collect(),
+                },
+            });
+            targets.push(NewDelivery {
+                hub_id: h.id.as_str().to_string(),
+                transport: "slack".into(),
+                target: sl.channel.to_string(),
+            });
+        }
         HubInfo {
             id: h.id.as_str().to_string(),
             name: h.name.clone(),

@@ -347,6 +347,16 @@ pub enum Deliveries {
     Elsewhere(Arc<Notify>),
 }
 
+/// The outbox's sender for Slack, for an outbox the caller runs (both
+/// platforms in one process).
+pub fn sender(
+    cfg: &SlackConfig,
+    runner: Arc<Runner>,
+) -> Result<Arc<dyn crate::outbox::Sender>, SlackError> {
+    let client = client(cfg)?;
+    Ok(hub::sender(Api::new(client, &cfg.bot_token), runner))
+}
+
 /// Connects the app and starts its workers. `madoguchi run` and the
 /// end-to-end tests both start it through here.
 pub async fn start(
