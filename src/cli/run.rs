@@ -93,7 +93,8 @@ pub async fn run(args: RunArgs) -> Result<u8> {
         (DbLocation::Postgres(url), Some(token), None) => {
             madoguchi::instances::run_with_leader_lock(cfg, token, runner, url, health).await?;
         }
-        (db, token, Some(scfg)) => {
+        (db, token, Some(mut scfg)) => {
+            scfg.dialogs = cfg.dialogs.clone();
             // Slack, alone or beside Discord: one outbox with a sender per
             // platform. On PostgreSQL every instance runs it (deliveries
             // are leased) and Discord keeps its leader lock.

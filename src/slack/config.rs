@@ -52,6 +52,9 @@ pub struct SlackConfig {
     pub api_base: Option<String>,
     /// Seconds before a dropped Socket Mode connection is opened again.
     pub reconnect_backoff_secs: u64,
+    /// The dialogs folder (for the staff texts in `desk/`); `run` sets the
+    /// configured one.
+    pub dialogs: std::path::PathBuf,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -111,6 +114,7 @@ impl SlackConfig {
             connection,
             api_base: get("SLACK_API_BASE").filter(|s| !s.trim().is_empty()),
             reconnect_backoff_secs: 5,
+            dialogs: "dialogs".into(),
         }))
     }
 }

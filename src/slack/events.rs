@@ -27,6 +27,8 @@ pub struct ViewSubmit {
     pub callback_id: String,
     pub metadata: String,
     pub answer: String,
+    /// Every input of the form (`view.state.values`).
+    pub values: Value,
 }
 
 /// A slash command.
@@ -127,6 +129,7 @@ pub fn from_interaction(v: &Value) -> Event {
             callback_id: s(&v["view"]["callback_id"]),
             metadata: s(&v["view"]["private_metadata"]),
             answer: s(&v["view"]["state"]["values"]["answer"]["answer"]["value"]),
+            values: v["view"]["state"]["values"].clone(),
         }),
         _ => Event::Ignore,
     }

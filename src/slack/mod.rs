@@ -30,6 +30,7 @@ pub mod hub;
 mod owner;
 pub mod render;
 pub mod signature;
+mod staff;
 
 pub use config::{Connection, SlackConfig, SlackConfigError, SlackSecret};
 
@@ -161,6 +162,8 @@ pub(crate) struct Bot {
     pub(crate) api: Api,
     pub(crate) wake: Arc<Notify>,
     pub(crate) prompts: Arc<crate::discord::prompts::Prompts>,
+    /// Staff-facing texts (`dialogs/desk/{ja,en}.yaml`).
+    pub(crate) texts: crate::desk::DeskTexts,
     dm_channels: Mutex<HashMap<String, String>>,
     user_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -232,7 +235,9 @@ impl Bot {
                 channel,
                 text,
             } => self.on_dm(&user, &channel, text).await,
+            Event::Action(a) if a.action_id.starts_with("s:") => self.on_staff_action(a).await,
             Event::Action(a) => self.on_action(a).await,
+            Event::ViewSubmit(v) if v.callback_id.starts_with("s:") => self.on_staff_form(v).await,
             Event::ViewSubmit(v) => self.on_view_submit(v).await,
             Event::Command(c) => self.on_command(c).await,
             Event::Ignore => {}
@@ -378,6 +383,10 @@ pub async fn start(
         api: api.clone(),
         wake: wake.clone(),
         prompts: Arc::new(Default::default()),
+        texts: crate::desk::DeskTexts::load(&cfg.dialogs).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "the desk texts do not load; using the shipped ones");
+            crate::desk::DeskTexts::shipped()
+        }),
         dm_channels: Mutex::new(HashMap::new()),
         user_locks: Mutex::new(HashMap::new()),
     });

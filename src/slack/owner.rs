@@ -63,7 +63,7 @@ impl Bot {
         }
     }
 
-    async fn ephemeral(&self, channel: &str, user: &str, text: &str) {
+    pub(crate) async fn ephemeral(&self, channel: &str, user: &str, text: &str) {
         let body = json!({ "channel": channel, "user": user, "text": text });
         if let Err(e) = self.api.post("chat.postEphemeral", &body).await {
             tracing::warn!(user, error = %e, "could not send an ephemeral note");
