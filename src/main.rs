@@ -712,14 +712,17 @@ async fn real_main() -> Result<u8> {
                     madoguchi::discord::run(cfg, token, Arc::new(runner)).await?;
                 }
                 DbLocation::Postgres(url) => {
-                    madoguchi::instances::run_with_leader_lock(
-                        cfg,
-                        token,
-                        Arc::new(runner),
-                        url,
-                        health,
-                    )
-                    .await?;
+                    // Every instance delivers, not only the leader: the
+                    // outbox leases what it sends.
+                    let runner = Arc::new(runner);
+                    let outbox =
+                        madoguchi::discord::SharedOutbox::start(&cfg, &token, runner.clone());
+                    cfg.deliveries = outbox.deliveries();
+                    let r =
+                        madoguchi::instances::run_with_leader_lock(cfg, token, runner, url, health)
+                            .await;
+                    outbox.shutdown().await;
+                    r?;
                 }
             }
             // A clean stop leaves the WAL small for the next start.
