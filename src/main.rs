@@ -705,26 +705,24 @@ async fn real_main() -> Result<u8> {
                 }
                 None => None,
             };
-            match &db {
+            // One outbox for every platform, on every instance (leases
+            // keep two from sending one delivery).
+            let runner = Arc::new(runner);
+            let outbox = madoguchi::outbox::for_run(&cfg, &token, runner.clone()).spawn();
+            cfg.deliveries = madoguchi::discord::Deliveries::Elsewhere(outbox.waker());
+            let ran = match &db {
                 // One instance per SQLite file: it always leads.
                 DbLocation::Sqlite(_) => {
                     health.set_leader(true);
-                    madoguchi::discord::run(cfg, token, Arc::new(runner)).await?;
+                    madoguchi::discord::run(cfg, token, runner).await
                 }
                 DbLocation::Postgres(url) => {
-                    // Every instance delivers, not only the leader: the
-                    // outbox leases what it sends.
-                    let runner = Arc::new(runner);
-                    let outbox =
-                        madoguchi::discord::SharedOutbox::start(&cfg, &token, runner.clone());
-                    cfg.deliveries = outbox.deliveries();
-                    let r =
-                        madoguchi::instances::run_with_leader_lock(cfg, token, runner, url, health)
-                            .await;
-                    outbox.shutdown().await;
-                    r?;
+                    madoguchi::instances::run_with_leader_lock(cfg, token, runner, url, health)
+                        .await
                 }
-            }
+            };
+            outbox.shutdown().await;
+            ran?;
             // A clean stop leaves the WAL small for the next start.
             store
                 .close()

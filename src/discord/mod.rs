@@ -549,9 +549,10 @@ pub enum Deliveries {
     /// An outbox [`start`] runs beside the gateway (one instance).
     #[default]
     WithTheBot,
-    /// An outbox the caller runs whether or not this instance holds the
-    /// gateway (`madoguchi run` on PostgreSQL runs one on every
-    /// instance); the bot wakes it when it creates a case.
+    /// An outbox the caller runs, for every platform and whether or not
+    /// this instance holds the gateway (`madoguchi run`, see
+    /// [`crate::outbox::for_run`]); the bot wakes it when it creates a
+    /// case.
     Elsewhere(Arc<Notify>),
 }
 
@@ -606,45 +607,6 @@ pub fn sender(cfg: &Config, token: &Token, runner: Arc<Runner>) -> Arc<dyn crate
             Arc::new(Notify::new()),
         )),
     })
-}
-
-/// The outbox of an instance that delivers whether or not it holds the
-/// gateway (`madoguchi run` on PostgreSQL). Every instance may run one:
-/// deliveries are leased, so two never post one case, and a case created
-/// on the leader is posted even while the leader is failing over. Posting
-/// needs only Discord's HTTP API, not the gateway connection.
-pub struct SharedOutbox {
-    stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
-    wake: Arc<Notify>,
-}
-
-impl SharedOutbox {
-    pub fn start(cfg: &Config, token: &Token, runner: Arc<Runner>) -> SharedOutbox {
-        let outbox = crate::outbox::Outbox::new(
-            runner.store().clone(),
-            runner.clock().clone(),
-            cfg.outbox.clone(),
-        )
-        .with_sender(sender(cfg, token, runner));
-        let wake = outbox.waker();
-        let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(Arc::new(outbox).run(stop_rx));
-        SharedOutbox { stop, task, wake }
-    }
-
-    /// What to put in [`Config::deliveries`] so that a bot started on this
-    /// instance wakes this outbox instead of running its own.
-    pub fn deliveries(&self) -> Deliveries {
-        Deliveries::Elsewhere(self.wake.clone())
-    }
-
-    /// Stops the worker (a delivery in progress is finished, or given back
-    /// for another instance).
-    pub async fn shutdown(self) {
-        let _ = self.stop.send(true);
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
-    }
 }
 
 /// A running bot: the gateway client and the delivery worker.
