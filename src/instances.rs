@@ -12,8 +12,8 @@
 //! over within a few seconds of the server noticing. The leader checks its
 //! connection as often, with a timeout, and the gateway is stopped the
 //! moment a check fails: it stops before the server gives the lock away.
-//! The leader also runs the delivery worker, so no case is posted by two
-//! instances.
+//! The delivery worker runs on every instance (`outbox::for_run`): its
+//! deliveries are leased, so no case is posted by two instances.
 
 use crate::store::Store;
 use sqlx::postgres::PgConnectOptions;

@@ -549,9 +549,10 @@ pub enum Deliveries {
     /// An outbox [`start`] runs beside the gateway (one instance).
     #[default]
     WithTheBot,
-    /// An outbox the caller runs whether or not this instance holds the
-    /// gateway (`madoguchi run` on PostgreSQL runs one on every
-    /// instance); the bot wakes it when it creates a case.
+    /// An outbox the caller runs, for every platform and whether or not
+    /// this instance holds the gateway (`madoguchi run`, see
+    /// [`crate::outbox::for_run`]); the bot wakes it when it creates a
+    /// case.
     Elsewhere(Arc<Notify>),
 }
 

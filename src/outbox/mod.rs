@@ -30,8 +30,9 @@
 //!
 //! # Adding a platform
 //!
-//! Implement [`Sender`] (its `transport()` is the name in delivery rows),
-//! and register it with [`Outbox::with_sender`] where the outbox is built.
+//! Implement [`Sender`] (its `transport()` is the name in delivery rows,
+//! the name the runner's `transports` and routing targets use), and add it
+//! in [`for_run`], the outbox `madoguchi run` starts on every instance.
 
 pub mod local;
 
@@ -509,6 +510,14 @@ impl Outbox {
         b.get(scope).copied()
     }
 
+    /// Runs the worker on its own task until [`Running::shutdown`].
+    pub fn spawn(self) -> Running {
+        let wake = self.waker();
+        let (stop, stop_rx) = watch::channel(false);
+        let task = tokio::spawn(Arc::new(self).run(stop_rx));
+        Running { stop, task, wake }
+    }
+
     /// Runs until `stop` turns true: delivers what is due, then sleeps until
     /// woken (a new case) or the poll interval passes. A full batch means
     /// more may be due, so the next is leased at once: many cases finishing
@@ -538,4 +547,43 @@ impl Outbox {
             }
         }
     }
+}
+
+/// A worker started with [`Outbox::spawn`].
+pub struct Running {
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+    wake: Arc<Notify>,
+}
+
+impl Running {
+    /// The notification that wakes the worker (give it to the platforms,
+    /// which notify it when they create a case).
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Stops the worker: a delivery in progress is finished and recorded;
+    /// the rest of its batch is given back at once for another instance.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.task).await;
+    }
+}
+
+/// The outbox `madoguchi run` starts, on every instance (leader or
+/// standby: leases keep two instances from sending one delivery), with one
+/// sender per configured platform. Posting needs only each platform's
+/// HTTP API, not the gateway or socket connection only the leader holds.
+pub fn for_run(
+    cfg: &crate::discord::Config,
+    discord_token: &crate::discord::Token,
+    runner: Arc<crate::runner::Runner>,
+) -> Outbox {
+    Outbox::new(
+        runner.store().clone(),
+        runner.clock().clone(),
+        cfg.outbox.clone(),
+    )
+    .with_sender(crate::discord::sender(cfg, discord_token, runner))
 }

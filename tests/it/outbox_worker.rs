@@ -5,13 +5,15 @@
 //! test moves the clock.
 
 use crate::on_both_backends;
-use crate::store_story::case_with_deliveries;
+use crate::store_story::{case_with_deliveries, case_with_deliveries_to};
 use crate::support::db::TestDb;
-use crate::support::t0;
+use crate::support::discord::DiscordStandIn;
+use crate::support::{dialogs_dir, t0};
 use async_trait::async_trait;
 use chrono::Duration;
+use madoguchi::discord;
 use madoguchi::outbox::{Fail, Handling, Outbox, OutboxConfig, Sender, Sent};
-use madoguchi::runner::{Clock, FixedClock};
+use madoguchi::runner::{Clock, FixedClock, Runner};
 use madoguchi::store::{AttemptOutcome, CaseRecord, DeliveryRecord, DeliveryStatus, Store};
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
@@ -386,3 +388,116 @@ on_both_backends!(
     flavor = "multi_thread",
     worker_threads = 2
 );
+
+const GUILD: u64 = 600_000_000_000_000_001;
+const CHANNEL: u64 = 100_000_000_000_000_301;
+
+/// Discord's sender as every instance runs it (`discord::sender`: the HTTP
+/// API without the gateway), against the local stand-in.
+async fn discord_outbox(
+    store: Arc<dyn Store>,
+    standin: &DiscordStandIn,
+    clock: Arc<FixedClock>,
+    name: &str,
+) -> Outbox {
+    let mut cfg = discord::Config::default();
+    cfg.discord.api_base = Some(standin.http_base());
+    let runner = Runner::new(
+        store.clone(),
+        clock.clone(),
+        madoguchi::script::load_dir(&dialogs_dir()).unwrap(),
+        discord::runner_config(&cfg),
+    )
+    .await
+    .unwrap();
+    let token = discord::Token::new(&standin.bot_token()).unwrap();
+    Outbox::new(store, clock, cfg.outbox.clone())
+        .named(name)
+        .with_sender(discord::sender(&cfg, &token, Arc::new(runner)))
+}
+
+fn posts(standin: &DiscordStandIn) -> usize {
+    standin
+        .calls()
+        .iter()
+        .filter(|c| {
+            c.method == "POST" && c.path == format!("/channels/{CHANNEL}/messages") && c.ok()
+        })
+        .count()
+}
+
+/// Two instances' outboxes (each its own pool and Discord client) deliver
+/// one database's cases to Discord: each case is posted exactly once.
+async fn two_instances_post_each_discord_case_once(db: TestDb) {
+    let standin = DiscordStandIn::start().await;
+    standin.add_guild(GUILD, "Network");
+    standin.add_text_channel(GUILD, CHANNEL, "hub");
+    let store = db.open().await;
+    let n = 12;
+    for i in 0..n {
+        case_with_deliveries_to(
+            &*store,
+            &format!("d-two-{i}"),
+            "discord",
+            vec![CHANNEL.to_string()],
+        )
+        .await;
+    }
+    let clock = Arc::new(FixedClock::new(t0() + Duration::seconds(1)));
+    let a = Arc::new(discord_outbox(store.arc(), &standin, clock.clone(), "a").await);
+    let b = Arc::new(discord_outbox(db.open().await.arc(), &standin, clock.clone(), "b").await);
+    let run = |o: Arc<Outbox>| async move {
+        let mut n = 0;
+        loop {
+            let h = o.run_once().await.unwrap();
+            if h.is_empty() {
+                return n;
+            }
+            assert!(h.iter().all(|h| h.delivered()), "{h:?}");
+            n += h.len();
+        }
+    };
+    let (na, nb) = tokio::join!(tokio::spawn(run(a)), tokio::spawn(run(b)));
+    assert_eq!(na.unwrap() + nb.unwrap(), n);
+    assert_eq!(posts(&standin), n, "each case posted once");
+    assert_eq!(standin.messages_in(CHANNEL).len(), n);
+}
+on_both_backends!(
+    two_instances_post_each_discord_case_once,
+    flavor = "multi_thread",
+    worker_threads = 2
+);
+
+/// A worker that died after Discord posted the case but before the
+/// message id was stored (and after the nonce's few minutes): the next
+/// attempt finds the post among the channel's messages by its case footer
+/// and does not post again.
+async fn discord_finds_a_post_whose_id_was_lost(db: TestDb) {
+    let standin = DiscordStandIn::start().await;
+    standin.add_guild(GUILD, "Network");
+    standin.add_text_channel(GUILD, CHANNEL, "hub");
+    let store = db.open().await;
+    let case =
+        case_with_deliveries_to(&*store, "d-lost", "discord", vec![CHANNEL.to_string()]).await;
+    let clock = Arc::new(FixedClock::new(t0() + Duration::seconds(1)));
+    let o = discord_outbox(store.arc(), &standin, clock.clone(), "a").await;
+    assert!(o.run_once().await.unwrap()[0].delivered());
+    let posted = store.deliveries(case).await.unwrap()[0]
+        .external_id
+        .clone()
+        .unwrap();
+    assert_eq!(posts(&standin), 1);
+    // What a crash between the post and storing its id leaves: the
+    // delivery pending, attempted, with no id and no case post.
+    store
+        .exec("UPDATE deliveries SET status = 'pending', external_id = NULL, delivered_at = NULL")
+        .await;
+    store.exec("DELETE FROM case_posts").await;
+    let h = o.run_once().await.unwrap();
+    assert!(h[0].delivered(), "{h:?}");
+    assert_eq!(posts(&standin), 1, "not posted again");
+    let row = &store.deliveries(case).await.unwrap()[0];
+    assert_eq!(row.external_id.as_deref(), Some(posted.as_str()));
+    assert_eq!(store.case_posts(case).await.unwrap()[0].message_id, posted);
+}
+on_both_backends!(discord_finds_a_post_whose_id_was_lost);

@@ -1190,6 +1190,17 @@ pub(crate) async fn case_with_deliveries(
     transport: &str,
     n: usize,
 ) -> CaseId {
+    let targets = (0..n).map(|i| format!("t{i}")).collect();
+    case_with_deliveries_to(store, owner, transport, targets).await
+}
+
+/// [`case_with_deliveries`] to these targets, one hub each.
+pub(crate) async fn case_with_deliveries_to(
+    store: &dyn Store,
+    owner: &str,
+    transport: &str,
+    targets: Vec<String>,
+) -> CaseId {
     // Saving a version twice is allowed: it is stored once.
     store
         .save_version(&VersionRecord {
@@ -1246,11 +1257,13 @@ pub(crate) async fn case_with_deliveries(
             state: &state,
             current_node: "done",
             effects: &effects,
-            deliveries: (0..n)
-                .map(|i| NewDelivery {
+            deliveries: targets
+                .into_iter()
+                .enumerate()
+                .map(|(i, target)| NewDelivery {
                     hub_id: format!("hub-{i}"),
                     transport: transport.into(),
-                    target: format!("t{i}"),
+                    target,
                 })
                 .collect(),
             new_session: None,

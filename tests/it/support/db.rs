@@ -73,6 +73,15 @@ impl AnyStore {
         .unwrap()
     }
 
+    /// Runs a statement (written in SQL both backends read).
+    pub async fn exec(&self, sql: &str) {
+        match self {
+            AnyStore::Sqlite(s) => sqlx::query(sql).execute(s.pool()).await.map(|_| ()),
+            AnyStore::Postgres(s) => sqlx::query(sql).execute(s.pool()).await.map(|_| ()),
+        }
+        .unwrap()
+    }
+
     pub async fn close(&self) {
         match self {
             AnyStore::Sqlite(s) => s.pool().close().await,
