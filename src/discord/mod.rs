@@ -21,6 +21,7 @@
 
 mod admin;
 pub mod config;
+mod desk;
 mod outbox;
 mod owner;
 mod prompts;
@@ -86,6 +87,8 @@ pub enum DiscordError {
     Gateway(#[source] serenity::Error),
     #[error("the Discord client stopped unexpectedly: {0}")]
     Crashed(String),
+    #[error("cannot load the staff texts: {0}")]
+    DeskTexts(#[from] crate::desk::texts::TextsError),
 }
 
 /// Errors while handling one event. They are logged (with ids only) and
@@ -133,6 +136,9 @@ pub(crate) struct Bot {
     pub(crate) wake: Notify,
     /// The owners' current questions (written behind the turn).
     pub(crate) prompts: Arc<prompts::Prompts>,
+    /// Staff-facing texts (and the owner's texts about forwards and
+    /// replies), from `dialogs/desk/`.
+    pub(crate) desk_texts: crate::desk::DeskTexts,
     dm_channels: Mutex<HashMap<u64, ChannelId>>,
     user_locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
     started: AtomicBool,
@@ -612,6 +618,7 @@ pub async fn start(
     let mut client = client.await.map_err(DiscordError::Start)?;
     let raw = outbox::RawApi::new(token.secret(), cfg.discord.api_base.clone());
     let store = runner.store().clone();
+    let desk_texts = crate::desk::DeskTexts::load(&cfg.dialogs)?;
     let bot = Arc::new(Bot {
         runner,
         store,
@@ -620,6 +627,7 @@ pub async fn start(
         raw,
         wake: Notify::new(),
         prompts: Arc::new(prompts::Prompts::default()),
+        desk_texts,
         dm_channels: Mutex::new(HashMap::new()),
         user_locks: Mutex::new(HashMap::new()),
         started: AtomicBool::new(false),
