@@ -17,6 +17,7 @@
 //! members) and the actor's identity. Nothing here imports tokio, sqlx,
 //! serenity or a Slack type, and time arrives as an argument.
 
+pub mod post;
 pub mod texts;
 
 use crate::domain::ids::CaseId;

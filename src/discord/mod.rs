@@ -22,6 +22,7 @@
 
 mod admin;
 pub mod config;
+mod desk;
 mod outbox;
 pub(crate) mod owner;
 pub(crate) mod prompts;
@@ -88,6 +89,8 @@ pub enum DiscordError {
     Gateway(#[source] serenity::Error),
     #[error("the Discord client stopped unexpectedly: {0}")]
     Crashed(String),
+    #[error("cannot load the staff texts: {0}")]
+    DeskTexts(#[from] crate::desk::texts::TextsError),
 }
 
 /// Errors while handling one event. They are logged (with ids only) and
@@ -136,6 +139,9 @@ pub(crate) struct Bot {
     pub(crate) wake: Arc<Notify>,
     /// The owners' current questions (written behind the turn).
     pub(crate) prompts: Arc<prompts::Prompts>,
+    /// Staff-facing texts (and the owner's texts about forwards and
+    /// replies), from `dialogs/desk/`.
+    pub(crate) desk_texts: crate::desk::DeskTexts,
     dm_channels: Mutex<HashMap<u64, ChannelId>>,
     user_locks: Mutex<HashMap<u64, Arc<tokio::sync::Mutex<()>>>>,
     started: AtomicBool,
@@ -579,6 +585,7 @@ impl Bot {
     ) -> Bot {
         let raw = outbox::RawApi::new(token.secret(), cfg.discord.api_base.clone());
         let store = runner.store().clone();
+        let cfg_dialogs = cfg.dialogs.clone();
         Bot {
             runner,
             store,
@@ -587,6 +594,12 @@ impl Bot {
             raw,
             wake,
             prompts: Arc::new(prompts::Prompts::default()),
+            // The desk's texts were checked when the dialogs loaded; the
+            // shipped ones stand in only if the folder changed since.
+            desk_texts: crate::desk::DeskTexts::load(&cfg_dialogs).unwrap_or_else(|e| {
+                tracing::error!(error = %e, "the desk texts do not load; using the shipped ones");
+                crate::desk::DeskTexts::shipped()
+            }),
             dm_channels: Mutex::new(HashMap::new()),
             user_locks: Mutex::new(HashMap::new()),
             started: AtomicBool::new(false),

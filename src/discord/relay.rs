@@ -5,8 +5,8 @@
 
 use super::render::{self, t};
 use super::{user_key, Bot, BotError};
-use crate::render::escape_markdown;
-use crate::store::{CasePost, CaseRecord, CaseStatus, RelayMessage};
+use crate::desk::{Action, Decision, Effects, Text};
+use crate::store::{CasePost, CaseRecord, RelayMessage};
 use serde_json::json;
 use serenity::all::{ChannelId, CommandInteraction, Message, ReactionType, RoleId, UserId};
 
@@ -40,14 +40,13 @@ impl Bot {
                 post.channel_id.parse().unwrap_or(0)
             }
         };
-        let mut text = format!(
-            "💬 **相談者より (from the owner)** — {}\n{}",
-            case.id,
-            escape_markdown(&msg.content)
-        );
-        if !msg.attachments.is_empty() {
-            text.push_str("\n-# （添付ファイルは転送されません / attachments are not relayed）");
-        }
+        let fx = crate::desk::owner_message(case, &msg.content, !msg.attachments.is_empty());
+        let text = fx
+            .notes
+            .iter()
+            .map(|n| self.staff_text(&n.text))
+            .collect::<Vec<_>>()
+            .join("\n");
         let now = self.runner.clock().now();
         let mut ids = Vec::new();
         for piece in render::split_text(&text, 1900) {
@@ -66,15 +65,7 @@ impl Bot {
                 .await?;
             ids.push(sent.id.to_string());
         }
-        self.store
-            .append_audit(
-                Some(case.id),
-                &key.to_string(),
-                "relay_to_staff",
-                &json!({ "messages": ids }),
-                now,
-            )
-            .await?;
+        crate::casework::audit_relay(self.store.as_ref(), case.id, &fx, &ids, now).await?;
         tracing::info!(case = %case.id, user = %msg.author.id, "owner message relayed to staff");
         if let Err(e) = self
             .http
@@ -86,12 +77,16 @@ impl Bot {
         Ok(())
     }
 
-    /// Checks that `channel` is a case thread the member may reply from.
+    /// Asks the desk whether the member may send `text` to the owner from
+    /// `channel` (a case thread, or the case post's channel message):
+    /// the case and the decision's effects, or the refusal to show.
     async fn reply_target(
         &self,
         channel: ChannelId,
+        user: UserId,
         roles: Option<&[RoleId]>,
-    ) -> Result<Result<CaseRecord, String>, BotError> {
+        text: &str,
+    ) -> Result<Result<(CaseRecord, Effects), String>, BotError> {
         let Some(post) = self
             .store
             .find_case_post("discord", &channel.to_string())
@@ -100,9 +95,6 @@ impl Bot {
             return Ok(Err(
                 "案件のスレッドの中で使ってください。 (use this in a case thread)".into(),
             ));
-        };
-        let Some(case) = self.store.case(post.case).await? else {
-            return Ok(Err("この案件は見つかりません。 (unknown case)".into()));
         };
         // A thread staff started by hand on the post has the post's id and
         // is not stored yet: remember it, so the owner's messages go there
@@ -115,72 +107,55 @@ impl Bot {
                 })
                 .await?;
         }
-        if !self
-            .store
-            .cases_of_user(&case.user)
-            .await?
-            .iter()
-            .any(|c| c.id == case.id)
-        {
-            return Ok(Err("相談者がデータの削除を依頼したため、連絡できません。 (the owner deleted their data)".into()));
-        }
-        if let Err(refusal) = self.staff_check(roles, &case.hub_id) {
-            return Ok(Err(refusal));
-        }
-        if post.hub_id != case.hub_id {
-            return Ok(Err(format!(
-                "この案件の担当は {} です。担当拠点のスレッドから返信してください。 (reply from the responsible hub's thread)",
-                escape_markdown(&self.hub_name(&case.hub_id))
-            )));
-        }
-        if case.status == CaseStatus::Closed {
-            return Ok(Err("完了した案件です。 (the case is closed)".into()));
-        }
-        Ok(Ok(case))
+        let Some(view) = crate::casework::load(self.store.as_ref(), post.case).await? else {
+            return Ok(Err(self.staff_text(&Text::new("refused.unknown_case"))));
+        };
+        let actor = super::desk::actor(user, roles);
+        let req = crate::desk::Request {
+            actor: &actor,
+            from_hub: Some(&post.hub_id),
+            action: Action::Reply {
+                text: text.to_string(),
+            },
+            now: self.runner.clock().now(),
+        };
+        Ok(match crate::desk::decide(&self.network(), &view, &req) {
+            Decision::Refused(t) => Err(self.staff_text(&t)),
+            Decision::Accepted(fx) => Ok((view.case, fx)),
+        })
     }
 
-    /// Sends staff text to the owner's DM and records it.
+    /// Sends the decision's messages to the owner's DM and records them.
     async fn staff_to_owner(
         &self,
         case: &CaseRecord,
         staff: UserId,
-        text: &str,
+        fx: &Effects,
     ) -> Result<(), BotError> {
         let owner: u64 = case.user.id().parse().unwrap_or(0);
         let owner = UserId::new(owner.max(1));
         let lang = self.lang_for(&case.user, None, None).await;
-        let hub = escape_markdown(&self.hub_name(&case.hub_id));
-        let content = t(
-            lang,
-            &format!("📨 **{hub} の担当者より**（ご相談 {}）\n{}\n\n-# このDMに返信すると、担当者に届きます。", case.id, escape_markdown(text)),
-            &format!("📨 **From the staff of {hub}** (consultation {})\n{}\n\n-# Reply to this DM to answer them.", case.id, escape_markdown(text)),
-        );
         let dm = self.dm_channel(owner).await?;
         let now = self.runner.clock().now();
         let mut ids = Vec::new();
-        for piece in render::split_text(&content, 1900) {
-            let sent = self.send(dm, json!({ "content": piece })).await?;
-            self.store
-                .add_relay_message(&RelayMessage {
-                    case: case.id,
-                    user: case.user.clone(),
-                    direction: "to_owner".into(),
-                    channel_id: dm.to_string(),
-                    message_id: sent.id.to_string(),
-                    at: now,
-                })
-                .await?;
-            ids.push(sent.id.to_string());
+        for text in &fx.owner {
+            let content = self.render_text(lang, text);
+            for piece in render::split_text(&content, 1900) {
+                let sent = self.send(dm, json!({ "content": piece })).await?;
+                self.store
+                    .add_relay_message(&RelayMessage {
+                        case: case.id,
+                        user: case.user.clone(),
+                        direction: "to_owner".into(),
+                        channel_id: dm.to_string(),
+                        message_id: sent.id.to_string(),
+                        at: now,
+                    })
+                    .await?;
+                ids.push(sent.id.to_string());
+            }
         }
-        self.store
-            .append_audit(
-                Some(case.id),
-                &super::staff::actor(staff),
-                "relay_to_owner",
-                &json!({ "messages": ids }),
-                now,
-            )
-            .await?;
+        crate::casework::audit_relay(self.store.as_ref(), case.id, fx, &ids, now).await?;
         tracing::info!(case = %case.id, staff = %staff, "staff message relayed to the owner");
         Ok(())
     }
@@ -197,7 +172,10 @@ impl Bot {
             .trim()
             .to_string();
         let roles = cmd.member.as_ref().map(|m| m.roles.as_slice());
-        let case = match self.reply_target(cmd.channel_id, roles).await {
+        let (case, fx) = match self
+            .reply_target(cmd.channel_id, cmd.user.id, roles, &text)
+            .await
+        {
             Ok(Ok(c)) => c,
             Ok(Err(refusal)) => return self.respond_ephemeral(cmd.id, &cmd.token, &refusal).await,
             Err(e) => {
@@ -205,25 +183,19 @@ impl Bot {
                 return self.respond_ephemeral(cmd.id, &cmd.token, "いまは送れません。少し待ってからもう一度お試しください。 (try again shortly)").await;
             }
         };
-        if text.is_empty() {
-            return self
-                .respond_ephemeral(
-                    cmd.id,
-                    &cmd.token,
-                    "送る内容を書いてください。 (write a message)",
-                )
-                .await;
-        }
         if let Err(e) = self.respond(cmd.id, &cmd.token, json!({ "type": 5 })).await {
             tracing::warn!(error = %e, "could not acknowledge /reply");
             return;
         }
-        let content = match self.staff_to_owner(&case, cmd.user.id, &text).await {
-            Ok(()) => format!(
-                "➡️ <@{}> が相談者に送りました (sent to the owner):\n>>> {}",
-                cmd.user.id,
-                escape_markdown(&text)
-            ),
+        // The confirmation in the thread is the decision's note (who sent
+        // what), as the deferred answer to the command.
+        let content = match self.staff_to_owner(&case, cmd.user.id, &fx).await {
+            Ok(()) => fx
+                .notes
+                .iter()
+                .map(|n| self.staff_text(&n.text))
+                .collect::<Vec<_>>()
+                .join("\n"),
             Err(e) => {
                 tracing::warn!(case = %case.id, error = %e, "relay to the owner failed");
                 "相談者に送れませんでした（DMを受け付けていない可能性があります）。 (could not reach the owner)".to_string()
@@ -243,17 +215,17 @@ impl Bot {
     /// `<prefix> text` typed in a case thread.
     pub(crate) async fn on_prefix_relay(&self, msg: &Message, text: &str) {
         let roles = msg.member.as_ref().map(|m| m.roles.as_slice());
-        let outcome = match self.reply_target(msg.channel_id, roles).await {
-            Ok(Ok(case)) if !text.is_empty() => self
-                .staff_to_owner(&case, msg.author.id, text)
+        let outcome = match self
+            .reply_target(msg.channel_id, msg.author.id, roles, text)
+            .await
+        {
+            Ok(Ok((case, fx))) => self
+                .staff_to_owner(&case, msg.author.id, &fx)
                 .await
                 .map_err(|e| {
                     tracing::warn!(case = %case.id, error = %e, "relay to the owner failed");
                     "相談者に送れませんでした。 (could not reach the owner)".to_string()
                 }),
-            Ok(Ok(_)) => {
-                Err("送る内容を書いてください。 (write a message after the prefix)".into())
-            }
             Ok(Err(refusal)) => {
                 // Outside a case thread the prefix is just text; say nothing.
                 if self

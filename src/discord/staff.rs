@@ -16,15 +16,12 @@
 
 use super::render::{self, t, truncate, Chosen};
 use super::{user_key, Bot, BotError};
+use crate::casework::{self, Outcome};
+use crate::desk::{Action, Arg, Notify, Text};
 use crate::domain::ids::CaseId;
-use crate::engine::ConsentRecord;
 use crate::render::escape_markdown;
-use crate::routing::{DiscordTarget, HubRef};
-use crate::script::Lang;
-use crate::store::{
-    CaseChange, CasePost, CaseRecord, CaseStatus, ForwardCase, ForwardStatus, NewDelivery,
-    NewForwardRequest, StoreError,
-};
+use crate::routing::DiscordTarget;
+use crate::store::{CasePost, CaseRecord, CaseStatus, ForwardStatus};
 use serde_json::{json, Value};
 use serenity::all::{
     ActionRowComponent, ChannelId, ComponentInteraction, ComponentInteractionDataKind, MessageId,
@@ -48,11 +45,6 @@ fn has_thread(msg: &serenity::all::Message) -> bool {
         || msg
             .flags
             .is_some_and(|f| f.contains(serenity::all::MessageFlags::HAS_THREAD))
-}
-
-/// How staff appear in the audit log.
-pub(crate) fn actor(user: UserId) -> String {
-    format!("discord:{user}")
 }
 
 fn mention_of(actor: &str) -> String {
@@ -521,20 +513,26 @@ impl Bot {
         }
     }
 
-    /// `Ok` when the member holds the hub's staff role; otherwise the
-    /// refusal to show them.
-    pub(crate) fn staff_check(&self, roles: Option<&[RoleId]>, hub_id: &str) -> Result<(), String> {
-        let hub = escape_markdown(&self.hub_name(hub_id));
-        let Some(role) = self.hub_target(hub_id).and_then(|t| t.staff_role) else {
-            return Err(format!(
-                "{hub} にはスタッフロールが設定されていないため、操作できません。routing.yaml の targets.discord.staff_role を設定してください。\nNo staff role is configured for this hub; set targets.discord.staff_role in routing.yaml."
-            ));
-        };
-        if roles.is_some_and(|r| r.contains(&RoleId::new(role))) {
-            Ok(())
-        } else {
-            Err(format!("この操作は {hub} のスタッフ（<@&{role}>）だけが行えます。\nOnly this hub's staff can do this."))
-        }
+    /// `Ok` when the member is staff of the hub (the desk decides, from the
+    /// hub's configured staff role); otherwise the refusal to show them.
+    pub(crate) fn staff_check(
+        &self,
+        roles: Option<&[RoleId]>,
+        hub_id: &str,
+        user: UserId,
+    ) -> Result<(), String> {
+        let a = super::desk::actor(user, roles);
+        crate::desk::permit(&self.network(), &a, hub_id).map_err(|t| self.staff_text(&t))
+    }
+
+    /// The hub whose post carries `message`, if it is a case post.
+    async fn post_hub(&self, message: MessageId) -> Option<String> {
+        self.store
+            .find_case_post("discord", &message.to_string())
+            .await
+            .ok()
+            .flatten()
+            .map(|p| p.hub_id)
     }
 
     /// A press on a case post's button, or on the forward hub select.
@@ -546,13 +544,8 @@ impl Bot {
         let case = match self.store.case(CaseId(id)).await {
             Ok(Some(c)) => c,
             Ok(None) => {
-                return self
-                    .respond_ephemeral(
-                        comp.id,
-                        &comp.token,
-                        "この案件は見つかりません。 (unknown case)",
-                    )
-                    .await
+                let msg = self.staff_text(&Text::new("refused.unknown_case"));
+                return self.respond_ephemeral(comp.id, &comp.token, &msg).await;
             }
             Err(e) => {
                 tracing::warn!(case = id, error = %e, "cannot load a case");
@@ -560,34 +553,27 @@ impl Bot {
             }
         };
         let roles = comp.member.as_ref().map(|m| m.roles.as_slice());
-        if let Err(refusal) = self.staff_check(roles, &case.hub_id) {
+        if let Err(refusal) = self.staff_check(roles, &case.hub_id, comp.user.id) {
             tracing::info!(case = %case.id, user = %comp.user.id, action, "staff action refused");
             return self.respond_ephemeral(comp.id, &comp.token, &refusal).await;
         }
-        if action != "fh" {
-            // Buttons live on the responsible hub's post only.
-            let on_post = self
-                .store
-                .find_case_post("discord", &comp.message.id.to_string())
-                .await
-                .ok()
-                .flatten();
-            if on_post.is_some_and(|p| p.hub_id != case.hub_id) {
-                let msg = format!(
-                    "この案件は {} に引き継がれています。 (the case was forwarded)",
-                    escape_markdown(&self.hub_name(&case.hub_id))
-                );
-                return self.respond_ephemeral(comp.id, &comp.token, &msg).await;
-            }
+        // Buttons live on the responsible hub's post only (the select of
+        // the forward menu is on an ephemeral message, not a post).
+        let from_hub = if action != "fh" {
+            self.post_hub(comp.message.id).await
+        } else {
+            None
+        };
+        if from_hub.as_ref().is_some_and(|h| *h != case.hub_id) {
+            let msg = self.staff_text(
+                &Text::new("refused.other_hub").arg("hub", Arg::text(&self.hub_name(&case.hub_id))),
+            );
+            return self.respond_ephemeral(comp.id, &comp.token, &msg).await;
         }
-        let who = actor(comp.user.id);
-        let now = self.runner.clock().now();
-        let change = match action {
-            "claim" => CaseChange::Claim { by: who.clone() },
-            "release" => CaseChange::Release,
-            "adv" => CaseChange::Advance {
-                to_step: case.step.saturating_add(1),
-            },
+        let action = match action {
+            "claim" => Action::Claim,
+            "release" => Action::Release,
+            "adv" => Action::Advance,
             "close" => {
                 let body = json!({
                     "type": 9,
@@ -614,13 +600,8 @@ impl Bot {
                     _ => String::new(),
                 };
                 if self.hub_target(&hub).is_none() || hub == case.hub_id {
-                    return self
-                        .respond_ephemeral(
-                            comp.id,
-                            &comp.token,
-                            "その拠点には引き継げません。 (cannot forward there)",
-                        )
-                        .await;
+                    let msg = self.staff_text(&Text::new("refused.cannot_forward_there"));
+                    return self.respond_ephemeral(comp.id, &comp.token, &msg).await;
                 }
                 let body = json!({
                     "type": 9,
@@ -640,40 +621,38 @@ impl Bot {
             }
             _ => return,
         };
-        match self.store.update_case(case.id, &change, &who, now).await {
-            Ok(updated) => {
+        let name = action.name();
+        let actor = super::desk::actor(comp.user.id, roles);
+        let now = self.runner.clock().now();
+        let network = self.network();
+        let outcome = casework::act(
+            self.store.as_ref(),
+            &network,
+            &actor,
+            case.id,
+            from_hub.as_deref(),
+            action,
+            now,
+        )
+        .await;
+        match outcome {
+            Ok(Outcome::Done {
+                effects, applied, ..
+            }) => {
+                let updated = applied.case;
                 let v = self.post_view(&updated, &updated.hub_id);
                 let body = json!({ "type": 7, "data": { "embeds": [v.embed], "components": v.components } });
                 if let Err(e) = self.respond(comp.id, &comp.token, body).await {
                     tracing::warn!(error = %e, "could not update the case post");
                 }
-                let me = format!("<@{}>", comp.user.id);
-                let note = match &change {
-                    CaseChange::Claim { .. } => format!("🙋 {me} が担当になりました。 (claimed)"),
-                    CaseChange::Release => format!("↩️ {me} が担当を外れました。 (released)"),
-                    CaseChange::Advance { to_step } => format!(
-                        "⏩ {me} が段階を STEP {} → STEP {to_step} に進めました。 (advanced)",
-                        case.step
-                    ),
-                    _ => String::new(),
-                };
-                tracing::info!(case = %case.id, user = %comp.user.id, action = change.action(), "staff action");
-                self.note(case.id, &updated.hub_id, &note).await;
+                tracing::info!(case = %case.id, user = %comp.user.id, action = name, "staff action");
+                self.post_notes(case.id, &effects).await;
                 self.refresh_posts(&updated, Some(comp.message.id), false)
                     .await;
             }
-            Err(StoreError::Conflict(_)) => {
-                let msg = match (&change, &case.claimed_by) {
-                    (CaseChange::Claim { .. }, Some(holder)) => format!(
-                        "この案件はすでに {} が担当しています。 (already claimed)",
-                        mention_of(holder)
-                    ),
-                    (CaseChange::Claim { .. }, None) => {
-                        "完了した案件は担当できません。 (the case is closed)".to_string()
-                    }
-                    _ => "この操作はいまの状態ではできません。 (not possible in the current state)"
-                        .to_string(),
-                };
+            Ok(Outcome::Refused(t)) => {
+                tracing::info!(case = %case.id, user = %comp.user.id, action = name, refusal = %t.key, "staff action refused");
+                let msg = self.staff_text(&t);
                 self.respond_ephemeral(comp.id, &comp.token, &msg).await;
             }
             Err(e) => {
@@ -683,6 +662,13 @@ impl Bot {
         }
     }
 
+    /// Posts a decision's notes, each in the thread of its hub's post.
+    async fn post_notes(&self, case: CaseId, fx: &crate::desk::Effects) {
+        for n in &fx.notes {
+            let text = self.staff_text(&n.text);
+            self.note(case, &n.hub, &text).await;
+        }
+    }
     /// The hubs a case can be forwarded to, marked by whether the owner's
     /// consent already covers them.
     async fn forward_menu(&self, comp: &ComponentInteraction, case: &CaseRecord) {
@@ -730,34 +716,10 @@ impl Bot {
 
     /// Hubs named in a granted consent for this case.
     async fn consented_hubs(&self, case: &CaseRecord) -> Vec<String> {
-        let rows = self.store.consents(&case.user).await.unwrap_or_default();
-        rows.iter()
-            .filter(|c| c.case == Some(case.id) && c.granted)
-            .flat_map(|c| c.recipients.iter().map(|h| h.id.clone()))
-            .collect()
-    }
-
-    async fn shared_items(&self, case: &CaseRecord) -> Vec<String> {
-        let rows = self.store.consents(&case.user).await.unwrap_or_default();
-        rows.iter()
-            .find(|c| c.case == Some(case.id) && c.granted)
-            .map(|c| c.items.clone())
-            .unwrap_or_default()
-    }
-
-    /// The delivery a forward needs: none when the hub already has a post
-    /// (it had a copy), otherwise one to its channel.
-    async fn forward_delivery(&self, case: CaseId, to_hub: &str) -> Option<NewDelivery> {
-        let posts = self.store.case_posts(case).await.unwrap_or_default();
-        if posts.iter().any(|p| p.hub_id == to_hub) {
-            return None;
+        match casework::load(self.store.as_ref(), case.id).await {
+            Ok(Some(v)) => v.consented_hubs(),
+            _ => Vec::new(),
         }
-        let target = self.hub_target(to_hub)?;
-        Some(NewDelivery {
-            hub_id: to_hub.to_string(),
-            transport: "discord".into(),
-            target: target.channel.to_string(),
-        })
     }
 
     /// The close form and the forward reason form.
@@ -783,69 +745,78 @@ impl Bot {
         let case = match self.store.case(CaseId(id)).await {
             Ok(Some(c)) => c,
             _ => {
-                return self
-                    .respond_ephemeral(m.id, &m.token, "この案件は見つかりません。 (unknown case)")
-                    .await
+                let msg = self.staff_text(&Text::new("refused.unknown_case"));
+                return self.respond_ephemeral(m.id, &m.token, &msg).await;
             }
         };
         let roles = m.member.as_ref().map(|x| x.roles.as_slice());
-        if let Err(refusal) = self.staff_check(roles, &case.hub_id) {
+        if let Err(refusal) = self.staff_check(roles, &case.hub_id, m.user.id) {
             return self.respond_ephemeral(m.id, &m.token, &refusal).await;
         }
-        let who = actor(m.user.id);
+        let actor = super::desk::actor(m.user.id, roles);
         let now = self.runner.clock().now();
         match kind {
-            "co" => match self
-                .store
-                .update_case(
+            "co" => {
+                let from_hub = match &m.message {
+                    Some(msg) => self.post_hub(msg.id).await,
+                    None => None,
+                };
+                let outcome = casework::act(
+                    self.store.as_ref(),
+                    &self.network(),
+                    &actor,
                     case.id,
-                    &CaseChange::Close {
+                    from_hub.as_deref(),
+                    Action::Close {
                         outcome: text.clone(),
                     },
-                    &who,
                     now,
                 )
-                .await
-            {
-                Ok(updated) => {
-                    let v = self.post_view(&updated, &updated.hub_id);
-                    let body = if m.message.is_some() {
-                        json!({ "type": 7, "data": { "embeds": [v.embed], "components": v.components } })
-                    } else {
-                        json!({ "type": 4, "data": { "content": format!("{} を完了しました。", case.id), "flags": 64 } })
-                    };
-                    if let Err(e) = self.respond(m.id, &m.token, body).await {
-                        tracing::warn!(error = %e, "could not answer the close form");
+                .await;
+                match outcome {
+                    Ok(Outcome::Done {
+                        effects, applied, ..
+                    }) => {
+                        let updated = applied.case;
+                        let v = self.post_view(&updated, &updated.hub_id);
+                        let body = if m.message.is_some() {
+                            json!({ "type": 7, "data": { "embeds": [v.embed], "components": v.components } })
+                        } else {
+                            let done = effects
+                                .reply
+                                .as_ref()
+                                .map(|t| self.staff_text(t))
+                                .unwrap_or_default();
+                            json!({ "type": 4, "data": { "content": done, "flags": 64 } })
+                        };
+                        if let Err(e) = self.respond(m.id, &m.token, body).await {
+                            tracing::warn!(error = %e, "could not answer the close form");
+                        }
+                        tracing::info!(case = %case.id, user = %m.user.id, "case closed");
+                        self.post_notes(case.id, &effects).await;
+                        self.refresh_posts(&updated, m.message.as_ref().map(|x| x.id), false)
+                            .await;
                     }
-                    tracing::info!(case = %case.id, user = %m.user.id, "case closed");
-                    self.note(
-                        case.id,
-                        &updated.hub_id,
-                        &format!(
-                            "✅ <@{}> が案件を完了しました（結果: {}） (closed)",
-                            m.user.id,
-                            escape_markdown(&text)
-                        ),
-                    )
-                    .await;
-                    self.refresh_posts(&updated, m.message.as_ref().map(|x| x.id), false)
+                    Ok(Outcome::Refused(t)) => {
+                        let msg = self.staff_text(&t);
+                        self.respond_ephemeral(m.id, &m.token, &msg).await;
+                    }
+                    Err(e) => {
+                        tracing::warn!(case = %case.id, error = %e, "close failed");
+                        self.respond_ephemeral(
+                            m.id,
+                            &m.token,
+                            "完了にできませんでした。 (could not close)",
+                        )
                         .await;
+                    }
                 }
-                Err(e) => {
-                    tracing::warn!(case = %case.id, error = %e, "close failed");
-                    self.respond_ephemeral(
-                        m.id,
-                        &m.token,
-                        "完了にできませんでした。 (could not close)",
-                    )
-                    .await;
-                }
-            },
+            }
             "fr" => {
                 if let Err(e) = self.respond(m.id, &m.token, json!({ "type": 6 })).await {
                     tracing::warn!(error = %e, "could not acknowledge the forward form");
                 }
-                let result = self.forward(&case, &hub, &text, m.user.id).await;
+                let result = self.forward(&case, &hub, &text, &actor).await;
                 let content = match result {
                     Ok(s) => s,
                     Err(e) => {
@@ -864,93 +835,57 @@ impl Bot {
         }
     }
 
-    /// Forwards at once when the owner's consent covers the hub; otherwise
-    /// asks the owner. Returns what to tell the staff member.
+    /// Forwards through the desk: at once when the owner's consent covers
+    /// the hub, otherwise by asking the owner in their DM. Returns what to
+    /// tell the staff member.
     async fn forward(
         &self,
         case: &CaseRecord,
         to_hub: &str,
         reason: &str,
-        by: UserId,
+        actor: &crate::desk::Actor,
     ) -> Result<String, BotError> {
-        if case.status == CaseStatus::Closed {
-            return Ok("完了した案件は引き継げません。 (the case is closed)".into());
-        }
-        let to_name = escape_markdown(&self.hub_name(to_hub));
-        let who = actor(by);
         let now = self.runner.clock().now();
-        if self.consented_hubs(case).await.iter().any(|h| h == to_hub) {
-            let f = ForwardCase {
-                case: case.id,
-                to_hub,
-                reason,
-                actor: &who,
-                consent: None,
-                request: None,
-                delivery: self.forward_delivery(case.id, to_hub).await,
-                now,
-            };
-            let updated = self.store.forward_case(&f).await?;
-            self.after_forward(
-                &updated,
-                &case.hub_id,
-                to_hub,
-                reason,
-                &format!("<@{by}>"),
-                f.delivery.is_some(),
-            )
-            .await;
-            return Ok(format!(
-                "➡️ {} を {to_name} へ引き継ぎました（相談者の同意の範囲内です）。 (forwarded)",
+        let outcome = casework::act(
+            self.store.as_ref(),
+            &self.network(),
+            actor,
+            case.id,
+            None,
+            Action::Forward {
+                to_hub: to_hub.to_string(),
+                reason: reason.to_string(),
+            },
+            now,
+        )
+        .await?;
+        let (effects, applied) = match outcome {
+            Outcome::Refused(t) => return Ok(self.staff_text(&t)),
+            Outcome::Done {
+                effects, applied, ..
+            } => (effects, applied),
+        };
+        let reply = effects
+            .reply
+            .as_ref()
+            .map(|t| self.staff_text(t))
+            .unwrap_or_default();
+        let Some(ask) = &effects.consent_ask else {
+            self.after_forward(&applied.case, &effects).await;
+            return Ok(reply);
+        };
+        // Not covered: the owner decides, from buttons in their DM.
+        let Some(req) = applied.request else {
+            return Err(BotError::Reply(format!(
+                "the forward of {} to {to_hub} made no request",
                 case.id
-            ));
-        }
-        // Not covered: the owner decides.
-        let req = self
-            .store
-            .create_forward_request(
-                &NewForwardRequest {
-                    case: case.id,
-                    user: case.user.clone(),
-                    to_hub: to_hub.to_string(),
-                    reason: reason.to_string(),
-                    requested_by: who.clone(),
-                },
-                now,
-            )
-            .await?;
-        self.store
-            .append_audit(
-                Some(case.id),
-                &who,
-                "forward_requested",
-                &json!({ "to": to_hub, "request": req, "reason": reason }),
-                now,
-            )
-            .await?;
+            )));
+        };
         let owner: u64 = case.user.id().parse().unwrap_or(0);
         let owner = UserId::new(owner.max(1));
         let lang = self.lang_for(&case.user, None, None).await;
-        let items = self.shared_items(case).await;
-        let sep = if lang == Lang::Ja { "、" } else { ", " };
-        let from_name = escape_markdown(&self.hub_name(&case.hub_id));
-        let content = t(
-            lang,
-            &format!(
-                "【ご相談 {} の引き継ぎについて】\n担当の {from_name} から、ご相談の内容を {to_name} に引き継ぎたいとの申し出がありました。\n理由：{}\n共有する内容：{}\n{to_name} への共有に同意しますか？同意しない場合は引き継がず、{from_name} が引き続き対応します。",
-                case.id,
-                escape_markdown(reason),
-                items.join(sep)
-            ),
-            &format!(
-                "About your consultation {}:\n{from_name}, who handles it, would like to hand it over to {to_name}.\nReason: {}\nWhat would be shared: {}\nDo you agree to share it with {to_name}? If not, nothing is shared and {from_name} keeps handling it.",
-                case.id,
-                escape_markdown(reason),
-                items.join(sep)
-            ),
-        );
         let body = json!({
-            "content": content,
+            "content": self.render_text(lang, &ask.ask),
             "components": [render::row(vec![
                 render::button(&format!("f:y:{req}"), &t(lang, "同意する", "I agree"), render::STYLE_SUCCESS),
                 render::button(&format!("f:n:{req}"), &t(lang, "同意しない", "I do not agree"), render::STYLE_SECONDARY),
@@ -967,47 +902,43 @@ impl Bot {
                 .await?;
             return Ok("相談者にDMを送れなかったため、同意を確認できませんでした。 (could not reach the owner)".into());
         }
-        self.note(case.id, &case.hub_id, &format!("📨 <@{by}> が {to_name} への引き継ぎを申し出ました。相談者に同意を確認しています（理由: {}）。 (asking the owner)", escape_markdown(reason)))
-            .await;
-        Ok(format!("{to_name} はご本人の同意の範囲外のため、相談者に確認しています。回答はスレッドでお知らせします。 (the owner is being asked)"))
+        self.post_notes(case.id, &effects).await;
+        Ok(reply)
     }
 
-    /// The posts and threads after a case moved to another hub.
-    async fn after_forward(
-        &self,
-        case: &CaseRecord,
-        from_hub: &str,
-        to_hub: &str,
-        reason: &str,
-        by: &str,
-        new_post: bool,
-    ) {
+    /// The posts, threads and pings after a case moved to another hub.
+    async fn after_forward(&self, case: &CaseRecord, fx: &crate::desk::Effects) {
         self.wake.notify_one();
-        tracing::info!(case = %case.id, from = from_hub, to = to_hub, "case forwarded");
+        tracing::info!(case = %case.id, to = %case.hub_id, "case forwarded");
         let posts = self.refresh_posts(case, None, true).await;
-        let to_name = escape_markdown(&self.hub_name(to_hub));
-        let from_name = escape_markdown(&self.hub_name(from_hub));
-        let reason = escape_markdown(reason);
-        self.note(
-            case.id,
-            from_hub,
-            &format!("➡️ {by} が {to_name} へ引き継ぎました（理由: {reason}）。 (forwarded)"),
-        )
-        .await;
-        self.note(case.id, to_hub, &format!("⬅️ {from_name} から引き継がれました（理由: {reason}）。この拠点が担当になります。 (forwarded to this hub)")).await;
+        self.post_notes(case.id, fx).await;
         // When the new hub had a copy of the case, no new post (which pings
         // its staff role) is made for it: its staff are pinged in their
         // channel, in a reply to the post they now hold. In the thread the
         // ping would reach only the thread's members.
-        if let Some(p) = posts
-            .iter()
-            .find(|p| p.hub_id == to_hub)
-            .filter(|_| !new_post)
-        {
-            self.ping_new_hub(case, p, &from_name).await;
+        for n in &fx.notify {
+            let Notify::HubStaff { hub, new_post } = n;
+            if *new_post {
+                continue;
+            }
+            if let Some(p) = posts.iter().find(|p| p.hub_id == *hub) {
+                let from = self.forwarded_from(fx);
+                self.ping_new_hub(case, p, &from).await;
+            }
         }
     }
 
+    /// The escaped name of the hub a forward came from, as its notes say.
+    fn forwarded_from(&self, fx: &crate::desk::Effects) -> String {
+        fx.notes
+            .iter()
+            .find(|n| n.text.key == "note.forwarded_here")
+            .and_then(|n| match n.text.get("from") {
+                Some(Arg::Text(s)) => Some(escape_markdown(s)),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
     /// Pings the staff role of the hub of post `p` in its channel, replying
     /// to the post, after the case was forwarded to that hub.
     async fn ping_new_hub(&self, case: &CaseRecord, p: &CasePost, from_name: &str) {
@@ -1054,17 +985,8 @@ impl Bot {
             }
         };
         if req.status != ForwardStatus::Pending {
-            return self
-                .respond_ephemeral(
-                    comp.id,
-                    &comp.token,
-                    &t(
-                        lang,
-                        "この依頼にはすでにお答えいただいています。",
-                        "You have already answered this request.",
-                    ),
-                )
-                .await;
+            let msg = self.render_text(lang, &Text::new("owner.already_answered"));
+            return self.respond_ephemeral(comp.id, &comp.token, &msg).await;
         }
         let rows = serde_json::to_value(&comp.message.components).unwrap_or(Value::Array(vec![]));
         let chosen = Chosen {
@@ -1076,11 +998,36 @@ impl Bot {
         if let Err(e) = self.respond(comp.id, &comp.token, body).await {
             tracing::warn!(error = %e, "could not acknowledge the owner's answer");
         }
-        let r = self
-            .answer_forward(&req, yes, &comp.message.content, lang)
-            .await;
+        let now = self.runner.clock().now();
+        let r = casework::owner_answer(
+            self.store.as_ref(),
+            &self.network(),
+            &req,
+            yes,
+            &comp.message.content,
+            now,
+        )
+        .await;
         let text = match r {
-            Ok(s) => s,
+            Ok(Outcome::Refused(t)) => self.render_text(lang, &t),
+            Ok(Outcome::Done {
+                effects, applied, ..
+            }) => {
+                let moved = effects
+                    .changes
+                    .iter()
+                    .any(|c| matches!(c, crate::desk::Change::Forward { .. }));
+                if moved {
+                    self.after_forward(&applied.case, &effects).await;
+                } else {
+                    self.post_notes(applied.case.id, &effects).await;
+                }
+                effects
+                    .reply
+                    .as_ref()
+                    .map(|t| self.render_text(lang, t))
+                    .unwrap_or_default()
+            }
             Err(e) => {
                 tracing::warn!(request = id, error = %e, "could not apply the owner's answer");
                 super::owner::sorry_text(lang)
@@ -1090,96 +1037,13 @@ impl Bot {
             let _ = self.send(dm, json!({ "content": text })).await;
         }
     }
-
-    async fn answer_forward(
-        &self,
-        req: &crate::store::ForwardRequest,
-        yes: bool,
-        wording: &str,
-        lang: Lang,
-    ) -> Result<String, BotError> {
-        let Some(case) = self.store.case(req.case).await? else {
-            return Ok(t(
-                lang,
-                "この案件はもうありません。",
-                "This case no longer exists.",
-            ));
-        };
-        let now = self.runner.clock().now();
-        let to = HubRef {
-            id: req.to_hub.clone(),
-            name: self.hub_name(&req.to_hub),
-        };
-        let items = self.shared_items(&case).await;
-        let owner_actor = req.user.to_string();
-        let to_name = escape_markdown(&to.name);
-        if yes {
-            let consent = ConsentRecord {
-                granted: true,
-                hubs: vec![to.clone()],
-                items,
-                wording: wording.to_string(),
-            };
-            let f = ForwardCase {
-                case: case.id,
-                to_hub: &req.to_hub,
-                reason: &req.reason,
-                actor: &req.requested_by,
-                consent: Some(&consent),
-                request: Some(req.id),
-                delivery: self.forward_delivery(case.id, &req.to_hub).await,
-                now,
-            };
-            match self.store.forward_case(&f).await {
-                Ok(updated) => {
-                    self.note(case.id, &case.hub_id, &format!("✅ 相談者が {to_name} への共有に同意しました。 (the owner agreed)")).await;
-                    self.after_forward(&updated, &case.hub_id, &req.to_hub, &req.reason, &mention_of(&req.requested_by), f.delivery.is_some()).await;
-                    Ok(t(lang, &format!("ありがとうございます。{to_name} へ引き継ぎました。担当者からご連絡します。"), &format!("Thank you. Your consultation was handed over to {to_name}; their staff will contact you.")))
-                }
-                Err(StoreError::Conflict(_)) => Ok(t(lang, "この案件はすでに完了しているか、お答え済みのため、引き継ぎは行いませんでした。", "The case is already closed or answered, so nothing was handed over.")),
-                Err(e) => Err(e.into()),
-            }
-        } else {
-            if !self
-                .store
-                .decide_forward_request(req.id, ForwardStatus::Declined, now)
-                .await?
-            {
-                return Ok(t(
-                    lang,
-                    "この依頼にはすでにお答えいただいています。",
-                    "You have already answered this request.",
-                ));
-            }
-            let consent = ConsentRecord {
-                granted: false,
-                hubs: vec![to.clone()],
-                items,
-                wording: wording.to_string(),
-            };
-            self.store
-                .record_consent(case.session, Some(case.id), &req.user, &consent, now)
-                .await?;
-            self.store
-                .append_audit(
-                    Some(case.id),
-                    &owner_actor,
-                    "forward_declined",
-                    &json!({ "to": req.to_hub, "request": req.id }),
-                    now,
-                )
-                .await?;
-            self.note(case.id, &case.hub_id, &format!("🚫 相談者は {to_name} への共有に同意しませんでした。案件はこの拠点のままです。 (the owner declined)")).await;
-            Ok(t(lang, &format!("承知しました。{to_name} には共有しません。これまでの担当者が引き続き対応します。"), &format!("Understood. Nothing is shared with {to_name}; your current contact keeps handling your consultation.")))
-        }
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::ids::{SessionId, UserKey};
-    use crate::routing::RouteDecision;
+    use crate::routing::{HubRef, RouteDecision};
 
     fn case(summary: &str) -> CaseRecord {
         let hub = |id: &str| HubRef {
