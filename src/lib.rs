@@ -87,6 +87,7 @@ pub mod domain;
 pub mod engine;
 pub mod escape;
 pub mod instances;
+pub mod network;
 pub mod privacy;
 pub mod render;
 pub mod routing;

@@ -435,6 +435,8 @@ pub enum ForwardStatus {
     Declined,
     /// Superseded (the case moved or closed) or the owner deleted their data.
     Withdrawn,
+    /// The owner did not answer within the network's limit.
+    Lapsed,
 }
 
 impl ForwardStatus {
@@ -444,6 +446,7 @@ impl ForwardStatus {
             ForwardStatus::Accepted => "accepted",
             ForwardStatus::Declined => "declined",
             ForwardStatus::Withdrawn => "withdrawn",
+            ForwardStatus::Lapsed => "lapsed",
         }
     }
     pub fn parse(s: &str) -> Option<ForwardStatus> {
@@ -452,6 +455,7 @@ impl ForwardStatus {
             ForwardStatus::Accepted,
             ForwardStatus::Declined,
             ForwardStatus::Withdrawn,
+            ForwardStatus::Lapsed,
         ]
         .into_iter()
         .find(|c| c.name() == s)
@@ -792,6 +796,8 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<i64>;
     async fn forward_request(&self, id: i64) -> Result<Option<ForwardRequest>>;
+    /// Requests still waiting for the owner's answer, oldest first.
+    async fn pending_forward_requests(&self, limit: i64) -> Result<Vec<ForwardRequest>>;
     /// Answers a pending request; returns false when it was not pending.
     async fn decide_forward_request(
         &self,

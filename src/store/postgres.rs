@@ -1607,6 +1607,22 @@ impl Store for PostgresStore {
         .transpose()
     }
 
+    async fn pending_forward_requests(&self, limit: i64) -> Result<Vec<ForwardRequest>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM forward_requests WHERE status = 'pending' ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(r) = self.forward_request(id).await? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
     async fn decide_forward_request(
         &self,
         id: i64,
