@@ -429,6 +429,50 @@ pub fn decide(timer: &TimerRecord, f: Facts<'_>) -> Decision {
     }
 }
 
+/// One thing overdue now (see [`crate::network::worker::due_now`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Overdue {
+    pub kind: String,
+    pub case: CaseId,
+    pub hub: String,
+    pub due_at: DateTime<Utc>,
+    /// Whether a running bot has sent it already.
+    pub sent: bool,
+}
+
+/// `madoguchi cases due`: one line per overdue item, Japanese then
+/// English labels (the terminal is read by administrators of either).
+pub fn due_table(due: &[Overdue], routing: &Routing) -> String {
+    if due.is_empty() {
+        return format!(
+            "{} / {}\n",
+            text("due_none", Lang::Ja, &[]),
+            text("due_none", Lang::En, &[])
+        );
+    }
+    let mut out = String::new();
+    for d in due {
+        let kind = format!("kind_{}", d.kind);
+        let sent = if d.sent { "due_sent" } else { "due_waiting" };
+        let hub = routing
+            .hub(&d.hub)
+            .map(|h| h.display_name(Lang::Ja).to_string())
+            .unwrap_or_else(|| d.hub.clone());
+        out.push_str(&format!(
+            "{}  {}  {} / {}  {} ({})  {} / {}\n",
+            d.case,
+            show_time(d.due_at, Lang::Ja),
+            text(&kind, Lang::Ja, &[]),
+            text(&kind, Lang::En, &[]),
+            crate::escape::terminal_line(&hub),
+            d.hub,
+            text(sent, Lang::Ja, &[]),
+            text(sent, Lang::En, &[]),
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@
 //! notice may then appear twice, never not at all. The inbox sink writes
 //! one file per timer, so there the retry finds its file and writes nothing.
 
-use super::reminders::{self, Decision, Mention, Notice};
+use super::reminders::{self, Decision, Mention, Notice, Overdue};
 use crate::domain::ids::UserKey;
 use crate::routing::{Hub, Routing};
 use crate::script::Lang;
@@ -449,19 +449,69 @@ impl TimerWorker {
     }
 }
 
-/// What is overdue at `now`: pending reminder timers whose time has come
-/// (a running bot fires them at its next tick; without one they wait).
-pub async fn overdue(
+/// What is overdue at `now`, worked out from the cases and forward
+/// requests as they are (so it holds also where no bot runs): open cases
+/// past their claim limit or escalation, claimed cases past their nudge,
+/// forwards past the consent reminder or lapse. Earliest first.
+pub async fn due_now(
     store: &dyn Store,
+    routing: &Routing,
     now: DateTime<Utc>,
-) -> Result<Vec<crate::store::TimerRecord>, StoreError> {
-    store
-        .timers(&TimerFilter {
-            status: Some(TimerStatus::Pending),
-            due_by: Some(now),
-            ..TimerFilter::default()
-        })
-        .await
+) -> Result<Vec<Overdue>, StoreError> {
+    let policy = &routing.reminders;
+    let mut planned = Vec::new();
+    for status in [CaseStatus::Open, CaseStatus::Claimed] {
+        for case in store
+            .cases(&CaseFilter {
+                status: Some(status),
+                limit: Some(BATCH * 20),
+                ..CaseFilter::default()
+            })
+            .await?
+        {
+            planned.extend(
+                reminders::case_timers(&case, policy)
+                    .into_iter()
+                    .map(|t| (t, case.hub_id.clone())),
+            );
+        }
+    }
+    for req in store.pending_forward_requests(BATCH * 20).await? {
+        let hub = match store.case(req.case).await? {
+            Some(c) => c.hub_id,
+            None => continue,
+        };
+        planned.extend(
+            reminders::forward_timers(&req, policy)
+                .into_iter()
+                .map(|t| (t, hub.clone())),
+        );
+    }
+    let mut out = Vec::new();
+    for (t, hub) in planned {
+        if t.due_at > now {
+            continue;
+        }
+        let sent = store
+            .timers(&TimerFilter {
+                kinds: vec![t.kind.clone()],
+                case: t.case,
+                status: Some(TimerStatus::Fired),
+                ..TimerFilter::default()
+            })
+            .await?
+            .iter()
+            .any(|r| r.subject == t.subject);
+        out.push(Overdue {
+            kind: t.kind,
+            case: t.case.expect("reminder timers name their case"),
+            hub,
+            due_at: t.due_at,
+            sent,
+        });
+    }
+    out.sort_by(|a, b| (a.due_at, a.case.0).cmp(&(b.due_at, b.case.0)));
+    Ok(out)
 }
 
 /// Runs [`TimerWorker::tick`] every `every` until `stop` turns true, with

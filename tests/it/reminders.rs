@@ -10,7 +10,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use madoguchi::domain::calendar::{jst, BusinessSpan};
 use madoguchi::domain::ids::UserKey;
-use madoguchi::network::reminders;
 use madoguchi::network::worker::{InboxSink, NoticeSink, StaffNotice, TimerWorker};
 use madoguchi::routing::Routing;
 use madoguchi::script::Lang;
@@ -275,12 +274,24 @@ async fn reminders_escalation_lapse_and_nudge_fire_once_across_restarts(db: Test
         actions.contains(&"reminder_sent") && actions.contains(&"escalated"),
         "{actions:?}"
     );
-    // Overdue now: nothing pending is due.
-    assert!(madoguchi::network::worker::overdue(&*store, jp(12, 20, 16))
+    // Overdue now (all sent): a is still unclaimed, b, c and d still at
+    // their step.
+    let due = madoguchi::network::worker::due_now(&*store, &r, jp(12, 20, 16))
         .await
-        .unwrap()
-        .iter()
-        .all(|t| !reminders::KINDS.contains(&t.kind.as_str())));
+        .unwrap();
+    assert_eq!(
+        due.iter()
+            .map(|o| (o.kind.as_str(), o.case.0, o.sent))
+            .collect::<Vec<_>>(),
+        [
+            ("claim_reminder", a.0, true),
+            ("escalation", a.0, true),
+            ("nudge", b.0, true),
+            ("nudge", c.0, true),
+            ("nudge", d.0, true)
+        ],
+        "{due:?}"
+    );
 }
 crate::on_both_backends!(reminders_escalation_lapse_and_nudge_fire_once_across_restarts);
 
@@ -319,3 +330,49 @@ async fn escalation_carries_the_sheet_under_consent(db: TestDb) {
     assert!(esc.contains("企業情報シート"), "the sheet follows: {esc}");
 }
 crate::on_both_backends!(escalation_carries_the_sheet_under_consent);
+
+/// `madoguchi cases due` lists what is overdue now, from the cases as they
+/// are, also where no bot has run: here a case that arrived in January and
+/// was never claimed is past its claim limit and its escalation.
+#[tokio::test]
+async fn cases_due_lists_what_is_overdue() {
+    let db = TestDb::sqlite("cases_due");
+    let TestDb::Sqlite { path, .. } = &db else {
+        unreachable!()
+    };
+    let store = db.open().await;
+    let jan = jst()
+        .with_ymd_and_hms(2026, 1, 5, 10, 0, 0)
+        .unwrap()
+        .with_timezone(&Utc);
+    let a = seed_case(&*store, "owner-due", "hyogo-pro", &["hyogo-pro"], jan).await;
+    store.close().await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_madoguchi"))
+        .args(["cases", "due", "--db"])
+        .arg(path)
+        .arg("--dialogs")
+        .arg(crate::support::dialogs_dir())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].starts_with(&a.to_string()) && lines[0].contains("受付の督促"),
+        "{text}"
+    );
+    // 2026-01-05 10:00 + 1 business day, in Japan time.
+    assert!(
+        lines[0].contains("1月6日(火) 10:00") && lines[0].contains("未送信"),
+        "{text}"
+    );
+    assert!(
+        lines[1].contains("事務局へ / escalation") && lines[1].contains("hyogo-pro"),
+        "{text}"
+    );
+}
