@@ -298,6 +298,10 @@ mod tests {
             c.discord.api_base.is_none(),
             "the example must talk to the real Discord"
         );
+        assert_eq!(c.reminders.tick_secs, 30);
+        // The inbox comes from `--inbox`, never from the file.
+        assert!(Config::parse("[reminders]\ninbox = \"x\"\n", "x.toml").is_err());
+        assert!(c.reminders.inbox.is_none());
     }
 
     #[test]
