@@ -58,13 +58,18 @@
 //! - [`slack`]: the Slack app (owners in a DM with the app, cases in hubs'
 //!   channels through the outbox's Slack sender), Socket Mode or the
 //!   Events API over HTTP.
+//! - [`network`]: the network's side after routing: [`network::reminders`]
+//!   decides reminders, escalation, consent lapses and nudges in business
+//!   time ([`domain::calendar`], Japanese holidays from `data/`);
+//!   [`network::worker`] keeps them as timer rows in the store
+//!   ([`store::Store::schedule_timer`]) and sends them when due.
 //! - [`instances`]: running on PostgreSQL: the leader lock that lets one
 //!   instance hold the Discord gateway, and the health endpoint.
 //!
 //! # Invariants
 //!
-//! 1. `domain`, `script`, `routing`, `engine`, `desk`, `render`, `escape`
-//!    and `sheet` do no I/O and
+//! 1. `domain`, `script`, `routing`, `engine`, `desk`, `render`, `escape`,
+//!    `sheet` and `network::reminders` do no I/O and
 //!    never read the clock: time arrives in [`engine::Ctx`]. Nothing under
 //!    them imports tokio, sqlx or serenity.
 //! 2. Every accepted answer is an [`engine::Effect::Record`], and the runner
@@ -112,6 +117,7 @@ pub mod engine;
 pub mod escape;
 pub mod instances;
 pub mod outbox;
+pub mod network;
 pub mod privacy;
 pub mod render;
 pub mod routing;

@@ -24,6 +24,12 @@ pub enum CasesCmd {
         #[arg(long)]
         status: Option<String>,
     },
+    /// What is overdue now: cases past their claim limit, escalation or
+    /// nudge, forwards waiting too long for the owner (limits in routing.yaml).
+    Due {
+        #[command(flatten)]
+        common: Common,
+    },
     /// Show one case: the company information sheet, routing, deliveries, history.
     Show {
         #[command(flatten)]
@@ -91,6 +97,23 @@ pub struct ActArgs {
 
 pub async fn cases(cmd: CasesCmd) -> Result<u8> {
     match cmd {
+        CasesCmd::Due { common } => {
+            let bundle = load_checked(&common.dialogs)?;
+            let store = open_store(&common.db).await?;
+            let routing = &bundle
+                .flows
+                .first()
+                .context("no script in the dialogs folder")?
+                .routing;
+            let due =
+                madoguchi::network::worker::due_now(store.as_ref(), routing, chrono::Utc::now())
+                    .await?;
+            print!(
+                "{}",
+                madoguchi::network::reminders::due_table(&due, routing)
+            );
+            Ok(0)
+        }
         CasesCmd::Claim(a) => act(a, Action::Claim).await,
         CasesCmd::Release(a) => act(a, Action::Release).await,
         CasesCmd::Advance(a) => act(a, Action::Advance).await,

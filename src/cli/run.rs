@@ -43,6 +43,7 @@ pub async fn run(args: RunArgs) -> Result<u8> {
             .with_context(|| format!("`db` in {}", config.display()))?,
     };
     cfg.dialogs = dialogs.unwrap_or(cfg.dialogs);
+    cfg.reminders.inbox = Some(inbox.clone());
     // The platforms that are configured: Discord by DISCORD_TOKEN, Slack by
     // SLACK_BOT_TOKEN (see madoguchi::slack::config); both run in one
     // process on one runner, store and outbox.

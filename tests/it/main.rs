@@ -24,6 +24,8 @@
 //! - `crash`: `chat` killed with SIGKILL anywhere loses and repeats nothing.
 //! - `understanding`: the corpus of owner phrasings in `tests/understanding/`.
 //! - `desk`: the desk's decisions as data (`tests/desk/*.yaml`).
+//! - `reminders`: reminders, escalation, lapse and nudges by a moved clock
+//!   across restarts, each fired once (both backends).
 //! - `discord_e2e`: the Discord bot against the local stand-in.
 //! - `support::discord`: the local Discord stand-in (crate `discord-standin`,
 //!   `crates/discord-standin`) re-exported, with its smoke tests.
@@ -45,6 +47,7 @@ mod length;
 mod outbox;
 mod outbox_worker;
 mod reload;
+mod reminders;
 mod render_paths;
 mod sheet;
 mod store_copy;
