@@ -121,6 +121,8 @@ enum Cmd {
         #[arg(long, short)]
         out: PathBuf,
     },
+    /// The network's KPI report for a period (aggregates only): md, csv or html.
+    Report(madoguchi::report::cli::ReportArgs),
     /// Run the bot on Discord (token from DISCORD_TOKEN; see madoguchi.example.toml).
     Run {
         /// The config file.
@@ -638,6 +640,7 @@ async fn real_main() -> Result<u8> {
             println!("copied {from} to {to}; every table has the same number of rows in both");
             Ok(0)
         }
+        Cmd::Report(args) => madoguchi::report::cli::run(args).await,
         Cmd::Backup { common, out } => {
             let DbLocation::Sqlite(path) = &common.db else {
                 bail!("madoguchi backup copies an SQLite database; back PostgreSQL up with its own tools (pg_dump, or the base backups your IT department runs)");

@@ -631,6 +631,7 @@ pub async fn start(
             .clone()
             .run_writer(bot.store.clone(), stop_rx.clone()),
     );
+    tokio::spawn(monthly_summary(bot.clone(), stop_rx.clone()));
     let worker = tokio::spawn(outbox::run_worker(bot.clone(), stop_rx));
     let watcher = bot.cfg.discord.watch_dialogs.then(|| {
         let b = bot.clone();
@@ -658,6 +659,43 @@ pub async fn start(
         watcher,
         stop,
     })
+}
+
+/// Posts last month's KPI summary to the admin channel once (the store
+/// remembers it), checking every hour by the runner's clock.
+async fn monthly_summary(bot: Arc<Bot>, mut stop: watch::Receiver<bool>) {
+    if bot.cfg.discord.admin_channel_id().is_none() {
+        return;
+    }
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let net = match crate::report::cli::network(&bot.cfg.dialogs) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "monthly summary: cannot read the network");
+                continue;
+            }
+        };
+        let lang = match bot.cfg.discord.default_lang {
+            Lang::En => crate::report::render::Lang::En,
+            _ => crate::report::render::Lang::Ja,
+        };
+        let now = bot.runner.clock().now();
+        let b = bot.clone();
+        match crate::report::monthly::tick(bot.store.as_ref(), &net, now, lang, |text| async move {
+            b.post_admin_checked(text).await
+        })
+        .await
+        {
+            Ok(Some(key)) => tracing::info!(%key, "posted the monthly KPI summary"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "monthly summary: the database did not answer"),
+        }
+    }
 }
 
 /// Runs the bot until Ctrl-C (or SIGTERM), then shuts it down cleanly.
