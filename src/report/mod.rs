@@ -282,8 +282,10 @@ pub struct Report {
 /// One case's history as the report needs it.
 struct CaseView<'a> {
     case: &'a CaseFact,
-    /// `(since, hub)`, oldest first.
+    /// `(since, hub)`, oldest first, from the audit before the period's end.
     arrivals: Vec<(DateTime<Utc>, String)>,
+    /// The hub holding the case now and since when (from the whole audit).
+    now_at: (String, DateTime<Utc>),
     /// Audit entries before the period's end, in order.
     audit: Vec<&'a AuditFact>,
     reached: u8,
@@ -300,8 +302,7 @@ impl CaseView<'_> {
         cur
     }
     fn hub_now(&self) -> (&str, DateTime<Utc>) {
-        let (t, h) = self.arrivals.last().expect("a case arrives somewhere");
-        (h.as_str(), *t)
+        (self.now_at.0.as_str(), self.now_at.1)
     }
     fn visited(&self, hub: &str) -> bool {
         self.arrivals.iter().any(|(_, h)| h == hub)
@@ -323,9 +324,7 @@ pub fn compute(facts: &ReportFacts, params: &Params, net: &Network) -> Report {
     let mut audit_by_case: HashMap<i64, Vec<&AuditFact>> = HashMap::new();
     for a in &facts.audit {
         if let Some(c) = a.case {
-            if a.at < end {
-                audit_by_case.entry(c).or_default().push(a);
-            }
+            audit_by_case.entry(c).or_default().push(a);
         }
     }
     for v in audit_by_case.values_mut() {
@@ -336,7 +335,14 @@ pub fn compute(facts: &ReportFacts, params: &Params, net: &Network) -> Report {
         .cases
         .iter()
         .map(|c| {
-            let audit = audit_by_case.get(&c.id).unwrap_or(&empty).clone();
+            let all = audit_by_case.get(&c.id).unwrap_or(&empty);
+            let now_at = all
+                .iter()
+                .filter(|a| a.action == "forward")
+                .filter_map(|a| Some((a.detail.get("to")?.as_str()?.to_string(), a.at)))
+                .last()
+                .unwrap_or((c.routed_hub.clone(), c.created_at));
+            let audit: Vec<&AuditFact> = all.iter().copied().filter(|a| a.at < end).collect();
             let mut arrivals = vec![(c.created_at, c.routed_hub.clone())];
             let mut reached = c.routed_step;
             for a in &audit {
@@ -357,6 +363,7 @@ pub fn compute(facts: &ReportFacts, params: &Params, net: &Network) -> Report {
             CaseView {
                 case: c,
                 arrivals,
+                now_at,
                 audit,
                 reached,
             }
