@@ -924,3 +924,308 @@ async fn the_report_shows_the_seeded_figures_on_postgres() {
     };
     seeded_report_on(db).await;
 }
+
+/// The Chromium DevTools protocol over `--remote-debugging-pipe`: commands
+/// are JSON written to the browser's fd 3, replies and events come back on
+/// its fd 4, each message ended by a NUL byte. No WebSocket, no port.
+mod cdp {
+    use serde_json::{json, Value};
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    use std::process::{Child, Command, Stdio};
+    use std::sync::mpsc::{channel, Receiver};
+    use std::time::Duration;
+
+    pub struct Browser {
+        child: Child,
+        to: std::io::PipeWriter,
+        from: Receiver<Value>,
+        next_id: u64,
+        /// Every event received so far.
+        pub events: Vec<Value>,
+        _profile: tempfile::TempDir,
+    }
+
+    /// Waiting longer than this for the browser is a failure, not a hang.
+    const LIMIT: Duration = Duration::from_secs(60);
+
+    impl Browser {
+        pub fn launch(program: &str) -> Browser {
+            let profile = tempfile::tempdir().unwrap();
+            let (cmd_r, cmd_w) = std::io::pipe().unwrap();
+            let (resp_r, resp_w) = std::io::pipe().unwrap();
+            let (in_fd, out_fd) = (cmd_r.as_raw_fd(), resp_w.as_raw_fd());
+            let mut c = Command::new(program);
+            c.args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-extensions",
+                "--disable-default-apps",
+                "--no-first-run",
+                "--no-default-browser-check",
+                "--remote-debugging-pipe",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+            // SAFETY: only async-signal-safe calls (dup2) between fork and
+            // exec; they put the pipe ends where Chromium expects them.
+            unsafe {
+                c.pre_exec(move || {
+                    if libc::dup2(in_fd, 3) < 0 || libc::dup2(out_fd, 4) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            let child = c.spawn().expect("chromium starts");
+            drop(cmd_r);
+            drop(resp_w);
+            let (tx, rx) = channel();
+            std::thread::spawn(move || {
+                let mut r = BufReader::new(resp_r);
+                let mut buf = Vec::new();
+                while let Ok(n) = r.read_until(0, &mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if buf.last() == Some(&0) {
+                        buf.pop();
+                    }
+                    if let Ok(v) = serde_json::from_slice::<Value>(&buf) {
+                        if tx.send(v).is_err() {
+                            break;
+                        }
+                    }
+                    buf.clear();
+                }
+            });
+            Browser {
+                child,
+                to: cmd_w,
+                from: rx,
+                next_id: 0,
+                events: Vec::new(),
+                _profile: profile,
+            }
+        }
+
+        /// Sends a command (to a page's session, if given) and returns its
+        /// result, keeping the events that arrive meanwhile.
+        pub fn call(&mut self, session: Option<&str>, method: &str, params: Value) -> Value {
+            self.next_id += 1;
+            let id = self.next_id;
+            let mut msg = json!({ "id": id, "method": method, "params": params });
+            if let Some(s) = session {
+                msg["sessionId"] = json!(s);
+            }
+            let mut bytes = serde_json::to_vec(&msg).unwrap();
+            bytes.push(0);
+            self.to.write_all(&bytes).unwrap();
+            loop {
+                let v = self
+                    .from
+                    .recv_timeout(LIMIT)
+                    .unwrap_or_else(|_| panic!("no reply to {method}"));
+                if v.get("id").and_then(Value::as_u64) == Some(id) {
+                    if let Some(e) = v.get("error") {
+                        panic!("{method} failed: {e}");
+                    }
+                    return v["result"].clone();
+                }
+                self.events.push(v);
+            }
+        }
+
+        /// Waits for an event by name.
+        pub fn wait_for(&mut self, method: &str) {
+            if self.events.iter().any(|e| e["method"] == method) {
+                return;
+            }
+            loop {
+                let v = self
+                    .from
+                    .recv_timeout(LIMIT)
+                    .unwrap_or_else(|_| panic!("no {method} event"));
+                let done = v["method"] == method;
+                self.events.push(v);
+                if done {
+                    return;
+                }
+            }
+        }
+
+        /// Takes the events that are already queued.
+        pub fn drain(&mut self) {
+            while let Ok(v) = self.from.try_recv() {
+                self.events.push(v);
+            }
+        }
+    }
+
+    impl Drop for Browser {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The Chromium to test with: `MADOGUCHI_TEST_CHROMIUM` (CI sets it, so
+/// the test always runs there), else `chromium` on the PATH, else none.
+fn chromium() -> Option<String> {
+    if let Ok(p) = std::env::var("MADOGUCHI_TEST_CHROMIUM") {
+        if !p.is_empty() {
+            return Some(if p == "1" { "chromium".into() } else { p });
+        }
+    }
+    let found = std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .any(|d| std::path::Path::new(d).join("chromium").is_file());
+    found.then(|| "chromium".to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_opens_the_report() {
+    let Some(program) = chromium() else {
+        eprintln!("skipped: Chromium is not installed (apt-get install chromium, or set MADOGUCHI_TEST_CHROMIUM to its path)");
+        return;
+    };
+    let db = TestDb::sqlite("report-html");
+    let store = db.open().await.arc();
+    seed(store.as_ref(), &plan()).await;
+    let net = network();
+    let report = madoguchi::report::build(store.as_ref(), &params(None), &net)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("report.html");
+    std::fs::write(&page, render::html(&report, Lang::Ja)).unwrap();
+    let url = format!("file://{}", page.display());
+
+    let mut b = cdp::Browser::launch(&program);
+    let target = b.call(
+        None,
+        "Target.createTarget",
+        serde_json::json!({ "url": "about:blank" }),
+    );
+    let attached = b.call(
+        None,
+        "Target.attachToTarget",
+        serde_json::json!({ "targetId": target["targetId"], "flatten": true }),
+    );
+    let s = attached["sessionId"].as_str().unwrap().to_string();
+    let s = Some(s.as_str());
+    for domain in ["Network", "Runtime", "Log", "Page"] {
+        b.call(s, &format!("{domain}.enable"), serde_json::json!({}));
+    }
+    // A phone's screen.
+    b.call(
+        s,
+        "Emulation.setDeviceMetricsOverride",
+        serde_json::json!({ "width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": true }),
+    );
+    b.call(s, "Page.navigate", serde_json::json!({ "url": url }));
+    b.wait_for("Page.loadEventFired");
+    let probe = b.call(
+        s,
+        "Runtime.evaluate",
+        serde_json::json!({
+            "expression": "JSON.stringify({charts: document.querySelectorAll('svg.chart').length, bars: document.querySelectorAll('svg.chart rect.bar').length, wide: document.querySelectorAll('svg.chart rect.bar[width]:not([width=\"0\"])').length, scroll: document.documentElement.scrollWidth, view: window.innerWidth, scripts: document.scripts.length, h1: document.querySelector('h1').textContent})",
+            "returnByValue": true,
+        }),
+    );
+    let probe: serde_json::Value =
+        serde_json::from_str(probe["result"]["value"].as_str().unwrap()).unwrap();
+    let shot = b.call(
+        s,
+        "Page.captureScreenshot",
+        serde_json::json!({ "format": "png" }),
+    );
+    b.drain();
+
+    // The four charts are there, with bars.
+    assert_eq!(probe["charts"], 4, "{probe}");
+    assert!(probe["wide"].as_u64().unwrap() >= 10, "{probe}");
+    assert_eq!(probe["scripts"], 0, "{probe}");
+    assert!(probe["h1"]
+        .as_str()
+        .unwrap()
+        .starts_with("ネットワークのKPI報告"));
+    // Readable on a phone: nothing wider than the screen (wide tables
+    // scroll inside their own box).
+    assert!(
+        probe["scroll"].as_u64().unwrap() <= probe["view"].as_u64().unwrap(),
+        "the page is wider than a phone: {probe}"
+    );
+    // No request but the page itself.
+    let requests: Vec<&str> = b
+        .events
+        .iter()
+        .filter(|e| e["method"] == "Network.requestWillBeSent")
+        .filter_map(|e| e["params"]["request"]["url"].as_str())
+        .collect();
+    assert!(
+        requests.iter().all(|u| *u == url),
+        "requests other than the page: {requests:?}"
+    );
+    assert!(requests.contains(&url.as_str()), "the page load was seen");
+    // No console errors, exceptions or log errors.
+    let errors: Vec<&serde_json::Value> = b
+        .events
+        .iter()
+        .filter(|e| {
+            (e["method"] == "Runtime.consoleAPICalled"
+                && matches!(
+                    e["params"]["type"].as_str(),
+                    Some("error" | "warning" | "assert")
+                ))
+                || e["method"] == "Runtime.exceptionThrown"
+                || (e["method"] == "Log.entryAdded"
+                    && matches!(
+                        e["params"]["entry"]["level"].as_str(),
+                        Some("error" | "warning")
+                    ))
+        })
+        .collect();
+    assert!(errors.is_empty(), "console errors: {errors:?}");
+    // The screenshot is not blank: many colours, and ink on the page.
+    use base64::Engine;
+    let png_bytes = base64::engine::general_purpose::STANDARD
+        .decode(shot["data"].as_str().unwrap())
+        .unwrap();
+    let decoder = png::Decoder::new(std::io::Cursor::new(png_bytes));
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    let px = info.color_type.samples();
+    let pixels: Vec<&[u8]> = buf[..info.buffer_size()].chunks(px).collect();
+    let colours: BTreeSet<&[u8]> = pixels.iter().copied().collect();
+    let ink = pixels
+        .iter()
+        .filter(|p| p[..3].iter().any(|c| *c < 200))
+        .count();
+    assert!(
+        info.width >= 300,
+        "screenshot {}x{}",
+        info.width,
+        info.height
+    );
+    assert!(
+        colours.len() >= 16,
+        "only {} colours: blank?",
+        colours.len()
+    );
+    assert!(
+        ink * 50 > pixels.len(),
+        "only {ink} of {} pixels are not near white",
+        pixels.len()
+    );
+}
