@@ -1229,3 +1229,232 @@ async fn chromium_opens_the_report() {
         pixels.len()
     );
 }
+
+async fn scrape(addr: std::net::SocketAddr) -> (u16, String, String) {
+    let r = reqwest::Client::new()
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    let code = r.status().as_u16();
+    let ct = r
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    (code, ct, r.text().await.unwrap())
+}
+
+fn metric(body: &str, name_and_labels: &str) -> Option<f64> {
+    body.lines().find_map(|l| {
+        l.strip_prefix(name_and_labels)?
+            .strip_prefix(' ')?
+            .parse()
+            .ok()
+    })
+}
+
+/// `/metrics` on the health port: turns and re-asks counted by the runner
+/// per platform, cases, deliveries and reminders read from the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_scraped_from_the_health_port() {
+    use madoguchi::engine::Input;
+    use madoguchi::runner::{Runner, RunnerConfig, SystemClock};
+    use std::sync::Arc;
+    let db = TestDb::sqlite("metrics");
+    let store = db.open().await.arc();
+    // One routed case two days old, its delivery pending: a reminder is due.
+    let mut plans = plan();
+    let mut p = plans
+        .drain(..)
+        .find(|p| p.reach == Reach::Case && p.case.as_ref().is_some_and(|c| c.claim.is_none()))
+        .expect("the seed has an unclaimed case");
+    p.t0 = Utc::now() - Duration::hours(48);
+    p.case.as_mut().unwrap().created = p.t0 + Duration::minutes(2);
+    seed(store.as_ref(), &[p]).await;
+
+    let bundle = madoguchi::script::load_dir(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dialogs"),
+    )
+    .unwrap();
+    let runner = Runner::new(
+        store.clone(),
+        Arc::new(SystemClock),
+        bundle,
+        RunnerConfig::default(),
+    )
+    .await
+    .unwrap();
+    // Slack owners: no other test of this binary uses the platform, so the
+    // process-wide counters are this test's alone.
+    let owner = UserKey::new(Transport::Slack, "U0METRICS77").unwrap();
+    runner.handle(&owner, Input::Start, None).await.unwrap();
+    let t = runner
+        .handle(&owner, Input::Text("ぽよぽよ".into()), None)
+        .await
+        .unwrap();
+    assert!(
+        t.effects
+            .iter()
+            .any(|e| matches!(e, Effect::Reask { node, .. } if node == "privacy_ok")),
+        "{:?}",
+        t.effects
+    );
+    runner
+        .handle(&owner, Input::Text("はい".into()), None)
+        .await
+        .unwrap();
+
+    let health = madoguchi::instances::Health::new(store.clone(), "sqlite");
+    let (addr, task) = madoguchi::instances::serve_health(health, 0).await.unwrap();
+    let (code, ct, body) = scrape(addr).await;
+    task.abort();
+    assert_eq!(code, 200, "{body}");
+    assert!(ct.starts_with("application/openmetrics-text"), "{ct}");
+    assert_eq!(
+        metric(&body, "madoguchi_turns_total{platform=\"slack\"}"),
+        Some(3.0),
+        "{body}"
+    );
+    assert_eq!(
+        metric(&body, "madoguchi_reasks_total{platform=\"slack\"}"),
+        Some(1.0),
+        "{body}"
+    );
+    assert_eq!(
+        metric(&body, "madoguchi_cases_routed{platform=\"discord\"}"),
+        Some(1.0),
+        "{body}"
+    );
+    assert_eq!(
+        metric(
+            &body,
+            "madoguchi_deliveries{transport=\"local\",status=\"pending\"}"
+        ),
+        Some(1.0),
+        "{body}"
+    );
+    assert_eq!(
+        metric(
+            &body,
+            "madoguchi_deliveries{transport=\"discord\",status=\"failed\"}"
+        ),
+        Some(0.0),
+        "{body}"
+    );
+    assert_eq!(
+        metric(&body, "madoguchi_reminders_due"),
+        Some(1.0),
+        "{body}"
+    );
+    assert_eq!(
+        metric(&body, "madoguchi_reminders_sent"),
+        Some(0.0),
+        "{body}"
+    );
+    assert!(body.ends_with("# EOF\n"), "{body}");
+    // No owner in any label.
+    assert!(
+        !body.contains("U0METRICS77") && !body.contains("5000"),
+        "{body}"
+    );
+}
+
+/// The monthly summary is posted once per month, across a restart; a post
+/// that failed is tried again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_monthly_summary_is_posted_once() {
+    use madoguchi::report::monthly::tick;
+    let db = TestDb::sqlite("monthly");
+    let store = db.open().await.arc();
+    let plans = plan();
+    seed(store.as_ref(), &plans[..40]).await;
+    let net = network();
+    let may3 = Utc.with_ymd_and_hms(2026, 5, 3, 0, 0, 0).unwrap();
+    let posted = std::sync::Mutex::new(Vec::<String>::new());
+    let ok = |text: String| {
+        posted.lock().unwrap().push(text);
+        async { true }
+    };
+    let failing = |_: String| async { false };
+    // The post fails: nothing is remembered.
+    assert_eq!(
+        tick(store.as_ref(), &net, may3, Lang::Ja, failing)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        tick(store.as_ref(), &net, may3, Lang::Ja, ok)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("kpi-summary:2026-04")
+    );
+    assert_eq!(
+        tick(
+            store.as_ref(),
+            &net,
+            may3 + Duration::hours(5),
+            Lang::Ja,
+            ok
+        )
+        .await
+        .unwrap(),
+        None
+    );
+    // After a restart (a new pool on the same file), still once.
+    let store = db.open().await.arc();
+    assert_eq!(
+        tick(
+            store.as_ref(),
+            &net,
+            may3 + Duration::days(20),
+            Lang::Ja,
+            ok
+        )
+        .await
+        .unwrap(),
+        None
+    );
+    // 1 June, Japan time (31 May 15:00 UTC): May's summary.
+    let june1 = Utc.with_ymd_and_hms(2026, 5, 31, 15, 0, 0).unwrap();
+    assert_eq!(
+        tick(
+            store.as_ref(),
+            &net,
+            june1 - Duration::seconds(1),
+            Lang::Ja,
+            ok
+        )
+        .await
+        .unwrap(),
+        None
+    );
+    assert_eq!(
+        tick(store.as_ref(), &net, june1, Lang::Ja, ok)
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("kpi-summary:2026-05")
+    );
+    let posted = posted.into_inner().unwrap();
+    assert_eq!(posted.len(), 2);
+    // April's figures: the seeded sessions started in April (Japan time).
+    let april = plans[..40]
+        .iter()
+        .filter(|p| {
+            p.funnel_script
+                && p.t0 >= start()
+                && p.t0 < Utc.with_ymd_and_hms(2026, 4, 30, 15, 0, 0).unwrap()
+        })
+        .count();
+    assert!(april > 10);
+    assert!(
+        posted[0].contains("(2026-04-01 – 2026-04-30)")
+            && posted[0].contains(&format!("相談開始 / started {april} →")),
+        "{}",
+        posted[0]
+    );
+    assert!(!posted[0].contains("discord:"), "{}", posted[0]);
+}
