@@ -939,12 +939,29 @@ mod cdp {
 
     pub struct Browser {
         child: Child,
-        to: std::io::PipeWriter,
+        to: std::fs::File,
         from: Receiver<Value>,
         next_id: u64,
         /// Every event received so far.
         pub events: Vec<Value>,
         _profile: tempfile::TempDir,
+    }
+
+    /// A pipe as two files (`std::io::pipe` needs a newer Rust than the
+    /// crate promises). Both ends are close-on-exec; the child gets its
+    /// copies by `dup2`, which clears the flag on the copy.
+    fn pipe() -> (std::fs::File, std::fs::File) {
+        use std::os::fd::FromRawFd;
+        let mut fds = [0; 2];
+        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+        assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+        // SAFETY: both descriptors are new and owned by nothing else.
+        unsafe {
+            (
+                std::fs::File::from_raw_fd(fds[0]),
+                std::fs::File::from_raw_fd(fds[1]),
+            )
+        }
     }
 
     /// Waiting longer than this for the browser is a failure, not a hang.
@@ -953,8 +970,8 @@ mod cdp {
     impl Browser {
         pub fn launch(program: &str) -> Browser {
             let profile = tempfile::tempdir().unwrap();
-            let (cmd_r, cmd_w) = std::io::pipe().unwrap();
-            let (resp_r, resp_w) = std::io::pipe().unwrap();
+            let (cmd_r, cmd_w) = pipe();
+            let (resp_r, resp_w) = pipe();
             let (in_fd, out_fd) = (cmd_r.as_raw_fd(), resp_w.as_raw_fd());
             let mut c = Command::new(program);
             c.args([
@@ -978,7 +995,11 @@ mod cdp {
             // exec; they put the pipe ends where Chromium expects them.
             unsafe {
                 c.pre_exec(move || {
-                    if libc::dup2(in_fd, 3) < 0 || libc::dup2(out_fd, 4) < 0 {
+                    // Copies above 4 first, so that placing one end on 3
+                    // cannot close the other if it happened to be 3 or 4.
+                    let a = libc::fcntl(in_fd, libc::F_DUPFD, 10);
+                    let b = libc::fcntl(out_fd, libc::F_DUPFD, 10);
+                    if a < 0 || b < 0 || libc::dup2(a, 3) < 0 || libc::dup2(b, 4) < 0 {
                         return Err(std::io::Error::last_os_error());
                     }
                     Ok(())
