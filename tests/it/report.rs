@@ -1325,6 +1325,22 @@ async fn metrics_are_scraped_from_the_health_port() {
         .handle(&owner, Input::Text("はい".into()), None)
         .await
         .unwrap();
+    // The re-ask is stored (question only), where the report reads it.
+    let facts = store
+        .report_facts(
+            Utc::now() - Duration::hours(1),
+            Utc::now() + Duration::hours(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        facts
+            .reasks
+            .iter()
+            .map(|r| r.node.as_str())
+            .collect::<Vec<_>>(),
+        ["privacy_ok"]
+    );
 
     let health = madoguchi::instances::Health::new(store.clone(), "sqlite");
     let (addr, task) = madoguchi::instances::serve_health(health, 0).await.unwrap();
@@ -1478,4 +1494,70 @@ async fn the_monthly_summary_is_posted_once() {
         posted[0]
     );
     assert!(!posted[0].contains("discord:"), "{}", posted[0]);
+}
+
+/// The command as an administrator runs it: the CSV file it writes holds
+/// the library's figures; an unknown hub and a reversed period are refused
+/// with what to do.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_command_writes_the_figures_and_refuses_bad_input() {
+    let db = TestDb::sqlite("report-cli");
+    let TestDb::Sqlite { path, .. } = &db else {
+        unreachable!()
+    };
+    let store = db.open().await.arc();
+    let plans = plan();
+    seed(store.as_ref(), &plans[..60]).await;
+    let net = network();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("kpi.csv");
+    let dialogs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dialogs");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_madoguchi"))
+            .arg("report")
+            .args(["--db", path.to_str().unwrap()])
+            .args(["--dialogs", dialogs.to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = run(&[
+        "--from",
+        "2026-04-01",
+        "--to",
+        "2027-03-31",
+        "--format",
+        "csv",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let got = csv_records(&std::fs::read_to_string(&out).unwrap());
+    let e = expected(&plans[..60], None, &net);
+    let network_row = &e.kpi.last().unwrap().1;
+    assert_eq!(
+        got[&("kpi".into(), "network".into(), "companies".into())],
+        network_row[1].to_string()
+    );
+    assert_eq!(
+        got[&("funnel".into(), "started".into(), "sessions".into())],
+        e.funnel[0].to_string()
+    );
+    let o = run(&[
+        "--from",
+        "2026-04-01",
+        "--to",
+        "2027-03-31",
+        "--hub",
+        "atlantis",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no hub `atlantis`") && err.contains("kyoto-pro"),
+        "{err}"
+    );
+    let o = run(&["--from", "2027-04-01", "--to", "2026-04-01"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("is after --to"));
 }
