@@ -155,7 +155,8 @@ impl Health {
 /// - `GET /readyz`: 200 when the database answers, else 503; the body is
 ///   JSON with `ready`, `leader` and `backend`;
 /// - `GET /leader`: 200 on the instance that holds the gateway, 503 on a
-///   standby (for a load balancer or a supervisor's checks).
+///   standby (for a load balancer or a supervisor's checks);
+/// - `GET /metrics`: Prometheus text ([`crate::metrics`]).
 pub async fn serve_health(
     health: Arc<Health>,
     port: u16,
@@ -195,6 +196,32 @@ pub async fn serve_health(
                     (StatusCode::OK, "leader\n")
                 } else {
                     (StatusCode::SERVICE_UNAVAILABLE, "standby\n")
+                }
+            }),
+        )
+        .route(
+            "/metrics",
+            get(|State(h): State<Arc<Health>>| async move {
+                match crate::metrics::render(h.store.as_ref(), chrono::Utc::now()).await {
+                    Ok(body) => (
+                        StatusCode::OK,
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            crate::metrics::CONTENT_TYPE,
+                        )],
+                        body,
+                    ),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "/metrics: the database did not answer");
+                        (
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            [(
+                                axum::http::header::CONTENT_TYPE,
+                                "text/plain; charset=utf-8",
+                            )],
+                            "the database did not answer; see the bot's log\n".to_string(),
+                        )
+                    }
                 }
             }),
         )

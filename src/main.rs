@@ -55,6 +55,8 @@ enum Cmd {
     },
     /// Write a consistent copy of the SQLite database while the bot runs.
     Backup(cli::store::BackupArgs),
+    /// The network's KPI report for a period (aggregates only): md, csv or html.
+    Report(madoguchi::report::cli::ReportArgs),
     /// Run the bot on Discord (token from DISCORD_TOKEN; see madoguchi.example.toml).
     Run(cli::run::RunArgs),
 }
@@ -110,6 +112,7 @@ async fn real_main() -> Result<u8> {
         Cmd::Forget(args) => cli::mydata::forget(args).await,
         Cmd::Store { cmd } => cli::store::store(cmd).await,
         Cmd::Backup(args) => cli::store::backup(args).await,
+        Cmd::Report(args) => madoguchi::report::cli::run(args).await,
         Cmd::Run(args) => cli::run::run(args).await,
     }
 }

@@ -544,6 +544,13 @@ impl Runner {
             };
             self.cache_put(user, session, rev, &flow, state);
             drop(guard);
+            crate::metrics::record_turn(
+                user.transport().as_str(),
+                effects
+                    .iter()
+                    .filter(|e| matches!(e, Effect::Reask { .. }))
+                    .count() as u64,
+            );
             return Ok(Turn {
                 session,
                 flow,

@@ -148,6 +148,24 @@ impl Bot {
         }
     }
 
+    /// Posts to the admin channel; false when none is configured or the
+    /// post failed (logged), so a once-only post can be tried again.
+    pub(crate) async fn post_admin_checked(&self, text: String) -> bool {
+        let Some(ch) = self.cfg.discord.admin_channel_id() else {
+            return false;
+        };
+        match self
+            .send(ChannelId::new(ch), json!({ "content": text }))
+            .await
+        {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(channel = ch, error = %e, "could not post to the admin channel");
+                false
+            }
+        }
+    }
+
     /// Posts to the admin channel, if one is configured.
     pub(crate) async fn post_admin(&self, text: String) {
         let Some(ch) = self.cfg.discord.admin_channel_id() else {

@@ -709,6 +709,7 @@ pub async fn start(
             .clone()
             .run_writer(bot.store.clone(), stop_rx.clone()),
     );
+    tokio::spawn(monthly_summary(bot.clone(), stop_rx.clone()));
     let timers = tokio::spawn(reminder_loop(bot.clone(), stop_rx.clone()));
     let worker = own_outbox.then(|| {
         let outbox = crate::outbox::Outbox::new(
@@ -766,6 +767,43 @@ async fn reminder_loop(bot: Arc<Bot>, stop: watch::Receiver<bool>) {
     ));
     let every = Duration::from_secs(bot.cfg.reminders.tick_secs.max(1));
     crate::network::worker::run_loop(worker, bot.runner.clone(), every, stop).await
+}
+
+/// Posts last month's KPI summary to the admin channel once (the store
+/// remembers it), checking every hour by the runner's clock.
+async fn monthly_summary(bot: Arc<Bot>, mut stop: watch::Receiver<bool>) {
+    if bot.cfg.discord.admin_channel_id().is_none() {
+        return;
+    }
+    let mut every = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let net = match crate::report::cli::network(&bot.cfg.dialogs) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %format!("{e:#}"), "monthly summary: cannot read the network");
+                continue;
+            }
+        };
+        let lang = match bot.cfg.discord.default_lang {
+            Lang::En => crate::report::render::Lang::En,
+            _ => crate::report::render::Lang::Ja,
+        };
+        let now = bot.runner.clock().now();
+        let b = bot.clone();
+        match crate::report::monthly::tick(bot.store.as_ref(), &net, now, lang, |text| async move {
+            b.post_admin_checked(text).await
+        })
+        .await
+        {
+            Ok(Some(key)) => tracing::info!(%key, "posted the monthly KPI summary"),
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "monthly summary: the database did not answer"),
+        }
+    }
 }
 
 /// Runs the bot until Ctrl-C (or SIGTERM), then shuts it down cleanly.

@@ -319,6 +319,13 @@ pub enum Effect {
     Restarted,
     /// The input belonged to an earlier question and was ignored.
     Stale,
+    /// The owner's input was not understood and the question was asked
+    /// again. Stored (node only, never the input) so that the KPI report
+    /// can show administrators which wording owners stumble on.
+    Reask {
+        node: String,
+        ix: NodeIx,
+    },
     /// A template of the script failed to render (or rendered to nothing
     /// where text is required), so the step was refused: the state is as
     /// it was before the input, and the owner was told that something is
@@ -863,6 +870,10 @@ impl Stepper<'_> {
                 }
             };
         }
+        self.out.push(Effect::Reask {
+            node: self.flow.node(ix).id.clone(),
+            ix,
+        });
         let head = if q.has_retry {
             self.render(&format!("{ix}.retry"))
         } else {
@@ -1239,6 +1250,10 @@ impl Stepper<'_> {
                     (false, true) => "confirm_consent_reask",
                     (false, false) => "confirm_hint",
                 };
+                self.out.push(Effect::Reask {
+                    node: self.flow.node(ix).id.clone(),
+                    ix,
+                });
                 self.brief_confirm(ix, key);
             }
         }

@@ -219,6 +219,17 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("done_at", Time),
         ],
     ),
+    (
+        "reasks",
+        &[
+            ("id", Int),
+            ("session_id", Int),
+            ("node", Text),
+            ("ix", Int),
+            ("at", Time),
+        ],
+    ),
+    ("admin_posts", &[("key", Text), ("claimed_at", Time)]),
 ];
 
 /// The tables the copy knows and their columns, for the test that keeps

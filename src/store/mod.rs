@@ -9,6 +9,7 @@
 
 pub mod batch;
 pub mod copy;
+pub mod facts;
 pub mod postgres;
 pub mod sqlite;
 
@@ -911,6 +912,26 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<u64>;
     /// Timers by [`TimerFilter`], earliest due first.
     async fn timers(&self, f: &TimerFilter) -> Result<Vec<TimerRecord>>;
+
+    /// What the KPI report is computed from: the sessions and cases created
+    /// in `[from, to)`, their answers (reduced to question and "no"), the
+    /// consents and re-asks of the period, and every audit entry and
+    /// delivery of those cases. Read only; nothing in it is an owner's words.
+    async fn report_facts(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<facts::ReportFacts>;
+    /// Counts for `/metrics`: deliveries pending and failed, routed cases
+    /// per platform, open cases waiting since before `overdue_before`
+    /// (reminders due) and reminders sent (audit entries).
+    async fn ops_counts(&self, overdue_before: DateTime<Utc>) -> Result<facts::OpsCounts>;
+    /// Claims a post made once per key (the monthly KPI summary): true when
+    /// this call claimed it, false when it was claimed before (by this or
+    /// another instance, before a restart too).
+    async fn claim_admin_post(&self, key: &str, now: DateTime<Utc>) -> Result<bool>;
+    /// Gives a claim back after the post failed, so it is tried again.
+    async fn release_admin_post(&self, key: &str) -> Result<()>;
 }
 
 /// A staff action on a case.

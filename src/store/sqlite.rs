@@ -661,6 +661,15 @@ async fn write_step(conn: &mut sqlx::SqliteConnection, c: &StepCommit<'_>) -> Re
                     .execute(&mut *conn)
                     .await?;
             }
+            Effect::Reask { node, ix } => {
+                sqlx::query("INSERT INTO reasks (session_id, node, ix, at) VALUES (?, ?, ?, ?)")
+                    .bind(session.0)
+                    .bind(node)
+                    .bind(*ix as i32)
+                    .bind(c.now)
+                    .execute(&mut *conn)
+                    .await?;
+            }
             Effect::Consent(rec) => {
                 let (user, _) = meta.get(conn, session).await?;
                 insert_consent(conn, session, None, user, rec, c.now).await?;
@@ -733,7 +742,7 @@ fn is_simple(c: &StepCommit<'_>) -> bool {
     c.effects.iter().all(|e| {
         !matches!(
             e,
-            Effect::Consent(_) | Effect::CaseReady(_) | Effect::Restarted
+            Effect::Consent(_) | Effect::CaseReady(_) | Effect::Restarted | Effect::Reask { .. }
         )
     })
 }
@@ -2125,6 +2134,212 @@ impl Store for SqliteStore {
             .await?;
         rows.iter().map(timer_row).collect()
     }
+
+    async fn report_facts(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<facts::ReportFacts> {
+        use facts::*;
+        let mut out = ReportFacts::default();
+        let rows = sqlx::query(
+            "SELECT id, user_key, script_id, status, current_node, created_at FROM sessions
+             WHERE created_at >= ? AND created_at < ? ORDER BY id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &rows {
+            let user: String = r.try_get("user_key")?;
+            out.sessions.push(SessionFact {
+                id: r.try_get("id")?,
+                script_id: r.try_get("script_id")?,
+                platform: platform_of(&user),
+                status: r.try_get("status")?,
+                current_node: r.try_get("current_node")?,
+                created_at: r.try_get("created_at")?,
+            });
+        }
+        let rows = sqlx::query(
+            "SELECT a.session_id, a.node, a.value FROM answers a JOIN sessions s ON s.id = a.session_id
+             WHERE s.created_at >= ? AND s.created_at < ? AND a.carried = 0 AND a.value IS NOT NULL
+             ORDER BY a.id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &rows {
+            let value: String = r.try_get("value")?;
+            let v: crate::answer::AnswerValue = json("answer value", &value)?;
+            out.answers.push(AnswerFact {
+                session: r.try_get("session_id")?,
+                node: r.try_get("node")?,
+                negative: AnswerFact::is_negative(&v),
+            });
+        }
+        let rows = sqlx::query(
+            "SELECT session_id, node, at FROM reasks WHERE at >= ? AND at < ? ORDER BY id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &rows {
+            out.reasks.push(ReaskFact {
+                session: r.try_get("session_id")?,
+                node: r.try_get("node")?,
+                at: r.try_get("at")?,
+            });
+        }
+        let rows = sqlx::query(
+            "SELECT session_id, case_id, granted, at FROM consents WHERE at >= ? AND at < ? ORDER BY id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &rows {
+            let granted: i64 = r.try_get("granted")?;
+            out.consents.push(ConsentFact {
+                session: r.try_get("session_id")?,
+                case: r.try_get("case_id")?,
+                granted: granted != 0,
+                at: r.try_get("at")?,
+            });
+        }
+        let rows = sqlx::query(
+            "SELECT id, session_id, user_key, route, hub_id, step, status, outcome, created_at FROM cases
+             WHERE created_at >= ? AND created_at < ? ORDER BY id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &rows {
+            let route: String = r.try_get("route")?;
+            let route: crate::routing::RouteDecision = json("case route", &route)?;
+            let step: i64 = r.try_get("step")?;
+            out.cases.push(CaseFact {
+                id: r.try_get("id")?,
+                session: r.try_get("session_id")?,
+                owner: r.try_get("user_key")?,
+                rule: route.rule,
+                routed_hub: route.primary.id.to_string(),
+                routed_step: route.step,
+                hub: r.try_get("hub_id")?,
+                step: step.clamp(0, 5) as u8,
+                status: r.try_get("status")?,
+                outcome: r.try_get("outcome")?,
+                created_at: r.try_get("created_at")?,
+            });
+        }
+        let rows = sqlx::query(
+            "SELECT case_id, actor, action, detail, at FROM audit_log WHERE case_id IN
+             (SELECT id FROM cases WHERE created_at >= ? AND created_at < ?) ORDER BY id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &rows {
+            let detail: String = r.try_get("detail")?;
+            out.audit.push(AuditFact {
+                case: r.try_get("case_id")?,
+                actor: r.try_get("actor")?,
+                action: r.try_get("action")?,
+                detail: json("audit detail", &detail)?,
+                at: r.try_get("at")?,
+            });
+        }
+        let rows = sqlx::query(
+            "SELECT case_id, hub_id, transport, status, created_at, delivered_at FROM deliveries WHERE case_id IN
+             (SELECT id FROM cases WHERE created_at >= ? AND created_at < ?) ORDER BY id",
+        )
+        .bind(from)
+        .bind(to)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &rows {
+            out.deliveries.push(DeliveryFact {
+                case: r.try_get("case_id")?,
+                hub: r.try_get("hub_id")?,
+                transport: r.try_get("transport")?,
+                status: r.try_get("status")?,
+                created_at: r.try_get("created_at")?,
+                delivered_at: r.try_get("delivered_at")?,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn ops_counts(&self, overdue_before: DateTime<Utc>) -> Result<facts::OpsCounts> {
+        let mut out = facts::OpsCounts::default();
+        let rows = sqlx::query(
+            "SELECT transport, status, COUNT(*) AS n FROM deliveries WHERE status IN ('pending', 'failed')
+             GROUP BY transport, status ORDER BY transport, status",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &rows {
+            out.deliveries.push((
+                r.try_get("transport")?,
+                r.try_get("status")?,
+                r.try_get("n")?,
+            ));
+        }
+        let rows = sqlx::query(
+            "SELECT substr(user_key, 1, instr(user_key, ':') - 1) AS platform, COUNT(*) AS n FROM cases
+             GROUP BY platform ORDER BY platform",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &rows {
+            out.cases_routed
+                .push((r.try_get("platform")?, r.try_get("n")?));
+        }
+        out.reminders_due = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM cases WHERE status = 'open' AND created_at < ?",
+        )
+        .bind(overdue_before)
+        .fetch_one(&self.pool)
+        .await?;
+        out.reminders_sent = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM audit_log WHERE action LIKE 'remind%' OR action LIKE 'escalat%'",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(out)
+    }
+
+    async fn claim_admin_post(&self, key: &str, now: DateTime<Utc>) -> Result<bool> {
+        let n = sqlx::query(
+            "INSERT INTO admin_posts (key, claimed_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+        )
+        .bind(key)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn release_admin_post(&self, key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM admin_posts WHERE key = ?")
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+}
+
+/// The platform part of an owner key (`discord:123` → `discord`).
+fn platform_of(user: &str) -> String {
+    user.split_once(':')
+        .map(|(p, _)| p)
+        .unwrap_or("")
+        .to_string()
 }
 
 #[cfg(test)]

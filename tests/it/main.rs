@@ -20,6 +20,8 @@
 //!   `support::db`).
 //! - `store_copy`: `store copy` to PostgreSQL and `backup` keep everything.
 //! - `instances`: the leader lock passes to a standby; the health endpoint.
+//! - `report`: the KPI report from a seeded database, number by number in
+//!   md, csv and html; the HTML in headless Chromium; `/metrics`.
 //! - `render_paths`: the fast template paths render exactly as handlebars.
 //! - `crash`: `chat` killed with SIGKILL anywhere loses and repeats nothing.
 //! - `understanding`: the corpus of owner phrasings in `tests/understanding/`.
@@ -49,6 +51,7 @@ mod outbox_worker;
 mod reload;
 mod reminders;
 mod render_paths;
+mod report;
 mod sheet;
 mod store_copy;
 mod store_story;
