@@ -454,8 +454,16 @@ impl Stepper<'_> {
 
     fn command(&mut self, c: Command) {
         if c == Command::Restart {
+            // A follow-up's recipient was set before it started and no
+            // node of its script chooses it again, so it survives a restart.
+            let keep = if self.flow.follow_up {
+                self.st.route.take()
+            } else {
+                None
+            };
             *self.st = SessionState {
                 status: Status::Active,
+                route: keep,
                 ..SessionState::default()
             };
             self.out.push(Effect::Restarted);
