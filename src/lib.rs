@@ -86,6 +86,7 @@ pub mod discord;
 pub mod domain;
 pub mod engine;
 pub mod escape;
+pub mod followup;
 pub mod instances;
 pub mod privacy;
 pub mod render;

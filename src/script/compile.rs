@@ -619,7 +619,8 @@ impl<'a> Compiler<'a> {
         // when the case was routed), and the routing rules speak of the
         // first consultation's questions, which it does not ask: only the
         // hubs and the follow-up policy are compiled for it.
-        let routing = raw_routing.and_then(|r| compile_routing(r, &names, rd, sources, !raw.follow_up));
+        let routing =
+            raw_routing.and_then(|r| compile_routing(r, &names, rd, sources, !raw.follow_up));
 
         // Commands: built-in words plus the script's own.
         let mut words = Vec::new();
@@ -1352,7 +1353,9 @@ impl<'a> Compiler<'a> {
             let mut warned = HashSet::new();
             for (var, (tl, tc), guards) in &t.unguarded {
                 let is_answer = flow.index_of(var).is_some();
-                if !(is_answer || var == "route") || sets.iter().all(|s| s.contains(var)) {
+                // A follow-up dialog starts with its route set.
+                let routed = var == "route" && !flow.follow_up;
+                if !(is_answer || routed) || sets.iter().all(|s| s.contains(var)) {
                     continue;
                 }
                 // Inside `{{#if g}}`, only paths on which `g` was answered

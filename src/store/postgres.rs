@@ -1710,11 +1710,10 @@ impl Store for PostgresStore {
     }
 
     async fn follow_ups_of_user(&self, user: &UserKey) -> Result<Vec<FollowUp>> {
-        let rows =
-            sqlx::query("SELECT * FROM follow_ups WHERE user_key = $1 ORDER BY due_at, id")
-                .bind(user.to_string())
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query("SELECT * FROM follow_ups WHERE user_key = $1 ORDER BY due_at, id")
+            .bind(user.to_string())
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(follow_up_row).collect()
     }
 
@@ -1792,7 +1791,12 @@ impl Store for PostgresStore {
             "INSERT INTO audit_log (case_id, actor, action, detail, at) VALUES ($1, 'bot', $2, $3, $4)",
         )
         .bind(f.case.0)
-        .bind(format!("follow_up_{}", m.to.name()))
+        .bind(if f.status == m.to {
+            // Only the session was set: the dialog started.
+            "follow_up_started".to_string()
+        } else {
+            format!("follow_up_{}", m.to.name())
+        })
         .bind(detail.to_string())
         .bind(m.now)
         .execute(&mut *tx)
@@ -1800,5 +1804,4 @@ impl Store for PostgresStore {
         tx.commit().await?;
         Ok(true)
     }
-
 }

@@ -1892,11 +1892,10 @@ impl Store for SqliteStore {
     }
 
     async fn follow_ups_of_user(&self, user: &UserKey) -> Result<Vec<FollowUp>> {
-        let rows =
-            sqlx::query("SELECT * FROM follow_ups WHERE user_key = ? ORDER BY due_at, id")
-                .bind(user.to_string())
-                .fetch_all(&self.pool)
-                .await?;
+        let rows = sqlx::query("SELECT * FROM follow_ups WHERE user_key = ? ORDER BY due_at, id")
+            .bind(user.to_string())
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(follow_up_row).collect()
     }
 
@@ -1974,7 +1973,12 @@ impl Store for SqliteStore {
             "INSERT INTO audit_log (case_id, actor, action, detail, at) VALUES (?, 'bot', ?, ?, ?)",
         )
         .bind(f.case.0)
-        .bind(format!("follow_up_{}", m.to.name()))
+        .bind(if f.status == m.to {
+            // Only the session was set: the dialog started.
+            "follow_up_started".to_string()
+        } else {
+            format!("follow_up_{}", m.to.name())
+        })
         .bind(detail.to_string())
         .bind(m.now)
         .execute(&mut *tx)
@@ -1982,7 +1986,6 @@ impl Store for SqliteStore {
         tx.commit().await?;
         Ok(true)
     }
-
 }
 
 #[cfg(test)]
