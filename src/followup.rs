@@ -38,10 +38,11 @@ pub const RULE: &str = "follow-up";
 /// that negates it (「不採用」「マッチング不成立」「採用見送り」, "not hired")
 /// is not a match: no follow-up is offered for it.
 pub fn is_match_outcome(outcome: &str) -> bool {
-    let t = fold_for_match(outcome).to_lowercase();
-    const NOT: &[&str] = &[
+    let t = fold_for_match(outcome);
+    const NOT_JA: &[&str] = &[
         "不採用",
         "不成立",
+        "未成立",
         "見送",
         "辞退",
         "不調",
@@ -54,19 +55,11 @@ pub fn is_match_outcome(outcome: &str) -> bool {
         "できなかった",
         "しなかった",
         "されなかった",
-        "未成立",
         "取り下げ",
         "取下げ",
         "キャンセル",
-        "not ",
-        "no match",
-        "unmatched",
-        "failed",
-        "cancel",
-        "withdrawn",
-        "declined",
     ];
-    const MATCH: &[&str] = &[
+    const MATCH_JA: &[&str] = &[
         "採用",
         "成約",
         "マッチング",
@@ -78,15 +71,28 @@ pub fn is_match_outcome(outcome: &str) -> bool {
         "契約",
         "受け入れ",
         "受入",
-        "決定",
-        "matched",
-        "match",
-        "hired",
-        "hire",
-        "placed",
-        "signed",
     ];
-    !NOT.iter().any(|w| t.contains(w)) && MATCH.iter().any(|w| t.contains(w))
+    const NOT_EN: &[&str] = &[
+        "not",
+        "no",
+        "unmatched",
+        "failed",
+        "cancelled",
+        "canceled",
+        "withdrawn",
+        "declined",
+        "none",
+    ];
+    const MATCH_EN: &[&str] = &["matched", "match", "hired", "hire", "placed", "signed"];
+    let lower = outcome.to_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let negated = NOT_JA.iter().any(|w| t.contains(w)) || words.iter().any(|w| NOT_EN.contains(w));
+    let matched =
+        MATCH_JA.iter().any(|w| t.contains(w)) || words.iter().any(|w| MATCH_EN.contains(w));
+    matched && !negated
 }
 
 /// When a case closed at `closed_at` is followed up: the policy's months
