@@ -117,6 +117,17 @@ pub fn route_for(case: &CaseRecord, seq: u8, routing: &Routing, lang: Lang) -> R
         .follow_up
         .clone()
         .unwrap_or_else(|| case.route.primary.clone());
+    route_to(hub, case.id, seq, routing, lang)
+}
+
+/// The route of follow-up `seq` of `case` to `hub` (see [`route_for`]).
+pub fn route_to(
+    hub: HubRef,
+    case: CaseId,
+    seq: u8,
+    routing: &Routing,
+    lang: Lang,
+) -> RouteDecision {
     // The hub's name in the dialog's language, when the network still has it.
     let primary = match routing.hub(&hub.id) {
         Some(h) => HubRef {
@@ -128,11 +139,11 @@ pub fn route_for(case: &CaseRecord, seq: u8, routing: &Routing, lang: Lang) -> R
     let reason = match lang {
         Lang::Ja => format!(
             "案件 {} の採用後フォローアップ（{}回目）。定着支援（STEP5）を担当する{}へ",
-            case.id, seq, primary.name
+            case, seq, primary.name
         ),
         Lang::En => format!(
             "Follow-up {} after the match of case {}, for {}, which supports the settling-in (step 5)",
-            seq, case.id, primary.name
+            seq, case, primary.name
         ),
     };
     RouteDecision {

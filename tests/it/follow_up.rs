@@ -218,7 +218,9 @@ async fn a_match_is_followed_up_once_per_interval_across_restarts(db: TestDb) {
     assert_eq!(ac.step, 5);
     assert_eq!(ac.route.rule, followup::RULE);
     assert!(ac.summary_plain.contains("販路をもう一段広げたい"));
-    assert!(ac.summary_plain.contains(&format!("案件 {case} の")));
+    assert!(ac
+        .summary_plain
+        .contains(&format!("案件 {case} の採用後フォローアップ（1回目）")));
     let to: Vec<_> = bot
         .store
         .deliveries(answer_case)
