@@ -386,6 +386,21 @@ pub async fn start(runner: &Runner, f: &FollowUp) -> Result<Option<Turn>, RunErr
     Ok(turn)
 }
 
+/// What a terminal chat does first: moves the follow-ups whose time has
+/// come (there is no bot running to do it) and starts the owner's waiting
+/// follow-up, if any. `None` when nothing waits for this owner or they are
+/// in another conversation.
+pub async fn offer_due(runner: &Runner, user: &UserKey) -> Result<Option<Turn>, RunError> {
+    let store = runner.store().clone();
+    if let Some(policy) = policy(&runner.bundle()) {
+        tick(store.as_ref(), &policy, runner.clock().now()).await?;
+    }
+    match waiting_for(store.as_ref(), user).await? {
+        Some(f) => start(runner, &f).await,
+        None => Ok(None),
+    }
+}
+
 /// The reminder an owner reads for a follow-up offered earlier.
 pub fn reminder_text(lang: Lang) -> &'static str {
     match lang {

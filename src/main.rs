@@ -71,6 +71,10 @@ enum Cmd {
         /// The script to run (its `script:` id).
         #[arg(long, default_value = "first_contact")]
         script: String,
+        /// Answer the follow-up after a match that is due (step 5); a due
+        /// follow-up also comes first without this.
+        #[arg(long)]
+        follow_up: bool,
     },
     /// Check, test and inspect dialog scripts.
     Dialogs {
@@ -311,6 +315,7 @@ async fn real_main() -> Result<u8> {
             inbox,
             user,
             script,
+            follow_up,
         } => {
             let bundle = load_checked(&common.dialogs)?;
             let store = open_store(&common.db).await?;
@@ -323,6 +328,7 @@ async fn real_main() -> Result<u8> {
                 resume,
                 inbox,
                 echo,
+                follow_up,
             };
             let stdin = tokio::io::BufReader::new(tokio::io::stdin());
             run_chat(&runner, &opts, stdin, &mut std::io::stdout()).await?;
@@ -421,6 +427,7 @@ async fn real_main() -> Result<u8> {
                 resume: false,
                 inbox: tmp.path().join("inbox"),
                 echo: !std::io::stdin().is_terminal(),
+                follow_up: false,
             };
             let stdin = tokio::io::BufReader::new(tokio::io::stdin());
             run_chat(&runner, &opts, stdin, &mut std::io::stdout()).await?;

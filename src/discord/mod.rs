@@ -21,6 +21,7 @@
 
 mod admin;
 pub mod config;
+mod follow_up;
 mod outbox;
 mod owner;
 mod prompts;
@@ -631,6 +632,8 @@ pub async fn start(
             .clone()
             .run_writer(bot.store.clone(), stop_rx.clone()),
     );
+    // Step 5: due follow-ups are DMed to their owners (ends with `stop`).
+    tokio::spawn(follow_up::run(bot.clone(), stop_rx.clone()));
     let worker = tokio::spawn(outbox::run_worker(bot.clone(), stop_rx));
     let watcher = bot.cfg.discord.watch_dialogs.then(|| {
         let b = bot.clone();

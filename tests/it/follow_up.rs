@@ -507,3 +507,97 @@ async fn english_owner_gets_the_english_follow_up(db: TestDb) {
     );
     bot.close().await;
 }
+
+on_both_backends!(the_terminal_chat_starts_a_due_follow_up_first);
+
+async fn the_terminal_chat_starts_a_due_follow_up_first(db: TestDb) {
+    use madoguchi::chat::{run_chat, ChatOptions};
+    let user = owner("terminal-owner");
+    let inbox = tempfile::tempdir().unwrap();
+    let opts = |follow_up: bool| ChatOptions {
+        user: user.clone(),
+        lang: Lang::Ja,
+        resume: false,
+        inbox: inbox.path().to_path_buf(),
+        echo: true,
+        follow_up,
+    };
+    let bot = open(&db, t0()).await;
+    let case = consult(&bot, &user, "01_full_hyogo_talent.yaml").await;
+    // `--follow-up` with nothing due says so and starts nothing.
+    let mut out = Vec::new();
+    let err = run_chat(&bot.runner, &opts(true), &b""[..], &mut out)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("予定されたフォローアップはありません"),
+        "{err}"
+    );
+    close_as(&bot, case, "採用").await;
+    bot.close().await;
+
+    // A month later the plain `chat` (no flag) starts the follow-up first,
+    // and the owner answers it to the end; the answers reach the inbox of
+    // the step-5 hub.
+    let due = {
+        let bot = open(&db, t0() + Duration::days(1)).await;
+        bot.tick().await;
+        let d = bot.store.follow_ups_of_case(case).await.unwrap()[0].due_at;
+        bot.close().await;
+        d
+    };
+    let bot = open(&db, due + Duration::hours(2)).await;
+    let input = "答える\n1\nスキップ\n続ける\nスキップ\n同意して送信\n";
+    let mut out = Vec::new();
+    run_chat(&bot.runner, &opts(false), input.as_bytes(), &mut out)
+        .await
+        .unwrap();
+    let shown = String::from_utf8(out).unwrap();
+    assert!(shown.contains("おたずねしてもよろしいですか"), "{shown}");
+    assert!(
+        shown.contains("兵庫県商工会連合会へフォローアップのご回答をお送りしました"),
+        "{shown}"
+    );
+    let inbox_files: Vec<_> = walk(inbox.path());
+    // The first case's copy is there too (hyogo-chamber had a copy of it):
+    // the follow-up's answers are the file holding them.
+    let follow_up_files: Vec<_> = inbox_files
+        .iter()
+        .filter(|p| {
+            std::fs::read_to_string(p)
+                .unwrap_or_default()
+                .contains("【採用後フォローアップ（STEP5 定着支援）】")
+        })
+        .collect();
+    assert_eq!(follow_up_files.len(), 1, "{inbox_files:?}");
+    assert!(
+        follow_up_files[0]
+            .to_string_lossy()
+            .contains("hyogo-chamber"),
+        "{follow_up_files:?}"
+    );
+    assert_eq!(
+        statuses(bot.store.arc().as_ref(), case).await,
+        [FollowUpStatus::Answered, FollowUpStatus::Scheduled]
+    );
+    // Answered: `chat --follow-up` has nothing more to offer.
+    let mut out = Vec::new();
+    assert!(run_chat(&bot.runner, &opts(true), &b""[..], &mut out)
+        .await
+        .is_err());
+    bot.close().await;
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
