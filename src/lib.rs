@@ -40,13 +40,18 @@
 //!   line); [`transcript`]: transcript tests.
 //! - [`discord`]: the Discord bot (owners by DM, staff in hub channels, the
 //!   case delivery worker); `madoguchi run`.
+//! - [`network`]: the network's side after routing: [`network::reminders`]
+//!   decides reminders, escalation, consent lapses and nudges in business
+//!   time ([`domain::calendar`], Japanese holidays from `data/`);
+//!   [`network::worker`] keeps them as timer rows in the store
+//!   ([`store::Store::schedule_timer`]) and sends them when due.
 //! - [`instances`]: running on PostgreSQL: the leader lock that lets one
 //!   instance hold the Discord gateway, and the health endpoint.
 //!
 //! # Invariants
 //!
-//! 1. `domain`, `script`, `routing`, `engine`, `render`, `escape` and
-//!    `sheet` do no I/O and
+//! 1. `domain`, `script`, `routing`, `engine`, `render`, `escape`,
+//!    `sheet` and `network::reminders` do no I/O and
 //!    never read the clock: time arrives in [`engine::Ctx`]. Nothing under
 //!    them imports tokio, sqlx or serenity.
 //! 2. Every accepted answer is an [`engine::Effect::Record`], and the runner
@@ -88,6 +93,7 @@ pub mod engine;
 pub mod escape;
 pub mod followup;
 pub mod instances;
+pub mod network;
 pub mod privacy;
 pub mod render;
 pub mod routing;

@@ -240,6 +240,12 @@ enum CasesCmd {
         #[arg(long)]
         status: Option<String>,
     },
+    /// What is overdue now: cases past their claim limit, escalation or
+    /// nudge, forwards waiting too long for the owner (limits in routing.yaml).
+    Due {
+        #[command(flatten)]
+        common: Common,
+    },
     /// Show one case: the company information sheet, routing, deliveries, history.
     Show {
         #[command(flatten)]
@@ -484,6 +490,25 @@ async fn real_main() -> Result<u8> {
             Ok(0)
         }
         Cmd::Cases {
+            cmd: CasesCmd::Due { common },
+        } => {
+            let bundle = load_checked(&common.dialogs)?;
+            let store = open_store(&common.db).await?;
+            let routing = &bundle
+                .flows
+                .first()
+                .context("no script in the dialogs folder")?
+                .routing;
+            let due =
+                madoguchi::network::worker::due_now(store.as_ref(), routing, chrono::Utc::now())
+                    .await?;
+            print!(
+                "{}",
+                madoguchi::network::reminders::due_table(&due, routing)
+            );
+            Ok(0)
+        }
+        Cmd::Cases {
             cmd:
                 CasesCmd::List {
                     common,
@@ -675,6 +700,7 @@ async fn real_main() -> Result<u8> {
                     .with_context(|| format!("`db` in {}", config.display()))?,
             };
             cfg.dialogs = dialogs.unwrap_or(cfg.dialogs);
+            cfg.reminders.inbox = Some(inbox.clone());
             let token = std::env::var("DISCORD_TOKEN")
                 .ok()
                 .context("DISCORD_TOKEN is not set: put the bot token from the Discord developer portal (Bot → Reset Token) in it")?;

@@ -18,6 +18,7 @@
 pub mod areas;
 
 use crate::answer::AnswerValue;
+use crate::domain::calendar::{BusinessHours, BusinessSpan, Calendar};
 use crate::domain::ids::HubId;
 use crate::domain::municipality::Place;
 use crate::domain::prefecture::Prefecture;
@@ -145,6 +146,63 @@ pub struct Routing {
     pub fallback: Rule,
     /// Step 5 (follow-up after a match), when the network offers it.
     pub follow_up: Option<FollowUpPolicy>,
+    /// Time limits for reminders and escalation (`reminders:`).
+    pub reminders: ReminderPolicy,
+}
+
+/// The time limits of one hub, in business time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HubLimits {
+    /// A case not claimed by then is reminded in the hub's channel.
+    pub claim_within: BusinessSpan,
+    /// A case still not claimed by then (from its arrival) is escalated
+    /// to the network desk.
+    pub escalate_after: BusinessSpan,
+    /// A claimed case whose step has not changed for this long nudges its
+    /// claimer.
+    pub nudge_after: BusinessSpan,
+}
+
+/// `reminders:` of the routing file, with its defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReminderPolicy {
+    pub hours: BusinessHours,
+    pub limits: HubLimits,
+    pub per_hub: std::collections::BTreeMap<String, HubLimits>,
+    /// A forward waiting for the owner's consent is reminded to the owner
+    /// once after this…
+    pub consent_reminder_after: BusinessSpan,
+    /// …and lapses after this (from the request), with staff told.
+    pub consent_lapse_after: BusinessSpan,
+    /// The hub escalations go to (`None`: the network has no hub of its
+    /// own to take them, and escalation is left out).
+    pub network_desk: Option<String>,
+}
+
+impl Default for ReminderPolicy {
+    fn default() -> Self {
+        ReminderPolicy {
+            hours: BusinessHours::default(),
+            limits: HubLimits {
+                claim_within: BusinessSpan::Days(1),
+                escalate_after: BusinessSpan::Days(2),
+                nudge_after: BusinessSpan::Days(10),
+            },
+            per_hub: Default::default(),
+            consent_reminder_after: BusinessSpan::Days(2),
+            consent_lapse_after: BusinessSpan::Days(5),
+            network_desk: None,
+        }
+    }
+}
+
+impl ReminderPolicy {
+    pub fn limits(&self, hub: &str) -> HubLimits {
+        self.per_hub.get(hub).copied().unwrap_or(self.limits)
+    }
+    pub fn calendar(&self) -> Calendar {
+        Calendar::new(self.hours)
+    }
 }
 
 /// The network's follow-up after a match (the guide's step 5, 定着支援):

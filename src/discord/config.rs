@@ -37,6 +37,35 @@ pub struct Config {
     pub discord: DiscordConfig,
     #[serde(default)]
     pub outbox: OutboxConfig,
+    #[serde(default)]
+    pub reminders: RemindersConfig,
+}
+
+/// The reminder timer loop (the time limits themselves are in
+/// `routing.yaml`, under `reminders:`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RemindersConfig {
+    /// How often due timers are looked for.
+    #[serde(default = "default_tick")]
+    pub tick_secs: u64,
+    /// The local inbox for hubs without a Discord channel (`madoguchi run
+    /// --inbox`; not read from the file).
+    #[serde(skip)]
+    pub inbox: Option<PathBuf>,
+}
+
+impl Default for RemindersConfig {
+    fn default() -> Self {
+        RemindersConfig {
+            tick_secs: default_tick(),
+            inbox: None,
+        }
+    }
+}
+
+fn default_tick() -> u64 {
+    30
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -196,6 +225,7 @@ impl Default for Config {
             dialogs: default_dialogs(),
             discord: DiscordConfig::default(),
             outbox: OutboxConfig::default(),
+            reminders: RemindersConfig::default(),
         }
     }
 }
@@ -268,6 +298,10 @@ mod tests {
             c.discord.api_base.is_none(),
             "the example must talk to the real Discord"
         );
+        assert_eq!(c.reminders.tick_secs, 30);
+        // The inbox comes from `--inbox`, never from the file.
+        assert!(Config::parse("[reminders]\ninbox = \"x\"\n", "x.toml").is_err());
+        assert!(c.reminders.inbox.is_none());
     }
 
     #[test]

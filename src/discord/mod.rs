@@ -22,6 +22,7 @@
 mod admin;
 pub mod config;
 mod follow_up;
+mod notices;
 mod outbox;
 mod owner;
 mod prompts;
@@ -551,6 +552,8 @@ pub struct RunningBot {
     prompts: Arc<prompts::Prompts>,
     store: Arc<dyn Store>,
     watcher: Option<tokio::task::JoinHandle<()>>,
+    /// The reminder timer loop.
+    timers: tokio::task::JoinHandle<()>,
     stop: watch::Sender<bool>,
 }
 
@@ -572,6 +575,7 @@ impl RunningBot {
             )),
         };
         let _ = tokio::time::timeout(Duration::from_secs(10), self.worker).await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.timers).await;
         let _ = tokio::time::timeout(Duration::from_secs(10), self.prompt_writer).await;
         // After the client: a turn that was finishing has recorded its prompt.
         let _ =
@@ -634,6 +638,7 @@ pub async fn start(
     );
     // Step 5: due follow-ups are DMed to their owners (ends with `stop`).
     tokio::spawn(follow_up::run(bot.clone(), stop_rx.clone()));
+    let timers = tokio::spawn(reminder_loop(bot.clone(), stop_rx.clone()));
     let worker = tokio::spawn(outbox::run_worker(bot.clone(), stop_rx));
     let watcher = bot.cfg.discord.watch_dialogs.then(|| {
         let b = bot.clone();
@@ -659,8 +664,28 @@ pub async fn start(
         prompts: bot.prompts.clone(),
         store: bot.store.clone(),
         watcher,
+        timers,
         stop,
     })
+}
+
+/// Reminders and escalations ([`crate::network::worker`]): on Discord where
+/// a hub has a channel, else in the local inbox.
+async fn reminder_loop(bot: Arc<Bot>, stop: watch::Receiver<bool>) {
+    let mut sinks: Vec<Arc<dyn crate::network::worker::NoticeSink>> =
+        vec![Arc::new(notices::DiscordNotices(bot.clone()))];
+    if let Some(inbox) = &bot.cfg.reminders.inbox {
+        sinks.push(Arc::new(crate::network::worker::InboxSink {
+            inbox: inbox.clone(),
+        }));
+    }
+    let worker = Arc::new(crate::network::worker::TimerWorker::new(
+        bot.store.clone(),
+        sinks,
+        bot.cfg.discord.default_lang,
+    ));
+    let every = Duration::from_secs(bot.cfg.reminders.tick_secs.max(1));
+    crate::network::worker::run_loop(worker, bot.runner.clone(), every, stop).await
 }
 
 /// Runs the bot until Ctrl-C (or SIGTERM), then shuts it down cleanly.

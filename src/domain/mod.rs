@@ -6,6 +6,7 @@
 //! parsers' errors are written to be shown to the owner as they are: what was
 //! wrong, then what to type instead.
 
+pub mod calendar;
 pub mod contact;
 pub mod date;
 pub mod ids;

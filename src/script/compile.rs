@@ -2328,6 +2328,102 @@ fn check_value(
     }
 }
 
+/// `reminders:` of the routing file: every limit parsed, every hub named
+/// known; the network desk defaults to the fallback's hub.
+fn compile_reminders(
+    raw: &super::raw::RawReminders,
+    hub_index: &HashMap<String, usize>,
+    fallback: &Option<Pick>,
+    hubs: &[crate::routing::Hub],
+    d: &mut Diags,
+) -> crate::routing::ReminderPolicy {
+    use crate::domain::calendar::{BusinessHours, BusinessSpan};
+    let mut policy = crate::routing::ReminderPolicy::default();
+    let mut span = |v: &Option<serde_saphyr::Spanned<String>>, into: &mut BusinessSpan| {
+        if let Some(v) = v {
+            match BusinessSpan::parse(&v.value) {
+                Ok(s) => *into = s,
+                Err(e) => d.error(
+                    v,
+                    "bad-business-time",
+                    (
+                        e.to_string(),
+                        format!("`{}` は営業時間での長さとして読めません", v.value),
+                    ),
+                    bi!(
+                        "write e.g. `1 business day`, `4 business hours` or `2営業日`",
+                        "`1 business day`・`4 business hours`・`2営業日` のように書いてください"
+                    ),
+                ),
+            }
+        }
+    };
+    span(&raw.claim_within, &mut policy.limits.claim_within);
+    span(&raw.escalate_after, &mut policy.limits.escalate_after);
+    span(&raw.nudge_after, &mut policy.limits.nudge_after);
+    span(
+        &raw.consent_reminder_after,
+        &mut policy.consent_reminder_after,
+    );
+    span(&raw.consent_lapse_after, &mut policy.consent_lapse_after);
+    let mut per_hub = Vec::new();
+    for h in &raw.hubs {
+        let mut l = policy.limits;
+        span(&h.claim_within, &mut l.claim_within);
+        span(&h.escalate_after, &mut l.escalate_after);
+        span(&h.nudge_after, &mut l.nudge_after);
+        per_hub.push((&h.hub, l));
+    }
+    let hub_known = |h: &serde_saphyr::Spanned<String>, d: &mut Diags| {
+        let known = hub_index.contains_key(&h.value);
+        if !known {
+            d.error(
+                h,
+                "unknown-hub",
+                (
+                    format!("there is no hub `{}`", h.value),
+                    format!("拠点 `{}` は定義されていません", h.value),
+                ),
+                bi!(
+                    "name a hub defined under `hubs:`",
+                    "`hubs:` で定義した拠点の id を書いてください"
+                ),
+            );
+        }
+        known
+    };
+    for (h, l) in per_hub {
+        if hub_known(h, d) {
+            policy.per_hub.insert(h.value.clone(), l);
+        }
+    }
+    if let Some(h) = &raw.business_hours {
+        match BusinessHours::parse(&h.value) {
+            Ok(x) => policy.hours = x,
+            Err(e) => d.error(
+                h,
+                "bad-business-hours",
+                (
+                    e.to_string(),
+                    format!("`{}` は営業時間として読めません", h.value),
+                ),
+                bi!(
+                    "write e.g. `9:00-17:00`",
+                    "`9:00-17:00` のように書いてください"
+                ),
+            ),
+        }
+    }
+    policy.network_desk = match &raw.network_desk {
+        Some(h) => hub_known(h, d).then(|| h.value.clone()),
+        None => match fallback {
+            Some(Pick::Hub(i)) => hubs.get(*i).map(|h| h.id.to_string()),
+            _ => None,
+        },
+    };
+    policy
+}
+
 fn compile_routing(
     mut raw: RawRouting,
     names: &Names,
@@ -2651,11 +2747,13 @@ fn compile_routing(
         .follow_up
         .as_ref()
         .and_then(|f| compile_follow_up(f, std::mem::take(&mut fu_rules), d));
+    let reminders = compile_reminders(&raw.reminders, &hub_index, &fb_primary, &hubs, d);
     if !ok || d.has_errors() {
         return None;
     }
     crate::routing::areas::add_directory(&mut hubs);
     Some(Routing {
+        reminders,
         network: raw.network,
         prefecture_node,
         hubs,

@@ -186,6 +186,9 @@ pub struct RawRouting {
     /// Step 5: when a matched case's owner is asked how things are going,
     /// and which hub receives the answers.
     pub follow_up: Option<RawFollowUp>,
+    /// Time limits for reminders and escalation (all optional).
+    #[serde(default)]
+    pub reminders: RawReminders,
 }
 
 /// The `follow_up:` section of the routing file.
@@ -204,6 +207,34 @@ pub struct RawFollowUp {
     /// none applies, the case's primary hub receives the answers.
     #[serde(default)]
     pub rules: Vec<RawRule>,
+}
+
+/// `reminders:` in the routing file: time limits in business time
+/// (`1 business day`, `4 business hours`, `2営業日`).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReminders {
+    /// Opening hours in Japan time, `9:00-17:00` by default.
+    pub business_hours: Option<Spanned<String>>,
+    /// The hub that receives escalations (default: the fallback's hub).
+    pub network_desk: Option<Spanned<String>>,
+    pub claim_within: Option<Spanned<String>>,
+    pub escalate_after: Option<Spanned<String>>,
+    pub nudge_after: Option<Spanned<String>>,
+    pub consent_reminder_after: Option<Spanned<String>>,
+    pub consent_lapse_after: Option<Spanned<String>>,
+    /// Limits of single hubs, over the ones above.
+    #[serde(default)]
+    pub hubs: Vec<RawHubReminders>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHubReminders {
+    pub hub: Spanned<String>,
+    pub claim_within: Option<Spanned<String>>,
+    pub escalate_after: Option<Spanned<String>>,
+    pub nudge_after: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]

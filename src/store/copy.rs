@@ -201,6 +201,24 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("at", Time),
         ],
     ),
+    (
+        "timers",
+        &[
+            ("id", Int),
+            ("kind", Text),
+            ("subject", Text),
+            ("case_id", Int),
+            ("due_at", Time),
+            ("payload", Text),
+            ("status", Text),
+            ("holder", Text),
+            ("lease_until", Time),
+            ("attempts", Int),
+            ("note", Text),
+            ("created_at", Time),
+            ("done_at", Time),
+        ],
+    ),
 ];
 
 /// The tables the copy knows and their columns, for the test that keeps

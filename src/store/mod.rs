@@ -435,6 +435,8 @@ pub enum ForwardStatus {
     Declined,
     /// Superseded (the case moved or closed) or the owner deleted their data.
     Withdrawn,
+    /// The owner did not answer within the network's limit.
+    Lapsed,
 }
 
 impl ForwardStatus {
@@ -444,6 +446,7 @@ impl ForwardStatus {
             ForwardStatus::Accepted => "accepted",
             ForwardStatus::Declined => "declined",
             ForwardStatus::Withdrawn => "withdrawn",
+            ForwardStatus::Lapsed => "lapsed",
         }
     }
     pub fn parse(s: &str) -> Option<ForwardStatus> {
@@ -452,6 +455,7 @@ impl ForwardStatus {
             ForwardStatus::Accepted,
             ForwardStatus::Declined,
             ForwardStatus::Withdrawn,
+            ForwardStatus::Lapsed,
         ]
         .into_iter()
         .find(|c| c.name() == s)
@@ -509,6 +513,106 @@ pub struct RelayMessage {
     pub channel_id: String,
     pub message_id: String,
     pub at: DateTime<Utc>,
+}
+
+/// A timer to keep (see `migrations/sqlite/0005_timers.sql`): something that
+/// must happen at `due_at`, named by `(kind, subject)`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewTimer {
+    /// What the timer is for, which also says which loop handles it
+    /// (e.g. `claim_reminder`, `follow_up`).
+    pub kind: String,
+    /// What makes this occurrence distinct among timers of its kind (e.g.
+    /// `case:12/hub:kyoto-bank/open:2026-11-21T01:00:00Z`). Scheduling the
+    /// same `(kind, subject)` again keeps the stored timer.
+    pub subject: String,
+    pub case: Option<CaseId>,
+    pub due_at: DateTime<Utc>,
+    /// What the handler needs; never an owner's personal data (it is not
+    /// erased by `forget`, only cancelled).
+    pub payload: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimerStatus {
+    /// Waiting for its time.
+    Pending,
+    /// Taken by one process, which is doing what the timer is for.
+    Claimed,
+    /// Done; never fires again.
+    Fired,
+    /// Withdrawn before it fired (the case moved on, the owner deleted
+    /// their data); never fires.
+    Cancelled,
+}
+
+impl TimerStatus {
+    pub fn name(self) -> &'static str {
+        match self {
+            TimerStatus::Pending => "pending",
+            TimerStatus::Claimed => "claimed",
+            TimerStatus::Fired => "fired",
+            TimerStatus::Cancelled => "cancelled",
+        }
+    }
+    pub fn parse(s: &str) -> Option<TimerStatus> {
+        [
+            TimerStatus::Pending,
+            TimerStatus::Claimed,
+            TimerStatus::Fired,
+            TimerStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|c| c.name() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TimerRecord {
+    pub id: i64,
+    pub kind: String,
+    pub subject: String,
+    pub case: Option<CaseId>,
+    pub due_at: DateTime<Utc>,
+    pub payload: serde_json::Value,
+    pub status: TimerStatus,
+    /// The process that claimed it last.
+    pub holder: Option<String>,
+    /// Until when the claim holds; after it, another process may claim it.
+    pub lease_until: Option<DateTime<Utc>>,
+    /// How many times it was claimed.
+    pub attempts: i64,
+    /// What happened (the last error of a retry, why it was cancelled).
+    pub note: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// When it fired or was cancelled.
+    pub done_at: Option<DateTime<Utc>>,
+}
+
+/// How the holder of a claimed timer finished with it
+/// ([`Store::finish_timer`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TimerOutcome {
+    /// Done: it never fires again.
+    Fired { note: Option<String> },
+    /// Not done (e.g. the chat platform was down): pending again, due at
+    /// `at`.
+    Retry { at: DateTime<Utc>, error: String },
+    /// Nothing to do any more (the case moved on): it never fires.
+    Cancelled { reason: String },
+}
+
+/// Which timers [`Store::timers`] lists; every field narrows the list.
+#[derive(Debug, Clone, Default)]
+pub struct TimerFilter {
+    /// Only these kinds (all kinds when empty).
+    pub kinds: Vec<String>,
+    pub case: Option<CaseId>,
+    pub status: Option<TimerStatus>,
+    /// Only timers due at or before this instant.
+    pub due_by: Option<DateTime<Utc>>,
+    pub limit: Option<i64>,
 }
 
 #[async_trait]
@@ -692,6 +796,8 @@ pub trait Store: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> Result<i64>;
     async fn forward_request(&self, id: i64) -> Result<Option<ForwardRequest>>;
+    /// Requests still waiting for the owner's answer, oldest first.
+    async fn pending_forward_requests(&self, limit: i64) -> Result<Vec<ForwardRequest>>;
     /// Answers a pending request; returns false when it was not pending.
     async fn decide_forward_request(
         &self,
@@ -732,6 +838,59 @@ pub trait Store: Send + Sync + 'static {
     /// compare-and-set is what makes an offer or a reminder happen exactly
     /// once across restarts and instances.
     async fn move_follow_up(&self, m: &FollowUpMove<'_>) -> Result<bool>;
+    /// Keeps a timer unless one with the same `(kind, subject)` exists
+    /// (whatever its status: a timer that fired or was cancelled is not
+    /// scheduled again). Returns the stored timer and whether this call
+    /// created it.
+    async fn schedule_timer(&self, t: &NewTimer, now: DateTime<Utc>)
+        -> Result<(TimerRecord, bool)>;
+    /// Claims up to `limit` timers of the given kinds (all kinds when
+    /// empty) that are due at `now`, oldest due first: pending ones, and
+    /// claimed ones whose lease ran out before `now` (their holder died).
+    /// Each is claimed by one caller only, also with several processes on
+    /// one database: the claim is one conditional update (on PostgreSQL
+    /// over rows locked `FOR UPDATE SKIP LOCKED`, so concurrent claimers
+    /// take different timers instead of waiting for each other). The
+    /// holder then does what the timer is for and calls
+    /// [`Store::finish_timer`] within `lease`.
+    async fn claim_due_timers(
+        &self,
+        kinds: &[&str],
+        now: DateTime<Utc>,
+        holder: &str,
+        lease: chrono::Duration,
+        limit: i64,
+    ) -> Result<Vec<TimerRecord>>;
+    /// Finishes a claimed timer; only its holder can, and only while it is
+    /// claimed (false otherwise: the lease ran out and another process took
+    /// it, or it was finished already).
+    async fn finish_timer(
+        &self,
+        id: i64,
+        holder: &str,
+        outcome: &TimerOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Cancels a pending timer; false when there is none pending with that
+    /// `(kind, subject)` (a claimed one is being fired and is left alone).
+    async fn cancel_timer(
+        &self,
+        kind: &str,
+        subject: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Cancels a case's pending timers of the given kinds (all kinds when
+    /// empty); returns how many.
+    async fn cancel_case_timers(
+        &self,
+        case: CaseId,
+        kinds: &[&str],
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64>;
+    /// Timers by [`TimerFilter`], earliest due first.
+    async fn timers(&self, f: &TimerFilter) -> Result<Vec<TimerRecord>>;
 }
 
 /// Where a follow-up after a match stands (see [`FollowUp`]). A status

@@ -239,6 +239,27 @@ fn session_row(r: &PgRow) -> Result<SessionRecord> {
     })
 }
 
+fn timer_row(r: &PgRow) -> Result<TimerRecord> {
+    let status: String = r.try_get("status")?;
+    let payload: String = r.try_get("payload")?;
+    let case: Option<i64> = r.try_get("case_id")?;
+    Ok(TimerRecord {
+        id: r.try_get("id")?,
+        kind: r.try_get("kind")?,
+        subject: r.try_get("subject")?,
+        case: case.map(CaseId),
+        due_at: r.try_get("due_at")?,
+        payload: json("timer payload", &payload)?,
+        status: TimerStatus::parse(&status).ok_or_else(|| corrupt("timer status", &status))?,
+        holder: r.try_get("holder")?,
+        lease_until: r.try_get("lease_until")?,
+        attempts: r.try_get("attempts")?,
+        note: r.try_get("note")?,
+        created_at: r.try_get("created_at")?,
+        done_at: r.try_get("done_at")?,
+    })
+}
+
 fn follow_up_row(r: &PgRow) -> Result<FollowUp> {
     let user: String = r.try_get("user_key")?;
     let status: String = r.try_get("status")?;
@@ -1404,6 +1425,14 @@ impl Store for PostgresStore {
         ] {
             sqlx::query(sql).bind(&key).execute(&mut *tx).await?;
         }
+        sqlx::query(
+            "UPDATE timers SET status = 'cancelled', done_at = $1, note = 'owner deleted their data'
+             WHERE status IN ('pending', 'claimed') AND case_id IN (SELECT id FROM cases WHERE user_key = $2)",
+        )
+        .bind(now)
+        .bind(&key)
+        .execute(&mut *tx)
+        .await?;
         let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM consents WHERE user_key = $1")
             .bind(&key)
             .fetch_one(&mut *tx)
@@ -1611,6 +1640,22 @@ impl Store for PostgresStore {
         .transpose()
     }
 
+    async fn pending_forward_requests(&self, limit: i64) -> Result<Vec<ForwardRequest>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM forward_requests WHERE status = 'pending' ORDER BY id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(r) = self.forward_request(id).await? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
     async fn decide_forward_request(
         &self,
         id: i64,
@@ -1657,6 +1702,168 @@ impl Store for PostgresStore {
                 })
             })
             .collect()
+    }
+
+    async fn schedule_timer(
+        &self,
+        t: &NewTimer,
+        now: DateTime<Utc>,
+    ) -> Result<(TimerRecord, bool)> {
+        // Under READ COMMITTED a concurrent insert of the same pair makes
+        // this one wait and then do nothing; the select after it is a new
+        // statement, so it sees the timer either way.
+        let created = sqlx::query(
+            "INSERT INTO timers (kind, subject, case_id, due_at, payload, status, created_at)
+             VALUES ($1, $2, $3, $4, $5, 'pending', $6) ON CONFLICT (kind, subject) DO NOTHING",
+        )
+        .bind(&t.kind)
+        .bind(&t.subject)
+        .bind(t.case.map(|c| c.0))
+        .bind(t.due_at)
+        .bind(t.payload.to_string())
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            > 0;
+        let row = sqlx::query("SELECT * FROM timers WHERE kind = $1 AND subject = $2")
+            .bind(&t.kind)
+            .bind(&t.subject)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok((timer_row(&row)?, created))
+    }
+
+    async fn claim_due_timers(
+        &self,
+        kinds: &[&str],
+        now: DateTime<Utc>,
+        holder: &str,
+        lease: chrono::Duration,
+        limit: i64,
+    ) -> Result<Vec<TimerRecord>> {
+        // The rows are locked as they are chosen and rows another claimer
+        // holds are skipped, so two instances take different timers; a row
+        // another claimer updated and committed meanwhile is checked again
+        // against the condition, which it no longer meets.
+        let kinds: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
+        let rows = sqlx::query(
+            "UPDATE timers SET status = 'claimed', holder = $1, lease_until = $2, attempts = attempts + 1
+             WHERE id IN (SELECT id FROM timers
+                          WHERE (cardinality($3::text[]) = 0 OR kind = ANY($3))
+                            AND ((status = 'pending' AND due_at <= $4) OR (status = 'claimed' AND lease_until < $4))
+                          ORDER BY due_at, id LIMIT $5
+                          FOR UPDATE SKIP LOCKED)
+             RETURNING *",
+        )
+        .bind(holder)
+        .bind(now + lease)
+        .bind(&kinds)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = rows.iter().map(timer_row).collect::<Result<Vec<_>>>()?;
+        out.sort_by(|a, b| (a.due_at, a.id).cmp(&(b.due_at, b.id)));
+        Ok(out)
+    }
+
+    async fn finish_timer(
+        &self,
+        id: i64,
+        holder: &str,
+        outcome: &TimerOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let q = match outcome {
+            TimerOutcome::Fired { note } => sqlx::query(
+                "UPDATE timers SET status = 'fired', done_at = $1, note = $2, lease_until = NULL
+                 WHERE id = $3 AND status = 'claimed' AND holder = $4",
+            )
+            .bind(now)
+            .bind(note.clone()),
+            TimerOutcome::Retry { at, error } => sqlx::query(
+                "UPDATE timers SET status = 'pending', due_at = $1, note = $2, lease_until = NULL
+                 WHERE id = $3 AND status = 'claimed' AND holder = $4",
+            )
+            .bind(*at)
+            .bind(error.clone()),
+            TimerOutcome::Cancelled { reason } => sqlx::query(
+                "UPDATE timers SET status = 'cancelled', done_at = $1, note = $2, lease_until = NULL
+                 WHERE id = $3 AND status = 'claimed' AND holder = $4",
+            )
+            .bind(now)
+            .bind(reason.clone()),
+        };
+        let n = q
+            .bind(id)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn cancel_timer(
+        &self,
+        kind: &str,
+        subject: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE timers SET status = 'cancelled', done_at = $1, note = $2
+             WHERE kind = $3 AND subject = $4 AND status = 'pending'",
+        )
+        .bind(now)
+        .bind(reason)
+        .bind(kind)
+        .bind(subject)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn cancel_case_timers(
+        &self,
+        case: CaseId,
+        kinds: &[&str],
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let kinds: Vec<String> = kinds.iter().map(|k| k.to_string()).collect();
+        Ok(sqlx::query(
+            "UPDATE timers SET status = 'cancelled', done_at = $1, note = $2
+             WHERE case_id = $3 AND status = 'pending'
+               AND (cardinality($4::text[]) = 0 OR kind = ANY($4))",
+        )
+        .bind(now)
+        .bind(reason)
+        .bind(case.0)
+        .bind(&kinds)
+        .execute(&self.pool)
+        .await?
+        .rows_affected())
+    }
+
+    async fn timers(&self, f: &TimerFilter) -> Result<Vec<TimerRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM timers
+             WHERE (cardinality($1::text[]) = 0 OR kind = ANY($1))
+               AND ($2::bigint IS NULL OR case_id = $2)
+               AND ($3::text IS NULL OR status = $3)
+               AND ($4::timestamptz IS NULL OR due_at <= $4)
+             ORDER BY due_at, id LIMIT $5",
+        )
+        .bind(&f.kinds)
+        .bind(f.case.map(|c| c.0))
+        .bind(f.status.map(|s| s.name()))
+        .bind(f.due_by)
+        .bind(f.limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(timer_row).collect()
     }
 
     async fn schedule_follow_ups(

@@ -363,6 +363,37 @@ fn consent_row(r: &SqliteRow) -> Result<ConsentRow> {
     })
 }
 
+fn timer_row(r: &SqliteRow) -> Result<TimerRecord> {
+    let status: String = r.try_get("status")?;
+    let payload: String = r.try_get("payload")?;
+    let case: Option<i64> = r.try_get("case_id")?;
+    Ok(TimerRecord {
+        id: r.try_get("id")?,
+        kind: r.try_get("kind")?,
+        subject: r.try_get("subject")?,
+        case: case.map(CaseId),
+        due_at: r.try_get("due_at")?,
+        payload: json("timer payload", &payload)?,
+        status: TimerStatus::parse(&status).ok_or_else(|| corrupt("timer status", &status))?,
+        holder: r.try_get("holder")?,
+        lease_until: r.try_get("lease_until")?,
+        attempts: r.try_get("attempts")?,
+        note: r.try_get("note")?,
+        created_at: r.try_get("created_at")?,
+        done_at: r.try_get("done_at")?,
+    })
+}
+
+/// `kind IN (?, …)` for a list of kinds, or a condition that always holds
+/// for an empty one.
+fn kinds_sql(kinds: usize) -> String {
+    if kinds == 0 {
+        "1 = 1".into()
+    } else {
+        format!("kind IN ({})", vec!["?"; kinds].join(", "))
+    }
+}
+
 fn case_post_row(r: &SqliteRow) -> Result<CasePost> {
     Ok(CasePost {
         case: CaseId(r.try_get("case_id")?),
@@ -1579,6 +1610,15 @@ impl Store for SqliteStore {
         ] {
             sqlx::query(sql).bind(&key).execute(&mut *tx).await?;
         }
+        // Reminders about the owner's cases must not go out either.
+        sqlx::query(
+            "UPDATE timers SET status = 'cancelled', done_at = ?, note = 'owner deleted their data'
+             WHERE status IN ('pending', 'claimed') AND case_id IN (SELECT id FROM cases WHERE user_key = ?)",
+        )
+        .bind(now)
+        .bind(&key)
+        .execute(&mut *tx)
+        .await?;
         let kept: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM consents WHERE user_key = ?")
             .bind(&key)
             .fetch_one(&mut *tx)
@@ -1793,6 +1833,22 @@ impl Store for SqliteStore {
         .transpose()
     }
 
+    async fn pending_forward_requests(&self, limit: i64) -> Result<Vec<ForwardRequest>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM forward_requests WHERE status = 'pending' ORDER BY id LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(r) = self.forward_request(id).await? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
     async fn decide_forward_request(
         &self,
         id: i64,
@@ -1839,6 +1895,170 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+    async fn schedule_timer(
+        &self,
+        t: &NewTimer,
+        now: DateTime<Utc>,
+    ) -> Result<(TimerRecord, bool)> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let created = sqlx::query(
+            "INSERT INTO timers (kind, subject, case_id, due_at, payload, status, created_at)
+             VALUES (?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT (kind, subject) DO NOTHING",
+        )
+        .bind(&t.kind)
+        .bind(&t.subject)
+        .bind(t.case.map(|c| c.0))
+        .bind(t.due_at)
+        .bind(t.payload.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            > 0;
+        let row = sqlx::query("SELECT * FROM timers WHERE kind = ? AND subject = ?")
+            .bind(&t.kind)
+            .bind(&t.subject)
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok((timer_row(&row)?, created))
+    }
+
+    async fn claim_due_timers(
+        &self,
+        kinds: &[&str],
+        now: DateTime<Utc>,
+        holder: &str,
+        lease: chrono::Duration,
+        limit: i64,
+    ) -> Result<Vec<TimerRecord>> {
+        // SQLite has one writer at a time: the update below runs alone, so
+        // no two claimers can take the same row.
+        let sql = format!(
+            "UPDATE timers SET status = 'claimed', holder = ?, lease_until = ?, attempts = attempts + 1
+             WHERE id IN (SELECT id FROM timers
+                          WHERE {} AND ((status = 'pending' AND due_at <= ?) OR (status = 'claimed' AND lease_until < ?))
+                          ORDER BY due_at, id LIMIT ?)
+             RETURNING *",
+            kinds_sql(kinds.len())
+        );
+        let mut q = sqlx::query(&sql).bind(holder).bind(now + lease);
+        for k in kinds {
+            q = q.bind(*k);
+        }
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let rows = q
+            .bind(now)
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        let mut out = rows.iter().map(timer_row).collect::<Result<Vec<_>>>()?;
+        out.sort_by(|a, b| (a.due_at, a.id).cmp(&(b.due_at, b.id)));
+        Ok(out)
+    }
+
+    async fn finish_timer(
+        &self,
+        id: i64,
+        holder: &str,
+        outcome: &TimerOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let q = match outcome {
+            TimerOutcome::Fired { note } => sqlx::query(
+                "UPDATE timers SET status = 'fired', done_at = ?, note = ?, lease_until = NULL
+                 WHERE id = ? AND status = 'claimed' AND holder = ?",
+            )
+            .bind(now)
+            .bind(note.clone()),
+            TimerOutcome::Retry { at, error } => sqlx::query(
+                "UPDATE timers SET status = 'pending', due_at = ?, note = ?, lease_until = NULL
+                 WHERE id = ? AND status = 'claimed' AND holder = ?",
+            )
+            .bind(*at)
+            .bind(error.clone()),
+            TimerOutcome::Cancelled { reason } => sqlx::query(
+                "UPDATE timers SET status = 'cancelled', done_at = ?, note = ?, lease_until = NULL
+                 WHERE id = ? AND status = 'claimed' AND holder = ?",
+            )
+            .bind(now)
+            .bind(reason.clone()),
+        };
+        let n = q
+            .bind(id)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn cancel_timer(
+        &self,
+        kind: &str,
+        subject: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE timers SET status = 'cancelled', done_at = ?, note = ?
+             WHERE kind = ? AND subject = ? AND status = 'pending'",
+        )
+        .bind(now)
+        .bind(reason)
+        .bind(kind)
+        .bind(subject)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
+    async fn cancel_case_timers(
+        &self,
+        case: CaseId,
+        kinds: &[&str],
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<u64> {
+        let sql = format!(
+            "UPDATE timers SET status = 'cancelled', done_at = ?, note = ?
+             WHERE case_id = ? AND status = 'pending' AND {}",
+            kinds_sql(kinds.len())
+        );
+        let mut q = sqlx::query(&sql).bind(now).bind(reason).bind(case.0);
+        for k in kinds {
+            q = q.bind(*k);
+        }
+        Ok(q.execute(&self.pool).await?.rows_affected())
+    }
+
+    async fn timers(&self, f: &TimerFilter) -> Result<Vec<TimerRecord>> {
+        let sql = format!(
+            "SELECT * FROM timers WHERE {} AND (? IS NULL OR case_id = ?) AND (? IS NULL OR status = ?)
+             AND (? IS NULL OR due_at <= ?) ORDER BY due_at, id LIMIT ?",
+            kinds_sql(f.kinds.len())
+        );
+        let mut q = sqlx::query(&sql);
+        for k in &f.kinds {
+            q = q.bind(k);
+        }
+        let case = f.case.map(|c| c.0);
+        let status = f.status.map(|s| s.name());
+        let rows = q
+            .bind(case)
+            .bind(case)
+            .bind(status)
+            .bind(status)
+            .bind(f.due_by)
+            .bind(f.due_by)
+            .bind(f.limit.unwrap_or(-1))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(timer_row).collect()
     }
 
     async fn schedule_follow_ups(

@@ -2530,3 +2530,69 @@ async fn typed_natural_answers_reach_the_sheet_and_buttons_stay() {
     assert!(sheet.contains("なるべく早く"), "{post}");
     h.finish().await;
 }
+
+/// A case left unclaimed past its limits (it arrived in January, so the
+/// limits have passed whatever the date is) is reminded in the hub's
+/// channel pinging the staff role only, and escalated to the network
+/// desk's channel without the sheet (the consent names only the hub); a
+/// restart does not post either again.
+#[tokio::test]
+async fn an_unclaimed_case_is_reminded_and_escalated_once() {
+    const DESK_CHANNEL: u64 = 100_000_000_000_000_199;
+    const DESK_ROLE: u64 = 100_000_000_000_000_299;
+    let mut h = Harness::with(|cfg| cfg.reminders.tick_secs = 1).await;
+    let jan =
+        |d: u32| chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, d, 1, 0, 0).unwrap();
+    let a = crate::store_story::seed_case(&*h.store, "rem-a", "hyogo-pro", &["hyogo-pro"], jan(5))
+        .await;
+    let reminder = h.posted(PRO_CHANNEL, "督促").await;
+    let body = reminder.json();
+    assert!(
+        body["content"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("<@&{PRO_ROLE}> ")),
+        "{body}"
+    );
+    assert!(
+        body["content"].as_str().unwrap().contains(&a.to_string()),
+        "{body}"
+    );
+    assert_eq!(
+        body["allowed_mentions"]["roles"],
+        json!([PRO_ROLE.to_string()])
+    );
+    let esc = h.posted(DESK_CHANNEL, "エスカレーション").await;
+    let body = esc.json();
+    assert!(
+        body["content"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("<@&{DESK_ROLE}> ")),
+        "{body}"
+    );
+    assert!(
+        body["content"].as_str().unwrap().contains("共有しません"),
+        "{body}"
+    );
+    h.stop_bot().await;
+    h.start_bot().await;
+    // A second case after the restart: its reminder comes from a tick that
+    // would also have posted the first case's again.
+    let b = crate::store_story::seed_case(&*h.store, "rem-b", "hyogo-pro", &["hyogo-pro"], jan(6))
+        .await;
+    h.posted(PRO_CHANNEL, &b.to_string()).await;
+    h.posted(DESK_CHANNEL, &b.to_string()).await;
+    let count = |channel: u64, text: &str| {
+        h.discord
+            .calls()
+            .iter()
+            .filter(|c| is_post(c, channel) && content_has(c, text))
+            .count()
+    };
+    assert_eq!(count(PRO_CHANNEL, &a.to_string()), 1);
+    assert_eq!(count(DESK_CHANNEL, &a.to_string()), 1);
+    // Nothing of the sheet went to the desk.
+    assert_eq!(count(DESK_CHANNEL, "企業情報シート】"), 0);
+    h.finish().await;
+}

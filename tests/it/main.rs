@@ -22,6 +22,8 @@
 //! - `render_paths`: the fast template paths render exactly as handlebars.
 //! - `crash`: `chat` killed with SIGKILL anywhere loses and repeats nothing.
 //! - `understanding`: the corpus of owner phrasings in `tests/understanding/`.
+//! - `reminders`: reminders, escalation, lapse and nudges by a moved clock
+//!   across restarts, each fired once (both backends).
 //! - `discord_e2e`: the Discord bot against the local stand-in.
 //! - `support::discord`: the local Discord stand-in (crate `discord-standin`,
 //!   `crates/discord-standin`) re-exported, with its smoke tests.
@@ -41,6 +43,7 @@ mod instances;
 mod length;
 mod outbox;
 mod reload;
+mod reminders;
 mod render_paths;
 mod sheet;
 mod store_copy;

@@ -1180,3 +1180,371 @@ async fn sqlite_sessions_from_before_the_answer_log_keep_their_answers() {
         state
     );
 }
+
+/// A finished consultation's case for `owner`, routed to `primary`, with
+/// the owner's consent naming `consented` (for the timer tests).
+pub async fn seed_case(
+    store: &dyn Store,
+    owner: &str,
+    primary: &str,
+    consented: &[&str],
+    at: chrono::DateTime<chrono::Utc>,
+) -> madoguchi::domain::ids::CaseId {
+    let user = UserKey::new(Transport::Terminal, owner).unwrap();
+    store
+        .save_version(&VersionRecord {
+            version: "abc123".into(),
+            script_id: "first_contact".into(),
+            lang: Lang::Ja,
+            script_name: "dialogs/first_contact.ja.yaml".into(),
+            script_text: "script: first_contact\n".into(),
+            routing_name: "dialogs/routing.yaml".into(),
+            routing_text: "network: x\n".into(),
+            created_at: at,
+        })
+        .await
+        .unwrap();
+    let s = store
+        .create_session(&NewSession {
+            user,
+            script_id: "first_contact".into(),
+            lang: Lang::Ja,
+            version: "abc123".into(),
+            now: at,
+            presumed: Presumption::Read,
+        })
+        .await
+        .unwrap();
+    let consent = ConsentRecord {
+        granted: true,
+        hubs: consented.iter().map(|h| hub(h)).collect(),
+        items: vec!["会社概要".into()],
+        wording: "同意しますか".into(),
+    };
+    let draft = CaseDraft {
+        headline: "株式会社テスト".into(),
+        summary_plain: "【企業情報シート】".into(),
+        summary_markdown: "**企業情報シート**".into(),
+        route: RouteDecision {
+            primary: hub(primary),
+            copies: vec![],
+            ..route()
+        },
+        tags: vec![],
+        consent: consent.clone(),
+        step: 3,
+    };
+    let state = SessionState {
+        status: Status::Completed,
+        ..SessionState::default()
+    };
+    let effects = vec![
+        Effect::Consent(consent),
+        Effect::CaseReady(Box::new(draft)),
+        Effect::Finished(Status::Completed),
+    ];
+    store
+        .commit_step(&StepCommit {
+            now: at,
+            current_node: "done",
+            ..step(s.id, 0, &state, None, &effects)
+        })
+        .await
+        .unwrap()
+        .case
+        .expect("a case")
+}
+
+/// Timers on every backend: scheduling is idempotent per (kind, subject),
+/// a due timer is claimed by one claimer only, a claim whose lease ran out
+/// is claimed again, only the holder finishes it, and cancelled or fired
+/// timers never come back (also after the store is opened again).
+async fn timers_story(db: crate::support::db::TestDb) {
+    let store = db.open().await;
+    let case = seed_case(&*store, "timer-owner", "hyogo-pro", &["hyogo-pro"], t0()).await;
+    let at = |h: i64| t0() + Duration::hours(h);
+    let timer = |kind: &str, subject: &str, due: i64| NewTimer {
+        kind: kind.into(),
+        subject: subject.into(),
+        case: Some(case),
+        due_at: at(due),
+        payload: serde_json::json!({ "hub": "hyogo-pro" }),
+    };
+    let (first, created) = store
+        .schedule_timer(&timer("claim_reminder", "case:1/a", 8), t0())
+        .await
+        .unwrap();
+    assert!(created);
+    assert_eq!(first.status, TimerStatus::Pending);
+    assert_eq!(first.payload["hub"], "hyogo-pro");
+    // The same pair again, even with another time, keeps the first timer.
+    let (again, created) = store
+        .schedule_timer(&timer("claim_reminder", "case:1/a", 99), at(1))
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(again, first);
+    store
+        .schedule_timer(&timer("escalation", "case:1/a", 16), t0())
+        .await
+        .unwrap();
+    store
+        .schedule_timer(&timer("claim_reminder", "case:1/b", 9), t0())
+        .await
+        .unwrap();
+    store
+        .schedule_timer(
+            &NewTimer {
+                case: None,
+                ..timer("follow_up", "other", 1)
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    let lease = Duration::minutes(5);
+
+    // Nothing of these kinds is due before its time.
+    let kinds = ["claim_reminder", "escalation"];
+    assert!(store
+        .claim_due_timers(&kinds, at(7), "a", lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // Due at its time, claimed once: a second claimer finds nothing.
+    let got = store
+        .claim_due_timers(&kinds, at(8), "a", lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        got.iter().map(|t| t.subject.as_str()).collect::<Vec<_>>(),
+        ["case:1/a"]
+    );
+    assert_eq!(got[0].status, TimerStatus::Claimed);
+    assert_eq!(got[0].holder.as_deref(), Some("a"));
+    assert_eq!(got[0].attempts, 1);
+    assert!(store
+        .claim_due_timers(&kinds, at(8), "b", lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // Another kind is left to its own loop; no kinds means every kind.
+    assert_eq!(
+        store
+            .timers(&TimerFilter {
+                kinds: vec!["follow_up".into()],
+                status: Some(TimerStatus::Pending),
+                ..TimerFilter::default()
+            })
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // Only the holder finishes it.
+    assert!(!store
+        .finish_timer(got[0].id, "b", &TimerOutcome::Fired { note: None }, at(8))
+        .await
+        .unwrap());
+    assert!(store
+        .finish_timer(
+            got[0].id,
+            "a",
+            &TimerOutcome::Fired {
+                note: Some("posted".into())
+            },
+            at(8)
+        )
+        .await
+        .unwrap());
+    assert!(!store
+        .finish_timer(got[0].id, "a", &TimerOutcome::Fired { note: None }, at(8))
+        .await
+        .unwrap());
+    // A fired timer is not scheduled again.
+    let (fired, created) = store
+        .schedule_timer(&timer("claim_reminder", "case:1/a", 8), at(9))
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(fired.status, TimerStatus::Fired);
+    assert_eq!(fired.note.as_deref(), Some("posted"));
+    assert_eq!(fired.done_at, Some(at(8)));
+
+    // A holder that dies: its claim runs out and another takes the timer.
+    let got = store
+        .claim_due_timers(&kinds, at(9), "dies", lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 1);
+    assert!(store
+        .claim_due_timers(&kinds, at(9) + Duration::minutes(4), "c", lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    let retaken = store
+        .claim_due_timers(&kinds, at(9) + Duration::minutes(6), "c", lease, 10)
+        .await
+        .unwrap();
+    assert_eq!(retaken.len(), 1);
+    assert_eq!(retaken[0].id, got[0].id);
+    assert_eq!(retaken[0].attempts, 2);
+    // The dead holder coming back cannot finish it any more.
+    assert!(!store
+        .finish_timer(
+            got[0].id,
+            "dies",
+            &TimerOutcome::Fired { note: None },
+            at(10)
+        )
+        .await
+        .unwrap());
+    // A retry puts it back for later.
+    assert!(store
+        .finish_timer(
+            got[0].id,
+            "c",
+            &TimerOutcome::Retry {
+                at: at(11),
+                error: "platform down".into()
+            },
+            at(10)
+        )
+        .await
+        .unwrap());
+    assert!(store
+        .claim_due_timers(&kinds, at(10), "c", lease, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // What is pending and due by a time, for `cases due`.
+    let due = store
+        .timers(&TimerFilter {
+            case: Some(case),
+            status: Some(TimerStatus::Pending),
+            due_by: Some(at(12)),
+            ..TimerFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        due.iter().map(|t| t.subject.as_str()).collect::<Vec<_>>(),
+        ["case:1/b"]
+    );
+    assert_eq!(due[0].note.as_deref(), Some("platform down"));
+
+    // Cancelling: one by name, then the rest of the case's kinds.
+    assert!(store
+        .cancel_timer("claim_reminder", "case:1/b", "claimed", at(10))
+        .await
+        .unwrap());
+    assert!(!store
+        .cancel_timer("claim_reminder", "case:1/b", "claimed", at(10))
+        .await
+        .unwrap());
+    assert!(!store
+        .cancel_timer("claim_reminder", "case:1/a", "fired already", at(10))
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .cancel_case_timers(case, &["escalation"], "claimed", at(10))
+            .await
+            .unwrap(),
+        1
+    );
+    store.close().await;
+
+    // Opened again: nothing left to fire, the history kept.
+    let store = db.open().await;
+    assert!(store
+        .claim_due_timers(&[], at(100), "d", lease, 10)
+        .await
+        .unwrap()
+        .iter()
+        .all(|t| t.kind == "follow_up"));
+    let all = store
+        .timers(&TimerFilter {
+            case: Some(case),
+            ..TimerFilter::default()
+        })
+        .await
+        .unwrap();
+    let status = |s: &str| {
+        all.iter()
+            .find(|t| t.subject == s && t.kind == "claim_reminder")
+            .unwrap()
+            .status
+    };
+    assert_eq!(status("case:1/a"), TimerStatus::Fired);
+    assert_eq!(status("case:1/b"), TimerStatus::Cancelled);
+    assert_eq!(all.len(), 3);
+
+    // Forgetting the owner cancels what is left of their case's timers.
+    store
+        .schedule_timer(&timer("nudge", "case:1/n", 200), at(100))
+        .await
+        .unwrap();
+    let owner = UserKey::new(Transport::Terminal, "timer-owner").unwrap();
+    store.forget_user(&owner, at(101)).await.unwrap();
+    let left = store
+        .timers(&TimerFilter {
+            kinds: vec!["nudge".into()],
+            ..TimerFilter::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(left[0].status, TimerStatus::Cancelled);
+    assert_eq!(left[0].note.as_deref(), Some("owner deleted their data"));
+}
+crate::on_both_backends!(timers_story);
+
+/// Two claimers at once on one database (two pools, like two instances)
+/// never take the same timer, and between them take every due timer.
+async fn timers_claimed_once_by_concurrent_claimers(db: crate::support::db::TestDb) {
+    let a = db.open().await;
+    let b = db.open().await;
+    for i in 0..60 {
+        a.schedule_timer(
+            &NewTimer {
+                kind: "claim_reminder".into(),
+                subject: format!("s{i}"),
+                case: None,
+                due_at: t0(),
+                payload: serde_json::json!({}),
+            },
+            t0(),
+        )
+        .await
+        .unwrap();
+    }
+    let claim = |s: crate::support::db::AnyStore, who: &'static str| async move {
+        let mut mine = vec![];
+        loop {
+            let got = s
+                .claim_due_timers(&[], t0(), who, Duration::minutes(5), 4)
+                .await
+                .unwrap();
+            if got.is_empty() {
+                return mine;
+            }
+            mine.extend(got.into_iter().map(|t| t.id));
+        }
+    };
+    let (ma, mb) = tokio::join!(
+        tokio::spawn(claim(a.clone(), "a")),
+        tokio::spawn(claim(b.clone(), "b"))
+    );
+    let mut all: Vec<i64> = ma.unwrap().into_iter().chain(mb.unwrap()).collect();
+    let n = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), n, "a timer was claimed twice");
+    assert_eq!(n, 60);
+}
+crate::on_both_backends!(
+    timers_claimed_once_by_concurrent_claimers,
+    flavor = "multi_thread",
+    worker_threads = 2
+);

@@ -1,0 +1,551 @@
+//! The timer loop: keeps every case's reminder timers in the store
+//! ([`reminders::case_timers`]), claims the due ones, and sends what
+//! [`reminders::decide`] says through [`NoticeSink`]s (a hub's Discord
+//! channel or thread, else its local inbox; an owner's DM).
+//!
+//! Time comes from the caller ([`TimerWorker::tick`] takes `now`), so the
+//! tests move a clock instead of waiting. Each tick first brings the
+//! timers in line with the cases as they are (a case created, claimed,
+//! forwarded or advanced by any platform, the terminal or another
+//! instance gets its timers at the next tick), then fires what is due.
+//!
+//! A due timer is claimed by one process, which sends and then marks it
+//! fired; a process that dies between the two leaves the claim to run out
+//! and the notice to be sent again after the lease by another: a staff
+//! notice may then appear twice, never not at all. The inbox sink writes
+//! one file per timer, so there the retry finds its file and writes nothing.
+
+use super::reminders::{self, Decision, Mention, Notice, Overdue};
+use crate::domain::ids::UserKey;
+use crate::routing::{Hub, Routing};
+use crate::script::Lang;
+use crate::store::{
+    CaseFilter, CaseRecord, CaseStatus, ForwardStatus, Store, StoreError, TimerFilter,
+    TimerOutcome, TimerStatus,
+};
+use async_trait::async_trait;
+use chrono::{DateTime, Duration, Utc};
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// A staff notice as a sink sends it.
+#[derive(Debug)]
+pub struct StaffNotice<'a> {
+    pub hub: &'a Hub,
+    pub case: &'a CaseRecord,
+    pub mention: &'a Mention,
+    pub text: &'a str,
+    /// The case's sheet, when the notice carries it.
+    pub sheet: Option<&'a str>,
+    /// Unique per timer, for sinks that make a send idempotent.
+    pub key: &'a str,
+}
+
+/// Where notices go. A sink answers `Ok(false)` for a hub or owner it does
+/// not reach (no Discord target, an owner on the terminal), so the next
+/// sink can try.
+#[async_trait]
+pub trait NoticeSink: Send + Sync {
+    async fn staff(&self, n: &StaffNotice<'_>) -> Result<bool, String>;
+    async fn owner(&self, user: &UserKey, text: &str, key: &str) -> Result<bool, String>;
+}
+
+/// Staff notices for hubs with a local inbox, as Markdown files
+/// `INBOX/<hub>/reminders/C-000012-t7.md` (one per timer, written once,
+/// atomically).
+pub struct InboxSink {
+    pub inbox: PathBuf,
+}
+
+#[async_trait]
+impl NoticeSink for InboxSink {
+    async fn staff(&self, n: &StaffNotice<'_>) -> Result<bool, String> {
+        let target = n
+            .hub
+            .terminal
+            .clone()
+            .unwrap_or_else(|| n.hub.id.to_string());
+        let dir = crate::delivery::target_dir(&self.inbox, &target).join("reminders");
+        let path = dir.join(format!("{}-t{}.md", n.case.id, n.key));
+        let mut body = format!("# {}\n\n{}\n", n.case.id, n.text);
+        if let Some(sheet) = n.sheet {
+            body.push_str("\n---\n\n");
+            body.push_str(&crate::escape::inbox_markdown(sheet));
+            body.push('\n');
+        }
+        tokio::task::spawn_blocking(move || write_once(&dir, &path, &body))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("cannot write the reminder file in the inbox: {e}"))?;
+        Ok(true)
+    }
+
+    async fn owner(&self, _user: &UserKey, _text: &str, _key: &str) -> Result<bool, String> {
+        Ok(false)
+    }
+}
+
+/// Writes `path` unless it exists: a temporary file renamed over it, so
+/// the file is either absent or complete.
+fn write_once(dir: &std::path::Path, path: &std::path::Path, body: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if path.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    let tmp = path.with_extension("md.tmp");
+    {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(body.as_bytes())?;
+        f.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// What one tick did (for logs and tests).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TickReport {
+    /// Timers newly scheduled.
+    pub scheduled: usize,
+    /// Timers cancelled because their case moved on.
+    pub cancelled: usize,
+    /// (kind, case) of the timers that fired and sent their notices.
+    pub fired: Vec<(String, i64)>,
+    /// Timers that came due but were moot.
+    pub moot: usize,
+    /// Notices no sink could reach (e.g. an owner on the terminal).
+    pub unreached: usize,
+    /// Timers put back for a retry after a send failed.
+    pub retried: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TimerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The timer loop's state: who it is (its holder name), where notices go,
+/// and the timers it already scheduled (so a tick asks the store only
+/// about new ones).
+pub struct TimerWorker {
+    pub store: Arc<dyn Store>,
+    pub sinks: Vec<Arc<dyn NoticeSink>>,
+    pub holder: String,
+    pub staff_lang: Lang,
+    /// How long a claim holds before another process may take the timer.
+    pub lease: Duration,
+    /// How long to wait before a failed send is tried again.
+    pub retry_after: Duration,
+    scheduled: Mutex<HashSet<(String, String)>>,
+}
+
+/// A name for this worker among every process on the database: the
+/// process id, its start time and a counter (two workers in one process
+/// are two holders).
+fn holder_name() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{}-{t:x}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Cases and timers handled per tick.
+const BATCH: i64 = 500;
+
+impl TimerWorker {
+    pub fn new(store: Arc<dyn Store>, sinks: Vec<Arc<dyn NoticeSink>>, staff_lang: Lang) -> Self {
+        TimerWorker {
+            store,
+            sinks,
+            holder: holder_name(),
+            staff_lang,
+            lease: Duration::minutes(5),
+            retry_after: Duration::minutes(5),
+            scheduled: Mutex::new(HashSet::new()),
+        }
+    }
+
+    async fn schedule(
+        &self,
+        t: &crate::store::NewTimer,
+        now: DateTime<Utc>,
+        report: &mut TickReport,
+    ) -> Result<(), StoreError> {
+        let key = (t.kind.clone(), t.subject.clone());
+        if self
+            .scheduled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&key)
+        {
+            return Ok(());
+        }
+        let (_, created) = self.store.schedule_timer(t, now).await?;
+        if created {
+            report.scheduled += 1;
+        }
+        self.scheduled
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key);
+        Ok(())
+    }
+
+    /// Brings the timers in line with the cases and forward requests as
+    /// they are now.
+    pub async fn sync(
+        &self,
+        routing: &Routing,
+        now: DateTime<Utc>,
+        report: &mut TickReport,
+    ) -> Result<(), StoreError> {
+        let policy = &routing.reminders;
+        let pending = self
+            .store
+            .timers(&TimerFilter {
+                kinds: reminders::CASE_KINDS
+                    .iter()
+                    .map(|k| k.to_string())
+                    .collect(),
+                status: Some(TimerStatus::Pending),
+                ..TimerFilter::default()
+            })
+            .await?;
+        for status in [CaseStatus::Open, CaseStatus::Claimed] {
+            let cases = self
+                .store
+                .cases(&CaseFilter {
+                    status: Some(status),
+                    limit: Some(BATCH * 20),
+                    ..CaseFilter::default()
+                })
+                .await?;
+            for case in &cases {
+                let planned = reminders::case_timers(case, policy);
+                for t in &planned {
+                    self.schedule(t, now, report).await?;
+                }
+                let mine: Vec<_> = pending
+                    .iter()
+                    .filter(|t| t.case == Some(case.id))
+                    .cloned()
+                    .collect();
+                for t in reminders::stale_timers(&planned, &mine) {
+                    if self
+                        .store
+                        .cancel_timer(&t.kind, &t.subject, "the case moved on", now)
+                        .await?
+                    {
+                        report.cancelled += 1;
+                    }
+                }
+            }
+        }
+        // Timers of cases that closed meanwhile.
+        let open: HashSet<i64> = self
+            .store
+            .cases(&CaseFilter {
+                status: Some(CaseStatus::Closed),
+                limit: Some(BATCH * 20),
+                ..CaseFilter::default()
+            })
+            .await?
+            .iter()
+            .map(|c| c.id.0)
+            .collect();
+        for t in &pending {
+            if t.case.is_some_and(|c| open.contains(&c.0))
+                && self
+                    .store
+                    .cancel_timer(&t.kind, &t.subject, "the case is closed", now)
+                    .await?
+            {
+                report.cancelled += 1;
+            }
+        }
+        for req in self.store.pending_forward_requests(BATCH).await? {
+            for t in reminders::forward_timers(&req, policy) {
+                self.schedule(&t, now, report).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One pass: sync, then fire every due timer of this module's kinds.
+    pub async fn tick(
+        &self,
+        routing: &Routing,
+        now: DateTime<Utc>,
+    ) -> Result<TickReport, TimerError> {
+        let mut report = TickReport::default();
+        self.sync(routing, now, &mut report).await?;
+        loop {
+            let due = self
+                .store
+                .claim_due_timers(&reminders::KINDS, now, &self.holder, self.lease, 50)
+                .await?;
+            if due.is_empty() {
+                break;
+            }
+            for t in due {
+                self.fire(routing, &t, now, &mut report).await?;
+            }
+        }
+        Ok(report)
+    }
+
+    async fn fire(
+        &self,
+        routing: &Routing,
+        t: &crate::store::TimerRecord,
+        now: DateTime<Utc>,
+        report: &mut TickReport,
+    ) -> Result<(), StoreError> {
+        let finish = |o: TimerOutcome| async move {
+            self.store.finish_timer(t.id, &self.holder, &o, now).await
+        };
+        let Some(case) = (match t.case {
+            Some(c) => self.store.case(c).await?,
+            None => None,
+        }) else {
+            report.moot += 1;
+            finish(TimerOutcome::Cancelled {
+                reason: "the case is gone".into(),
+            })
+            .await?;
+            return Ok(());
+        };
+        let forward = match t.payload.get("forward").and_then(|v| v.as_i64()) {
+            Some(id) => self.store.forward_request(id).await?,
+            None => None,
+        };
+        let consents = self.store.consents(&case.user).await?;
+        let owner_lang = match self.store.session(case.session).await? {
+            Some(s) => s.lang,
+            None => Lang::Ja,
+        };
+        let decision = reminders::decide(
+            t,
+            reminders::Facts {
+                case: &case,
+                forward: forward.as_ref(),
+                consents: &consents,
+                routing,
+                staff_lang: self.staff_lang,
+                owner_lang,
+            },
+        );
+        let (notices, lapse_forward, audit) = match decision {
+            Decision::Moot(reason) => {
+                report.moot += 1;
+                finish(TimerOutcome::Cancelled { reason }).await?;
+                return Ok(());
+            }
+            Decision::Act {
+                notices,
+                lapse_forward,
+                audit,
+            } => (notices, lapse_forward, audit),
+        };
+        let key = t.id.to_string();
+        let mut notes = Vec::new();
+        for n in &notices {
+            let sent = match n {
+                Notice::Staff {
+                    hub,
+                    mention,
+                    text,
+                    with_sheet,
+                    ..
+                } => match routing.hub(hub) {
+                    None => Ok(false),
+                    Some(h) => {
+                        let sheet = with_sheet.then_some(case.summary_markdown.as_str());
+                        let sn = StaffNotice {
+                            hub: h,
+                            case: &case,
+                            mention,
+                            text,
+                            sheet,
+                            key: &key,
+                        };
+                        self.first_sink(|s| {
+                            let sn = &sn;
+                            Box::pin(async move { s.staff(sn).await })
+                        })
+                        .await
+                    }
+                },
+                Notice::Owner { user, text } => {
+                    self.first_sink(|s| {
+                        let (user, text, key) = (user, text, &key);
+                        Box::pin(async move { s.owner(user, text, key).await })
+                    })
+                    .await
+                }
+            };
+            match sent {
+                Ok(true) => notes.push("sent"),
+                Ok(false) => {
+                    report.unreached += 1;
+                    notes.push("no way to reach the recipient");
+                }
+                Err(e) => {
+                    tracing::warn!(timer = t.id, kind = %t.kind, error = %e, "a reminder could not be sent; trying again later");
+                    report.retried += 1;
+                    finish(TimerOutcome::Retry {
+                        at: now + self.retry_after,
+                        error: e,
+                    })
+                    .await?;
+                    return Ok(());
+                }
+            }
+        }
+        if let Some(id) = lapse_forward {
+            self.store
+                .decide_forward_request(id, ForwardStatus::Lapsed, now)
+                .await?;
+        }
+        self.store
+            .append_audit(Some(case.id), "madoguchi", audit.0, &audit.1, now)
+            .await?;
+        finish(TimerOutcome::Fired {
+            note: Some(notes.join("; ")),
+        })
+        .await?;
+        report.fired.push((t.kind.clone(), case.id.0));
+        Ok(())
+    }
+
+    /// The first sink that reaches the recipient (`Ok(false)` if none does).
+    async fn first_sink<'s, F>(&'s self, mut f: F) -> Result<bool, String>
+    where
+        F: FnMut(
+            &'s Arc<dyn NoticeSink>,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<bool, String>> + Send + 's>,
+        >,
+    {
+        for s in &self.sinks {
+            if f(s).await? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+/// What is overdue at `now`, worked out from the cases and forward
+/// requests as they are (so it holds also where no bot runs): open cases
+/// past their claim limit or escalation, claimed cases past their nudge,
+/// forwards past the consent reminder or lapse. Earliest first.
+pub async fn due_now(
+    store: &dyn Store,
+    routing: &Routing,
+    now: DateTime<Utc>,
+) -> Result<Vec<Overdue>, StoreError> {
+    let policy = &routing.reminders;
+    let mut planned = Vec::new();
+    for status in [CaseStatus::Open, CaseStatus::Claimed] {
+        for case in store
+            .cases(&CaseFilter {
+                status: Some(status),
+                limit: Some(BATCH * 20),
+                ..CaseFilter::default()
+            })
+            .await?
+        {
+            planned.extend(
+                reminders::case_timers(&case, policy)
+                    .into_iter()
+                    .map(|t| (t, case.hub_id.clone())),
+            );
+        }
+    }
+    for req in store.pending_forward_requests(BATCH * 20).await? {
+        let hub = match store.case(req.case).await? {
+            Some(c) => c.hub_id,
+            None => continue,
+        };
+        planned.extend(
+            reminders::forward_timers(&req, policy)
+                .into_iter()
+                .map(|t| (t, hub.clone())),
+        );
+    }
+    let mut out = Vec::new();
+    for (t, hub) in planned {
+        if t.due_at > now {
+            continue;
+        }
+        let sent = store
+            .timers(&TimerFilter {
+                kinds: vec![t.kind.clone()],
+                case: t.case,
+                status: Some(TimerStatus::Fired),
+                ..TimerFilter::default()
+            })
+            .await?
+            .iter()
+            .any(|r| r.subject == t.subject);
+        out.push(Overdue {
+            kind: t.kind,
+            case: t.case.expect("reminder timers name their case"),
+            hub,
+            due_at: t.due_at,
+            sent,
+        });
+    }
+    out.sort_by(|a, b| (a.due_at, a.case.0).cmp(&(b.due_at, b.case.0)));
+    Ok(out)
+}
+
+/// Runs [`TimerWorker::tick`] every `every` until `stop` turns true, with
+/// the routing of the runner's current dialogs and its clock.
+pub async fn run_loop(
+    worker: Arc<TimerWorker>,
+    runner: Arc<crate::runner::Runner>,
+    every: std::time::Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    loop {
+        let bundle = runner.bundle();
+        if let Some(flow) = bundle.flows.first() {
+            match worker.tick(&flow.routing, runner.clock().now()).await {
+                Ok(r) if !r.fired.is_empty() || r.retried > 0 => {
+                    tracing::info!(
+                        fired = r.fired.len(),
+                        retried = r.retried,
+                        moot = r.moot,
+                        "reminder timers"
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "the reminder timers could not be handled; trying again")
+                }
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => {}
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! Reminders, escalation, lapse and nudges driven by a moved clock across
+//! restarts (the store opened again, a new worker), each fired exactly
+//! once, with a weekend and a national holiday (勤労感謝の日, Monday
+//! 2026-11-23) in the window; on SQLite and, with `MADOGUCHI_TEST_PG`,
+//! PostgreSQL.
+
+use crate::store_story::seed_case;
+use crate::support::db::TestDb;
+use async_trait::async_trait;
+use chrono::{DateTime, TimeZone, Utc};
+use madoguchi::domain::calendar::{jst, BusinessSpan};
+use madoguchi::domain::ids::UserKey;
+use madoguchi::network::worker::{InboxSink, NoticeSink, StaffNotice, TimerWorker};
+use madoguchi::routing::Routing;
+use madoguchi::script::Lang;
+use madoguchi::store::*;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+fn jp(m: u32, d: u32, h: u32) -> DateTime<Utc> {
+    jst()
+        .with_ymd_and_hms(2026, m, d, h, 0, 0)
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+/// Records owner messages (staff notices go to the inbox before it).
+#[derive(Default)]
+struct Owners(Mutex<Vec<(String, String)>>);
+
+#[async_trait]
+impl NoticeSink for Owners {
+    async fn staff(&self, _n: &StaffNotice<'_>) -> Result<bool, String> {
+        Ok(false)
+    }
+    async fn owner(&self, user: &UserKey, text: &str, _key: &str) -> Result<bool, String> {
+        self.0
+            .lock()
+            .unwrap()
+            .push((user.to_string(), text.to_string()));
+        Ok(true)
+    }
+}
+
+fn routing() -> Routing {
+    let b = madoguchi::script::compile::load_dir(&crate::support::dialogs_dir()).unwrap();
+    let mut r = b.flows[0].routing.clone();
+    // A shorter nudge than the shipped 10 business days, to see it here.
+    r.reminders.limits.nudge_after = BusinessSpan::Days(3);
+    r
+}
+
+/// The reminder files in a hub's inbox, by name.
+fn files(inbox: &Path, hub: &str) -> Vec<String> {
+    let dir = inbox.join(hub).join("reminders");
+    let mut v: Vec<String> = std::fs::read_dir(&dir)
+        .map(|d| {
+            d.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn read(inbox: &Path, hub: &str, name: &str) -> String {
+    std::fs::read_to_string(inbox.join(hub).join("reminders").join(name)).unwrap()
+}
+
+async fn reminders_escalation_lapse_and_nudge_fire_once_across_restarts(db: TestDb) {
+    let inbox = tempfile::tempdir().unwrap();
+    let owners = Arc::new(Owners::default());
+    let r = routing();
+    let worker = |store: Arc<dyn Store>| {
+        TimerWorker::new(
+            store,
+            vec![
+                Arc::new(InboxSink {
+                    inbox: inbox.path().to_path_buf(),
+                }),
+                owners.clone(),
+            ],
+            Lang::Ja,
+        )
+    };
+    // Friday 2026-11-20 16:00: four cases arrive at hyogo-pro.
+    let t0 = jp(11, 20, 16);
+    let store = db.open().await;
+    let a = seed_case(&*store, "owner-a", "hyogo-pro", &["hyogo-pro"], t0).await;
+    let b = seed_case(&*store, "owner-b", "hyogo-pro", &["hyogo-pro"], t0).await;
+    let c = seed_case(&*store, "owner-c", "hyogo-pro", &["hyogo-pro"], t0).await;
+    let d = seed_case(
+        &*store,
+        "owner-d",
+        "hyogo-pro",
+        &["hyogo-pro", "network-desk"],
+        t0,
+    )
+    .await;
+    let claim = CaseChange::Claim {
+        by: "discord:42".into(),
+    };
+    store
+        .update_case(b, &claim, "discord:42", t0)
+        .await
+        .unwrap();
+    store
+        .update_case(c, &claim, "discord:42", t0)
+        .await
+        .unwrap();
+    let owner_c = UserKey::parse("terminal:owner-c").unwrap();
+    let fwd = store
+        .create_forward_request(
+            &NewForwardRequest {
+                case: c,
+                user: owner_c.clone(),
+                to_hub: "hyogo-yorozu".into(),
+                reason: "経営課題の整理".into(),
+                requested_by: "discord:42".into(),
+            },
+            t0,
+        )
+        .await
+        .unwrap();
+
+    let w = worker(store.arc());
+    let rep = w.tick(&r, t0).await.unwrap();
+    // a, d: reminder + escalation; b, c: nudge; c's forward: reminder + lapse.
+    assert_eq!(rep.scheduled, 8, "{rep:?}");
+    assert!(rep.fired.is_empty());
+    // The weekend and the holiday pass: nothing is due yet.
+    for t in [
+        jp(11, 21, 12),
+        jp(11, 22, 16),
+        jp(11, 23, 16),
+        jp(11, 24, 15),
+    ] {
+        let rep = w.tick(&r, t).await.unwrap();
+        assert!(rep.fired.is_empty(), "{t}: {rep:?}");
+    }
+    // Case d is claimed on Tuesday morning: its reminders are dropped.
+    store
+        .update_case(d, &claim, "discord:7", jp(11, 24, 10))
+        .await
+        .unwrap();
+    store.close().await;
+
+    // Restart: the store opened again, a new worker (a new process).
+    let store = db.open().await;
+    let w = worker(store.arc());
+    // Tuesday 16:00, one business day after Friday 16:00: a's reminder.
+    let rep = w.tick(&r, jp(11, 24, 16)).await.unwrap();
+    assert_eq!(
+        rep.fired,
+        vec![("claim_reminder".to_string(), a.0)],
+        "{rep:?}"
+    );
+    assert!(rep.cancelled >= 2, "d's reminder and escalation: {rep:?}");
+    let hub_files = files(inbox.path(), "hyogo-pro");
+    assert_eq!(hub_files.len(), 1, "{hub_files:?}");
+    let text = read(inbox.path(), "hyogo-pro", &hub_files[0]);
+    assert!(
+        text.contains(&a.to_string()) && text.contains("督促"),
+        "{text}"
+    );
+    // A second instance at the same time fires nothing again.
+    let other = worker(db.open().await.arc());
+    assert!(other
+        .tick(&r, jp(11, 24, 16))
+        .await
+        .unwrap()
+        .fired
+        .is_empty());
+
+    // Wednesday 16:00: a is escalated (fact only: the consent names only
+    // hyogo-pro) and c's owner is reminded of the forward.
+    let rep = w.tick(&r, jp(11, 25, 16)).await.unwrap();
+    let mut fired = rep.fired.clone();
+    fired.sort();
+    assert_eq!(
+        fired,
+        vec![
+            ("consent_reminder".to_string(), c.0),
+            ("escalation".to_string(), a.0)
+        ],
+        "{rep:?}"
+    );
+    let desk = files(inbox.path(), "network-desk");
+    assert_eq!(desk.len(), 1);
+    let esc = read(inbox.path(), "network-desk", &desk[0]);
+    assert!(esc.contains("共有しません"), "{esc}");
+    assert!(
+        !esc.contains("企業情報シート】"),
+        "no sheet without consent: {esc}"
+    );
+    {
+        let o = owners.0.lock().unwrap();
+        assert_eq!(o.len(), 1);
+        assert_eq!(o[0].0, owner_c.to_string());
+        assert!(o[0].1.contains("11月30日(月) 16:00"), "{}", o[0].1);
+    }
+
+    // Thursday 16:00, three business days after the claims: b and c nudge
+    // their claimer; d (claimed Tuesday) does not yet.
+    let rep = w.tick(&r, jp(11, 26, 16)).await.unwrap();
+    let mut fired = rep.fired.clone();
+    fired.sort();
+    assert_eq!(
+        fired,
+        vec![("nudge".to_string(), b.0), ("nudge".to_string(), c.0)],
+        "{rep:?}"
+    );
+    store.close().await;
+
+    // Restart again; Monday 30th 16:00, five business days after the
+    // request: the forward lapses and the hub is told.
+    let store = db.open().await;
+    let w = worker(store.arc());
+    // d's nudge (claimed Tuesday 10:00 + 3 business days = Friday 10:00)
+    // fires in the same tick: it came due while no worker ran.
+    let rep = w.tick(&r, jp(11, 30, 16)).await.unwrap();
+    let mut fired = rep.fired.clone();
+    fired.sort();
+    assert_eq!(
+        fired,
+        vec![
+            ("consent_lapse".to_string(), c.0),
+            ("nudge".to_string(), d.0)
+        ],
+        "{rep:?}"
+    );
+    assert_eq!(
+        store.forward_request(fwd).await.unwrap().unwrap().status,
+        ForwardStatus::Lapsed
+    );
+    // Much later, nothing else fires: every timer fired once.
+    let rep = w.tick(&r, jp(12, 20, 16)).await.unwrap();
+    assert!(rep.fired.is_empty(), "{rep:?}");
+    let all = store.timers(&TimerFilter::default()).await.unwrap();
+    let fired: Vec<_> = all
+        .iter()
+        .filter(|t| t.status == TimerStatus::Fired)
+        .map(|t| (t.kind.as_str(), t.case.unwrap().0))
+        .collect();
+    for (kind, case) in [
+        ("claim_reminder", a.0),
+        ("escalation", a.0),
+        ("consent_reminder", c.0),
+        ("consent_lapse", c.0),
+        ("nudge", b.0),
+        ("nudge", c.0),
+        ("nudge", d.0),
+    ] {
+        assert_eq!(
+            fired.iter().filter(|f| **f == (kind, case)).count(),
+            1,
+            "{kind} of case {case}: {fired:?}"
+        );
+    }
+    assert_eq!(fired.len(), 7, "{fired:?}");
+    assert_eq!(
+        owners.0.lock().unwrap().len(),
+        1,
+        "the owner is reminded once"
+    );
+    // One file per staff notice: a's reminder, c's and b's nudges, d's
+    // nudge and c's lapse at the hub; the escalation at the desk.
+    assert_eq!(files(inbox.path(), "hyogo-pro").len(), 5);
+    assert_eq!(files(inbox.path(), "network-desk").len(), 1);
+    // The audit trail says what was sent, without personal data.
+    let audit = store.audit(Some(a)).await.unwrap();
+    let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
+    assert!(
+        actions.contains(&"reminder_sent") && actions.contains(&"escalated"),
+        "{actions:?}"
+    );
+    // Overdue now (all sent): a is still unclaimed, b, c and d still at
+    // their step.
+    let due = madoguchi::network::worker::due_now(&*store, &r, jp(12, 20, 16))
+        .await
+        .unwrap();
+    assert_eq!(
+        due.iter()
+            .map(|o| (o.kind.as_str(), o.case.0, o.sent))
+            .collect::<Vec<_>>(),
+        [
+            ("claim_reminder", a.0, true),
+            ("escalation", a.0, true),
+            ("nudge", b.0, true),
+            ("nudge", c.0, true),
+            ("nudge", d.0, true)
+        ],
+        "{due:?}"
+    );
+}
+crate::on_both_backends!(reminders_escalation_lapse_and_nudge_fire_once_across_restarts);
+
+/// With the owner's consent naming the network desk, the escalation
+/// carries the sheet.
+async fn escalation_carries_the_sheet_under_consent(db: TestDb) {
+    let inbox = tempfile::tempdir().unwrap();
+    let r = routing();
+    let store = db.open().await;
+    let t0 = jp(11, 20, 16);
+    let a = seed_case(
+        &*store,
+        "owner-e",
+        "hyogo-pro",
+        &["hyogo-pro", "network-desk"],
+        t0,
+    )
+    .await;
+    let w = TimerWorker::new(
+        store.arc(),
+        vec![Arc::new(InboxSink {
+            inbox: inbox.path().to_path_buf(),
+        })],
+        Lang::Ja,
+    );
+    w.tick(&r, t0).await.unwrap();
+    let rep = w.tick(&r, jp(11, 25, 16)).await.unwrap();
+    assert_eq!(rep.fired.len(), 2, "{rep:?}");
+    let desk = files(inbox.path(), "network-desk");
+    assert_eq!(desk.len(), 1);
+    let esc = read(inbox.path(), "network-desk", &desk[0]);
+    assert!(
+        esc.contains(&a.to_string()) && esc.contains("シートを添えます"),
+        "{esc}"
+    );
+    assert!(esc.contains("企業情報シート"), "the sheet follows: {esc}");
+}
+crate::on_both_backends!(escalation_carries_the_sheet_under_consent);
+
+/// `madoguchi cases due` lists what is overdue now, from the cases as they
+/// are, also where no bot has run: here a case that arrived in January and
+/// was never claimed is past its claim limit and its escalation.
+#[tokio::test]
+async fn cases_due_lists_what_is_overdue() {
+    let db = TestDb::sqlite("cases_due");
+    let TestDb::Sqlite { path, .. } = &db else {
+        unreachable!()
+    };
+    let store = db.open().await;
+    let jan = jst()
+        .with_ymd_and_hms(2026, 1, 5, 10, 0, 0)
+        .unwrap()
+        .with_timezone(&Utc);
+    let a = seed_case(&*store, "owner-due", "hyogo-pro", &["hyogo-pro"], jan).await;
+    store.close().await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_madoguchi"))
+        .args(["cases", "due", "--db"])
+        .arg(path)
+        .arg("--dialogs")
+        .arg(crate::support::dialogs_dir())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(
+        lines[0].starts_with(&a.to_string()) && lines[0].contains("受付の督促"),
+        "{text}"
+    );
+    // 2026-01-05 10:00 + 1 business day, in Japan time.
+    assert!(
+        lines[0].contains("1月6日(火) 10:00") && lines[0].contains("未送信"),
+        "{text}"
+    );
+    assert!(
+        lines[1].contains("事務局へ / escalation") && lines[1].contains("hyogo-pro"),
+        "{text}"
+    );
+}
