@@ -89,6 +89,9 @@ pub struct ChatOptions {
     pub inbox: PathBuf,
     /// Echo each input line (useful when input is piped).
     pub echo: bool,
+    /// Only a due follow-up after a match (step 5): fail when none is due.
+    /// Without it a due follow-up still comes first.
+    pub follow_up: bool,
 }
 
 /// The longest input line read whole. Answers are limited far below this
@@ -266,6 +269,25 @@ pub async fn run_chat<R: AsyncBufRead + Unpin, W: Write>(
     // else: the local inbox is an outbox like Discord's.
     deliver_local(store.as_ref(), &opts.inbox, runner.clock().now()).await?;
     let open = store.open_session(&opts.user).await?;
+    // Step 5: a follow-up that is due is offered before anything else,
+    // unless the owner is in the middle of a consultation.
+    let follow_up = match &open {
+        None => crate::followup::offer_due(runner, &opts.user).await?,
+        Some(_) => None,
+    };
+    let in_follow_up = open.as_ref().is_some_and(|s| s.state.follow_up.is_some());
+    if opts.follow_up && follow_up.is_none() && !in_follow_up {
+        let msg = match (&open, opts.lang) {
+            (Some(_), Lang::Ja) => "相談の途中です。`madoguchi chat --resume` で続けるか終えてから、もう一度お試しください",
+            (Some(_), Lang::En) => "a consultation is still open: finish it with `madoguchi chat --resume`, then try again",
+            (None, Lang::Ja) => "このユーザーに予定されたフォローアップはありません。フォローアップは案件が採用・マッチングで完了した後、routing.yaml の follow_up.after_months の時期に届きます",
+            (None, Lang::En) => "no follow-up is due for this user: follow-ups come at routing.yaml's follow_up.after_months after a case is closed as matched or hired",
+        };
+        anyhow::bail!("{msg}");
+    }
+    if let Some(turn) = follow_up {
+        return converse(runner, opts, input, out, turn).await;
+    }
     let first = match (open, opts.resume) {
         (Some(_), true) => Input::Resume,
         // An open consultation is never cancelled without asking: an owner
@@ -283,6 +305,18 @@ pub async fn run_chat<R: AsyncBufRead + Unpin, W: Write>(
         (None, _) => Input::Start,
     };
     let turn = runner.handle(&opts.user, first, Some(opts.lang)).await?;
+    converse(runner, opts, input, out, turn).await
+}
+
+/// Shows the first turn, then answers line by line until the conversation
+/// ends or input runs out.
+async fn converse<R: AsyncBufRead + Unpin, W: Write>(
+    runner: &Runner,
+    opts: &ChatOptions,
+    mut input: R,
+    out: &mut W,
+    turn: Turn,
+) -> anyhow::Result<()> {
     let mut lang = turn.flow.lang;
     let mut told_shift_jis = false;
     if show(runner, opts, &turn, out).await? {

@@ -115,6 +115,7 @@ pub mod discord;
 pub mod domain;
 pub mod engine;
 pub mod escape;
+pub mod followup;
 pub mod instances;
 pub mod outbox;
 pub mod network;

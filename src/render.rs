@@ -177,6 +177,7 @@ pub fn context(flow: &Flow, input: &ContextInput, mode: RenderMode) -> Value {
                 "hubs": all.join(sep),
                 "rule": r.rule,
                 "reason": r.reason,
+                "follow_up": r.follow_up.as_ref().map(|h| h.name.as_str()),
             }),
         );
     }
@@ -369,6 +370,7 @@ mod lite {
                 "hubs" => Some(Key::Route("hubs")),
                 "rule" => Some(Key::Route("rule")),
                 "reason" => Some(Key::Route("reason")),
+                "follow_up" => Some(Key::Route("follow_up")),
                 _ => None,
             },
             _ => None,
@@ -514,6 +516,9 @@ mod lite {
                             .collect::<Vec<_>>()
                             .join(self.sep()),
                         "rule" => r.rule.clone(),
+                        // Absent without a follow-up policy: the template
+                        // shows nothing there, as handlebars does for null.
+                        "follow_up" => r.follow_up.as_ref()?.name.clone(),
                         _ => r.reason.clone(),
                     })
                 }

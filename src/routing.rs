@@ -191,6 +191,8 @@ pub struct Routing {
     pub hubs: Vec<Hub>,
     pub rules: Vec<Rule>,
     pub fallback: Rule,
+    /// Step 5 (follow-up after a match), when the network offers it.
+    pub follow_up: Option<FollowUpPolicy>,
     /// Time limits for reminders and escalation (`reminders:`).
     pub reminders: ReminderPolicy,
 }
@@ -250,6 +252,25 @@ impl ReminderPolicy {
     }
 }
 
+/// The network's follow-up after a match (the guide's step 5, 定着支援):
+/// when the owner is asked, and which hub receives the answers.
+#[derive(Debug, Clone)]
+pub struct FollowUpPolicy {
+    /// Months after the case was closed as matched, ascending.
+    pub after_months: Vec<u32>,
+    /// Days an offer may wait before its one reminder.
+    pub remind_after_days: u32,
+    /// Days after the offer when an unanswered follow-up is recorded as
+    /// such and never offered again.
+    pub unanswered_after_days: u32,
+    /// Tried in order; the first that applies names the step-5 hub. When
+    /// none does, the case's primary hub is the one (it knows the company).
+    pub rules: Vec<Rule>,
+}
+
+/// The support step a follow-up belongs to.
+pub const FOLLOW_UP_STEP: u8 = 5;
+
 /// A hub named in a decision, as stored with the case.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HubRef {
@@ -268,6 +289,11 @@ pub struct RouteDecision {
     pub step: u8,
     /// For each earlier rule: its id and why it did not apply.
     pub passed_over: Vec<(String, String)>,
+    /// The hub that receives the owner's follow-up answers after a match
+    /// (step 5), when the network offers follow-ups. The consent screen
+    /// names it, so the owner knows before agreeing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_up: Option<HubRef>,
 }
 
 impl RouteDecision {
@@ -408,7 +434,26 @@ impl Routing {
             copies: copies.into_iter().map(|i| self.hub_ref(i, lang)).collect(),
             step: rule.step,
             passed_over: Vec::new(),
+            follow_up: None,
         })
+    }
+
+    /// The step-5 hub for an owner: the first follow-up rule that applies,
+    /// `None` when the network has no follow-ups or no rule applies (the
+    /// case's primary hub then takes the answers).
+    pub fn decide_follow_up(&self, f: &dyn Facts, lang: Lang) -> Option<RouteDecision> {
+        let policy = self.follow_up.as_ref()?;
+        let mut passed_over = Vec::new();
+        for rule in &policy.rules {
+            match self.try_rule(rule, f, lang) {
+                Ok(mut d) => {
+                    d.passed_over = passed_over;
+                    return Some(d);
+                }
+                Err(why) => passed_over.push((rule.id.clone(), why)),
+            }
+        }
+        None
     }
 
     /// Chooses the hubs for a case. Always returns a decision: the fallback
@@ -419,7 +464,7 @@ impl Routing {
             match self.try_rule(rule, f, lang) {
                 Ok(mut d) => {
                     d.passed_over = passed_over;
-                    return d;
+                    return self.with_follow_up(d, f, lang);
                 }
                 Err(why) => passed_over.push((rule.id.clone(), why)),
             }
@@ -436,9 +481,22 @@ impl Routing {
                     copies: vec![],
                     step: 1,
                     passed_over: vec![],
+                    follow_up: None,
                 }
             });
         d.passed_over = passed_over;
+        self.with_follow_up(d, f, lang)
+    }
+
+    /// Names the step-5 hub in a decision (see [`RouteDecision::follow_up`]).
+    fn with_follow_up(&self, mut d: RouteDecision, f: &dyn Facts, lang: Lang) -> RouteDecision {
+        if self.follow_up.is_some() {
+            d.follow_up = Some(
+                self.decide_follow_up(f, lang)
+                    .map(|fd| fd.primary)
+                    .unwrap_or_else(|| d.primary.clone()),
+            );
+        }
         d
     }
 }

@@ -542,6 +542,17 @@ impl Runner {
                 Some(id) => (id, 1),
                 None => (session, rev + 1),
             };
+            // A follow-up dialog that ended records how on its follow-up
+            // (answered, declined, …), whatever platform it ran on.
+            if let (true, Some(link)) = (flow.follow_up, state.follow_up.as_deref()) {
+                if let Some(end) = effects.iter().find_map(|e| match e {
+                    Effect::Finished(s) => Some(*s),
+                    _ => None,
+                }) {
+                    crate::followup::record_end(self.store.as_ref(), link, end, outcome.case, now)
+                        .await;
+                }
+            }
             self.cache_put(user, session, rev, &flow, state);
             drop(guard);
             crate::metrics::record_turn(
@@ -737,6 +748,95 @@ impl Runner {
             }
             Input::Resume | Input::Pick { .. } => false,
         })
+    }
+
+    /// Starts a follow-up dialog (the script `script_id` with `follow_up:
+    /// true`) for the owner, its recipient already chosen (`route`) and
+    /// linked to its follow-up and case. Returns `None`, starting nothing,
+    /// while the owner has another open session: the follow-up waits for
+    /// their next free moment rather than interrupt a consultation. When
+    /// the open session is this follow-up's own (started before a crash),
+    /// it is resumed instead of started twice.
+    pub async fn start_follow_up(
+        &self,
+        user: &UserKey,
+        script_id: &str,
+        lang: Lang,
+        route: crate::routing::RouteDecision,
+        link: engine::FollowUpLink,
+    ) -> Result<Option<Turn>, RunError> {
+        if let Some(open) = self.store.open_session(user).await? {
+            if open.state.follow_up.as_deref() == Some(&link) {
+                return self.handle(user, Input::Resume, Some(lang)).await.map(Some);
+            }
+            return Ok(None);
+        }
+        let guard = self.lock_for(user).lock_owned().await;
+        let b = self.bundle();
+        let flow = b
+            .flow(script_id, lang)
+            .or_else(|| b.flow(script_id, self.config.default_lang))
+            .filter(|f| f.follow_up)
+            .ok_or(RunError::NoScript {
+                script: script_id.to_string(),
+                lang,
+            })?;
+        let now = self.clock.now();
+        let mut state = SessionState {
+            route: Some(Box::new(route)),
+            follow_up: Some(Box::new(link)),
+            ..SessionState::default()
+        };
+        let effects = engine::step(
+            &flow,
+            &mut state,
+            Input::Start,
+            &Ctx::new(now, self.config.mode),
+        );
+        let new = NewSession {
+            user: user.clone(),
+            script_id: flow.script_id.clone(),
+            lang: flow.lang,
+            version: flow.version.clone(),
+            now,
+            // Checked in the writing transaction: a consultation started
+            // meanwhile (another instance) keeps the owner, and the
+            // follow-up waits.
+            presumed: Presumption::NoOpenSession,
+        };
+        let node = flow.node(state.node).id.clone();
+        let commit = crate::store::StepCommit {
+            session: SessionId(0),
+            rev: 0,
+            now,
+            state: &state,
+            current_node: &node,
+            effects: &effects,
+            deliveries: Vec::new(),
+            new_session: Some(&new),
+            state_json: None,
+            prev_status: None,
+        };
+        let outcome = match self.store.commit_step(&commit).await {
+            Ok(o) => o,
+            Err(StoreError::NotNew(_)) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        let session = outcome.created.ok_or_else(|| {
+            RunError::Store(StoreError::Conflict(
+                "the follow-up session was not created".into(),
+            ))
+        })?;
+        // The cache may hold the owner's previous (ended) session.
+        self.forget_cached(user);
+        self.cache_put(user, session, 1, &flow, state);
+        drop(guard);
+        Ok(Some(Turn {
+            session,
+            flow,
+            effects,
+            case: None,
+        }))
     }
 
     /// The delivery rows for a set of hubs on the configured transports.

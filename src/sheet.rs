@@ -127,8 +127,11 @@ pub fn check(flow: &Flow, input: &ContextInput, sheet: &str) -> Vec<String> {
             ));
         }
     }
+    // A follow-up's answers (step 5) are not a company information sheet:
+    // the guide's fields are on the case they follow up.
     let fields = GUIDE_FIELDS
         .iter()
+        .filter(|_| !flow.follow_up)
         .chain(TALENT_FIELDS.iter().filter(|_| has_talent_detail));
     for (field, titles) in fields {
         if !titles.iter().any(|t| sheet.contains(t)) {

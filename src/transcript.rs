@@ -31,9 +31,31 @@ pub struct Transcript {
     pub lang: String,
     /// The date in Japan during the conversation.
     pub today: Option<NaiveDate>,
+    /// For a follow-up script: the matched case being followed up and its
+    /// step-5 hub. `start: true` then starts the follow-up as the bot does
+    /// when it is due (a follow-up row offered, the dialog linked to it).
+    pub follow_up: Option<FollowUpGiven>,
     pub steps: Vec<Spanned<Step>>,
     #[serde(default)]
     pub expect: Expect,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FollowUpGiven {
+    /// The step-5 hub's id in routing.yaml.
+    pub hub: String,
+    #[serde(default = "one")]
+    pub case: i64,
+    #[serde(default = "one_u8")]
+    pub seq: u8,
+}
+
+fn one() -> i64 {
+    1
+}
+fn one_u8() -> u8 {
+    1
 }
 
 fn default_script() -> String {
@@ -81,6 +103,8 @@ pub struct Expect {
     #[serde(default)]
     pub summary: Vec<String>,
     pub deliveries: Option<Vec<String>>,
+    /// For a follow-up: its recorded status (`answered`, `declined`, …).
+    pub follow_up: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -228,6 +252,28 @@ pub async fn run_on(t: &Transcript, bundle: Bundle, backend: &Backend) -> Outcom
             };
             log.push_str("\n[crash: restarted from the database]\n");
             Input::Resume
+        } else if s.start && t.follow_up.is_some() {
+            match start_follow_up(t, &runner, &user, lang).await {
+                Ok(turn) => {
+                    let reply = render_effects(&turn.effects, turn.flow.lang);
+                    log.push_str(&reply);
+                    log.push('\n');
+                    for frag in &s.bot {
+                        if !reply.contains(frag.as_str()) {
+                            fail(&mut failures, line, format!("the reply does not contain {frag:?}\n--- reply ---\n{reply}\n-------------"));
+                        }
+                    }
+                }
+                Err(e) => {
+                    fail(
+                        &mut failures,
+                        line,
+                        format!("the follow-up did not start: {e}"),
+                    );
+                    break;
+                }
+            }
+            continue;
         } else if s.start {
             Input::Start
         } else if let Some(o) = &s.owner {
@@ -335,6 +381,72 @@ pub async fn run_on(t: &Transcript, bundle: Bundle, backend: &Backend) -> Outcom
         failures,
         log,
     }
+}
+
+/// Offers a follow-up of the transcript's case and starts its dialog, as
+/// the bot does when the follow-up is due.
+async fn start_follow_up(
+    t: &Transcript,
+    runner: &Runner,
+    user: &UserKey,
+    lang: Lang,
+) -> Result<crate::runner::Turn, String> {
+    use crate::store::{FollowUpMove, FollowUpStatus};
+    let given = t.follow_up.as_ref().ok_or("no follow_up given")?;
+    let store = runner.store();
+    let now = runner.clock().now();
+    let case = crate::domain::ids::CaseId(given.case);
+    let dues = vec![now; given.seq as usize];
+    store
+        .schedule_follow_ups(case, user, &dues, now)
+        .await
+        .map_err(|e| e.to_string())?;
+    let f = store
+        .follow_ups_of_case(case)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|f| f.seq == given.seq)
+        .ok_or("the follow-up was not scheduled")?;
+    store
+        .move_follow_up(&FollowUpMove {
+            id: f.id,
+            from: &[FollowUpStatus::Scheduled],
+            to: FollowUpStatus::Offered,
+            session: None,
+            answer_case: None,
+            now,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let bundle = runner.bundle();
+    let flow = bundle
+        .flow(&t.script, lang)
+        .ok_or_else(|| format!("no script `{}` in {lang}", t.script))?;
+    let hub = flow
+        .routing
+        .hub(&given.hub)
+        .ok_or_else(|| format!("no hub `{}` in routing.yaml", given.hub))?;
+    let route = crate::followup::route_to(
+        crate::routing::HubRef {
+            id: given.hub.clone(),
+            name: hub.name.clone(),
+        },
+        case,
+        given.seq,
+        &flow.routing,
+        lang,
+    );
+    let link = crate::engine::FollowUpLink {
+        id: f.id,
+        case,
+        seq: given.seq,
+    };
+    runner
+        .start_follow_up(user, &t.script, lang, route, link)
+        .await
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| "the owner has an open session".to_string())
 }
 
 fn rebuild(sources: &[crate::script::Sources]) -> Vec<Arc<crate::script::Flow>> {
@@ -472,6 +584,18 @@ async fn check_expect(
                 "sheet: {p}\n--- summary ---\n{}\n---------------",
                 c.summary_plain
             ));
+        }
+    }
+    if let (Some(want), Some(given)) = (&e.follow_up, &t.follow_up) {
+        let got = store
+            .follow_ups_of_case(crate::domain::ids::CaseId(given.case))
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .find(|f| f.seq == given.seq)
+            .map(|f| f.status.name());
+        if got != Some(want.as_str()) {
+            fail(format!("the follow-up is {got:?}, expected {want:?}"));
         }
     }
     if let Some(want) = &e.deliveries {

@@ -28,6 +28,10 @@ pub struct ChatArgs {
     /// The script to run (its `script:` id).
     #[arg(long, default_value = "first_contact")]
     pub script: String,
+    /// Answer the follow-up after a match that is due (step 5); a due
+    /// follow-up also comes first without this.
+    #[arg(long)]
+    pub follow_up: bool,
 }
 
 pub async fn chat(args: ChatArgs) -> Result<u8> {
@@ -38,6 +42,7 @@ pub async fn chat(args: ChatArgs) -> Result<u8> {
         inbox,
         user,
         script,
+        follow_up,
     } = args;
     let bundle = load_checked(&common.dialogs)?;
     let store = open_store(&common.db).await?;
@@ -50,6 +55,7 @@ pub async fn chat(args: ChatArgs) -> Result<u8> {
         resume,
         inbox,
         echo,
+        follow_up,
     };
     let stdin = tokio::io::BufReader::new(tokio::io::stdin());
     run_chat(&runner, &opts, stdin, &mut std::io::stdout()).await?;

@@ -23,6 +23,7 @@
 mod admin;
 pub mod config;
 mod desk;
+mod follow_up;
 mod notices;
 mod outbox;
 pub(crate) mod owner;
@@ -710,6 +711,8 @@ pub async fn start(
             .run_writer(bot.store.clone(), stop_rx.clone()),
     );
     tokio::spawn(monthly_summary(bot.clone(), stop_rx.clone()));
+    // Step 5: due follow-ups are DMed to their owners (ends with `stop`).
+    tokio::spawn(follow_up::run(bot.clone(), stop_rx.clone()));
     let timers = tokio::spawn(reminder_loop(bot.clone(), stop_rx.clone()));
     let worker = own_outbox.then(|| {
         let outbox = crate::outbox::Outbox::new(

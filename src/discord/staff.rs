@@ -1065,6 +1065,7 @@ mod tests {
                 copies: vec![hub("b")],
                 step: 3,
                 passed_over: vec![],
+                follow_up: None,
             },
             hub_id: "a".into(),
             tags: vec!["sales".into()],

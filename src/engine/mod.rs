@@ -138,6 +138,22 @@ pub struct SessionState {
     /// Boxed and usually absent, to keep idle states small.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pending: Option<Box<AnswerValue>>,
+    /// For a follow-up dialog (step 5): the follow-up and the case it
+    /// belongs to. Set when the dialog starts, with `route` already naming
+    /// the step-5 hub; the engine keeps it and does not read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub follow_up: Option<Box<FollowUpLink>>,
+}
+
+/// The link from a follow-up dialog to the case it follows up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowUpLink {
+    /// The follow-up's id in the store.
+    pub id: i64,
+    /// The matched case.
+    pub case: crate::domain::ids::CaseId,
+    /// Which interval (1 for the first).
+    pub seq: u8,
 }
 
 impl Default for SessionState {
@@ -152,6 +168,7 @@ impl Default for SessionState {
             route: None,
             consented: None,
             pending: None,
+            follow_up: None,
         }
     }
 }
@@ -461,8 +478,17 @@ impl Stepper<'_> {
 
     fn command(&mut self, c: Command) {
         if c == Command::Restart {
+            // A follow-up's recipient was set before it started and no
+            // node of its script chooses it again, so it survives a restart.
+            let (route, follow_up) = if self.flow.follow_up {
+                (self.st.route.take(), self.st.follow_up.take())
+            } else {
+                (None, None)
+            };
             *self.st = SessionState {
                 status: Status::Active,
+                route,
+                follow_up,
                 ..SessionState::default()
             };
             self.out.push(Effect::Restarted);

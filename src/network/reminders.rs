@@ -513,6 +513,7 @@ mod tests {
                 copies: vec![],
                 step: 3,
                 passed_over: vec![],
+                follow_up: None,
             },
             hub_id: hub.into(),
             tags: vec![],

@@ -615,7 +615,12 @@ impl<'a> Compiler<'a> {
             }
         }
 
-        let routing = raw_routing.and_then(|r| compile_routing(r, &names, rd, sources));
+        // A follow-up script routes nothing itself (its recipient was chosen
+        // when the case was routed), and the routing rules speak of the
+        // first consultation's questions, which it does not ask: only the
+        // hubs and the follow-up policy are compiled for it.
+        let routing =
+            raw_routing.and_then(|r| compile_routing(r, &names, rd, sources, !raw.follow_up));
 
         // Commands: built-in words plus the script's own.
         let mut words = Vec::new();
@@ -679,6 +684,7 @@ impl<'a> Compiler<'a> {
             commands: Commands { words },
             messages: Messages::new(lang, overrides),
             routing,
+            follow_up: raw.follow_up,
             sources: sources.clone(),
             templates: hb,
         };
@@ -1347,7 +1353,9 @@ impl<'a> Compiler<'a> {
             let mut warned = HashSet::new();
             for (var, (tl, tc), guards) in &t.unguarded {
                 let is_answer = flow.index_of(var).is_some();
-                if !(is_answer || var == "route") || sets.iter().all(|s| s.contains(var)) {
+                // A follow-up dialog starts with its route set.
+                let routed = var == "route" && !flow.follow_up;
+                if !(is_answer || routed) || sets.iter().all(|s| s.contains(var)) {
                     continue;
                 }
                 // Inside `{{#if g}}`, only paths on which `g` was answered
@@ -1515,8 +1523,29 @@ impl<'a> Compiler<'a> {
             }
         }
         // Consent must come after routing, so the owner is told who receives
-        // the case before agreeing.
-        for i in 0..n {
+        // the case before agreeing. A follow-up script's recipient is set
+        // before it starts (the case's step-5 hub), so it has no route
+        // node, and a route node there would choose anew from answers it
+        // does not ask.
+        if flow.follow_up {
+            for i in 0..n {
+                if matches!(flow.nodes[i].kind, NodeKind::Route) {
+                    self.d.error(
+                        &raw.nodes[i].id,
+                        "route-in-follow-up",
+                        bi!(
+                            "a follow-up script cannot have a `route: true` node",
+                            "フォローアップのスクリプトには `route: true` のノードを置けません"
+                        ),
+                        bi!(
+                            "remove it: the follow-up answers go to the case's step-5 hub (`follow_up:` in routing.yaml)",
+                            "削除してください。フォローアップの回答は案件の定着支援（STEP5）担当拠点（routing.yaml の `follow_up:`）に送られます"
+                        ),
+                    );
+                }
+            }
+        }
+        for i in (0..n).filter(|_| !flow.follow_up) {
             if let NodeKind::Ask(Question {
                 ty: AnswerType::Consent { .. },
                 ..
@@ -2396,17 +2425,26 @@ fn compile_reminders(
 }
 
 fn compile_routing(
-    raw: RawRouting,
+    mut raw: RawRouting,
     names: &Names,
     d: &mut Diags,
     _sources: &Sources,
+    with_rules: bool,
 ) -> Option<Routing> {
     let areas = crate::routing::areas::compile(&raw.areas, d);
     let names = &Names {
         areas: &areas,
         ..*names
     };
+    if !with_rules {
+        raw.rules.clear();
+        raw.prefecture_answer = None;
+        if let Some(f) = &mut raw.follow_up {
+            f.rules.clear();
+        }
+    }
     let prefecture_node = match &raw.prefecture_answer {
+        _ if !with_rules => None,
         Some(k) => match names.index.get(&k.value) {
             Some(&ix) if matches!(names.kinds[ix as usize], Some(AnswerType::Prefecture)) => {
                 Some(ix)
@@ -2613,7 +2651,15 @@ fn compile_routing(
     let mut rules = Vec::new();
     let mut ok = true;
     let mut rule_ids = HashSet::new();
-    for r in &raw.rules {
+    let empty = Vec::new();
+    let follow_up_rules = raw.follow_up.as_ref().map_or(&empty, |f| &f.rules);
+    let mut fu_rules = Vec::new();
+    for (r, follow_up) in raw
+        .rules
+        .iter()
+        .map(|r| (r, false))
+        .chain(follow_up_rules.iter().map(|r| (r, true)))
+    {
         if !rule_ids.insert(r.id.value.clone()) {
             d.error(
                 &r.id,
@@ -2639,16 +2685,26 @@ fn compile_routing(
             .into_iter()
             .collect();
         match (when, primary, copies) {
-            (Some(w), Some(p), Some(c)) => rules.push(Rule {
-                id: r.id.value.clone(),
-                loc: Loc::from(&r.id),
-                description: r.description.clone(),
-                description_en: r.description_en.clone(),
-                when: Some(w),
-                step: r.step.unwrap_or(1).min(5),
-                primary: p,
-                copies: c,
-            }),
+            (Some(w), Some(p), Some(c)) => {
+                let rule = Rule {
+                    id: r.id.value.clone(),
+                    loc: Loc::from(&r.id),
+                    description: r.description.clone(),
+                    description_en: r.description_en.clone(),
+                    when: Some(w),
+                    step: r.step.unwrap_or(1).min(5),
+                    primary: p,
+                    copies: c,
+                };
+                if follow_up {
+                    fu_rules.push(Rule {
+                        step: crate::routing::FOLLOW_UP_STEP,
+                        ..rule
+                    });
+                } else {
+                    rules.push(rule);
+                }
+            }
             _ => ok = false,
         }
     }
@@ -2693,6 +2749,10 @@ fn compile_routing(
             );
         }
     }
+    let follow_up = raw
+        .follow_up
+        .as_ref()
+        .and_then(|f| compile_follow_up(f, std::mem::take(&mut fu_rules), d));
     let reminders = compile_reminders(&raw.reminders, &hub_index, &fb_primary, &hubs, d);
     if !ok || d.has_errors() {
         return None;
@@ -2714,6 +2774,59 @@ fn compile_routing(
             primary: fb_primary?,
             copies: fb_copies?,
         },
+        follow_up,
+    })
+}
+
+/// The `follow_up:` section: intervals ascending and within five years, a
+/// reminder before the follow-up is recorded as unanswered.
+fn compile_follow_up(
+    raw: &super::raw::RawFollowUp,
+    rules: Vec<Rule>,
+    d: &mut Diags,
+) -> Option<crate::routing::FollowUpPolicy> {
+    let months = &raw.after_months.value;
+    let ascending = months.windows(2).all(|w| w[0] < w[1]);
+    if months.is_empty() || !ascending || months.iter().any(|m| *m == 0 || *m > 60) {
+        d.error(
+            &raw.after_months,
+            "bad-follow-up-months",
+            bi!(
+                "`after_months` must list months after the match, ascending, each from 1 to 60",
+                "`after_months` にはマッチング後の月数を 1〜60 の範囲で小さい順に書いてください"
+            ),
+            bi!("e.g. `after_months: [1, 6]`", "例: `after_months: [1, 6]`"),
+        );
+        return None;
+    }
+    let remind = raw.remind_after_days.as_ref().map_or(7, |s| s.value);
+    let give_up = raw.unanswered_after_days.as_ref().map_or(14, |s| s.value);
+    if remind == 0 || give_up <= remind {
+        let at = raw
+            .unanswered_after_days
+            .as_ref()
+            .map(Loc::from)
+            .or(raw.remind_after_days.as_ref().map(Loc::from))
+            .unwrap_or(Loc::from(&raw.after_months));
+        d.error(
+            at,
+            "bad-follow-up-days",
+            bi!(
+                "`remind_after_days` must be at least 1 and less than `unanswered_after_days`",
+                "`remind_after_days` は 1 以上で、`unanswered_after_days` より小さくしてください"
+            ),
+            bi!(
+                "e.g. `remind_after_days: 7` and `unanswered_after_days: 14`",
+                "例: `remind_after_days: 7`、`unanswered_after_days: 14`"
+            ),
+        );
+        return None;
+    }
+    Some(crate::routing::FollowUpPolicy {
+        after_months: months.clone(),
+        remind_after_days: remind,
+        unanswered_after_days: give_up,
+        rules,
     })
 }
 

@@ -72,6 +72,9 @@ pub struct Flow {
     pub commands: Commands,
     pub messages: Messages,
     pub routing: Routing,
+    /// A follow-up dialog (step 5, `follow_up: true`): started for the
+    /// owner of a matched case with its recipient already chosen.
+    pub follow_up: bool,
     pub sources: Sources,
     pub(crate) templates: Handlebars<'static>,
 }

@@ -32,6 +32,12 @@ pub struct RawScript {
     /// One line naming the case for staff lists (template), e.g. the
     /// company name.
     pub headline: Option<Spanned<String>>,
+    /// A follow-up dialog (step 5): run for the owner of a closed case,
+    /// whose recipient is the case's step-5 hub, chosen when the case was
+    /// routed. Such a script has no `route: true` node and its consent
+    /// question names that hub.
+    #[serde(default)]
+    pub follow_up: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -177,9 +183,30 @@ pub struct RawRouting {
     pub hubs: Vec<RawHub>,
     pub rules: Vec<RawRule>,
     pub fallback: RawFallback,
+    /// Step 5: when a matched case's owner is asked how things are going,
+    /// and which hub receives the answers.
+    pub follow_up: Option<RawFollowUp>,
     /// Time limits for reminders and escalation (all optional).
     #[serde(default)]
     pub reminders: RawReminders,
+}
+
+/// The `follow_up:` section of the routing file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFollowUp {
+    /// Months after a case is closed as matched or hired at which the
+    /// owner is offered a follow-up (e.g. `[1, 6]`).
+    pub after_months: Spanned<Vec<u32>>,
+    /// Days after an offer without an answer before the one reminder.
+    pub remind_after_days: Option<Spanned<u32>>,
+    /// Days after an offer without an answer when it is recorded as
+    /// unanswered (never offered again).
+    pub unanswered_after_days: Option<Spanned<u32>>,
+    /// Rules choosing the step-5 hub (tried in order, like `rules:`); when
+    /// none applies, the case's primary hub receives the answers.
+    #[serde(default)]
+    pub rules: Vec<RawRule>,
 }
 
 /// `reminders:` in the routing file: time limits in business time

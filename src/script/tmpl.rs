@@ -373,7 +373,7 @@ pub fn sample_context(flow: &Flow, full: bool) -> serde_json::Value {
         }
         m.insert(
             "route".into(),
-            json!({ "primary": "hub", "copies": "hub2", "hubs": "hub、hub2", "rule": "rule", "reason": "reason" }),
+            json!({ "primary": "hub", "copies": "hub2", "hubs": "hub、hub2", "rule": "rule", "reason": "reason", "follow_up": "hub3" }),
         );
     }
     m.insert("answers".into(), Value::Array(answers));

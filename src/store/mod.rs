@@ -859,6 +859,36 @@ pub trait Store: Send + Sync + 'static {
 
     async fn add_relay_message(&self, m: &RelayMessage) -> Result<()>;
     async fn relay_messages_of_user(&self, user: &UserKey) -> Result<Vec<RelayMessage>>;
+
+    /// Schedules a matched case's follow-ups, one per due time (in order,
+    /// `seq` 1, 2, …), with an audit entry. Does nothing and returns false
+    /// when the case has follow-ups already, so scheduling twice (two
+    /// instances, a restart) schedules once.
+    async fn schedule_follow_ups(
+        &self,
+        case: CaseId,
+        user: &UserKey,
+        dues: &[DateTime<Utc>],
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    async fn follow_ups_of_case(&self, case: CaseId) -> Result<Vec<FollowUp>>;
+    /// The owner's follow-ups, oldest due first.
+    async fn follow_ups_of_user(&self, user: &UserKey) -> Result<Vec<FollowUp>>;
+    /// Follow-ups in `status` whose time for it (due for `scheduled`,
+    /// offered for `offered`, reminded for `reminded`) is at or before
+    /// `at`, oldest first.
+    async fn follow_ups_waiting(
+        &self,
+        status: FollowUpStatus,
+        at: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<FollowUp>>;
+    /// Moves a follow-up if its stored status is one of `m.from`, with an
+    /// audit entry on its case (`follow_up_<status>`) in the same
+    /// transaction; returns false (writing nothing) otherwise. This
+    /// compare-and-set is what makes an offer or a reminder happen exactly
+    /// once across restarts and instances.
+    async fn move_follow_up(&self, m: &FollowUpMove<'_>) -> Result<bool>;
     /// Keeps a timer unless one with the same `(kind, subject)` exists
     /// (whatever its status: a timer that fired or was cancelled is not
     /// scheduled again). Returns the stored timer and whether this call
@@ -932,6 +962,92 @@ pub trait Store: Send + Sync + 'static {
     async fn claim_admin_post(&self, key: &str, now: DateTime<Utc>) -> Result<bool>;
     /// Gives a claim back after the post failed, so it is tried again.
     async fn release_admin_post(&self, key: &str) -> Result<()>;
+}
+
+/// Where a follow-up after a match stands (see [`FollowUp`]). A status
+/// only moves forward; the last four are final.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FollowUpStatus {
+    /// Waiting for its due time.
+    Scheduled,
+    /// Due and offered to the owner (a follow-up dialog started).
+    Offered,
+    /// Offered, not answered, and reminded once.
+    Reminded,
+    /// The owner answered (and said whether the hub may have the answers).
+    Answered,
+    /// The owner wants no more follow-ups for this case.
+    Declined,
+    /// Not answered after the reminder: recorded, never offered again.
+    Unanswered,
+    /// Not offered: the owner declined an earlier one or deleted their data.
+    Cancelled,
+}
+
+impl FollowUpStatus {
+    pub const ALL: [FollowUpStatus; 7] = [
+        FollowUpStatus::Scheduled,
+        FollowUpStatus::Offered,
+        FollowUpStatus::Reminded,
+        FollowUpStatus::Answered,
+        FollowUpStatus::Declined,
+        FollowUpStatus::Unanswered,
+        FollowUpStatus::Cancelled,
+    ];
+    pub fn name(self) -> &'static str {
+        match self {
+            FollowUpStatus::Scheduled => "scheduled",
+            FollowUpStatus::Offered => "offered",
+            FollowUpStatus::Reminded => "reminded",
+            FollowUpStatus::Answered => "answered",
+            FollowUpStatus::Declined => "declined",
+            FollowUpStatus::Unanswered => "unanswered",
+            FollowUpStatus::Cancelled => "cancelled",
+        }
+    }
+    pub fn parse(s: &str) -> Option<FollowUpStatus> {
+        FollowUpStatus::ALL.into_iter().find(|c| c.name() == s)
+    }
+    /// Offered and waiting for the owner.
+    pub fn is_waiting(self) -> bool {
+        matches!(self, FollowUpStatus::Offered | FollowUpStatus::Reminded)
+    }
+}
+
+/// One follow-up of a matched case (the guide's step 5): offered to the
+/// owner once when due, reminded at most once, then recorded.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FollowUp {
+    pub id: i64,
+    pub case: CaseId,
+    pub user: UserKey,
+    /// 1 for the first interval.
+    pub seq: u8,
+    pub due_at: DateTime<Utc>,
+    pub status: FollowUpStatus,
+    pub session: Option<SessionId>,
+    /// The case carrying the answers to the step-5 hub.
+    pub answer_case: Option<CaseId>,
+    pub offered_at: Option<DateTime<Utc>>,
+    pub reminded_at: Option<DateTime<Utc>>,
+    pub decided_at: Option<DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A move of a follow-up from one status to another
+/// ([`Store::move_follow_up`]).
+#[derive(Debug, Clone)]
+pub struct FollowUpMove<'a> {
+    pub id: i64,
+    /// The statuses it may move from; any other stored status refuses the
+    /// move (it already happened).
+    pub from: &'a [FollowUpStatus],
+    pub to: FollowUpStatus,
+    /// Set with the move when given (the dialog started, the answers' case).
+    pub session: Option<SessionId>,
+    pub answer_case: Option<CaseId>,
+    pub now: DateTime<Utc>,
 }
 
 /// A staff action on a case.

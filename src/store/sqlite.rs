@@ -371,6 +371,29 @@ fn case_row(r: &SqliteRow) -> Result<CaseRecord> {
     })
 }
 
+fn follow_up_row(r: &SqliteRow) -> Result<FollowUp> {
+    let user: String = r.try_get("user_key")?;
+    let status: String = r.try_get("status")?;
+    let seq: i64 = r.try_get("seq")?;
+    let session: Option<i64> = r.try_get("session_id")?;
+    let answer_case: Option<i64> = r.try_get("answer_case")?;
+    Ok(FollowUp {
+        id: r.try_get("id")?,
+        case: CaseId(r.try_get("case_id")?),
+        user: UserKey::parse(&user).map_err(|e| corrupt("follow-up user", e))?,
+        seq: seq.clamp(0, 255) as u8,
+        due_at: r.try_get("due_at")?,
+        status: FollowUpStatus::parse(&status)
+            .ok_or_else(|| corrupt("follow-up status", &status))?,
+        session: session.map(SessionId),
+        answer_case: answer_case.map(CaseId),
+        offered_at: r.try_get("offered_at")?,
+        reminded_at: r.try_get("reminded_at")?,
+        decided_at: r.try_get("decided_at")?,
+        updated_at: r.try_get("updated_at")?,
+    })
+}
+
 fn delivery_row(r: &SqliteRow) -> Result<DeliveryRecord> {
     let status: String = r.try_get("status")?;
     Ok(DeliveryRecord {
@@ -1623,6 +1646,16 @@ impl Store for SqliteStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        // No follow-up is offered to an owner who withdrew; the rows stay
+        // (without answers) as the record of what was planned.
+        sqlx::query(
+            "UPDATE follow_ups SET status = 'cancelled', decided_at = ?, updated_at = ?
+             WHERE user_key = ? AND status IN ('scheduled', 'offered', 'reminded')",
+        )
+        .bind(now)
+        .bind(&key)
+        .execute(&mut *tx)
+        .await?;
         // Undelivered copies must not go out after the owner withdrew.
         sqlx::query(
             "UPDATE deliveries SET status = 'failed', last_error = 'owner deleted their data'
@@ -2135,6 +2168,151 @@ impl Store for SqliteStore {
         rows.iter().map(timer_row).collect()
     }
 
+    async fn schedule_follow_ups(
+        &self,
+        case: CaseId,
+        user: &UserKey,
+        dues: &[DateTime<Utc>],
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM follow_ups WHERE case_id = ?")
+            .bind(case.0)
+            .fetch_one(&mut *tx)
+            .await?;
+        if n > 0 || dues.is_empty() {
+            return Ok(false);
+        }
+        for (i, due) in dues.iter().enumerate() {
+            // ON CONFLICT: another instance scheduled the case meanwhile
+            // (possible under PostgreSQL's read committed); its rows stand.
+            sqlx::query(
+                "INSERT INTO follow_ups (case_id, user_key, seq, due_at, status, updated_at) VALUES (?, ?, ?, ?, 'scheduled', ?) ON CONFLICT (case_id, seq) DO NOTHING",
+            )
+            .bind(case.0)
+            .bind(user.to_string())
+            .bind(i as i64 + 1)
+            .bind(*due)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let detail = serde_json::json!({ "due": dues });
+        sqlx::query(
+            "INSERT INTO audit_log (case_id, actor, action, detail, at) VALUES (?, 'bot', 'follow_up_scheduled', ?, ?)",
+        )
+        .bind(case.0)
+        .bind(detail.to_string())
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn follow_ups_of_case(&self, case: CaseId) -> Result<Vec<FollowUp>> {
+        let rows = sqlx::query("SELECT * FROM follow_ups WHERE case_id = ? ORDER BY seq")
+            .bind(case.0)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(follow_up_row).collect()
+    }
+
+    async fn follow_ups_of_user(&self, user: &UserKey) -> Result<Vec<FollowUp>> {
+        let rows = sqlx::query("SELECT * FROM follow_ups WHERE user_key = ? ORDER BY due_at, id")
+            .bind(user.to_string())
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(follow_up_row).collect()
+    }
+
+    async fn follow_ups_waiting(
+        &self,
+        status: FollowUpStatus,
+        at: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<FollowUp>> {
+        let column = match status {
+            FollowUpStatus::Offered => "offered_at",
+            FollowUpStatus::Reminded => "reminded_at",
+            FollowUpStatus::Scheduled => "due_at",
+            _ => "decided_at",
+        };
+        let rows = sqlx::query(&format!(
+            "SELECT * FROM follow_ups WHERE status = ? AND {column} <= ? ORDER BY {column}, id LIMIT ?"
+        ))
+        .bind(status.name())
+        .bind(at)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(follow_up_row).collect()
+    }
+
+    async fn move_follow_up(&self, m: &FollowUpMove<'_>) -> Result<bool> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let row = sqlx::query("SELECT * FROM follow_ups WHERE id = ?")
+            .bind(m.id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        let Some(row) = row else {
+            return Err(StoreError::NotFound(format!("follow-up {}", m.id)));
+        };
+        let f = follow_up_row(&row)?;
+        if !m.from.contains(&f.status) {
+            return Ok(false);
+        }
+        let (offered, reminded, decided) = match m.to {
+            FollowUpStatus::Scheduled => (None, None, None),
+            FollowUpStatus::Offered => (Some(m.now), None, None),
+            FollowUpStatus::Reminded => (None, Some(m.now), None),
+            _ => (None, None, Some(m.now)),
+        };
+        // The status in the WHERE clause makes the move a compare-and-set
+        // also where the read above did not lock the row.
+        let done = sqlx::query(
+            "UPDATE follow_ups SET status = ?, session_id = COALESCE(?, session_id), answer_case = COALESCE(?, answer_case),
+                offered_at = COALESCE(?, offered_at), reminded_at = COALESCE(?, reminded_at), decided_at = COALESCE(?, decided_at), updated_at = ?
+             WHERE id = ? AND status = ?",
+        )
+        .bind(m.to.name())
+        .bind(m.session.map(|s| s.0))
+        .bind(m.answer_case.map(|c| c.0))
+        .bind(offered)
+        .bind(reminded)
+        .bind(decided)
+        .bind(m.now)
+        .bind(m.id)
+        .bind(f.status.name())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if done == 0 {
+            return Ok(false);
+        }
+        let detail = serde_json::json!({
+            "follow_up": m.id,
+            "seq": f.seq,
+            "from": f.status.name(),
+            "answer_case": m.answer_case.map(|c| c.0),
+        });
+        sqlx::query(
+            "INSERT INTO audit_log (case_id, actor, action, detail, at) VALUES (?, 'bot', ?, ?, ?)",
+        )
+        .bind(f.case.0)
+        .bind(if f.status == m.to {
+            // Only the session was set: the dialog started.
+            "follow_up_started".to_string()
+        } else {
+            format!("follow_up_{}", m.to.name())
+        })
+        .bind(detail.to_string())
+        .bind(m.now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(true)
+    }
     async fn report_facts(
         &self,
         from: DateTime<Utc>,

@@ -7,6 +7,8 @@
 //! - `erasure`: after `forget`, no value is left in the database, WAL or inbox.
 //! - `forget_parity`: forget and unfit consents held the same on both backends.
 //! - `escaping`: owner text on the terminal (chat, my-data, cases) is inert.
+//! - `follow_up`: step 5, follow-ups after a match, by a fixed clock across
+//!   restarts (offered once, reminded once, declined, unanswered, consent).
 //! - `sheet`: the company information sheet is faithful to the answers.
 //! - `length`: the median length of a consultation and the opening promise.
 //! - `group_commit`: concurrent turns committed together are all durable.
@@ -41,6 +43,7 @@ mod desk;
 mod discord_e2e;
 mod erasure;
 mod escaping;
+mod follow_up;
 mod forget_parity;
 mod group_commit;
 mod input;

@@ -55,6 +55,7 @@ fn opts(user: &UserKey, inbox: &Path, resume: bool) -> ChatOptions {
         resume,
         inbox: inbox.to_path_buf(),
         echo: true,
+        follow_up: false,
     }
 }
 

@@ -27,6 +27,7 @@ fn route() -> RouteDecision {
         copies: vec![hub("hyogo-chamber")],
         step: 3,
         passed_over: vec![],
+        follow_up: None,
     }
 }
 

@@ -1,0 +1,461 @@
+//! Step 5 of the guide (定着支援 / モニタリング): following up after a match.
+//!
+//! When staff close a case as matched or hired, its owner is offered a
+//! short follow-up dialog (`dialogs/follow_up.*.yaml`) at the intervals of
+//! the routing file's `follow_up:` section. The answers become a case of
+//! their own for the step-5 hub (the chamber or bank the routing rules
+//! chose when the case was first routed, named on the owner's consent
+//! screen then), sent through the normal outbox only when the owner agrees
+//! at the end of the dialog, with a consent record naming that hub.
+//!
+//! Every follow-up is a row in the store ([`crate::store::FollowUp`]) that
+//! moves forward by compare-and-set: scheduled → offered (once, when due)
+//! → reminded (at most once) → answered, declined or unanswered. Time is
+//! the caller's `now`, so tests move a fixed clock instead of waiting, and
+//! a restart (or a second instance) finds the rows where they were.
+
+use crate::domain::ids::{CaseId, UserKey};
+use crate::domain::text::fold_for_match;
+use crate::engine::{FollowUpLink, Status};
+use crate::routing::{FollowUpPolicy, HubRef, RouteDecision, Routing, FOLLOW_UP_STEP};
+use crate::runner::{RunError, Runner, Turn};
+use crate::script::{Bundle, Lang};
+use crate::store::{
+    CaseFilter, CaseRecord, CaseStatus, FollowUp, FollowUpMove, FollowUpStatus, Store, StoreError,
+};
+use chrono::{DateTime, Duration, Months, Utc};
+use std::sync::Arc;
+
+/// The follow-up dialog's script id.
+pub const SCRIPT: &str = "follow_up";
+
+/// The rule name of a follow-up's route (and of the case carrying its
+/// answers), so that such a case is never followed up itself.
+pub const RULE: &str = "follow-up";
+
+/// Whether staff closed a case as matched or hired, from the outcome they
+/// wrote (「採用」「マッチング成立」「副業人材と契約」, "hired"). An outcome
+/// that negates it (「不採用」「マッチング不成立」「採用見送り」, "not hired")
+/// is not a match: no follow-up is offered for it.
+pub fn is_match_outcome(outcome: &str) -> bool {
+    let t = fold_for_match(outcome);
+    const NOT_JA: &[&str] = &[
+        "不採用",
+        "不成立",
+        "未成立",
+        "見送",
+        "辞退",
+        "不調",
+        "破談",
+        "なし",
+        "無し",
+        "ならず",
+        "至らず",
+        "できず",
+        "できなかった",
+        "しなかった",
+        "されなかった",
+        "取り下げ",
+        "取下げ",
+        "キャンセル",
+    ];
+    const MATCH_JA: &[&str] = &[
+        "採用",
+        "成約",
+        "マッチング",
+        "成立",
+        "内定",
+        "入社",
+        "就任",
+        "着任",
+        "契約",
+        "受け入れ",
+        "受入",
+    ];
+    const NOT_EN: &[&str] = &[
+        "not",
+        "no",
+        "unmatched",
+        "failed",
+        "cancelled",
+        "canceled",
+        "withdrawn",
+        "declined",
+        "none",
+    ];
+    const MATCH_EN: &[&str] = &["matched", "match", "hired", "hire", "placed", "signed"];
+    let lower = outcome.to_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let negated = NOT_JA.iter().any(|w| t.contains(w)) || words.iter().any(|w| NOT_EN.contains(w));
+    let matched =
+        MATCH_JA.iter().any(|w| t.contains(w)) || words.iter().any(|w| MATCH_EN.contains(w));
+    matched && !negated
+}
+
+/// When a case closed at `closed_at` is followed up: the policy's months
+/// later, each at the same time of day (the end of a shorter month when
+/// the day does not exist there).
+pub fn due_times(policy: &FollowUpPolicy, closed_at: DateTime<Utc>) -> Vec<DateTime<Utc>> {
+    policy
+        .after_months
+        .iter()
+        .filter_map(|m| closed_at.checked_add_months(Months::new(*m)))
+        .collect()
+}
+
+/// The route a follow-up's answers take: the step-5 hub named when the
+/// case was routed (what the owner was told then), or the case's primary
+/// hub for a case routed before the network offered follow-ups. The
+/// reason names the case by number only, never by the owner's answers
+/// (consent records keep what they show).
+pub fn route_for(case: &CaseRecord, seq: u8, routing: &Routing, lang: Lang) -> RouteDecision {
+    let hub = case
+        .route
+        .follow_up
+        .clone()
+        .unwrap_or_else(|| case.route.primary.clone());
+    route_to(hub, case.id, seq, routing, lang)
+}
+
+/// The route of follow-up `seq` of `case` to `hub` (see [`route_for`]).
+pub fn route_to(
+    hub: HubRef,
+    case: CaseId,
+    seq: u8,
+    routing: &Routing,
+    lang: Lang,
+) -> RouteDecision {
+    // The hub's name in the dialog's language, when the network still has it.
+    let primary = match routing.hub(&hub.id) {
+        Some(h) => HubRef {
+            id: hub.id.clone(),
+            name: h.display_name(lang).to_string(),
+        },
+        None => hub,
+    };
+    let reason = match lang {
+        Lang::Ja => format!(
+            "案件 {} の採用後フォローアップ（{}回目）。定着支援（STEP5）を担当する{}へ",
+            case, seq, primary.name
+        ),
+        Lang::En => format!(
+            "Follow-up {} after the match of case {}, for {}, which supports the settling-in (step 5)",
+            seq, case, primary.name
+        ),
+    };
+    RouteDecision {
+        rule: RULE.into(),
+        reason,
+        primary,
+        copies: vec![],
+        step: FOLLOW_UP_STEP,
+        passed_over: vec![],
+        follow_up: None,
+    }
+}
+
+/// What one [`tick`] did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Tick {
+    /// Matched cases whose follow-ups were scheduled now.
+    pub scheduled: Vec<CaseId>,
+    /// Follow-ups that became due and were offered now (each exactly once).
+    pub offered: Vec<FollowUp>,
+    /// Offered follow-ups reminded now (each at most once).
+    pub reminded: Vec<FollowUp>,
+    /// Follow-ups recorded as unanswered now.
+    pub unanswered: Vec<FollowUp>,
+}
+
+/// The most rows one tick moves per kind; the rest wait for the next.
+const BATCH: i64 = 200;
+
+/// Moves every follow-up whose time has come: schedules those of newly
+/// matched cases, offers the due ones, reminds the ones offered
+/// `remind_after_days` ago, and records as unanswered the ones offered
+/// `unanswered_after_days` ago. Each move is a compare-and-set in the
+/// store, so running this twice, after a restart or on two instances,
+/// moves each follow-up once.
+pub async fn tick(
+    store: &dyn Store,
+    policy: &FollowUpPolicy,
+    now: DateTime<Utc>,
+) -> Result<Tick, StoreError> {
+    let mut out = Tick::default();
+    let closed = store
+        .cases(&CaseFilter {
+            status: Some(CaseStatus::Closed),
+            ..CaseFilter::default()
+        })
+        .await?;
+    for c in closed {
+        if c.route.rule == RULE || !c.outcome.as_deref().is_some_and(is_match_outcome) {
+            continue;
+        }
+        if !store.follow_ups_of_case(c.id).await?.is_empty() {
+            continue;
+        }
+        // A closed case is not changed again, so its last update is the
+        // moment it was closed.
+        let dues = due_times(policy, c.updated_at);
+        if store.schedule_follow_ups(c.id, &c.user, &dues, now).await? {
+            out.scheduled.push(c.id);
+        }
+    }
+    let steps = [
+        (FollowUpStatus::Scheduled, FollowUpStatus::Offered, now),
+        (
+            FollowUpStatus::Offered,
+            FollowUpStatus::Reminded,
+            now - Duration::days(policy.remind_after_days.into()),
+        ),
+        (
+            FollowUpStatus::Reminded,
+            FollowUpStatus::Unanswered,
+            now - Duration::days((policy.unanswered_after_days - policy.remind_after_days).into()),
+        ),
+    ];
+    for (from, to, at) in steps {
+        for f in store.follow_ups_waiting(from, at, BATCH).await? {
+            let moved = store
+                .move_follow_up(&FollowUpMove {
+                    id: f.id,
+                    from: &[from],
+                    to,
+                    session: None,
+                    answer_case: None,
+                    now,
+                })
+                .await?;
+            if moved {
+                let f = FollowUp { status: to, ..f };
+                match to {
+                    FollowUpStatus::Offered => out.offered.push(f),
+                    FollowUpStatus::Reminded => out.reminded.push(f),
+                    _ => out.unanswered.push(f),
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Records how a follow-up dialog ended: answered (with the case that
+/// carries the answers when the owner agreed to send them), declined for
+/// good (「今後は不要」: the case's later follow-ups are cancelled too), or
+/// declined this time (the owner said not now, cancelled, or the dialog
+/// gave up). A follow-up already recorded (e.g. as unanswered) keeps its
+/// record unless the owner answered after all. Failures are logged: the
+/// owner's answers are already stored.
+pub async fn record_end(
+    store: &dyn Store,
+    link: &FollowUpLink,
+    end: Status,
+    answer_case: Option<CaseId>,
+    now: DateTime<Utc>,
+) {
+    let waiting = [
+        FollowUpStatus::Scheduled,
+        FollowUpStatus::Offered,
+        FollowUpStatus::Reminded,
+    ];
+    let (to, from): (_, &[FollowUpStatus]) = match end {
+        Status::Completed => (
+            FollowUpStatus::Answered,
+            &[
+                FollowUpStatus::Offered,
+                FollowUpStatus::Reminded,
+                FollowUpStatus::Unanswered,
+            ],
+        ),
+        _ => (FollowUpStatus::Declined, &waiting[1..]),
+    };
+    let r = store
+        .move_follow_up(&FollowUpMove {
+            id: link.id,
+            from,
+            to,
+            session: None,
+            answer_case,
+            now,
+        })
+        .await;
+    if let Err(e) = r {
+        tracing::error!(follow_up = link.id, case = %link.case, error = %e, "could not record the end of a follow-up");
+        return;
+    }
+    if end == Status::Declined {
+        // 「今後のフォローアップは不要」: no later follow-up of this case.
+        let later = match store.follow_ups_of_case(link.case).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::error!(case = %link.case, error = %e, "could not read the follow-ups to cancel");
+                return;
+            }
+        };
+        for f in later.into_iter().filter(|f| f.seq > link.seq) {
+            let r = store
+                .move_follow_up(&FollowUpMove {
+                    id: f.id,
+                    from: &waiting,
+                    to: FollowUpStatus::Cancelled,
+                    session: None,
+                    answer_case: None,
+                    now,
+                })
+                .await;
+            if let Err(e) = r {
+                tracing::error!(follow_up = f.id, error = %e, "could not cancel a follow-up");
+            }
+        }
+    }
+}
+
+/// The follow-up policy of the current dialogs, when they offer
+/// follow-ups (a follow-up script and a `follow_up:` section).
+pub fn policy(bundle: &Bundle) -> Option<FollowUpPolicy> {
+    bundle
+        .flows
+        .iter()
+        .find(|f| f.follow_up && f.script_id == SCRIPT)
+        .and_then(|f| f.routing.follow_up.clone())
+}
+
+/// The owner's follow-up waiting to be started (offered or reminded, no
+/// dialog yet, or one whose dialog is still open), oldest first.
+pub async fn waiting_for(
+    store: &dyn Store,
+    user: &UserKey,
+) -> Result<Option<FollowUp>, StoreError> {
+    Ok(store
+        .follow_ups_of_user(user)
+        .await?
+        .into_iter()
+        .find(|f| f.status.is_waiting()))
+}
+
+/// Starts (or resumes) a waiting follow-up's dialog for its owner, in the
+/// language of the case's consultation. `None` when the owner is in
+/// another conversation (it waits) or the case is gone (the owner deleted
+/// their data). The follow-up records its session when it starts.
+pub async fn start(runner: &Runner, f: &FollowUp) -> Result<Option<Turn>, RunError> {
+    let store: &Arc<dyn Store> = runner.store();
+    let Some(case) = store.case(f.case).await? else {
+        return Ok(None);
+    };
+    let lang = match store.session(case.session).await? {
+        Some(s) => s.lang,
+        None => runner.config().default_lang,
+    };
+    let bundle = runner.bundle();
+    let Some(flow) = bundle
+        .flow(SCRIPT, lang)
+        .or_else(|| bundle.flow(SCRIPT, runner.config().default_lang))
+    else {
+        return Err(RunError::NoScript {
+            script: SCRIPT.into(),
+            lang,
+        });
+    };
+    let route = route_for(&case, f.seq, &flow.routing, flow.lang);
+    let link = FollowUpLink {
+        id: f.id,
+        case: f.case,
+        seq: f.seq,
+    };
+    let turn = runner
+        .start_follow_up(&f.user, SCRIPT, flow.lang, route, link)
+        .await?;
+    if let Some(t) = &turn {
+        if f.session.is_none() {
+            store
+                .move_follow_up(&FollowUpMove {
+                    id: f.id,
+                    from: &[f.status],
+                    to: f.status,
+                    session: Some(t.session),
+                    answer_case: None,
+                    now: runner.clock().now(),
+                })
+                .await?;
+        }
+    }
+    Ok(turn)
+}
+
+/// What a terminal chat does first: moves the follow-ups whose time has
+/// come (there is no bot running to do it) and starts the owner's waiting
+/// follow-up, if any. `None` when nothing waits for this owner or they are
+/// in another conversation.
+pub async fn offer_due(runner: &Runner, user: &UserKey) -> Result<Option<Turn>, RunError> {
+    let store = runner.store().clone();
+    if let Some(policy) = policy(&runner.bundle()) {
+        tick(store.as_ref(), &policy, runner.clock().now()).await?;
+    }
+    match waiting_for(store.as_ref(), user).await? {
+        Some(f) => start(runner, &f).await,
+        None => Ok(None),
+    }
+}
+
+/// The reminder an owner reads for a follow-up offered earlier.
+pub fn reminder_text(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Ja => "先日お送りした、採用後のフォローアップのおたずねがまだ途中です。3分ほどで終わりますので、よろしければお答えください。不要でしたら「今後のフォローアップは不要」とお送りください。",
+        Lang::En => "The follow-up questions we sent after your match are still open. They take about three minutes; if you would rather not receive follow-ups, send \"no more follow-ups\".",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn match_outcomes_in_staff_words() {
+        for yes in [
+            "採用",
+            "採用決定（正社員1名）",
+            "マッチング成立",
+            "副業人材2名と契約",
+            "内定・入社",
+            "Hired a sales lead",
+            "matched with a side-job engineer",
+        ] {
+            assert!(is_match_outcome(yes), "{yes}");
+        }
+        for no in [
+            "不採用",
+            "マッチング不成立",
+            "採用見送り",
+            "候補者辞退",
+            "よろず支援拠点で販路相談を継続",
+            "not hired",
+            "no match found",
+            "",
+        ] {
+            assert!(!is_match_outcome(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn due_times_keep_the_time_of_day_and_clamp_short_months() {
+        let policy = FollowUpPolicy {
+            after_months: vec![1, 6],
+            remind_after_days: 7,
+            unanswered_after_days: 14,
+            rules: vec![],
+        };
+        let closed = Utc.with_ymd_and_hms(2027, 1, 31, 3, 0, 0).unwrap();
+        assert_eq!(
+            due_times(&policy, closed),
+            vec![
+                Utc.with_ymd_and_hms(2027, 2, 28, 3, 0, 0).unwrap(),
+                Utc.with_ymd_and_hms(2027, 7, 31, 3, 0, 0).unwrap(),
+            ]
+        );
+    }
+}
