@@ -114,3 +114,169 @@ async fn the_health_endpoint_says_alive_ready_and_who_leads() {
     assert_eq!(get(addr, "/healthz").await.0, 200);
     task.abort();
 }
+
+// ───────────── cross-instance signals and serial turns ─────────────
+
+use crate::support::db::TestDb;
+use madoguchi::domain::ids::{Transport, UserKey};
+use madoguchi::engine::Input;
+use madoguchi::instances::follow_signals;
+use madoguchi::runner::{FixedClock, Runner, RunnerConfig};
+use madoguchi::script::{load_dir, Lang};
+use madoguchi::store::postgres::PostgresStore;
+
+/// One instance: its own pool to the shared database and its own runner
+/// (session cache and group commit on, as `madoguchi run` has them).
+async fn instance(db: &TestDb, dialogs: &std::path::Path) -> (Arc<Runner>, PostgresStore) {
+    let crate::support::db::AnyStore::Postgres(store) = db.open().await else {
+        unreachable!("a PostgreSQL test database")
+    };
+    let runner = Runner::new(
+        Arc::new(store.clone()),
+        Arc::new(FixedClock::new(crate::support::t0())),
+        load_dir(dialogs).unwrap(),
+        RunnerConfig::default(),
+    )
+    .await
+    .unwrap();
+    (Arc::new(runner), store)
+}
+
+/// Two dialogs folders with the shipped dialogs (one per host).
+fn two_hosts() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    for d in [&a, &b] {
+        std::fs::create_dir(d).unwrap();
+        crate::support::copy_dialogs(d);
+    }
+    (tmp, a, b)
+}
+
+const OLD_Q: &str = "会社名（屋号）を教えてください。";
+
+/// An edit on host A's folder only: the first question's wording.
+fn edit_on_a(a: &std::path::Path, from: &str, to: &str) {
+    let f = a.join("first_contact.ja.yaml");
+    let text = std::fs::read_to_string(&f).unwrap();
+    assert!(text.contains(from), "update this test's edit");
+    crate::support::write_atomically(&f, &text.replacen(from, to, 1));
+}
+
+fn current(r: &Runner) -> String {
+    r.bundle()
+        .flow("first_contact", Lang::Ja)
+        .unwrap()
+        .version
+        .clone()
+}
+
+/// Waits (generously: the bound is not what is tested) until `b` serves
+/// version `want`.
+async fn reaches(b: &Runner, want: &str) -> Duration {
+    let t = Instant::now();
+    while current(b) != want {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the other instance still serves {} instead of {want}",
+            current(b)
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    t.elapsed()
+}
+
+/// After the follow-up, a new owner on B starts on A's new version, and
+/// the new wording is what B asks.
+async fn b_serves_the_edit(b: &Runner, want: &str) {
+    // A new owner each time (several instances share the database).
+    let who = UserKey::new(Transport::Terminal, &format!("new-{}", &want[..12])).unwrap();
+    let turn = b.handle(&who, Input::Start, Some(Lang::Ja)).await.unwrap();
+    assert_eq!(turn.flow.version, want);
+    let s = b.store().open_session(&who).await.unwrap().unwrap();
+    assert_eq!(s.version, want, "the session is pinned to A's new version");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_on_one_instance_reaches_the_other_by_notify() {
+    let Some(db) = TestDb::postgres("reload_notify") else {
+        return;
+    };
+    let (_tmp, dir_a, dir_b) = two_hosts();
+    let (a, _) = instance(&db, &dir_a).await;
+    let (b, store_b) = instance(&db, &dir_b).await;
+    let before = current(&b);
+    assert_eq!(current(&a), before);
+    // Polling is an hour away: only the notification can bring it.
+    let follower = follow_signals(
+        b.clone(),
+        Some(store_b.listener().await.unwrap()),
+        Duration::from_secs(3600),
+    )
+    .await;
+    edit_on_a(&dir_a, OLD_Q, "貴社の正式な会社名を教えてください。");
+    let rep = a.reload(&dir_a, "admin:test").await.unwrap();
+    assert_eq!(rep.changed.len(), 1, "{:?}", rep.changed);
+    let new = current(&a);
+    assert_ne!(new, before);
+    let took = reaches(&b, &new).await;
+    eprintln!("reload reached the other instance by NOTIFY after {took:?}");
+    b_serves_the_edit(&b, &new).await;
+    // B's own folder was not touched: it serves A's version from the store.
+    assert_eq!(
+        load_dir(&dir_b)
+            .unwrap()
+            .flow("first_contact", Lang::Ja)
+            .unwrap()
+            .version,
+        before
+    );
+    follower.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_whose_notification_is_missed_arrives_by_polling() {
+    let Some(db) = TestDb::postgres("reload_poll") else {
+        return;
+    };
+    let (_tmp, dir_a, dir_b) = two_hosts();
+    let (a, _) = instance(&db, &dir_a).await;
+    let (b, store_b) = instance(&db, &dir_b).await;
+    // B's listener is connected, but its connection is cut while A
+    // reloads: the notification goes nowhere. B reads the audit log when
+    // it notices the loss, and at its next poll.
+    let follower = follow_signals(
+        b.clone(),
+        Some(store_b.listener().await.unwrap()),
+        Duration::from_millis(500),
+    )
+    .await;
+    let cut: i64 = sqlx::query_scalar(
+        "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid() AND query ILIKE 'LISTEN%'",
+    )
+    .fetch_one(store_b.pool())
+    .await
+    .unwrap();
+    assert!(cut >= 1, "B's listener connection was found and cut");
+    edit_on_a(&dir_a, OLD_Q, "貴社の正式な会社名を教えてください。");
+    a.reload(&dir_a, "admin:test").await.unwrap();
+    let new = current(&a);
+    let took = reaches(&b, &new).await;
+    eprintln!("missed notification: the reload reached the other instance after {took:?}");
+    b_serves_the_edit(&b, &new).await;
+    follower.abort();
+
+    // And with no listener at all (it could not connect), polling alone.
+    let (c, _) = instance(&db, &dir_b).await;
+    let follower = follow_signals(c.clone(), None, Duration::from_millis(300)).await;
+    assert_ne!(current(&c), new, "C started on its own folder");
+    // C follows reloads recorded after it started: A edits again.
+    edit_on_a(&dir_a, "貴社の正式な会社名を", "御社の正式な会社名を");
+    a.reload(&dir_a, "admin:test").await.unwrap();
+    let third = current(&a);
+    assert!(third != new && third != current(&c));
+    reaches(&c, &third).await;
+    b_serves_the_edit(&c, &third).await;
+    follower.abort();
+}
