@@ -280,3 +280,137 @@ async fn a_reload_whose_notification_is_missed_arrives_by_polling() {
     b_serves_the_edit(&c, &third).await;
     follower.abort();
 }
+
+/// Two instances answer the same owners at the same moment (an owner's
+/// messages reaching both, or a takeover mid-turn). Each runner holds the
+/// owner's session in its cache; every write is checked against the
+/// revision it was computed from, so the one computed on a state the other
+/// instance has since changed is refused and run again on the stored
+/// state. Nothing acknowledged is lost, nothing is recorded twice, and the
+/// answers fill the questions one after the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_owners_turns_stay_serial_across_two_runners() {
+    let Some(db) = TestDb::postgres("serial_turns") else {
+        return;
+    };
+    // The benchmark script: 20 questions that take any number.
+    let dialogs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/dialogs");
+    let open = |db: TestDb| {
+        let dialogs = dialogs.clone();
+        async move {
+            let crate::support::db::AnyStore::Postgres(store) = db.open().await else {
+                unreachable!()
+            };
+            Arc::new(
+                Runner::new(
+                    Arc::new(store),
+                    Arc::new(FixedClock::new(crate::support::t0())),
+                    load_dir(&dialogs).unwrap(),
+                    RunnerConfig {
+                        script_id: "bench".into(),
+                        ..RunnerConfig::default()
+                    },
+                )
+                .await
+                .unwrap(),
+            )
+        }
+    };
+    let (a, b) = (open(db.clone()).await, open(db.clone()).await);
+    const OWNERS: usize = 12;
+    const EACH: usize = 10; // 2 × 10 answers: the script's 20 questions
+    let owners: Vec<UserKey> = (0..OWNERS)
+        .map(|i| UserKey::new(Transport::Terminal, &format!("both-{i}")).unwrap())
+        .collect();
+    for o in &owners {
+        // Both runners' caches hold the session before the race.
+        a.handle(o, Input::Start, Some(Lang::Ja)).await.unwrap();
+        b.handle(o, Input::Resume, Some(Lang::Ja)).await.unwrap();
+    }
+    let mut tasks = Vec::new();
+    for (i, o) in owners.iter().enumerate() {
+        for (side, r) in [(1usize, a.clone()), (2, b.clone())] {
+            let o = o.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut acked = Vec::new();
+                let mut refused = 0;
+                for k in 0..EACH {
+                    let v = format!("{side}{i:02}{k:02}");
+                    match r.handle(&o, Input::Text(v.clone()), Some(Lang::Ja)).await {
+                        Ok(_) => acked.push(v),
+                        // Refused after its retries: not acknowledged, so
+                        // the owner would send it again; it must not be
+                        // stored.
+                        Err(e) => {
+                            eprintln!("refused: {e}");
+                            refused += 1;
+                        }
+                    }
+                }
+                (i, acked, refused)
+            }));
+        }
+    }
+    let mut acked: Vec<Vec<String>> = vec![Vec::new(); OWNERS];
+    let mut refused = 0;
+    for t in tasks {
+        let (i, v, r) = t.await.unwrap();
+        acked[i].extend(v);
+        refused += r;
+    }
+    let store = a.store();
+    let mut interleaved = 0;
+    for (i, o) in owners.iter().enumerate() {
+        let sessions = store.sessions_of_user(o).await.unwrap();
+        assert_eq!(sessions.len(), 1, "one consultation, not two");
+        let log = store.answers(sessions[0].id).await.unwrap();
+        let stored: Vec<&str> = log.iter().map(|r| r.raw.as_str()).collect();
+        let mut got = stored.clone();
+        got.sort_unstable();
+        let mut want: Vec<&str> = acked[i].iter().map(|s| s.as_str()).collect();
+        want.sort_unstable();
+        assert_eq!(
+            got, want,
+            "owner {i}: exactly the acknowledged answers, each once"
+        );
+        let mut nodes: Vec<&str> = log.iter().map(|r| r.node.as_str()).collect();
+        let n = nodes.len();
+        nodes.sort_unstable();
+        nodes.dedup();
+        assert_eq!(
+            nodes.len(),
+            n,
+            "owner {i}: no question answered twice: {stored:?}"
+        );
+        // Each side's answers are stored in the order it sent them.
+        for side in ['1', '2'] {
+            let mine: Vec<&&str> = stored.iter().filter(|v| v.starts_with(side)).collect();
+            assert!(mine.windows(2).all(|w| w[0] < w[1]), "{stored:?}");
+        }
+        // A switch from one instance's answers to the other's means the
+        // other's cached state had gone stale and its write was refused.
+        interleaved += stored
+            .windows(2)
+            .filter(|w| w[0].as_bytes()[0] != w[1].as_bytes()[0])
+            .count();
+        if i == 0 {
+            eprintln!("owner 0: {stored:?}");
+        }
+        // The answers filled the questions one after the other: q01 to
+        // q{n}, and the stored session waits at the next one.
+        let want_nodes: Vec<String> = (1..=n).map(|q| format!("q{q:02}")).collect();
+        assert_eq!(nodes, want_nodes, "owner {i}: {stored:?}");
+        let s = store.session(sessions[0].id).await.unwrap().unwrap();
+        if n < 20 {
+            assert_eq!(s.current_node, format!("q{:02}", n + 1), "owner {i}");
+        }
+    }
+    eprintln!(
+        "{OWNERS} owners × 2 runners × {EACH}: {} acknowledged, {refused} refused after retries, {interleaved} switches between runners",
+        acked.iter().map(Vec::len).sum::<usize>()
+    );
+    assert!(
+        interleaved >= OWNERS,
+        "the two runners' turns interleaved (else nothing was tested)"
+    );
+}
