@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 /// A database of its own on the test server: advisory locks are per
 /// database, and other tests must not see this one's.
-async fn fresh_database(test: &str) -> Option<String> {
+pub(crate) async fn fresh_database(test: &str) -> Option<String> {
     let url = test_url(test)?;
     let name = unique_schema(test);
     let mut admin = sqlx::PgPool::connect(&url).await.unwrap();

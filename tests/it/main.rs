@@ -16,7 +16,10 @@
 //!   (on SQLite and, with `MADOGUCHI_TEST_PG`, PostgreSQL; see
 //!   `support::db`).
 //! - `store_copy`: `store copy` to PostgreSQL and `backup` keep everything.
-//! - `instances`: the leader lock passes to a standby; the health endpoint.
+//! - `instances`: the leader lock passes to a standby; the health endpoint;
+//!   reloads reach the other instance; two runners keep an owner's turns serial.
+//! - `failover`: two `madoguchi run` on one PostgreSQL, the leader killed
+//!   mid-consultation; the standby takes over and nothing is lost or doubled.
 //! - `render_paths`: the fast template paths render exactly as handlebars.
 //! - `crash`: `chat` killed with SIGKILL anywhere loses and repeats nothing.
 //! - `understanding`: the corpus of owner phrasings in `tests/understanding/`.
@@ -31,6 +34,7 @@ mod crash;
 mod discord_e2e;
 mod erasure;
 mod escaping;
+mod failover;
 mod forget_parity;
 mod group_commit;
 mod input;
