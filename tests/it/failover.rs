@@ -281,6 +281,14 @@ struct Instance {
     log: std::path::PathBuf,
 }
 
+/// A failing test must not leave an instance running.
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
 fn spawn(name: &str, dir: &std::path::Path, url: &str, d: &DiscordStandIn) -> Instance {
     let config = dir.join(format!("{name}.toml"));
     std::fs::write(
@@ -359,7 +367,7 @@ async fn the_standby_takes_over_when_the_leader_is_killed_mid_consultation() {
     d.add_guild(GUILD, "Network");
     d.add_text_channel(GUILD, CASES, "desk");
 
-    let a = spawn("a", tmp.path(), &url, &d);
+    let mut a = spawn("a", tmp.path(), &url, &d);
     let t = Instant::now();
     while leads(a.port).await != Some(true) {
         assert!(
@@ -369,7 +377,7 @@ async fn the_standby_takes_over_when_the_leader_is_killed_mid_consultation() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let b = spawn("b", tmp.path(), &url, &d);
+    let mut b = spawn("b", tmp.path(), &url, &d);
     while leads(b.port).await != Some(false) {
         assert!(
             t.elapsed() < BOUND,
@@ -399,7 +407,6 @@ async fn the_standby_takes_over_when_the_leader_is_killed_mid_consultation() {
     // The killer: SIGKILL at the seeded point, then the takeover is timed
     // until the standby leads and is connected to the gateway, and until
     // the first answer it sends.
-    let mut a = a;
     let t = Instant::now();
     while ctl.turns.load(Ordering::SeqCst) < kill_at {
         assert!(t.elapsed() < BOUND, "the owners stalled before the kill");
@@ -521,10 +528,13 @@ async fn the_standby_takes_over_when_the_leader_is_killed_mid_consultation() {
         assert_eq!(got, want, "owner {i}");
     }
 
-    let mut b = b;
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &b.child.id().to_string()])
         .status();
-    let _ = tokio::task::spawn_blocking(move || b.child.wait()).await;
+    let status = b.child.wait().unwrap();
+    assert!(
+        status.success(),
+        "the standby stops cleanly on SIGTERM: {status}"
+    );
     routing_task.abort();
 }
