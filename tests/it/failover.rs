@@ -302,7 +302,11 @@ fn spawn(name: &str, dir: &std::path::Path, url: &str, d: &DiscordStandIn) -> In
     .unwrap();
     let port = free_port();
     let log = dir.join(format!("{name}.log"));
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_madoguchi"))
+    // MADOGUCHI_FAILOVER_BIN: another build of the binary (the release
+    // build, for the failover figure in BENCHMARKS.md).
+    let bin = std::env::var("MADOGUCHI_FAILOVER_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_madoguchi").to_string());
+    let child = std::process::Command::new(bin)
         .args(["run", "--config"])
         .arg(&config)
         .arg("--health-port")
