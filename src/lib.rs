@@ -41,7 +41,9 @@
 //! - [`discord`]: the Discord bot (owners by DM, staff in hub channels, the
 //!   case delivery worker); `madoguchi run`.
 //! - [`instances`]: running on PostgreSQL: the leader lock that lets one
-//!   instance hold the Discord gateway, and the health endpoint.
+//!   instance hold the Discord gateway, the health endpoint, and
+//!   following the reloads of the other instances (`LISTEN/NOTIFY` with a
+//!   polling backstop).
 //!
 //! # Invariants
 //!
