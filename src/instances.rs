@@ -124,6 +124,97 @@ impl LeaderLock {
     }
 }
 
+/// How often a follower reads the audit log even without a notification
+/// (the backstop for notifications lost while its listener reconnected).
+pub const POLL_EVERY: Duration = Duration::from_secs(10);
+
+/// Follows the reloads other instances on the same database make: woken by
+/// `LISTEN/NOTIFY` ([`Store::signal`]), it reads the newest `reload` audit
+/// entry and makes its versions current ([`crate::runner::Runner::adopt_reload`]).
+/// Notifications are only a wake-up; the audit log is the truth, read
+/// also every `poll_every` and whenever the listener's connection was lost
+/// (it reconnects, but what was sent meanwhile is gone). `listener`: the
+/// store's [`crate::store::postgres::PostgresStore::listener`], or `None`
+/// to poll only. Runs until the task is aborted.
+///
+/// The reloads recorded before it starts are not followed: at start-up an
+/// instance serves its own dialogs folder, as a single instance does.
+pub async fn follow_signals(
+    runner: Arc<crate::runner::Runner>,
+    mut listener: Option<sqlx::postgres::PgListener>,
+    poll_every: Duration,
+) -> tokio::task::JoinHandle<()> {
+    // Read before returning, so a reload recorded after this call is
+    // followed. If the read fails, everything recorded so far counts as
+    // seen once a read succeeds (the first poll).
+    let store = runner.store().clone();
+    let first = store.last_audit("reload").await;
+    tokio::spawn(async move {
+        let mut seen = match first {
+            Ok(e) => e.map(|e| e.id).unwrap_or(0),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the audit log to follow reloads; trying again");
+                loop {
+                    tokio::time::sleep(poll_every).await;
+                    if let Ok(e) = store.last_audit("reload").await {
+                        break e.map(|e| e.id).unwrap_or(0);
+                    }
+                }
+            }
+        };
+        let mut tick = tokio::time::interval(poll_every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        loop {
+            let woken_by = tokio::select! {
+                _ = tick.tick() => "poll",
+                n = async {
+                    match listener.as_mut() {
+                        Some(l) => l.try_recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => match n {
+                    Ok(Some(_)) => "notification",
+                    // The connection was lost: the next try_recv
+                    // reconnects, and anything sent meanwhile is lost, so
+                    // read now.
+                    Ok(None) => "listener reconnect",
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the signal listener failed; polling until it reconnects");
+                        tokio::time::sleep(CHECK_EVERY).await;
+                        "listener error"
+                    }
+                },
+            };
+            let entry = match store.last_audit("reload").await {
+                Ok(Some(e)) if e.id > seen => e,
+                Ok(_) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read the audit log to follow reloads");
+                    continue;
+                }
+            };
+            match runner.adopt_reload(&entry).await {
+                Ok(changed) => {
+                    seen = entry.id;
+                    if changed {
+                        tracing::info!(by = %entry.actor, woken_by, "dialogs reloaded on another instance: now serving its versions");
+                    }
+                }
+                // Kept unseen, so the next wake-up tries again.
+                Err(e) => tracing::warn!(error = %e, "cannot adopt another instance's reload"),
+            }
+        }
+    })
+}
+
+/// A connection listening on the store's signal channel.
+async fn listen(url: &str) -> Result<sqlx::postgres::PgListener, sqlx::Error> {
+    let mut l = sqlx::postgres::PgListener::connect(url).await?;
+    l.listen(crate::store::postgres::SIGNAL_CHANNEL).await?;
+    Ok(l)
+}
+
 /// What the health endpoint reports.
 pub struct Health {
     store: Arc<dyn Store>,
@@ -249,6 +340,16 @@ pub async fn run_with_leader_lock(
 ) -> Result<(), crate::discord::DiscordError> {
     let stop = crate::discord::shutdown_signal();
     tokio::pin!(stop);
+    // Leader or standby, this instance serves the versions the other one
+    // reloaded (a standby must have them when it takes over).
+    let listener = match listen(url).await {
+        Ok(l) => Some(l),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot listen for the other instances' signals; following them by polling every {} s", POLL_EVERY.as_secs());
+            None
+        }
+    };
+    let _follower = AbortOnDrop(follow_signals(runner.clone(), listener, POLL_EVERY).await);
     loop {
         tracing::info!("standby: waiting for the leader lock");
         let mut lock = tokio::select! {
@@ -288,5 +389,14 @@ pub async fn run_with_leader_lock(
                 return r;
             }
         }
+    }
+}
+
+/// Aborts a task when dropped (a follower lives as long as `run`).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

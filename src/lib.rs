@@ -64,7 +64,9 @@
 //!   [`network::worker`] keeps them as timer rows in the store
 //!   ([`store::Store::schedule_timer`]) and sends them when due.
 //! - [`instances`]: running on PostgreSQL: the leader lock that lets one
-//!   instance hold the Discord gateway, and the health endpoint.
+//!   instance hold the Discord gateway, the health endpoint, and
+//!   following the reloads of the other instances (`LISTEN/NOTIFY` with a
+//!   polling backstop).
 //!
 //! # Invariants
 //!

@@ -930,15 +930,55 @@ impl Runner {
         }
         let mut warnings = bundle.warnings.clone();
         warnings.extend(crate::script::lint_bundle(&bundle));
+        // Every current version, not only the changed ones: another
+        // instance on the same database makes exactly this set current
+        // (see `Runner::adopt_reload`).
+        let current: Vec<String> = bundle.flows.iter().map(|f| f.version.clone()).collect();
         self.install(bundle).await?;
         let detail = serde_json::json!({
             "changed": changed.iter().map(|(s, l, from, to)| serde_json::json!({"script": s, "lang": l, "from": from, "to": to})).collect::<Vec<_>>(),
+            "current": current,
         });
         self.store
             .append_audit(None, actor, "reload", &detail, now)
             .await
             .map_err(RunError::from)?;
+        // The reload is recorded: wake the other instances to read it. A
+        // lost notification only delays them until their next poll.
+        if let Err(e) = self.store.signal("reload").await {
+            tracing::warn!(error = %e, "cannot notify the other instances of the reload; they see it at their next poll");
+        }
         Ok(ReloadReport { changed, warnings })
+    }
+
+    /// Makes current the versions a reload on another instance recorded
+    /// (the `reload` audit entry's `current` list), loading each from the
+    /// store. Returns whether anything changed: an entry this instance
+    /// wrote itself, or one already adopted, changes nothing.
+    pub async fn adopt_reload(&self, entry: &crate::store::AuditEntry) -> Result<bool, RunError> {
+        let Some(current) = entry.detail.get("current").and_then(|c| c.as_array()) else {
+            // Written before reloads named every current version: nothing
+            // to follow.
+            return Ok(false);
+        };
+        let versions: Vec<&str> = current.iter().filter_map(|v| v.as_str()).collect();
+        let old = self.bundle();
+        let mut now: Vec<&str> = old.flows.iter().map(|f| f.version.as_str()).collect();
+        let mut want = versions.clone();
+        now.sort_unstable();
+        want.sort_unstable();
+        if now == want {
+            return Ok(false);
+        }
+        let mut flows = Vec::with_capacity(versions.len());
+        for v in versions {
+            flows.push(self.flow_for(v).await?);
+        }
+        *self.bundle.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(Bundle {
+            flows,
+            warnings: Vec::new(),
+        });
+        Ok(true)
     }
 }
 

@@ -41,6 +41,7 @@ use madoguchi::engine::{self, Ctx, Effect, Input, SessionState, Status};
 use madoguchi::render::RenderMode;
 use madoguchi::runner::{FixedClock, Runner, RunnerConfig, RunnerOptions};
 use madoguchi::script::{load_dir, Flow, Lang};
+use madoguchi::store::postgres::PostgresStore;
 use madoguchi::store::sqlite::SqliteStore;
 use madoguchi::store::Store;
 use serde_json::{json, Value};
@@ -170,6 +171,15 @@ struct Cli {
     /// folder inside it; default: the system's temporary folder).
     #[arg(long, global = true)]
     db_dir: Option<PathBuf>,
+    /// Run the durable workloads (2 and 3) on this PostgreSQL database
+    /// (`postgres://…`) instead of SQLite, each run in a fresh schema.
+    #[arg(long, global = true)]
+    pg: Option<String>,
+    /// With `--pg`: instances sharing the database, each a runner with its
+    /// own connection pool, group committer and session cache (owners are
+    /// split between them, as a load balancer would).
+    #[arg(long, global = true, default_value_t = 1)]
+    instances: usize,
     /// Print only the JSON object (used by `all` for its child processes).
     #[arg(long, global = true, hide = true)]
     child: bool,
@@ -651,11 +661,12 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 
 /// Runs each slot's conversations one after another, all slots at once,
 /// every turn through `Runner::handle` (durable when it returns).
-async fn drive(runner: Arc<Runner>, slots: Vec<Vec<Conversation>>) -> DurableRun {
+async fn drive(runners: Vec<Arc<Runner>>, slots: Vec<Vec<Conversation>>) -> DurableRun {
     let t0 = Instant::now();
     let mut tasks = Vec::new();
-    for convs in slots {
-        let runner = runner.clone();
+    for (n, convs) in slots.into_iter().enumerate() {
+        // Each slot (its owners) stays with one instance.
+        let runner = runners[n % runners.len()].clone();
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(convs.iter().map(|c| c.inputs.len()).sum());
             let mut first = Vec::with_capacity(convs.len());
@@ -752,41 +763,91 @@ fn db_parent(cli: &Cli) -> Result<tempfile::TempDir> {
     })
 }
 
-/// Opens a fresh database and a runner on `flow_dir`'s scripts.
+/// The database a durable run writes to.
+enum BenchStore {
+    Sqlite(SqliteStore),
+    Postgres(PostgresStore),
+}
+
+impl BenchStore {
+    fn arc(&self) -> Arc<dyn Store> {
+        match self {
+            BenchStore::Sqlite(s) => Arc::new(s.clone()),
+            BenchStore::Postgres(s) => Arc::new(s.clone()),
+        }
+    }
+    async fn close(&self) {
+        match self {
+            BenchStore::Sqlite(s) => s.pool().close().await,
+            BenchStore::Postgres(s) => s.pool().close().await,
+        }
+    }
+}
+
+/// Opens a fresh database (SQLite at `db`, or with `--pg` a fresh schema
+/// named after it) and a runner per instance on `dialogs`' scripts.
 async fn open_runner(
+    cli: &Cli,
     db: &Path,
     dialogs: &Path,
     script: &str,
     v: Variant,
     now: Option<DateTime<Utc>>,
-) -> Result<(Arc<Runner>, SqliteStore)> {
-    let store = SqliteStore::open(db).await?;
-    let bundle = load_dir(dialogs).map_err(|e| anyhow!("{e}"))?;
-    let config = RunnerConfig {
-        script_id: script.into(),
-        default_lang: Lang::Ja,
-        transports: vec!["local".into()],
-        mode: RenderMode::Markdown,
-    };
-    let clock: Arc<dyn madoguchi::runner::Clock> = match now {
-        Some(t) => Arc::new(FixedClock::new(t)),
-        None => Arc::new(madoguchi::runner::SystemClock),
-    };
-    let options = RunnerOptions {
-        group_commit: v.group_commit,
-        session_cache: v.session_cache,
-        ..RunnerOptions::default()
-    };
-    let runner =
-        Runner::with_options(Arc::new(store.clone()), clock, bundle, config, options).await?;
-    Ok((Arc::new(runner), store))
+) -> Result<(Vec<Arc<Runner>>, BenchStore)> {
+    let schema = format!(
+        "bench_{}_{}",
+        std::process::id(),
+        db.parent()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().to_lowercase())
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+    );
+    let mut stores = Vec::new();
+    for _ in 0..cli.instances.max(1) {
+        stores.push(match &cli.pg {
+            None => BenchStore::Sqlite(SqliteStore::open(db).await?),
+            Some(url) => BenchStore::Postgres(PostgresStore::open_in_schema(url, &schema).await?),
+        });
+        if cli.pg.is_none() {
+            // One SQLite file has one writer process.
+            break;
+        }
+    }
+    let mut runners = Vec::new();
+    for store in &stores {
+        let bundle = load_dir(dialogs).map_err(|e| anyhow!("{e}"))?;
+        let config = RunnerConfig {
+            script_id: script.into(),
+            default_lang: Lang::Ja,
+            transports: vec!["local".into()],
+            mode: RenderMode::Markdown,
+        };
+        let clock: Arc<dyn madoguchi::runner::Clock> = match now {
+            Some(t) => Arc::new(FixedClock::new(t)),
+            None => Arc::new(madoguchi::runner::SystemClock),
+        };
+        let options = RunnerOptions {
+            group_commit: v.group_commit,
+            session_cache: v.session_cache,
+            ..RunnerOptions::default()
+        };
+        runners.push(Arc::new(
+            Runner::with_options(store.arc(), clock, bundle, config, options).await?,
+        ));
+    }
+    let store = stores.into_iter().next().expect("one store");
+    Ok((runners, store))
 }
 
-async fn count_rows(store: &SqliteStore, sql: &str) -> i64 {
-    sqlx::query_scalar(sql)
-        .fetch_one(store.pool())
-        .await
-        .unwrap_or(-1)
+async fn count_rows(store: &BenchStore, sql: &str) -> i64 {
+    match store {
+        BenchStore::Sqlite(s) => sqlx::query_scalar(sql).fetch_one(s.pool()).await,
+        BenchStore::Postgres(s) => sqlx::query_scalar(sql).fetch_one(s.pool()).await,
+    }
+    .unwrap_or(-1)
 }
 
 async fn pragma(store: &SqliteStore, name: &str) -> String {
@@ -802,6 +863,13 @@ async fn pragma(store: &SqliteStore, name: &str) -> String {
         }
         Err(e) => e.to_string(),
     }
+}
+
+async fn pg_setting(store: &PostgresStore, name: &str) -> String {
+    sqlx::query_scalar::<_, String>(&format!("SHOW {name}"))
+        .fetch_one(store.pool())
+        .await
+        .unwrap_or_else(|e| e.to_string())
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -857,15 +925,24 @@ fn durable_workload(
         let dir = db_parent(cli)?;
         let db = dir.path().join("bench.db");
         let row = rt.block_on(async {
-            let (runner, store) = open_runner(&db, &cli.bench_dialogs, "bench", v, None).await?;
+            let (runner, store) = open_runner(cli, &db, &cli.bench_dialogs, "bench", v, None).await?;
             if settings.is_null() {
-                settings = json!({
-                    "journal_mode": pragma(&store, "journal_mode").await,
-                    "synchronous": pragma(&store, "synchronous").await,
-                    "wal_autocheckpoint": pragma(&store, "wal_autocheckpoint").await,
-                    "synchronous_meaning": "2 = FULL: the WAL is fsync'd at every commit",
-                    "db_dir": dir.path().display().to_string(),
-                });
+                settings = match &store {
+                    BenchStore::Sqlite(store) => json!({
+                        "journal_mode": pragma(store, "journal_mode").await,
+                        "synchronous": pragma(store, "synchronous").await,
+                        "wal_autocheckpoint": pragma(store, "wal_autocheckpoint").await,
+                        "synchronous_meaning": "2 = FULL: the WAL is fsync'd at every commit",
+                        "db_dir": dir.path().display().to_string(),
+                    }),
+                    BenchStore::Postgres(store) => json!({
+                        "backend": "postgres",
+                        "instances": cli.instances,
+                        "fsync": pg_setting(store, "fsync").await,
+                        "synchronous_commit": pg_setting(store, "synchronous_commit").await,
+                        "server_version": pg_setting(store, "server_version").await,
+                    }),
+                };
             }
             let mut slots = Vec::new();
             for s in 0..in_flight {
@@ -887,7 +964,7 @@ fn durable_workload(
                 bail!("{}: {completed} of {expected} conversations completed with {answers} answers stored", v.name);
             }
             drop(runner);
-            store.pool().close().await;
+            store.close().await;
             Ok::<_, anyhow::Error>(durable_row(
                 v.name,
                 &run,
@@ -914,7 +991,10 @@ fn durable_workload(
     Ok(json!({
         "workload": "durable",
         "script": "benches/dialogs/bench.ja.yaml",
-        "store": "SQLite (sqlx), WAL, synchronous = FULL; every turn durable before Runner::handle returns",
+        "store": match &cli.pg {
+            None => "SQLite (sqlx), WAL, synchronous = FULL; every turn durable before Runner::handle returns".to_string(),
+            Some(_) => format!("PostgreSQL (sqlx), {} instance(s); every turn durable before Runner::handle returns", cli.instances),
+        },
         "settings": settings,
         "rows": rows,
     }))
@@ -1029,7 +1109,7 @@ fn real_workload(cli: &Cli) -> Result<Value> {
         let db = dir.path().join("real.db");
         let row = rt.block_on(async {
             // The transcripts' answers ("来年4月") are relative to their day.
-            let (runner, store) = open_runner(&db, &cli.dialogs, "first_contact", v, Some(bench_now())).await?;
+            let (runner, store) = open_runner(cli, &db, &cli.dialogs, "first_contact", v, Some(bench_now())).await?;
             let mut slots = Vec::new();
             for s in 0..in_flight {
                 let mut cs = Vec::new();
@@ -1046,7 +1126,7 @@ fn real_workload(cli: &Cli) -> Result<Value> {
             let cases = count_rows(&store, "SELECT COUNT(*) FROM cases").await;
             let deliveries = count_rows(&store, "SELECT COUNT(*) FROM deliveries").await;
             drop(runner);
-            store.pool().close().await;
+            store.close().await;
             Ok::<_, anyhow::Error>(durable_row(
                 &format!("durable, {}", v.name),
                 &run,
@@ -1068,6 +1148,7 @@ fn real_workload(cli: &Cli) -> Result<Value> {
     }
     Ok(json!({
         "workload": "real",
+        "store": if cli.pg.is_some() { format!("PostgreSQL, {} instance(s)", cli.instances) } else { "SQLite".to_string() },
         "script": "dialogs/first_contact.ja.yaml",
         "conversations_from": convs.iter().map(|(n, i)| json!({ "transcript": n, "turns": i.len() })).collect::<Vec<_>>(),
         "rows": rows,

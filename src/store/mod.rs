@@ -754,6 +754,18 @@ pub trait Store: Send + Sync + 'static {
         detail: &serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<()>;
+    /// The newest audit entry of an action that names no case (`reload`):
+    /// what another instance on the same database reads to follow this
+    /// one's changes (see [`crate::instances::follow_signals`]).
+    async fn last_audit(&self, action: &str) -> Result<Option<AuditEntry>>;
+    /// Wakes the other instances on the same database to read what changed
+    /// (`kind`: the audit action, e.g. `reload`). A no-op where one instance
+    /// owns the database; on PostgreSQL a `NOTIFY`. Best effort: a
+    /// notification is lost while a listener reconnects, so followers also
+    /// poll [`Store::last_audit`].
+    async fn signal(&self, _kind: &str) -> Result<()> {
+        Ok(())
+    }
 
     async fn add_delivery(&self, case: CaseId, d: &NewDelivery, now: DateTime<Utc>) -> Result<i64>;
     /// Pending deliveries of a transport that are due, oldest first.

@@ -204,7 +204,21 @@ impl PostgresStore {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+
+    /// A connection listening on [`SIGNAL_CHANNEL`], opened with the
+    /// store's connection settings (outside its pool: it stays open).
+    pub async fn listener(&self) -> Result<sqlx::postgres::PgListener> {
+        let mut l = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        l.listen(SIGNAL_CHANNEL).await?;
+        Ok(l)
+    }
 }
+
+/// The `LISTEN/NOTIFY` channel of [`Store::signal`]; the payload is the
+/// audit action to read (`reload`). Channels are per database, so instances
+/// in other schemas of the same database (the tests) wake each other now
+/// and then: harmless, since a follower reads its own schema's audit log.
+pub const SIGNAL_CHANNEL: &str = "madoguchi_signals";
 
 /// The test server's URL, or `None` after printing why the test is skipped.
 pub fn test_url(test: &str) -> Option<String> {
@@ -1280,6 +1294,38 @@ impl Store for PostgresStore {
         .bind(now)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    async fn last_audit(&self, action: &str) -> Result<Option<AuditEntry>> {
+        // Through the (case_id, id) index: only the entries without a case,
+        // newest first.
+        let row = sqlx::query(
+            "SELECT * FROM audit_log WHERE case_id IS NULL AND action = $1 ORDER BY id DESC LIMIT 1",
+        )
+        .bind(action)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            let detail: String = r.try_get("detail")?;
+            Ok(AuditEntry {
+                id: r.try_get("id")?,
+                case: None,
+                actor: r.try_get("actor")?,
+                action: r.try_get("action")?,
+                detail: json("audit detail", &detail)?,
+                at: r.try_get("at")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn signal(&self, kind: &str) -> Result<()> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(SIGNAL_CHANNEL)
+            .bind(kind)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

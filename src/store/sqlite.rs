@@ -1481,6 +1481,29 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    async fn last_audit(&self, action: &str) -> Result<Option<AuditEntry>> {
+        // Through the (case_id, id) index: only the entries without a case,
+        // newest first.
+        let row = sqlx::query(
+            "SELECT * FROM audit_log WHERE case_id IS NULL AND action = ? ORDER BY id DESC LIMIT 1",
+        )
+        .bind(action)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            let detail: String = r.try_get("detail")?;
+            Ok(AuditEntry {
+                id: r.try_get("id")?,
+                case: None,
+                actor: r.try_get("actor")?,
+                action: r.try_get("action")?,
+                detail: json("audit detail", &detail)?,
+                at: r.try_get("at")?,
+            })
+        })
+        .transpose()
+    }
+
     async fn add_delivery(&self, case: CaseId, d: &NewDelivery, now: DateTime<Utc>) -> Result<i64> {
         let id = sqlx::query(
             "INSERT INTO deliveries (case_id, hub_id, transport, target, status, next_attempt_at, created_at) VALUES (?, ?, ?, ?, 'pending', ?, ?)

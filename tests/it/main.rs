@@ -21,7 +21,10 @@
 //!   (on SQLite and, with `MADOGUCHI_TEST_PG`, PostgreSQL; see
 //!   `support::db`).
 //! - `store_copy`: `store copy` to PostgreSQL and `backup` keep everything.
-//! - `instances`: the leader lock passes to a standby; the health endpoint.
+//! - `instances`: the leader lock passes to a standby; the health endpoint;
+//!   reloads reach the other instance; two runners keep an owner's turns serial.
+//! - `failover`: two `madoguchi run` on one PostgreSQL, the leader killed
+//!   mid-consultation; the standby takes over and nothing is lost or doubled.
 //! - `report`: the KPI report from a seeded database, number by number in
 //!   md, csv and html; the HTML in headless Chromium; `/metrics`.
 //! - `render_paths`: the fast template paths render exactly as handlebars.
@@ -43,6 +46,7 @@ mod desk;
 mod discord_e2e;
 mod erasure;
 mod escaping;
+mod failover;
 mod follow_up;
 mod forget_parity;
 mod group_commit;
