@@ -372,6 +372,7 @@ mod tests {
                 copies: vec![],
                 step: 1,
                 passed_over: vec![],
+                follow_up: None,
             },
             hub_id: "hyogo-pro".into(),
             tags: vec![],

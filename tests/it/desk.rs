@@ -183,6 +183,7 @@ fn view(c: &CaseSpec, net: &Network) -> CaseView {
                 copies: vec![],
                 step: c.step,
                 passed_over: vec![],
+                follow_up: None,
             },
             hub_id: c.hub.clone(),
             tags: vec![],

@@ -350,6 +350,7 @@ async fn seed(store: &dyn Store, plans: &[Plan]) {
                 copies: Vec::new(),
                 step: c.route_step,
                 passed_over: Vec::new(),
+                follow_up: None,
             };
             effects.push(Effect::CaseReady(Box::new(CaseDraft {
                 headline: "テスト社".into(),
