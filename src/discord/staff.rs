@@ -15,7 +15,7 @@
 //! new consent, the move and the delivery are committed together.
 
 use super::desk::DiscordMedium;
-use super::render::{self, t, truncate, Chosen};
+use super::render::{self, truncate, Chosen};
 use super::{user_key, Bot, BotError};
 use crate::casework::{self, Outcome};
 use crate::desk::post::{ButtonKind, ForwardedFrom};
@@ -494,7 +494,13 @@ impl Bot {
             }
             Err(e) => {
                 tracing::warn!(case = id, error = %e, "cannot load a case");
-                return self.respond_ephemeral(comp.id, &comp.token, "いまは操作できません。少し待ってからもう一度お試しください。 (try again shortly)").await;
+                return self
+                    .respond_ephemeral(
+                        comp.id,
+                        &comp.token,
+                        &self.staff_text(&Text::new("error.try_again_shortly")),
+                    )
+                    .await;
             }
         };
         let roles = comp.member.as_ref().map(|m| m.roles.as_slice());
@@ -605,7 +611,12 @@ impl Bot {
             }
             Err(e) => {
                 tracing::warn!(case = %case.id, error = %e, "staff action failed");
-                self.respond_ephemeral(comp.id, &comp.token, "操作を保存できませんでした。もう一度お試しください。 (could not save; try again)").await;
+                self.respond_ephemeral(
+                    comp.id,
+                    &comp.token,
+                    &self.staff_text(&Text::new("error.not_saved")),
+                )
+                .await;
             }
         }
     }
@@ -754,7 +765,7 @@ impl Bot {
                         self.respond_ephemeral(
                             m.id,
                             &m.token,
-                            "完了にできませんでした。 (could not close)",
+                            &self.staff_text(&Text::new("error.not_saved")),
                         )
                         .await;
                     }
@@ -769,7 +780,7 @@ impl Bot {
                     Ok(s) => s,
                     Err(e) => {
                         tracing::warn!(case = %case.id, error = %e, "forward failed");
-                        "引き継ぎできませんでした。もう一度お試しください。 (forward failed; try again)".to_string()
+                        self.staff_text(&Text::new("error.forward_failed"))
                     }
                 };
                 if let Err(e) = self
@@ -835,8 +846,8 @@ impl Bot {
         let body = json!({
             "content": self.render_text(lang, &ask.ask),
             "components": [render::row(vec![
-                render::button(&format!("f:y:{req}"), &t(lang, "同意する", "I agree"), render::STYLE_SUCCESS),
-                render::button(&format!("f:n:{req}"), &t(lang, "同意しない", "I do not agree"), render::STYLE_SECONDARY),
+                render::button(&format!("f:y:{req}"), &self.render_text(lang, &Text::new("owner.agree")), render::STYLE_SUCCESS),
+                render::button(&format!("f:n:{req}"), &self.render_text(lang, &Text::new("owner.disagree")), render::STYLE_SECONDARY),
             ])],
         });
         let sent = match self.dm_channel(owner).await {
@@ -848,7 +859,7 @@ impl Bot {
             self.store
                 .decide_forward_request(req, ForwardStatus::Withdrawn, now)
                 .await?;
-            return Ok("相談者にDMを送れなかったため、同意を確認できませんでした。 (could not reach the owner)".into());
+            return Ok(self.staff_text(&Text::new("error.owner_not_asked")));
         }
         self.post_notes(case.id, &effects).await;
         Ok(reply)
@@ -923,11 +934,7 @@ impl Bot {
                     .respond_ephemeral(
                         comp.id,
                         &comp.token,
-                        &t(
-                            lang,
-                            "この依頼はもうありません。",
-                            "This request no longer exists.",
-                        ),
+                        &self.render_text(lang, &Text::new("owner.request_gone")),
                     )
                     .await
             }
