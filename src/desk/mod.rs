@@ -20,7 +20,6 @@
 pub mod post;
 pub mod texts;
 
-use crate::domain::ids::CaseId;
 use crate::engine::ConsentRecord;
 use crate::routing::HubRef;
 use crate::store::{
@@ -495,8 +494,7 @@ pub fn decide(network: &Network, view: &CaseView, req: &Request<'_>) -> Decision
     // it, or it holds only a copy) is refused: that hub's staff may be the
     // same people, but the buttons and threads belong to the responsible
     // hub.
-    if let Some(from) = req.from_hub.filter(|h| *h != case.hub_id) {
-        let _ = from;
+    if req.from_hub.is_some_and(|h| h != case.hub_id) {
         return Decision::Refused(
             Text::new("refused.other_hub").arg("hub", Arg::text(&network.hub_name(&case.hub_id))),
         );
@@ -866,9 +864,4 @@ fn note(case: &CaseRecord, text: Text) -> Note {
 
 fn case_arg(case: &CaseRecord) -> Arg {
     Arg::code(&case.id.to_string())
-}
-
-/// The id the desk gives a case in texts (`C-000001`).
-pub fn case_label(id: CaseId) -> String {
-    id.to_string()
 }

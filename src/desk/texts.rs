@@ -103,6 +103,16 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("form.outcome_placeholder", &[]),
     ("form.reason_title", &["hub"]),
     ("form.reason_label", &[]),
+    ("error.try_again_shortly", &[]),
+    ("error.not_saved", &[]),
+    ("error.forward_failed", &[]),
+    ("error.owner_unreachable", &[]),
+    ("error.owner_not_asked", &[]),
+    ("error.not_in_case_thread", &[]),
+    ("owner.agree", &[]),
+    ("owner.disagree", &[]),
+    ("owner.request_gone", &[]),
+    ("owner.case_being_delivered", &["case"]),
 ];
 
 /// One argument of a text.

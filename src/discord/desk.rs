@@ -62,6 +62,14 @@ impl Bot {
         self.render_text(Lang::Ja, t)
     }
 
+    /// A desk text for a place Discord shows as plain text (modal titles,
+    /// thread names): nothing to escape there.
+    pub(crate) fn render_plain(&self, t: &Text) -> String {
+        self.desk_texts
+            .render(Lang::Ja, t, &crate::desk::texts::Plain)
+            .unwrap_or_else(|_| t.key.clone())
+    }
+
     /// A desk text in the owner's language.
     pub(crate) fn render_text(&self, lang: Lang, t: &Text) -> String {
         match self.desk_texts.render(lang, t, &DiscordMedium) {

@@ -3,7 +3,7 @@
 //! the owner's later DMs are posted into the thread. Only ids of relayed
 //! messages are stored (so `/forget` can remove them), never their text.
 
-use super::render::{self, t};
+use super::render;
 use super::{user_key, Bot, BotError};
 use crate::desk::{Action, Decision, Effects, Text};
 use crate::store::{CasePost, CaseRecord, RelayMessage};
@@ -21,10 +21,10 @@ impl Bot {
         let key = user_key(msg.author.id);
         let lang = self.lang_for(&key, None, None).await;
         let Some(post) = post else {
-            let text = t(
+            let text = self.render_text(
                 lang,
-                &format!("ご相談 {} は、いま担当窓口へお送りしているところです。少し待ってから、もう一度お送りください。", case.id),
-                &format!("Your consultation {} is being delivered to the support hub. Please send your message again in a moment.", case.id),
+                &Text::new("owner.case_being_delivered")
+                    .arg("case", crate::desk::Arg::code(&case.id.to_string())),
             );
             self.send(msg.channel_id, json!({ "content": text }))
                 .await?;
@@ -92,9 +92,7 @@ impl Bot {
             .find_case_post("discord", &channel.to_string())
             .await?
         else {
-            return Ok(Err(
-                "案件のスレッドの中で使ってください。 (use this in a case thread)".into(),
-            ));
+            return Ok(Err(self.staff_text(&Text::new("error.not_in_case_thread"))));
         };
         // A thread staff started by hand on the post has the post's id and
         // is not stored yet: remember it, so the owner's messages go there
@@ -180,7 +178,13 @@ impl Bot {
             Ok(Err(refusal)) => return self.respond_ephemeral(cmd.id, &cmd.token, &refusal).await,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot check /reply");
-                return self.respond_ephemeral(cmd.id, &cmd.token, "いまは送れません。少し待ってからもう一度お試しください。 (try again shortly)").await;
+                return self
+                    .respond_ephemeral(
+                        cmd.id,
+                        &cmd.token,
+                        &self.staff_text(&Text::new("error.try_again_shortly")),
+                    )
+                    .await;
             }
         };
         if let Err(e) = self.respond(cmd.id, &cmd.token, json!({ "type": 5 })).await {
@@ -198,7 +202,7 @@ impl Bot {
                 .join("\n"),
             Err(e) => {
                 tracing::warn!(case = %case.id, error = %e, "relay to the owner failed");
-                "相談者に送れませんでした（DMを受け付けていない可能性があります）。 (could not reach the owner)".to_string()
+                self.staff_text(&Text::new("error.owner_unreachable"))
             }
         };
         if let Err(e) = self
@@ -224,7 +228,7 @@ impl Bot {
                 .await
                 .map_err(|e| {
                     tracing::warn!(case = %case.id, error = %e, "relay to the owner failed");
-                    "相談者に送れませんでした。 (could not reach the owner)".to_string()
+                    self.staff_text(&Text::new("error.owner_unreachable"))
                 }),
             Ok(Err(refusal)) => {
                 // Outside a case thread the prefix is just text; say nothing.
@@ -242,7 +246,7 @@ impl Bot {
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot check a relay");
-                Err("いまは送れません。 (try again shortly)".into())
+                Err(self.staff_text(&Text::new("error.try_again_shortly")))
             }
         };
         match outcome {

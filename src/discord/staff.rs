@@ -14,13 +14,16 @@
 //! first (buttons in their DM) and moves the case only on their yes; the
 //! new consent, the move and the delivery are committed together.
 
-use super::render::{self, t, truncate, Chosen};
+use super::desk::DiscordMedium;
+use super::render::{self, truncate, Chosen};
 use super::{user_key, Bot, BotError};
 use crate::casework::{self, Outcome};
-use crate::desk::{Action, Arg, Notify, Text};
+use crate::desk::post::{ButtonKind, ForwardedFrom};
+use crate::desk::{Action, Arg, DeskTexts, Network, Notify, Text};
 use crate::domain::ids::CaseId;
 use crate::render::escape_markdown;
 use crate::routing::DiscordTarget;
+use crate::script::Lang;
 use crate::store::{CasePost, CaseRecord, CaseStatus, ForwardStatus};
 use serde_json::{json, Value};
 use serenity::all::{
@@ -47,13 +50,6 @@ fn has_thread(msg: &serenity::all::Message) -> bool {
             .is_some_and(|f| f.contains(serenity::all::MessageFlags::HAS_THREAD))
 }
 
-fn mention_of(actor: &str) -> String {
-    match actor.strip_prefix("discord:") {
-        Some(id) if id.chars().all(|c| c.is_ascii_digit()) => format!("<@{id}>"),
-        _ => escape_markdown(actor),
-    }
-}
-
 /// The message that announces a case in a hub's channel, without the
 /// parts that depend on whether it is new.
 pub(crate) struct PostView {
@@ -65,46 +61,40 @@ pub(crate) struct PostView {
 
 /// Renders a case for the post in `hub_id`'s channel, within Discord's
 /// embed limits: a summary too long for the embed continues in the thread.
+/// The words come from the desk ([`crate::desk::post`]).
 pub(crate) fn post_view(
     case: &CaseRecord,
     hub_id: &str,
-    hub_name: &dyn Fn(&str) -> String,
+    network: &Network,
+    texts: &DeskTexts,
 ) -> PostView {
-    let primary = hub_id == case.hub_id;
+    let parts = crate::desk::post::post_parts(network, case, hub_id, None, "");
+    let r = |t: &Text| {
+        texts
+            .render(Lang::Ja, t, &DiscordMedium)
+            .unwrap_or_else(|e| {
+                tracing::error!(key = %t.key, error = %e, "a desk text does not render");
+                t.key.clone()
+            })
+    };
     let title = truncate(
         &format!("{} {}", case.id, escape_markdown(&case.headline)),
         256,
     );
-    let status = match case.status {
-        CaseStatus::Open => "受付待ち (open)".to_string(),
-        CaseStatus::Claimed => format!(
-            "対応中 (claimed): {}",
-            case.claimed_by
-                .as_deref()
-                .map(mention_of)
-                .unwrap_or_default()
-        ),
-        CaseStatus::Closed => format!(
-            "完了 (closed): {}",
-            escape_markdown(case.outcome.as_deref().unwrap_or(""))
-        ),
-    };
-    let mut hub = hub_name(&case.hub_id);
-    if !primary {
-        hub = format!("{hub}\n（こちらは写し / this is a copy）");
-    }
+    let status = r(&parts.status);
+    let hub = r(&parts.hub);
     let mut fields = vec![
-        json!({ "name": "担当拠点 (hub)", "value": truncate(&hub, FIELD_VALUE), "inline": true }),
-        json!({ "name": "段階 (step)", "value": format!("STEP {}", case.step), "inline": true }),
-        json!({ "name": "状態 (status)", "value": truncate(&status, FIELD_VALUE), "inline": true }),
+        json!({ "name": r(&Text::new("post.field_hub")), "value": truncate(&hub, FIELD_VALUE), "inline": true }),
+        json!({ "name": r(&Text::new("post.field_step")), "value": format!("STEP {}", case.step), "inline": true }),
+        json!({ "name": r(&Text::new("post.field_status")), "value": truncate(&status, FIELD_VALUE), "inline": true }),
         json!({
-            "name": "振り分けルール (routing rule)",
+            "name": r(&Text::new("post.field_rule")),
             "value": truncate(&format!("`{}` — {}", case.route.rule, case.route.reason), FIELD_VALUE),
             "inline": false
         }),
     ];
     if !case.tags.is_empty() {
-        fields.push(json!({ "name": "タグ (tags)", "value": truncate(&case.tags.join(", "), FIELD_VALUE), "inline": false }));
+        fields.push(json!({ "name": r(&Text::new("post.field_tags")), "value": truncate(&case.tags.join(", "), FIELD_VALUE), "inline": false }));
     }
     let footer = format!("madoguchi · {}", case.id);
     let used: usize = title.chars().count()
@@ -119,7 +109,7 @@ pub(crate) fn post_view(
     let budget = EMBED_TOTAL
         .saturating_sub(used + 100)
         .min(EMBED_DESCRIPTION);
-    let more = "\n\n…（続きはスレッドに掲載 / continued in the thread）";
+    let more = format!("\n\n{}", r(&Text::new("post.continued")));
     let summary = case.summary_markdown.trim();
     let (description, overflow) = if summary.chars().count() <= budget {
         (summary.to_string(), Vec::new())
@@ -146,43 +136,27 @@ pub(crate) fn post_view(
         "timestamp": case.created_at.to_rfc3339(),
     });
     let mut components = Vec::new();
-    if primary && case.status != CaseStatus::Closed {
+    if !parts.buttons.is_empty() {
         let id = case.id.0;
-        let claim = if case.status == CaseStatus::Claimed {
-            render::button(
-                &format!("s:release:{id}"),
-                "担当を外れる (Release)",
-                render::STYLE_SECONDARY,
-            )
-        } else {
-            render::button(
-                &format!("s:claim:{id}"),
-                "担当する (Claim)",
-                render::STYLE_PRIMARY,
-            )
-        };
-        let mut advance = render::button(
-            &format!("s:adv:{id}"),
-            &format!("STEP {} へ進める (Advance)", (case.step + 1).min(5)),
-            render::STYLE_SECONDARY,
-        );
-        if case.step >= 5 {
-            advance["disabled"] = json!(true);
-        }
-        components.push(render::row(vec![
-            claim,
-            render::button(
-                &format!("s:fwd:{id}"),
-                "他の拠点へ (Forward)",
-                render::STYLE_SECONDARY,
-            ),
-            advance,
-            render::button(
-                &format!("s:close:{id}"),
-                "完了 (Close)",
-                render::STYLE_DANGER,
-            ),
-        ]));
+        let buttons = parts
+            .buttons
+            .iter()
+            .map(|b| {
+                let (custom_id, style) = match b.kind {
+                    ButtonKind::Claim => (format!("s:claim:{id}"), render::STYLE_PRIMARY),
+                    ButtonKind::Release => (format!("s:release:{id}"), render::STYLE_SECONDARY),
+                    ButtonKind::Forward => (format!("s:fwd:{id}"), render::STYLE_SECONDARY),
+                    ButtonKind::Advance => (format!("s:adv:{id}"), render::STYLE_SECONDARY),
+                    ButtonKind::Close => (format!("s:close:{id}"), render::STYLE_DANGER),
+                };
+                let mut v = render::button(&custom_id, &r(&b.label), style);
+                if !b.enabled {
+                    v["disabled"] = json!(true);
+                }
+                v
+            })
+            .collect();
+        components.push(render::row(buttons));
     }
     PostView {
         embed,
@@ -194,13 +168,13 @@ pub(crate) fn post_view(
 /// The case post's content: the head line, then the intro. What does not
 /// fit in Discord's 2,000 characters continues in the thread, in pieces of
 /// at most 1,900 (returned second; usually empty).
-pub(crate) fn post_content(head: &str, intro: &str) -> (String, Vec<String>) {
+pub(crate) fn post_content(head: &str, intro: &str, continued: &str) -> (String, Vec<String>) {
     let intro = intro.trim_end();
     let whole = format!("{head}\n{intro}");
     if whole.chars().count() <= render::MAX_CONTENT {
         return (whole, Vec::new());
     }
-    let more = "\n…（続きはスレッドに掲載 / continued in the thread）";
+    let more = format!("\n{continued}");
     let room = render::MAX_CONTENT
         .saturating_sub(head.chars().count() + 1 + more.chars().count())
         .max(100);
@@ -234,12 +208,12 @@ impl Bot {
 
     /// Renders a case for the post in `hub_id`'s channel.
     pub(crate) fn post_view(&self, case: &CaseRecord, hub_id: &str) -> PostView {
-        post_view(case, hub_id, &|h| self.hub_name(h))
+        post_view(case, hub_id, &self.network(), &self.desk_texts)
     }
 
     /// The case post's content for `hub_id` (the head line, pinging the
-    /// hub's staff role, then [`Bot::case_intro`]), what of the intro
-    /// continues in the thread, and that role.
+    /// hub's staff role, then the intro), what of the intro continues in
+    /// the thread, and that role.
     pub(crate) async fn post_text(
         &self,
         case: &CaseRecord,
@@ -247,83 +221,51 @@ impl Bot {
     ) -> (String, Vec<String>, Option<u64>) {
         let role = self.hub_target(hub_id).and_then(|t| t.staff_role);
         let forwarded = self.forwarded_to(case, hub_id).await;
-        let head = if hub_id != case.hub_id {
-            "案件の写しです (copy of a case)"
-        } else if forwarded.is_some() {
-            "引き継がれた案件です (case forwarded to this hub)"
-        } else {
-            "新しい案件です (new case)"
+        let reply = match self.cfg.discord.prefix() {
+            Some(p) => format!("`/reply` か「{p} 本文」 (`/reply` or `{p} text`)"),
+            None => "`/reply`".to_string(),
         };
+        let parts = crate::desk::post::post_parts(
+            &self.network(),
+            case,
+            hub_id,
+            forwarded.as_ref(),
+            &reply,
+        );
+        let head = self.staff_text(&parts.head);
         let head = match role {
-            Some(r) => format!("<@&{r}> {head}: **{}**", case.id),
-            None => format!("{head}: **{}**", case.id),
+            Some(r) => format!("<@&{r}> {head}"),
+            None => head,
         };
-        let intro = self.case_intro(case, hub_id, forwarded).await;
-        let (content, rest) = post_content(&head, &intro);
+        // The intro is in the post itself so that handing a case over is
+        // one call; the thread is made only when something is first
+        // posted in it.
+        let intro: String = parts
+            .intro
+            .iter()
+            .map(|t| self.staff_text(t) + "\n")
+            .collect();
+        let (content, rest) = post_content(
+            &head,
+            &intro,
+            &self.staff_text(&Text::new("post.continued")),
+        );
         (content, rest, role)
     }
 
     /// Where the case came from when it was last forwarded to `hub_id`, and
-    /// why: (hub id, reason), from the audit log.
-    async fn forwarded_to(&self, case: &CaseRecord, hub_id: &str) -> Option<(String, String)> {
+    /// why, from the audit log.
+    async fn forwarded_to(&self, case: &CaseRecord, hub_id: &str) -> Option<ForwardedFrom> {
         let audit = self.store.audit(Some(case.id)).await.ok()?;
         audit
             .iter()
             .rev()
             .find(|a| a.action == "forward" && a.detail["to"] == hub_id)
-            .map(|f| {
-                (
-                    f.detail["from"].as_str().unwrap_or_default().to_string(),
-                    f.detail["reason"].as_str().unwrap_or_default().to_string(),
-                )
+            .map(|f| ForwardedFrom {
+                hub: f.detail["from"].as_str().unwrap_or_default().to_string(),
+                reason: f.detail["reason"].as_str().unwrap_or_default().to_string(),
             })
     }
-
-    /// What the case post says under its head line: how to reply to the
-    /// owner and where their messages go (or, on a copy, who handles the
-    /// case), where a forwarded case came from, and why it was routed to this
-    /// hub (the rule, and the rules passed over). It is in the post itself so
-    /// that handing a case over is one call; the thread is made only when
-    /// something is first posted in it.
-    pub(crate) async fn case_intro(
-        &self,
-        case: &CaseRecord,
-        hub_id: &str,
-        forwarded: Option<(String, String)>,
-    ) -> String {
-        let primary = hub_id == case.hub_id;
-        let reply = match self.cfg.discord.prefix() {
-            Some(p) => format!("`/reply` か「{p} 本文」 (`/reply` or `{p} text`)"),
-            None => "`/reply`".to_string(),
-        };
-        let mut s = String::new();
-        if primary {
-            s.push_str(&format!(
-                "相談者への返信は、このメッセージのスレッドで {reply} を使って送れます（相談者のDMに届きます）。相談者からのDMは、このメッセージのスレッドに転送されます。\nReplies from this message's thread reach the owner's DM; the owner's messages are posted in this message's thread.\n"
-            ));
-        } else {
-            s.push_str(&format!(
-                "この案件の担当は {} です。こちらは情報共有のための写しです。\nThis is a copy for information; the case is handled by the hub above.\n",
-                escape_markdown(&self.hub_name(&case.hub_id))
-            ));
-        }
-        if let Some((from, reason)) = forwarded {
-            s.push_str(&format!(
-                "⬅️ {} から引き継がれた案件です（理由: {}）\n",
-                escape_markdown(&self.hub_name(&from)),
-                escape_markdown(&reason)
-            ));
-        }
-        s.push_str(&format!(
-            "**振り分けの理由 (why this hub)**: ルール `{}` — {}\n",
-            case.route.rule, case.route.reason
-        ));
-        for (rule, why) in &case.route.passed_over {
-            s.push_str(&format!("・見送ったルール `{rule}`: {why}\n"));
-        }
-        s
-    }
-
     /// The thread of a case's post, made on first use: the stored one, or
     /// a new thread from the post's message, named `"{case id} {headline}"`.
     /// Discord answers 160004 when the message already has a thread (staff
@@ -457,9 +399,12 @@ impl Bot {
         let (Some(c), Some(m)) = (nonzero(&p.channel_id), nonzero(&p.message_id)) else {
             return;
         };
+        let title = self.staff_text(
+            &Text::new("post.deleted_title").arg("case", Arg::code(&p.case.to_string())),
+        );
         let embed = json!({
-            "title": format!("{}（削除済み / deleted）", p.case),
-            "description": "相談者の依頼により、この案件の内容を削除しました。同意と第三者提供の記録だけを法律に基づき保管しています。\nThe owner asked for their data to be deleted; only the consent and hand-over record is kept, as the law requires.",
+            "title": title,
+            "description": self.staff_text(&Text::new("post.deleted_body")),
             "color": 0x95a5a6,
         });
         let edited = self
@@ -487,7 +432,7 @@ impl Bot {
         let Some((t, known)) = thread else {
             return;
         };
-        let name = format!("{}（削除済み / deleted）", p.case);
+        let name = truncate(&title, 100);
         match self
             .http
             .edit_thread(
@@ -504,7 +449,7 @@ impl Bot {
             }
             Err(e) => tracing::warn!(thread = t, error = %e, "could not rename a case thread"),
         }
-        let note = "🗑️ 相談者の依頼により、この案件の内容を削除しました。スレッド内の相談者のメッセージも削除しました。 (deleted at the owner's request)";
+        let note = self.staff_text(&Text::new("post.deleted_note"));
         if let Err(e) = self
             .send(ChannelId::new(t), json!({ "content": note }))
             .await
@@ -549,7 +494,13 @@ impl Bot {
             }
             Err(e) => {
                 tracing::warn!(case = id, error = %e, "cannot load a case");
-                return self.respond_ephemeral(comp.id, &comp.token, "いまは操作できません。少し待ってからもう一度お試しください。 (try again shortly)").await;
+                return self
+                    .respond_ephemeral(
+                        comp.id,
+                        &comp.token,
+                        &self.staff_text(&Text::new("error.try_again_shortly")),
+                    )
+                    .await;
             }
         };
         let roles = comp.member.as_ref().map(|m| m.roles.as_slice());
@@ -579,10 +530,12 @@ impl Bot {
                     "type": 9,
                     "data": {
                         "custom_id": format!("s:co:{id}"),
-                        "title": "案件を完了する (close)",
+                        "title": render::truncate(&self.staff_text(&Text::new("form.close_title")), 45),
                         "components": [render::row(vec![json!({
-                            "type": 4, "custom_id": "outcome", "style": 1, "label": "結果 (outcome)",
-                            "placeholder": "例：人材紹介会社を紹介、採用決定", "min_length": 1, "max_length": 200, "required": true,
+                            "type": 4, "custom_id": "outcome", "style": 1,
+                            "label": render::truncate(&self.staff_text(&Text::new("form.outcome_label")), 45),
+                            "placeholder": render::truncate(&self.staff_text(&Text::new("form.outcome_placeholder")), 100),
+                            "min_length": 1, "max_length": 200, "required": true,
                         })])],
                     }
                 });
@@ -607,9 +560,10 @@ impl Bot {
                     "type": 9,
                     "data": {
                         "custom_id": format!("s:fr:{id}:{hub}"),
-                        "title": render::truncate(&format!("{}へ引き継ぐ理由", self.hub_name(&hub)), 45),
+                        "title": render::truncate(&self.render_plain(&Text::new("form.reason_title").arg("hub", Arg::text(&self.hub_name(&hub)))), 45),
                         "components": [render::row(vec![json!({
-                            "type": 4, "custom_id": "reason", "style": 2, "label": "理由 (reason)",
+                            "type": 4, "custom_id": "reason", "style": 2,
+                            "label": render::truncate(&self.staff_text(&Text::new("form.reason_label")), 45),
                             "min_length": 1, "max_length": 500, "required": true,
                         })])],
                     }
@@ -657,7 +611,12 @@ impl Bot {
             }
             Err(e) => {
                 tracing::warn!(case = %case.id, error = %e, "staff action failed");
-                self.respond_ephemeral(comp.id, &comp.token, "操作を保存できませんでした。もう一度お試しください。 (could not save; try again)").await;
+                self.respond_ephemeral(
+                    comp.id,
+                    &comp.token,
+                    &self.staff_text(&Text::new("error.not_saved")),
+                )
+                .await;
             }
         }
     }
@@ -684,9 +643,9 @@ impl Bot {
             .map(|h| {
                 let mut o = render::option(&h.name, h.id.as_str());
                 let d = if covered.iter().any(|c| c == h.id.as_str()) {
-                    "相談者の同意あり (consented)"
+                    self.staff_text(&Text::new("menu.consented"))
                 } else {
-                    "相談者に同意を確認します (the owner will be asked)"
+                    self.staff_text(&Text::new("menu.will_ask"))
                 };
                 o["description"] = json!(d);
                 o
@@ -697,16 +656,16 @@ impl Bot {
                 .respond_ephemeral(
                     comp.id,
                     &comp.token,
-                    "引き継げる拠点がありません。 (no other hub)",
+                    &self.staff_text(&Text::new("menu.no_other_hub")),
                 )
                 .await;
         }
         let body = json!({
             "type": 4,
             "data": {
-                "content": format!("{} をどの拠点へ引き継ぎますか？ (forward to which hub?)", case.id),
+                "content": self.staff_text(&Text::new("menu.forward_prompt").arg("case", Arg::code(&case.id.to_string()))),
                 "flags": 64,
-                "components": [render::row(vec![render::select(&format!("s:fh:{}", case.id.0), "拠点を選ぶ (choose a hub)", options, 1, 1)])],
+                "components": [render::row(vec![render::select(&format!("s:fh:{}", case.id.0), &self.staff_text(&Text::new("menu.choose_hub")), options, 1, 1)])],
             }
         });
         if let Err(e) = self.respond(comp.id, &comp.token, body).await {
@@ -806,7 +765,7 @@ impl Bot {
                         self.respond_ephemeral(
                             m.id,
                             &m.token,
-                            "完了にできませんでした。 (could not close)",
+                            &self.staff_text(&Text::new("error.not_saved")),
                         )
                         .await;
                     }
@@ -821,7 +780,7 @@ impl Bot {
                     Ok(s) => s,
                     Err(e) => {
                         tracing::warn!(case = %case.id, error = %e, "forward failed");
-                        "引き継ぎできませんでした。もう一度お試しください。 (forward failed; try again)".to_string()
+                        self.staff_text(&Text::new("error.forward_failed"))
                     }
                 };
                 if let Err(e) = self
@@ -887,8 +846,8 @@ impl Bot {
         let body = json!({
             "content": self.render_text(lang, &ask.ask),
             "components": [render::row(vec![
-                render::button(&format!("f:y:{req}"), &t(lang, "同意する", "I agree"), render::STYLE_SUCCESS),
-                render::button(&format!("f:n:{req}"), &t(lang, "同意しない", "I do not agree"), render::STYLE_SECONDARY),
+                render::button(&format!("f:y:{req}"), &self.render_text(lang, &Text::new("owner.agree")), render::STYLE_SUCCESS),
+                render::button(&format!("f:n:{req}"), &self.render_text(lang, &Text::new("owner.disagree")), render::STYLE_SECONDARY),
             ])],
         });
         let sent = match self.dm_channel(owner).await {
@@ -900,7 +859,7 @@ impl Bot {
             self.store
                 .decide_forward_request(req, ForwardStatus::Withdrawn, now)
                 .await?;
-            return Ok("相談者にDMを送れなかったため、同意を確認できませんでした。 (could not reach the owner)".into());
+            return Ok(self.staff_text(&Text::new("error.owner_not_asked")));
         }
         self.post_notes(case.id, &effects).await;
         Ok(reply)
@@ -950,7 +909,7 @@ impl Bot {
             return;
         };
         let body = json!({
-            "content": format!("<@&{role}> ⬅️ **{}** が {from_name} から引き継がれ、この拠点の担当になりました。 (a case was forwarded to this hub)", case.id),
+            "content": format!("<@&{role}> {}", self.staff_text(&Text::new("post.ping_forwarded").arg("case", Arg::code(&case.id.to_string())).arg("from", Arg::code(from_name)))),
             "message_reference": { "message_id": message.to_string(), "fail_if_not_exists": false },
             "allowed_mentions": { "parse": [], "roles": [role.to_string()], "replied_user": false },
         });
@@ -975,11 +934,7 @@ impl Bot {
                     .respond_ephemeral(
                         comp.id,
                         &comp.token,
-                        &t(
-                            lang,
-                            "この依頼はもうありません。",
-                            "This request no longer exists.",
-                        ),
+                        &self.render_text(lang, &Text::new("owner.request_gone")),
                     )
                     .await
             }
@@ -1078,6 +1033,23 @@ mod tests {
         }
     }
 
+    fn net(names: &[&str]) -> Network {
+        Network {
+            hubs: names
+                .iter()
+                .map(|h| crate::desk::HubInfo {
+                    id: h.to_string(),
+                    name: format!("hub {h}"),
+                    staff: vec![],
+                    targets: vec![],
+                })
+                .collect(),
+            transports: vec![],
+        }
+    }
+
+    const MORE: &str = "…（続きはスレッドに掲載 / continued in the thread）";
+
     fn embed_len(e: &Value) -> usize {
         let s = |v: &Value| v.as_str().unwrap_or("").chars().count();
         s(&e["title"])
@@ -1095,7 +1067,12 @@ mod tests {
     fn a_long_summary_continues_in_the_thread_within_embed_limits() {
         let line = "あいうえおかきくけこ".repeat(9);
         let summary: String = (0..100).map(|i| format!("{i:03} {line}\n")).collect();
-        let v = post_view(&case(&summary), "a", &|h| format!("hub {h}"));
+        let v = post_view(
+            &case(&summary),
+            "a",
+            &net(&["a", "b"]),
+            &DeskTexts::shipped(),
+        );
         assert!(
             embed_len(&v.embed) <= EMBED_TOTAL,
             "{}",
@@ -1131,9 +1108,14 @@ mod tests {
             .map(|c| c["custom_id"].as_str().unwrap())
             .collect();
         assert_eq!(ids, ["s:release:7", "s:fwd:7", "s:adv:7", "s:close:7"]);
-        assert!(post_view(&case("short"), "b", &|h| h.to_string())
-            .components
-            .is_empty());
+        assert!(post_view(
+            &case("short"),
+            "b",
+            &net(&["a", "b"]),
+            &DeskTexts::shipped()
+        )
+        .components
+        .is_empty());
         // The owner's headline cannot ping or format.
         let title = v.embed["title"].as_str().unwrap();
         assert!(
@@ -1145,7 +1127,7 @@ mod tests {
     #[test]
     fn the_intro_goes_in_the_post_and_only_its_excess_in_the_thread() {
         let head = "<@&1> 新しい案件です (new case): **C-7**";
-        let (content, rest) = post_content(head, "返信は /reply で。\n理由: r\n");
+        let (content, rest) = post_content(head, "返信は /reply で。\n理由: r\n", MORE);
         assert_eq!(content, format!("{head}\n返信は /reply で。\n理由: r"));
         assert!(rest.is_empty());
 
@@ -1154,7 +1136,7 @@ mod tests {
         let intro: String = (0..60)
             .map(|i| format!("・見送ったルール `rule-{i:02}`: {}\n", "条件".repeat(20)))
             .collect();
-        let (content, rest) = post_content(head, &intro);
+        let (content, rest) = post_content(head, &intro, MORE);
         assert!(
             content.chars().count() <= render::MAX_CONTENT,
             "{}",
@@ -1176,7 +1158,8 @@ mod tests {
         let v = post_view(
             &case("【企業情報シート】\n会社名：テスト"),
             "a",
-            &|h| h.to_string(),
+            &net(&["a"]),
+            &DeskTexts::shipped(),
         );
         assert_eq!(v.embed["description"], "【企業情報シート】\n会社名：テスト");
         assert!(v.overflow.is_empty());
