@@ -135,7 +135,11 @@ pub trait Sender: Send + Sync {
     /// transport's address: a channel id, an inbox folder). With
     /// `d.external_id` set, the post exists (an earlier attempt made it, or
     /// [`find_existing`](Sender::find_existing) found it): check it and
-    /// finish the rest rather than post again.
+    /// finish the rest rather than post again. A sender that makes more
+    /// than one call (a post, then replies in its thread) stores the post's
+    /// id as soon as it has it (`Store::set_delivery_external_id`), so that
+    /// a failure in the later calls leads to finishing, not to a second
+    /// post.
     async fn send(&self, d: &DeliveryRecord, case: &CaseRecord) -> Result<Sent, Fail>;
 }
 
