@@ -135,7 +135,11 @@ pub trait Sender: Send + Sync {
     /// transport's address: a channel id, an inbox folder). With
     /// `d.external_id` set, the post exists (an earlier attempt made it, or
     /// [`find_existing`](Sender::find_existing) found it): check it and
-    /// finish the rest rather than post again.
+    /// finish the rest rather than post again. A sender that makes more
+    /// than one call (a post, then replies in its thread) stores the post's
+    /// id as soon as it has it (`Store::set_delivery_external_id`), so that
+    /// a failure in the later calls leads to finishing, not to a second
+    /// post.
     async fn send(&self, d: &DeliveryRecord, case: &CaseRecord) -> Result<Sent, Fail>;
 }
 
@@ -223,7 +227,8 @@ pub struct Handled {
 pub enum Handling {
     /// Recorded with this outcome.
     Recorded(AttemptOutcome),
-    /// Given back untried: its rate-limit scope is waiting until then.
+    /// Given back untried, due again then: its rate-limit scope is
+    /// waiting, or too little of its lease was left when its turn came.
     Deferred(DateTime<Utc>),
     /// The lease ran out and another worker took the delivery over before
     /// this result could be recorded; the result was dropped.
@@ -381,6 +386,25 @@ impl Outbox {
                     .release_lease(l.delivery.id, &self.owner, l.delivery.next_attempt_at)
                     .await?;
                 continue;
+            }
+            // A batch whose earlier deliveries were slow (timeouts, a
+            // thread of many pieces) must not start one whose lease is
+            // nearly over: another worker may take it over mid-send. Less
+            // than half the lease left: give it back for whoever comes
+            // next (this worker's next pass, or another instance).
+            if !lease.is_zero() {
+                let left = until - self.clock.now();
+                if left < chrono::Duration::from_std(lease / 2).unwrap_or_default() {
+                    let at = l.delivery.next_attempt_at;
+                    self.store
+                        .release_lease(l.delivery.id, &self.owner, at)
+                        .await?;
+                    out.push(Handled {
+                        delivery: l.delivery,
+                        result: Handling::Deferred(at),
+                    });
+                    continue;
+                }
             }
             let unknown = l.taken_over_from.is_some() || l.delivery.attempts > 0;
             if let Some(prev) = &l.taken_over_from {

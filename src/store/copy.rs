@@ -114,6 +114,10 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("external_id", Text),
             ("created_at", Time),
             ("delivered_at", Time),
+            // A lease copied from a stopped bot's database runs out like
+            // any other and is taken over.
+            ("lease_owner", Text),
+            ("lease_until", Time),
         ],
     ),
     (

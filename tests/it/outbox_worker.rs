@@ -40,6 +40,8 @@ struct Scripted {
     calls: Mutex<Vec<Call>>,
     gate: Option<Arc<Semaphore>>,
     entered: Arc<Semaphore>,
+    /// Each send takes this long on this clock.
+    slow: Option<(Arc<FixedClock>, Duration)>,
 }
 
 impl Scripted {
@@ -51,6 +53,7 @@ impl Scripted {
             calls: Mutex::new(Vec::new()),
             gate: None,
             entered: Arc::new(Semaphore::new(0)),
+            slow: None,
         }
     }
     fn answer(self, a: Result<Sent, Fail>) -> Scripted {
@@ -95,6 +98,9 @@ impl Sender for Scripted {
         self.entered.add_permits(1);
         if let Some(g) = &self.gate {
             g.acquire().await.unwrap().forget();
+        }
+        if let Some((clock, took)) = &self.slow {
+            clock.advance(*took);
         }
         let next = self.answers.lock().unwrap().pop_front();
         next.unwrap_or_else(|| {
@@ -501,3 +507,33 @@ async fn discord_finds_a_post_whose_id_was_lost(db: TestDb) {
     assert_eq!(store.case_posts(case).await.unwrap()[0].message_id, posted);
 }
 on_both_backends!(discord_finds_a_post_whose_id_was_lost);
+
+/// Sends that take long use up the batch's lease: a delivery whose turn
+/// comes with less than half its lease left is given back untried (another
+/// worker could take it over mid-send), and sent by the next pass.
+async fn a_slow_batch_gives_back_what_its_lease_no_longer_covers(db: TestDb) {
+    let store = db.open().await;
+    let case = case_with_deliveries(&*store, "w-slow", "slack", 3).await;
+    let start = t0() + Duration::seconds(1);
+    let clock = Arc::new(FixedClock::new(start));
+    let s = Arc::new(Scripted {
+        slow: Some((clock.clone(), Duration::seconds(100))),
+        ..Scripted::new("slack")
+    });
+    let o = outbox(store.arc(), clock.clone(), s.clone(), "w");
+    // Lease 300 s: the first send starts with 300 s left, the second with
+    // 200 s, the third would start with 100 s.
+    let h = o.run_once().await.unwrap();
+    assert!(h[0].delivered() && h[1].delivered(), "{h:?}");
+    assert_eq!(h[2].result, Handling::Deferred(t0()), "{h:?}");
+    assert_eq!(s.sends(), 2);
+    let h = o.run_once().await.unwrap();
+    assert!(h.len() == 1 && h[0].delivered(), "{h:?}");
+    let rows = store.deliveries(case).await.unwrap();
+    assert!(
+        rows.iter()
+            .all(|r| r.status == DeliveryStatus::Delivered && r.attempts == 1),
+        "{rows:?}"
+    );
+}
+on_both_backends!(a_slow_batch_gives_back_what_its_lease_no_longer_covers);
