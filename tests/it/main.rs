@@ -21,6 +21,8 @@
 //! - `crash`: `chat` killed with SIGKILL anywhere loses and repeats nothing.
 //! - `understanding`: the corpus of owner phrasings in `tests/understanding/`.
 //! - `discord_e2e`: the Discord bot against the local stand-in.
+//! - `slack_standin`: the local Slack stand-in (crate `slack-standin`,
+//!   `crates/slack-standin`) driven by the real slack-morphism client.
 //! - `support::discord`: the local Discord stand-in (crate `discord-standin`,
 //!   `crates/discord-standin`) re-exported, with its smoke tests.
 
@@ -40,6 +42,7 @@ mod outbox;
 mod reload;
 mod render_paths;
 mod sheet;
+mod slack_standin;
 mod store_copy;
 mod store_story;
 mod support;
