@@ -724,3 +724,199 @@ async fn the_client_reconnects_after_a_dropped_socket_and_a_disconnect() {
         slack.stand_in_errors()
     );
 }
+
+#[tokio::test]
+async fn slack_refusals_as_the_client_reports_them() {
+    let slack = SlackStandIn::start().await;
+    world(&slack);
+    let client = slack.client();
+    let token = slack.bot_token();
+    let session = client.open_session(&token);
+
+    // Block Kit limits: a button label over 75 characters.
+    let long = "長".repeat(76);
+    let bad = SlackApiChatPostMessageRequest::new(
+        HUB.into(),
+        SlackMessageContent::new()
+            .with_text("x".into())
+            .with_blocks(vec![SlackActionsBlock::new(vec![
+                SlackBlockButtonElement::new(pt!(long))
+                    .with_action_id("b".into())
+                    .into(),
+            ])
+            .into()]),
+    );
+    match session.chat_post_message(&bad).await {
+        Err(SlackClientError::ApiError(e)) => {
+            assert_eq!(e.code, "invalid_blocks");
+            assert!(e
+                .errors
+                .unwrap_or_default()
+                .iter()
+                .any(|m| m.contains("76")));
+        }
+        other => panic!("expected invalid_blocks, got {other:?}"),
+    }
+    // An empty message, a reply to a missing thread, a stale trigger.
+    let empty = SlackApiChatPostMessageRequest::new(HUB.into(), SlackMessageContent::new());
+    let r = session.chat_post_message(&empty).await;
+    assert!(
+        matches!(&r, Err(SlackClientError::ApiError(e)) if e.code == "no_text"),
+        "{r:?}"
+    );
+    let orphan = SlackApiChatPostMessageRequest::new(
+        HUB.into(),
+        SlackMessageContent::new().with_text("x".into()),
+    )
+    .with_thread_ts("1.000100".into());
+    let r = session.chat_post_message(&orphan).await;
+    assert!(
+        matches!(&r, Err(SlackClientError::ApiError(e)) if e.code == "thread_not_found"),
+        "{r:?}"
+    );
+    assert_eq!(
+        slack.stand_in_errors().len(),
+        1,
+        "a reply to a missing thread is the bot's bug"
+    );
+    let view = SlackView::Modal(SlackModalView::new(pt!("t"), vec![]));
+    let r = session
+        .views_open(&SlackApiViewsOpenRequest::new("1.2.nope".into(), view))
+        .await;
+    assert!(
+        matches!(&r, Err(SlackClientError::ApiError(e)) if e.code == "invalid_trigger_id"),
+        "{r:?}"
+    );
+    // The bot's own token cannot open a Socket Mode URL.
+    let r = session
+        .apps_connections_open(&SlackApiAppsConnectionOpenRequest::new())
+        .await;
+    assert!(
+        matches!(&r, Err(SlackClientError::ApiError(e)) if e.code == "not_allowed_token_type"),
+        "{r:?}"
+    );
+    assert!(slack.messages_in(HUB).is_empty());
+}
+
+#[tokio::test]
+async fn ephemeral_buttons_and_response_urls() {
+    let slack = SlackStandIn::start().await;
+    world(&slack);
+    let (listener, mut seen) = start_bot(&slack, 1).await;
+    slack.wait_connected().await;
+    let client = slack.client();
+    let token = slack.bot_token();
+    let session = client.open_session(&token);
+    let eph = SlackApiChatPostEphemeralRequest::new(
+        HUB.into(),
+        STAFF.into(),
+        SlackMessageContent::new()
+            .with_text("転送しますか".into())
+            .with_blocks(vec![SlackActionsBlock::new(vec![
+                SlackBlockButtonElement::new(pt!("転送"))
+                    .with_value("fwd".into())
+                    .into(),
+            ])
+            .into()]),
+    );
+    session.chat_post_ephemeral(&eph).await.expect("ephemeral");
+    let shown = slack.ephemerals(HUB, STAFF);
+    // Slack names the button when the sender did not.
+    let action_id = element(&shown[0].json["blocks"], "転送").unwrap()["action_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(!action_id.is_empty());
+    let env = slack
+        .user_clicks_button(STAFF, HUB, &shown[0].ts, &action_id)
+        .await;
+    next_seen(
+        &mut seen,
+        |s| matches!(s, Seen::Action { values, .. } if values == &["fwd"]),
+    )
+    .await;
+    let e = slack.envelope(&env).unwrap();
+    assert_eq!(e.payload()["container"]["is_ephemeral"], true);
+    assert!(e.payload()["message"].is_null());
+    let url: SlackResponseUrl =
+        serde_json::from_value(e.payload()["response_url"].clone()).unwrap();
+    client
+        .respond_to_event(
+            &url,
+            &SlackApiPostWebhookMessageRequest::new(
+                SlackMessageContent::new().with_text("転送しました".into()),
+            ),
+        )
+        .await
+        .expect("response_url");
+    assert_eq!(
+        slack.ephemerals(HUB, STAFF).last().unwrap().source,
+        "response_url"
+    );
+    listener.shutdown().await;
+}
+
+#[tokio::test]
+async fn envelopes_are_spread_over_the_clients_connections() {
+    let slack = SlackStandIn::start().await;
+    world(&slack);
+    let (listener, mut seen) = start_bot(&slack, 2).await;
+    slack.wait_socket(|s| s.live == 2).await;
+    let mut sent = vec![];
+    for i in 0..4 {
+        sent.push(slack.user_sends_dm(OWNER, &format!("m{i}")).await);
+    }
+    // Two connections are read concurrently, so the bot may see them in any order.
+    let mut texts = std::collections::BTreeSet::new();
+    while texts.len() < 4 {
+        if let Seen::Message { text, .. } =
+            next_seen(&mut seen, |s| matches!(s, Seen::Message { .. })).await
+        {
+            texts.insert(text);
+        }
+    }
+    assert_eq!(
+        texts.into_iter().collect::<Vec<_>>(),
+        ["m0", "m1", "m2", "m3"]
+    );
+    let mut conns = std::collections::BTreeSet::new();
+    for ts in &sent {
+        let e = slack.envelopes_for_message(ts).remove(0);
+        conns.insert(e.conn.unwrap());
+        assert!(slack.wait_for_ack(&e.envelope_id).await.within_deadline);
+    }
+    assert_eq!(conns.len(), 2, "both connections got envelopes");
+    // Both drop; both come back through apps.connections.open.
+    assert_eq!(slack.drop_sockets(), 2);
+    slack
+        .wait_socket(|s| s.live == 2 && s.connections == 4)
+        .await;
+    assert_eq!(slack.call_count("apps.connections.open"), 4);
+    listener.shutdown().await;
+    assert!(
+        slack.stand_in_errors().is_empty(),
+        "{:#?}",
+        slack.stand_in_errors()
+    );
+}
+
+#[test]
+fn a_payload_slack_morphism_cannot_read_is_caught() {
+    // A message event whose ts is a number: slack-morphism would file it under
+    // SlackEventCallbackBody::Unknown and the bot would never see a message.
+    let frame = json!({
+        "type": "events_api",
+        "envelope_id": "e1",
+        "accepts_response_payload": false,
+        "payload": {
+            "team_id": "T1", "api_app_id": "A1", "event_id": "Ev1", "event_time": 1,
+            "type": "event_callback",
+            "event": { "type": "message", "ts": 1.5, "user": "U1", "text": "x", "channel": "D1" },
+        },
+    });
+    let err = slack_standin::model::check_frame(&frame).unwrap_err();
+    assert!(err.contains("Unknown"), "{err}");
+    let mut good = frame.clone();
+    good["payload"]["event"]["ts"] = json!("1.000100");
+    slack_standin::model::check_frame(&good).expect("a well-formed message event");
+}

@@ -170,7 +170,7 @@ pub fn action_and_state(
     values: &[&str],
 ) -> Result<(Value, Value), String> {
     let kind = element["type"].as_str().unwrap_or("").to_string();
-    let action_ts = st.clock.next();
+    let action_ts = st.clock.next_ts();
     let mut action = json!({
         "type": kind,
         "action_id": element["action_id"],

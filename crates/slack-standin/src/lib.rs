@@ -448,7 +448,7 @@ impl SlackStandIn {
         self.act(|st| {
             st.ensure_user(user);
             let dm = st.ensure_dm(user);
-            let ts = st.clock.next();
+            let ts = st.clock.next_ts();
             let ev = json!({
                 "type": "app_home_opened",
                 "user": user,
@@ -619,7 +619,7 @@ impl SlackStandIn {
             let payload = json!({
                 "type": "message_action",
                 "token": "standin-verification-token",
-                "action_ts": st.clock.next(),
+                "action_ts": st.clock.next_ts(),
                 "team": st.team_json(),
                 "user": st.basic_user(user),
                 "channel": { "id": channel, "name": name },
@@ -644,7 +644,7 @@ impl SlackStandIn {
             let payload = json!({
                 "type": "shortcut",
                 "token": "standin-verification-token",
-                "action_ts": st.clock.next(),
+                "action_ts": st.clock.next_ts(),
                 "team": st.team_json(),
                 "user": st.basic_user(user),
                 "is_enterprise_install": false,
@@ -808,10 +808,7 @@ impl SlackStandIn {
 
     /// The modal open for `user` now (the most recent one), if any.
     pub fn open_view_of(&self, user: &str) -> Option<ViewRec> {
-        self.views()
-            .into_iter()
-            .filter(|v| v.user == user && v.open)
-            .next_back()
+        self.views().into_iter().rfind(|v| v.user == user && v.open)
     }
 
     /// Until the bot has opened a modal for `user`; returns it.

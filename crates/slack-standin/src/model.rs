@@ -17,7 +17,7 @@ pub fn check<T: DeserializeOwned>(what: &str, v: &Value) -> Result<T, String> {
 /// decodes here decodes in its Socket Mode listener.
 #[derive(serde::Deserialize)]
 #[serde(tag = "type")]
-#[allow(dead_code)]
+#[allow(dead_code, clippy::large_enum_variant)]
 enum SocketModeFrame {
     #[serde(rename = "hello")]
     Hello {
@@ -121,6 +121,12 @@ pub struct TsClock {
     micros: u64,
 }
 
+impl Default for TsClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl TsClock {
     pub fn new() -> Self {
         let secs = std::time::SystemTime::now()
@@ -129,7 +135,7 @@ impl TsClock {
             .unwrap_or(1_763_900_000);
         Self { secs, micros: 0 }
     }
-    pub fn next(&mut self) -> String {
+    pub fn next_ts(&mut self) -> String {
         self.micros += 100;
         if self.micros >= 1_000_000 {
             self.secs += 1;
@@ -274,15 +280,13 @@ pub fn validate_blocks(blocks: &Value, surface: &str) -> Result<(), Vec<String>>
         }
         let len = |v: &Value| v.as_str().map_or(0, |s| s.chars().count());
         match b["type"].as_str() {
-            Some("section") => {
-                if len(&b["text"]["text"]) > 3000 {
-                    errs.push(format!("[ERROR] must be less than 3001 characters [json-pointer:/blocks/{i}/text/text]"));
-                }
+            Some("section") if len(&b["text"]["text"]) > 3000 => {
+                errs.push(format!("[ERROR] must be less than 3001 characters [json-pointer:/blocks/{i}/text/text]"));
             }
-            Some("header") => {
-                if len(&b["text"]["text"]) > 150 {
-                    errs.push(format!("[ERROR] must be less than 151 characters [json-pointer:/blocks/{i}/text/text]"));
-                }
+            Some("header") if len(&b["text"]["text"]) > 150 => {
+                errs.push(format!(
+                    "[ERROR] must be less than 151 characters [json-pointer:/blocks/{i}/text/text]"
+                ));
             }
             Some("actions") => {
                 let n = b["elements"].as_array().map_or(0, Vec::len);

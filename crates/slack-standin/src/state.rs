@@ -453,7 +453,7 @@ impl State {
         thread_ts: Option<&str>,
         broadcast: bool,
     ) -> String {
-        let ts = self.clock.next();
+        let ts = self.clock.next_ts();
         json["ts"] = json!(ts);
         json["type"] = json!("message");
         let thread_ts = thread_ts.map(str::to_string);
@@ -673,7 +673,7 @@ impl State {
                     m["channel"] = json!(channel);
                     self.insert_message(&channel, m, None, false);
                 } else {
-                    let ts = self.clock.next();
+                    let ts = self.clock.next_ts();
                     let mut m = self.bot_message_json(p);
                     m["ts"] = json!(ts);
                     self.ephemerals.push(Ephemeral {

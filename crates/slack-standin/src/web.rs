@@ -391,7 +391,7 @@ fn update_message(st: &mut State, p: &Map<String, Value>) -> Answer {
     check_content(p, false)?;
     let text_given = p.contains_key("text");
     let bot_user = st.bot_user_id.clone();
-    let edit_ts = st.clock.next();
+    let edit_ts = st.clock.next_ts();
     let mut counter = st.counter;
     let m = st.messages.get_mut(&ts).unwrap();
     if text_given {
@@ -473,7 +473,7 @@ fn post_ephemeral(st: &mut State, p: &Map<String, Value>) -> Answer {
         return Err(err("user_not_in_channel"));
     }
     check_content(p, true)?;
-    let ts = st.clock.next();
+    let ts = st.clock.next_ts();
     let mut pv = Value::Object(p.clone());
     model::fill_ids(&mut pv["blocks"], &mut st.counter);
     let mut m = st.bot_message_json(&pv);
@@ -847,7 +847,7 @@ fn respond(st: &mut State, token: &str, p: &Map<String, Value>) -> Answer {
         let thread = str_param(p, "thread_ts").map(str::to_string);
         st.insert_message(&r.channel, m, thread.as_deref(), false);
     } else {
-        let ts = st.clock.next();
+        let ts = st.clock.next_ts();
         m["ts"] = json!(ts);
         st.ephemerals.push(Ephemeral {
             channel: r.channel.clone(),
