@@ -34,6 +34,8 @@
 //! - `reminders`: reminders, escalation, lapse and nudges by a moved clock
 //!   across restarts, each fired once (both backends).
 //! - `discord_e2e`: the Discord bot against the local stand-in.
+//! - `slack_standin`: the local Slack stand-in (crate `slack-standin`,
+//!   `crates/slack-standin`) driven by the real slack-morphism client.
 //! - `support::discord`: the local Discord stand-in (crate `discord-standin`,
 //!   `crates/discord-standin`) re-exported, with its smoke tests.
 
@@ -60,6 +62,7 @@ mod reminders;
 mod render_paths;
 mod report;
 mod sheet;
+mod slack_standin;
 mod store_copy;
 mod store_story;
 mod support;
