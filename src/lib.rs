@@ -42,6 +42,10 @@
 //!   case delivery worker); `madoguchi run`.
 //! - [`instances`]: running on PostgreSQL: the leader lock that lets one
 //!   instance hold the Discord gateway, and the health endpoint.
+//! - [`report`]: the network's KPI report (`madoguchi report`), a pure
+//!   computation over facts read from the store, rendered as Markdown, CSV
+//!   or one self-contained HTML page; the monthly summary for
+//!   administrators. [`metrics`]: `/metrics` in the Prometheus text format.
 //!
 //! # Invariants
 //!
