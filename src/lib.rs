@@ -67,6 +67,10 @@
 //!   instance hold the Discord gateway, the health endpoint, and
 //!   following the reloads of the other instances (`LISTEN/NOTIFY` with a
 //!   polling backstop).
+//! - [`report`]: the network's KPI report (`madoguchi report`), a pure
+//!   computation over facts read from the store, rendered as Markdown, CSV
+//!   or one self-contained HTML page; the monthly summary for
+//!   administrators. [`metrics`]: `/metrics` in the Prometheus text format.
 //!
 //! # Invariants
 //!

@@ -98,6 +98,8 @@ impl Stage {
 #[derive(Debug, Clone, Default)]
 pub struct Network {
     pub hubs: Vec<(String, String)>,
+    /// English hub names, where `routing.yaml` gives one (`name_en`).
+    pub names_en: BTreeMap<String, String>,
     pub questions: Vec<(String, String)>,
 }
 
@@ -112,6 +114,12 @@ impl Network {
                 .iter()
                 .filter(|h| !h.from_directory)
                 .map(|h| (h.id.to_string(), h.name.clone()))
+                .collect(),
+            names_en: flow
+                .routing
+                .hubs
+                .iter()
+                .filter_map(|h| Some((h.id.to_string(), h.name_en.clone()?)))
                 .collect(),
             questions: flow
                 .nodes
@@ -277,6 +285,7 @@ pub struct Report {
     /// for want of data, and the report says so).
     pub followups_recorded: bool,
     pub hub_names: BTreeMap<String, String>,
+    pub hub_names_en: BTreeMap<String, String>,
 }
 
 /// One case's history as the report needs it.
@@ -512,6 +521,7 @@ pub fn compute(facts: &ReportFacts, params: &Params, net: &Network) -> Report {
         followups_answered,
         followups_recorded,
         hub_names,
+        hub_names_en: net.names_en.clone(),
     }
 }
 

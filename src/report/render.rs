@@ -29,11 +29,24 @@ fn hours(h: Option<f64>) -> String {
     }
 }
 
-fn hub_name(r: &Report, id: &str) -> String {
+fn hub_name(r: &Report, id: &str, lang: Lang) -> String {
+    if lang == Lang::En {
+        if let Some(n) = r.hub_names_en.get(id) {
+            return n.clone();
+        }
+    }
     r.hub_names
         .get(id)
         .cloned()
         .unwrap_or_else(|| id.to_string())
+}
+
+/// The name of a KPI row's hub (or the network) in the report's language.
+fn kpi_name(r: &Report, k: &super::KpiRow, lang: Lang) -> String {
+    match &k.hub {
+        Some(h) => hub_name(r, h, lang),
+        None => l(lang, "ネットワーク全体", "network"),
+    }
 }
 
 /// The footnotes: how each figure is defined from stored facts.
@@ -76,7 +89,7 @@ pub fn footnotes(lang: Lang) -> Vec<String> {
 
 fn title(r: &Report, lang: Lang) -> String {
     let hub = match &r.params.hub {
-        Some(h) => format!(" — {}", hub_name(r, h)),
+        Some(h) => format!(" — {}", hub_name(r, h, lang)),
         None => String::new(),
     };
     format!(
@@ -142,7 +155,7 @@ fn tables(r: &Report, lang: Lang) -> Tables {
             .iter()
             .map(|k| {
                 vec![
-                    k.name.clone(),
+                    kpi_name(r, k, lang),
                     k.institutions.to_string(),
                     k.companies.to_string(),
                     k.job_opening.to_string(),
@@ -205,7 +218,7 @@ fn tables(r: &Report, lang: Lang) -> Tables {
         ],
         r.routes
             .iter()
-            .map(|(rule, hub, n)| vec![rule.clone(), hub_name(r, hub), n.to_string()])
+            .map(|(rule, hub, n)| vec![rule.clone(), hub_name(r, hub, lang), n.to_string()])
             .collect(),
     );
     let forwards = (
@@ -216,7 +229,7 @@ fn tables(r: &Report, lang: Lang) -> Tables {
         ],
         r.forwards
             .iter()
-            .map(|(f, t, n)| vec![hub_name(r, f), hub_name(r, t), n.to_string()])
+            .map(|(f, t, n)| vec![hub_name(r, f, lang), hub_name(r, t, lang), n.to_string()])
             .collect(),
     );
     let times = (
@@ -366,7 +379,7 @@ pub fn csv(r: &Report, lang: Lang) -> String {
             ("matched", k.matched),
             ("smooth_staff", k.smooth_staff),
         ] {
-            put("kpi", &key, &k.name, col, v.to_string());
+            put("kpi", &key, &kpi_name(r, k, lang), col, v.to_string());
         }
     }
     if let Some(f) = &r.funnel {
@@ -395,7 +408,7 @@ pub fn csv(r: &Report, lang: Lang) -> String {
         put(
             "route",
             &format!("{rule}>{hub}"),
-            &hub_name(r, hub),
+            &hub_name(r, hub, lang),
             "cases",
             n.to_string(),
         );
@@ -544,7 +557,7 @@ pub fn html(r: &Report, lang: Lang) -> String {
         .kpi
         .iter()
         .filter(|k| k.hub.is_some())
-        .map(|k| (k.name.clone(), k.companies))
+        .map(|k| (kpi_name(r, k, lang), k.companies))
         .collect();
     out.push_str(&bar_chart(
         "chart-kpi",

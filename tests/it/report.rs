@@ -902,6 +902,12 @@ async fn seeded_report_on(db: TestDb) {
         .await
         .unwrap();
     check_all(&report, &e, &net);
+    // English only with `--lang en`, the same figures.
+    let en = render::markdown(&report, Lang::En);
+    let mut cells = vec!["network".to_string()];
+    cells.extend(e.kpi.last().unwrap().1.iter().map(|n| n.to_string()));
+    assert!(en.lines().any(|l| l == md_line(&cells)), "{en}");
+    assert!(en.contains("| Kyoto ") && !en.contains("相談開始"), "{en}");
     for h in ["kyoto-pro", "kumamoto-bank"] {
         let report = madoguchi::report::build(store.as_ref(), &params(Some(h)), &net)
             .await
