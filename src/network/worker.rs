@@ -162,8 +162,10 @@ fn holder_name() -> String {
     )
 }
 
-/// Cases and timers handled per tick.
+/// Forward requests and due timers handled per query.
 const BATCH: i64 = 500;
+/// Cases of each status read per tick.
+const CASES_PER_TICK: i64 = 10_000;
 
 impl TimerWorker {
     pub fn new(store: Arc<dyn Store>, sinks: Vec<Arc<dyn NoticeSink>>, staff_lang: Lang) -> Self {
@@ -224,16 +226,22 @@ impl TimerWorker {
                 ..TimerFilter::default()
             })
             .await?;
+        // Every case that is not closed, so that a pending timer whose case
+        // is not among them belongs to a case that closed (or is gone).
+        let mut live = HashSet::new();
+        let mut complete = true;
         for status in [CaseStatus::Open, CaseStatus::Claimed] {
             let cases = self
                 .store
                 .cases(&CaseFilter {
                     status: Some(status),
-                    limit: Some(BATCH * 20),
+                    limit: Some(CASES_PER_TICK),
                     ..CaseFilter::default()
                 })
                 .await?;
+            complete &= (cases.len() as i64) < CASES_PER_TICK;
             for case in &cases {
+                live.insert(case.id.0);
                 let planned = reminders::case_timers(case, policy);
                 for t in &planned {
                     self.schedule(t, now, report).await?;
@@ -254,26 +262,18 @@ impl TimerWorker {
                 }
             }
         }
-        // Timers of cases that closed meanwhile.
-        let open: HashSet<i64> = self
-            .store
-            .cases(&CaseFilter {
-                status: Some(CaseStatus::Closed),
-                limit: Some(BATCH * 20),
-                ..CaseFilter::default()
-            })
-            .await?
-            .iter()
-            .map(|c| c.id.0)
-            .collect();
-        for t in &pending {
-            if t.case.is_some_and(|c| open.contains(&c.0))
-                && self
-                    .store
-                    .cancel_timer(&t.kind, &t.subject, "the case is closed", now)
-                    .await?
-            {
-                report.cancelled += 1;
+        // Timers of cases that closed meanwhile (only when every live case
+        // was read; otherwise they are found moot when they come due).
+        if complete {
+            for t in &pending {
+                if t.case.is_some_and(|c| !live.contains(&c.0))
+                    && self
+                        .store
+                        .cancel_timer(&t.kind, &t.subject, "the case is closed", now)
+                        .await?
+                {
+                    report.cancelled += 1;
+                }
             }
         }
         for req in self.store.pending_forward_requests(BATCH).await? {
@@ -464,7 +464,7 @@ pub async fn due_now(
         for case in store
             .cases(&CaseFilter {
                 status: Some(status),
-                limit: Some(BATCH * 20),
+                limit: Some(CASES_PER_TICK),
                 ..CaseFilter::default()
             })
             .await?
@@ -476,7 +476,7 @@ pub async fn due_now(
             );
         }
     }
-    for req in store.pending_forward_requests(BATCH * 20).await? {
+    for req in store.pending_forward_requests(CASES_PER_TICK).await? {
         let hub = match store.case(req.case).await? {
             Some(c) => c.hub_id,
             None => continue,
@@ -510,7 +510,7 @@ pub async fn due_now(
             sent,
         });
     }
-    out.sort_by(|a, b| (a.due_at, a.case.0).cmp(&(b.due_at, b.case.0)));
+    out.sort_by_key(|o| (o.due_at, o.case.0));
     Ok(out)
 }
 

@@ -1922,7 +1922,7 @@ impl Store for PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         let mut out = rows.iter().map(timer_row).collect::<Result<Vec<_>>>()?;
-        out.sort_by(|a, b| (a.due_at, a.id).cmp(&(b.due_at, b.id)));
+        out.sort_by_key(|t| (t.due_at, t.id));
         Ok(out)
     }
 

@@ -2086,7 +2086,7 @@ impl Store for SqliteStore {
             .await?;
         tx.commit().await?;
         let mut out = rows.iter().map(timer_row).collect::<Result<Vec<_>>>()?;
-        out.sort_by(|a, b| (a.due_at, a.id).cmp(&(b.due_at, b.id)));
+        out.sort_by_key(|t| (t.due_at, t.id));
         Ok(out)
     }
 

@@ -376,3 +376,49 @@ async fn cases_due_lists_what_is_overdue() {
         "{text}"
     );
 }
+
+/// A case closed before its limits is never reminded: its pending timers
+/// are cancelled at the next tick.
+async fn a_closed_case_is_never_reminded(db: TestDb) {
+    let inbox = tempfile::tempdir().unwrap();
+    let r = routing();
+    let store = db.open().await;
+    let t0 = jp(11, 20, 16);
+    let a = seed_case(&*store, "owner-f", "hyogo-pro", &["hyogo-pro"], t0).await;
+    let w = TimerWorker::new(
+        store.arc(),
+        vec![Arc::new(InboxSink {
+            inbox: inbox.path().to_path_buf(),
+        })],
+        Lang::Ja,
+    );
+    assert_eq!(w.tick(&r, t0).await.unwrap().scheduled, 2);
+    store
+        .update_case(
+            a,
+            &CaseChange::Close {
+                outcome: "自社で解決".into(),
+            },
+            "discord:42",
+            jp(11, 24, 9),
+        )
+        .await
+        .unwrap();
+    let rep = w.tick(&r, jp(11, 24, 10)).await.unwrap();
+    assert_eq!(rep.cancelled, 2, "{rep:?}");
+    let rep = w.tick(&r, jp(12, 24, 10)).await.unwrap();
+    assert!(rep.fired.is_empty() && rep.moot == 0, "{rep:?}");
+    assert!(files(inbox.path(), "hyogo-pro").is_empty());
+    let timers = store
+        .timers(&TimerFilter {
+            case: Some(a),
+            ..TimerFilter::default()
+        })
+        .await
+        .unwrap();
+    assert!(
+        timers.iter().all(|t| t.status == TimerStatus::Cancelled),
+        "{timers:?}"
+    );
+}
+crate::on_both_backends!(a_closed_case_is_never_reminded);
