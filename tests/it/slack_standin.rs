@@ -102,11 +102,12 @@ async fn on_push(
     Ok(())
 }
 
+/// A view submission whose text is "エラー" is answered with `response_action: errors`.
 async fn on_interaction(
     ev: SlackInteractionEvent,
     _client: Arc<SlackHyperClient>,
     states: SlackClientEventsUserState,
-) -> UserCallbackResult<()> {
+) -> UserCallbackResult<SlackInteractionResponse> {
     let (tx, _) = bot_state(&states).await;
     match ev {
         SlackInteractionEvent::BlockActions(b) => {
@@ -128,11 +129,20 @@ async fn on_interaction(
         }
         SlackInteractionEvent::ViewSubmission(v) => {
             let values = serde_json::to_value(v.view.state_params.state).unwrap();
+            let refuse = values["values"]["detail_block"]["detail"]["value"] == "エラー";
             let _ = tx.send(Seen::Submission { values });
+            if refuse {
+                let mut errors = std::collections::HashMap::new();
+                errors.insert("detail_block".to_string(), "もう少し詳しく".to_string());
+                return Ok(SlackViewSubmissionResponse::Errors(
+                    SlackViewSubmissionErrorsResponse::new(errors),
+                )
+                .into());
+            }
         }
         _ => {}
     }
-    Ok(())
+    Ok(SlackInteractionResponse::Empty)
 }
 
 async fn on_command(
@@ -529,6 +539,18 @@ async fn socket_mode_delivers_and_records_acks() {
         .expect("views.open");
     let view_id = opened.view.state_params.id.0.clone();
     assert_eq!(slack.wait_for_view(OWNER).await.id, view_id);
+    // Refused with errors: the modal stays open and shows them.
+    let env = slack
+        .user_submits_modal(OWNER, &view_id, json!({ "detail": "エラー" }))
+        .await;
+    next_seen(&mut seen, |s| matches!(s, Seen::Submission { .. })).await;
+    let ack = slack.wait_for_ack(&env).await;
+    assert_eq!(ack.payload.unwrap()["response_action"], "errors");
+    let open = slack.open_view_of(OWNER).expect("still open");
+    assert_eq!(
+        open.json["standin_errors"]["detail_block"],
+        "もう少し詳しく"
+    );
     slack
         .user_submits_modal(
             OWNER,
@@ -544,6 +566,8 @@ async fn socket_mode_delivers_and_records_acks() {
         values["values"]["detail_block"]["detail"]["value"],
         "売上が落ちて\n資金が不安です"
     );
+    slack.wait_socket(|s| s.acked == s.envelopes).await;
+    assert!(slack.open_view_of(OWNER).is_none(), "accepted: closed");
 
     slack.user_opens_app_home(OWNER, "messages").await;
     next_seen(

@@ -689,9 +689,11 @@ impl State {
             "interactive" if request["type"] == "view_submission" => {
                 let view_id = request["view"]["id"].as_str().unwrap_or("").to_string();
                 match p["response_action"].as_str() {
+                    // The modal stays open, showing the errors under the inputs.
                     Some("errors") => {
                         if let Some(v) = self.views.get_mut(&view_id) {
                             v.json["standin_errors"] = p["errors"].clone();
+                            v.open = true;
                         }
                     }
                     Some("update") => {
@@ -707,6 +709,7 @@ impl State {
                             ));
                             nv["state"] = json!({ "values": {} });
                             v.json = nv;
+                            v.open = true;
                         }
                     }
                     Some("push") => {
