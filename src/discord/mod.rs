@@ -784,13 +784,15 @@ async fn monthly_summary(bot: Arc<Bot>, mut stop: watch::Receiver<bool>) {
             _ = every.tick() => {}
             _ = stop.changed() => return,
         }
-        let net = match crate::report::cli::network(&bot.cfg.dialogs) {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::warn!(error = %format!("{e:#}"), "monthly summary: cannot read the network");
-                continue;
-            }
+        // The scripts the bot runs now (no second load of the folder).
+        let bundle = bot.runner.bundle();
+        let Some(flow) = bundle
+            .flow(crate::report::FUNNEL_SCRIPT, Lang::Ja)
+            .or_else(|| bundle.flows.first().cloned())
+        else {
+            continue;
         };
+        let net = crate::report::Network::from_flow(&flow);
         let lang = match bot.cfg.discord.default_lang {
             Lang::En => crate::report::render::Lang::En,
             _ => crate::report::render::Lang::Ja,

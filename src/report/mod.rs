@@ -347,9 +347,9 @@ pub fn compute(facts: &ReportFacts, params: &Params, net: &Network) -> Report {
             let all = audit_by_case.get(&c.id).unwrap_or(&empty);
             let now_at = all
                 .iter()
+                .rev()
                 .filter(|a| a.action == "forward")
-                .filter_map(|a| Some((a.detail.get("to")?.as_str()?.to_string(), a.at)))
-                .last()
+                .find_map(|a| Some((a.detail.get("to")?.as_str()?.to_string(), a.at)))
                 .unwrap_or((c.routed_hub.clone(), c.created_at));
             let audit: Vec<&AuditFact> = all.iter().copied().filter(|a| a.at < end).collect();
             let mut arrivals = vec![(c.created_at, c.routed_hub.clone())];

@@ -438,7 +438,6 @@ pub fn csv(r: &Report, lang: Lang) -> String {
         "count",
         r.followups_answered.to_string(),
     );
-    drop(put);
     String::from_utf8(w.into_inner().expect("flushing to memory does not fail"))
         .expect("CSV of UTF-8 fields is UTF-8")
 }
