@@ -198,3 +198,30 @@ fn staff_work_a_case_from_the_terminal() {
     assert!(show.contains("advance"), "{show}");
     assert!(show.contains("close"), "{show}");
 }
+
+/// `dialogs check` checks the desk's texts: a template that uses an
+/// argument the desk does not pass is an error naming the file and key.
+#[test]
+fn dialogs_check_reports_a_broken_desk_text() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::copy_dialogs(dir.path());
+    std::fs::create_dir(dir.path().join("desk")).unwrap();
+    let shipped = dialogs_dir().join("desk");
+    std::fs::copy(shipped.join("ja.yaml"), dir.path().join("desk/ja.yaml")).unwrap();
+    let en = std::fs::read_to_string(shipped.join("en.yaml"))
+        .unwrap()
+        .replace("{{holder}} already holds", "{{owner_name}} already holds");
+    std::fs::write(dir.path().join("desk/en.yaml"), en).unwrap();
+    let out = bin()
+        .args(["dialogs", "check", "--lang", "en"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("en.yaml") && text.contains("refused.claimed_by_other"),
+        "{text}"
+    );
+    assert!(text.contains("1 error(s)"), "{text}");
+}
