@@ -119,7 +119,13 @@ pub async fn owner_answer(
             effects,
             applied,
         }),
-        Err(StoreError::Conflict(_)) => Ok(Outcome::Refused(Text::new("owner.forward_impossible"))),
+        // A yes meets a closed case or an answered request; a no can only
+        // meet an answered request.
+        Err(StoreError::Conflict(_)) => Ok(Outcome::Refused(Text::new(if yes {
+            "owner.forward_impossible"
+        } else {
+            "owner.already_answered"
+        }))),
         Err(e) => Err(e),
     }
 }

@@ -104,9 +104,9 @@
 //!    template fails (the owner is told, administrators are alerted), and
 //!    every store refuses such a step again ([`store::StoreError::Unfit`]).
 //! 10. Every staff action on a case, from any platform, is decided by
-//!    [`desk::decide`]; adapters only parse input, apply the decision's
-//!    effects through [`casework`] and render its texts, so permissions
-//!    and the consent check on forwards are the same everywhere.
+//!     [`desk::decide`]; adapters only parse input, apply the decision's
+//!     effects through [`casework`] and render its texts, so permissions
+//!     and the consent check on forwards are the same everywhere.
 //! 9. Owner text reaches a medium only through that medium's function in
 //!    [`escape`]; local inbox files are written once each, keyed by their
 //!    delivery, and are replaced by tombstones when the owner is forgotten.

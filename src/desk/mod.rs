@@ -136,13 +136,12 @@ impl HubInfo {
     pub fn from_routing(h: &crate::routing::Hub) -> HubInfo {
         let mut staff = Vec::new();
         let mut targets = Vec::new();
-        if let Some(t) = &h.terminal {
-            targets.push(NewDelivery {
-                hub_id: h.id.as_str().to_string(),
-                transport: crate::delivery::TRANSPORT.into(),
-                target: t.clone(),
-            });
-        }
+        // The local inbox folder, named as the runner names it.
+        targets.push(NewDelivery {
+            hub_id: h.id.as_str().to_string(),
+            transport: crate::delivery::TRANSPORT.into(),
+            target: h.terminal.clone().unwrap_or_else(|| h.id.to_string()),
+        });
         if let Some(d) = &h.discord {
             if let Some(r) = d.staff_role {
                 staff.push(StaffSpec::Group {

@@ -146,8 +146,7 @@ fn staff_work_a_case_from_the_terminal() {
     ));
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("nothing was changed"), "{err}");
-    // Within consent it moves, and the new hub's copy is written to the
-    // local inbox like the first delivery.
+    // Within consent it moves.
     let files = |hub: &str| {
         std::fs::read_dir(inbox.join(hub))
             .map(|d| d.count())
@@ -173,10 +172,10 @@ fn staff_work_a_case_from_the_terminal() {
         "{out}"
     );
     assert!(out.contains("販路開拓の相談"), "{out}");
-    let copies = std::fs::read_dir(inbox.join("hyogo-chamber"))
-        .unwrap()
-        .count();
-    assert!(copies >= 1, "the new hub's inbox copy");
+    // hyogo-chamber had its copy from the consultation already: the
+    // forward makes it responsible without writing the case twice.
+    assert_eq!(before, 1, "the consultation's copy");
+    assert_eq!(files("hyogo-chamber"), before, "no second copy");
     // The old hub's staff can no longer act on it; the new hub's can.
     let (code, _, err) = run(with(&["close", "1", "--outcome", "x"], &as_tanaka));
     assert_eq!(code, 1, "{err}");
@@ -198,4 +197,31 @@ fn staff_work_a_case_from_the_terminal() {
     assert!(show.contains("cli:tanaka claim"), "{show}");
     assert!(show.contains("advance"), "{show}");
     assert!(show.contains("close"), "{show}");
+}
+
+/// `dialogs check` checks the desk's texts: a template that uses an
+/// argument the desk does not pass is an error naming the file and key.
+#[test]
+fn dialogs_check_reports_a_broken_desk_text() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::support::copy_dialogs(dir.path());
+    std::fs::create_dir(dir.path().join("desk")).unwrap();
+    let shipped = dialogs_dir().join("desk");
+    std::fs::copy(shipped.join("ja.yaml"), dir.path().join("desk/ja.yaml")).unwrap();
+    let en = std::fs::read_to_string(shipped.join("en.yaml"))
+        .unwrap()
+        .replace("{{holder}} already holds", "{{owner_name}} already holds");
+    std::fs::write(dir.path().join("desk/en.yaml"), en).unwrap();
+    let out = bin()
+        .args(["dialogs", "check", "--lang", "en"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("en.yaml") && text.contains("refused.claimed_by_other"),
+        "{text}"
+    );
+    assert!(text.contains("1 error(s)"), "{text}");
 }

@@ -475,13 +475,11 @@ fn check_file(path: &std::path::Path, texts: &DeskTexts) -> Vec<String> {
                     &mut fails,
                 );
                 let ask = fx.consent_ask.as_ref().map(|c| c.to_hub.clone());
-                if e.consent_ask.is_some() || ask.is_some() {
-                    if ask != e.consent_ask {
-                        fails.push(format!(
-                            "{at}: consent_ask: got {ask:?}, want {:?}",
-                            e.consent_ask
-                        ));
-                    }
+                if (e.consent_ask.is_some() || ask.is_some()) && ask != e.consent_ask {
+                    fails.push(format!(
+                        "{at}: consent_ask: got {ask:?}, want {:?}",
+                        e.consent_ask
+                    ));
                 }
                 if let Some(r) = &e.reply {
                     let got = fx.reply.as_ref().map(|t| t.key.as_str());
