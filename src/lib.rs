@@ -36,6 +36,9 @@
 //! - [`delivery`]: the local inbox as an outbox target: every pending
 //!   local delivery is written once, atomically, whenever the store is
 //!   opened by `chat` or `run`.
+//! - [`followup`]: step 5, follow-ups after a match: scheduled when a
+//!   case is closed as matched, offered and reminded once through timer
+//!   rows, answered in the follow-up dialog, recorded on the case.
 //! - [`chat`]: the terminal adapter (input read as bytes, checked line by
 //!   line); [`transcript`]: transcript tests.
 //! - [`discord`]: the Discord bot (owners by DM, staff in hub channels, the
