@@ -368,6 +368,8 @@ pub async fn record_end(
         tracing::error!(follow_up = link.id, case = %link.case, error = %e, "could not record the end of a follow-up");
         return;
     }
+    // Its reminder and its recording as unanswered have nothing left to do.
+    cancel_timers(store, link.id, &[TIMER_REMIND, TIMER_UNANSWERED], now).await;
     if end == Status::Declined {
         // 「今後のフォローアップは不要」: no later follow-up of this case.
         let later = match store.follow_ups_of_case(link.case).await {
@@ -391,6 +393,20 @@ pub async fn record_end(
             if let Err(e) = r {
                 tracing::error!(follow_up = f.id, error = %e, "could not cancel a follow-up");
             }
+            cancel_timers(store, f.id, &[TIMER_OFFER], now).await;
+        }
+    }
+}
+
+/// Cancels a follow-up's pending timers of these kinds (best effort: a
+/// timer left pending fires without effect, since the follow-up moved on).
+async fn cancel_timers(store: &dyn Store, id: i64, kinds: &[&str], now: DateTime<Utc>) {
+    for kind in kinds {
+        let r = store
+            .cancel_timer(kind, &format!("follow_up:{id}"), "the follow-up ended", now)
+            .await;
+        if let Err(e) = r {
+            tracing::warn!(follow_up = id, error = %e, "could not cancel a follow-up timer");
         }
     }
 }

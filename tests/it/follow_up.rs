@@ -269,6 +269,14 @@ async fn a_match_is_followed_up_once_per_interval_across_restarts(db: TestDb) {
         statuses(bot.store.arc().as_ref(), case).await,
         [FollowUpStatus::Answered, FollowUpStatus::Offered]
     );
+    assert_eq!(
+        bot.store
+            .count(
+                "SELECT COUNT(*) FROM timers WHERE kind LIKE 'follow_up%' AND status = 'cancelled'"
+            )
+            .await,
+        2
+    );
     // Nothing but the two follow-ups was ever scheduled, each offered by
     // one timer row that fired once.
     assert_eq!(bot.store.count("SELECT COUNT(*) FROM follow_ups").await, 2);
@@ -287,7 +295,7 @@ async fn a_match_is_followed_up_once_per_interval_across_restarts(db: TestDb) {
             )
             .await,
         // The second offer's reminder and recording as unanswered; the
-        // first's fired without effect once it was answered.
+        // first's were cancelled when it was answered.
         2
     );
     let audit: Vec<String> = bot
