@@ -21,7 +21,8 @@ use crate::routing::{FollowUpPolicy, HubRef, RouteDecision, Routing, FOLLOW_UP_S
 use crate::runner::{RunError, Runner, Turn};
 use crate::script::{Bundle, Lang};
 use crate::store::{
-    CaseFilter, CaseRecord, CaseStatus, FollowUp, FollowUpMove, FollowUpStatus, Store, StoreError,
+    CaseFilter, CaseRecord, CaseStatus, FollowUp, FollowUpMove, FollowUpStatus, NewTimer, Store,
+    StoreError, TimerOutcome,
 };
 use chrono::{DateTime, Duration, Months, Utc};
 use std::sync::Arc;
@@ -170,15 +171,36 @@ pub struct Tick {
     pub unanswered: Vec<FollowUp>,
 }
 
-/// The most rows one tick moves per kind; the rest wait for the next.
+/// The most timers one tick fires; the rest wait for the next.
 const BATCH: i64 = 200;
 
-/// Moves every follow-up whose time has come: schedules those of newly
-/// matched cases, offers the due ones, reminds the ones offered
-/// `remind_after_days` ago, and records as unanswered the ones offered
-/// `unanswered_after_days` ago. Each move is a compare-and-set in the
-/// store, so running this twice, after a restart or on two instances,
-/// moves each follow-up once.
+/// Timer kinds (rows of the store's `timers` table) that move follow-ups.
+pub const TIMER_OFFER: &str = "follow_up_offer";
+pub const TIMER_REMIND: &str = "follow_up_remind";
+pub const TIMER_UNANSWERED: &str = "follow_up_unanswered";
+
+/// How long a process may hold a claimed timer before another one may take
+/// it over (a move is one small transaction).
+const LEASE_MINUTES: i64 = 5;
+
+fn timer(kind: &str, f_id: i64, case: CaseId, due_at: DateTime<Utc>) -> NewTimer {
+    NewTimer {
+        kind: kind.into(),
+        subject: format!("follow_up:{f_id}"),
+        case: Some(case),
+        due_at,
+        payload: serde_json::json!({ "follow_up": f_id }),
+    }
+}
+
+/// Moves every follow-up whose time has come. Scheduling a matched case
+/// keeps one follow-up row per interval and a timer row for its offer;
+/// an offer keeps the timers of its one reminder and of its recording as
+/// unanswered. Each due timer is claimed by one process only (the store's
+/// timer claim), and the follow-up's move is a compare-and-set as well, so
+/// running this twice, after a restart or on two instances, moves each
+/// follow-up once; a timer whose follow-up moved on (answered, declined)
+/// fires without effect.
 pub async fn tick(
     store: &dyn Store,
     policy: &FollowUpPolicy,
@@ -195,49 +217,108 @@ pub async fn tick(
         if c.route.rule == RULE || !c.outcome.as_deref().is_some_and(is_match_outcome) {
             continue;
         }
-        if !store.follow_ups_of_case(c.id).await?.is_empty() {
-            continue;
+        let mut fus = store.follow_ups_of_case(c.id).await?;
+        if fus.is_empty() {
+            // A closed case is not changed again, so its last update is
+            // the moment it was closed.
+            let dues = due_times(policy, c.updated_at);
+            if store.schedule_follow_ups(c.id, &c.user, &dues, now).await? {
+                out.scheduled.push(c.id);
+            }
+            fus = store.follow_ups_of_case(c.id).await?;
         }
-        // A closed case is not changed again, so its last update is the
-        // moment it was closed.
-        let dues = due_times(policy, c.updated_at);
-        if store.schedule_follow_ups(c.id, &c.user, &dues, now).await? {
-            out.scheduled.push(c.id);
+        // Also after a crash between the two writes: scheduling a timer
+        // that exists keeps it.
+        for f in fus.iter().filter(|f| f.status == FollowUpStatus::Scheduled) {
+            store
+                .schedule_timer(&timer(TIMER_OFFER, f.id, f.case, f.due_at), now)
+                .await?;
         }
     }
-    let steps = [
-        (FollowUpStatus::Scheduled, FollowUpStatus::Offered, now),
-        (
-            FollowUpStatus::Offered,
-            FollowUpStatus::Reminded,
-            now - Duration::days(policy.remind_after_days.into()),
-        ),
-        (
-            FollowUpStatus::Reminded,
-            FollowUpStatus::Unanswered,
-            now - Duration::days((policy.unanswered_after_days - policy.remind_after_days).into()),
-        ),
-    ];
-    for (from, to, at) in steps {
-        for f in store.follow_ups_waiting(from, at, BATCH).await? {
-            let moved = store
-                .move_follow_up(&FollowUpMove {
-                    id: f.id,
-                    from: &[from],
-                    to,
-                    session: None,
-                    answer_case: None,
-                    now,
-                })
-                .await?;
-            if moved {
-                let f = FollowUp { status: to, ..f };
-                match to {
-                    FollowUpStatus::Offered => out.offered.push(f),
-                    FollowUpStatus::Reminded => out.reminded.push(f),
-                    _ => out.unanswered.push(f),
+    let holder = format!("follow-up/{}", std::process::id());
+    let due = store
+        .claim_due_timers(
+            &[TIMER_OFFER, TIMER_REMIND, TIMER_UNANSWERED],
+            now,
+            &holder,
+            Duration::minutes(LEASE_MINUTES),
+            BATCH,
+        )
+        .await?;
+    for t in due {
+        let id = t.payload.get("follow_up").and_then(|v| v.as_i64());
+        let (from, to): (&[FollowUpStatus], _) = match t.kind.as_str() {
+            TIMER_OFFER => (&[FollowUpStatus::Scheduled], FollowUpStatus::Offered),
+            TIMER_REMIND => (&[FollowUpStatus::Offered], FollowUpStatus::Reminded),
+            _ => (
+                &[FollowUpStatus::Offered, FollowUpStatus::Reminded],
+                FollowUpStatus::Unanswered,
+            ),
+        };
+        let moved = match id {
+            Some(id) => {
+                let r = store
+                    .move_follow_up(&FollowUpMove {
+                        id,
+                        from,
+                        to,
+                        session: None,
+                        answer_case: None,
+                        now,
+                    })
+                    .await;
+                match r {
+                    Ok(m) => m,
+                    // The row is gone (a hand-edited database): nothing to do.
+                    Err(StoreError::NotFound(_)) => false,
+                    Err(e) => return Err(e),
                 }
             }
+            None => false,
+        };
+        let note = (!moved).then(|| "the follow-up had moved on".to_string());
+        store
+            .finish_timer(t.id, &holder, &TimerOutcome::Fired { note }, now)
+            .await?;
+        if !moved {
+            continue;
+        }
+        let Some(f) = store
+            .follow_ups_of_case(t.case.unwrap_or(CaseId(0)))
+            .await?
+            .into_iter()
+            .find(|f| Some(f.id) == id)
+        else {
+            continue;
+        };
+        match to {
+            FollowUpStatus::Offered => {
+                store
+                    .schedule_timer(
+                        &timer(
+                            TIMER_REMIND,
+                            f.id,
+                            f.case,
+                            now + Duration::days(policy.remind_after_days.into()),
+                        ),
+                        now,
+                    )
+                    .await?;
+                store
+                    .schedule_timer(
+                        &timer(
+                            TIMER_UNANSWERED,
+                            f.id,
+                            f.case,
+                            now + Duration::days(policy.unanswered_after_days.into()),
+                        ),
+                        now,
+                    )
+                    .await?;
+                out.offered.push(f);
+            }
+            FollowUpStatus::Reminded => out.reminded.push(f),
+            _ => out.unanswered.push(f),
         }
     }
     Ok(out)
@@ -287,6 +368,8 @@ pub async fn record_end(
         tracing::error!(follow_up = link.id, case = %link.case, error = %e, "could not record the end of a follow-up");
         return;
     }
+    // Its reminder and its recording as unanswered have nothing left to do.
+    cancel_timers(store, link.id, &[TIMER_REMIND, TIMER_UNANSWERED], now).await;
     if end == Status::Declined {
         // 「今後のフォローアップは不要」: no later follow-up of this case.
         let later = match store.follow_ups_of_case(link.case).await {
@@ -310,6 +393,20 @@ pub async fn record_end(
             if let Err(e) = r {
                 tracing::error!(follow_up = f.id, error = %e, "could not cancel a follow-up");
             }
+            cancel_timers(store, f.id, &[TIMER_OFFER], now).await;
+        }
+    }
+}
+
+/// Cancels a follow-up's pending timers of these kinds (best effort: a
+/// timer left pending fires without effect, since the follow-up moved on).
+async fn cancel_timers(store: &dyn Store, id: i64, kinds: &[&str], now: DateTime<Utc>) {
+    for kind in kinds {
+        let r = store
+            .cancel_timer(kind, &format!("follow_up:{id}"), "the follow-up ended", now)
+            .await;
+        if let Err(e) = r {
+            tracing::warn!(follow_up = id, error = %e, "could not cancel a follow-up timer");
         }
     }
 }

@@ -51,6 +51,9 @@
 //!   inbox, Discord), with classified failures, retries and rate-limit
 //!   waits; it runs on every instance, the leases keep two from sending
 //!   one delivery.
+//! - [`followup`]: step 5, follow-ups after a match: scheduled when a
+//!   case is closed as matched, offered and reminded once through timer
+//!   rows, answered in the follow-up dialog, recorded on the case.
 //! - [`chat`]: the terminal adapter (input read as bytes, checked line by
 //!   line); [`transcript`]: transcript tests.
 //! - [`discord`]: the Discord bot (owners by DM, staff in hub channels, the

@@ -1,7 +1,7 @@
 //! What the bot holds about an owner, in one document they can read.
 
 use crate::domain::ids::UserKey;
-use crate::store::{AnswerRecord, CaseRecord, ConsentRow, Store, StoreError};
+use crate::store::{AnswerRecord, CaseRecord, ConsentRow, FollowUp, Store, StoreError};
 use serde::Serialize;
 
 #[derive(Debug, Serialize)]
@@ -10,6 +10,9 @@ pub struct Export {
     pub sessions: Vec<SessionExport>,
     pub cases: Vec<CaseRecord>,
     pub consents: Vec<ConsentRow>,
+    /// Follow-ups after a match (step 5): when each was or will be
+    /// offered, and how it ended.
+    pub follow_ups: Vec<FollowUp>,
 }
 
 #[derive(Debug, Serialize)]
@@ -36,5 +39,6 @@ pub async fn export(store: &dyn Store, user: &UserKey) -> Result<Export, StoreEr
         sessions,
         cases,
         consents: store.consents(user).await?,
+        follow_ups: store.follow_ups_of_user(user).await?,
     })
 }

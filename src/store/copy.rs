@@ -234,6 +234,23 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
         ],
     ),
     ("admin_posts", &[("key", Text), ("claimed_at", Time)]),
+    (
+        "follow_ups",
+        &[
+            ("id", Int),
+            ("case_id", Int),
+            ("user_key", Text),
+            ("seq", Int),
+            ("due_at", Time),
+            ("status", Text),
+            ("session_id", Int),
+            ("answer_case", Int),
+            ("offered_at", Time),
+            ("reminded_at", Time),
+            ("decided_at", Time),
+            ("updated_at", Time),
+        ],
+    ),
 ];
 
 /// The tables the copy knows and their columns, for the test that keeps

@@ -269,8 +269,35 @@ async fn a_match_is_followed_up_once_per_interval_across_restarts(db: TestDb) {
         statuses(bot.store.arc().as_ref(), case).await,
         [FollowUpStatus::Answered, FollowUpStatus::Offered]
     );
-    // Nothing but the two follow-ups was ever scheduled.
+    assert_eq!(
+        bot.store
+            .count(
+                "SELECT COUNT(*) FROM timers WHERE kind LIKE 'follow_up%' AND status = 'cancelled'"
+            )
+            .await,
+        2
+    );
+    // Nothing but the two follow-ups was ever scheduled, each offered by
+    // one timer row that fired once.
     assert_eq!(bot.store.count("SELECT COUNT(*) FROM follow_ups").await, 2);
+    assert_eq!(
+        bot.store
+            .count(
+                "SELECT COUNT(*) FROM timers WHERE kind = 'follow_up_offer' AND status = 'fired'"
+            )
+            .await,
+        2
+    );
+    assert_eq!(
+        bot.store
+            .count(
+                "SELECT COUNT(*) FROM timers WHERE kind LIKE 'follow_up%' AND status = 'pending'"
+            )
+            .await,
+        // The second offer's reminder and recording as unanswered; the
+        // first's were cancelled when it was answered.
+        2
+    );
     let audit: Vec<String> = bot
         .store
         .audit(Some(case))

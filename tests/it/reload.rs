@@ -80,7 +80,7 @@ async fn a_valid_edit_serves_new_sessions_and_old_ones_keep_their_version() {
     let uses = r.store().versions_in_use().await.unwrap();
     let open: Vec<i64> = uses
         .iter()
-        .filter(|v| v.lang == Lang::Ja)
+        .filter(|v| v.lang == Lang::Ja && v.script_id == "first_contact")
         .map(|v| v.open_sessions)
         .collect();
     assert_eq!(open, vec![1, 1], "{uses:?}");
