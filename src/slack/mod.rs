@@ -148,9 +148,9 @@ pub(crate) fn client(cfg: &SlackConfig) -> Result<Arc<Client>, SlackError> {
         .build();
     let mut connector = SlackClientHyperConnector::with_connector(https);
     if let Some(base) = &cfg.api_base {
-        let mut b = base.trim_end_matches('/').to_string();
-        b.push('/');
-        connector = connector.with_slack_api_url(&b);
+        // slack-morphism joins `{base}/{method}`, as its default
+        // `https://slack.com/api` is written.
+        connector = connector.with_slack_api_url(base.trim_end_matches('/'));
     }
     Ok(Arc::new(SlackClient::new(connector)))
 }
