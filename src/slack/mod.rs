@@ -30,7 +30,7 @@ pub mod hub;
 mod owner;
 pub mod render;
 pub mod signature;
-mod staff;
+pub mod staff;
 
 pub use config::{Connection, SlackConfig, SlackConfigError, SlackSecret};
 
