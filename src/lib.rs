@@ -31,7 +31,7 @@
 //!   rendered without building the JSON context. A template that fails is
 //!   an error, never empty text.
 //! - [`escape`]: one escaping function per medium for owner text
-//!   (terminal, inbox Markdown/HTML, Discord), all tested with one hostile
+//!   (terminal, inbox Markdown/HTML, Discord, Slack), all tested with one hostile
 //!   corpus (`tests/escape/hostile.txt`).
 //! - [`store`]: the [`store::Store`] trait, its SQLite implementation (the
 //!   embedded default) and its PostgreSQL one (several instances on one

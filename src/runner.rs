@@ -80,8 +80,10 @@ pub struct RunnerConfig {
     /// The script new sessions run.
     pub script_id: String,
     pub default_lang: Lang,
-    /// Transports a finished case is delivered on: `local`, `discord`.
+    /// Transports a finished case is delivered on: `local`, `discord`, `slack`.
     pub transports: Vec<String>,
+    /// How owner text is escaped; a Slack owner's turns always use
+    /// `RenderMode::Slack` (one runner serves both platforms).
     pub mode: RenderMode,
 }
 

@@ -77,7 +77,10 @@ pub fn post_view(
         CaseStatus::Open => "受付待ち (open)".to_string(),
         CaseStatus::Claimed => format!(
             "対応中 (claimed): {}",
-            case.claimed_by.as_deref().map(esc).unwrap_or_default()
+            case.claimed_by
+                .as_deref()
+                .map(|a| crate::desk::Medium::actor(&super::staff::SlackMedium, a))
+                .unwrap_or_default()
         ),
         CaseStatus::Closed => format!(
             "完了 (closed): {}",
@@ -157,19 +160,27 @@ pub fn post_view(
 
 /// The metadata that identifies a post of delivery `d` (piece 0 is the
 /// case post, 1… its thread pieces).
+///
+/// The values are strings: slack-morphism reads `event_payload` as a map
+/// of strings, and the history it returns must decode.
 fn metadata(d: &DeliveryRecord, piece: usize) -> Value {
     json!({
         "event_type": CASE_EVENT,
-        "event_payload": { "delivery": d.id, "case": d.case.to_string(), "piece": piece },
+        "event_payload": { "delivery": d.id.to_string(), "case": d.case.to_string(), "piece": piece.to_string() },
     })
 }
 
 /// Is `m` (a message from history) this delivery's piece `piece`?
 fn is_piece(m: &Value, d: &DeliveryRecord, piece: usize) -> bool {
     let md = &m["metadata"];
+    let field = |k: &str| {
+        md["event_payload"][k]
+            .as_str()
+            .and_then(|v| v.parse::<i64>().ok())
+    };
     md["event_type"] == CASE_EVENT
-        && md["event_payload"]["delivery"].as_i64() == Some(d.id)
-        && md["event_payload"]["piece"].as_u64().unwrap_or(0) as usize == piece
+        && field("delivery") == Some(d.id)
+        && field("piece") == Some(piece as i64)
 }
 
 fn fail(e: ApiFail, method: &str, channel: &str) -> Fail {

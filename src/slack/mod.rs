@@ -30,7 +30,7 @@ pub mod hub;
 mod owner;
 pub mod render;
 pub mod signature;
-mod staff;
+pub mod staff;
 
 pub use config::{Connection, SlackConfig, SlackConfigError, SlackSecret};
 
@@ -148,9 +148,9 @@ pub(crate) fn client(cfg: &SlackConfig) -> Result<Arc<Client>, SlackError> {
         .build();
     let mut connector = SlackClientHyperConnector::with_connector(https);
     if let Some(base) = &cfg.api_base {
-        let mut b = base.trim_end_matches('/').to_string();
-        b.push('/');
-        connector = connector.with_slack_api_url(&b);
+        // slack-morphism joins `{base}/{method}`, as its default
+        // `https://slack.com/api` is written.
+        connector = connector.with_slack_api_url(base.trim_end_matches('/'));
     }
     Ok(Arc::new(SlackClient::new(connector)))
 }
@@ -165,6 +165,9 @@ pub(crate) struct Bot {
     /// Staff-facing texts (`dialogs/desk/{ja,en}.yaml`).
     pub(crate) texts: crate::desk::DeskTexts,
     dm_channels: Mutex<HashMap<String, String>>,
+    /// The boxes an owner ticked on a multiple-choice question, by (user,
+    /// session, node), until they press "done".
+    pub(crate) ticks: Mutex<HashMap<(String, i64, u16), Vec<String>>>,
     user_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -223,6 +226,18 @@ impl Bot {
     pub(crate) fn dispatch(self: &Arc<Self>, ev: Event) {
         if matches!(ev, Event::Ignore) {
             return;
+        }
+        // Ticks on a multiple choice are remembered here, before the next
+        // event is read, so a "done" pressed right after sees them even
+        // when its payload carries no state of the other elements.
+        if let Event::Action(a) = &ev {
+            if let Some(oid) = render::OwnerId::parse(&a.action_id).filter(|o| o.kind == 'x') {
+                self.ticks
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert((a.user.clone(), oid.session, oid.node), a.values.clone());
+                return;
+            }
         }
         let bot = self.clone();
         tokio::spawn(async move { bot.handle(ev).await });
@@ -388,6 +403,7 @@ pub async fn start(
             crate::desk::DeskTexts::shipped()
         }),
         dm_channels: Mutex::new(HashMap::new()),
+        ticks: Mutex::new(HashMap::new()),
         user_locks: Mutex::new(HashMap::new()),
     });
     let (stop, stop_rx) = watch::channel(false);

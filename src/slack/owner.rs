@@ -202,7 +202,8 @@ impl Bot {
             self.remember_dm(&a.user, &a.channel);
         }
         match oid.kind {
-            // Ticking a box is not an answer yet: "done" reads the state.
+            // Ticking a box is not an answer yet: "done" reads the state
+            // (or what `Bot::dispatch` remembered of the ticks).
             'x' => return,
             'm' => return self.open_form(&a, &oid, &key).await,
             _ => {}
@@ -231,10 +232,21 @@ impl Bot {
             _ if oid.node as usize >= flow.nodes.len() => {
                 return self.ephemeral(&a.channel, &a.user, &stale_text(lang)).await
             }
-            'd' => Input::Pick {
-                node: flow.node(oid.node).id.clone(),
-                value: checked(&a.state, &render::multi_id(oid.session, oid.node)).join(","),
-            },
+            'd' => {
+                let mut values = checked(&a.state, &render::multi_id(oid.session, oid.node));
+                let remembered = self
+                    .ticks
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&(a.user.clone(), oid.session, oid.node));
+                if values.is_empty() {
+                    values = remembered.unwrap_or_default();
+                }
+                Input::Pick {
+                    node: flow.node(oid.node).id.clone(),
+                    value: values.join(","),
+                }
+            }
             'q' => {
                 let node = flow.node(oid.node);
                 let value = match oid.option() {

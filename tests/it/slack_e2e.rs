@@ -1,0 +1,611 @@
+//! The Slack app end to end: the real app code (started exactly as
+//! `madoguchi run` starts it, through `madoguchi::slack::start`, with the
+//! outbox beside it as `run` builds it) and the real slack-morphism client
+//! (Web API over hyper, Socket Mode over WebSocket), the real dialogs and a
+//! temporary SQLite database, against the local Slack stand-in
+//! (`crates/slack-standin`). Nothing calls the app's handlers directly:
+//! every input is a user's action in the stand-in, every check is on what
+//! the stand-in recorded. Every wait is on recorded calls or state, never
+//! on time.
+
+use crate::support::copy_dialogs;
+use madoguchi::domain::ids::{CaseId, Transport, UserKey};
+use madoguchi::outbox::{Outbox, OutboxConfig};
+use madoguchi::runner::{Runner, SystemClock};
+use madoguchi::slack::{self, Connection, RunningSlack, SlackConfig};
+use madoguchi::store::sqlite::SqliteStore;
+use madoguchi::store::{CaseStatus, DeliveryStatus, Store};
+use serde_json::{json, Value};
+use slack_standin::{element, SlackStandIn};
+use std::sync::Arc;
+use std::time::Duration;
+
+const OWNER: &str = "U0OWNER001";
+const STAFF_PRO: &str = "U0STAFF001";
+const OUTSIDER: &str = "U0OUTSID01";
+const STAFF_CHAMBER: &str = "U0CHAMB001";
+const PRO_CHANNEL: &str = "C0PRO00001";
+const CHAMBER_CHANNEL: &str = "C0CHAMBER1";
+const PRO_GROUP: &str = "S0PROSTAF1";
+const LOBBY: &str = "C0LOBBY001";
+
+/// The shipped routing with Slack targets for two Hyogo hubs: the
+/// pro-talent hub's staff as a user group, the chamber's as a member list.
+fn with_slack_targets(routing: &str) -> String {
+    routing
+        .replacen(
+            r#"      discord: { channel: "100000000000000101", staff_role: "100000000000000201" }"#,
+            &format!("      discord: {{ channel: \"100000000000000101\", staff_role: \"100000000000000201\" }}\n      slack: {{ channel: {PRO_CHANNEL}, staff: {PRO_GROUP} }}"),
+            1,
+        )
+        .replacen(
+            r#"      discord: { channel: "100000000000000103", staff_role: "100000000000000203" }"#,
+            &format!("      discord: {{ channel: \"100000000000000103\", staff_role: \"100000000000000203\" }}\n      slack: {{ channel: {CHAMBER_CHANNEL}, staff: [{STAFF_CHAMBER}] }}"),
+            1,
+        )
+}
+
+struct Harness {
+    slack: SlackStandIn,
+    app: Option<RunningSlack>,
+    outbox: Option<Arc<Outbox>>,
+    outbox_task: Option<(tokio::sync::watch::Sender<bool>, tokio::task::JoinHandle<()>)>,
+    store: Arc<dyn Store>,
+    dialogs: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+    /// Index of the last DM post consumed by `next_*`.
+    last: Option<usize>,
+    /// The message carrying the current question.
+    prompt: Value,
+    /// Whether the outbox runs by itself (as in `run`) or only when the
+    /// test drives it.
+    auto_outbox: bool,
+}
+
+/// Every text of a message: its notification text and its blocks' texts.
+fn text_of(m: &Value) -> String {
+    let mut s = m["text"].as_str().unwrap_or_default().to_string();
+    for b in m["blocks"].as_array().into_iter().flatten() {
+        if let Some(t) = b["text"]["text"].as_str() {
+            s.push('\n');
+            s.push_str(t);
+        }
+        for e in b["elements"].as_array().into_iter().flatten() {
+            if let Some(t) = e["text"].as_str() {
+                s.push('\n');
+                s.push_str(t);
+            }
+        }
+    }
+    s
+}
+
+fn has_actions(m: &Value) -> bool {
+    !slack_standin::elements(&m["blocks"]).is_empty()
+}
+
+impl Harness {
+    async fn new() -> Harness {
+        Harness::with(true).await
+    }
+
+    async fn with(auto_outbox: bool) -> Harness {
+        let slack = SlackStandIn::start().await;
+        slack.add_user(OWNER, "owner");
+        slack.add_user(STAFF_PRO, "pro-staff");
+        slack.add_user(OUTSIDER, "outsider");
+        slack.add_user(STAFF_CHAMBER, "chamber-staff");
+        slack.add_channel(PRO_CHANNEL, "hyogo-pro", &[STAFF_PRO, OUTSIDER]);
+        slack.add_channel(CHAMBER_CHANNEL, "hyogo-chamber", &[STAFF_CHAMBER]);
+        slack.add_usergroup(PRO_GROUP, "hyogo-pro-staff", &[STAFF_PRO]);
+        slack.add_channel(LOBBY, "lobby", &[OWNER]);
+        let dir = tempfile::tempdir().unwrap();
+        let dialogs = dir.path().join("dialogs");
+        std::fs::create_dir_all(&dialogs).unwrap();
+        copy_dialogs(&dialogs);
+        let routing = std::fs::read_to_string(dialogs.join("routing.yaml")).unwrap();
+        let edited = with_slack_targets(&routing);
+        assert_ne!(edited, routing, "the test routing names Slack targets");
+        std::fs::write(dialogs.join("routing.yaml"), edited).unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("bot.db")).await.unwrap());
+        let mut h = Harness {
+            slack,
+            app: None,
+            outbox: None,
+            outbox_task: None,
+            store,
+            dialogs,
+            _dir: dir,
+            last: None,
+            prompt: Value::Null,
+            auto_outbox,
+        };
+        h.start_app().await;
+        h
+    }
+
+    fn config(&self) -> SlackConfig {
+        let mut c = SlackConfig::from_vars(|k| match k {
+            "SLACK_BOT_TOKEN" => Some(self.slack.bot_token_value()),
+            "SLACK_APP_TOKEN" => Some(self.slack.app_token_value()),
+            "SLACK_API_BASE" => Some(self.slack.api_url()),
+            _ => None,
+        })
+        .unwrap()
+        .expect("slack is configured");
+        c.reconnect_backoff_secs = 1;
+        c.dialogs = self.dialogs.clone();
+        assert_eq!(c.connection, Connection::SocketMode);
+        c
+    }
+
+    /// Starts the app the way `madoguchi run` does: one runner, one outbox
+    /// with the Slack sender, the app connected over Socket Mode.
+    async fn start_app(&mut self) {
+        let bundle = madoguchi::script::load_dir(&self.dialogs).unwrap();
+        let rc = madoguchi::runner::RunnerConfig {
+            transports: vec!["slack".into()],
+            ..Default::default()
+        };
+        let runner = Arc::new(Runner::new(self.store.clone(), Arc::new(SystemClock), bundle, rc).await.unwrap());
+        let cfg = self.config();
+        let ocfg = OutboxConfig {
+            poll_interval_ms: 50,
+            backoff_base_ms: 50,
+            ..Default::default()
+        };
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let outbox = Arc::new(
+            Outbox::new(self.store.clone(), runner.clock().clone(), ocfg.clone())
+                .with_wake(wake.clone())
+                .with_sender(slack::sender(&cfg, runner.clone()).unwrap()),
+        );
+        if self.auto_outbox {
+            let (stop, rx) = tokio::sync::watch::channel(false);
+            let task = tokio::spawn(outbox.clone().run(rx));
+            self.outbox_task = Some((stop, task));
+        }
+        self.outbox = Some(outbox);
+        let before = self.slack.socket_stats().connections;
+        let app = slack::start(cfg, runner, slack::Deliveries::Elsewhere(wake), ocfg)
+            .await
+            .expect("the app starts");
+        self.app = Some(app);
+        self.slack.wait_socket(|s| s.connections > before && s.live >= 1).await;
+    }
+
+    async fn stop_app(&mut self) {
+        if let Some(a) = self.app.take() {
+            a.shutdown().await;
+        }
+        if let Some((stop, task)) = self.outbox_task.take() {
+            let _ = stop.send(true);
+            let _ = task.await;
+        }
+    }
+
+    /// Shuts down and checks what every test must hold: no stand-in
+    /// error, every envelope acknowledged within 3 seconds.
+    async fn finish(mut self) {
+        self.stop_app().await;
+        assert!(self.slack.stand_in_errors().is_empty(), "{:#?}", self.slack.stand_in_errors());
+        let late: Vec<_> = self.slack.unacked_or_late().into_iter().filter(|e| e.ack.as_ref().is_some_and(|a| !a.lost)).collect();
+        assert!(late.is_empty(), "every interaction is acknowledged at once: {late:#?}");
+        for c in self.slack.calls_to("chat.postMessage") {
+            if c.ok() {
+                assert_eq!(c.params["unfurl_links"], json!(false), "{:?}", c.params);
+            }
+        }
+    }
+
+    fn dm(&self) -> String {
+        self.slack.dm_channel_of(OWNER).expect("the owner has a DM")
+    }
+
+    fn owner(&self) -> UserKey {
+        UserKey::new(Transport::Slack, OWNER).unwrap()
+    }
+
+    /// The app's next message in the DM (with a question if `question`).
+    async fn next_dm(&mut self, question: bool) -> Value {
+        let last = self.last;
+        let slack = &self.slack;
+        // The DM may not exist yet (`/consult` in a channel opens it).
+        let wanted = |c: &slack_standin::ApiCall| {
+            Some(c.index) > last
+                && c.method == "chat.postMessage"
+                && c.ok()
+                && slack.dm_channel_of(OWNER).as_deref() == Some(c.param("channel"))
+                && (!question || slack_standin::elements(&c.params["blocks"]).len() > 0)
+        };
+        let calls = slack.wait_for(|calls| calls.iter().any(wanted)).await;
+        let c = calls.iter().find(|c| wanted(c)).unwrap();
+        self.last = Some(c.index);
+        let ts = c.response["ts"].as_str().unwrap().to_string();
+        let msg = slack.message(&ts).expect("the posted message");
+        if question {
+            self.prompt = msg.clone();
+        }
+        msg
+    }
+
+    async fn next_prompt(&mut self) -> Value {
+        self.next_dm(true).await
+    }
+
+    async fn say(&mut self, text: &str) -> Value {
+        self.slack.user_sends_dm(OWNER, text).await;
+        self.next_prompt().await
+    }
+
+    fn ts(m: &Value) -> String {
+        m["ts"].as_str().expect("a ts").to_string()
+    }
+
+    fn action_id(m: &Value, key: &str) -> String {
+        element(&m["blocks"], key)
+            .unwrap_or_else(|| panic!("no element {key:?} on {m}"))["action_id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    }
+
+    async fn press_only(&mut self, label: &str) -> String {
+        let p = self.prompt.clone();
+        self.press_on(&p, label).await
+    }
+
+    async fn press_on(&mut self, m: &Value, label: &str) -> String {
+        let aid = Harness::action_id(m, label);
+        let dm = self.dm();
+        self.slack.user_clicks_button(OWNER, &dm, &Harness::ts(m), &aid).await
+    }
+
+    async fn press(&mut self, label: &str) -> Value {
+        self.press_only(label).await;
+        self.next_prompt().await
+    }
+
+    async fn select(&mut self, key: &str, values: &[&str]) -> String {
+        let aid = Harness::action_id(&self.prompt, key);
+        let dm = self.dm();
+        let ts = Harness::ts(&self.prompt);
+        self.slack.user_selects(OWNER, &dm, &ts, &aid, values).await
+    }
+
+    /// A menu choice that answers at once (static select).
+    async fn choose(&mut self, key: &str, values: &[&str]) -> Value {
+        self.select(key, values).await;
+        self.next_prompt().await
+    }
+
+    /// Ticks boxes (or a multi-select), then presses Done.
+    async fn tick(&mut self, values: &[&str]) -> Value {
+        let env = self.select("x:", values).await;
+        self.slack.wait_for_ack(&env).await;
+        self.press("これで決定").await
+    }
+
+    /// Answers a long text question in the form (modal).
+    async fn in_form(&mut self, text: &str) -> Value {
+        self.press_only("入力フォームで答える").await;
+        let view = self.slack.wait_for_view(OWNER).await;
+        self.slack.user_submits_modal(OWNER, &view.id, json!({ "answer": text })).await;
+        self.next_prompt().await
+    }
+
+    /// A whole Japanese consultation from Hyogo with a clear talent need,
+    /// using buttons, the prefecture menu, the form, checkboxes and typed
+    /// answers. `before_sending` runs just before 同意して送信する.
+    async fn consult(&mut self, company: &str, before_sending: impl FnOnce(&SlackStandIn)) -> CaseId {
+        let p = self.say("こんにちは").await;
+        assert!(text_of(&p).contains("進めてよろしいですか"), "{p}");
+        self.press("はい").await;
+        self.say(company).await;
+        self.press("製造業").await;
+        self.choose("q:", &["兵庫県"]).await;
+        self.say("30").await;
+        self.press("スキップ").await; // capital (optional)
+        self.in_form("地域でいちばん信頼される工場にしたい").await;
+        self.tick(&["hiring", "sales"]).await; // issue_areas (multi)
+        self.say("採用がうまくいかず、人手が足りない").await;
+        self.press("人材確保・採用").await;
+        self.press("スキップ").await; // tried (optional)
+        self.press("人材の採用・活用で解決したい").await;
+        self.press("おおよそ決まっている").await; // talent_clear
+        self.say("営業部長").await;
+        self.say("新規顧客の開拓とチームづくり").await;
+        self.say("法人営業の経験5年以上").await;
+        self.press("スキップ").await; // talent_nice
+        self.tick(&["fulltime", "side_job"]).await; // talent_style
+        self.say("2027年4月").await;
+        self.say("山田太郎").await;
+        self.say("yamada@example.jp").await;
+        let confirm = self.press("スキップ").await; // phone
+        assert!(text_of(&confirm).contains("兵庫県プロフェッショナル人材戦略拠点"), "{confirm}");
+        before_sending(&self.slack);
+        self.press_only("同意して送信する").await;
+        let done = self.next_dm(false).await;
+        assert!(text_of(&done).contains("お送りしました"), "{done}");
+        assert!(!has_actions(&done), "the last message has no question");
+        let cases = self.store.cases_of_user(&self.owner()).await.unwrap();
+        cases.last().expect("a case").id
+    }
+
+    /// Waits until the delivery of `case` to `hub` is no longer pending.
+    async fn delivered(&self, case: CaseId, hub: &str) -> madoguchi::store::DeliveryRecord {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+        loop {
+            let d = self.store.deliveries(case).await.unwrap().into_iter().find(|d| d.hub_id == hub);
+            if let Some(d) = d.filter(|d| d.status != DeliveryStatus::Pending) {
+                return d;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "delivery of {case} to {hub} not finished: {:?}", self.store.deliveries(case).await);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// The app's case posts (top-level messages with its metadata) in a
+    /// channel.
+    fn case_posts(&self, channel: &str) -> Vec<Value> {
+        self.slack
+            .messages_in(channel)
+            .into_iter()
+            .filter(|m| m["metadata"]["event_type"] == "madoguchi_case")
+            .collect()
+    }
+}
+
+#[tokio::test]
+async fn a_consultation_in_the_dm_posts_the_case_once_with_its_thread() {
+    let mut h = Harness::new().await;
+    let case = h.consult("株式会社テスト製作所", |_| {}).await;
+    let d = h.delivered(case, "hyogo-pro").await;
+    assert_eq!(d.status, DeliveryStatus::Delivered);
+    h.delivered(case, "hyogo-chamber").await;
+    let posts = h.case_posts(PRO_CHANNEL);
+    assert_eq!(posts.len(), 1, "posted exactly once: {posts:#?}");
+    let post = &posts[0];
+    let text = text_of(post);
+    assert!(text.contains(&case.to_string()) && text.contains("株式会社テスト製作所"), "{text}");
+    assert!(text.contains("振り分けの理由") && text.contains("talent-need-clear"), "{text}");
+    assert!(text.contains(&format!("<!subteam^{PRO_GROUP}>")), "the staff group is mentioned: {text}");
+    let ids: Vec<String> = slack_standin::elements(&post["blocks"]).iter().map(|e| e["action_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids, [format!("s:claim:{}", case.0), format!("s:fwd:{}", case.0), format!("s:adv:{}", case.0), format!("s:close:{}", case.0)]);
+    assert_eq!(d.external_id.as_deref(), post["ts"].as_str());
+    // The copy for the chamber has no buttons and says it is a copy.
+    let copy = h.case_posts(CHAMBER_CHANNEL);
+    assert_eq!(copy.len(), 1);
+    assert!(slack_standin::elements(&copy[0]["blocks"]).is_empty());
+    assert!(text_of(&copy[0]).contains("写し"));
+    // The sheet is long: it continues in the post's thread, in the app's
+    // own messages carrying the delivery's metadata.
+    let thread = h.slack.thread(PRO_CHANNEL, post["ts"].as_str().unwrap());
+    let whole: String = std::iter::once(text.clone()).chain(thread.iter().skip(1).map(text_of)).collect();
+    assert!(whole.contains("山田太郎") && whole.contains("営業部長"), "the whole sheet reaches the hub");
+    // One Web API call per owner turn, or close: the DM posts only.
+    let dm = h.dm();
+    let dm_posts = h.slack.calls_to("chat.postMessage").iter().filter(|c| c.param("channel") == dm).count();
+    let turns = 24;
+    assert!(dm_posts <= turns + 1, "{dm_posts} posts for {turns} turns");
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn staff_claim_and_an_outsider_is_refused_privately() {
+    let mut h = Harness::new().await;
+    let case = h.consult("株式会社クレーム", |_| {}).await;
+    h.delivered(case, "hyogo-pro").await;
+    let post = h.case_posts(PRO_CHANNEL).remove(0);
+    let ts = post["ts"].as_str().unwrap().to_string();
+    // Someone in the channel but not in the staff group.
+    let env = h.slack.user_clicks_button(OUTSIDER, PRO_CHANNEL, &ts, &format!("s:claim:{}", case.0)).await;
+    h.slack.wait_for_ack(&env).await;
+    let refusals = h.slack.wait_for(|cs| cs.iter().any(|c| c.method == "chat.postEphemeral" && c.param("user") == OUTSIDER)).await;
+    assert!(refusals.iter().any(|c| c.method == "chat.postEphemeral" && c.param("channel") == PRO_CHANNEL));
+    assert_eq!(h.store.case(case).await.unwrap().unwrap().status, CaseStatus::Open, "nothing changed");
+    // Staff claim it: the case is theirs, the thread has a note, the post shows it.
+    let env = h.slack.user_clicks_button(STAFF_PRO, PRO_CHANNEL, &ts, &format!("s:claim:{}", case.0)).await;
+    h.slack.wait_for_ack(&env).await;
+    h.slack.wait_for(|cs| cs.iter().any(|c| c.method == "chat.update" && c.ok())).await;
+    let c = h.store.case(case).await.unwrap().unwrap();
+    assert_eq!(c.status, CaseStatus::Claimed);
+    assert_eq!(c.claimed_by.as_deref(), Some(format!("slack:{STAFF_PRO}").as_str()));
+    let updated = h.slack.message(&ts).unwrap();
+    assert!(slack_standin::element(&updated["blocks"], &format!("s:release:{}", case.0)).is_some(), "{updated}");
+    let thread = h.slack.thread(PRO_CHANNEL, &ts);
+    assert!(thread.iter().skip(1).any(|m| text_of(m).contains(STAFF_PRO)), "a note in the thread: {thread:#?}");
+    assert!(!h.slack.ephemerals(PRO_CHANNEL, OUTSIDER).is_empty());
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn hostile_owner_text_pings_and_links_nothing() {
+    let mut h = Harness::new().await;
+    // Within the company name's 100 characters.
+    let company = format!("<!channel><!here><@{STAFF_PRO}><!subteam^{PRO_GROUP}><https://evil.example/|銀行>https://evil.example 株式会社ピン");
+    assert!(company.chars().count() <= 100);
+    let case = h.consult(&company, |_| {}).await;
+    h.delivered(case, "hyogo-pro").await;
+    h.delivered(case, "hyogo-chamber").await;
+    let mut seen = 0;
+    for ch in [h.dm(), PRO_CHANNEL.to_string(), CHAMBER_CHANNEL.to_string()] {
+        for m in h.slack.all_messages_in(&ch) {
+            if m["bot_id"].is_null() {
+                continue;
+            }
+            seen += 1;
+            let raw = m.to_string();
+            for bad in ["<!channel>", "<!here>", &format!("<@{STAFF_PRO}>"), "<https://evil", "https://evil"] {
+                assert!(!raw.contains(bad), "{bad} live in {m}");
+            }
+            // The only live mention is the new case's staff group, once.
+            let group = format!("<!subteam^{PRO_GROUP}>");
+            let n = raw.matches(&group).count();
+            assert!(n == 0 || (ch == PRO_CHANNEL && n <= 2), "{m}");
+            assert_eq!(m["standin_unfurl_links"], json!(false), "{m}");
+        }
+    }
+    assert!(seen > 20);
+    let post = h.case_posts(PRO_CHANNEL).remove(0);
+    assert!(text_of(&post).contains("株式会社ピン"));
+    assert!(text_of(&post).contains("&lt;!channel&gt;"), "shown as text: {}", text_of(&post));
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_429_and_a_500_during_delivery_still_post_exactly_once() {
+    let mut h = Harness::with(false).await;
+    let case = h.consult("株式会社リトライ", |_| {}).await;
+    // The owner is done; now Slack rate-limits, then fails, then loses the
+    // answer to a post that was made: the case is still posted once.
+    h.slack.rate_limit("chat.postMessage", 1, 1);
+    h.slack.fail_with_status("chat.postMessage", 500, 1);
+    h.slack.lose_response_after_commit("chat.postMessage", Some(PRO_CHANNEL), 1);
+    let outbox = h.outbox.clone().unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        outbox.run_once().await.unwrap();
+        let ds = h.store.deliveries(case).await.unwrap();
+        if ds.iter().all(|d| d.status != DeliveryStatus::Pending) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{ds:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let statuses: Vec<u16> = h.slack.calls_to("chat.postMessage").iter().filter(|c| c.param("channel") == PRO_CHANNEL || c.param("channel") == CHAMBER_CHANNEL).map(|c| c.status).collect();
+    assert!(statuses.contains(&429) && statuses.contains(&500), "{statuses:?}");
+    assert_eq!(h.case_posts(PRO_CHANNEL).len(), 1, "exactly one post");
+    assert_eq!(h.case_posts(CHAMBER_CHANNEL).len(), 1, "exactly one copy");
+    let d = h.delivered(case, "hyogo-pro").await;
+    assert_eq!(d.status, DeliveryStatus::Delivered);
+    assert!(h.slack.call_count("conversations.history") >= 1, "the retry looked for its own post first");
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_dropped_socket_mid_consultation_then_it_continues() {
+    let mut h = Harness::new().await;
+    h.say("こんにちは").await;
+    h.press("はい").await;
+    let before = h.slack.socket_stats().connections;
+    assert!(h.slack.drop_sockets() >= 1);
+    // The owner answers while the app is away; the envelope waits for the
+    // reconnection.
+    h.slack.user_sends_dm(OWNER, "株式会社ソケット").await;
+    let next = h.next_prompt().await;
+    assert!(text_of(&next).contains("業種"), "{next}");
+    assert!(h.slack.socket_stats().connections > before, "reconnected");
+    let p = h.press("製造業").await;
+    assert!(text_of(&p).contains("都道府県"), "{p}");
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn restart_resumes_the_consultation_where_it_was() {
+    let mut h = Harness::new().await;
+    h.say("こんにちは").await;
+    h.press("はい").await;
+    h.say("株式会社リスタート").await;
+    // The question (業種) is showing; the app stops and starts again.
+    let question = h.prompt.clone();
+    h.stop_app().await;
+    h.start_app().await;
+    h.prompt = question;
+    let p = h.press("製造業").await;
+    assert!(text_of(&p).contains("都道府県"), "the old question still works after the restart: {p}");
+    h.choose("q:", &["兵庫県"]).await;
+    let s = h.store.open_session(&h.owner()).await.unwrap().unwrap();
+    assert_eq!(s.lang, madoguchi::script::Lang::Ja);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn consult_command_in_english_with_command_buttons_and_words() {
+    let mut h = Harness::new().await;
+    // /consult in a channel of the workspace: the consultation opens in the DM.
+    h.slack.user_runs_slash_command(OWNER, LOBBY, "/consult", "en").await;
+    let p = h.next_prompt().await;
+    assert!(element(&p["blocks"], "Help").is_some(), "command buttons in English: {p}");
+    let help = h.press("Help").await;
+    assert!(!text_of(&help).is_empty());
+    // The same command typed.
+    let again = h.say("back").await;
+    assert!(has_actions(&again));
+    // The slash command's acknowledgement pointed to the DM.
+    assert!(h.slack.all_ephemerals().iter().any(|e| e.source == "slash_command_ack"));
+    h.finish().await;
+}
+
+/// Sends a request to the app's Events API endpoint, signed with `secret`
+/// as Slack signs (or not at all).
+async fn post_event(addr: std::net::SocketAddr, secret: Option<&str>, body: &str, retry: Option<u32>) -> u16 {
+    let ts = chrono::Utc::now().timestamp().to_string();
+    let client = reqwest::Client::new();
+    let mut req = client
+        .post(format!("http://{addr}/slack/events"))
+        .header("content-type", "application/json")
+        .header("x-slack-request-timestamp", &ts)
+        .body(body.to_string());
+    if let Some(s) = secret {
+        req = req.header("x-slack-signature", madoguchi::slack::signature::sign(s.as_bytes(), &ts, body.as_bytes()));
+    }
+    if let Some(n) = retry {
+        req = req.header("x-slack-retry-num", n.to_string()).header("x-slack-retry-reason", "http_timeout");
+    }
+    req.send().await.unwrap().status().as_u16()
+}
+
+#[tokio::test]
+async fn events_over_http_are_verified_and_a_retry_is_handled_once() {
+    let _ = tracing_subscriber::fmt().with_env_filter("madoguchi=debug").with_test_writer().try_init();
+    let slack = SlackStandIn::start().await;
+    slack.add_user(OWNER, "owner");
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("bot.db")).await.unwrap());
+    let bundle = madoguchi::script::load_dir(&crate::support::dialogs_dir()).unwrap();
+    let rc = madoguchi::runner::RunnerConfig { transports: vec!["slack".into()], ..Default::default() };
+    let runner = Arc::new(Runner::new(store.clone(), Arc::new(SystemClock), bundle, rc).await.unwrap());
+    let secret = "8f742231b10e8888abcd99yyyzzz85a5";
+    let mut cfg = SlackConfig::from_vars(|k| match k {
+        "SLACK_BOT_TOKEN" => Some(slack.bot_token_value()),
+        "SLACK_API_BASE" => Some(slack.api_url()),
+        "SLACK_EVENTS_ADDR" => Some("127.0.0.1:0".into()),
+        "SLACK_SIGNING_SECRET" => Some(secret.into()),
+        _ => None,
+    })
+    .unwrap()
+    .unwrap();
+    cfg.dialogs = crate::support::dialogs_dir();
+    assert!(matches!(cfg.connection, Connection::Http { .. }));
+    let app = slack::start(cfg, runner, slack::Deliveries::WithTheApp, OutboxConfig::default()).await.unwrap();
+    let addr = app.http_addr.expect("the events endpoint");
+    // The app's DM with the owner, as Slack would have it.
+    let opened: Value = slack
+        .client()
+        .open_session(&slack.bot_token())
+        .http_session_api
+        .http_post("conversations.open", &json!({ "users": OWNER }), None)
+        .await
+        .unwrap();
+    let dm = opened["channel"]["id"].as_str().unwrap().to_string();
+    let event = json!({
+        "type": "event_callback", "event_id": "Ev0001", "team_id": slack.team_id(),
+        "event": { "type": "message", "channel": dm, "channel_type": "im", "user": OWNER, "text": "こんにちは", "ts": "1700000000.000100" }
+    })
+    .to_string();
+    // Unsigned, or signed with another secret: refused, nothing happens.
+    assert_eq!(post_event(addr, None, &event, None).await, 401);
+    assert_eq!(post_event(addr, Some("another secret"), &event, None).await, 401);
+    // Signed: accepted at once; then Slack's retry of the same event.
+    assert_eq!(post_event(addr, Some(secret), &event, None).await, 200);
+    assert_eq!(post_event(addr, Some(secret), &event, Some(1)).await, 200);
+    slack.wait_for_call(|c| c.method == "chat.postMessage" && c.param("channel") == dm).await;
+    // The URL check Slack makes when the request URL is set.
+    let challenge = json!({ "type": "url_verification", "challenge": "abc" }).to_string();
+    assert_eq!(post_event(addr, Some(secret), &challenge, None).await, 200);
+    app.shutdown().await;
+    let posts = slack.calls_to("chat.postMessage").iter().filter(|c| c.param("channel") == dm).count();
+    assert_eq!(posts, 1, "the retried event was handled once");
+    assert!(slack.stand_in_errors().is_empty(), "{:#?}", slack.stand_in_errors());
+}
