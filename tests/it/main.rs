@@ -25,6 +25,8 @@
 //! - `understanding`: the corpus of owner phrasings in `tests/understanding/`.
 //! - `desk`: the desk's decisions as data (`tests/desk/*.yaml`).
 //! - `discord_e2e`: the Discord bot against the local stand-in.
+//! - `slack_standin`: the local Slack stand-in (crate `slack-standin`,
+//!   `crates/slack-standin`) driven by the real slack-morphism client.
 //! - `support::discord`: the local Discord stand-in (crate `discord-standin`,
 //!   `crates/discord-standin`) re-exported, with its smoke tests.
 
@@ -47,6 +49,7 @@ mod outbox_worker;
 mod reload;
 mod render_paths;
 mod sheet;
+mod slack_standin;
 mod store_copy;
 mod store_story;
 mod support;
