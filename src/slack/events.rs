@@ -219,7 +219,8 @@ mod tests {
                 user: "U1".into(),
                 callback_id: "t:1:2".into(),
                 metadata: "D1|9.1".into(),
-                answer: "長い回答".into()
+                answer: "長い回答".into(),
+                values: json!({"answer":{"answer":{"value":"長い回答"}}}),
             })
         );
         let cmd = json!({"command":"/consult","user_id":"U1","channel_id":"C1","text":" en "});
