@@ -253,11 +253,17 @@ pub fn slack(s: &str) -> String {
 /// Reverses [`slack`]'s entities for places that show text as is (Block
 /// Kit `plain_text`: button labels, select options, modal titles), which
 /// would otherwise show `&lt;`. The word joiners stay: they are invisible
-/// and keep a label from linking.
+/// and keep a label from linking. Slack does not read mentions in
+/// `plain_text`, but a word joiner also goes after `<` before `!` and `#`,
+/// so no special mention (`<!channel>`) or channel link stands in the
+/// payload as typed, wherever Slack might show it (notifications, a client
+/// that reads it differently).
 pub fn slack_plain(s: &str) -> String {
     s.replace("&lt;", "<")
         .replace("&gt;", ">")
         .replace("&amp;", "&")
+        .replace("<!", "<\u{2060}!")
+        .replace("<#", "<\u{2060}#")
 }
 
 /// Makes pretty-printed JSON safe for a terminal without changing what it
@@ -438,6 +444,12 @@ mod tests {
         assert_eq!(slack("@here 至急"), "@\u{2060}here 至急");
         assert_eq!(slack("taro@example.jp"), "taro@example.jp");
         assert_eq!(slack_plain(&slack("<a & b>")), "<a & b>");
+        // No special mention or channel link stands as typed in plain text.
+        let p = slack_plain(&slack("<!channel> <!here> <#C0123>"));
+        assert!(
+            !p.contains("<!channel>") && !p.contains("<!here>") && !p.contains("<#C"),
+            "{p}"
+        );
         assert_eq!(slack("a\u{202E}b"), "a&lt;U+202E&gt;b");
     }
 

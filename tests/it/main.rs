@@ -62,6 +62,7 @@ mod reminders;
 mod render_paths;
 mod report;
 mod sheet;
+mod slack_e2e;
 mod slack_standin;
 mod store_copy;
 mod store_story;

@@ -1,6 +1,3 @@
-//! NOT YET IN THE TEST BINARY (see the lead's report): the tests hang after
-//! the merge with the stand-in's latest commits.
-//!
 //! The Slack app end to end: the real app code (started exactly as
 //! `madoguchi run` starts it, through `madoguchi::slack::start`, with the
 //! outbox beside it as `run` builds it) and the real slack-morphism client
@@ -403,7 +400,6 @@ impl Harness {
 }
 
 #[tokio::test]
-#[ignore = "the whole consultation against the stand-in does not finish yet (hangs past its 10 s waits); see the report"]
 async fn a_consultation_in_the_dm_posts_the_case_once_with_its_thread() {
     let mut h = Harness::new().await;
     let case = h.consult("株式会社テスト製作所", |_| {}).await;
@@ -469,7 +465,6 @@ async fn a_consultation_in_the_dm_posts_the_case_once_with_its_thread() {
 }
 
 #[tokio::test]
-#[ignore = "the whole consultation against the stand-in does not finish yet (hangs past its 10 s waits); see the report"]
 async fn staff_claim_and_an_outsider_is_refused_privately() {
     let mut h = Harness::new().await;
     let case = h.consult("株式会社クレーム", |_| {}).await;
@@ -530,11 +525,10 @@ async fn staff_claim_and_an_outsider_is_refused_privately() {
 }
 
 #[tokio::test]
-#[ignore = "the whole consultation against the stand-in does not finish yet (hangs past its 10 s waits); see the report"]
 async fn hostile_owner_text_pings_and_links_nothing() {
     let mut h = Harness::new().await;
     // Within the company name's 100 characters.
-    let company = format!("<!channel><!here><@{STAFF_PRO}><!subteam^{PRO_GROUP}><https://evil.example/|銀行>https://evil.example 株式会社ピン");
+    let company = format!("<!channel><!here><@{STAFF_PRO}><!subteam^{PRO_GROUP}><https://evil.example/|銀行>http://evil.example ピン");
     assert!(company.chars().count() <= 100);
     let case = h.consult(&company, |_| {}).await;
     h.delivered(case, "hyogo-pro").await;
@@ -553,6 +547,7 @@ async fn hostile_owner_text_pings_and_links_nothing() {
                 &format!("<@{STAFF_PRO}>"),
                 "<https://evil",
                 "https://evil",
+                "http://evil",
             ] {
                 assert!(!raw.contains(bad), "{bad} live in {m}");
             }
@@ -565,7 +560,7 @@ async fn hostile_owner_text_pings_and_links_nothing() {
     }
     assert!(seen > 20);
     let post = h.case_posts(PRO_CHANNEL).remove(0);
-    assert!(text_of(&post).contains("株式会社ピン"));
+    assert!(text_of(&post).contains("ピン"));
     assert!(
         text_of(&post).contains("&lt;!channel&gt;"),
         "shown as text: {}",
@@ -575,7 +570,6 @@ async fn hostile_owner_text_pings_and_links_nothing() {
 }
 
 #[tokio::test]
-#[ignore = "the whole consultation against the stand-in does not finish yet (hangs past its 10 s waits); see the report"]
 async fn a_429_and_a_500_during_delivery_still_post_exactly_once() {
     let mut h = Harness::with(false).await;
     let case = h.consult("株式会社リトライ", |_| {}).await;

@@ -707,9 +707,11 @@ impl SlackStandIn {
 
     /// Until `pred(all calls)` holds; returns the calls.
     pub async fn wait_for(&self, pred: impl Fn(&[ApiCall]) -> bool) -> Vec<ApiCall> {
-        self.wait_until("the calls predicate", |st| {
-            pred(&st.calls).then(|| st.calls.clone())
-        })
+        self.wait_until_unlocked(
+            "the calls predicate",
+            |st| st.calls.clone(),
+            |calls| pred(&calls).then_some(calls),
+        )
         .await
     }
 
@@ -1112,55 +1114,87 @@ impl SlackStandIn {
                 return v;
             }
             if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                let st = self.shared.lock();
-                let calls: Vec<String> = st
-                    .calls
-                    .iter()
-                    .map(|c| {
-                        format!(
-                            "#{} {} {} -> {} {}{}",
-                            c.index,
-                            c.method,
-                            c.params,
-                            c.status,
-                            c.response,
-                            c.injected.map(|i| format!(" [{i}]")).unwrap_or_default()
-                        )
-                    })
-                    .collect();
-                let envs: Vec<String> = st
-                    .envelopes
-                    .iter()
-                    .map(|e| {
-                        format!(
-                            "{} {} {} conn={:?} ack={}",
-                            e.envelope_id,
-                            e.kind,
-                            e.subtype,
-                            e.conn,
-                            e.ack.as_ref().map_or("none".to_string(), |a| format!(
-                                "{:?}{}",
-                                a.latency,
-                                if a.lost { " lost" } else { "" }
-                            ))
-                        )
-                    })
-                    .collect();
-                panic!(
-                    "SlackStandIn: timed out after {timeout:?} waiting for {what}\n\
-                     Web API calls so far ({}):\n  {}\n\
-                     envelopes ({}):\n  {}\n\
-                     socket: {:?}\n\
-                     stand-in errors: {:#?}",
-                    calls.len(),
-                    calls.join("\n  "),
-                    envs.len(),
-                    envs.join("\n  "),
-                    socket_stats(&st),
-                    st.errors
-                );
+                self.timed_out(what, timeout)
             }
         }
+    }
+
+    /// Like [`Self::wait_until`], but `test` runs on a snapshot taken by
+    /// `snap` after the state's lock is released: a test may then call the
+    /// driver's other readers (`dm_channel_of`, `message`, …), which take
+    /// the same lock (it is not reentrant, so calling them while it is held
+    /// would block the test's thread for ever).
+    async fn wait_until_unlocked<S, T>(
+        &self,
+        what: &str,
+        snap: impl Fn(&State) -> S,
+        mut test: impl FnMut(S) -> Option<T>,
+    ) -> T {
+        let timeout = *self.shared.wait_timeout.lock().unwrap();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.shared.changed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let s = snap(&self.shared.lock());
+            if let Some(v) = test(s) {
+                return v;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                self.timed_out(what, timeout)
+            }
+        }
+    }
+
+    /// Panics with everything the stand-in saw, after a wait timed out.
+    fn timed_out(&self, what: &str, timeout: std::time::Duration) -> ! {
+        let st = self.shared.lock();
+        let calls: Vec<String> = st
+            .calls
+            .iter()
+            .map(|c| {
+                format!(
+                    "#{} {} {} -> {} {}{}",
+                    c.index,
+                    c.method,
+                    c.params,
+                    c.status,
+                    c.response,
+                    c.injected.map(|i| format!(" [{i}]")).unwrap_or_default()
+                )
+            })
+            .collect();
+        let envs: Vec<String> = st
+            .envelopes
+            .iter()
+            .map(|e| {
+                format!(
+                    "{} {} {} conn={:?} ack={}",
+                    e.envelope_id,
+                    e.kind,
+                    e.subtype,
+                    e.conn,
+                    e.ack.as_ref().map_or("none".to_string(), |a| format!(
+                        "{:?}{}",
+                        a.latency,
+                        if a.lost { " lost" } else { "" }
+                    ))
+                )
+            })
+            .collect();
+        panic!(
+            "SlackStandIn: timed out after {timeout:?} waiting for {what}\n\
+             Web API calls so far ({}):\n  {}\n\
+             envelopes ({}):\n  {}\n\
+             socket: {:?}\n\
+             stand-in errors: {:#?}",
+            calls.len(),
+            calls.join("\n  "),
+            envs.len(),
+            envs.join("\n  "),
+            socket_stats(&st),
+            st.errors
+        );
     }
 }
 
