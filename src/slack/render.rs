@@ -683,10 +683,12 @@ mod tests {
             ["q:1:2:send", "q:1:2:decline", "q:1:2:why", "q:1:2"]
         );
         assert_eq!(b[0]["elements"][1]["style"], "danger");
-        // plain_text shows the text as typed (Slack does not read entities there).
+        // plain_text shows the text as typed (Slack does not read entities
+        // there), with an invisible word joiner that keeps `<!channel>` from
+        // standing in the payload as typed.
         assert_eq!(
             b[0]["elements"][3]["options"][0]["text"]["text"],
-            "1. 会社名: <!channel> 株式会社"
+            "1. 会社名: <\u{2060}!channel> 株式会社"
         );
     }
 
