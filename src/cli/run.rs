@@ -86,13 +86,27 @@ pub async fn run(args: RunArgs) -> Result<u8> {
     };
     let runner = Arc::new(runner);
     match (&db, token, slack) {
-        // One instance per SQLite file: it always leads.
-        (DbLocation::Sqlite(_), Some(token), None) => {
-            health.set_leader(true);
-            madoguchi::discord::run(cfg, token, runner).await?;
-        }
-        (DbLocation::Postgres(url), Some(token), None) => {
-            madoguchi::instances::run_with_leader_lock(cfg, token, runner, url, health).await?;
+        // Discord alone: one outbox for its deliveries, on every instance
+        // (leases keep two from sending one delivery), woken by the bot.
+        (db, Some(token), None) => {
+            let outbox = madoguchi::outbox::for_run(&cfg, &token, runner.clone()).spawn();
+            cfg.deliveries = madoguchi::discord::Deliveries::Elsewhere(outbox.waker());
+            let ran = match db {
+                // One instance per SQLite file: it always leads.
+                DbLocation::Sqlite(_) => {
+                    health.set_leader(true);
+                    madoguchi::discord::run(cfg, token, runner)
+                        .await
+                        .map_err(anyhow::Error::from)
+                }
+                DbLocation::Postgres(url) => {
+                    madoguchi::instances::run_with_leader_lock(cfg, token, runner, url, health)
+                        .await
+                        .map_err(anyhow::Error::from)
+                }
+            };
+            outbox.shutdown().await;
+            ran?;
         }
         (db, token, Some(mut scfg)) => {
             scfg.dialogs = cfg.dialogs.clone();
