@@ -7,6 +7,8 @@
 //! does not re-evaluate values, and the markdown escaper neutralises
 //! formatting and mentions for Discord.
 
+pub mod prompt;
+
 use crate::answer::AnswerValue;
 use crate::script::{AnswerType, Flow, Lang, NodeIx};
 use handlebars::{handlebars_helper, Handlebars, JsonValue};

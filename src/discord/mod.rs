@@ -345,7 +345,7 @@ impl Bot {
             },
             Interaction::Component(comp) => {
                 let id = comp.data.custom_id.clone();
-                if let Some(oid) = render::OwnerId::parse(&id) {
+                if let Some(oid) = render::owner_id(&id) {
                     self.on_owner_component(&comp, oid).await;
                 } else if let Some(rest) = id.strip_prefix("s:") {
                     self.on_staff_component(&comp, rest).await;
@@ -359,7 +359,7 @@ impl Bot {
             }
             Interaction::Modal(m) => {
                 let id = m.data.custom_id.clone();
-                if let Some(oid) = render::OwnerId::parse(&id).filter(|o| o.kind == 't') {
+                if let Some(oid) = render::owner_id(&id).filter(|o| o.kind == 't') {
                     self.on_owner_modal(&m, oid).await;
                 } else if let Some(rest) = id.strip_prefix("s:") {
                     self.on_staff_modal(&m, rest).await;

@@ -45,62 +45,24 @@ pub const STYLE_SECONDARY: u64 = 2;
 pub const STYLE_SUCCESS: u64 = 3;
 pub const STYLE_DANGER: u64 = 4;
 
-/// Picks the Japanese or English text.
-pub fn t(lang: Lang, ja: &str, en: &str) -> String {
-    match lang {
-        Lang::Ja => ja.to_string(),
-        Lang::En => en.to_string(),
-    }
+pub use crate::render::prompt::{
+    command_id, command_label, modal_id, split_text, t, truncate, OwnerId,
+};
+
+/// The kinds of owner-side custom_id on Discord (see the table above).
+const ID_KINDS: [char; 5] = ['q', 'p', 'm', 't', 'c'];
+
+/// Reads an owner-side custom_id of Discord's scheme.
+pub fn owner_id(s: &str) -> Option<OwnerId> {
+    OwnerId::parse(s, &ID_KINDS)
 }
 
-/// Cuts text to `max` characters, marking the cut with "…".
-pub fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        return s.to_string();
-    }
-    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
+fn id(kind: char, session: i64, node: u16, arg: Option<&str>) -> String {
+    crate::render::prompt::id(kind, session, node, arg)
 }
 
-/// Splits text into pieces of at most `max` characters, preferring line
-/// breaks, so long text goes out as several messages instead of failing.
-pub fn split_text(s: &str, max: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut cur_len = 0;
-    for line in s.split_inclusive('\n') {
-        let n = line.chars().count();
-        if cur_len + n <= max {
-            cur.push_str(line);
-            cur_len += n;
-            continue;
-        }
-        if !cur.is_empty() {
-            out.push(std::mem::take(&mut cur).trim_end().to_string());
-            cur_len = 0;
-        }
-        if n <= max {
-            cur.push_str(line);
-            cur_len = n;
-        } else {
-            let chars: Vec<char> = line.chars().collect();
-            for chunk in chars.chunks(max) {
-                let piece: String = chunk.iter().collect();
-                if chunk.len() == max {
-                    out.push(piece);
-                } else {
-                    cur_len = chunk.len();
-                    cur = piece;
-                }
-            }
-        }
-    }
-    if !cur.trim().is_empty() {
-        out.push(cur.trim_end().to_string());
-    }
-    out.retain(|p| !p.trim().is_empty());
-    out
+fn answer_id(session: i64, node: u16, option_id: &str, index: usize) -> String {
+    crate::render::prompt::answer_id(session, node, option_id, index, MAX_CUSTOM_ID)
 }
 
 /// `allowed_mentions` that lets nothing ping.
@@ -135,90 +97,6 @@ pub fn option(label: &str, value: &str) -> Value {
 
 pub fn row(components: Vec<Value>) -> Value {
     json!({ "type": 1, "components": components })
-}
-
-/// A parsed owner-side custom_id.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OwnerId {
-    pub kind: char,
-    pub session: i64,
-    /// The node index, or 0 for command buttons.
-    pub node: u16,
-    /// The option (button), the command name, or `~k` for a select chunk.
-    pub arg: Option<String>,
-}
-
-impl OwnerId {
-    pub fn parse(s: &str) -> Option<OwnerId> {
-        let mut parts = s.splitn(4, ':');
-        let kind = parts.next()?;
-        let kind = match kind {
-            "q" | "p" | "m" | "t" | "c" => kind.chars().next()?,
-            _ => return None,
-        };
-        let session = parts.next()?.parse().ok()?;
-        let third = parts.next()?;
-        if kind == 'c' {
-            return Some(OwnerId {
-                kind,
-                session,
-                node: 0,
-                arg: Some(third.to_string()),
-            });
-        }
-        let node = third.parse().ok()?;
-        let arg = parts.next().map(str::to_string);
-        Some(OwnerId {
-            kind,
-            session,
-            node,
-            arg,
-        })
-    }
-
-    /// The option a button stands for, or `None` for a select chunk marker.
-    pub fn option(&self) -> Option<&str> {
-        self.arg.as_deref().filter(|a| !a.starts_with('~'))
-    }
-}
-
-fn id(kind: char, session: i64, node: u16, arg: Option<&str>) -> String {
-    match arg {
-        Some(a) => format!("{kind}:{session}:{node}:{a}"),
-        None => format!("{kind}:{session}:{node}"),
-    }
-}
-
-/// The id of an answer button, falling back to the option's index when
-/// the option id would make it too long.
-fn answer_id(session: i64, node: u16, option_id: &str, index: usize) -> String {
-    let full = id('q', session, node, Some(option_id));
-    if full.len() <= MAX_CUSTOM_ID && !option_id.starts_with('#') && !option_id.starts_with('~') {
-        full
-    } else {
-        id('q', session, node, Some(&format!("#{index}")))
-    }
-}
-
-pub fn command_id(session: i64, c: Command) -> String {
-    format!("c:{session}:{}", c.name())
-}
-
-pub fn modal_id(session: i64, node: u16) -> String {
-    id('t', session, node, None)
-}
-
-/// The label of a global command button.
-pub fn command_label(c: Command, lang: Lang) -> &'static str {
-    match (c, lang) {
-        (Command::Help, Lang::En) => "Help",
-        (Command::Back, Lang::En) => "Back",
-        (Command::Answers, Lang::En) => "My answers",
-        (Command::Restart, Lang::En) => "Restart",
-        (Command::Cancel, Lang::En) => "Cancel",
-        (Command::Skip, Lang::En) => "Skip",
-        (c, Lang::Ja) => c.display(Lang::Ja),
-    }
 }
 
 /// The row of global commands under every question.
@@ -726,18 +604,15 @@ mod tests {
 
     #[test]
     fn ids_round_trip_and_stay_short() {
-        let i = OwnerId::parse("q:12:7:manufacturing").unwrap();
+        let i = owner_id("q:12:7:manufacturing").unwrap();
         assert_eq!(
             (i.kind, i.session, i.node, i.option()),
             ('q', 12, 7, Some("manufacturing"))
         );
-        assert_eq!(OwnerId::parse("q:12:7:~1").unwrap().option(), None);
-        assert_eq!(
-            OwnerId::parse("c:3:help").unwrap().arg.as_deref(),
-            Some("help")
-        );
-        assert!(OwnerId::parse("s:claim:1").is_none());
-        assert!(OwnerId::parse("q:x:1").is_none());
+        assert_eq!(owner_id("q:12:7:~1").unwrap().option(), None);
+        assert_eq!(owner_id("c:3:help").unwrap().arg.as_deref(), Some("help"));
+        assert!(owner_id("s:claim:1").is_none());
+        assert!(owner_id("q:x:1").is_none());
         let long = "x".repeat(120);
         let b = answer_id(99999999, 65535, &long, 4);
         assert_eq!(b, "q:99999999:65535:#4");

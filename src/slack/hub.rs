@@ -19,9 +19,9 @@
 
 use super::render::{actions, button, context, section};
 use super::{Api, ApiFail};
-use crate::discord::render::{split_text, truncate};
 use crate::escape::slack as esc;
 use crate::outbox::{Fail, Sender, Sent};
+use crate::render::prompt::{split_text, truncate};
 use crate::routing::SlackStaff;
 use crate::runner::Runner;
 use crate::store::{CasePost, CaseRecord, CaseStatus, DeliveryRecord};

@@ -231,7 +231,7 @@ impl Bot {
         // event is read, so a "done" pressed right after sees them even
         // when its payload carries no state of the other elements.
         if let Event::Action(a) = &ev {
-            if let Some(oid) = render::OwnerId::parse(&a.action_id).filter(|o| o.kind == 'x') {
+            if let Some(oid) = render::owner_id(&a.action_id).filter(|o| o.kind == 'x') {
                 self.ticks
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())

@@ -17,9 +17,9 @@ use super::events::{checked, Action, SlashCommand, ViewSubmit};
 use super::render::{self, OwnerId};
 use super::{user_key, ApiFail, Bot};
 use crate::discord::owner::{sorry_text, stale_text};
-use crate::discord::render::t;
 use crate::domain::ids::{SessionId, Transport, UserKey};
 use crate::engine::{Effect, Input};
+use crate::render::prompt::t;
 use crate::runner::Turn;
 use crate::script::{AnswerType, Command, Lang, NodeKind};
 use crate::store::LivePrompt;
@@ -193,7 +193,7 @@ impl Bot {
 
     /// A press or a menu choice on an owner's message.
     pub(crate) async fn on_action(&self, a: Action) {
-        let Some(oid) = OwnerId::parse(&a.action_id) else {
+        let Some(oid) = render::owner_id(&a.action_id) else {
             tracing::debug!(action = %a.action_id, "not an owner action");
             return;
         };
@@ -322,7 +322,7 @@ impl Bot {
 
     /// A long answer written in the form.
     pub(crate) async fn on_view_submit(&self, v: ViewSubmit) {
-        let Some(oid) = OwnerId::parse(&v.callback_id).filter(|o| o.kind == 't') else {
+        let Some(oid) = render::owner_id(&v.callback_id).filter(|o| o.kind == 't') else {
             return;
         };
         let Some(key) = user_key(&v.user) else { return };

@@ -19,10 +19,12 @@
 //! places (labels, options) show text as is, so there the entities are
 //! turned back ([`crate::escape::slack_plain`]).
 
-use crate::discord::render::{command_label, split_text, t, truncate};
 use crate::domain::prefecture::Region;
 use crate::engine::{Effect, Prompt, PromptKind, PromptOption};
 use crate::escape::slack_plain;
+pub use crate::render::prompt::{
+    command_id, command_label, modal_id, split_text, t, truncate, OwnerId,
+};
 use crate::script::{Command, Flow, Lang};
 use serde_json::{json, Value};
 
@@ -85,75 +87,20 @@ fn static_select(action_id: &str, placeholder: &str, options: Vec<Value>) -> Val
     })
 }
 
-/// A parsed owner-side action_id (or modal callback_id).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OwnerId {
-    pub kind: char,
-    pub session: i64,
-    /// The node index, or 0 for command buttons.
-    pub node: u16,
-    /// The option (button), the command name, or `~k` for a select chunk.
-    pub arg: Option<String>,
-}
+/// The kinds of owner-side action_id on Slack (see the table above).
+const ID_KINDS: [char; 6] = ['q', 'x', 'd', 'm', 't', 'c'];
 
-impl OwnerId {
-    pub fn parse(s: &str) -> Option<OwnerId> {
-        let mut parts = s.splitn(4, ':');
-        let kind = parts.next()?;
-        let kind = match kind {
-            "q" | "x" | "d" | "m" | "t" | "c" => kind.chars().next()?,
-            _ => return None,
-        };
-        let session = parts.next()?.parse().ok()?;
-        let third = parts.next()?;
-        if kind == 'c' {
-            return Some(OwnerId {
-                kind,
-                session,
-                node: 0,
-                arg: Some(third.to_string()),
-            });
-        }
-        let node = third.parse().ok()?;
-        let arg = parts.next().map(str::to_string);
-        Some(OwnerId {
-            kind,
-            session,
-            node,
-            arg,
-        })
-    }
-
-    /// The option a button stands for, or `None` for a select chunk marker.
-    pub fn option(&self) -> Option<&str> {
-        self.arg.as_deref().filter(|a| !a.starts_with('~'))
-    }
+/// Reads an owner-side action_id (or modal callback_id) of Slack's scheme.
+pub fn owner_id(s: &str) -> Option<OwnerId> {
+    OwnerId::parse(s, &ID_KINDS)
 }
 
 fn id(kind: char, session: i64, node: u16, arg: Option<&str>) -> String {
-    match arg {
-        Some(a) => format!("{kind}:{session}:{node}:{a}"),
-        None => format!("{kind}:{session}:{node}"),
-    }
+    crate::render::prompt::id(kind, session, node, arg)
 }
 
-/// The id of an answer button, falling back to the option's index when
-/// the option id would make it too long or could be misread.
 fn answer_id(session: i64, node: u16, option_id: &str, index: usize) -> String {
-    let full = id('q', session, node, Some(option_id));
-    if full.len() <= MAX_ACTION_ID && !option_id.starts_with('#') && !option_id.starts_with('~') {
-        full
-    } else {
-        id('q', session, node, Some(&format!("#{index}")))
-    }
-}
-
-pub fn command_id(session: i64, c: Command) -> String {
-    format!("c:{session}:{}", c.name())
-}
-
-pub fn modal_id(session: i64, node: u16) -> String {
-    id('t', session, node, None)
+    crate::render::prompt::answer_id(session, node, option_id, index, MAX_ACTION_ID)
 }
 
 /// The id of the checkboxes (or multi-select) of a multiple choice.
@@ -568,18 +515,15 @@ mod tests {
 
     #[test]
     fn ids_round_trip() {
-        let i = OwnerId::parse("q:12:7:manufacturing").unwrap();
+        let i = owner_id("q:12:7:manufacturing").unwrap();
         assert_eq!(
             (i.kind, i.session, i.node, i.option()),
             ('q', 12, 7, Some("manufacturing"))
         );
-        assert_eq!(OwnerId::parse("d:3:4").unwrap().kind, 'd');
-        assert_eq!(
-            OwnerId::parse("c:3:help").unwrap().arg.as_deref(),
-            Some("help")
-        );
-        assert!(OwnerId::parse("s:claim:1").is_none());
-        assert!(OwnerId::parse("q:x:1").is_none());
+        assert_eq!(owner_id("d:3:4").unwrap().kind, 'd');
+        assert_eq!(owner_id("c:3:help").unwrap().arg.as_deref(), Some("help"));
+        assert!(owner_id("s:claim:1").is_none());
+        assert!(owner_id("q:x:1").is_none());
         let long = "x".repeat(300);
         assert_eq!(answer_id(9, 65535, &long, 4), "q:9:65535:#4");
     }
