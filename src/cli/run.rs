@@ -85,81 +85,75 @@ pub async fn run(args: RunArgs) -> Result<u8> {
         None => None,
     };
     let runner = Arc::new(runner);
-    match (&db, token, slack) {
-        // Discord alone: one outbox for its deliveries, on every instance
-        // (leases keep two from sending one delivery), woken by the bot.
-        (db, Some(token), None) => {
-            let outbox = madoguchi::outbox::for_run(&cfg, &token, runner.clone()).spawn();
-            cfg.deliveries = madoguchi::discord::Deliveries::Elsewhere(outbox.waker());
-            let ran = match db {
-                // One instance per SQLite file: it always leads.
-                DbLocation::Sqlite(_) => {
-                    health.set_leader(true);
-                    madoguchi::discord::run(cfg, token, runner)
-                        .await
-                        .map_err(anyhow::Error::from)
-                }
-                DbLocation::Postgres(url) => {
-                    madoguchi::instances::run_with_leader_lock(cfg, token, runner, url, health)
-                        .await
-                        .map_err(anyhow::Error::from)
-                }
-            };
-            outbox.shutdown().await;
-            ran?;
-        }
+    // One outbox for the deliveries of every configured platform, on every
+    // instance (leases keep two from sending one delivery), woken by the
+    // platforms when they create a case.
+    let slack_sender = match &slack {
+        Some(s) => Some(madoguchi::slack::sender(s, runner.clone())?),
+        None => None,
+    };
+    let outbox =
+        madoguchi::outbox::for_run(&cfg, token.as_ref(), slack_sender, runner.clone()).spawn();
+    cfg.deliveries = madoguchi::discord::Deliveries::Elsewhere(outbox.waker());
+    let ran = match (&db, token, slack) {
+        (db, Some(token), None) => match db {
+            // One instance per SQLite file: it always leads.
+            DbLocation::Sqlite(_) => {
+                health.set_leader(true);
+                madoguchi::discord::run(cfg, token, runner)
+                    .await
+                    .map_err(anyhow::Error::from)
+            }
+            DbLocation::Postgres(url) => {
+                madoguchi::instances::run_with_leader_lock(cfg, token, runner, url, health)
+                    .await
+                    .map_err(anyhow::Error::from)
+            }
+        },
         (db, token, Some(mut scfg)) => {
             scfg.dialogs = cfg.dialogs.clone();
-            // Slack, alone or beside Discord: one outbox with a sender per
-            // platform. On PostgreSQL every instance runs it (deliveries
-            // are leased) and Discord keeps its leader lock.
+            // Slack, alone or beside Discord. On PostgreSQL every instance
+            // runs it and Discord keeps its leader lock.
             health.set_leader(true);
-            let wake = Arc::new(tokio::sync::Notify::new());
-            let mut outbox = madoguchi::outbox::Outbox::new(
-                store.clone(),
-                runner.clock().clone(),
-                cfg.outbox.clone(),
-            )
-            .with_wake(wake.clone())
-            .with_sender(madoguchi::slack::sender(&scfg, runner.clone())?);
-            if let Some(t) = &token {
-                outbox = outbox.with_sender(madoguchi::discord::sender(&cfg, t, runner.clone()));
-            }
-            let (stop, stop_rx) = tokio::sync::watch::channel(false);
-            let worker = tokio::spawn(Arc::new(outbox).run(stop_rx));
             let app = madoguchi::slack::start(
                 scfg,
                 runner.clone(),
-                madoguchi::slack::Deliveries::Elsewhere(wake.clone()),
+                madoguchi::slack::Deliveries::Elsewhere(outbox.waker()),
                 cfg.outbox.clone(),
             )
-            .await?;
-            tracing::info!("connected to Slack");
-            let r = match (token, db) {
-                (Some(token), DbLocation::Sqlite(_)) => {
-                    cfg.deliveries = madoguchi::discord::Deliveries::Elsewhere(wake);
-                    madoguchi::discord::run(cfg, token, runner)
-                        .await
-                        .map_err(anyhow::Error::from)
+            .await;
+            match app {
+                Err(e) => Err(anyhow::Error::from(e)),
+                Ok(app) => {
+                    tracing::info!("connected to Slack");
+                    let r = match (token, db) {
+                        (Some(token), DbLocation::Sqlite(_)) => {
+                            madoguchi::discord::run(cfg, token, runner)
+                                .await
+                                .map_err(anyhow::Error::from)
+                        }
+                        (Some(token), DbLocation::Postgres(url)) => {
+                            madoguchi::instances::run_with_leader_lock(
+                                cfg, token, runner, url, health,
+                            )
+                            .await
+                            .map_err(anyhow::Error::from)
+                        }
+                        (None, _) => {
+                            madoguchi::discord::shutdown_signal().await;
+                            Ok(())
+                        }
+                    };
+                    tracing::info!("shutting down");
+                    app.shutdown().await;
+                    r
                 }
-                (Some(token), DbLocation::Postgres(url)) => {
-                    madoguchi::instances::run_with_leader_lock(cfg, token, runner, url, health)
-                        .await
-                        .map_err(anyhow::Error::from)
-                }
-                (None, _) => {
-                    madoguchi::discord::shutdown_signal().await;
-                    Ok(())
-                }
-            };
-            tracing::info!("shutting down");
-            app.shutdown().await;
-            let _ = stop.send(true);
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), worker).await;
-            r?;
+            }
         }
         (_, None, None) => unreachable!("checked above"),
-    }
+    };
+    outbox.shutdown().await;
+    ran?;
     // A clean stop leaves the WAL small for the next start.
     store
         .close()

@@ -597,17 +597,27 @@ impl Running {
 
 /// The outbox `madoguchi run` starts, on every instance (leader or
 /// standby: leases keep two instances from sending one delivery), with one
-/// sender per configured platform. Posting needs only each platform's
-/// HTTP API, not the gateway or socket connection only the leader holds.
+/// sender per configured platform: Discord when its token is given, Slack
+/// when its sender is (`slack::sender`, built from the Slack config by the
+/// caller so that this module needs no Slack setup). Posting needs only
+/// each platform's HTTP API, not the gateway or socket connection only the
+/// leader holds. This is the only place the run's outbox is put together.
 pub fn for_run(
     cfg: &crate::discord::Config,
-    discord_token: &crate::discord::Token,
+    discord_token: Option<&crate::discord::Token>,
+    slack: Option<Arc<dyn Sender>>,
     runner: Arc<crate::runner::Runner>,
 ) -> Outbox {
-    Outbox::new(
+    let mut outbox = Outbox::new(
         runner.store().clone(),
         runner.clock().clone(),
         cfg.outbox.clone(),
-    )
-    .with_sender(crate::discord::sender(cfg, discord_token, runner))
+    );
+    if let Some(s) = slack {
+        outbox = outbox.with_sender(s);
+    }
+    if let Some(t) = discord_token {
+        outbox = outbox.with_sender(crate::discord::sender(cfg, t, runner));
+    }
+    outbox
 }
