@@ -48,10 +48,12 @@ pub async fn run(args: RunArgs) -> Result<u8> {
     // SLACK_BOT_TOKEN (see madoguchi::slack::config); both run in one
     // process on one runner, store and outbox.
     let slack = madoguchi::slack::SlackConfig::from_env()?;
-    let token = match std::env::var("DISCORD_TOKEN").ok().filter(|t| !t.trim().is_empty()) {
+    let token = match std::env::var("DISCORD_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+    {
         Some(t) => Some(madoguchi::discord::Token::new(&t)?),
-        None if slack.is_some() => None,
-        None => anyhow::bail!("neither DISCORD_TOKEN nor SLACK_BOT_TOKEN is set: put the Discord bot token (developer portal → Bot → Reset Token) or the Slack bot token (xoxb-…, with SLACK_APP_TOKEN; see the README) in the environment"),
+        None => None,
     };
     let bundle = load_checked(&cfg.dialogs)?;
     let store = open_store(&db).await?;
@@ -85,6 +87,25 @@ pub async fn run(args: RunArgs) -> Result<u8> {
         None => None,
     };
     let runner = Arc::new(runner);
+    // Reminders and escalations: one timer loop for every configured
+    // platform (and the inbox), on every instance (the store's claims fire
+    // each timer once), so the bots run none of their own.
+    let sinks = madoguchi::network::worker::sinks_for_run(
+        token.as_ref().map(|t| (&cfg, t)),
+        slack.as_ref(),
+        &inbox,
+        &runner,
+    )?;
+    cfg.reminders.elsewhere = true;
+    let timers = madoguchi::network::worker::RunningTimers::spawn(
+        madoguchi::network::worker::TimerWorker::new(
+            store.clone(),
+            sinks,
+            cfg.discord.default_lang,
+        ),
+        runner.clone(),
+        std::time::Duration::from_secs(cfg.reminders.tick_secs.max(1)),
+    );
     match (&db, token, slack) {
         // Discord alone: one outbox for its deliveries, on every instance
         // (leases keep two from sending one delivery), woken by the bot.
@@ -158,8 +179,26 @@ pub async fn run(args: RunArgs) -> Result<u8> {
             let _ = tokio::time::timeout(std::time::Duration::from_secs(10), worker).await;
             r?;
         }
-        (_, None, None) => unreachable!("checked above"),
+        // No chat platform: hubs read the local inbox and staff use
+        // `madoguchi cases`; cases and reminders are written there.
+        (_, None, None) => {
+            tracing::info!(inbox = %inbox.display(), "neither DISCORD_TOKEN nor SLACK_BOT_TOKEN is set: delivering cases and reminders to the local inbox only");
+            health.set_leader(true);
+            let (stop, stop_rx) = tokio::sync::watch::channel(false);
+            let outbox = madoguchi::outbox::Outbox::new(
+                store.clone(),
+                runner.clock().clone(),
+                cfg.outbox.clone(),
+            )
+            .with_sender(Arc::new(madoguchi::outbox::local::LocalSender::new(&inbox)));
+            let worker = tokio::spawn(Arc::new(outbox).run(stop_rx));
+            madoguchi::discord::shutdown_signal().await;
+            tracing::info!("shutting down");
+            let _ = stop.send(true);
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), worker).await;
+        }
     }
+    timers.shutdown().await;
     // A clean stop leaves the WAL small for the next start.
     store
         .close()
