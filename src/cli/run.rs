@@ -75,6 +75,10 @@ pub async fn run(args: RunArgs) -> Result<u8> {
     if slack.is_some() {
         rc.transports.push("slack".into());
     }
+    // No chat platform: cases go to the hubs' local inbox folders.
+    if rc.transports.is_empty() {
+        rc.transports.push("local".into());
+    }
     let runner = Runner::new(store.clone(), Arc::new(SystemClock), bundle, rc).await?;
     let _health_server = match health_port {
         Some(port) => {
