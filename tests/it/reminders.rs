@@ -753,3 +753,91 @@ mod slack {
         assert!(!sink.owner(&term, "x", "44").await.unwrap());
     }
 }
+
+/// Staff actions through the desk (`casework::act`, as every platform and
+/// `madoguchi cases` call it) bring a case's timers in line at once: the
+/// loop fires them without its full sync (set here to run only at start).
+async fn staff_actions_schedule_timers_without_the_sync(db: TestDb) {
+    use madoguchi::desk::{Action, Actor, Network, StaffId};
+    let inbox = tempfile::tempdir().unwrap();
+    let r = routing();
+    let mut net = Network::from_routing(&r);
+    net.add_members("hyogo-pro", "cli", vec!["staff1".into()]);
+    let actor = Actor {
+        id: StaffId::parse("cli:staff1").unwrap(),
+        groups: vec![],
+    };
+    let store = db.open().await;
+    let t0 = jp(11, 20, 16);
+    let a = seed_case(&*store, "owner-a", "hyogo-pro", &["hyogo-pro"], t0).await;
+    let mut w = TimerWorker::new(
+        store.arc(),
+        vec![Arc::new(InboxSink {
+            inbox: inbox.path().to_path_buf(),
+        })],
+        Lang::Ja,
+    );
+    w.sync_every = chrono::Duration::days(60);
+    assert_eq!(
+        w.step(&r, t0).await.unwrap().scheduled,
+        2,
+        "the start's sync"
+    );
+    let pending = |store: Arc<dyn Store>| async move {
+        let mut v: Vec<String> = store
+            .timers(&TimerFilter {
+                case: Some(a),
+                status: Some(TimerStatus::Pending),
+                ..TimerFilter::default()
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.kind)
+            .collect();
+        v.sort();
+        v
+    };
+    let act = |action: Action, at: DateTime<Utc>| {
+        let (store, net, actor) = (store.arc(), net.clone(), actor.clone());
+        async move {
+            let o =
+                madoguchi::casework::act(&*store, &net, &actor, a, Some("hyogo-pro"), action, at)
+                    .await
+                    .unwrap();
+            assert!(
+                matches!(o, madoguchi::casework::Outcome::Done { .. }),
+                "{o:?}"
+            );
+        }
+    };
+    // Claimed on the holiday: the reminder and escalation go, a nudge comes.
+    act(Action::Claim, jp(11, 23, 10)).await;
+    assert_eq!(pending(store.arc()).await, ["nudge"]);
+    let rep = w.step(&r, jp(11, 24, 16)).await.unwrap();
+    assert!(rep.fired.is_empty() && rep.scheduled == 0, "{rep:?}");
+    // Released on Wednesday 10:00: open again, reminded one business day
+    // later (Thursday 10:00), by the loop alone.
+    act(Action::Release, jp(11, 25, 10)).await;
+    assert_eq!(pending(store.arc()).await, ["claim_reminder", "escalation"]);
+    let rep = w.step(&r, jp(11, 26, 9)).await.unwrap();
+    assert!(rep.fired.is_empty(), "{rep:?}");
+    let rep = w.step(&r, jp(11, 26, 10)).await.unwrap();
+    assert_eq!(
+        rep.fired,
+        vec![("claim_reminder".to_string(), a.0)],
+        "{rep:?}"
+    );
+    assert_eq!(rep.scheduled, 0, "no sync ran: {rep:?}");
+    assert_eq!(files(inbox.path(), "hyogo-pro").len(), 1);
+    // Closed: nothing is left pending.
+    act(
+        Action::Close {
+            outcome: "matched".into(),
+        },
+        jp(11, 26, 11),
+    )
+    .await;
+    assert!(pending(store.arc()).await.is_empty());
+}
+crate::on_both_backends!(staff_actions_schedule_timers_without_the_sync);
