@@ -81,11 +81,19 @@ pub async fn act(
         };
         match apply(store, &view, &effects, now).await {
             Ok(applied) => {
+                crate::network::worker::after_change(
+                    store,
+                    &network.reminders,
+                    &applied.case,
+                    applied.request,
+                    now,
+                )
+                .await;
                 return Ok(Outcome::Done {
                     before: Box::new(view),
                     effects,
                     applied,
-                })
+                });
             }
             Err(StoreError::Conflict(_)) if attempt == 0 => continue,
             Err(StoreError::Conflict(_)) => {
@@ -114,11 +122,21 @@ pub async fn owner_answer(
         Decision::Accepted(fx) => fx,
     };
     match apply(store, &view, &effects, now).await {
-        Ok(applied) => Ok(Outcome::Done {
-            before: Box::new(view),
-            effects,
-            applied,
-        }),
+        Ok(applied) => {
+            crate::network::worker::after_change(
+                store,
+                &network.reminders,
+                &applied.case,
+                applied.request,
+                now,
+            )
+            .await;
+            Ok(Outcome::Done {
+                before: Box::new(view),
+                effects,
+                applied,
+            })
+        }
         // A yes meets a closed case or an answered request; a no can only
         // meet an answered request.
         Err(StoreError::Conflict(_)) => Ok(Outcome::Refused(Text::new(if yes {

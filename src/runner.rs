@@ -557,6 +557,26 @@ impl Runner {
             }
             self.cache_put(user, session, rev, &flow, state);
             drop(guard);
+            // A case handed over now gets its reminder timers at once (the
+            // timer loop fires them; its periodic sync is only a backstop).
+            if let Some(id) = outcome.case {
+                match self.store.case(id).await {
+                    Ok(Some(case)) => {
+                        crate::network::worker::after_change(
+                            self.store.as_ref(),
+                            &flow.routing.reminders,
+                            &case,
+                            None,
+                            now,
+                        )
+                        .await
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(case = %id, error = %e, "the new case's reminder timers could not be scheduled; the timer loop will")
+                    }
+                }
+            }
             crate::metrics::record_turn(
                 user.transport().as_str(),
                 effects

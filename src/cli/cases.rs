@@ -304,6 +304,14 @@ async fn act(a: ActArgs, action: Action) -> Result<u8> {
         }
         Err(e) => return Err(e.into()),
     };
+    madoguchi::network::worker::after_change(
+        store.as_ref(),
+        &network.reminders,
+        &applied.case,
+        applied.request,
+        now,
+    )
+    .await;
     if let Some(r) = &fx.reply {
         println!("{}", render(r)?);
     }

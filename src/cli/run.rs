@@ -48,10 +48,12 @@ pub async fn run(args: RunArgs) -> Result<u8> {
     // SLACK_BOT_TOKEN (see madoguchi::slack::config); both run in one
     // process on one runner, store and outbox.
     let slack = madoguchi::slack::SlackConfig::from_env()?;
-    let token = match std::env::var("DISCORD_TOKEN").ok().filter(|t| !t.trim().is_empty()) {
+    let token = match std::env::var("DISCORD_TOKEN")
+        .ok()
+        .filter(|t| !t.trim().is_empty())
+    {
         Some(t) => Some(madoguchi::discord::Token::new(&t)?),
-        None if slack.is_some() => None,
-        None => anyhow::bail!("neither DISCORD_TOKEN nor SLACK_BOT_TOKEN is set: put the Discord bot token (developer portal → Bot → Reset Token) or the Slack bot token (xoxb-…, with SLACK_APP_TOKEN; see the README) in the environment"),
+        None => None,
     };
     let bundle = load_checked(&cfg.dialogs)?;
     let store = open_store(&db).await?;
@@ -73,6 +75,10 @@ pub async fn run(args: RunArgs) -> Result<u8> {
     if slack.is_some() {
         rc.transports.push("slack".into());
     }
+    // No chat platform: cases go to the hubs' local inbox folders.
+    if rc.transports.is_empty() {
+        rc.transports.push("local".into());
+    }
     let runner = Runner::new(store.clone(), Arc::new(SystemClock), bundle, rc).await?;
     let _health_server = match health_port {
         Some(port) => {
@@ -85,6 +91,25 @@ pub async fn run(args: RunArgs) -> Result<u8> {
         None => None,
     };
     let runner = Arc::new(runner);
+    // Reminders and escalations: one timer loop for every configured
+    // platform (and the inbox), on every instance (the store's claims fire
+    // each timer once), so the bots run none of their own.
+    let sinks = madoguchi::network::worker::sinks_for_run(
+        token.as_ref().map(|t| (&cfg, t)),
+        slack.as_ref(),
+        &inbox,
+        &runner,
+    )?;
+    cfg.reminders.elsewhere = true;
+    let timers = madoguchi::network::worker::RunningTimers::spawn(
+        madoguchi::network::worker::TimerWorker::new(
+            store.clone(),
+            sinks,
+            cfg.discord.default_lang,
+        ),
+        runner.clone(),
+        std::time::Duration::from_secs(cfg.reminders.tick_secs.max(1)),
+    );
     // One outbox for the deliveries of every configured platform, on every
     // instance (leases keep two from sending one delivery), woken by the
     // platforms when they create a case.
@@ -92,8 +117,14 @@ pub async fn run(args: RunArgs) -> Result<u8> {
         Some(s) => Some(madoguchi::slack::sender(s, runner.clone())?),
         None => None,
     };
-    let outbox =
-        madoguchi::outbox::for_run(&cfg, token.as_ref(), slack_sender, runner.clone()).spawn();
+    let outbox = madoguchi::outbox::for_run(
+        &cfg,
+        token.as_ref(),
+        slack_sender,
+        &inbox,
+        runner.clone(),
+    )
+    .spawn();
     cfg.deliveries = madoguchi::discord::Deliveries::Elsewhere(outbox.waker());
     let ran = match (&db, token, slack) {
         (db, Some(token), None) => match db {
@@ -150,9 +181,18 @@ pub async fn run(args: RunArgs) -> Result<u8> {
                 }
             }
         }
-        (_, None, None) => unreachable!("checked above"),
+        // No chat platform: hubs read the local inbox and staff use
+        // `madoguchi cases`; the outbox and the timer loop write there.
+        (_, None, None) => {
+            tracing::info!(inbox = %inbox.display(), "neither DISCORD_TOKEN nor SLACK_BOT_TOKEN is set: delivering cases and reminders to the local inbox only");
+            health.set_leader(true);
+            madoguchi::discord::shutdown_signal().await;
+            tracing::info!("shutting down");
+            Ok(())
+        }
     };
     outbox.shutdown().await;
+    timers.shutdown().await;
     ran?;
     // A clean stop leaves the WAL small for the next start.
     store

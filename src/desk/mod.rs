@@ -190,6 +190,9 @@ pub struct Network {
     /// (the platforms the bot runs, e.g. `["discord"]`): a forwarded case
     /// goes to the new hub's first target on one of them.
     pub transports: Vec<String>,
+    /// The time limits of `reminders:` in `routing.yaml`: the adapter that
+    /// applies a decision schedules the case's timers by them.
+    pub reminders: crate::routing::ReminderPolicy,
 }
 
 impl Network {
@@ -197,6 +200,7 @@ impl Network {
         Network {
             hubs: r.hubs.iter().map(HubInfo::from_routing).collect(),
             transports: Vec::new(),
+            reminders: r.reminders.clone(),
         }
     }
     /// Where a case forwarded to `hub` is delivered.
@@ -211,6 +215,9 @@ impl Network {
     /// first flow naming a hub wins).
     pub fn from_bundle(b: &crate::script::Bundle) -> Network {
         let mut n = Network::default();
+        if let Some(f) = b.flows.first() {
+            n.reminders = f.routing.reminders.clone();
+        }
         for f in &b.flows {
             for h in &f.routing.hubs {
                 if n.hub(h.id.as_str()).is_none() {

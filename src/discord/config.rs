@@ -55,6 +55,11 @@ pub struct RemindersConfig {
     /// --inbox`; not read from the file).
     #[serde(skip)]
     pub inbox: Option<PathBuf>,
+    /// The timer loop runs beside the bot, for every platform at once
+    /// (set by `madoguchi run`, not read from the file): the bot then
+    /// runs none of its own.
+    #[serde(skip)]
+    pub elsewhere: bool,
 }
 
 impl Default for RemindersConfig {
@@ -62,6 +67,7 @@ impl Default for RemindersConfig {
         RemindersConfig {
             tick_secs: default_tick(),
             inbox: None,
+            elsewhere: false,
         }
     }
 }

@@ -624,6 +624,23 @@ pub fn sender(cfg: &Config, token: &Token, runner: Arc<Runner>) -> Arc<dyn crate
     })
 }
 
+/// The timer loop's sink for Discord, for a loop `madoguchi run` runs
+/// beside the bot (its own HTTP client, like [`sender`]).
+pub fn notice_sink(
+    cfg: &Config,
+    token: &Token,
+    runner: Arc<Runner>,
+) -> Arc<dyn crate::network::worker::NoticeSink> {
+    let http = Arc::new(http_client(cfg, token));
+    Arc::new(notices::DiscordNotices(Arc::new(Bot::new(
+        cfg.clone(),
+        token,
+        runner,
+        http,
+        Arc::new(Notify::new()),
+    ))))
+}
+
 /// A running bot: the gateway client and the delivery worker.
 pub struct RunningBot {
     shard_manager: Arc<serenity::gateway::ShardManager>,
@@ -635,8 +652,8 @@ pub struct RunningBot {
     prompts: Arc<prompts::Prompts>,
     store: Arc<dyn Store>,
     watcher: Option<tokio::task::JoinHandle<()>>,
-    /// The reminder timer loop.
-    timers: tokio::task::JoinHandle<()>,
+    /// The reminder timer loop, unless it runs beside the bot.
+    timers: Option<tokio::task::JoinHandle<()>>,
     stop: watch::Sender<bool>,
 }
 
@@ -660,7 +677,9 @@ impl RunningBot {
         if let Some(w) = self.worker {
             let _ = tokio::time::timeout(Duration::from_secs(10), w).await;
         }
-        let _ = tokio::time::timeout(Duration::from_secs(10), self.timers).await;
+        if let Some(t) = self.timers {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
         let _ = tokio::time::timeout(Duration::from_secs(10), self.prompt_writer).await;
         // After the client: a turn that was finishing has recorded its prompt.
         let _ =
@@ -713,7 +732,8 @@ pub async fn start(
     tokio::spawn(monthly_summary(bot.clone(), stop_rx.clone()));
     // Step 5: due follow-ups are DMed to their owners (ends with `stop`).
     tokio::spawn(follow_up::run(bot.clone(), stop_rx.clone()));
-    let timers = tokio::spawn(reminder_loop(bot.clone(), stop_rx.clone()));
+    let timers = (!bot.cfg.reminders.elsewhere)
+        .then(|| tokio::spawn(reminder_loop(bot.clone(), stop_rx.clone())));
     let worker = own_outbox.then(|| {
         let outbox = crate::outbox::Outbox::new(
             bot.store.clone(),

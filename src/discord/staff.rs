@@ -1045,6 +1045,7 @@ mod tests {
                 })
                 .collect(),
             transports: vec![],
+            ..Network::default()
         }
     }
 

@@ -4,10 +4,15 @@
 //! channel or thread, else its local inbox; an owner's DM).
 //!
 //! Time comes from the caller ([`TimerWorker::tick`] takes `now`), so the
-//! tests move a clock instead of waiting. Each tick first brings the
-//! timers in line with the cases as they are (a case created, claimed,
-//! forwarded or advanced by any platform, the terminal or another
-//! instance gets its timers at the next tick), then fires what is due.
+//! tests move a clock instead of waiting. A case gets its timers when it
+//! changes: the runner schedules a new case's, and every staff action
+//! through [`crate::casework`] (any platform, the terminal) calls
+//! [`schedule_case`]. The loop ([`TimerWorker::step`]) then only fires
+//! what is due; it brings every case's timers in line with the cases as
+//! they are ([`TimerWorker::sync`], which reads every open and claimed
+//! case) at its start and every [`TimerWorker::sync_every`] after, as a
+//! backstop for a change made some other way (an older version, a store
+//! edited by hand, a scheduling that failed).
 //!
 //! A due timer is claimed by one process, which sends and then marks it
 //! fired; a process that dies between the two leaves the claim to run out
@@ -142,7 +147,10 @@ pub struct TimerWorker {
     pub lease: Duration,
     /// How long to wait before a failed send is tried again.
     pub retry_after: Duration,
+    /// How often [`TimerWorker::step`] runs the backstop sync.
+    pub sync_every: Duration,
     scheduled: Mutex<HashSet<(String, String)>>,
+    last_sync: Mutex<Option<DateTime<Utc>>>,
 }
 
 /// A name for this worker among every process on the database: the
@@ -176,7 +184,9 @@ impl TimerWorker {
             staff_lang,
             lease: Duration::minutes(5),
             retry_after: Duration::minutes(5),
+            sync_every: Duration::minutes(15),
             scheduled: Mutex::new(HashSet::new()),
+            last_sync: Mutex::new(None),
         }
     }
 
@@ -292,6 +302,35 @@ impl TimerWorker {
     ) -> Result<TickReport, TimerError> {
         let mut report = TickReport::default();
         self.sync(routing, now, &mut report).await?;
+        *self.last_sync.lock().unwrap_or_else(|e| e.into_inner()) = Some(now);
+        self.fire_due(routing, now, &mut report).await?;
+        Ok(report)
+    }
+
+    /// What the loop runs each time: fires every due timer, after the
+    /// backstop sync when none ran yet or the last one is
+    /// [`TimerWorker::sync_every`] old (or the clock went back).
+    pub async fn step(
+        &self,
+        routing: &Routing,
+        now: DateTime<Utc>,
+    ) -> Result<TickReport, TimerError> {
+        let last = *self.last_sync.lock().unwrap_or_else(|e| e.into_inner());
+        if last.is_none_or(|l| now < l || now - l >= self.sync_every) {
+            return self.tick(routing, now).await;
+        }
+        let mut report = TickReport::default();
+        self.fire_due(routing, now, &mut report).await?;
+        Ok(report)
+    }
+
+    /// Fires every due timer of this module's kinds.
+    pub async fn fire_due(
+        &self,
+        routing: &Routing,
+        now: DateTime<Utc>,
+        report: &mut TickReport,
+    ) -> Result<(), TimerError> {
         loop {
             let due = self
                 .store
@@ -301,10 +340,10 @@ impl TimerWorker {
                 break;
             }
             for t in due {
-                self.fire(routing, &t, now, &mut report).await?;
+                self.fire(routing, &t, now, report).await?;
             }
         }
-        Ok(report)
+        Ok(())
     }
 
     async fn fire(
@@ -449,6 +488,87 @@ impl TimerWorker {
     }
 }
 
+/// Brings one case's timers in line with its present state: schedules
+/// what [`reminders::case_timers`] plans for it and cancels its pending
+/// timers of the case's own kinds that this state no longer has (it was
+/// claimed, forwarded, advanced, closed). Returns (scheduled, cancelled).
+pub async fn schedule_case(
+    store: &dyn Store,
+    policy: &crate::routing::ReminderPolicy,
+    case: &CaseRecord,
+    now: DateTime<Utc>,
+) -> Result<(usize, usize), StoreError> {
+    let planned = reminders::case_timers(case, policy);
+    let mut scheduled = 0;
+    for t in &planned {
+        if store.schedule_timer(t, now).await?.1 {
+            scheduled += 1;
+        }
+    }
+    let pending = store
+        .timers(&TimerFilter {
+            kinds: reminders::CASE_KINDS
+                .iter()
+                .map(|k| k.to_string())
+                .collect(),
+            case: Some(case.id),
+            status: Some(TimerStatus::Pending),
+            ..TimerFilter::default()
+        })
+        .await?;
+    let mut cancelled = 0;
+    for t in reminders::stale_timers(&planned, &pending) {
+        if store
+            .cancel_timer(&t.kind, &t.subject, "the case moved on", now)
+            .await?
+        {
+            cancelled += 1;
+        }
+    }
+    Ok((scheduled, cancelled))
+}
+
+/// Schedules the timers of a forward request waiting for the owner's
+/// consent (the owner's reminder and the lapse).
+pub async fn schedule_forward(
+    store: &dyn Store,
+    policy: &crate::routing::ReminderPolicy,
+    request: i64,
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let Some(req) = store.forward_request(request).await? else {
+        return Ok(0);
+    };
+    let mut n = 0;
+    for t in reminders::forward_timers(&req, policy) {
+        if store.schedule_timer(&t, now).await?.1 {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// [`schedule_case`] (and [`schedule_forward`] for a new request) after a
+/// change that is already committed: a failure is logged, not returned,
+/// since the change stands and the loop's backstop sync schedules the
+/// timers later.
+pub async fn after_change(
+    store: &dyn Store,
+    policy: &crate::routing::ReminderPolicy,
+    case: &CaseRecord,
+    request: Option<i64>,
+    now: DateTime<Utc>,
+) {
+    if let Err(e) = schedule_case(store, policy, case, now).await {
+        tracing::warn!(case = %case.id, error = %e, "the case's reminder timers could not be scheduled; the timer loop will");
+    }
+    if let Some(r) = request {
+        if let Err(e) = schedule_forward(store, policy, r, now).await {
+            tracing::warn!(case = %case.id, error = %e, "the forward request's timers could not be scheduled; the timer loop will");
+        }
+    }
+}
+
 /// What is overdue at `now`, worked out from the cases and forward
 /// requests as they are (so it holds also where no bot runs): open cases
 /// past their claim limit or escalation, claimed cases past their nudge,
@@ -525,7 +645,7 @@ pub async fn run_loop(
     loop {
         let bundle = runner.bundle();
         if let Some(flow) = bundle.flows.first() {
-            match worker.tick(&flow.routing, runner.clock().now()).await {
+            match worker.step(&flow.routing, runner.clock().now()).await {
                 Ok(r) if !r.fired.is_empty() || r.retried > 0 => {
                     tracing::info!(
                         fired = r.fired.len(),
@@ -547,5 +667,59 @@ pub async fn run_loop(
         if *stop.borrow() {
             return;
         }
+    }
+}
+
+/// The sinks of the timer loop `madoguchi run` starts: one per configured
+/// platform (Discord, Slack, both or none), then the local inbox, which
+/// takes every staff notice no platform reaches (a hub with neither
+/// target, or a deployment with no chat platform). Owners on the terminal
+/// have no sink: their notices are counted as unreached.
+pub fn sinks_for_run(
+    discord: Option<(&crate::discord::Config, &crate::discord::Token)>,
+    slack: Option<&crate::slack::SlackConfig>,
+    inbox: &std::path::Path,
+    runner: &Arc<crate::runner::Runner>,
+) -> Result<Vec<Arc<dyn NoticeSink>>, crate::slack::SlackError> {
+    let mut sinks: Vec<Arc<dyn NoticeSink>> = Vec::new();
+    if let Some((cfg, token)) = discord {
+        sinks.push(crate::discord::notice_sink(cfg, token, runner.clone()));
+    }
+    if let Some(s) = slack {
+        sinks.push(crate::slack::notices::notice_sink(
+            s,
+            runner.store().clone(),
+            runner.clock().clone(),
+        )?);
+    }
+    sinks.push(Arc::new(InboxSink {
+        inbox: inbox.to_path_buf(),
+    }));
+    Ok(sinks)
+}
+
+/// A timer loop running in its own task.
+pub struct RunningTimers {
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RunningTimers {
+    /// Starts [`run_loop`] with `worker`, stepping every `every`.
+    pub fn spawn(
+        worker: TimerWorker,
+        runner: Arc<crate::runner::Runner>,
+        every: std::time::Duration,
+    ) -> RunningTimers {
+        let (stop, rx) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(run_loop(Arc::new(worker), runner, every, rx));
+        RunningTimers { stop, task }
+    }
+
+    /// Stops the loop after the step in progress (a notice being sent is
+    /// finished, or its claim runs out and it is sent after the restart).
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), self.task).await;
     }
 }

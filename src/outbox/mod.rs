@@ -606,13 +606,17 @@ pub fn for_run(
     cfg: &crate::discord::Config,
     discord_token: Option<&crate::discord::Token>,
     slack: Option<Arc<dyn Sender>>,
+    inbox: &std::path::Path,
     runner: Arc<crate::runner::Runner>,
 ) -> Outbox {
+    // Hubs without a chat target (`terminal:` in routing) get their cases
+    // as files in the inbox, from every kind of run.
     let mut outbox = Outbox::new(
         runner.store().clone(),
         runner.clock().clone(),
         cfg.outbox.clone(),
-    );
+    )
+    .with_sender(Arc::new(local::LocalSender::new(inbox)));
     if let Some(s) = slack {
         outbox = outbox.with_sender(s);
     }

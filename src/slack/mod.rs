@@ -15,6 +15,7 @@
 //!   over HTTP, and the de-duplication of Slack's retries.
 //! - `owner`: the consultation in the DM.
 //! - [`hub`]: the outbox's [`crate::outbox::Sender`] for Slack channels.
+//! - [`notices`]: reminders and escalations (the timer loop's sink).
 //! - `http`: the Events API over HTTP (the option to Socket Mode).
 //!
 //! Slack wants every interaction acknowledged within 3 seconds: the
@@ -27,6 +28,7 @@ pub mod config;
 pub mod events;
 mod http;
 pub mod hub;
+pub mod notices;
 mod owner;
 pub mod render;
 pub mod signature;

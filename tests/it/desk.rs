@@ -149,6 +149,7 @@ fn network(hubs: &[HubSpec]) -> Network {
             })
             .collect(),
         transports: vec!["discord".into(), "slack".into()],
+        ..Network::default()
     }
 }
 

@@ -422,3 +422,422 @@ async fn a_closed_case_is_never_reminded(db: TestDb) {
     );
 }
 crate::on_both_backends!(a_closed_case_is_never_reminded);
+
+mod slack {
+    //! Reminders to a Slack hub and a Slack owner through the Slack
+    //! stand-in (`crates/slack-standin`), with the real slack-morphism
+    //! client: the sinks are the ones `madoguchi run` builds
+    //! ([`madoguchi::network::worker::sinks_for_run`]).
+
+    use super::*;
+    use madoguchi::network::worker::sinks_for_run;
+    use madoguchi::routing::{SlackId, SlackStaff, SlackTarget};
+    use madoguchi::runner::{FixedClock, Runner, RunnerConfig};
+    use madoguchi::slack::SlackConfig;
+    use serde_json::Value;
+    use slack_standin::SlackStandIn;
+
+    const OWNER: &str = "U0OWNER001";
+    const STAFF: &str = "U0STAFF001";
+    const DESK_A: &str = "U0DESKA001";
+    const DESK_B: &str = "U0DESKB001";
+    const PRO_CHANNEL: &str = "C0PRO00001";
+    const DESK_CHANNEL: &str = "C0DESK0001";
+    const PRO_GROUP: &str = "S0PROSTAF1";
+
+    fn id(s: &str) -> SlackId {
+        SlackId::parse(s, &['C', 'S', 'U']).unwrap()
+    }
+
+    /// The shipped routing with hyogo-pro and the network desk on Slack
+    /// only (a user group at the hub, two members at the desk).
+    fn slack_routing() -> Routing {
+        let mut r = routing();
+        for h in &mut r.hubs {
+            match h.id.as_str() {
+                "hyogo-pro" => {
+                    h.discord = None;
+                    h.slack = Some(SlackTarget {
+                        channel: id(PRO_CHANNEL),
+                        staff: SlackStaff::Group(id(PRO_GROUP)),
+                    });
+                }
+                "network-desk" => {
+                    h.discord = None;
+                    h.slack = Some(SlackTarget {
+                        channel: id(DESK_CHANNEL),
+                        staff: SlackStaff::Members(vec![id(DESK_A), id(DESK_B)]),
+                    });
+                }
+                _ => {}
+            }
+        }
+        r
+    }
+
+    fn config(s: &SlackStandIn) -> SlackConfig {
+        SlackConfig::from_vars(|k| match k {
+            "SLACK_BOT_TOKEN" => Some(s.bot_token_value()),
+            "SLACK_APP_TOKEN" => Some(s.app_token_value()),
+            "SLACK_API_BASE" => Some(s.api_url()),
+            _ => None,
+        })
+        .unwrap()
+        .expect("slack is configured")
+    }
+
+    fn text(m: &Value) -> String {
+        m["text"].as_str().unwrap_or_default().to_string()
+    }
+
+    fn reminders_in(msgs: &[Value]) -> Vec<Value> {
+        msgs.iter()
+            .filter(|m| m["metadata"]["event_type"] == "madoguchi_reminder")
+            .cloned()
+            .collect()
+    }
+
+    async fn runner(store: Arc<dyn Store>, at: DateTime<Utc>) -> Arc<Runner> {
+        let bundle = madoguchi::script::compile::load_dir(&crate::support::dialogs_dir()).unwrap();
+        Arc::new(
+            Runner::new(
+                store,
+                Arc::new(FixedClock::new(at)),
+                bundle,
+                RunnerConfig::default(),
+            )
+            .await
+            .unwrap(),
+        )
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reminder_escalation_and_consent_reminder_reach_slack_once_across_a_restart() {
+        let slack = SlackStandIn::start().await;
+        for (u, n) in [
+            (OWNER, "owner"),
+            (STAFF, "staff"),
+            (DESK_A, "desk-a"),
+            (DESK_B, "desk-b"),
+        ] {
+            slack.add_user(u, n);
+        }
+        slack.add_channel(PRO_CHANNEL, "hyogo-pro", &[STAFF]);
+        slack.add_channel(DESK_CHANNEL, "network-desk", &[DESK_A, DESK_B]);
+        slack.add_usergroup(PRO_GROUP, "hyogo-pro-staff", &[STAFF]);
+        let scfg = config(&slack);
+        let inbox = tempfile::tempdir().unwrap();
+        let db = TestDb::sqlite("reminders-slack");
+        let r = slack_routing();
+
+        // Friday 2026-11-20 16:00: case a arrives at hyogo-pro and is
+        // posted to its Slack channel (by the real outbox sender); case c
+        // is claimed and a forward waits for its Slack owner's consent.
+        let t0 = jp(11, 20, 16);
+        let store = db.open().await.arc();
+        let a = seed_case(&*store, "owner-a", "hyogo-pro", &["hyogo-pro"], t0).await;
+        let c = seed_case(&*store, "owner-c", "hyogo-pro", &["hyogo-pro"], t0).await;
+        store
+            .update_case(
+                c,
+                &CaseChange::Claim {
+                    by: format!("slack:{STAFF}"),
+                },
+                "x",
+                t0,
+            )
+            .await
+            .unwrap();
+        let owner = UserKey::parse(&format!("slack:{OWNER}")).unwrap();
+        store
+            .create_forward_request(
+                &NewForwardRequest {
+                    case: c,
+                    user: owner.clone(),
+                    to_hub: "hyogo-yorozu".into(),
+                    reason: "経営課題の整理".into(),
+                    requested_by: format!("slack:{STAFF}"),
+                },
+                t0,
+            )
+            .await
+            .unwrap();
+        let run = runner(store.clone(), t0).await;
+        store
+            .add_delivery(
+                a,
+                &NewDelivery {
+                    hub_id: "hyogo-pro".into(),
+                    transport: "slack".into(),
+                    target: PRO_CHANNEL.into(),
+                },
+                t0,
+            )
+            .await
+            .unwrap();
+        let outbox = madoguchi::outbox::Outbox::new(
+            store.clone(),
+            run.clock().clone(),
+            madoguchi::outbox::OutboxConfig::default(),
+        )
+        .with_sender(madoguchi::slack::sender(&scfg, run.clone()).unwrap());
+        outbox.drain().await.unwrap();
+        let post = store
+            .case_posts(a)
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|p| p.transport == "slack")
+            .expect("case a is posted to the hub's channel");
+        let thread_ts = post.thread_id.clone().unwrap();
+
+        let worker = |store: Arc<dyn Store>, run: &Arc<Runner>| {
+            TimerWorker::new(
+                store,
+                sinks_for_run(None, Some(&scfg), inbox.path(), run).unwrap(),
+                Lang::Ja,
+            )
+        };
+        let w = worker(store.clone(), &run);
+        assert!(w.tick(&r, t0).await.unwrap().fired.is_empty());
+        // The weekend and 勤労感謝の日 (Monday 23rd) pass: nothing is due.
+        for t in [
+            jp(11, 21, 12),
+            jp(11, 22, 16),
+            jp(11, 23, 16),
+            jp(11, 24, 15),
+        ] {
+            let rep = w.tick(&r, t).await.unwrap();
+            assert!(rep.fired.is_empty(), "{t}: {rep:?}");
+        }
+        store.close().await.unwrap();
+
+        // Restart: the store opened again, a new runner and worker.
+        let store = db.open().await.arc();
+        let run = runner(store.clone(), jp(11, 24, 16)).await;
+        let w = worker(store.clone(), &run);
+        let rep = w.tick(&r, jp(11, 24, 16)).await.unwrap();
+        assert_eq!(
+            rep.fired,
+            vec![("claim_reminder".to_string(), a.0)],
+            "{rep:?}"
+        );
+        // In the case post's thread, mentioning the hub's user group.
+        let thread = reminders_in(&slack.thread(PRO_CHANNEL, &thread_ts));
+        assert_eq!(thread.len(), 1, "{thread:?}");
+        let t = text(&thread[0]);
+        assert!(t.starts_with(&format!("<!subteam^{PRO_GROUP}> ")), "{t}");
+        assert!(t.contains(&a.to_string()) && t.contains("督促"), "{t}");
+        // A second instance at the same moment sends nothing again.
+        let other = worker(db.open().await.arc(), &run);
+        assert!(other
+            .tick(&r, jp(11, 24, 16))
+            .await
+            .unwrap()
+            .fired
+            .is_empty());
+
+        // Wednesday 16:00: a is escalated to the desk's channel (fact
+        // only: the owner's consent names only hyogo-pro), mentioning the
+        // desk's members, and the Slack owner is reminded in their DM.
+        let rep = w.tick(&r, jp(11, 25, 16)).await.unwrap();
+        let mut fired = rep.fired.clone();
+        fired.sort();
+        assert_eq!(
+            fired,
+            vec![
+                ("consent_reminder".to_string(), c.0),
+                ("escalation".to_string(), a.0)
+            ],
+            "{rep:?}"
+        );
+        assert_eq!(rep.unreached, 0, "{rep:?}");
+        let desk = reminders_in(&slack.all_messages_in(DESK_CHANNEL));
+        assert_eq!(desk.len(), 1, "{desk:?}");
+        let t = text(&desk[0]);
+        assert!(
+            t.starts_with(&format!("<@{DESK_A}> <@{DESK_B}> ")) && t.contains("共有しません"),
+            "{t}"
+        );
+        assert!(
+            !t.contains("企業情報シート】"),
+            "no sheet without consent: {t}"
+        );
+        let dm = slack
+            .dm_channel_of(OWNER)
+            .expect("the owner's DM is opened");
+        let dms = reminders_in(&slack.all_messages_in(&dm));
+        assert_eq!(dms.len(), 1, "{dms:?}");
+        assert!(
+            text(&dms[0]).contains("11月30日(月) 16:00"),
+            "{}",
+            text(&dms[0])
+        );
+        // Nothing went to the inbox: Slack reached every recipient.
+        assert!(files(inbox.path(), "hyogo-pro").is_empty());
+        assert!(files(inbox.path(), "network-desk").is_empty());
+        // Much later nothing fires again, and every message is there once.
+        let rep = w.tick(&r, jp(12, 20, 16)).await.unwrap();
+        // (only c's own later timers: its claimer's nudge, the lapse)
+        let mut fired = rep.fired.clone();
+        fired.sort();
+        assert_eq!(
+            fired,
+            vec![
+                ("consent_lapse".to_string(), c.0),
+                ("nudge".to_string(), c.0)
+            ],
+            "{rep:?}"
+        );
+        assert_eq!(
+            reminders_in(&slack.thread(PRO_CHANNEL, &thread_ts)).len(),
+            1
+        );
+        assert_eq!(reminders_in(&slack.all_messages_in(&dm)).len(), 1);
+        assert_eq!(reminders_in(&slack.all_messages_in(DESK_CHANNEL)).len(), 1);
+    }
+
+    /// A notice sent again with the same timer key (a retry after an
+    /// attempt whose outcome was unknown) finds its earlier message by its
+    /// metadata and posts nothing.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_retried_notice_is_posted_once() {
+        let slack = SlackStandIn::start().await;
+        slack.add_user(OWNER, "owner");
+        slack.add_user(STAFF, "staff");
+        slack.add_channel(PRO_CHANNEL, "hyogo-pro", &[STAFF]);
+        let scfg = config(&slack);
+        let db = TestDb::sqlite("reminders-slack-retry");
+        let store = db.open().await.arc();
+        let t0 = jp(11, 20, 16);
+        let a = seed_case(&*store, "owner-a", "hyogo-pro", &["hyogo-pro"], t0).await;
+        let case = store.case(a).await.unwrap().unwrap();
+        let run = runner(store.clone(), t0).await;
+        let sink =
+            madoguchi::slack::notices::notice_sink(&scfg, store.clone(), run.clock().clone())
+                .unwrap();
+        let r = slack_routing();
+        let hub = r.hub("hyogo-pro").unwrap();
+        let n = StaffNotice {
+            hub,
+            case: &case,
+            mention: &madoguchi::network::reminders::Mention::StaffRole,
+            text: "督促 <!channel> & <https://evil.example|x>",
+            sheet: Some("【企業情報シート】"),
+            key: "41",
+        };
+        assert!(sink.staff(&n).await.unwrap());
+        assert!(sink.staff(&n).await.unwrap());
+        let msgs = reminders_in(&slack.all_messages_in(PRO_CHANNEL));
+        assert_eq!(msgs.len(), 2, "the notice and its sheet, once: {msgs:?}");
+        let t = text(&msgs[0]);
+        assert!(!t.contains("<!channel>") && !t.contains("<https:"), "{t}");
+        assert_eq!(t.matches("<!subteam^").count(), 1, "{t}");
+        // Another timer's notice is a message of its own.
+        assert!(sink
+            .staff(&StaffNotice {
+                key: "42",
+                sheet: None,
+                ..n
+            })
+            .await
+            .unwrap());
+        assert_eq!(reminders_in(&slack.all_messages_in(PRO_CHANNEL)).len(), 3);
+        // The owner's DM, once per key too; an owner elsewhere is not ours.
+        let owner = UserKey::parse(&format!("slack:{OWNER}")).unwrap();
+        assert!(sink.owner(&owner, "ご確認ください", "43").await.unwrap());
+        assert!(sink.owner(&owner, "ご確認ください", "43").await.unwrap());
+        let dm = slack.dm_channel_of(OWNER).unwrap();
+        assert_eq!(reminders_in(&slack.all_messages_in(&dm)).len(), 1);
+        let term = UserKey::parse("terminal:someone").unwrap();
+        assert!(!sink.owner(&term, "x", "44").await.unwrap());
+    }
+}
+
+/// Staff actions through the desk (`casework::act`, as every platform and
+/// `madoguchi cases` call it) bring a case's timers in line at once: the
+/// loop fires them without its full sync (set here to run only at start).
+async fn staff_actions_schedule_timers_without_the_sync(db: TestDb) {
+    use madoguchi::desk::{Action, Actor, Network, StaffId};
+    let inbox = tempfile::tempdir().unwrap();
+    let r = routing();
+    let mut net = Network::from_routing(&r);
+    net.add_members("hyogo-pro", "cli", vec!["staff1".into()]);
+    let actor = Actor {
+        id: StaffId::parse("cli:staff1").unwrap(),
+        groups: vec![],
+    };
+    let store = db.open().await;
+    let t0 = jp(11, 20, 16);
+    let a = seed_case(&*store, "owner-a", "hyogo-pro", &["hyogo-pro"], t0).await;
+    let mut w = TimerWorker::new(
+        store.arc(),
+        vec![Arc::new(InboxSink {
+            inbox: inbox.path().to_path_buf(),
+        })],
+        Lang::Ja,
+    );
+    w.sync_every = chrono::Duration::days(60);
+    assert_eq!(
+        w.step(&r, t0).await.unwrap().scheduled,
+        2,
+        "the start's sync"
+    );
+    let pending = |store: Arc<dyn Store>| async move {
+        let mut v: Vec<String> = store
+            .timers(&TimerFilter {
+                case: Some(a),
+                status: Some(TimerStatus::Pending),
+                ..TimerFilter::default()
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| t.kind)
+            .collect();
+        v.sort();
+        v
+    };
+    let act = |action: Action, at: DateTime<Utc>| {
+        let (store, net, actor) = (store.arc(), net.clone(), actor.clone());
+        async move {
+            let o =
+                madoguchi::casework::act(&*store, &net, &actor, a, Some("hyogo-pro"), action, at)
+                    .await
+                    .unwrap();
+            assert!(
+                matches!(o, madoguchi::casework::Outcome::Done { .. }),
+                "{o:?}"
+            );
+        }
+    };
+    // Claimed on the holiday: the reminder and escalation go, a nudge comes.
+    act(Action::Claim, jp(11, 23, 10)).await;
+    assert_eq!(pending(store.arc()).await, ["nudge"]);
+    let rep = w.step(&r, jp(11, 24, 16)).await.unwrap();
+    assert!(rep.fired.is_empty() && rep.scheduled == 0, "{rep:?}");
+    // Released on Wednesday 10:00: open again, reminded one business day
+    // later (Thursday 10:00), by the loop alone.
+    act(Action::Release, jp(11, 25, 10)).await;
+    assert_eq!(pending(store.arc()).await, ["claim_reminder", "escalation"]);
+    let rep = w.step(&r, jp(11, 26, 9)).await.unwrap();
+    assert!(rep.fired.is_empty(), "{rep:?}");
+    let rep = w.step(&r, jp(11, 26, 10)).await.unwrap();
+    assert_eq!(
+        rep.fired,
+        vec![("claim_reminder".to_string(), a.0)],
+        "{rep:?}"
+    );
+    assert_eq!(rep.scheduled, 0, "no sync ran: {rep:?}");
+    assert_eq!(files(inbox.path(), "hyogo-pro").len(), 1);
+    // Closed: nothing is left pending.
+    act(
+        Action::Close {
+            outcome: "matched".into(),
+        },
+        jp(11, 26, 11),
+    )
+    .await;
+    assert!(pending(store.arc()).await.is_empty());
+}
+crate::on_both_backends!(staff_actions_schedule_timers_without_the_sync);
