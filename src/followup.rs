@@ -519,6 +519,7 @@ pub async fn start(runner: &Runner, f: &FollowUp) -> Result<Option<Turn>, RunErr
             lang,
         });
     };
+    close_recorded_dialog(runner, f).await?;
     let route = route_for(&case, f.seq, &flow.routing, flow.lang);
     let link = FollowUpLink {
         id: f.id,
@@ -543,6 +544,42 @@ pub async fn start(runner: &Runner, f: &FollowUp) -> Result<Option<Turn>, RunErr
         }
     }
     Ok(turn)
+}
+
+/// An earlier follow-up's dialog left open after that follow-up was
+/// recorded (unanswered, or ended otherwise) is closed when a later
+/// follow-up of the same owner starts, so it does not hold the owner for
+/// ever: without this, the later follow-up would wait for a dialog nobody
+/// will finish, and be recorded as unanswered without ever being shown.
+/// The earlier follow-up keeps its record (closing a recorded follow-up's
+/// dialog does not change it).
+async fn close_recorded_dialog(runner: &Runner, f: &FollowUp) -> Result<(), RunError> {
+    let store = runner.store();
+    let Some(open) = store.open_session(&f.user).await? else {
+        return Ok(());
+    };
+    let Some(link) = open.state.follow_up.as_deref() else {
+        return Ok(());
+    };
+    if link.id == f.id {
+        return Ok(());
+    }
+    let recorded = store
+        .follow_ups_of_case(link.case)
+        .await?
+        .into_iter()
+        .find(|o| o.id == link.id)
+        .is_none_or(|o| !o.status.is_waiting() && o.status != FollowUpStatus::Scheduled);
+    if recorded {
+        runner
+            .handle(
+                &f.user,
+                Input::Command(crate::script::Command::Cancel),
+                None,
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 /// What a terminal chat does first: moves the follow-ups whose time has
