@@ -14,9 +14,9 @@
 //! the caller's `now`, so tests move a fixed clock instead of waiting, and
 //! a restart (or a second instance) finds the rows where they were.
 
-use crate::domain::ids::{CaseId, UserKey};
+use crate::domain::ids::{CaseId, Transport, UserKey};
 use crate::domain::text::fold_for_match;
-use crate::engine::{FollowUpLink, Status};
+use crate::engine::{FollowUpLink, Input, Status};
 use crate::routing::{FollowUpPolicy, HubRef, RouteDecision, Routing, FOLLOW_UP_STEP};
 use crate::runner::{RunError, Runner, Turn};
 use crate::script::{Bundle, Lang};
@@ -176,8 +176,47 @@ const BATCH: i64 = 200;
 
 /// Timer kinds (rows of the store's `timers` table) that move follow-ups.
 pub const TIMER_OFFER: &str = "follow_up_offer";
+/// The reminder of a Discord owner (the kind every reminder had before
+/// Slack owners were followed up, so rows from then keep working).
 pub const TIMER_REMIND: &str = "follow_up_remind";
+/// The reminder of a Slack owner.
+pub const TIMER_REMIND_SLACK: &str = "follow_up_remind_slack";
+/// The reminder of a terminal owner: only recorded (there is nothing to
+/// push a message to); `madoguchi chat` offers the follow-up when they
+/// next start it.
+pub const TIMER_REMIND_TERMINAL: &str = "follow_up_remind_terminal";
 pub const TIMER_UNANSWERED: &str = "follow_up_unanswered";
+
+/// The reminder timer kind of an owner on `transport`. Reminders have a
+/// kind per platform because the process that claims a reminder's timer is
+/// the one that must send it: a Discord loop that claimed a Slack owner's
+/// reminder could not send it, and the reminder would be lost.
+pub fn remind_kind(transport: Transport) -> &'static str {
+    match transport {
+        Transport::Discord => TIMER_REMIND,
+        Transport::Slack => TIMER_REMIND_SLACK,
+        Transport::Terminal => TIMER_REMIND_TERMINAL,
+    }
+}
+
+fn is_remind_kind(kind: &str) -> bool {
+    Transport::ALL.iter().any(|t| remind_kind(*t) == kind)
+}
+
+/// The timer kinds a caller that sends reminders on `sends` claims: every
+/// offer and every recording as unanswered (they only move the store's
+/// rows; each adapter finds the offers of its owners in the store), the
+/// reminders of those platforms, and the terminal's (recorded only).
+pub fn claimed_kinds(sends: &[Transport]) -> Vec<&'static str> {
+    let mut kinds = vec![TIMER_OFFER, TIMER_UNANSWERED, TIMER_REMIND_TERMINAL];
+    for t in sends {
+        let k = remind_kind(*t);
+        if !kinds.contains(&k) {
+            kinds.push(k);
+        }
+    }
+    kinds
+}
 
 /// How long a process may hold a claimed timer before another one may take
 /// it over (a move is one small transaction).
@@ -205,6 +244,18 @@ pub async fn tick(
     store: &dyn Store,
     policy: &FollowUpPolicy,
     now: DateTime<Utc>,
+) -> Result<Tick, StoreError> {
+    tick_for(store, policy, now, &Transport::ALL).await
+}
+
+/// [`tick`] for a caller that sends the reminders of owners on `sends`
+/// only (a platform's loop): the other platforms' reminders stay pending
+/// for their own loops (see [`remind_kind`]).
+pub async fn tick_for(
+    store: &dyn Store,
+    policy: &FollowUpPolicy,
+    now: DateTime<Utc>,
+    sends: &[Transport],
 ) -> Result<Tick, StoreError> {
     let mut out = Tick::default();
     let closed = store
@@ -238,7 +289,7 @@ pub async fn tick(
     let holder = format!("follow-up/{}", std::process::id());
     let due = store
         .claim_due_timers(
-            &[TIMER_OFFER, TIMER_REMIND, TIMER_UNANSWERED],
+            &claimed_kinds(sends),
             now,
             &holder,
             Duration::minutes(LEASE_MINUTES),
@@ -249,7 +300,7 @@ pub async fn tick(
         let id = t.payload.get("follow_up").and_then(|v| v.as_i64());
         let (from, to): (&[FollowUpStatus], _) = match t.kind.as_str() {
             TIMER_OFFER => (&[FollowUpStatus::Scheduled], FollowUpStatus::Offered),
-            TIMER_REMIND => (&[FollowUpStatus::Offered], FollowUpStatus::Reminded),
+            k if is_remind_kind(k) => (&[FollowUpStatus::Offered], FollowUpStatus::Reminded),
             _ => (
                 &[FollowUpStatus::Offered, FollowUpStatus::Reminded],
                 FollowUpStatus::Unanswered,
@@ -296,7 +347,7 @@ pub async fn tick(
                 store
                     .schedule_timer(
                         &timer(
-                            TIMER_REMIND,
+                            remind_kind(f.user.transport()),
                             f.id,
                             f.case,
                             now + Duration::days(policy.remind_after_days.into()),
@@ -369,7 +420,18 @@ pub async fn record_end(
         return;
     }
     // Its reminder and its recording as unanswered have nothing left to do.
-    cancel_timers(store, link.id, &[TIMER_REMIND, TIMER_UNANSWERED], now).await;
+    cancel_timers(
+        store,
+        link.id,
+        &[
+            TIMER_REMIND,
+            TIMER_REMIND_SLACK,
+            TIMER_REMIND_TERMINAL,
+            TIMER_UNANSWERED,
+        ],
+        now,
+    )
+    .await;
     if end == Status::Declined {
         // 「今後のフォローアップは不要」: no later follow-up of this case.
         let later = match store.follow_ups_of_case(link.case).await {
@@ -457,6 +519,7 @@ pub async fn start(runner: &Runner, f: &FollowUp) -> Result<Option<Turn>, RunErr
             lang,
         });
     };
+    close_recorded_dialog(runner, f).await?;
     let route = route_for(&case, f.seq, &flow.routing, flow.lang);
     let link = FollowUpLink {
         id: f.id,
@@ -483,6 +546,42 @@ pub async fn start(runner: &Runner, f: &FollowUp) -> Result<Option<Turn>, RunErr
     Ok(turn)
 }
 
+/// An earlier follow-up's dialog left open after that follow-up was
+/// recorded (unanswered, or ended otherwise) is closed when a later
+/// follow-up of the same owner starts, so it does not hold the owner for
+/// ever: without this, the later follow-up would wait for a dialog nobody
+/// will finish, and be recorded as unanswered without ever being shown.
+/// The earlier follow-up keeps its record (closing a recorded follow-up's
+/// dialog does not change it).
+async fn close_recorded_dialog(runner: &Runner, f: &FollowUp) -> Result<(), RunError> {
+    let store = runner.store();
+    let Some(open) = store.open_session(&f.user).await? else {
+        return Ok(());
+    };
+    let Some(link) = open.state.follow_up.as_deref() else {
+        return Ok(());
+    };
+    if link.id == f.id {
+        return Ok(());
+    }
+    let recorded = store
+        .follow_ups_of_case(link.case)
+        .await?
+        .into_iter()
+        .find(|o| o.id == link.id)
+        .is_none_or(|o| !o.status.is_waiting() && o.status != FollowUpStatus::Scheduled);
+    if recorded {
+        runner
+            .handle(
+                &f.user,
+                Input::Command(crate::script::Command::Cancel),
+                None,
+            )
+            .await?;
+    }
+    Ok(())
+}
+
 /// What a terminal chat does first: moves the follow-ups whose time has
 /// come (there is no bot running to do it) and starts the owner's waiting
 /// follow-up, if any. `None` when nothing waits for this owner or they are
@@ -496,6 +595,96 @@ pub async fn offer_due(runner: &Runner, user: &UserKey) -> Result<Option<Turn>, 
         Some(f) => start(runner, &f).await,
         None => Ok(None),
     }
+}
+
+/// What a platform's follow-up loop sends on one pass.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Sends {
+    /// Offered follow-ups whose dialog has not started yet: the adapter
+    /// starts it in the owner's DM ([`start`]). One that waits for its
+    /// owner to finish another conversation stays here until they do.
+    pub offers: Vec<FollowUp>,
+    /// Follow-ups reminded now whose dialog is open: the adapter sends
+    /// [`reminder_text`] and the open question again ([`reminder_turn`]).
+    pub reminders: Vec<FollowUp>,
+}
+
+/// The decision of one pass, from what [`tick_for`] moved (`reminded`)
+/// and the follow-ups waiting for their owners (`waiting`): only this
+/// platform's owners; a reminder only for a dialog that started (one that
+/// never started is offered instead, when its owner is free); each
+/// follow-up once.
+pub fn sends_for(transport: Transport, reminded: &[FollowUp], waiting: &[FollowUp]) -> Sends {
+    let mine = |f: &&FollowUp| f.user.transport() == transport;
+    let reminders: Vec<FollowUp> = reminded
+        .iter()
+        .filter(mine)
+        .filter(|f| f.session.is_some())
+        .cloned()
+        .collect();
+    let mut offers: Vec<FollowUp> = Vec::new();
+    for f in waiting
+        .iter()
+        .filter(mine)
+        .filter(|f| f.status.is_waiting() && f.session.is_none())
+    {
+        if !offers.iter().any(|o| o.id == f.id) {
+            offers.push(f.clone());
+        }
+    }
+    Sends { offers, reminders }
+}
+
+/// The most waiting follow-ups one pass looks at; the rest wait for the
+/// next pass.
+const WAITING_BATCH: i64 = 200;
+
+/// One pass of a platform's follow-up loop (Discord's, Slack's): moves
+/// what is due ([`tick_for`], claiming only this platform's reminders) and
+/// says what to send to this platform's owners. The rows decide, so a
+/// restart or a second instance neither repeats nor loses an offer or a
+/// reminder.
+pub async fn pass(
+    store: &dyn Store,
+    policy: &FollowUpPolicy,
+    now: DateTime<Utc>,
+    transport: Transport,
+) -> Result<Sends, StoreError> {
+    let tick = tick_for(store, policy, now, &[transport]).await?;
+    let mut waiting = store
+        .follow_ups_waiting(FollowUpStatus::Offered, now, WAITING_BATCH)
+        .await?;
+    waiting.extend(
+        store
+            .follow_ups_waiting(FollowUpStatus::Reminded, now, WAITING_BATCH)
+            .await?,
+    );
+    Ok(sends_for(transport, &tick.reminded, &waiting))
+}
+
+/// The reminder of a follow-up whose dialog is open: its language and the
+/// turn that shows the open question again. `None` when the dialog ended
+/// meanwhile, or its owner is in another conversation now.
+pub async fn reminder_turn(
+    runner: &Runner,
+    f: &FollowUp,
+) -> Result<Option<(Lang, Turn)>, RunError> {
+    let Some(sid) = f.session else {
+        return Ok(None);
+    };
+    let store = runner.store();
+    let Some(s) = store.session(sid).await? else {
+        return Ok(None);
+    };
+    if !s.status.is_open() {
+        return Ok(None);
+    }
+    match store.open_session(&f.user).await? {
+        Some(open) if open.id == sid => {}
+        _ => return Ok(None),
+    }
+    let turn = runner.handle(&f.user, Input::Resume, None).await?;
+    Ok(Some((s.lang, turn)))
 }
 
 /// The reminder an owner reads for a follow-up offered earlier.
@@ -536,6 +725,79 @@ mod tests {
         ] {
             assert!(!is_match_outcome(no), "{no}");
         }
+    }
+
+    fn fu(id: i64, user: &str, status: FollowUpStatus, session: Option<i64>) -> FollowUp {
+        let (t, u) = user.split_once(':').unwrap();
+        let transport = Transport::ALL
+            .into_iter()
+            .find(|x| x.as_str() == t)
+            .unwrap();
+        let at = Utc.with_ymd_and_hms(2027, 2, 1, 3, 0, 0).unwrap();
+        FollowUp {
+            id,
+            case: CaseId(id * 10),
+            user: UserKey::new(transport, u).unwrap(),
+            seq: 1,
+            due_at: at,
+            status,
+            session: session.map(crate::domain::ids::SessionId),
+            answer_case: None,
+            offered_at: Some(at),
+            reminded_at: None,
+            decided_at: None,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn each_platform_sends_to_its_own_owners_once() {
+        use FollowUpStatus::*;
+        let waiting = vec![
+            fu(1, "slack:U1", Offered, None),
+            fu(2, "discord:42", Offered, None),
+            fu(3, "slack:U3", Offered, Some(7)),
+            fu(4, "slack:U4", Reminded, None),
+            fu(1, "slack:U1", Offered, None),
+            fu(5, "terminal:t", Offered, None),
+        ];
+        let reminded = vec![
+            fu(3, "slack:U3", Reminded, Some(7)),
+            fu(4, "slack:U4", Reminded, None),
+            fu(6, "discord:43", Reminded, Some(8)),
+        ];
+        let s = sends_for(Transport::Slack, &reminded, &waiting);
+        // Started dialogs are not offered again; a listed row is sent once.
+        assert_eq!(s.offers.iter().map(|f| f.id).collect::<Vec<_>>(), [1, 4]);
+        // A reminder only for an open dialog; one never started is offered.
+        assert_eq!(s.reminders.iter().map(|f| f.id).collect::<Vec<_>>(), [3]);
+        let d = sends_for(Transport::Discord, &reminded, &waiting);
+        assert_eq!(d.offers.iter().map(|f| f.id).collect::<Vec<_>>(), [2]);
+        assert_eq!(d.reminders.iter().map(|f| f.id).collect::<Vec<_>>(), [6]);
+        // Answered, declined or unanswered rows are never sent.
+        let done = vec![
+            fu(9, "slack:U9", Answered, None),
+            fu(10, "slack:U9", Declined, None),
+            fu(11, "slack:U9", Unanswered, None),
+        ];
+        assert_eq!(sends_for(Transport::Slack, &[], &done), Sends::default());
+    }
+
+    #[test]
+    fn a_platform_claims_only_its_own_reminders() {
+        let slack = claimed_kinds(&[Transport::Slack]);
+        assert!(slack.contains(&TIMER_REMIND_SLACK));
+        assert!(!slack.contains(&TIMER_REMIND));
+        assert!(slack.contains(&TIMER_OFFER) && slack.contains(&TIMER_UNANSWERED));
+        let discord = claimed_kinds(&[Transport::Discord]);
+        assert!(discord.contains(&TIMER_REMIND) && !discord.contains(&TIMER_REMIND_SLACK));
+        // Every reminder kind is a reminder, and all are claimed by `tick`.
+        let all = claimed_kinds(&Transport::ALL);
+        for t in Transport::ALL {
+            assert!(is_remind_kind(remind_kind(t)));
+            assert!(all.contains(&remind_kind(t)));
+        }
+        assert!(!is_remind_kind(TIMER_OFFER) && !is_remind_kind(TIMER_UNANSWERED));
     }
 
     #[test]

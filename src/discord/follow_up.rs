@@ -1,12 +1,11 @@
 //! Step 5 on Discord: when a follow-up after a match is due, the bot DMs
 //! its owner the follow-up dialog; an offered one left unanswered gets one
 //! reminder. The follow-up rows in the store decide what is due
-//! ([`crate::followup::tick`]), so a restart neither repeats nor loses an
+//! ([`crate::followup::pass`]), so a restart neither repeats nor loses an
 //! offer; this loop only sends.
 
 use super::Bot;
 use crate::domain::ids::Transport;
-use crate::engine::Input;
 use crate::followup;
 use crate::store::FollowUp;
 use serenity::all::UserId;
@@ -29,38 +28,29 @@ pub(crate) async fn run(bot: Arc<Bot>, mut stop: watch::Receiver<bool>) {
         }
         tokio::select! {
             _ = tokio::time::sleep(EVERY) => {}
-            _ = stop.changed() => {}
+            // A dropped sender (the app failed to start) ends the loop too.
+            r = stop.changed() => if r.is_err() { break },
         }
     }
 }
 
 impl Bot {
-    /// One pass: moves the follow-ups whose time has come, starts the
-    /// dialogs of offered ones not started yet (also those that waited for
-    /// their owner to finish another conversation), and sends reminders.
+    /// One pass: what is due for Discord owners is decided by
+    /// [`followup::pass`]; this sends it (offers first started dialogs,
+    /// reminders the note and the open question again).
     pub(crate) async fn follow_ups_once(&self) -> anyhow::Result<()> {
         let Some(policy) = followup::policy(&self.runner.bundle()) else {
             return Ok(());
         };
         let now = self.runner.clock().now();
-        let tick = followup::tick(self.store.as_ref(), &policy, now).await?;
-        for f in &tick.reminded {
+        let sends = followup::pass(self.store.as_ref(), &policy, now, Transport::Discord).await?;
+        for f in &sends.reminders {
             if let Err(e) = self.remind(f).await {
                 tracing::warn!(follow_up = f.id, error = %e, "could not send a follow-up reminder");
             }
         }
-        let waiting = self
-            .store
-            .follow_ups_waiting(crate::store::FollowUpStatus::Offered, now, 200)
-            .await?
-            .into_iter()
-            .chain(
-                self.store
-                    .follow_ups_waiting(crate::store::FollowUpStatus::Reminded, now, 200)
-                    .await?,
-            );
-        for f in waiting.filter(|f| f.session.is_none()) {
-            if let Err(e) = self.offer(&f).await {
+        for f in &sends.offers {
+            if let Err(e) = self.offer(f).await {
                 tracing::warn!(follow_up = f.id, error = %e, "could not start a follow-up");
             }
         }
@@ -93,26 +83,17 @@ impl Bot {
         let Some(user) = Self::owner(f) else {
             return Ok(());
         };
-        let Some(sid) = f.session else {
-            // Never started (the owner was busy): the offer itself comes
-            // when they are free.
-            return Ok(());
-        };
         let lock = self.user_lock(user);
         let _g = lock.lock().await;
-        let Some(s) = self.store.session(sid).await? else {
+        let Some((lang, turn)) = followup::reminder_turn(&self.runner, f).await? else {
             return Ok(());
         };
-        if !s.status.is_open() {
-            return Ok(());
-        }
         let channel = self.dm_channel(user).await?;
         self.send(
             channel,
-            serde_json::json!({ "content": followup::reminder_text(s.lang) }),
+            serde_json::json!({ "content": followup::reminder_text(lang) }),
         )
         .await?;
-        let turn = self.runner.handle(&f.user, Input::Resume, None).await?;
         self.send_turn(user, &turn, None).await?;
         Ok(())
     }

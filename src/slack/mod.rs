@@ -26,6 +26,7 @@
 
 pub mod config;
 pub mod events;
+mod follow_up;
 mod http;
 pub mod hub;
 pub mod notices;
@@ -332,6 +333,8 @@ pub struct RunningSlack {
     http: Option<tokio::task::JoinHandle<()>>,
     worker: Option<tokio::task::JoinHandle<()>>,
     prompt_writer: tokio::task::JoinHandle<()>,
+    /// Step 5: due follow-ups offered in owners' DMs.
+    follow_ups: tokio::task::JoinHandle<()>,
     prompts: Arc<crate::discord::prompts::Prompts>,
     store: Arc<dyn Store>,
     stop: watch::Sender<bool>,
@@ -355,6 +358,7 @@ impl RunningSlack {
             let _ = tokio::time::timeout(Duration::from_secs(10), w).await;
         }
         let _ = tokio::time::timeout(Duration::from_secs(10), self.prompt_writer).await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.follow_ups).await;
         let _ =
             tokio::time::timeout(Duration::from_secs(10), self.prompts.flush(&self.store)).await;
     }
@@ -425,6 +429,7 @@ pub async fn start(
         http: None,
         worker,
         prompt_writer,
+        follow_ups: tokio::spawn(follow_up::run(bot.clone(), stop_rx.clone())),
         prompts: bot.prompts.clone(),
         store,
         stop,

@@ -125,6 +125,32 @@ async fn statuses(store: &dyn Store, case: CaseId) -> Vec<FollowUpStatus> {
         .collect()
 }
 
+/// The set-up most tests share: `user` consults by `transcript`, staff
+/// close the case with `outcome` (a match), and a tick schedules its
+/// follow-ups. The bot is closed afterwards (what follows is a restart);
+/// returns the case and the first follow-up's due time.
+async fn matched_case(
+    db: &TestDb,
+    user: &UserKey,
+    transcript: &str,
+    outcome: &str,
+) -> (CaseId, DateTime<Utc>) {
+    let bot = open(db, t0()).await;
+    let case = consult(&bot, user, transcript).await;
+    close_as(&bot, case, outcome).await;
+    assert_eq!(bot.tick().await.scheduled, vec![case]);
+    let due = bot.store.follow_ups_of_case(case).await.unwrap()[0].due_at;
+    bot.close().await;
+    (case, due)
+}
+
+/// A restart at `at`, when one follow-up is due: the tick offers it.
+async fn open_offered(db: &TestDb, at: DateTime<Utc>) -> Bot {
+    let bot = open(db, at).await;
+    assert_eq!(bot.tick().await.offered.len(), 1);
+    bot
+}
+
 /// Starts the owner's waiting follow-up as an adapter does when it is due.
 async fn start_waiting(bot: &Bot, user: &UserKey) -> Turn {
     let f = followup::waiting_for(bot.store.arc().as_ref(), user)
@@ -322,15 +348,14 @@ async fn a_match_is_followed_up_once_per_interval_across_restarts(db: TestDb) {
 
 async fn declining_stops_the_later_follow_ups(db: TestDb) {
     let user = owner("kumamoto");
-    let bot = open(&db, t0()).await;
-    let case = consult(&bot, &user, "08_kumamoto_subsidy_bank.yaml").await;
-    close_as(&bot, case, "マッチング成立：副業人材と契約").await;
-    assert_eq!(bot.tick().await.scheduled, vec![case]);
-    let due = bot.store.follow_ups_of_case(case).await.unwrap()[0].due_at;
-    bot.close().await;
-
-    let bot = open(&db, due).await;
-    assert_eq!(bot.tick().await.offered.len(), 1);
+    let (case, due) = matched_case(
+        &db,
+        &user,
+        "08_kumamoto_subsidy_bank.yaml",
+        "マッチング成立：副業人材と契約",
+    )
+    .await;
+    let bot = open_offered(&db, due).await;
     start_waiting(&bot, &user).await;
     let end = bot.say(&user, "今後のフォローアップは不要").await;
     assert!(text(&end).contains("今後お送りしません"), "{}", text(&end));
@@ -369,16 +394,9 @@ async fn declining_stops_the_later_follow_ups(db: TestDb) {
 
 async fn an_unanswered_follow_up_is_reminded_once_then_recorded(db: TestDb) {
     let user = owner("silent");
-    let bot = open(&db, t0()).await;
-    let case = consult(&bot, &user, "01_full_hyogo_talent.yaml").await;
-    close_as(&bot, case, "hired").await;
-    bot.tick().await;
+    let (case, due) = matched_case(&db, &user, "01_full_hyogo_talent.yaml", "hired").await;
+    let bot = open_offered(&db, due).await;
     let policy = followup::policy(&bot.runner.bundle()).unwrap();
-    let due = bot.store.follow_ups_of_case(case).await.unwrap()[0].due_at;
-    bot.close().await;
-
-    let bot = open(&db, due).await;
-    assert_eq!(bot.tick().await.offered.len(), 1);
     // The owner opens the dialog and leaves it.
     start_waiting(&bot, &user).await;
     bot.close().await;
@@ -430,19 +448,46 @@ async fn an_unanswered_follow_up_is_reminded_once_then_recorded(db: TestDb) {
         ]
     );
     bot.close().await;
+
+    // The first dialog was left open; the second follow-up still starts
+    // when due (the recorded one's dialog is closed for it, keeping its
+    // record), instead of waiting for ever behind it.
+    let due2 = due_times_of(&db, case).await[1];
+    let bot = open_offered(&db, due2).await;
+    let second = start_waiting(&bot, &user).await;
+    assert!(
+        text(&second).contains("おたずねしてもよろしいですか"),
+        "{}",
+        text(&second)
+    );
+    let fus = bot.store.follow_ups_of_case(case).await.unwrap();
+    assert_eq!(
+        fus.iter().map(|f| f.status).collect::<Vec<_>>(),
+        [FollowUpStatus::Unanswered, FollowUpStatus::Offered]
+    );
+    assert_eq!(fus[1].session, Some(second.session));
+    assert_ne!(fus[0].session, fus[1].session);
+    bot.close().await;
+}
+
+/// The due times of a case's follow-ups (read by a short-lived process).
+async fn due_times_of(db: &TestDb, case: CaseId) -> Vec<DateTime<Utc>> {
+    let store = db.open().await;
+    let due = store
+        .follow_ups_of_case(case)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|f| f.due_at)
+        .collect();
+    store.close().await;
+    due
 }
 
 async fn without_consent_the_step5_hub_receives_nothing(db: TestDb) {
     let user = owner("careful");
-    let bot = open(&db, t0()).await;
-    let case = consult(&bot, &user, "01_full_hyogo_talent.yaml").await;
-    close_as(&bot, case, "採用").await;
-    bot.tick().await;
-    let due = bot.store.follow_ups_of_case(case).await.unwrap()[0].due_at;
-    bot.close().await;
-
-    let bot = open(&db, due).await;
-    bot.tick().await;
+    let (case, due) = matched_case(&db, &user, "01_full_hyogo_talent.yaml", "採用").await;
+    let bot = open_offered(&db, due).await;
     let cases_before = bot.store.cases_of_user(&user).await.unwrap().len();
     let deliveries_before = bot.store.count("SELECT COUNT(*) FROM deliveries").await;
     start_waiting(&bot, &user).await;
@@ -485,8 +530,14 @@ async fn without_consent_the_step5_hub_receives_nothing(db: TestDb) {
 
 async fn english_owner_gets_the_english_follow_up(db: TestDb) {
     let user = owner("english");
-    let bot = open(&db, t0()).await;
-    let case = consult(&bot, &user, "27_english_full_hyogo.yaml").await;
+    let (case, due) = matched_case(
+        &db,
+        &user,
+        "27_english_full_hyogo.yaml",
+        "Hired a sales manager",
+    )
+    .await;
+    let bot = open_offered(&db, due).await;
     let consent = bot.store.consents(&user).await.unwrap();
     assert!(
         consent[0]
@@ -495,13 +546,6 @@ async fn english_owner_gets_the_english_follow_up(db: TestDb) {
         "{}",
         consent[0].wording
     );
-    close_as(&bot, case, "Hired a sales manager").await;
-    bot.tick().await;
-    let due = bot.store.follow_ups_of_case(case).await.unwrap()[0].due_at;
-    bot.close().await;
-
-    let bot = open(&db, due).await;
-    bot.tick().await;
     let first = start_waiting(&bot, &user).await;
     assert_eq!(first.flow.lang, Lang::En);
     assert!(
