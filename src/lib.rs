@@ -51,6 +51,11 @@
 //!   inbox, Discord), with classified failures, retries and rate-limit
 //!   waits; it runs on every instance, the leases keep two from sending
 //!   one delivery.
+//! - [`relay`]: messages between an owner and the staff of the hub
+//!   handling their case, on any platform (a reply, an owner's later DM,
+//!   a consent request for a forward): queued as rows of the relay's
+//!   outbox and sent by the outbox's sender of the target platform; the
+//!   text is erased once sent, only message ids stay.
 //! - [`followup`]: step 5, follow-ups after a match: scheduled when a
 //!   case is closed as matched, offered and reminded once through timer
 //!   rows, answered in the follow-up dialog, recorded on the case.
@@ -130,6 +135,7 @@ pub mod metrics;
 pub mod network;
 pub mod outbox;
 pub mod privacy;
+pub mod relay;
 pub mod render;
 pub mod report;
 pub mod routing;

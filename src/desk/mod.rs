@@ -391,7 +391,7 @@ fn ser_status<S: serde::Serializer>(st: &ForwardStatus, s: S) -> Result<S::Ok, S
 /// An audit entry beyond the ones `update_case` and `forward_case` write.
 /// The detail may name `"$request"`, replaced by the id of the request
 /// the same decision created.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct AuditNew {
     pub actor: String,
     pub action: String,

@@ -116,7 +116,7 @@ pub const KEYS: &[(&str, &[&str])] = &[
 ];
 
 /// One argument of a text.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Arg {
     /// Untrusted text, escaped for the medium.
@@ -142,7 +142,7 @@ impl Arg {
 }
 
 /// A text to render: a key of the desk's templates and its arguments.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Text {
     pub key: String,
     pub args: Vec<(String, Arg)>,

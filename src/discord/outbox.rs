@@ -49,8 +49,8 @@
 
 use super::render;
 use super::{code_of, status_of, Bot, BotError};
-use crate::outbox::{Fail, Sender, Sent};
-use crate::store::{CasePost, CaseRecord, DeliveryRecord, RelayMessage};
+use crate::outbox::{Fail, RelayProgress, Sender, Sent};
+use crate::store::{CasePost, CaseRecord, DeliveryRecord, RelayKind, RelayMessage, RelayRecord};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use serenity::all::{ChannelId, InteractionId, MessageId};
@@ -271,6 +271,20 @@ impl Sender for DiscordSender {
         self.bot.find_case_message(d, case).await
     }
 
+    fn relays(&self) -> bool {
+        true
+    }
+
+    async fn send_relay(
+        &self,
+        r: &RelayRecord,
+        body: &crate::relay::Body,
+        case: &CaseRecord,
+        progress: &RelayProgress<'_>,
+    ) -> Result<(), Fail> {
+        self.bot.try_relay(r, body, case, progress).await
+    }
+
     async fn send(&self, d: &DeliveryRecord, case: &CaseRecord) -> Result<Sent, Fail> {
         let m = self.bot.try_deliver(d, case).await?;
         tracing::info!(delivery = d.id, case = %d.case, hub = %d.hub_id, message = %m, "case posted");
@@ -298,6 +312,104 @@ fn channel_of(d: &DeliveryRecord) -> Result<ChannelId, Fail> {
 const SEARCH_LIMIT: u8 = 50;
 
 impl Bot {
+    /// One attempt at a relay message ([`crate::relay`]): the owner's DM,
+    /// or the thread of the case's post for the hub (made on first use).
+    /// Each piece carries the nonce `mdg-r{relay}p{piece}` with
+    /// `enforce_nonce`, so a retry after an unknown outcome gets the
+    /// earlier message back instead of a second one.
+    async fn try_relay(
+        &self,
+        r: &RelayRecord,
+        body: &crate::relay::Body,
+        case: &CaseRecord,
+        progress: &RelayProgress<'_>,
+    ) -> Result<(), Fail> {
+        let lang =
+            crate::relay::reader_lang(self.store.as_ref(), r, self.cfg.discord.default_lang).await;
+        let text = body
+            .texts
+            .iter()
+            .map(|t| self.render_text(lang, t))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let channel = match r.kind {
+            RelayKind::ToOwner => {
+                let user = r
+                    .target
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|u| *u != 0)
+                    .ok_or_else(|| {
+                        Fail::Permanent(format!("`{}` is not a Discord user", r.target))
+                    })?;
+                self.dm_channel(serenity::all::UserId::new(user))
+                    .await
+                    .map_err(|e| classify(&e, "opening the owner's DM"))?
+            }
+            RelayKind::ToHub => {
+                let posts = self
+                    .store
+                    .case_posts(case.id)
+                    .await
+                    .map_err(|e| Fail::Transient(format!("store: {e}")))?;
+                let Some(post) = posts
+                    .into_iter()
+                    .find(|p| p.transport == "discord" && p.hub_id == r.target)
+                else {
+                    // The case post is still in the outbox: wait for it,
+                    // without counting this as a failed attempt.
+                    return Err(Fail::RetryAfter {
+                        wait: Duration::from_secs(5),
+                        scope: None,
+                        error: "the case is not posted in the hub's channel yet".into(),
+                    });
+                };
+                match self.ensure_thread(&post, &case.headline).await {
+                    Ok(t) => t,
+                    // Without Create Public Threads the message still
+                    // reaches staff, in the channel.
+                    Err(BotError::Api(e)) if status_of(&e).is_some_and(|s| s < 500 && s != 429) => {
+                        tracing::warn!(case = %case.id, error = %e, "could not make the case thread; relaying to the channel");
+                        ChannelId::new(post.channel_id.parse::<u64>().unwrap_or(0).max(1))
+                    }
+                    Err(BotError::Api(e)) => return Err(classify(&e, "creating the case thread")),
+                    Err(e) => {
+                        return Err(Fail::Transient(format!("creating the case thread: {e}")))
+                    }
+                }
+            }
+        };
+        let pieces = render::split_text(&text, 1900);
+        let last = pieces.len().saturating_sub(1);
+        for (i, piece) in pieces.iter().enumerate().skip(progress.done()) {
+            let mut msg = json!({
+                "content": piece,
+                "allowed_mentions": { "parse": [] },
+                "nonce": format!("mdg-r{}p{}", r.id, i),
+                "enforce_nonce": true,
+            });
+            if let (Some(req), true) = (body.ask, i == last) {
+                msg["components"] = json!([render::row(vec![
+                    render::button(
+                        &format!("f:y:{req}"),
+                        &self.render_text(lang, &crate::desk::Text::new("owner.agree")),
+                        render::STYLE_SUCCESS
+                    ),
+                    render::button(
+                        &format!("f:n:{req}"),
+                        &self.render_text(lang, &crate::desk::Text::new("owner.disagree")),
+                        render::STYLE_SECONDARY
+                    ),
+                ])]);
+            }
+            let m = self.raw.create_message(channel, &msg).await?;
+            progress
+                .posted(&channel.to_string(), &m.to_string())
+                .await?;
+        }
+        Ok(())
+    }
+
     /// The message of an earlier attempt at `d` whose id was never stored:
     /// among the channel's latest messages, one by a bot whose embed footer
     /// is this case's (`madoguchi · C-…`) and that is not the recorded post

@@ -121,12 +121,9 @@ impl Bot {
         else {
             return Ok(None);
         };
-        let post = self
-            .store
-            .case_posts(case.id)
-            .await?
-            .into_iter()
-            .find(|p| p.hub_id == case.hub_id && p.transport == "discord");
+        let post = self.store.case_posts(case.id).await?.into_iter().find(|p| {
+            p.hub_id == case.hub_id && crate::relay::TRANSPORTS.contains(&p.transport.as_str())
+        });
         Ok(Some((case, post)))
     }
 

@@ -1,12 +1,16 @@
 //! After routing, the conversation continues through the bot: staff write
 //! to the owner from the case thread (`/reply`, or a configured prefix) and
-//! the owner's later DMs are posted into the thread. Only ids of relayed
-//! messages are stored (so `/forget` can remove them), never their text.
+//! the owner's later DMs are posted into the case's thread, on whichever
+//! platform each side is. Both go through the relay's outbox
+//! ([`crate::relay`]): queued here, sent by the outbox's sender of the
+//! target platform (Discord's in [`super::outbox`]), retried there. Only
+//! ids of relayed messages are kept (so `/forget` can remove them), never
+//! their text once sent.
 
 use super::render;
 use super::{user_key, Bot, BotError};
 use crate::desk::{Action, Decision, Effects, Text};
-use crate::store::{CasePost, CaseRecord, RelayMessage};
+use crate::store::{CasePost, CaseRecord};
 use serde_json::json;
 use serenity::all::{ChannelId, CommandInteraction, Message, ReactionType, RoleId, UserId};
 
@@ -30,43 +34,21 @@ impl Bot {
                 .await?;
             return Ok(());
         };
-        // The first message after the hand-over makes the thread. If it
-        // cannot be made (no Create Public Threads), the owner's words still
-        // reach staff, in the channel.
-        let target = match self.ensure_thread(post, &case.headline).await {
-            Ok(t) => t.get(),
-            Err(e) => {
-                tracing::warn!(case = %case.id, error = %e, "could not make the case thread; relaying to the channel");
-                post.channel_id.parse().unwrap_or(0)
-            }
-        };
+        // The post may be on another platform (a hub on Slack); the
+        // thread is made on first use by the sender that posts there.
+        let _ = post;
         let fx = crate::desk::owner_message(case, &msg.content, !msg.attachments.is_empty());
-        let text = fx
-            .notes
-            .iter()
-            .map(|n| self.staff_text(&n.text))
-            .collect::<Vec<_>>()
-            .join("\n");
         let now = self.runner.clock().now();
-        let mut ids = Vec::new();
-        for piece in render::split_text(&text, 1900) {
-            let sent = self
-                .send(ChannelId::new(target.max(1)), json!({ "content": piece }))
-                .await?;
-            self.store
-                .add_relay_message(&RelayMessage {
-                    case: case.id,
-                    user: key.clone(),
-                    direction: "to_staff".into(),
-                    channel_id: target.to_string(),
-                    message_id: sent.id.to_string(),
-                    at: now,
-                })
-                .await?;
-            ids.push(sent.id.to_string());
+        let what = crate::relay::What {
+            owner: false,
+            notes: true,
+        };
+        match crate::relay::queue(self.store.as_ref(), case, &fx, None, what, now).await {
+            Ok(_) => self.wake.notify_one(),
+            Err(crate::relay::RelayError::Store(e)) => return Err(e.into()),
+            Err(e) => return Err(BotError::Reply(e.to_string())),
         }
-        crate::casework::audit_relay(self.store.as_ref(), case.id, &fx, &ids, now).await?;
-        tracing::info!(case = %case.id, user = %msg.author.id, "owner message relayed to staff");
+        tracing::info!(case = %case.id, user = %msg.author.id, "owner message queued for the case thread");
         if let Err(e) = self
             .http
             .create_reaction(msg.channel_id, msg.id, &ReactionType::Unicode("✅".into()))
@@ -123,38 +105,25 @@ impl Bot {
         })
     }
 
-    /// Sends the decision's messages to the owner's DM and records them.
+    /// Queues the decision's messages for the owner's DM (on the owner's
+    /// platform); the outbox sends them and records their ids.
     async fn staff_to_owner(
         &self,
         case: &CaseRecord,
         staff: UserId,
         fx: &Effects,
     ) -> Result<(), BotError> {
-        let owner: u64 = case.user.id().parse().unwrap_or(0);
-        let owner = UserId::new(owner.max(1));
-        let lang = self.lang_for(&case.user, None, None).await;
-        let dm = self.dm_channel(owner).await?;
         let now = self.runner.clock().now();
-        let mut ids = Vec::new();
-        for text in &fx.owner {
-            let content = self.render_text(lang, text);
-            for piece in render::split_text(&content, 1900) {
-                let sent = self.send(dm, json!({ "content": piece })).await?;
-                self.store
-                    .add_relay_message(&RelayMessage {
-                        case: case.id,
-                        user: case.user.clone(),
-                        direction: "to_owner".into(),
-                        channel_id: dm.to_string(),
-                        message_id: sent.id.to_string(),
-                        at: now,
-                    })
-                    .await?;
-                ids.push(sent.id.to_string());
-            }
+        let what = crate::relay::What {
+            owner: true,
+            notes: false,
+        };
+        match crate::relay::queue(self.store.as_ref(), case, fx, None, what, now).await {
+            Ok(_) => self.wake.notify_one(),
+            Err(crate::relay::RelayError::Store(e)) => return Err(e.into()),
+            Err(e) => return Err(BotError::Reply(e.to_string())),
         }
-        crate::casework::audit_relay(self.store.as_ref(), case.id, fx, &ids, now).await?;
-        tracing::info!(case = %case.id, staff = %staff, "staff message relayed to the owner");
+        tracing::info!(case = %case.id, staff = %staff, "staff message queued for the owner");
         Ok(())
     }
 

@@ -840,26 +840,30 @@ impl Bot {
                 case.id
             )));
         };
-        let owner: u64 = case.user.id().parse().unwrap_or(0);
-        let owner = UserId::new(owner.max(1));
-        let lang = self.lang_for(&case.user, None, None).await;
-        let body = json!({
-            "content": self.render_text(lang, &ask.ask),
-            "components": [render::row(vec![
-                render::button(&format!("f:y:{req}"), &self.render_text(lang, &Text::new("owner.agree")), render::STYLE_SUCCESS),
-                render::button(&format!("f:n:{req}"), &self.render_text(lang, &Text::new("owner.disagree")), render::STYLE_SECONDARY),
-            ])],
-        });
-        let sent = match self.dm_channel(owner).await {
-            Ok(dm) => self.send(dm, body).await,
-            Err(e) => Err(e),
+        // The request goes to the owner's DM on their platform, with yes /
+        // no buttons, through the relay's outbox.
+        let what = crate::relay::What {
+            owner: false,
+            notes: false,
         };
-        if let Err(e) = sent {
-            tracing::warn!(case = %case.id, error = %e, "could not ask the owner about a forward");
-            self.store
-                .decide_forward_request(req, ForwardStatus::Withdrawn, now)
-                .await?;
-            return Ok(self.staff_text(&Text::new("error.owner_not_asked")));
+        match crate::relay::queue(
+            self.store.as_ref(),
+            &applied.case,
+            &effects,
+            Some((req, ask)),
+            what,
+            now,
+        )
+        .await
+        {
+            Ok(_) => self.wake.notify_one(),
+            Err(e) => {
+                tracing::warn!(case = %case.id, error = %e, "could not ask the owner about a forward");
+                self.store
+                    .decide_forward_request(req, ForwardStatus::Withdrawn, now)
+                    .await?;
+                return Ok(self.staff_text(&Text::new("error.owner_not_asked")));
+            }
         }
         self.post_notes(case.id, &effects).await;
         Ok(reply)

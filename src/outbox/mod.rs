@@ -37,7 +37,10 @@
 pub mod local;
 
 use crate::runner::Clock;
-use crate::store::{AttemptOutcome, CaseRecord, DeliveryRecord, Store, StoreError};
+use crate::store::{
+    AttemptOutcome, CaseRecord, DeliveryRecord, RelayKind, RelayMessage, RelayRecord, Store,
+    StoreError,
+};
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
@@ -141,6 +144,38 @@ pub trait Sender: Send + Sync {
     /// a failure in the later calls leads to finishing, not to a second
     /// post.
     async fn send(&self, d: &DeliveryRecord, case: &CaseRecord) -> Result<Sent, Fail>;
+
+    /// Whether this sender posts relay messages ([`crate::relay`]): the
+    /// owner's DM and the case's thread on its platform.
+    fn relays(&self) -> bool {
+        false
+    }
+
+    /// The rate-limit scope of a relay message's first call, as
+    /// [`Sender::scope`].
+    fn relay_scope(&self, _r: &RelayRecord) -> Option<String> {
+        None
+    }
+
+    /// Posts a relay message: `body` rendered for the platform, in pieces
+    /// if long. Pieces already posted by earlier attempts are counted in
+    /// `progress` ([`RelayProgress::done`]) and are not posted again; each
+    /// new piece is reported with [`RelayProgress::posted`] as soon as it
+    /// is made. When [`RelayProgress::unknown`], an earlier attempt may
+    /// have posted the next piece without knowing: a platform without an
+    /// idempotency key looks for it first.
+    async fn send_relay(
+        &self,
+        _r: &RelayRecord,
+        _body: &crate::relay::Body,
+        _case: &CaseRecord,
+        _progress: &RelayProgress<'_>,
+    ) -> Result<(), Fail> {
+        Err(Fail::Permanent(format!(
+            "{} cannot relay messages",
+            self.transport()
+        )))
+    }
 }
 
 /// How the outbox retries and leases, `[outbox]` in the bot's config.
@@ -210,6 +245,69 @@ impl OutboxConfig {
     }
     pub fn lease(&self) -> Duration {
         Duration::from_secs(self.lease_secs.max(1))
+    }
+}
+
+/// A relay message's progress while a sender posts it: the pieces posted
+/// so far (by this attempt and earlier ones), recorded as they are made so
+/// that a retry never posts one twice.
+pub struct RelayProgress<'a> {
+    store: &'a dyn Store,
+    worker: &'a str,
+    relay: &'a RelayRecord,
+    ids: Mutex<Vec<String>>,
+    unknown: bool,
+    now: DateTime<Utc>,
+}
+
+impl RelayProgress<'_> {
+    /// How many pieces are posted.
+    pub fn done(&self) -> usize {
+        self.ids.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+    /// Whether an earlier attempt ended without a recorded outcome, so the
+    /// next piece may exist already.
+    pub fn unknown(&self) -> bool {
+        self.unknown
+    }
+    /// The pieces' message ids so far.
+    pub fn ids(&self) -> Vec<String> {
+        self.ids.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+    /// Records a piece just posted (or found) in `channel`: its id in the
+    /// relay row, and in `relay_messages`, from which forgetting the owner
+    /// deletes it on the platform.
+    pub async fn posted(&self, channel: &str, message: &str) -> Result<(), Fail> {
+        let ids = {
+            let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
+            ids.push(message.to_string());
+            ids.clone()
+        };
+        let store_err = |e: StoreError| Fail::Transient(format!("store: {e}"));
+        if !self
+            .store
+            .relay_progress(self.relay.id, self.worker, &ids)
+            .await
+            .map_err(store_err)?
+        {
+            return Err(Fail::Transient(
+                "the relay message's lease ran out while it was being sent".into(),
+            ));
+        }
+        self.store
+            .add_relay_message(&RelayMessage {
+                case: self.relay.case,
+                user: self.relay.user.clone(),
+                direction: match self.relay.kind {
+                    RelayKind::ToOwner => "to_owner".into(),
+                    RelayKind::ToHub => "to_staff".into(),
+                },
+                channel_id: channel.to_string(),
+                message_id: message.to_string(),
+                at: self.now,
+            })
+            .await
+            .map_err(store_err)
     }
 }
 
@@ -412,7 +510,135 @@ impl Outbox {
             }
             out.push(self.handle(sender, l.delivery, unknown).await?);
         }
+        let relayed = if sender.relays() {
+            self.relay_pass(sender, stop).await?
+        } else {
+            0
+        };
+        Ok(n.max(relayed))
+    }
+
+    /// Leases one batch of `sender`'s due relay messages and sends them;
+    /// returns how many were leased.
+    async fn relay_pass(
+        &self,
+        sender: &dyn Sender,
+        stop: Option<&watch::Receiver<bool>>,
+    ) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let lease = sender.lease().unwrap_or_else(|| self.cfg.lease());
+        let until = now + chrono::Duration::from_std(lease).unwrap_or_default();
+        let leased = self
+            .store
+            .lease_relays(sender.transport(), &self.owner, now, until, BATCH)
+            .await?;
+        let n = leased.len();
+        for l in leased {
+            if stop.is_some_and(|s| *s.borrow()) {
+                self.store
+                    .release_relay_lease(l.relay.id, &self.owner, l.relay.next_attempt_at)
+                    .await?;
+                continue;
+            }
+            self.handle_relay(sender, l).await?;
+        }
         Ok(n)
+    }
+
+    /// Sends one leased relay message and records the result; once it is
+    /// sent, the audit entries that name its messages are written.
+    async fn handle_relay(
+        &self,
+        sender: &dyn Sender,
+        l: crate::store::LeasedRelay,
+    ) -> Result<(), StoreError> {
+        let r = l.relay;
+        let now = self.clock.now();
+        if let Some(scope) = sender.relay_scope(&r) {
+            if let Some(at) = self.blocked_until(&scope, now) {
+                self.store
+                    .release_relay_lease(r.id, &self.owner, at)
+                    .await?;
+                return Ok(());
+            }
+        }
+        let body = r.body.as_deref().map(crate::relay::Body::parse);
+        let progress = RelayProgress {
+            store: self.store.as_ref(),
+            worker: &self.owner,
+            relay: &r,
+            ids: Mutex::new(r.message_ids.clone()),
+            unknown: l.taken_over_from.is_some() || r.attempts > 0,
+            now,
+        };
+        let result = match (body, self.store.case(r.case).await?) {
+            (None, _) => Err(Fail::Permanent("the message was erased".into())),
+            (Some(Err(e)), _) => Err(Fail::Permanent(format!(
+                "the queued message does not read: {e}"
+            ))),
+            (_, None) => Err(Fail::Permanent("the case no longer exists".into())),
+            // Forgetting erases queued messages; one leased just before
+            // must not go out afterwards.
+            (_, Some(case)) if case.summary_plain.is_empty() => {
+                Err(Fail::Permanent("the owner deleted their data".into()))
+            }
+            (Some(Ok(body)), Some(case)) => sender
+                .send_relay(&r, &body, &case, &progress)
+                .await
+                .map(|()| body),
+        };
+        let now = self.clock.now();
+        let at = |wait: Duration| now + chrono::Duration::from_std(wait).unwrap_or_default();
+        let (outcome, body) = match result {
+            Ok(body) => {
+                tracing::info!(relay = r.id, case = %r.case, kind = r.kind.name(), transport = %r.transport, "relay message sent");
+                (AttemptOutcome::Delivered { external_id: None }, Some(body))
+            }
+            Err(Fail::RetryAfter { wait, scope, error }) => {
+                tracing::warn!(relay = r.id, case = %r.case, wait_ms = wait.as_millis() as u64, "relay message must wait");
+                if let Some(scope) = scope {
+                    self.block(scope, at(wait));
+                }
+                (
+                    AttemptOutcome::Retry {
+                        at: at(wait),
+                        error,
+                    },
+                    None,
+                )
+            }
+            Err(Fail::Transient(error)) if r.attempts + 1 < self.cfg.max_attempts => {
+                tracing::warn!(relay = r.id, case = %r.case, attempt = r.attempts + 1, error = %error, "relay message failed; will retry");
+                (
+                    AttemptOutcome::Retry {
+                        at: at(self.cfg.backoff(r.attempts)),
+                        error,
+                    },
+                    None,
+                )
+            }
+            Err(Fail::Transient(error)) | Err(Fail::Permanent(error)) => {
+                tracing::error!(relay = r.id, case = %r.case, kind = r.kind.name(), error = %error, "relay message failed for good");
+                (AttemptOutcome::Failed { error }, None)
+            }
+        };
+        let ours = self
+            .store
+            .record_relay(r.id, &self.owner, &outcome, now)
+            .await?;
+        if !ours {
+            tracing::warn!(relay = r.id, case = %r.case, "the relay message's lease ran out and another worker took it over; this attempt's result is dropped");
+            return Ok(());
+        }
+        if let Some(body) = body.filter(|b| !b.audit.is_empty()) {
+            let fx = crate::desk::Effects {
+                audit: body.audit,
+                ..Default::default()
+            };
+            crate::casework::audit_relay(self.store.as_ref(), r.case, &fx, &progress.ids(), now)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Sends one leased delivery and records the result.

@@ -19,12 +19,14 @@
 
 use super::render::{actions, button, context, section};
 use super::{Api, ApiFail};
+use crate::desk::DeskTexts;
 use crate::escape::slack as esc;
-use crate::outbox::{Fail, Sender, Sent};
+use crate::outbox::{Fail, RelayProgress, Sender, Sent};
 use crate::render::prompt::{split_text, truncate};
 use crate::routing::SlackStaff;
 use crate::runner::Runner;
 use crate::store::{CasePost, CaseRecord, CaseStatus, DeliveryRecord};
+use crate::store::{RelayKind, RelayRecord};
 use async_trait::async_trait;
 use serde_json::{json, Value};
 use std::sync::Arc;
@@ -36,14 +38,23 @@ const SHEET_IN_POST: usize = 2500;
 /// How far back the channel's history is searched for an earlier post.
 const HISTORY_LIMIT: usize = 200;
 
-pub(crate) fn sender(api: Api, runner: Arc<Runner>) -> Arc<dyn Sender> {
-    Arc::new(SlackSender { api, runner })
+pub(crate) fn sender(api: Api, runner: Arc<Runner>, texts: DeskTexts) -> Arc<dyn Sender> {
+    Arc::new(SlackSender { api, runner, texts })
 }
 
 pub struct SlackSender {
     api: Api,
     runner: Arc<Runner>,
+    /// Desk texts, for relay messages.
+    texts: DeskTexts,
 }
+
+/// The metadata `event_type` of relay messages (to an owner, into a case
+/// thread), carrying the relay id and the piece number, so that a retry
+/// finds a piece an earlier attempt posted without knowing.
+pub const RELAY_EVENT: &str = "madoguchi_relay";
+/// Characters of a relay message per Slack message.
+const RELAY_PIECE: usize = 3500;
 
 /// The case post and what continues in its thread.
 #[derive(Debug, Clone, PartialEq)]
@@ -252,6 +263,95 @@ impl SlackSender {
     }
 }
 
+impl SlackSender {
+    /// Piece `piece` of relay `r`, posted by an earlier attempt, among the
+    /// DM's recent messages or the thread's replies.
+    async fn find_relay(
+        &self,
+        r: &RelayRecord,
+        channel: &str,
+        thread: Option<&str>,
+        piece: usize,
+    ) -> Result<Option<String>, Fail> {
+        let mut params = vec![
+            ("channel", channel.to_string()),
+            ("limit", HISTORY_LIMIT.to_string()),
+            ("include_all_metadata", "true".to_string()),
+        ];
+        let method = match thread {
+            Some(ts) => {
+                params.push(("ts", ts.to_string()));
+                "conversations.replies"
+            }
+            None => "conversations.history",
+        };
+        let found = self
+            .api
+            .get(method, &params)
+            .await
+            .map_err(|e| fail(e, method, channel))?;
+        let field = |m: &Value, k: &str| {
+            m["metadata"]["event_payload"][k]
+                .as_str()
+                .and_then(|v| v.parse::<i64>().ok())
+        };
+        Ok(found["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|m| {
+                m["metadata"]["event_type"] == RELAY_EVENT
+                    && field(m, "relay") == Some(r.id)
+                    && field(m, "piece") == Some(piece as i64)
+            })
+            .and_then(|m| m["ts"].as_str().map(str::to_string)))
+    }
+
+    /// Where a relay message goes: the owner's DM, or the thread of the
+    /// case's post in the hub's channel (which must exist first).
+    async fn relay_place(
+        &self,
+        r: &RelayRecord,
+        case: &CaseRecord,
+    ) -> Result<(String, Option<String>), Fail> {
+        match r.kind {
+            RelayKind::ToOwner => {
+                let o = self
+                    .api
+                    .post("conversations.open", &json!({ "users": r.target }))
+                    .await
+                    .map_err(|e| fail(e, "conversations.open", &r.target))?;
+                let c = o["channel"]["id"].as_str().ok_or_else(|| {
+                    Fail::Transient("conversations.open returned no channel".into())
+                })?;
+                Ok((c.to_string(), None))
+            }
+            RelayKind::ToHub => {
+                let posts = self
+                    .runner
+                    .store()
+                    .case_posts(case.id)
+                    .await
+                    .map_err(|e| Fail::Transient(format!("store: {e}")))?;
+                let Some(p) = posts
+                    .into_iter()
+                    .find(|p| p.transport == "slack" && p.hub_id == r.target)
+                else {
+                    // The case post is still in the outbox: wait for it,
+                    // without counting this as a failed attempt.
+                    return Err(Fail::RetryAfter {
+                        wait: std::time::Duration::from_secs(5),
+                        scope: None,
+                        error: "the case is not posted in the hub's channel yet".into(),
+                    });
+                };
+                let thread = p.thread_id.clone().unwrap_or_else(|| p.message_id.clone());
+                Ok((p.channel_id, Some(thread)))
+            }
+        }
+    }
+}
+
 #[async_trait]
 impl Sender for SlackSender {
     fn transport(&self) -> &str {
@@ -260,6 +360,87 @@ impl Sender for SlackSender {
 
     fn scope(&self, _d: &DeliveryRecord) -> Option<String> {
         Some("chat.postMessage".into())
+    }
+
+    fn relays(&self) -> bool {
+        true
+    }
+
+    fn relay_scope(&self, _r: &RelayRecord) -> Option<String> {
+        Some("chat.postMessage".into())
+    }
+
+    async fn send_relay(
+        &self,
+        r: &RelayRecord,
+        body: &crate::relay::Body,
+        case: &CaseRecord,
+        progress: &RelayProgress<'_>,
+    ) -> Result<(), Fail> {
+        let store = self.runner.store();
+        let lang =
+            crate::relay::reader_lang(store.as_ref(), r, self.runner.config().default_lang).await;
+        let mut rendered = Vec::new();
+        for t in &body.texts {
+            rendered.push(
+                self.texts
+                    .render(lang, t, &super::staff::SlackMedium)
+                    .map_err(|e| Fail::Permanent(format!("a desk text does not render: {e}")))?,
+            );
+        }
+        let (channel, thread) = self.relay_place(r, case).await?;
+        let pieces = split_text(&rendered.join("\n"), RELAY_PIECE);
+        let last = pieces.len().saturating_sub(1);
+        for (i, text) in pieces.iter().enumerate().skip(progress.done()) {
+            if progress.unknown() {
+                if let Some(ts) = self.find_relay(r, &channel, thread.as_deref(), i).await? {
+                    progress.posted(&channel, &ts).await?;
+                    continue;
+                }
+            }
+            let mut msg = json!({
+                "channel": channel,
+                "text": text,
+                "metadata": {
+                    "event_type": RELAY_EVENT,
+                    "event_payload": { "relay": r.id.to_string(), "case": r.case.to_string(), "piece": i.to_string() },
+                },
+                "unfurl_links": false,
+                "unfurl_media": false,
+            });
+            if let Some(ts) = &thread {
+                msg["thread_ts"] = json!(ts);
+            }
+            // A consent request ends with the owner's two buttons.
+            if let (Some(req), true) = (body.ask, i == last) {
+                let label = |k: &str| {
+                    self.texts
+                        .render(lang, &crate::desk::Text::new(k), &crate::desk::texts::Plain)
+                        .unwrap_or_else(|_| k.to_string())
+                };
+                msg["blocks"] = json!([
+                    section(&truncate(text, 2900)),
+                    actions(vec![
+                        button(
+                            &format!("f:y:{req}"),
+                            &label("owner.agree"),
+                            Some("primary")
+                        ),
+                        button(&format!("f:n:{req}"), &label("owner.disagree"), None),
+                    ]),
+                ]);
+            }
+            let sent = self
+                .api
+                .post("chat.postMessage", &msg)
+                .await
+                .map_err(|e| fail(e, "chat.postMessage", &channel))?;
+            let ts = sent["ts"]
+                .as_str()
+                .ok_or_else(|| Fail::Transient("chat.postMessage returned no ts".into()))?;
+            progress.posted(&channel, ts).await?;
+        }
+        Ok(())
     }
 
     async fn find_existing(

@@ -380,7 +380,19 @@ pub fn sender(
     runner: Arc<Runner>,
 ) -> Result<Arc<dyn crate::outbox::Sender>, SlackError> {
     let client = client(cfg)?;
-    Ok(hub::sender(Api::new(client, &cfg.bot_token), runner))
+    Ok(hub::sender(
+        Api::new(client, &cfg.bot_token),
+        runner,
+        desk_texts(cfg),
+    ))
+}
+
+/// The desk texts of the dialogs folder, or the shipped ones.
+fn desk_texts(cfg: &SlackConfig) -> crate::desk::DeskTexts {
+    crate::desk::DeskTexts::load(&cfg.dialogs).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "the desk texts do not load; using the shipped ones");
+        crate::desk::DeskTexts::shipped()
+    })
 }
 
 /// Connects the app and starts its workers. `madoguchi run` and the
@@ -404,10 +416,7 @@ pub async fn start(
         api: api.clone(),
         wake: wake.clone(),
         prompts: Arc::new(Default::default()),
-        texts: crate::desk::DeskTexts::load(&cfg.dialogs).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "the desk texts do not load; using the shipped ones");
-            crate::desk::DeskTexts::shipped()
-        }),
+        texts: desk_texts(&cfg),
         dm_channels: Mutex::new(HashMap::new()),
         ticks: Mutex::new(HashMap::new()),
         user_locks: Mutex::new(HashMap::new()),
@@ -421,7 +430,7 @@ pub async fn start(
     let worker = own.then(|| {
         let ob = crate::outbox::Outbox::new(store.clone(), runner.clock().clone(), outbox)
             .with_wake(wake.clone())
-            .with_sender(hub::sender(api.clone(), runner.clone()));
+            .with_sender(hub::sender(api.clone(), runner.clone(), desk_texts(&cfg)));
         tokio::spawn(Arc::new(ob).run(stop_rx.clone()))
     });
     let mut running = RunningSlack {

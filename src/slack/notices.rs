@@ -20,7 +20,7 @@
 //! into it.
 
 use super::{Api, ApiFail, SlackConfig, SlackError};
-use crate::discord::render::split_text;
+use crate::render::prompt::split_text;
 use crate::domain::ids::{Transport, UserKey};
 use crate::network::reminders::Mention;
 use crate::network::worker::{NoticeSink, StaffNotice};

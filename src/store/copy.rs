@@ -235,6 +235,27 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
     ),
     ("admin_posts", &[("key", Text), ("claimed_at", Time)]),
     (
+        "relays",
+        &[
+            ("id", Int),
+            ("case_id", Int),
+            ("user_key", Text),
+            ("kind", Text),
+            ("transport", Text),
+            ("target", Text),
+            ("body", Text),
+            ("status", Text),
+            ("attempts", Int),
+            ("next_attempt_at", Time),
+            ("last_error", Text),
+            ("message_ids", Text),
+            ("lease_owner", Text),
+            ("lease_until", Time),
+            ("created_at", Time),
+            ("delivered_at", Time),
+        ],
+    ),
+    (
         "follow_ups",
         &[
             ("id", Int),

@@ -528,6 +528,76 @@ pub struct RelayMessage {
     pub at: DateTime<Utc>,
 }
 
+/// Which way a relayed message goes (see `migrations/sqlite/0008_relay_outbox.sql`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum RelayKind {
+    /// To the owner's DM on their platform; the target is the owner's id
+    /// there.
+    ToOwner,
+    /// Into the thread of the case's post for a hub; the target is the
+    /// hub's id.
+    ToHub,
+}
+
+impl RelayKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            RelayKind::ToOwner => "to_owner",
+            RelayKind::ToHub => "to_hub",
+        }
+    }
+    pub fn parse(s: &str) -> Option<RelayKind> {
+        match s {
+            "to_owner" => Some(RelayKind::ToOwner),
+            "to_hub" => Some(RelayKind::ToHub),
+            _ => None,
+        }
+    }
+}
+
+/// A message to queue in the relay's outbox. `body` is what the sender
+/// renders (JSON, see [`crate::relay::Body`]); it is erased once sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewRelay {
+    pub case: CaseId,
+    /// The case's owner (whose data the message may carry).
+    pub user: UserKey,
+    pub kind: RelayKind,
+    pub transport: String,
+    pub target: String,
+    pub body: String,
+}
+
+/// A queued relay message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RelayRecord {
+    pub id: i64,
+    pub case: CaseId,
+    pub user: UserKey,
+    pub kind: RelayKind,
+    pub transport: String,
+    pub target: String,
+    /// `None` once sent, failed for good, or the owner forgotten.
+    pub body: Option<String>,
+    pub status: DeliveryStatus,
+    pub attempts: i64,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
+    /// The platform's ids of the messages posted so far (pieces of a long
+    /// message are posted one by one and recorded as they go).
+    pub message_ids: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub delivered_at: Option<DateTime<Utc>>,
+}
+
+/// A relay message taken by one worker until its lease runs out.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LeasedRelay {
+    pub relay: RelayRecord,
+    /// The worker whose lease ran out before it recorded a result.
+    pub taken_over_from: Option<String>,
+}
+
 /// A timer to keep (see `migrations/sqlite/0005_timers.sql`): something that
 /// must happen at `due_at`, named by `(kind, subject)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -871,6 +941,35 @@ pub trait Store: Send + Sync + 'static {
 
     async fn add_relay_message(&self, m: &RelayMessage) -> Result<()>;
     async fn relay_messages_of_user(&self, user: &UserKey) -> Result<Vec<RelayMessage>>;
+
+    /// Queues relay messages (one transaction).
+    async fn queue_relays(&self, rs: &[NewRelay], now: DateTime<Utc>) -> Result<Vec<i64>>;
+    /// Leases the due relay messages of one transport, like
+    /// [`Store::lease_deliveries`].
+    async fn lease_relays(
+        &self,
+        transport: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<LeasedRelay>>;
+    /// Records the ids posted so far for a leased relay message (false when
+    /// the lease is no longer `owner`'s).
+    async fn relay_progress(&self, id: i64, owner: &str, message_ids: &[String]) -> Result<bool>;
+    /// Records an attempt's outcome while the lease is `owner`'s. A
+    /// delivered or failed message's body is erased in the same statement.
+    async fn record_relay(
+        &self,
+        id: i64,
+        owner: &str,
+        outcome: &AttemptOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Gives a leased relay message back untried, due at `at`.
+    async fn release_relay_lease(&self, id: i64, owner: &str, at: DateTime<Utc>) -> Result<bool>;
+    /// The relay messages of a case, oldest first.
+    async fn relays_of_case(&self, case: CaseId) -> Result<Vec<RelayRecord>>;
 
     /// Schedules a matched case's follow-ups, one per due time (in order,
     /// `seq` 1, 2, …), with an audit entry. Does nothing and returns false

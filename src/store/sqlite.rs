@@ -476,6 +476,31 @@ fn case_post_row(r: &SqliteRow) -> Result<CasePost> {
 }
 
 const CASE_COLS: &str = "id, session_id, user_key, version, headline, summary_plain, summary_markdown, route, hub_id, tags, step, status, claimed_by, outcome, created_at, updated_at";
+const RELAY_COLS: &str = "id, case_id, user_key, kind, transport, target, body, status, attempts, next_attempt_at, last_error, message_ids, created_at, delivered_at";
+
+fn relay_row(r: &SqliteRow) -> Result<RelayRecord> {
+    let user: String = r.try_get("user_key")?;
+    let kind: String = r.try_get("kind")?;
+    let status: String = r.try_get("status")?;
+    let ids: String = r.try_get("message_ids")?;
+    Ok(RelayRecord {
+        id: r.try_get("id")?,
+        case: CaseId(r.try_get("case_id")?),
+        user: UserKey::parse(&user).map_err(|e| corrupt("relay user", e))?,
+        kind: RelayKind::parse(&kind).ok_or_else(|| corrupt("relay kind", &kind))?,
+        transport: r.try_get("transport")?,
+        target: r.try_get("target")?,
+        body: r.try_get("body")?,
+        status: DeliveryStatus::parse(&status).ok_or_else(|| corrupt("relay status", &status))?,
+        attempts: r.try_get("attempts")?,
+        next_attempt_at: r.try_get("next_attempt_at")?,
+        last_error: r.try_get("last_error")?,
+        message_ids: json("relay message ids", &ids)?,
+        created_at: r.try_get("created_at")?,
+        delivered_at: r.try_get("delivered_at")?,
+    })
+}
+
 const DELIVERY_COLS: &str = "id, case_id, hub_id, transport, target, status, attempts, next_attempt_at, last_error, external_id, created_at, delivered_at";
 
 async fn insert_consent(
@@ -1737,6 +1762,11 @@ impl Store for SqliteStore {
             "DELETE FROM live_prompts WHERE user_key = ?",
             "DELETE FROM relay_messages WHERE user_key = ?",
             "DELETE FROM forward_requests WHERE user_key = ?",
+            // Relay messages still waiting are not sent, and no text of
+            // any is kept (sent ones hold none already).
+            "UPDATE relays SET body = NULL, status = CASE WHEN status = 'pending' THEN 'failed' ELSE status END,
+                last_error = CASE WHEN status = 'pending' THEN 'owner deleted their data' ELSE last_error END
+             WHERE user_key = ?",
         ] {
             sqlx::query(sql).bind(&key).execute(&mut *tx).await?;
         }
@@ -2025,6 +2055,141 @@ impl Store for SqliteStore {
                 })
             })
             .collect()
+    }
+    async fn queue_relays(&self, rs: &[NewRelay], now: DateTime<Utc>) -> Result<Vec<i64>> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut ids = Vec::with_capacity(rs.len());
+        for r in rs {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO relays (case_id, user_key, kind, transport, target, body, status, next_attempt_at, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, 'pending', ?, ?) RETURNING id",
+            )
+            .bind(r.case.0)
+            .bind(r.user.to_string())
+            .bind(r.kind.name())
+            .bind(&r.transport)
+            .bind(&r.target)
+            .bind(&r.body)
+            .bind(now)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await?;
+            ids.push(id);
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
+    async fn lease_relays(
+        &self,
+        transport: &str,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<LeasedRelay>> {
+        // As `lease_deliveries`: one IMMEDIATE transaction reads and leases.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let rows = sqlx::query(&format!(
+            "SELECT {RELAY_COLS}, lease_owner FROM relays
+             WHERE transport = ? AND status = 'pending' AND next_attempt_at <= ?
+               AND (lease_until IS NULL OR lease_until <= ?)
+             ORDER BY next_attempt_at, id LIMIT ?"
+        ))
+        .bind(transport)
+        .bind(now)
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut *tx)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            let l = LeasedRelay {
+                relay: relay_row(r)?,
+                taken_over_from: r.try_get("lease_owner")?,
+            };
+            sqlx::query("UPDATE relays SET lease_owner = ?, lease_until = ? WHERE id = ?")
+                .bind(owner)
+                .bind(until)
+                .bind(l.relay.id)
+                .execute(&mut *tx)
+                .await?;
+            out.push(l);
+        }
+        tx.commit().await?;
+        Ok(out)
+    }
+
+    async fn relay_progress(&self, id: i64, owner: &str, message_ids: &[String]) -> Result<bool> {
+        let n = sqlx::query("UPDATE relays SET message_ids = ? WHERE id = ? AND lease_owner = ?")
+            .bind(serde_json::to_string(message_ids).unwrap_or_else(|_| "[]".into()))
+            .bind(id)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn record_relay(
+        &self,
+        id: i64,
+        owner: &str,
+        outcome: &AttemptOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let q = match outcome {
+            AttemptOutcome::Delivered { .. } => sqlx::query(
+                "UPDATE relays SET status = 'delivered', body = NULL, attempts = attempts + 1, delivered_at = ?,
+                 last_error = NULL, lease_owner = NULL, lease_until = NULL
+                 WHERE id = ? AND lease_owner = ?",
+            )
+            .bind(now),
+            AttemptOutcome::Retry { at, error } => sqlx::query(
+                "UPDATE relays SET attempts = attempts + 1, next_attempt_at = ?, last_error = ?,
+                 lease_owner = NULL, lease_until = NULL
+                 WHERE id = ? AND lease_owner = ?",
+            )
+            .bind(*at)
+            .bind(error.clone()),
+            AttemptOutcome::Failed { error } => sqlx::query(
+                "UPDATE relays SET status = 'failed', body = NULL, attempts = attempts + 1, last_error = ?,
+                 lease_owner = NULL, lease_until = NULL
+                 WHERE id = ? AND lease_owner = ?",
+            )
+            .bind(error.clone()),
+        };
+        let n = q
+            .bind(id)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn release_relay_lease(&self, id: i64, owner: &str, at: DateTime<Utc>) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE relays SET lease_owner = NULL, lease_until = NULL, next_attempt_at = ?
+             WHERE id = ? AND lease_owner = ?",
+        )
+        .bind(at)
+        .bind(id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn relays_of_case(&self, case: CaseId) -> Result<Vec<RelayRecord>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {RELAY_COLS} FROM relays WHERE case_id = ? ORDER BY id"
+        ))
+        .bind(case.0)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(relay_row).collect()
     }
     async fn schedule_timer(
         &self,

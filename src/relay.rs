@@ -1,0 +1,407 @@
+//! The relay between an owner and the staff of the hub handling their
+//! case, on any platform: a staff reply (from a Discord or Slack thread,
+//! or `madoguchi cases reply`) to the owner's DM on the owner's platform,
+//! an owner's later message into the case's thread on the hub's platform,
+//! a consent request for a forward, and notes of actions taken where the
+//! thread is not at hand (the terminal).
+//!
+//! Every such message is a row of the relay's outbox (`relays`, see
+//! `migrations/sqlite/0008_relay_outbox.sql`), queued here and sent by the
+//! [`crate::outbox`] worker through the [`crate::outbox::Sender`] of the
+//! target platform, leased and retried like case deliveries. A row holds
+//! the message as desk texts ([`Body`]), rendered by the sender for its
+//! medium (so owner text is escaped the way that platform needs) and in
+//! the reader's language. The body is erased once the message is sent (or
+//! fails for good, or the owner is forgotten); what stays is the ids of
+//! the posted messages, never their text.
+//!
+//! [`plan`] is pure (unit tests below); [`queue`] writes its rows.
+
+use crate::desk::{AuditNew, ConsentAsk, Effects, Text};
+use crate::store::{CasePost, CaseRecord, DeliveryRecord, NewRelay, RelayKind, Store, StoreError};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The platforms whose senders post relay messages (DMs and case
+/// threads). The local inbox has neither.
+pub const TRANSPORTS: &[&str] = &["discord", "slack"];
+
+/// What a relay message says, kept only until it is sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Body {
+    /// Desk texts, rendered one after the other (one line break apart).
+    pub texts: Vec<Text>,
+    /// A forward request the owner answers with yes / no buttons.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ask: Option<i64>,
+    /// Audit entries naming `"$messages"`, written once the message is
+    /// sent, with the ids of what was posted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audit: Vec<AuditNew>,
+}
+
+impl Body {
+    pub fn parse(s: &str) -> Result<Body, serde_json::Error> {
+        serde_json::from_str(s)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error("the owner consults on {0}, where the bot cannot send them messages: reach them another way (their contact details are on the case sheet)")]
+    OwnerUnreachable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What to relay of a decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct What {
+    /// The decision's messages for the owner (`Effects::owner`).
+    pub owner: bool,
+    /// The decision's notes, into each hub's case thread. Adapters that
+    /// post notes themselves (a Discord or Slack thread at hand) leave this
+    /// off; the terminal and an owner's message turn it on.
+    pub notes: bool,
+}
+
+/// Where the case's thread for `hub` is: the platform of its post, or of
+/// its delivery while the post is not made yet.
+pub fn hub_transport(
+    hub: &str,
+    posts: &[CasePost],
+    deliveries: &[DeliveryRecord],
+) -> Option<String> {
+    posts
+        .iter()
+        .filter(|p| p.hub_id == hub)
+        .map(|p| p.transport.as_str())
+        .chain(
+            deliveries
+                .iter()
+                .filter(|d| d.hub_id == hub && d.status != crate::store::DeliveryStatus::Failed)
+                .map(|d| d.transport.as_str()),
+        )
+        .find(|t| TRANSPORTS.contains(t))
+        .map(str::to_string)
+}
+
+/// The relay rows for a decision on `case` (pure). `ask` is the consent
+/// request the decision created, with its id. Audit entries that name
+/// `"$messages"` travel with the message they describe: the owner's when
+/// there is one, else the first note's. A note for a hub without a chat
+/// thread (a local inbox only) is not relayed; a message for an owner on
+/// a platform without a relay is refused, and nothing is queued then.
+pub fn plan(
+    case: &CaseRecord,
+    posts: &[CasePost],
+    deliveries: &[DeliveryRecord],
+    fx: &Effects,
+    ask: Option<(i64, &ConsentAsk)>,
+    what: What,
+) -> Result<Vec<NewRelay>, RelayError> {
+    let mut out = Vec::new();
+    let mut audit: Vec<AuditNew> = fx
+        .audit
+        .iter()
+        .filter(|a| a.detail.to_string().contains("\"$messages\""))
+        .cloned()
+        .collect();
+    let owner_texts = if what.owner { fx.owner.clone() } else { vec![] };
+    if !owner_texts.is_empty() || ask.is_some() {
+        let transport = case.user.transport().as_str();
+        if !TRANSPORTS.contains(&transport) {
+            return Err(RelayError::OwnerUnreachable(transport.to_string()));
+        }
+        let row = |body: Body| NewRelay {
+            case: case.id,
+            user: case.user.clone(),
+            kind: RelayKind::ToOwner,
+            transport: transport.to_string(),
+            target: case.user.id().to_string(),
+            body: serde_json::to_string(&body).unwrap_or_default(),
+        };
+        if !owner_texts.is_empty() {
+            out.push(row(Body {
+                texts: owner_texts,
+                ask: None,
+                audit: std::mem::take(&mut audit),
+            }));
+        }
+        if let Some((request, a)) = ask {
+            out.push(row(Body {
+                texts: vec![a.ask.clone()],
+                ask: Some(request),
+                audit: vec![],
+            }));
+        }
+    }
+    if what.notes {
+        let mut hubs: Vec<&str> = Vec::new();
+        for n in &fx.notes {
+            if !hubs.contains(&n.hub.as_str()) {
+                hubs.push(&n.hub);
+            }
+        }
+        for hub in hubs {
+            let Some(transport) = hub_transport(hub, posts, deliveries) else {
+                continue;
+            };
+            let texts = fx
+                .notes
+                .iter()
+                .filter(|n| n.hub == hub)
+                .map(|n| n.text.clone())
+                .collect();
+            out.push(NewRelay {
+                case: case.id,
+                user: case.user.clone(),
+                kind: RelayKind::ToHub,
+                transport,
+                target: hub.to_string(),
+                body: serde_json::to_string(&Body {
+                    texts,
+                    ask: None,
+                    audit: std::mem::take(&mut audit),
+                })
+                .unwrap_or_default(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Queues the relay rows for a decision (one transaction) and returns
+/// their ids; the caller wakes the outbox if one runs in its process.
+pub async fn queue(
+    store: &dyn Store,
+    case: &CaseRecord,
+    fx: &Effects,
+    ask: Option<(i64, &ConsentAsk)>,
+    what: What,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, RelayError> {
+    let posts = store.case_posts(case.id).await?;
+    let deliveries = store.deliveries(case.id).await?;
+    let rows = plan(case, &posts, &deliveries, fx, ask, what)?;
+    if rows.is_empty() {
+        return Ok(vec![]);
+    }
+    Ok(store.queue_relays(&rows, now).await?)
+}
+
+/// The language a relay message is read in: the owner's (of their last
+/// consultation) for a message to them, Japanese for staff (as every
+/// staff text on the hubs' platforms).
+pub async fn reader_lang(
+    store: &dyn Store,
+    r: &crate::store::RelayRecord,
+    default: crate::script::Lang,
+) -> crate::script::Lang {
+    match r.kind {
+        RelayKind::ToHub => crate::script::Lang::Ja,
+        RelayKind::ToOwner => match store.latest_session(&r.user).await {
+            Ok(Some(s)) => s.lang,
+            _ => default,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::desk::{Arg, Note};
+    use crate::domain::ids::{CaseId, SessionId, Transport, UserKey};
+    use crate::store::{CaseStatus, DeliveryStatus};
+
+    fn case(owner: Transport) -> CaseRecord {
+        let now = chrono::Utc::now();
+        CaseRecord {
+            id: CaseId(3),
+            session: SessionId(1),
+            user: UserKey::new(owner, "U42").unwrap(),
+            version: "v".into(),
+            headline: "h".into(),
+            summary_plain: "s".into(),
+            summary_markdown: "s".into(),
+            route: crate::routing::RouteDecision {
+                rule: "r".into(),
+                reason: "why".into(),
+                primary: crate::routing::HubRef {
+                    id: "a".into(),
+                    name: "A".into(),
+                },
+                copies: vec![],
+                step: 1,
+                passed_over: vec![],
+                follow_up: None,
+            },
+            hub_id: "a".into(),
+            tags: vec![],
+            step: 1,
+            status: CaseStatus::Open,
+            claimed_by: None,
+            outcome: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    fn post(hub: &str, transport: &str) -> CasePost {
+        CasePost {
+            case: CaseId(3),
+            hub_id: hub.into(),
+            transport: transport.into(),
+            channel_id: "C1".into(),
+            message_id: "1.2".into(),
+            thread_id: None,
+            created_at: chrono::Utc::now(),
+        }
+    }
+
+    fn delivery(hub: &str, transport: &str, status: DeliveryStatus) -> DeliveryRecord {
+        DeliveryRecord {
+            id: 1,
+            case: CaseId(3),
+            hub_id: hub.into(),
+            transport: transport.into(),
+            target: "C1".into(),
+            status,
+            attempts: 0,
+            next_attempt_at: chrono::Utc::now(),
+            last_error: None,
+            external_id: None,
+            created_at: chrono::Utc::now(),
+            delivered_at: None,
+        }
+    }
+
+    fn reply_fx() -> Effects {
+        Effects {
+            actor: "slack:U9".into(),
+            owner: vec![Text::new("owner.from_staff").arg("text", Arg::text("<!channel> hi"))],
+            notes: vec![Note {
+                hub: "a".into(),
+                text: Text::new("note.replied").arg("text", Arg::text("hi")),
+            }],
+            audit: vec![AuditNew {
+                actor: "slack:U9".into(),
+                action: "relay_to_owner".into(),
+                detail: serde_json::json!({ "messages": "$messages" }),
+            }],
+            ..Effects::default()
+        }
+    }
+
+    #[test]
+    fn a_reply_goes_to_the_owner_on_their_platform_with_its_audit_entry() {
+        let c = case(Transport::Discord);
+        let rows = plan(
+            &c,
+            &[post("a", "slack")],
+            &[],
+            &reply_fx(),
+            None,
+            What {
+                owner: true,
+                notes: false,
+            },
+        )
+        .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].kind, RelayKind::ToOwner);
+        assert_eq!(rows[0].transport, "discord");
+        assert_eq!(rows[0].target, "U42");
+        let b = Body::parse(&rows[0].body).unwrap();
+        assert_eq!(b.texts[0].key, "owner.from_staff");
+        assert_eq!(b.audit.len(), 1);
+    }
+
+    #[test]
+    fn notes_go_to_the_platform_of_the_hubs_post_or_pending_delivery() {
+        let c = case(Transport::Slack);
+        let what = What {
+            owner: true,
+            notes: true,
+        };
+        let rows = plan(&c, &[post("a", "discord")], &[], &reply_fx(), None, what).unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(
+            (
+                rows[1].kind,
+                rows[1].transport.as_str(),
+                rows[1].target.as_str()
+            ),
+            (RelayKind::ToHub, "discord", "a")
+        );
+        // The audit entry travels once, with the owner's message.
+        assert!(Body::parse(&rows[1].body).unwrap().audit.is_empty());
+        // Not posted yet: the delivery's platform; the sender waits for the post.
+        let rows = plan(
+            &c,
+            &[],
+            &[
+                delivery("a", "local", DeliveryStatus::Delivered),
+                delivery("a", "slack", DeliveryStatus::Pending),
+            ],
+            &reply_fx(),
+            None,
+            what,
+        )
+        .unwrap();
+        assert_eq!(rows[1].transport, "slack");
+        // A hub with only a local inbox has no thread: no note is queued.
+        let rows = plan(
+            &c,
+            &[],
+            &[delivery("a", "local", DeliveryStatus::Delivered)],
+            &reply_fx(),
+            None,
+            what,
+        )
+        .unwrap();
+        assert_eq!(rows.len(), 1);
+    }
+
+    #[test]
+    fn an_owners_message_carries_its_audit_entry_into_the_thread() {
+        let c = case(Transport::Slack);
+        let fx = crate::desk::owner_message(&c, "<@U1> help", false);
+        let rows = plan(
+            &c,
+            &[post("a", "discord")],
+            &[],
+            &fx,
+            None,
+            What {
+                owner: false,
+                notes: true,
+            },
+        )
+        .unwrap();
+        assert_eq!(rows.len(), 1);
+        let b = Body::parse(&rows[0].body).unwrap();
+        assert_eq!(b.audit[0].action, "relay_to_staff");
+        assert_eq!(b.texts[0].get("text"), Some(&Arg::text("<@U1> help")));
+    }
+
+    #[test]
+    fn a_consent_request_is_queued_for_the_owner_and_a_terminal_owner_is_refused() {
+        let ask = ConsentAsk {
+            to_hub: "b".into(),
+            ask: Text::new("owner.forward_ask"),
+        };
+        let c = case(Transport::Slack);
+        let none = What {
+            owner: false,
+            notes: false,
+        };
+        let rows = plan(&c, &[], &[], &Effects::default(), Some((9, &ask)), none).unwrap();
+        assert_eq!(Body::parse(&rows[0].body).unwrap().ask, Some(9));
+        let t = case(Transport::Terminal);
+        assert!(matches!(
+            plan(&t, &[], &[], &reply_fx(), None, What { owner: true, notes: true }),
+            Err(RelayError::OwnerUnreachable(p)) if p == "terminal"
+        ));
+    }
+}
