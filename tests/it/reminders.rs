@@ -841,3 +841,119 @@ async fn staff_actions_schedule_timers_without_the_sync(db: TestDb) {
     assert!(pending(store.arc()).await.is_empty());
 }
 crate::on_both_backends!(staff_actions_schedule_timers_without_the_sync);
+
+/// `madoguchi run` with no chat platform configured still runs the timer
+/// loop: reminders and escalations are written to the local inbox, each
+/// once across a restart. (The binary reads the wall clock, so the cases
+/// are weeks old: whatever today is, their limits have passed.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_without_a_chat_platform_writes_reminders_to_the_inbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bot.db");
+    let inbox = dir.path().join("inbox");
+    let weeks_ago = Utc::now() - chrono::Duration::days(30);
+    let store = madoguchi::store::sqlite::SqliteStore::open(&db)
+        .await
+        .unwrap();
+    let a = seed_case(&store, "owner-a", "hyogo-pro", &["hyogo-pro"], weeks_ago).await;
+    store.close().await.unwrap();
+    let config = dir.path().join("madoguchi.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "db = {:?}\ndialogs = {:?}\n[reminders]\ntick_secs = 1\n[outbox]\npoll_interval_ms = 50\n",
+            db,
+            crate::support::dialogs_dir()
+        ),
+    )
+    .unwrap();
+    let start = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_madoguchi"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .arg("--inbox")
+            .arg(&inbox)
+            .env_remove("DISCORD_TOKEN")
+            .env_remove("SLACK_BOT_TOKEN")
+            .env_remove("SLACK_APP_TOKEN")
+            .env_remove("MADOGUCHI_DB")
+            .env_remove("MADOGUCHI_DIALOGS")
+            .env_remove("MADOGUCHI_HEALTH_PORT")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // Waits (bounded) until both hubs' inboxes hold `n` reminder files.
+    let wait_files = |hub: usize, desk: usize| {
+        let inbox = inbox.clone();
+        async move {
+            for _ in 0..600 {
+                if files(&inbox, "hyogo-pro").len() >= hub
+                    && files(&inbox, "network-desk").len() >= desk
+                {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!(
+                "no reminders in the inbox: {:?} {:?}",
+                files(&inbox, "hyogo-pro"),
+                files(&inbox, "network-desk")
+            );
+        }
+    };
+    let stop = |mut child: std::process::Child| {
+        // SAFETY: signals our own child by its id.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{status:?}");
+    };
+    let child = start();
+    wait_files(1, 1).await;
+    stop(child);
+    let reminder = read(&inbox, "hyogo-pro", &files(&inbox, "hyogo-pro")[0]);
+    assert!(
+        reminder.contains(&a.to_string()) && reminder.contains("督促"),
+        "{reminder}"
+    );
+    let desk = read(&inbox, "network-desk", &files(&inbox, "network-desk")[0]);
+    assert!(desk.contains("共有しません"), "{desk}");
+
+    // A second case arrives while nothing runs; after the restart only
+    // its notices are written.
+    let store = madoguchi::store::sqlite::SqliteStore::open(&db)
+        .await
+        .unwrap();
+    let b = seed_case(&store, "owner-b", "hyogo-pro", &["hyogo-pro"], weeks_ago).await;
+    store.close().await.unwrap();
+    let child = start();
+    wait_files(2, 2).await;
+    stop(child);
+    assert_eq!(files(&inbox, "hyogo-pro").len(), 2);
+    assert_eq!(files(&inbox, "network-desk").len(), 2);
+    let store = madoguchi::store::sqlite::SqliteStore::open(&db)
+        .await
+        .unwrap();
+    let fired: Vec<(String, i64)> = store
+        .timers(&TimerFilter {
+            status: Some(TimerStatus::Fired),
+            ..TimerFilter::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.kind, t.case.unwrap().0))
+        .collect();
+    let mut fired = fired;
+    fired.sort();
+    assert_eq!(
+        fired,
+        [
+            ("claim_reminder".to_string(), a.0),
+            ("claim_reminder".to_string(), b.0),
+            ("escalation".to_string(), a.0),
+            ("escalation".to_string(), b.0),
+        ]
+    );
+}
