@@ -820,6 +820,16 @@ async fn staff_actions_schedule_timers_without_the_sync(db: TestDb) {
     // later (Thursday 10:00), by the loop alone.
     act(Action::Release, jp(11, 25, 10)).await;
     assert_eq!(pending(store.arc()).await, ["claim_reminder", "escalation"]);
+    let due = |at: DateTime<Utc>| {
+        let store = store.arc();
+        async move { store.ops_counts(at).await.unwrap().reminders_due }
+    };
+    // `/metrics` counts it overdue from the same moment: not while it was
+    // claimed (its first reminder, for the state before the claim, came
+    // due on Tuesday 16:00 but was cancelled), not before Thursday 10:00.
+    assert_eq!(due(jp(11, 25, 9)).await, 0);
+    assert_eq!(due(jp(11, 26, 9)).await, 0);
+    assert_eq!(due(jp(11, 26, 10)).await, 1);
     let rep = w.step(&r, jp(11, 26, 9)).await.unwrap();
     assert!(rep.fired.is_empty(), "{rep:?}");
     let rep = w.step(&r, jp(11, 26, 10)).await.unwrap();
@@ -830,6 +840,8 @@ async fn staff_actions_schedule_timers_without_the_sync(db: TestDb) {
     );
     assert_eq!(rep.scheduled, 0, "no sync ran: {rep:?}");
     assert_eq!(files(inbox.path(), "hyogo-pro").len(), 1);
+    // Sent, and still overdue until it is claimed.
+    assert_eq!(due(jp(11, 26, 10)).await, 1);
     // Closed: nothing is left pending.
     act(
         Action::Close {
@@ -839,6 +851,7 @@ async fn staff_actions_schedule_timers_without_the_sync(db: TestDb) {
     )
     .await;
     assert!(pending(store.arc()).await.is_empty());
+    assert_eq!(due(jp(12, 20, 10)).await, 0);
 }
 crate::on_both_backends!(staff_actions_schedule_timers_without_the_sync);
 
