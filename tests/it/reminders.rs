@@ -970,3 +970,52 @@ async fn run_without_a_chat_platform_writes_reminders_to_the_inbox() {
         ]
     );
 }
+
+/// The report's "overdue now" is the reminders' notion: a case that came
+/// on Friday 16:00 is not overdue over the weekend and the holiday
+/// (Monday 23rd), though more than 24 hours passed, and is from Tuesday
+/// 16:00, when its reminder comes due (checked against `due_now` too).
+async fn the_report_counts_overdue_by_business_hours(db: TestDb) {
+    use madoguchi::report::{build, Params};
+    let store = db.open().await;
+    let r = routing();
+    let a = seed_case(
+        &*store,
+        "owner-a",
+        "hyogo-pro",
+        &["hyogo-pro"],
+        jp(11, 20, 16),
+    )
+    .await;
+    let net = madoguchi::report::cli::network(&crate::support::dialogs_dir()).unwrap();
+    let overdue = |now: DateTime<Utc>| {
+        let (store, net) = (store.arc(), net.clone());
+        async move {
+            let p = Params {
+                from: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+                to: chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+                hub: None,
+                now,
+            };
+            build(&*store, &p, &net).await.unwrap().overdue_now
+        }
+    };
+    for now in [jp(11, 21, 17), jp(11, 23, 17), jp(11, 24, 15)] {
+        assert_eq!(overdue(now).await, 0, "{now}");
+        let due = madoguchi::network::worker::due_now(&*store, &r, now)
+            .await
+            .unwrap();
+        assert!(due.is_empty(), "{now}: {due:?}");
+    }
+    assert_eq!(overdue(jp(11, 24, 16)).await, 1);
+    let due = madoguchi::network::worker::due_now(&*store, &r, jp(11, 24, 16))
+        .await
+        .unwrap();
+    assert_eq!(
+        due.iter()
+            .map(|d| (d.kind.as_str(), d.case.0))
+            .collect::<Vec<_>>(),
+        [("claim_reminder", a.0)]
+    );
+}
+crate::on_both_backends!(the_report_counts_overdue_by_business_hours);
