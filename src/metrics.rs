@@ -8,7 +8,10 @@
 //!   Prometheus expects of a counter);
 //! - read from the store at each scrape ([`render`]): cases routed per
 //!   platform, deliveries pending and failed per transport, reminders due
-//!   (open cases unclaimed for longer than [`REMINDER_AFTER_HOURS`]) and
+//!   (open cases past their hub's claim limit, in business hours: the
+//!   limit of `reminders:` in `routing.yaml` the timer loop schedules the
+//!   claim reminder by, so `/metrics`, the reminders and the report's
+//!   "overdue now" agree) and
 //!   reminders sent (audit entries named `remind…` or `escalat…`). These
 //!   are the same on every instance of a shared database.
 //!
@@ -27,10 +30,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 use std::sync::OnceLock;
-
-/// How long a routed case may wait unclaimed before a reminder is due, for
-/// `madoguchi_reminders_due`: one day, the guide's default limit.
-pub const REMINDER_AFTER_HOURS: i64 = 24;
 
 /// The content type of the exposition.
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
@@ -75,9 +74,7 @@ pub fn record_turn(platform: &str, reasks: u64) {
 /// The exposition: this process's counters and the store's counts as of
 /// `now`.
 pub async fn render(store: &dyn Store, now: DateTime<Utc>) -> crate::store::Result<String> {
-    let ops = store
-        .ops_counts(now - chrono::Duration::hours(REMINDER_AFTER_HOURS))
-        .await?;
+    let ops = store.ops_counts(now).await?;
     let c = counters();
     let mut reg = Registry::with_prefix("madoguchi");
     // Families are shared handles: registering clones exposes the live
@@ -134,7 +131,7 @@ pub async fn render(store: &dyn Store, now: DateTime<Utc>) -> crate::store::Resu
     due.set(ops.reminders_due);
     reg.register(
         "reminders_due",
-        "Open cases unclaimed for longer than the reminder limit (stored)",
+        "Open cases past their hub's claim limit in business hours (stored)",
         due,
     );
     let sent = Gauge::<i64>::default();

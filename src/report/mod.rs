@@ -31,9 +31,20 @@ use crate::store::facts::{AuditFact, CaseFact, ReportFacts};
 use chrono::{DateTime, Duration, NaiveDate, TimeZone, Utc};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-/// How long a case may wait unclaimed at a hub before it is overdue, and
-/// the limit of a "smooth" claim: one day (the guide's default).
-pub const CLAIM_LIMIT_HOURS: i64 = crate::metrics::REMINDER_AFTER_HOURS;
+/// When a case that became open at `hub` at `since` passes the hub's
+/// claim limit: `reminders:` in `routing.yaml` (per hub, in business hours,
+/// weekends and national holidays excluded), the moment its claim reminder
+/// comes due ([`crate::network::reminders::case_timers`]). A case is
+/// overdue from then on, and a claim before it is a "smooth" one.
+pub fn claim_deadline(
+    policy: &crate::routing::ReminderPolicy,
+    hub: &str,
+    since: DateTime<Utc>,
+) -> DateTime<Utc> {
+    policy
+        .calendar()
+        .add(since, policy.limits(hub).claim_within)
+}
 
 /// The consultation script the funnel follows.
 pub const FUNNEL_SCRIPT: &str = "first_contact";
@@ -93,14 +104,16 @@ impl Stage {
     }
 }
 
-/// The network as configured: hubs (id, name) and the funnel script's
-/// questions (id, label) in script order.
+/// The network as configured: hubs (id, name), the funnel script's
+/// questions (id, label) in script order, and the claim limits.
 #[derive(Debug, Clone, Default)]
 pub struct Network {
     pub hubs: Vec<(String, String)>,
     /// English hub names, where `routing.yaml` gives one (`name_en`).
     pub names_en: BTreeMap<String, String>,
     pub questions: Vec<(String, String)>,
+    /// `reminders:` of `routing.yaml`: the claim limits ([`claim_deadline`]).
+    pub reminders: crate::routing::ReminderPolicy,
 }
 
 impl Network {
@@ -141,6 +154,7 @@ impl Network {
                     (n.id.clone(), label)
                 })
                 .collect(),
+            reminders: flow.routing.reminders.clone(),
         }
     }
 }
@@ -295,6 +309,9 @@ struct CaseView<'a> {
     arrivals: Vec<(DateTime<Utc>, String)>,
     /// The hub holding the case now and since when (from the whole audit).
     now_at: (String, DateTime<Utc>),
+    /// When the case last became open (its arrival at the hub holding it,
+    /// or a release there after it): where its claim limit runs from.
+    open_since: DateTime<Utc>,
     /// Audit entries before the period's end, in order.
     audit: Vec<&'a AuditFact>,
     reached: u8,
@@ -351,6 +368,12 @@ pub fn compute(facts: &ReportFacts, params: &Params, net: &Network) -> Report {
                 .filter(|a| a.action == "forward")
                 .find_map(|a| Some((a.detail.get("to")?.as_str()?.to_string(), a.at)))
                 .unwrap_or((c.routed_hub.clone(), c.created_at));
+            let open_since = all
+                .iter()
+                .filter(|a| a.action == "release" && a.at >= now_at.1)
+                .map(|a| a.at)
+                .max()
+                .unwrap_or(now_at.1);
             let audit: Vec<&AuditFact> = all.iter().copied().filter(|a| a.at < end).collect();
             let mut arrivals = vec![(c.created_at, c.routed_hub.clone())];
             let mut reached = c.routed_step;
@@ -373,6 +396,7 @@ pub fn compute(facts: &ReportFacts, params: &Params, net: &Network) -> Report {
                 case: c,
                 arrivals,
                 now_at,
+                open_since,
                 audit,
                 reached,
             }
@@ -389,7 +413,7 @@ pub fn compute(facts: &ReportFacts, params: &Params, net: &Network) -> Report {
             hub_ids.push(h);
         }
     }
-    let smooth = smooth_staff(&views);
+    let smooth = smooth_staff(&views, &net.reminders);
     let kpi_for = |hub: Option<&str>| -> KpiRow {
         let mine: Vec<&CaseView<'_>> = views
             .iter()
@@ -494,9 +518,9 @@ pub fn compute(facts: &ReportFacts, params: &Params, net: &Network) -> Report {
         .iter()
         .filter(|v| v.case.status == "open")
         .filter(|v| {
-            let (hub, since) = v.hub_now();
+            let (hub, _) = v.hub_now();
             hub_filter.is_none_or(|h| h == hub)
-                && params.now - since > Duration::hours(CLAIM_LIMIT_HOURS)
+                && claim_deadline(&net.reminders, hub, v.open_since) <= params.now
         })
         .count() as u64;
     let steps = [3u8, 4, 5].map(|s| views.iter().filter(|v| v.reached >= s).count() as u64);
@@ -526,10 +550,13 @@ pub fn compute(facts: &ReportFacts, params: &Params, net: &Network) -> Report {
 }
 
 /// Staff who handed a case on smoothly, with the hub they did it at: they
-/// claimed the case within [`CLAIM_LIMIT_HOURS`] of its arrival at their
+/// claimed the case within their hub's claim limit ([`claim_deadline`]) of its arrival at their
 /// hub, and afterwards they themselves forwarded it or moved it to a later
 /// step.
-fn smooth_staff(views: &[CaseView<'_>]) -> BTreeSet<(String, String)> {
+fn smooth_staff(
+    views: &[CaseView<'_>],
+    policy: &crate::routing::ReminderPolicy,
+) -> BTreeSet<(String, String)> {
     let mut out = BTreeSet::new();
     for v in views {
         for (i, a) in v.audit.iter().enumerate() {
@@ -537,7 +564,7 @@ fn smooth_staff(views: &[CaseView<'_>]) -> BTreeSet<(String, String)> {
                 continue;
             }
             let (hub, since) = v.hub_at(a.at);
-            if a.at - since > Duration::hours(CLAIM_LIMIT_HOURS) {
+            if a.at > claim_deadline(policy, hub, since) {
                 continue;
             }
             let moved_on = v.audit[i + 1..]
@@ -657,6 +684,67 @@ mod tests {
         let v: Vec<f64> = (1..=11).map(f64::from).collect();
         assert_eq!(nearest_rank(&v, 0.5), Some(6.0));
         assert_eq!(nearest_rank(&v, 0.9), Some(10.0));
+    }
+
+    /// The report's claim limit is the reminders' own: the moment an
+    /// open case's claim reminder comes due, per hub, in business hours.
+    #[test]
+    fn the_claim_deadline_is_when_the_claim_reminder_comes_due() {
+        use crate::domain::calendar::jst;
+        use crate::domain::ids::{CaseId, SessionId, Transport, UserKey};
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dialogs");
+        let b = crate::script::compile::load_dir(&dir).expect("the shipped dialogs load");
+        let policy = &b.flows[0].routing.reminders;
+        let jp = |d: u32, h: u32| {
+            jst()
+                .with_ymd_and_hms(2026, 11, d, h, 0, 0)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        // Friday 16:00; Saturday, Sunday and Monday 23rd (勤労感謝の日)
+        // are not business days.
+        assert_eq!(claim_deadline(policy, "hyogo-pro", jp(20, 16)), jp(24, 16));
+        // kyoto-bank has a limit of its own (two business days).
+        assert_eq!(claim_deadline(policy, "kyoto-bank", jp(20, 16)), jp(25, 16));
+        let mut case = crate::store::CaseRecord {
+            id: CaseId(1),
+            session: SessionId(1),
+            user: UserKey::new(Transport::Terminal, "o").unwrap(),
+            version: "v".into(),
+            headline: "h".into(),
+            summary_plain: "s".into(),
+            summary_markdown: "s".into(),
+            route: crate::routing::RouteDecision {
+                rule: "r".into(),
+                reason: "r".into(),
+                primary: crate::routing::HubRef {
+                    id: "hyogo-pro".into(),
+                    name: "n".into(),
+                },
+                copies: vec![],
+                step: 3,
+                passed_over: vec![],
+                follow_up: None,
+            },
+            hub_id: "hyogo-pro".into(),
+            tags: vec![],
+            step: 3,
+            status: crate::store::CaseStatus::Open,
+            claimed_by: None,
+            outcome: None,
+            created_at: jp(20, 16),
+            updated_at: jp(20, 16),
+        };
+        for hub in ["hyogo-pro", "kyoto-bank", "kumamoto-bank"] {
+            case.hub_id = hub.into();
+            let t = crate::network::reminders::case_timers(&case, policy);
+            assert_eq!(t[0].kind, crate::network::reminders::CLAIM_REMINDER);
+            assert_eq!(
+                t[0].due_at,
+                claim_deadline(policy, hub, jp(20, 16)),
+                "{hub}"
+            );
+        }
     }
 
     #[test]

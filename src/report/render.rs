@@ -51,7 +51,6 @@ fn kpi_name(r: &Report, k: &super::KpiRow, lang: Lang) -> String {
 
 /// The footnotes: how each figure is defined from stored facts.
 pub fn footnotes(lang: Lang) -> Vec<String> {
-    let h = super::CLAIM_LIMIT_HOURS;
     let notes: Vec<(String, String)> = vec![
         ("期間は --from から --to まで（両日を含む、日本時間）。相談と案件は作成日時、担当者の操作（受付・転送・ステップ変更）は期間末より前のものを数えます。".into(),
          "The period runs from --from to --to inclusive, in Japan time. Sessions and cases count by when they were created; staff actions (claim, forward, step change) count when they happened before the period's end.".into()),
@@ -65,14 +64,14 @@ pub fn footnotes(lang: Lang) -> Vec<String> {
          "Concrete job opening (step 3/4): companies with a case at step 3 or later (the step it was handed over at, or a step staff moved it to).".into()),
         ("マッチング・フォロー（STEP4/5）: ステップが4以上の企業数。".into(),
          "Matched and followed up (step 4/5): companies with a case at step 4 or later.".into()),
-        (format!("円滑に引き継いだ担当者: 機関に届いてから{h}時間以内に案件を受け付け、その後自分で転送またはステップを進めた担当者の数（担当者の名前は出しません）。"),
-         format!("Staff who handed cases on smoothly: staff who claimed a case within {h} hours of its arrival at their hub and afterwards forwarded it or moved it to a later step themselves (no names are shown).")),
+        ("円滑に引き継いだ担当者: 機関に届いてから受付期限（routing.yaml の reminders の claim_within、機関ごと、土日・祝日を除く営業時間で数えます）までに案件を受け付け、その後自分で転送またはステップを進めた担当者の数（担当者の名前は出しません）。".into(),
+         "Staff who handed cases on smoothly: staff who claimed a case within their hub's claim limit of its arrival there (claim_within under reminders in routing.yaml, per hub, counted in business hours without weekends and national holidays) and afterwards forwarded it or moved it to a later step themselves (no names are shown).".into()),
         ("相談の流れ: first_contact の相談を、取り扱いの確認に「はい」、資本金（会社概要の最後）、これまでの取組（経営課題の最後）、人材で解決するか（人材ニーズ）への回答、共有への同意、いずれかの機関への配信完了で数えます。".into(),
          "Funnel: first_contact sessions, by an answer other than no to the privacy question, an answer to capital (the end of the profile), to what was tried (the end of the issues), to whether people are the answer (talent need), a granted consent, and a delivery completed to any hub.".into()),
         ("離脱: 完了していない相談が今いる質問。聞き直し: 回答が読み取れず同じ質問をもう一度した回数（期間内）。".into(),
          "Stopped: where sessions that did not complete are now. Re-asks: how often a question was asked again because the answer was not understood (in the period).".into()),
-        (format!("受付までの時間: 案件が機関に届いてから最初の受付まで。転送までの時間: 機関に届いてから転送まで。中央値と90パーセンタイル（最近順位法、時間）。期限超過: 今、未受付のまま{h}時間を超えた案件。"),
-         format!("Time to claim: from a case's arrival at a hub to its first claim there. Time to forward: from arrival at a hub to the forward. Median and 90th percentile (nearest rank), in hours. Overdue now: cases open and unclaimed for more than {h} hours now.")),
+        (format!("受付までの時間: 案件が機関に届いてから最初の受付まで。転送までの時間: 機関に届いてから転送まで。中央値と90パーセンタイル（最近順位法、時間）。期限超過: 今、未受付のまま機関の受付期限（督促が届く時刻）を過ぎた案件。"),
+         format!("Time to claim: from a case's arrival at a hub to its first claim there. Time to forward: from arrival at a hub to the forward. Median and 90th percentile (nearest rank), in hours. Overdue now: cases open and unclaimed past their hub's claim limit now (when their reminder comes due).")),
         ("フォローアップ回答: 監査記録のフォローアップ回答の数。記録がなければ 0 です。".into(),
          "Follow-ups answered: follow-up answers in the audit log; 0 when none are recorded.".into()),
         ("この報告は集計値だけを含み、経営者の回答・氏名・連絡先は含みません。".into(),

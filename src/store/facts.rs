@@ -121,7 +121,7 @@ pub struct OpsCounts {
     pub deliveries: Vec<(String, String, i64)>,
     /// `(transport of the owner, count)` of routed cases.
     pub cases_routed: Vec<(String, i64)>,
-    /// Open (unclaimed) cases older than the reminder limit.
+    /// Open (unclaimed) cases past their hub's claim limit (business hours).
     pub reminders_due: i64,
     /// Audit entries of reminders and escalations sent.
     pub reminders_sent: i64,

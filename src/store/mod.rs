@@ -1064,9 +1064,11 @@ pub trait Store: Send + Sync + 'static {
         to: DateTime<Utc>,
     ) -> Result<facts::ReportFacts>;
     /// Counts for `/metrics`: deliveries pending and failed, routed cases
-    /// per platform, open cases waiting since before `overdue_before`
-    /// (reminders due) and reminders sent (audit entries).
-    async fn ops_counts(&self, overdue_before: DateTime<Utc>) -> Result<facts::OpsCounts>;
+    /// per platform, open cases past their hub's claim limit at `now` (the
+    /// claim reminder timer of their present state is due: the same
+    /// business-hour limits as the reminders and the report) and reminders
+    /// sent (audit entries).
+    async fn ops_counts(&self, now: DateTime<Utc>) -> Result<facts::OpsCounts>;
     /// Claims a post made once per key (the monthly KPI summary): true when
     /// this call claimed it, false when it was claimed before (by this or
     /// another instance, before a restart too).

@@ -2480,7 +2480,7 @@ impl Store for PostgresStore {
         Ok(out)
     }
 
-    async fn ops_counts(&self, overdue_before: DateTime<Utc>) -> Result<facts::OpsCounts> {
+    async fn ops_counts(&self, now: DateTime<Utc>) -> Result<facts::OpsCounts> {
         let mut out = facts::OpsCounts::default();
         let rows = sqlx::query(
             "SELECT transport, status, COUNT(*) AS n FROM deliveries WHERE status IN ('pending', 'failed')
@@ -2505,10 +2505,15 @@ impl Store for PostgresStore {
             out.cases_routed
                 .push((r.try_get("platform")?, r.try_get("n")?));
         }
+        // Open cases whose claim reminder for their present state (a timer
+        // scheduled since the case last changed) is due: the limits are
+        // the hub's, in business hours, as the timer loop keeps them.
         out.reminders_due = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM cases WHERE status = 'open' AND created_at < $1",
+            "SELECT COUNT(DISTINCT t.case_id) FROM timers t JOIN cases c ON c.id = t.case_id
+             WHERE t.kind = 'claim_reminder' AND t.status <> 'cancelled' AND t.due_at <= $1
+               AND c.status = 'open' AND t.created_at >= c.updated_at",
         )
-        .bind(overdue_before)
+        .bind(now)
         .fetch_one(&self.pool)
         .await?;
         out.reminders_sent = sqlx::query_scalar(

@@ -820,6 +820,16 @@ async fn staff_actions_schedule_timers_without_the_sync(db: TestDb) {
     // later (Thursday 10:00), by the loop alone.
     act(Action::Release, jp(11, 25, 10)).await;
     assert_eq!(pending(store.arc()).await, ["claim_reminder", "escalation"]);
+    let due = |at: DateTime<Utc>| {
+        let store = store.arc();
+        async move { store.ops_counts(at).await.unwrap().reminders_due }
+    };
+    // `/metrics` counts it overdue from the same moment: not while it was
+    // claimed (its first reminder, for the state before the claim, came
+    // due on Tuesday 16:00 but was cancelled), not before Thursday 10:00.
+    assert_eq!(due(jp(11, 25, 9)).await, 0);
+    assert_eq!(due(jp(11, 26, 9)).await, 0);
+    assert_eq!(due(jp(11, 26, 10)).await, 1);
     let rep = w.step(&r, jp(11, 26, 9)).await.unwrap();
     assert!(rep.fired.is_empty(), "{rep:?}");
     let rep = w.step(&r, jp(11, 26, 10)).await.unwrap();
@@ -830,6 +840,8 @@ async fn staff_actions_schedule_timers_without_the_sync(db: TestDb) {
     );
     assert_eq!(rep.scheduled, 0, "no sync ran: {rep:?}");
     assert_eq!(files(inbox.path(), "hyogo-pro").len(), 1);
+    // Sent, and still overdue until it is claimed.
+    assert_eq!(due(jp(11, 26, 10)).await, 1);
     // Closed: nothing is left pending.
     act(
         Action::Close {
@@ -839,5 +851,171 @@ async fn staff_actions_schedule_timers_without_the_sync(db: TestDb) {
     )
     .await;
     assert!(pending(store.arc()).await.is_empty());
+    assert_eq!(due(jp(12, 20, 10)).await, 0);
 }
 crate::on_both_backends!(staff_actions_schedule_timers_without_the_sync);
+
+/// `madoguchi run` with no chat platform configured still runs the timer
+/// loop: reminders and escalations are written to the local inbox, each
+/// once across a restart. (The binary reads the wall clock, so the cases
+/// are weeks old: whatever today is, their limits have passed.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_without_a_chat_platform_writes_reminders_to_the_inbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("bot.db");
+    let inbox = dir.path().join("inbox");
+    let weeks_ago = Utc::now() - chrono::Duration::days(30);
+    let store = madoguchi::store::sqlite::SqliteStore::open(&db)
+        .await
+        .unwrap();
+    let a = seed_case(&store, "owner-a", "hyogo-pro", &["hyogo-pro"], weeks_ago).await;
+    store.close().await.unwrap();
+    let config = dir.path().join("madoguchi.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "db = {:?}\ndialogs = {:?}\n[reminders]\ntick_secs = 1\n[outbox]\npoll_interval_ms = 50\n",
+            db,
+            crate::support::dialogs_dir()
+        ),
+    )
+    .unwrap();
+    let start = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_madoguchi"))
+            .args(["run", "--config"])
+            .arg(&config)
+            .arg("--inbox")
+            .arg(&inbox)
+            .env_remove("DISCORD_TOKEN")
+            .env_remove("SLACK_BOT_TOKEN")
+            .env_remove("SLACK_APP_TOKEN")
+            .env_remove("MADOGUCHI_DB")
+            .env_remove("MADOGUCHI_DIALOGS")
+            .env_remove("MADOGUCHI_HEALTH_PORT")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    // Waits (bounded) until both hubs' inboxes hold `n` reminder files.
+    let wait_files = |hub: usize, desk: usize| {
+        let inbox = inbox.clone();
+        async move {
+            for _ in 0..600 {
+                if files(&inbox, "hyogo-pro").len() >= hub
+                    && files(&inbox, "network-desk").len() >= desk
+                {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            panic!(
+                "no reminders in the inbox: {:?} {:?}",
+                files(&inbox, "hyogo-pro"),
+                files(&inbox, "network-desk")
+            );
+        }
+    };
+    let stop = |mut child: std::process::Child| {
+        // SAFETY: signals our own child by its id.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let status = child.wait().unwrap();
+        assert!(status.success(), "{status:?}");
+    };
+    let child = start();
+    wait_files(1, 1).await;
+    stop(child);
+    let reminder = read(&inbox, "hyogo-pro", &files(&inbox, "hyogo-pro")[0]);
+    assert!(
+        reminder.contains(&a.to_string()) && reminder.contains("督促"),
+        "{reminder}"
+    );
+    let desk = read(&inbox, "network-desk", &files(&inbox, "network-desk")[0]);
+    assert!(desk.contains("共有しません"), "{desk}");
+
+    // A second case arrives while nothing runs; after the restart only
+    // its notices are written.
+    let store = madoguchi::store::sqlite::SqliteStore::open(&db)
+        .await
+        .unwrap();
+    let b = seed_case(&store, "owner-b", "hyogo-pro", &["hyogo-pro"], weeks_ago).await;
+    store.close().await.unwrap();
+    let child = start();
+    wait_files(2, 2).await;
+    stop(child);
+    assert_eq!(files(&inbox, "hyogo-pro").len(), 2);
+    assert_eq!(files(&inbox, "network-desk").len(), 2);
+    let store = madoguchi::store::sqlite::SqliteStore::open(&db)
+        .await
+        .unwrap();
+    let fired: Vec<(String, i64)> = store
+        .timers(&TimerFilter {
+            status: Some(TimerStatus::Fired),
+            ..TimerFilter::default()
+        })
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| (t.kind, t.case.unwrap().0))
+        .collect();
+    let mut fired = fired;
+    fired.sort();
+    assert_eq!(
+        fired,
+        [
+            ("claim_reminder".to_string(), a.0),
+            ("claim_reminder".to_string(), b.0),
+            ("escalation".to_string(), a.0),
+            ("escalation".to_string(), b.0),
+        ]
+    );
+}
+
+/// The report's "overdue now" is the reminders' notion: a case that came
+/// on Friday 16:00 is not overdue over the weekend and the holiday
+/// (Monday 23rd), though more than 24 hours passed, and is from Tuesday
+/// 16:00, when its reminder comes due (checked against `due_now` too).
+async fn the_report_counts_overdue_by_business_hours(db: TestDb) {
+    use madoguchi::report::{build, Params};
+    let store = db.open().await;
+    let r = routing();
+    let a = seed_case(
+        &*store,
+        "owner-a",
+        "hyogo-pro",
+        &["hyogo-pro"],
+        jp(11, 20, 16),
+    )
+    .await;
+    let net = madoguchi::report::cli::network(&crate::support::dialogs_dir()).unwrap();
+    let overdue = |now: DateTime<Utc>| {
+        let (store, net) = (store.arc(), net.clone());
+        async move {
+            let p = Params {
+                from: chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
+                to: chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap(),
+                hub: None,
+                now,
+            };
+            build(&*store, &p, &net).await.unwrap().overdue_now
+        }
+    };
+    for now in [jp(11, 21, 17), jp(11, 23, 17), jp(11, 24, 15)] {
+        assert_eq!(overdue(now).await, 0, "{now}");
+        let due = madoguchi::network::worker::due_now(&*store, &r, now)
+            .await
+            .unwrap();
+        assert!(due.is_empty(), "{now}: {due:?}");
+    }
+    assert_eq!(overdue(jp(11, 24, 16)).await, 1);
+    let due = madoguchi::network::worker::due_now(&*store, &r, jp(11, 24, 16))
+        .await
+        .unwrap();
+    assert_eq!(
+        due.iter()
+            .map(|d| (d.kind.as_str(), d.case.0))
+            .collect::<Vec<_>>(),
+        [("claim_reminder", a.0)]
+    );
+}
+crate::on_both_backends!(the_report_counts_overdue_by_business_hours);

@@ -508,12 +508,22 @@ fn expected(plans: &[Plan], hub: Option<&str>, net: &Network) -> Expected {
     fn claim_before_end(c: &CasePlan) -> Option<&(String, DateTime<Utc>)> {
         c.claim.as_ref().filter(|(_, at)| *at < end())
     }
-    // Smooth: claimed within 24 h, then the claimer advanced or forwarded.
+    // The hub's claim limit from `since`: `reminders:` of the shipped
+    // routing (per hub, in business hours without weekends and national
+    // holidays), as the reminders count it. (Until the reminders and the
+    // report shared one notion of overdue this was a flat 24 hours.)
+    let deadline = |hub: usize, since: DateTime<Utc>| {
+        net.reminders
+            .calendar()
+            .add(since, net.reminders.limits(HUBS[hub].0).claim_within)
+    };
+    // Smooth: claimed within the hub's claim limit, then the claimer
+    // advanced or forwarded.
     let smooth = |c: &CasePlan| -> Option<(usize, String)> {
         let (actor, at) = claim_before_end(c)?;
         let moved = c.advances.iter().any(|(_, t)| before_end(t))
             || c.forward.as_ref().is_some_and(|(_, t, _)| before_end(t));
-        (*at - c.created <= Duration::hours(24) && moved).then(|| (c.hub, actor.clone()))
+        (*at <= deadline(c.hub, c.created) && moved).then(|| (c.hub, actor.clone()))
     };
     let row = |h: Option<usize>| -> [u64; 5] {
         let mine: Vec<_> = cases
@@ -640,7 +650,7 @@ fn expected(plans: &[Plan], hub: Option<&str>, net: &Network) -> Expected {
             (Some(_), Some((to, fat, None))) => (true, *fat, *to),
             _ => (false, c.created, c.hub),
         };
-        if open && hub.is_none_or(|h| HUBS[hub_now].0 == h) && now() - since > Duration::hours(24) {
+        if open && hub.is_none_or(|h| HUBS[hub_now].0 == h) && deadline(hub_now, since) <= now() {
             overdue += 1;
         }
         for (k, s) in [3u8, 4, 5].iter().enumerate() {
@@ -1291,19 +1301,37 @@ async fn metrics_are_scraped_from_the_health_port() {
     use std::sync::Arc;
     let db = TestDb::sqlite("metrics");
     let store = db.open().await.arc();
-    // One routed case two days old, its delivery pending: a reminder is due.
+    // One routed case two weeks old (past any hub's claim limit in business
+    // hours, whatever today is), its delivery pending: a reminder is due.
     let mut plans = plan();
     let mut p = plans
         .drain(..)
         .find(|p| p.reach == Reach::Case && p.case.as_ref().is_some_and(|c| c.claim.is_none()))
         .expect("the seed has an unclaimed case");
-    p.t0 = Utc::now() - Duration::hours(48);
-    p.case.as_mut().unwrap().created = p.t0 + Duration::minutes(2);
+    p.t0 = Utc::now() - Duration::days(14);
+    let created = p.t0 + Duration::minutes(2);
+    p.case.as_mut().unwrap().created = created;
     seed(store.as_ref(), &[p]).await;
 
     let bundle = madoguchi::script::load_dir(
         &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("dialogs"),
     )
+    .unwrap();
+    // Its timers, as the runner schedules them when it hands a case over:
+    // `reminders_due` reads the claim reminder's due time (the hub's limit
+    // in business hours) from them.
+    let cases = store
+        .cases(&madoguchi::store::CaseFilter::default())
+        .await
+        .unwrap();
+    assert_eq!(cases.len(), 1);
+    madoguchi::network::worker::schedule_case(
+        store.as_ref(),
+        &bundle.flows[0].routing.reminders,
+        &cases[0],
+        created,
+    )
+    .await
     .unwrap();
     let runner = Runner::new(
         store.clone(),
