@@ -637,6 +637,9 @@ pub struct RunningBot {
     watcher: Option<tokio::task::JoinHandle<()>>,
     /// The reminder timer loop.
     timers: tokio::task::JoinHandle<()>,
+    /// Step 5: due follow-ups DMed to owners (a pass in progress finishes
+    /// before shutdown returns).
+    follow_ups: tokio::task::JoinHandle<()>,
     stop: watch::Sender<bool>,
 }
 
@@ -661,6 +664,7 @@ impl RunningBot {
             let _ = tokio::time::timeout(Duration::from_secs(10), w).await;
         }
         let _ = tokio::time::timeout(Duration::from_secs(10), self.timers).await;
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.follow_ups).await;
         let _ = tokio::time::timeout(Duration::from_secs(10), self.prompt_writer).await;
         // After the client: a turn that was finishing has recorded its prompt.
         let _ =
@@ -712,7 +716,7 @@ pub async fn start(
     );
     tokio::spawn(monthly_summary(bot.clone(), stop_rx.clone()));
     // Step 5: due follow-ups are DMed to their owners (ends with `stop`).
-    tokio::spawn(follow_up::run(bot.clone(), stop_rx.clone()));
+    let follow_ups = tokio::spawn(follow_up::run(bot.clone(), stop_rx.clone()));
     let timers = tokio::spawn(reminder_loop(bot.clone(), stop_rx.clone()));
     let worker = own_outbox.then(|| {
         let outbox = crate::outbox::Outbox::new(
@@ -749,6 +753,7 @@ pub async fn start(
         store: bot.store.clone(),
         watcher,
         timers,
+        follow_ups,
         stop,
     })
 }
