@@ -268,6 +268,11 @@ pub async fn run_chat<R: AsyncBufRead + Unpin, W: Write>(
     // Cases a crash left saved but undelivered go out before anything
     // else: the local inbox is an outbox like Discord's.
     deliver_local(store.as_ref(), &opts.inbox, runner.clock().now()).await?;
+    // A forward staff asked for, waiting for this owner's consent, is
+    // asked first: the terminal has no DM to carry it meanwhile.
+    if answer_forwards(runner, opts, &mut input, out).await? {
+        deliver_local(store.as_ref(), &opts.inbox, runner.clock().now()).await?;
+    }
     let open = store.open_session(&opts.user).await?;
     // Step 5: a follow-up that is due is offered before anything else,
     // unless the owner is in the middle of a consultation.
@@ -306,6 +311,116 @@ pub async fn run_chat<R: AsyncBufRead + Unpin, W: Write>(
     };
     let turn = runner.handle(&opts.user, first, Some(opts.lang)).await?;
     converse(runner, opts, input, out, turn).await
+}
+
+/// Asks the owner about each forward waiting for their consent (staff
+/// want to hand their case on to a hub their consent does not name): the
+/// question as the desk wrote it, answered 1 (agree) or 2 (do not agree),
+/// decided and applied as a chat platform's buttons are
+/// ([`crate::casework::owner_answer`], with the question as the consent's
+/// wording). An unclear answer is asked again twice; then, or when input
+/// runs out, the request keeps waiting. Returns whether a case moved.
+async fn answer_forwards<R: AsyncBufRead + Unpin, W: Write>(
+    runner: &Runner,
+    opts: &ChatOptions,
+    input: &mut R,
+    out: &mut W,
+) -> anyhow::Result<bool> {
+    use crate::desk::{self, texts::Plain, DeskTexts, Network};
+    let store = runner.store().clone();
+    let waiting: Vec<_> = store
+        .pending_forward_requests(200)
+        .await?
+        .into_iter()
+        .filter(|r| r.user == opts.user)
+        .collect();
+    if waiting.is_empty() {
+        return Ok(false);
+    }
+    let texts = DeskTexts::shipped();
+    let mut moved = false;
+    for req in waiting {
+        let Some(view) = crate::casework::load(store.as_ref(), req.case).await? else {
+            continue;
+        };
+        let lang = match store.session(view.case.session).await? {
+            Some(s) => s.lang,
+            None => opts.lang,
+        };
+        let mut network = Network::from_bundle(&runner.bundle());
+        // The case reaches the new hub the way it first reached its hubs.
+        for d in store.deliveries(req.case).await? {
+            if !network.transports.contains(&d.transport) {
+                network.transports.push(d.transport);
+            }
+        }
+        let render = |t: &desk::Text| texts.render(lang, t, &Plain);
+        let ask = render(&desk::forward_ask(&network, &view, &req))?;
+        let agree = render(&desk::Text::new("owner.agree"))?;
+        let disagree = render(&desk::Text::new("owner.disagree"))?;
+        writeln!(out, "\n{ask}\n  1) {agree}\n  2) {disagree}")?;
+        let mut answer = None;
+        for _ in 0..3 {
+            write!(out, "\n> ")?;
+            out.flush()?;
+            let Some(line) = read_line(input).await? else {
+                break;
+            };
+            let said = echo_text(&line);
+            if opts.echo {
+                writeln!(out, "{said}")?;
+            }
+            let t = crate::domain::text::fold_for_match(said.trim());
+            let is = |w: &str| t == crate::domain::text::fold_for_match(w);
+            if is("1") || is(&agree) || ["はい", "同意", "yes", "agree"].iter().any(|w| is(w)) {
+                answer = Some(true);
+                break;
+            }
+            if is("2") || is(&disagree) || ["いいえ", "no", "disagree"].iter().any(|w| is(w)) {
+                answer = Some(false);
+                break;
+            }
+            let again = match lang {
+                Lang::Ja => format!("「1」（{agree}）か「2」（{disagree}）で答えてください。"),
+                Lang::En => format!("Please answer 1 ({agree}) or 2 ({disagree})."),
+            };
+            writeln!(out, "\n  {again}")?;
+        }
+        let Some(yes) = answer else {
+            let later = match lang {
+                Lang::Ja => {
+                    "このおたずねは、次に `madoguchi chat` を始めたときにもう一度お聞きします。"
+                }
+                Lang::En => "We will ask this again the next time you start `madoguchi chat`.",
+            };
+            writeln!(out, "\n{later}")?;
+            continue;
+        };
+        let outcome = crate::casework::owner_answer(
+            store.as_ref(),
+            &network,
+            &req,
+            yes,
+            &ask,
+            runner.clock().now(),
+        )
+        .await?;
+        let reply = match outcome {
+            crate::casework::Outcome::Refused(t) => render(&t)?,
+            crate::casework::Outcome::Done { effects, .. } => {
+                moved |= effects
+                    .changes
+                    .iter()
+                    .any(|c| matches!(c, desk::Change::Forward { .. }));
+                match &effects.reply {
+                    Some(t) => render(t)?,
+                    None => String::new(),
+                }
+            }
+        };
+        writeln!(out, "\n{reply}")?;
+    }
+    Ok(moved)
 }
 
 /// Shows the first turn, then answers line by line until the conversation

@@ -289,8 +289,11 @@ async fn act(a: ActArgs, action: Action) -> Result<u8> {
     };
     // Messages for the owner travel on the owner's chat platform, which
     // the terminal has no connection to; nothing is written then, so the
-    // action can be done from the case's thread instead.
-    if !fx.owner.is_empty() || fx.consent_ask.is_some() {
+    // action can be done from the case's thread instead. A terminal owner
+    // is asked about a forward when they next start `madoguchi chat`, so
+    // that request is kept.
+    let terminal_owner = view.case.user.transport() == madoguchi::domain::ids::Transport::Terminal;
+    if !fx.owner.is_empty() || (fx.consent_ask.is_some() && !terminal_owner) {
         bail!(
             "this needs a message to the owner ({}), which only the bot on the owner's chat platform can send: do it from the case's thread (`/reply`, or the Forward button), nothing was changed",
             view.case.user.transport()

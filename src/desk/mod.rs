@@ -726,6 +726,19 @@ pub fn decide(network: &Network, view: &CaseView, req: &Request<'_>) -> Decision
     Decision::Accepted(fx)
 }
 
+/// The question an owner is asked about a forward waiting for their
+/// consent (the same text the desk made when staff asked for it), for an
+/// owner who is shown it later, e.g. when they next start `madoguchi chat`.
+pub fn forward_ask(network: &Network, view: &CaseView, req: &ForwardRequest) -> Text {
+    let case = &view.case;
+    Text::new("owner.forward_ask")
+        .arg("case", case_arg(case))
+        .arg("from", Arg::text(&network.hub_name(&case.hub_id)))
+        .arg("to", Arg::text(&network.hub_name(&req.to_hub)))
+        .arg("reason", Arg::text(&req.reason))
+        .arg("items", Arg::List(view.shared_items()))
+}
+
 /// The owner's answer to a forward request (`yes`), with the wording they
 /// were shown. Refused when the request is no longer pending or the case
 /// is closed.

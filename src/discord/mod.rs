@@ -654,6 +654,9 @@ pub struct RunningBot {
     watcher: Option<tokio::task::JoinHandle<()>>,
     /// The reminder timer loop, unless it runs beside the bot.
     timers: Option<tokio::task::JoinHandle<()>>,
+    /// Step 5: due follow-ups DMed to owners (a pass in progress finishes
+    /// before shutdown returns).
+    follow_ups: tokio::task::JoinHandle<()>,
     stop: watch::Sender<bool>,
 }
 
@@ -680,6 +683,7 @@ impl RunningBot {
         if let Some(t) = self.timers {
             let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
         }
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.follow_ups).await;
         let _ = tokio::time::timeout(Duration::from_secs(10), self.prompt_writer).await;
         // After the client: a turn that was finishing has recorded its prompt.
         let _ =
@@ -731,7 +735,7 @@ pub async fn start(
     );
     tokio::spawn(monthly_summary(bot.clone(), stop_rx.clone()));
     // Step 5: due follow-ups are DMed to their owners (ends with `stop`).
-    tokio::spawn(follow_up::run(bot.clone(), stop_rx.clone()));
+    let follow_ups = tokio::spawn(follow_up::run(bot.clone(), stop_rx.clone()));
     let timers = (!bot.cfg.reminders.elsewhere)
         .then(|| tokio::spawn(reminder_loop(bot.clone(), stop_rx.clone())));
     let worker = own_outbox.then(|| {
@@ -769,6 +773,7 @@ pub async fn start(
         store: bot.store.clone(),
         watcher,
         timers,
+        follow_ups,
         stop,
     })
 }

@@ -39,6 +39,37 @@ fn consult(dir: &Path) {
     );
 }
 
+/// Runs `madoguchi chat` for the owner of the consultation with `input`;
+/// returns what it printed.
+fn chat(dir: &Path, input: &str) -> String {
+    let mut child = bin()
+        .arg("chat")
+        .arg("--db")
+        .arg(dir.join("chat.db"))
+        .arg("--dialogs")
+        .arg(dialogs_dir())
+        .arg("--inbox")
+        .arg(dir.join("inbox"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// Runs `madoguchi cases ARGS` on the database; (exit code, stdout, stderr).
 fn cases(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let out = bin()
@@ -127,11 +158,12 @@ fn staff_work_a_case_from_the_terminal() {
     assert!(err.contains("nothing was changed"), "{err}");
 
     // Outside the owner's consent (the consultation shared the case with
-    // hyogo-pro and, as a copy, hyogo-chamber) the owner must be asked,
-    // which the terminal cannot: nothing changes.
+    // hyogo-pro and, as a copy, hyogo-chamber) the owner must be asked: a
+    // terminal owner is asked when they next start `madoguchi chat`, and
+    // nothing moves until they answer.
     let inbox = d.join("inbox");
     let inbox_arg = inbox.to_string_lossy().to_string();
-    let (code, _, err) = run(with(
+    let (code, out, err) = run(with(
         &[
             "forward",
             "1",
@@ -144,8 +176,26 @@ fn staff_work_a_case_from_the_terminal() {
         ],
         &as_tanaka,
     ));
-    assert_eq!(code, 1, "{err}");
-    assert!(err.contains("nothing was changed"), "{err}");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("相談者に確認しています"), "{out}");
+    assert!(out.contains("hub hyogo-pro"), "not moved yet: {out}");
+    // The owner starts the chat: the question comes first; they decline.
+    let shown = chat(d, "2\n");
+    assert!(
+        shown.contains("引き継ぎたいとの申し出") && shown.contains("販路開拓の相談"),
+        "{shown}"
+    );
+    assert!(shown.contains("には共有しません"), "{shown}");
+    // Answered: not asked again.
+    let shown = chat(d, "");
+    assert!(!shown.contains("引き継ぎたいとの申し出"), "{shown}");
+    assert_eq!(
+        std::fs::read_dir(inbox.join("hyogo-yorozu"))
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0,
+        "nothing reached the hub the owner refused"
+    );
     // Within consent it moves.
     let files = |hub: &str| {
         std::fs::read_dir(inbox.join(hub))

@@ -8,11 +8,13 @@ use crate::support::discord::{components, DiscordStandIn, RecordedCall, FLAG_EPH
 use crate::support::{copy_dialogs, dialogs_dir};
 use madoguchi::discord::{self, Config, RunningBot, Token};
 use madoguchi::domain::ids::{CaseId, Transport, UserKey};
-use madoguchi::runner::{Runner, SystemClock};
+use madoguchi::runner::{Clock, Runner, SystemClock};
 use madoguchi::store::sqlite::SqliteStore;
 use madoguchi::store::{CaseStatus, DeliveryStatus, Store};
 use serde_json::{json, Value};
 use std::sync::Arc;
+
+mod follow_up;
 
 const GUILD: u64 = 600_000_000_000_000_001;
 const OWNER: u64 = 400_000_000_000_000_001;
@@ -41,6 +43,8 @@ struct Harness {
     /// The message carrying the current question.
     prompt: Value,
     locale: &'static str,
+    /// The bot's clock (a test may fix it and move it between restarts).
+    clock: Arc<dyn Clock>,
 }
 
 fn is_post(c: &RecordedCall, channel: u64) -> bool {
@@ -156,6 +160,7 @@ impl Harness {
             last: None,
             prompt: Value::Null,
             locale: "ja",
+            clock: Arc::new(SystemClock),
         };
         h.start_bot().await;
         h
@@ -166,7 +171,7 @@ impl Harness {
         let bundle = madoguchi::script::load_dir(&self.cfg.dialogs).unwrap();
         let runner = Runner::new(
             self.store.clone(),
-            Arc::new(SystemClock),
+            self.clock.clone(),
             bundle,
             discord::runner_config(&self.cfg),
         )

@@ -672,3 +672,68 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+on_both_backends!(each_platform_sends_its_own_owners_reminders);
+
+/// Discord's and Slack's loops run side by side (one process, or two
+/// instances): the one that claims a reminder is the one that can send
+/// it, so Discord's pass never takes a Slack owner's reminder, and the
+/// offer is for the owner's platform only.
+async fn each_platform_sends_its_own_owners_reminders(db: TestDb) {
+    use madoguchi::domain::ids::Transport::{Discord, Slack};
+    let user = UserKey::new(Transport::Slack, "U0FOLLOW01").unwrap();
+    let (case, due) = matched_case(&db, &user, "01_full_hyogo_talent.yaml", "採用").await;
+    let bot = open(&db, due).await;
+    let policy = followup::policy(&bot.runner.bundle()).unwrap();
+    let store = bot.store.arc();
+    let d = followup::pass(store.as_ref(), &policy, bot.clock.now(), Discord)
+        .await
+        .unwrap();
+    assert_eq!(d, followup::Sends::default());
+    let s = followup::pass(store.as_ref(), &policy, bot.clock.now(), Slack)
+        .await
+        .unwrap();
+    assert_eq!(s.offers.len(), 1);
+    assert_eq!(s.offers[0].case, case);
+    followup::start(&bot.runner, &s.offers[0])
+        .await
+        .unwrap()
+        .expect("the follow-up starts");
+    // Started: not offered again.
+    let again = followup::pass(store.as_ref(), &policy, bot.clock.now(), Slack)
+        .await
+        .unwrap();
+    assert_eq!(again, followup::Sends::default());
+    bot.close().await;
+
+    let bot = open(&db, due + Duration::days(policy.remind_after_days.into())).await;
+    let store = bot.store.arc();
+    let d = followup::pass(store.as_ref(), &policy, bot.clock.now(), Discord)
+        .await
+        .unwrap();
+    assert_eq!(d, followup::Sends::default(), "Discord leaves it to Slack");
+    let s = followup::pass(store.as_ref(), &policy, bot.clock.now(), Slack)
+        .await
+        .unwrap();
+    assert_eq!(s.reminders.len(), 1);
+    let (lang, turn) = followup::reminder_turn(&bot.runner, &s.reminders[0])
+        .await
+        .unwrap()
+        .expect("the dialog is open");
+    assert_eq!(lang, Lang::Ja);
+    assert!(
+        text(&turn).contains("おたずねしてもよろしいですか"),
+        "{}",
+        text(&turn)
+    );
+    // Once only.
+    let s = followup::pass(store.as_ref(), &policy, bot.clock.now(), Slack)
+        .await
+        .unwrap();
+    assert_eq!(s, followup::Sends::default());
+    assert_eq!(
+        statuses(store.as_ref(), case).await,
+        [FollowUpStatus::Reminded, FollowUpStatus::Scheduled]
+    );
+    bot.close().await;
+}

@@ -11,7 +11,7 @@
 use crate::support::copy_dialogs;
 use madoguchi::domain::ids::{CaseId, Transport, UserKey};
 use madoguchi::outbox::{Outbox, OutboxConfig};
-use madoguchi::runner::{Runner, SystemClock};
+use madoguchi::runner::{Clock, Runner, SystemClock};
 use madoguchi::slack::{self, Connection, RunningSlack, SlackConfig};
 use madoguchi::store::sqlite::SqliteStore;
 use madoguchi::store::{CaseStatus, DeliveryStatus, Store};
@@ -19,6 +19,8 @@ use serde_json::{json, Value};
 use slack_standin::{element, SlackStandIn};
 use std::sync::Arc;
 use std::time::Duration;
+
+mod follow_up;
 
 const OWNER: &str = "U0OWNER001";
 const STAFF_PRO: &str = "U0STAFF001";
@@ -63,6 +65,8 @@ struct Harness {
     /// Whether the outbox runs by itself (as in `run`) or only when the
     /// test drives it.
     auto_outbox: bool,
+    /// The app's clock (a test may fix it and move it between restarts).
+    clock: Arc<dyn Clock>,
 }
 
 /// Every text of a message: its notification text and its blocks' texts.
@@ -123,6 +127,7 @@ impl Harness {
             last: None,
             prompt: Value::Null,
             auto_outbox,
+            clock: Arc::new(SystemClock),
         };
         h.start_app().await;
         h
@@ -152,7 +157,7 @@ impl Harness {
             ..Default::default()
         };
         let runner = Arc::new(
-            Runner::new(self.store.clone(), Arc::new(SystemClock), bundle, rc)
+            Runner::new(self.store.clone(), self.clock.clone(), bundle, rc)
                 .await
                 .unwrap(),
         );
