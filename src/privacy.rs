@@ -42,3 +42,67 @@ pub async fn export(store: &dyn Store, user: &UserKey) -> Result<Export, StoreEr
         follow_ups: store.follow_ups_of_user(user).await?,
     })
 }
+
+/// What an owner reads when they ask a chat platform's bot to forget them
+/// (`/forget` on Discord and Slack, or the typed words on Slack): the same
+/// wording on every platform, Japanese first in the Japanese script.
+pub mod forget_texts {
+    use crate::render::prompt::t;
+    use crate::script::Lang;
+    use crate::store::ForgetReport;
+
+    /// The question asked before anything is deleted.
+    pub fn confirm(lang: Lang) -> String {
+        t(
+            lang,
+            "あなたのデータを削除します：これまでの回答、相談の記録、支援機関に送った案件の内容（チャンネルの投稿とスレッドに転送したあなたのメッセージを含む）。\n\
+             個人情報保護法により、同意と第三者提供の記録（送付先・日時・共有した項目。回答の内容は含みません）は3年間保管します。\n\
+             削除は取り消せません。削除しますか？",
+            "This deletes your data: your answers, your consultations, and the contents of cases sent to support hubs (including their channel posts and your messages relayed to staff).\n\
+             Japan's privacy law (APPI) obliges us to keep the record of your consent and of each hand-over to a third party (recipient, date, items shared; not your answers) for three years.\n\
+             This cannot be undone. Delete?",
+        )
+    }
+
+    pub fn yes_label(lang: Lang) -> String {
+        t(lang, "削除する", "Delete")
+    }
+
+    pub fn no_label(lang: Lang) -> String {
+        t(lang, "やめる", "Keep my data")
+    }
+
+    pub fn kept(lang: Lang) -> String {
+        t(lang, "削除は取りやめました。", "Nothing was deleted.")
+    }
+
+    pub fn deleting(lang: Lang) -> String {
+        t(lang, "削除しています…", "Deleting…")
+    }
+
+    pub fn not_yours(lang: Lang) -> String {
+        t(lang, "この操作はできません。", "You cannot do that.")
+    }
+
+    pub fn done(lang: Lang, r: &ForgetReport) -> String {
+        t(
+            lang,
+            &format!(
+                "削除しました：相談 {} 件、回答 {} 件、案件の内容 {} 件（支援機関のチャンネルの投稿も消しました）。\n個人情報保護法により、同意と第三者提供の記録 {} 件（送付先・日時・共有した項目。回答の内容は含みません）は3年間保管します。",
+                r.sessions, r.answers, r.cases, r.consent_records_kept
+            ),
+            &format!(
+                "Deleted: {} consultation(s), {} answer(s), the contents of {} case(s) (their posts in the hubs' channels too).\nAs Japan's privacy law (APPI) requires, {} record(s) of your consent and of hand-overs to third parties (recipient, date, items shared; not your answers) are kept for three years.",
+                r.sessions, r.answers, r.cases, r.consent_records_kept
+            ),
+        )
+    }
+
+    pub fn failed(lang: Lang) -> String {
+        t(
+            lang,
+            "削除できませんでした。少し待ってからもう一度 /forget を実行してください。",
+            "Your data could not be deleted. Please run /forget again in a moment.",
+        )
+    }
+}

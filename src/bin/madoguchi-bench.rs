@@ -25,6 +25,12 @@
 //!    selects and the form: consultations/s, owner turns/s, REST calls per
 //!    turn, dispatch → answer latency (`src/bin/bench/discord.rs`).
 //! 5. `startup`: process start to ready, and idle RSS.
+//! 6. `slack` (feature `bench-slack`): the Slack app (`madoguchi::slack::
+//!    start` over Socket Mode, real slack-morphism client, the outbox of
+//!    `outbox::for_run`, SQLite) against the local Slack stand-in, many
+//!    owners at once each going through the whole Japanese consultation in
+//!    the DM: Web API calls per turn, action → answer latency
+//!    (`src/bin/bench/slack.rs`). Not part of `all`.
 //!
 //! `all` runs each workload in a child process of its own, so peak-RSS
 //! figures do not carry over from one workload to the next; it prints a
@@ -55,6 +61,10 @@ use std::time::{Duration, Instant};
 #[cfg(feature = "bench-discord")]
 #[path = "bench/discord.rs"]
 mod discord_e2e;
+
+#[cfg(feature = "bench-slack")]
+#[path = "bench/slack.rs"]
+mod slack_e2e;
 
 // ───────────────────────── allocation counter ─────────────────────────
 
@@ -225,6 +235,15 @@ enum Cmd {
     },
     /// Workload 5: start-up time and idle RSS.
     Startup,
+    /// Workload 6: Slack end to end (needs `--features bench-slack`).
+    Slack {
+        /// Owners consulting at once (default 100; 20 with --quick).
+        #[arg(long)]
+        owners: Option<usize>,
+        /// Consultations each owner slot runs one after another (default 3; 2 with --quick).
+        #[arg(long)]
+        rounds: Option<usize>,
+    },
     /// (internal) What start-up measures: load, validate, migrate, ready.
     #[command(hide = true)]
     StartupProbe {
@@ -250,6 +269,7 @@ fn main() -> Result<()> {
             check_models,
         } => discord_workload(&cli, *owners, *rounds, *check_models)?,
         Cmd::Startup => startup_workload(&cli)?,
+        Cmd::Slack { owners, rounds } => slack_workload(&cli, *owners, *rounds)?,
         Cmd::StartupProbe { db } => return startup_probe(&cli, db),
     };
     if cli.child {
@@ -1206,6 +1226,49 @@ fn discord_workload(
         "workload": "discord",
         "measured": false,
         "note": "not built in: run with `cargo run --release --features bench-discord --bin madoguchi-bench -- discord`",
+    }))
+}
+
+// ───────────────────────── workload 6: Slack ─────────────────────────
+
+#[cfg(feature = "bench-slack")]
+fn slack_workload(cli: &Cli, owners: Option<usize>, rounds: Option<usize>) -> Result<Value> {
+    let owners = owners.unwrap_or(if cli.quick { 20 } else { 100 });
+    let rounds = rounds.unwrap_or(if cli.quick { 2 } else { 3 });
+    let dir = db_parent(cli)?;
+    let row = slack_e2e::run(slack_e2e::Params {
+        owners,
+        rounds,
+        time_limit: Duration::from_secs(if cli.quick { 20 } else { 120 }),
+        dialogs: cli.dialogs.clone(),
+        db_dir: dir.path().to_path_buf(),
+    })?;
+    say(
+        cli,
+        format!(
+            "slack: {:.1} consultations/s, {:.0} owner turns/s, {:.3} Web API calls/turn, p50 {:.2} ms, p99 {:.2} ms ({} owners at once, {} consultations)",
+            row["consultations_per_s"].as_f64().unwrap_or(0.0),
+            row["turns_per_s"].as_f64().unwrap_or(0.0),
+            row["web_api_calls_per_turn"].as_f64().unwrap_or(0.0),
+            row["p50_ms"].as_f64().unwrap_or(0.0),
+            row["p99_ms"].as_f64().unwrap_or(0.0),
+            owners,
+            row["consultations"],
+        ),
+    );
+    Ok(json!({
+        "workload": "slack",
+        "what": "the Slack app (madoguchi::slack::start over Socket Mode, real slack-morphism client, outbox::for_run with the Slack sender, shipped dialogs with a Slack channel per hub, SQLite) against the local Slack stand-in on 127.0.0.1; each owner goes through the whole Japanese consultation in the DM (25 turns: typed answers, buttons, the prefecture menu, the form, checkboxes) waiting for each answer; latency = the owner's action enters the stand-in → the stand-in receives the call carrying the answer",
+        "rows": [row],
+    }))
+}
+
+#[cfg(not(feature = "bench-slack"))]
+fn slack_workload(_cli: &Cli, _owners: Option<usize>, _rounds: Option<usize>) -> Result<Value> {
+    Ok(json!({
+        "workload": "slack",
+        "measured": false,
+        "note": "not built in: run with `cargo run --release --features bench-slack --bin madoguchi-bench -- slack`",
     }))
 }
 

@@ -117,14 +117,9 @@ pub async fn run(args: RunArgs) -> Result<u8> {
         Some(s) => Some(madoguchi::slack::sender(s, runner.clone())?),
         None => None,
     };
-    let outbox = madoguchi::outbox::for_run(
-        &cfg,
-        token.as_ref(),
-        slack_sender,
-        &inbox,
-        runner.clone(),
-    )
-    .spawn();
+    let outbox =
+        madoguchi::outbox::for_run(&cfg, token.as_ref(), slack_sender, &inbox, runner.clone())
+            .spawn();
     cfg.deliveries = madoguchi::discord::Deliveries::Elsewhere(outbox.waker());
     let ran = match (&db, token, slack) {
         (db, Some(token), None) => match db {

@@ -20,7 +20,7 @@
 //! staff role is ever pinged, and only on a new case. Logs carry ids, never
 //! owners' answers or the token.
 
-mod admin;
+pub(crate) mod admin;
 pub mod config;
 mod desk;
 mod follow_up;

@@ -17,6 +17,7 @@ use super::{code_of, user_key, Bot, BotError};
 use crate::domain::ids::{SessionId, UserKey};
 use crate::domain::text::fold_for_match;
 use crate::engine::{Effect, Input};
+use crate::privacy::forget_texts;
 use crate::runner::Turn;
 use crate::script::{AnswerType, Command, Flow, Lang, NodeKind};
 use crate::store::{CasePost, CaseRecord, CaseStatus, LivePrompt, SessionRecord};
@@ -706,23 +707,15 @@ impl Bot {
         let lang = self
             .lang_for(&user_key(user), None, Some(&cmd.locale))
             .await;
-        let content = t(
-            lang,
-            "あなたのデータを削除します：これまでの回答、相談の記録、支援機関に送った案件の内容（チャンネルの投稿とスレッドに転送したあなたのメッセージを含む）。\n\
-             個人情報保護法により、同意と第三者提供の記録（送付先・日時・共有した項目。回答の内容は含みません）は3年間保管します。\n\
-             削除は取り消せません。削除しますか？",
-            "This deletes your data: your answers, your consultations, and the contents of cases sent to support hubs (including their channel posts and your messages relayed to staff).\n\
-             Japan's privacy law (APPI) obliges us to keep the record of your consent and of each hand-over to a third party (recipient, date, items shared; not your answers) for three years.\n\
-             This cannot be undone. Delete?",
-        );
+        let content = forget_texts::confirm(lang);
         let body = json!({
             "type": 4,
             "data": {
                 "content": content,
                 "flags": EPHEMERAL,
                 "components": [render::row(vec![
-                    render::button(&format!("g:y:{user}"), &t(lang, "削除する", "Delete"), render::STYLE_DANGER),
-                    render::button(&format!("g:n:{user}"), &t(lang, "やめる", "Keep my data"), render::STYLE_SECONDARY),
+                    render::button(&format!("g:y:{user}"), &forget_texts::yes_label(lang), render::STYLE_DANGER),
+                    render::button(&format!("g:n:{user}"), &forget_texts::no_label(lang), render::STYLE_SECONDARY),
                 ])],
             }
         });
@@ -743,39 +736,25 @@ impl Bot {
         };
         if owner != user.to_string() {
             return self
-                .respond_ephemeral(
-                    comp.id,
-                    &comp.token,
-                    &t(lang, "この操作はできません。", "You cannot do that."),
-                )
+                .respond_ephemeral(comp.id, &comp.token, &forget_texts::not_yours(lang))
                 .await;
         }
         if !yes {
-            let body = json!({ "type": 7, "data": { "content": t(lang, "削除は取りやめました。", "Nothing was deleted."), "components": [] } });
+            let body = json!({ "type": 7, "data": { "content": forget_texts::kept(lang), "components": [] } });
             let _ = self.respond(comp.id, &comp.token, body).await;
             return;
         }
-        let body = json!({ "type": 7, "data": { "content": t(lang, "削除しています…", "Deleting…"), "components": [] } });
+        let body = json!({ "type": 7, "data": { "content": forget_texts::deleting(lang), "components": [] } });
         if let Err(e) = self.respond(comp.id, &comp.token, body).await {
             tracing::warn!(interaction = %comp.id, error = %e, "could not acknowledge /forget");
         }
         let lock = self.user_lock(user);
         let _g = lock.lock().await;
         let content = match self.forget(user).await {
-            Ok(r) => t(
-                lang,
-                &format!(
-                    "削除しました：相談 {} 件、回答 {} 件、案件の内容 {} 件（支援機関のチャンネルの投稿も消しました）。\n個人情報保護法により、同意と第三者提供の記録 {} 件（送付先・日時・共有した項目。回答の内容は含みません）は3年間保管します。",
-                    r.sessions, r.answers, r.cases, r.consent_records_kept
-                ),
-                &format!(
-                    "Deleted: {} consultation(s), {} answer(s), the contents of {} case(s) (their posts in the hubs' channels too).\nAs Japan's privacy law (APPI) requires, {} record(s) of your consent and of hand-overs to third parties (recipient, date, items shared; not your answers) are kept for three years.",
-                    r.sessions, r.answers, r.cases, r.consent_records_kept
-                ),
-            ),
+            Ok(r) => forget_texts::done(lang, &r),
             Err(e) => {
                 tracing::error!(user = %user, error = %e, "forget failed");
-                t(lang, "削除できませんでした。少し待ってからもう一度 /forget を実行してください。", "Your data could not be deleted. Please run /forget again in a moment.")
+                forget_texts::failed(lang)
             }
         };
         if let Err(e) = self

@@ -8,6 +8,7 @@
 //! | `SLACK_SIGNING_SECRET` | for the Events API over HTTP (Basic Information → Signing Secret) |
 //! | `SLACK_EVENTS_ADDR` | serve the Events API over HTTP on this address instead of Socket Mode |
 //! | `SLACK_API_BASE` | another Web API base URL (the tests' stand-in) |
+//! | `SLACK_ADMINS` | who may run `/madoguchi-admin reload`: member ids (`U…`) and user group ids (`S…`), comma-separated; without it nobody may |
 
 use std::net::SocketAddr;
 
@@ -55,6 +56,9 @@ pub struct SlackConfig {
     /// The dialogs folder (for the staff texts in `desk/`); `run` sets the
     /// configured one.
     pub dialogs: std::path::PathBuf,
+    /// Who may reload the dialogs (`SLACK_ADMINS`): members and user
+    /// groups, as Discord's `admin_role`.
+    pub admins: Vec<crate::routing::SlackId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -65,6 +69,8 @@ pub enum SlackConfigError {
     AppToken,
     #[error("SLACK_EVENTS_ADDR is set but SLACK_SIGNING_SECRET is not: copy it from Basic Information → Signing Secret")]
     SigningSecret,
+    #[error("SLACK_ADMINS has `{0}`, which is not a member id (U…) or user group id (S…): copy ids from a member's profile (⋮ → Copy member ID) or the user group's page")]
+    Admins(String),
     #[error("SLACK_EVENTS_ADDR `{0}` is not an address: write it like 0.0.0.0:3000")]
     Addr(String),
 }
@@ -115,6 +121,10 @@ impl SlackConfig {
             api_base: get("SLACK_API_BASE").filter(|s| !s.trim().is_empty()),
             reconnect_backoff_secs: 5,
             dialogs: "dialogs".into(),
+            admins: match get("SLACK_ADMINS") {
+                Some(a) => super::admin::parse_admins(&a).map_err(SlackConfigError::Admins)?,
+                None => Vec::new(),
+            },
         }))
     }
 }

@@ -24,9 +24,11 @@
 //! Owner text is escaped for mrkdwn ([`crate::escape::slack`]) and never
 //! unfurled. Logs carry ids, never owners' answers or tokens.
 
+mod admin;
 pub mod config;
 pub mod events;
 mod follow_up;
+mod forget;
 mod http;
 pub mod hub;
 pub mod notices;
@@ -172,6 +174,10 @@ pub(crate) struct Bot {
     /// session, node), until they press "done".
     pub(crate) ticks: Mutex<HashMap<(String, i64, u16), Vec<String>>>,
     user_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The dialogs folder (`/madoguchi-admin reload` reads it).
+    pub(crate) dialogs: std::path::PathBuf,
+    /// Who may reload (`SLACK_ADMINS`).
+    pub(crate) admins: Vec<crate::routing::SlackId>,
 }
 
 impl Bot {
@@ -420,6 +426,8 @@ pub async fn start(
         dm_channels: Mutex::new(HashMap::new()),
         ticks: Mutex::new(HashMap::new()),
         user_locks: Mutex::new(HashMap::new()),
+        dialogs: cfg.dialogs.clone(),
+        admins: cfg.admins.clone(),
     });
     let (stop, stop_rx) = watch::channel(false);
     let prompt_writer = tokio::spawn(

@@ -20,10 +20,10 @@
 //! into it.
 
 use super::{Api, ApiFail, SlackConfig, SlackError};
-use crate::render::prompt::split_text;
 use crate::domain::ids::{Transport, UserKey};
 use crate::network::reminders::Mention;
 use crate::network::worker::{NoticeSink, StaffNotice};
+use crate::render::prompt::split_text;
 use crate::routing::SlackStaff;
 use crate::store::{RelayMessage, Store};
 use async_trait::async_trait;

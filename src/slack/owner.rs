@@ -75,6 +75,11 @@ impl Bot {
     pub(crate) async fn on_dm(&self, user: &str, channel: &str, text: String) {
         let Some(key) = user_key(user) else { return };
         self.remember_dm(user, channel);
+        // The owner's own words for `/forget` are not an answer: they get
+        // the confirmation (and nothing is deleted without it).
+        if super::forget::is_forget_request(&text) {
+            return self.on_forget_command(user, channel).await;
+        }
         let lock = self.user_lock(user);
         let _g = lock.lock().await;
         let r: Result<(), OwnerError> = async {
@@ -193,6 +198,9 @@ impl Bot {
 
     /// A press or a menu choice on an owner's message.
     pub(crate) async fn on_action(&self, a: Action) {
+        if let Some(rest) = a.action_id.strip_prefix("g:") {
+            return self.on_forget_press(&a, rest).await;
+        }
         let Some(oid) = render::owner_id(&a.action_id) else {
             tracing::debug!(action = %a.action_id, "not an owner action");
             return;
@@ -363,6 +371,13 @@ impl Bot {
                 "ご相談はアプリとのDM（ダイレクトメッセージ）でお受けします。サイドバーの「アプリ」からmadoguchiを開いてください。",
                 "The consultation continues in your direct messages with the app (Apps → madoguchi in the sidebar).",
             ),
+            "/forget" if c.channel.starts_with('D') => t(lang, "このDMで確認をお送りします。", "Please confirm in this DM."),
+            "/forget" => t(
+                lang,
+                "確認のメッセージをアプリとのDMにお送りします（サイドバーの「アプリ」→ madoguchi）。",
+                "Please confirm in your direct messages with the app (Apps → madoguchi in the sidebar).",
+            ),
+            super::admin::COMMAND => self.admin_ack(c, lang).await,
             _ => t(lang, "このコマンドは準備中です。", "This command is not available yet."),
         }
     }
@@ -370,8 +385,11 @@ impl Bot {
     /// `/consult [ja|en]`: starts a consultation, or shows the current
     /// question again, in the owner's DM.
     pub(crate) async fn on_command(&self, c: SlashCommand) {
-        if c.command != "/consult" {
-            return;
+        match c.command.as_str() {
+            "/consult" => {}
+            "/forget" => return self.on_forget_command(&c.user, &c.channel).await,
+            super::admin::COMMAND => return self.on_admin_command(c).await,
+            _ => return,
         }
         let Some(key) = user_key(&c.user) else { return };
         let explicit = Lang::parse(&c.text);

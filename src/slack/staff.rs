@@ -54,7 +54,7 @@ impl Bot {
         n
     }
 
-    fn render_text(&self, lang: Lang, t: &Text) -> String {
+    pub(super) fn render_text(&self, lang: Lang, t: &Text) -> String {
         self.texts()
             .render(lang, t, &SlackMedium)
             .unwrap_or_else(|e| {

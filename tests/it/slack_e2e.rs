@@ -30,6 +30,9 @@ const PRO_CHANNEL: &str = "C0PRO00001";
 const CHAMBER_CHANNEL: &str = "C0CHAMBER1";
 const PRO_GROUP: &str = "S0PROSTAF1";
 const LOBBY: &str = "C0LOBBY001";
+/// The administrators (`SLACK_ADMINS`): a user group with one member.
+const ADMIN: &str = "U0ADMIN001";
+const ADMIN_GROUP: &str = "S0ADMINS01";
 
 /// The shipped routing with Slack targets for two Hyogo hubs: the
 /// pro-talent hub's staff as a user group, the chamber's as a member list.
@@ -67,6 +70,8 @@ struct Harness {
     auto_outbox: bool,
     /// The app's clock (a test may fix it and move it between restarts).
     clock: Arc<dyn Clock>,
+    /// The answer `consult` writes in the form (the vision).
+    vision: String,
 }
 
 /// Every text of a message: its notification text and its blocks' texts.
@@ -106,6 +111,8 @@ impl Harness {
         slack.add_channel(CHAMBER_CHANNEL, "hyogo-chamber", &[STAFF_CHAMBER]);
         slack.add_usergroup(PRO_GROUP, "hyogo-pro-staff", &[STAFF_PRO]);
         slack.add_channel(LOBBY, "lobby", &[OWNER]);
+        slack.add_user(ADMIN, "admin");
+        slack.add_usergroup(ADMIN_GROUP, "madoguchi-admins", &[ADMIN]);
         let dir = tempfile::tempdir().unwrap();
         let dialogs = dir.path().join("dialogs");
         std::fs::create_dir_all(&dialogs).unwrap();
@@ -128,6 +135,7 @@ impl Harness {
             prompt: Value::Null,
             auto_outbox,
             clock: Arc::new(SystemClock),
+            vision: "地域でいちばん信頼される工場にしたい".into(),
         };
         h.start_app().await;
         h
@@ -138,6 +146,7 @@ impl Harness {
             "SLACK_BOT_TOKEN" => Some(self.slack.bot_token_value()),
             "SLACK_APP_TOKEN" => Some(self.slack.app_token_value()),
             "SLACK_API_BASE" => Some(self.slack.api_url()),
+            "SLACK_ADMINS" => Some(ADMIN_GROUP.to_string()),
             _ => None,
         })
         .unwrap()
@@ -341,7 +350,8 @@ impl Harness {
         self.choose("q:", &["兵庫県"]).await;
         self.say("30").await;
         self.press("スキップ").await; // capital (optional)
-        self.in_form("地域でいちばん信頼される工場にしたい").await;
+        let vision = self.vision.clone();
+        self.in_form(&vision).await;
         self.tick(&["hiring", "sales"]).await; // issue_areas (multi)
         self.say("採用がうまくいかず、人手が足りない").await;
         self.press("人材確保・採用").await;
@@ -680,6 +690,239 @@ async fn consult_command_in_english_with_command_buttons_and_words() {
         .all_ephemerals()
         .iter()
         .any(|e| e.source == "slash_command_ack"));
+    h.finish().await;
+}
+
+/// Every text of every message a channel holds (thread replies included).
+fn channel_text(h: &Harness, channel: &str) -> String {
+    h.slack
+        .all_messages_in(channel)
+        .iter()
+        .map(text_of)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[tokio::test]
+async fn forget_asks_first_then_deletes_the_data_and_the_apps_copies_in_the_hubs() {
+    let mut h = Harness::new().await;
+    // A long answer, so that the case sheet continues in the post's thread.
+    h.vision = "地域でいちばん信頼される工場にしたい。".repeat(105);
+    let company = "株式会社ワスレテ製作所";
+    let case = h.consult(company, |_| {}).await;
+    h.delivered(case, "hyogo-pro").await;
+    h.delivered(case, "hyogo-chamber").await;
+    for ch in [PRO_CHANNEL, CHAMBER_CHANNEL] {
+        let all = channel_text(&h, ch);
+        assert!(
+            all.contains(company) && all.contains("山田太郎"),
+            "{ch}: {all}"
+        );
+    }
+    let posts = h.case_posts(PRO_CHANNEL);
+    let post_ts = Harness::ts(&posts[0]);
+    assert!(
+        h.slack.thread(PRO_CHANNEL, &post_ts).len() > 1,
+        "the long sheet continues in the thread"
+    );
+
+    // Typed words ask first, in Japanese; "やめる" keeps everything.
+    let ask = h.say("データ削除").await;
+    assert!(text_of(&ask).contains("削除しますか"), "{ask}");
+    assert!(text_of(&ask).contains("3年間保管"), "{ask}");
+    let ask_ts = Harness::ts(&ask);
+    h.press_only("やめる").await;
+    h.slack
+        .wait_for_call(|c| {
+            c.method == "chat.update"
+                && c.ok()
+                && c.param("ts") == ask_ts
+                && c.param("text").contains("取りやめ")
+        })
+        .await;
+    assert!(channel_text(&h, PRO_CHANNEL).contains(company));
+    assert!(!h
+        .store
+        .sessions_of_user(&h.owner())
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(h.slack.call_count("chat.delete"), 0);
+
+    // `/forget` in a channel: the acknowledgement (only the owner sees it)
+    // points to the DM, where the confirmation is.
+    let env = h
+        .slack
+        .user_runs_slash_command(OWNER, LOBBY, "/forget", "")
+        .await;
+    let ack = h.slack.wait_for_ack(&env).await;
+    let ack_text = ack
+        .payload
+        .map(|p| p["text"].to_string())
+        .unwrap_or_default();
+    assert!(ack_text.contains("DM"), "{ack_text}");
+    let ask = h.next_prompt().await;
+    assert!(text_of(&ask).contains("削除しますか"), "{ask}");
+    let ask_ts = Harness::ts(&ask);
+    h.press_only("削除する").await;
+    let done = h
+        .slack
+        .wait_for_call(|c| {
+            c.method == "chat.update"
+                && c.ok()
+                && c.param("ts") == ask_ts
+                && c.param("text").contains("削除しました")
+        })
+        .await;
+    assert!(
+        done.param("text").contains("3年間保管"),
+        "{:?}",
+        done.params
+    );
+
+    // The store holds nothing of the owner's answers.
+    let export = madoguchi::privacy::export(h.store.as_ref(), &h.owner())
+        .await
+        .unwrap();
+    let json = serde_json::to_string(&export).unwrap();
+    for needle in [company, "山田太郎", "yamada@example.jp", "営業部長"] {
+        assert!(!json.contains(needle), "{needle} left in the store: {json}");
+    }
+    assert!(export.sessions.is_empty());
+    // The hubs' channels: the case posts are tombstones, the sheet's
+    // continuation in the threads is deleted.
+    for ch in [PRO_CHANNEL, CHAMBER_CHANNEL] {
+        let all = channel_text(&h, ch);
+        for needle in [company, "山田太郎", "yamada@example.jp", "営業部長"] {
+            assert!(!all.contains(needle), "{needle} left in {ch}: {all}");
+        }
+        let posts = h.case_posts(ch);
+        assert_eq!(posts.len(), 1);
+        assert!(text_of(&posts[0]).contains("削除済み"), "{}", posts[0]);
+        assert!(
+            slack_standin::elements(&posts[0]["blocks"]).is_empty(),
+            "no staff buttons on a tombstone"
+        );
+    }
+    assert!(h.slack.thread(PRO_CHANNEL, &post_ts).len() == 1);
+    let deletes = h.slack.calls_to("chat.delete");
+    assert!(
+        !deletes.is_empty() && deletes.iter().all(|c| c.ok()),
+        "{deletes:#?}"
+    );
+    // The DM confirmation lost its buttons.
+    let msg = h.slack.message(&ask_ts).unwrap();
+    assert!(!has_actions(&msg), "{msg}");
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn forget_typed_in_english_ends_the_consultation_in_progress() {
+    let mut h = Harness::new().await;
+    h.slack
+        .user_runs_slash_command(OWNER, "", "/consult", "en")
+        .await;
+    let question = h.next_prompt().await;
+    let question_ts = Harness::ts(&question);
+    let ask = h.say("delete my data").await;
+    assert!(text_of(&ask).contains("Delete?"), "{ask}");
+    // The button names its owner, so a press by anyone else is refused.
+    assert_eq!(Harness::action_id(&ask, "Delete"), format!("g:y:{OWNER}"));
+    h.press_only("Delete").await;
+    let ask_ts = Harness::ts(&ask);
+    h.slack
+        .wait_for_call(|c| {
+            c.method == "chat.update"
+                && c.ok()
+                && c.param("ts") == ask_ts
+                && c.param("text").contains("Deleted:")
+        })
+        .await;
+    assert!(h
+        .store
+        .sessions_of_user(&h.owner())
+        .await
+        .unwrap()
+        .is_empty());
+    // The question the owner was on is gone with its buttons.
+    let gone = h.slack.message(&question_ts).unwrap();
+    assert_eq!(gone["standin_deleted"], true, "{gone}");
+    // Writing again starts a new consultation.
+    let p = h.say("hello").await;
+    assert!(has_actions(&p));
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn reload_is_for_administrators_only() {
+    let mut h = Harness::new().await;
+    // A valid edit waiting to be loaded.
+    let script = h.dialogs.join("first_contact.ja.yaml");
+    let text = std::fs::read_to_string(&script).unwrap();
+    std::fs::write(&script, format!("{text}\n# edited by the administrator\n")).unwrap();
+    // Someone else: refused, privately, and nothing reloads.
+    let env = h
+        .slack
+        .user_runs_slash_command(OUTSIDER, "", "/madoguchi-admin", "reload")
+        .await;
+    let ack = h.slack.wait_for_ack(&env).await;
+    let refusal = ack.payload.expect("an answer")["text"].to_string();
+    assert!(refusal.contains("管理者だけ"), "{refusal}");
+    assert_eq!(
+        h.slack
+            .ephemerals(&h.slack.dm_channel_of(OUTSIDER).unwrap(), OUTSIDER)
+            .iter()
+            .filter(|e| e.source == "slash_command_ack")
+            .count(),
+        1,
+        "the refusal is ephemeral"
+    );
+    // An administrator (a member of the admin user group): reloaded, the
+    // report only to them.
+    let env = h
+        .slack
+        .user_runs_slash_command(ADMIN, "", "/madoguchi-admin", "reload")
+        .await;
+    let ack = h.slack.wait_for_ack(&env).await;
+    assert!(ack.payload.unwrap()["text"]
+        .to_string()
+        .contains("再読み込み"));
+    let report = h
+        .slack
+        .wait_for_call(|c| c.method == "chat.postEphemeral" && c.param("user") == ADMIN)
+        .await;
+    assert!(
+        report.param("text").contains("再読み込みしました"),
+        "{:?}",
+        report.params
+    );
+    let reloads: Vec<_> = h
+        .store
+        .audit(None)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|a| a.action == "reload")
+        .collect();
+    assert_eq!(reloads.len(), 1, "{reloads:?}");
+    assert_eq!(reloads[0].actor, format!("slack:{ADMIN}"));
+    // A broken edit: refused with its errors; the running version stays.
+    std::fs::write(&script, "script: [broken\n").unwrap();
+    h.slack
+        .user_runs_slash_command(ADMIN, "", "/madoguchi-admin", "reload")
+        .await;
+    let report = h
+        .slack
+        .wait_for_call(|c| {
+            c.method == "chat.postEphemeral"
+                && c.param("user") == ADMIN
+                && c.param("text").contains("読み込みませんでした")
+        })
+        .await;
+    assert!(report.param("text").contains("いまの版で動き続けています"));
+    // The running version still serves a new consultation.
+    let p = h.say("こんにちは").await;
+    assert!(text_of(&p).contains("進めてよろしいですか"), "{p}");
     h.finish().await;
 }
 

@@ -181,6 +181,7 @@ impl SlackStandIn {
             views: BTreeMap::new(),
             response_urls: Default::default(),
             calls: vec![],
+            call_subscribers: vec![],
             faults: vec![],
             errors: vec![],
             conns: BTreeMap::new(),
@@ -661,6 +662,15 @@ impl SlackStandIn {
     /// Every Web API call (and `response_url` POST, method `response_url`) in order.
     pub fn calls(&self) -> Vec<ApiCall> {
         self.shared.lock().calls.clone()
+    }
+
+    /// Every Web API call from now on, as it is recorded: for a driver with many users
+    /// at once (the benchmark), which routes each call to its user instead of each user
+    /// searching all calls.
+    pub fn subscribe_calls(&self) -> tokio::sync::mpsc::UnboundedReceiver<ApiCall> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        self.shared.lock().call_subscribers.push(tx);
+        rx
     }
 
     /// The calls of one method.

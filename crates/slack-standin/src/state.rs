@@ -249,6 +249,8 @@ pub struct State {
     pub response_urls: HashMap<String, ResponseUrl>,
 
     pub calls: Vec<ApiCall>,
+    /// Receivers of every call as it is recorded (`subscribe_calls`).
+    pub call_subscribers: Vec<tokio::sync::mpsc::UnboundedSender<ApiCall>>,
     pub faults: Vec<Fault>,
     pub errors: Vec<String>,
 

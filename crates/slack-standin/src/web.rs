@@ -121,7 +121,7 @@ pub async fn api_handler(
             }
         };
         let index = st.calls.len();
-        st.calls.push(ApiCall {
+        let call = ApiCall {
             index,
             method: method.clone(),
             http_method: http_method.to_string(),
@@ -135,7 +135,10 @@ pub async fn api_handler(
             },
             injected,
             at,
-        });
+        };
+        st.call_subscribers
+            .retain(|tx| tx.send(call.clone()).is_ok());
+        st.calls.push(call);
         (status, response, retry_after, drop_conn)
     };
     shared.notify();
