@@ -79,6 +79,9 @@ impl Bot {
         let _g = lock.lock().await;
         let r: Result<(), OwnerError> = async {
             let open = self.runner.has_open_session(&key).await?;
+            if !open && self.relay_from_owner(&key, channel, &text).await? {
+                return Ok(());
+            }
             let lang = if open {
                 None
             } else {

@@ -1012,7 +1012,8 @@ pub async fn story(store: &dyn Store) {
             sessions: 1,
             answers: 3,
             cases: 1,
-            consent_records_kept: 3
+            consent_records_kept: 3,
+            relayed: r.relayed.clone(),
         }
     );
     assert!(store.latest_session(&owner).await.unwrap().is_none());
