@@ -366,6 +366,8 @@ impl Bot {
                 "ご相談はアプリとのDM（ダイレクトメッセージ）でお受けします。サイドバーの「アプリ」からmadoguchiを開いてください。",
                 "The consultation continues in your direct messages with the app (Apps → madoguchi in the sidebar).",
             ),
+            // Staff's command: the desk's answer follows (privately).
+            "/madoguchi" => t(lang, "受け付けました。", "Received."),
             _ => t(lang, "このコマンドは準備中です。", "This command is not available yet."),
         }
     }

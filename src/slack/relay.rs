@@ -156,7 +156,7 @@ impl Bot {
             "owner.relayed"
         };
         let t = Text::new(key_text).arg("case", Arg::code(&case.id.to_string()));
-        let body = json!({ "channel": channel, "text": self.render_text(lang, &t) });
+        let body = json!({ "channel": channel, "text": self.render_text(lang, &t), "unfurl_links": false, "unfurl_media": false });
         self.post_message(&body).await?;
         Ok(true)
     }
@@ -234,7 +234,7 @@ impl Bot {
         };
         if !text.is_empty() {
             let _ = self
-                .post_message(&json!({ "channel": a.channel, "text": text }))
+                .post_message(&json!({ "channel": a.channel, "text": text, "unfurl_links": false, "unfurl_media": false }))
                 .await;
         }
     }

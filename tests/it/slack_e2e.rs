@@ -791,3 +791,273 @@ async fn events_over_http_are_verified_and_a_retry_is_handled_once() {
         slack.stand_in_errors()
     );
 }
+
+// ---------------------------------------------------------------- the relay
+
+/// The app's messages in the thread of the case post `ts` (after the post).
+fn thread_texts(h: &Harness, ts: &str) -> Vec<String> {
+    h.slack
+        .thread(PRO_CHANNEL, ts)
+        .iter()
+        .skip(1)
+        .map(text_of)
+        .collect()
+}
+
+/// Waits until a message containing `text` is in the thread of `ts`.
+async fn in_thread(h: &Harness, ts: &str, text: &str) -> Value {
+    let ts = ts.to_string();
+    let text = text.to_string();
+    h.slack
+        .wait_for(|_| {
+            h.slack
+                .thread(PRO_CHANNEL, &ts)
+                .iter()
+                .skip(1)
+                .any(|m| text_of(m).contains(&text))
+        })
+        .await;
+    h.slack
+        .thread(PRO_CHANNEL, &ts)
+        .into_iter()
+        .skip(1)
+        .find(|m| text_of(m).contains(&text))
+        .unwrap()
+}
+
+/// The app's messages in the owner's DM containing `text`.
+fn dm_with(h: &Harness, text: &str) -> Vec<Value> {
+    h.slack
+        .bot_messages_in(&h.dm())
+        .into_iter()
+        .filter(|m| text_of(m).contains(text))
+        .collect()
+}
+
+async fn dm_arrives(h: &Harness, text: &str) -> Value {
+    h.slack.wait_for(|_| !dm_with(h, text).is_empty()).await;
+    dm_with(h, text).remove(0)
+}
+
+async fn relayed(h: &Harness, case: CaseId) -> Vec<madoguchi::store::RelayRecord> {
+    h.store.relays_of_case(case).await.unwrap()
+}
+
+/// Waits until every relay message of the case is sent (or failed).
+async fn relays_settled(h: &Harness, case: CaseId) -> Vec<madoguchi::store::RelayRecord> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let rs = relayed(h, case).await;
+        if rs.iter().all(|r| r.status != DeliveryStatus::Pending) {
+            return rs;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{rs:#?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn relay_both_ways_within_slack() {
+    let mut h = Harness::new().await;
+    let case = h.consult("株式会社リレー", |_| {}).await;
+    h.delivered(case, "hyogo-pro").await;
+    let post = h.case_posts(PRO_CHANNEL).remove(0);
+    let ts = Harness::ts(&post);
+
+    // Owner → staff: a DM after routing goes into the case thread, with
+    // nothing that pings or links.
+    h.slack
+        .user_sends_dm(
+            OWNER,
+            "来週なら時間があります <!channel> <@U0STAFF001> <https://evil.example|銀行> https://evil.example",
+        )
+        .await;
+    let note = in_thread(&h, &ts, "来週なら時間があります").await;
+    let t = text_of(&note);
+    assert!(
+        !t.contains("<!channel>") && !t.contains("<@U0STAFF001>") && !t.contains("<https:"),
+        "{t}"
+    );
+    assert_eq!(note["metadata"]["event_type"], "madoguchi_relay", "{note}");
+    dm_arrives(&h, "お伝えしました").await;
+
+    // Staff → owner with /madoguchi reply in the hub's channel.
+    let id = case.to_string();
+    let env = h
+        .slack
+        .user_runs_slash_command(
+            STAFF_PRO,
+            PRO_CHANNEL,
+            "/madoguchi",
+            &format!("reply {id} 火曜14時に伺います <!here>"),
+        )
+        .await;
+    h.slack.wait_for_ack(&env).await;
+    let m = dm_arrives(&h, "火曜14時に伺います").await;
+    assert!(!text_of(&m).contains("<!here>"), "{m}");
+    in_thread(&h, &ts, "火曜14時に伺います").await;
+
+    // Someone in the channel but not staff: refused privately, nothing sent.
+    let env = h
+        .slack
+        .user_runs_slash_command(
+            OUTSIDER,
+            PRO_CHANNEL,
+            "/madoguchi",
+            &format!("reply {id} なりすまし"),
+        )
+        .await;
+    h.slack.wait_for_ack(&env).await;
+    h.slack
+        .wait_for(|cs| {
+            cs.iter()
+                .any(|c| c.method == "chat.postEphemeral" && c.param("user") == OUTSIDER)
+        })
+        .await;
+
+    // Staff → owner with the message shortcut on a message in the thread.
+    let env = h
+        .slack
+        .user_runs_message_action(
+            STAFF_PRO,
+            PRO_CHANNEL,
+            &Harness::ts(&note),
+            "reply_to_owner",
+        )
+        .await;
+    h.slack.wait_for_ack(&env).await;
+    let view = h.slack.wait_for_view(STAFF_PRO).await;
+    h.slack
+        .user_submits_modal(
+            STAFF_PRO,
+            &view.id,
+            json!({ "text": "資料をお送りください" }),
+        )
+        .await;
+    dm_arrives(&h, "資料をお送りください").await;
+    in_thread(&h, &ts, "資料をお送りください").await;
+
+    // The outsider's message never reached the owner; each message was
+    // sent once, and what stays is ids, never text.
+    assert!(dm_with(&h, "なりすまし").is_empty());
+    assert_eq!(dm_with(&h, "火曜14時に伺います").len(), 1);
+    let rs = relays_settled(&h, case).await;
+    assert_eq!(rs.len(), 3, "{rs:#?}");
+    for r in &rs {
+        assert_eq!(r.status, DeliveryStatus::Delivered, "{r:?}");
+        assert!(r.body.is_none(), "the text is erased once sent: {r:?}");
+        assert!(!r.message_ids.is_empty());
+    }
+    let actions: Vec<String> = h
+        .store
+        .audit(Some(case))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.action)
+        .filter(|a| a.starts_with("relay"))
+        .collect();
+    assert_eq!(
+        actions,
+        ["relay_to_staff", "relay_to_owner", "relay_to_owner"]
+    );
+    assert!(!thread_texts(&h, &ts)
+        .iter()
+        .any(|t| t.contains("なりすまし")));
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_500_and_a_429_while_relaying_deliver_each_message_exactly_once() {
+    let mut h = Harness::new().await;
+    let case = h.consult("株式会社リトライ", |_| {}).await;
+    h.delivered(case, "hyogo-pro").await;
+    let ts = Harness::ts(&h.case_posts(PRO_CHANNEL).remove(0));
+
+    // The reply is posted, but the answer is lost (a 500 after the
+    // commit): the retry finds it by its metadata instead of posting again.
+    h.slack
+        .lose_response_after_commit("chat.postMessage", Some("一度だけ届く返信"), 1);
+    let env = h
+        .slack
+        .user_runs_slash_command(
+            STAFF_PRO,
+            PRO_CHANNEL,
+            "/madoguchi",
+            &format!("reply {case} 一度だけ届く返信"),
+        )
+        .await;
+    h.slack.wait_for_ack(&env).await;
+    dm_arrives(&h, "一度だけ届く返信").await;
+    relays_settled(&h, case).await;
+    assert_eq!(dm_with(&h, "一度だけ届く返信").len(), 1);
+
+    // The owner's answer meets a 500 and then a 429: one note in the thread.
+    h.slack.fail_with_status("chat.postMessage", 500, 1);
+    h.slack.rate_limit("chat.postMessage", 1, 1);
+    h.slack
+        .user_sends_dm(OWNER, "承知しました、お待ちしています")
+        .await;
+    in_thread(&h, &ts, "承知しました、お待ちしています").await;
+    let rs = relays_settled(&h, case).await;
+    assert!(
+        rs.iter().all(|r| r.status == DeliveryStatus::Delivered),
+        "{rs:#?}"
+    );
+    assert!(
+        rs.iter().any(|r| r.attempts >= 2),
+        "a retry happened: {rs:#?}"
+    );
+    assert_eq!(
+        thread_texts(&h, &ts)
+            .iter()
+            .filter(|t| t.contains("承知しました、お待ちしています"))
+            .count(),
+        1
+    );
+    assert_eq!(h.slack.pending_faults(), 0);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn cases_reply_from_the_terminal_reaches_a_slack_owner() {
+    let mut h = Harness::new().await;
+    let case = h.consult("株式会社ターミナル", |_| {}).await;
+    h.delivered(case, "hyogo-pro").await;
+    let ts = Harness::ts(&h.case_posts(PRO_CHANNEL).remove(0));
+    let db = h._dir.path().join("bot.db");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_madoguchi"))
+        .args([
+            "cases",
+            "reply",
+            &case.to_string(),
+            "--as",
+            "cli:tanaka",
+            "--hub",
+            "hyogo-pro",
+        ])
+        .arg("--message")
+        .arg("お電話で詳しく伺います")
+        .arg("--db")
+        .arg(&db)
+        .arg("--dialogs")
+        .arg(&h.dialogs)
+        .output()
+        .unwrap();
+    let so = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{so}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(so.contains("queued"), "{so}");
+    // The running app's outbox sends it (woken by its poll).
+    dm_arrives(&h, "お電話で詳しく伺います").await;
+    in_thread(&h, &ts, "お電話で詳しく伺います").await;
+    let rs = relays_settled(&h, case).await;
+    assert!(
+        rs.iter().all(|r| r.status == DeliveryStatus::Delivered),
+        "{rs:#?}"
+    );
+    h.finish().await;
+}
