@@ -63,7 +63,22 @@ struct Harness {
     /// Whether the outbox runs by itself (as in `run`) or only when the
     /// test drives it.
     auto_outbox: bool,
+    /// Discord beside Slack in the same process (a hub on Discord).
+    cross: Option<Cross>,
 }
+
+/// The Discord side of a cross-platform test: the stand-in, the bot's
+/// configuration and the running bot.
+struct Cross {
+    discord: crate::support::discord::DiscordStandIn,
+    cfg: madoguchi::discord::Config,
+    bot: Option<madoguchi::discord::RunningBot>,
+}
+
+const D_GUILD: u64 = 600_000_000_000_000_001;
+const D_PRO_CHANNEL: u64 = 100_000_000_000_000_101;
+const D_PRO_ROLE: u64 = 100_000_000_000_000_201;
+const D_STAFF: u64 = 400_000_000_000_000_002;
 
 /// Every text of a message: its notification text and its blocks' texts.
 fn text_of(m: &Value) -> String {
@@ -93,6 +108,16 @@ impl Harness {
     }
 
     async fn with(auto_outbox: bool) -> Harness {
+        Harness::build(auto_outbox, false).await
+    }
+
+    /// The pro-talent hub on Discord (only), the chamber on Slack (only):
+    /// both platforms in one process, as `madoguchi run` starts them.
+    async fn cross() -> Harness {
+        Harness::build(true, true).await
+    }
+
+    async fn build(auto_outbox: bool, cross: bool) -> Harness {
         let slack = SlackStandIn::start().await;
         slack.add_user(OWNER, "owner");
         slack.add_user(STAFF_PRO, "pro-staff");
@@ -107,8 +132,37 @@ impl Harness {
         std::fs::create_dir_all(&dialogs).unwrap();
         copy_dialogs(&dialogs);
         let routing = std::fs::read_to_string(dialogs.join("routing.yaml")).unwrap();
-        let edited = with_slack_targets(&routing);
+        let edited = if cross {
+            routing.replacen(
+                r#"      discord: { channel: "100000000000000103", staff_role: "100000000000000203" }"#,
+                &format!("      slack: {{ channel: {CHAMBER_CHANNEL}, staff: [{STAFF_CHAMBER}] }}"),
+                1,
+            )
+        } else {
+            with_slack_targets(&routing)
+        };
         assert_ne!(edited, routing, "the test routing names Slack targets");
+        let cross = if cross {
+            let discord = crate::support::discord::DiscordStandIn::start().await;
+            discord.add_guild(D_GUILD, "Network");
+            discord.add_text_channel(D_GUILD, D_PRO_CHANNEL, "hyogo-pro");
+            discord.add_role(D_GUILD, D_PRO_ROLE, "hyogo-pro staff");
+            discord.add_member(D_GUILD, D_STAFF, "pro-staff", &[D_PRO_ROLE]);
+            let mut cfg = madoguchi::discord::Config {
+                dialogs: dialogs.clone(),
+                ..Default::default()
+            };
+            cfg.discord.api_base = Some(discord.http_base());
+            cfg.outbox.poll_interval_ms = 50;
+            cfg.outbox.backoff_base_ms = 50;
+            Some(Cross {
+                discord,
+                cfg,
+                bot: None,
+            })
+        } else {
+            None
+        };
         std::fs::write(dialogs.join("routing.yaml"), edited).unwrap();
         let store: Arc<dyn Store> =
             Arc::new(SqliteStore::open(&dir.path().join("bot.db")).await.unwrap());
@@ -123,6 +177,7 @@ impl Harness {
             last: None,
             prompt: Value::Null,
             auto_outbox,
+            cross,
         };
         h.start_app().await;
         h
@@ -147,10 +202,13 @@ impl Harness {
     /// with the Slack sender, the app connected over Socket Mode.
     async fn start_app(&mut self) {
         let bundle = madoguchi::script::load_dir(&self.dialogs).unwrap();
-        let rc = madoguchi::runner::RunnerConfig {
+        let mut rc = madoguchi::runner::RunnerConfig {
             transports: vec!["slack".into()],
             ..Default::default()
         };
+        if self.cross.is_some() {
+            rc.transports.push("discord".into());
+        }
         let runner = Arc::new(
             Runner::new(self.store.clone(), Arc::new(SystemClock), bundle, rc)
                 .await
@@ -163,11 +221,25 @@ impl Harness {
             ..Default::default()
         };
         let wake = Arc::new(tokio::sync::Notify::new());
-        let outbox = Arc::new(
-            Outbox::new(self.store.clone(), runner.clock().clone(), ocfg.clone())
-                .with_wake(wake.clone())
-                .with_sender(slack::sender(&cfg, runner.clone()).unwrap()),
-        );
+        let mut outbox = Outbox::new(self.store.clone(), runner.clock().clone(), ocfg.clone())
+            .with_wake(wake.clone())
+            .with_sender(slack::sender(&cfg, runner.clone()).unwrap());
+        if let Some(x) = &mut self.cross {
+            let token = madoguchi::discord::Token::new(&x.discord.bot_token()).unwrap();
+            outbox = outbox.with_sender(madoguchi::discord::sender(&x.cfg, &token, runner.clone()));
+            let mut dcfg = x.cfg.clone();
+            dcfg.deliveries = madoguchi::discord::Deliveries::Elsewhere(wake.clone());
+            let before = x.discord.identifies();
+            x.bot = Some(
+                madoguchi::discord::start(dcfg, token, runner.clone())
+                    .await
+                    .expect("the Discord bot starts"),
+            );
+            x.discord
+                .wait_gateway(|g| g.identifies > before && g.connected)
+                .await;
+        }
+        let outbox = Arc::new(outbox);
         if self.auto_outbox {
             let (stop, rx) = tokio::sync::watch::channel(false);
             let task = tokio::spawn(outbox.clone().run(rx));
@@ -187,6 +259,9 @@ impl Harness {
     async fn stop_app(&mut self) {
         if let Some(a) = self.app.take() {
             a.shutdown().await;
+        }
+        if let Some(b) = self.cross.as_mut().and_then(|x| x.bot.take()) {
+            b.shutdown().await.expect("clean shutdown");
         }
         if let Some((stop, task)) = self.outbox_task.take() {
             let _ = stop.send(true);
@@ -1059,5 +1134,72 @@ async fn cases_reply_from_the_terminal_reaches_a_slack_owner() {
         rs.iter().all(|r| r.status == DeliveryStatus::Delivered),
         "{rs:#?}"
     );
+    h.finish().await;
+}
+
+/// An owner on Slack whose case goes to a hub on Discord: the owner's
+/// later DM reaches the Discord case thread, and `/reply` there reaches
+/// the owner's Slack DM, through the one outbox.
+#[tokio::test]
+async fn a_slack_owner_and_a_discord_hub_relay_both_ways() {
+    let mut h = Harness::cross().await;
+    let case = h.consult("株式会社ぎゃくほうこう", |_| {}).await;
+    h.delivered(case, "hyogo-pro").await;
+    let post: u64 = h
+        .store
+        .case_posts(case)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.hub_id == "hyogo-pro")
+        .map(|p| {
+            assert_eq!(p.transport, "discord");
+            p.message_id.parse().unwrap()
+        })
+        .unwrap();
+    let x = h.cross.as_ref().unwrap();
+    let posted_in = |channel: u64, text: &'static str| {
+        move |c: &crate::support::discord::RecordedCall| {
+            c.method == "POST"
+                && c.path == format!("/channels/{channel}/messages")
+                && c.ok()
+                && c.body
+                    .as_ref()
+                    .is_some_and(|b| b["content"].as_str().unwrap_or("").contains(text))
+        }
+    };
+    // Owner (Slack) → staff (the Discord thread made on first use).
+    h.slack
+        .user_sends_dm(
+            OWNER,
+            "来週なら時間があります @everyone <@400000000000000002>",
+        )
+        .await;
+    let c = x
+        .discord
+        .wait_for_call(posted_in(post, "来週なら時間があります"))
+        .await;
+    let body = c.body.unwrap();
+    assert_eq!(body["allowed_mentions"]["parse"], json!([]), "{body}");
+    dm_arrives(&h, "お伝えしました").await;
+
+    // Staff (Discord, /reply in the thread) → owner (Slack DM), escaped.
+    x.discord
+        .user_runs_slash_command(
+            Some(D_GUILD),
+            post,
+            D_STAFF,
+            "reply",
+            json!({ "message": "火曜14時に伺います <!channel>" }),
+            "ja",
+        )
+        .await;
+    let m = dm_arrives(&h, "火曜14時に伺います").await;
+    assert!(!text_of(&m).contains("<!channel>"), "{m}");
+    let rs = relays_settled(&h, case).await;
+    assert_eq!(rs.len(), 2, "{rs:#?}");
+    assert!(rs
+        .iter()
+        .all(|r| r.status == DeliveryStatus::Delivered && r.body.is_none()));
     h.finish().await;
 }
