@@ -213,6 +213,40 @@ pub async fn queue(
     Ok(ids)
 }
 
+/// Queues the decision's notes for the hubs whose case thread is not on
+/// `platform` (an adapter posts the notes for its own platform's threads
+/// itself; a case forwarded from a Slack hub to a Discord hub has its
+/// note there too).
+pub async fn queue_notes_elsewhere(
+    store: &dyn Store,
+    case: &CaseRecord,
+    fx: &Effects,
+    platform: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, RelayError> {
+    let posts = store.case_posts(case.id).await?;
+    let deliveries = store.deliveries(case.id).await?;
+    let notes: Vec<_> = fx
+        .notes
+        .iter()
+        .filter(|n| hub_transport(&n.hub, &posts, &deliveries).is_some_and(|t| t != platform))
+        .cloned()
+        .collect();
+    if notes.is_empty() {
+        return Ok(vec![]);
+    }
+    let only_notes = Effects {
+        actor: fx.actor.clone(),
+        notes,
+        ..Effects::default()
+    };
+    let what = What {
+        owner: false,
+        notes: true,
+    };
+    queue(store, case, &only_notes, None, what, now).await
+}
+
 /// The language a relay message is read in: the owner's (of their last
 /// consultation) for a message to them, Japanese for staff (as every
 /// staff text on the hubs' platforms).

@@ -302,6 +302,22 @@ impl Bot {
                 }
             }
         }
+        // Notes for a hub whose thread is on another platform.
+        match crate::relay::queue_notes_elsewhere(
+            self.store.as_ref(),
+            &applied.case,
+            &fx,
+            "slack",
+            now,
+        )
+        .await
+        {
+            Ok(ids) if !ids.is_empty() => self.wake.notify_one(),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(case = %case, error = %e, "could not queue notes for another platform")
+            }
+        }
         // Messages for the owner (a reply, a consent request for a
         // forward) go to their DM on their platform through the relay's
         // outbox.
