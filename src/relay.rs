@@ -34,8 +34,8 @@ pub struct Body {
     /// A forward request the owner answers with yes / no buttons.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ask: Option<i64>,
-    /// Audit entries naming `"$messages"`, written once the message is
-    /// sent, with the ids of what was posted.
+    /// Audit entries naming `"$messages"` (which [`queue`] writes at once,
+    /// naming the relay row instead).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audit: Vec<AuditNew>,
 }
@@ -183,11 +183,68 @@ pub async fn queue(
 ) -> Result<Vec<i64>, RelayError> {
     let posts = store.case_posts(case.id).await?;
     let deliveries = store.deliveries(case.id).await?;
-    let rows = plan(case, &posts, &deliveries, fx, ask, what)?;
+    let mut rows = plan(case, &posts, &deliveries, fx, ask, what)?;
     if rows.is_empty() {
         return Ok(vec![]);
     }
-    Ok(store.queue_relays(&rows, now).await?)
+    // The audit entries are written now, naming the queued message (its
+    // row keeps the ids of what is posted), so the case's history is in
+    // the order things were asked for, whenever they are sent.
+    let mut audit = Vec::new();
+    for (i, r) in rows.iter_mut().enumerate() {
+        if let Ok(mut b) = Body::parse(&r.body) {
+            if !b.audit.is_empty() {
+                audit.extend(b.audit.drain(..).map(|a| (i, a)));
+                r.body = serde_json::to_string(&b).unwrap_or_default();
+            }
+        }
+    }
+    let ids = store.queue_relays(&rows, now).await?;
+    for (i, a) in audit {
+        let mut detail = a.detail.clone();
+        if let Some(obj) = detail.as_object_mut() {
+            obj.retain(|_, v| v != "$messages");
+            obj.insert("relay".into(), serde_json::json!(ids[i]));
+        }
+        store
+            .append_audit(Some(case.id), &a.actor, &a.action, &detail, now)
+            .await?;
+    }
+    Ok(ids)
+}
+
+/// Queues the decision's notes for the hubs whose case thread is not on
+/// `platform` (an adapter posts the notes for its own platform's threads
+/// itself; a case forwarded from a Slack hub to a Discord hub has its
+/// note there too).
+pub async fn queue_notes_elsewhere(
+    store: &dyn Store,
+    case: &CaseRecord,
+    fx: &Effects,
+    platform: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, RelayError> {
+    let posts = store.case_posts(case.id).await?;
+    let deliveries = store.deliveries(case.id).await?;
+    let notes: Vec<_> = fx
+        .notes
+        .iter()
+        .filter(|n| hub_transport(&n.hub, &posts, &deliveries).is_some_and(|t| t != platform))
+        .cloned()
+        .collect();
+    if notes.is_empty() {
+        return Ok(vec![]);
+    }
+    let only_notes = Effects {
+        actor: fx.actor.clone(),
+        notes,
+        ..Effects::default()
+    };
+    let what = What {
+        owner: false,
+        notes: true,
+    };
+    queue(store, case, &only_notes, None, what, now).await
 }
 
 /// The language a relay message is read in: the owner's (of their last

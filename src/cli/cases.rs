@@ -41,8 +41,9 @@ pub enum CasesCmd {
     Claim(ActArgs),
     /// Give a case you hold back to the hub.
     Release(ActArgs),
-    /// Hand a case to another hub; within the owner's consent only (the
-    /// owner is asked from the chat platform for other hubs).
+    /// Hand a case to another hub: at once within the owner's consent;
+    /// for another hub the owner is asked first (on their chat platform,
+    /// sent by `madoguchi run`).
     Forward {
         #[command(flatten)]
         act: ActArgs,
@@ -67,7 +68,8 @@ pub enum CasesCmd {
         #[arg(long)]
         outcome: String,
     },
-    /// Send a message to the case's owner.
+    /// Send a message to the case's owner (queued; `madoguchi run` sends it
+    /// to the owner's chat platform).
     Reply {
         #[command(flatten)]
         act: ActArgs,
@@ -287,16 +289,19 @@ async fn act(a: ActArgs, action: Action) -> Result<u8> {
         }
         Decision::Accepted(fx) => fx,
     };
-    // Messages for the owner travel on the owner's chat platform, which
-    // the terminal has no connection to; nothing is written then, so the
-    // action can be done from the case's thread instead. A terminal owner
-    // is asked about a forward when they next start `madoguchi chat`, so
-    // that request is kept.
+    // Messages for the owner travel on the owner's chat platform: they are
+    // queued in the relay's outbox, which `madoguchi run` sends. An owner
+    // who consults on the terminal has no such platform: they are asked
+    // about a forward when they next start `madoguchi chat` (so that
+    // request is kept), and any other message to them changes nothing.
+    let owner_platform = view.case.user.transport().as_str();
     let terminal_owner = view.case.user.transport() == madoguchi::domain::ids::Transport::Terminal;
-    if !fx.owner.is_empty() || (fx.consent_ask.is_some() && !terminal_owner) {
+    let reachable = madoguchi::relay::TRANSPORTS.contains(&owner_platform);
+    if (!fx.owner.is_empty() && !reachable)
+        || (fx.consent_ask.is_some() && !reachable && !terminal_owner)
+    {
         bail!(
-            "this needs a message to the owner ({}), which only the bot on the owner's chat platform can send: do it from the case's thread (`/reply`, or the Forward button), nothing was changed",
-            view.case.user.transport()
+            "this needs a message to the owner, who consults on {owner_platform}, where the bot cannot reach them: contact them directly (their details are on the case sheet); nothing was changed"
         );
     }
     let applied = match madoguchi::casework::apply(store.as_ref(), &view, &fx, now).await {
@@ -315,6 +320,26 @@ async fn act(a: ActArgs, action: Action) -> Result<u8> {
         now,
     )
     .await;
+    // The terminal has no case thread at hand: the notes go to the hubs'
+    // threads through the relay's outbox too. A terminal owner's consent
+    // question waits for their next chat instead.
+    let ask = match (&fx.consent_ask, applied.request) {
+        (Some(a), Some(r)) if reachable => Some((r, a)),
+        _ => None,
+    };
+    let what = madoguchi::relay::What {
+        owner: reachable,
+        notes: true,
+    };
+    let queued = madoguchi::relay::queue(store.as_ref(), &applied.case, &fx, ask, what, now)
+        .await
+        .context("the change is saved, but its messages could not be queued")?;
+    if !queued.is_empty() {
+        println!(
+            "queued {} message(s) for the owner and the case's thread; `madoguchi run` sends them",
+            queued.len()
+        );
+    }
     if let Some(r) = &fx.reply {
         println!("{}", render(r)?);
     }

@@ -113,6 +113,10 @@ pub const KEYS: &[(&str, &[&str])] = &[
     ("owner.disagree", &[]),
     ("owner.request_gone", &[]),
     ("owner.case_being_delivered", &["case"]),
+    ("owner.relayed", &["case"]),
+    ("slack.reply_usage", &[]),
+    ("form.reply_title", &[]),
+    ("form.reply_label", &[]),
 ];
 
 /// One argument of a text.

@@ -403,9 +403,20 @@ impl Bot {
                 ])]);
             }
             let m = self.raw.create_message(channel, &msg).await?;
-            progress
+            if !progress
                 .posted(&channel.to_string(), &m.to_string())
-                .await?;
+                .await?
+            {
+                // The owner was forgotten meanwhile: the piece goes again.
+                if let Err(e) = self
+                    .http
+                    .delete_message(channel, m, Some("the owner deleted their data"))
+                    .await
+                {
+                    tracing::warn!(error = %e, "could not delete a relayed message of a forgotten owner");
+                }
+                return Err(Fail::Permanent("the owner deleted their data".into()));
+            }
         }
         Ok(())
     }

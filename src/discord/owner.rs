@@ -790,7 +790,9 @@ impl Bot {
         // messages and the rest of a long case sheet (each once; a retried
         // delivery records its pieces again).
         let mut seen = std::collections::HashSet::new();
-        for m in relayed.iter().filter(|m| {
+        // Those recorded while the owner was being forgotten come back in
+        // the report.
+        for m in relayed.iter().chain(report.relayed.iter()).filter(|m| {
             (m.direction == "to_staff" || m.direction == super::outbox::SHEET_PIECE)
                 && seen.insert(m.message_id.clone())
         }) {

@@ -331,7 +331,10 @@ impl Bot {
                 return;
             }
         };
-        let Some(p) = posts.iter().find(|p| p.hub_id == hub_id) else {
+        let Some(p) = posts
+            .iter()
+            .find(|p| p.hub_id == hub_id && p.transport == "discord")
+        else {
             return;
         };
         let headline = match p.thread_id {
@@ -626,6 +629,20 @@ impl Bot {
         for n in &fx.notes {
             let text = self.staff_text(&n.text);
             self.note(case, &n.hub, &text).await;
+        }
+        // A hub whose thread is on another platform gets its notes through
+        // the relay's outbox.
+        if let Ok(Some(c)) = self.store.case(case).await {
+            let now = self.runner.clock().now();
+            match crate::relay::queue_notes_elsewhere(self.store.as_ref(), &c, fx, "discord", now)
+                .await
+            {
+                Ok(ids) if !ids.is_empty() => self.wake.notify_one(),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(case = %case, error = %e, "could not queue notes for another platform")
+                }
+            }
         }
     }
     /// The hubs a case can be forwarded to, marked by whether the owner's

@@ -276,8 +276,9 @@ impl RelayProgress<'_> {
     }
     /// Records a piece just posted (or found) in `channel`: its id in the
     /// relay row, and in `relay_messages`, from which forgetting the owner
-    /// deletes it on the platform.
-    pub async fn posted(&self, channel: &str, message: &str) -> Result<(), Fail> {
+    /// deletes it on the platform. `Ok(false)`: the owner was forgotten
+    /// while the piece was being posted, so the sender deletes it again.
+    pub async fn posted(&self, channel: &str, message: &str) -> Result<bool, Fail> {
         let ids = {
             let mut ids = self.ids.lock().unwrap_or_else(|e| e.into_inner());
             ids.push(message.to_string());
@@ -290,6 +291,16 @@ impl RelayProgress<'_> {
             .await
             .map_err(store_err)?
         {
+            let forgotten = self
+                .store
+                .relays_of_case(self.relay.case)
+                .await
+                .map_err(store_err)?
+                .iter()
+                .any(|r| r.id == self.relay.id && r.status == crate::store::DeliveryStatus::Failed);
+            if forgotten {
+                return Ok(false);
+            }
             return Err(Fail::Transient(
                 "the relay message's lease ran out while it was being sent".into(),
             ));
@@ -307,7 +318,8 @@ impl RelayProgress<'_> {
                 at: self.now,
             })
             .await
-            .map_err(store_err)
+            .map_err(store_err)?;
+        Ok(true)
     }
 }
 
@@ -630,14 +642,7 @@ impl Outbox {
             tracing::warn!(relay = r.id, case = %r.case, "the relay message's lease ran out and another worker took it over; this attempt's result is dropped");
             return Ok(());
         }
-        if let Some(body) = body.filter(|b| !b.audit.is_empty()) {
-            let fx = crate::desk::Effects {
-                audit: body.audit,
-                ..Default::default()
-            };
-            crate::casework::audit_relay(self.store.as_ref(), r.case, &fx, &progress.ids(), now)
-                .await?;
-        }
+        let _ = body;
         Ok(())
     }
 

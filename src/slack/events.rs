@@ -18,6 +18,9 @@ pub struct Action {
     /// The message's input state (`state.values`), for "done" buttons.
     pub state: Value,
     pub trigger_id: String,
+    /// The text of the message pressed on (the wording an owner was shown
+    /// with a consent request).
+    pub message_text: String,
 }
 
 /// A submitted modal.
@@ -51,7 +54,53 @@ pub enum Event {
     Action(Action),
     ViewSubmit(ViewSubmit),
     Command(SlashCommand),
+    /// A message shortcut run on a message (staff's "Reply to owner").
+    MessageAction(MessageAction),
     Ignore,
+}
+
+/// A message shortcut run on a message in a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageAction {
+    pub user: String,
+    pub channel: String,
+    pub callback_id: String,
+    /// The message's own ts, and the ts of the thread it is in (its own
+    /// for a thread's parent or a message outside threads).
+    pub message_ts: String,
+    pub thread_ts: String,
+    pub trigger_id: String,
+}
+
+/// What staff ask with `/madoguchi`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StaffCommand {
+    /// `reply CASE message`: a message for the case's owner.
+    Reply {
+        case: crate::domain::ids::CaseId,
+        text: String,
+    },
+    /// Anything else: the usage is shown.
+    Usage,
+}
+
+/// Parses the text of `/madoguchi` (`reply C-000001 message…`). Slack does
+/// not say which thread a command was typed in, so the case is named.
+pub fn staff_command(text: &str) -> StaffCommand {
+    let text = text.trim();
+    let (verb, rest) = text.split_once(char::is_whitespace).unwrap_or((text, ""));
+    if !verb.eq_ignore_ascii_case("reply") {
+        return StaffCommand::Usage;
+    }
+    let rest = rest.trim_start();
+    let (id, message) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+    match crate::domain::ids::CaseId::parse(id) {
+        Ok(case) if !message.trim().is_empty() => StaffCommand::Reply {
+            case,
+            text: message.trim().to_string(),
+        },
+        _ => StaffCommand::Usage,
+    }
 }
 
 fn s(v: &Value) -> String {
@@ -122,6 +171,7 @@ pub fn from_interaction(v: &Value) -> Event {
                 values,
                 state: v["state"]["values"].clone(),
                 trigger_id: s(&v["trigger_id"]),
+                message_text: s(&v["message"]["text"]),
             })
         }
         Some("view_submission") => Event::ViewSubmit(ViewSubmit {
@@ -131,6 +181,21 @@ pub fn from_interaction(v: &Value) -> Event {
             answer: s(&v["view"]["state"]["values"]["answer"]["answer"]["value"]),
             values: v["view"]["state"]["values"].clone(),
         }),
+        Some("message_action") => {
+            let ts = s(&v["message_ts"]);
+            let thread = v["message"]["thread_ts"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| ts.clone());
+            Event::MessageAction(MessageAction {
+                user: s(&v["user"]["id"]),
+                channel: s(&v["channel"]["id"]),
+                callback_id: s(&v["callback_id"]),
+                message_ts: ts,
+                thread_ts: thread,
+                trigger_id: s(&v["trigger_id"]),
+            })
+        }
         _ => Event::Ignore,
     }
 }
@@ -170,6 +235,55 @@ pub fn checked(state: &Value, action_id: &str) -> Vec<String> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn staff_commands_name_the_case() {
+        use crate::domain::ids::CaseId;
+        assert_eq!(
+            staff_command("reply C-000003 火曜に伺います <!channel>"),
+            StaffCommand::Reply {
+                case: CaseId(3),
+                text: "火曜に伺います <!channel>".into()
+            }
+        );
+        assert_eq!(
+            staff_command("  REPLY 12\n二行目も"),
+            StaffCommand::Reply {
+                case: CaseId(12),
+                text: "二行目も".into()
+            }
+        );
+        for bad in [
+            "",
+            "reply",
+            "reply C-000003",
+            "reply 今日 はい",
+            "claim C-000003",
+        ] {
+            assert_eq!(staff_command(bad), StaffCommand::Usage, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_message_shortcut_names_its_thread() {
+        let v = json!({"type":"message_action","user":{"id":"U1"},"channel":{"id":"C1"},"callback_id":"reply_to_owner","trigger_id":"t","message_ts":"5.6","message":{"ts":"5.6","thread_ts":"1.2"}});
+        assert_eq!(
+            from_interaction(&v),
+            Event::MessageAction(MessageAction {
+                user: "U1".into(),
+                channel: "C1".into(),
+                callback_id: "reply_to_owner".into(),
+                message_ts: "5.6".into(),
+                thread_ts: "1.2".into(),
+                trigger_id: "t".into(),
+            })
+        );
+        let parent = json!({"type":"message_action","user":{"id":"U1"},"channel":{"id":"C1"},"callback_id":"x","message_ts":"1.2","message":{"ts":"1.2"}});
+        let Event::MessageAction(m) = from_interaction(&parent) else {
+            panic!()
+        };
+        assert_eq!(m.thread_ts, "1.2");
+    }
 
     #[test]
     fn dms_from_people_only() {

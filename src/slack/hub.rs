@@ -307,6 +307,18 @@ impl SlackSender {
             .and_then(|m| m["ts"].as_str().map(str::to_string)))
     }
 
+    /// Deletes a piece posted while the owner was being forgotten.
+    async fn withdraw(&self, channel: &str, ts: &str) -> Result<(), Fail> {
+        if let Err(e) = self
+            .api
+            .post("chat.delete", &json!({ "channel": channel, "ts": ts }))
+            .await
+        {
+            tracing::warn!(error = %e, "could not delete a relayed message of a forgotten owner");
+        }
+        Err(Fail::Permanent("the owner deleted their data".into()))
+    }
+
     /// Where a relay message goes: the owner's DM, or the thread of the
     /// case's post in the hub's channel (which must exist first).
     async fn relay_place(
@@ -394,7 +406,9 @@ impl Sender for SlackSender {
         for (i, text) in pieces.iter().enumerate().skip(progress.done()) {
             if progress.unknown() {
                 if let Some(ts) = self.find_relay(r, &channel, thread.as_deref(), i).await? {
-                    progress.posted(&channel, &ts).await?;
+                    if !progress.posted(&channel, &ts).await? {
+                        return self.withdraw(&channel, &ts).await;
+                    }
                     continue;
                 }
             }
@@ -438,7 +452,9 @@ impl Sender for SlackSender {
             let ts = sent["ts"]
                 .as_str()
                 .ok_or_else(|| Fail::Transient("chat.postMessage returned no ts".into()))?;
-            progress.posted(&channel, ts).await?;
+            if !progress.posted(&channel, ts).await? {
+                return self.withdraw(&channel, ts).await;
+            }
         }
         Ok(())
     }

@@ -33,6 +33,7 @@ mod http;
 pub mod hub;
 pub mod notices;
 mod owner;
+mod relay;
 pub mod render;
 pub mod signature;
 pub mod staff;
@@ -260,10 +261,13 @@ impl Bot {
                 text,
             } => self.on_dm(&user, &channel, text).await,
             Event::Action(a) if a.action_id.starts_with("s:") => self.on_staff_action(a).await,
+            Event::Action(a) if a.action_id.starts_with("f:") => self.on_forward_answer(a).await,
             Event::Action(a) => self.on_action(a).await,
             Event::ViewSubmit(v) if v.callback_id.starts_with("s:") => self.on_staff_form(v).await,
             Event::ViewSubmit(v) => self.on_view_submit(v).await,
+            Event::Command(c) if c.command == "/madoguchi" => self.on_staff_command(c).await,
             Event::Command(c) => self.on_command(c).await,
+            Event::MessageAction(m) => self.on_message_action(m).await,
             Event::Ignore => {}
         }
     }

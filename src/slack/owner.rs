@@ -84,6 +84,9 @@ impl Bot {
         let _g = lock.lock().await;
         let r: Result<(), OwnerError> = async {
             let open = self.runner.has_open_session(&key).await?;
+            if !open && self.relay_from_owner(&key, channel, &text).await? {
+                return Ok(());
+            }
             let lang = if open {
                 None
             } else {
@@ -378,6 +381,8 @@ impl Bot {
                 "Please confirm in your direct messages with the app (Apps → madoguchi in the sidebar).",
             ),
             super::admin::COMMAND => self.admin_ack(c, lang).await,
+            // Staff's command: the desk's answer follows (privately).
+            "/madoguchi" => t(lang, "受け付けました。", "Received."),
             _ => t(lang, "このコマンドは準備中です。", "This command is not available yet."),
         }
     }

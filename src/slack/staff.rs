@@ -13,7 +13,7 @@ use super::render::plain;
 use super::Bot;
 use crate::casework::{self, Outcome};
 use crate::desk::{self, Actor, DeskTexts, Medium, Network, StaffId, StaffSpec, Text};
-use crate::domain::ids::{CaseId, Transport};
+use crate::domain::ids::CaseId;
 use crate::script::Lang;
 use serde_json::json;
 
@@ -41,14 +41,14 @@ impl Medium for SlackMedium {
 
 /// Staff texts are bilingual in one line (Japanese first, as the hubs'
 /// shipped texts are); the owner's follow the owner's consultation.
-const STAFF_LANG: Lang = Lang::Ja;
+pub(super) const STAFF_LANG: Lang = Lang::Ja;
 
 impl Bot {
     fn texts(&self) -> &DeskTexts {
         &self.texts
     }
 
-    fn network(&self) -> Network {
+    pub(super) fn network(&self) -> Network {
         let mut n = Network::from_bundle(&self.runner.bundle());
         n.transports = self.runner.config().transports.clone();
         n
@@ -65,7 +65,12 @@ impl Bot {
 
     /// Who is acting: their identity and, for each Slack user group among
     /// the hub's staff, whether they are in it (`usergroups.users.list`).
-    async fn actor(&self, network: &Network, hub: Option<&str>, user: &str) -> Option<Actor> {
+    pub(super) async fn actor(
+        &self,
+        network: &Network,
+        hub: Option<&str>,
+        user: &str,
+    ) -> Option<Actor> {
         let id = StaffId::new("slack", user).ok()?;
         let mut groups = Vec::new();
         let specs = hub
@@ -210,6 +215,7 @@ impl Bot {
             .to_string();
         let action = match kind {
             "close" => desk::Action::Close { outcome: text },
+            "reply" => desk::Action::Reply { text },
             "fwd" => desk::Action::Forward {
                 to_hub: values["hub"]["hub"]["selected_option"]["value"]
                     .as_str()
@@ -224,7 +230,7 @@ impl Bot {
     }
 
     /// Decides and applies an action, then shows what it did.
-    async fn act(
+    pub(super) async fn act(
         &self,
         user: &str,
         channel: &str,
@@ -296,25 +302,55 @@ impl Bot {
                 }
             }
         }
-        let owner = &before.case.user;
-        if !fx.owner.is_empty() {
-            let lang = self.lang_for(owner, None).await;
-            if owner.transport() == Transport::Slack {
-                for t in &fx.owner {
-                    let text = self.render_text(lang, t);
-                    let r = match self.dm_channel(owner.id()).await {
-                        Ok(c) => self
-                            .post_message(&json!({ "channel": c, "text": text, "unfurl_links": false, "unfurl_media": false }))
-                            .await
-                            .map(|_| ()),
-                        Err(e) => Err(e),
+        // Notes for a hub whose thread is on another platform.
+        match crate::relay::queue_notes_elsewhere(
+            self.store.as_ref(),
+            &applied.case,
+            &fx,
+            "slack",
+            now,
+        )
+        .await
+        {
+            Ok(ids) if !ids.is_empty() => self.wake.notify_one(),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(case = %case, error = %e, "could not queue notes for another platform")
+            }
+        }
+        // Messages for the owner (a reply, a consent request for a
+        // forward) go to their DM on their platform through the relay's
+        // outbox.
+        let ask = match (&fx.consent_ask, applied.request) {
+            (Some(a), Some(r)) => Some((r, a)),
+            _ => None,
+        };
+        if !fx.owner.is_empty() || ask.is_some() {
+            let what = crate::relay::What {
+                owner: true,
+                notes: false,
+            };
+            match crate::relay::queue(self.store.as_ref(), &before.case, &fx, ask, what, now).await
+            {
+                Ok(_) => self.wake.notify_one(),
+                Err(e) => {
+                    tracing::warn!(case = %case, error = %e, "could not queue a message for the owner");
+                    let key = if let Some((r, _)) = ask {
+                        let _ = self
+                            .store
+                            .decide_forward_request(r, crate::store::ForwardStatus::Withdrawn, now)
+                            .await;
+                        "error.owner_not_asked"
+                    } else {
+                        "error.owner_unreachable"
                     };
-                    if let Err(e) = r {
-                        tracing::warn!(case = %case, error = %e, "could not message the owner");
-                    }
+                    self.ephemeral(
+                        channel,
+                        user,
+                        &self.render_text(STAFF_LANG, &Text::new(key)),
+                    )
+                    .await;
                 }
-            } else {
-                tracing::warn!(case = %case, transport = %owner.transport(), "the owner is on another platform; the message is for that platform's bot");
             }
         }
         if fx.refresh_posts {

@@ -409,6 +409,11 @@ pub struct ForgetReport {
     pub cases: u64,
     /// Consent / forwarding records kept as the law requires.
     pub consent_records_kept: u64,
+    /// The relayed messages whose ids were removed (read in the same
+    /// transaction, so a relay message recorded while the owner was being
+    /// forgotten is among them), for the platforms to delete.
+    #[serde(skip)]
+    pub relayed: Vec<RelayMessage>,
 }
 
 /// Where a case was posted for one hub on a chat transport, with the

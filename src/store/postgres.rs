@@ -1601,6 +1601,24 @@ impl Store for PostgresStore {
                     .await?;
             }
         }
+        let relayed: Vec<RelayMessage> = sqlx::query(
+            "SELECT case_id, direction, channel_id, message_id, at FROM relay_messages WHERE user_key = $1 ORDER BY id",
+        )
+        .bind(&key)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(RelayMessage {
+                case: CaseId(r.try_get("case_id")?),
+                user: user.clone(),
+                direction: r.try_get("direction")?,
+                channel_id: r.try_get("channel_id")?,
+                message_id: r.try_get("message_id")?,
+                at: r.try_get("at")?,
+            })
+        })
+        .collect::<Result<_>>()?;
         for sql in [
             "DELETE FROM live_prompts WHERE user_key = $1",
             "DELETE FROM relay_messages WHERE user_key = $1",
@@ -1638,6 +1656,7 @@ impl Store for PostgresStore {
             answers,
             cases,
             consent_records_kept: kept as u64,
+            relayed,
         })
     }
 
@@ -1964,7 +1983,7 @@ impl Store for PostgresStore {
 
     async fn relay_progress(&self, id: i64, owner: &str, message_ids: &[String]) -> Result<bool> {
         let n =
-            sqlx::query("UPDATE relays SET message_ids = $1 WHERE id = $2 AND lease_owner = $3")
+            sqlx::query("UPDATE relays SET message_ids = $1 WHERE id = $2 AND lease_owner = $3 AND status = 'pending'")
                 .bind(serde_json::to_string(message_ids).unwrap_or_else(|_| "[]".into()))
                 .bind(id)
                 .bind(owner)

@@ -1758,6 +1758,24 @@ impl Store for SqliteStore {
         }
         // Chat-transport state about the owner: their current question, the
         // ids of relayed messages, and forwards waiting for their answer.
+        let relayed: Vec<RelayMessage> = sqlx::query(
+            "SELECT case_id, direction, channel_id, message_id, at FROM relay_messages WHERE user_key = ? ORDER BY id",
+        )
+        .bind(&key)
+        .fetch_all(&mut *tx)
+        .await?
+        .iter()
+        .map(|r| {
+            Ok(RelayMessage {
+                case: CaseId(r.try_get("case_id")?),
+                user: user.clone(),
+                direction: r.try_get("direction")?,
+                channel_id: r.try_get("channel_id")?,
+                message_id: r.try_get("message_id")?,
+                at: r.try_get("at")?,
+            })
+        })
+        .collect::<Result<_>>()?;
         for sql in [
             "DELETE FROM live_prompts WHERE user_key = ?",
             "DELETE FROM relay_messages WHERE user_key = ?",
@@ -1796,6 +1814,7 @@ impl Store for SqliteStore {
             answers,
             cases,
             consent_records_kept: kept as u64,
+            relayed,
         })
     }
 
@@ -2121,7 +2140,7 @@ impl Store for SqliteStore {
     }
 
     async fn relay_progress(&self, id: i64, owner: &str, message_ids: &[String]) -> Result<bool> {
-        let n = sqlx::query("UPDATE relays SET message_ids = ? WHERE id = ? AND lease_owner = ?")
+        let n = sqlx::query("UPDATE relays SET message_ids = ? WHERE id = ? AND lease_owner = ? AND status = 'pending'")
             .bind(serde_json::to_string(message_ids).unwrap_or_else(|_| "[]".into()))
             .bind(id)
             .bind(owner)

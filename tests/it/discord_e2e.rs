@@ -45,6 +45,9 @@ struct Harness {
     locale: &'static str,
     /// The bot's clock (a test may fix it and move it between restarts).
     clock: Arc<dyn Clock>,
+    /// Transports beyond Discord the runner delivers on (a test with a
+    /// hub on Slack).
+    extra_transports: Vec<String>,
 }
 
 fn is_post(c: &RecordedCall, channel: u64) -> bool {
@@ -122,6 +125,10 @@ impl Harness {
     }
 
     async fn with(adjust: impl FnOnce(&mut Config)) -> Harness {
+        Harness::with_transports(adjust, vec![]).await
+    }
+
+    async fn with_transports(adjust: impl FnOnce(&mut Config), extra: Vec<String>) -> Harness {
         let discord = DiscordStandIn::start().await;
         discord.add_guild(GUILD, "Network");
         discord.add_text_channel(GUILD, LOBBY, "lobby");
@@ -161,6 +168,7 @@ impl Harness {
             prompt: Value::Null,
             locale: "ja",
             clock: Arc::new(SystemClock),
+            extra_transports: extra,
         };
         h.start_bot().await;
         h
@@ -169,14 +177,11 @@ impl Harness {
     /// Starts the bot the way `madoguchi run` does.
     async fn start_bot(&mut self) {
         let bundle = madoguchi::script::load_dir(&self.cfg.dialogs).unwrap();
-        let runner = Runner::new(
-            self.store.clone(),
-            self.clock.clone(),
-            bundle,
-            discord::runner_config(&self.cfg),
-        )
-        .await
-        .unwrap();
+        let mut rc = discord::runner_config(&self.cfg);
+        rc.transports.extend(self.extra_transports.iter().cloned());
+        let runner = Runner::new(self.store.clone(), self.clock.clone(), bundle, rc)
+            .await
+            .unwrap();
         let token = Token::new(&self.discord.bot_token()).unwrap();
         let before = self.discord.identifies();
         let bot = discord::start(self.cfg.clone(), token, Arc::new(runner))
@@ -2599,5 +2604,162 @@ async fn an_unclaimed_case_is_reminded_and_escalated_once() {
     assert_eq!(count(DESK_CHANNEL, &a.to_string()), 1);
     // Nothing of the sheet went to the desk.
     assert_eq!(count(DESK_CHANNEL, "企業情報シート】"), 0);
+    h.finish().await;
+}
+
+// ------------------------------------------------- across platforms
+
+/// An owner on Discord whose case goes to a hub on Slack, in one process
+/// with both platforms and one outbox (as `madoguchi run` starts them):
+/// the owner's later DM reaches the Slack thread, and the Slack staff's
+/// reply reaches the owner's Discord DM, through the relay's outbox.
+#[tokio::test]
+async fn a_discord_owner_and_a_slack_hub_relay_both_ways() {
+    const S_STAFF: &str = "U0STAFF001";
+    const S_PRO: &str = "C0PRO00001";
+    const S_GROUP: &str = "S0PROSTAF1";
+    let slack = slack_standin::SlackStandIn::start().await;
+    slack.add_user(S_STAFF, "pro-staff");
+    slack.add_channel(S_PRO, "hyogo-pro", &[S_STAFF]);
+    slack.add_usergroup(S_GROUP, "hyogo-pro-staff", &[S_STAFF]);
+    // The pro-talent hub works on Slack only; the chamber (a copy) stays
+    // on Discord.
+    let dir = tempfile::tempdir().unwrap();
+    let dialogs = dir.path().join("dialogs");
+    std::fs::create_dir_all(&dialogs).unwrap();
+    copy_dialogs(&dialogs);
+    let routing = std::fs::read_to_string(dialogs.join("routing.yaml")).unwrap();
+    let edited = routing.replacen(
+        r#"      discord: { channel: "100000000000000101", staff_role: "100000000000000201" }"#,
+        &format!("      slack: {{ channel: {S_PRO}, staff: {S_GROUP} }}"),
+        1,
+    );
+    assert_ne!(edited, routing);
+    std::fs::write(dialogs.join("routing.yaml"), edited).unwrap();
+    let wake = Arc::new(tokio::sync::Notify::new());
+    let (d, w) = (dialogs.clone(), wake.clone());
+    let mut h = Harness::with_transports(
+        move |cfg| {
+            cfg.dialogs = d;
+            cfg.deliveries = discord::Deliveries::Elsewhere(w);
+        },
+        vec!["slack".into()],
+    )
+    .await;
+    // The Slack app and the one outbox with both senders.
+    let mut scfg = madoguchi::slack::SlackConfig::from_vars(|k| match k {
+        "SLACK_BOT_TOKEN" => Some(slack.bot_token_value()),
+        "SLACK_APP_TOKEN" => Some(slack.app_token_value()),
+        "SLACK_API_BASE" => Some(slack.api_url()),
+        _ => None,
+    })
+    .unwrap()
+    .unwrap();
+    scfg.dialogs = dialogs.clone();
+    let mut rc = discord::runner_config(&h.cfg);
+    rc.transports.push("slack".into());
+    let runner = Arc::new(
+        Runner::new(
+            h.store.clone(),
+            Arc::new(SystemClock),
+            madoguchi::script::load_dir(&dialogs).unwrap(),
+            rc,
+        )
+        .await
+        .unwrap(),
+    );
+    let token = Token::new(&h.discord.bot_token()).unwrap();
+    let outbox = Arc::new(
+        madoguchi::outbox::Outbox::new(
+            h.store.clone(),
+            runner.clock().clone(),
+            h.cfg.outbox.clone(),
+        )
+        .with_wake(wake.clone())
+        .with_sender(madoguchi::slack::sender(&scfg, runner.clone()).unwrap())
+        .with_sender(discord::sender(&h.cfg, &token, runner.clone())),
+    );
+    let (stop, rx) = tokio::sync::watch::channel(false);
+    let worker = tokio::spawn(outbox.run(rx));
+    let app = madoguchi::slack::start(
+        scfg,
+        runner,
+        madoguchi::slack::Deliveries::Elsewhere(wake),
+        h.cfg.outbox.clone(),
+    )
+    .await
+    .unwrap();
+    slack.wait_connected().await;
+
+    let case = h.consult("株式会社クロスプラットフォーム").await;
+    let posts = slack
+        .wait_for(|_| {
+            slack
+                .messages_in(S_PRO)
+                .iter()
+                .any(|m| m["metadata"]["event_type"] == "madoguchi_case")
+        })
+        .await;
+    drop(posts);
+    let post = slack
+        .messages_in(S_PRO)
+        .into_iter()
+        .find(|m| m["metadata"]["event_type"] == "madoguchi_case")
+        .unwrap();
+    let ts = post["ts"].as_str().unwrap().to_string();
+    h.case_post(CHAMBER_CHANNEL).await;
+
+    // Owner (Discord) → staff (Slack thread), inert there.
+    h.discord
+        .user_sends_dm(OWNER, "来週なら時間があります <!channel> @everyone")
+        .await;
+    let in_thread = |text: &str| {
+        slack
+            .thread(S_PRO, &ts)
+            .into_iter()
+            .skip(1)
+            .find(|m| m["text"].as_str().unwrap_or("").contains(text))
+    };
+    slack
+        .wait_for(|_| in_thread("来週なら時間があります").is_some())
+        .await;
+    let note = in_thread("来週なら時間があります").unwrap();
+    assert!(
+        !note["text"].as_str().unwrap().contains("<!channel>"),
+        "{note}"
+    );
+
+    // Staff (Slack) → owner (Discord DM).
+    let env = slack
+        .user_runs_slash_command(
+            S_STAFF,
+            S_PRO,
+            "/madoguchi",
+            &format!("reply {case} 火曜14時に伺います @everyone"),
+        )
+        .await;
+    slack.wait_for_ack(&env).await;
+    let dm = h.dm();
+    let sent = h.posted(dm, "火曜14時に伺います").await;
+    let body = sent.body.clone().unwrap();
+    assert_eq!(body["allowed_mentions"]["parse"], json!([]), "{body}");
+    slack
+        .wait_for(|_| in_thread("火曜14時に伺います").is_some())
+        .await;
+
+    let actions = h.audit_actions(case).await;
+    assert!(
+        actions.contains(&"relay_to_staff".to_string())
+            && actions.contains(&"relay_to_owner".to_string()),
+        "{actions:?}"
+    );
+    app.shutdown().await;
+    let _ = stop.send(true);
+    let _ = worker.await;
+    assert!(
+        slack.stand_in_errors().is_empty(),
+        "{:?}",
+        slack.stand_in_errors()
+    );
     h.finish().await;
 }

@@ -72,7 +72,22 @@ struct Harness {
     clock: Arc<dyn Clock>,
     /// The answer `consult` writes in the form (the vision).
     vision: String,
+    /// Discord beside Slack in the same process (a hub on Discord).
+    cross: Option<Cross>,
 }
+
+/// The Discord side of a cross-platform test: the stand-in, the bot's
+/// configuration and the running bot.
+struct Cross {
+    discord: crate::support::discord::DiscordStandIn,
+    cfg: madoguchi::discord::Config,
+    bot: Option<madoguchi::discord::RunningBot>,
+}
+
+const D_GUILD: u64 = 600_000_000_000_000_001;
+const D_PRO_CHANNEL: u64 = 100_000_000_000_000_101;
+const D_PRO_ROLE: u64 = 100_000_000_000_000_201;
+const D_STAFF: u64 = 400_000_000_000_000_002;
 
 /// Every text of a message: its notification text and its blocks' texts.
 fn text_of(m: &Value) -> String {
@@ -102,6 +117,16 @@ impl Harness {
     }
 
     async fn with(auto_outbox: bool) -> Harness {
+        Harness::build(auto_outbox, false).await
+    }
+
+    /// The pro-talent hub on Discord (only), the chamber on Slack (only):
+    /// both platforms in one process, as `madoguchi run` starts them.
+    async fn cross() -> Harness {
+        Harness::build(true, true).await
+    }
+
+    async fn build(auto_outbox: bool, cross: bool) -> Harness {
         let slack = SlackStandIn::start().await;
         slack.add_user(OWNER, "owner");
         slack.add_user(STAFF_PRO, "pro-staff");
@@ -118,8 +143,37 @@ impl Harness {
         std::fs::create_dir_all(&dialogs).unwrap();
         copy_dialogs(&dialogs);
         let routing = std::fs::read_to_string(dialogs.join("routing.yaml")).unwrap();
-        let edited = with_slack_targets(&routing);
+        let edited = if cross {
+            routing.replacen(
+                r#"      discord: { channel: "100000000000000103", staff_role: "100000000000000203" }"#,
+                &format!("      slack: {{ channel: {CHAMBER_CHANNEL}, staff: [{STAFF_CHAMBER}] }}"),
+                1,
+            )
+        } else {
+            with_slack_targets(&routing)
+        };
         assert_ne!(edited, routing, "the test routing names Slack targets");
+        let cross = if cross {
+            let discord = crate::support::discord::DiscordStandIn::start().await;
+            discord.add_guild(D_GUILD, "Network");
+            discord.add_text_channel(D_GUILD, D_PRO_CHANNEL, "hyogo-pro");
+            discord.add_role(D_GUILD, D_PRO_ROLE, "hyogo-pro staff");
+            discord.add_member(D_GUILD, D_STAFF, "pro-staff", &[D_PRO_ROLE]);
+            let mut cfg = madoguchi::discord::Config {
+                dialogs: dialogs.clone(),
+                ..Default::default()
+            };
+            cfg.discord.api_base = Some(discord.http_base());
+            cfg.outbox.poll_interval_ms = 50;
+            cfg.outbox.backoff_base_ms = 50;
+            Some(Cross {
+                discord,
+                cfg,
+                bot: None,
+            })
+        } else {
+            None
+        };
         std::fs::write(dialogs.join("routing.yaml"), edited).unwrap();
         let store: Arc<dyn Store> =
             Arc::new(SqliteStore::open(&dir.path().join("bot.db")).await.unwrap());
@@ -136,6 +190,7 @@ impl Harness {
             auto_outbox,
             clock: Arc::new(SystemClock),
             vision: "地域でいちばん信頼される工場にしたい".into(),
+            cross,
         };
         h.start_app().await;
         h
@@ -161,10 +216,13 @@ impl Harness {
     /// with the Slack sender, the app connected over Socket Mode.
     async fn start_app(&mut self) {
         let bundle = madoguchi::script::load_dir(&self.dialogs).unwrap();
-        let rc = madoguchi::runner::RunnerConfig {
+        let mut rc = madoguchi::runner::RunnerConfig {
             transports: vec!["slack".into()],
             ..Default::default()
         };
+        if self.cross.is_some() {
+            rc.transports.push("discord".into());
+        }
         let runner = Arc::new(
             Runner::new(self.store.clone(), self.clock.clone(), bundle, rc)
                 .await
@@ -177,11 +235,25 @@ impl Harness {
             ..Default::default()
         };
         let wake = Arc::new(tokio::sync::Notify::new());
-        let outbox = Arc::new(
-            Outbox::new(self.store.clone(), runner.clock().clone(), ocfg.clone())
-                .with_wake(wake.clone())
-                .with_sender(slack::sender(&cfg, runner.clone()).unwrap()),
-        );
+        let mut outbox = Outbox::new(self.store.clone(), runner.clock().clone(), ocfg.clone())
+            .with_wake(wake.clone())
+            .with_sender(slack::sender(&cfg, runner.clone()).unwrap());
+        if let Some(x) = &mut self.cross {
+            let token = madoguchi::discord::Token::new(&x.discord.bot_token()).unwrap();
+            outbox = outbox.with_sender(madoguchi::discord::sender(&x.cfg, &token, runner.clone()));
+            let mut dcfg = x.cfg.clone();
+            dcfg.deliveries = madoguchi::discord::Deliveries::Elsewhere(wake.clone());
+            let before = x.discord.identifies();
+            x.bot = Some(
+                madoguchi::discord::start(dcfg, token, runner.clone())
+                    .await
+                    .expect("the Discord bot starts"),
+            );
+            x.discord
+                .wait_gateway(|g| g.identifies > before && g.connected)
+                .await;
+        }
+        let outbox = Arc::new(outbox);
         if self.auto_outbox {
             let (stop, rx) = tokio::sync::watch::channel(false);
             let task = tokio::spawn(outbox.clone().run(rx));
@@ -201,6 +273,9 @@ impl Harness {
     async fn stop_app(&mut self) {
         if let Some(a) = self.app.take() {
             a.shutdown().await;
+        }
+        if let Some(b) = self.cross.as_mut().and_then(|x| x.bot.take()) {
+            b.shutdown().await.expect("clean shutdown");
         }
         if let Some((stop, task)) = self.outbox_task.take() {
             let _ = stop.send(true);
@@ -1038,4 +1113,341 @@ async fn events_over_http_are_verified_and_a_retry_is_handled_once() {
         "{:#?}",
         slack.stand_in_errors()
     );
+}
+
+// ---------------------------------------------------------------- the relay
+
+/// The app's messages in the thread of the case post `ts` (after the post).
+fn thread_texts(h: &Harness, ts: &str) -> Vec<String> {
+    h.slack
+        .thread(PRO_CHANNEL, ts)
+        .iter()
+        .skip(1)
+        .map(text_of)
+        .collect()
+}
+
+/// Waits until a message containing `text` is in the thread of `ts`.
+async fn in_thread(h: &Harness, ts: &str, text: &str) -> Value {
+    let ts = ts.to_string();
+    let text = text.to_string();
+    h.slack
+        .wait_for(|_| {
+            h.slack
+                .thread(PRO_CHANNEL, &ts)
+                .iter()
+                .skip(1)
+                .any(|m| text_of(m).contains(&text))
+        })
+        .await;
+    h.slack
+        .thread(PRO_CHANNEL, &ts)
+        .into_iter()
+        .skip(1)
+        .find(|m| text_of(m).contains(&text))
+        .unwrap()
+}
+
+/// The app's messages in the owner's DM containing `text`.
+fn dm_with(h: &Harness, text: &str) -> Vec<Value> {
+    h.slack
+        .bot_messages_in(&h.dm())
+        .into_iter()
+        .filter(|m| text_of(m).contains(text))
+        .collect()
+}
+
+async fn dm_arrives(h: &Harness, text: &str) -> Value {
+    h.slack.wait_for(|_| !dm_with(h, text).is_empty()).await;
+    dm_with(h, text).remove(0)
+}
+
+async fn relayed(h: &Harness, case: CaseId) -> Vec<madoguchi::store::RelayRecord> {
+    h.store.relays_of_case(case).await.unwrap()
+}
+
+/// Waits until every relay message of the case is sent (or failed).
+async fn relays_settled(h: &Harness, case: CaseId) -> Vec<madoguchi::store::RelayRecord> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let rs = relayed(h, case).await;
+        if rs.iter().all(|r| r.status != DeliveryStatus::Pending) {
+            return rs;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{rs:#?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn relay_both_ways_within_slack() {
+    let mut h = Harness::new().await;
+    let case = h.consult("株式会社リレー", |_| {}).await;
+    h.delivered(case, "hyogo-pro").await;
+    let post = h.case_posts(PRO_CHANNEL).remove(0);
+    let ts = Harness::ts(&post);
+
+    // Owner → staff: a DM after routing goes into the case thread, with
+    // nothing that pings or links.
+    h.slack
+        .user_sends_dm(
+            OWNER,
+            "来週なら時間があります <!channel> <@U0STAFF001> <https://evil.example|銀行> https://evil.example",
+        )
+        .await;
+    let note = in_thread(&h, &ts, "来週なら時間があります").await;
+    let t = text_of(&note);
+    assert!(
+        !t.contains("<!channel>") && !t.contains("<@U0STAFF001>") && !t.contains("<https:"),
+        "{t}"
+    );
+    assert_eq!(note["metadata"]["event_type"], "madoguchi_relay", "{note}");
+    dm_arrives(&h, "お伝えしました").await;
+
+    // Staff → owner with /madoguchi reply in the hub's channel.
+    let id = case.to_string();
+    let env = h
+        .slack
+        .user_runs_slash_command(
+            STAFF_PRO,
+            PRO_CHANNEL,
+            "/madoguchi",
+            &format!("reply {id} 火曜14時に伺います <!here>"),
+        )
+        .await;
+    h.slack.wait_for_ack(&env).await;
+    let m = dm_arrives(&h, "火曜14時に伺います").await;
+    assert!(!text_of(&m).contains("<!here>"), "{m}");
+    in_thread(&h, &ts, "火曜14時に伺います").await;
+
+    // Someone in the channel but not staff: refused privately, nothing sent.
+    let env = h
+        .slack
+        .user_runs_slash_command(
+            OUTSIDER,
+            PRO_CHANNEL,
+            "/madoguchi",
+            &format!("reply {id} なりすまし"),
+        )
+        .await;
+    h.slack.wait_for_ack(&env).await;
+    h.slack
+        .wait_for(|cs| {
+            cs.iter()
+                .any(|c| c.method == "chat.postEphemeral" && c.param("user") == OUTSIDER)
+        })
+        .await;
+
+    // Staff → owner with the message shortcut on a message in the thread.
+    let env = h
+        .slack
+        .user_runs_message_action(
+            STAFF_PRO,
+            PRO_CHANNEL,
+            &Harness::ts(&note),
+            "reply_to_owner",
+        )
+        .await;
+    h.slack.wait_for_ack(&env).await;
+    let view = h.slack.wait_for_view(STAFF_PRO).await;
+    h.slack
+        .user_submits_modal(
+            STAFF_PRO,
+            &view.id,
+            json!({ "text": "資料をお送りください" }),
+        )
+        .await;
+    dm_arrives(&h, "資料をお送りください").await;
+    in_thread(&h, &ts, "資料をお送りください").await;
+
+    // The outsider's message never reached the owner; each message was
+    // sent once, and what stays is ids, never text.
+    assert!(dm_with(&h, "なりすまし").is_empty());
+    assert_eq!(dm_with(&h, "火曜14時に伺います").len(), 1);
+    let rs = relays_settled(&h, case).await;
+    assert_eq!(rs.len(), 3, "{rs:#?}");
+    for r in &rs {
+        assert_eq!(r.status, DeliveryStatus::Delivered, "{r:?}");
+        assert!(r.body.is_none(), "the text is erased once sent: {r:?}");
+        assert!(!r.message_ids.is_empty());
+    }
+    let actions: Vec<String> = h
+        .store
+        .audit(Some(case))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.action)
+        .filter(|a| a.starts_with("relay"))
+        .collect();
+    assert_eq!(
+        actions,
+        ["relay_to_staff", "relay_to_owner", "relay_to_owner"]
+    );
+    assert!(!thread_texts(&h, &ts)
+        .iter()
+        .any(|t| t.contains("なりすまし")));
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn a_500_and_a_429_while_relaying_deliver_each_message_exactly_once() {
+    let mut h = Harness::new().await;
+    let case = h.consult("株式会社リトライ", |_| {}).await;
+    h.delivered(case, "hyogo-pro").await;
+    let ts = Harness::ts(&h.case_posts(PRO_CHANNEL).remove(0));
+
+    // The reply is posted, but the answer is lost (a 500 after the
+    // commit): the retry finds it by its metadata instead of posting again.
+    h.slack
+        .lose_response_after_commit("chat.postMessage", Some("一度だけ届く返信"), 1);
+    let env = h
+        .slack
+        .user_runs_slash_command(
+            STAFF_PRO,
+            PRO_CHANNEL,
+            "/madoguchi",
+            &format!("reply {case} 一度だけ届く返信"),
+        )
+        .await;
+    h.slack.wait_for_ack(&env).await;
+    dm_arrives(&h, "一度だけ届く返信").await;
+    relays_settled(&h, case).await;
+    assert_eq!(dm_with(&h, "一度だけ届く返信").len(), 1);
+
+    // The owner's answer meets a 500 and then a 429: one note in the thread.
+    h.slack.fail_with_status("chat.postMessage", 500, 1);
+    h.slack.rate_limit("chat.postMessage", 1, 1);
+    h.slack
+        .user_sends_dm(OWNER, "承知しました、お待ちしています")
+        .await;
+    in_thread(&h, &ts, "承知しました、お待ちしています").await;
+    let rs = relays_settled(&h, case).await;
+    assert!(
+        rs.iter().all(|r| r.status == DeliveryStatus::Delivered),
+        "{rs:#?}"
+    );
+    assert!(
+        rs.iter().any(|r| r.attempts >= 2),
+        "a retry happened: {rs:#?}"
+    );
+    assert_eq!(
+        thread_texts(&h, &ts)
+            .iter()
+            .filter(|t| t.contains("承知しました、お待ちしています"))
+            .count(),
+        1
+    );
+    assert_eq!(h.slack.pending_faults(), 0);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn cases_reply_from_the_terminal_reaches_a_slack_owner() {
+    let mut h = Harness::new().await;
+    let case = h.consult("株式会社ターミナル", |_| {}).await;
+    h.delivered(case, "hyogo-pro").await;
+    let ts = Harness::ts(&h.case_posts(PRO_CHANNEL).remove(0));
+    let db = h._dir.path().join("bot.db");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_madoguchi"))
+        .args([
+            "cases",
+            "reply",
+            &case.to_string(),
+            "--as",
+            "cli:tanaka",
+            "--hub",
+            "hyogo-pro",
+        ])
+        .arg("--message")
+        .arg("お電話で詳しく伺います")
+        .arg("--db")
+        .arg(&db)
+        .arg("--dialogs")
+        .arg(&h.dialogs)
+        .output()
+        .unwrap();
+    let so = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{so}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(so.contains("queued"), "{so}");
+    // The running app's outbox sends it (woken by its poll).
+    dm_arrives(&h, "お電話で詳しく伺います").await;
+    in_thread(&h, &ts, "お電話で詳しく伺います").await;
+    let rs = relays_settled(&h, case).await;
+    assert!(
+        rs.iter().all(|r| r.status == DeliveryStatus::Delivered),
+        "{rs:#?}"
+    );
+    h.finish().await;
+}
+
+/// An owner on Slack whose case goes to a hub on Discord: the owner's
+/// later DM reaches the Discord case thread, and `/reply` there reaches
+/// the owner's Slack DM, through the one outbox.
+#[tokio::test]
+async fn a_slack_owner_and_a_discord_hub_relay_both_ways() {
+    let mut h = Harness::cross().await;
+    let case = h.consult("株式会社ぎゃくほうこう", |_| {}).await;
+    h.delivered(case, "hyogo-pro").await;
+    let post: u64 = h
+        .store
+        .case_posts(case)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.hub_id == "hyogo-pro")
+        .map(|p| {
+            assert_eq!(p.transport, "discord");
+            p.message_id.parse().unwrap()
+        })
+        .unwrap();
+    let x = h.cross.as_ref().unwrap();
+    let posted_in = |channel: u64, text: &'static str| {
+        move |c: &crate::support::discord::RecordedCall| {
+            c.method == "POST"
+                && c.path == format!("/channels/{channel}/messages")
+                && c.ok()
+                && c.body
+                    .as_ref()
+                    .is_some_and(|b| b["content"].as_str().unwrap_or("").contains(text))
+        }
+    };
+    // Owner (Slack) → staff (the Discord thread made on first use).
+    h.slack
+        .user_sends_dm(
+            OWNER,
+            "来週なら時間があります @everyone <@400000000000000002>",
+        )
+        .await;
+    let c = x
+        .discord
+        .wait_for_call(posted_in(post, "来週なら時間があります"))
+        .await;
+    let body = c.body.unwrap();
+    assert_eq!(body["allowed_mentions"]["parse"], json!([]), "{body}");
+    dm_arrives(&h, "お伝えしました").await;
+
+    // Staff (Discord, /reply in the thread) → owner (Slack DM), escaped.
+    x.discord
+        .user_runs_slash_command(
+            Some(D_GUILD),
+            post,
+            D_STAFF,
+            "reply",
+            json!({ "message": "火曜14時に伺います <!channel>" }),
+            "ja",
+        )
+        .await;
+    let m = dm_arrives(&h, "火曜14時に伺います").await;
+    assert!(!text_of(&m).contains("<!channel>"), "{m}");
+    let rs = relays_settled(&h, case).await;
+    assert_eq!(rs.len(), 2, "{rs:#?}");
+    assert!(rs
+        .iter()
+        .all(|r| r.status == DeliveryStatus::Delivered && r.body.is_none()));
+    h.finish().await;
 }

@@ -1012,7 +1012,8 @@ pub async fn story(store: &dyn Store) {
             sessions: 1,
             answers: 3,
             cases: 1,
-            consent_records_kept: 3
+            consent_records_kept: 3,
+            relayed: r.relayed.clone(),
         }
     );
     assert!(store.latest_session(&owner).await.unwrap().is_none());
@@ -1878,3 +1879,123 @@ crate::on_both_backends!(
     flavor = "multi_thread",
     worker_threads = 2
 );
+
+/// The relay's outbox on every backend: queued messages are leased by one
+/// worker, a lease that ran out is taken over (and says so), progress and
+/// results are recorded only by the holder, a sent message keeps its ids
+/// but not its text, and forgetting the owner fails what waits, erases
+/// every text and hands back the relayed ids it removed.
+async fn relay_outbox_story(db: TestDb) {
+    let store = db.open().await;
+    let case = seed_case(&*store, "relay-owner", "hyogo-pro", &["hyogo-pro"], t0()).await;
+    let user = UserKey::new(Transport::Terminal, "relay-owner").unwrap();
+    let row = |kind: RelayKind, transport: &str, body: &str| NewRelay {
+        case,
+        user: user.clone(),
+        kind,
+        transport: transport.into(),
+        target: "hyogo-pro".into(),
+        body: body.into(),
+    };
+    let ids = store
+        .queue_relays(
+            &[
+                row(RelayKind::ToHub, "slack", "{\"texts\":[]}"),
+                row(RelayKind::ToOwner, "slack", "{\"texts\":[]}"),
+                row(RelayKind::ToHub, "discord", "{\"texts\":[]}"),
+            ],
+            t0(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ids.len(), 3);
+    let now = t0() + Duration::seconds(1);
+    let until = now + Duration::seconds(60);
+    let got = store
+        .lease_relays("slack", "w1", now, until, 10)
+        .await
+        .unwrap();
+    assert_eq!(got.len(), 2, "only slack's");
+    assert!(got.iter().all(|l| l.taken_over_from.is_none()));
+    assert!(store
+        .lease_relays("slack", "w2", now, until, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    // Progress and results belong to the holder only.
+    let first = got[0].relay.id;
+    assert!(!store
+        .relay_progress(first, "w2", &["1.1".into()])
+        .await
+        .unwrap());
+    assert!(store
+        .relay_progress(first, "w1", &["1.1".into()])
+        .await
+        .unwrap());
+    let ok = AttemptOutcome::Delivered { external_id: None };
+    assert!(!store.record_relay(first, "w2", &ok, now).await.unwrap());
+    assert!(store.record_relay(first, "w1", &ok, now).await.unwrap());
+    // The second one's worker dies: after the lease another takes it over.
+    let later = until + Duration::seconds(1);
+    let again = store
+        .lease_relays("slack", "w2", later, later + Duration::seconds(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].taken_over_from.as_deref(), Some("w1"));
+    let retry = AttemptOutcome::Retry {
+        at: later + Duration::seconds(5),
+        error: "slack server error 500".into(),
+    };
+    assert!(store
+        .record_relay(again[0].relay.id, "w2", &retry, later)
+        .await
+        .unwrap());
+    let rs = store.relays_of_case(case).await.unwrap();
+    let sent = rs.iter().find(|r| r.id == first).unwrap();
+    assert_eq!(sent.status, DeliveryStatus::Delivered);
+    assert_eq!(sent.body, None, "no text once sent");
+    assert_eq!(sent.message_ids, ["1.1"]);
+    let waiting = rs.iter().find(|r| r.id == again[0].relay.id).unwrap();
+    assert_eq!(
+        (waiting.status, waiting.attempts),
+        (DeliveryStatus::Pending, 1)
+    );
+    assert!(waiting.body.is_some());
+    // Forgetting: nothing waits any more, no text stays, the relayed ids
+    // come back.
+    store
+        .add_relay_message(&RelayMessage {
+            case,
+            user: user.clone(),
+            direction: "to_staff".into(),
+            channel_id: "C1".into(),
+            message_id: "1.1".into(),
+            at: now,
+        })
+        .await
+        .unwrap();
+    let report = store.forget_user(&user, later).await.unwrap();
+    assert_eq!(report.relayed.len(), 1);
+    assert_eq!(report.relayed[0].message_id, "1.1");
+    let rs = store.relays_of_case(case).await.unwrap();
+    assert!(rs.iter().all(|r| r.body.is_none()), "{rs:?}");
+    assert!(rs
+        .iter()
+        .filter(|r| r.id != first)
+        .all(|r| r.status == DeliveryStatus::Failed));
+    assert!(store
+        .lease_relays(
+            "discord",
+            "w1",
+            later + Duration::hours(1),
+            later + Duration::hours(2),
+            10
+        )
+        .await
+        .unwrap()
+        .is_empty());
+    store.close().await;
+}
+
+on_both_backends!(relay_outbox_story);
