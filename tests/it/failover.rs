@@ -231,8 +231,11 @@ async fn owner(
                         // Answers to earlier messages that were still on
                         // their way are passed over: the help's answer is
                         // the newest state.
+                        // The end of a consultation whose last answer
+                        // the dead leader committed without replying is
+                        // told instead (there is no question to repeat).
                         seen_help |= text.contains(HELP_TEXT);
-                        if seen_help {
+                        if seen_help || stage_of(&text) == Some(Stage::Done) {
                             if let Some(s) = stage_of(&text) {
                                 break s;
                             }
@@ -279,6 +282,18 @@ struct Instance {
     child: std::process::Child,
     port: u16,
     log: std::path::PathBuf,
+}
+
+impl Instance {
+    /// What the instance logged (the log goes to stderr; stdout is kept
+    /// apart), its last lines, for a failure message.
+    fn log_tail(&self) -> String {
+        let err = std::fs::read_to_string(self.log.with_extension("err")).unwrap_or_default();
+        let out = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let text = format!("{out}{err}");
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(60)..].join("\n")
+    }
 }
 
 /// A failing test must not leave an instance running.
@@ -353,7 +368,13 @@ async fn the_standby_takes_over_when_the_leader_is_killed_mid_consultation() {
     let kill_at = OWNERS + (rng() as usize) % (total - 2 * OWNERS);
     eprintln!("seed {seed}: the leader is killed after {kill_at} of about {total} owner actions");
 
-    let tmp = tempfile::tempdir().unwrap();
+    // MADOGUCHI_FAILOVER_KEEP: keep the folder (configs and both
+    // instances' logs) for a look after the run.
+    let keep = std::env::var_os("MADOGUCHI_FAILOVER_KEEP").is_some();
+    let tmp = tempfile::Builder::new().keep(keep).tempdir().unwrap();
+    if keep {
+        eprintln!("keeping {}", tmp.path().display());
+    }
     let dialogs = tmp.path().join("dialogs");
     std::fs::create_dir(&dialogs).unwrap();
     std::fs::write(dialogs.join("failover.ja.yaml"), script()).unwrap();
@@ -377,7 +398,7 @@ async fn the_standby_takes_over_when_the_leader_is_killed_mid_consultation() {
         assert!(
             t.elapsed() < BOUND,
             "instance a never led; log: {}",
-            std::fs::read_to_string(&a.log).unwrap_or_default()
+            a.log_tail()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -386,7 +407,7 @@ async fn the_standby_takes_over_when_the_leader_is_killed_mid_consultation() {
         assert!(
             t.elapsed() < BOUND,
             "instance b never came up as standby; log: {}",
-            std::fs::read_to_string(&b.log).unwrap_or_default()
+            b.log_tail()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -428,7 +449,7 @@ async fn the_standby_takes_over_when_the_leader_is_killed_mid_consultation() {
         assert!(
             killed.elapsed() < Duration::from_secs(30),
             "the standby did not take over within 30 s; log: {}",
-            std::fs::read_to_string(&b.log).unwrap_or_default()
+            b.log_tail()
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -454,12 +475,7 @@ async fn the_standby_takes_over_when_the_leader_is_killed_mid_consultation() {
             .expect("every consultation finishes within the bound")
             .unwrap();
         stalls += r
-            .unwrap_or_else(|e| {
-                panic!(
-                    "{e}; log of b: {}",
-                    std::fs::read_to_string(&b.log).unwrap_or_default()
-                )
-            })
+            .unwrap_or_else(|e| panic!("{e}; log of b: {}", b.log_tail()))
             .stalls;
     }
     eprintln!("{OWNERS} consultations finished; {stalls} owners asked for help after the kill");
