@@ -392,6 +392,34 @@ pub async fn run_with_leader_lock(
     }
 }
 
+/// How long a stop may take once asked for (SIGTERM or Ctrl-C).
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Bounds a stop: once SIGTERM or SIGINT arrives, the orderly stop (the
+/// gateway closed, the delivery worker's batch given back, the current
+/// questions written, the leader lock released) has `grace` to finish;
+/// after that, or at a second signal, the process exits at once (status 1).
+/// An orderly stop waits for the database or Discord, and when one of them
+/// is gone without a word (a vanished host: no reset, only timeouts) a
+/// query or a pool's close can wait for minutes; a supervisor's stop must
+/// not. Exiting closes the leader lock's connection, so the server frees
+/// the lock as soon as it can hear it (at once when the database is there).
+/// Call once, early, inside the runtime.
+pub fn bound_the_stop(grace: Duration) {
+    tokio::spawn(async move {
+        crate::discord::shutdown_signal().await;
+        tokio::select! {
+            _ = tokio::time::sleep(grace) => {
+                tracing::error!("the stop did not finish within {} s (the database or Discord does not answer); exiting now", grace.as_secs());
+            }
+            _ = crate::discord::shutdown_signal() => {
+                tracing::warn!("a second stop signal: exiting now");
+            }
+        }
+        std::process::exit(1);
+    });
+}
+
 /// Aborts a task when dropped (a follower lives as long as `run`).
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
 

@@ -306,10 +306,13 @@ impl Drop for Instance {
 
 fn spawn(name: &str, dir: &std::path::Path, url: &str, d: &DiscordStandIn) -> Instance {
     let config = dir.join(format!("{name}.toml"));
+    // lease_secs: a delivery the killed leader had leased is taken over
+    // when its lease runs out; the default (300 s) is beyond the test's
+    // bound, and a post to the stand-in takes milliseconds.
     std::fs::write(
         &config,
         format!(
-            "db = {url:?}\ndialogs = {:?}\n[discord]\nscript = \"failover\"\napi_base = {:?}\nwatch_dialogs = false\n[outbox]\npoll_interval_ms = 50\n",
+            "db = {url:?}\ndialogs = {:?}\n[discord]\nscript = \"failover\"\napi_base = {:?}\nwatch_dialogs = false\n[outbox]\npoll_interval_ms = 50\nlease_secs = 20\n",
             dir.join("dialogs"),
             d.http_base()
         ),
@@ -371,7 +374,10 @@ async fn the_standby_takes_over_when_the_leader_is_killed_mid_consultation() {
     // MADOGUCHI_FAILOVER_KEEP: keep the folder (configs and both
     // instances' logs) for a look after the run.
     let keep = std::env::var_os("MADOGUCHI_FAILOVER_KEEP").is_some();
-    let tmp = tempfile::Builder::new().keep(keep).tempdir().unwrap();
+    let tmp = tempfile::Builder::new()
+        .disable_cleanup(keep)
+        .tempdir()
+        .unwrap();
     if keep {
         eprintln!("keeping {}", tmp.path().display());
     }
@@ -557,4 +563,177 @@ async fn the_standby_takes_over_when_the_leader_is_killed_mid_consultation() {
         "the standby stops cleanly on SIGTERM: {status}"
     );
     routing_task.abort();
+}
+
+/// A TCP proxy in front of a server, to make the server go away:
+/// [`Proxy::stop`] closes every connection and stops listening (the server
+/// is down); [`Proxy::vanish`] keeps the connections and the port open but
+/// passes nothing any more, as when the server's host vanishes from the
+/// network (no reset, no answer: only timeouts tell).
+struct Proxy {
+    port: u16,
+    tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    vanished: tokio::sync::watch::Sender<bool>,
+}
+
+impl Proxy {
+    async fn start(to: String) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let (vanished, gone) = tokio::sync::watch::channel(false);
+        let accept = tokio::spawn({
+            let tasks = tasks.clone();
+            async move {
+                let mut held = Vec::new();
+                loop {
+                    let mut gone_now = gone.clone();
+                    let (mut inbound, _) = tokio::select! {
+                        r = listener.accept() => match r {
+                            Ok(c) => c,
+                            Err(_) => return,
+                        },
+                        // Vanished: new connections wait in the backlog.
+                        _ = async { let _ = gone_now.wait_for(|g| *g).await; } => {
+                            held.push(listener);
+                            return std::future::pending().await;
+                        }
+                    };
+                    let to = to.clone();
+                    let mut gone = gone.clone();
+                    let t = tokio::spawn(async move {
+                        if let Ok(mut out) = tokio::net::TcpStream::connect(&to).await {
+                            tokio::select! {
+                                _ = tokio::io::copy_bidirectional(&mut inbound, &mut out) => {}
+                                // Both sockets stay open, silent.
+                                _ = async { let _ = gone.wait_for(|g| *g).await; } => std::future::pending::<()>().await,
+                            }
+                        }
+                    });
+                    tasks.lock().unwrap().push(t);
+                }
+            }
+        });
+        tasks.lock().unwrap().push(accept);
+        Proxy {
+            port,
+            tasks,
+            vanished,
+        }
+    }
+
+    fn stop(&self) {
+        for t in self.tasks.lock().unwrap().drain(..) {
+            t.abort();
+        }
+    }
+
+    fn vanish(&self) {
+        let _ = self.vanished.send(true);
+    }
+}
+
+/// `madoguchi run` on PostgreSQL stops promptly on SIGTERM (and SIGINT)
+/// when the Discord gateway, the database or both are gone and it is
+/// retrying them, and a stop with the database there releases the leader
+/// lock at once. The bound is generous: the stop must not wait for a
+/// reconnect that never comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_stops_on_sigterm_while_discord_or_the_database_is_gone() {
+    let Some(url) = crate::instances::fresh_database("stopping").await else {
+        return;
+    };
+    let (base, rest) = url.split_once("@").unwrap();
+    let (host, path) = rest.split_once('/').unwrap();
+    for (gone, signal) in [
+        ("discord", "TERM"),
+        ("database", "TERM"),
+        ("database host", "TERM"),
+        ("both", "TERM"),
+        ("both", "INT"),
+    ] {
+        let db = Proxy::start(host.to_string()).await;
+        let via_proxy = format!("{base}@127.0.0.1:{}/{path}", db.port);
+        let tmp = tempfile::tempdir().unwrap();
+        let dialogs = tmp.path().join("dialogs");
+        std::fs::create_dir(&dialogs).unwrap();
+        std::fs::write(dialogs.join("failover.ja.yaml"), script()).unwrap();
+        std::fs::write(dialogs.join("routing.yaml"), routing()).unwrap();
+        let d = DiscordStandIn::start_with(crate::support::discord::Options {
+            check_models: false,
+            ..Default::default()
+        })
+        .await;
+        d.add_guild(GUILD, "Network");
+        d.add_text_channel(GUILD, CASES, "desk");
+        let mut a = spawn("a", tmp.path(), &via_proxy, &d);
+        let t = Instant::now();
+        while !(leads(a.port).await == Some(true) && d.gateway_stats().connected) {
+            assert!(
+                t.elapsed() < BOUND,
+                "{gone}: the instance never led; log: {}",
+                a.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        if gone == "discord" || gone == "both" {
+            d.disconnect_gateway().await;
+            drop(d);
+        }
+        match gone {
+            "database" | "both" => db.stop(),
+            "database host" => db.vanish(),
+            _ => {}
+        }
+        // Into the reconnect loops (the gateway's, the pool's, the lock's
+        // check): the stop must not wait for them.
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        assert!(
+            a.child.try_wait().unwrap().is_none(),
+            "{gone}: the instance keeps running without them; log: {}",
+            a.log_tail()
+        );
+        let _ = std::process::Command::new("kill")
+            .args([&format!("-{signal}"), &a.child.id().to_string()])
+            .status();
+        let asked = Instant::now();
+        let status = loop {
+            if let Some(s) = a.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                asked.elapsed() < Duration::from_secs(20),
+                "{gone}: SIGTERM did not stop the instance within 20 s; log: {}",
+                a.log_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        eprintln!(
+            "{gone} gone, SIG{signal}: stopped after {:?} ({status})",
+            asked.elapsed()
+        );
+        assert!(
+            status.code().is_some(),
+            "{gone}: the instance exits by itself, not by the signal's default action: {status}"
+        );
+        if gone == "discord" {
+            assert!(
+                status.success(),
+                "{gone}: a stop with the database there is clean: {status}; log: {}",
+                a.log_tail()
+            );
+        }
+        // The lock is free for another instance at once (where the
+        // database could hear the instance go; a vanished host's lock is
+        // released when the server's keepalives notice, see
+        // `instances::the_standby_takes_the_lock_when_the_leader_dies_or_is_cut_off`).
+        db.stop();
+        let lock = madoguchi::instances::LeaderLock::try_acquire(&url)
+            .await
+            .unwrap();
+        assert!(
+            lock.is_some(),
+            "{gone}: the stopped instance released the leader lock"
+        );
+    }
 }
