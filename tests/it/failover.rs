@@ -278,6 +278,35 @@ async fn leads(port: u16) -> Option<bool> {
     Some(r.status().as_u16() == 200)
 }
 
+/// `/healthz`'s status and `/readyz`'s status and body.
+async fn health(port: u16) -> Option<(u16, u16, serde_json::Value)> {
+    let c = reqwest::Client::new();
+    let get = |path: &str| {
+        c.get(format!("http://127.0.0.1:{port}{path}"))
+            .timeout(Duration::from_secs(5))
+            .send()
+    };
+    let alive = get("/healthz").await.ok()?.status().as_u16();
+    let r = get("/readyz").await.ok()?;
+    let ready = r.status().as_u16();
+    let body = r.text().await.ok()?;
+    Some((alive, ready, serde_json::from_str(&body).ok()?))
+}
+
+/// Both instances' health as the supervisor sees it: alive, ready, and
+/// leading exactly when `leads`.
+async fn assert_health(i: &Instance, name: &str, leading: bool, when: &str) {
+    let (alive, ready, body) = health(i.port)
+        .await
+        .unwrap_or_else(|| panic!("{name} {when}: the health endpoint does not answer"));
+    assert_eq!(alive, 200, "{name} {when}: /healthz");
+    assert_eq!(ready, 200, "{name} {when}: /readyz {body}");
+    assert_eq!(body["ready"], true, "{name} {when}: {body}");
+    assert_eq!(body["leader"], leading, "{name} {when}: {body}");
+    assert_eq!(body["backend"], "postgres", "{name} {when}: {body}");
+    assert_eq!(leads(i.port).await, Some(leading), "{name} {when}: /leader");
+}
+
 struct Instance {
     child: std::process::Child,
     port: u16,
@@ -443,15 +472,29 @@ async fn the_standby_takes_over_when_the_leader_is_killed_mid_consultation() {
         assert!(t.elapsed() < BOUND, "the owners stalled before the kill");
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    assert_health(&a, "a", true, "before the kill").await;
+    assert_health(&b, "b", false, "before the kill").await;
     let calls_before = d.call_count();
     a.child.kill().unwrap(); // SIGKILL
     let killed = Instant::now();
     ctl.killed.store(true, Ordering::SeqCst);
     a.child.wait().unwrap();
+    let mut checked_during = false;
     while !(leads(b.port).await == Some(true)
         && d.gateway_stats().identifies > identifies
         && d.gateway_stats().connected)
     {
+        // While it has not taken over, the standby is alive and ready and
+        // says it does not lead (it may lead by the time it answers).
+        if !checked_during {
+            if let Some((alive, ready, body)) = health(b.port).await {
+                if body["leader"] == false {
+                    assert_eq!((alive, ready), (200, 200), "b during the takeover: {body}");
+                    assert_eq!(body["ready"], true, "b during the takeover: {body}");
+                    checked_during = true;
+                }
+            }
+        }
         assert!(
             killed.elapsed() < Duration::from_secs(30),
             "the standby did not take over within 30 s; log: {}",
@@ -460,6 +503,11 @@ async fn the_standby_takes_over_when_the_leader_is_killed_mid_consultation() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let takeover = killed.elapsed();
+    assert_health(&b, "b", true, "after the takeover").await;
+    assert!(
+        health(a.port).await.is_none(),
+        "the killed instance's health endpoint is gone"
+    );
     ctl.took_over_flag.store(true, Ordering::SeqCst);
     ctl.took_over.notify_waiters();
     let answering = loop {
@@ -554,6 +602,7 @@ async fn the_standby_takes_over_when_the_leader_is_killed_mid_consultation() {
         assert_eq!(got, want, "owner {i}");
     }
 
+    assert_health(&b, "b", true, "after the consultations").await;
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &b.child.id().to_string()])
         .status();
