@@ -137,8 +137,8 @@ pub const POLL_EVERY: Duration = Duration::from_secs(10);
 /// store's [`crate::store::postgres::PostgresStore::listener`], or `None`
 /// to poll only. Runs until the task is aborted.
 ///
-/// The reloads recorded before it starts are not followed: at start-up an
-/// instance serves its own dialogs folder, as a single instance does.
+/// At start it also adopts the newest reload recorded before it started
+/// ([`adopt_at_start`]), unless its own dialogs folder is newer than that.
 pub async fn follow_signals(
     runner: Arc<crate::runner::Runner>,
     mut listener: Option<sqlx::postgres::PgListener>,
@@ -149,6 +149,17 @@ pub async fn follow_signals(
     // seen once a read succeeds (the first poll).
     let store = runner.store().clone();
     let first = store.last_audit("reload").await;
+    if let Ok(Some(e)) = &first {
+        match adopt_at_start(&runner, e).await {
+            Ok(true) => {
+                tracing::info!(by = %e.actor, at = %e.at, "serving the versions of the newest reload on another instance, which supersede this instance's dialogs folder")
+            }
+            Ok(false) => {}
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot adopt the newest reload of another instance; serving this instance's dialogs folder")
+            }
+        }
+    }
     tokio::spawn(async move {
         let mut seen = match first {
             Ok(e) => e.map(|e| e.id).unwrap_or(0),
@@ -206,6 +217,29 @@ pub async fn follow_signals(
             }
         }
     })
+}
+
+/// At start: makes current the versions of `newest`, the newest `reload`
+/// recorded in the database, when it supersedes this instance's dialogs
+/// folder. It does when every version the folder compiles to was already
+/// stored when the reload was recorded (the reload replaced them, or kept
+/// them): an instance that starts after another one reloaded serves what
+/// the other serves, not its own older files. A folder with a version first
+/// stored after the reload (new files deployed, then a restart) is newer:
+/// it is kept, as a single instance keeps its folder. Returns whether the
+/// versions changed.
+pub async fn adopt_at_start(
+    runner: &crate::runner::Runner,
+    newest: &crate::store::AuditEntry,
+) -> Result<bool, crate::runner::RunError> {
+    let bundle = runner.bundle();
+    for f in &bundle.flows {
+        match runner.store().load_version(&f.version).await? {
+            Some(v) if v.created_at <= newest.at => {}
+            _ => return Ok(false),
+        }
+    }
+    runner.adopt_reload(newest).await
 }
 
 /// A connection listening on the store's signal channel.
@@ -390,6 +424,34 @@ pub async fn run_with_leader_lock(
             }
         }
     }
+}
+
+/// How long a stop may take once asked for (SIGTERM or Ctrl-C).
+pub const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// Bounds a stop: once SIGTERM or SIGINT arrives, the orderly stop (the
+/// gateway closed, the delivery worker's batch given back, the current
+/// questions written, the leader lock released) has `grace` to finish;
+/// after that, or at a second signal, the process exits at once (status 1).
+/// An orderly stop waits for the database or Discord, and when one of them
+/// is gone without a word (a vanished host: no reset, only timeouts) a
+/// query or a pool's close can wait for minutes; a supervisor's stop must
+/// not. Exiting closes the leader lock's connection, so the server frees
+/// the lock as soon as it can hear it (at once when the database is there).
+/// Call once, early, inside the runtime.
+pub fn bound_the_stop(grace: Duration) {
+    tokio::spawn(async move {
+        crate::discord::shutdown_signal().await;
+        tokio::select! {
+            _ = tokio::time::sleep(grace) => {
+                tracing::error!("the stop did not finish within {} s (the database or Discord does not answer); exiting now", grace.as_secs());
+            }
+            _ = crate::discord::shutdown_signal() => {
+                tracing::warn!("a second stop signal: exiting now");
+            }
+        }
+        std::process::exit(1);
+    });
 }
 
 /// Aborts a task when dropped (a follower lives as long as `run`).

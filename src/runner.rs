@@ -400,6 +400,34 @@ impl Runner {
         Ok(self.store.has_open_session(user).await?)
     }
 
+    /// What a closed session said at its end, to tell again (see
+    /// [`engine::ending`]); nothing is written. `None` when the session is
+    /// unknown, belongs to someone else or is still open.
+    pub async fn ending(
+        &self,
+        user: &UserKey,
+        session: SessionId,
+    ) -> Result<Option<Turn>, RunError> {
+        let Some(rec) = self.store.session(session).await? else {
+            return Ok(None);
+        };
+        if &rec.user != user || rec.status.is_open() {
+            return Ok(None);
+        }
+        let flow = self.flow_for(&rec.version).await?;
+        let mode = match user.transport() {
+            crate::domain::ids::Transport::Slack => RenderMode::Slack,
+            _ => self.config.mode,
+        };
+        let effects = engine::ending(&flow, &rec.state, &Ctx::new(self.clock.now(), mode));
+        Ok(Some(Turn {
+            session,
+            flow,
+            effects,
+            case: None,
+        }))
+    }
+
     /// Handles one input from an owner. The effects are durable when this
     /// returns; the caller sends them.
     pub async fn handle(

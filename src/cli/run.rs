@@ -36,6 +36,7 @@ pub async fn run(args: RunArgs) -> Result<u8> {
         inbox,
         health_port,
     } = args;
+    madoguchi::instances::bound_the_stop(madoguchi::instances::STOP_GRACE);
     let mut cfg = madoguchi::discord::Config::load(&config)?;
     let db = match db {
         Some(db) => db,

@@ -308,8 +308,14 @@ fn channel_of(d: &DeliveryRecord) -> Result<ChannelId, Fail> {
         })
 }
 
-/// How many of a channel's latest messages are searched for a lost post.
-const SEARCH_LIMIT: u8 = 50;
+/// How many messages one page of the search for a lost post reads.
+const SEARCH_LIMIT: u8 = 100;
+
+/// The most pages read back: a busy channel (a network's shared desk,
+/// hundreds of cases while a dead instance's lease ran out) has many posts
+/// after the lost one, so the latest page alone missed it and the case was
+/// posted twice.
+const SEARCH_PAGES: usize = 10;
 
 impl Bot {
     /// One attempt at a relay message ([`crate::relay`]): the owner's DM,
@@ -422,9 +428,12 @@ impl Bot {
     }
 
     /// The message of an earlier attempt at `d` whose id was never stored:
-    /// among the channel's latest messages, one by a bot whose embed footer
-    /// is this case's (`madoguchi · C-…`) and that is not the recorded post
-    /// of another hub (two hubs may share a channel).
+    /// one by a bot whose embed footer is this case's (`madoguchi · C-…`)
+    /// and that is not the recorded post of another hub (two hubs may share
+    /// a channel). The channel is read back page by page until messages
+    /// older than the case (by their ids' time, less a minute for clocks),
+    /// at most [`SEARCH_PAGES`] pages; the oldest such post is the one to
+    /// keep.
     async fn find_case_message(
         &self,
         d: &DeliveryRecord,
@@ -441,23 +450,39 @@ impl Bot {
             .filter(|p| p.hub_id != d.hub_id)
             .map(|p| p.message_id)
             .collect();
-        let recent = self
-            .http
-            .get_messages(channel, None, Some(SEARCH_LIMIT))
-            .await
-            .map_err(|e| classify(&e, "looking for an earlier post of the case"))?;
-        // Oldest first: the first post is the one to keep.
-        Ok(recent
-            .iter()
-            .rev()
-            .find(|m| {
+        let since = case.created_at - chrono::Duration::minutes(1);
+        let mut found = None;
+        let mut before: Option<MessageId> = None;
+        for _ in 0..SEARCH_PAGES {
+            let page = self
+                .http
+                .get_messages(
+                    channel,
+                    before.map(serenity::all::MessagePagination::Before),
+                    Some(SEARCH_LIMIT),
+                )
+                .await
+                .map_err(|e| classify(&e, "looking for an earlier post of the case"))?;
+            // Newest first: the last match is the oldest so far.
+            if let Some(m) = page.iter().rev().find(|m| {
                 m.author.bot
                     && !others.contains(&m.id.to_string())
                     && m.embeds
                         .iter()
                         .any(|e| e.footer.as_ref().is_some_and(|f| f.text == footer))
-            })
-            .map(|m| m.id.to_string()))
+            }) {
+                found = Some(m.id.to_string());
+            }
+            let Some(oldest) = page.last() else { break };
+            let older_than_case =
+                chrono::DateTime::from_timestamp(oldest.id.created_at().unix_timestamp(), 0)
+                    .is_some_and(|t| t < since);
+            if page.len() < SEARCH_LIMIT as usize || older_than_case {
+                break;
+            }
+            before = Some(oldest.id);
+        }
+        Ok(found)
     }
 
     /// One attempt: the case message (once), carrying the intro; the thread

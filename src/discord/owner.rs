@@ -87,6 +87,9 @@ impl Bot {
 
     async fn dm_inner(&self, msg: &Message, key: &UserKey) -> Result<(), BotError> {
         let open = self.runner.has_open_session(key).await?;
+        if !open {
+            self.retell_unshown_ending(msg.author.id, key).await?;
+        }
         let text = msg.content.clone();
         if !open && !self.is_restart_word(&text) {
             if let Some((case, post)) = self.active_case(key).await? {
@@ -259,6 +262,51 @@ impl Bot {
                 tracing::warn!(session = %s.id, error = %e, "could not resume a consultation");
             }
         }
+        // Consultations that ended without the end recorded as shown.
+        let ended = match self.store.live_prompts_of_ended_sessions().await {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list the consultations that ended unseen");
+                return;
+            }
+        };
+        for (key, _) in ended {
+            if key.transport() != crate::domain::ids::Transport::Discord {
+                continue;
+            }
+            let Ok(uid) = key.id().parse::<u64>() else {
+                continue;
+            };
+            let user = UserId::new(uid);
+            let lock = self.user_lock(user);
+            let _g = lock.lock().await;
+            if let Err(e) = self.retell_unshown_ending(user, &key).await {
+                tracing::warn!(user = %user, error = %e, "could not tell the end of a consultation");
+            }
+        }
+    }
+
+    /// An owner whose consultation has ended while the recorded current
+    /// question still belongs to it was perhaps never told the end: the bot
+    /// stopped (or the leader died) between committing the last step and
+    /// sending its reply, and Discord does not hand the lost event to the
+    /// next connection. The end is told again (the owner may see it twice;
+    /// that is better than silence after "送信"). The caller holds the
+    /// owner's turn lock. Returns whether it was told.
+    pub(crate) async fn retell_unshown_ending(
+        &self,
+        user: UserId,
+        key: &UserKey,
+    ) -> Result<bool, BotError> {
+        let Some(live) = self.prompts.get(&self.store, key).await? else {
+            return Ok(false);
+        };
+        let Some(turn) = self.runner.ending(key, live.session).await? else {
+            return Ok(false);
+        };
+        tracing::info!(session = %live.session, "telling the end of a consultation that was not recorded as shown");
+        self.send_turn(user, &turn, None).await?;
+        Ok(true)
     }
 
     /// Is `message` the message carrying the owner's current question of

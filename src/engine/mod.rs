@@ -402,6 +402,46 @@ pub fn step(flow: &Flow, st: &mut SessionState, input: Input, ctx: &Ctx) -> Vec<
     }
 }
 
+/// What a finished consultation said at its end (the end node's message
+/// and [`Effect::Finished`]), told again without changing the state: for an
+/// owner whose last message from the bot may never have been sent (the bot
+/// stopped between committing the last step and sending its reply, and
+/// another instance or a restart took over). Empty while the consultation
+/// is open. A template that fails now says nothing rather than something
+/// broken.
+pub fn ending(flow: &Flow, st: &SessionState, ctx: &Ctx) -> Vec<Effect> {
+    if st.status.is_open() {
+        return Vec::new();
+    }
+    let mut copy = st.clone();
+    let mut e = Stepper {
+        flow,
+        st: &mut copy,
+        ctx,
+        out: Vec::new(),
+        fault: None,
+    };
+    let ix = e.st.node;
+    if matches!(flow.node(ix).kind, NodeKind::End(_)) {
+        if flow.node(ix).has_say {
+            let s = e.render(&format!("{ix}.say"));
+            if e.fault.is_none() {
+                e.say(s);
+            }
+        }
+    } else if st.status == Status::Cancelled {
+        // "中止" ends where the owner was, not at an end node.
+        let s = e.msg("cancelled");
+        e.say(s);
+    } else {
+        let s = e.msg("finished");
+        e.say(s);
+    }
+    let mut out = e.out;
+    out.push(Effect::Finished(st.status));
+    out
+}
+
 struct Stepper<'a> {
     flow: &'a Flow,
     st: &'a mut SessionState,

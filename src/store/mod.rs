@@ -927,6 +927,11 @@ pub trait Store: Send + Sync + 'static {
     async fn set_live_prompt(&self, p: &LivePrompt) -> Result<()>;
     async fn live_prompt(&self, user: &UserKey) -> Result<Option<LivePrompt>>;
     async fn clear_live_prompt(&self, user: &UserKey) -> Result<()>;
+    /// The owners whose recorded current question belongs to a session
+    /// that has ended, with that session: the end was committed, but that
+    /// it was shown never recorded (the bot stopped in between). Oldest
+    /// session first.
+    async fn live_prompts_of_ended_sessions(&self) -> Result<Vec<(UserKey, SessionId)>>;
 
     async fn create_forward_request(
         &self,

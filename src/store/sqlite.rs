@@ -1960,6 +1960,24 @@ impl Store for SqliteStore {
         .transpose()
     }
 
+    async fn live_prompts_of_ended_sessions(&self) -> Result<Vec<(UserKey, SessionId)>> {
+        let rows = sqlx::query(
+            "SELECT p.user_key, p.session_id FROM live_prompts p JOIN sessions s ON s.id = p.session_id
+             WHERE s.status NOT IN ('new', 'active') ORDER BY p.session_id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let user: String = r.try_get("user_key")?;
+                Ok((
+                    UserKey::parse(&user).map_err(|e| corrupt("live prompt user", e))?,
+                    SessionId(r.try_get("session_id")?),
+                ))
+            })
+            .collect()
+    }
+
     async fn clear_live_prompt(&self, user: &UserKey) -> Result<()> {
         sqlx::query("DELETE FROM live_prompts WHERE user_key = ?")
             .bind(user.to_string())

@@ -8,6 +8,7 @@ use crate::support::discord::{components, DiscordStandIn, RecordedCall, FLAG_EPH
 use crate::support::{copy_dialogs, dialogs_dir};
 use madoguchi::discord::{self, Config, RunningBot, Token};
 use madoguchi::domain::ids::{CaseId, Transport, UserKey};
+use madoguchi::engine::Input;
 use madoguchi::runner::{Clock, Runner, SystemClock};
 use madoguchi::store::sqlite::SqliteStore;
 use madoguchi::store::{CaseStatus, DeliveryStatus, Store};
@@ -2025,6 +2026,76 @@ async fn restart_resumes_consultations_and_pending_deliveries() {
     assert_eq!(h.discord.messages_in(PRO_CHANNEL).len(), 1);
     let d = h.delivered(case_id, "hyogo-pro").await;
     assert_eq!((d.status, d.attempts), (DeliveryStatus::Delivered, 2));
+    h.finish().await;
+}
+
+/// The bot committed the owner's last answer (the case is made) and
+/// stopped before sending the end: a leader killed between the two, whose
+/// standby takes over. The next bot tells the owner the end, which
+/// otherwise never comes (the owner's next message would go to the hub's
+/// staff).
+#[tokio::test]
+async fn an_end_committed_but_never_sent_is_told_by_the_next_bot() {
+    let mut h = Harness::new().await;
+    h.say("こんにちは").await;
+    h.press("はい").await;
+    h.say("株式会社エンド").await;
+    h.press("製造業").await;
+    h.prefecture("kinki", "兵庫県").await;
+    h.say("30").await;
+    h.press("スキップ").await;
+    h.in_form("成長したい").await;
+    h.choose("q:", &["hiring"]).await;
+    h.say("採用").await;
+    h.press("スキップ").await;
+    h.press("人材の採用・活用で解決したい").await;
+    h.press("おおよそ決まっている").await;
+    h.say("工場長").await;
+    h.say("生産管理").await;
+    h.say("製造業の経験").await;
+    h.press("スキップ").await;
+    h.choose("q:", &["fulltime"]).await;
+    h.say("すぐ").await;
+    h.say("佐藤花子").await;
+    h.say("sato@example.jp").await;
+    h.press("スキップ").await;
+    h.stop_bot().await;
+    // What the dying bot did: the owner's consent is committed (through a
+    // runner on the same database), and nothing is sent.
+    let runner = Runner::new(
+        h.store.clone(),
+        Arc::new(SystemClock),
+        madoguchi::script::load_dir(&h.cfg.dialogs).unwrap(),
+        discord::runner_config(&h.cfg),
+    )
+    .await
+    .unwrap();
+    let turn = runner
+        .handle(&h.owner(), Input::Text("同意して送信する".into()), None)
+        .await
+        .unwrap();
+    assert!(
+        turn.effects
+            .iter()
+            .any(|e| matches!(e, madoguchi::engine::Effect::Finished(_))),
+        "the consultation ended: {:?}",
+        turn.effects
+    );
+    assert!(!h.store.has_open_session(&h.owner()).await.unwrap());
+    drop(runner);
+    h.start_bot().await;
+    let told = h.next_message().await;
+    assert!(
+        told["content"]
+            .as_str()
+            .unwrap()
+            .contains("ご相談いただき、ありがとうございました"),
+        "{told}"
+    );
+    // Told once: the record says the end was shown, so the next start
+    // has nothing to tell.
+    h.stop_bot().await;
+    assert!(h.store.live_prompt(&h.owner()).await.unwrap().is_none());
     h.finish().await;
 }
 

@@ -234,6 +234,58 @@ async fn a_reload_on_one_instance_reaches_the_other_by_notify() {
     follower.abort();
 }
 
+/// An instance that starts after another one reloaded serves the reloaded
+/// versions (read from the database), not its host's older files; an
+/// instance whose host has files newer than the reload keeps them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_started_after_a_reload_serves_the_reloaded_versions() {
+    let Some(db) = TestDb::postgres("reload_at_start") else {
+        return;
+    };
+    let (tmp, dir_a, dir_b) = two_hosts();
+    let (a, _) = instance(&db, &dir_a).await;
+    let before = current(&a);
+    edit_on_a(&dir_a, OLD_Q, "貴社の正式な会社名を教えてください。");
+    a.reload(&dir_a, "admin:test").await.unwrap();
+    let new = current(&a);
+    assert_ne!(new, before);
+    // B starts only now, with the old files on its host and no
+    // notification to wake it: what it serves comes from the database.
+    let (b, _) = instance(&db, &dir_b).await;
+    assert_eq!(current(&b), before, "a runner alone serves its folder");
+    let follower = follow_signals(b.clone(), None, Duration::from_secs(3600)).await;
+    assert_eq!(current(&b), new, "B serves A's reload from the start");
+    b_serves_the_edit(&b, &new).await;
+    follower.abort();
+
+    // C's host got newer files after the reload (a deployment, then a
+    // restart an hour later): they are newer than the reload and kept.
+    let dir_c = tmp.path().join("c");
+    std::fs::create_dir(&dir_c).unwrap();
+    crate::support::copy_dialogs(&dir_c);
+    edit_on_a(&dir_c, OLD_Q, "会社の名前をお聞かせください。");
+    let crate::support::db::AnyStore::Postgres(store_c) = db.open().await else {
+        unreachable!("a PostgreSQL test database")
+    };
+    let c = Arc::new(
+        Runner::new(
+            Arc::new(store_c),
+            Arc::new(FixedClock::new(
+                crate::support::t0() + chrono::Duration::hours(1),
+            )),
+            load_dir(&dir_c).unwrap(),
+            RunnerConfig::default(),
+        )
+        .await
+        .unwrap(),
+    );
+    let deployed = current(&c);
+    assert!(deployed != new && deployed != before);
+    let follower = follow_signals(c.clone(), None, Duration::from_secs(3600)).await;
+    assert_eq!(current(&c), deployed, "C keeps its newer folder");
+    follower.abort();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reload_whose_notification_is_missed_arrives_by_polling() {
     let Some(db) = TestDb::postgres("reload_poll") else {
@@ -270,7 +322,11 @@ async fn a_reload_whose_notification_is_missed_arrives_by_polling() {
     // And with no listener at all (it could not connect), polling alone.
     let (c, _) = instance(&db, &dir_b).await;
     let follower = follow_signals(c.clone(), None, Duration::from_millis(300)).await;
-    assert_ne!(current(&c), new, "C started on its own folder");
+    assert_eq!(
+        current(&c),
+        new,
+        "C started after A's reload: it serves that reload, not its older folder"
+    );
     // C follows reloads recorded after it started: A edits again.
     edit_on_a(&dir_a, "貴社の正式な会社名を", "御社の正式な会社名を");
     a.reload(&dir_a, "admin:test").await.unwrap();
