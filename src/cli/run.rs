@@ -102,12 +102,14 @@ pub async fn run(args: RunArgs) -> Result<u8> {
         &runner,
     )?;
     cfg.reminders.elsewhere = true;
+    let mut worker = madoguchi::network::worker::TimerWorker::new(
+        store.clone(),
+        sinks,
+        cfg.discord.default_lang,
+    );
+    worker.sync_every = chrono::Duration::seconds(cfg.reminders.sync_secs.max(1) as i64);
     let timers = madoguchi::network::worker::RunningTimers::spawn(
-        madoguchi::network::worker::TimerWorker::new(
-            store.clone(),
-            sinks,
-            cfg.discord.default_lang,
-        ),
+        worker,
         runner.clone(),
         std::time::Duration::from_secs(cfg.reminders.tick_secs.max(1)),
     );

@@ -51,6 +51,10 @@ pub struct RemindersConfig {
     /// How often due timers are looked for.
     #[serde(default = "default_tick")]
     pub tick_secs: u64,
+    /// How often every open and claimed case is read to bring its timers
+    /// in line (a backstop: cases get their timers when they change).
+    #[serde(default = "default_sync")]
+    pub sync_secs: u64,
     /// The local inbox for hubs without a Discord channel (`madoguchi run
     /// --inbox`; not read from the file).
     #[serde(skip)]
@@ -66,6 +70,7 @@ impl Default for RemindersConfig {
     fn default() -> Self {
         RemindersConfig {
             tick_secs: default_tick(),
+            sync_secs: default_sync(),
             inbox: None,
             elsewhere: false,
         }
@@ -74,6 +79,10 @@ impl Default for RemindersConfig {
 
 fn default_tick() -> u64 {
     30
+}
+
+fn default_sync() -> u64 {
+    900
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -256,6 +265,7 @@ mod tests {
             "the example must talk to the real Discord"
         );
         assert_eq!(c.reminders.tick_secs, 30);
+        assert_eq!(c.reminders.sync_secs, 900);
         // The inbox comes from `--inbox`, never from the file.
         assert!(Config::parse("[reminders]\ninbox = \"x\"\n", "x.toml").is_err());
         assert!(c.reminders.inbox.is_none());

@@ -788,11 +788,13 @@ async fn reminder_loop(bot: Arc<Bot>, stop: watch::Receiver<bool>) {
             inbox: inbox.clone(),
         }));
     }
-    let worker = Arc::new(crate::network::worker::TimerWorker::new(
+    let mut worker = crate::network::worker::TimerWorker::new(
         bot.store.clone(),
         sinks,
         bot.cfg.discord.default_lang,
-    ));
+    );
+    worker.sync_every = chrono::Duration::seconds(bot.cfg.reminders.sync_secs.max(1) as i64);
+    let worker = Arc::new(worker);
     let every = Duration::from_secs(bot.cfg.reminders.tick_secs.max(1));
     crate::network::worker::run_loop(worker, bot.runner.clone(), every, stop).await
 }

@@ -2621,7 +2621,14 @@ async fn typed_natural_answers_reach_the_sheet_and_buttons_stay() {
 async fn an_unclaimed_case_is_reminded_and_escalated_once() {
     const DESK_CHANNEL: u64 = 100_000_000_000_000_199;
     const DESK_ROLE: u64 = 100_000_000_000_000_299;
-    let mut h = Harness::with(|cfg| cfg.reminders.tick_secs = 1).await;
+    // The cases are written straight into the store (not handed over by
+    // the runner, which schedules their timers): the loop's backstop sync,
+    // every second here, finds them.
+    let mut h = Harness::with(|cfg| {
+        cfg.reminders.tick_secs = 1;
+        cfg.reminders.sync_secs = 1;
+    })
+    .await;
     let jan =
         |d: u32| chrono::TimeZone::with_ymd_and_hms(&chrono::Utc, 2026, 1, d, 1, 0, 0).unwrap();
     let a = crate::store_story::seed_case(&*h.store, "rem-a", "hyogo-pro", &["hyogo-pro"], jan(5))
