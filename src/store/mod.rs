@@ -10,6 +10,7 @@
 pub mod batch;
 pub mod copy;
 pub mod facts;
+mod plan;
 pub mod postgres;
 pub mod sqlite;
 
