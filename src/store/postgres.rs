@@ -1306,6 +1306,14 @@ impl Store for PostgresStore {
         true
     }
 
+    /// Two: while one batch waits for its commit (the WAL flush) and its
+    /// round trips, the next is written. Two batches of one instance touch
+    /// different sessions, and the owners' advisory locks are taken in key
+    /// order, so they never wait for each other in a circle.
+    fn batches_in_flight(&self) -> usize {
+        2
+    }
+
     async fn commit_step(&self, c: &StepCommit<'_>) -> Result<StepOutcome> {
         let mut tx = self.pool.begin().await?;
         let outcome = write_step(&mut tx, c).await?;
