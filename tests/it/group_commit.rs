@@ -611,10 +611,12 @@ async fn a_batch_with_every_kind_of_effect_stores_what_single_steps_store(db: Te
             ],
             false,
         ),
-        // Answers before and after a restart: only those after count.
+        // Answers before and after a restart: only those after count (the
+        // one before is to a question not answered again, so it would
+        // show if it counted).
         (
             vec![
-                record("q01", 1, "前"),
+                record("q03", 3, "前"),
                 Effect::Restarted,
                 record("q01", 1, "後1"),
                 record("q02", 2, "後2"),
