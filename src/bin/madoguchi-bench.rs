@@ -131,6 +131,19 @@ fn status_kib(pid: Option<u32>, key: &str) -> Option<u64> {
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
 }
+/// CPU time this process has used (user + system, every thread), from
+/// `/proc/self/stat` (clock ticks of 10 ms). On a shared machine the time
+/// a turn takes depends on what the other processes leave, its CPU time
+/// much less so.
+fn cpu_secs() -> f64 {
+    let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name, which is in parentheses.
+    let rest = s.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+    (ticks(11) + ticks(12)) / 100.0
+}
 fn rss_kib() -> u64 {
     status_kib(None, "VmRSS:").unwrap_or(0)
 }
@@ -662,6 +675,8 @@ struct Conversation {
 
 struct DurableRun {
     secs: f64,
+    /// CPU time of the bench process during the run (see `cpu_secs`).
+    cpu_secs: f64,
     turns: usize,
     latencies_us: Vec<u32>,
     /// The first turn of each conversation, and the others, apart: a first
@@ -683,6 +698,7 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 /// every turn through `Runner::handle` (durable when it returns).
 async fn drive(runners: Vec<Arc<Runner>>, slots: Vec<Vec<Conversation>>) -> DurableRun {
     let t0 = Instant::now();
+    let cpu0 = cpu_secs();
     let mut tasks = Vec::new();
     for (n, convs) in slots.into_iter().enumerate() {
         // Each slot (its owners) stays with one instance.
@@ -723,12 +739,14 @@ async fn drive(runners: Vec<Arc<Runner>>, slots: Vec<Vec<Conversation>>) -> Dura
         errors += e;
     }
     let secs = t0.elapsed().as_secs_f64();
+    let cpu_secs = cpu_secs() - cpu0;
     let mut all: Vec<u32> = first.iter().chain(&later).copied().collect();
     all.sort_unstable();
     first.sort_unstable();
     later.sort_unstable();
     DurableRun {
         secs,
+        cpu_secs,
         turns: all.len(),
         latencies_us: all,
         first_turns_us: first,
@@ -905,6 +923,7 @@ fn durable_row(case: &str, r: &DurableRun, extra: Value) -> Value {
         "turns": r.turns,
         "seconds": r.secs,
         "turns_per_s": tps,
+        "cpu_us_per_turn": r.cpu_secs * 1e6 / r.turns.max(1) as f64,
         "p50_ms": percentile(&r.latencies_us, 0.50),
         "p90_ms": percentile(&r.latencies_us, 0.90),
         "p99_ms": percentile(&r.latencies_us, 0.99),
@@ -994,7 +1013,7 @@ fn durable_workload(
         say(
             cli,
             format!(
-                "durable [{}]: {:.0} turns/s, p50 {:.2} ms, p99 {:.2} ms ({} turns; first turns p50 {:.2} / p99 {:.2} ms, later turns p50 {:.2} / p99 {:.2} ms)",
+                "durable [{}]: {:.0} turns/s, p50 {:.2} ms, p99 {:.2} ms ({} turns; first turns p50 {:.2} / p99 {:.2} ms, later turns p50 {:.2} / p99 {:.2} ms; {:.1} µs CPU per turn in the bench process)",
                 v.name,
                 row["turns_per_s"].as_f64().unwrap_or(0.0),
                 row["p50_ms"].as_f64().unwrap_or(0.0),
@@ -1004,6 +1023,7 @@ fn durable_workload(
                 row["first_turn_p99_ms"].as_f64().unwrap_or(0.0),
                 row["later_turns_p50_ms"].as_f64().unwrap_or(0.0),
                 row["later_turns_p99_ms"].as_f64().unwrap_or(0.0),
+                row["cpu_us_per_turn"].as_f64().unwrap_or(0.0),
             ),
         );
         rows.push(row);
@@ -1156,12 +1176,13 @@ fn real_workload(cli: &Cli) -> Result<Value> {
         say(
             cli,
             format!(
-                "real durable [{}]: {:.0} turns/s, p50 {:.2} ms, p99 {:.2} ms, {} cases",
+                "real durable [{}]: {:.0} turns/s, p50 {:.2} ms, p99 {:.2} ms, {} cases, {:.1} µs CPU per turn (bench process)",
                 v.name,
                 row["turns_per_s"].as_f64().unwrap_or(0.0),
                 row["p50_ms"].as_f64().unwrap_or(0.0),
                 row["p99_ms"].as_f64().unwrap_or(0.0),
-                row["cases"]
+                row["cases"],
+                row["cpu_us_per_turn"].as_f64().unwrap_or(0.0)
             ),
         );
         rows.push(row);

@@ -190,15 +190,34 @@ async fn commit_one(store: &dyn Store, job: &Job) -> Result<StepOutcome, StoreEr
         .ok_or_else(|| StoreError::Conflict("the store returned no outcome".into()))
 }
 
-async fn run(store: Arc<dyn Store>, mut rx: mpsc::UnboundedReceiver<Job>, max: usize) {
+async fn run(store: Arc<dyn Store>, rx: mpsc::UnboundedReceiver<Job>, max: usize) {
     // A store whose `commit_steps` is not all-or-nothing gets one step at
     // a time: a failed batch is committed again, which would write its
     // first steps twice.
     let max = if store.atomic_batches() { max } else { 1 };
+    let rx = Arc::new(tokio::sync::Mutex::new(rx));
+    // Each lane gathers and commits batches; with more than one, the next
+    // batch gathers and is written while the last one commits (see
+    // `Store::batches_in_flight`).
+    let lanes = store.batches_in_flight().max(1);
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 1..lanes {
+        set.spawn(lane(store.clone(), rx.clone(), max));
+    }
+    lane(store, rx, max).await;
+    while set.join_next().await.is_some() {}
+}
+
+async fn lane(
+    store: Arc<dyn Store>,
+    rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Job>>>,
+    max: usize,
+) {
     let mut jobs: Vec<Job> = Vec::with_capacity(max.min(4096));
     loop {
-        // Waits for one step, then takes every other one already queued.
-        if rx.recv_many(&mut jobs, max).await == 0 {
+        // Waits for one step, then takes every other one already queued;
+        // the other lanes wait for the receiver meanwhile.
+        if rx.lock().await.recv_many(&mut jobs, max).await == 0 {
             return;
         }
         let mut result = commit(&*store, &jobs).await;

@@ -10,6 +10,7 @@
 pub mod batch;
 pub mod copy;
 pub mod facts;
+mod plan;
 pub mod postgres;
 pub mod sqlite;
 
@@ -777,6 +778,17 @@ pub trait Store: Send + Sync + 'static {
     /// step twice.
     fn atomic_batches(&self) -> bool {
         false
+    }
+    /// How many batches the group committer may have in flight at once.
+    /// A store with one writer at a time (SQLite) says 1: a second batch
+    /// would only wait for the first's lock. A server that writes many
+    /// transactions at once can take the next batch while the last one
+    /// waits for its commit's flush and its round trips. Batches in flight
+    /// together never hold two steps of one owner (a runner submits an
+    /// owner's next step only once the last is durable), and each still
+    /// answers its owners only after its own commit.
+    fn batches_in_flight(&self) -> usize {
+        1
     }
     /// Commits one step; fails with [`StoreError::Stale`] or
     /// [`StoreError::NotNew`] (see [`Store::commit_steps`]) without writing.

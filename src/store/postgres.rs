@@ -609,17 +609,6 @@ fn state_json<'a>(c: &StepCommit<'a>) -> std::borrow::Cow<'a, str> {
     }
 }
 
-/// A step whose effects touch no table but `answers` and its own session
-/// row (which it may create).
-fn is_simple(c: &StepCommit<'_>) -> bool {
-    c.effects.iter().all(|e| {
-        !matches!(
-            e,
-            Effect::Consent(_) | Effect::CaseReady(_) | Effect::Restarted | Effect::Reask { .. }
-        )
-    })
-}
-
 /// Takes the transaction-scoped advisory locks of these owners, in the
 /// order of their keys so that two transactions never wait for each other
 /// in a circle. The one-`bigint` form of the lock does not collide with
@@ -862,7 +851,7 @@ async fn write_step(conn: &mut sqlx::PgConnection, c: &StepCommit<'_>) -> Result
     Ok(outcome)
 }
 
-/// Writes answer-only steps of many sessions (see [`is_simple`]) with
+/// Writes the session rows and answers of many steps with
 /// three statements whatever their number: the new sessions, one `UPDATE
 /// … FROM unnest(…)` for the others, one `INSERT … SELECT FROM unnest(…)`
 /// for the answers. PostgreSQL takes whole arrays as parameters, so there
@@ -870,7 +859,7 @@ async fn write_step(conn: &mut sqlx::PgConnection, c: &StepCommit<'_>) -> Result
 /// each step's session id. Fails with [`StoreError::Stale`] naming exactly
 /// the steps whose session is missing or has moved on: `RETURNING` says
 /// which rows the update changed.
-async fn write_simple_steps(
+async fn write_sessions_and_answers(
     conn: &mut sqlx::PgConnection,
     all: &[&StepCommit<'_>],
 ) -> Result<Vec<SessionId>> {
@@ -982,6 +971,175 @@ async fn write_simple_steps(
         }
     }
     Ok(ids)
+}
+
+/// Writes the rows of a batch's effects other than answers (see
+/// [`super::plan`]) after its session rows and answers: one array-bound
+/// statement per kind of row for the whole batch, so a batch makes the
+/// same few round trips to the server whatever its steps did. `ids` are
+/// the steps' sessions. Returns each step's case.
+///
+/// The owner and script version of a case or consent are read from the
+/// session row by the statement itself (scalar subqueries, which keep the
+/// rows in the arrays' order, so the ids the sequence hands out follow
+/// it: that is how the cases' ids are matched to their steps).
+async fn write_effect_rows(
+    conn: &mut sqlx::PgConnection,
+    all: &[&StepCommit<'_>],
+    ids: &[SessionId],
+) -> Result<Vec<Option<CaseId>>> {
+    let rows =
+        super::plan::EffectRows::gather(all.iter().map(|c| (c.effects, c.deliveries.as_slice())));
+    let mut cases = vec![None; all.len()];
+    fn check(written: u64, n: usize, what: &str) -> Result<()> {
+        if written != n as u64 {
+            return Err(StoreError::Conflict(format!(
+                "{written} {what} stored of {n}"
+            )));
+        }
+        Ok(())
+    }
+    // Restarts, after the answers: everything said before a restart stays
+    // as history but no longer counts, so the session's answer log starts
+    // at the first answer recorded after it (its `k`-th last one in the
+    // batch; a LIMIT may not name the outer row, hence the count), or
+    // past every answer of the session when none was. The session's row
+    // is locked by this transaction, so no other answer of it is written
+    // meanwhile.
+    if !rows.restarts.is_empty() {
+        let sids: Vec<i64> = rows.restarts.iter().map(|(i, _)| ids[*i].0).collect();
+        let ks: Vec<i64> = rows.restarts.iter().map(|(_, k)| *k).collect();
+        let n = sqlx::query(
+            "UPDATE sessions SET answers_from = CASE WHEN v.k > 0
+                THEN (SELECT a.id FROM answers a WHERE a.session_id = sessions.id
+                      AND (SELECT COUNT(*) FROM answers b WHERE b.session_id = sessions.id AND b.id >= a.id) = v.k)
+                ELSE (SELECT COALESCE(MAX(id), 0) + 1 FROM answers WHERE session_id = sessions.id) END
+             FROM unnest($1::int8[], $2::int8[]) AS v(id, k) WHERE sessions.id = v.id",
+        )
+        .bind(&sids)
+        .bind(&ks)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        check(n, sids.len(), "restarts")?;
+    }
+    if !rows.reasks.is_empty() {
+        let sids: Vec<i64> = rows.reasks.iter().map(|(i, _, _)| ids[*i].0).collect();
+        let nodes: Vec<&str> = rows.reasks.iter().map(|(_, n, _)| *n).collect();
+        let ixs: Vec<i32> = rows.reasks.iter().map(|(_, _, ix)| *ix as i32).collect();
+        let times: Vec<DateTime<Utc>> = rows.reasks.iter().map(|(i, _, _)| all[*i].now).collect();
+        let n = sqlx::query(
+            "INSERT INTO reasks (session_id, node, ix, at)
+             SELECT * FROM unnest($1::int8[], $2::text[], $3::int4[], $4::timestamptz[])",
+        )
+        .bind(&sids)
+        .bind(&nodes)
+        .bind(&ixs)
+        .bind(&times)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        check(n, sids.len(), "re-asks")?;
+    }
+    let mut case_ids: Vec<i64> = Vec::new();
+    if !rows.cases.is_empty() {
+        let c = &rows.cases;
+        let sids: Vec<i64> = c.iter().map(|(i, _)| ids[*i].0).collect();
+        let heads: Vec<&str> = c.iter().map(|(_, d)| d.headline.as_str()).collect();
+        let plains: Vec<&str> = c.iter().map(|(_, d)| d.summary_plain.as_str()).collect();
+        let marks: Vec<&str> = c.iter().map(|(_, d)| d.summary_markdown.as_str()).collect();
+        let routes: Vec<String> = c.iter().map(|(_, d)| to_json(&d.route)).collect();
+        let hubs: Vec<&str> = c.iter().map(|(_, d)| d.route.primary.id.as_str()).collect();
+        let tags: Vec<String> = c.iter().map(|(_, d)| to_json(&d.tags)).collect();
+        let steps: Vec<i64> = c.iter().map(|(_, d)| d.step as i64).collect();
+        let times: Vec<DateTime<Utc>> = c.iter().map(|(i, _)| all[*i].now).collect();
+        case_ids = sqlx::query_scalar(
+            "INSERT INTO cases (session_id, user_key, version, headline, summary_plain, summary_markdown, route, hub_id, tags, step, status, created_at, updated_at)
+             SELECT v.sid, (SELECT user_key FROM sessions WHERE id = v.sid), (SELECT version FROM sessions WHERE id = v.sid),
+                    v.h, v.sp, v.sm, v.route, v.hub, v.tags, v.step, 'open', v.at, v.at
+             FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int8[], $9::timestamptz[])
+                  AS v(sid, h, sp, sm, route, hub, tags, step, at)
+             RETURNING id",
+        )
+        .bind(&sids)
+        .bind(&heads)
+        .bind(&plains)
+        .bind(&marks)
+        .bind(&routes)
+        .bind(&hubs)
+        .bind(&tags)
+        .bind(&steps)
+        .bind(&times)
+        .fetch_all(&mut *conn)
+        .await?;
+        check(case_ids.len() as u64, c.len(), "cases")?;
+        // RETURNING's order is unspecified; the ids' order is the rows'.
+        case_ids.sort_unstable();
+        for ((i, _), id) in c.iter().zip(&case_ids) {
+            cases[*i] = Some(CaseId(*id));
+        }
+        // Each case's audit entry: where it went and why.
+        let n = sqlx::query(
+            "INSERT INTO audit_log (case_id, actor, action, detail, at)
+             SELECT v.id, 'bot', 'routed', v.detail, v.at FROM unnest($1::int8[], $2::text[], $3::timestamptz[]) AS v(id, detail, at)",
+        )
+        .bind(&case_ids)
+        .bind(&routes)
+        .bind(&times)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        check(n, c.len(), "audit entries")?;
+    }
+    if !rows.consents.is_empty() {
+        let c = &rows.consents;
+        let sids: Vec<i64> = c.iter().map(|(i, _, _)| ids[*i].0).collect();
+        let cids: Vec<Option<i64>> = c.iter().map(|(_, k, _)| k.map(|k| case_ids[k])).collect();
+        let granted: Vec<bool> = c.iter().map(|(_, _, r)| r.granted).collect();
+        let hubs: Vec<String> = c.iter().map(|(_, _, r)| to_json(&r.hubs)).collect();
+        let items: Vec<String> = c.iter().map(|(_, _, r)| to_json(&r.items)).collect();
+        let words: Vec<&str> = c.iter().map(|(_, _, r)| r.wording.as_str()).collect();
+        let times: Vec<DateTime<Utc>> = c.iter().map(|(i, _, _)| all[*i].now).collect();
+        let n = sqlx::query(
+            "INSERT INTO consents (session_id, case_id, user_key, granted, recipients, items, wording, at)
+             SELECT v.sid, v.cid, (SELECT user_key FROM sessions WHERE id = v.sid), v.g, v.r, v.i, v.w, v.at
+             FROM unnest($1::int8[], $2::int8[], $3::bool[], $4::text[], $5::text[], $6::text[], $7::timestamptz[]) AS v(sid, cid, g, r, i, w, at)",
+        )
+        .bind(&sids)
+        .bind(&cids)
+        .bind(&granted)
+        .bind(&hubs)
+        .bind(&items)
+        .bind(&words)
+        .bind(&times)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        check(n, sids.len(), "consents")?;
+    }
+    if !rows.deliveries.is_empty() {
+        let d = &rows.deliveries;
+        let cids: Vec<i64> = d.iter().map(|(k, _)| case_ids[*k]).collect();
+        let hubs: Vec<&str> = d.iter().map(|(_, x)| x.hub_id.as_str()).collect();
+        let transports: Vec<&str> = d.iter().map(|(_, x)| x.transport.as_str()).collect();
+        let targets: Vec<&str> = d.iter().map(|(_, x)| x.target.as_str()).collect();
+        let times: Vec<DateTime<Utc>> = d.iter().map(|(k, _)| all[rows.cases[*k].0].now).collect();
+        let n = sqlx::query(
+            "INSERT INTO deliveries (case_id, hub_id, transport, target, status, next_attempt_at, created_at)
+             SELECT v.cid, v.hub, v.tr, v.tg, 'pending', v.at, v.at
+             FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) AS v(cid, hub, tr, tg, at)",
+        )
+        .bind(&cids)
+        .bind(&hubs)
+        .bind(&transports)
+        .bind(&targets)
+        .bind(&times)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        check(n, cids.len(), "deliveries")?;
+    }
+    Ok(cases)
 }
 
 const UPSERT_DELIVERY: &str = "INSERT INTO deliveries (case_id, hub_id, transport, target, status, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 'pending', $5, $5)
@@ -1173,6 +1331,14 @@ impl Store for PostgresStore {
         true
     }
 
+    /// Two: while one batch waits for its commit (the WAL flush) and its
+    /// round trips, the next is written. Two batches of one instance touch
+    /// different sessions, and the owners' advisory locks are taken in key
+    /// order, so they never wait for each other in a circle.
+    fn batches_in_flight(&self) -> usize {
+        2
+    }
+
     async fn commit_step(&self, c: &StepCommit<'_>) -> Result<StepOutcome> {
         let mut tx = self.pool.begin().await?;
         let outcome = write_step(&mut tx, c).await?;
@@ -1181,35 +1347,38 @@ impl Store for PostgresStore {
     }
 
     /// Group commit: every step in one transaction, so one WAL flush makes
-    /// the lot durable. Answer-only steps (nearly all) are written with a
-    /// few array-bound statements for the whole batch; the others one by
-    /// one, as `commit_step` writes them.
+    /// the lot durable. Whatever their effects, the batch's steps are
+    /// written together with a few array-bound statements for the whole
+    /// batch: the session rows and answers by `write_sessions_and_answers`,
+    /// re-asks, restarts, cases, consents, deliveries and audit entries by
+    /// `write_effect_rows`. A batch of one step is written by
+    /// `write_step`, which tells a stale step from one whose session is
+    /// gone.
     async fn commit_steps(&self, cs: &[StepCommit<'_>]) -> Result<Vec<StepOutcome>> {
         // Every step is checked before the transaction starts, so an unfit
         // step refuses the batch without a round trip (`write_step` checks
-        // again; the answer-only steps have nothing to check, but the
-        // invariant should not depend on which path a step takes).
+        // again for a batch of one).
         for c in cs {
             super::check_step(c.effects)?;
         }
         let mut tx = self.pool.begin().await?;
-        let mut out = vec![StepOutcome::default(); cs.len()];
-        let mut simple = Vec::with_capacity(cs.len());
-        let mut simple_ix = Vec::with_capacity(cs.len());
-        for (i, c) in cs.iter().enumerate() {
-            if cs.len() > 1 && is_simple(c) {
-                simple.push(c);
-                simple_ix.push(i);
-            } else {
-                out[i] = write_step(&mut tx, c).await?;
-            }
+        if let [c] = cs {
+            let outcome = write_step(&mut tx, c).await?;
+            tx.commit().await?;
+            return Ok(vec![outcome]);
         }
-        let ids = write_simple_steps(&mut tx, &simple).await?;
-        for ((i, id), c) in simple_ix.into_iter().zip(ids).zip(&simple) {
-            if c.new_session.is_some() {
-                out[i].created = Some(id);
-            }
-        }
+        let all: Vec<&StepCommit<'_>> = cs.iter().collect();
+        let ids = write_sessions_and_answers(&mut tx, &all).await?;
+        let cases = write_effect_rows(&mut tx, &all, &ids).await?;
+        let out = all
+            .iter()
+            .zip(ids)
+            .zip(cases)
+            .map(|((c, id), case)| StepOutcome {
+                case,
+                created: c.new_session.is_some().then_some(id),
+            })
+            .collect();
         tx.commit().await?;
         Ok(out)
     }

@@ -784,17 +784,6 @@ fn state_json<'a>(c: &StepCommit<'a>) -> std::borrow::Cow<'a, str> {
     }
 }
 
-/// A step whose effects touch no table but `answers` and its own session
-/// row (which it may create).
-fn is_simple(c: &StepCommit<'_>) -> bool {
-    c.effects.iter().all(|e| {
-        !matches!(
-            e,
-            Effect::Consent(_) | Effect::CaseReady(_) | Effect::Restarted | Effect::Reask { .. }
-        )
-    })
-}
-
 /// Statement sizes for multi-row statements: a batch's rows
 /// go in as few statements as possible, each padded up to the next size
 /// with rows that change nothing. Every statement is a round trip to
@@ -928,7 +917,7 @@ fn sql_time(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
 }
 
-/// Writes answer-only steps of many sessions (see [`is_simple`]), each
+/// Writes the session rows and answers of many steps, each
 /// kind of row with as few statements as [`padded`] allows: a multi-row
 /// `INSERT … RETURNING` for the sessions they create, an `UPDATE … FROM
 /// (VALUES …)` for the others (one for steps that keep their status, one
@@ -936,7 +925,7 @@ fn sql_time(t: DateTime<Utc>) -> String {
 /// Returns each step's session id (the new one for a step that created its
 /// session). Fails with [`StoreError::Stale`] naming the steps whose
 /// session is missing or has moved on (see [`Store::commit_steps`]).
-async fn write_simple_steps(
+async fn write_sessions_and_answers(
     conn: &mut sqlx::SqliteConnection,
     all: &[&StepCommit<'_>],
 ) -> Result<Vec<SessionId>> {
@@ -1098,6 +1087,173 @@ async fn write_simple_steps(
         at += n;
     }
     Ok(ids)
+}
+
+/// Writes the rows of a batch's effects other than answers (see
+/// [`super::plan`]) after its session rows and answers: one statement per
+/// kind of row for the whole batch, each taking its rows as one JSON array
+/// (`json_each`), so a statement has one shape whatever the number of rows
+/// (no padding, one prepared statement each). `ids` are the steps'
+/// sessions. Returns each step's case.
+///
+/// A row names its session, and the owner and script version of a case or
+/// consent are read from the session row by the statement itself, so no
+/// step needs a read of its own. Correlated subqueries, not a join, keep
+/// the rows in the array's order, so the ids SQLite assigns (increasing,
+/// `AUTOINCREMENT`) follow it, which is how the cases' ids are matched to
+/// their steps.
+async fn write_effect_rows(
+    conn: &mut sqlx::SqliteConnection,
+    all: &[&StepCommit<'_>],
+    ids: &[SessionId],
+) -> Result<Vec<Option<CaseId>>> {
+    use serde_json::json;
+    let rows =
+        super::plan::EffectRows::gather(all.iter().map(|c| (c.effects, c.deliveries.as_slice())));
+    let mut cases = vec![None; all.len()];
+    let times: Vec<String> = all.iter().map(|c| sql_time(c.now)).collect();
+    async fn run(
+        conn: &mut sqlx::SqliteConnection,
+        sql: &str,
+        rows: Vec<serde_json::Value>,
+        what: &str,
+    ) -> Result<()> {
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let n = rows.len() as u64;
+        let written = sqlx::query(sql)
+            .bind(serde_json::Value::Array(rows).to_string())
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+        if written != n {
+            return Err(StoreError::Conflict(format!(
+                "{written} {what} stored of {n}"
+            )));
+        }
+        Ok(())
+    }
+    // Restarts, after the answers: everything said before a restart stays
+    // as history but no longer counts, so the session's answer log starts
+    // at the first answer recorded after it (its `k`-th last one in the
+    // batch), or past every answer when none was. (A LIMIT may not name
+    // the outer row, hence the count; restarts are rare and a session has
+    // a few dozen answers.)
+    run(
+        conn,
+        "UPDATE sessions SET answers_from = CASE WHEN j.value->>1 > 0 \
+           THEN (SELECT a.id FROM answers a WHERE a.session_id = sessions.id \
+                 AND (SELECT COUNT(*) FROM answers b WHERE b.session_id = sessions.id AND b.id >= a.id) = j.value->>1) \
+           ELSE (SELECT COALESCE(MAX(id), 0) + 1 FROM answers) END \
+         FROM json_each(?) AS j WHERE sessions.id = j.value->>0",
+        rows.restarts
+            .iter()
+            .map(|(i, k)| json!([ids[*i].0, k]))
+            .collect(),
+        "restarts",
+    )
+    .await?;
+    run(
+        conn,
+        "INSERT INTO reasks (session_id, node, ix, at) \
+         SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3 FROM json_each(?) AS j",
+        rows.reasks
+            .iter()
+            .map(|(i, node, ix)| json!([ids[*i].0, node, ix, times[*i]]))
+            .collect(),
+        "re-asks",
+    )
+    .await?;
+    let mut case_ids: Vec<i64> = Vec::with_capacity(rows.cases.len());
+    if !rows.cases.is_empty() {
+        let arr: Vec<serde_json::Value> = rows
+            .cases
+            .iter()
+            .map(|(i, d)| {
+                json!([
+                    ids[*i].0,
+                    d.headline,
+                    d.summary_plain,
+                    d.summary_markdown,
+                    to_json(&d.route),
+                    d.route.primary.id,
+                    to_json(&d.tags),
+                    d.step,
+                    times[*i],
+                ])
+            })
+            .collect();
+        case_ids = sqlx::query_scalar(
+            "INSERT INTO cases (session_id, user_key, version, headline, summary_plain, summary_markdown, route, hub_id, tags, step, status, created_at, updated_at) \
+             SELECT j.value->>0, (SELECT user_key FROM sessions WHERE id = j.value->>0), (SELECT version FROM sessions WHERE id = j.value->>0), \
+                    j.value->>1, j.value->>2, j.value->>3, j.value->>4, j.value->>5, j.value->>6, j.value->>7, 'open', j.value->>8, j.value->>8 \
+             FROM json_each(?) AS j RETURNING id",
+        )
+        .bind(serde_json::Value::Array(arr).to_string())
+        .fetch_all(&mut *conn)
+        .await?;
+        if case_ids.len() != rows.cases.len() {
+            return Err(StoreError::Conflict(format!(
+                "{} cases stored of {}",
+                case_ids.len(),
+                rows.cases.len()
+            )));
+        }
+        // RETURNING's order is unspecified; the ids' order is the rows'.
+        case_ids.sort_unstable();
+        for ((i, _), id) in rows.cases.iter().zip(&case_ids) {
+            cases[*i] = Some(CaseId(*id));
+        }
+    }
+    run(
+        conn,
+        "INSERT INTO consents (session_id, case_id, user_key, granted, recipients, items, wording, at) \
+         SELECT j.value->>0, j.value->>1, (SELECT user_key FROM sessions WHERE id = j.value->>0), j.value->>2, j.value->>3, j.value->>4, j.value->>5, j.value->>6 \
+         FROM json_each(?) AS j",
+        rows.consents
+            .iter()
+            .map(|(i, case, c)| {
+                json!([
+                    ids[*i].0,
+                    case.map(|k| case_ids[k]),
+                    c.granted as i64,
+                    to_json(&c.hubs),
+                    to_json(&c.items),
+                    c.wording,
+                    times[*i],
+                ])
+            })
+            .collect(),
+        "consents",
+    )
+    .await?;
+    run(
+        conn,
+        "INSERT INTO deliveries (case_id, hub_id, transport, target, status, next_attempt_at, created_at) \
+         SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, 'pending', j.value->>4, j.value->>4 FROM json_each(?) AS j",
+        rows.deliveries
+            .iter()
+            .map(|(k, d)| {
+                json!([case_ids[*k], d.hub_id, d.transport, d.target, times[rows.cases[*k].0]])
+            })
+            .collect(),
+        "deliveries",
+    )
+    .await?;
+    run(
+        conn,
+        "INSERT INTO audit_log (case_id, actor, action, detail, at) \
+         SELECT j.value->>0, 'bot', 'routed', j.value->>1, j.value->>2 FROM json_each(?) AS j",
+        rows.cases
+            .iter()
+            .zip(&case_ids)
+            .map(|((i, d), id)| json!([id, to_json(&d.route), times[*i]]))
+            .collect(),
+        "audit entries",
+    )
+    .await?;
+    Ok(cases)
 }
 
 #[async_trait]
@@ -1363,29 +1519,37 @@ impl Store for SqliteStore {
     }
 
     /// Group commit: every step in one transaction, so one WAL fsync makes
-    /// the lot durable. Steps that only record answers (nearly all of them)
-    /// are written with a few multi-row statements for the whole batch; the
-    /// others (a new session, consent, a case) one by one, as `commit_step`
-    /// writes them.
+    /// the lot durable. Whatever their effects, the batch's steps are
+    /// written together, each kind of row with one or a few statements for
+    /// the whole batch: the session rows and answers by
+    /// `write_sessions_and_answers`, re-asks, restarts, cases, consents, deliveries
+    /// and audit entries by `write_effect_rows`. A batch of one step is
+    /// written by `write_step`, which tells a stale step from one whose
+    /// session is gone.
     async fn commit_steps(&self, cs: &[StepCommit<'_>]) -> Result<Vec<StepOutcome>> {
+        // Every step is checked before anything is written, so an unfit
+        // step refuses the batch (the committer then commits the others).
+        for c in cs {
+            super::check_step(c.effects)?;
+        }
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let mut out = vec![StepOutcome::default(); cs.len()];
-        let mut simple = Vec::with_capacity(cs.len());
-        let mut simple_ix = Vec::with_capacity(cs.len());
-        for (i, c) in cs.iter().enumerate() {
-            if cs.len() > 1 && is_simple(c) {
-                simple.push(c);
-                simple_ix.push(i);
-            } else {
-                out[i] = write_step(&mut tx, c).await?;
-            }
+        if let [c] = cs {
+            let outcome = write_step(&mut tx, c).await?;
+            tx.commit().await?;
+            return Ok(vec![outcome]);
         }
-        let ids = write_simple_steps(&mut tx, &simple).await?;
-        for ((i, id), c) in simple_ix.into_iter().zip(ids).zip(&simple) {
-            if c.new_session.is_some() {
-                out[i].created = Some(id);
-            }
-        }
+        let all: Vec<&StepCommit<'_>> = cs.iter().collect();
+        let ids = write_sessions_and_answers(&mut tx, &all).await?;
+        let cases = write_effect_rows(&mut tx, &all, &ids).await?;
+        let out = all
+            .iter()
+            .zip(ids)
+            .zip(cases)
+            .map(|((c, id), case)| StepOutcome {
+                case,
+                created: c.new_session.is_some().then_some(id),
+            })
+            .collect();
         tx.commit().await?;
         Ok(out)
     }

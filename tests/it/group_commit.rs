@@ -36,6 +36,7 @@ on_both_backends!(
     worker_threads = 2
 );
 on_both_backends!(one_bad_step_fails_alone);
+on_both_backends!(a_batch_with_every_kind_of_effect_stores_what_single_steps_store);
 on_both_backends!(
     a_stale_cached_session_is_read_again_not_written_over,
     flavor = "multi_thread",
@@ -435,4 +436,326 @@ async fn two_instances_never_both_create_an_owners_session(db: TestDb) {
         count(&store_a, "SELECT COUNT(*) FROM sessions").await,
         N as i64
     );
+}
+
+/// What the store holds for one owner, without ids and with the case's id
+/// replaced by whether it is the owner's case, so that two owners' records
+/// compare.
+#[derive(Debug, PartialEq)]
+struct Held {
+    state: serde_json::Value,
+    /// The session's current answers, rebuilt from its answer log.
+    current: Vec<(u16, String)>,
+    answers: Vec<(String, Option<String>, String, bool)>,
+    reasks: i64,
+    cases: Vec<(String, String, String, u8, String)>,
+    consents: Vec<(bool, bool, String)>,
+    deliveries: Vec<(String, String, String)>,
+    audit: Vec<(String, String)>,
+}
+
+async fn held(store: &AnyStore, user: &UserKey) -> Held {
+    let s: Arc<dyn Store> = store.arc();
+    let sessions = s.sessions_of_user(user).await.unwrap();
+    assert_eq!(sessions.len(), 1, "{user}: one session");
+    let session = &sessions[0];
+    let answers = s
+        .answers(session.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| {
+            (
+                a.node,
+                a.value.map(|v| serde_json::to_string(&v).unwrap()),
+                a.raw,
+                a.correction,
+            )
+        })
+        .collect();
+    let cases = s.cases_of_user(user).await.unwrap();
+    let case_ids: Vec<_> = cases.iter().map(|c| c.id).collect();
+    let mut deliveries = Vec::new();
+    let mut audit = Vec::new();
+    for c in &cases {
+        assert_eq!(c.session, session.id, "a case names its session");
+        for d in s.deliveries(c.id).await.unwrap() {
+            deliveries.push((d.hub_id, d.transport, d.target));
+        }
+        for a in s.audit(Some(c.id)).await.unwrap() {
+            audit.push((a.actor, a.action));
+        }
+    }
+    let consents = s
+        .consents(user)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|c| {
+            assert_eq!(c.session, session.id, "a consent names its session");
+            if let Some(case) = c.case {
+                assert!(case_ids.contains(&case), "a consent names the owner's case");
+            }
+            (c.granted, c.case.is_some(), c.wording)
+        })
+        .collect();
+    Held {
+        state: serde_json::to_value(&session.state).unwrap(),
+        current: session
+            .state
+            .answers
+            .iter()
+            .map(|(ix, v)| (*ix, serde_json::to_string(v).unwrap()))
+            .collect(),
+        answers,
+        reasks: store
+            .count(&format!(
+                "SELECT COUNT(*) FROM reasks WHERE session_id = {}",
+                session.id.0
+            ))
+            .await,
+        cases: cases
+            .into_iter()
+            .map(|c| (c.version, c.headline, c.hub_id, c.step, c.user.to_string()))
+            .map(|(v, h, hub, step, u)| (v, h, hub, step, u.replace(&user.to_string(), "owner")))
+            .collect(),
+        consents,
+        deliveries,
+        audit,
+    }
+}
+
+/// Re-asks, restarts (with and without answers after them), consent
+/// decisions, cases with their forwarding consent, deliveries and audit
+/// entries, for sessions that exist and one created by its step: written
+/// by `commit_steps` as one batch, the store holds for each owner exactly
+/// what it holds when the same steps are committed one at a time. The
+/// batch is handed to the store directly, so it is one batch whatever the
+/// timing.
+async fn a_batch_with_every_kind_of_effect_stores_what_single_steps_store(db: TestDb) {
+    use madoguchi::answer::AnswerValue;
+    use madoguchi::engine::{CaseDraft, ConsentRecord, Effect, Recorded};
+    use madoguchi::routing::{HubRef, RouteDecision};
+    use madoguchi::store::{NewDelivery, StepCommit};
+    // A runner records the script versions a session names.
+    let (runner, store) = runner(&db, RunnerOptions::default()).await;
+    let version = runner
+        .bundle()
+        .flow("bench", Lang::Ja)
+        .unwrap()
+        .version
+        .clone();
+    let s: Arc<dyn Store> = store.arc();
+    let now = chrono::DateTime::parse_from_rfc3339("2026-11-24T01:00:00.123456Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let record = |node: &str, ix: u16, text: &str| {
+        Effect::Record(Recorded {
+            node: node.into(),
+            ix: ix.into(),
+            value: AnswerValue::Text(text.into()),
+            raw: text.into(),
+            correction: false,
+        })
+    };
+    let hub = |id: &str| HubRef {
+        id: id.into(),
+        name: format!("{id} hub"),
+    };
+    let consent = |granted: bool, wording: &str| ConsentRecord {
+        granted,
+        hubs: vec![hub("hyogo-pro")],
+        items: vec!["会社名".into()],
+        wording: wording.into(),
+    };
+    let draft = |headline: &str| CaseDraft {
+        headline: headline.into(),
+        summary_plain: "【企業情報シート】".into(),
+        summary_markdown: "**企業情報シート**".into(),
+        route: RouteDecision {
+            rule: "r".into(),
+            reason: "理由".into(),
+            primary: hub("hyogo-pro"),
+            copies: vec![hub("kobe-chamber")],
+            step: 3,
+            passed_over: vec![],
+            follow_up: None,
+        },
+        tags: vec!["人材".into()],
+        consent: consent(true, "共有してよいですか？"),
+        step: 3,
+    };
+    let deliveries = vec![
+        NewDelivery {
+            hub_id: "hyogo-pro".into(),
+            transport: "local".into(),
+            target: "inbox".into(),
+        },
+        NewDelivery {
+            hub_id: "kobe-chamber".into(),
+            transport: "local".into(),
+            target: "inbox".into(),
+        },
+    ];
+    // Each owner's step: its effects, and whether its session is created
+    // by the step.
+    let kinds: Vec<(Vec<Effect>, bool)> = vec![
+        // An answer, then a question asked again.
+        (
+            vec![
+                record("q01", 1, "一つ目"),
+                Effect::Reask {
+                    node: "q02".into(),
+                    ix: 2u16.into(),
+                },
+            ],
+            false,
+        ),
+        // Answers before and after a restart: only those after count (the
+        // one before is to a question not answered again, so it would
+        // show if it counted).
+        (
+            vec![
+                record("q03", 3, "前"),
+                Effect::Restarted,
+                record("q01", 1, "後1"),
+                record("q02", 2, "後2"),
+            ],
+            false,
+        ),
+        // A restart with nothing after it.
+        (vec![record("q01", 1, "消える"), Effect::Restarted], false),
+        // A declined consent, then a case with its own consent.
+        (
+            vec![
+                Effect::Consent(consent(false, "いいえ")),
+                Effect::CaseReady(Box::new(draft("株式会社A"))),
+            ],
+            false,
+        ),
+        // A case for a session created by the same step, with a re-ask.
+        (
+            vec![
+                record("q01", 1, "新規"),
+                Effect::Reask {
+                    node: "q03".into(),
+                    ix: 3u16.into(),
+                },
+                Effect::CaseReady(Box::new(draft("株式会社B"))),
+            ],
+            true,
+        ),
+        // Only an answer.
+        (vec![record("q01", 1, "ふつう")], false),
+    ];
+    let state = SessionState {
+        status: Status::Active,
+        ..SessionState::default()
+    };
+    let mut batch_users = Vec::new();
+    let mut single_users = Vec::new();
+    for (set, users) in [("batch", &mut batch_users), ("single", &mut single_users)] {
+        let mut news = Vec::new();
+        let mut sessions = Vec::new();
+        for (i, (_, created)) in kinds.iter().enumerate() {
+            let user = UserKey::new(Transport::Terminal, &format!("{set}-{i}")).unwrap();
+            let new = NewSession {
+                user: user.clone(),
+                script_id: "bench".into(),
+                lang: Lang::Ja,
+                version: version.clone(),
+                now,
+                presumed: Presumption::NoSession,
+            };
+            let session = if *created {
+                SessionId(0)
+            } else {
+                s.create_session(&new).await.unwrap().id
+            };
+            news.push(created.then_some(new));
+            sessions.push(session);
+            users.push(user);
+        }
+        let commits: Vec<StepCommit<'_>> = kinds
+            .iter()
+            .enumerate()
+            .map(|(i, (effects, _))| StepCommit {
+                session: sessions[i],
+                rev: 0,
+                now,
+                state: &state,
+                current_node: "q02",
+                effects,
+                deliveries: deliveries.clone(),
+                new_session: news[i].as_ref(),
+                state_json: None,
+                // As stored by `create_session`.
+                prev_status: Some(Status::New),
+            })
+            .collect();
+        let outcomes = if set == "batch" {
+            s.commit_steps(&commits).await.unwrap()
+        } else {
+            let mut v = Vec::new();
+            for c in &commits {
+                v.push(s.commit_step(c).await.unwrap());
+            }
+            v
+        };
+        let got: Vec<(bool, bool)> = outcomes
+            .iter()
+            .map(|o| (o.case.is_some(), o.created.is_some()))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (false, false),
+                (false, false),
+                (false, false),
+                (true, false),
+                (true, true),
+                (false, false)
+            ],
+            "{set}"
+        );
+        // Each step's case is the one stored for its owner.
+        for (o, user) in outcomes.iter().zip(users.iter()) {
+            if let Some(case) = o.case {
+                let c = s.case(case).await.unwrap().expect("the case");
+                assert_eq!(&c.user, user);
+            }
+        }
+    }
+    for (i, (b, o)) in batch_users.iter().zip(&single_users).enumerate() {
+        let (hb, ho) = (held(&store, b).await, held(&store, o).await);
+        assert_eq!(hb, ho, "owner {i}");
+        // Not vacuous: what each kind of step should have left.
+        match i {
+            0 => assert_eq!(hb.reasks, 1),
+            1 => {
+                let raws: Vec<&str> = hb.answers.iter().map(|a| a.2.as_str()).collect();
+                assert_eq!(raws, vec!["前", "後1", "後2"]);
+                let now: Vec<u16> = hb.current.iter().map(|a| a.0).collect();
+                assert_eq!(now, vec![1, 2]);
+            }
+            2 => {
+                assert_eq!(hb.answers.len(), 1);
+                assert!(hb.current.is_empty());
+            }
+            3 | 4 => {
+                assert_eq!(hb.cases.len(), 1);
+                assert_eq!(hb.deliveries.len(), 2);
+                assert_eq!(hb.audit, vec![("bot".to_string(), "routed".to_string())]);
+                let expect: Vec<(bool, bool)> = if i == 3 {
+                    vec![(false, false), (true, true)]
+                } else {
+                    vec![(true, true)]
+                };
+                let got: Vec<(bool, bool)> = hb.consents.iter().map(|c| (c.0, c.1)).collect();
+                assert_eq!(got, expect);
+                assert_eq!(hb.reasks, if i == 4 { 1 } else { 0 });
+            }
+            _ => assert_eq!(hb.answers.len(), 1),
+        }
+    }
 }

@@ -177,7 +177,11 @@ async fn sqlite_copied_to_postgres_reads_the_same() {
         fraction
             .replace_all(&s, |c: &regex::Captures| {
                 let digits = c.get(2).map_or("", |m| m.as_str());
-                let six: String = digits.chars().chain(std::iter::repeat('0')).take(6).collect();
+                let six: String = digits
+                    .chars()
+                    .chain(std::iter::repeat('0'))
+                    .take(6)
+                    .collect();
                 format!("{}.{six}Z", &c[1])
             })
             .into_owned()
