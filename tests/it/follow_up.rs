@@ -677,20 +677,21 @@ on_both_backends!(each_platform_sends_its_own_owners_reminders);
 
 /// Discord's and Slack's loops run side by side (one process, or two
 /// instances): the one that claims a reminder is the one that can send
-/// it, so Discord's pass never takes a Slack owner's reminder, and the
-/// offer is for the owner's platform only.
+/// it, so Slack's pass never takes a Discord owner's reminder, and the
+/// offer is for the owner's platform only. (The owner is on Discord: the
+/// metrics test counts this binary's Slack turns as its own.)
 async fn each_platform_sends_its_own_owners_reminders(db: TestDb) {
     use madoguchi::domain::ids::Transport::{Discord, Slack};
-    let user = UserKey::new(Transport::Slack, "U0FOLLOW01").unwrap();
+    let user = UserKey::new(Transport::Discord, "400000000000000777").unwrap();
     let (case, due) = matched_case(&db, &user, "01_full_hyogo_talent.yaml", "採用").await;
     let bot = open(&db, due).await;
     let policy = followup::policy(&bot.runner.bundle()).unwrap();
     let store = bot.store.arc();
-    let d = followup::pass(store.as_ref(), &policy, bot.clock.now(), Discord)
+    let d = followup::pass(store.as_ref(), &policy, bot.clock.now(), Slack)
         .await
         .unwrap();
     assert_eq!(d, followup::Sends::default());
-    let s = followup::pass(store.as_ref(), &policy, bot.clock.now(), Slack)
+    let s = followup::pass(store.as_ref(), &policy, bot.clock.now(), Discord)
         .await
         .unwrap();
     assert_eq!(s.offers.len(), 1);
@@ -700,7 +701,7 @@ async fn each_platform_sends_its_own_owners_reminders(db: TestDb) {
         .unwrap()
         .expect("the follow-up starts");
     // Started: not offered again.
-    let again = followup::pass(store.as_ref(), &policy, bot.clock.now(), Slack)
+    let again = followup::pass(store.as_ref(), &policy, bot.clock.now(), Discord)
         .await
         .unwrap();
     assert_eq!(again, followup::Sends::default());
@@ -708,11 +709,11 @@ async fn each_platform_sends_its_own_owners_reminders(db: TestDb) {
 
     let bot = open(&db, due + Duration::days(policy.remind_after_days.into())).await;
     let store = bot.store.arc();
-    let d = followup::pass(store.as_ref(), &policy, bot.clock.now(), Discord)
+    let d = followup::pass(store.as_ref(), &policy, bot.clock.now(), Slack)
         .await
         .unwrap();
-    assert_eq!(d, followup::Sends::default(), "Discord leaves it to Slack");
-    let s = followup::pass(store.as_ref(), &policy, bot.clock.now(), Slack)
+    assert_eq!(d, followup::Sends::default(), "Slack leaves it to Discord");
+    let s = followup::pass(store.as_ref(), &policy, bot.clock.now(), Discord)
         .await
         .unwrap();
     assert_eq!(s.reminders.len(), 1);
@@ -727,7 +728,7 @@ async fn each_platform_sends_its_own_owners_reminders(db: TestDb) {
         text(&turn)
     );
     // Once only.
-    let s = followup::pass(store.as_ref(), &policy, bot.clock.now(), Slack)
+    let s = followup::pass(store.as_ref(), &policy, bot.clock.now(), Discord)
         .await
         .unwrap();
     assert_eq!(s, followup::Sends::default());
