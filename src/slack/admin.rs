@@ -93,7 +93,11 @@ impl Bot {
         if c.text.trim() != "reload" || !self.is_admin(&c.user).await {
             return;
         }
-        let lang = Lang::parse(&c.text).unwrap_or(Lang::Ja);
+        // The language the acknowledgement used (`owner::command_ack`).
+        let lang = match super::user_key(&c.user) {
+            Some(k) => self.lang_for(&k, None).await,
+            None => Lang::Ja,
+        };
         let actor = format!("slack:{}", c.user);
         let res = self.runner.reload(&self.dialogs, &actor).await;
         let text = crate::escape::slack(&crate::discord::admin::report_text(

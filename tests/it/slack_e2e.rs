@@ -897,8 +897,15 @@ async fn forget_typed_in_english_ends_the_consultation_in_progress() {
     h.slack
         .user_runs_slash_command(OWNER, "", "/consult", "en")
         .await;
-    let question = h.next_prompt().await;
-    let question_ts = Harness::ts(&question);
+    h.next_prompt().await;
+    h.press("Yes").await;
+    h.say("Forget Me Not Ltd.").await;
+    // "My answers", pressed and typed, shows what the owner gave so far.
+    let mine = h.press("My answers").await;
+    assert!(text_of(&mine).contains("Forget Me Not Ltd."), "{mine}");
+    let mine = h.say("answers").await;
+    assert!(text_of(&mine).contains("Forget Me Not Ltd."), "{mine}");
+    let question_ts = Harness::ts(&mine);
     let ask = h.say("delete my data").await;
     assert!(text_of(&ask).contains("Delete?"), "{ask}");
     // The button names its owner, so a press by anyone else is refused.
