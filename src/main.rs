@@ -57,7 +57,7 @@ enum Cmd {
     Backup(cli::store::BackupArgs),
     /// The network's KPI report for a period (aggregates only): md, csv or html.
     Report(madoguchi::report::cli::ReportArgs),
-    /// Run the bot on Discord (token from DISCORD_TOKEN; see madoguchi.example.toml).
+    /// Run the bot: Discord (DISCORD_TOKEN), Slack (SLACK_BOT_TOKEN), both, or neither (cases and reminders go to the local inbox); see madoguchi.example.toml and the README.
     Run(cli::run::RunArgs),
 }
 
