@@ -164,6 +164,14 @@ impl Bot {
             let user = s.user.id().to_string();
             let lock = self.user_lock(&user);
             let _g = lock.lock().await;
+            // The list was read before this owner's lock was taken: an
+            // owner who wrote since (the app takes messages while this runs)
+            // has moved on and seen their question, so the session is read
+            // again under the lock and compared with what was shown.
+            let s = match self.store.open_session(&s.user).await {
+                Ok(Some(now)) if now.id == s.id => now,
+                _ => continue,
+            };
             let live = self.prompts.get(&self.store, &s.user).await.ok().flatten();
             if live.is_some_and(|l| l.session == s.id && l.node == s.current_node) {
                 continue;

@@ -30,6 +30,8 @@ const PRO_CHANNEL: &str = "C0PRO00001";
 const CHAMBER_CHANNEL: &str = "C0CHAMBER1";
 const PRO_GROUP: &str = "S0PROSTAF1";
 const LOBBY: &str = "C0LOBBY001";
+/// The Yorozu hub's channel: a forward's target, routed by no consultation.
+const YOROZU_CHANNEL: &str = "C0YOROZU01";
 /// The administrators (`SLACK_ADMINS`): a user group with one member.
 const ADMIN: &str = "U0ADMIN001";
 const ADMIN_GROUP: &str = "S0ADMINS01";
@@ -46,6 +48,11 @@ fn with_slack_targets(routing: &str) -> String {
         .replacen(
             r#"      discord: { channel: "100000000000000103", staff_role: "100000000000000203" }"#,
             &format!("      discord: {{ channel: \"100000000000000103\", staff_role: \"100000000000000203\" }}\n      slack: {{ channel: {CHAMBER_CHANNEL}, staff: [{STAFF_CHAMBER}] }}"),
+            1,
+        )
+        .replacen(
+            r#"      discord: { channel: "100000000000000102", staff_role: "100000000000000202" }"#,
+            &format!("      discord: {{ channel: \"100000000000000102\", staff_role: \"100000000000000202\" }}\n      slack: {{ channel: {YOROZU_CHANNEL}, staff: [{STAFF_CHAMBER}] }}"),
             1,
         )
 }
@@ -134,6 +141,7 @@ impl Harness {
         slack.add_user(STAFF_CHAMBER, "chamber-staff");
         slack.add_channel(PRO_CHANNEL, "hyogo-pro", &[STAFF_PRO, OUTSIDER]);
         slack.add_channel(CHAMBER_CHANNEL, "hyogo-chamber", &[STAFF_CHAMBER]);
+        slack.add_channel(YOROZU_CHANNEL, "hyogo-yorozu", &[STAFF_CHAMBER]);
         slack.add_usergroup(PRO_GROUP, "hyogo-pro-staff", &[STAFF_PRO]);
         slack.add_channel(LOBBY, "lobby", &[OWNER]);
         slack.add_user(ADMIN, "admin");
@@ -1456,5 +1464,135 @@ async fn a_slack_owner_and_a_discord_hub_relay_both_ways() {
     assert!(rs
         .iter()
         .all(|r| r.status == DeliveryStatus::Delivered && r.body.is_none()));
+    h.finish().await;
+}
+
+/// Staff of the pro-talent hub press Forward on the case post, pick `hub`
+/// in the form and give a reason.
+async fn forward_from_pro(h: &Harness, case: CaseId, ts: &str, hub: &str, reason: &str) {
+    let env = h
+        .slack
+        .user_clicks_button(STAFF_PRO, PRO_CHANNEL, ts, &format!("s:fwd:{}", case.0))
+        .await;
+    h.slack.wait_for_ack(&env).await;
+    let view = h.slack.wait_for_view(STAFF_PRO).await;
+    let env = h
+        .slack
+        .user_submits_modal(STAFF_PRO, &view.id, json!({ "hub": hub, "text": reason }))
+        .await;
+    h.slack.wait_for_ack(&env).await;
+}
+
+/// A forward to a hub the owner already agreed to moves the case at once:
+/// no question to the owner, no new consent record, a note in the thread.
+#[tokio::test]
+async fn forward_within_consent_moves_the_case_at_once() {
+    let mut h = Harness::new().await;
+    let case = h.consult("株式会社スラックフォワード", |_| {}).await;
+    h.delivered(case, "hyogo-pro").await;
+    h.delivered(case, "hyogo-chamber").await;
+    let ts = Harness::ts(&h.case_posts(PRO_CHANNEL).remove(0));
+    let consents_before = h.store.consents(&h.owner()).await.unwrap().len();
+    forward_from_pro(&h, case, &ts, "hyogo-chamber", "商工会の伴走が適切").await;
+    in_thread(&h, &ts, "引き継ぎました").await;
+    let c = h.store.case(case).await.unwrap().unwrap();
+    assert_eq!(c.hub_id, "hyogo-chamber");
+    assert_eq!(
+        h.store.consents(&h.owner()).await.unwrap().len(),
+        consents_before,
+        "no new consent was needed"
+    );
+    assert!(
+        h.slack
+            .bot_messages_in(&h.dm())
+            .iter()
+            .all(|m| !m.to_string().contains("f:y:")),
+        "the owner was not asked"
+    );
+    assert!(
+        h.slack.messages_in(YOROZU_CHANNEL).is_empty(),
+        "nothing reached a hub outside the forward"
+    );
+    h.finish().await;
+}
+
+/// A forward to a hub outside the owner's consent asks the owner in their
+/// DM first: a "no" keeps the case where it is and tells staff; a "yes"
+/// moves it, posts it in the new hub's channel once, and both decisions
+/// are kept as consent records.
+#[tokio::test]
+async fn forward_outside_consent_asks_the_owner_first() {
+    let mut h = Harness::new().await;
+    let case = h.consult("株式会社スラックアスク", |_| {}).await;
+    h.delivered(case, "hyogo-pro").await;
+    let ts = Harness::ts(&h.case_posts(PRO_CHANNEL).remove(0));
+
+    // First request: the owner declines; nothing moves.
+    forward_from_pro(&h, case, &ts, "hyogo-yorozu", "販路開拓の支援が中心のため").await;
+    let ask = dm_arrives(&h, "兵庫県よろず支援拠点").await;
+    assert!(
+        slack_standin::elements(&ask["blocks"])
+            .iter()
+            .any(|e| e["action_id"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("f:y:"))),
+        "the question has the owner's buttons: {ask}"
+    );
+    in_thread(&h, &ts, "同意を確認しています").await;
+    assert_eq!(
+        h.store.case(case).await.unwrap().unwrap().hub_id,
+        "hyogo-pro"
+    );
+    h.press_on(&ask, "同意しない").await;
+    in_thread(&h, &ts, "同意しませんでした").await;
+    assert_eq!(
+        h.store.case(case).await.unwrap().unwrap().hub_id,
+        "hyogo-pro"
+    );
+    assert!(
+        h.slack.messages_in(YOROZU_CHANNEL).is_empty(),
+        "nothing reached the hub"
+    );
+
+    // Second request: the owner agrees; the case moves and is posted there once.
+    forward_from_pro(&h, case, &ts, "hyogo-yorozu", "販路開拓の支援が中心のため").await;
+    let questions = |h: &Harness| -> Vec<Value> {
+        h.slack
+            .bot_messages_in(&h.dm())
+            .into_iter()
+            .filter(|m| m.to_string().contains("f:y:"))
+            .collect()
+    };
+    // The first question lost its buttons once answered, so the one with
+    // buttons is the new one.
+    h.slack.wait_for(|_| !questions(&h).is_empty()).await;
+    let asks = questions(&h);
+    assert_eq!(asks.len(), 1, "{asks:#?}");
+    assert_ne!(Harness::ts(&asks[0]), Harness::ts(&ask));
+    let ask = asks[0].clone();
+    h.press_on(&ask, "同意する").await;
+    h.slack
+        .wait_for(|_| !h.slack.bot_messages_in(YOROZU_CHANNEL).is_empty())
+        .await;
+    let c = h.store.case(case).await.unwrap().unwrap();
+    assert_eq!(
+        (c.hub_id.as_str(), c.status),
+        ("hyogo-yorozu", CaseStatus::Open)
+    );
+    h.delivered(case, "hyogo-yorozu").await;
+    let posts = h.slack.bot_messages_in(YOROZU_CHANNEL);
+    assert_eq!(posts.len(), 1, "{posts:#?}");
+    let text = text_of(&posts[0]);
+    assert!(
+        text.contains("株式会社スラックアスク"),
+        "the sheet reached the new hub: {text}"
+    );
+    let consents = h.store.consents(&h.owner()).await.unwrap();
+    let about_yorozu: Vec<bool> = consents
+        .iter()
+        .filter(|c| c.case == Some(case) && c.recipients.iter().any(|r| r.id == "hyogo-yorozu"))
+        .map(|c| c.granted)
+        .collect();
+    assert_eq!(about_yorozu, [false, true]);
     h.finish().await;
 }
