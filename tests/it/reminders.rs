@@ -1019,3 +1019,80 @@ async fn the_report_counts_overdue_by_business_hours(db: TestDb) {
     );
 }
 crate::on_both_backends!(the_report_counts_overdue_by_business_hours);
+
+/// The monthly KPI summary with no chat platform configured (`madoguchi
+/// run` with the inbox only): the timer loop writes it once to
+/// `INBOX/admin/summary-YYYY-MM.md`, across a restart, by the injected
+/// clock.
+mod monthly_summary_inbox {
+    use super::*;
+    use madoguchi::network::worker::{sinks_for_run, RunningTimers};
+    use madoguchi::runner::{FixedClock, Runner, RunnerConfig};
+
+    async fn runner(store: Arc<dyn Store>, at: DateTime<Utc>) -> Arc<Runner> {
+        let bundle = madoguchi::script::compile::load_dir(&crate::support::dialogs_dir()).unwrap();
+        Arc::new(
+            Runner::new(
+                store,
+                Arc::new(FixedClock::new(at)),
+                bundle,
+                RunnerConfig::default(),
+            )
+            .await
+            .unwrap(),
+        )
+    }
+
+    /// One step of the loop `madoguchi run` starts (a stop sent at once
+    /// still lets the first step finish).
+    async fn one_step(store: Arc<dyn Store>, inbox: &Path, at: DateTime<Utc>) {
+        let run = runner(store.clone(), at).await;
+        let sinks = sinks_for_run(None, None, inbox, &run).unwrap();
+        let w = TimerWorker::new(store, sinks, Lang::Ja);
+        RunningTimers::spawn(w, run, std::time::Duration::from_secs(3600))
+            .shutdown()
+            .await;
+    }
+
+    fn summaries(inbox: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(inbox.join("admin"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_summary_is_written_to_the_inbox_once_a_month() {
+        let inbox = tempfile::tempdir().unwrap();
+        let db = TestDb::sqlite("summary-inbox");
+        let store = db.open().await.arc();
+        one_step(store.clone(), inbox.path(), jp(12, 1, 9)).await;
+        assert_eq!(summaries(inbox.path()), vec!["summary-2026-11.md"]);
+        let path = inbox.path().join("admin/summary-2026-11.md");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("ネットワークのKPI報告") && text.contains("2026-11-01 – 2026-11-30"),
+            "{text}"
+        );
+        // Removed by an administrator who read it: the claim in the store,
+        // not the file, keeps it from being written again.
+        std::fs::remove_file(&path).unwrap();
+        one_step(store.clone(), inbox.path(), jp(12, 1, 10)).await;
+        store.close().await.unwrap();
+        let store = db.open().await.arc();
+        one_step(store.clone(), inbox.path(), jp(12, 20, 9)).await;
+        assert!(summaries(inbox.path()).is_empty());
+        // The next month (1 January in Japan): December's summary.
+        let jan1 = jst()
+            .with_ymd_and_hms(2027, 1, 1, 0, 30, 0)
+            .unwrap()
+            .with_timezone(&Utc);
+        one_step(store.clone(), inbox.path(), jan1).await;
+        assert_eq!(summaries(inbox.path()), vec!["summary-2026-12.md"]);
+    }
+}
