@@ -752,6 +752,91 @@ mod slack {
         let term = UserKey::parse("terminal:someone").unwrap();
         assert!(!sink.owner(&term, "x", "44").await.unwrap());
     }
+
+    const ADMIN_CHANNEL: &str = "C0ADMINS01";
+
+    /// The monthly KPI summary on a Slack-only deployment: the timer loop
+    /// `madoguchi run` starts posts it once to `SLACK_ADMIN_CHANNEL` (an
+    /// aggregate: no owner's id), also after a restart, and nothing goes to
+    /// the inbox; the next month brings the next one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_monthly_summary_reaches_the_slack_admin_channel_once_across_a_restart() {
+        use madoguchi::network::worker::RunningTimers;
+        let slack = SlackStandIn::start().await;
+        slack.add_channel(ADMIN_CHANNEL, "madoguchi-admins", &[STAFF]);
+        let scfg = SlackConfig::from_vars(|k| match k {
+            "SLACK_BOT_TOKEN" => Some(slack.bot_token_value()),
+            "SLACK_APP_TOKEN" => Some(slack.app_token_value()),
+            "SLACK_API_BASE" => Some(slack.api_url()),
+            "SLACK_ADMIN_CHANNEL" => Some(ADMIN_CHANNEL.into()),
+            _ => None,
+        })
+        .unwrap()
+        .unwrap();
+        let inbox = tempfile::tempdir().unwrap();
+        let db = TestDb::sqlite("summary-slack");
+        let store = db.open().await.arc();
+        // Two cases in November, whose owners must not appear.
+        seed_case(
+            &*store,
+            "owner-nov-a",
+            "hyogo-pro",
+            &["hyogo-pro"],
+            jp(11, 10, 10),
+        )
+        .await;
+        seed_case(
+            &*store,
+            "owner-nov-b",
+            "hyogo-pro",
+            &["hyogo-pro"],
+            jp(11, 12, 10),
+        )
+        .await;
+        // One step of the loop `madoguchi run` starts, with its sinks.
+        let step = |store: Arc<dyn Store>, at: DateTime<Utc>| {
+            let scfg = scfg.clone();
+            let inbox = inbox.path().to_path_buf();
+            async move {
+                let run = runner(store.clone(), at).await;
+                let sinks = sinks_for_run(None, Some(&scfg), &inbox, &run).unwrap();
+                RunningTimers::spawn(
+                    TimerWorker::new(store, sinks, Lang::Ja),
+                    run,
+                    std::time::Duration::from_secs(3600),
+                )
+                .shutdown()
+                .await;
+            }
+        };
+        step(store.clone(), jp(12, 1, 9)).await;
+        step(store.clone(), jp(12, 1, 10)).await;
+        store.close().await.unwrap();
+        let store = db.open().await.arc();
+        step(store.clone(), jp(12, 15, 9)).await;
+        let msgs = slack.all_messages_in(ADMIN_CHANNEL);
+        assert_eq!(msgs.len(), 1, "{msgs:?}");
+        let t = text(&msgs[0]);
+        assert!(
+            t.contains("ネットワークのKPI報告") && t.contains("2026-11-01 – 2026-11-30"),
+            "{t}"
+        );
+        assert!(!t.contains("owner-nov"), "{t}");
+        assert!(!inbox.path().join("admin").exists());
+        // 1 January in Japan: December's summary, once.
+        let jan1 = jst()
+            .with_ymd_and_hms(2027, 1, 1, 0, 30, 0)
+            .unwrap()
+            .with_timezone(&Utc);
+        step(store.clone(), jan1).await;
+        step(store.clone(), jan1 + chrono::Duration::hours(1)).await;
+        let msgs = slack.all_messages_in(ADMIN_CHANNEL);
+        assert_eq!(msgs.len(), 2, "{msgs:?}");
+        assert!(
+            text(&msgs[1]).contains("2026-12-01 – 2026-12-31"),
+            "{msgs:?}"
+        );
+    }
 }
 
 /// Staff actions through the desk (`casework::act`, as every platform and
