@@ -180,6 +180,9 @@ pub struct TimerWorker {
     /// The monthly summary this worker saw posted (by itself or another
     /// instance), so that the store is not asked again every step.
     summary_done: Mutex<Option<String>>,
+    /// After a summary no platform took: not before this time again (the
+    /// report is not rebuilt at every step while a channel is down).
+    summary_retry_at: Mutex<Option<DateTime<Utc>>>,
 }
 
 /// A name for this worker among every process on the database: the
@@ -217,6 +220,7 @@ impl TimerWorker {
             scheduled: Mutex::new(HashSet::new()),
             last_sync: Mutex::new(None),
             summary_done: Mutex::new(None),
+            summary_retry_at: Mutex::new(None),
         }
     }
 
@@ -224,8 +228,9 @@ impl TimerWorker {
     /// claimed in the store, so once across restarts and instances) to
     /// every sink with an administrators' channel (Discord, Slack); when
     /// none has one, to the last-resort sinks (the local inbox). When
-    /// every sink that tried failed, the claim is given back and a later
-    /// step tries again. Returns the key posted.
+    /// every sink that tried failed, the claim is given back and a step an
+    /// hour later (by the injected clock) tries again. Returns the key
+    /// posted.
     pub async fn monthly_summary(
         &self,
         net: &crate::report::Network,
@@ -239,6 +244,14 @@ impl TimerWorker {
             .unwrap_or_else(|e| e.into_inner())
             .as_deref()
             == Some(&key)
+        {
+            return Ok(None);
+        }
+        if self
+            .summary_retry_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|at| now < at)
         {
             return Ok(None);
         }
@@ -263,6 +276,11 @@ impl TimerWorker {
         // Posted now, or claimed before (tried is false): either way done.
         if r.is_some() || !tried.load(std::sync::atomic::Ordering::SeqCst) {
             *self.summary_done.lock().unwrap_or_else(|e| e.into_inner()) = Some(key);
+        } else {
+            *self
+                .summary_retry_at
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(now + Duration::hours(1));
         }
         Ok(r)
     }
