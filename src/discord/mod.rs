@@ -733,7 +733,6 @@ pub async fn start(
             .clone()
             .run_writer(bot.store.clone(), stop_rx.clone()),
     );
-    tokio::spawn(monthly_summary(bot.clone(), stop_rx.clone()));
     // Step 5: due follow-ups are DMed to their owners (ends with `stop`).
     let follow_ups = tokio::spawn(follow_up::run(bot.clone(), stop_rx.clone()));
     let timers = (!bot.cfg.reminders.elsewhere)
@@ -797,45 +796,6 @@ async fn reminder_loop(bot: Arc<Bot>, stop: watch::Receiver<bool>) {
     let worker = Arc::new(worker);
     let every = Duration::from_secs(bot.cfg.reminders.tick_secs.max(1));
     crate::network::worker::run_loop(worker, bot.runner.clone(), every, stop).await
-}
-
-/// Posts last month's KPI summary to the admin channel once (the store
-/// remembers it), checking every hour by the runner's clock.
-async fn monthly_summary(bot: Arc<Bot>, mut stop: watch::Receiver<bool>) {
-    if bot.cfg.discord.admin_channel_id().is_none() {
-        return;
-    }
-    let mut every = tokio::time::interval(Duration::from_secs(3600));
-    loop {
-        tokio::select! {
-            _ = every.tick() => {}
-            _ = stop.changed() => return,
-        }
-        // The scripts the bot runs now (no second load of the folder).
-        let bundle = bot.runner.bundle();
-        let Some(flow) = bundle
-            .flow(crate::report::FUNNEL_SCRIPT, Lang::Ja)
-            .or_else(|| bundle.flows.first().cloned())
-        else {
-            continue;
-        };
-        let net = crate::report::Network::from_flow(&flow);
-        let lang = match bot.cfg.discord.default_lang {
-            Lang::En => crate::report::render::Lang::En,
-            _ => crate::report::render::Lang::Ja,
-        };
-        let now = bot.runner.clock().now();
-        let b = bot.clone();
-        match crate::report::monthly::tick(bot.store.as_ref(), &net, now, lang, |text| async move {
-            b.post_admin_checked(text).await
-        })
-        .await
-        {
-            Ok(Some(key)) => tracing::info!(%key, "posted the monthly KPI summary"),
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "monthly summary: the database did not answer"),
-        }
-    }
 }
 
 /// Runs the bot until Ctrl-C (or SIGTERM), then shuts it down cleanly.

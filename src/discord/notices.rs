@@ -20,6 +20,18 @@ pub(crate) struct DiscordNotices(pub(crate) Arc<Bot>);
 
 #[async_trait]
 impl NoticeSink for DiscordNotices {
+    /// The administrators' channel (`admin_channel`), when configured.
+    async fn admin(&self, post: &crate::report::monthly::AdminPost) -> Result<bool, String> {
+        if self.0.cfg.discord.admin_channel_id().is_none() {
+            return Ok(false);
+        }
+        if self.0.post_admin_checked(post.text.clone()).await {
+            Ok(true)
+        } else {
+            Err("the Discord admin channel did not take the monthly summary".into())
+        }
+    }
+
     async fn staff(&self, n: &StaffNotice<'_>) -> Result<bool, String> {
         let Some(target) = &n.hub.discord else {
             return Ok(false);

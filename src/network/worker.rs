@@ -54,6 +54,16 @@ pub struct StaffNotice<'a> {
 pub trait NoticeSink: Send + Sync {
     async fn staff(&self, n: &StaffNotice<'_>) -> Result<bool, String>;
     async fn owner(&self, user: &UserKey, text: &str, key: &str) -> Result<bool, String>;
+    /// The monthly KPI summary for the administrators' channel: `Ok(false)`
+    /// when this sink has no such channel configured.
+    async fn admin(&self, _post: &crate::report::monthly::AdminPost) -> Result<bool, String> {
+        Ok(false)
+    }
+    /// A sink that takes the administrators' summary only when no chat
+    /// platform took it (the local inbox).
+    fn last_resort(&self) -> bool {
+        false
+    }
 }
 
 /// Staff notices for hubs with a local inbox, as Markdown files
@@ -88,6 +98,22 @@ impl NoticeSink for InboxSink {
 
     async fn owner(&self, _user: &UserKey, _text: &str, _key: &str) -> Result<bool, String> {
         Ok(false)
+    }
+
+    /// `INBOX/admin/summary-YYYY-MM.md`, written once.
+    async fn admin(&self, post: &crate::report::monthly::AdminPost) -> Result<bool, String> {
+        let dir = crate::delivery::target_dir(&self.inbox, "admin");
+        let path = dir.join(crate::report::monthly::inbox_file_name(post.month));
+        let body = format!("{}\n", post.text.trim_end());
+        tokio::task::spawn_blocking(move || write_once(&dir, &path, &body))
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("cannot write the monthly summary in the inbox: {e}"))?;
+        Ok(true)
+    }
+
+    fn last_resort(&self) -> bool {
+        true
     }
 }
 
@@ -151,6 +177,12 @@ pub struct TimerWorker {
     pub sync_every: Duration,
     scheduled: Mutex<HashSet<(String, String)>>,
     last_sync: Mutex<Option<DateTime<Utc>>>,
+    /// The monthly summary this worker saw posted (by itself or another
+    /// instance), so that the store is not asked again every step.
+    summary_done: Mutex<Option<String>>,
+    /// After a summary no platform took: not before this time again (the
+    /// report is not rebuilt at every step while a channel is down).
+    summary_retry_at: Mutex<Option<DateTime<Utc>>>,
 }
 
 /// A name for this worker among every process on the database: the
@@ -187,7 +219,70 @@ impl TimerWorker {
             sync_every: Duration::minutes(15),
             scheduled: Mutex::new(HashSet::new()),
             last_sync: Mutex::new(None),
+            summary_done: Mutex::new(None),
+            summary_retry_at: Mutex::new(None),
         }
+    }
+
+    /// Posts last month's KPI summary once ([`crate::report::monthly`]:
+    /// claimed in the store, so once across restarts and instances) to
+    /// every sink with an administrators' channel (Discord, Slack); when
+    /// none has one, to the last-resort sinks (the local inbox). When
+    /// every sink that tried failed, the claim is given back and a step an
+    /// hour later (by the injected clock) tries again. Returns the key
+    /// posted.
+    pub async fn monthly_summary(
+        &self,
+        net: &crate::report::Network,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
+        let (month, _) = crate::report::monthly::previous_month(now);
+        let key = crate::report::monthly::key(month);
+        if self
+            .summary_done
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_deref()
+            == Some(&key)
+        {
+            return Ok(None);
+        }
+        if self
+            .summary_retry_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|at| now < at)
+        {
+            return Ok(None);
+        }
+        let lang = match self.staff_lang {
+            Lang::En => crate::report::render::Lang::En,
+            _ => crate::report::render::Lang::Ja,
+        };
+        let sinks = &self.sinks;
+        let tried = std::sync::atomic::AtomicBool::new(false);
+        let tried_ref = &tried;
+        let r = crate::report::monthly::post_once(
+            self.store.as_ref(),
+            net,
+            now,
+            lang,
+            |post| async move {
+                tried_ref.store(true, std::sync::atomic::Ordering::SeqCst);
+                post_admin(sinks, &post).await
+            },
+        )
+        .await?;
+        // Posted now, or claimed before (tried is false): either way done.
+        if r.is_some() || !tried.load(std::sync::atomic::Ordering::SeqCst) {
+            *self.summary_done.lock().unwrap_or_else(|e| e.into_inner()) = Some(key);
+        } else {
+            *self
+                .summary_retry_at
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = Some(now + Duration::hours(1));
+        }
+        Ok(r)
     }
 
     async fn schedule(
@@ -660,6 +755,21 @@ pub async fn run_loop(
                 }
             }
         }
+        // The monthly KPI summary rides on the same loop, so it is posted
+        // whatever platforms are configured (the inbox when none).
+        let flow = bundle
+            .flow(crate::report::FUNNEL_SCRIPT, Lang::Ja)
+            .or_else(|| bundle.flows.first().cloned());
+        if let Some(flow) = flow {
+            let net = crate::report::Network::from_flow(&flow);
+            match worker.monthly_summary(&net, runner.clock().now()).await {
+                Ok(Some(key)) => tracing::info!(%key, "posted the monthly KPI summary"),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "monthly summary: the database did not answer")
+                }
+            }
+        }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => {}
@@ -696,6 +806,39 @@ pub fn sinks_for_run(
         inbox: inbox.to_path_buf(),
     }));
     Ok(sinks)
+}
+
+/// Sends the administrators' summary to every sink with an admin channel;
+/// to the last-resort sinks when none has one. True when it arrived
+/// somewhere (a platform that failed beside one that took it is logged,
+/// not retried: the others would get it twice).
+async fn post_admin(
+    sinks: &[Arc<dyn NoticeSink>],
+    post: &crate::report::monthly::AdminPost,
+) -> bool {
+    let mut reached = false;
+    let mut failed = false;
+    for s in sinks.iter().filter(|s| !s.last_resort()) {
+        match s.admin(post).await {
+            Ok(r) => reached |= r,
+            Err(e) => {
+                failed = true;
+                tracing::warn!(error = %e, key = %post.key, "could not post the monthly summary")
+            }
+        }
+    }
+    if reached || failed {
+        return reached;
+    }
+    for s in sinks.iter().filter(|s| s.last_resort()) {
+        match s.admin(post).await {
+            Ok(r) => reached |= r,
+            Err(e) => {
+                tracing::warn!(error = %e, key = %post.key, "could not write the monthly summary")
+            }
+        }
+    }
+    reached
 }
 
 /// A timer loop running in its own task.

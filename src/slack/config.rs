@@ -8,6 +8,7 @@
 //! | `SLACK_SIGNING_SECRET` | for the Events API over HTTP (Basic Information → Signing Secret) |
 //! | `SLACK_EVENTS_ADDR` | serve the Events API over HTTP on this address instead of Socket Mode |
 //! | `SLACK_API_BASE` | another Web API base URL (the tests' stand-in) |
+//! | `SLACK_ADMIN_CHANNEL` | the administrators' channel id (`C…` or `G…`, the channel's details → bottom): the monthly KPI summary is posted there (invite the app to it); without it Slack posts no summary |
 //! | `SLACK_ADMINS` | who may run `/madoguchi-admin reload`: member ids (`U…`) and user group ids (`S…`), comma-separated; without it nobody may |
 
 use std::net::SocketAddr;
@@ -59,6 +60,9 @@ pub struct SlackConfig {
     /// Who may reload the dialogs (`SLACK_ADMINS`): members and user
     /// groups, as Discord's `admin_role`.
     pub admins: Vec<crate::routing::SlackId>,
+    /// The administrators' channel (`SLACK_ADMIN_CHANNEL`), for the
+    /// monthly KPI summary.
+    pub admin_channel: Option<crate::routing::SlackId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -71,6 +75,8 @@ pub enum SlackConfigError {
     SigningSecret,
     #[error("SLACK_ADMINS has `{0}`, which is not a member id (U…) or user group id (S…): copy ids from a member's profile (⋮ → Copy member ID) or the user group's page")]
     Admins(String),
+    #[error("SLACK_ADMIN_CHANNEL `{0}` is not a channel id (C… or G…): copy it from the channel's details (the id at the bottom)")]
+    AdminChannel(String),
     #[error("SLACK_EVENTS_ADDR `{0}` is not an address: write it like 0.0.0.0:3000")]
     Addr(String),
 }
@@ -125,6 +131,13 @@ impl SlackConfig {
                 Some(a) => super::admin::parse_admins(&a).map_err(SlackConfigError::Admins)?,
                 None => Vec::new(),
             },
+            admin_channel: match get("SLACK_ADMIN_CHANNEL").filter(|s| !s.trim().is_empty()) {
+                Some(c) => Some(
+                    crate::routing::SlackId::parse(c.trim(), &['C', 'G'])
+                        .ok_or(SlackConfigError::AdminChannel(c))?,
+                ),
+                None => None,
+            },
         }))
     }
 }
@@ -175,6 +188,23 @@ mod tests {
             ]))
             .unwrap_err(),
             SlackConfigError::SigningSecret
+        );
+    }
+
+    #[test]
+    fn the_admin_channel_is_a_channel_id() {
+        let base = [("SLACK_BOT_TOKEN", "xoxb-1"), ("SLACK_APP_TOKEN", "xapp-2")];
+        let c = SlackConfig::from_vars(vars(&base)).unwrap().unwrap();
+        assert!(c.admin_channel.is_none());
+        let mut with = base.to_vec();
+        with.push(("SLACK_ADMIN_CHANNEL", "C0ADMIN001"));
+        let c = SlackConfig::from_vars(vars(&with)).unwrap().unwrap();
+        assert_eq!(c.admin_channel.unwrap().to_string(), "C0ADMIN001");
+        let mut bad = base.to_vec();
+        bad.push(("SLACK_ADMIN_CHANNEL", "U0MEMBER01"));
+        assert_eq!(
+            SlackConfig::from_vars(vars(&bad)).unwrap_err(),
+            SlackConfigError::AdminChannel("U0MEMBER01".into())
         );
     }
 

@@ -51,6 +51,7 @@ pub fn notice_sink(
         store,
         clock,
         dms: Mutex::new(HashMap::new()),
+        admin_channel: cfg.admin_channel.as_ref().map(|c| c.to_string()),
     }))
 }
 
@@ -60,6 +61,8 @@ pub struct SlackNotices {
     clock: Arc<dyn crate::runner::Clock>,
     /// Owners' DM channels, opened once per process.
     dms: Mutex<HashMap<String, String>>,
+    /// `SLACK_ADMIN_CHANNEL`: where the monthly KPI summary goes.
+    admin_channel: Option<String>,
 }
 
 /// The mention a staff notice starts with (pure): the hub's user group or
@@ -208,6 +211,17 @@ fn show(e: ApiFail, method: &str, target: &str) -> String {
 
 #[async_trait]
 impl NoticeSink for SlackNotices {
+    /// The administrators' channel, once: the message carries the summary's
+    /// key in its metadata, so a retry after an unknown outcome finds it.
+    async fn admin(&self, post: &crate::report::monthly::AdminPost) -> Result<bool, String> {
+        let Some(channel) = &self.admin_channel else {
+            return Ok(false);
+        };
+        let text = crate::escape::slack(&post.text);
+        self.post_once(channel, None, &post.key, &[text]).await?;
+        Ok(true)
+    }
+
     async fn staff(&self, n: &StaffNotice<'_>) -> Result<bool, String> {
         let Some(target) = &n.hub.slack else {
             return Ok(false);

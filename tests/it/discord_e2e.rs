@@ -2202,6 +2202,10 @@ async fn madoguchi_run_starts_from_the_config_file_and_stops_on_sigterm() {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_madoguchi"))
         .args(["run", "--config"])
         .arg(&config)
+        // The inbox (the monthly summary goes there with no admin channel)
+        // in the test's folder, not the working directory.
+        .arg("--inbox")
+        .arg(dir.path().join("inbox"))
         .env("DISCORD_TOKEN", &token)
         .env("MADOGUCHI_LOG", "debug")
         .env_remove("MADOGUCHI_DB")

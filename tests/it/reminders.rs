@@ -752,6 +752,91 @@ mod slack {
         let term = UserKey::parse("terminal:someone").unwrap();
         assert!(!sink.owner(&term, "x", "44").await.unwrap());
     }
+
+    const ADMIN_CHANNEL: &str = "C0ADMINS01";
+
+    /// The monthly KPI summary on a Slack-only deployment: the timer loop
+    /// `madoguchi run` starts posts it once to `SLACK_ADMIN_CHANNEL` (an
+    /// aggregate: no owner's id), also after a restart, and nothing goes to
+    /// the inbox; the next month brings the next one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_monthly_summary_reaches_the_slack_admin_channel_once_across_a_restart() {
+        use madoguchi::network::worker::RunningTimers;
+        let slack = SlackStandIn::start().await;
+        slack.add_channel(ADMIN_CHANNEL, "madoguchi-admins", &[STAFF]);
+        let scfg = SlackConfig::from_vars(|k| match k {
+            "SLACK_BOT_TOKEN" => Some(slack.bot_token_value()),
+            "SLACK_APP_TOKEN" => Some(slack.app_token_value()),
+            "SLACK_API_BASE" => Some(slack.api_url()),
+            "SLACK_ADMIN_CHANNEL" => Some(ADMIN_CHANNEL.into()),
+            _ => None,
+        })
+        .unwrap()
+        .unwrap();
+        let inbox = tempfile::tempdir().unwrap();
+        let db = TestDb::sqlite("summary-slack");
+        let store = db.open().await.arc();
+        // Two cases in November, whose owners must not appear.
+        seed_case(
+            &*store,
+            "owner-nov-a",
+            "hyogo-pro",
+            &["hyogo-pro"],
+            jp(11, 10, 10),
+        )
+        .await;
+        seed_case(
+            &*store,
+            "owner-nov-b",
+            "hyogo-pro",
+            &["hyogo-pro"],
+            jp(11, 12, 10),
+        )
+        .await;
+        // One step of the loop `madoguchi run` starts, with its sinks.
+        let step = |store: Arc<dyn Store>, at: DateTime<Utc>| {
+            let scfg = scfg.clone();
+            let inbox = inbox.path().to_path_buf();
+            async move {
+                let run = runner(store.clone(), at).await;
+                let sinks = sinks_for_run(None, Some(&scfg), &inbox, &run).unwrap();
+                RunningTimers::spawn(
+                    TimerWorker::new(store, sinks, Lang::Ja),
+                    run,
+                    std::time::Duration::from_secs(3600),
+                )
+                .shutdown()
+                .await;
+            }
+        };
+        step(store.clone(), jp(12, 1, 9)).await;
+        step(store.clone(), jp(12, 1, 10)).await;
+        store.close().await.unwrap();
+        let store = db.open().await.arc();
+        step(store.clone(), jp(12, 15, 9)).await;
+        let msgs = slack.all_messages_in(ADMIN_CHANNEL);
+        assert_eq!(msgs.len(), 1, "{msgs:?}");
+        let t = text(&msgs[0]);
+        assert!(
+            t.contains("ネットワークのKPI報告") && t.contains("2026-11-01 – 2026-11-30"),
+            "{t}"
+        );
+        assert!(!t.contains("owner-nov"), "{t}");
+        assert!(!inbox.path().join("admin").exists());
+        // 1 January in Japan: December's summary, once.
+        let jan1 = jst()
+            .with_ymd_and_hms(2027, 1, 1, 0, 30, 0)
+            .unwrap()
+            .with_timezone(&Utc);
+        step(store.clone(), jan1).await;
+        step(store.clone(), jan1 + chrono::Duration::hours(1)).await;
+        let msgs = slack.all_messages_in(ADMIN_CHANNEL);
+        assert_eq!(msgs.len(), 2, "{msgs:?}");
+        assert!(
+            text(&msgs[1]).contains("2026-12-01 – 2026-12-31"),
+            "{msgs:?}"
+        );
+    }
 }
 
 /// Staff actions through the desk (`casework::act`, as every platform and
@@ -1019,3 +1104,80 @@ async fn the_report_counts_overdue_by_business_hours(db: TestDb) {
     );
 }
 crate::on_both_backends!(the_report_counts_overdue_by_business_hours);
+
+/// The monthly KPI summary with no chat platform configured (`madoguchi
+/// run` with the inbox only): the timer loop writes it once to
+/// `INBOX/admin/summary-YYYY-MM.md`, across a restart, by the injected
+/// clock.
+mod monthly_summary_inbox {
+    use super::*;
+    use madoguchi::network::worker::{sinks_for_run, RunningTimers};
+    use madoguchi::runner::{FixedClock, Runner, RunnerConfig};
+
+    async fn runner(store: Arc<dyn Store>, at: DateTime<Utc>) -> Arc<Runner> {
+        let bundle = madoguchi::script::compile::load_dir(&crate::support::dialogs_dir()).unwrap();
+        Arc::new(
+            Runner::new(
+                store,
+                Arc::new(FixedClock::new(at)),
+                bundle,
+                RunnerConfig::default(),
+            )
+            .await
+            .unwrap(),
+        )
+    }
+
+    /// One step of the loop `madoguchi run` starts (a stop sent at once
+    /// still lets the first step finish).
+    async fn one_step(store: Arc<dyn Store>, inbox: &Path, at: DateTime<Utc>) {
+        let run = runner(store.clone(), at).await;
+        let sinks = sinks_for_run(None, None, inbox, &run).unwrap();
+        let w = TimerWorker::new(store, sinks, Lang::Ja);
+        RunningTimers::spawn(w, run, std::time::Duration::from_secs(3600))
+            .shutdown()
+            .await;
+    }
+
+    fn summaries(inbox: &Path) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(inbox.join("admin"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_summary_is_written_to_the_inbox_once_a_month() {
+        let inbox = tempfile::tempdir().unwrap();
+        let db = TestDb::sqlite("summary-inbox");
+        let store = db.open().await.arc();
+        one_step(store.clone(), inbox.path(), jp(12, 1, 9)).await;
+        assert_eq!(summaries(inbox.path()), vec!["summary-2026-11.md"]);
+        let path = inbox.path().join("admin/summary-2026-11.md");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("ネットワークのKPI報告") && text.contains("2026-11-01 – 2026-11-30"),
+            "{text}"
+        );
+        // Removed by an administrator who read it: the claim in the store,
+        // not the file, keeps it from being written again.
+        std::fs::remove_file(&path).unwrap();
+        one_step(store.clone(), inbox.path(), jp(12, 1, 10)).await;
+        store.close().await.unwrap();
+        let store = db.open().await.arc();
+        one_step(store.clone(), inbox.path(), jp(12, 20, 9)).await;
+        assert!(summaries(inbox.path()).is_empty());
+        // The next month (1 January in Japan): December's summary.
+        let jan1 = jst()
+            .with_ymd_and_hms(2027, 1, 1, 0, 30, 0)
+            .unwrap()
+            .with_timezone(&Utc);
+        one_step(store.clone(), inbox.path(), jan1).await;
+        assert_eq!(summaries(inbox.path()), vec!["summary-2026-12.md"]);
+    }
+}
