@@ -1497,6 +1497,33 @@ async fn forward_within_consent_moves_the_case_at_once() {
     in_thread(&h, &ts, "引き継ぎました").await;
     let c = h.store.case(case).await.unwrap().unwrap();
     assert_eq!(c.hub_id, "hyogo-chamber");
+    // The old hub's post no longer offers the case's actions; the chamber's
+    // copy does.
+    // (The posts are refreshed after the notes are posted.)
+    let key = format!("s:claim:{}", case.0);
+    h.slack
+        .wait_for(|_| {
+            h.slack
+                .message(&ts)
+                .is_some_and(|m| slack_standin::element(&m["blocks"], &key).is_none())
+        })
+        .await;
+    let old = h.slack.message(&ts).unwrap();
+    assert!(text_of(&old).contains("写し"), "{old}");
+    let copy_ts = Harness::ts(&h.case_posts(CHAMBER_CHANNEL).remove(0));
+    h.slack
+        .wait_for(|_| {
+            h.slack
+                .message(&copy_ts)
+                .is_some_and(|m| slack_standin::element(&m["blocks"], &key).is_some())
+        })
+        .await;
+    let copy = h.slack.message(&copy_ts).unwrap();
+    assert!(!text_of(&copy).contains("写し"), "{copy}");
+    assert!(
+        slack_standin::element(&copy["blocks"], &key).is_some(),
+        "{copy}"
+    );
     assert_eq!(
         h.store.consents(&h.owner()).await.unwrap().len(),
         consents_before,
@@ -1580,8 +1607,8 @@ async fn forward_outside_consent_asks_the_owner_first() {
         ("hyogo-yorozu", CaseStatus::Open)
     );
     h.delivered(case, "hyogo-yorozu").await;
-    let posts = h.slack.bot_messages_in(YOROZU_CHANNEL);
-    assert_eq!(posts.len(), 1, "{posts:#?}");
+    let posts = h.case_posts(YOROZU_CHANNEL);
+    assert_eq!(posts.len(), 1, "the case is posted once: {posts:#?}");
     let text = text_of(&posts[0]);
     assert!(
         text.contains("株式会社スラックアスク"),
