@@ -256,12 +256,165 @@ pub async fn reader_lang(
     default: crate::script::Lang,
 ) -> crate::script::Lang {
     match r.kind {
-        RelayKind::ToHub => crate::script::Lang::Ja,
+        RelayKind::ToHub | RelayKind::Erase => crate::script::Lang::Ja,
         RelayKind::ToOwner => match store.latest_session(&r.user).await {
             Ok(Some(s)) => s.lang,
             _ => default,
         },
     }
+}
+
+/// An erase job ([`RelayKind::Erase`]): what one platform holds of a
+/// forgotten owner's case, by id only, for that platform's sender to
+/// tombstone (the case posts) and delete (relayed messages and the rest
+/// of long case sheets). Queued by the platform where the owner forgot,
+/// so a hub on another platform (served by this process or by another
+/// instance later) is cleaned too, with the outbox's retries.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Erase {
+    pub posts: Vec<ErasePost>,
+    pub messages: Vec<EraseMessage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErasePost {
+    pub hub_id: String,
+    pub channel_id: String,
+    pub message_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EraseMessage {
+    pub channel_id: String,
+    pub message_id: String,
+}
+
+impl Erase {
+    pub fn parse(s: &str) -> Result<Erase, serde_json::Error> {
+        serde_json::from_str(s)
+    }
+
+    /// The posts as the store's records, for the platform's tombstone code.
+    pub fn case_posts(
+        &self,
+        case: crate::domain::CaseId,
+        transport: &str,
+        at: DateTime<Utc>,
+    ) -> Vec<CasePost> {
+        self.posts
+            .iter()
+            .map(|p| CasePost {
+                case,
+                hub_id: p.hub_id.clone(),
+                transport: transport.to_string(),
+                channel_id: p.channel_id.clone(),
+                message_id: p.message_id.clone(),
+                thread_id: p.thread_id.clone(),
+                created_at: at,
+            })
+            .collect()
+    }
+}
+
+/// The platform of a relayed message's channel: relay_messages keep no
+/// transport, but Discord's ids are numbers and Slack's start with a
+/// capital letter (`C…`, `D…`, `G…`).
+pub fn message_transport(channel_id: &str) -> Option<&'static str> {
+    if !channel_id.is_empty() && channel_id.bytes().all(|b| b.is_ascii_digit()) {
+        Some("discord")
+    } else if channel_id.starts_with(|c: char| c.is_ascii_uppercase()) {
+        Some("slack")
+    } else {
+        None
+    }
+}
+
+/// The erase jobs for what platforms other than `here` hold of a
+/// forgotten owner (pure): one per case and platform, from the case posts
+/// and relayed messages read before the store forgot them. Only the
+/// owner's own words are deleted (`to_staff` and sheet pieces), as each
+/// platform's own forget does.
+pub fn plan_erase(
+    user: &crate::domain::UserKey,
+    here: &str,
+    posts: &[CasePost],
+    messages: &[crate::store::RelayMessage],
+) -> Vec<NewRelay> {
+    let mut jobs: std::collections::BTreeMap<(i64, &str), Erase> = Default::default();
+    for p in posts
+        .iter()
+        .filter(|p| p.transport != here && TRANSPORTS.contains(&p.transport.as_str()))
+    {
+        let t = TRANSPORTS
+            .iter()
+            .find(|t| **t == p.transport)
+            .copied()
+            .unwrap_or_default();
+        let e = jobs.entry((p.case.0, t)).or_default();
+        if !e
+            .posts
+            .iter()
+            .any(|q| q.channel_id == p.channel_id && q.message_id == p.message_id)
+        {
+            e.posts.push(ErasePost {
+                hub_id: p.hub_id.clone(),
+                channel_id: p.channel_id.clone(),
+                message_id: p.message_id.clone(),
+                thread_id: p.thread_id.clone(),
+            });
+        }
+    }
+    for m in messages
+        .iter()
+        .filter(|m| m.direction == "to_staff" || m.direction == SHEET_PIECE)
+    {
+        let Some(t) = message_transport(&m.channel_id).filter(|t| *t != here) else {
+            continue;
+        };
+        let e = jobs.entry((m.case.0, t)).or_default();
+        if !e
+            .messages
+            .iter()
+            .any(|q| q.channel_id == m.channel_id && q.message_id == m.message_id)
+        {
+            e.messages.push(EraseMessage {
+                channel_id: m.channel_id.clone(),
+                message_id: m.message_id.clone(),
+            });
+        }
+    }
+    jobs.into_iter()
+        .map(|((case, t), e)| NewRelay {
+            case: crate::domain::CaseId(case),
+            user: user.clone(),
+            kind: RelayKind::Erase,
+            transport: t.to_string(),
+            target: String::new(),
+            body: serde_json::to_string(&e).unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// How senders record a piece of a long case sheet posted in the case's
+/// thread (`discord::outbox`, `slack::hub`).
+pub const SHEET_PIECE: &str = "case_sheet";
+
+/// Queues [`plan_erase`]'s jobs.
+pub async fn queue_erase(
+    store: &dyn Store,
+    user: &crate::domain::UserKey,
+    here: &str,
+    posts: &[CasePost],
+    messages: &[crate::store::RelayMessage],
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let jobs = plan_erase(user, here, posts, messages);
+    if !jobs.is_empty() {
+        store.queue_relays(&jobs, now).await?;
+    }
+    Ok(jobs.len())
 }
 
 #[cfg(test)]
