@@ -614,4 +614,61 @@ mod tests {
             Err(RelayError::OwnerUnreachable(p)) if p == "terminal"
         ));
     }
+
+    #[test]
+    fn erase_jobs_cover_other_platforms_only_and_the_owners_words_only() {
+        let user = UserKey::new(Transport::Discord, "400000000000000001").unwrap();
+        let at = DateTime::<Utc>::default();
+        let post = |case: i64, transport: &str, channel: &str, msg: &str| CasePost {
+            case: CaseId(case),
+            hub_id: "hub".into(),
+            transport: transport.into(),
+            channel_id: channel.into(),
+            message_id: msg.into(),
+            thread_id: Some(msg.into()),
+            created_at: at,
+        };
+        let msg =
+            |case: i64, direction: &str, channel: &str, id: &str| crate::store::RelayMessage {
+                case: CaseId(case),
+                user: user.clone(),
+                direction: direction.into(),
+                channel_id: channel.into(),
+                message_id: id.into(),
+                at,
+            };
+        let posts = [
+            post(1, "discord", "101", "9001"),
+            post(1, "slack", "C0PRO", "1.1"),
+            post(1, "slack", "C0PRO", "1.1"),
+            post(2, "slack", "C0CH", "2.1"),
+            post(2, "local", "inbox", "x"),
+        ];
+        let messages = [
+            msg(1, "to_staff", "C0PRO", "1.2"),
+            msg(1, "case_sheet", "C0PRO", "1.3"),
+            msg(1, "to_owner", "D0DM", "1.4"),
+            msg(1, "to_staff", "9001", "9002"),
+        ];
+        let jobs = plan_erase(&user, "discord", &posts, &messages);
+        assert_eq!(jobs.len(), 2, "{jobs:#?}");
+        assert!(jobs
+            .iter()
+            .all(|j| j.kind == RelayKind::Erase && j.transport == "slack"));
+        let one = Erase::parse(&jobs[0].body).unwrap();
+        assert_eq!(jobs[0].case, CaseId(1));
+        assert_eq!(one.posts.len(), 1, "a post recorded twice is erased once");
+        let ids: Vec<&str> = one.messages.iter().map(|m| m.message_id.as_str()).collect();
+        assert_eq!(ids, ["1.2", "1.3"], "only the owner's words, only Slack's");
+        assert_eq!(
+            Erase::parse(&jobs[1].body).unwrap().posts[0].channel_id,
+            "C0CH"
+        );
+        // Forgetting on Slack: only the Discord post and message.
+        let jobs = plan_erase(&user, "slack", &posts, &messages);
+        assert_eq!(jobs.len(), 1);
+        let e = Erase::parse(&jobs[0].body).unwrap();
+        assert_eq!((e.posts.len(), e.messages.len()), (1, 1));
+        assert!(plan_erase(&user, "discord", &posts[..1], &messages[3..]).is_empty());
+    }
 }
