@@ -256,12 +256,165 @@ pub async fn reader_lang(
     default: crate::script::Lang,
 ) -> crate::script::Lang {
     match r.kind {
-        RelayKind::ToHub => crate::script::Lang::Ja,
+        RelayKind::ToHub | RelayKind::Erase => crate::script::Lang::Ja,
         RelayKind::ToOwner => match store.latest_session(&r.user).await {
             Ok(Some(s)) => s.lang,
             _ => default,
         },
     }
+}
+
+/// An erase job ([`RelayKind::Erase`]): what one platform holds of a
+/// forgotten owner's case, by id only, for that platform's sender to
+/// tombstone (the case posts) and delete (relayed messages and the rest
+/// of long case sheets). Queued by the platform where the owner forgot,
+/// so a hub on another platform (served by this process or by another
+/// instance later) is cleaned too, with the outbox's retries.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Erase {
+    pub posts: Vec<ErasePost>,
+    pub messages: Vec<EraseMessage>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErasePost {
+    pub hub_id: String,
+    pub channel_id: String,
+    pub message_id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EraseMessage {
+    pub channel_id: String,
+    pub message_id: String,
+}
+
+impl Erase {
+    pub fn parse(s: &str) -> Result<Erase, serde_json::Error> {
+        serde_json::from_str(s)
+    }
+
+    /// The posts as the store's records, for the platform's tombstone code.
+    pub fn case_posts(
+        &self,
+        case: crate::domain::CaseId,
+        transport: &str,
+        at: DateTime<Utc>,
+    ) -> Vec<CasePost> {
+        self.posts
+            .iter()
+            .map(|p| CasePost {
+                case,
+                hub_id: p.hub_id.clone(),
+                transport: transport.to_string(),
+                channel_id: p.channel_id.clone(),
+                message_id: p.message_id.clone(),
+                thread_id: p.thread_id.clone(),
+                created_at: at,
+            })
+            .collect()
+    }
+}
+
+/// The platform of a relayed message's channel: relay_messages keep no
+/// transport, but Discord's ids are numbers and Slack's start with a
+/// capital letter (`C…`, `D…`, `G…`).
+pub fn message_transport(channel_id: &str) -> Option<&'static str> {
+    if !channel_id.is_empty() && channel_id.bytes().all(|b| b.is_ascii_digit()) {
+        Some("discord")
+    } else if channel_id.starts_with(|c: char| c.is_ascii_uppercase()) {
+        Some("slack")
+    } else {
+        None
+    }
+}
+
+/// The erase jobs for what platforms other than `here` hold of a
+/// forgotten owner (pure): one per case and platform, from the case posts
+/// and relayed messages read before the store forgot them. Only the
+/// owner's own words are deleted (`to_staff` and sheet pieces), as each
+/// platform's own forget does.
+pub fn plan_erase(
+    user: &crate::domain::UserKey,
+    here: &str,
+    posts: &[CasePost],
+    messages: &[crate::store::RelayMessage],
+) -> Vec<NewRelay> {
+    let mut jobs: std::collections::BTreeMap<(i64, &str), Erase> = Default::default();
+    for p in posts
+        .iter()
+        .filter(|p| p.transport != here && TRANSPORTS.contains(&p.transport.as_str()))
+    {
+        let t = TRANSPORTS
+            .iter()
+            .find(|t| **t == p.transport)
+            .copied()
+            .unwrap_or_default();
+        let e = jobs.entry((p.case.0, t)).or_default();
+        if !e
+            .posts
+            .iter()
+            .any(|q| q.channel_id == p.channel_id && q.message_id == p.message_id)
+        {
+            e.posts.push(ErasePost {
+                hub_id: p.hub_id.clone(),
+                channel_id: p.channel_id.clone(),
+                message_id: p.message_id.clone(),
+                thread_id: p.thread_id.clone(),
+            });
+        }
+    }
+    for m in messages
+        .iter()
+        .filter(|m| m.direction == "to_staff" || m.direction == SHEET_PIECE)
+    {
+        let Some(t) = message_transport(&m.channel_id).filter(|t| *t != here) else {
+            continue;
+        };
+        let e = jobs.entry((m.case.0, t)).or_default();
+        if !e
+            .messages
+            .iter()
+            .any(|q| q.channel_id == m.channel_id && q.message_id == m.message_id)
+        {
+            e.messages.push(EraseMessage {
+                channel_id: m.channel_id.clone(),
+                message_id: m.message_id.clone(),
+            });
+        }
+    }
+    jobs.into_iter()
+        .map(|((case, t), e)| NewRelay {
+            case: crate::domain::CaseId(case),
+            user: user.clone(),
+            kind: RelayKind::Erase,
+            transport: t.to_string(),
+            target: String::new(),
+            body: serde_json::to_string(&e).unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// How senders record a piece of a long case sheet posted in the case's
+/// thread (`discord::outbox`, `slack::hub`).
+pub const SHEET_PIECE: &str = "case_sheet";
+
+/// Queues [`plan_erase`]'s jobs.
+pub async fn queue_erase(
+    store: &dyn Store,
+    user: &crate::domain::UserKey,
+    here: &str,
+    posts: &[CasePost],
+    messages: &[crate::store::RelayMessage],
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let jobs = plan_erase(user, here, posts, messages);
+    if !jobs.is_empty() {
+        store.queue_relays(&jobs, now).await?;
+    }
+    Ok(jobs.len())
 }
 
 #[cfg(test)]
@@ -460,5 +613,62 @@ mod tests {
             plan(&t, &[], &[], &reply_fx(), None, What { owner: true, notes: true }),
             Err(RelayError::OwnerUnreachable(p)) if p == "terminal"
         ));
+    }
+
+    #[test]
+    fn erase_jobs_cover_other_platforms_only_and_the_owners_words_only() {
+        let user = UserKey::new(Transport::Discord, "400000000000000001").unwrap();
+        let at = DateTime::<Utc>::default();
+        let post = |case: i64, transport: &str, channel: &str, msg: &str| CasePost {
+            case: CaseId(case),
+            hub_id: "hub".into(),
+            transport: transport.into(),
+            channel_id: channel.into(),
+            message_id: msg.into(),
+            thread_id: Some(msg.into()),
+            created_at: at,
+        };
+        let msg =
+            |case: i64, direction: &str, channel: &str, id: &str| crate::store::RelayMessage {
+                case: CaseId(case),
+                user: user.clone(),
+                direction: direction.into(),
+                channel_id: channel.into(),
+                message_id: id.into(),
+                at,
+            };
+        let posts = [
+            post(1, "discord", "101", "9001"),
+            post(1, "slack", "C0PRO", "1.1"),
+            post(1, "slack", "C0PRO", "1.1"),
+            post(2, "slack", "C0CH", "2.1"),
+            post(2, "local", "inbox", "x"),
+        ];
+        let messages = [
+            msg(1, "to_staff", "C0PRO", "1.2"),
+            msg(1, "case_sheet", "C0PRO", "1.3"),
+            msg(1, "to_owner", "D0DM", "1.4"),
+            msg(1, "to_staff", "9001", "9002"),
+        ];
+        let jobs = plan_erase(&user, "discord", &posts, &messages);
+        assert_eq!(jobs.len(), 2, "{jobs:#?}");
+        assert!(jobs
+            .iter()
+            .all(|j| j.kind == RelayKind::Erase && j.transport == "slack"));
+        let one = Erase::parse(&jobs[0].body).unwrap();
+        assert_eq!(jobs[0].case, CaseId(1));
+        assert_eq!(one.posts.len(), 1, "a post recorded twice is erased once");
+        let ids: Vec<&str> = one.messages.iter().map(|m| m.message_id.as_str()).collect();
+        assert_eq!(ids, ["1.2", "1.3"], "only the owner's words, only Slack's");
+        assert_eq!(
+            Erase::parse(&jobs[1].body).unwrap().posts[0].channel_id,
+            "C0CH"
+        );
+        // Forgetting on Slack: only the Discord post and message.
+        let jobs = plan_erase(&user, "slack", &posts, &messages);
+        assert_eq!(jobs.len(), 1);
+        let e = Erase::parse(&jobs[0].body).unwrap();
+        assert_eq!((e.posts.len(), e.messages.len()), (1, 1));
+        assert!(plan_erase(&user, "discord", &posts[..1], &messages[3..]).is_empty());
     }
 }

@@ -285,6 +285,21 @@ impl Sender for DiscordSender {
         self.bot.try_relay(r, body, case, progress).await
     }
 
+    /// Best effort, as `/forget` on Discord: each failure is logged, and
+    /// the job is not retried.
+    async fn erase(&self, r: &RelayRecord, job: &crate::relay::Erase) -> Result<(), Fail> {
+        for p in job.case_posts(r.case, "discord", r.created_at) {
+            self.bot.tombstone_post(&p).await;
+        }
+        let messages: Vec<(String, String)> = job
+            .messages
+            .iter()
+            .map(|m| (m.channel_id.clone(), m.message_id.clone()))
+            .collect();
+        self.bot.delete_relayed(&messages).await;
+        Ok(())
+    }
+
     async fn send(&self, d: &DeliveryRecord, case: &CaseRecord) -> Result<Sent, Fail> {
         let m = self.bot.try_deliver(d, case).await?;
         tracing::info!(delivery = d.id, case = %d.case, hub = %d.hub_id, message = %m, "case posted");
@@ -351,6 +366,11 @@ impl Bot {
                 self.dm_channel(serenity::all::UserId::new(user))
                     .await
                     .map_err(|e| classify(&e, "opening the owner's DM"))?
+            }
+            RelayKind::Erase => {
+                return Err(Fail::Permanent(
+                    "an erase job has no message to post".into(),
+                ))
             }
             RelayKind::ToHub => {
                 let posts = self

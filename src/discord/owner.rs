@@ -844,14 +844,54 @@ impl Bot {
         // What staff's channels hold of the owner's words: their relayed
         // messages and the rest of a long case sheet (each once; a retried
         // delivery records its pieces again).
-        let mut seen = std::collections::HashSet::new();
         // Those recorded while the owner was being forgotten come back in
         // the report.
-        for m in relayed.iter().chain(report.relayed.iter()).filter(|m| {
-            (m.direction == "to_staff" || m.direction == super::outbox::SHEET_PIECE)
-                && seen.insert(m.message_id.clone())
-        }) {
-            if let (Ok(c), Ok(id)) = (m.channel_id.parse::<u64>(), m.message_id.parse::<u64>()) {
+        let messages: Vec<(String, String)> = relayed
+            .iter()
+            .chain(report.relayed.iter())
+            .filter(|m| m.direction == "to_staff" || m.direction == super::outbox::SHEET_PIECE)
+            .map(|m| (m.channel_id.clone(), m.message_id.clone()))
+            .collect();
+        self.delete_relayed(&messages).await;
+        // A hub on another platform (Slack) is cleaned by that platform's
+        // sender, through the outbox, so it is retried and done by
+        // whichever instance serves that platform.
+        let relayed: Vec<_> = relayed
+            .iter()
+            .chain(report.relayed.iter())
+            .cloned()
+            .collect();
+        match crate::relay::queue_erase(
+            self.store.as_ref(),
+            &key,
+            "discord",
+            &posts,
+            &relayed,
+            self.runner.clock().now(),
+        )
+        .await
+        {
+            Ok(0) => {}
+            Ok(_) => self.wake.notify_one(),
+            Err(e) => {
+                tracing::error!(user = %user, error = %e, "could not queue the erasure of the owner's posts on other platforms")
+            }
+        }
+        if let Some(l) = live {
+            self.disable_prompt(&l).await;
+        }
+        Ok(report)
+    }
+
+    /// Deletes the bot's copies of an owner's words in staff channels
+    /// (`(channel, message)`: relayed messages, the rest of long case
+    /// sheets), each once; ids that are not Discord's are skipped. Used
+    /// by `/forget` here and by erase jobs queued by another platform's
+    /// forget ([`super::outbox::DiscordSender`]).
+    pub(crate) async fn delete_relayed(&self, messages: &[(String, String)]) {
+        let mut seen = std::collections::HashSet::new();
+        for (channel, message) in messages.iter().filter(|m| seen.insert((*m).clone())) {
+            if let (Ok(c), Ok(id)) = (channel.parse::<u64>(), message.parse::<u64>()) {
                 if let Err(e) = self
                     .http
                     .delete_message(
@@ -861,13 +901,9 @@ impl Bot {
                     )
                     .await
                 {
-                    tracing::warn!(message = %m.message_id, error = %e, "could not delete a relayed message");
+                    tracing::warn!(message = %message, error = %e, "could not delete a relayed message");
                 }
             }
         }
-        if let Some(l) = live {
-            self.disable_prompt(&l).await;
-        }
-        Ok(report)
     }
 }

@@ -176,6 +176,18 @@ pub trait Sender: Send + Sync {
             self.transport()
         )))
     }
+
+    /// Carries out an erase job ([`crate::store::RelayKind::Erase`]) for
+    /// a case of an owner who was forgotten on another platform: the
+    /// posts in `job` become tombstones and its messages are deleted, with
+    /// the platform's own forget code. Must be safe to repeat (a retry
+    /// after a partial failure runs the whole job again).
+    async fn erase(&self, _r: &RelayRecord, _job: &crate::relay::Erase) -> Result<(), Fail> {
+        Err(Fail::Permanent(format!(
+            "{} cannot erase posts",
+            self.transport()
+        )))
+    }
 }
 
 /// How the outbox retries and leases, `[outbox]` in the bot's config.
@@ -285,20 +297,25 @@ impl RelayProgress<'_> {
             ids.clone()
         };
         let store_err = |e: StoreError| Fail::Transient(format!("store: {e}"));
+        let forgotten = || async {
+            Ok::<bool, Fail>(
+                self.store
+                    .relays_of_case(self.relay.case)
+                    .await
+                    .map_err(store_err)?
+                    .iter()
+                    .any(|r| {
+                        r.id == self.relay.id && r.status == crate::store::DeliveryStatus::Failed
+                    }),
+            )
+        };
         if !self
             .store
             .relay_progress(self.relay.id, self.worker, &ids)
             .await
             .map_err(store_err)?
         {
-            let forgotten = self
-                .store
-                .relays_of_case(self.relay.case)
-                .await
-                .map_err(store_err)?
-                .iter()
-                .any(|r| r.id == self.relay.id && r.status == crate::store::DeliveryStatus::Failed);
-            if forgotten {
+            if forgotten().await? {
                 return Ok(false);
             }
             return Err(Fail::Transient(
@@ -311,7 +328,7 @@ impl RelayProgress<'_> {
                 user: self.relay.user.clone(),
                 direction: match self.relay.kind {
                     RelayKind::ToOwner => "to_owner".into(),
-                    RelayKind::ToHub => "to_staff".into(),
+                    RelayKind::ToHub | RelayKind::Erase => "to_staff".into(),
                 },
                 channel_id: channel.to_string(),
                 message_id: message.to_string(),
@@ -319,6 +336,12 @@ impl RelayProgress<'_> {
             })
             .await
             .map_err(store_err)?;
+        // The owner may have been forgotten between the progress above and
+        // this record: forgetting then read the relayed messages without
+        // this one, so the sender must delete it itself.
+        if forgotten().await? {
+            return Ok(false);
+        }
         Ok(true)
     }
 }
@@ -574,6 +597,14 @@ impl Outbox {
                 return Ok(());
             }
         }
+        if r.kind == RelayKind::Erase {
+            let result = match r.body.as_deref().map(crate::relay::Erase::parse) {
+                None => Err(Fail::Permanent("the erase job was emptied".into())),
+                Some(Err(e)) => Err(Fail::Permanent(format!("the erase job does not read: {e}"))),
+                Some(Ok(job)) => sender.erase(&r, &job).await,
+            };
+            return self.record_relay_result(&r, result.map(|()| ())).await;
+        }
         let body = r.body.as_deref().map(crate::relay::Body::parse);
         let progress = RelayProgress {
             store: self.store.as_ref(),
@@ -599,39 +630,42 @@ impl Outbox {
                 .await
                 .map(|()| body),
         };
+        self.record_relay_result(&r, result.map(|_body| ())).await
+    }
+
+    /// Records the outcome of one attempt at a relay row.
+    async fn record_relay_result(
+        &self,
+        r: &RelayRecord,
+        result: Result<(), Fail>,
+    ) -> Result<(), StoreError> {
         let now = self.clock.now();
         let at = |wait: Duration| now + chrono::Duration::from_std(wait).unwrap_or_default();
-        let (outcome, body) = match result {
-            Ok(body) => {
+        let outcome = match result {
+            Ok(()) => {
                 tracing::info!(relay = r.id, case = %r.case, kind = r.kind.name(), transport = %r.transport, "relay message sent");
-                (AttemptOutcome::Delivered { external_id: None }, Some(body))
+                AttemptOutcome::Delivered { external_id: None }
             }
             Err(Fail::RetryAfter { wait, scope, error }) => {
                 tracing::warn!(relay = r.id, case = %r.case, wait_ms = wait.as_millis() as u64, "relay message must wait");
                 if let Some(scope) = scope {
                     self.block(scope, at(wait));
                 }
-                (
-                    AttemptOutcome::Retry {
-                        at: at(wait),
-                        error,
-                    },
-                    None,
-                )
+                AttemptOutcome::Retry {
+                    at: at(wait),
+                    error,
+                }
             }
             Err(Fail::Transient(error)) if r.attempts + 1 < self.cfg.max_attempts => {
                 tracing::warn!(relay = r.id, case = %r.case, attempt = r.attempts + 1, error = %error, "relay message failed; will retry");
-                (
-                    AttemptOutcome::Retry {
-                        at: at(self.cfg.backoff(r.attempts)),
-                        error,
-                    },
-                    None,
-                )
+                AttemptOutcome::Retry {
+                    at: at(self.cfg.backoff(r.attempts)),
+                    error,
+                }
             }
             Err(Fail::Transient(error)) | Err(Fail::Permanent(error)) => {
                 tracing::error!(relay = r.id, case = %r.case, kind = r.kind.name(), error = %error, "relay message failed for good");
-                (AttemptOutcome::Failed { error }, None)
+                AttemptOutcome::Failed { error }
             }
         };
         let ours = self
@@ -642,7 +676,6 @@ impl Outbox {
             tracing::warn!(relay = r.id, case = %r.case, "the relay message's lease ran out and another worker took it over; this attempt's result is dropped");
             return Ok(());
         }
-        let _ = body;
         Ok(())
     }
 

@@ -13,12 +13,14 @@
 
 use super::events::Action;
 use super::render::{actions, button, section};
+use super::Api;
 use super::{user_key, ApiFail, Bot};
+use crate::desk::DeskTexts;
 use crate::desk::{Arg, Text};
 use crate::domain::text::fold_for_match;
 use crate::privacy::forget_texts;
 use crate::script::Lang;
-use crate::store::ForgetReport;
+use crate::store::{CasePost, ForgetReport};
 use serde_json::json;
 use std::collections::HashSet;
 
@@ -48,7 +50,7 @@ fn press_id(yes: bool, user: &str) -> String {
 
 /// How the outbox records a piece of a long case sheet posted in the
 /// case's thread (`slack::hub`, as `discord::outbox`).
-const SHEET_PIECE: &str = "case_sheet";
+use crate::relay::SHEET_PIECE;
 
 /// A Slack id, not a Discord snowflake: only those are the app's to delete.
 fn is_slack_id(s: &str) -> bool {
@@ -158,6 +160,7 @@ impl Bot {
         for c in &cases {
             posts.extend(self.store.case_posts(c.id).await?);
         }
+        let all_posts = posts.clone();
         let relayed = self.store.relay_messages_of_user(&key).await?;
         let live = self.prompts.get(&self.store, &key).await?;
         self.prompts.forget(&key).await;
@@ -170,46 +173,46 @@ impl Bot {
             .forget_user(&key, self.runner.clock().now())
             .await?;
         tracing::info!(user, cases = report.cases, "owner data deleted on request");
-        for p in posts.iter().filter(|p| p.transport == "slack") {
-            let title = self.render_text(
-                Lang::Ja,
-                &Text::new("post.deleted_title").arg("case", Arg::code(&p.case.to_string())),
-            );
-            let body = self.render_text(Lang::Ja, &Text::new("post.deleted_body"));
-            let text = format!("*{title}*\n{body}");
-            let r = self
-                .api
-                .post(
-                    "chat.update",
-                    &json!({
-                        "channel": p.channel_id,
-                        "ts": p.message_id,
-                        "text": text,
-                        "blocks": [section(&text)],
-                    }),
-                )
-                .await;
-            if let Err(e) = r {
-                tracing::warn!(case = %p.case, error = %e, "could not clear a case post");
-            }
-        }
+        // Those recorded while the owner was being forgotten come back in
+        // the report.
+        let relayed: Vec<_> = relayed
+            .into_iter()
+            .chain(report.relayed.iter().cloned())
+            .collect();
         // What staff's channels hold of the owner's words: their relayed
         // messages and the rest of a long case sheet (each once; a retried
         // delivery records its pieces again).
-        let mut seen = HashSet::new();
-        for m in relayed.iter().filter(|m| {
-            (m.direction == "to_staff" || m.direction == SHEET_PIECE)
-                && is_slack_id(&m.channel_id)
-                && seen.insert((m.channel_id.clone(), m.message_id.clone()))
-        }) {
-            let body = json!({ "channel": m.channel_id, "ts": m.message_id });
-            match self.api.post("chat.delete", &body).await {
-                Ok(_) => {}
-                // Already gone (staff deleted it): nothing left to do.
-                Err(ApiFail::Refused(code)) if code == "message_not_found" => {}
-                Err(e) => {
-                    tracing::warn!(message = %m.message_id, error = %e, "could not delete a relayed message")
-                }
+        let posts: Vec<CasePost> = posts
+            .into_iter()
+            .filter(|p| p.transport == "slack")
+            .collect();
+        let messages: Vec<(String, String)> = relayed
+            .iter()
+            .filter(|m| {
+                (m.direction == "to_staff" || m.direction == SHEET_PIECE)
+                    && is_slack_id(&m.channel_id)
+            })
+            .map(|m| (m.channel_id.clone(), m.message_id.clone()))
+            .collect();
+        if let Err(e) = erase_on_slack(&self.api, &self.texts, &posts, &messages).await {
+            tracing::warn!(user, error = %e, "could not clear every case post and relayed message");
+        }
+        // A hub on another platform (Discord) is cleaned by that
+        // platform's sender, through the outbox.
+        match crate::relay::queue_erase(
+            self.store.as_ref(),
+            &key,
+            "slack",
+            &all_posts,
+            &relayed,
+            self.runner.clock().now(),
+        )
+        .await
+        {
+            Ok(0) => {}
+            Ok(_) => self.wake.notify_one(),
+            Err(e) => {
+                tracing::error!(user, error = %e, "could not queue the erasure of the owner's posts on other platforms")
             }
         }
         // The question the owner was on goes (with its buttons): it may
@@ -228,6 +231,79 @@ impl Bot {
         }
         Ok(report)
     }
+}
+
+/// Turns case posts into tombstones (the case id and a note, no sheet, no
+/// company name, no buttons) and deletes messages (`(channel, ts)`), on
+/// Slack: for the owner's own forget here, and for an erase job queued by
+/// another platform's forget ([`super::hub::SlackSender`]). Every item is
+/// tried; a message already gone counts as done, so the whole call can be
+/// repeated. The error returned is the one most worth retrying.
+pub(crate) async fn erase_on_slack(
+    api: &Api,
+    texts: &DeskTexts,
+    posts: &[CasePost],
+    messages: &[(String, String)],
+) -> Result<(), ApiFail> {
+    let render = |t: &Text| {
+        texts
+            .render(Lang::Ja, t, &super::staff::SlackMedium)
+            .unwrap_or_else(|e| {
+                tracing::error!(error = %e, "a desk text does not render");
+                t.key.clone()
+            })
+    };
+    let mut worst: Option<ApiFail> = None;
+    let mut note = |e: ApiFail| {
+        let rank = |e: &ApiFail| match e {
+            ApiFail::RateLimited(_) => 2,
+            ApiFail::Transient(_) => 1,
+            ApiFail::Refused(_) => 0,
+        };
+        if worst.as_ref().map_or(true, |w| rank(&e) > rank(w)) {
+            worst = Some(e);
+        }
+    };
+    for p in posts {
+        let title =
+            render(&Text::new("post.deleted_title").arg("case", Arg::code(&p.case.to_string())));
+        let body = render(&Text::new("post.deleted_body"));
+        let text = format!("*{title}*\n{body}");
+        let r = api
+            .post(
+                "chat.update",
+                &json!({
+                    "channel": p.channel_id,
+                    "ts": p.message_id,
+                    "text": text,
+                    "blocks": [section(&text)],
+                }),
+            )
+            .await;
+        match r {
+            Ok(_) => {}
+            // Deleted by staff: nothing of the owner is left in it.
+            Err(ApiFail::Refused(code)) if code == "message_not_found" => {}
+            Err(e) => {
+                tracing::warn!(case = %p.case, error = %e, "could not clear a case post");
+                note(e);
+            }
+        }
+    }
+    let mut seen = HashSet::new();
+    for (channel, ts) in messages.iter().filter(|m| seen.insert((*m).clone())) {
+        let body = json!({ "channel": channel, "ts": ts });
+        match api.post("chat.delete", &body).await {
+            Ok(_) => {}
+            // Already gone (staff deleted it): nothing left to do.
+            Err(ApiFail::Refused(code)) if code == "message_not_found" => {}
+            Err(e) => {
+                tracing::warn!(message = %ts, error = %e, "could not delete a relayed message");
+                note(e);
+            }
+        }
+    }
+    worst.map_or(Ok(()), Err)
 }
 
 #[cfg(test)]

@@ -338,6 +338,9 @@ impl SlackSender {
                 })?;
                 Ok((c.to_string(), None))
             }
+            RelayKind::Erase => Err(Fail::Permanent(
+                "an erase job has no message to post".into(),
+            )),
             RelayKind::ToHub => {
                 let posts = self
                     .runner
@@ -380,6 +383,18 @@ impl Sender for SlackSender {
 
     fn relay_scope(&self, _r: &RelayRecord) -> Option<String> {
         Some("chat.postMessage".into())
+    }
+
+    async fn erase(&self, r: &RelayRecord, job: &crate::relay::Erase) -> Result<(), Fail> {
+        let posts = job.case_posts(r.case, "slack", r.created_at);
+        let messages: Vec<(String, String)> = job
+            .messages
+            .iter()
+            .map(|m| (m.channel_id.clone(), m.message_id.clone()))
+            .collect();
+        super::forget::erase_on_slack(&self.api, &self.texts, &posts, &messages)
+            .await
+            .map_err(|e| fail(e, "chat.update", ""))
     }
 
     async fn send_relay(

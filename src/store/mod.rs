@@ -543,6 +543,11 @@ pub enum RelayKind {
     /// Into the thread of the case's post for a hub; the target is the
     /// hub's id.
     ToHub,
+    /// After the owner was forgotten on another platform: turn this
+    /// platform's posts of their cases into tombstones and delete the
+    /// relayed messages and sheet pieces (the body lists their ids, never
+    /// any text: [`crate::relay::Erase`]). The target is unused.
+    Erase,
 }
 
 impl RelayKind {
@@ -550,12 +555,14 @@ impl RelayKind {
         match self {
             RelayKind::ToOwner => "to_owner",
             RelayKind::ToHub => "to_hub",
+            RelayKind::Erase => "erase",
         }
     }
     pub fn parse(s: &str) -> Option<RelayKind> {
         match s {
             "to_owner" => Some(RelayKind::ToOwner),
             "to_hub" => Some(RelayKind::ToHub),
+            "erase" => Some(RelayKind::Erase),
             _ => None,
         }
     }

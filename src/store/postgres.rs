@@ -1793,10 +1793,11 @@ impl Store for PostgresStore {
             "DELETE FROM relay_messages WHERE user_key = $1",
             "DELETE FROM forward_requests WHERE user_key = $1",
             // Relay messages still waiting are not sent, and no text of
-            // any is kept (sent ones hold none already).
+            // any is kept (sent ones hold none already). An erase job from
+            // an earlier forget holds only ids and must still run.
             "UPDATE relays SET body = NULL, status = CASE WHEN status = 'pending' THEN 'failed' ELSE status END,
                 last_error = CASE WHEN status = 'pending' THEN 'owner deleted their data' ELSE last_error END
-             WHERE user_key = $1",
+             WHERE user_key = $1 AND kind <> 'erase'",
         ] {
             sqlx::query(sql).bind(&key).execute(&mut *tx).await?;
         }

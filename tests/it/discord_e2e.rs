@@ -2703,11 +2703,37 @@ async fn an_unclaimed_case_is_reminded_and_escalated_once() {
 /// with both platforms and one outbox (as `madoguchi run` starts them):
 /// the owner's later DM reaches the Slack thread, and the Slack staff's
 /// reply reaches the owner's Discord DM, through the relay's outbox.
-#[tokio::test]
-async fn a_discord_owner_and_a_slack_hub_relay_both_ways() {
-    const S_STAFF: &str = "U0STAFF001";
-    const S_PRO: &str = "C0PRO00001";
-    const S_GROUP: &str = "S0PROSTAF1";
+const S_STAFF: &str = "U0STAFF001";
+const S_PRO: &str = "C0PRO00001";
+const S_GROUP: &str = "S0PROSTAF1";
+
+/// The Slack side of a cross-platform test: the stand-in, the app and the
+/// one outbox (with both senders) running beside the Discord bot.
+struct SlackSide {
+    slack: slack_standin::SlackStandIn,
+    app: madoguchi::slack::RunningSlack,
+    stop: tokio::sync::watch::Sender<bool>,
+    worker: tokio::task::JoinHandle<()>,
+    _dir: tempfile::TempDir,
+}
+
+impl SlackSide {
+    async fn finish(self) {
+        self.app.shutdown().await;
+        let _ = self.stop.send(true);
+        let _ = self.worker.await;
+        assert!(
+            self.slack.stand_in_errors().is_empty(),
+            "{:?}",
+            self.slack.stand_in_errors()
+        );
+    }
+}
+
+/// A Discord bot whose pro-talent hub works on Slack only (the chamber
+/// stays on Discord), in one process with the Slack app and one outbox
+/// with both senders, as `madoguchi run` starts them.
+async fn discord_owner_slack_hub() -> (Harness, SlackSide) {
     let slack = slack_standin::SlackStandIn::start().await;
     slack.add_user(S_STAFF, "pro-staff");
     slack.add_channel(S_PRO, "hyogo-pro", &[S_STAFF]);
@@ -2728,7 +2754,7 @@ async fn a_discord_owner_and_a_slack_hub_relay_both_ways() {
     std::fs::write(dialogs.join("routing.yaml"), edited).unwrap();
     let wake = Arc::new(tokio::sync::Notify::new());
     let (d, w) = (dialogs.clone(), wake.clone());
-    let mut h = Harness::with_transports(
+    let h = Harness::with_transports(
         move |cfg| {
             cfg.dialogs = d;
             cfg.deliveries = discord::Deliveries::Elsewhere(w);
@@ -2780,6 +2806,22 @@ async fn a_discord_owner_and_a_slack_hub_relay_both_ways() {
     .await
     .unwrap();
     slack.wait_connected().await;
+    (
+        h,
+        SlackSide {
+            slack,
+            app,
+            stop,
+            worker,
+            _dir: dir,
+        },
+    )
+}
+
+#[tokio::test]
+async fn a_discord_owner_and_a_slack_hub_relay_both_ways() {
+    let (mut h, side) = discord_owner_slack_hub().await;
+    let slack = &side.slack;
 
     let case = h.consult("株式会社クロスプラットフォーム").await;
     let posts = slack
@@ -2843,13 +2885,137 @@ async fn a_discord_owner_and_a_slack_hub_relay_both_ways() {
             && actions.contains(&"relay_to_owner".to_string()),
         "{actions:?}"
     );
-    app.shutdown().await;
-    let _ = stop.send(true);
-    let _ = worker.await;
-    assert!(
-        slack.stand_in_errors().is_empty(),
-        "{:?}",
-        slack.stand_in_errors()
-    );
+    side.finish().await;
     h.finish().await;
+}
+
+/// An owner on Discord whose case went to a hub on Slack forgets on
+/// Discord: the Slack case post becomes a tombstone (no sheet, no company
+/// name, no buttons), and the rest of the long sheet and the owner's
+/// relayed message are deleted from its thread, by the Slack sender
+/// through the outbox (an erase job).
+#[tokio::test]
+async fn a_discord_owner_who_forgets_is_erased_from_a_slack_hub_too() {
+    let (mut h, side) = discord_owner_slack_hub().await;
+    let slack = &side.slack;
+    let company = "株式会社ワスレルクロス";
+    let must = "法人営業の経験5年以上、チームを率いた経験。".repeat(80);
+    let case = h
+        .consult_with(
+            company,
+            &"地域でいちばん信頼される工場にしたい。".repeat(100),
+            &"新規顧客の開拓とチームづくり。".repeat(100),
+            &must,
+            |_| {},
+        )
+        .await;
+    slack
+        .wait_for(|_| {
+            slack
+                .messages_in(S_PRO)
+                .iter()
+                .any(|m| m["metadata"]["event_type"] == "madoguchi_case")
+        })
+        .await;
+    let post = slack
+        .messages_in(S_PRO)
+        .into_iter()
+        .find(|m| m["metadata"]["event_type"] == "madoguchi_case")
+        .unwrap();
+    let ts = post["ts"].as_str().unwrap().to_string();
+    assert!(slack_text(&post).contains(company), "{post}");
+    // The long sheet continues in the thread.
+    slack
+        .wait_for(|_| {
+            slack.thread(S_PRO, &ts).iter().skip(1).any(|m| {
+                m["text"]
+                    .as_str()
+                    .unwrap_or("")
+                    .contains("チームを率いた経験。")
+            })
+        })
+        .await;
+    h.case_post(CHAMBER_CHANNEL).await;
+    // The owner's later message goes into the Slack thread.
+    h.discord
+        .user_sends_dm(OWNER, "来週なら時間があります、山田の携帯は090-0000-0000")
+        .await;
+    slack
+        .wait_for(|_| {
+            slack
+                .thread(S_PRO, &ts)
+                .iter()
+                .skip(1)
+                .any(|m| m["text"].as_str().unwrap_or("").contains("090-0000-0000"))
+        })
+        .await;
+
+    forget_by_slash_command(&mut h).await;
+
+    let owners_words = |m: &Value| {
+        let t = slack_text(m);
+        t.contains(company) || t.contains("チームを率いた経験。") || t.contains("090-0000-0000")
+    };
+    slack
+        .wait_for(|_| {
+            let th = slack.thread(S_PRO, &ts);
+            !th.is_empty() && !th.iter().any(|m| owners_words(m))
+        })
+        .await;
+    let post = slack.message(&ts).unwrap();
+    assert!(
+        post.get("standin_deleted").is_none(),
+        "the post stays, as a tombstone: {post}"
+    );
+    let text = slack_text(&post);
+    assert!(
+        text.contains(&case.to_string()) && !text.contains(company),
+        "{post}"
+    );
+    assert!(
+        slack_standin::elements(&post["blocks"]).is_empty(),
+        "no buttons are left on the tombstone: {post}"
+    );
+    // Every message of the channel, thread replies included: nothing of
+    // the owner's words is left.
+    let left: Vec<Value> = slack.all_messages_in(S_PRO);
+    assert!(!left.iter().any(|m| owners_words(m)), "{left:#?}");
+    // The erase job ran once and holds no ids any more (its outcome is
+    // recorded just after its last call).
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    let rs = loop {
+        let rs = h.store.relays_of_case(case).await.unwrap();
+        if rs.iter().all(|r| r.status != DeliveryStatus::Pending) {
+            break rs;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{rs:#?}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    let erase: Vec<_> = rs.iter().filter(|r| r.kind.name() == "erase").collect();
+    assert_eq!(erase.len(), 1, "{rs:#?}");
+    assert_eq!(erase[0].transport, "slack");
+    assert!(
+        erase[0].status == DeliveryStatus::Delivered && erase[0].body.is_none(),
+        "{rs:#?}"
+    );
+    side.finish().await;
+    h.finish().await;
+}
+
+/// Every text of a Slack message: its notification text and its blocks'.
+fn slack_text(m: &Value) -> String {
+    let mut s = m["text"].as_str().unwrap_or_default().to_string();
+    for b in m["blocks"].as_array().into_iter().flatten() {
+        if let Some(t) = b["text"]["text"].as_str() {
+            s.push('\n');
+            s.push_str(t);
+        }
+        for e in b["elements"].as_array().into_iter().flatten() {
+            if let Some(t) = e["text"].as_str() {
+                s.push('\n');
+                s.push_str(t);
+            }
+        }
+    }
+    s
 }

@@ -1623,3 +1623,91 @@ async fn forward_outside_consent_asks_the_owner_first() {
     assert_eq!(about_yorozu, [false, true]);
     h.finish().await;
 }
+/// An owner on Slack whose case went to a hub on Discord forgets on
+/// Slack: the Discord case post becomes a tombstone and the owner's
+/// message relayed into its thread is deleted, by the Discord sender
+/// through the outbox (an erase job).
+#[tokio::test]
+async fn a_slack_owner_who_forgets_is_erased_from_a_discord_hub_too() {
+    let mut h = Harness::cross().await;
+    let company = "株式会社ワスレルギャク";
+    let case = h.consult(company, |_| {}).await;
+    h.delivered(case, "hyogo-pro").await;
+    let post: u64 = h
+        .store
+        .case_posts(case)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.hub_id == "hyogo-pro")
+        .map(|p| p.message_id.parse().unwrap())
+        .unwrap();
+    let words = "来週なら時間があります、山田の携帯は090-0000-0000";
+    h.slack.user_sends_dm(OWNER, words).await;
+    let x = h.cross.as_ref().unwrap();
+    let relayed = x
+        .discord
+        .wait_for_call(|c| {
+            c.method == "POST"
+                && c.path == format!("/channels/{post}/messages")
+                && c.ok()
+                && c.body.as_ref().is_some_and(|b| {
+                    b["content"]
+                        .as_str()
+                        .unwrap_or("")
+                        .contains("090-0000-0000")
+                })
+        })
+        .await;
+    let relayed_id = relayed.response.as_ref().unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    dm_arrives(&h, "お伝えしました").await;
+    let before = x.discord.message(post).unwrap();
+    assert!(before.to_string().contains(company), "{before}");
+
+    let ask = h.say("データ削除").await;
+    let ask_ts = Harness::ts(&ask);
+    h.press_only("削除する").await;
+    h.slack
+        .wait_for_call(|c| {
+            c.method == "chat.update"
+                && c.ok()
+                && c.param("ts") == ask_ts
+                && c.param("text").contains("削除しました")
+        })
+        .await;
+    let rs = relays_settled(&h, case).await;
+    let erase: Vec<_> = rs.iter().filter(|r| r.kind.name() == "erase").collect();
+    assert_eq!(erase.len(), 1, "{rs:#?}");
+    assert!(
+        erase[0].transport == "discord"
+            && erase[0].status == DeliveryStatus::Delivered
+            && erase[0].body.is_none(),
+        "{rs:#?}"
+    );
+    let x = h.cross.as_ref().unwrap();
+    let after = x.discord.message(post).unwrap();
+    let shown = format!("{}{}", after["content"], after["embeds"]);
+    assert!(
+        !shown.contains(company) && shown.contains("削除済み"),
+        "{after}"
+    );
+    // The thread was named after the company; it is renamed.
+    let thread = x.discord.channel(post).unwrap();
+    assert!(!thread["name"].to_string().contains(company), "{thread}");
+    assert!(
+        after["components"]
+            .as_array()
+            .map_or(true, |c| c.is_empty()),
+        "no staff buttons on the tombstone: {after}"
+    );
+    let left = x.discord.messages_in(post);
+    assert!(
+        !left.iter().any(|m| m.to_string().contains("090-0000-0000")
+            || m["id"].as_str() == Some(relayed_id.as_str())),
+        "{left:#?}"
+    );
+    h.finish().await;
+}
