@@ -1711,3 +1711,74 @@ async fn a_slack_owner_who_forgets_is_erased_from_a_discord_hub_too() {
     );
     h.finish().await;
 }
+
+/// A case whose delivery was pending when the app stopped is posted once
+/// after the restart, and the owner's consultation state is kept.
+#[tokio::test]
+async fn restart_posts_pending_deliveries_once() {
+    let mut h = Harness::with(false).await;
+    let case = h.consult("株式会社ペンディング", |_| {}).await;
+    // The app stops with both deliveries pending (its outbox never ran).
+    let pending = h.store.deliveries(case).await.unwrap();
+    assert!(
+        !pending.is_empty() && pending.iter().all(|d| d.status == DeliveryStatus::Pending),
+        "{pending:?}"
+    );
+    assert!(h.case_posts(PRO_CHANNEL).is_empty());
+    h.stop_app().await;
+    // Started again the way `madoguchi run` starts it: its outbox runs.
+    h.auto_outbox = true;
+    h.start_app().await;
+    h.delivered(case, "hyogo-pro").await;
+    h.delivered(case, "hyogo-chamber").await;
+    assert_eq!(h.case_posts(PRO_CHANNEL).len(), 1, "posted once");
+    assert_eq!(h.case_posts(CHAMBER_CHANNEL).len(), 1, "copied once");
+    // A second restart posts nothing more.
+    h.stop_app().await;
+    h.start_app().await;
+    let ds = h.store.deliveries(case).await.unwrap();
+    assert!(
+        ds.iter().all(|d| d.status == DeliveryStatus::Delivered),
+        "{ds:?}"
+    );
+    assert_eq!(h.case_posts(PRO_CHANNEL).len(), 1);
+    assert_eq!(h.case_posts(CHAMBER_CHANNEL).len(), 1);
+    h.finish().await;
+}
+
+/// A button on a question already answered gets a private note (in the
+/// owner's language) and changes nothing; the latest question still works.
+#[tokio::test]
+async fn a_stale_button_gets_a_private_note_and_changes_nothing() {
+    let mut h = Harness::new().await;
+    h.say("こんにちは").await;
+    h.press("はい").await;
+    h.say("株式会社ステイル").await;
+    let industry = h.prompt.clone();
+    let next = h.press("製造業").await;
+    assert!(text_of(&next).contains("都道府県"), "{next}");
+    let before = h.store.open_session(&h.owner()).await.unwrap().unwrap();
+    // The owner presses another answer on the old question.
+    let env = h.press_on(&industry, "建設業").await;
+    h.slack.wait_for_ack(&env).await;
+    let dm = h.dm();
+    h.slack
+        .wait_for(|_| !h.slack.ephemerals(&dm, OWNER).is_empty())
+        .await;
+    let note = h.slack.ephemerals(&dm, OWNER).remove(0);
+    assert!(
+        note.json.to_string().contains("前の質問"),
+        "the note says the button is old: {:?}",
+        note.json
+    );
+    let after = h.store.open_session(&h.owner()).await.unwrap().unwrap();
+    assert_eq!(
+        (after.rev, &after.current_node, &after.state.answers),
+        (before.rev, &before.current_node, &before.state.answers),
+        "nothing changed"
+    );
+    // The latest question still works.
+    let p = h.choose("q:", &["兵庫県"]).await;
+    assert!(!text_of(&p).contains("都道府県を"), "{p}");
+    h.finish().await;
+}
