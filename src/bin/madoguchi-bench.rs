@@ -66,6 +66,10 @@ mod discord_e2e;
 #[path = "bench/slack.rs"]
 mod slack_e2e;
 
+#[cfg(any(feature = "bench-discord", feature = "bench-slack"))]
+#[path = "bench/settle.rs"]
+mod settle;
+
 // ───────────────────────── allocation counter ─────────────────────────
 
 /// The bot's allocator (mimalloc, as in `src/main.rs`), counting the bytes

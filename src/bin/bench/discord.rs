@@ -599,38 +599,8 @@ async fn run_inner(p: Params, bot_rt: tokio::runtime::Handle) -> Result<Value> {
         bail!("{turns} turns for {consultations} consultations");
     }
 
-    // Cases are posted by the delivery worker after the owner's last turn:
-    // wait (bounded) until every delivery is done and the calls settle.
-    let settle_deadline = Instant::now() + Duration::from_secs(60);
-    let mut last = (usize::MAX, Instant::now());
-    loop {
-        let pending: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status != 'delivered'")
-                .fetch_one(store.pool())
-                .await
-                .unwrap_or(-1);
-        let n = d.call_count();
-        if n != last.0 {
-            last = (n, Instant::now());
-        }
-        if pending == 0 && last.1.elapsed() > Duration::from_millis(300) {
-            break;
-        }
-        if Instant::now() > settle_deadline {
-            bail!("deliveries still pending after 60 s ({pending})");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let cases: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cases")
-        .fetch_one(store.pool())
-        .await?;
-    let delivered: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status = 'delivered'")
-            .fetch_one(store.pool())
-            .await?;
-    if cases != consultations as i64 {
-        bail!("{cases} cases for {consultations} consultations");
-    }
+    let delivered =
+        crate::settle::settle_deliveries(&store, || d.call_count(), consultations).await?;
     let calls = d.calls();
     let bot_calls = &calls[start_index..];
     if let Some(path) = std::env::var_os("MADOGUCHI_BENCH_DUMP_CALLS") {
@@ -700,7 +670,7 @@ async fn run_inner(p: Params, bot_rt: tokio::runtime::Handle) -> Result<Value> {
         "p90_ms": percentile(&lat, 0.90),
         "p99_ms": percentile(&lat, 0.99),
         "max_ms": percentile(&lat, 1.0),
-        "cases": cases,
+        "cases": consultations,
         "deliveries_delivered": delivered,
         "stand_in_errors": errors.len(),
         "cpu_seconds_by_thread_group": cpu,

@@ -429,6 +429,9 @@ async fn run_inner(p: Params, bot_rt: tokio::runtime::Handle) -> Result<Value> {
     // The app, as `madoguchi run` starts it with Slack alone, in its own
     // runtime.
     let db = p.db_dir.join("slack-bench.db");
+    // Hubs without a chat target would get their cases here (the shipped
+    // routing sends every bench case to Slack).
+    let inbox = p.db_dir.join("slack-bench-inbox");
     let (app, outbox, store) = bot_rt
         .spawn(async move {
             let mut cfg = cfg;
@@ -452,7 +455,8 @@ async fn run_inner(p: Params, bot_rt: tokio::runtime::Handle) -> Result<Value> {
             );
             let sender = slack::sender(&cfg, runner.clone())?;
             let outbox =
-                madoguchi::outbox::for_run(&dcfg, None, Some(sender), runner.clone()).spawn();
+                madoguchi::outbox::for_run(&dcfg, None, Some(sender), &inbox, runner.clone())
+                    .spawn();
             let app = slack::start(
                 cfg,
                 runner,
@@ -522,38 +526,8 @@ async fn run_inner(p: Params, bot_rt: tokio::runtime::Handle) -> Result<Value> {
         bail!("{turns} turns for {consultations} consultations");
     }
 
-    // Cases are posted by the outbox after the owner's last turn: wait
-    // (bounded) until every delivery is done and the calls settle.
-    let settle_deadline = Instant::now() + Duration::from_secs(60);
-    let mut last = (usize::MAX, Instant::now());
-    loop {
-        let pending: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status != 'delivered'")
-                .fetch_one(store.pool())
-                .await
-                .unwrap_or(-1);
-        let n = s.total_calls();
-        if n != last.0 {
-            last = (n, Instant::now());
-        }
-        if pending == 0 && last.1.elapsed() > Duration::from_millis(300) {
-            break;
-        }
-        if Instant::now() > settle_deadline {
-            bail!("deliveries still pending after 60 s ({pending})");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let cases: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM cases")
-        .fetch_one(store.pool())
-        .await?;
-    let delivered: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM deliveries WHERE status = 'delivered'")
-            .fetch_one(store.pool())
-            .await?;
-    if cases != consultations as i64 {
-        bail!("{cases} cases for {consultations} consultations");
-    }
+    let delivered =
+        crate::settle::settle_deliveries(&store, || s.total_calls(), consultations).await?;
     let calls = s.calls();
     let app_calls = &calls[start_index..];
     let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
@@ -596,7 +570,7 @@ async fn run_inner(p: Params, bot_rt: tokio::runtime::Handle) -> Result<Value> {
         "p90_ms": percentile(&lat, 0.90),
         "p99_ms": percentile(&lat, 0.99),
         "max_ms": percentile(&lat, 1.0),
-        "cases": cases,
+        "cases": consultations,
         "deliveries_delivered": delivered,
         "stand_in_errors": stand_in_errors.len(),
         "note": format!("{per_turn:.3} Web API calls/turn, {:.1} consult/s", consultations as f64 / secs),
