@@ -1364,24 +1364,27 @@ async fn cases_reply_from_the_terminal_reaches_a_slack_owner() {
     h.delivered(case, "hyogo-pro").await;
     let ts = Harness::ts(&h.case_posts(PRO_CHANNEL).remove(0));
     let db = h._dir.path().join("bot.db");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_madoguchi"))
-        .args([
-            "cases",
-            "reply",
-            &case.to_string(),
-            "--as",
-            "cli:tanaka",
-            "--hub",
-            "hyogo-pro",
-        ])
-        .arg("--message")
-        .arg("お電話で詳しく伺います")
-        .arg("--db")
-        .arg(&db)
-        .arg("--dialogs")
-        .arg(&h.dialogs)
-        .output()
-        .unwrap();
+    let mut args: Vec<std::ffi::OsString> = [
+        "cases",
+        "reply",
+        &case.to_string(),
+        "--as",
+        "cli:tanaka",
+        "--hub",
+        "hyogo-pro",
+        "--message",
+        "お電話で詳しく伺います",
+    ]
+    .iter()
+    .map(Into::into)
+    .collect();
+    args.extend([
+        "--db".into(),
+        db.into(),
+        "--dialogs".into(),
+        h.dialogs.clone().into(),
+    ]);
+    let out = crate::support::madoguchi_cli(args).await;
     let so = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

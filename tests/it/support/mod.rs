@@ -11,6 +11,23 @@ pub fn dialogs_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("dialogs")
 }
 
+/// Runs the `madoguchi` binary to its end without blocking the test's
+/// runtime. A test beside a running app must use this, not
+/// `std::process::Command::output()`: `#[tokio::test]` runs every task on
+/// the test's one thread, so a blocking wait freezes the app mid-way, and
+/// an app task that had just begun a write transaction then holds SQLite's
+/// write lock until the child gives up ("database is locked" after the
+/// child's busy timeout).
+pub async fn madoguchi_cli(
+    args: impl IntoIterator<Item = impl AsRef<std::ffi::OsStr>>,
+) -> std::process::Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_madoguchi"));
+    cmd.args(args);
+    tokio::task::spawn_blocking(move || cmd.output().expect("cannot run the madoguchi binary"))
+        .await
+        .expect("the thread running the madoguchi binary panicked")
+}
+
 /// A fixed instant for tests: 2026-11-21 10:00 in Japan.
 pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 21, 1, 0, 0).unwrap()
