@@ -516,7 +516,7 @@ impl TimerWorker {
                             sheet,
                             key: &key,
                         };
-                        self.first_sink(|s| {
+                        self.every_sink(|s| {
                             let sn = &sn;
                             Box::pin(async move { s.staff(sn).await })
                         })
@@ -563,6 +563,36 @@ impl TimerWorker {
         .await?;
         report.fired.push((t.kind.clone(), case.id.0));
         Ok(())
+    }
+
+    /// A staff notice goes to the hub on every platform it has a target on
+    /// (a hub with both Discord and Slack got the case posted on both, and
+    /// its staff may watch either), and to the local inbox only when no
+    /// platform reached it. A failure stops the loop and the timer is tried
+    /// again: the sinks that can find their own earlier post (Slack's
+    /// metadata) come first in [`sinks_for_run`], so a retry does not post
+    /// twice where a notice already arrived.
+    async fn every_sink<'s, F>(&'s self, mut f: F) -> Result<bool, String>
+    where
+        F: FnMut(
+            &'s Arc<dyn NoticeSink>,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Result<bool, String>> + Send + 's>,
+        >,
+    {
+        let mut reached = false;
+        for s in self.sinks.iter().filter(|s| !s.last_resort()) {
+            reached |= f(s).await?;
+        }
+        if reached {
+            return Ok(true);
+        }
+        for s in self.sinks.iter().filter(|s| s.last_resort()) {
+            if f(s).await? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
     /// The first sink that reaches the recipient (`Ok(false)` if none does).
@@ -791,16 +821,19 @@ pub fn sinks_for_run(
     inbox: &std::path::Path,
     runner: &Arc<crate::runner::Runner>,
 ) -> Result<Vec<Arc<dyn NoticeSink>>, crate::slack::SlackError> {
+    // Slack before Discord: a staff notice goes to both for a hub with
+    // both targets, and only Slack's sink finds its own earlier post when
+    // a failure on the other makes the timer loop try the notice again.
     let mut sinks: Vec<Arc<dyn NoticeSink>> = Vec::new();
-    if let Some((cfg, token)) = discord {
-        sinks.push(crate::discord::notice_sink(cfg, token, runner.clone()));
-    }
     if let Some(s) = slack {
         sinks.push(crate::slack::notices::notice_sink(
             s,
             runner.store().clone(),
             runner.clock().clone(),
         )?);
+    }
+    if let Some((cfg, token)) = discord {
+        sinks.push(crate::discord::notice_sink(cfg, token, runner.clone()));
     }
     sinks.push(Arc::new(InboxSink {
         inbox: inbox.to_path_buf(),

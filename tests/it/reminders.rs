@@ -837,6 +837,113 @@ mod slack {
             "{msgs:?}"
         );
     }
+
+    /// A hub with a Discord and a Slack target had its case posted on both,
+    /// and its staff may watch either: a reminder reaches both platforms
+    /// (and not the inbox). When Discord fails, the timer is tried again
+    /// later and Slack, which already has the notice, gets no second one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hub_on_both_platforms_is_reminded_on_both_once() {
+        const GUILD: u64 = 100000000000000001;
+        const D_CHANNEL: u64 = 100000000000000101;
+        const D_ROLE: u64 = 100000000000000201;
+        let slack = SlackStandIn::start().await;
+        slack.add_user(STAFF, "staff");
+        slack.add_channel(PRO_CHANNEL, "hyogo-pro", &[STAFF]);
+        slack.add_usergroup(PRO_GROUP, "hyogo-pro-staff", &[STAFF]);
+        let scfg = config(&slack);
+        let discord = crate::support::discord::DiscordStandIn::start().await;
+        discord.add_guild(GUILD, "Network");
+        discord.add_text_channel(GUILD, D_CHANNEL, "hyogo-pro");
+        discord.add_role(GUILD, D_ROLE, "hyogo-pro staff");
+        let mut dcfg = madoguchi::discord::Config::default();
+        dcfg.discord.api_base = Some(discord.http_base());
+        let token = madoguchi::discord::Token::new(&discord.bot_token()).unwrap();
+        let mut r = slack_routing();
+        for h in &mut r.hubs {
+            if h.id.as_str() == "hyogo-pro" {
+                h.discord = Some(madoguchi::routing::DiscordTarget {
+                    channel: D_CHANNEL,
+                    staff_role: Some(D_ROLE),
+                });
+            }
+        }
+        let inbox = tempfile::tempdir().unwrap();
+        let db = TestDb::sqlite("reminders-both");
+        let t0 = jp(11, 20, 16);
+        let store = db.open().await.arc();
+        let a = seed_case(&*store, "owner-a", "hyogo-pro", &["hyogo-pro"], t0).await;
+        let run = runner(store.clone(), t0).await;
+        let w = TimerWorker::new(
+            store.clone(),
+            sinks_for_run(Some((&dcfg, &token)), Some(&scfg), inbox.path(), &run).unwrap(),
+            Lang::Ja,
+        );
+        assert!(w.tick(&r, t0).await.unwrap().fired.is_empty());
+        let in_discord = || {
+            discord
+                .messages_in(D_CHANNEL)
+                .into_iter()
+                .filter(|m| m["content"].as_str().is_some_and(|c| c.contains("督促")))
+                .collect::<Vec<_>>()
+        };
+        let in_slack = || reminders_in(&slack.messages_in(PRO_CHANNEL));
+
+        // Tuesday 16:00, one business day after the case came: Discord
+        // answers 500 to every try of the bot's own retries.
+        discord.fail_next(
+            "POST",
+            &format!("/channels/{D_CHANNEL}/messages"),
+            500,
+            serde_json::json!({"message": "Internal Server Error", "code": 0}),
+            4,
+        );
+        let due = jp(11, 24, 16);
+        let rep = w.tick(&r, due).await.unwrap();
+        assert!(rep.fired.is_empty(), "{rep:?}");
+        assert_eq!(rep.retried, 1, "{rep:?}");
+        assert_eq!(
+            in_slack().len(),
+            1,
+            "Slack got the notice before Discord failed"
+        );
+        assert!(in_discord().is_empty());
+
+        // The retry, after the worker's wait: Discord takes it, Slack's
+        // notice is found and not posted again, the inbox stays empty.
+        let later = due + w.retry_after + chrono::Duration::seconds(1);
+        let rep = w.tick(&r, later).await.unwrap();
+        assert_eq!(
+            rep.fired,
+            vec![("claim_reminder".to_string(), a.0)],
+            "{rep:?}"
+        );
+        let s = in_slack();
+        assert_eq!(s.len(), 1, "{s:#?}");
+        assert!(
+            text(&s[0]).starts_with(&format!("<!subteam^{PRO_GROUP}> ")),
+            "{s:?}"
+        );
+        let d = in_discord();
+        assert_eq!(d.len(), 1, "{d:#?}");
+        let c = d[0]["content"].as_str().unwrap();
+        assert!(
+            c.starts_with(&format!("<@&{D_ROLE}> ")) && c.contains(&a.to_string()),
+            "{c}"
+        );
+        assert!(
+            !inbox.path().join("hyogo-pro").exists(),
+            "a hub reached on a platform gets nothing in the inbox"
+        );
+        // Nothing fires again.
+        let rep = w
+            .tick(&r, later + chrono::Duration::minutes(1))
+            .await
+            .unwrap();
+        assert!(rep.fired.is_empty(), "{rep:?}");
+        assert_eq!((in_slack().len(), in_discord().len()), (1, 1));
+        store.close().await.unwrap();
+    }
 }
 
 /// Staff actions through the desk (`casework::act`, as every platform and
