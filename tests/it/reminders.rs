@@ -838,6 +838,76 @@ mod slack {
         );
     }
 
+    /// The monthly summary on a Discord-only deployment: posted once to the
+    /// Discord admin channel (`admin_channel`), also when the loop runs
+    /// again and after a restart, within Discord's message length, with no
+    /// mention parsed and no owner's id; nothing goes to the inbox.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_monthly_summary_reaches_the_discord_admin_channel_once() {
+        use madoguchi::network::worker::RunningTimers;
+        const GUILD: u64 = 100000000000000001;
+        const D_ADMIN: u64 = 100000000000000109;
+        let discord = crate::support::discord::DiscordStandIn::start().await;
+        discord.add_guild(GUILD, "Network");
+        discord.add_text_channel(GUILD, D_ADMIN, "madoguchi-admins");
+        let mut dcfg = madoguchi::discord::Config::default();
+        dcfg.discord.api_base = Some(discord.http_base());
+        dcfg.discord.admin_channel = Some(D_ADMIN.to_string());
+        let token = madoguchi::discord::Token::new(&discord.bot_token()).unwrap();
+        let inbox = tempfile::tempdir().unwrap();
+        let db = TestDb::sqlite("summary-discord");
+        let store = db.open().await.arc();
+        for (owner, day) in [("owner-nov-a", 10), ("owner-nov-b", 12)] {
+            seed_case(&*store, owner, "hyogo-pro", &["hyogo-pro"], jp(11, day, 10)).await;
+        }
+        let step = |store: Arc<dyn Store>, at: DateTime<Utc>| {
+            let dcfg = dcfg.clone();
+            let token = token.clone();
+            let inbox = inbox.path().to_path_buf();
+            async move {
+                let run = runner(store.clone(), at).await;
+                let sinks = sinks_for_run(Some((&dcfg, &token)), None, &inbox, &run).unwrap();
+                RunningTimers::spawn(
+                    TimerWorker::new(store, sinks, Lang::Ja),
+                    run,
+                    std::time::Duration::from_secs(3600),
+                )
+                .shutdown()
+                .await;
+            }
+        };
+        step(store.clone(), jp(12, 1, 9)).await;
+        step(store.clone(), jp(12, 1, 10)).await;
+        store.close().await.unwrap();
+        let store = db.open().await.arc();
+        step(store.clone(), jp(12, 15, 9)).await;
+        let posted: Vec<_> = discord
+            .calls()
+            .into_iter()
+            .filter(|c| c.method == "POST" && c.path == format!("/channels/{D_ADMIN}/messages"))
+            .collect();
+        assert_eq!(posted.len(), 1, "{posted:#?}");
+        assert!(posted[0].ok(), "{posted:#?}");
+        let body = posted[0].body.clone().unwrap();
+        let t = body["content"].as_str().unwrap();
+        assert!(
+            t.contains("ネットワークのKPI報告") && t.contains("2026-11-01 – 2026-11-30"),
+            "{t}"
+        );
+        assert!(
+            t.chars().count() <= 2000,
+            "{} characters",
+            t.chars().count()
+        );
+        assert!(!t.contains("owner-nov"), "{t}");
+        assert_eq!(
+            body["allowed_mentions"]["parse"],
+            serde_json::json!([]),
+            "{body}"
+        );
+        assert!(!inbox.path().join("admin").exists());
+    }
+
     /// A hub with a Discord and a Slack target had its case posted on both,
     /// and its staff may watch either: a reminder reaches both platforms
     /// (and not the inbox). When Discord fails, the timer is tried again
