@@ -52,33 +52,13 @@ fn header<'a>(h: &'a HeaderMap, name: &str) -> Option<&'a str> {
 }
 
 /// Decodes `application/x-www-form-urlencoded` (interactions put their
-/// JSON in `payload`; slash commands are the fields themselves).
+/// JSON in `payload`; slash commands are the fields themselves), with the
+/// `form_urlencoded` crate: a request body is untrusted, and malformed
+/// escapes or bytes that are not UTF-8 become replacement characters
+/// instead of errors.
 fn form(body: &[u8]) -> Vec<(String, String)> {
-    let decode = |s: &str| -> String {
-        let s = s.replace('+', " ");
-        let bytes = s.as_bytes();
-        let mut out = Vec::with_capacity(bytes.len());
-        let mut i = 0;
-        while i < bytes.len() {
-            if bytes[i] == b'%' && i + 2 < bytes.len() + 0 && i + 2 <= bytes.len() - 1 {
-                if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                    out.push(b);
-                    i += 3;
-                    continue;
-                }
-            }
-            out.push(bytes[i]);
-            i += 1;
-        }
-        String::from_utf8_lossy(&out).into_owned()
-    };
-    String::from_utf8_lossy(body)
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|p| {
-            let (k, v) = p.split_once('=').unwrap_or((p, ""));
-            (decode(k), decode(v))
-        })
+    form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect()
 }
 
@@ -149,5 +129,20 @@ mod tests {
         assert_eq!(f[0], ("command".into(), "/consult".into()));
         assert_eq!(f[1], ("text".into(), "en now".into()));
         assert_eq!(f[2], ("payload".into(), "{\"a\":1}".into()));
+    }
+
+    /// A body is untrusted: a broken escape before a multi-byte character
+    /// (which the hand-written decoder sliced inside the character, and
+    /// panicked), a lone `%` and bytes that are not UTF-8 decode without a
+    /// panic.
+    #[test]
+    fn malformed_forms_decode_without_a_panic() {
+        let f = form("text=%aé&x=%&y=%zz&z=\u{3042}%E3%81%84".as_bytes());
+        assert_eq!(f[0], ("text".into(), "%aé".into()));
+        assert_eq!(f[1], ("x".into(), "%".into()));
+        assert_eq!(f[2], ("y".into(), "%zz".into()));
+        assert_eq!(f[3], ("z".into(), "あい".into()));
+        let f = form(b"text=%FF\xfe");
+        assert_eq!(f[0].1, "\u{FFFD}\u{FFFD}");
     }
 }
