@@ -1902,3 +1902,53 @@ async fn cases_claim_and_forward_from_the_terminal_update_the_slack_posts() {
     assert_eq!(refresh(&rs), 3, "{rs:#?}");
     h.finish().await;
 }
+
+/// A case of a Slack owner whose pro-talent hub is on Discord and whose
+/// chamber copy is on Slack: a claim with the Discord button shows on the
+/// Slack copy, through a refresh job for Slack.
+#[tokio::test]
+async fn a_claim_on_discord_shows_on_the_slack_copy() {
+    let mut h = Harness::cross().await;
+    let case = h.consult("株式会社ハンタイホウコウ", |_| {}).await;
+    h.delivered(case, "hyogo-pro").await;
+    h.delivered(case, "hyogo-chamber").await;
+    let post: u64 = h
+        .store
+        .case_posts(case)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.hub_id == "hyogo-pro" && p.transport == "discord")
+        .map(|p| p.message_id.parse().unwrap())
+        .unwrap();
+    let copy_ts = Harness::ts(&h.case_posts(CHAMBER_CHANNEL).remove(0));
+    let x = h.cross.as_ref().unwrap();
+    let iid = x
+        .discord
+        .user_presses_button(
+            D_PRO_CHANNEL,
+            post,
+            D_STAFF,
+            Some(D_GUILD),
+            &format!("s:claim:{}", case.0),
+            "ja",
+        )
+        .await;
+    x.discord
+        .wait_for_call(|c| c.is("POST", &format!("/interactions/{iid}/")))
+        .await;
+    let staff = D_STAFF.to_string();
+    h.slack
+        .wait_for_call(|c| update_of(c, &copy_ts, |p| text_of(p).contains(&staff)))
+        .await;
+    assert!(slack_standin::elements(&h.slack.message(&copy_ts).unwrap()["blocks"]).is_empty());
+    let rs = relays_settled(&h, case).await;
+    let refresh: Vec<_> = rs.iter().filter(|r| r.kind.name() == "refresh").collect();
+    assert!(
+        refresh.len() == 1
+            && refresh[0].transport == "slack"
+            && refresh[0].status == DeliveryStatus::Delivered,
+        "{rs:#?}"
+    );
+    h.finish().await;
+}
