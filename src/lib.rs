@@ -55,7 +55,10 @@
 //!   handling their case, on any platform (a reply, an owner's later DM,
 //!   a consent request for a forward): queued as rows of the relay's
 //!   outbox and sent by the outbox's sender of the target platform; the
-//!   text is erased once sent, only message ids stay.
+//!   text is erased once sent, only message ids stay. The same outbox
+//!   carries refresh jobs, which bring a case's chat posts on one
+//!   platform up to date after an action taken elsewhere (the terminal,
+//!   the other platform).
 //! - [`followup`]: step 5, follow-ups after a match: scheduled when a
 //!   case is closed as matched, offered and reminded once through timer
 //!   rows, answered in the follow-up dialog, recorded on the case.

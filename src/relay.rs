@@ -18,7 +18,9 @@
 //! [`plan`] is pure (unit tests below); [`queue`] writes its rows.
 
 use crate::desk::{AuditNew, ConsentAsk, Effects, Text};
-use crate::store::{CasePost, CaseRecord, DeliveryRecord, NewRelay, RelayKind, Store, StoreError};
+use crate::store::{
+    CasePost, CaseRecord, DeliveryRecord, NewRelay, RelayKind, RelayRecord, Store, StoreError,
+};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -256,7 +258,7 @@ pub async fn reader_lang(
     default: crate::script::Lang,
 ) -> crate::script::Lang {
     match r.kind {
-        RelayKind::ToHub | RelayKind::Erase => crate::script::Lang::Ja,
+        RelayKind::ToHub | RelayKind::Erase | RelayKind::Refresh => crate::script::Lang::Ja,
         RelayKind::ToOwner => match store.latest_session(&r.user).await {
             Ok(Some(s)) => s.lang,
             _ => default,
@@ -415,6 +417,101 @@ pub async fn queue_erase(
         store.queue_relays(&jobs, now).await?;
     }
     Ok(jobs.len())
+}
+
+/// A refresh job ([`RelayKind::Refresh`]): the platform's sender brings
+/// its posts of the case up to date with the rendering its adapter uses
+/// after a button press, from the case as it is when the job runs. So a
+/// change made where the posts are not at hand (the terminal, a button on
+/// another platform, an owner's answer in a DM) shows on every post, even
+/// when `madoguchi run` starts only later, with the outbox's retries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Refresh {
+    /// The posts' text is rewritten too, not only the status and the
+    /// buttons: after a forward the hub that had a copy holds the working
+    /// post and the old hub's post becomes a copy.
+    #[serde(default)]
+    pub text: bool,
+}
+
+impl Refresh {
+    pub fn parse(s: &str) -> Result<Refresh, serde_json::Error> {
+        serde_json::from_str(s)
+    }
+
+    /// What a decision asks of the case's posts: nothing when it shows
+    /// nothing new on them (a note, a forward waiting for the owner).
+    pub fn of(fx: &Effects) -> Option<Refresh> {
+        fx.refresh_posts.then(|| Refresh {
+            text: fx
+                .changes
+                .iter()
+                .any(|c| matches!(c, crate::desk::Change::Forward { .. })),
+        })
+    }
+}
+
+/// The refresh jobs after a change of `case` (pure): one for each chat
+/// platform other than `here` (whose adapter edited its own posts
+/// already; `None` from the terminal) that holds a post of the case.
+/// None is queued for a platform that has a job waiting that was not
+/// started yet (its message ids are still empty: the outbox records the
+/// posts it edits before it reads the case) and rewrites at least as
+/// much: that job will read the case after this change. A post not made
+/// yet needs nothing: its delivery renders the case when it is sent.
+pub fn plan_refresh(
+    case: &CaseRecord,
+    posts: &[CasePost],
+    queued: &[RelayRecord],
+    here: Option<&str>,
+    job: Refresh,
+) -> Vec<NewRelay> {
+    let waiting = |t: &str| {
+        queued.iter().any(|r| {
+            r.kind == RelayKind::Refresh
+                && r.case == case.id
+                && r.transport == t
+                && r.status == crate::store::DeliveryStatus::Pending
+                && r.message_ids.is_empty()
+                && r.body
+                    .as_deref()
+                    .and_then(|b| Refresh::parse(b).ok())
+                    .is_some_and(|q| q.text || !job.text)
+        })
+    };
+    TRANSPORTS
+        .iter()
+        .filter(|t| Some(**t) != here)
+        .filter(|t| posts.iter().any(|p| p.transport == **t))
+        .filter(|t| !waiting(**t))
+        .map(|t| NewRelay {
+            case: case.id,
+            user: case.user.clone(),
+            kind: RelayKind::Refresh,
+            transport: t.to_string(),
+            target: String::new(),
+            body: serde_json::to_string(&job).unwrap_or_default(),
+        })
+        .collect()
+}
+
+/// Queues [`plan_refresh`]'s jobs after a change of `case` (the case as
+/// changed; `job` from [`Refresh::of`] the decision); returns their ids
+/// (the caller wakes the outbox if one runs in its process).
+pub async fn queue_refresh(
+    store: &dyn Store,
+    case: &CaseRecord,
+    job: Refresh,
+    here: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<Vec<i64>, StoreError> {
+    let posts = store.case_posts(case.id).await?;
+    let queued = store.relays_of_case(case.id).await?;
+    let rows = plan_refresh(case, &posts, &queued, here, job);
+    if rows.is_empty() {
+        return Ok(vec![]);
+    }
+    store.queue_relays(&rows, now).await
 }
 
 #[cfg(test)]
@@ -670,5 +767,95 @@ mod tests {
         let e = Erase::parse(&jobs[0].body).unwrap();
         assert_eq!((e.posts.len(), e.messages.len()), (1, 1));
         assert!(plan_erase(&user, "discord", &posts[..1], &messages[3..]).is_empty());
+    }
+
+    fn refresh_row(
+        transport: &str,
+        text: bool,
+        started: bool,
+        status: DeliveryStatus,
+    ) -> RelayRecord {
+        RelayRecord {
+            id: 7,
+            case: CaseId(3),
+            user: UserKey::new(Transport::Slack, "U42").unwrap(),
+            kind: RelayKind::Refresh,
+            transport: transport.into(),
+            target: String::new(),
+            body: Some(serde_json::to_string(&Refresh { text }).unwrap()),
+            status,
+            attempts: 0,
+            next_attempt_at: chrono::Utc::now(),
+            last_error: None,
+            message_ids: if started { vec!["1.2".into()] } else { vec![] },
+            created_at: chrono::Utc::now(),
+            delivered_at: None,
+        }
+    }
+
+    #[test]
+    fn a_refresh_is_planned_per_platform_with_posts_except_the_one_that_refreshed_itself() {
+        let c = case(Transport::Slack);
+        let posts = [
+            post("a", "slack"),
+            post("b", "slack"),
+            post("c", "discord"),
+            post("d", "local"),
+        ];
+        let job = Refresh { text: false };
+        let rows = plan_refresh(&c, &posts, &[], None, job);
+        let ts: Vec<&str> = rows.iter().map(|r| r.transport.as_str()).collect();
+        assert_eq!(
+            ts,
+            ["discord", "slack"],
+            "one row per chat platform, none for the inbox"
+        );
+        assert!(rows
+            .iter()
+            .all(|r| r.kind == RelayKind::Refresh && r.case == c.id));
+        assert_eq!(Refresh::parse(&rows[0].body).unwrap(), job);
+        let rows = plan_refresh(&c, &posts, &[], Some("slack"), job);
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rows[0].transport, "discord");
+        // A post not made yet needs none: its delivery renders the case.
+        assert!(plan_refresh(&c, &[], &[], None, job).is_empty());
+    }
+
+    #[test]
+    fn a_refresh_waiting_unstarted_makes_another_redundant_but_a_started_one_does_not() {
+        let c = case(Transport::Slack);
+        let posts = [post("a", "slack")];
+        let plain = Refresh { text: false };
+        let text = Refresh { text: true };
+        let waiting = [refresh_row("slack", false, false, DeliveryStatus::Pending)];
+        assert!(plan_refresh(&c, &posts, &waiting, None, plain).is_empty());
+        // It would not rewrite the text a forward needs.
+        assert_eq!(plan_refresh(&c, &posts, &waiting, None, text).len(), 1);
+        let waiting_text = [refresh_row("slack", true, false, DeliveryStatus::Pending)];
+        assert!(plan_refresh(&c, &posts, &waiting_text, None, plain).is_empty());
+        // Started (it may have read the case before this change), sent,
+        // failed, or for another platform: a new one is queued.
+        for other in [
+            refresh_row("slack", true, true, DeliveryStatus::Pending),
+            refresh_row("slack", true, false, DeliveryStatus::Delivered),
+            refresh_row("slack", true, false, DeliveryStatus::Failed),
+            refresh_row("discord", true, false, DeliveryStatus::Pending),
+        ] {
+            assert_eq!(
+                plan_refresh(&c, &posts, &[other.clone()], None, plain).len(),
+                1,
+                "{other:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_decisions_that_change_the_posts_refresh_them_and_a_forward_rewrites_the_text() {
+        assert_eq!(Refresh::of(&reply_fx()), None);
+        let fx = Effects {
+            refresh_posts: true,
+            ..Effects::default()
+        };
+        assert_eq!(Refresh::of(&fx), Some(Refresh { text: false }));
     }
 }

@@ -340,6 +340,19 @@ async fn act(a: ActArgs, action: Action) -> Result<u8> {
             queued.len()
         );
     }
+    // Nor are the case's chat posts: their senders bring them up to date
+    // (status line, buttons), as a button press would.
+    if let Some(job) = madoguchi::relay::Refresh::of(&fx) {
+        let refreshed =
+            madoguchi::relay::queue_refresh(store.as_ref(), &applied.case, job, None, now)
+                .await
+                .context(
+                    "the change is saved, but the refresh of its chat posts could not be queued",
+                )?;
+        if !refreshed.is_empty() {
+            println!("queued the update of the case's chat posts; `madoguchi run` makes it");
+        }
+    }
     if let Some(r) = &fx.reply {
         println!("{}", render(r)?);
     }

@@ -300,6 +300,20 @@ impl Sender for DiscordSender {
         Ok(())
     }
 
+    async fn refresh(&self, case: &CaseRecord, posts: &[CasePost], text: bool) -> Result<(), Fail> {
+        for p in posts {
+            if let Some(Err(e)) = self.bot.refresh_post(case, p, text).await {
+                match classify(&e, "editing a case post") {
+                    Fail::Permanent(why) => {
+                        tracing::warn!(case = %case.id, message = %p.message_id, error = %why, "a case post cannot be refreshed; left as it is")
+                    }
+                    f => return Err(f),
+                }
+            }
+        }
+        Ok(())
+    }
+
     async fn send(&self, d: &DeliveryRecord, case: &CaseRecord) -> Result<Sent, Fail> {
         let m = self.bot.try_deliver(d, case).await?;
         tracing::info!(delivery = d.id, case = %d.case, hub = %d.hub_id, message = %m, "case posted");
@@ -367,9 +381,9 @@ impl Bot {
                     .await
                     .map_err(|e| classify(&e, "opening the owner's DM"))?
             }
-            RelayKind::Erase => {
+            RelayKind::Erase | RelayKind::Refresh => {
                 return Err(Fail::Permanent(
-                    "an erase job has no message to post".into(),
+                    "an erase or refresh job has no message to post".into(),
                 ))
             }
             RelayKind::ToHub => {

@@ -381,19 +381,47 @@ impl Bot {
             if except.is_some_and(|m| m.to_string() == p.message_id) {
                 continue;
             }
-            let (Ok(c), Ok(m)) = (p.channel_id.parse::<u64>(), p.message_id.parse::<u64>()) else {
-                continue;
-            };
-            let v = self.post_view(case, &p.hub_id);
-            let mut body = json!({ "embeds": [v.embed], "components": v.components });
-            if content {
-                body["content"] = json!(self.post_text(case, &p.hub_id).await.0);
-            }
-            if let Err(e) = self.edit(ChannelId::new(c), MessageId::new(m), body).await {
+            if let Some(Err(e)) = self.refresh_post(case, p, content).await {
                 tracing::warn!(case = %case.id, message = %p.message_id, error = %e, "could not update a case post");
             }
         }
+        // The case's posts on other platforms are brought up to date by
+        // their senders, through the relay's outbox.
+        let job = crate::relay::Refresh { text: content };
+        let now = self.runner.clock().now();
+        match crate::relay::queue_refresh(self.store.as_ref(), case, job, Some("discord"), now)
+            .await
+        {
+            Ok(ids) if !ids.is_empty() => self.wake.notify_one(),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(case = %case.id, error = %e, "could not queue the refresh of posts on another platform")
+            }
+        }
         posts
+    }
+
+    /// Edits one Discord post of a case to show the case as it is (status,
+    /// buttons; with `content` its text too); `None` when the post is not
+    /// Discord's. Also what a refresh job from the relay's outbox does.
+    pub(crate) async fn refresh_post(
+        &self,
+        case: &CaseRecord,
+        p: &CasePost,
+        content: bool,
+    ) -> Option<Result<serenity::all::Message, serenity::Error>> {
+        if p.transport != "discord" {
+            return None;
+        }
+        let (Ok(c), Ok(m)) = (p.channel_id.parse::<u64>(), p.message_id.parse::<u64>()) else {
+            return None;
+        };
+        let v = self.post_view(case, &p.hub_id);
+        let mut body = json!({ "embeds": [v.embed], "components": v.components });
+        if content {
+            body["content"] = json!(self.post_text(case, &p.hub_id).await.0);
+        }
+        Some(self.edit(ChannelId::new(c), MessageId::new(m), body).await)
     }
 
     /// After the owner deleted their data: the post keeps only the case id

@@ -177,6 +177,25 @@ pub trait Sender: Send + Sync {
         )))
     }
 
+    /// Brings this platform's `posts` of `case` up to date (a refresh
+    /// job, [`crate::relay::Refresh`]) with the rendering its adapter uses
+    /// after a button press: the status line and the buttons, and with
+    /// `text` the post's text too. Must be safe to repeat. A post the
+    /// platform will not edit (deleted, no access) is skipped with a
+    /// warning; a failure worth retrying is returned, and the whole job is
+    /// run again.
+    async fn refresh(
+        &self,
+        _case: &CaseRecord,
+        _posts: &[crate::store::CasePost],
+        _text: bool,
+    ) -> Result<(), Fail> {
+        Err(Fail::Permanent(format!(
+            "{} cannot refresh posts",
+            self.transport()
+        )))
+    }
+
     /// Carries out an erase job ([`crate::store::RelayKind::Erase`]) for
     /// a case of an owner who was forgotten on another platform: the
     /// posts in `job` become tombstones and its messages are deleted, with
@@ -328,7 +347,7 @@ impl RelayProgress<'_> {
                 user: self.relay.user.clone(),
                 direction: match self.relay.kind {
                     RelayKind::ToOwner => "to_owner".into(),
-                    RelayKind::ToHub | RelayKind::Erase => "to_staff".into(),
+                    RelayKind::ToHub | RelayKind::Erase | RelayKind::Refresh => "to_staff".into(),
                 },
                 channel_id: channel.to_string(),
                 message_id: message.to_string(),
@@ -605,6 +624,10 @@ impl Outbox {
             };
             return self.record_relay_result(&r, result.map(|()| ())).await;
         }
+        if r.kind == RelayKind::Refresh {
+            let result = self.refresh(sender, &r).await;
+            return self.record_relay_result(&r, result).await;
+        }
         let body = r.body.as_deref().map(crate::relay::Body::parse);
         let progress = RelayProgress {
             store: self.store.as_ref(),
@@ -631,6 +654,51 @@ impl Outbox {
                 .map(|()| body),
         };
         self.record_relay_result(&r, result.map(|_body| ())).await
+    }
+
+    /// Carries out a refresh job ([`crate::relay::Refresh`]). The posts
+    /// it edits are recorded as its message ids before the case is read,
+    /// so that a change made from then on queues a job of its own
+    /// ([`crate::relay::plan_refresh`] counts only jobs not started).
+    async fn refresh(&self, sender: &dyn Sender, r: &RelayRecord) -> Result<(), Fail> {
+        let job = match r.body.as_deref().map(crate::relay::Refresh::parse) {
+            Some(Ok(job)) => job,
+            None => return Err(Fail::Permanent("the refresh job was emptied".into())),
+            Some(Err(e)) => {
+                return Err(Fail::Permanent(format!(
+                    "the refresh job does not read: {e}"
+                )))
+            }
+        };
+        let store_err = |e: StoreError| Fail::Transient(format!("store: {e}"));
+        let posts: Vec<_> = self
+            .store
+            .case_posts(r.case)
+            .await
+            .map_err(store_err)?
+            .into_iter()
+            .filter(|p| p.transport == r.transport)
+            .collect();
+        if posts.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<String> = posts.iter().map(|p| p.message_id.clone()).collect();
+        if !self
+            .store
+            .relay_progress(r.id, &self.owner, &ids)
+            .await
+            .map_err(store_err)?
+        {
+            return Err(Fail::Transient(
+                "the refresh job's lease ran out before it started".into(),
+            ));
+        }
+        match self.store.case(r.case).await.map_err(store_err)? {
+            None => Err(Fail::Permanent("the case no longer exists".into())),
+            // A forgotten owner's posts are tombstones, which stay.
+            Some(case) if case.summary_plain.is_empty() => Ok(()),
+            Some(case) => sender.refresh(&case, &posts, job.text).await,
+        }
     }
 
     /// Records the outcome of one attempt at a relay row.

@@ -169,6 +169,23 @@ pub fn post_view(
     }
 }
 
+/// The `chat.update` that brings case post `p` up to date with the case
+/// as it is: what a button press shows, and what a refresh job from the
+/// relay's outbox does. The staff group is not mentioned again.
+pub(crate) fn update_body(
+    case: &CaseRecord,
+    p: &CasePost,
+    hub_name: &dyn Fn(&str) -> String,
+) -> Value {
+    let v = post_view(case, &p.hub_id, hub_name, None);
+    json!({
+        "channel": p.channel_id,
+        "ts": p.message_id,
+        "text": v.text,
+        "blocks": v.blocks,
+    })
+}
+
 /// The metadata that identifies a post of delivery `d` (piece 0 is the
 /// case post, 1… its thread pieces).
 ///
@@ -338,8 +355,8 @@ impl SlackSender {
                 })?;
                 Ok((c.to_string(), None))
             }
-            RelayKind::Erase => Err(Fail::Permanent(
-                "an erase job has no message to post".into(),
+            RelayKind::Erase | RelayKind::Refresh => Err(Fail::Permanent(
+                "an erase or refresh job has no message to post".into(),
             )),
             RelayKind::ToHub => {
                 let posts = self
@@ -381,8 +398,32 @@ impl Sender for SlackSender {
         true
     }
 
-    fn relay_scope(&self, _r: &RelayRecord) -> Option<String> {
-        Some("chat.postMessage".into())
+    fn relay_scope(&self, r: &RelayRecord) -> Option<String> {
+        Some(match r.kind {
+            RelayKind::Refresh => "chat.update".into(),
+            _ => "chat.postMessage".into(),
+        })
+    }
+
+    /// Slack's post is rewritten whole every time ([`update_body`]), so
+    /// `text` asks nothing more here.
+    async fn refresh(
+        &self,
+        case: &CaseRecord,
+        posts: &[CasePost],
+        _text: bool,
+    ) -> Result<(), Fail> {
+        for p in posts.iter().filter(|p| p.transport == "slack") {
+            let body = update_body(case, p, &|h| self.hub_name(h));
+            match self.api.post("chat.update", &body).await {
+                Ok(_) => {}
+                Err(ApiFail::Refused(code)) => {
+                    tracing::warn!(case = %case.id, channel = %p.channel_id, error = %code, "a case post cannot be refreshed; left as it is")
+                }
+                Err(e) => return Err(fail(e, "chat.update", &p.channel_id)),
+            }
+        }
+        Ok(())
     }
 
     async fn erase(&self, r: &RelayRecord, job: &crate::relay::Erase) -> Result<(), Fail> {

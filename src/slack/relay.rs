@@ -220,6 +220,13 @@ impl Bot {
                 {
                     tracing::warn!(case = %applied.case.id, error = %e, "could not queue the notes of an owner's answer");
                 }
+                // The case's posts, wherever they are, show the forward.
+                if let Some(job) = crate::relay::Refresh::of(&effects) {
+                    let (store, case) = (self.store.as_ref(), &applied.case);
+                    if let Err(e) = crate::relay::queue_refresh(store, case, job, None, now).await {
+                        tracing::warn!(case = %case.id, error = %e, "could not queue the refresh of the case's posts");
+                    }
+                }
                 self.wake.notify_one();
                 effects
                     .reply

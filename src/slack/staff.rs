@@ -8,7 +8,7 @@
 //! their DM, and the refreshed post.
 
 use super::events::{Action, ViewSubmit};
-use super::hub::post_view;
+use super::hub::update_body;
 use super::render::plain;
 use super::Bot;
 use crate::casework::{self, Outcome};
@@ -353,19 +353,22 @@ impl Bot {
                 }
             }
         }
-        if fx.refresh_posts {
+        if let Some(job) = crate::relay::Refresh::of(&fx) {
             let network = &network;
             for p in posts.iter().filter(|p| p.transport == "slack") {
-                // The refreshed post does not mention the staff group again.
-                let v = post_view(&applied.case, &p.hub_id, &|h| network.hub_name(h), None);
-                let body = json!({
-                    "channel": p.channel_id,
-                    "ts": p.message_id,
-                    "text": v.text,
-                    "blocks": v.blocks,
-                });
+                let body = update_body(&applied.case, p, &|h| network.hub_name(h));
                 if let Err(e) = self.api.post("chat.update", &body).await {
                     tracing::warn!(case = %case, error = %e, "could not refresh a case post");
+                }
+            }
+            // Posts on another platform (a case forwarded between hubs on
+            // different platforms) through the relay's outbox.
+            let (store, case) = (self.store.as_ref(), &applied.case);
+            match crate::relay::queue_refresh(store, case, job, Some("slack"), now).await {
+                Ok(ids) if !ids.is_empty() => self.wake.notify_one(),
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(case = %case.id, error = %e, "could not queue the refresh of posts on another platform")
                 }
             }
         }

@@ -548,6 +548,12 @@ pub enum RelayKind {
     /// relayed messages and sheet pieces (the body lists their ids, never
     /// any text: [`crate::relay::Erase`]). The target is unused.
     Erase,
+    /// Bring this platform's posts of the case up to date (status line
+    /// and buttons, as after a button press), from the case as it is when
+    /// the row is sent: queued after an action taken where those posts
+    /// are not at hand (the terminal, another platform). The body is a
+    /// [`crate::relay::Refresh`]; the target is unused.
+    Refresh,
 }
 
 impl RelayKind {
@@ -556,6 +562,7 @@ impl RelayKind {
             RelayKind::ToOwner => "to_owner",
             RelayKind::ToHub => "to_hub",
             RelayKind::Erase => "erase",
+            RelayKind::Refresh => "refresh",
         }
     }
     pub fn parse(s: &str) -> Option<RelayKind> {
@@ -563,6 +570,7 @@ impl RelayKind {
             "to_owner" => Some(RelayKind::ToOwner),
             "to_hub" => Some(RelayKind::ToHub),
             "erase" => Some(RelayKind::Erase),
+            "refresh" => Some(RelayKind::Refresh),
             _ => None,
         }
     }

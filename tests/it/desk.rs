@@ -106,6 +106,10 @@ struct Expect {
     rendered: Vec<String>,
     /// The case after the changes: status, hub, step, claimed_by.
     case: Option<BTreeMap<String, serde_json::Value>>,
+    /// What the case's posts need ([`madoguchi::relay::Refresh::of`]):
+    /// `none`, `status` (status line and buttons) or `text` (the posts'
+    /// text too, after a forward).
+    posts: Option<String>,
 }
 
 fn network(hubs: &[HubSpec]) -> Network {
@@ -481,6 +485,16 @@ fn check_file(path: &std::path::Path, texts: &DeskTexts) -> Vec<String> {
                         "{at}: consent_ask: got {ask:?}, want {:?}",
                         e.consent_ask
                     ));
+                }
+                if let Some(want) = &e.posts {
+                    let got = match madoguchi::relay::Refresh::of(fx) {
+                        None => "none",
+                        Some(r) if r.text => "text",
+                        Some(_) => "status",
+                    };
+                    if got != want {
+                        fails.push(format!("{at}: posts: got {got}, want {want}"));
+                    }
                 }
                 if let Some(r) = &e.reply {
                     let got = fx.reply.as_ref().map(|t| t.key.as_str());

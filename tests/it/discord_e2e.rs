@@ -3019,3 +3019,253 @@ fn slack_text(m: &Value) -> String {
     }
     s
 }
+
+// ------------------------------------------- case posts kept up to date
+
+/// Runs `madoguchi cases ARGS` as staff of `hub` (`cli:tanaka`) on the
+/// bot's database and dialogs, beside the running bot; returns its output.
+fn cases_cli(db: &std::path::Path, dialogs: &std::path::Path, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_madoguchi"))
+        .arg("cases")
+        .args(args)
+        .args(["--as", "cli:tanaka"])
+        .arg("--db")
+        .arg(db)
+        .arg("--dialogs")
+        .arg(dialogs)
+        .output()
+        .unwrap();
+    let so = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{so}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    so
+}
+
+/// An edit of Discord message `message` whose body satisfies `f`.
+fn edit_of(c: &RecordedCall, message: u64, f: impl Fn(&Value) -> bool) -> bool {
+    c.method == "PATCH"
+        && c.path.ends_with(&format!("/messages/{message}"))
+        && c.ok()
+        && f(&c.json())
+}
+
+/// The custom ids of a message's buttons.
+fn button_ids(m: &Value) -> Vec<String> {
+    components(m)
+        .iter()
+        .filter_map(|c| c["custom_id"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Waits until every relay row of the case is sent or failed.
+async fn relays_done(h: &Harness, case: CaseId) -> Vec<madoguchi::store::RelayRecord> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let rs = h.store.relays_of_case(case).await.unwrap();
+        if rs.iter().all(|r| r.status != DeliveryStatus::Pending) {
+            return rs;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{rs:#?}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// A claim and a forward made with `madoguchi cases` beside the running
+/// bot show on the case's Discord posts as they would after the buttons:
+/// the claimed status and the Release button on the working post (and
+/// the status on the chamber's copy), then after the forward the old
+/// post as a copy without buttons and the chamber's copy as the working
+/// post with Claim. The edits are refresh jobs in the relay's outbox,
+/// one per action and platform.
+#[tokio::test]
+async fn cases_claim_and_forward_from_the_terminal_update_the_discord_posts() {
+    let mut h = Harness::new().await;
+    let case = h.consult("株式会社ターミナル更新").await;
+    let post = id_of(&h.case_post(PRO_CHANNEL).await);
+    let copy = id_of(&h.case_post(CHAMBER_CHANNEL).await);
+    h.delivered(case, "hyogo-pro").await;
+    h.delivered(case, "hyogo-chamber").await;
+    let id = case.0;
+    let (db, dialogs) = (h.cfg.db.clone(), h.cfg.dialogs.clone());
+    let cid = case.to_string();
+
+    let out = cases_cli(&db, &dialogs, &["claim", &cid, "--hub", "hyogo-pro"]);
+    assert!(out.contains("claimed by cli:tanaka"), "{out}");
+    let claimed = |b: &Value| b["embeds"][0]["fields"].to_string().contains("cli:tanaka");
+    h.discord
+        .wait_for_call(|c| edit_of(c, post, |b| claimed(b)))
+        .await;
+    h.discord
+        .wait_for_call(|c| edit_of(c, copy, |b| claimed(b)))
+        .await;
+    let now = h.discord.message(post).unwrap();
+    let ids = button_ids(&now);
+    assert!(ids.contains(&format!("s:release:{id}")), "{now}");
+    assert!(!ids.contains(&format!("s:claim:{id}")), "{now}");
+    assert!(button_ids(&h.discord.message(copy).unwrap()).is_empty());
+    // The note reaches the thread too.
+    h.thread_note(post, "cli:tanaka").await;
+
+    let out = cases_cli(
+        &db,
+        &dialogs,
+        &[
+            "forward",
+            &cid,
+            "--hub",
+            "hyogo-pro",
+            "--to",
+            "hyogo-chamber",
+            "--reason",
+            "商工会の伴走が適切",
+        ],
+    );
+    assert!(out.contains("hub hyogo-chamber"), "{out}");
+    h.discord
+        .wait_for_call(|c| {
+            edit_of(c, copy, |b| {
+                b.to_string().contains(&format!("s:claim:{id}"))
+            })
+        })
+        .await;
+    h.discord
+        .wait_for_call(|c| {
+            edit_of(c, post, |b| {
+                b["components"] == json!([])
+                    && b["content"].as_str().is_some_and(|t| t.contains("写し"))
+            })
+        })
+        .await;
+    let text = |m: u64| h.discord.message(m).unwrap()["content"].to_string();
+    assert!(
+        text(copy).contains("引き継がれた案件です"),
+        "{}",
+        text(copy)
+    );
+    assert!(!text(copy).contains("写し"), "{}", text(copy));
+    // The chamber already had its copy: no second case post there.
+    assert_eq!(
+        h.discord
+            .calls()
+            .iter()
+            .filter(|c| is_post(c, CHAMBER_CHANNEL) && c.json().get("embeds").is_some())
+            .count(),
+        1
+    );
+    let rs = relays_done(&h, case).await;
+    let refresh: Vec<_> = rs.iter().filter(|r| r.kind.name() == "refresh").collect();
+    assert_eq!(refresh.len(), 2, "one per action: {rs:#?}");
+    assert!(
+        refresh
+            .iter()
+            .all(|r| r.transport == "discord" && r.status == DeliveryStatus::Delivered),
+        "{rs:#?}"
+    );
+    // Staff of the chamber can work the case from its post.
+    let iid = h
+        .press_staff(
+            CHAMBER_CHANNEL,
+            copy,
+            STAFF_CHAMBER,
+            &format!("s:claim:{id}"),
+        )
+        .await;
+    assert_eq!(h.discord.interaction_responses(iid)[0]["type"], 7);
+    h.finish().await;
+}
+
+/// A case whose pro-talent hub is on Slack and whose chamber copy is on
+/// Discord: a claim with the Slack button shows on the Discord copy, and
+/// a forward on Slack to the chamber makes the Discord copy the working
+/// post (with Claim), through refresh jobs for Discord.
+#[tokio::test]
+async fn a_claim_and_a_forward_on_slack_show_on_the_discord_copy() {
+    let (mut h, side) = discord_owner_slack_hub().await;
+    let slack = &side.slack;
+    let case = h.consult("株式会社リョウホウ").await;
+    let id = case.0;
+    slack
+        .wait_for(|_| {
+            slack
+                .messages_in(S_PRO)
+                .iter()
+                .any(|m| m["metadata"]["event_type"] == "madoguchi_case")
+        })
+        .await;
+    let ts = slack
+        .messages_in(S_PRO)
+        .into_iter()
+        .find(|m| m["metadata"]["event_type"] == "madoguchi_case")
+        .unwrap()["ts"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let copy = id_of(&h.case_post(CHAMBER_CHANNEL).await);
+    h.delivered(case, "hyogo-pro").await;
+
+    let env = slack
+        .user_clicks_button(S_STAFF, S_PRO, &ts, &format!("s:claim:{id}"))
+        .await;
+    slack.wait_for_ack(&env).await;
+    h.discord
+        .wait_for_call(|c| {
+            edit_of(c, copy, |b| {
+                b["embeds"][0]["fields"].to_string().contains(S_STAFF)
+            })
+        })
+        .await;
+    assert!(button_ids(&h.discord.message(copy).unwrap()).is_empty());
+
+    // Forward on Slack to the chamber (within the owner's consent).
+    let env = slack
+        .user_clicks_button(S_STAFF, S_PRO, &ts, &format!("s:fwd:{id}"))
+        .await;
+    slack.wait_for_ack(&env).await;
+    let view = slack.wait_for_view(S_STAFF).await;
+    let env = slack
+        .user_submits_modal(
+            S_STAFF,
+            &view.id,
+            json!({ "hub": "hyogo-chamber", "text": "商工会の伴走が適切" }),
+        )
+        .await;
+    slack.wait_for_ack(&env).await;
+    h.discord
+        .wait_for_call(|c| {
+            edit_of(c, copy, |b| {
+                b.to_string().contains(&format!("s:claim:{id}"))
+                    && b["content"]
+                        .as_str()
+                        .is_some_and(|t| t.contains("引き継がれた案件です"))
+            })
+        })
+        .await;
+    assert_eq!(
+        h.store.case(case).await.unwrap().unwrap().hub_id,
+        "hyogo-chamber"
+    );
+    let rs = relays_done(&h, case).await;
+    let refresh: Vec<_> = rs.iter().filter(|r| r.kind.name() == "refresh").collect();
+    assert!(
+        !refresh.is_empty()
+            && refresh
+                .iter()
+                .all(|r| r.transport == "discord" && r.status == DeliveryStatus::Delivered),
+        "{rs:#?}"
+    );
+    // The chamber's staff work it from the Discord post.
+    let iid = h
+        .press_staff(
+            CHAMBER_CHANNEL,
+            copy,
+            STAFF_CHAMBER,
+            &format!("s:claim:{id}"),
+        )
+        .await;
+    assert_eq!(h.discord.interaction_responses(iid)[0]["type"], 7);
+    side.finish().await;
+    h.finish().await;
+}

@@ -1785,3 +1785,173 @@ async fn a_stale_button_gets_a_private_note_and_changes_nothing() {
     assert!(!text_of(&p).contains("都道府県を"), "{p}");
     h.finish().await;
 }
+
+/// A successful `chat.update` of the message `ts` whose parameters
+/// satisfy `f`.
+fn update_of(c: &slack_standin::ApiCall, ts: &str, f: impl Fn(&Value) -> bool) -> bool {
+    c.method == "chat.update" && c.params["ts"] == ts && c.response["ok"] == true && f(&c.params)
+}
+
+/// Runs `madoguchi cases ARGS` as `cli:tanaka` on the app's database and
+/// dialogs, beside the running app; returns its output.
+fn cases_cli(h: &Harness, args: &[&str]) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_madoguchi"))
+        .arg("cases")
+        .args(args)
+        .args(["--as", "cli:tanaka"])
+        .arg("--db")
+        .arg(h._dir.path().join("bot.db"))
+        .arg("--dialogs")
+        .arg(&h.dialogs)
+        .output()
+        .unwrap();
+    let so = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{so}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    so
+}
+
+/// A claim and forwards made with `madoguchi cases` beside the running
+/// app show on the case's Slack posts as after the buttons: the claimed
+/// status and Release on the working post and the status on the
+/// chamber's copy; after a forward within consent the chamber's copy is
+/// the working post and the old one a copy without actions; after a
+/// forward the owner agrees to in their DM, the new hub has its post and
+/// the chamber's post is a copy again.
+#[tokio::test]
+async fn cases_claim_and_forward_from_the_terminal_update_the_slack_posts() {
+    let mut h = Harness::new().await;
+    let case = h.consult("株式会社ターミナル更新", |_| {}).await;
+    h.delivered(case, "hyogo-pro").await;
+    h.delivered(case, "hyogo-chamber").await;
+    let ts = Harness::ts(&h.case_posts(PRO_CHANNEL).remove(0));
+    let copy_ts = Harness::ts(&h.case_posts(CHAMBER_CHANNEL).remove(0));
+    let cid = case.to_string();
+    let key = |k: &str| format!("s:{k}:{}", case.0);
+
+    let as_copy =
+        |p: &Value| slack_standin::elements(&p["blocks"]).is_empty() && text_of(p).contains("写し");
+    let out = cases_cli(&h, &["claim", &cid, "--hub", "hyogo-pro"]);
+    assert!(out.contains("claimed by cli:tanaka"), "{out}");
+    let claimed = |p: &Value| text_of(p).contains("cli:tanaka");
+    h.slack.wait_for_call(|c| update_of(c, &ts, claimed)).await;
+    h.slack
+        .wait_for_call(|c| update_of(c, &copy_ts, claimed))
+        .await;
+    let post = h.slack.message(&ts).unwrap();
+    assert!(
+        slack_standin::element(&post["blocks"], &key("release")).is_some()
+            && slack_standin::element(&post["blocks"], &key("claim")).is_none(),
+        "{post}"
+    );
+    let copy = h.slack.message(&copy_ts).unwrap();
+    assert!(
+        slack_standin::elements(&copy["blocks"]).is_empty(),
+        "{copy}"
+    );
+    in_thread(&h, &ts, "cli:tanaka").await;
+
+    // Within the owner's consent: the chamber's copy becomes the post.
+    let fwd = |from: &str, to: &str| {
+        [
+            "forward",
+            cid.as_str(),
+            "--hub",
+            from,
+            "--to",
+            to,
+            "--reason",
+            "販路開拓の支援が中心のため",
+        ]
+        .map(str::to_string)
+    };
+    let args = fwd("hyogo-pro", "hyogo-chamber");
+    cases_cli(&h, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let claimable = |p: &Value| p.to_string().contains(&key("claim"));
+    h.slack
+        .wait_for_call(|c| update_of(c, &copy_ts, claimable))
+        .await;
+    h.slack.wait_for_call(|c| update_of(c, &ts, as_copy)).await;
+    assert!(!text_of(&h.slack.message(&copy_ts).unwrap()).contains("写し"));
+    let refresh = |rs: &[madoguchi::store::RelayRecord]| {
+        rs.iter().filter(|r| r.kind.name() == "refresh").count()
+    };
+    let rs = relays_settled(&h, case).await;
+    assert_eq!(refresh(&rs), 2, "one per action: {rs:#?}");
+    assert!(
+        rs.iter().all(|r| r.status == DeliveryStatus::Delivered),
+        "{rs:#?}"
+    );
+
+    // Outside it: the owner is asked in their DM and agrees; the new hub
+    // gets its post, the chamber's post becomes a copy.
+    let args = fwd("hyogo-chamber", "hyogo-yorozu");
+    cases_cli(&h, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    let ask = dm_arrives(&h, "兵庫県よろず支援拠点").await;
+    h.press_on(&ask, "同意する").await;
+    h.delivered(case, "hyogo-yorozu").await;
+    assert_eq!(h.case_posts(YOROZU_CHANNEL).len(), 1);
+    h.slack
+        .wait_for_call(|c| update_of(c, &copy_ts, as_copy))
+        .await;
+    let rs = relays_settled(&h, case).await;
+    assert!(
+        rs.iter().all(|r| r.status == DeliveryStatus::Delivered),
+        "{rs:#?}"
+    );
+    assert_eq!(refresh(&rs), 3, "{rs:#?}");
+    h.finish().await;
+}
+
+/// A case of a Slack owner whose pro-talent hub is on Discord and whose
+/// chamber copy is on Slack: a claim with the Discord button shows on the
+/// Slack copy, through a refresh job for Slack.
+#[tokio::test]
+async fn a_claim_on_discord_shows_on_the_slack_copy() {
+    let mut h = Harness::cross().await;
+    let case = h.consult("株式会社ハンタイホウコウ", |_| {}).await;
+    h.delivered(case, "hyogo-pro").await;
+    h.delivered(case, "hyogo-chamber").await;
+    let post: u64 = h
+        .store
+        .case_posts(case)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.hub_id == "hyogo-pro" && p.transport == "discord")
+        .map(|p| p.message_id.parse().unwrap())
+        .unwrap();
+    let copy_ts = Harness::ts(&h.case_posts(CHAMBER_CHANNEL).remove(0));
+    let x = h.cross.as_ref().unwrap();
+    let iid = x
+        .discord
+        .user_presses_button(
+            D_PRO_CHANNEL,
+            post,
+            D_STAFF,
+            Some(D_GUILD),
+            &format!("s:claim:{}", case.0),
+            "ja",
+        )
+        .await;
+    x.discord
+        .wait_for_call(|c| c.is("POST", &format!("/interactions/{iid}/")))
+        .await;
+    let staff = D_STAFF.to_string();
+    h.slack
+        .wait_for_call(|c| update_of(c, &copy_ts, |p| text_of(p).contains(&staff)))
+        .await;
+    assert!(slack_standin::elements(&h.slack.message(&copy_ts).unwrap()["blocks"]).is_empty());
+    let rs = relays_settled(&h, case).await;
+    let refresh: Vec<_> = rs.iter().filter(|r| r.kind.name() == "refresh").collect();
+    assert!(
+        refresh.len() == 1
+            && refresh[0].transport == "slack"
+            && refresh[0].status == DeliveryStatus::Delivered,
+        "{rs:#?}"
+    );
+    h.finish().await;
+}
