@@ -3022,28 +3022,6 @@ fn slack_text(m: &Value) -> String {
 
 // ------------------------------------------- case posts kept up to date
 
-/// Runs `madoguchi cases ARGS` as staff of `hub` (`cli:tanaka`) on the
-/// bot's database and dialogs, beside the running bot; returns its output.
-fn cases_cli(db: &std::path::Path, dialogs: &std::path::Path, args: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_madoguchi"))
-        .arg("cases")
-        .args(args)
-        .args(["--as", "cli:tanaka"])
-        .arg("--db")
-        .arg(db)
-        .arg("--dialogs")
-        .arg(dialogs)
-        .output()
-        .unwrap();
-    let so = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{so}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    so
-}
-
 /// An edit of Discord message `message` whose body satisfies `f`.
 fn edit_of(c: &RecordedCall, message: u64, f: impl Fn(&Value) -> bool) -> bool {
     c.method == "PATCH"
@@ -3092,7 +3070,8 @@ async fn cases_claim_and_forward_from_the_terminal_update_the_discord_posts() {
     let (db, dialogs) = (h.cfg.db.clone(), h.cfg.dialogs.clone());
     let cid = case.to_string();
 
-    let out = cases_cli(&db, &dialogs, &["claim", &cid, "--hub", "hyogo-pro"]);
+    let out =
+        crate::support::cases_cli(&db, &dialogs, &["claim", &cid, "--hub", "hyogo-pro"]).await;
     assert!(out.contains("claimed by cli:tanaka"), "{out}");
     let claimed = |b: &Value| b["embeds"][0]["fields"].to_string().contains("cli:tanaka");
     h.discord
@@ -3109,7 +3088,7 @@ async fn cases_claim_and_forward_from_the_terminal_update_the_discord_posts() {
     // The note reaches the thread too.
     h.thread_note(post, "cli:tanaka").await;
 
-    let out = cases_cli(
+    let out = crate::support::cases_cli(
         &db,
         &dialogs,
         &[
@@ -3122,7 +3101,8 @@ async fn cases_claim_and_forward_from_the_terminal_update_the_discord_posts() {
             "--reason",
             "商工会の伴走が適切",
         ],
-    );
+    )
+    .await;
     assert!(out.contains("hub hyogo-chamber"), "{out}");
     h.discord
         .wait_for_call(|c| {

@@ -1363,34 +1363,18 @@ async fn cases_reply_from_the_terminal_reaches_a_slack_owner() {
     let case = h.consult("株式会社ターミナル", |_| {}).await;
     h.delivered(case, "hyogo-pro").await;
     let ts = Harness::ts(&h.case_posts(PRO_CHANNEL).remove(0));
-    let db = h._dir.path().join("bot.db");
-    let mut args: Vec<std::ffi::OsString> = [
-        "cases",
-        "reply",
-        &case.to_string(),
-        "--as",
-        "cli:tanaka",
-        "--hub",
-        "hyogo-pro",
-        "--message",
-        "お電話で詳しく伺います",
-    ]
-    .iter()
-    .map(Into::into)
-    .collect();
-    args.extend([
-        "--db".into(),
-        db.into(),
-        "--dialogs".into(),
-        h.dialogs.clone().into(),
-    ]);
-    let out = crate::support::madoguchi_cli(args).await;
-    let so = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{so}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let so = cases_cli(
+        &h,
+        &[
+            "reply",
+            &case.to_string(),
+            "--hub",
+            "hyogo-pro",
+            "--message",
+            "お電話で詳しく伺います",
+        ],
+    )
+    .await;
     assert!(so.contains("queued"), "{so}");
     // The running app's outbox sends it (woken by its poll).
     dm_arrives(&h, "お電話で詳しく伺います").await;
@@ -1792,26 +1776,9 @@ fn update_of(c: &slack_standin::ApiCall, ts: &str, f: impl Fn(&Value) -> bool) -
     c.method == "chat.update" && c.params["ts"] == ts && c.response["ok"] == true && f(&c.params)
 }
 
-/// Runs `madoguchi cases ARGS` as `cli:tanaka` on the app's database and
-/// dialogs, beside the running app; returns its output.
-fn cases_cli(h: &Harness, args: &[&str]) -> String {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_madoguchi"))
-        .arg("cases")
-        .args(args)
-        .args(["--as", "cli:tanaka"])
-        .arg("--db")
-        .arg(h._dir.path().join("bot.db"))
-        .arg("--dialogs")
-        .arg(&h.dialogs)
-        .output()
-        .unwrap();
-    let so = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{so}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    so
+/// Runs `madoguchi cases ARGS` as `cli:tanaka` beside the running app.
+async fn cases_cli(h: &Harness, args: &[&str]) -> String {
+    crate::support::cases_cli(&h._dir.path().join("bot.db"), &h.dialogs, args).await
 }
 
 /// A claim and forwards made with `madoguchi cases` beside the running
@@ -1834,7 +1801,7 @@ async fn cases_claim_and_forward_from_the_terminal_update_the_slack_posts() {
 
     let as_copy =
         |p: &Value| slack_standin::elements(&p["blocks"]).is_empty() && text_of(p).contains("写し");
-    let out = cases_cli(&h, &["claim", &cid, "--hub", "hyogo-pro"]);
+    let out = cases_cli(&h, &["claim", &cid, "--hub", "hyogo-pro"]).await;
     assert!(out.contains("claimed by cli:tanaka"), "{out}");
     let claimed = |p: &Value| text_of(p).contains("cli:tanaka");
     h.slack.wait_for_call(|c| update_of(c, &ts, claimed)).await;
@@ -1869,7 +1836,7 @@ async fn cases_claim_and_forward_from_the_terminal_update_the_slack_posts() {
         .map(str::to_string)
     };
     let args = fwd("hyogo-pro", "hyogo-chamber");
-    cases_cli(&h, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    cases_cli(&h, &args.iter().map(String::as_str).collect::<Vec<_>>()).await;
     let claimable = |p: &Value| p.to_string().contains(&key("claim"));
     h.slack
         .wait_for_call(|c| update_of(c, &copy_ts, claimable))
@@ -1889,7 +1856,7 @@ async fn cases_claim_and_forward_from_the_terminal_update_the_slack_posts() {
     // Outside it: the owner is asked in their DM and agrees; the new hub
     // gets its post, the chamber's post becomes a copy.
     let args = fwd("hyogo-chamber", "hyogo-yorozu");
-    cases_cli(&h, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    cases_cli(&h, &args.iter().map(String::as_str).collect::<Vec<_>>()).await;
     let ask = dm_arrives(&h, "兵庫県よろず支援拠点").await;
     h.press_on(&ask, "同意する").await;
     h.delivered(case, "hyogo-yorozu").await;

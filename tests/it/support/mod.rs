@@ -28,6 +28,26 @@ pub async fn madoguchi_cli(
         .expect("the thread running the madoguchi binary panicked")
 }
 
+/// Runs `madoguchi cases ARGS` as staff `cli:tanaka` on the app's
+/// database and dialogs, beside the running app; asserts it succeeded and
+/// returns what it printed.
+pub async fn cases_cli(db: &std::path::Path, dialogs: &std::path::Path, args: &[&str]) -> String {
+    let mut all: Vec<std::ffi::OsString> = vec!["cases".into()];
+    all.extend(args.iter().map(Into::into));
+    all.extend(["--as".into(), "cli:tanaka".into(), "--db".into()]);
+    all.push(db.into());
+    all.push("--dialogs".into());
+    all.push(dialogs.into());
+    let out = madoguchi_cli(all).await;
+    let so = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{so}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    so
+}
+
 /// A fixed instant for tests: 2026-11-21 10:00 in Japan.
 pub fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 21, 1, 0, 0).unwrap()
