@@ -465,6 +465,9 @@ pub struct Outbox {
     /// Rate-limit scopes and when they open again.
     blocked: Mutex<HashMap<String, DateTime<Utc>>>,
     wake: Arc<Notify>,
+    /// The local inbox whose `admin/` folder is told what fails for good
+    /// ([`Outbox::with_admin_inbox`]).
+    admin_inbox: Option<std::path::PathBuf>,
 }
 
 /// A lease owner name: host, process and start time, so two instances on
@@ -496,6 +499,41 @@ impl Outbox {
             owner: worker_name(),
             blocked: Mutex::new(HashMap::new()),
             wake: Arc::new(Notify::new()),
+            admin_inbox: None,
+        }
+    }
+
+    /// Tells the administrators, as files in `INBOX/admin/` (one per
+    /// event, written once), when a case delivery fails for good (with how
+    /// many messages wait for its thread), when a message starts waiting
+    /// for such a post, and when a relay message fails for good. Ids and
+    /// reasons only, never what the owner wrote.
+    pub fn with_admin_inbox(mut self, inbox: &std::path::Path) -> Outbox {
+        self.admin_inbox = Some(inbox.to_path_buf());
+        self
+    }
+
+    /// Writes `INBOX/admin/{name}.md` unless it exists (a temporary file
+    /// renamed over it); failures are logged, the outbox goes on.
+    async fn tell_admin(&self, name: String, text: String) {
+        let Some(inbox) = &self.admin_inbox else {
+            return;
+        };
+        let dir = crate::delivery::target_dir(inbox, "admin");
+        let file = name.clone();
+        let r = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let path = dir.join(format!("{name}.md"));
+            if path.exists() {
+                return Ok(());
+            }
+            std::fs::create_dir_all(&dir)?;
+            let tmp = dir.join(format!(".{name}.md.tmp"));
+            std::fs::write(&tmp, text)?;
+            std::fs::rename(&tmp, &path)
+        })
+        .await;
+        if !matches!(r, Ok(Ok(()))) {
+            tracing::error!(file = %file, "cannot tell the administrators through the inbox's admin folder");
         }
     }
 
@@ -688,6 +726,15 @@ impl Outbox {
                 // last error says it from then on.
                 if r.last_error.as_deref() != Some(why.as_str()) {
                     tracing::error!(relay = r.id, case = %r.case, hub = %r.target, transport = %r.transport, "a message for the case thread waits: the case post failed for good; `madoguchi cases show` says what to do");
+                    self.tell_admin(
+                        format!("relay-{}-waiting", r.id),
+                        format!(
+                            "# {case}: 案件スレッドへのメッセージが待機中 / a message for the case thread waits\n\n{why}\n\n原因を直してから `madoguchi cases retry-delivery {case} --hub {hub}` を実行してください。 / Fix the cause, then run `madoguchi cases retry-delivery {case} --hub {hub}`.\n",
+                            case = r.case,
+                            hub = r.target,
+                        ),
+                    )
+                    .await;
                 }
                 let wait = Fail::RetryAfter {
                     wait: self.cfg.poll_interval() * POST_FAILED_RECHECK_POLLS,
@@ -768,6 +815,19 @@ impl Outbox {
             tracing::warn!(relay = r.id, case = %r.case, "the relay message's lease ran out and another worker took it over; this attempt's result is dropped");
             return Ok(());
         }
+        if let AttemptOutcome::Failed { error } = &outcome {
+            self.tell_admin(
+                format!("relay-{}-failed", r.id),
+                format!(
+                    "# {case}: メッセージを送れませんでした / a relay message failed for good\n\n- kind: {kind}\n- platform: {t}\n- to: {target}\n- reason: {error}\n\n`madoguchi cases show {case}` に記録があります。 / See `madoguchi cases show {case}`.\n",
+                    case = r.case,
+                    kind = r.kind.name(),
+                    t = r.transport,
+                    target = if r.kind == RelayKind::ToOwner { "the owner" } else { r.target.as_str() },
+                ),
+            )
+            .await;
+        }
         Ok(())
     }
 
@@ -805,6 +865,31 @@ impl Outbox {
             .store
             .record_leased_attempt(d.id, &self.owner, &outcome, now)
             .await?;
+        if let (true, AttemptOutcome::Failed { error }) = (ours, &outcome) {
+            let waiting = self
+                .store
+                .relays_of_case(d.case)
+                .await?
+                .iter()
+                .filter(|r| {
+                    r.kind == RelayKind::ToHub
+                        && r.status == crate::store::DeliveryStatus::Pending
+                        && r.target == d.hub_id
+                        && r.transport == d.transport
+                })
+                .count();
+            self.tell_admin(
+                format!("delivery-{}-failed", d.id),
+                format!(
+                    "# {case}: 案件の配信に失敗しました / a case delivery failed for good\n\n- hub: {hub}\n- platform: {t} ({target})\n- reason: {error}\n- 待機中のスレッド宛メッセージ / messages waiting for its thread: {waiting}\n\n原因を直してから `madoguchi cases retry-delivery {case} --hub {hub}` を実行すると、案件が投稿され、待機中のメッセージも続きます。 / Fix the cause, then `madoguchi cases retry-delivery {case} --hub {hub}`: the case is posted and the waiting messages follow.\n",
+                    case = d.case,
+                    hub = d.hub_id,
+                    t = d.transport,
+                    target = d.target,
+                ),
+            )
+            .await;
+        }
         let result = if ours {
             Handling::Recorded(outcome)
         } else {
@@ -972,7 +1057,8 @@ pub fn for_run(
         runner.clock().clone(),
         cfg.outbox.clone(),
     )
-    .with_sender(Arc::new(local::LocalSender::new(inbox)));
+    .with_sender(Arc::new(local::LocalSender::new(inbox)))
+    .with_admin_inbox(inbox);
     if let Some(s) = slack {
         outbox = outbox.with_sender(s);
     }
