@@ -374,7 +374,7 @@ pub fn unserved(ops: &crate::store::facts::OpsCounts, served: &[&str]) -> Vec<St
                 _ => "run a version of madoguchi that has this platform",
             };
             format!(
-                "{d} case delivery(ies) and {r} relay message(s) wait for {t}, which this process does not run: nothing is sent there until {how}; `madoguchi cases show CASE` lists a case's waiting messages, and a hub can be moved to a configured platform in routing.yaml and the case forwarded"
+                "{d} case delivery(ies) and {r} relay message(s) wait for {t}, which this process does not run: nothing is sent there until you {how}; `madoguchi cases show CASE` lists a case's waiting messages, and a hub can be moved to a configured platform in routing.yaml and the case forwarded"
             )
         })
         .collect()
