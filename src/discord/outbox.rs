@@ -357,7 +357,9 @@ impl Bot {
     /// or the thread of the case's post for the hub (made on first use).
     /// Each piece carries the nonce `mdg-r{relay}p{piece}` with
     /// `enforce_nonce`, so a retry after an unknown outcome gets the
-    /// earlier message back instead of a second one.
+    /// earlier message back instead of a second one; a retry after
+    /// Discord's nonce window first looks for the piece in the channel
+    /// ([`Bot::find_relay_piece`]).
     async fn try_relay(
         &self,
         r: &RelayRecord,
