@@ -45,6 +45,13 @@ struct DeliveryLabel {
     status: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RelayLabel {
+    transport: String,
+    kind: String,
+    status: String,
+}
+
 struct Counters {
     turns: Family<PlatformLabel, Counter>,
     reasks: Family<PlatformLabel, Counter>,
@@ -126,6 +133,21 @@ pub async fn render(store: &dyn Store, now: DateTime<Utc>) -> crate::store::Resu
         "deliveries",
         "Case deliveries pending or failed, by transport (stored)",
         deliveries,
+    );
+    let relays = Family::<RelayLabel, Gauge>::default();
+    for (t, k, s, n) in &ops.relays {
+        relays
+            .get_or_create(&RelayLabel {
+                transport: t.clone(),
+                kind: k.clone(),
+                status: s.clone(),
+            })
+            .set(*n);
+    }
+    reg.register(
+        "relays",
+        "Relay messages (to owners, to case threads, erase jobs) pending or failed, by transport and kind (stored); pending ones include those waiting for a case post that failed",
+        relays,
     );
     let due = Gauge::<i64>::default();
     due.set(ops.reminders_due);

@@ -68,7 +68,10 @@ pub struct What {
 }
 
 /// Where the case's thread for `hub` is: the platform of its post, or of
-/// its delivery while the post is not made yet.
+/// its delivery while the post is not made yet. A delivery that failed
+/// for good counts too: a message for its thread is queued and waits
+/// there, visibly, until the case is posted (see
+/// [`crate::outbox::waiting_for_post`]), instead of being dropped.
 pub fn hub_transport(
     hub: &str,
     posts: &[CasePost],
@@ -81,7 +84,7 @@ pub fn hub_transport(
         .chain(
             deliveries
                 .iter()
-                .filter(|d| d.hub_id == hub && d.status != crate::store::DeliveryStatus::Failed)
+                .filter(|d| d.hub_id == hub)
                 .map(|d| d.transport.as_str()),
         )
         .find(|t| TRANSPORTS.contains(t))
@@ -598,6 +601,35 @@ mod tests {
             }],
             ..Effects::default()
         }
+    }
+
+    /// An owner's message for a hub whose case post failed for good is
+    /// queued for that hub's platform (where it waits for the post to be
+    /// made again), not dropped.
+    #[test]
+    fn a_note_for_a_hub_whose_post_failed_is_queued_not_dropped() {
+        let c = case(Transport::Discord);
+        let rows = plan(
+            &c,
+            &[],
+            &[delivery("a", "slack", DeliveryStatus::Failed)],
+            &reply_fx(),
+            None,
+            What {
+                owner: false,
+                notes: true,
+            },
+        )
+        .unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(
+            (
+                rows[0].kind,
+                rows[0].transport.as_str(),
+                rows[0].target.as_str()
+            ),
+            (RelayKind::ToHub, "slack", "a")
+        );
     }
 
     #[test]

@@ -37,6 +37,19 @@ pub enum CasesCmd {
         /// The case id, e.g. C-000001 or 1.
         id: String,
     },
+    /// Post a case again to a hub whose delivery failed for good (after
+    /// fixing the cause: the channel, the bot's permissions, a token);
+    /// `madoguchi run` posts it, and the messages waiting for its thread
+    /// follow.
+    RetryDelivery {
+        #[command(flatten)]
+        common: Common,
+        /// The case id, e.g. C-000001 or 1.
+        id: String,
+        /// Only the delivery to this hub (default: every failed one).
+        #[arg(long)]
+        hub: Option<String>,
+    },
     /// Take a case on (you become the staff member handling it).
     Claim(ActArgs),
     /// Give a case you hold back to the hub.
@@ -116,6 +129,7 @@ pub async fn cases(cmd: CasesCmd) -> Result<u8> {
             );
             Ok(0)
         }
+        CasesCmd::RetryDelivery { common, id, hub } => retry_delivery(common, &id, hub).await,
         CasesCmd::Claim(a) => act(a, Action::Claim).await,
         CasesCmd::Release(a) => act(a, Action::Release).await,
         CasesCmd::Advance(a) => act(a, Action::Advance).await,
@@ -212,6 +226,33 @@ pub async fn cases(cmd: CasesCmd) -> Result<u8> {
                         .map(|e| format!(" last error: {e}"))
                         .unwrap_or_default()
                 );
+            }
+            let relays = store.relays_of_case(id).await?;
+            if !relays.is_empty() {
+                println!("\nrelay messages:");
+            }
+            for r in &relays {
+                println!(
+                    "  #{} {} via {} → {}: {} (attempts {}){}",
+                    r.id,
+                    r.kind.name(),
+                    r.transport,
+                    r.target,
+                    r.status.name(),
+                    r.attempts,
+                    r.last_error
+                        .as_deref()
+                        .map(|e| format!(" last error: {}", escape::terminal_line(e)))
+                        .unwrap_or_default()
+                );
+            }
+            if relays.iter().any(|r| {
+                r.status == madoguchi::store::DeliveryStatus::Pending
+                    && r.last_error
+                        .as_deref()
+                        .is_some_and(|e| e.starts_with("waiting for the case post"))
+            }) {
+                println!("  → fix the failed delivery's cause, then `madoguchi cases retry-delivery {id}`: the waiting messages follow the post");
             }
             println!("\nhistory:");
             for a in store.audit(Some(id)).await? {
@@ -375,5 +416,48 @@ async fn act(a: ActArgs, action: Action) -> Result<u8> {
         .close()
         .await
         .context("cannot tidy the database after the change")?;
+    Ok(0)
+}
+
+/// `cases retry-delivery`: the case's failed deliveries (to `hub`, or
+/// all) made pending again, with an audit entry each.
+async fn retry_delivery(common: Common, id: &str, hub: Option<String>) -> Result<u8> {
+    let id = CaseId::parse(id)
+        .with_context(|| format!("`{id}` is not a case id: use the form C-000001 or 1"))?;
+    let store = open_store(&common.db).await?;
+    if store.case(id).await?.is_none() {
+        bail!("there is no case {id}; `madoguchi cases list` shows the cases");
+    }
+    let now = chrono::Utc::now();
+    let mut n = 0;
+    for d in store.deliveries(id).await? {
+        if hub.as_deref().is_some_and(|h| h != d.hub_id)
+            || d.status != madoguchi::store::DeliveryStatus::Failed
+        {
+            continue;
+        }
+        if store.retry_delivery(d.id, now).await? {
+            let detail = serde_json::json!({ "hub": d.hub_id, "transport": d.transport, "previous_error": d.last_error });
+            store
+                .append_audit(Some(id), "cli", "delivery_retried", &detail, now)
+                .await?;
+            println!(
+                "{id}: the delivery to {} via {} is pending again; `madoguchi run` with {} posts it, and messages waiting for its thread follow",
+                d.hub_id, d.transport, d.transport
+            );
+            n += 1;
+        }
+    }
+    store
+        .close()
+        .await
+        .context("cannot tidy the database after the change")?;
+    if n == 0 {
+        eprintln!(
+            "{id} has no failed delivery{}: `madoguchi cases show {id}` shows its deliveries",
+            hub.map(|h| format!(" to {h}")).unwrap_or_default()
+        );
+        return Ok(1);
+    }
     Ok(0)
 }

@@ -66,6 +66,22 @@ pub async fn run(args: RunArgs) -> Result<u8> {
             "delivered cases left pending in the local inbox"
         );
     }
+    // Deliveries and relay messages for a platform this process does not
+    // run would wait silently: say so, and what to do.
+    {
+        let mut served = vec!["local"];
+        if token.is_some() {
+            served.push("discord");
+        }
+        if slack.is_some() {
+            served.push("slack");
+        }
+        let ops = store.ops_counts(chrono::Utc::now()).await?;
+        for line in madoguchi::outbox::unserved(&ops, &served) {
+            tracing::warn!("{line}");
+            eprintln!("warning: {line}");
+        }
+    }
     let backend = match &db {
         DbLocation::Sqlite(_) => "sqlite",
         DbLocation::Postgres(_) => "postgres",

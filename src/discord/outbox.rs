@@ -285,19 +285,39 @@ impl Sender for DiscordSender {
         self.bot.try_relay(r, body, case, progress).await
     }
 
-    /// Best effort, as `/forget` on Discord: each failure is logged, and
-    /// the job is not retried.
+    /// Every post and message is tried; a message already gone counts as
+    /// done, so the whole job can run again. Any other failure is given
+    /// to the outbox (the one most worth retrying: a rate limit, then a
+    /// server or network error, then a refusal), which retries the job
+    /// with its backoff and marks it failed with the reason after
+    /// `max_attempts`.
     async fn erase(&self, r: &RelayRecord, job: &crate::relay::Erase) -> Result<(), Fail> {
+        let mut failed = Vec::new();
         for p in job.case_posts(r.case, "discord", r.created_at) {
-            self.bot.tombstone_post(&p).await;
+            failed.extend(self.bot.tombstone_post(&p).await);
         }
         let messages: Vec<(String, String)> = job
             .messages
             .iter()
             .map(|m| (m.channel_id.clone(), m.message_id.clone()))
             .collect();
-        self.bot.delete_relayed(&messages).await;
-        Ok(())
+        failed.extend(self.bot.delete_relayed(&messages).await);
+        let rank = |f: &Fail| match f {
+            Fail::RetryAfter { .. } => 2,
+            Fail::Transient(_) => 1,
+            Fail::Permanent(_) => 0,
+        };
+        let n = failed.len();
+        match failed
+            .iter()
+            .map(|e| classify(e, "erasing a forgotten owner's case"))
+            .max_by_key(rank)
+        {
+            None => Ok(()),
+            Some(Fail::Permanent(e)) => Err(Fail::Permanent(format!("{e} ({n} call(s) failed)"))),
+            Some(Fail::Transient(e)) => Err(Fail::Transient(format!("{e} ({n} call(s) failed)"))),
+            Some(f) => Err(f),
+        }
     }
 
     async fn refresh(&self, case: &CaseRecord, posts: &[CasePost], text: bool) -> Result<(), Fail> {
@@ -351,7 +371,9 @@ impl Bot {
     /// or the thread of the case's post for the hub (made on first use).
     /// Each piece carries the nonce `mdg-r{relay}p{piece}` with
     /// `enforce_nonce`, so a retry after an unknown outcome gets the
-    /// earlier message back instead of a second one.
+    /// earlier message back instead of a second one; a retry after
+    /// Discord's nonce window first looks for the piece in the channel
+    /// ([`Bot::find_relay_piece`]).
     async fn try_relay(
         &self,
         r: &RelayRecord,
@@ -422,6 +444,23 @@ impl Bot {
         let pieces = render::split_text(&text, 1900);
         let last = pieces.len().saturating_sub(1);
         for (i, piece) in pieces.iter().enumerate().skip(progress.done()) {
+            // Only the first piece still to post can have been made by an
+            // attempt whose outcome is unknown: each piece is recorded
+            // before the next is sent. The nonce below covers a retry in
+            // Discord's window; this covers one after it.
+            if progress.unknown() && i == progress.done() {
+                if let Some(m) = self.find_relay_piece(r, channel, piece).await? {
+                    tracing::info!(relay = r.id, case = %r.case, piece = i, "found the piece an earlier attempt posted; not posting it again");
+                    if !progress
+                        .posted(&channel.to_string(), &m.to_string())
+                        .await?
+                    {
+                        self.delete_for_forgotten(channel, m).await;
+                        return Err(Fail::Permanent("the owner deleted their data".into()));
+                    }
+                    continue;
+                }
+            }
             let mut msg = json!({
                 "content": piece,
                 "allowed_mentions": { "parse": [] },
@@ -448,13 +487,7 @@ impl Bot {
                 .await?
             {
                 // The owner was forgotten meanwhile: the piece goes again.
-                if let Err(e) = self
-                    .http
-                    .delete_message(channel, m, Some("the owner deleted their data"))
-                    .await
-                {
-                    tracing::warn!(error = %e, "could not delete a relayed message of a forgotten owner");
-                }
+                self.delete_for_forgotten(channel, m).await;
                 return Err(Fail::Permanent("the owner deleted their data".into()));
             }
         }
@@ -485,6 +518,31 @@ impl Bot {
             .map(|p| p.message_id)
             .collect();
         let since = case.created_at - chrono::Duration::minutes(1);
+        let found = self
+            .search_channel(channel, since, "an earlier post of the case", |m| {
+                m.author.bot
+                    && !others.contains(&m.id.to_string())
+                    && m.embeds
+                        .iter()
+                        .any(|e| e.footer.as_ref().is_some_and(|f| f.text == footer))
+            })
+            .await?;
+        Ok(found.map(|m| m.to_string()))
+    }
+
+    /// The oldest of the channel's messages since `since` for which
+    /// `wanted` holds: the channel is read back page by page (newest
+    /// first) until messages older than `since` (by their ids' time), at
+    /// most [`SEARCH_PAGES`] pages. What a post whose outcome was unknown
+    /// (a case post, a relayed piece) is looked for with before it is
+    /// made again.
+    async fn search_channel(
+        &self,
+        channel: ChannelId,
+        since: chrono::DateTime<chrono::Utc>,
+        what: &str,
+        wanted: impl Fn(&serenity::all::Message) -> bool,
+    ) -> Result<Option<MessageId>, Fail> {
         let mut found = None;
         let mut before: Option<MessageId> = None;
         for _ in 0..SEARCH_PAGES {
@@ -496,27 +554,71 @@ impl Bot {
                     Some(SEARCH_LIMIT),
                 )
                 .await
-                .map_err(|e| classify(&e, "looking for an earlier post of the case"))?;
+                .map_err(|e| classify(&e, &format!("looking for {what}")))?;
             // Newest first: the last match is the oldest so far.
-            if let Some(m) = page.iter().rev().find(|m| {
-                m.author.bot
-                    && !others.contains(&m.id.to_string())
-                    && m.embeds
-                        .iter()
-                        .any(|e| e.footer.as_ref().is_some_and(|f| f.text == footer))
-            }) {
-                found = Some(m.id.to_string());
+            if let Some(m) = page.iter().rev().find(|m| wanted(m)) {
+                found = Some(m.id);
             }
             let Some(oldest) = page.last() else { break };
-            let older_than_case =
+            let older =
                 chrono::DateTime::from_timestamp(oldest.id.created_at().unix_timestamp(), 0)
                     .is_some_and(|t| t < since);
-            if page.len() < SEARCH_LIMIT as usize || older_than_case {
+            if page.len() < SEARCH_LIMIT as usize || older {
                 break;
             }
             before = Some(oldest.id);
         }
         Ok(found)
+    }
+
+    /// Deletes a relayed piece recorded after its owner was forgotten.
+    async fn delete_for_forgotten(&self, channel: ChannelId, m: MessageId) {
+        if let Err(e) = self
+            .http
+            .delete_message(channel, m, Some("the owner deleted their data"))
+            .await
+        {
+            tracing::warn!(error = %e, "could not delete a relayed message of a forgotten owner");
+        }
+    }
+
+    /// A piece of relay message `r` that an earlier attempt may have
+    /// posted without learning so (a response lost after Discord made the
+    /// message, past the nonce's few minutes). Discord keeps nothing but
+    /// the text of a plain message, so the marker is the piece itself:
+    /// the bot's own message in `channel` with exactly this text, made
+    /// after the relay was queued (less a minute for clocks), that is not
+    /// already recorded for another relay message of the owner (the same
+    /// words relayed twice are two messages).
+    async fn find_relay_piece(
+        &self,
+        r: &RelayRecord,
+        channel: ChannelId,
+        piece: &str,
+    ) -> Result<Option<MessageId>, Fail> {
+        let recorded: std::collections::HashSet<String> = self
+            .store
+            .relay_messages_of_user(&r.user)
+            .await
+            .map_err(|e| Fail::Transient(format!("store: {e}")))?
+            .into_iter()
+            .map(|m| m.message_id)
+            .collect();
+        let since = r.created_at - chrono::Duration::minutes(1);
+        let piece = piece.trim();
+        self.search_channel(
+            channel,
+            since,
+            "an earlier post of a relayed message",
+            |m| {
+                m.author.bot
+                    && m.content.trim() == piece
+                    && !recorded.contains(&m.id.to_string())
+                    && chrono::DateTime::from_timestamp(m.id.created_at().unix_timestamp(), 0)
+                        .is_some_and(|t| t >= since)
+            },
+        )
+        .await
     }
 
     /// One attempt: the case message (once), carrying the intro; the thread

@@ -839,7 +839,9 @@ impl Bot {
             .await?;
         tracing::info!(user = %user, cases = report.cases, "owner data deleted on request");
         for p in &posts {
-            self.tombstone_post(p).await;
+            // Failures are logged; this forget is best effort, as the
+            // owner is answered now.
+            let _ = self.tombstone_post(p).await;
         }
         // What staff's channels hold of the owner's words: their relayed
         // messages and the rest of a long case sheet (each once; a retried
@@ -852,7 +854,7 @@ impl Bot {
             .filter(|m| m.direction == "to_staff" || m.direction == super::outbox::SHEET_PIECE)
             .map(|m| (m.channel_id.clone(), m.message_id.clone()))
             .collect();
-        self.delete_relayed(&messages).await;
+        let _ = self.delete_relayed(&messages).await;
         // A hub on another platform (Slack) is cleaned by that platform's
         // sender, through the outbox, so it is retried and done by
         // whichever instance serves that platform.
@@ -888,11 +890,15 @@ impl Bot {
     /// sheets), each once; ids that are not Discord's are skipped. Used
     /// by `/forget` here and by erase jobs queued by another platform's
     /// forget ([`super::outbox::DiscordSender`]).
-    pub(crate) async fn delete_relayed(&self, messages: &[(String, String)]) {
+    pub(crate) async fn delete_relayed(
+        &self,
+        messages: &[(String, String)],
+    ) -> Vec<serenity::Error> {
+        let mut failed = Vec::new();
         let mut seen = std::collections::HashSet::new();
         for (channel, message) in messages.iter().filter(|m| seen.insert((*m).clone())) {
             if let (Ok(c), Ok(id)) = (channel.parse::<u64>(), message.parse::<u64>()) {
-                if let Err(e) = self
+                match self
                     .http
                     .delete_message(
                         ChannelId::new(c),
@@ -901,9 +907,16 @@ impl Bot {
                     )
                     .await
                 {
-                    tracing::warn!(message = %message, error = %e, "could not delete a relayed message");
+                    Ok(()) => {}
+                    // Already gone (staff deleted it, or an earlier try).
+                    Err(e) if super::status_of(&e) == Some(404) => {}
+                    Err(e) => {
+                        tracing::warn!(message = %message, error = %e, "could not delete a relayed message");
+                        failed.push(e);
+                    }
                 }
             }
         }
+        failed
     }
 }

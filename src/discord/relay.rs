@@ -24,7 +24,12 @@ impl Bot {
     ) -> Result<(), BotError> {
         let key = user_key(msg.author.id);
         let lang = self.lang_for(&key, None, None).await;
-        let Some(post) = post else {
+        // A post still in (or failed in) the outbox: the message is
+        // queued and waits for it. Only a hub without any chat thread (a
+        // local inbox) cannot take it.
+        let deliveries = self.store.deliveries(case.id).await?;
+        let posts: Vec<CasePost> = post.into_iter().cloned().collect();
+        if crate::relay::hub_transport(&case.hub_id, &posts, &deliveries).is_none() {
             let text = self.render_text(
                 lang,
                 &Text::new("owner.case_being_delivered")
@@ -36,7 +41,6 @@ impl Bot {
         };
         // The post may be on another platform (a hub on Slack); the
         // thread is made on first use by the sender that posts there.
-        let _ = post;
         let fx = crate::desk::owner_message(case, &msg.content, !msg.attachments.is_empty());
         let now = self.runner.clock().now();
         let what = crate::relay::What {

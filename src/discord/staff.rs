@@ -426,9 +426,12 @@ impl Bot {
 
     /// After the owner deleted their data: the post keeps only the case id
     /// (its content, which carried the routing reason, is emptied too).
-    pub(crate) async fn tombstone_post(&self, p: &CasePost) {
+    /// Returns the calls that failed (each is logged too), so an erase job
+    /// can be retried; a message or thread already gone (404) is done.
+    pub(crate) async fn tombstone_post(&self, p: &CasePost) -> Vec<serenity::Error> {
+        let mut failed = Vec::new();
         let (Some(c), Some(m)) = (nonzero(&p.channel_id), nonzero(&p.message_id)) else {
-            return;
+            return failed;
         };
         let title = self.staff_text(
             &Text::new("post.deleted_title").arg("case", Arg::code(&p.case.to_string())),
@@ -445,9 +448,6 @@ impl Bot {
                 json!({ "content": "", "embeds": [embed], "components": [] }),
             )
             .await;
-        if let Err(e) = &edited {
-            tracing::warn!(message = %p.message_id, error = %e, "could not clear a case post");
-        }
         // The thread was named after the case's headline (the company). It
         // is the stored one, or one staff started by hand on the post (same
         // id as the message), which the edited message reports; if the edit
@@ -460,8 +460,17 @@ impl Bot {
                 Err(_) => Some((m, false)),
             },
         };
+        match edited {
+            Ok(_) => {}
+            // Deleted by staff: nothing of the owner is left in it.
+            Err(e) if super::status_of(&e) == Some(404) => {}
+            Err(e) => {
+                tracing::warn!(message = %p.message_id, error = %e, "could not clear a case post");
+                failed.push(e);
+            }
+        }
         let Some((t, known)) = thread else {
-            return;
+            return failed;
         };
         let name = truncate(&title, 100);
         match self
@@ -474,19 +483,34 @@ impl Bot {
             .await
         {
             Ok(_) => {}
-            Err(e) if !known && super::status_of(&e) == Some(404) => {
-                tracing::debug!(thread = t, "the case post has no thread to rename");
-                return;
+            Err(e) if super::status_of(&e) == Some(404) => {
+                if known {
+                    tracing::debug!(thread = t, "the case thread is gone already");
+                } else {
+                    tracing::debug!(thread = t, "the case post has no thread to rename");
+                }
+                return failed;
             }
-            Err(e) => tracing::warn!(thread = t, error = %e, "could not rename a case thread"),
+            Err(e) => {
+                tracing::warn!(thread = t, error = %e, "could not rename a case thread");
+                failed.push(e);
+            }
         }
+        // The note is for staff only (nothing of the owner is in it), so a
+        // failure to post it does not hold the erasure back; its nonce
+        // keeps a repeated erasure from posting it twice in Discord's
+        // nonce window.
         let note = self.staff_text(&Text::new("post.deleted_note"));
         if let Err(e) = self
-            .send(ChannelId::new(t), json!({ "content": note }))
+            .send(
+                ChannelId::new(t),
+                json!({ "content": note, "nonce": format!("mdg-x{t}"), "enforce_nonce": true }),
+            )
             .await
         {
             tracing::warn!(thread = t, error = %e, "could not post the deletion note in a case thread");
         }
+        failed
     }
 
     /// `Ok` when the member is staff of the hub (the desk decides, from the

@@ -368,6 +368,81 @@ impl RelayProgress<'_> {
 /// Deliveries leased at a time, per transport.
 const BATCH: i64 = 20;
 
+/// What waits in the store for a platform no sender of this process
+/// serves (`served`: the transports of its senders), one line per
+/// platform saying how much waits and what to do (pure; `madoguchi run`
+/// says it at start). Nothing is said of a platform that is served.
+pub fn unserved(ops: &crate::store::facts::OpsCounts, served: &[&str]) -> Vec<String> {
+    let mut by: std::collections::BTreeMap<&str, (i64, i64)> = Default::default();
+    for (t, s, n) in &ops.deliveries {
+        if s == "pending" && !served.contains(&t.as_str()) {
+            by.entry(t).or_default().0 += n;
+        }
+    }
+    for (t, _, s, n) in &ops.relays {
+        if s == "pending" && !served.contains(&t.as_str()) {
+            by.entry(t).or_default().1 += n;
+        }
+    }
+    by.into_iter()
+        .map(|(t, (d, r))| {
+            let how = match t {
+                "discord" => "set DISCORD_TOKEN for `madoguchi run` (here or on another instance on this database)",
+                "slack" => "set SLACK_BOT_TOKEN and SLACK_APP_TOKEN for `madoguchi run` (here or on another instance on this database)",
+                "local" => "run `madoguchi run` or `madoguchi chat` with the inbox folder",
+                _ => "run a version of madoguchi that has this platform",
+            };
+            format!(
+                "{d} case delivery(ies) and {r} relay message(s) wait for {t}, which this process does not run: nothing is sent there until you {how}; `madoguchi cases show CASE` lists a case's waiting messages, and a hub can be moved to a configured platform in routing.yaml and the case forwarded"
+            )
+        })
+        .collect()
+}
+
+/// How many poll intervals a message waiting for a case post that failed
+/// for good waits before it looks again whether the case was posted since
+/// (a minute with the default interval).
+const POST_FAILED_RECHECK_POLLS: u32 = 30;
+
+/// Why a message for a hub's case thread cannot be sent now, when the
+/// case was never posted to that hub on the message's platform and every
+/// delivery there failed for good (pure). Such a message is not dropped
+/// and not failed: it waits, pending, with this reason as its last error
+/// (shown by `madoguchi cases show` and counted in `/metrics`), and goes
+/// out once the case is posted (a delivery made pending again). While the
+/// delivery is merely pending, the sender's own wait applies.
+pub fn waiting_for_post(
+    r: &RelayRecord,
+    posts: &[crate::store::CasePost],
+    deliveries: &[DeliveryRecord],
+) -> Option<String> {
+    if r.kind != RelayKind::ToHub
+        || posts
+            .iter()
+            .any(|p| p.hub_id == r.target && p.transport == r.transport)
+    {
+        return None;
+    }
+    let mine: Vec<&DeliveryRecord> = deliveries
+        .iter()
+        .filter(|d| d.hub_id == r.target && d.transport == r.transport)
+        .collect();
+    let last = mine.last()?;
+    if mine
+        .iter()
+        .any(|d| d.status != crate::store::DeliveryStatus::Failed)
+    {
+        return None;
+    }
+    Some(format!(
+        "waiting for the case post: the delivery of {} to {} on {} failed for good ({}); this message is sent once the case is posted there",
+        r.case,
+        r.target,
+        r.transport,
+        last.last_error.as_deref().unwrap_or("no reason recorded")
+    ))
+}
+
 /// What happened to one leased delivery in a pass.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Handled {
@@ -409,6 +484,9 @@ pub struct Outbox {
     /// Rate-limit scopes and when they open again.
     blocked: Mutex<HashMap<String, DateTime<Utc>>>,
     wake: Arc<Notify>,
+    /// The local inbox whose `admin/` folder is told what fails for good
+    /// ([`Outbox::with_admin_inbox`]).
+    admin_inbox: Option<std::path::PathBuf>,
 }
 
 /// A lease owner name: host, process and start time, so two instances on
@@ -440,6 +518,41 @@ impl Outbox {
             owner: worker_name(),
             blocked: Mutex::new(HashMap::new()),
             wake: Arc::new(Notify::new()),
+            admin_inbox: None,
+        }
+    }
+
+    /// Tells the administrators, as files in `INBOX/admin/` (one per
+    /// event, written once), when a case delivery fails for good (with how
+    /// many messages wait for its thread), when a message starts waiting
+    /// for such a post, and when a relay message fails for good. Ids and
+    /// reasons only, never what the owner wrote.
+    pub fn with_admin_inbox(mut self, inbox: &std::path::Path) -> Outbox {
+        self.admin_inbox = Some(inbox.to_path_buf());
+        self
+    }
+
+    /// Writes `INBOX/admin/{name}.md` unless it exists (a temporary file
+    /// renamed over it); failures are logged, the outbox goes on.
+    async fn tell_admin(&self, name: String, text: String) {
+        let Some(inbox) = &self.admin_inbox else {
+            return;
+        };
+        let dir = crate::delivery::target_dir(inbox, "admin");
+        let file = name.clone();
+        let r = tokio::task::spawn_blocking(move || -> std::io::Result<()> {
+            let path = dir.join(format!("{name}.md"));
+            if path.exists() {
+                return Ok(());
+            }
+            std::fs::create_dir_all(&dir)?;
+            let tmp = dir.join(format!(".{name}.md.tmp"));
+            std::fs::write(&tmp, text)?;
+            std::fs::rename(&tmp, &path)
+        })
+        .await;
+        if !matches!(r, Ok(Ok(()))) {
+            tracing::error!(file = %file, "cannot tell the administrators through the inbox's admin folder");
         }
     }
 
@@ -628,6 +741,32 @@ impl Outbox {
             let result = self.refresh(sender, &r).await;
             return self.record_relay_result(&r, result).await;
         }
+        if r.kind == RelayKind::ToHub {
+            let posts = self.store.case_posts(r.case).await?;
+            let deliveries = self.store.deliveries(r.case).await?;
+            if let Some(why) = waiting_for_post(&r, &posts, &deliveries) {
+                // Said once, when the message starts waiting; the row's
+                // last error says it from then on.
+                if r.last_error.as_deref() != Some(why.as_str()) {
+                    tracing::error!(relay = r.id, case = %r.case, hub = %r.target, transport = %r.transport, "a message for the case thread waits: the case post failed for good; `madoguchi cases show` says what to do");
+                    self.tell_admin(
+                        format!("relay-{}-waiting", r.id),
+                        format!(
+                            "# {case}: 案件スレッドへのメッセージが待機中 / a message for the case thread waits\n\n{why}\n\n原因を直してから `madoguchi cases retry-delivery {case} --hub {hub}` を実行してください。 / Fix the cause, then run `madoguchi cases retry-delivery {case} --hub {hub}`.\n",
+                            case = r.case,
+                            hub = r.target,
+                        ),
+                    )
+                    .await;
+                }
+                let wait = Fail::RetryAfter {
+                    wait: self.cfg.poll_interval() * POST_FAILED_RECHECK_POLLS,
+                    scope: None,
+                    error: why,
+                };
+                return self.record_relay_result(&r, Err(wait)).await;
+            }
+        }
         let body = r.body.as_deref().map(crate::relay::Body::parse);
         let progress = RelayProgress {
             store: self.store.as_ref(),
@@ -744,6 +883,19 @@ impl Outbox {
             tracing::warn!(relay = r.id, case = %r.case, "the relay message's lease ran out and another worker took it over; this attempt's result is dropped");
             return Ok(());
         }
+        if let AttemptOutcome::Failed { error } = &outcome {
+            self.tell_admin(
+                format!("relay-{}-failed", r.id),
+                format!(
+                    "# {case}: メッセージを送れませんでした / a relay message failed for good\n\n- kind: {kind}\n- platform: {t}\n- to: {target}\n- reason: {error}\n\n`madoguchi cases show {case}` に記録があります。 / See `madoguchi cases show {case}`.\n",
+                    case = r.case,
+                    kind = r.kind.name(),
+                    t = r.transport,
+                    target = if r.kind == RelayKind::ToOwner { "the owner" } else { r.target.as_str() },
+                ),
+            )
+            .await;
+        }
         Ok(())
     }
 
@@ -781,6 +933,31 @@ impl Outbox {
             .store
             .record_leased_attempt(d.id, &self.owner, &outcome, now)
             .await?;
+        if let (true, AttemptOutcome::Failed { error }) = (ours, &outcome) {
+            let waiting = self
+                .store
+                .relays_of_case(d.case)
+                .await?
+                .iter()
+                .filter(|r| {
+                    r.kind == RelayKind::ToHub
+                        && r.status == crate::store::DeliveryStatus::Pending
+                        && r.target == d.hub_id
+                        && r.transport == d.transport
+                })
+                .count();
+            self.tell_admin(
+                format!("delivery-{}-failed", d.id),
+                format!(
+                    "# {case}: 案件の配信に失敗しました / a case delivery failed for good\n\n- hub: {hub}\n- platform: {t} ({target})\n- reason: {error}\n- 待機中のスレッド宛メッセージ / messages waiting for its thread: {waiting}\n\n原因を直してから `madoguchi cases retry-delivery {case} --hub {hub}` を実行すると、案件が投稿され、待機中のメッセージも続きます。 / Fix the cause, then `madoguchi cases retry-delivery {case} --hub {hub}`: the case is posted and the waiting messages follow.\n",
+                    case = d.case,
+                    hub = d.hub_id,
+                    t = d.transport,
+                    target = d.target,
+                ),
+            )
+            .await;
+        }
         let result = if ours {
             Handling::Recorded(outcome)
         } else {
@@ -948,7 +1125,8 @@ pub fn for_run(
         runner.clock().clone(),
         cfg.outbox.clone(),
     )
-    .with_sender(Arc::new(local::LocalSender::new(inbox)));
+    .with_sender(Arc::new(local::LocalSender::new(inbox)))
+    .with_admin_inbox(inbox);
     if let Some(s) = slack {
         outbox = outbox.with_sender(s);
     }
@@ -956,4 +1134,110 @@ pub fn for_run(
         outbox = outbox.with_sender(crate::discord::sender(cfg, t, runner));
     }
     outbox
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::ids::{CaseId, Transport, UserKey};
+    use crate::store::{CasePost, DeliveryStatus};
+
+    fn relay(kind: RelayKind) -> RelayRecord {
+        let now = chrono::Utc::now();
+        RelayRecord {
+            id: 7,
+            case: CaseId(3),
+            user: UserKey::new(Transport::Discord, "42").unwrap(),
+            kind,
+            transport: "slack".into(),
+            target: "a".into(),
+            body: Some("{}".into()),
+            status: DeliveryStatus::Pending,
+            attempts: 0,
+            next_attempt_at: now,
+            last_error: None,
+            message_ids: vec![],
+            created_at: now,
+            delivered_at: None,
+        }
+    }
+
+    fn delivery(hub: &str, status: DeliveryStatus) -> DeliveryRecord {
+        let now = chrono::Utc::now();
+        DeliveryRecord {
+            id: 1,
+            case: CaseId(3),
+            hub_id: hub.into(),
+            transport: "slack".into(),
+            target: "C1".into(),
+            status,
+            attempts: 12,
+            next_attempt_at: now,
+            last_error: Some("channel_not_found".into()),
+            external_id: None,
+            created_at: now,
+            delivered_at: None,
+        }
+    }
+
+    /// A message for a thread whose post failed for good waits with the
+    /// reason; one whose post is only pending, or made, does not.
+    #[test]
+    fn a_thread_message_waits_with_its_reason_only_while_the_post_failed() {
+        let r = relay(RelayKind::ToHub);
+        let failed = [delivery("a", DeliveryStatus::Failed)];
+        let why = waiting_for_post(&r, &[], &failed).expect("waits");
+        assert!(
+            why.contains("failed for good") && why.contains("channel_not_found"),
+            "{why}"
+        );
+        assert_eq!(
+            waiting_for_post(&r, &[], &[delivery("a", DeliveryStatus::Pending)]),
+            None
+        );
+        assert_eq!(
+            waiting_for_post(&r, &[], &[delivery("b", DeliveryStatus::Failed)]),
+            None
+        );
+        let post = CasePost {
+            case: CaseId(3),
+            hub_id: "a".into(),
+            transport: "slack".into(),
+            channel_id: "C1".into(),
+            message_id: "1.2".into(),
+            thread_id: None,
+            created_at: chrono::Utc::now(),
+        };
+        assert_eq!(waiting_for_post(&r, &[post], &failed), None);
+        assert_eq!(
+            waiting_for_post(&relay(RelayKind::ToOwner), &[], &failed),
+            None
+        );
+    }
+
+    /// What waits for a platform this process does not run is named with
+    /// what to do; a served platform and failed rows are not mentioned.
+    #[test]
+    fn pending_work_for_a_platform_not_run_is_named() {
+        let ops = crate::store::facts::OpsCounts {
+            deliveries: vec![
+                ("discord".into(), "pending".into(), 2),
+                ("slack".into(), "pending".into(), 1),
+                ("slack".into(), "failed".into(), 5),
+            ],
+            relays: vec![
+                ("slack".into(), "to_hub".into(), "pending".into(), 3),
+                ("slack".into(), "erase".into(), "pending".into(), 1),
+            ],
+            ..Default::default()
+        };
+        let lines = unserved(&ops, &["local", "discord"]);
+        assert_eq!(lines.len(), 1, "{lines:?}");
+        assert!(
+            lines[0].starts_with("1 case delivery(ies) and 4 relay message(s) wait for slack")
+                && lines[0].contains("SLACK_BOT_TOKEN"),
+            "{lines:?}"
+        );
+        assert!(unserved(&ops, &["local", "discord", "slack"]).is_empty());
+    }
 }

@@ -133,9 +133,12 @@ impl Bot {
         };
         let lang = self.lang_for(key, None).await;
         let posts = self.store.case_posts(case.id).await?;
-        let key_text = if crate::relay::hub_transport(&case.hub_id, &posts, &[]).is_none() {
-            // Not posted in a chat yet: the owner hears so, and nothing is
-            // queued for a thread that does not exist.
+        let deliveries = self.store.deliveries(case.id).await?;
+        let key_text = if crate::relay::hub_transport(&case.hub_id, &posts, &deliveries).is_none() {
+            // No chat thread at the hub at all (a local inbox only): the
+            // owner hears so, and nothing is queued for a thread that
+            // cannot exist. A post still in (or failed in) the outbox gets
+            // the message queued; it waits for the post.
             "owner.case_being_delivered"
         } else {
             let fx = desk::owner_message(&case, text, false);

@@ -119,6 +119,9 @@ pub struct DeliveryFact {
 pub struct OpsCounts {
     /// `(transport, status, count)` of deliveries that are pending or failed.
     pub deliveries: Vec<(String, String, i64)>,
+    /// `(transport, kind, status, count)` of relay messages that are
+    /// pending or failed (`kind`: to_owner, to_hub, erase).
+    pub relays: Vec<(String, String, String, i64)>,
     /// `(transport of the owner, count)` of routed cases.
     pub cases_routed: Vec<(String, i64)>,
     /// Open (unclaimed) cases past their hub's claim limit (business hours).

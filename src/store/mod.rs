@@ -1106,6 +1106,10 @@ pub trait Store: Send + Sync + 'static {
     /// business-hour limits as the reminders and the report) and reminders
     /// sent (audit entries).
     async fn ops_counts(&self, now: DateTime<Utc>) -> Result<facts::OpsCounts>;
+    /// Makes a delivery that failed for good pending again, due at `now`,
+    /// with a fresh count of attempts (an administrator fixed the cause);
+    /// false when it had not failed.
+    async fn retry_delivery(&self, id: i64, now: DateTime<Utc>) -> Result<bool>;
     /// Claims a post made once per key (the monthly KPI summary): true when
     /// this call claimed it, false when it was claimed before (by this or
     /// another instance, before a restart too).

@@ -2842,6 +2842,19 @@ impl Store for SqliteStore {
         Ok(out)
     }
 
+    async fn retry_delivery(&self, id: i64, now: DateTime<Utc>) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = ?, last_error = NULL,
+             lease_owner = NULL, lease_until = NULL WHERE id = ? AND status = 'failed'",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
     async fn ops_counts(&self, now: DateTime<Utc>) -> Result<facts::OpsCounts> {
         let mut out = facts::OpsCounts::default();
         let rows = sqlx::query(
@@ -2853,6 +2866,20 @@ impl Store for SqliteStore {
         for r in &rows {
             out.deliveries.push((
                 r.try_get("transport")?,
+                r.try_get("status")?,
+                r.try_get("n")?,
+            ));
+        }
+        let rows = sqlx::query(
+            "SELECT transport, kind, status, COUNT(*) AS n FROM relays WHERE status IN ('pending', 'failed')
+             GROUP BY transport, kind, status ORDER BY transport, kind, status",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &rows {
+            out.relays.push((
+                r.try_get("transport")?,
+                r.try_get("kind")?,
                 r.try_get("status")?,
                 r.try_get("n")?,
             ));

@@ -275,3 +275,58 @@ fn dialogs_check_reports_a_broken_desk_text() {
     );
     assert!(text.contains("1 error(s)"), "{text}");
 }
+
+/// `cases retry-delivery` makes a delivery that failed for good pending
+/// again (audited), once; `cases show` lists the case's relay messages.
+#[test]
+fn a_failed_delivery_is_retried_from_the_terminal() {
+    use madoguchi::store::{AttemptOutcome, NewRelay, RelayKind, Store};
+    let dir = tempfile::tempdir().unwrap();
+    consult(dir.path());
+    let d = dir.path();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = madoguchi::store::sqlite::SqliteStore::open(&d.join("chat.db"))
+            .await
+            .unwrap();
+        let case = madoguchi::domain::ids::CaseId(1);
+        let del = store.deliveries(case).await.unwrap()[0].clone();
+        let failed = AttemptOutcome::Failed {
+            error: "the inbox folder is not writable".into(),
+        };
+        store
+            .record_attempt(del.id, &failed, chrono::Utc::now())
+            .await
+            .unwrap();
+        let user = store.case(case).await.unwrap().unwrap().user;
+        let relay = NewRelay {
+            case,
+            user,
+            kind: RelayKind::ToHub,
+            transport: "slack".into(),
+            target: del.hub_id.clone(),
+            body: "{}".into(),
+        };
+        store
+            .queue_relays(&[relay], chrono::Utc::now())
+            .await
+            .unwrap();
+        store.close().await.unwrap();
+    });
+    let (code, out, _) = cases(d, &["show", "C-000001"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains("failed") && out.contains("relay messages:"),
+        "{out}"
+    );
+    assert!(out.contains("to_hub via slack"), "{out}");
+
+    let (code, out, err) = cases(d, &["retry-delivery", "C-000001"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("pending again"), "{out}");
+    let (_, out, _) = cases(d, &["show", "C-000001"]);
+    assert!(out.contains("delivery_retried"), "{out}");
+    let (code, _, err) = cases(d, &["retry-delivery", "C-000001"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no failed delivery"), "{err}");
+}

@@ -1329,6 +1329,169 @@ async fn relay_between_staff_and_owner_both_ways() {
     h.finish().await;
 }
 
+/// Waits until every relay message of the case is sent or failed.
+async fn relays_settled(h: &Harness, case: CaseId) -> Vec<madoguchi::store::RelayRecord> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        let rs = h.store.relays_of_case(case).await.unwrap();
+        if !rs.is_empty() && rs.iter().all(|r| r.status != DeliveryStatus::Pending) {
+            return rs;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{rs:#?}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// The answer to a relayed piece is lost after Discord made the message
+/// (a 504 at its edge), and the retry comes after Discord's nonce window,
+/// so the nonce no longer returns the first message: the sender finds
+/// the piece among the thread's recent messages and does not post it
+/// again. The owner's later message with the same words is a message of
+/// its own, and is posted.
+#[tokio::test]
+async fn a_relayed_piece_whose_answer_was_lost_past_the_nonce_window_is_posted_once() {
+    let mut h = Harness::new().await;
+    let case = h.consult("株式会社イチドキリ").await;
+    let post = id_of(&h.case_post(PRO_CHANNEL).await);
+    h.discord.set_nonce_window(std::time::Duration::ZERO);
+    let words = "一度だけ届くはずの追伸です";
+    h.discord.fail_next_after_processing(
+        "POST",
+        &format!("/channels/{post}/messages"),
+        Some(words),
+        504,
+        json!({ "message": "Gateway Timeout", "code": 0 }),
+        1,
+    );
+    h.discord.user_sends_dm(OWNER, words).await;
+    let rs = relays_settled(&h, case).await;
+    assert_eq!(rs.len(), 1, "{rs:#?}");
+    assert_eq!(
+        (rs[0].status, rs[0].attempts),
+        (DeliveryStatus::Delivered, 2),
+        "the first attempt's outcome was unknown: {rs:#?}"
+    );
+    let copies = |h: &Harness| -> Vec<String> {
+        h.discord
+            .messages_in(post)
+            .iter()
+            .filter(|m| m["content"].as_str().unwrap_or("").contains(words))
+            .map(|m| m["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(copies(&h).len(), 1, "{:#?}", h.discord.messages_in(post));
+    assert_eq!(
+        rs[0].message_ids,
+        copies(&h),
+        "the message found is recorded (so forget deletes it)"
+    );
+
+    // The same words again: a new message, found nowhere, posted.
+    h.discord.user_sends_dm(OWNER, words).await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    while h.store.relays_of_case(case).await.unwrap().len() < 2 {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    relays_settled(&h, case).await;
+    assert_eq!(copies(&h).len(), 2, "{:#?}", h.discord.messages_in(post));
+    h.finish().await;
+}
+
+/// The case post to the hub fails for good (the bot may not post in the
+/// channel). The owner's later message is not dropped: it is queued for
+/// the case thread and waits, pending, saying why (what `madoguchi cases
+/// show` prints). Once the delivery is made pending again (`madoguchi
+/// cases retry-delivery`, after the permission was fixed) the case is
+/// posted and the waiting message follows into its thread.
+#[tokio::test]
+async fn a_message_for_a_case_whose_post_failed_waits_and_follows_the_retried_post() {
+    let mut h = Harness::new().await;
+    let refusal = json!({ "message": "Missing Permissions", "code": 50013 });
+    let case = h
+        .consult_with(
+            "株式会社マチボウケ",
+            "地域でいちばん信頼される工場にしたい",
+            "新規顧客の開拓とチームづくり",
+            "法人営業の経験5年以上",
+            |d| {
+                d.fail_next(
+                    "POST",
+                    &format!("/channels/{PRO_CHANNEL}/messages"),
+                    403,
+                    refusal,
+                    1,
+                )
+            },
+        )
+        .await;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
+    let failed = loop {
+        let ds = h.store.deliveries(case).await.unwrap();
+        if let Some(d) = ds
+            .iter()
+            .find(|d| d.hub_id == "hyogo-pro" && d.status == DeliveryStatus::Failed)
+        {
+            break d.clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{ds:#?}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+
+    let words = "待っている間の追伸です";
+    h.discord.user_sends_dm(OWNER, words).await;
+    let waiting = loop {
+        let rs = h.store.relays_of_case(case).await.unwrap();
+        if let Some(r) = rs.iter().find(|r| {
+            r.last_error
+                .as_deref()
+                .is_some_and(|e| e.starts_with("waiting for the case post"))
+        }) {
+            break r.clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{rs:#?}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    assert_eq!(waiting.status, DeliveryStatus::Pending, "{waiting:#?}");
+    assert!(
+        waiting.last_error.as_deref().unwrap().contains("403"),
+        "the reason names the delivery's error: {waiting:#?}"
+    );
+    assert!(
+        !h.discord
+            .messages_in(PRO_CHANNEL)
+            .iter()
+            .any(|m| m.to_string().contains("マチボウケ")),
+        "nothing was posted yet"
+    );
+
+    assert!(h
+        .store
+        .retry_delivery(failed.id, chrono::Utc::now())
+        .await
+        .unwrap());
+    let rs = relays_settled(&h, case).await;
+    let r = rs.iter().find(|r| r.id == waiting.id).unwrap();
+    assert_eq!(r.status, DeliveryStatus::Delivered, "{rs:#?}");
+    let post = h
+        .store
+        .case_posts(case)
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|p| p.hub_id == "hyogo-pro")
+        .expect("the case is posted after the retry");
+    let thread: u64 = post.message_id.parse().unwrap();
+    let copies = h
+        .discord
+        .messages_in(thread)
+        .iter()
+        .filter(|m| m["content"].as_str().unwrap_or("").contains(words))
+        .count();
+    assert_eq!(copies, 1, "{:#?}", h.discord.messages_in(thread));
+    h.finish().await;
+}
+
 /// `/reply` in a case thread; waits for the confirmation edit.
 async fn reply_in(h: &mut Harness, thread: u64, text: &str) -> Value {
     h.discord

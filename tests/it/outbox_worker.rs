@@ -537,3 +537,89 @@ async fn a_slow_batch_gives_back_what_its_lease_no_longer_covers(db: TestDb) {
     );
 }
 on_both_backends!(a_slow_batch_gives_back_what_its_lease_no_longer_covers);
+
+/// A delivery that failed for good is made pending again by
+/// `retry_delivery` (what `madoguchi cases retry-delivery` does), due at
+/// the given time with a fresh count of attempts, and only once; a
+/// pending delivery is left as it is. `ops_counts` counts relay messages
+/// by transport, kind and status (for `/metrics` and `madoguchi run`'s
+/// warning about platforms it does not run).
+async fn a_failed_delivery_is_retried_and_relays_are_counted(db: TestDb) {
+    let store = db.open().await;
+    let case = case_with_deliveries(&*store, "w-retry", "slack", 1).await;
+    let d = store.deliveries(case).await.unwrap()[0].clone();
+    assert!(
+        !store.retry_delivery(d.id, t0()).await.unwrap(),
+        "a pending delivery is not retried"
+    );
+    let failed = AttemptOutcome::Failed {
+        error: "channel_not_found".into(),
+    };
+    store.record_attempt(d.id, &failed, t0()).await.unwrap();
+    let later = t0() + Duration::hours(1);
+    assert!(store.retry_delivery(d.id, later).await.unwrap());
+    let row = &store.deliveries(case).await.unwrap()[0];
+    assert_eq!(
+        (
+            row.status,
+            row.attempts,
+            row.next_attempt_at,
+            row.last_error.as_deref()
+        ),
+        (DeliveryStatus::Pending, 0, later, None)
+    );
+    assert!(!store.retry_delivery(d.id, later).await.unwrap(), "once");
+
+    let user = store.case(case).await.unwrap().unwrap().user;
+    let relay = madoguchi::store::NewRelay {
+        case,
+        user,
+        kind: madoguchi::store::RelayKind::ToHub,
+        transport: "slack".into(),
+        target: "h0".into(),
+        body: "{}".into(),
+    };
+    store.queue_relays(&[relay], t0()).await.unwrap();
+    let ops = store.ops_counts(t0()).await.unwrap();
+    assert_eq!(
+        ops.relays,
+        vec![(
+            "slack".to_string(),
+            "to_hub".to_string(),
+            "pending".to_string(),
+            1
+        )]
+    );
+}
+on_both_backends!(a_failed_delivery_is_retried_and_relays_are_counted);
+
+/// A delivery that fails for good is told to the administrators in the
+/// inbox's `admin/` folder, once, with the reason and what to run; the
+/// file names the case, never what the owner wrote.
+async fn a_delivery_failed_for_good_is_told_to_the_admin_inbox(db: TestDb) {
+    let store = db.open().await;
+    let case = case_with_deliveries(&*store, "w-admin", "slack", 1).await;
+    let clock = Arc::new(FixedClock::new(t0() + Duration::seconds(1)));
+    let s =
+        Arc::new(Scripted::new("slack").answer(Err(Fail::Permanent("channel_not_found".into()))));
+    let inbox = tempfile::tempdir().unwrap();
+    let o = Outbox::new(store.arc(), clock.clone(), cfg())
+        .named("w")
+        .with_sender(s)
+        .with_admin_inbox(inbox.path());
+    o.run_once().await.unwrap();
+    let d = &store.deliveries(case).await.unwrap()[0];
+    assert_eq!(d.status, DeliveryStatus::Failed);
+    let file = inbox
+        .path()
+        .join("admin")
+        .join(format!("delivery-{}-failed.md", d.id));
+    let text = std::fs::read_to_string(&file).expect("the admin is told");
+    assert!(
+        text.contains(&case.to_string())
+            && text.contains("channel_not_found")
+            && text.contains("retry-delivery"),
+        "{text}"
+    );
+}
+on_both_backends!(a_delivery_failed_for_good_is_told_to_the_admin_inbox);

@@ -1610,14 +1610,16 @@ async fn forward_outside_consent_asks_the_owner_first() {
     assert_eq!(about_yorozu, [false, true]);
     h.finish().await;
 }
-/// An owner on Slack whose case went to a hub on Discord forgets on
-/// Slack: the Discord case post becomes a tombstone and the owner's
-/// message relayed into its thread is deleted, by the Discord sender
-/// through the outbox (an erase job).
-#[tokio::test]
-async fn a_slack_owner_who_forgets_is_erased_from_a_discord_hub_too() {
-    let mut h = Harness::cross().await;
-    let company = "株式会社ワスレルギャク";
+/// An owner on Slack whose case went to a hub on Discord, with one
+/// message relayed into the Discord thread, forgets on Slack after
+/// `faults` were set on the Discord stand-in (given the post's and the
+/// relayed message's ids). Returns the case's relay rows once settled,
+/// the post's id and the relayed message's id.
+async fn slack_owner_forgets_with_a_discord_hub(
+    h: &mut Harness,
+    company: &str,
+    faults: impl FnOnce(&crate::support::discord::DiscordStandIn, u64, u64),
+) -> (Vec<madoguchi::store::RelayRecord>, u64, u64) {
     let case = h.consult(company, |_| {}).await;
     h.delivered(case, "hyogo-pro").await;
     let post: u64 = h
@@ -1646,13 +1648,15 @@ async fn a_slack_owner_who_forgets_is_erased_from_a_discord_hub_too() {
                 })
         })
         .await;
-    let relayed_id = relayed.response.as_ref().unwrap()["id"]
+    let relayed_id: u64 = relayed.response.as_ref().unwrap()["id"]
         .as_str()
         .unwrap()
-        .to_string();
-    dm_arrives(&h, "お伝えしました").await;
+        .parse()
+        .unwrap();
+    dm_arrives(h, "お伝えしました").await;
     let before = x.discord.message(post).unwrap();
     assert!(before.to_string().contains(company), "{before}");
+    faults(&x.discord, post, relayed_id);
 
     let ask = h.say("データ削除").await;
     let ask_ts = Harness::ts(&ask);
@@ -1665,15 +1669,29 @@ async fn a_slack_owner_who_forgets_is_erased_from_a_discord_hub_too() {
                 && c.param("text").contains("削除しました")
         })
         .await;
-    let rs = relays_settled(&h, case).await;
+    (relays_settled(h, case).await, post, relayed_id)
+}
+
+/// The erase job of [`slack_owner_forgets_with_a_discord_hub`]'s relays.
+fn erase_job(rs: &[madoguchi::store::RelayRecord]) -> &madoguchi::store::RelayRecord {
     let erase: Vec<_> = rs.iter().filter(|r| r.kind.name() == "erase").collect();
     assert_eq!(erase.len(), 1, "{rs:#?}");
-    assert!(
-        erase[0].transport == "discord"
-            && erase[0].status == DeliveryStatus::Delivered
-            && erase[0].body.is_none(),
-        "{rs:#?}"
-    );
+    assert_eq!(erase[0].transport, "discord", "{rs:#?}");
+    assert!(erase[0].body.is_none(), "{rs:#?}");
+    erase[0]
+}
+
+/// An owner on Slack whose case went to a hub on Discord forgets on
+/// Slack: the Discord case post becomes a tombstone and the owner's
+/// message relayed into its thread is deleted, by the Discord sender
+/// through the outbox (an erase job).
+#[tokio::test]
+async fn a_slack_owner_who_forgets_is_erased_from_a_discord_hub_too() {
+    let mut h = Harness::cross().await;
+    let company = "株式会社ワスレルギャク";
+    let (rs, post, relayed_id) =
+        slack_owner_forgets_with_a_discord_hub(&mut h, company, |_, _, _| {}).await;
+    assert_eq!(erase_job(&rs).status, DeliveryStatus::Delivered, "{rs:#?}");
     let x = h.cross.as_ref().unwrap();
     let after = x.discord.message(post).unwrap();
     let shown = format!("{}{}", after["content"], after["embeds"]);
@@ -1693,9 +1711,105 @@ async fn a_slack_owner_who_forgets_is_erased_from_a_discord_hub_too() {
     let left = x.discord.messages_in(post);
     assert!(
         !left.iter().any(|m| m.to_string().contains("090-0000-0000")
-            || m["id"].as_str() == Some(relayed_id.as_str())),
+            || m["id"].as_str() == Some(relayed_id.to_string().as_str())),
         "{left:#?}"
     );
+    h.finish().await;
+}
+
+/// A Discord call of an erase job that fails with a server error makes
+/// the outbox try the job again (with its backoff) instead of marking it
+/// done: the relayed message is deleted on the second attempt, and the
+/// post's deletion note is not posted twice.
+#[tokio::test]
+async fn a_failed_discord_erase_call_is_retried_until_done() {
+    let mut h = Harness::cross().await;
+    let (rs, post, relayed_id) = slack_owner_forgets_with_a_discord_hub(
+        &mut h,
+        "株式会社ケシナオシ",
+        |d, post, relayed| {
+            d.fail_next(
+                "DELETE",
+                &format!("/channels/{post}/messages/{relayed}"),
+                500,
+                json!({ "message": "Internal Server Error", "code": 0 }),
+                1,
+            )
+        },
+    )
+    .await;
+    let job = erase_job(&rs);
+    assert_eq!(
+        (job.status, job.attempts),
+        (DeliveryStatus::Delivered, 2),
+        "{rs:#?}"
+    );
+    let x = h.cross.as_ref().unwrap();
+    assert!(
+        x.discord.message(relayed_id).is_none(),
+        "the relayed message is deleted after the retry"
+    );
+    let notes = x
+        .discord
+        .messages_in(post)
+        .iter()
+        .filter(|m| m["content"].as_str().unwrap_or("").contains("削除"))
+        .count();
+    assert_eq!(notes, 1, "{:#?}", x.discord.messages_in(post));
+    h.finish().await;
+}
+
+/// A message staff deleted already (404) counts as erased; a refusal
+/// (403, the bot lost Manage Messages) ends the job failed with the
+/// reason at once, for `madoguchi cases show` and the logs.
+#[tokio::test]
+async fn a_discord_erase_counts_a_gone_message_as_done_and_fails_a_refusal_with_its_reason() {
+    let mut h = Harness::cross().await;
+    let (rs, _, _) = slack_owner_forgets_with_a_discord_hub(
+        &mut h,
+        "株式会社キエタ",
+        |d, post, relayed| {
+            d.fail_next(
+                "DELETE",
+                &format!("/channels/{post}/messages/{relayed}"),
+                404,
+                json!({ "message": "Unknown Message", "code": 10008 }),
+                1,
+            )
+        },
+    )
+    .await;
+    let job = erase_job(&rs);
+    assert_eq!(
+        (job.status, job.attempts),
+        (DeliveryStatus::Delivered, 1),
+        "{rs:#?}"
+    );
+    h.finish().await;
+
+    let mut h = Harness::cross().await;
+    let (rs, _, _) = slack_owner_forgets_with_a_discord_hub(
+        &mut h,
+        "株式会社コバム",
+        |d, post, relayed| {
+            d.fail_next(
+                "DELETE",
+                &format!("/channels/{post}/messages/{relayed}"),
+                403,
+                json!({ "message": "Missing Permissions", "code": 50013 }),
+                1,
+            )
+        },
+    )
+    .await;
+    let job = erase_job(&rs);
+    assert_eq!(
+        (job.status, job.attempts),
+        (DeliveryStatus::Failed, 1),
+        "{rs:#?}"
+    );
+    let why = job.last_error.as_deref().unwrap_or_default();
+    assert!(why.contains("403"), "{rs:#?}");
     h.finish().await;
 }
 

@@ -806,6 +806,13 @@ impl DiscordStandIn {
         });
     }
 
+    /// How long a nonce with `enforce_nonce` is remembered (5 minutes by
+    /// default). `Duration::ZERO` plays a retry that comes after Discord's
+    /// window: the same nonce creates a second message.
+    pub fn set_nonce_window(&self, window: std::time::Duration) {
+        self.mutate(|st| st.nonce_window = window);
+    }
+
     /// The JSON body Discord sends with a 429.
     pub fn rate_limit_body(retry_after_secs: f64, global: bool) -> Value {
         json!({ "message": "You are being rate limited.", "retry_after": retry_after_secs, "global": global })

@@ -222,6 +222,9 @@ pub struct State {
     pub channel_messages: HashMap<u64, Vec<u64>>,
     pub dm_channels: HashMap<u64, u64>,
     nonces: Nonces,
+    /// How long Discord remembers a nonce (a few minutes; tests shorten it
+    /// to play a retry that comes after the window).
+    pub nonce_window: Duration,
     pub global_commands: Vec<Value>,
     pub guild_commands: HashMap<u64, Vec<Value>>,
     pub interactions: HashMap<u64, InteractionRec>,
@@ -272,6 +275,7 @@ impl State {
             channel_messages: HashMap::new(),
             dm_channels: HashMap::new(),
             nonces: Nonces::default(),
+            nonce_window: Duration::from_secs(300),
             global_commands: Vec::new(),
             guild_commands: HashMap::new(),
             interactions: HashMap::new(),
@@ -596,7 +600,7 @@ impl State {
                 other => other.to_string(),
             };
             while let Some((at, author, nonce)) = self.nonces.order.front() {
-                if at.elapsed() < Duration::from_secs(300) {
+                if at.elapsed() < self.nonce_window {
                     break;
                 }
                 let k = (*author, nonce.clone());
