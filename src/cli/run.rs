@@ -120,7 +120,7 @@ pub async fn run(args: RunArgs) -> Result<u8> {
     cfg.reminders.elsewhere = true;
     let mut worker = madoguchi::network::worker::TimerWorker::new(
         store.clone(),
-        sinks,
+        sinks.clone(),
         cfg.discord.default_lang,
     );
     worker.sync_every = chrono::Duration::seconds(cfg.reminders.sync_secs.max(1) as i64);
@@ -136,8 +136,12 @@ pub async fn run(args: RunArgs) -> Result<u8> {
         Some(s) => Some(madoguchi::slack::sender(s, runner.clone())?),
         None => None,
     };
+    // What the outbox must tell the administrators (a case that cannot be
+    // posted, a message that waits for it) goes where the monthly summary
+    // goes: the platforms' admin channels, else the inbox's admin folder.
     let outbox =
         madoguchi::outbox::for_run(&cfg, token.as_ref(), slack_sender, &inbox, runner.clone())
+            .with_admin_sinks(sinks)
             .spawn();
     cfg.deliveries = madoguchi::discord::Deliveries::Elsewhere(outbox.waker());
     let ran = match (&db, token, slack) {

@@ -103,7 +103,7 @@ impl NoticeSink for InboxSink {
     /// `INBOX/admin/summary-YYYY-MM.md`, written once.
     async fn admin(&self, post: &crate::report::monthly::AdminPost) -> Result<bool, String> {
         let dir = crate::delivery::target_dir(&self.inbox, "admin");
-        let path = dir.join(crate::report::monthly::inbox_file_name(post.month));
+        let path = dir.join(&post.file);
         let body = format!("{}\n", post.text.trim_end());
         tokio::task::spawn_blocking(move || write_once(&dir, &path, &body))
             .await
@@ -841,11 +841,12 @@ pub fn sinks_for_run(
     Ok(sinks)
 }
 
-/// Sends the administrators' summary to every sink with an admin channel;
-/// to the last-resort sinks when none has one. True when it arrived
-/// somewhere (a platform that failed beside one that took it is logged,
-/// not retried: the others would get it twice).
-async fn post_admin(
+/// Sends an administrators' post (the monthly summary, a message the
+/// outbox cannot deliver) to every sink with an admin channel; to the
+/// last-resort sinks (the inbox's `admin/` folder) when none has one. True
+/// when it arrived somewhere (a platform that failed beside one that took
+/// it is logged, not retried: the others would get it twice).
+pub async fn post_admin(
     sinks: &[Arc<dyn NoticeSink>],
     post: &crate::report::monthly::AdminPost,
 ) -> bool {
@@ -856,7 +857,7 @@ async fn post_admin(
             Ok(r) => reached |= r,
             Err(e) => {
                 failed = true;
-                tracing::warn!(error = %e, key = %post.key, "could not post the monthly summary")
+                tracing::warn!(error = %e, key = %post.key, "could not post to the administrators' channel")
             }
         }
     }
@@ -867,7 +868,7 @@ async fn post_admin(
         match s.admin(post).await {
             Ok(r) => reached |= r,
             Err(e) => {
-                tracing::warn!(error = %e, key = %post.key, "could not write the monthly summary")
+                tracing::warn!(error = %e, key = %post.key, "could not write the administrators' post in the inbox")
             }
         }
     }

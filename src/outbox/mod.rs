@@ -487,6 +487,10 @@ pub struct Outbox {
     /// The local inbox whose `admin/` folder is told what fails for good
     /// ([`Outbox::with_admin_inbox`]).
     admin_inbox: Option<std::path::PathBuf>,
+    /// The run's notice sinks ([`Outbox::with_admin_sinks`]): with them,
+    /// what the administrators must know goes to the Discord or Slack admin
+    /// channel, and to the inbox only when neither has one.
+    admin_sinks: Vec<Arc<dyn crate::network::worker::NoticeSink>>,
 }
 
 /// A lease owner name: host, process and start time, so two instances on
@@ -519,6 +523,7 @@ impl Outbox {
             blocked: Mutex::new(HashMap::new()),
             wake: Arc::new(Notify::new()),
             admin_inbox: None,
+            admin_sinks: Vec::new(),
         }
     }
 
@@ -532,9 +537,34 @@ impl Outbox {
         self
     }
 
-    /// Writes `INBOX/admin/{name}.md` unless it exists (a temporary file
-    /// renamed over it); failures are logged, the outbox goes on.
+    /// Tells the administrators through the admin channels of the run's
+    /// platforms (`admin_channel` on Discord, `SLACK_ADMIN_CHANNEL`), as
+    /// the monthly summary; see [`Outbox::with_admin_sinks`].
+    pub fn with_admin_sinks(
+        mut self,
+        sinks: Vec<Arc<dyn crate::network::worker::NoticeSink>>,
+    ) -> Outbox {
+        self.admin_sinks = sinks;
+        self
+    }
+
+    /// Tells the administrators: in the admin channel of each platform that
+    /// has one, else as `INBOX/admin/{name}.md`, written unless it exists
+    /// (a temporary file renamed over it). Failures are logged, the outbox
+    /// goes on. The texts hold ids, reasons and commands, never what an
+    /// owner wrote.
     async fn tell_admin(&self, name: String, text: String) {
+        if !self.admin_sinks.is_empty() {
+            let post = crate::report::monthly::AdminPost {
+                file: format!("{name}.md"),
+                key: format!("outbox:{name}"),
+                text,
+            };
+            if !crate::network::worker::post_admin(&self.admin_sinks, &post).await {
+                tracing::error!(file = %name, "cannot tell the administrators in a channel or the inbox's admin folder");
+            }
+            return;
+        }
         let Some(inbox) = &self.admin_inbox else {
             return;
         };

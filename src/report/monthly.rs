@@ -37,8 +37,9 @@ pub fn inbox_file_name(month_first: NaiveDate) -> String {
 /// no owner's personal data). Each platform only sends it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdminPost {
-    /// The first day of the month summarised.
-    pub month: NaiveDate,
+    /// The file it becomes in the local inbox's `admin/` folder when no
+    /// chat platform's admin channel takes it.
+    pub file: String,
     /// The key of [`crate::store::Store::claim_admin_post`].
     pub key: String,
     pub text: String,
@@ -48,7 +49,7 @@ pub struct AdminPost {
 pub fn admin_post(report: &super::Report, now: DateTime<Utc>, lang: Lang) -> AdminPost {
     let (month, _) = previous_month(now);
     AdminPost {
-        month,
+        file: inbox_file_name(month),
         key: key(month),
         text: render::summary(report, lang),
     }

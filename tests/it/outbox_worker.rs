@@ -623,3 +623,71 @@ async fn a_delivery_failed_for_good_is_told_to_the_admin_inbox(db: TestDb) {
     );
 }
 on_both_backends!(a_delivery_failed_for_good_is_told_to_the_admin_inbox);
+
+/// With the run's notice sinks (as `madoguchi run` gives them), the same
+/// notice goes to the Discord admin channel (`admin_channel`) through the
+/// Discord stand-in, with no mention parsed, and the inbox gets no file.
+#[tokio::test]
+async fn a_delivery_failed_for_good_is_told_in_the_discord_admin_channel() {
+    const GUILD: u64 = 100000000000000001;
+    const ADMIN: u64 = 100000000000000109;
+    let db = TestDb::sqlite("outbox-admin-discord");
+    let store = db.open().await.arc();
+    let case = case_with_deliveries(&*store, "w-admin-d", "slack", 1).await;
+    let clock = Arc::new(FixedClock::new(t0() + Duration::seconds(1)));
+    let standin = DiscordStandIn::start().await;
+    standin.add_guild(GUILD, "Network");
+    standin.add_text_channel(GUILD, ADMIN, "madoguchi-admins");
+    let mut cfg_d = discord::Config::default();
+    cfg_d.discord.api_base = Some(standin.http_base());
+    cfg_d.discord.admin_channel = Some(ADMIN.to_string());
+    let token = discord::Token::new(&standin.bot_token()).unwrap();
+    let runner = Arc::new(
+        Runner::new(
+            store.clone(),
+            clock.clone(),
+            madoguchi::script::load_dir(&dialogs_dir()).unwrap(),
+            discord::runner_config(&cfg_d),
+        )
+        .await
+        .unwrap(),
+    );
+    let inbox = tempfile::tempdir().unwrap();
+    let sinks = madoguchi::network::worker::sinks_for_run(
+        Some((&cfg_d, &token)),
+        None,
+        inbox.path(),
+        &runner,
+    )
+    .unwrap();
+    let s =
+        Arc::new(Scripted::new("slack").answer(Err(Fail::Permanent("channel_not_found".into()))));
+    let o = Outbox::new(store.clone(), clock.clone(), cfg())
+        .named("w")
+        .with_sender(s)
+        .with_admin_inbox(inbox.path())
+        .with_admin_sinks(sinks);
+    o.run_once().await.unwrap();
+    let d = &store.deliveries(case).await.unwrap()[0];
+    assert_eq!(d.status, DeliveryStatus::Failed);
+    let posted: Vec<_> = standin
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == "POST" && c.path == format!("/channels/{ADMIN}/messages"))
+        .collect();
+    assert_eq!(posted.len(), 1, "{posted:#?}");
+    let body = posted[0].body.clone().unwrap();
+    let text = body["content"].as_str().unwrap();
+    assert!(
+        text.contains(&case.to_string())
+            && text.contains("channel_not_found")
+            && text.contains("retry-delivery"),
+        "{text}"
+    );
+    assert_eq!(
+        body["allowed_mentions"]["parse"],
+        serde_json::json!([]),
+        "{body}"
+    );
+    assert!(!inbox.path().join("admin").exists());
+}
