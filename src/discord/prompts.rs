@@ -51,6 +51,14 @@ impl Prompts {
         store.live_prompt(user).await
     }
 
+    /// Forgets what this process believes about the owner's live prompt
+    /// (a change not yet written is still written): after a send that
+    /// failed, the question may or may not have reached the owner, so the
+    /// next message is judged from the store and the chat's history.
+    pub(crate) fn doubt(&self, user: &UserKey) {
+        lock(&self.known).remove(user);
+    }
+
     pub(crate) fn set(&self, p: LivePrompt) {
         lock(&self.known).insert(p.user.clone(), Some(p.clone()));
         lock(&self.dirty).insert(p.user.clone(), Some(p));

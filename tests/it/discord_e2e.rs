@@ -16,6 +16,7 @@ use serde_json::{json, Value};
 use std::sync::Arc;
 
 mod follow_up;
+mod takeover;
 
 const GUILD: u64 = 600_000_000_000_000_001;
 const OWNER: u64 = 400_000_000_000_000_001;
