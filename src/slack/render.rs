@@ -689,10 +689,13 @@ mod tests {
         assert!(sections
             .iter()
             .all(|s| s["text"]["text"].as_str().unwrap().chars().count() <= MAX_SECTION_TEXT));
+        // The command buttons name the question's node (index 0 here), so
+        // the message says which question it carried when read back.
         assert_eq!(
             m.blocks.last().unwrap()["elements"][0]["action_id"],
-            "c:7:help"
+            "c:7:help:0"
         );
+        assert_eq!(question_of(&json!({ "blocks": m.blocks })), Some((7, 0)));
         assert!(m.question.is_some());
         let body = m.body("D1");
         assert_eq!(body["unfurl_links"], false);
