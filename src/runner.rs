@@ -470,7 +470,7 @@ impl Runner {
             let effects = engine::step(
                 &flow,
                 &mut state,
-                input.clone(),
+                input.for_session(session.0),
                 // Owner text is escaped for the medium the owner reads it
                 // in: one runner serves Discord and Slack owners alike.
                 &Ctx::new(
@@ -790,7 +790,7 @@ impl Runner {
         Ok(match input {
             Input::Start => true,
             Input::Command(c) => *c == crate::script::Command::Restart,
-            Input::Text(t) => {
+            Input::Text(t) | Input::TextUnder { text: t, .. } => {
                 let flow = self.flow_for(&last.version).await?;
                 flow.commands
                     .recognize(&crate::domain::text::fold_for_match(t))

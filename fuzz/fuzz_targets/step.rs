@@ -72,6 +72,16 @@ fuzz_target!(|data: &[u8]| {
                 let node = flow.node(st.node).id.clone();
                 Input::Pick { node, value: text }
             }
+            Some(0x05) => {
+                // Text typed under a question that may not be the current
+                // one (a node name, or none of this session's).
+                let (node, typed) = text.split_once(' ').unwrap_or((&text, ""));
+                Input::TextUnder {
+                    text: typed.to_string(),
+                    session: 1,
+                    node: (!node.is_empty()).then(|| node.to_string()),
+                }
+            }
             _ => Input::Text(String::from_utf8_lossy(line).into_owned()),
         });
     }

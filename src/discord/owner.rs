@@ -50,6 +50,21 @@ struct Press<'a> {
 
 const EPHEMERAL: u64 = 64;
 
+/// How many of the DM's latest messages are read to find the question an
+/// owner saw (a turn is one message, more only for very long text).
+const HISTORY: u8 = 50;
+
+/// The engine did not take a typed message for the current question.
+fn refused(turn: &Turn) -> bool {
+    turn.effects.iter().any(|e| matches!(e, Effect::Stale))
+}
+
+/// The session and node index of the question a message carried.
+fn message_question(m: &Message) -> Option<(i64, u16)> {
+    let rows = serde_json::to_value(&m.components).ok()?;
+    render::question_of(rows.as_array()?)
+}
+
 pub(crate) fn stale_text(lang: Lang) -> String {
     t(
         lang,
@@ -101,8 +116,119 @@ impl Bot {
         } else {
             Some(self.lang_for(key, None, None).await)
         };
-        let turn = self.runner.handle(key, Input::Text(text), lang).await?;
+        if !open {
+            let turn = self.runner.handle(key, Input::Text(text), lang).await?;
+            return self.send_turn(msg.author.id, &turn, None).await;
+        }
+        // The owner answered the question they saw: the newest question
+        // message before theirs, which is not always the current one (see
+        // `Input::TextUnder`). The record of the question shown last is
+        // what this process sent, or the store's; it can be behind what
+        // the owner saw (the instance before died between sending a
+        // question and recording it; a send failed after Discord posted
+        // it), so when the engine does not take the text for the current
+        // question the DM's history decides.
+        let mut shown = self.recorded_before(msg, key).await;
+        let read_history = shown.is_none();
+        if read_history {
+            shown = self.history_before(msg, key).await;
+        }
+        let typed = |shown: Option<(i64, String)>| match shown {
+            Some((session, node)) => Input::TextUnder {
+                text: text.clone(),
+                session,
+                node: Some(node),
+            },
+            None => Input::Text(text.clone()),
+        };
+        let mut turn = self.runner.handle(key, typed(shown.clone()), lang).await?;
+        if refused(&turn) && !read_history {
+            let seen = self.history_before(msg, key).await;
+            if seen.is_some() && seen != shown {
+                turn = self.runner.handle(key, typed(seen), lang).await?;
+            }
+        }
         self.send_turn(msg.author.id, &turn, None).await
+    }
+
+    /// The question this process last sent the owner, or else the store's
+    /// record of it, if it was posted before `msg`.
+    async fn recorded_before(&self, msg: &Message, key: &UserKey) -> Option<(i64, String)> {
+        self.prompts
+            .get(&self.store, key)
+            .await
+            .ok()
+            .flatten()
+            .filter(|p| p.message_id.parse::<u64>().is_ok_and(|m| m < msg.id.get()))
+            .map(|p| (p.session.0, p.node))
+    }
+
+    /// The question of the newest question message before `msg` in the
+    /// DM, read back from its command buttons; `None` when none of the
+    /// latest messages carries one (or Discord does not answer).
+    async fn history_before(&self, msg: &Message, key: &UserKey) -> Option<(i64, String)> {
+        let page = match self
+            .http
+            .get_messages(
+                msg.channel_id,
+                Some(serenity::all::MessagePagination::Before(msg.id)),
+                Some(HISTORY),
+            )
+            .await
+        {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(user = %msg.author.id, error = %e, "cannot read the DM's history to tell which question a message answers");
+                return None;
+            }
+        };
+        let (session, ix) = page
+            .iter()
+            .filter(|m| m.author.bot)
+            .filter_map(|m| Some((m.id, message_question(m)?)))
+            .max_by_key(|(id, _)| *id)?
+            .1;
+        let (flow, _) = self.session_flow(session, "", key).await;
+        let node = flow.ok().flatten()?.nodes.get(ix as usize)?.id.clone();
+        Some((session, node))
+    }
+
+    /// After a start: the newest question message in the owner's DM after
+    /// `after` that carries the current question of `session` (sent by an
+    /// instance that died before recording it), as the live prompt.
+    async fn shown_unrecorded(
+        &self,
+        user: UserId,
+        session: &SessionRecord,
+        after: Option<&LivePrompt>,
+    ) -> Option<LivePrompt> {
+        let flow = self.runner.flow_for(&session.version).await.ok()?;
+        let ix = flow.index_of(&session.current_node)?;
+        let channel = self.dm_channel(user).await.ok()?;
+        let after = after
+            .and_then(|p| p.message_id.parse::<u64>().ok())
+            .map(|m| serenity::all::MessagePagination::After(MessageId::new(m)));
+        let page = match self.http.get_messages(channel, after, Some(HISTORY)).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(session = %session.id, error = %e, "cannot read the DM's history to see whether the question was shown");
+                return None;
+            }
+        };
+        let m = page
+            .iter()
+            .filter(|m| m.author.bot && message_question(m) == Some((session.id.0, ix)))
+            .max_by_key(|m| m.id)?;
+        self.prompts.set_flow(&session.user, session.id.0, flow);
+        Some(LivePrompt {
+            user: session.user.clone(),
+            session: session.id,
+            node: session.current_node.clone(),
+            channel_id: channel.to_string(),
+            message_id: m.id.to_string(),
+            data: serde_json::to_value(&m.components).unwrap_or(Value::Null),
+            updated_at: self.runner.clock().now(),
+        })
     }
 
     fn is_restart_word(&self, text: &str) -> bool {
@@ -189,7 +315,13 @@ impl Bot {
                         Some(c) => c,
                         None => *dm.insert(self.dm_channel(user).await?),
                     };
-                    (c, self.send(c, body).await?.id)
+                    match self.send(c, body).await {
+                        Ok(m) => (c, m.id),
+                        Err(e) => {
+                            self.prompts.doubt(&key);
+                            return Err(e.into());
+                        }
+                    }
                 }
             };
             if let Some(node) = m.question {
@@ -257,7 +389,18 @@ impl Bot {
                 _ => continue,
             };
             let live = self.prompts.get(&self.store, &s.user).await.ok().flatten();
-            if live.is_some_and(|l| l.session == s.id && l.node == s.current_node) {
+            if live
+                .as_ref()
+                .is_some_and(|l| l.session == s.id && l.node == s.current_node)
+            {
+                continue;
+            }
+            // Shown but not recorded (the instance before died between
+            // sending the question and recording it): the owner has it and
+            // is not asked twice; it becomes the live question.
+            if let Some(p) = self.shown_unrecorded(user, &s, live.as_ref()).await {
+                tracing::info!(session = %s.id, "the current question was shown but not recorded; recording it");
+                self.prompts.set(p);
                 continue;
             }
             tracing::info!(session = %s.id, "resuming a consultation whose question was not shown");

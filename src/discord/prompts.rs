@@ -10,10 +10,13 @@
 //! one per owner (a newer one replaces one not yet written).
 //!
 //! If the bot dies before a prompt is written, the store still has the
-//! previous one: after the restart `resume_consultations` finds that the
-//! current question was not recorded as shown and sends it again, and a
-//! press on the lost message gets the stale note. Nothing is lost; the
-//! owner may see the question twice. `flush` runs at shutdown. Like the
+//! previous one: after the restart (or the takeover) `resume_consultations`
+//! finds that the current question was not recorded as shown, looks for it
+//! in the owner's DM (question messages name their node in their command
+//! buttons' ids) and records the message it finds, or sends the question
+//! again when it was never posted. An owner's typed message is paired with
+//! the newest question message before it in the same way, so it never
+//! answers a question the owner had not seen. `flush` runs at shutdown. Like the
 //! runner's session cache, this assumes the running bot is the only
 //! process answering owners from its database.
 
@@ -49,6 +52,14 @@ impl Prompts {
             return Ok(p.clone());
         }
         store.live_prompt(user).await
+    }
+
+    /// Forgets what this process believes about the owner's live prompt
+    /// (a change not yet written is still written): after a send that
+    /// failed, the question may or may not have reached the owner, so the
+    /// next message is judged from the store and the chat's history.
+    pub(crate) fn doubt(&self, user: &UserKey) {
+        lock(&self.known).remove(user);
     }
 
     pub(crate) fn set(&self, p: LivePrompt) {

@@ -12,7 +12,7 @@
 //! | `q:{session}:{node}` / `q:{session}:{node}:~{k}` | string select (choice, multi, prefecture, confirm correction) | `Pick` with the values |
 //! | `p:{session}:{node}` | region select of a prefecture question | shows the region's prefectures |
 //! | `m:{session}:{node}` | "answer in a form" button of a text question | opens modal `t:{session}:{node}` |
-//! | `c:{session}:{command}` | global command button | `Command` |
+//! | `c:{session}:{command}:{node}` | global command button under the question of `node` (the node only tells which question the message carried) | `Command` |
 //!
 //! `session` is the session id and `node` the node's index in the session's
 //! pinned flow (both decimal), so ids stay short whatever the script calls
@@ -57,6 +57,17 @@ pub fn owner_id(s: &str) -> Option<OwnerId> {
     OwnerId::parse(s, &ID_KINDS)
 }
 
+/// The session and node index of the question a message (as Discord
+/// returns it) carried, read from its command buttons.
+pub fn question_of(message_components: &[Value]) -> Option<(i64, u16)> {
+    let ids: Vec<&str> = message_components
+        .iter()
+        .flat_map(|row| row["components"].as_array().into_iter().flatten())
+        .filter_map(|c| c["custom_id"].as_str())
+        .collect();
+    crate::render::prompt::question_of(ids, &ID_KINDS)
+}
+
 fn id(kind: char, session: i64, node: u16, arg: Option<&str>) -> String {
     crate::render::prompt::id(kind, session, node, arg)
 }
@@ -99,8 +110,9 @@ pub fn row(components: Vec<Value>) -> Value {
     json!({ "type": 1, "components": components })
 }
 
-/// The row of global commands under every question.
-pub fn command_row(session: i64, lang: Lang) -> Value {
+/// The row of global commands under every question (their ids carry the
+/// question's node, see [`crate::render::prompt::command_id_at`]).
+pub fn command_row(session: i64, node: u16, lang: Lang) -> Value {
     let cs = [
         Command::Help,
         Command::Back,
@@ -112,7 +124,7 @@ pub fn command_row(session: i64, lang: Lang) -> Value {
         .iter()
         .map(|c| {
             button(
-                &command_id(session, *c),
+                &crate::render::prompt::command_id_at(session, node, *c),
                 command_label(*c, lang),
                 STYLE_SECONDARY,
             )
@@ -155,7 +167,7 @@ pub fn turn_messages(effects: &[Effect], flow: &Flow, session: i64) -> Vec<OutMe
         }
         texts.push(text);
         components = rows;
-        components.push(command_row(session, lang));
+        components.push(command_row(session, node, lang));
     }
     let content = texts.join("\n\n");
     let mut pieces = split_text(&content, MAX_CONTENT);

@@ -54,11 +54,47 @@ pub enum Input {
     Resume,
     /// Anything typed.
     Text(String),
+    /// Text typed in a chat where the bot's messages and the owner's are
+    /// in one order (Discord, Slack): `node` is the question of `session`
+    /// the owner had been shown last when they typed it, read by the adapter
+    /// from that order. Typed under another question than the current one
+    /// (the owner answered what they saw: a message written before the next
+    /// question reached them, or again after a reply that never came), it
+    /// is not taken as the answer to the current question, which is asked
+    /// again with a note; commands that do not depend on the question
+    /// (help, answers, restart, cancel) still work. The runner clears `node`
+    /// when `session` is not the session it steps, so only `node` is read
+    /// here.
+    TextUnder {
+        text: String,
+        session: i64,
+        node: Option<String>,
+    },
     /// A button or select: the node it belongs to and the option id(s),
     /// comma separated for a multi-select.
     Pick { node: String, value: String },
     /// A command button.
     Command(Command),
+}
+
+impl Input {
+    /// The input as the engine reads it for session `session`: a question
+    /// of another session (one that ended, or before a restart) is no
+    /// question of this one.
+    pub fn for_session(&self, session: i64) -> Input {
+        match self {
+            Input::TextUnder {
+                text,
+                session: s,
+                node: Some(_),
+            } if *s != session => Input::TextUnder {
+                text: text.clone(),
+                session: *s,
+                node: None,
+            },
+            other => other.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -483,6 +519,28 @@ impl Stepper<'_> {
                     return self.say(self.msg("stale"));
                 }
                 self.answer(&value, true);
+            }
+            Input::TextUnder { text, node, .. } => {
+                let current = self.st.status.is_open()
+                    && self.st.status != Status::New
+                    && node.as_deref() != Some(self.flow.node(self.st.node).id.as_str());
+                if !current {
+                    return self.run(Input::Text(text));
+                }
+                // Typed under an earlier question (or none of this
+                // session's): the commands that mean the same whatever the
+                // question work; "back" and "skip" would act on a question
+                // the owner did not mean, and an answer would land on it.
+                match self.flow.commands.recognize(&fold_for_match(&text)) {
+                    Some(
+                        c @ (Command::Help | Command::Answers | Command::Restart | Command::Cancel),
+                    ) => self.command(c),
+                    _ => {
+                        self.out.push(Effect::Stale);
+                        self.say(self.msg("typed_earlier"));
+                        self.prompt(self.st.node);
+                    }
+                }
             }
             Input::Text(raw) => {
                 let folded = fold_for_match(&raw);
@@ -1519,6 +1577,78 @@ fn asks_about_recipients(raw: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::asks_about_recipients;
+    use super::{step, Ctx, Effect, Input, SessionState};
+    use crate::render::RenderMode;
+    use chrono::TimeZone;
+
+    /// Text typed under an earlier question (or none of this session's)
+    /// answers nothing: the current question is asked again with a note,
+    /// and commands that do not depend on the question still work.
+    #[test]
+    fn text_typed_under_an_earlier_question_answers_nothing() {
+        let b = crate::script::load_dir(std::path::Path::new("dialogs")).unwrap();
+        let flow = &b.flows[0];
+        let ctx = Ctx::new(
+            chrono::Utc.with_ymd_and_hms(2026, 11, 21, 1, 0, 0).unwrap(),
+            RenderMode::Plain,
+        );
+        let under = |node: Option<&str>, text: &str| Input::TextUnder {
+            text: text.into(),
+            session: 1,
+            node: node.map(str::to_string),
+        };
+        let mut st = SessionState::default();
+        // A new session opens on anything typed, whatever it was typed under.
+        let out = step(flow, &mut st, under(None, "こんにちは"), &ctx);
+        assert!(out.iter().any(|e| matches!(e, Effect::Ask(_))), "{out:?}");
+        let first = flow.node(st.node).id.clone();
+        step(flow, &mut st, under(Some(&first), "はい"), &ctx);
+        let second = flow.node(st.node).id.clone();
+        assert_ne!(first, second);
+        let before = st.clone();
+        for shown in [Some(first.as_str()), None] {
+            let out = step(flow, &mut st, under(shown, "株式会社テスト"), &ctx);
+            assert!(out.contains(&Effect::Stale), "{out:?}");
+            assert!(
+                !out.iter().any(|e| matches!(e, Effect::Record(_))),
+                "{out:?}"
+            );
+            assert!(
+                out.iter()
+                    .any(|e| matches!(e, Effect::Ask(p) if p.node == second)),
+                "the current question is asked again: {out:?}"
+            );
+            let note = flow.messages.get("typed_earlier");
+            assert!(out.contains(&Effect::Say(note.to_string())), "{out:?}");
+            assert_eq!(st.node, before.node);
+            assert_eq!(st.answers, before.answers);
+        }
+        // "back" typed under the first question would act on the second.
+        let out = step(flow, &mut st, under(Some(&first), "戻る"), &ctx);
+        assert!(out.contains(&Effect::Stale), "{out:?}");
+        assert_eq!(flow.node(st.node).id, second);
+        // Help means the same under any question.
+        let out = step(flow, &mut st, under(Some(&first), "ヘルプ"), &ctx);
+        assert!(!out.contains(&Effect::Stale), "{out:?}");
+        assert!(
+            out.contains(&Effect::Say(flow.messages.get("help").to_string())),
+            "{out:?}"
+        );
+        // Typed under the current question, it is its answer.
+        let out = step(flow, &mut st, under(Some(&second), "株式会社テスト"), &ctx);
+        assert!(
+            out.iter().any(|e| matches!(e, Effect::Record(_))),
+            "{out:?}"
+        );
+        assert_ne!(flow.node(st.node).id, second);
+        // The runner clears the node of another session's question.
+        let other = under(Some(&second), "x").for_session(2);
+        assert!(matches!(other, Input::TextUnder { node: None, .. }));
+        assert_eq!(
+            under(Some(&second), "x").for_session(1),
+            under(Some(&second), "x")
+        );
+    }
 
     #[test]
     fn questions_about_the_recipients_are_recognised() {

@@ -103,10 +103,13 @@ impl OwnerId {
         let session = parts.next()?.parse().ok()?;
         let third = parts.next()?;
         if kind == 'c' {
+            // The node of the question under which the button was sent
+            // (see `command_id_at`); 0 for ids without it.
+            let node = parts.next().and_then(|n| n.parse().ok()).unwrap_or(0);
             return Some(OwnerId {
                 kind,
                 session,
-                node: 0,
+                node,
                 arg: Some(third.to_string()),
             });
         }
@@ -149,6 +152,28 @@ pub fn command_id(session: i64, c: Command) -> String {
     format!("c:{session}:{}", c.name())
 }
 
+/// A command button under the question of node `node`:
+/// `c:{session}:{command}:{node}`. The node does not change what the
+/// button does; it tells which question a message carried when the message
+/// is read back from the chat's history, e.g. by an instance that took
+/// over from one that died before recording what it had shown.
+pub fn command_id_at(session: i64, node: u16, c: Command) -> String {
+    format!("c:{session}:{}:{node}", c.name())
+}
+
+/// The session and node of the question a message carried, from the ids
+/// of its command buttons (`command_id_at`); `None` for a message without
+/// a question, or sent before the ids carried the node.
+pub fn question_of<'a>(
+    ids: impl IntoIterator<Item = &'a str>,
+    kinds: &[char],
+) -> Option<(i64, u16)> {
+    ids.into_iter().find_map(|id| {
+        let o = OwnerId::parse(id, kinds)?;
+        (o.kind == 'c' && id.matches(':').count() == 3).then_some((o.session, o.node))
+    })
+}
+
 pub fn modal_id(session: i64, node: u16) -> String {
     id('t', session, node, None)
 }
@@ -169,6 +194,18 @@ mod tests {
         assert_eq!(answer_id(1, 2, "#3", 0, 100), "q:1:2:#0");
         assert_eq!(answer_id(1, 2, "abcdef", 5, 8), "q:1:2:#5");
         assert_eq!(answer_id(1, 2, "ab", 5, 8), "q:1:2:ab");
+        let c = OwnerId::parse(&command_id_at(12, 7, Command::Help), &['c']).unwrap();
+        assert_eq!(
+            (c.kind, c.session, c.node, c.arg.as_deref()),
+            ('c', 12, 7, Some("help"))
+        );
+        let old = OwnerId::parse("c:12:help", &['c']).unwrap();
+        assert_eq!((old.node, old.arg.as_deref()), (0, Some("help")));
+        assert_eq!(
+            question_of(["q:12:7:a", "c:12:back:7", "c:12:help:7"], &['q', 'c']),
+            Some((12, 7))
+        );
+        assert_eq!(question_of(["q:12:7:a", "c:12:help"], &['q', 'c']), None);
     }
 
     #[test]

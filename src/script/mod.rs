@@ -374,6 +374,11 @@ pub const MESSAGE_DEFAULTS: &[(&str, &str, &str)] = &[
     ("stale", "そのボタンは古い質問のものです。いまの質問にお答えください。", "That button belongs to an earlier question. Please answer the current question."),
     ("resumed", "前回の続きから再開します。", "Resuming where you left off."),
     (
+        "typed_earlier",
+        "このメッセージは、前の質問をご覧になっている間に送られたため、下の質問への回答にはしていません。前の質問へのご回答は保存されています（直すときは「戻る」）。下の質問にお答えください。",
+        "This message was sent while you were looking at an earlier question, so it was not taken as the answer to the question below. Your answer to the earlier question is saved (type \"back\" to change it). Please answer the question below.",
+    ),
+    (
         "confirm_hint",
         "内容でよろしければ「送信」、直したい項目があればその番号を入力してください。",
         "If this is correct, type \"send\". To correct an item, type its number.",

@@ -49,6 +49,8 @@ pub enum Event {
     Dm {
         user: String,
         channel: String,
+        /// The message's ts: where it stands among the app's messages.
+        ts: String,
         text: String,
     },
     Action(Action),
@@ -135,6 +137,7 @@ pub fn from_push(v: &Value) -> Event {
     Event::Dm {
         user,
         channel,
+        ts: s(&e["ts"]),
         text: s(&e["text"]),
     }
 }
@@ -293,6 +296,7 @@ mod tests {
             Event::Dm {
                 user: "U1".into(),
                 channel: "D1".into(),
+                ts: "1.2".into(),
                 text: "こんにちは".into()
             }
         );

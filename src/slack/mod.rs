@@ -258,8 +258,9 @@ impl Bot {
             Event::Dm {
                 user,
                 channel,
+                ts,
                 text,
-            } => self.on_dm(&user, &channel, text).await,
+            } => self.on_dm(&user, &channel, &ts, text).await,
             Event::Action(a) if a.action_id.starts_with("s:") => self.on_staff_action(a).await,
             Event::Action(a) if a.action_id.starts_with("f:") => self.on_forward_answer(a).await,
             Event::Action(a) => self.on_action(a).await,

@@ -72,7 +72,7 @@ impl Bot {
 
     /// A direct message from an owner: an answer, or the start of a
     /// consultation.
-    pub(crate) async fn on_dm(&self, user: &str, channel: &str, text: String) {
+    pub(crate) async fn on_dm(&self, user: &str, channel: &str, ts: &str, text: String) {
         let Some(key) = user_key(user) else { return };
         self.remember_dm(user, channel);
         // The owner's own words for `/forget` are not an answer: they get
@@ -92,7 +92,36 @@ impl Bot {
             } else {
                 Some(self.lang_for(&key, None).await)
             };
-            let turn = self.runner.handle(&key, Input::Text(text), lang).await?;
+            if !open {
+                let turn = self.runner.handle(&key, Input::Text(text), lang).await?;
+                return self.send_turn(user, &turn).await;
+            }
+            // The owner answered the question they saw (see
+            // `Input::TextUnder` and the Discord owner's `dm_inner`): the
+            // question recorded as shown, and when the engine does not take
+            // the text for the current question, the DM's history. With two
+            // instances on Slack each takes some of an owner's messages, so
+            // what one process recorded can be behind what the owner saw.
+            let mut shown = self.recorded_before(&key, ts).await;
+            let read_history = shown.is_none();
+            if read_history {
+                shown = self.history_before(&key, channel, ts).await;
+            }
+            let typed = |shown: Option<(i64, String)>| match shown {
+                Some((session, node)) => Input::TextUnder {
+                    text: text.clone(),
+                    session,
+                    node: Some(node),
+                },
+                None => Input::Text(text.clone()),
+            };
+            let mut turn = self.runner.handle(&key, typed(shown.clone()), lang).await?;
+            if !read_history && turn.effects.iter().any(|e| matches!(e, Effect::Stale)) {
+                let seen = self.history_before(&key, channel, ts).await;
+                if seen.is_some() && seen != shown {
+                    turn = self.runner.handle(&key, typed(seen), lang).await?;
+                }
+            }
             self.send_turn(user, &turn).await
         }
         .await;
@@ -100,9 +129,70 @@ impl Bot {
             tracing::warn!(user, error = %e, "could not handle a direct message");
             let lang = self.lang_for(&key, None).await;
             let _ = self
-                .post_message(&json!({ "channel": channel, "text": sorry_text(lang) }))
+                .post_message(&json!({ "channel": channel, "text": sorry_text(lang), "unfurl_links": false, "unfurl_media": false }))
                 .await;
         }
+    }
+
+    /// The question recorded as shown last (by this process, or in the
+    /// store), if it was posted before the message `ts`.
+    async fn recorded_before(&self, key: &UserKey, ts: &str) -> Option<(i64, String)> {
+        self.prompts
+            .get(&self.store, key)
+            .await
+            .ok()
+            .flatten()
+            .filter(|p| ts_before(&p.message_id, ts))
+            .map(|p| (p.session.0, p.node))
+    }
+
+    /// The question of the newest question message before `ts` in the
+    /// DM, read back from its command buttons; `None` when none of the
+    /// latest messages carries one (or Slack does not answer).
+    async fn history_before(
+        &self,
+        key: &UserKey,
+        channel: &str,
+        ts: &str,
+    ) -> Option<(i64, String)> {
+        let params = [
+            ("channel", channel.to_string()),
+            ("latest", ts.to_string()),
+            ("limit", "50".to_string()),
+        ];
+        let page = match self.api.get("conversations.history", &params).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the DM's history to tell which question a message answers");
+                return None;
+            }
+        };
+        let (session, ix) = page["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m.get("bot_id").is_some_and(|b| !b.is_null()))
+            .filter(|m| ts_before(m["ts"].as_str().unwrap_or_default(), ts))
+            .filter_map(|m| Some((ts_key(m["ts"].as_str()?)?, render::question_of(m)?)))
+            .max_by_key(|(t, _)| *t)?
+            .1;
+        let flow = match self.prompts.flow_of(key, session) {
+            Some(f) => f,
+            None => {
+                let s = self
+                    .store
+                    .session(SessionId(session))
+                    .await
+                    .ok()
+                    .flatten()?;
+                if &s.user != key {
+                    return None;
+                }
+                self.runner.flow_for(&s.version).await.ok()?
+            }
+        };
+        let node = flow.nodes.get(ix as usize)?.id.clone();
+        Some((session, node))
     }
 
     /// Sends a turn to the owner's DM: one message (the engine's text and
@@ -125,7 +215,16 @@ impl Bot {
         }
         let channel = self.dm_channel(user).await?;
         for m in msgs {
-            let r = self.post_message(&m.body(&channel)).await?;
+            let r = match self.post_message(&m.body(&channel)).await {
+                Ok(r) => r,
+                Err(e) => {
+                    // The question may or may not have been posted: the
+                    // owner's next message is judged from the store and
+                    // the DM's history.
+                    self.prompts.doubt(&key);
+                    return Err(e.into());
+                }
+            };
             let ts = r["ts"].as_str().unwrap_or_default().to_string();
             if let Some(node) = m.question {
                 self.prompts
@@ -173,7 +272,18 @@ impl Bot {
                 _ => continue,
             };
             let live = self.prompts.get(&self.store, &s.user).await.ok().flatten();
-            if live.is_some_and(|l| l.session == s.id && l.node == s.current_node) {
+            if live
+                .as_ref()
+                .is_some_and(|l| l.session == s.id && l.node == s.current_node)
+            {
+                continue;
+            }
+            // Shown but not recorded (the app stopped between posting the
+            // question and recording it): the owner has it and is not
+            // asked twice; it becomes the live question.
+            if let Some(p) = self.shown_unrecorded(&user, &s, live.as_ref()).await {
+                tracing::info!(session = %s.id, "the current question was shown but not recorded; recording it");
+                self.prompts.set(p);
                 continue;
             }
             tracing::info!(session = %s.id, "resuming a consultation whose question was not shown");
@@ -185,6 +295,50 @@ impl Bot {
                 tracing::warn!(session = %s.id, error = %e, "could not resume a consultation");
             }
         }
+    }
+
+    /// After a start: the newest message in the owner's DM after the
+    /// recorded question `after` that carries the current question of
+    /// `session` (posted by an app that stopped before recording it), as
+    /// the live prompt.
+    async fn shown_unrecorded(
+        &self,
+        user: &str,
+        session: &crate::store::SessionRecord,
+        after: Option<&LivePrompt>,
+    ) -> Option<LivePrompt> {
+        let flow = self.runner.flow_for(&session.version).await.ok()?;
+        let ix = flow.index_of(&session.current_node)?;
+        let channel = self.dm_channel(user).await.ok()?;
+        let mut params = vec![("channel", channel.clone()), ("limit", "50".to_string())];
+        if let Some(p) = after {
+            params.push(("oldest", p.message_id.clone()));
+        }
+        let page = match self.api.get("conversations.history", &params).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(session = %session.id, error = %e, "cannot read the DM's history to see whether the question was shown");
+                return None;
+            }
+        };
+        let (_, m) = page["messages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|m| m.get("bot_id").is_some_and(|b| !b.is_null()))
+            .filter(|m| render::question_of(m) == Some((session.id.0, ix)))
+            .filter_map(|m| Some((ts_key(m["ts"].as_str()?)?, m)))
+            .max_by_key(|(t, _)| *t)?;
+        self.prompts.set_flow(&session.user, session.id.0, flow);
+        Some(LivePrompt {
+            user: session.user.clone(),
+            session: session.id,
+            node: session.current_node.clone(),
+            channel_id: channel,
+            message_id: m["ts"].as_str()?.to_string(),
+            data: m["blocks"].clone(),
+            updated_at: self.runner.clock().now(),
+        })
     }
 
     /// The live question if `ts` is its message and `session` its session.
@@ -433,4 +587,15 @@ impl Bot {
             }
         }
     }
+}
+
+/// A Slack ts ("1700000000.000100") as a number that orders like it.
+fn ts_key(ts: &str) -> Option<(u64, u64)> {
+    let (secs, micros) = ts.split_once('.')?;
+    Some((secs.parse().ok()?, micros.parse().ok()?))
+}
+
+/// Whether message `a` was posted before message `b` in a channel.
+fn ts_before(a: &str, b: &str) -> bool {
+    matches!((ts_key(a), ts_key(b)), (Some(a), Some(b)) if a < b)
 }

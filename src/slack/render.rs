@@ -12,7 +12,7 @@
 //! | `x:{session}:{node}` | checkboxes / multi-select of a multiple choice | none (read on "done") |
 //! | `d:{session}:{node}` | "done" button of a multiple choice | `Pick` with the checked values |
 //! | `m:{session}:{node}` | "answer in a form" button | opens modal `t:{session}:{node}` |
-//! | `c:{session}:{command}` | command button | `Command` |
+//! | `c:{session}:{command}:{node}` | command button under the question of `node` (the node only tells which question the message carried) | `Command` |
 //!
 //! Owner text arrives escaped for mrkdwn ([`crate::escape::slack`]: the
 //! runner renders Slack owners' turns in `RenderMode::Slack`); `plain_text`
@@ -95,6 +95,20 @@ pub fn owner_id(s: &str) -> Option<OwnerId> {
     OwnerId::parse(s, &ID_KINDS)
 }
 
+/// The session and node index of the question a message (as
+/// `conversations.history` returns it) carried, read from its command
+/// buttons.
+pub fn question_of(message: &Value) -> Option<(i64, u16)> {
+    let ids: Vec<&str> = message["blocks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|b| b["elements"].as_array().into_iter().flatten())
+        .filter_map(|e| e["action_id"].as_str())
+        .collect();
+    crate::render::prompt::question_of(ids, &ID_KINDS)
+}
+
 fn id(kind: char, session: i64, node: u16, arg: Option<&str>) -> String {
     crate::render::prompt::id(kind, session, node, arg)
 }
@@ -108,8 +122,9 @@ pub fn multi_id(session: i64, node: u16) -> String {
     id('x', session, node, None)
 }
 
-/// The commands under every question, as buttons.
-pub fn command_actions(session: i64, lang: Lang) -> Value {
+/// The commands under every question, as buttons (their ids carry the
+/// question's node, see [`crate::render::prompt::command_id_at`]).
+pub fn command_actions(session: i64, node: u16, lang: Lang) -> Value {
     let cs = [
         Command::Help,
         Command::Back,
@@ -119,7 +134,13 @@ pub fn command_actions(session: i64, lang: Lang) -> Value {
     ];
     actions(
         cs.iter()
-            .map(|c| button(&command_id(session, *c), command_label(*c, lang), None))
+            .map(|c| {
+                button(
+                    &crate::render::prompt::command_id_at(session, node, *c),
+                    command_label(*c, lang),
+                    None,
+                )
+            })
             .collect(),
     )
 }
@@ -171,7 +192,7 @@ pub fn turn_messages(effects: &[Effect], flow: &Flow, session: i64) -> Vec<OutMe
             tail.push(context(&h));
         }
         tail.extend(blocks);
-        tail.push(command_actions(session, lang));
+        tail.push(command_actions(session, node, lang));
     }
     let content = texts.join("\n\n");
     let pieces = split_text(&content, MAX_SECTION_TEXT);
@@ -668,10 +689,13 @@ mod tests {
         assert!(sections
             .iter()
             .all(|s| s["text"]["text"].as_str().unwrap().chars().count() <= MAX_SECTION_TEXT));
+        // The command buttons name the question's node (index 0 here), so
+        // the message says which question it carried when read back.
         assert_eq!(
             m.blocks.last().unwrap()["elements"][0]["action_id"],
-            "c:7:help"
+            "c:7:help:0"
         );
+        assert_eq!(question_of(&json!({ "blocks": m.blocks })), Some((7, 0)));
         assert!(m.question.is_some());
         let body = m.body("D1");
         assert_eq!(body["unfurl_links"], false);

@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod follow_up;
+mod takeover;
 
 const OWNER: &str = "U0OWNER001";
 const STAFF_PRO: &str = "U0STAFF001";
