@@ -498,14 +498,17 @@ impl Runner {
                     );
                 }
             }
-            let deliveries = match effects.iter().find_map(|e| match e {
+            // A case gets its reminder timers in the transaction that makes
+            // it (see `CaseTimers`).
+            let (deliveries, case_timers) = match effects.iter().find_map(|e| match e {
                 Effect::CaseReady(d) => Some(d),
                 _ => None,
             }) {
-                Some(draft) => {
-                    self.deliveries_for(&flow, draft.route.recipients().map(|h| h.id.as_str()))
-                }
-                None => Vec::new(),
+                Some(draft) => (
+                    self.deliveries_for(&flow, draft.route.recipients().map(|h| h.id.as_str())),
+                    Some(case_timers_for(&flow, &draft.route.primary.id)),
+                ),
+                None => (Vec::new(), None),
             };
             let node = flow.node(state.node).id.clone();
             // Serialised here, in the owner's task, so that a group commit
@@ -522,6 +525,7 @@ impl Runner {
                 new_session,
                 state_json: Some(state_json),
                 prev_status,
+                case_timers,
                 guard: Some(guard),
             };
             let (outcome, step) = match &self.committer {
@@ -585,26 +589,9 @@ impl Runner {
             }
             self.cache_put(user, session, rev, &flow, state);
             drop(guard);
-            // A case handed over now gets its reminder timers at once (the
-            // timer loop fires them; its periodic sync is only a backstop).
-            if let Some(id) = outcome.case {
-                match self.store.case(id).await {
-                    Ok(Some(case)) => {
-                        crate::network::worker::after_change(
-                            self.store.as_ref(),
-                            &flow.routing.reminders,
-                            &case,
-                            None,
-                            now,
-                        )
-                        .await
-                    }
-                    Ok(None) => {}
-                    Err(e) => {
-                        tracing::warn!(case = %id, error = %e, "the new case's reminder timers could not be scheduled; the timer loop will")
-                    }
-                }
-            }
+            // A case handed over now has its reminder timers already: they
+            // were written with it (`case_timers` above; the timer loop fires
+            // them, its periodic sync is only a backstop).
             crate::metrics::record_turn(
                 user.transport().as_str(),
                 effects
@@ -866,6 +853,7 @@ impl Runner {
             new_session: Some(&new),
             state_json: None,
             prev_status: None,
+            case_timers: None,
         };
         let outcome = match self.store.commit_step(&commit).await {
             Ok(o) => o,
@@ -1096,6 +1084,17 @@ pub fn watch_dialogs(
             on_result(&r);
         }
     })
+}
+
+/// The reminder timers of a case a step of `flow` makes at `hub` (see
+/// [`crate::store::CaseTimers`]): what scheduling the case after the
+/// commit gave, from the case's id and creation time as stored.
+fn case_timers_for(flow: &Arc<Flow>, hub: &str) -> crate::store::CaseTimers {
+    let flow = flow.clone();
+    let hub = hub.to_string();
+    crate::store::CaseTimers(Arc::new(move |id, since| {
+        crate::network::reminders::open_case_timers(id, &hub, since, &flow.routing.reminders)
+    }))
 }
 
 #[cfg(test)]

@@ -236,7 +236,18 @@ enum Cmd {
         variant: Vec<String>,
     },
     /// Workload 3: the shipped Japanese dialog, engine and durable.
-    Real,
+    Real {
+        /// Only these durable variants: nocache, group (default: both).
+        #[arg(long, value_delimiter = ',')]
+        variant: Vec<String>,
+        /// Conversations each in-flight slot runs one after another
+        /// (default 3, 1 with --quick).
+        #[arg(long)]
+        rounds: Option<usize>,
+        /// Skip the engine-only phase (to profile the durable run alone).
+        #[arg(long)]
+        no_engine: bool,
+    },
     /// Workload 4: Discord end to end (needs `--features bench-discord`).
     Discord {
         /// Owners consulting at once (default 200; 50 with --quick).
@@ -279,7 +290,11 @@ fn main() -> Result<()> {
             rounds,
             variant,
         } => durable_workload(&cli, *in_flight, *rounds, variant)?,
-        Cmd::Real => real_workload(&cli)?,
+        Cmd::Real {
+            variant,
+            rounds,
+            no_engine,
+        } => real_workload(&cli, variant, *rounds, *no_engine)?,
         Cmd::Discord {
             owners,
             rounds,
@@ -1095,7 +1110,12 @@ fn real_conversations(cli: &Cli) -> Result<Vec<(String, Vec<Input>)>> {
     Ok(out)
 }
 
-fn real_workload(cli: &Cli) -> Result<Value> {
+fn real_workload(
+    cli: &Cli,
+    only: &[String],
+    rounds: Option<usize>,
+    no_engine: bool,
+) -> Result<Value> {
     let convs = real_conversations(cli)?;
     let bundle = load_dir(&cli.dialogs).map_err(|e| anyhow!("{e}"))?;
     let flow = bundle
@@ -1106,7 +1126,11 @@ fn real_workload(cli: &Cli) -> Result<Value> {
     let mut rows = Vec::new();
 
     // Engine only: the set of conversations over and over, one at a time.
-    let min_secs = if cli.quick { 1.0 } else { 4.0 };
+    let min_secs = match (no_engine, cli.quick) {
+        (true, _) => 0.0,
+        (false, true) => 1.0,
+        (false, false) => 4.0,
+    };
     let t0 = Instant::now();
     let mut sets = 0usize;
     let mut cases = 0usize;
@@ -1125,30 +1149,35 @@ fn real_workload(cli: &Cli) -> Result<Value> {
     }
     let secs = t0.elapsed().as_secs_f64();
     let turns = sets * turns_per_set;
-    say(
-        cli,
-        format!(
-            "real engine: {:.0} turns/s ({} conversations, {} cases)",
-            turns as f64 / secs,
-            sets * convs.len(),
-            cases
-        ),
-    );
-    rows.push(json!({
-        "case": "engine only",
-        "turns": turns,
-        "seconds": secs,
-        "turns_per_s": turns as f64 / secs,
-        "us_per_turn": secs * 1e6 / turns as f64,
-        "conversations": sets * convs.len(),
-        "cases_ready": cases,
-    }));
+    if sets > 0 {
+        say(
+            cli,
+            format!(
+                "real engine: {:.0} turns/s ({} conversations, {} cases)",
+                turns as f64 / secs,
+                sets * convs.len(),
+                cases
+            ),
+        );
+        rows.push(json!({
+            "case": "engine only",
+            "turns": turns,
+            "seconds": secs,
+            "turns_per_s": turns as f64 / secs,
+            "us_per_turn": secs * 1e6 / turns as f64,
+            "conversations": sets * convs.len(),
+            "cases_ready": cases,
+        }));
+    }
 
     // Durable: 1,000 conversations in flight, cycling through the set.
     let in_flight = 1000usize;
-    let rounds = if cli.quick { 1 } else { 3 };
+    let rounds = rounds.unwrap_or(if cli.quick { 1 } else { 3 });
     let rt = runtime()?;
-    for v in VARIANTS.into_iter().filter(|v| v.group_commit) {
+    for v in VARIANTS
+        .into_iter()
+        .filter(|v| v.group_commit && (only.is_empty() || only.iter().any(|o| o == v.key)))
+    {
         let dir = db_parent(cli)?;
         let db = dir.path().join("real.db");
         let row = rt.block_on(async {

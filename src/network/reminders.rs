@@ -105,12 +105,21 @@ fn show_span(s: BusinessSpan, lang: Lang) -> String {
     }
 }
 
+fn open_case_subject(id: CaseId, hub_id: &str, since: DateTime<Utc>) -> String {
+    // Microseconds, as in `case_subject`.
+    format!(
+        "case:{}/hub:{hub_id}/since:{}",
+        id.0,
+        since.timestamp_micros()
+    )
+}
+
 fn case_subject(case: &CaseRecord) -> String {
     // Microseconds: PostgreSQL keeps no finer time, so a case read back
     // from either store names the same subject.
     let since = case.updated_at.timestamp_micros();
     match case.status {
-        CaseStatus::Open => format!("case:{}/hub:{}/since:{since}", case.id.0, case.hub_id),
+        CaseStatus::Open => open_case_subject(case.id, &case.hub_id, case.updated_at),
         CaseStatus::Claimed => format!(
             "case:{}/step:{}/by:{}/since:{since}",
             case.id.0,
@@ -126,31 +135,75 @@ fn case_subject(case: &CaseRecord) -> String {
 /// desk itself), a claimed case its nudge, a closed one none. Scheduling
 /// them again is harmless ([`crate::store::Store::schedule_timer`]).
 pub fn case_timers(case: &CaseRecord, policy: &ReminderPolicy) -> Vec<NewTimer> {
-    let cal = policy.calendar();
-    let limits = policy.limits(&case.hub_id);
-    let since = case.updated_at;
-    let subject = case_subject(case);
-    let timer = |kind: &str, span: BusinessSpan| NewTimer {
-        kind: kind.into(),
-        subject: subject.clone(),
-        case: Some(case.id),
-        due_at: cal.add(since, span),
-        payload: serde_json::json!({ "hub": case.hub_id, "since": since, "limit": span.to_string() }),
-    };
     match case.status {
-        CaseStatus::Open => {
-            let mut v = vec![timer(CLAIM_REMINDER, limits.claim_within)];
-            if policy
-                .network_desk
-                .as_deref()
-                .is_some_and(|d| d != case.hub_id)
-            {
-                v.push(timer(ESCALATION, limits.escalate_after));
-            }
-            v
+        CaseStatus::Open => open_case_timers(case.id, &case.hub_id, case.updated_at, policy),
+        CaseStatus::Claimed => {
+            let limits = policy.limits(&case.hub_id);
+            vec![timer_of(
+                policy,
+                case.id,
+                &case.hub_id,
+                case.updated_at,
+                case_subject(case),
+                NUDGE,
+                limits.nudge_after,
+            )]
         }
-        CaseStatus::Claimed => vec![timer(NUDGE, limits.nudge_after)],
         CaseStatus::Closed => vec![],
+    }
+}
+
+/// [`case_timers`] of an open case, from what it is made of: its id, its
+/// hub and the time it became open at that hub (`updated_at` as the store
+/// keeps it). A step that makes a case writes these in its own
+/// transaction ([`crate::store::StepCommit::case_timers`]) without reading
+/// the case back.
+pub fn open_case_timers(
+    id: CaseId,
+    hub_id: &str,
+    since: DateTime<Utc>,
+    policy: &ReminderPolicy,
+) -> Vec<NewTimer> {
+    let limits = policy.limits(hub_id);
+    let subject = open_case_subject(id, hub_id, since);
+    let mut v = vec![timer_of(
+        policy,
+        id,
+        hub_id,
+        since,
+        subject.clone(),
+        CLAIM_REMINDER,
+        limits.claim_within,
+    )];
+    if policy.network_desk.as_deref().is_some_and(|d| d != hub_id) {
+        v.push(timer_of(
+            policy,
+            id,
+            hub_id,
+            since,
+            subject,
+            ESCALATION,
+            limits.escalate_after,
+        ));
+    }
+    v
+}
+
+fn timer_of(
+    policy: &ReminderPolicy,
+    id: CaseId,
+    hub_id: &str,
+    since: DateTime<Utc>,
+    subject: String,
+    kind: &str,
+    span: BusinessSpan,
+) -> NewTimer {
+    NewTimer {
+        kind: kind.into(),
+        subject,
+        case: Some(id),
+        due_at: policy.calendar().add(since, span),
+        payload: serde_json::json!({ "hub": hub_id, "since": since, "limit": span.to_string() }),
     }
 }
 

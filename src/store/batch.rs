@@ -41,6 +41,8 @@ pub struct OwnedStep {
     pub state_json: Option<String>,
     /// [`StepCommit::prev_status`].
     pub prev_status: Option<crate::engine::Status>,
+    /// [`StepCommit::case_timers`].
+    pub case_timers: Option<super::CaseTimers>,
     /// A lock (the owner's) held until the step is durable and its caller
     /// has the outcome, or has gone away: a caller that stops waiting does
     /// not let the owner's next message read the state before this step
@@ -61,6 +63,7 @@ impl OwnedStep {
             new_session: self.new_session.as_ref(),
             state_json: self.state_json.as_deref(),
             prev_status: self.prev_status,
+            case_timers: self.case_timers.as_ref(),
         }
     }
 }
@@ -173,6 +176,7 @@ fn empty_step() -> OwnedStep {
         new_session: None,
         state_json: None,
         prev_status: None,
+        case_timers: None,
         guard: None,
     }
 }

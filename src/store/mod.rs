@@ -231,6 +231,28 @@ pub struct StepCommit<'a> {
     /// written only over revision `rev`, this is the stored status
     /// whenever the step lands. `None`: the status is always written.
     pub prev_status: Option<Status>,
+    /// The reminder timers of the case this step's `CaseReady` makes,
+    /// written in the step's transaction (ignored without a case). `None`:
+    /// no timers are written with the case.
+    pub case_timers: Option<&'a CaseTimers>,
+}
+
+/// Makes the timers of a new case from its id and its creation time as
+/// the store keeps it (PostgreSQL keeps microseconds): the timers the case
+/// would get if it were read back and scheduled after the commit. The
+/// runner gives them with a step, so a case and its timers land in one
+/// transaction; before, they were scheduled after the step, each timer a
+/// write transaction of its own that waited for the group commit's and
+/// held up the next one.
+#[derive(Clone)]
+pub struct CaseTimers(
+    pub std::sync::Arc<dyn Fn(CaseId, DateTime<Utc>) -> Vec<NewTimer> + Send + Sync>,
+);
+
+impl std::fmt::Debug for CaseTimers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CaseTimers")
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -843,6 +843,7 @@ async fn write_step(conn: &mut sqlx::PgConnection, c: &StepCommit<'_>) -> Result
                     .bind(c.now)
                     .execute(&mut *conn)
                     .await?;
+                write_case_timers(conn, &[(case, c)]).await?;
                 outcome.case = Some(case);
             }
             _ => {}
@@ -1139,7 +1140,60 @@ async fn write_effect_rows(
         .rows_affected();
         check(n, cids.len(), "deliveries")?;
     }
+    let made: Vec<(CaseId, &StepCommit<'_>)> = rows
+        .cases
+        .iter()
+        .zip(&case_ids)
+        .map(|((i, _), id)| (CaseId(*id), all[*i]))
+        .collect();
+    write_case_timers(conn, &made).await?;
     Ok(cases)
+}
+
+/// The reminder timers of new cases, each with the step that made it
+/// (see `StepCommit::case_timers`), in one statement. A timer already
+/// stored under the same kind and subject is kept, as `schedule_timer`
+/// keeps it. The case's time is the step's as PostgreSQL keeps it
+/// (microseconds, as sqlx sends it), which is what a read of the case
+/// gives.
+async fn write_case_timers(
+    conn: &mut sqlx::PgConnection,
+    made: &[(CaseId, &StepCommit<'_>)],
+) -> Result<()> {
+    use chrono::SubsecRound;
+    let timers: Vec<(NewTimer, DateTime<Utc>)> = made
+        .iter()
+        .filter_map(|(id, c)| Some((*id, c.case_timers?, c.now)))
+        .flat_map(|(id, make, now)| {
+            (make.0)(id, now.trunc_subsecs(6))
+                .into_iter()
+                .map(move |t| (t, now))
+        })
+        .collect();
+    if timers.is_empty() {
+        return Ok(());
+    }
+    let kinds: Vec<&str> = timers.iter().map(|(t, _)| t.kind.as_str()).collect();
+    let subjects: Vec<&str> = timers.iter().map(|(t, _)| t.subject.as_str()).collect();
+    let cases: Vec<Option<i64>> = timers.iter().map(|(t, _)| t.case.map(|c| c.0)).collect();
+    let due: Vec<DateTime<Utc>> = timers.iter().map(|(t, _)| t.due_at).collect();
+    let payloads: Vec<String> = timers.iter().map(|(t, _)| t.payload.to_string()).collect();
+    let times: Vec<DateTime<Utc>> = timers.iter().map(|(_, now)| *now).collect();
+    sqlx::query(
+        "INSERT INTO timers (kind, subject, case_id, due_at, payload, status, created_at)
+         SELECT v.k, v.s, v.c, v.d, v.p, 'pending', v.at
+         FROM unnest($1::text[], $2::text[], $3::int8[], $4::timestamptz[], $5::text[], $6::timestamptz[]) AS v(k, s, c, d, p, at)
+         ON CONFLICT (kind, subject) DO NOTHING",
+    )
+    .bind(&kinds)
+    .bind(&subjects)
+    .bind(&cases)
+    .bind(&due)
+    .bind(&payloads)
+    .bind(&times)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 const UPSERT_DELIVERY: &str = "INSERT INTO deliveries (case_id, hub_id, transport, target, status, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, 'pending', $5, $5)

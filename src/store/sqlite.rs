@@ -767,6 +767,19 @@ async fn write_step(conn: &mut sqlx::SqliteConnection, c: &StepCommit<'_>) -> Re
                         .bind(c.now)
                         .execute(&mut *conn)
                         .await?;
+                if let Some(make) = c.case_timers {
+                    for t in (make.0)(case, c.now) {
+                        sqlx::query(INSERT_TIMER)
+                            .bind(&t.kind)
+                            .bind(&t.subject)
+                            .bind(t.case.map(|c| c.0))
+                            .bind(t.due_at)
+                            .bind(t.payload.to_string())
+                            .bind(c.now)
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                }
                 outcome.case = Some(case);
             }
             _ => {}
@@ -1253,8 +1266,45 @@ async fn write_effect_rows(
         "audit entries",
     )
     .await?;
+    // The new cases' reminder timers (see `StepCommit::case_timers`). A
+    // timer already stored under the same kind and subject is kept, as
+    // `schedule_timer` keeps it, so the count is not checked.
+    let timers: Vec<serde_json::Value> = rows
+        .cases
+        .iter()
+        .zip(&case_ids)
+        .filter_map(|((i, _), id)| Some((*i, all[*i].case_timers?, *id)))
+        .flat_map(|(i, make, id)| {
+            (make.0)(CaseId(id), all[i].now).into_iter().map(move |t| {
+                json!([
+                    t.kind,
+                    t.subject,
+                    t.case.map(|c| c.0),
+                    sql_time(t.due_at),
+                    t.payload.to_string(),
+                    sql_time(all[i].now),
+                ])
+            })
+        })
+        .collect();
+    if !timers.is_empty() {
+        sqlx::query(
+            "INSERT INTO timers (kind, subject, case_id, due_at, payload, status, created_at) \
+             SELECT j.value->>0, j.value->>1, j.value->>2, j.value->>3, j.value->>4, 'pending', j.value->>5 \
+             FROM json_each(?) AS j WHERE true ON CONFLICT (kind, subject) DO NOTHING",
+        )
+        .bind(serde_json::Value::Array(timers).to_string())
+        .execute(&mut *conn)
+        .await?;
+    }
     Ok(cases)
 }
+
+/// One timer, kept as it is when one of its kind and subject is stored
+/// (as [`Store::schedule_timer`] does).
+const INSERT_TIMER: &str =
+    "INSERT INTO timers (kind, subject, case_id, due_at, payload, status, created_at)
+     VALUES (?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT (kind, subject) DO NOTHING";
 
 #[async_trait]
 impl Store for SqliteStore {
@@ -2399,19 +2449,16 @@ impl Store for SqliteStore {
         now: DateTime<Utc>,
     ) -> Result<(TimerRecord, bool)> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let created = sqlx::query(
-            "INSERT INTO timers (kind, subject, case_id, due_at, payload, status, created_at)
-             VALUES (?, ?, ?, ?, ?, 'pending', ?) ON CONFLICT (kind, subject) DO NOTHING",
-        )
-        .bind(&t.kind)
-        .bind(&t.subject)
-        .bind(t.case.map(|c| c.0))
-        .bind(t.due_at)
-        .bind(t.payload.to_string())
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected()
+        let created = sqlx::query(INSERT_TIMER)
+            .bind(&t.kind)
+            .bind(&t.subject)
+            .bind(t.case.map(|c| c.0))
+            .bind(t.due_at)
+            .bind(t.payload.to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected()
             > 0;
         let row = sqlx::query("SELECT * FROM timers WHERE kind = ? AND subject = ?")
             .bind(&t.kind)
@@ -2534,27 +2581,35 @@ impl Store for SqliteStore {
     }
 
     async fn timers(&self, f: &TimerFilter) -> Result<Vec<TimerRecord>> {
-        let sql = format!(
-            "SELECT * FROM timers WHERE {} AND (? IS NULL OR case_id = ?) AND (? IS NULL OR status = ?)
-             AND (? IS NULL OR due_at <= ?) ORDER BY due_at, id LIMIT ?",
-            kinds_sql(f.kinds.len())
-        );
+        // Only the conditions given are in the statement: SQLite plans a
+        // statement once, and with `? IS NULL OR case_id = ?` it cannot use
+        // the case's index, so every look-up of one case's timers read the
+        // whole table.
+        let mut sql = format!("SELECT * FROM timers WHERE {}", kinds_sql(f.kinds.len()));
+        for (given, cond) in [
+            (f.case.is_some(), " AND case_id = ?"),
+            (f.status.is_some(), " AND status = ?"),
+            (f.due_by.is_some(), " AND due_at <= ?"),
+        ] {
+            if given {
+                sql.push_str(cond);
+            }
+        }
+        sql.push_str(" ORDER BY due_at, id LIMIT ?");
         let mut q = sqlx::query(&sql);
         for k in &f.kinds {
             q = q.bind(k);
         }
-        let case = f.case.map(|c| c.0);
-        let status = f.status.map(|s| s.name());
-        let rows = q
-            .bind(case)
-            .bind(case)
-            .bind(status)
-            .bind(status)
-            .bind(f.due_by)
-            .bind(f.due_by)
-            .bind(f.limit.unwrap_or(-1))
-            .fetch_all(&self.pool)
-            .await?;
+        if let Some(c) = f.case {
+            q = q.bind(c.0);
+        }
+        if let Some(st) = f.status {
+            q = q.bind(st.name());
+        }
+        if let Some(d) = f.due_by {
+            q = q.bind(d);
+        }
+        let rows = q.bind(f.limit.unwrap_or(-1)).fetch_all(&self.pool).await?;
         rows.iter().map(timer_row).collect()
     }
 

@@ -85,6 +85,7 @@ fn commit<'a>(
         new_session: None,
         state_json: None,
         prev_status: None,
+        case_timers: None,
     }
 }
 

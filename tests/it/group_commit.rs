@@ -223,6 +223,7 @@ fn step(session: SessionId, new: Option<NewSession>) -> OwnedStep {
         new_session: new,
         state_json: None,
         prev_status: None,
+        case_timers: None,
         guard: None,
     }
 }
@@ -691,6 +692,7 @@ async fn a_batch_with_every_kind_of_effect_stores_what_single_steps_store(db: Te
                 state_json: None,
                 // As stored by `create_session`.
                 prev_status: Some(Status::New),
+                case_timers: None,
             })
             .collect();
         let outcomes = if set == "batch" {

@@ -1358,3 +1358,125 @@ mod monthly_summary_inbox {
         assert_eq!(summaries(inbox.path()), vec!["summary-2026-12.md"]);
     }
 }
+
+/// A case made by an owner's step gets its reminder timers in the step's
+/// transaction, and they are exactly the timers that scheduling the case
+/// as read back from the store gives (`case_timers`), on both backends:
+/// the same kinds, subjects, due times and payloads. Many owners at once,
+/// so that group commits carry several cases in one batch; the clock has
+/// nanoseconds, which PostgreSQL does not keep.
+async fn a_new_case_has_its_timers_from_its_own_step(db: TestDb) {
+    use madoguchi::engine::Input;
+    use madoguchi::runner::{FixedClock, Runner, RunnerConfig, RunnerOptions};
+    let dialogs = crate::support::dialogs_dir();
+    let mut owners: Vec<Vec<Input>> = Vec::new();
+    let mut names: Vec<_> = std::fs::read_dir(dialogs.join("tests"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    names.sort();
+    for p in names {
+        let t = madoguchi::transcript::parse(&std::fs::read_to_string(&p).unwrap()).unwrap();
+        if t.lang != "ja" || t.script != "first_contact" {
+            continue;
+        }
+        let steps: Option<Vec<Input>> = t
+            .steps
+            .iter()
+            .map(|s| &s.value)
+            .filter(|s| {
+                s.start
+                    || s.owner.is_some()
+                    || s.owner_repeat.is_some()
+                    || s.crash
+                    || s.press.is_some()
+            })
+            .map(|s| match (&s.owner, &s.owner_repeat) {
+                _ if s.crash || s.press.is_some() => None,
+                _ if s.start => Some(Input::Start),
+                (Some(o), _) => Some(Input::Text(o.clone())),
+                (_, Some(r)) => Some(Input::Text(r.text.repeat(r.times))),
+                _ => None,
+            })
+            .collect();
+        if let Some(steps) = steps {
+            owners.push(steps);
+        }
+    }
+    assert!(
+        owners.len() >= 5,
+        "typed Japanese transcripts: {}",
+        owners.len()
+    );
+    let store = db.open().await;
+    let at = Utc.timestamp_opt(1_795_000_000, 123_456_789).unwrap();
+    let bundle = madoguchi::script::compile::load_dir(&dialogs).unwrap();
+    // Every shipped flow has the network's one routing.
+    let policy = bundle.flows[0].routing.reminders.clone();
+    let run = Arc::new(
+        Runner::with_options(
+            store.arc(),
+            Arc::new(FixedClock::new(at)),
+            bundle,
+            RunnerConfig::default(),
+            RunnerOptions::default(),
+        )
+        .await
+        .unwrap(),
+    );
+    let tasks: Vec<_> = owners
+        .into_iter()
+        .enumerate()
+        .map(|(i, inputs)| {
+            let run = run.clone();
+            tokio::spawn(async move {
+                let user = UserKey::new(
+                    madoguchi::domain::ids::Transport::Terminal,
+                    &format!("t-{i}"),
+                )
+                .unwrap();
+                for input in inputs {
+                    run.handle(&user, input, None).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let cases = store.cases(&CaseFilter::default()).await.unwrap();
+    assert!(cases.len() >= 3, "cases made: {}", cases.len());
+    let mut timers = 0;
+    for case in &cases {
+        let want: Vec<_> = madoguchi::network::reminders::case_timers(case, &policy)
+            .into_iter()
+            .map(|t| (t.kind, t.subject, t.case, t.due_at, t.payload))
+            .collect();
+        let mut have: Vec<_> = store
+            .timers(&TimerFilter {
+                case: Some(case.id),
+                ..TimerFilter::default()
+            })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|t| {
+                assert_eq!(t.status, TimerStatus::Pending);
+                (t.kind, t.subject, t.case, t.due_at, t.payload)
+            })
+            .collect();
+        have.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut want = want;
+        want.sort_by(|a, b| a.0.cmp(&b.0));
+        assert!(!want.is_empty());
+        assert_eq!(have, want, "case {}", case.id);
+        timers += have.len();
+    }
+    assert!(timers >= cases.len());
+}
+crate::on_both_backends!(
+    a_new_case_has_its_timers_from_its_own_step,
+    flavor = "multi_thread",
+    worker_threads = 2
+);

@@ -287,6 +287,7 @@ async fn seed(store: &dyn Store, plans: &[Plan]) {
                 new_session: Some(&ns),
                 state_json: None,
                 prev_status: None,
+                case_timers: None,
             })
             .await
             .unwrap();
@@ -311,6 +312,7 @@ async fn seed(store: &dyn Store, plans: &[Plan]) {
                 new_session: None,
                 state_json: None,
                 prev_status: Some(Status::Active),
+                case_timers: None,
             })
             .await
             .unwrap();
@@ -386,6 +388,7 @@ async fn seed(store: &dyn Store, plans: &[Plan]) {
                 new_session: None,
                 state_json: None,
                 prev_status: Some(Status::Active),
+                case_timers: None,
             })
             .await
             .unwrap();

@@ -63,6 +63,7 @@ fn step<'a>(
         new_session: None,
         state_json: None,
         prev_status,
+        case_timers: None,
     }
 }
 
@@ -363,6 +364,7 @@ pub async fn story(store: &dyn Store) {
             new_session: None,
             state_json: None,
             prev_status: None,
+            case_timers: None,
         })
         .await
         .unwrap();
@@ -381,6 +383,7 @@ pub async fn story(store: &dyn Store) {
             new_session: None,
             state_json: None,
             prev_status: None,
+            case_timers: None,
         })
         .await;
     assert!(
@@ -418,6 +421,7 @@ pub async fn story(store: &dyn Store) {
             new_session: None,
             state_json: None,
             prev_status: None,
+            case_timers: None,
         })
         .await
         .unwrap();
@@ -565,6 +569,7 @@ pub async fn story(store: &dyn Store) {
                 new_session: None,
                 state_json: None,
                 prev_status: None,
+                case_timers: None,
             })
             .await;
         assert!(
@@ -610,6 +615,7 @@ pub async fn story(store: &dyn Store) {
             new_session: None,
             state_json: None,
             prev_status: None,
+            case_timers: None,
         })
         .await
         .unwrap();
@@ -1175,6 +1181,7 @@ async fn sqlite_sessions_from_before_the_answer_log_keep_their_answers() {
             new_session: None,
             state_json: None,
             prev_status: None,
+            case_timers: None,
         })
         .await
         .unwrap();
@@ -1271,6 +1278,7 @@ pub(crate) async fn case_with_deliveries_to(
             new_session: None,
             state_json: None,
             prev_status: None,
+            case_timers: None,
         })
         .await
         .unwrap()

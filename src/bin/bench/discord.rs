@@ -361,6 +361,7 @@ impl Owner {
         self.press("人材確保・採用").await?;
         self.press("スキップ").await?; // tried
         self.press("人材の採用・活用で解決したい").await?;
+        self.press("おおよそ決まっている").await?; // talent_clear
         self.say("営業部長").await?;
         self.say("新規顧客の開拓とチームづくり").await?;
         self.say("法人営業の経験5年以上").await?;
@@ -369,9 +370,10 @@ impl Owner {
         self.say("2027年4月").await?;
         self.say("山田太郎").await?;
         self.say("yamada@example.jp").await?;
+        // The sheet, its recipients and the consent question come together.
         self.press("スキップ").await?; // phone
-        self.press("同意する").await?;
-        self.press_expecting("送信する", Expect::Done).await?;
+        self.press_expecting("同意して送信する", Expect::Done)
+            .await?;
         if let Some(dm) = self.dm.take() {
             self.router.unregister(dm);
         }
