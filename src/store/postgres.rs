@@ -2439,21 +2439,42 @@ impl Store for PostgresStore {
     }
 
     async fn timers(&self, f: &TimerFilter) -> Result<Vec<TimerRecord>> {
-        let rows = sqlx::query(
-            "SELECT * FROM timers
-             WHERE (cardinality($1::text[]) = 0 OR kind = ANY($1))
-               AND ($2::bigint IS NULL OR case_id = $2)
-               AND ($3::text IS NULL OR status = $3)
-               AND ($4::timestamptz IS NULL OR due_at <= $4)
-             ORDER BY due_at, id LIMIT $5",
-        )
-        .bind(&f.kinds)
-        .bind(f.case.map(|c| c.0))
-        .bind(f.status.map(|s| s.name()))
-        .bind(f.due_by)
-        .bind(f.limit)
-        .fetch_all(&self.pool)
-        .await?;
+        // Only the conditions given are in the statement, as on SQLite: a
+        // prepared statement that PostgreSQL runs with its generic plan
+        // cannot use the case's index for `$2 IS NULL OR case_id = $2`.
+        let mut sql = String::from("SELECT * FROM timers WHERE TRUE");
+        let mut n = 0;
+        let mut next = || {
+            n += 1;
+            n
+        };
+        if !f.kinds.is_empty() {
+            sql.push_str(&format!(" AND kind = ANY(${})", next()));
+        }
+        if f.case.is_some() {
+            sql.push_str(&format!(" AND case_id = ${}", next()));
+        }
+        if f.status.is_some() {
+            sql.push_str(&format!(" AND status = ${}", next()));
+        }
+        if f.due_by.is_some() {
+            sql.push_str(&format!(" AND due_at <= ${}", next()));
+        }
+        sql.push_str(&format!(" ORDER BY due_at, id LIMIT ${}", next()));
+        let mut q = sqlx::query(&sql);
+        if !f.kinds.is_empty() {
+            q = q.bind(&f.kinds);
+        }
+        if let Some(c) = f.case {
+            q = q.bind(c.0);
+        }
+        if let Some(st) = f.status {
+            q = q.bind(st.name());
+        }
+        if let Some(d) = f.due_by {
+            q = q.bind(d);
+        }
+        let rows = q.bind(f.limit).fetch_all(&self.pool).await?;
         rows.iter().map(timer_row).collect()
     }
 
