@@ -40,6 +40,12 @@ pub struct Body {
     /// naming the relay row instead).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub audit: Vec<AuditNew>,
+    /// Mention the hub's staff (role, user group or members): the case was
+    /// forwarded to a hub that already had a copy, whose post is only
+    /// edited, so without it nobody there would be told. A hub without a
+    /// post gets a new one, which mentions them itself.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ping: bool,
 }
 
 impl Body {
@@ -131,6 +137,7 @@ pub fn plan(
                 texts: owner_texts,
                 ask: None,
                 audit: std::mem::take(&mut audit),
+                ping: false,
             }));
         }
         if let Some((request, a)) = ask {
@@ -138,6 +145,7 @@ pub fn plan(
                 texts: vec![a.ask.clone()],
                 ask: Some(request),
                 audit: vec![],
+                ping: false,
             }));
         }
     }
@@ -152,12 +160,14 @@ pub fn plan(
             let Some(transport) = hub_transport(hub, posts, deliveries) else {
                 continue;
             };
-            let texts = fx
+            let texts: Vec<Text> = fx
                 .notes
                 .iter()
                 .filter(|n| n.hub == hub)
                 .map(|n| n.text.clone())
                 .collect();
+            let ping = texts.iter().any(|t| t.key == "note.forwarded_here")
+                && posts.iter().any(|p| p.hub_id == hub);
             out.push(NewRelay {
                 case: case.id,
                 user: case.user.clone(),
@@ -168,6 +178,7 @@ pub fn plan(
                     texts,
                     ask: None,
                     audit: std::mem::take(&mut audit),
+                    ping,
                 })
                 .unwrap_or_default(),
             });

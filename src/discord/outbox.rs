@@ -383,12 +383,20 @@ impl Bot {
     ) -> Result<(), Fail> {
         let lang =
             crate::relay::reader_lang(self.store.as_ref(), r, self.cfg.discord.default_lang).await;
-        let text = body
+        let mut text = body
             .texts
             .iter()
             .map(|t| self.render_text(lang, t))
             .collect::<Vec<_>>()
             .join("\n");
+        // A forward to a hub that had a copy pings its staff role here, as
+        // the Discord button does (see `relay::Body::ping`).
+        let ping_role = (r.kind == RelayKind::ToHub && body.ping)
+            .then(|| self.hub_target(&r.target).and_then(|t| t.staff_role))
+            .flatten();
+        if let Some(role) = ping_role {
+            text = format!("<@&{role}> {text}");
+        }
         let channel = match r.kind {
             RelayKind::ToOwner => {
                 let user = r
@@ -467,6 +475,9 @@ impl Bot {
                 "nonce": format!("mdg-r{}p{}", r.id, i),
                 "enforce_nonce": true,
             });
+            if let (Some(role), 0) = (ping_role, i) {
+                msg["allowed_mentions"] = json!({ "parse": [], "roles": [role.to_string()] });
+            }
             if let (Some(req), true) = (body.ask, i == last) {
                 msg["components"] = json!([render::row(vec![
                     render::button(

@@ -457,7 +457,22 @@ impl Sender for SlackSender {
             );
         }
         let (channel, thread) = self.relay_place(r, case).await?;
-        let pieces = split_text(&rendered.join("\n"), RELAY_PIECE);
+        let mut text = rendered.join("\n");
+        // A forward to a hub that had a copy mentions its staff in the
+        // thread (see `relay::Body::ping`); the texts are already escaped,
+        // so this is the only mention in the message.
+        if r.kind == RelayKind::ToHub && body.ping {
+            if let Some(staff) = self.staff(&r.target) {
+                text = format!(
+                    "{}{text}",
+                    super::notices::mention_prefix(
+                        &crate::network::reminders::Mention::StaffRole,
+                        &staff
+                    )
+                );
+            }
+        }
+        let pieces = split_text(&text, RELAY_PIECE);
         let last = pieces.len().saturating_sub(1);
         for (i, text) in pieces.iter().enumerate().skip(progress.done()) {
             if progress.unknown() {

@@ -3313,6 +3313,37 @@ async fn cases_claim_and_forward_from_the_terminal_update_the_discord_posts() {
     let rs = relays_done(&h, case).await;
     let refresh: Vec<_> = rs.iter().filter(|r| r.kind.name() == "refresh").collect();
     assert_eq!(refresh.len(), 2, "one per action: {rs:#?}");
+    // Its post is only edited, so the chamber's staff role is pinged once
+    // more, by the relayed note in the case's thread (as the Discord
+    // button's forward pings it), and no other role is.
+    let pings: Vec<_> = h
+        .discord
+        .calls()
+        .into_iter()
+        .filter(|c| {
+            c.method == "POST"
+                && c.ok()
+                && !is_post(c, PRO_CHANNEL)
+                && !is_post(c, CHAMBER_CHANNEL)
+                && c.json()["content"]
+                    .as_str()
+                    .is_some_and(|t| t.contains("<@&"))
+        })
+        .collect();
+    assert_eq!(pings.len(), 1, "{pings:#?}");
+    let ping = pings[0].json();
+    assert!(
+        ping["content"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("<@&{CHAMBER_ROLE}> ")),
+        "{ping}"
+    );
+    assert_eq!(
+        ping["allowed_mentions"],
+        json!({ "parse": [], "roles": [CHAMBER_ROLE.to_string()] }),
+        "{ping}"
+    );
     assert!(
         refresh
             .iter()

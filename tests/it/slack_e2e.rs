@@ -1967,6 +1967,20 @@ async fn cases_claim_and_forward_from_the_terminal_update_the_slack_posts() {
         rs.iter().all(|r| r.status == DeliveryStatus::Delivered),
         "{rs:#?}"
     );
+    // An edited post notifies nobody, so the note in the chamber's thread
+    // mentions its staff, once.
+    let notes: Vec<String> = h
+        .slack
+        .thread(CHAMBER_CHANNEL, &copy_ts)
+        .iter()
+        .map(text_of)
+        .filter(|t| t.contains("forwarded to this hub"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+    assert!(
+        notes[0].starts_with(&format!("<@{STAFF_CHAMBER}> ")),
+        "{notes:#?}"
+    );
 
     // Outside it: the owner is asked in their DM and agrees; the new hub
     // gets its post, the chamber's post becomes a copy.
