@@ -511,6 +511,27 @@ mod slack {
         )
     }
 
+    /// One pass of the timer loop `madoguchi run` starts, with the sinks it
+    /// builds for the given platforms, at `at`.
+    async fn loop_pass(
+        store: Arc<dyn Store>,
+        at: DateTime<Utc>,
+        discord: Option<(&madoguchi::discord::Config, &madoguchi::discord::Token)>,
+        slack: Option<&SlackConfig>,
+        inbox: &Path,
+    ) {
+        use madoguchi::network::worker::RunningTimers;
+        let run = runner(store.clone(), at).await;
+        let sinks = sinks_for_run(discord, slack, inbox, &run).unwrap();
+        RunningTimers::spawn(
+            TimerWorker::new(store, sinks, Lang::Ja),
+            run,
+            std::time::Duration::from_secs(3600),
+        )
+        .shutdown()
+        .await;
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn reminder_escalation_and_consent_reminder_reach_slack_once_across_a_restart() {
         let slack = SlackStandIn::start().await;
@@ -761,7 +782,6 @@ mod slack {
     /// the inbox; the next month brings the next one.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_monthly_summary_reaches_the_slack_admin_channel_once_across_a_restart() {
-        use madoguchi::network::worker::RunningTimers;
         let slack = SlackStandIn::start().await;
         slack.add_channel(ADMIN_CHANNEL, "madoguchi-admins", &[STAFF]);
         let scfg = SlackConfig::from_vars(|k| match k {
@@ -795,19 +815,7 @@ mod slack {
         .await;
         // One step of the loop `madoguchi run` starts, with its sinks.
         let step = |store: Arc<dyn Store>, at: DateTime<Utc>| {
-            let scfg = scfg.clone();
-            let inbox = inbox.path().to_path_buf();
-            async move {
-                let run = runner(store.clone(), at).await;
-                let sinks = sinks_for_run(None, Some(&scfg), &inbox, &run).unwrap();
-                RunningTimers::spawn(
-                    TimerWorker::new(store, sinks, Lang::Ja),
-                    run,
-                    std::time::Duration::from_secs(3600),
-                )
-                .shutdown()
-                .await;
-            }
+            loop_pass(store, at, None, Some(&scfg), inbox.path())
         };
         step(store.clone(), jp(12, 1, 9)).await;
         step(store.clone(), jp(12, 1, 10)).await;
@@ -844,7 +852,6 @@ mod slack {
     /// mention parsed and no owner's id; nothing goes to the inbox.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_monthly_summary_reaches_the_discord_admin_channel_once() {
-        use madoguchi::network::worker::RunningTimers;
         const GUILD: u64 = 100000000000000001;
         const D_ADMIN: u64 = 100000000000000109;
         let discord = crate::support::discord::DiscordStandIn::start().await;
@@ -861,20 +868,7 @@ mod slack {
             seed_case(&*store, owner, "hyogo-pro", &["hyogo-pro"], jp(11, day, 10)).await;
         }
         let step = |store: Arc<dyn Store>, at: DateTime<Utc>| {
-            let dcfg = dcfg.clone();
-            let token = token.clone();
-            let inbox = inbox.path().to_path_buf();
-            async move {
-                let run = runner(store.clone(), at).await;
-                let sinks = sinks_for_run(Some((&dcfg, &token)), None, &inbox, &run).unwrap();
-                RunningTimers::spawn(
-                    TimerWorker::new(store, sinks, Lang::Ja),
-                    run,
-                    std::time::Duration::from_secs(3600),
-                )
-                .shutdown()
-                .await;
-            }
+            loop_pass(store, at, Some((&dcfg, &token)), None, inbox.path())
         };
         step(store.clone(), jp(12, 1, 9)).await;
         step(store.clone(), jp(12, 1, 10)).await;
