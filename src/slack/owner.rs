@@ -176,21 +176,7 @@ impl Bot {
             .filter_map(|m| Some((ts_key(m["ts"].as_str()?)?, render::question_of(m)?)))
             .max_by_key(|(t, _)| *t)?
             .1;
-        let flow = match self.prompts.flow_of(key, session) {
-            Some(f) => f,
-            None => {
-                let s = self
-                    .store
-                    .session(SessionId(session))
-                    .await
-                    .ok()
-                    .flatten()?;
-                if &s.user != key {
-                    return None;
-                }
-                self.runner.flow_for(&s.version).await.ok()?
-            }
-        };
+        let flow = self.session_flow(key, session).await?;
         let node = flow.nodes.get(ix as usize)?.id.clone();
         Some((session, node))
     }
@@ -342,13 +328,74 @@ impl Bot {
     }
 
     /// The live question if `ts` is its message and `session` its session.
-    async fn live(&self, key: &UserKey, ts: &str, session: i64) -> Option<LivePrompt> {
-        self.prompts
-            .get(&self.store, key)
+    /// Whether a press or a form on message `ts`, under question `node`
+    /// (an index) of `session`, answers the question the owner has in
+    /// front of them.
+    ///
+    /// What this instance last showed decides at once. Otherwise the store
+    /// does: with two instances (`madoguchi run` on two hosts), Socket Mode
+    /// hands each envelope to one of the app's connections, so the current
+    /// question may have been asked by the other instance, which this
+    /// instance's memory does not know. The other instance's record of it
+    /// may still be on its way to the store, so the session itself has the
+    /// last word: a press under the question the session waits for counts,
+    /// whichever message of that question it came from (the runner's
+    /// revision check then keeps the step itself safe). A press under an
+    /// earlier question, or whose question is not known (an id without its
+    /// node), still gets the "earlier question" note.
+    async fn is_current(&self, key: &UserKey, ts: &str, session: i64, node: u16) -> bool {
+        let shows = |l: &LivePrompt| l.message_id == ts && l.session.0 == session;
+        let known = self.prompts.get(&self.store, key).await.ok().flatten();
+        if known.as_ref().is_some_and(shows) {
+            return true;
+        }
+        // A stored record counts only if it is not older than what this
+        // instance itself showed last (its own record may not be written
+        // yet).
+        if let Ok(Some(stored)) = self.store.live_prompt(key).await {
+            if shows(&stored)
+                && known
+                    .as_ref()
+                    .is_none_or(|k| k.updated_at <= stored.updated_at)
+            {
+                return true;
+            }
+        }
+        let Ok(Some(s)) = self.store.session(SessionId(session)).await else {
+            return false;
+        };
+        if &s.user != key {
+            return false;
+        }
+        let Some(flow) = self.session_flow(key, session).await else {
+            return false;
+        };
+        flow.nodes
+            .get(node as usize)
+            .is_some_and(|n| n.id == s.current_node)
+    }
+
+    /// The flow of the owner's `session`: the one this instance used last,
+    /// or the session's script version read from the store (the session
+    /// was served by another instance, or before a restart).
+    async fn session_flow(
+        &self,
+        key: &UserKey,
+        session: i64,
+    ) -> Option<std::sync::Arc<crate::script::Flow>> {
+        if let Some(f) = self.prompts.flow_of(key, session) {
+            return Some(f);
+        }
+        let s = self
+            .store
+            .session(SessionId(session))
             .await
             .ok()
-            .flatten()
-            .filter(|l| l.message_id == ts && l.session.0 == session)
+            .flatten()?;
+        if &s.user != key {
+            return None;
+        }
+        self.runner.flow_for(&s.version).await.ok()
     }
 
     async fn session_lang(&self, key: &UserKey, session: i64) -> Lang {
@@ -384,9 +431,12 @@ impl Bot {
         let lock = self.user_lock(&a.user);
         let _g = lock.lock().await;
         let lang = self.session_lang(&key, oid.session).await;
-        let Some(_live) = self.live(&key, &a.message_ts, oid.session).await else {
+        if !self
+            .is_current(&key, &a.message_ts, oid.session, oid.node)
+            .await
+        {
             return self.ephemeral(&a.channel, &a.user, &stale_text(lang)).await;
-        };
+        }
         let flow = match self.prompts.flow_of(&key, oid.session) {
             Some(f) => f,
             None => match self.store.session(SessionId(oid.session)).await {
@@ -470,7 +520,7 @@ impl Bot {
     /// after 3 seconds); the submission is checked against the live
     /// question like a press.
     async fn open_form(&self, a: &Action, oid: &OwnerId, key: &UserKey) {
-        let Some(flow) = self.prompts.flow_of(key, oid.session) else {
+        let Some(flow) = self.session_flow(key, oid.session).await else {
             let lang = self.session_lang(key, oid.session).await;
             return self.ephemeral(&a.channel, &a.user, &stale_text(lang)).await;
         };
@@ -503,10 +553,10 @@ impl Bot {
         let lock = self.user_lock(&v.user);
         let _g = lock.lock().await;
         let lang = self.session_lang(&key, oid.session).await;
-        if self.live(&key, ts, oid.session).await.is_none() {
+        if !self.is_current(&key, ts, oid.session, oid.node).await {
             return self.ephemeral(channel, &v.user, &stale_text(lang)).await;
         }
-        let Some(flow) = self.prompts.flow_of(&key, oid.session) else {
+        let Some(flow) = self.session_flow(&key, oid.session).await else {
             return self.ephemeral(channel, &v.user, &stale_text(lang)).await;
         };
         if oid.node as usize >= flow.nodes.len() {

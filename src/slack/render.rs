@@ -239,9 +239,12 @@ pub fn prompt_blocks(
     session: i64,
     node: u16,
 ) -> (Vec<Value>, Option<String>) {
+    // The skip button carries its question's node like the command
+    // buttons (see `command_buttons`), so that an instance that did not ask
+    // the question can tell which one it skips.
     let skip = || {
         button(
-            &command_id(session, Command::Skip),
+            &crate::render::prompt::command_id_at(session, node, Command::Skip),
             command_label(Command::Skip, lang),
             None,
         )
@@ -577,7 +580,7 @@ mod tests {
             MAX_SELECT_OPTIONS
         );
         assert_eq!(els[1]["options"].as_array().unwrap().len(), 30);
-        assert_eq!(action_ids(&b), ["q:5:3:~0", "q:5:3:~1", "c:5:skip"]);
+        assert_eq!(action_ids(&b), ["q:5:3:~0", "q:5:3:~1", "c:5:skip:3"]);
         assert!(hint.is_some());
     }
 
@@ -623,7 +626,7 @@ mod tests {
             1,
             2,
         );
-        assert_eq!(action_ids(&b), ["m:1:2", "c:1:skip"]);
+        assert_eq!(action_ids(&b), ["m:1:2", "c:1:skip:2"]);
         assert!(prompt_blocks(
             &prompt(PromptKind::Text { max: 100 }, false),
             Lang::En,

@@ -22,6 +22,7 @@ use std::time::Duration;
 
 mod follow_up;
 mod takeover;
+mod two_instances;
 
 const OWNER: &str = "U0OWNER001";
 const STAFF_PRO: &str = "U0STAFF001";

@@ -242,10 +242,19 @@ pub fn block_actions(
         .get(&target.channel)
         .map(|c| c.name.clone())
         .unwrap_or_default();
-    let mut state = json!({ "values": {} });
+    // Slack's payload carries the state of every stateful element of the
+    // message as this user left it, not only of the element used now.
+    let key = (user.to_string(), target.ts.clone());
+    let mut values = st
+        .element_states
+        .get(&key)
+        .cloned()
+        .unwrap_or_else(|| json!({}));
     if element["type"] != "button" {
-        state["values"][block_id][element["action_id"].as_str().unwrap_or("")] = state_value;
+        values[block_id][element["action_id"].as_str().unwrap_or("")] = state_value;
+        st.element_states.insert(key, values.clone());
     }
+    let state = json!({ "values": values });
     let mut p = json!({
         "type": "block_actions",
         "user": st.basic_user(user),

@@ -180,6 +180,7 @@ impl SlackStandIn {
             triggers: Default::default(),
             views: BTreeMap::new(),
             response_urls: Default::default(),
+            element_states: Default::default(),
             calls: vec![],
             call_subscribers: vec![],
             faults: vec![],

@@ -247,6 +247,11 @@ pub struct State {
     pub triggers: HashMap<String, Trigger>,
     pub views: BTreeMap<String, ViewRec>,
     pub response_urls: HashMap<String, ResponseUrl>,
+    /// What each user has set in the stateful elements (checkboxes,
+    /// selects) of each message, by (user, message ts): Slack sends it as
+    /// `state.values` with every later `block_actions` on that message, so
+    /// a "done" button carries the boxes ticked before it.
+    pub element_states: HashMap<(String, String), Value>,
 
     pub calls: Vec<ApiCall>,
     /// Receivers of every call as it is recorded (`subscribe_calls`).
