@@ -433,6 +433,28 @@ pub async fn queue_erase(
     Ok(jobs.len())
 }
 
+/// [`queue_erase`] for a platform's `/forget`: wakes that platform's
+/// outbox (`wake`) when jobs were queued, and logs a failure, which does
+/// not undo what was deleted here (the owner is told what was deleted;
+/// an administrator can run `forget` again).
+pub async fn queue_erase_and_wake(
+    store: &dyn Store,
+    user: &crate::domain::UserKey,
+    here: &str,
+    posts: &[CasePost],
+    messages: &[crate::store::RelayMessage],
+    now: DateTime<Utc>,
+    wake: impl FnOnce(),
+) {
+    match queue_erase(store, user, here, posts, messages, now).await {
+        Ok(0) => {}
+        Ok(_) => wake(),
+        Err(e) => {
+            tracing::error!(user = %user, error = %e, "could not queue the erasure of the owner's posts on other platforms")
+        }
+    }
+}
+
 /// A refresh job ([`RelayKind::Refresh`]): the platform's sender brings
 /// its posts of the case up to date with the rendering its adapter uses
 /// after a button press, from the case as it is when the job runs. So a

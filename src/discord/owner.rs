@@ -1006,22 +1006,16 @@ impl Bot {
             .chain(report.relayed.iter())
             .cloned()
             .collect();
-        match crate::relay::queue_erase(
+        crate::relay::queue_erase_and_wake(
             self.store.as_ref(),
             &key,
             "discord",
             &posts,
             &relayed,
             self.runner.clock().now(),
+            || self.wake.notify_one(),
         )
-        .await
-        {
-            Ok(0) => {}
-            Ok(_) => self.wake.notify_one(),
-            Err(e) => {
-                tracing::error!(user = %user, error = %e, "could not queue the erasure of the owner's posts on other platforms")
-            }
-        }
+        .await;
         if let Some(l) = live {
             self.disable_prompt(&l).await;
         }

@@ -199,22 +199,16 @@ impl Bot {
         }
         // A hub on another platform (Discord) is cleaned by that
         // platform's sender, through the outbox.
-        match crate::relay::queue_erase(
+        crate::relay::queue_erase_and_wake(
             self.store.as_ref(),
             &key,
             "slack",
             &all_posts,
             &relayed,
             self.runner.clock().now(),
+            || self.wake.notify_one(),
         )
-        .await
-        {
-            Ok(0) => {}
-            Ok(_) => self.wake.notify_one(),
-            Err(e) => {
-                tracing::error!(user, error = %e, "could not queue the erasure of the owner's posts on other platforms")
-            }
-        }
+        .await;
         // The question the owner was on goes (with its buttons): it may
         // show their answers (the confirmation before sending).
         if let Some(l) = live.filter(|l| is_slack_id(&l.channel_id)) {
