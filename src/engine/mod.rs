@@ -399,9 +399,30 @@ pub struct TemplateFault {
 
 /// The tags whose patterns match the state's free-text answers.
 pub fn tags_for(flow: &Flow, st: &SessionState) -> Vec<String> {
+    // Every rule of a script usually reads the same few answers, and this
+    // runs at each free-text answer: each answer is normalised once here
+    // rather than once per rule.
+    let mut normalized: Vec<(NodeIx, Option<String>)> = Vec::new();
+    let mut matches = |rule: &crate::script::TagRule, ix: NodeIx| -> bool {
+        let k = match normalized.iter().position(|(i, _)| *i == ix) {
+            Some(k) => k,
+            None => {
+                let n = match st.answer(ix) {
+                    Some(AnswerValue::Text(t)) => Some(crate::domain::text::normalize_input(t)),
+                    _ => None,
+                };
+                normalized.push((ix, n));
+                normalized.len() - 1
+            }
+        };
+        normalized[k]
+            .1
+            .as_deref()
+            .is_some_and(|n| tags::tag_matches_normalized(&rule.pattern, n))
+    };
     flow.tags
         .iter()
-        .filter(|rule| rule.from.iter().any(|ix| matches!(st.answer(*ix), Some(AnswerValue::Text(t)) if tags::tag_matches(&rule.pattern, t))))
+        .filter(|rule| rule.from.iter().any(|ix| matches(rule, *ix)))
         .map(|rule| rule.name.clone())
         .collect()
 }
