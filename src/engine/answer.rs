@@ -12,7 +12,7 @@ use crate::domain::industry::Jsic;
 use crate::domain::municipality::{Place, PlaceError};
 use crate::domain::number::{parse_quantity_in_phrase, NumberError};
 use crate::domain::text::{clean_text, fold_for_match, normalize_input};
-use crate::script::{no_words, yes_words, AnswerType, ChoiceOption, Flow, Lang};
+use crate::script::{AnswerType, ChoiceOption, Flow, Lang};
 use chrono::NaiveDate;
 
 fn t(lang: Lang, ja: &str, en: &str) -> String {
@@ -561,10 +561,9 @@ fn parse_whole(
         AnswerType::YesNo | AnswerType::Consent { .. } => {
             let f = fold_for_match(raw);
             let consent = matches!(ty, AnswerType::Consent { .. });
-            let is = |words: &[&str]| words.iter().any(|w| fold_for_match(w) == f);
-            if f == "yes" || f == "1" || is(yes_words()) {
+            if f == "yes" || f == "1" || super::words::YES.contains(&f) {
                 Ok(AnswerValue::Bool(true))
-            } else if f == "no" || f == "2" || is(no_words()) {
+            } else if f == "no" || f == "2" || super::words::NO.contains(&f) {
                 Ok(AnswerValue::Bool(false))
             } else if let (false, Some(b)) = (consent, yes_no_in_sentence(raw)) {
                 // Only at a plain yes/no question: consent stays exact, since

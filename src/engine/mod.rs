@@ -10,6 +10,7 @@
 mod answer;
 mod choice;
 pub mod tags;
+mod words;
 
 use crate::answer::AnswerValue;
 use crate::domain::text::fold_for_match;
@@ -1330,15 +1331,13 @@ impl Stepper<'_> {
         let ix = self.st.node;
         let folded = fold_for_match(raw);
         let items = self.confirm_item_ixs();
-        let said = |words: &[&str]| words.iter().any(|w| fold_for_match(w) == folded);
+        let said = |list: &words::Folded| list.contains(&folded);
         let consent = self.consent_after(ix);
         if let Some(c) = consent {
             let agree = if picked {
                 raw == "send"
             } else {
-                said(crate::script::send_words())
-                    || said(crate::script::yes_words())
-                    || said(AGREE_AND_SEND_WORDS)
+                said(&words::SEND) || said(&words::YES) || said(&words::AGREE_AND_SEND)
             };
             if agree {
                 return self.consent_and_send(ix, c, raw, true);
@@ -1346,7 +1345,7 @@ impl Stepper<'_> {
             let decline = if picked {
                 raw == "decline"
             } else {
-                said(DECLINE_WORDS)
+                said(&words::DECLINE)
             };
             if decline {
                 return self.consent_and_send(ix, c, raw, false);
@@ -1356,13 +1355,13 @@ impl Stepper<'_> {
                 self.say(why);
                 return self.brief_confirm(ix, "confirm_consent_reask");
             }
-            if !picked && said(crate::script::no_words()) {
+            if !picked && said(&words::NO) {
                 // 「いいえ」 here may mean "do not send" or "this is not
                 // right": ask which rather than guess.
                 return self.brief_confirm(ix, "confirm_consent_no");
             }
         } else {
-            let send = (picked && raw == "send") || said(crate::script::send_words());
+            let send = (picked && raw == "send") || said(&words::SEND);
             if send {
                 let (shares, wording) = self.consent_shares_and_wording();
                 self.finish_case(shares, wording);
@@ -1388,7 +1387,7 @@ impl Stepper<'_> {
                 self.ask(t);
             }
             None => {
-                let no = said(crate::script::no_words())
+                let no = said(&words::NO)
                     || ["修正", "修正する", "edit", "correct"].contains(&folded.as_str());
                 let key = match (no, consent.is_some()) {
                     (true, _) => "confirm_which",
@@ -1523,42 +1522,6 @@ impl Stepper<'_> {
         self.out.push(Effect::CaseReady(Box::new(draft)));
     }
 }
-
-/// Typed answers that agree and send at a confirmation that is also the
-/// consent question (besides the yes and send words).
-const AGREE_AND_SEND_WORDS: &[&str] = &[
-    "同意して送信",
-    "同意して送信する",
-    "同意して送信します",
-    "送信します",
-    "お願いします",
-    "送ってください",
-    "agree and send",
-    "i agree, send",
-];
-
-/// Typed answers that refuse to share at that confirmation. A bare
-/// 「いいえ」 is not among them: it may mean "something is wrong".
-const DECLINE_WORDS: &[&str] = &[
-    "同意しない",
-    "同意しません",
-    "同意しない（送らない）",
-    "送らない",
-    "送らないで",
-    "送らないでください",
-    "送信しない",
-    "送信しません",
-    "やめる",
-    "やめます",
-    "disagree",
-    "do not agree",
-    "don't agree",
-    "i do not agree",
-    "i don't agree",
-    "do not send",
-    "don't send",
-    "decline",
-];
 
 /// Whether a message asks about the recipients ("why", "the shinkin
 /// bank?") rather than answering: a question mark, a why-word, or the
