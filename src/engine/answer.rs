@@ -95,6 +95,14 @@ fn match_option<'a>(options: &'a [ChoiceOption], raw: &str) -> Option<&'a Choice
 /// of [`Jsic::script_option`] (manufacturing, services, …), if the words
 /// name a JSIC class that maps to one of the options.
 fn industry_answer<'o>(options: &'o [ChoiceOption], raw: &str) -> Option<(&'o str, AnswerValue)> {
+    // Classifying costs more than the rest of reading a choice; a question
+    // without an industry option (most choice questions) cannot use it.
+    if !options
+        .iter()
+        .any(|o| Jsic::SCRIPT_OPTIONS.contains(&o.id.as_str()))
+    {
+        return None;
+    }
     let class = Jsic::classify(raw).ok()?;
     let option = options.iter().find(|o| o.id == class.script_option())?;
     if class.name() == option.label {
