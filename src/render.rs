@@ -625,14 +625,18 @@ mod failure_tests {
     use crate::render::RenderMode;
     use crate::script::{compile_flow, Flow, Sources};
 
-    fn flow_with(name_of: impl Fn(&Flow) -> String, broken: &str) -> Flow {
+    fn mini() -> Flow {
         let (flow, diags) = compile_flow(Sources {
             script_name: "mini.ja.yaml".into(),
             script_text: include_str!("../tests/corpus/_base/mini.ja.yaml").into(),
             routing_name: "routing.yaml".into(),
             routing_text: include_str!("../tests/corpus/_base/routing.yaml").into(),
         });
-        let mut flow = flow.unwrap_or_else(|| panic!("{diags:?}"));
+        flow.unwrap_or_else(|| panic!("{diags:?}"))
+    }
+
+    fn flow_with(name_of: impl Fn(&Flow) -> String, broken: &str) -> Flow {
+        let mut flow = mini();
         let name = name_of(&flow);
         flow.templates
             .register_template_string(&name, broken)
@@ -720,6 +724,24 @@ mod failure_tests {
         );
         let (before, after, effects) = run(&flow, &["兵庫県"]);
         assert_refused(&before, &after, &effects, "issue", "text");
+    }
+
+    /// A restart empties the answers and the route before it fails at the
+    /// first question: both come back as they were.
+    #[test]
+    fn a_restart_that_fails_puts_the_answers_and_route_back() {
+        let good = mini();
+        let broken = flow_with(|f| node(f, "prefecture", "text"), "{{default}}");
+        let mut st = SessionState::default();
+        step(&good, &mut st, Input::Start, &ctx());
+        for i in ["兵庫県", "販路を広げたい"] {
+            step(&good, &mut st, Input::Text(i.to_string()), &ctx());
+        }
+        assert_eq!(st.answers.len(), 2);
+        assert!(st.route.is_some());
+        let before = st.clone();
+        let effects = step(&broken, &mut st, Input::Text("最初から".into()), &ctx());
+        assert_refused(&before, &st, &effects, "prefecture", "text");
     }
 
     #[test]

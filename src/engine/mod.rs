@@ -231,13 +231,18 @@ impl SessionState {
     pub fn answer(&self, ix: NodeIx) -> Option<&AnswerValue> {
         self.answers.iter().find(|(i, _)| *i == ix).map(|(_, v)| v)
     }
-    fn set_answer(&mut self, ix: NodeIx, mut v: AnswerValue) {
+    fn set_answer(&mut self, ix: NodeIx, v: AnswerValue) {
+        self.answers.retain(|(i, _)| *i != ix);
+        self.push_answer(ix, v);
+    }
+
+    /// Appends an answer to a question that has none.
+    fn push_answer(&mut self, ix: NodeIx, mut v: AnswerValue) {
         // Text built while normalising may have spare capacity; the answer
         // is kept for the whole conversation, so keep only what it needs.
         if let AnswerValue::Text(t) = &mut v {
             t.shrink_to_fit();
         }
-        self.answers.retain(|(i, _)| *i != ix);
         // Grow by a few entries rather than doubling: thousands of states
         // are held in memory, and doubling leaves up to half of each unused.
         if self.answers.len() == self.answers.capacity() {
@@ -439,19 +444,51 @@ pub fn facts(st: &SessionState) -> impl Facts + '_ {
 /// was, and the effects are only the owner's message and an
 /// [`Effect::Fault`], so nothing is recorded with broken text.
 pub fn step(flow: &Flow, st: &mut SessionState, input: Input, ctx: &Ctx) -> Vec<Effect> {
-    let before = st.clone();
+    // What a refused step puts back. The answers and the route are the
+    // large parts of a state and a step rarely changes them, so they are
+    // not copied: the step keeps what it changes of them in `undo`. The
+    // rest is small and copied. (Copying the whole state at every step was
+    // a visible share of a turn's CPU.) The literal names every field, so
+    // a new field cannot be forgotten here.
+    let before = SessionState {
+        status: st.status,
+        node: st.node,
+        retries: st.retries,
+        history: st.history.clone(),
+        answers: Vec::new(),
+        tags: st.tags.clone(),
+        route: None,
+        consented: st.consented.clone(),
+        pending: st.pending.clone(),
+        follow_up: st.follow_up.clone(),
+    };
     let mut e = Stepper {
         flow,
         st,
         ctx,
         out: Vec::new(),
         fault: None,
+        undo: Undo::default(),
     };
     e.run(input);
     match e.fault {
         None => e.out,
         Some(fault) => {
-            *st = before;
+            let Undo {
+                answers: changes,
+                route: old_route,
+            } = e.undo;
+            let mut answers = std::mem::take(&mut st.answers);
+            AnswerChange::rewind(changes, &mut answers);
+            let route = match old_route {
+                Some(old) => old,
+                None => st.route.take(),
+            };
+            *st = SessionState {
+                answers,
+                route,
+                ..before
+            };
             vec![
                 Effect::Say(flow.messages.get("template_failed").to_string()),
                 Effect::Fault(fault),
@@ -478,6 +515,7 @@ pub fn ending(flow: &Flow, st: &SessionState, ctx: &Ctx) -> Vec<Effect> {
         ctx,
         out: Vec::new(),
         fault: None,
+        undo: Undo::default(),
     };
     let ix = e.st.node;
     if matches!(flow.node(ix).kind, NodeKind::End(_)) {
@@ -507,9 +545,75 @@ struct Stepper<'a> {
     out: Vec<Effect>,
     /// The first template that failed in this step.
     fault: Option<TemplateFault>,
+    /// How to put the answers and the route back if the step is refused.
+    undo: Undo,
+}
+
+/// What a step changed of a state's answers and route, so that a refused
+/// step can put them back without a copy of them made beforehand (see
+/// [`step`]). Every change to `answers` or `route` inside a step goes
+/// through the [`Stepper`] methods that record it here.
+#[derive(Default)]
+struct Undo {
+    /// The changes to the answers, oldest first.
+    answers: Vec<AnswerChange>,
+    /// The route before the step's first change to it.
+    route: Option<Option<Box<RouteDecision>>>,
+}
+
+enum AnswerChange {
+    /// An answer was appended.
+    Pushed,
+    /// This answer was removed from this position.
+    Removed(usize, (NodeIx, AnswerValue)),
+    /// All answers were replaced by an empty list (a restart).
+    Cleared(Vec<(NodeIx, AnswerValue)>),
+}
+
+impl AnswerChange {
+    /// Undoes `changes` (oldest first), newest first.
+    fn rewind(changes: Vec<AnswerChange>, answers: &mut Vec<(NodeIx, AnswerValue)>) {
+        for change in changes.into_iter().rev() {
+            match change {
+                AnswerChange::Pushed => {
+                    answers.pop();
+                }
+                AnswerChange::Removed(at, entry) => answers.insert(at, entry),
+                AnswerChange::Cleared(old) => *answers = old,
+            }
+        }
+    }
 }
 
 impl Stepper<'_> {
+    /// Removes the answer to `ix`, if any, as `retain` would.
+    fn unset_answer(&mut self, ix: NodeIx) {
+        let mut at = 0;
+        while at < self.st.answers.len() {
+            if self.st.answers[at].0 == ix {
+                let entry = self.st.answers.remove(at);
+                self.undo.answers.push(AnswerChange::Removed(at, entry));
+            } else {
+                at += 1;
+            }
+        }
+    }
+
+    /// [`SessionState::set_answer`], recorded for a refused step.
+    fn set_answer(&mut self, ix: NodeIx, v: AnswerValue) {
+        self.unset_answer(ix);
+        self.st.push_answer(ix, v);
+        self.undo.answers.push(AnswerChange::Pushed);
+    }
+
+    /// Replaces the route, keeping the one before the step's first change.
+    fn set_route(&mut self, route: Option<Box<RouteDecision>>) {
+        let old = std::mem::replace(&mut self.st.route, route);
+        if self.undo.route.is_none() {
+            self.undo.route = Some(old);
+        }
+    }
+
     fn msg(&self, key: &str) -> String {
         self.flow.messages.get(key).to_string()
     }
@@ -603,8 +707,11 @@ impl Stepper<'_> {
             let (route, follow_up) = if self.flow.follow_up {
                 (self.st.route.take(), self.st.follow_up.take())
             } else {
+                self.set_route(None);
                 (None, None)
             };
+            let answers = std::mem::take(&mut self.st.answers);
+            self.undo.answers.push(AnswerChange::Cleared(answers));
             *self.st = SessionState {
                 status: Status::Active,
                 route,
@@ -817,7 +924,7 @@ impl Stepper<'_> {
                 // consent no longer covers the case, so it is asked again.
                 self.st.consented = None;
                 if let Some(cix) = self.consent_node() {
-                    self.st.answers.retain(|(i, _)| *i != cix);
+                    self.unset_answer(cix);
                     self.out.push(Effect::Unset {
                         node: self.flow.node(cix).id.clone(),
                         ix: cix,
@@ -839,7 +946,7 @@ impl Stepper<'_> {
         if self.st.route.as_deref() != Some(&d) {
             self.out.push(Effect::Routed(d.clone()));
         }
-        self.st.route = Some(Box::new(d));
+        self.set_route(Some(Box::new(d)));
     }
 
     fn consent_node(&self) -> Option<NodeIx> {
@@ -1032,7 +1139,7 @@ impl Stepper<'_> {
     fn record(&mut self, ix: NodeIx, value: AnswerValue, raw: String) {
         self.st.pending = None;
         let correction = self.st.answer(ix).is_some();
-        self.st.set_answer(ix, value.clone());
+        self.set_answer(ix, value.clone());
         self.out.push(Effect::Record(Recorded {
             node: self.flow.node(ix).id.clone(),
             ix,
@@ -1117,7 +1224,7 @@ impl Stepper<'_> {
                         .filter(|i| !on_path.contains(i))
                         .collect();
                     for d in dropped {
-                        self.st.answers.retain(|(i, _)| *i != d);
+                        self.unset_answer(d);
                         self.out.push(Effect::Unset {
                             node: self.flow.node(d).id.clone(),
                             ix: d,
