@@ -220,17 +220,49 @@ pub fn render_input(
     input: &ContextInput,
     mode: RenderMode,
 ) -> Result<String, TemplateFailure> {
-    if let Some(t) = flow.templates.get_template(name) {
-        if let Some(text) = plain_text(t) {
-            return Ok(text);
-        }
-        if let Some(parts) = lite::compile(&t.elements) {
+    match flow.prepared.0.get(name) {
+        Some(Ready::Plain(text)) => return Ok(text.clone()),
+        Some(Ready::Direct(parts)) => {
             let mut out = String::new();
-            lite::Scope { flow, input, mode }.render(&parts, &mut out);
+            lite::Scope { flow, input, mode }.render(parts, &mut out);
             return Ok(trimmed(out));
         }
+        None => {}
     }
     render_handlebars(flow, name, &context(flow, input, mode))
+}
+
+/// A flow's templates as [`render_input`] renders them, worked out once
+/// when the flow is compiled (a flow's templates never change after
+/// that): the text of each template without expressions, and the direct
+/// renderer's parts of each template it can render. Looking a template up
+/// in handlebars, copying its text out and compiling it anew at every
+/// prompt was a visible share of a turn's CPU.
+#[derive(Default)]
+pub(crate) struct Prepared(std::collections::HashMap<String, Ready>);
+
+pub(crate) enum Ready {
+    Plain(String),
+    Direct(Vec<lite::Part>),
+}
+
+impl Prepared {
+    /// Reads every template of `hb`; those neither plain nor direct are
+    /// left out and rendered through handlebars.
+    pub(crate) fn new(hb: &Handlebars<'static>) -> Prepared {
+        Prepared(
+            hb.get_templates()
+                .iter()
+                .filter_map(|(name, t)| {
+                    let ready = match plain_text(t) {
+                        Some(text) => Ready::Plain(text),
+                        None => Ready::Direct(lite::compile(&t.elements)?),
+                    };
+                    Some((name.clone(), ready))
+                })
+                .collect(),
+        )
+    }
 }
 
 /// Which way [`render_input`] renders a template: `"plain"` (text without
@@ -289,7 +321,7 @@ pub fn is_text(flow: &Flow, ix: NodeIx) -> bool {
 /// would with [`context`]; anything else (other helpers, `this`, `../`,
 /// `@index`, partials, hash arguments, whole objects) returns `None` and
 /// goes through handlebars. A test renders every shipped template both ways.
-mod lite {
+pub(crate) mod lite {
     use super::{display_answer, escape, ContextInput, RenderMode};
     use crate::script::{Flow, Lang};
     use handlebars::template::{HelperTemplate, Parameter, TemplateElement};
@@ -303,8 +335,8 @@ mod lite {
     ];
 
     #[derive(Debug)]
-    pub enum Key<'t> {
-        Answer(&'t str),
+    pub enum Key {
+        Answer(String),
         Title,
         Today,
         Tags,
@@ -318,26 +350,28 @@ mod lite {
         Value,
     }
 
+    /// Owned, so that a flow keeps its templates' parts beside the
+    /// templates themselves ([`super::Prepared`]).
     #[derive(Debug)]
-    pub enum Part<'t> {
-        Raw(&'t str),
-        Var(Key<'t>),
-        Default(Key<'t>, &'t str),
+    pub enum Part {
+        Raw(String),
+        Var(Key),
+        Default(Key, String),
         If {
-            key: Key<'t>,
+            key: Key,
             negate: bool,
-            then: Vec<Part<'t>>,
-            otherwise: Vec<Part<'t>>,
+            then: Vec<Part>,
+            otherwise: Vec<Part>,
         },
         EachAnswer {
-            body: Vec<ItemPart<'t>>,
-            otherwise: Vec<Part<'t>>,
+            body: Vec<ItemPart>,
+            otherwise: Vec<Part>,
         },
     }
 
     #[derive(Debug)]
-    pub enum ItemPart<'t> {
-        Raw(&'t str),
+    pub enum ItemPart {
+        Raw(String),
         Var(ItemKey),
     }
 
@@ -356,7 +390,7 @@ mod lite {
         }
     }
 
-    fn key(p: &Parameter) -> Option<Key<'_>> {
+    fn key(p: &Parameter) -> Option<Key> {
         let n = names(p)?;
         match n.as_slice() {
             [one] if HELPERS.contains(one) => None,
@@ -365,7 +399,7 @@ mod lite {
             ["tags"] => Some(Key::Tags),
             // Objects, arrays and names the context does not hold as text.
             ["route"] | ["answers"] | ["has_tag"] | ["case_id"] => None,
-            [one] if !one.is_empty() && !one.starts_with('@') => Some(Key::Answer(one)),
+            [one] if !one.is_empty() && !one.starts_with('@') => Some(Key::Answer(one.to_string())),
             ["route", f] => match *f {
                 "primary" => Some(Key::Route("primary")),
                 "copies" => Some(Key::Route("copies")),
@@ -383,11 +417,11 @@ mod lite {
         h.hash.is_empty() && h.block_param.is_none() && !h.chain
     }
 
-    pub fn compile(els: &[TemplateElement]) -> Option<Vec<Part<'_>>> {
+    pub fn compile(els: &[TemplateElement]) -> Option<Vec<Part>> {
         let mut out = Vec::with_capacity(els.len());
         for e in els {
             out.push(match e {
-                TemplateElement::RawString(s) => Part::Raw(s),
+                TemplateElement::RawString(s) => Part::Raw(s.clone()),
                 TemplateElement::Comment(_) => continue,
                 TemplateElement::Expression(h) | TemplateElement::HtmlExpression(h) => {
                     if !plain(h) || h.template.is_some() || h.inverse.is_some() {
@@ -396,7 +430,7 @@ mod lite {
                     match (names(&h.name)?.as_slice(), h.params.as_slice()) {
                         (_, []) => Part::Var(key(&h.name)?),
                         (["default"], [v, Parameter::Literal(Value::String(f))]) => {
-                            Part::Default(key(v)?, f)
+                            Part::Default(key(v)?, f.clone())
                         }
                         _ => return None,
                     }
@@ -421,7 +455,7 @@ mod lite {
                             let mut items = Vec::new();
                             for e in &body.elements {
                                 items.push(match e {
-                                    TemplateElement::RawString(s) => ItemPart::Raw(s),
+                                    TemplateElement::RawString(s) => ItemPart::Raw(s.clone()),
                                     TemplateElement::Comment(_) => continue,
                                     TemplateElement::Expression(h)
                                     | TemplateElement::HtmlExpression(h)
@@ -591,18 +625,23 @@ mod failure_tests {
     use crate::render::RenderMode;
     use crate::script::{compile_flow, Flow, Sources};
 
-    fn flow_with(name_of: impl Fn(&Flow) -> String, broken: &str) -> Flow {
+    fn mini() -> Flow {
         let (flow, diags) = compile_flow(Sources {
             script_name: "mini.ja.yaml".into(),
             script_text: include_str!("../tests/corpus/_base/mini.ja.yaml").into(),
             routing_name: "routing.yaml".into(),
             routing_text: include_str!("../tests/corpus/_base/routing.yaml").into(),
         });
-        let mut flow = flow.unwrap_or_else(|| panic!("{diags:?}"));
+        flow.unwrap_or_else(|| panic!("{diags:?}"))
+    }
+
+    fn flow_with(name_of: impl Fn(&Flow) -> String, broken: &str) -> Flow {
+        let mut flow = mini();
         let name = name_of(&flow);
         flow.templates
             .register_template_string(&name, broken)
             .unwrap();
+        flow.prepared = crate::render::Prepared::new(&flow.templates);
         flow
     }
 
@@ -685,6 +724,24 @@ mod failure_tests {
         );
         let (before, after, effects) = run(&flow, &["兵庫県"]);
         assert_refused(&before, &after, &effects, "issue", "text");
+    }
+
+    /// A restart empties the answers and the route before it fails at the
+    /// first question: both come back as they were.
+    #[test]
+    fn a_restart_that_fails_puts_the_answers_and_route_back() {
+        let good = mini();
+        let broken = flow_with(|f| node(f, "prefecture", "text"), "{{default}}");
+        let mut st = SessionState::default();
+        step(&good, &mut st, Input::Start, &ctx());
+        for i in ["兵庫県", "販路を広げたい"] {
+            step(&good, &mut st, Input::Text(i.to_string()), &ctx());
+        }
+        assert_eq!(st.answers.len(), 2);
+        assert!(st.route.is_some());
+        let before = st.clone();
+        let effects = step(&broken, &mut st, Input::Text("最初から".into()), &ctx());
+        assert_refused(&before, &st, &effects, "prefecture", "text");
     }
 
     #[test]

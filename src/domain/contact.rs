@@ -107,9 +107,25 @@ impl From<Email> for String {
 /// tables: Japanese area codes run from two to five digits (03, 078, 0773,
 /// 01267) and the grouping of a number depends on its exact prefix, which
 /// only the published numbering plan knows.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+///
+/// The grouped form is worked out once, when the number is parsed: the
+/// sheet, the confirmation and the answer list show it at nearly every
+/// turn near the end of a consultation, and grouping parses the number
+/// with the numbering plan again, which cost more than the rest of such a
+/// turn's rendering. It is a function of the digits, so equality and
+/// hashing are unchanged, and only the digits are serialised.
+#[derive(Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct PhoneJp(String);
+pub struct PhoneJp {
+    digits: String,
+    national: String,
+}
+
+impl std::fmt::Debug for PhoneJp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("PhoneJp").field(&self.digits).finish()
+    }
+}
 
 /// Errors from `PhoneJp::parse`. The English text is the `Display`;
 /// [`PhoneError::message_ja`] says the same for Japanese scripts.
@@ -199,29 +215,29 @@ impl PhoneJp {
         if !phonenumber::is_valid(&number) || number.code().value() != 81 {
             return Err(not_in_plan());
         }
-        Ok(PhoneJp(digits))
+        let national = number
+            .format()
+            .mode(phonenumber::Mode::National)
+            .to_string();
+        Ok(PhoneJp { digits, national })
     }
 
     /// The digits only, e.g. "09012345678".
     pub fn as_str(&self) -> &str {
-        &self.0
+        &self.digits
     }
 
     /// The national form people dial, grouped by the numbering plan:
     /// 0773-42-1234, 078-123-4567, 03-1234-5678, 090-1234-5678,
     /// 0120-123-456.
     pub fn display(&self) -> String {
-        phonenumber::parse(Some(phonenumber::country::Id::JP), &self.0)
-            .map(|n| n.format().mode(phonenumber::Mode::National).to_string())
-            // Every stored value passed `parse`, so this is not reached; the
-            // digits are still a number anyone can dial.
-            .unwrap_or_else(|_| self.0.clone())
+        self.national.clone()
     }
 }
 
 impl std::fmt::Display for PhoneJp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.display())
+        f.write_str(&self.national)
     }
 }
 
@@ -234,7 +250,7 @@ impl TryFrom<String> for PhoneJp {
 
 impl From<PhoneJp> for String {
     fn from(p: PhoneJp) -> String {
-        p.0
+        p.digits
     }
 }
 

@@ -36,6 +36,8 @@ struct Row {
     /// Folded names an owner may use for the class: the name, without its
     /// bracketed note, without a final 業.
     stems: Vec<String>,
+    /// The name as [`fold_for_match`] folds it.
+    folded_name: String,
 }
 
 static TABLE: LazyLock<Vec<Row>> = LazyLock::new(|| {
@@ -61,9 +63,72 @@ static TABLE: LazyLock<Vec<Row>> = LazyLock::new(|| {
             name: f[2],
             parent,
             stems: stems(f[2]),
+            folded_name: fold_for_match(f[2]),
         });
     }
     rows
+});
+
+/// A word that names a class: one of a class's stems, or an alias.
+struct Word {
+    word: String,
+    /// `word.chars().count()`, which ranks words found in a sentence.
+    chars: usize,
+    level: Level,
+    class: usize,
+    /// The alias's index in [`ALIASES`]; `None` for a stem.
+    alias: Option<usize>,
+}
+
+/// Every stem and alias, in the order [`Jsic::classify`] ranks them
+/// (the table's rows and their stems, then the aliases), indexed two
+/// ways: classifying scanned the ~5,000 words of the table for each
+/// answer, which was a visible share of a turn at the industry question.
+struct Words {
+    all: Vec<Word>,
+    /// Word → the words equal to it (a word can name several classes).
+    exact: std::collections::HashMap<String, Vec<u32>>,
+    /// First character → the words of at least two characters starting
+    /// with it, the only ones a sentence search considers.
+    by_first: std::collections::HashMap<char, Vec<u32>>,
+}
+
+static WORDS: LazyLock<Words> = LazyLock::new(|| {
+    let mut all = Vec::new();
+    for (i, r) in TABLE.iter().enumerate() {
+        for st in &r.stems {
+            all.push(Word {
+                word: st.clone(),
+                chars: st.chars().count(),
+                level: r.level,
+                class: i,
+                alias: None,
+            });
+        }
+    }
+    for (a, (w, i)) in ALIASES.iter().enumerate() {
+        all.push(Word {
+            word: w.clone(),
+            chars: w.chars().count(),
+            level: Level::Detail,
+            class: *i,
+            alias: Some(a),
+        });
+    }
+    let mut exact: std::collections::HashMap<String, Vec<u32>> = Default::default();
+    let mut by_first: std::collections::HashMap<char, Vec<u32>> = Default::default();
+    for (k, w) in all.iter().enumerate() {
+        exact.entry(w.word.clone()).or_default().push(k as u32);
+        if w.chars >= 2 {
+            let first = w.word.chars().next().expect("two characters");
+            by_first.entry(first).or_default().push(k as u32);
+        }
+    }
+    Words {
+        all,
+        exact,
+        by_first,
+    }
 });
 
 /// (folded word, index of its class), from the alias file.
@@ -317,6 +382,21 @@ impl Jsic {
         }
     }
 
+    /// Every id [`Jsic::script_option`] returns. A choice question with
+    /// none of them among its options cannot take an answer from the JSIC,
+    /// so the engine does not classify answers to it.
+    pub const SCRIPT_OPTIONS: &'static [&'static str] = &[
+        "construction",
+        "manufacturing",
+        "information",
+        "transport",
+        "wholesale_retail",
+        "food_lodging",
+        "medical_welfare",
+        "services",
+        "other",
+    ];
+
     /// The option id of the first-contact script's industry question that
     /// the class belongs to.
     pub fn script_option(self) -> &'static str {
@@ -345,44 +425,45 @@ impl Jsic {
             return Err(IndustryError::Empty);
         }
         let key_bare = key.strip_suffix('業').unwrap_or(&key);
+        let words = &*WORDS;
         // Exact: a class whose full name is the key (旅行業 is 小分類 791,
         // not its 細分類 「旅行業(旅行業者代理業を除く)」), else the deepest
         // class whose name without note or 業, or an alias, is the key.
-        let exact = TABLE
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| r.stems.iter().any(|x| *x == key || x == key_bare))
-            .map(|(i, r)| (fold_for_match(r.name) == key, r.level, i))
-            .chain(
-                ALIASES
-                    .iter()
-                    .filter(|(w, _)| *w == key || w == key_bare)
-                    .map(|(_, i)| (false, Level::Detail, *i)),
-            )
+        let exact = [key.as_str(), key_bare]
+            .into_iter()
+            .filter_map(|k| words.exact.get(k))
+            .flatten()
+            .map(|&w| {
+                let w = &words.all[w as usize];
+                let full = w.alias.is_none() && TABLE[w.class].folded_name == key;
+                (full, w.level, w.class)
+            })
             .max_by_key(|(full, level, i)| (*full, *level, std::cmp::Reverse(*i)));
         if let Some((_, _, i)) = exact {
             return Ok(Jsic(i as u16));
         }
         // Inside a sentence: the deepest class named, then the longest
         // name, so 「陶器の製造業」 is 陶磁器 (小分類), not 製造業 (大分類).
-        let mut best: Option<(Level, usize, usize)> = None;
-        let mut consider = |i: usize, stem: &str, level: Level| {
-            if stem.chars().count() >= 2 && key.contains(stem) {
-                let cand = (level, stem.chars().count(), i);
-                if best.is_none_or(|b| (cand.0, cand.1) > (b.0, b.1)) {
-                    best = Some(cand);
-                }
-            }
-        };
-        for (i, r) in TABLE.iter().enumerate() {
-            for st in &r.stems {
-                consider(i, st, r.level);
+        // Only the words that start with a character of the key can be in
+        // it; of those named, the first in table order wins a tie.
+        let mut firsts: Vec<char> = key.chars().collect();
+        firsts.sort_unstable();
+        firsts.dedup();
+        let mut named: Vec<u32> = firsts
+            .iter()
+            .filter_map(|c| words.by_first.get(c))
+            .flatten()
+            .copied()
+            .filter(|&w| key.contains(words.all[w as usize].word.as_str()))
+            .collect();
+        named.sort_unstable();
+        let mut best: Option<&Word> = None;
+        for w in named.iter().map(|&w| &words.all[w as usize]) {
+            if best.is_none_or(|b| (w.level, w.chars) > (b.level, b.chars)) {
+                best = Some(w);
             }
         }
-        for (w, i) in ALIASES.iter() {
-            consider(*i, w, Level::Detail);
-        }
-        best.map(|(_, _, i)| Jsic(i as u16))
+        best.map(|w| Jsic(w.class as u16))
             .ok_or_else(|| IndustryError::Unknown(excerpt(&normalize_input(s))))
     }
 }
@@ -420,6 +501,95 @@ mod tests {
 
     fn class(s: &str) -> Jsic {
         Jsic::classify(s).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    #[test]
+    fn script_options_lists_every_option_a_class_maps_to() {
+        let mut reached: Vec<&str> = (0..TABLE.len())
+            .map(|i| Jsic(i as u16).script_option())
+            .collect();
+        reached.sort_unstable();
+        reached.dedup();
+        let mut listed = Jsic::SCRIPT_OPTIONS.to_vec();
+        listed.sort_unstable();
+        assert_eq!(reached, listed);
+    }
+
+    /// The indexed search gives what a scan of every stem and alias gives,
+    /// for class names, aliases, sentences and words that name nothing.
+    #[test]
+    fn the_index_agrees_with_a_scan() {
+        fn scan(s: &str) -> Option<usize> {
+            let short: String = s.chars().take(200).collect();
+            let key = strip_noise(&fold_for_match(&short));
+            if key.is_empty() {
+                return None;
+            }
+            let key_bare = key.strip_suffix('業').unwrap_or(&key);
+            let exact = TABLE
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| r.stems.iter().any(|x| *x == key || x == key_bare))
+                .map(|(i, r)| (fold_for_match(r.name) == key, r.level, i))
+                .chain(
+                    ALIASES
+                        .iter()
+                        .filter(|(w, _)| *w == key || w == key_bare)
+                        .map(|(_, i)| (false, Level::Detail, *i)),
+                )
+                .max_by_key(|(full, level, i)| (*full, *level, std::cmp::Reverse(*i)));
+            if let Some((_, _, i)) = exact {
+                return Some(i);
+            }
+            let mut best: Option<(Level, usize, usize)> = None;
+            let mut consider = |i: usize, stem: &str, level: Level| {
+                if stem.chars().count() >= 2 && key.contains(stem) {
+                    let cand = (level, stem.chars().count(), i);
+                    if best.is_none_or(|b| (cand.0, cand.1) > (b.0, b.1)) {
+                        best = Some(cand);
+                    }
+                }
+            };
+            for (i, r) in TABLE.iter().enumerate() {
+                for st in &r.stems {
+                    consider(i, st, r.level);
+                }
+            }
+            for (w, i) in ALIASES.iter() {
+                consider(*i, w, Level::Detail);
+            }
+            best.map(|(_, _, i)| i)
+        }
+        let mut inputs: Vec<String> = Vec::new();
+        for (k, r) in TABLE.iter().enumerate().step_by(3) {
+            inputs.push(r.name.to_string());
+            inputs.push(format!("うちは{}をやっています", r.name));
+            let next = TABLE[(k * 7 + 11) % TABLE.len()].name;
+            inputs.push(format!("{}と{}の会社", r.name, next));
+        }
+        for (w, _) in ALIASES.iter() {
+            inputs.push(w.clone());
+            inputs.push(format!("{w}関係です"));
+        }
+        for s in [
+            "",
+            "です",
+            "業",
+            "はい",
+            "ＩＴ",
+            "陶器の製造業です",
+            "製造業（陶器）",
+            "hello",
+        ] {
+            inputs.push(s.to_string());
+        }
+        for s in &inputs {
+            assert_eq!(
+                Jsic::classify(s).ok().map(|c| usize::from(c.0)),
+                scan(s),
+                "{s}"
+            );
+        }
     }
 
     #[test]

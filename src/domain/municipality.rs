@@ -6,6 +6,7 @@
 //! `data/README.md`); postal codes resolve through `data/postal_ranges.tsv`.
 //! Both are compiled into the binary, so parsing does no I/O.
 
+use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
@@ -92,6 +93,39 @@ static TABLE: LazyLock<Vec<Row>> = LazyLock::new(|| {
             }
         })
         .collect()
+});
+
+/// The names [`Municipality::lookup`] knows, each with the rows it names in
+/// table order, built once: looking a name up scanned the whole table
+/// (about 1,900 rows, several comparisons each) at every answer to the
+/// location question, and several times for some answers.
+struct Names {
+    /// The name with its district, without it, and its reading.
+    exact: HashMap<&'static str, Vec<u16>>,
+    /// The name and its reading without their ending (七尾, ななお).
+    stems: HashMap<&'static str, Vec<u16>>,
+}
+
+static NAMES: LazyLock<Names> = LazyLock::new(|| {
+    let mut exact: HashMap<&'static str, Vec<u16>> = HashMap::new();
+    let mut stems: HashMap<&'static str, Vec<u16>> = HashMap::new();
+    // A row is listed once under a name, however many of its forms it is.
+    fn add(index: &mut HashMap<&'static str, Vec<u16>>, k: &'static str, i: u16) {
+        let rows = index.entry(k).or_default();
+        if rows.last() != Some(&i) {
+            rows.push(i);
+        }
+    }
+    for (i, r) in TABLE.iter().enumerate() {
+        let i = i as u16;
+        for k in [r.name, r.short, r.kana] {
+            add(&mut exact, k, i);
+        }
+        for k in r.stem().into_iter().chain(r.kana_stems()) {
+            add(&mut stems, k, i);
+        }
+    }
+    Names { exact, stems }
 });
 
 /// (first postal code, last postal code, municipality code), sorted.
@@ -185,20 +219,19 @@ impl Municipality {
         if key.is_empty() {
             return Vec::new();
         }
-        let matches = |m: &Municipality, exact_only: bool| {
-            let r = m.row();
-            if key == r.name || key == r.short || key == r.kana {
-                return true;
-            }
-            !exact_only && (r.stem() == Some(key.as_str()) || r.kana_stems().any(|k| k == key))
-        };
         let scoped = |m: &Municipality| within.is_none_or(|p| m.prefecture() == p);
         // A name with its ending (府中市) wins over a bare stem (府中 could
-        // also be 府中町).
-        for exact_only in [true, false] {
-            let found: Vec<Municipality> = Self::all()
+        // also be 府中町). A municipality whose full name is the key and
+        // that is in scope is found in the first round, so the second
+        // needs only the stems.
+        let names = &*NAMES;
+        for index in [&names.exact, &names.stems] {
+            let found: Vec<Municipality> = index
+                .get(key.as_str())
+                .into_iter()
+                .flatten()
+                .map(|&i| Municipality(i))
                 .filter(scoped)
-                .filter(|m| matches(m, exact_only))
                 .collect();
             if !found.is_empty() {
                 return found;
@@ -432,6 +465,52 @@ impl From<Place> for String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The index finds what a scan of the table finds, for every form of
+    /// every name, within its prefecture, another one, or any.
+    #[test]
+    fn lookup_agrees_with_a_scan() {
+        fn scan(name: &str, within: Option<Prefecture>) -> Vec<Municipality> {
+            let key = fold_for_match(name);
+            if key.is_empty() {
+                return Vec::new();
+            }
+            let matches = |m: &Municipality, exact_only: bool| {
+                let r = m.row();
+                if key == r.name || key == r.short || key == r.kana {
+                    return true;
+                }
+                !exact_only && (r.stem() == Some(key.as_str()) || r.kana_stems().any(|k| k == key))
+            };
+            let scoped = |m: &Municipality| within.is_none_or(|p| m.prefecture() == p);
+            for exact_only in [true, false] {
+                let found: Vec<Municipality> = Municipality::all()
+                    .filter(scoped)
+                    .filter(|m| matches(m, exact_only))
+                    .collect();
+                if !found.is_empty() {
+                    return found;
+                }
+            }
+            Vec::new()
+        }
+        let other = Prefecture::parse("沖縄県").unwrap();
+        for m in Municipality::all() {
+            let r = m.row();
+            let forms = [r.name, r.short, r.kana]
+                .into_iter()
+                .chain(r.stem())
+                .chain(r.kana_stems());
+            for f in forms {
+                for within in [None, Some(m.prefecture()), Some(other)] {
+                    assert_eq!(Municipality::lookup(f, within), scan(f, within), "{f}");
+                }
+            }
+        }
+        for f in ["", "市", "府中", "ＡＢＣ", "hello"] {
+            assert_eq!(Municipality::lookup(f, None), scan(f, None), "{f}");
+        }
+    }
 
     fn pref(name: &str) -> Prefecture {
         Prefecture::parse(name).unwrap()

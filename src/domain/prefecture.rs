@@ -321,15 +321,12 @@ impl Prefecture {
         // Exact kanji and kana forms first, so 京都 is 京都府 and 東京 is
         // 東京都 without any substring heuristics getting in the way.
         let kana_key = kana_long_vowel_key(key);
-        let exact = Prefecture::ALL.into_iter().find(|p| {
+        let keys = &*KEYS;
+        let exact = Prefecture::ALL.into_iter().zip(keys).find(|(p, k)| {
             let r = p.row();
-            key == r.name_ja
-                || key == r.short_ja
-                || kana_key == kana_long_vowel_key(r.kana)
-                || kana_key == kana_long_vowel_key(&format!("{}{}", r.kana, p.suffix_kana()))
-                || kana_key
-                    == kana_long_vowel_key(&format!("{}{}", r.kana, &r.name_ja[r.short_ja.len()..]))
+            key == r.name_ja || key == r.short_ja || k.kana.contains(&kana_key)
         });
+        let exact = exact.map(|(p, _)| p);
         if exact.is_some() {
             return exact;
         }
@@ -356,11 +353,14 @@ impl Prefecture {
             // Anything other than Latin letters and separators is not romaji.
             return None;
         }
+        let keys = &*KEYS;
         let find = |k: &str| {
             let k = romaji_key(k);
             Prefecture::ALL
                 .into_iter()
-                .find(|p| romaji_key(p.name_en()) == k)
+                .zip(keys)
+                .find(|(_, keys)| keys.romaji == k)
+                .map(|(p, _)| p)
         };
         if let Some(p) = find(&letters) {
             return Some(p);
@@ -372,6 +372,35 @@ impl Prefecture {
             .find_map(find)
     }
 }
+
+/// What [`Prefecture::match_key`] compares an answer's keys with, for each
+/// prefecture in the order of [`Prefecture::ALL`], worked out once: making
+/// them anew (with two `format!`s per prefecture) at every answer to the
+/// location question was most of the cost of parsing it.
+struct Keys {
+    /// `kana_long_vowel_key` of the reading, the reading with the
+    /// suffix's reading, and the reading with the kanji suffix.
+    kana: [String; 3],
+    /// `romaji_key` of the English name.
+    romaji: String,
+}
+
+static KEYS: std::sync::LazyLock<Vec<Keys>> = std::sync::LazyLock::new(|| {
+    Prefecture::ALL
+        .into_iter()
+        .map(|p| {
+            let r = p.row();
+            Keys {
+                kana: [
+                    kana_long_vowel_key(r.kana),
+                    kana_long_vowel_key(&format!("{}{}", r.kana, p.suffix_kana())),
+                    kana_long_vowel_key(&format!("{}{}", r.kana, &r.name_ja[r.short_ja.len()..])),
+                ],
+                romaji: romaji_key(p.name_en()),
+            }
+        })
+        .collect()
+});
 
 fn is_romaji_separator(c: char) -> bool {
     matches!(c, '-' | '_' | '.' | ',' | '\'' | 'ー')

@@ -12,7 +12,7 @@ use crate::domain::industry::Jsic;
 use crate::domain::municipality::{Place, PlaceError};
 use crate::domain::number::{parse_quantity_in_phrase, NumberError};
 use crate::domain::text::{clean_text, fold_for_match, normalize_input};
-use crate::script::{no_words, yes_words, AnswerType, ChoiceOption, Flow, Lang};
+use crate::script::{AnswerType, ChoiceOption, Flow, Lang};
 use chrono::NaiveDate;
 
 fn t(lang: Lang, ja: &str, en: &str) -> String {
@@ -95,6 +95,14 @@ fn match_option<'a>(options: &'a [ChoiceOption], raw: &str) -> Option<&'a Choice
 /// of [`Jsic::script_option`] (manufacturing, services, …), if the words
 /// name a JSIC class that maps to one of the options.
 fn industry_answer<'o>(options: &'o [ChoiceOption], raw: &str) -> Option<(&'o str, AnswerValue)> {
+    // Classifying costs more than the rest of reading a choice; a question
+    // without an industry option (most choice questions) cannot use it.
+    if !options
+        .iter()
+        .any(|o| Jsic::SCRIPT_OPTIONS.contains(&o.id.as_str()))
+    {
+        return None;
+    }
     let class = Jsic::classify(raw).ok()?;
     let option = options.iter().find(|o| o.id == class.script_option())?;
     if class.name() == option.label {
@@ -561,10 +569,9 @@ fn parse_whole(
         AnswerType::YesNo | AnswerType::Consent { .. } => {
             let f = fold_for_match(raw);
             let consent = matches!(ty, AnswerType::Consent { .. });
-            let is = |words: &[&str]| words.iter().any(|w| fold_for_match(w) == f);
-            if f == "yes" || f == "1" || is(yes_words()) {
+            if f == "yes" || f == "1" || super::words::YES.contains(&f) {
                 Ok(AnswerValue::Bool(true))
-            } else if f == "no" || f == "2" || is(no_words()) {
+            } else if f == "no" || f == "2" || super::words::NO.contains(&f) {
                 Ok(AnswerValue::Bool(false))
             } else if let (false, Some(b)) = (consent, yes_no_in_sentence(raw)) {
                 // Only at a plain yes/no question: consent stays exact, since

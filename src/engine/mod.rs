@@ -10,6 +10,7 @@
 mod answer;
 mod choice;
 pub mod tags;
+mod words;
 
 use crate::answer::AnswerValue;
 use crate::domain::text::fold_for_match;
@@ -230,13 +231,18 @@ impl SessionState {
     pub fn answer(&self, ix: NodeIx) -> Option<&AnswerValue> {
         self.answers.iter().find(|(i, _)| *i == ix).map(|(_, v)| v)
     }
-    fn set_answer(&mut self, ix: NodeIx, mut v: AnswerValue) {
+    fn set_answer(&mut self, ix: NodeIx, v: AnswerValue) {
+        self.answers.retain(|(i, _)| *i != ix);
+        self.push_answer(ix, v);
+    }
+
+    /// Appends an answer to a question that has none.
+    fn push_answer(&mut self, ix: NodeIx, mut v: AnswerValue) {
         // Text built while normalising may have spare capacity; the answer
         // is kept for the whole conversation, so keep only what it needs.
         if let AnswerValue::Text(t) = &mut v {
             t.shrink_to_fit();
         }
-        self.answers.retain(|(i, _)| *i != ix);
         // Grow by a few entries rather than doubling: thousands of states
         // are held in memory, and doubling leaves up to half of each unused.
         if self.answers.len() == self.answers.capacity() {
@@ -399,9 +405,30 @@ pub struct TemplateFault {
 
 /// The tags whose patterns match the state's free-text answers.
 pub fn tags_for(flow: &Flow, st: &SessionState) -> Vec<String> {
+    // Every rule of a script usually reads the same few answers, and this
+    // runs at each free-text answer: each answer is normalised once here
+    // rather than once per rule.
+    let mut normalized: Vec<(NodeIx, Option<String>)> = Vec::new();
+    let mut matches = |rule: &crate::script::TagRule, ix: NodeIx| -> bool {
+        let k = match normalized.iter().position(|(i, _)| *i == ix) {
+            Some(k) => k,
+            None => {
+                let n = match st.answer(ix) {
+                    Some(AnswerValue::Text(t)) => Some(crate::domain::text::normalize_input(t)),
+                    _ => None,
+                };
+                normalized.push((ix, n));
+                normalized.len() - 1
+            }
+        };
+        normalized[k]
+            .1
+            .as_deref()
+            .is_some_and(|n| tags::tag_matches_normalized(&rule.pattern, n))
+    };
     flow.tags
         .iter()
-        .filter(|rule| rule.from.iter().any(|ix| matches!(st.answer(*ix), Some(AnswerValue::Text(t)) if tags::tag_matches(&rule.pattern, t))))
+        .filter(|rule| rule.from.iter().any(|ix| matches(rule, *ix)))
         .map(|rule| rule.name.clone())
         .collect()
 }
@@ -417,19 +444,51 @@ pub fn facts(st: &SessionState) -> impl Facts + '_ {
 /// was, and the effects are only the owner's message and an
 /// [`Effect::Fault`], so nothing is recorded with broken text.
 pub fn step(flow: &Flow, st: &mut SessionState, input: Input, ctx: &Ctx) -> Vec<Effect> {
-    let before = st.clone();
+    // What a refused step puts back. The answers and the route are the
+    // large parts of a state and a step rarely changes them, so they are
+    // not copied: the step keeps what it changes of them in `undo`. The
+    // rest is small and copied. (Copying the whole state at every step was
+    // a visible share of a turn's CPU.) The literal names every field, so
+    // a new field cannot be forgotten here.
+    let before = SessionState {
+        status: st.status,
+        node: st.node,
+        retries: st.retries,
+        history: st.history.clone(),
+        answers: Vec::new(),
+        tags: st.tags.clone(),
+        route: None,
+        consented: st.consented.clone(),
+        pending: st.pending.clone(),
+        follow_up: st.follow_up.clone(),
+    };
     let mut e = Stepper {
         flow,
         st,
         ctx,
         out: Vec::new(),
         fault: None,
+        undo: Undo::default(),
     };
     e.run(input);
     match e.fault {
         None => e.out,
         Some(fault) => {
-            *st = before;
+            let Undo {
+                answers: changes,
+                route: old_route,
+            } = e.undo;
+            let mut answers = std::mem::take(&mut st.answers);
+            AnswerChange::rewind(changes, &mut answers);
+            let route = match old_route {
+                Some(old) => old,
+                None => st.route.take(),
+            };
+            *st = SessionState {
+                answers,
+                route,
+                ..before
+            };
             vec![
                 Effect::Say(flow.messages.get("template_failed").to_string()),
                 Effect::Fault(fault),
@@ -456,6 +515,7 @@ pub fn ending(flow: &Flow, st: &SessionState, ctx: &Ctx) -> Vec<Effect> {
         ctx,
         out: Vec::new(),
         fault: None,
+        undo: Undo::default(),
     };
     let ix = e.st.node;
     if matches!(flow.node(ix).kind, NodeKind::End(_)) {
@@ -485,9 +545,75 @@ struct Stepper<'a> {
     out: Vec<Effect>,
     /// The first template that failed in this step.
     fault: Option<TemplateFault>,
+    /// How to put the answers and the route back if the step is refused.
+    undo: Undo,
+}
+
+/// What a step changed of a state's answers and route, so that a refused
+/// step can put them back without a copy of them made beforehand (see
+/// [`step`]). Every change to `answers` or `route` inside a step goes
+/// through the [`Stepper`] methods that record it here.
+#[derive(Default)]
+struct Undo {
+    /// The changes to the answers, oldest first.
+    answers: Vec<AnswerChange>,
+    /// The route before the step's first change to it.
+    route: Option<Option<Box<RouteDecision>>>,
+}
+
+enum AnswerChange {
+    /// An answer was appended.
+    Pushed,
+    /// This answer was removed from this position.
+    Removed(usize, (NodeIx, AnswerValue)),
+    /// All answers were replaced by an empty list (a restart).
+    Cleared(Vec<(NodeIx, AnswerValue)>),
+}
+
+impl AnswerChange {
+    /// Undoes `changes` (oldest first), newest first.
+    fn rewind(changes: Vec<AnswerChange>, answers: &mut Vec<(NodeIx, AnswerValue)>) {
+        for change in changes.into_iter().rev() {
+            match change {
+                AnswerChange::Pushed => {
+                    answers.pop();
+                }
+                AnswerChange::Removed(at, entry) => answers.insert(at, entry),
+                AnswerChange::Cleared(old) => *answers = old,
+            }
+        }
+    }
 }
 
 impl Stepper<'_> {
+    /// Removes the answer to `ix`, if any, as `retain` would.
+    fn unset_answer(&mut self, ix: NodeIx) {
+        let mut at = 0;
+        while at < self.st.answers.len() {
+            if self.st.answers[at].0 == ix {
+                let entry = self.st.answers.remove(at);
+                self.undo.answers.push(AnswerChange::Removed(at, entry));
+            } else {
+                at += 1;
+            }
+        }
+    }
+
+    /// [`SessionState::set_answer`], recorded for a refused step.
+    fn set_answer(&mut self, ix: NodeIx, v: AnswerValue) {
+        self.unset_answer(ix);
+        self.st.push_answer(ix, v);
+        self.undo.answers.push(AnswerChange::Pushed);
+    }
+
+    /// Replaces the route, keeping the one before the step's first change.
+    fn set_route(&mut self, route: Option<Box<RouteDecision>>) {
+        let old = std::mem::replace(&mut self.st.route, route);
+        if self.undo.route.is_none() {
+            self.undo.route = Some(old);
+        }
+    }
+
     fn msg(&self, key: &str) -> String {
         self.flow.messages.get(key).to_string()
     }
@@ -581,8 +707,11 @@ impl Stepper<'_> {
             let (route, follow_up) = if self.flow.follow_up {
                 (self.st.route.take(), self.st.follow_up.take())
             } else {
+                self.set_route(None);
                 (None, None)
             };
+            let answers = std::mem::take(&mut self.st.answers);
+            self.undo.answers.push(AnswerChange::Cleared(answers));
             *self.st = SessionState {
                 status: Status::Active,
                 route,
@@ -795,7 +924,7 @@ impl Stepper<'_> {
                 // consent no longer covers the case, so it is asked again.
                 self.st.consented = None;
                 if let Some(cix) = self.consent_node() {
-                    self.st.answers.retain(|(i, _)| *i != cix);
+                    self.unset_answer(cix);
                     self.out.push(Effect::Unset {
                         node: self.flow.node(cix).id.clone(),
                         ix: cix,
@@ -817,7 +946,7 @@ impl Stepper<'_> {
         if self.st.route.as_deref() != Some(&d) {
             self.out.push(Effect::Routed(d.clone()));
         }
-        self.st.route = Some(Box::new(d));
+        self.set_route(Some(Box::new(d)));
     }
 
     fn consent_node(&self) -> Option<NodeIx> {
@@ -1010,7 +1139,7 @@ impl Stepper<'_> {
     fn record(&mut self, ix: NodeIx, value: AnswerValue, raw: String) {
         self.st.pending = None;
         let correction = self.st.answer(ix).is_some();
-        self.st.set_answer(ix, value.clone());
+        self.set_answer(ix, value.clone());
         self.out.push(Effect::Record(Recorded {
             node: self.flow.node(ix).id.clone(),
             ix,
@@ -1095,7 +1224,7 @@ impl Stepper<'_> {
                         .filter(|i| !on_path.contains(i))
                         .collect();
                     for d in dropped {
-                        self.st.answers.retain(|(i, _)| *i != d);
+                        self.unset_answer(d);
                         self.out.push(Effect::Unset {
                             node: self.flow.node(d).id.clone(),
                             ix: d,
@@ -1309,15 +1438,13 @@ impl Stepper<'_> {
         let ix = self.st.node;
         let folded = fold_for_match(raw);
         let items = self.confirm_item_ixs();
-        let said = |words: &[&str]| words.iter().any(|w| fold_for_match(w) == folded);
+        let said = |list: &words::Folded| list.contains(&folded);
         let consent = self.consent_after(ix);
         if let Some(c) = consent {
             let agree = if picked {
                 raw == "send"
             } else {
-                said(crate::script::send_words())
-                    || said(crate::script::yes_words())
-                    || said(AGREE_AND_SEND_WORDS)
+                said(&words::SEND) || said(&words::YES) || said(&words::AGREE_AND_SEND)
             };
             if agree {
                 return self.consent_and_send(ix, c, raw, true);
@@ -1325,7 +1452,7 @@ impl Stepper<'_> {
             let decline = if picked {
                 raw == "decline"
             } else {
-                said(DECLINE_WORDS)
+                said(&words::DECLINE)
             };
             if decline {
                 return self.consent_and_send(ix, c, raw, false);
@@ -1335,13 +1462,13 @@ impl Stepper<'_> {
                 self.say(why);
                 return self.brief_confirm(ix, "confirm_consent_reask");
             }
-            if !picked && said(crate::script::no_words()) {
+            if !picked && said(&words::NO) {
                 // 「いいえ」 here may mean "do not send" or "this is not
                 // right": ask which rather than guess.
                 return self.brief_confirm(ix, "confirm_consent_no");
             }
         } else {
-            let send = (picked && raw == "send") || said(crate::script::send_words());
+            let send = (picked && raw == "send") || said(&words::SEND);
             if send {
                 let (shares, wording) = self.consent_shares_and_wording();
                 self.finish_case(shares, wording);
@@ -1367,7 +1494,7 @@ impl Stepper<'_> {
                 self.ask(t);
             }
             None => {
-                let no = said(crate::script::no_words())
+                let no = said(&words::NO)
                     || ["修正", "修正する", "edit", "correct"].contains(&folded.as_str());
                 let key = match (no, consent.is_some()) {
                     (true, _) => "confirm_which",
@@ -1502,42 +1629,6 @@ impl Stepper<'_> {
         self.out.push(Effect::CaseReady(Box::new(draft)));
     }
 }
-
-/// Typed answers that agree and send at a confirmation that is also the
-/// consent question (besides the yes and send words).
-const AGREE_AND_SEND_WORDS: &[&str] = &[
-    "同意して送信",
-    "同意して送信する",
-    "同意して送信します",
-    "送信します",
-    "お願いします",
-    "送ってください",
-    "agree and send",
-    "i agree, send",
-];
-
-/// Typed answers that refuse to share at that confirmation. A bare
-/// 「いいえ」 is not among them: it may mean "something is wrong".
-const DECLINE_WORDS: &[&str] = &[
-    "同意しない",
-    "同意しません",
-    "同意しない（送らない）",
-    "送らない",
-    "送らないで",
-    "送らないでください",
-    "送信しない",
-    "送信しません",
-    "やめる",
-    "やめます",
-    "disagree",
-    "do not agree",
-    "don't agree",
-    "i do not agree",
-    "i don't agree",
-    "do not send",
-    "don't send",
-    "decline",
-];
 
 /// Whether a message asks about the recipients ("why", "the shinkin
 /// bank?") rather than answering: a question mark, a why-word, or the

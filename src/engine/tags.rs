@@ -30,8 +30,14 @@ static DENIED_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
 /// did not deny.
 pub fn tag_matches(pattern: &Regex, text: &str) -> bool {
     // Full-width letters (ＤＸ, Ｍ＆Ａ) read like their ASCII forms.
-    let n = normalize_input(text);
-    pattern.find_iter(&n).any(|m| {
+    tag_matches_normalized(pattern, &normalize_input(text))
+}
+
+/// [`tag_matches`] on text already passed through [`normalize_input`]:
+/// a script has several tag rules reading the same answers, and
+/// normalising each answer once for all of them is most of the saving.
+pub fn tag_matches_normalized(pattern: &Regex, n: &str) -> bool {
+    pattern.find_iter(n).any(|m| {
         let after = n[m.end()..].trim_start();
         let before = &n[..m.start()];
         !DENIED_AFTER.is_match(after) && !DENIED_BEFORE.is_match(before)

@@ -686,6 +686,7 @@ impl<'a> Compiler<'a> {
             routing,
             follow_up: raw.follow_up,
             sources: sources.clone(),
+            prepared: crate::render::Prepared::new(&hb),
             templates: hb,
         };
         self.graph_checks(&mut flow, &raw);

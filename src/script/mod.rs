@@ -76,6 +76,9 @@ pub struct Flow {
     /// owner of a matched case with its recipient already chosen.
     pub follow_up: bool,
     pub sources: Sources,
+    /// The templates read once for rendering (see
+    /// [`crate::render::render_input`]).
+    pub(crate) prepared: crate::render::Prepared,
     pub(crate) templates: Handlebars<'static>,
 }
 
