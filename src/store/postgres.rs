@@ -24,6 +24,13 @@ use sqlx::{PgPool, Row};
 use std::str::FromStr;
 use std::time::Duration;
 
+/// How long a pooled connection may have been idle and still be handed out
+/// without a ping. sqlx pings every connection it hands out by default,
+/// which is a round trip to the server before each transaction; a
+/// connection used this recently is trusted, and if it broke meanwhile the
+/// statement fails as a ping would have, only later.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 #[derive(Clone)]
@@ -147,6 +154,16 @@ impl PostgresStore {
             opts.connect().await?.close().await?;
         }
         let pool = PgPoolOptions::new()
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_BEFORE_PING {
+                        use sqlx::Connection;
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(opts)
