@@ -24,6 +24,13 @@ use sqlx::{PgPool, Row};
 use std::str::FromStr;
 use std::time::Duration;
 
+/// How long a pooled connection may have been idle and still be handed out
+/// without a ping. sqlx pings every connection it hands out by default,
+/// which is a round trip to the server before each transaction; a
+/// connection used this recently is trusted, and if it broke meanwhile the
+/// statement fails as a ping would have, only later.
+const IDLE_BEFORE_PING: Duration = Duration::from_secs(1);
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 #[derive(Clone)]
@@ -147,6 +154,16 @@ impl PostgresStore {
             opts.connect().await?.close().await?;
         }
         let pool = PgPoolOptions::new()
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_BEFORE_PING {
+                        use sqlx::Connection;
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(opts)
@@ -852,22 +869,29 @@ async fn write_step(conn: &mut sqlx::PgConnection, c: &StepCommit<'_>) -> Result
     Ok(outcome)
 }
 
-/// Writes the session rows and answers of many steps with
-/// three statements whatever their number: the new sessions, one `UPDATE
-/// … FROM unnest(…)` for the others, one `INSERT … SELECT FROM unnest(…)`
-/// for the answers. PostgreSQL takes whole arrays as parameters, so there
-/// is no padding to fixed statement sizes as in the SQLite store. Returns
-/// each step's session id. Fails with [`StoreError::Stale`] naming exactly
-/// the steps whose session is missing or has moved on: `RETURNING` says
-/// which rows the update changed.
-async fn write_sessions_and_answers(
+/// Writes a batch's session rows and answers, and takes the ids of the
+/// batch's `n_cases` new cases from their sequence, with one statement
+/// (data-modifying CTEs) after the new sessions are created: the session
+/// updates over their revisions, the answers, and the case ids in one
+/// round trip to the server. Returns each step's session id and the case
+/// ids, increasing. Fails with [`StoreError::Stale`] naming exactly the
+/// steps whose session has moved on (the answers written with them are
+/// rolled back with the transaction by the caller). A step whose session
+/// is gone (forgotten) fails the statement on the answers' foreign key
+/// instead, if it recorded an answer; the group committer then commits
+/// the batch's steps one by one, and `write_step` names it.
+///
+/// The case ids are taken here, before the cases are written, because a
+/// case's reminder timers (`StepCommit::case_timers`) are made from its id
+/// by the runner's code; the next statement then writes the cases with
+/// their timers. Ids of a batch that is rolled back are lost, as they are
+/// from any sequence.
+async fn write_sessions_answers_and_take_case_ids(
     conn: &mut sqlx::PgConnection,
     all: &[&StepCommit<'_>],
-) -> Result<Vec<SessionId>> {
+    n_cases: usize,
+) -> Result<(Vec<SessionId>, Vec<i64>)> {
     let mut ids: Vec<SessionId> = all.iter().map(|c| c.session).collect();
-    if all.is_empty() {
-        return Ok(ids);
-    }
     let created: Vec<(usize, (&StepCommit<'_>, &NewSession))> = all
         .iter()
         .enumerate()
@@ -882,40 +906,13 @@ async fn write_sessions_and_answers(
         .copied()
         .filter(|c| c.new_session.is_none())
         .collect();
-    if !steps.is_empty() {
-        let sids: Vec<i64> = steps.iter().map(|c| c.session.0).collect();
-        let revs: Vec<i64> = steps.iter().map(|c| c.rev).collect();
-        let statuses: Vec<&str> = steps.iter().map(|c| c.state.status.name()).collect();
-        let nodes: Vec<&str> = steps.iter().map(|c| c.current_node).collect();
-        let states: Vec<String> = steps.iter().map(|c| state_json(c).into_owned()).collect();
-        let times: Vec<DateTime<Utc>> = steps.iter().map(|c| c.now).collect();
-        // Setting the status to the value it has keeps the update HOT
-        // (PostgreSQL compares the indexed values), so unlike the SQLite
-        // store there is no need to leave it out for unchanged statuses.
-        let landed: Vec<i64> = sqlx::query_scalar(
-            "UPDATE sessions SET status = v.st, current_node = v.node, state = v.state, updated_at = v.at, rev = sessions.rev + 1
-             FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::timestamptz[]) AS v(id, rev, st, node, state, at)
-             WHERE sessions.id = v.id AND sessions.rev = v.rev
-             RETURNING sessions.id",
-        )
-        .bind(&sids)
-        .bind(&revs)
-        .bind(&statuses)
-        .bind(&nodes)
-        .bind(&states)
-        .bind(&times)
-        .fetch_all(&mut *conn)
-        .await?;
-        if landed.len() != steps.len() {
-            let landed: std::collections::HashSet<i64> = landed.into_iter().collect();
-            let stale = steps
-                .iter()
-                .filter(|c| !landed.contains(&c.session.0))
-                .map(|c| c.session)
-                .collect();
-            return Err(StoreError::Stale(stale));
-        }
-    }
+    let sids: Vec<i64> = steps.iter().map(|c| c.session.0).collect();
+    let revs: Vec<i64> = steps.iter().map(|c| c.rev).collect();
+    let statuses: Vec<&str> = steps.iter().map(|c| c.state.status.name()).collect();
+    let nodes: Vec<&str> = steps.iter().map(|c| c.current_node).collect();
+    let states: Vec<std::borrow::Cow<'_, str>> = steps.iter().map(|c| state_json(c)).collect();
+    let states: Vec<&str> = states.iter().map(|s| s.as_ref()).collect();
+    let times: Vec<DateTime<Utc>> = steps.iter().map(|c| c.now).collect();
     // The answers, in step and effect order (their ids keep that order).
     let mut a_sessions = Vec::new();
     let mut a_nodes = Vec::new();
@@ -949,204 +946,241 @@ async fn write_sessions_and_answers(
             }
         }
     }
-    if !a_sessions.is_empty() {
-        let inserted = sqlx::query(
-            "INSERT INTO answers (session_id, node, ix, value, raw, correction, at)
-             SELECT * FROM unnest($1::int8[], $2::text[], $3::int8[], $4::text[], $5::text[], $6::bool[], $7::timestamptz[])",
-        )
-        .bind(&a_sessions)
-        .bind(&a_nodes)
-        .bind(&a_ixs)
-        .bind(&a_values)
-        .bind(&a_raws)
-        .bind(&a_corrections)
-        .bind(&a_times)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-        if inserted != a_sessions.len() as u64 {
-            return Err(StoreError::Conflict(format!(
-                "{inserted} answers stored of {}",
-                a_sessions.len()
-            )));
-        }
+    // Setting the status to the value it has keeps the update HOT
+    // (PostgreSQL compares the indexed values), so unlike the SQLite store
+    // there is no need to leave it out for unchanged statuses. The
+    // sub-statements run on one snapshot; none reads what another writes.
+    let row = sqlx::query(
+        "WITH u AS (
+            UPDATE sessions SET status = v.st, current_node = v.node, state = v.state, updated_at = v.at, rev = sessions.rev + 1
+            FROM unnest($1::int8[], $2::int8[], $3::text[], $4::text[], $5::text[], $6::timestamptz[]) AS v(id, rev, st, node, state, at)
+            WHERE sessions.id = v.id AND sessions.rev = v.rev
+            RETURNING sessions.id
+         ), a AS (
+            INSERT INTO answers (session_id, node, ix, value, raw, correction, at)
+            SELECT * FROM unnest($7::int8[], $8::text[], $9::int8[], $10::text[], $11::text[], $12::bool[], $13::timestamptz[])
+            RETURNING 1
+         )
+         SELECT ARRAY(SELECT id FROM u), (SELECT COUNT(*) FROM a),
+                ARRAY(SELECT nextval(pg_get_serial_sequence('cases', 'id')) FROM generate_series(1, $14) ORDER BY 1)",
+    )
+    .bind(&sids)
+    .bind(&revs)
+    .bind(&statuses)
+    .bind(&nodes)
+    .bind(&states)
+    .bind(&times)
+    .bind(&a_sessions)
+    .bind(&a_nodes)
+    .bind(&a_ixs)
+    .bind(&a_values)
+    .bind(&a_raws)
+    .bind(&a_corrections)
+    .bind(&a_times)
+    .bind(n_cases as i32)
+    .fetch_one(&mut *conn)
+    .await?;
+    let landed: Vec<i64> = row.try_get(0)?;
+    let inserted: i64 = row.try_get(1)?;
+    let case_ids: Vec<i64> = row.try_get(2)?;
+    if landed.len() != steps.len() {
+        let landed: std::collections::HashSet<i64> = landed.into_iter().collect();
+        let stale = steps
+            .iter()
+            .filter(|c| !landed.contains(&c.session.0))
+            .map(|c| c.session)
+            .collect();
+        return Err(StoreError::Stale(stale));
     }
-    Ok(ids)
+    if inserted != a_sessions.len() as i64 {
+        return Err(StoreError::Conflict(format!(
+            "{inserted} answers stored of {}",
+            a_sessions.len()
+        )));
+    }
+    if case_ids.len() != n_cases {
+        return Err(StoreError::Conflict(format!(
+            "{} case ids taken of {n_cases}",
+            case_ids.len()
+        )));
+    }
+    Ok((ids, case_ids))
 }
 
 /// Writes the rows of a batch's effects other than answers (see
-/// [`super::plan`]) after its session rows and answers: one array-bound
-/// statement per kind of row for the whole batch, so a batch makes the
-/// same few round trips to the server whatever its steps did. `ids` are
-/// the steps' sessions. Returns each step's case.
+/// [`super::plan`]) after its session rows and answers, all in one
+/// statement (data-modifying CTEs, one round trip to the server whatever
+/// the steps did): restarts, re-asks, cases with the ids taken for them,
+/// their audit entries, consents, deliveries and reminder timers. `ids`
+/// are the steps' sessions, `case_ids` those of `rows.cases`, in order.
+/// Returns each step's case.
 ///
 /// The owner and script version of a case or consent are read from the
-/// session row by the statement itself (scalar subqueries, which keep the
-/// rows in the arrays' order, so the ids the sequence hands out follow
-/// it: that is how the cases' ids are matched to their steps).
-async fn write_effect_rows(
+/// session row by the statement itself. The sub-statements run on one
+/// snapshot, which is why none reads what another writes: a restart reads
+/// the answers the previous statement wrote, and a case's audit entry
+/// takes its route from the case insert's `RETURNING`. The foreign keys of
+/// the deliveries and timers to their cases are checked at the end of the
+/// statement, when the cases are there.
+async fn write_effect_rows_at_once(
     conn: &mut sqlx::PgConnection,
     all: &[&StepCommit<'_>],
     ids: &[SessionId],
+    rows: &super::plan::EffectRows<'_>,
+    case_ids: &[i64],
 ) -> Result<Vec<Option<CaseId>>> {
-    let rows =
-        super::plan::EffectRows::gather(all.iter().map(|c| (c.effects, c.deliveries.as_slice())));
+    use chrono::SubsecRound;
     let mut cases = vec![None; all.len()];
-    fn check(written: u64, n: usize, what: &str) -> Result<()> {
-        if written != n as u64 {
+    for ((i, _), id) in rows.cases.iter().zip(case_ids) {
+        cases[*i] = Some(CaseId(*id));
+    }
+    // Restarts, after the answers: everything said before a restart stays
+    // as history but no longer counts, so the session's answer log starts
+    // at the first answer recorded after it (its `k`-th last one in the
+    // batch, found backwards on `answers_by_session`), or past every
+    // answer of the session when none was. The session's row is locked by
+    // this transaction, so no other answer of it is written meanwhile.
+    let r_sids: Vec<i64> = rows.restarts.iter().map(|(i, _)| ids[*i].0).collect();
+    let r_ks: Vec<i64> = rows.restarts.iter().map(|(_, k)| *k).collect();
+    let q_sids: Vec<i64> = rows.reasks.iter().map(|(i, _, _)| ids[*i].0).collect();
+    let q_nodes: Vec<&str> = rows.reasks.iter().map(|(_, n, _)| *n).collect();
+    let q_ixs: Vec<i32> = rows.reasks.iter().map(|(_, _, ix)| *ix as i32).collect();
+    let q_times: Vec<DateTime<Utc>> = rows.reasks.iter().map(|(i, _, _)| all[*i].now).collect();
+    let c = &rows.cases;
+    let c_sids: Vec<i64> = c.iter().map(|(i, _)| ids[*i].0).collect();
+    let c_heads: Vec<&str> = c.iter().map(|(_, d)| d.headline.as_str()).collect();
+    let c_plains: Vec<&str> = c.iter().map(|(_, d)| d.summary_plain.as_str()).collect();
+    let c_marks: Vec<&str> = c.iter().map(|(_, d)| d.summary_markdown.as_str()).collect();
+    let c_routes: Vec<String> = c.iter().map(|(_, d)| to_json(&d.route)).collect();
+    let c_hubs: Vec<&str> = c.iter().map(|(_, d)| d.route.primary.id.as_str()).collect();
+    let c_tags: Vec<String> = c.iter().map(|(_, d)| to_json(&d.tags)).collect();
+    let c_steps: Vec<i64> = c.iter().map(|(_, d)| d.step as i64).collect();
+    let c_times: Vec<DateTime<Utc>> = c.iter().map(|(i, _)| all[*i].now).collect();
+    let o = &rows.consents;
+    let o_sids: Vec<i64> = o.iter().map(|(i, _, _)| ids[*i].0).collect();
+    let o_cids: Vec<Option<i64>> = o.iter().map(|(_, k, _)| k.map(|k| case_ids[k])).collect();
+    let o_granted: Vec<bool> = o.iter().map(|(_, _, r)| r.granted).collect();
+    let o_hubs: Vec<String> = o.iter().map(|(_, _, r)| to_json(&r.hubs)).collect();
+    let o_items: Vec<String> = o.iter().map(|(_, _, r)| to_json(&r.items)).collect();
+    let o_words: Vec<&str> = o.iter().map(|(_, _, r)| r.wording.as_str()).collect();
+    let o_times: Vec<DateTime<Utc>> = o.iter().map(|(i, _, _)| all[*i].now).collect();
+    let d = &rows.deliveries;
+    let d_cids: Vec<i64> = d.iter().map(|(k, _)| case_ids[*k]).collect();
+    let d_hubs: Vec<&str> = d.iter().map(|(_, x)| x.hub_id.as_str()).collect();
+    let d_transports: Vec<&str> = d.iter().map(|(_, x)| x.transport.as_str()).collect();
+    let d_targets: Vec<&str> = d.iter().map(|(_, x)| x.target.as_str()).collect();
+    let d_times: Vec<DateTime<Utc>> = d.iter().map(|(k, _)| all[c[*k].0].now).collect();
+    // A new case's reminder timers, made from its id and the step's time
+    // as PostgreSQL keeps it (microseconds, as sqlx sends it), which is
+    // what a read of the case gives. A timer already stored under the
+    // same kind and subject is kept, as `schedule_timer` keeps it.
+    let timers: Vec<(NewTimer, DateTime<Utc>)> = c
+        .iter()
+        .zip(case_ids)
+        .filter_map(|((i, _), id)| Some((CaseId(*id), all[*i].case_timers?, all[*i].now)))
+        .flat_map(|(id, make, now)| {
+            (make.0)(id, now.trunc_subsecs(6))
+                .into_iter()
+                .map(move |t| (t, now))
+        })
+        .collect();
+    let t_kinds: Vec<&str> = timers.iter().map(|(t, _)| t.kind.as_str()).collect();
+    let t_subjects: Vec<&str> = timers.iter().map(|(t, _)| t.subject.as_str()).collect();
+    let t_cases: Vec<Option<i64>> = timers.iter().map(|(t, _)| t.case.map(|c| c.0)).collect();
+    let t_due: Vec<DateTime<Utc>> = timers.iter().map(|(t, _)| t.due_at).collect();
+    let t_payloads: Vec<String> = timers.iter().map(|(t, _)| t.payload.to_string()).collect();
+    let t_times: Vec<DateTime<Utc>> = timers.iter().map(|(_, now)| *now).collect();
+    let row = sqlx::query(
+        "WITH rs AS (
+            UPDATE sessions SET answers_from = CASE WHEN v.k > 0
+                THEN (SELECT a.id FROM answers a WHERE a.session_id = sessions.id ORDER BY a.id DESC OFFSET v.k - 1 LIMIT 1)
+                ELSE (SELECT COALESCE(MAX(id), 0) + 1 FROM answers WHERE session_id = sessions.id) END
+            FROM unnest($1::int8[], $2::int8[]) AS v(id, k) WHERE sessions.id = v.id
+            RETURNING 1
+         ), rq AS (
+            INSERT INTO reasks (session_id, node, ix, at)
+            SELECT * FROM unnest($3::int8[], $4::text[], $5::int4[], $6::timestamptz[])
+            RETURNING 1
+         ), c AS (
+            INSERT INTO cases (id, session_id, user_key, version, headline, summary_plain, summary_markdown, route, hub_id, tags, step, status, created_at, updated_at)
+            SELECT v.id, v.sid, (SELECT user_key FROM sessions WHERE id = v.sid), (SELECT version FROM sessions WHERE id = v.sid),
+                   v.h, v.sp, v.sm, v.route, v.hub, v.tags, v.step, 'open', v.at, v.at
+            FROM unnest($7::int8[], $8::int8[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::int8[], $16::timestamptz[])
+                 AS v(id, sid, h, sp, sm, route, hub, tags, step, at)
+            RETURNING id, route, created_at
+         ), al AS (
+            INSERT INTO audit_log (case_id, actor, action, detail, at)
+            SELECT id, 'bot', 'routed', route, created_at FROM c ORDER BY id
+            RETURNING 1
+         ), co AS (
+            INSERT INTO consents (session_id, case_id, user_key, granted, recipients, items, wording, at)
+            SELECT v.sid, v.cid, (SELECT user_key FROM sessions WHERE id = v.sid), v.g, v.r, v.i, v.w, v.at
+            FROM unnest($17::int8[], $18::int8[], $19::bool[], $20::text[], $21::text[], $22::text[], $23::timestamptz[]) AS v(sid, cid, g, r, i, w, at)
+            RETURNING 1
+         ), d AS (
+            INSERT INTO deliveries (case_id, hub_id, transport, target, status, next_attempt_at, created_at)
+            SELECT v.cid, v.hub, v.tr, v.tg, 'pending', v.at, v.at
+            FROM unnest($24::int8[], $25::text[], $26::text[], $27::text[], $28::timestamptz[]) AS v(cid, hub, tr, tg, at)
+            RETURNING 1
+         ), t AS (
+            INSERT INTO timers (kind, subject, case_id, due_at, payload, status, created_at)
+            SELECT v.k, v.s, v.c, v.d, v.p, 'pending', v.at
+            FROM unnest($29::text[], $30::text[], $31::int8[], $32::timestamptz[], $33::text[], $34::timestamptz[]) AS v(k, s, c, d, p, at)
+            ON CONFLICT (kind, subject) DO NOTHING
+         )
+         SELECT (SELECT COUNT(*) FROM rs), (SELECT COUNT(*) FROM rq), (SELECT COUNT(*) FROM c),
+                (SELECT COUNT(*) FROM al), (SELECT COUNT(*) FROM co), (SELECT COUNT(*) FROM d)",
+    )
+    .bind(&r_sids)
+    .bind(&r_ks)
+    .bind(&q_sids)
+    .bind(&q_nodes)
+    .bind(&q_ixs)
+    .bind(&q_times)
+    .bind(case_ids)
+    .bind(&c_sids)
+    .bind(&c_heads)
+    .bind(&c_plains)
+    .bind(&c_marks)
+    .bind(&c_routes)
+    .bind(&c_hubs)
+    .bind(&c_tags)
+    .bind(&c_steps)
+    .bind(&c_times)
+    .bind(&o_sids)
+    .bind(&o_cids)
+    .bind(&o_granted)
+    .bind(&o_hubs)
+    .bind(&o_items)
+    .bind(&o_words)
+    .bind(&o_times)
+    .bind(&d_cids)
+    .bind(&d_hubs)
+    .bind(&d_transports)
+    .bind(&d_targets)
+    .bind(&d_times)
+    .bind(&t_kinds)
+    .bind(&t_subjects)
+    .bind(&t_cases)
+    .bind(&t_due)
+    .bind(&t_payloads)
+    .bind(&t_times)
+    .fetch_one(&mut *conn)
+    .await?;
+    fn check(written: i64, n: usize, what: &str) -> Result<()> {
+        if written != n as i64 {
             return Err(StoreError::Conflict(format!(
                 "{written} {what} stored of {n}"
             )));
         }
         Ok(())
     }
-    // Restarts, after the answers: everything said before a restart stays
-    // as history but no longer counts, so the session's answer log starts
-    // at the first answer recorded after it (its `k`-th last one in the
-    // batch; a LIMIT may not name the outer row, hence the count), or
-    // past every answer of the session when none was. The session's row
-    // is locked by this transaction, so no other answer of it is written
-    // meanwhile.
-    if !rows.restarts.is_empty() {
-        let sids: Vec<i64> = rows.restarts.iter().map(|(i, _)| ids[*i].0).collect();
-        let ks: Vec<i64> = rows.restarts.iter().map(|(_, k)| *k).collect();
-        let n = sqlx::query(
-            "UPDATE sessions SET answers_from = CASE WHEN v.k > 0
-                THEN (SELECT a.id FROM answers a WHERE a.session_id = sessions.id
-                      AND (SELECT COUNT(*) FROM answers b WHERE b.session_id = sessions.id AND b.id >= a.id) = v.k)
-                ELSE (SELECT COALESCE(MAX(id), 0) + 1 FROM answers WHERE session_id = sessions.id) END
-             FROM unnest($1::int8[], $2::int8[]) AS v(id, k) WHERE sessions.id = v.id",
-        )
-        .bind(&sids)
-        .bind(&ks)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-        check(n, sids.len(), "restarts")?;
-    }
-    if !rows.reasks.is_empty() {
-        let sids: Vec<i64> = rows.reasks.iter().map(|(i, _, _)| ids[*i].0).collect();
-        let nodes: Vec<&str> = rows.reasks.iter().map(|(_, n, _)| *n).collect();
-        let ixs: Vec<i32> = rows.reasks.iter().map(|(_, _, ix)| *ix as i32).collect();
-        let times: Vec<DateTime<Utc>> = rows.reasks.iter().map(|(i, _, _)| all[*i].now).collect();
-        let n = sqlx::query(
-            "INSERT INTO reasks (session_id, node, ix, at)
-             SELECT * FROM unnest($1::int8[], $2::text[], $3::int4[], $4::timestamptz[])",
-        )
-        .bind(&sids)
-        .bind(&nodes)
-        .bind(&ixs)
-        .bind(&times)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-        check(n, sids.len(), "re-asks")?;
-    }
-    let mut case_ids: Vec<i64> = Vec::new();
-    if !rows.cases.is_empty() {
-        let c = &rows.cases;
-        let sids: Vec<i64> = c.iter().map(|(i, _)| ids[*i].0).collect();
-        let heads: Vec<&str> = c.iter().map(|(_, d)| d.headline.as_str()).collect();
-        let plains: Vec<&str> = c.iter().map(|(_, d)| d.summary_plain.as_str()).collect();
-        let marks: Vec<&str> = c.iter().map(|(_, d)| d.summary_markdown.as_str()).collect();
-        let routes: Vec<String> = c.iter().map(|(_, d)| to_json(&d.route)).collect();
-        let hubs: Vec<&str> = c.iter().map(|(_, d)| d.route.primary.id.as_str()).collect();
-        let tags: Vec<String> = c.iter().map(|(_, d)| to_json(&d.tags)).collect();
-        let steps: Vec<i64> = c.iter().map(|(_, d)| d.step as i64).collect();
-        let times: Vec<DateTime<Utc>> = c.iter().map(|(i, _)| all[*i].now).collect();
-        case_ids = sqlx::query_scalar(
-            "INSERT INTO cases (session_id, user_key, version, headline, summary_plain, summary_markdown, route, hub_id, tags, step, status, created_at, updated_at)
-             SELECT v.sid, (SELECT user_key FROM sessions WHERE id = v.sid), (SELECT version FROM sessions WHERE id = v.sid),
-                    v.h, v.sp, v.sm, v.route, v.hub, v.tags, v.step, 'open', v.at, v.at
-             FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::int8[], $9::timestamptz[])
-                  AS v(sid, h, sp, sm, route, hub, tags, step, at)
-             RETURNING id",
-        )
-        .bind(&sids)
-        .bind(&heads)
-        .bind(&plains)
-        .bind(&marks)
-        .bind(&routes)
-        .bind(&hubs)
-        .bind(&tags)
-        .bind(&steps)
-        .bind(&times)
-        .fetch_all(&mut *conn)
-        .await?;
-        check(case_ids.len() as u64, c.len(), "cases")?;
-        // RETURNING's order is unspecified; the ids' order is the rows'.
-        case_ids.sort_unstable();
-        for ((i, _), id) in c.iter().zip(&case_ids) {
-            cases[*i] = Some(CaseId(*id));
-        }
-        // Each case's audit entry: where it went and why.
-        let n = sqlx::query(
-            "INSERT INTO audit_log (case_id, actor, action, detail, at)
-             SELECT v.id, 'bot', 'routed', v.detail, v.at FROM unnest($1::int8[], $2::text[], $3::timestamptz[]) AS v(id, detail, at)",
-        )
-        .bind(&case_ids)
-        .bind(&routes)
-        .bind(&times)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-        check(n, c.len(), "audit entries")?;
-    }
-    if !rows.consents.is_empty() {
-        let c = &rows.consents;
-        let sids: Vec<i64> = c.iter().map(|(i, _, _)| ids[*i].0).collect();
-        let cids: Vec<Option<i64>> = c.iter().map(|(_, k, _)| k.map(|k| case_ids[k])).collect();
-        let granted: Vec<bool> = c.iter().map(|(_, _, r)| r.granted).collect();
-        let hubs: Vec<String> = c.iter().map(|(_, _, r)| to_json(&r.hubs)).collect();
-        let items: Vec<String> = c.iter().map(|(_, _, r)| to_json(&r.items)).collect();
-        let words: Vec<&str> = c.iter().map(|(_, _, r)| r.wording.as_str()).collect();
-        let times: Vec<DateTime<Utc>> = c.iter().map(|(i, _, _)| all[*i].now).collect();
-        let n = sqlx::query(
-            "INSERT INTO consents (session_id, case_id, user_key, granted, recipients, items, wording, at)
-             SELECT v.sid, v.cid, (SELECT user_key FROM sessions WHERE id = v.sid), v.g, v.r, v.i, v.w, v.at
-             FROM unnest($1::int8[], $2::int8[], $3::bool[], $4::text[], $5::text[], $6::text[], $7::timestamptz[]) AS v(sid, cid, g, r, i, w, at)",
-        )
-        .bind(&sids)
-        .bind(&cids)
-        .bind(&granted)
-        .bind(&hubs)
-        .bind(&items)
-        .bind(&words)
-        .bind(&times)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-        check(n, sids.len(), "consents")?;
-    }
-    if !rows.deliveries.is_empty() {
-        let d = &rows.deliveries;
-        let cids: Vec<i64> = d.iter().map(|(k, _)| case_ids[*k]).collect();
-        let hubs: Vec<&str> = d.iter().map(|(_, x)| x.hub_id.as_str()).collect();
-        let transports: Vec<&str> = d.iter().map(|(_, x)| x.transport.as_str()).collect();
-        let targets: Vec<&str> = d.iter().map(|(_, x)| x.target.as_str()).collect();
-        let times: Vec<DateTime<Utc>> = d.iter().map(|(k, _)| all[rows.cases[*k].0].now).collect();
-        let n = sqlx::query(
-            "INSERT INTO deliveries (case_id, hub_id, transport, target, status, next_attempt_at, created_at)
-             SELECT v.cid, v.hub, v.tr, v.tg, 'pending', v.at, v.at
-             FROM unnest($1::int8[], $2::text[], $3::text[], $4::text[], $5::timestamptz[]) AS v(cid, hub, tr, tg, at)",
-        )
-        .bind(&cids)
-        .bind(&hubs)
-        .bind(&transports)
-        .bind(&targets)
-        .bind(&times)
-        .execute(&mut *conn)
-        .await?
-        .rows_affected();
-        check(n, cids.len(), "deliveries")?;
-    }
-    let made: Vec<(CaseId, &StepCommit<'_>)> = rows
-        .cases
-        .iter()
-        .zip(&case_ids)
-        .map(|((i, _), id)| (CaseId(*id), all[*i]))
-        .collect();
-    write_case_timers(conn, &made).await?;
+    check(row.try_get(0)?, r_sids.len(), "restarts")?;
+    check(row.try_get(1)?, q_sids.len(), "re-asks")?;
+    check(row.try_get(2)?, c_sids.len(), "cases")?;
+    check(row.try_get(3)?, c_sids.len(), "audit entries")?;
+    check(row.try_get(4)?, o_sids.len(), "consents")?;
+    check(row.try_get(5)?, d_cids.len(), "deliveries")?;
     Ok(cases)
 }
 
@@ -1402,10 +1436,12 @@ impl Store for PostgresStore {
 
     /// Group commit: every step in one transaction, so one WAL flush makes
     /// the lot durable. Whatever their effects, the batch's steps are
-    /// written together with a few array-bound statements for the whole
-    /// batch: the session rows and answers by `write_sessions_and_answers`,
-    /// re-asks, restarts, cases, consents, deliveries and audit entries by
-    /// `write_effect_rows`. A batch of one step is written by
+    /// written with two array-bound statements for the whole batch (after
+    /// the new sessions, if any): the session rows, answers and the new
+    /// cases' ids by `write_sessions_answers_and_take_case_ids`; re-asks,
+    /// restarts, cases, consents, deliveries, audit entries and timers by
+    /// `write_effect_rows_at_once`. Each statement is a round trip to the
+    /// server the whole batch waits for. A batch of one step is written by
     /// `write_step`, which tells a stale step from one whose session is
     /// gone.
     async fn commit_steps(&self, cs: &[StepCommit<'_>]) -> Result<Vec<StepOutcome>> {
@@ -1422,8 +1458,12 @@ impl Store for PostgresStore {
             return Ok(vec![outcome]);
         }
         let all: Vec<&StepCommit<'_>> = cs.iter().collect();
-        let ids = write_sessions_and_answers(&mut tx, &all).await?;
-        let cases = write_effect_rows(&mut tx, &all, &ids).await?;
+        let rows = super::plan::EffectRows::gather(
+            all.iter().map(|c| (c.effects, c.deliveries.as_slice())),
+        );
+        let (ids, case_ids) =
+            write_sessions_answers_and_take_case_ids(&mut tx, &all, rows.cases.len()).await?;
+        let cases = write_effect_rows_at_once(&mut tx, &all, &ids, &rows, &case_ids).await?;
         let out = all
             .iter()
             .zip(ids)
