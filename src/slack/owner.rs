@@ -367,8 +367,13 @@ impl Bot {
         if &s.user != key {
             return false;
         }
-        let Some(flow) = self.session_flow(key, session).await else {
-            return false;
+        // The session just read names its script version: no second read.
+        let flow = match self.prompts.flow_of(key, session) {
+            Some(f) => f,
+            None => match self.runner.flow_for(&s.version).await {
+                Ok(f) => f,
+                Err(_) => return false,
+            },
         };
         flow.nodes
             .get(node as usize)

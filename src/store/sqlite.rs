@@ -963,6 +963,7 @@ fn sql_time(t: DateTime<Utc>) -> String {
 async fn write_sessions_and_answers(
     conn: &mut sqlx::SqliteConnection,
     all: &[&StepCommit<'_>],
+    times: &[String],
 ) -> Result<Vec<SessionId>> {
     let mut ids: Vec<SessionId> = all.iter().map(|c| c.session).collect();
     if all.is_empty() {
@@ -977,12 +978,9 @@ async fn write_sessions_and_answers(
     for ((i, _), id) in created.iter().zip(create_sessions(conn, &new).await?) {
         ids[*i] = id;
     }
-    // Each step's time as text once, for its session row and its answers
-    // (sqlx would format it again for every value bound).
-    let times: Vec<String> = all.iter().map(|c| sql_time(c.now)).collect();
     let steps: Vec<(&StepCommit<'_>, &str)> = all
         .iter()
-        .zip(&times)
+        .zip(times)
         .filter(|(c, _)| c.new_session.is_none())
         .map(|(c, t)| (*c, t.as_str()))
         .collect();
@@ -1061,7 +1059,7 @@ async fn write_sessions_and_answers(
     // The answers, in step and effect order (their ids keep that order).
     let rows: Vec<AnswerRow<'_>> = all
         .iter()
-        .zip(&times)
+        .zip(times)
         .enumerate()
         .flat_map(|(i, (c, time))| {
             let session = ids_ref[i];
@@ -1187,6 +1185,7 @@ async fn write_effect_rows(
     conn: &mut sqlx::SqliteConnection,
     all: &[&StepCommit<'_>],
     ids: &[SessionId],
+    times: &[String],
 ) -> Result<Vec<Option<CaseId>>> {
     let rows =
         super::plan::EffectRows::gather(all.iter().map(|c| (c.effects, c.deliveries.as_slice())));
@@ -1198,7 +1197,6 @@ async fn write_effect_rows(
     {
         return Ok(cases);
     }
-    let times: Vec<String> = all.iter().map(|c| sql_time(c.now)).collect();
     let case_ids: Vec<i64> = if rows.cases.is_empty() {
         Vec::new()
     } else {
@@ -1284,7 +1282,7 @@ async fn write_effect_rows(
                     t.case.map(|c| c.0),
                     sql_time(t.due_at),
                     t.payload.to_string(),
-                    sql_time(all[i].now),
+                    times[i].clone(),
                 )
             })
         })
@@ -1624,8 +1622,12 @@ impl Store for SqliteStore {
             return Ok(vec![outcome]);
         }
         let all: Vec<&StepCommit<'_>> = cs.iter().collect();
-        let ids = write_sessions_and_answers(&mut tx, &all).await?;
-        let cases = write_effect_rows(&mut tx, &all, &ids).await?;
+        // Each step's time as text once, for its session row, its answers
+        // and its other rows (sqlx would format it again for every value
+        // bound).
+        let times: Vec<String> = all.iter().map(|c| sql_time(c.now)).collect();
+        let ids = write_sessions_and_answers(&mut tx, &all, &times).await?;
+        let cases = write_effect_rows(&mut tx, &all, &ids, &times).await?;
         let out = all
             .iter()
             .zip(ids)
