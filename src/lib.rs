@@ -38,7 +38,9 @@
 //!   database), each with its own migrations; [`store::batch`] commits concurrent owners' steps together (group
 //!   commit), each still durable before its reply, and reads the sessions
 //!   of owners not in the runner's cache many per query; both run on
-//!   threads of their own.
+//!   threads of their own. On SQLite, [`store::walsync`] fsyncs a batch's
+//!   WAL after its commit, outside the write lock, while the next batch is
+//!   written; the batch's owners are answered only after that fsync.
 //! - [`runner`]: drives the engine for one owner, committing each step to the
 //!   store before releasing the reply; loads pinned script versions.
 //! - [`sheet`]: checks that a company information sheet is faithful to the
@@ -90,8 +92,9 @@
 //!    never read the clock: time arrives in [`engine::Ctx`]. Nothing under
 //!    them imports tokio, sqlx or serenity.
 //! 2. Every accepted answer is an [`engine::Effect::Record`], and the runner
-//!    commits all effects of a step in one transaction before any reply is
-//!    sent, so an acknowledged answer survives a crash.
+//!    commits all effects of a step in one transaction, and that
+//!    transaction is on disk (its fsync finished) before any reply is sent,
+//!    so an acknowledged answer survives a crash or a power cut.
 //! 3. A session is pinned to the content hash of the script and routing
 //!    sources it started on; those sources are stored, so the session
 //!    finishes on that exact version even after the files change.

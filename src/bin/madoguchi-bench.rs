@@ -1213,11 +1213,18 @@ fn real_workload(
         say(
             cli,
             format!(
-                "real durable [{}]: {:.0} turns/s, p50 {:.2} ms, p99 {:.2} ms, {} cases, {:.1} µs CPU per turn (bench process)",
+                "real durable [{}]: {:.0} turns/s, p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} turns; first turns p50 {:.2} / p99 {:.2} ms, later turns p50 {:.2} / p99 {:.2} ms), {} cases, {:.1} µs CPU per turn (bench process)",
                 v.name,
                 row["turns_per_s"].as_f64().unwrap_or(0.0),
                 row["p50_ms"].as_f64().unwrap_or(0.0),
+                row["p90_ms"].as_f64().unwrap_or(0.0),
                 row["p99_ms"].as_f64().unwrap_or(0.0),
+                row["max_ms"].as_f64().unwrap_or(0.0),
+                row["turns"],
+                row["first_turn_p50_ms"].as_f64().unwrap_or(0.0),
+                row["first_turn_p99_ms"].as_f64().unwrap_or(0.0),
+                row["later_turns_p50_ms"].as_f64().unwrap_or(0.0),
+                row["later_turns_p99_ms"].as_f64().unwrap_or(0.0),
                 row["cases"],
                 row["cpu_us_per_turn"].as_f64().unwrap_or(0.0)
             ),

@@ -7,7 +7,10 @@
 //! them with one [`Store::commit_steps`] call (one transaction, one fsync)
 //! and hands each caller its outcome. While it commits, the next batch
 //! gathers, so the batch grows with the load and an idle bot commits each
-//! step at once.
+//! step at once. On SQLite the fsync is taken out of the commit
+//! ([`Store::deferred_flush`], [`super::walsync`]): one batch is written
+//! while the one before waits for the disk, and each batch's owners are
+//! answered when its fsync has finished.
 //!
 //! The guarantee of [`Store::commit_step`] is kept: a caller gets its
 //! outcome only after the transaction holding its step has committed. If
@@ -181,14 +184,16 @@ fn empty_step() -> OwnedStep {
     }
 }
 
+// Both commit without the store's flush (a no-op unless
+// `Store::deferred_flush`): the lane flushes once for the whole batch.
 async fn commit(store: &dyn Store, jobs: &[Job]) -> Result<Vec<StepOutcome>, StoreError> {
     let commits: Vec<StepCommit<'_>> = jobs.iter().map(|j| j.step.as_commit()).collect();
-    store.commit_steps(&commits).await
+    store.commit_steps_unflushed(&commits).await
 }
 
 async fn commit_one(store: &dyn Store, job: &Job) -> Result<StepOutcome, StoreError> {
     let mut v = store
-        .commit_steps(std::slice::from_ref(&job.step.as_commit()))
+        .commit_steps_unflushed(std::slice::from_ref(&job.step.as_commit()))
         .await?;
     v.pop()
         .ok_or_else(|| StoreError::Conflict("the store returned no outcome".into()))
@@ -212,108 +217,158 @@ async fn run(store: Arc<dyn Store>, rx: mpsc::UnboundedReceiver<Job>, max: usize
     while set.join_next().await.is_some() {}
 }
 
+/// A step's outcome, sent once the step is durable.
+type Answer = (
+    oneshot::Sender<Reply>,
+    Result<StepOutcome, StoreError>,
+    OwnedStep,
+);
+
 async fn lane(
     store: Arc<dyn Store>,
     rx: Arc<tokio::sync::Mutex<mpsc::UnboundedReceiver<Job>>>,
     max: usize,
 ) {
+    // With a deferred flush (SQLite, see `Store::deferred_flush`) the lane
+    // keeps the receiver through its batch's writing and lets it go only
+    // for the flush: the next lane then gathers everything that arrived
+    // meanwhile, just as the writer is free for it, and writes it while
+    // this batch waits for the disk. (Gathering earlier would only make
+    // that batch wait for the writer with fewer steps, and leave those
+    // arriving meanwhile for the batch after.) Otherwise the receiver is
+    // let go as soon as the batch is gathered, so that a server's
+    // batches are written at the same time.
+    let deferred = store.deferred_flush();
     let mut jobs: Vec<Job> = Vec::with_capacity(max.min(4096));
+    let mut answers: Vec<Answer> = Vec::with_capacity(max.min(4096));
     loop {
         // Waits for one step, then takes every other one already queued;
         // the other lanes wait for the receiver meanwhile.
-        if rx.lock().await.recv_many(&mut jobs, max).await == 0 {
+        let mut receiver = rx.lock().await;
+        if receiver.recv_many(&mut jobs, max).await == 0 {
             return;
         }
-        let mut result = commit(&*store, &jobs).await;
-        // Stale steps, and first steps that presumed wrongly that their
-        // owner had no session, fail alone; the others are committed again
-        // together (nothing of the failed attempt was written).
-        while jobs.len() > 1 {
-            match &result {
-                Err(StoreError::Stale(stale)) if !stale.is_empty() => {
-                    let stale = stale.clone();
-                    let (bad, good): (Vec<Job>, Vec<Job>) = jobs.drain(..).partition(|j| {
-                        j.step.new_session.is_none() && stale.contains(&j.step.session)
-                    });
-                    jobs = good;
-                    if bad.is_empty() {
-                        break;
-                    }
-                    // Each alone, which gives each its own answer (stale,
-                    // or its session is gone); rare, so one transaction
-                    // each is fine.
-                    for job in bad {
-                        let r = commit_one(&*store, &job).await;
-                        let _ = job.reply.send((r, job.step));
+        let receiver = if deferred {
+            Some(receiver)
+        } else {
+            drop(receiver);
+            None
+        };
+        write_batch(&*store, &mut jobs, &mut answers).await;
+        drop(receiver);
+        // What was committed becomes durable before anyone hears of it.
+        if deferred && answers.iter().any(|(_, r, _)| r.is_ok()) {
+            if let Err(e) = store.flush_steps().await {
+                tracing::error!(error = %e, steps = answers.len(), "flushing a batch to disk failed; its owners are told their input was not saved");
+                for (_, r, _) in answers.iter_mut() {
+                    if r.is_ok() {
+                        *r = Err(StoreError::Db(sqlx::Error::Io(std::io::Error::other(
+                            e.to_string(),
+                        ))));
                     }
                 }
-                Err(StoreError::NotNew(owners)) if !owners.is_empty() => {
-                    let owners = owners.clone();
-                    let (bad, good): (Vec<Job>, Vec<Job>) = jobs.drain(..).partition(|j| {
-                        j.step
-                            .new_session
-                            .as_ref()
-                            .is_some_and(|n| owners.contains(&n.user))
-                    });
-                    jobs = good;
-                    if bad.is_empty() {
-                        break;
-                    }
-                    // The store names exactly the refused ones (a
-                    // presumption is checked row by row), so each is
-                    // answered without a transaction of its own.
-                    for job in bad {
-                        let user = job.step.new_session.as_ref().map(|n| n.user.clone());
-                        let e = StoreError::NotNew(user.into_iter().collect());
-                        let _ = job.reply.send((Err(e), job.step));
-                    }
-                }
-                _ => break,
             }
-            if jobs.is_empty() {
-                break;
-            }
-            result = commit(&*store, &jobs).await;
         }
-        // Every step may have been answered already (all of them refused).
-        match result {
-            _ if jobs.is_empty() => {}
-            Ok(outcomes) if outcomes.len() == jobs.len() => {
-                for (job, outcome) in jobs.drain(..).zip(outcomes) {
-                    // A caller that stopped waiting drops its reply; the
-                    // step is durable all the same.
-                    let _ = job.reply.send((Ok(outcome), job.step));
-                }
-            }
-            Ok(outcomes) => {
-                let e = StoreError::Conflict(format!(
-                    "the store returned {} outcomes for {} steps",
-                    outcomes.len(),
-                    jobs.len()
-                ));
-                tracing::error!("{e}");
-                for job in jobs.drain(..) {
-                    let _ = job
-                        .reply
-                        .send((Err(StoreError::Conflict(e.to_string())), job.step));
-                }
-            }
-            Err(e) if jobs.len() == 1 => {
-                let job = jobs.pop().expect("one job");
-                let _ = job.reply.send((Err(e), job.step));
-            }
-            Err(e) => {
-                // Nothing of the batch was committed. One step may be at
-                // fault: commit each alone so the others go through.
-                tracing::warn!(steps = jobs.len(), error = %e, "group commit failed; committing its steps one by one");
-                for job in jobs.drain(..) {
-                    let r = commit_one(&*store, &job).await;
-                    let _ = job.reply.send((r, job.step));
-                }
-            }
+        for (reply, r, step) in answers.drain(..) {
+            // A caller that stopped waiting drops its reply; the step is
+            // durable all the same.
+            let _ = reply.send((r, step));
         }
         if let Err(e) = store.between_batches().await {
             tracing::warn!(error = %e, "store upkeep between batches failed; it is tried again later");
+        }
+    }
+}
+
+/// Writes a gathered batch and puts every step's outcome in `answers`
+/// (durable once the store's flush returns; see [`Store::deferred_flush`]).
+async fn write_batch(store: &dyn Store, jobs: &mut Vec<Job>, answers: &mut Vec<Answer>) {
+    let mut result = commit(store, jobs).await;
+    // Stale steps, and first steps that presumed wrongly that their
+    // owner had no session, fail alone; the others are committed again
+    // together (nothing of the failed attempt was written).
+    while jobs.len() > 1 {
+        match &result {
+            Err(StoreError::Stale(stale)) if !stale.is_empty() => {
+                let stale = stale.clone();
+                let (bad, good): (Vec<Job>, Vec<Job>) = jobs
+                    .drain(..)
+                    .partition(|j| j.step.new_session.is_none() && stale.contains(&j.step.session));
+                *jobs = good;
+                if bad.is_empty() {
+                    break;
+                }
+                // Each alone, which gives each its own answer (stale, or
+                // its session is gone); rare, so one transaction each is
+                // fine.
+                for job in bad {
+                    let r = commit_one(store, &job).await;
+                    answers.push((job.reply, r, job.step));
+                }
+            }
+            Err(StoreError::NotNew(owners)) if !owners.is_empty() => {
+                let owners = owners.clone();
+                let (bad, good): (Vec<Job>, Vec<Job>) = jobs.drain(..).partition(|j| {
+                    j.step
+                        .new_session
+                        .as_ref()
+                        .is_some_and(|n| owners.contains(&n.user))
+                });
+                *jobs = good;
+                if bad.is_empty() {
+                    break;
+                }
+                // The store names exactly the refused ones (a presumption
+                // is checked row by row), so each is answered without a
+                // transaction of its own.
+                for job in bad {
+                    let user = job.step.new_session.as_ref().map(|n| n.user.clone());
+                    let e = StoreError::NotNew(user.into_iter().collect());
+                    answers.push((job.reply, Err(e), job.step));
+                }
+            }
+            _ => break,
+        }
+        if jobs.is_empty() {
+            break;
+        }
+        result = commit(store, jobs).await;
+    }
+    // Every step may have been answered already (all of them refused).
+    match result {
+        _ if jobs.is_empty() => {}
+        Ok(outcomes) if outcomes.len() == jobs.len() => {
+            for (job, outcome) in jobs.drain(..).zip(outcomes) {
+                answers.push((job.reply, Ok(outcome), job.step));
+            }
+        }
+        Ok(outcomes) => {
+            let e = StoreError::Conflict(format!(
+                "the store returned {} outcomes for {} steps",
+                outcomes.len(),
+                jobs.len()
+            ));
+            tracing::error!("{e}");
+            for job in jobs.drain(..) {
+                answers.push((
+                    job.reply,
+                    Err(StoreError::Conflict(e.to_string())),
+                    job.step,
+                ));
+            }
+        }
+        Err(e) if jobs.len() == 1 => {
+            let job = jobs.pop().expect("one job");
+            answers.push((job.reply, Err(e), job.step));
+        }
+        Err(e) => {
+            // Nothing of the batch was committed. One step may be at
+            // fault: commit each alone so the others go through.
+            tracing::warn!(steps = jobs.len(), error = %e, "group commit failed; committing its steps one by one");
+            for job in jobs.drain(..) {
+                let r = commit_one(store, &job).await;
+                answers.push((job.reply, r, job.step));
+            }
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod facts;
 mod plan;
 pub mod postgres;
 pub mod sqlite;
+pub mod walsync;
 
 use crate::answer::AnswerValue;
 use crate::domain::ids::{CaseId, SessionId, UserKey};
@@ -817,8 +818,10 @@ pub trait Store: Send + Sync + 'static {
         false
     }
     /// How many batches the group committer may have in flight at once.
-    /// A store with one writer at a time (SQLite) says 1: a second batch
-    /// would only wait for the first's lock. A server that writes many
+    /// A store with one writer at a time says 1 (a second batch would only
+    /// wait for the first's lock), unless its flush is deferred
+    /// ([`Store::deferred_flush`]): SQLite says 2, one batch written while
+    /// the one before waits for its fsync. A server that writes many
     /// transactions at once can take the next batch while the last one
     /// waits for its commit's flush and its round trips. Batches in flight
     /// together never hold two steps of one owner (a runner submits an
@@ -826,6 +829,26 @@ pub trait Store: Send + Sync + 'static {
     /// answers its owners only after its own commit.
     fn batches_in_flight(&self) -> usize {
         1
+    }
+    /// Whether [`Store::commit_steps_unflushed`] leaves the steps to be
+    /// made durable by a later [`Store::flush_steps`], outside the store's
+    /// write lock (SQLite: the WAL's fsync, see [`walsync`]). The group
+    /// committer then writes the next batch while the last one waits for
+    /// its flush, and answers a batch's owners only after it.
+    fn deferred_flush(&self) -> bool {
+        false
+    }
+    /// [`Store::commit_steps`] without the flush: the steps are committed
+    /// (others see them) but, with [`Store::deferred_flush`], durable only
+    /// once a [`Store::flush_steps`] called after this returns. Nobody may
+    /// be told of them before that.
+    async fn commit_steps_unflushed(&self, cs: &[StepCommit<'_>]) -> Result<Vec<StepOutcome>> {
+        self.commit_steps(cs).await
+    }
+    /// Makes durable every step that [`Store::commit_steps_unflushed`]
+    /// committed before this call.
+    async fn flush_steps(&self) -> Result<()> {
+        Ok(())
     }
     /// Commits one step; fails with [`StoreError::Stale`] or
     /// [`StoreError::NotNew`] (see [`Store::commit_steps`]) without writing.

@@ -1,6 +1,8 @@
 //! The embedded default store: SQLite through sqlx, WAL mode, every commit
-//! fsync'd (`synchronous = FULL`) so an acknowledged answer survives a power
-//! cut, not only a crash of the process.
+//! fsync'd before it is acknowledged (`synchronous = FULL`, or for owners'
+//! steps an fsync right after the commit, see [`super::walsync`]) so an
+//! acknowledged answer survives a power cut, not only a crash of the
+//! process.
 
 use super::*;
 use crate::domain::ids::{CaseId, SessionId, UserKey};
@@ -33,6 +35,10 @@ pub struct SqliteStore {
     /// Set by the background checkpointer when the WAL has grown long
     /// enough to be worth starting over (see [`Store::between_batches`]).
     wal_long: Arc<AtomicBool>,
+    /// Flushes the WAL after each commit of owners' steps, outside the
+    /// write lock (see [`super::walsync`]); `None` for a database that is
+    /// not a file, whose steps connection then keeps `FULL`.
+    wal_sync: Option<Arc<super::walsync::WalSync>>,
 }
 
 /// The page cache of the connection that commits owners' steps, in KiB
@@ -126,6 +132,20 @@ impl SqliteStore {
     }
     /// Opens (creating if needed) the database file and applies migrations.
     pub async fn open(path: &Path) -> Result<SqliteStore> {
+        Self::open_with(path, None).await
+    }
+
+    /// [`SqliteStore::open`] with a stand-in for the WAL's fsync, which a
+    /// test can hold back to see what waits for it.
+    #[doc(hidden)]
+    pub async fn open_with_wal_sync(
+        path: &Path,
+        sync: super::walsync::SyncFn,
+    ) -> Result<SqliteStore> {
+        Self::open_with(path, Some(sync)).await
+    }
+
+    async fn open_with(path: &Path, sync: Option<super::walsync::SyncFn>) -> Result<SqliteStore> {
         let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -145,10 +165,17 @@ impl SqliteStore {
             // `RETURNING` go through temporary tables; in a file they cost a
             // create, writes and an unlink per batch.
             .pragma("temp_store", "memory");
-        Self::with_options(opts).await
+        Self::with_options_and_sync(opts, sync).await
     }
 
     pub async fn with_options(opts: SqliteConnectOptions) -> Result<SqliteStore> {
+        Self::with_options_and_sync(opts, None).await
+    }
+
+    async fn with_options_and_sync(
+        opts: SqliteConnectOptions,
+        sync: Option<super::walsync::SyncFn>,
+    ) -> Result<SqliteStore> {
         // Deleted rows are overwritten with zeros, not merely unlinked, so
         // what `forget` deletes cannot be read back from freed pages or
         // unused cell space in the file (or in the WAL frames that carry
@@ -168,9 +195,27 @@ impl SqliteStore {
         // batch before had just written. With one connection its cache
         // stays valid from batch to batch; it is made large enough to hold
         // the pages that the owners in flight touch.
+        //
+        // That connection commits with `synchronous = NORMAL` (no fsync
+        // inside `COMMIT`, which holds the write lock), and the store
+        // fsyncs the WAL after each commit and before anyone is told of
+        // it, while the next batch is written (see `walsync`). The pool's
+        // connections, which write one thing at a time, keep `FULL`.
+        let db = opts.get_filename().to_path_buf();
+        let wal_sync = db.is_file().then(|| {
+            Arc::new(match sync {
+                Some(sync) => super::walsync::WalSync::with_sync(sync),
+                None => super::walsync::WalSync::for_database(db),
+            })
+        });
+        let step_opts = opts.clone().pragma("cache_size", STEP_CACHE_KIB);
+        let step_opts = match wal_sync {
+            Some(_) => step_opts.synchronous(SqliteSynchronous::Normal),
+            None => step_opts,
+        };
         let steps = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(opts.clone().pragma("cache_size", STEP_CACHE_KIB))
+            .connect_with(step_opts)
             .await?;
         let (stop, stopped) = tokio::sync::oneshot::channel();
         let wal_long = Arc::new(AtomicBool::new(false));
@@ -180,6 +225,7 @@ impl SqliteStore {
             steps,
             _checkpointer: Arc::new(stop),
             wal_long,
+            wal_sync,
         })
     }
 
@@ -1594,11 +1640,44 @@ impl Store for SqliteStore {
         true
     }
 
+    fn batches_in_flight(&self) -> usize {
+        // One batch is written while the one before waits for its fsync,
+        // which is outside the write lock (see `walsync`). Without that
+        // fsync there is nothing to overlap: a second batch would only
+        // wait for the first's lock.
+        if self.wal_sync.is_some() {
+            2
+        } else {
+            1
+        }
+    }
+
+    fn deferred_flush(&self) -> bool {
+        self.wal_sync.is_some()
+    }
+
+    async fn flush_steps(&self) -> Result<()> {
+        match &self.wal_sync {
+            Some(s) => s
+                .after_commit()
+                .await
+                .map_err(|e| StoreError::Db(sqlx::Error::Io(e))),
+            None => Ok(()),
+        }
+    }
+
     async fn commit_step(&self, c: &StepCommit<'_>) -> Result<StepOutcome> {
         let mut tx = self.steps.begin_with("BEGIN IMMEDIATE").await?;
         let outcome = write_step(&mut tx, c).await?;
         tx.commit().await?;
+        self.flush_steps().await?;
         Ok(outcome)
+    }
+
+    async fn commit_steps(&self, cs: &[StepCommit<'_>]) -> Result<Vec<StepOutcome>> {
+        let out = self.commit_steps_unflushed(cs).await?;
+        self.flush_steps().await?;
+        Ok(out)
     }
 
     /// Group commit: every step in one transaction, so one WAL fsync makes
@@ -1609,7 +1688,7 @@ impl Store for SqliteStore {
     /// and audit entries by `write_effect_rows`. A batch of one step is
     /// written by `write_step`, which tells a stale step from one whose
     /// session is gone.
-    async fn commit_steps(&self, cs: &[StepCommit<'_>]) -> Result<Vec<StepOutcome>> {
+    async fn commit_steps_unflushed(&self, cs: &[StepCommit<'_>]) -> Result<Vec<StepOutcome>> {
         // Every step is checked before anything is written, so an unfit
         // step refuses the batch (the committer then commits the others).
         for c in cs {

@@ -761,3 +761,134 @@ async fn a_batch_with_every_kind_of_effect_stores_what_single_steps_store(db: Te
         }
     }
 }
+
+/// SQLite fsyncs a batch's WAL frames after its commit, outside the write
+/// lock: the next batch is written while one waits for the disk, and no
+/// owner hears of a step before the fsync that covers it has finished.
+/// The fsync is a stand-in here, held back until the test lets it go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_answers_a_batch_only_after_its_fsync_and_writes_the_next_meanwhile() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("held.db");
+    // Created first, so that the store finds a file and syncs its WAL.
+    drop(
+        madoguchi::store::sqlite::SqliteStore::open(&path)
+            .await
+            .unwrap(),
+    );
+    let began = Arc::new(AtomicUsize::new(0));
+    let (go, held) = mpsc::channel::<()>();
+    let held = std::sync::Mutex::new(held);
+    let sync: madoguchi::store::walsync::SyncFn = {
+        let began = began.clone();
+        Arc::new(move || {
+            began.fetch_add(1, Ordering::SeqCst);
+            held.lock().unwrap().recv().map_err(std::io::Error::other)
+        })
+    };
+    let sqlite = madoguchi::store::sqlite::SqliteStore::open_with_wal_sync(&path, sync)
+        .await
+        .unwrap();
+    let store: Arc<dyn Store> = Arc::new(sqlite.clone());
+    assert!(store.deferred_flush());
+    store
+        .save_version(&madoguchi::store::VersionRecord {
+            version: "v1".into(),
+            script_id: "bench".into(),
+            lang: Lang::Ja,
+            script_name: "bench.ja.yaml".into(),
+            script_text: String::new(),
+            routing_name: "routing.yaml".into(),
+            routing_text: String::new(),
+            created_at: chrono::Utc::now(),
+        })
+        .await
+        .unwrap();
+    let committer =
+        Arc::new(GroupCommitter::spawn(store.clone(), GroupCommitOptions::default()).unwrap());
+    let new = |i: usize| NewSession {
+        user: UserKey::new(Transport::Terminal, &format!("held-{i}")).unwrap(),
+        script_id: "bench".into(),
+        lang: Lang::Ja,
+        version: "v1".into(),
+        now: chrono::Utc::now(),
+        presumed: Presumption::Read,
+    };
+    let sessions = |store: Arc<dyn Store>| async move {
+        let mut n = 0;
+        for i in 0..2 {
+            n += store.open_session(&new(i).user).await.unwrap().is_some() as usize;
+        }
+        n
+    };
+    let wait_until = |what: &'static str, f: Box<dyn Fn() -> bool + Send>| async move {
+        for _ in 0..3000 {
+            if f() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        panic!("waited 30 s for {what}");
+    };
+    // The first step is committed, and its fsync is held.
+    let first = tokio::spawn({
+        let c = committer.clone();
+        async move { c.commit(step(SessionId(0), Some(new(0)))).await }
+    });
+    let b = began.clone();
+    wait_until(
+        "the first fsync",
+        Box::new(move || b.load(Ordering::SeqCst) == 1),
+    )
+    .await;
+    assert_eq!(
+        sessions(store.clone()).await,
+        1,
+        "committed before its fsync"
+    );
+    // A second owner's step is written while the first waits for the disk.
+    let second = tokio::spawn({
+        let c = committer.clone();
+        async move { c.commit(step(SessionId(0), Some(new(1)))).await }
+    });
+    for _ in 0..3000 {
+        if sessions(store.clone()).await == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        sessions(store.clone()).await,
+        2,
+        "the second batch was not written during the first fsync"
+    );
+    assert!(
+        !first.is_finished(),
+        "the first owner was answered before the fsync finished"
+    );
+    assert!(
+        !second.is_finished(),
+        "the second owner was answered before any fsync covered it"
+    );
+    // The first fsync began before the second commit, so it cannot cover
+    // it: the second owner waits for an fsync of its own.
+    go.send(()).unwrap();
+    let (r, _) = first.await.unwrap();
+    r.unwrap();
+    let b = began.clone();
+    wait_until(
+        "the second fsync",
+        Box::new(move || b.load(Ordering::SeqCst) == 2),
+    )
+    .await;
+    assert!(
+        !second.is_finished(),
+        "answered by an fsync that began before its commit"
+    );
+    go.send(()).unwrap();
+    let (r, _) = second.await.unwrap();
+    r.unwrap();
+    drop(committer);
+}
