@@ -233,6 +233,11 @@ impl Runner {
         config: RunnerConfig,
         options: RunnerOptions,
     ) -> Result<Runner, RunError> {
+        // The parsers' tables are built now rather than on the first
+        // owners' turns (see `engine::warm_up`), off the runtime's threads;
+        // a panic there would surface again at the first turn that needs
+        // the table, so its result is not needed here.
+        let _ = tokio::task::spawn_blocking(crate::engine::warm_up).await;
         let committer = if options.group_commit {
             GroupCommitter::spawn(store.clone(), options.group_commit_options)
         } else {

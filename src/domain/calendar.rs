@@ -230,6 +230,11 @@ impl Calendar {
     }
 }
 
+/// Builds the holiday table now (see [`crate::domain::warm_up`]).
+pub(crate) fn warm_up() {
+    holidays();
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

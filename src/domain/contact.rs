@@ -254,6 +254,15 @@ impl From<PhoneJp> for String {
     }
 }
 
+/// Compiles the e-mail pattern and loads the phone numbering plan now (see
+/// [`crate::domain::warm_up`]). The numbering plan's data and patterns are
+/// loaded by the `phonenumber` crate on its first parse.
+pub(crate) fn warm_up() {
+    LazyLock::force(&EMAIL_RE);
+    let _ = PhoneJp::parse("078-362-9000");
+    let _ = PhoneJp::parse("090-1234-5678");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

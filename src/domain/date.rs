@@ -826,6 +826,27 @@ fn kanji_numerals_to_digits(s: &str) -> String {
     out
 }
 
+/// Compiles the date patterns now (see [`crate::domain::warm_up`]).
+pub(crate) fn warm_up() {
+    for re in [
+        &RE_SEASON,
+        &RE_MONTHS_WITHIN,
+        &RE_MONTHS_SPAN,
+        &RE_REL_MONTHS,
+        &RE_REL_YEARS,
+        &RE_REL_WEEKS,
+        &RE_REL_DAYS,
+        &RE_NAMED_YEAR_MONTH,
+        &RE_NAMED_MONTH_DAY,
+        &RE_MONTH,
+        &RE_MONTH_DAY,
+        &RE_EN_RELATIVE,
+        &RE_EN_MONTH,
+    ] {
+        LazyLock::force(re);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

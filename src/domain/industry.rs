@@ -495,6 +495,15 @@ impl std::fmt::Display for Jsic {
     }
 }
 
+/// Builds the classification's tables now (see [`crate::domain::warm_up`]).
+pub(crate) fn warm_up() {
+    LazyLock::force(&TABLE);
+    LazyLock::force(&WORDS);
+    LazyLock::force(&ALIASES);
+    // The strictest size limits per script option, built on first use.
+    SizeLimits::for_industry(None, None);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -462,6 +462,13 @@ impl From<Place> for String {
     }
 }
 
+/// Builds the municipality tables now (see [`crate::domain::warm_up`]).
+pub(crate) fn warm_up() {
+    LazyLock::force(&TABLE);
+    LazyLock::force(&NAMES);
+    LazyLock::force(&POSTAL);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

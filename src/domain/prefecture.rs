@@ -535,6 +535,11 @@ fn region_choices(region: &Region) -> String {
         .join("、")
 }
 
+/// Builds the prefecture look-up keys now (see [`crate::domain::warm_up`]).
+pub(crate) fn warm_up() {
+    std::sync::LazyLock::force(&KEYS);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -564,6 +564,13 @@ pub(crate) fn is_dont_know(raw: &str) -> bool {
         || w.contains("unsure")
 }
 
+/// Compiles the choice patterns now (see [`super::warm_up`]).
+pub(crate) fn warm_up() {
+    for re in [&NEG_AFTER, &HARD_AFTER, &NEG_BEFORE, &NUMBERS_ONLY, &DIGITS] {
+        LazyLock::force(re);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

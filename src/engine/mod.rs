@@ -438,6 +438,17 @@ pub fn facts(st: &SessionState) -> impl Facts + '_ {
     View(st)
 }
 
+/// Builds now every table and pattern that the engine and the parsers
+/// would otherwise build on the first turn that needs it (see
+/// [`crate::domain::warm_up`]). Pure computation, no I/O: the runner calls
+/// it once when it starts.
+pub fn warm_up() {
+    crate::domain::warm_up();
+    choice::warm_up();
+    tags::warm_up();
+    words::warm_up();
+}
+
 /// Advances a consultation by one input.
 ///
 /// When a template fails, the step is refused: the state is put back as it

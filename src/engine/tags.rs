@@ -44,6 +44,12 @@ pub fn tag_matches_normalized(pattern: &Regex, n: &str) -> bool {
     })
 }
 
+/// Compiles the tag patterns now (see [`super::warm_up`]).
+pub(crate) fn warm_up() {
+    LazyLock::force(&DENIED_AFTER);
+    LazyLock::force(&DENIED_BEFORE);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

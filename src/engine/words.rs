@@ -19,6 +19,13 @@ impl Folded {
     }
 }
 
+/// Folds the word lists now (see [`super::warm_up`]).
+pub(crate) fn warm_up() {
+    for w in [&YES, &NO, &SEND, &AGREE_AND_SEND, &DECLINE] {
+        LazyLock::force(&w.0);
+    }
+}
+
 fn fold_all(words: &[&str]) -> Vec<String> {
     words.iter().map(|w| fold_for_match(w)).collect()
 }

@@ -245,6 +245,12 @@ async fn lane(
         // Waits for one step, then takes every other one already queued;
         // the other lanes wait for the receiver meanwhile.
         let mut receiver = rx.lock().await;
+        if deferred {
+            // The store's upkeep (SQLite: letting the WAL start over) needs
+            // a moment when no batch is being written; with the receiver
+            // held, none is until this lane writes.
+            upkeep(&*store).await;
+        }
         if receiver.recv_many(&mut jobs, max).await == 0 {
             return;
         }
@@ -274,9 +280,15 @@ async fn lane(
             // durable all the same.
             let _ = reply.send((r, step));
         }
-        if let Err(e) = store.between_batches().await {
-            tracing::warn!(error = %e, "store upkeep between batches failed; it is tried again later");
+        if !deferred {
+            upkeep(&*store).await;
         }
+    }
+}
+
+async fn upkeep(store: &dyn Store) {
+    if let Err(e) = store.between_batches().await {
+        tracing::warn!(error = %e, "store upkeep between batches failed; it is tried again later");
     }
 }
 

@@ -46,8 +46,13 @@ pub struct SqliteStore {
 /// 16,000 pages, against SQLite's default of 2 MiB.
 const STEP_CACHE_KIB: &str = "-65536";
 
-/// How often the background task checkpoints the WAL.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+/// How often the background task checkpoints the WAL. Under full load
+/// each pass copies what a quarter of the interval's commits changed and
+/// fsyncs the database, beside the committer's own WAL fsyncs; shorter
+/// passes disturbed those less (p99 of the real consultation 24–28 ms
+/// against 28.6–29.8 ms every 100 ms, three runs each, BENCHMARKS.md),
+/// and copied less when the committer pauses to let the WAL start over.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(25);
 
 /// The WAL length (in frames of one page) from which the group committer
 /// is asked to let the WAL start over: 8,192 frames are 32 MiB, about a
