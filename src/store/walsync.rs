@@ -237,21 +237,27 @@ mod tests {
         }
     }
 
+    /// A commit that has returned, waiting for its fsync in a task.
+    fn committed(sync: &Arc<WalSync>) -> tokio::task::JoinHandle<std::io::Result<()>> {
+        let s = sync.clone();
+        tokio::spawn(async move { s.after_commit().await })
+    }
+
+    /// How many commits have been counted (each is counted before it
+    /// waits), so a test knows one is waiting without timing it.
+    fn counted(sync: &WalSync) -> u64 {
+        sync.state.lock().unwrap().committed
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_commit_during_an_fsync_waits_for_the_next_one() {
         let (gate, go, sync) = gated();
         let sync = Arc::new(sync);
-        let first = tokio::spawn({
-            let s = sync.clone();
-            async move { s.after_commit().await }
-        });
+        let first = committed(&sync);
         until(|| gate.began.load(Ordering::SeqCst) == 1).await;
         // A commit that returns while the first fsync runs.
-        let second = tokio::spawn({
-            let s = sync.clone();
-            async move { s.after_commit().await }
-        });
-        tokio::task::yield_now().await;
+        let second = committed(&sync);
+        until(|| counted(&sync) == 2).await;
         go.send(Ok(())).unwrap();
         first.await.unwrap().unwrap();
         // The first fsync began before the second commit: the second must
@@ -270,19 +276,12 @@ mod tests {
     async fn commits_waiting_together_share_one_fsync() {
         let (gate, go, sync) = gated();
         let sync = Arc::new(sync);
-        let first = tokio::spawn({
-            let s = sync.clone();
-            async move { s.after_commit().await }
-        });
+        let first = committed(&sync);
         until(|| gate.began.load(Ordering::SeqCst) == 1).await;
-        let waiting: Vec<_> = (0..5)
-            .map(|_| {
-                let s = sync.clone();
-                tokio::spawn(async move { s.after_commit().await })
-            })
-            .collect();
-        // Let all five count their commits before the first fsync ends.
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        let waiting: Vec<_> = (0..5).map(|_| committed(&sync)).collect();
+        // All five have returned from their commits before the first fsync
+        // ends.
+        until(|| counted(&sync) == 6).await;
         go.send(Ok(())).unwrap();
         first.await.unwrap().unwrap();
         until(|| gate.began.load(Ordering::SeqCst) == 2).await;
@@ -301,18 +300,12 @@ mod tests {
     async fn a_failed_fsync_is_reported_and_the_next_commit_tries_again() {
         let (gate, go, sync) = gated();
         let sync = Arc::new(sync);
-        let first = tokio::spawn({
-            let s = sync.clone();
-            async move { s.after_commit().await }
-        });
+        let first = committed(&sync);
         until(|| gate.began.load(Ordering::SeqCst) == 1).await;
         go.send(Err(std::io::Error::other("disk gone"))).unwrap();
         let e = first.await.unwrap().unwrap_err();
         assert!(e.to_string().contains("disk gone"), "{e}");
-        let second = tokio::spawn({
-            let s = sync.clone();
-            async move { s.after_commit().await }
-        });
+        let second = committed(&sync);
         until(|| gate.began.load(Ordering::SeqCst) == 2).await;
         go.send(Ok(())).unwrap();
         second.await.unwrap().unwrap();
