@@ -453,6 +453,8 @@ struct Held {
     consents: Vec<(bool, bool, String)>,
     deliveries: Vec<(String, String, String)>,
     audit: Vec<(String, String)>,
+    /// The cases' timers: kind, and the headline of the case.
+    timers: Vec<(String, String)>,
 }
 
 async fn held(store: &AnyStore, user: &UserKey) -> Held {
@@ -478,8 +480,20 @@ async fn held(store: &AnyStore, user: &UserKey) -> Held {
     let case_ids: Vec<_> = cases.iter().map(|c| c.id).collect();
     let mut deliveries = Vec::new();
     let mut audit = Vec::new();
+    let mut timers = Vec::new();
     for c in &cases {
         assert_eq!(c.session, session.id, "a case names its session");
+        for kind in ["test_reminder", "test_follow_up"] {
+            let n = store
+                .count(&format!(
+                    "SELECT COUNT(*) FROM timers WHERE case_id = {} AND kind = '{kind}' AND subject = 'case:{}/{kind}'",
+                    c.id.0, c.id.0
+                ))
+                .await;
+            for _ in 0..n {
+                timers.push((kind.to_string(), format!("case {}", c.headline)));
+            }
+        }
         for d in s.deliveries(c.id).await.unwrap() {
             deliveries.push((d.hub_id, d.transport, d.target));
         }
@@ -523,6 +537,7 @@ async fn held(store: &AnyStore, user: &UserKey) -> Held {
         consents,
         deliveries,
         audit,
+        timers,
     }
 }
 
@@ -600,7 +615,7 @@ async fn a_batch_with_every_kind_of_effect_stores_what_single_steps_store(db: Te
     ];
     // Each owner's step: its effects, and whether its session is created
     // by the step.
-    let kinds: Vec<(Vec<Effect>, bool)> = vec![
+    let once: Vec<(Vec<Effect>, bool)> = vec![
         // An answer, then a question asked again.
         (
             vec![
@@ -649,6 +664,25 @@ async fn a_batch_with_every_kind_of_effect_stores_what_single_steps_store(db: Te
         // Only an answer.
         (vec![record("q01", 1, "ふつう")], false),
     ];
+    // The steps many times over, so that the batch's rows of each kind
+    // fill multi-row statements with padding rows, and its deliveries and
+    // timers (two for each of 262 cases) more than one of the largest
+    // statements (512 rows, see the SQLite store's `PADDED_EFFECTS`).
+    const COPIES: usize = 131;
+    let kinds: Vec<&(Vec<Effect>, bool)> = once.iter().cycle().take(COPIES * once.len()).collect();
+    // Two reminder timers for each case, whose subjects name it.
+    let timers = madoguchi::store::CaseTimers(Arc::new(|id, since| {
+        ["test_reminder", "test_follow_up"]
+            .into_iter()
+            .map(|kind| madoguchi::store::NewTimer {
+                kind: kind.into(),
+                subject: format!("case:{}/{kind}", id.0),
+                case: Some(id),
+                due_at: since + chrono::Duration::days(3),
+                payload: serde_json::json!({ "case": id.0 }),
+            })
+            .collect()
+    }));
     let state = SessionState {
         status: Status::Active,
         ..SessionState::default()
@@ -692,7 +726,7 @@ async fn a_batch_with_every_kind_of_effect_stores_what_single_steps_store(db: Te
                 state_json: None,
                 // As stored by `create_session`.
                 prev_status: Some(Status::New),
-                case_timers: None,
+                case_timers: Some(&timers),
             })
             .collect();
         let outcomes = if set == "batch" {
@@ -708,16 +742,22 @@ async fn a_batch_with_every_kind_of_effect_stores_what_single_steps_store(db: Te
             .iter()
             .map(|o| (o.case.is_some(), o.created.is_some()))
             .collect();
+        let expected = [
+            (false, false),
+            (false, false),
+            (false, false),
+            (true, false),
+            (true, true),
+            (false, false),
+        ];
         assert_eq!(
             got,
-            vec![
-                (false, false),
-                (false, false),
-                (false, false),
-                (true, false),
-                (true, true),
-                (false, false)
-            ],
+            expected
+                .iter()
+                .copied()
+                .cycle()
+                .take(kinds.len())
+                .collect::<Vec<_>>(),
             "{set}"
         );
         // Each step's case is the one stored for its owner.
@@ -728,10 +768,27 @@ async fn a_batch_with_every_kind_of_effect_stores_what_single_steps_store(db: Te
             }
         }
     }
-    for (i, (b, o)) in batch_users.iter().zip(&single_users).enumerate() {
+    // Nothing but these rows, in both sets together: padding rows that
+    // slipped through would have no owner to show up under.
+    for (sql, per_copy) in [
+        ("SELECT COUNT(*) FROM cases", 2),
+        ("SELECT COUNT(*) FROM consents", 3),
+        ("SELECT COUNT(*) FROM deliveries", 4),
+        ("SELECT COUNT(*) FROM audit_log WHERE action = 'routed'", 2),
+        ("SELECT COUNT(*) FROM timers", 4),
+        ("SELECT COUNT(*) FROM reasks", 2),
+    ] {
+        assert_eq!(
+            store.count(sql).await,
+            2 * COPIES as i64 * per_copy,
+            "{sql}"
+        );
+    }
+    for (n, (b, o)) in batch_users.iter().zip(&single_users).enumerate() {
         let (hb, ho) = (held(&store, b).await, held(&store, o).await);
-        assert_eq!(hb, ho, "owner {i}");
+        assert_eq!(hb, ho, "owner {n}");
         // Not vacuous: what each kind of step should have left.
+        let i = n % once.len();
         match i {
             0 => assert_eq!(hb.reasks, 1),
             1 => {
@@ -748,6 +805,7 @@ async fn a_batch_with_every_kind_of_effect_stores_what_single_steps_store(db: Te
                 assert_eq!(hb.cases.len(), 1);
                 assert_eq!(hb.deliveries.len(), 2);
                 assert_eq!(hb.audit, vec![("bot".to_string(), "routed".to_string())]);
+                assert_eq!(hb.timers.len(), 2);
                 let expect: Vec<(bool, bool)> = if i == 3 {
                     vec![(false, false), (true, true)]
                 } else {
