@@ -32,9 +32,9 @@ pub struct SqliteStore {
     /// Stops the background checkpointer when the last clone of the store
     /// is dropped.
     _checkpointer: Arc<tokio::sync::oneshot::Sender<()>>,
-    /// Set by the background checkpointer when the WAL has grown long
-    /// enough to be worth starting over (see [`Store::between_batches`]).
-    wal_long: Arc<AtomicBool>,
+    /// Whether the WAL has grown long enough to be worth starting over
+    /// (see [`Store::between_batches`]).
+    wal: Arc<WalRestart>,
     /// Flushes the WAL after each commit of owners' steps, outside the
     /// write lock (see [`super::walsync`]); `None` for a database that is
     /// not a file, whose steps connection then keeps `FULL`.
@@ -237,13 +237,13 @@ impl SqliteStore {
             .connect_with(step_opts)
             .await?;
         let (stop, stopped) = tokio::sync::oneshot::channel();
-        let wal_long = Arc::new(AtomicBool::new(false));
-        tokio::spawn(checkpoint_loop(opts, stopped, wal_long.clone()));
+        let wal = Arc::new(WalRestart::default());
+        tokio::spawn(checkpoint_loop(opts, stopped, wal.clone()));
         Ok(SqliteStore {
             pool,
             steps,
             _checkpointer: Arc::new(stop),
-            wal_long,
+            wal,
             wal_sync,
         })
     }
@@ -264,12 +264,12 @@ impl SqliteStore {
 /// without bound (412 MB over a 5-second benchmark), and every commit
 /// appended to new parts of the file, which the kernel had to allocate
 /// and zero: 15 % of the benchmark's CPU went to `pwrite`. So when a pass
-/// finds the WAL long, it raises `wal_long`, and the committer copies the
+/// finds the WAL long, it asks for a restart ([`WalRestart`]), and the committer copies the
 /// little that is left between two batches ([`Store::between_batches`]).
 async fn checkpoint_loop(
     opts: SqliteConnectOptions,
     mut stop: tokio::sync::oneshot::Receiver<()>,
-    wal_long: Arc<AtomicBool>,
+    wal: Arc<WalRestart>,
 ) {
     use sqlx::ConnectOptions;
     // Ten statements a second would drown a debug log.
@@ -288,19 +288,66 @@ async fn checkpoint_loop(
             _ = &mut stop => break,
             _ = tick.tick() => {
                 // (busy, frames in the WAL, frames copied)
+                let since = wal.pauses.load(Ordering::Acquire);
                 let r = sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&mut conn).await;
                 match r {
-                    Ok((_, frames, _)) => {
-                        if frames >= WAL_RESTART_FRAMES {
-                            wal_long.store(true, Ordering::Relaxed);
-                        }
-                    }
+                    Ok((_, frames, _)) => wal.after_pass(frames, since),
                     Err(e) => tracing::warn!(error = %e, "WAL checkpoint failed; it is tried again"),
                 }
             }
         }
     }
     let _ = sqlx::Connection::close(conn).await;
+}
+
+/// The request that the group committer let the WAL start over, between
+/// the background checkpointer, which asks, and [`Store::between_batches`],
+/// which copies the rest of the WAL while no batch is written.
+///
+/// A pass of the checkpointer that overlapped the committer's copy, or ran
+/// after it but before the next write (which is when SQLite starts the WAL
+/// over), still counts the old WAL's frames. Asking again on that count
+/// made the committer pause a second time for nothing (about 8 ms, with
+/// every owner waiting, right after each restart in the benchmark), so
+/// such counts are recognised and ignored.
+#[derive(Debug, Default)]
+struct WalRestart {
+    /// A restart is asked for.
+    long: AtomicBool,
+    /// How many times the committer has copied the whole WAL.
+    pauses: std::sync::atomic::AtomicU64,
+    /// The WAL's length in frames when it was last copied whole.
+    copied_at: std::sync::atomic::AtomicI64,
+}
+
+impl WalRestart {
+    /// After a checkpointer pass that found `frames` in the WAL, and began
+    /// when `pauses` was `since`: asks for a restart if the WAL is long
+    /// and the count is not the old WAL's.
+    fn after_pass(&self, frames: i64, since: u64) {
+        let overlapped = self.pauses.load(Ordering::Acquire) != since;
+        let not_restarted_yet = frames == self.copied_at.load(Ordering::Acquire);
+        if frames >= WAL_RESTART_FRAMES && !overlapped && !not_restarted_yet {
+            self.long.store(true, Ordering::Release);
+        }
+    }
+
+    /// Takes the request, if there is one.
+    fn take(&self) -> bool {
+        self.long.swap(false, Ordering::AcqRel)
+    }
+
+    /// After the committer's checkpoint, which copied `copied` of the
+    /// WAL's `frames` (`busy` if it met another checkpoint): done if it
+    /// copied everything, else the request stays for the next pause.
+    fn after_copy(&self, busy: bool, frames: i64, copied: i64) {
+        if busy || copied < frames {
+            self.long.store(true, Ordering::Release);
+        } else {
+            self.copied_at.store(frames, Ordering::Release);
+            self.pauses.fetch_add(1, Ordering::AcqRel);
+        }
+    }
 }
 
 /// What replaces text derived from a forgotten owner's answers.
@@ -1774,7 +1821,7 @@ impl Store for SqliteStore {
     /// background pass has copied most of it already; what is left is the
     /// batches committed since, and one fsync of the database file.
     async fn between_batches(&self) -> Result<()> {
-        if self.wal_long.swap(false, Ordering::Relaxed) {
+        if self.wal.take() {
             let (busy, log, copied) =
                 sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
                     .fetch_one(&self.pool)
@@ -1782,10 +1829,9 @@ impl Store for SqliteStore {
             // Only one checkpoint runs at a time: one that met the
             // background checkpointer's pass, or a reader's snapshot, copied
             // less than the whole WAL, so the next writer cannot start it
-            // over. The request stays for the next pause between batches.
-            if busy != 0 || copied < log {
-                self.wal_long.store(true, Ordering::Relaxed);
-            }
+            // over. The request then stays for the next pause between
+            // batches.
+            self.wal.after_copy(busy != 0, log, copied);
         }
         Ok(())
     }
@@ -3394,6 +3440,47 @@ mod tests {
         u32::from_be_bytes(wal[12..16].try_into().unwrap())
     }
 
+    /// The background checkpointer asks for a restart only on a count of
+    /// the WAL as it is now: not on one from a pass that overlapped the
+    /// committer's copy, nor on the copied WAL's own count before the next
+    /// write starts it over.
+    #[test]
+    fn a_restart_is_asked_for_only_on_a_current_count_of_a_long_wal() {
+        use super::{WalRestart, WAL_RESTART_FRAMES};
+        use std::sync::atomic::Ordering;
+        let long = WAL_RESTART_FRAMES + 300;
+        let w = WalRestart::default();
+        // A short WAL: nothing asked.
+        w.after_pass(WAL_RESTART_FRAMES - 1, 0);
+        assert!(!w.take());
+        // A long one: asked once.
+        w.after_pass(long, 0);
+        assert!(w.take());
+        assert!(!w.take(), "taking the request clears it");
+        // The committer's copy met another checkpoint, or a reader kept
+        // part of the WAL: the request stays.
+        w.after_copy(true, long, long);
+        assert!(w.take());
+        w.after_copy(false, long, long - 5);
+        assert!(w.take());
+        assert_eq!(w.pauses.load(Ordering::Relaxed), 0);
+        // A pass that began before the copy finished counts the old WAL.
+        let since = w.pauses.load(Ordering::Relaxed);
+        w.after_copy(false, long, long);
+        w.after_pass(long, since);
+        assert!(!w.take(), "a pass that overlapped the copy");
+        // A pass after the copy, before any write: the same count.
+        w.after_pass(long, w.pauses.load(Ordering::Relaxed));
+        assert!(!w.take(), "the copied WAL, not yet started over");
+        // Writes went on without a restart (a reader held an old
+        // snapshot): the WAL is longer than when copied, so ask again.
+        w.after_pass(long + 40, w.pauses.load(Ordering::Relaxed));
+        assert!(w.take());
+        // The WAL started over and grew long again.
+        w.after_pass(WAL_RESTART_FRAMES + 10, w.pauses.load(Ordering::Relaxed));
+        assert!(w.take());
+    }
+
     /// When the background checkpointer has found the WAL long, the
     /// committer's upkeep between batches copies it to its end, so the next
     /// write starts the WAL over instead of growing it.
@@ -3413,7 +3500,7 @@ mod tests {
             write(i).await.unwrap();
         }
         let before = wal_restarts(&db);
-        store.wal_long.store(true, Ordering::Relaxed);
+        store.wal.long.store(true, Ordering::Relaxed);
         // A pass that meets the background checkpointer keeps the request
         // for the next pause; a few pauses always get the whole WAL copied.
         // On a loaded machine the checkpointer's thread can be descheduled
@@ -3422,15 +3509,15 @@ mod tests {
         // the same instant: the bound only limits a hang, the assertion
         // below does not depend on how long anything took.
         let mut pauses = 0;
-        while store.wal_long.load(Ordering::Relaxed) && pauses < 500 {
+        while store.wal.long.load(Ordering::Relaxed) && pauses < 500 {
             store.between_batches().await.unwrap();
             pauses += 1;
-            if store.wal_long.load(Ordering::Relaxed) {
+            if store.wal.long.load(Ordering::Relaxed) {
                 tokio::time::sleep(std::time::Duration::from_millis(5)).await;
             }
         }
         assert!(
-            !store.wal_long.load(Ordering::Relaxed),
+            !store.wal.long.load(Ordering::Relaxed),
             "the request is taken"
         );
         // The next writer starts the WAL over, unless a reader of the
