@@ -247,6 +247,13 @@ enum Cmd {
         /// Skip the engine-only phase (to profile the durable run alone).
         #[arg(long)]
         no_engine: bool,
+        /// Offer turns at this fixed rate (turns per second) instead of
+        /// letting 1,000 owners answer as fast as they are answered:
+        /// 2,000 owners in 5 rounds (the same 10,000 conversations), each
+        /// turn due on a schedule and its latency counted from when it
+        /// was due.
+        #[arg(long)]
+        rate: Option<f64>,
     },
     /// Workload 4: Discord end to end (needs `--features bench-discord`).
     Discord {
@@ -294,7 +301,8 @@ fn main() -> Result<()> {
             variant,
             rounds,
             no_engine,
-        } => real_workload(&cli, variant, *rounds, *no_engine)?,
+            rate,
+        } => real_workload(&cli, variant, *rounds, *no_engine, *rate)?,
         Cmd::Discord {
             owners,
             rounds,
@@ -703,6 +711,10 @@ struct DurableRun {
     first_turns_us: Vec<u32>,
     later_turns_us: Vec<u32>,
     errors: usize,
+    /// At a fixed rate (see [`drive`]): the turns due while every slot was
+    /// on its schedule, and that window (seconds from the start).
+    steady_us: Vec<u32>,
+    steady_window: Option<(f64, f64)>,
 }
 
 fn percentile(sorted: &[u32], p: f64) -> f64 {
@@ -715,20 +727,66 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
 
 /// Runs each slot's conversations one after another, all slots at once,
 /// every turn through `Runner::handle` (durable when it returns).
-async fn drive(runners: Vec<Arc<Runner>>, slots: Vec<Vec<Conversation>>) -> DurableRun {
+///
+/// Without `rate`, a slot sends its next turn as soon as the last is
+/// answered: a closed loop, whose load is whatever the store takes with
+/// that many owners waiting, and whose latency is that queue's.
+///
+/// With `rate` (turns per second), the load offered is fixed: each slot's
+/// turns are due `slots / rate` apart. A turn is sent when it is due or,
+/// if the slot's last turn was answered late, right then, and its latency
+/// counts from when it was due, so a slow answer is charged to the turns
+/// it held up as an owner would feel it (the correction for "coordinated
+/// omission" of wrk2 and HdrHistogram). The slots start one after
+/// another over the length of one conversation, so that they are at all
+/// points of the dialog at once (started together, every owner reached
+/// the case-making turns in the same few milliseconds), and the turns due
+/// while every slot is on its schedule, which offer exactly `rate`, are
+/// also kept apart (`steady_us`). tokio's timer wakes a slot up to a
+/// millisecond late, which also counts against the store.
+async fn drive(
+    runners: Vec<Arc<Runner>>,
+    slots: Vec<Vec<Conversation>>,
+    rate: Option<f64>,
+) -> DurableRun {
+    let n_slots = slots.len().max(1);
+    let pace = rate.map(|r| Duration::from_secs_f64(n_slots as f64 / r));
+    // The slots' start times spread over one conversation's length, and
+    // the window in which all of them are on their schedules.
+    let conversations: usize = slots.iter().map(|s| s.len()).sum();
+    let turns: Vec<usize> = slots
+        .iter()
+        .map(|s| s.iter().map(|c| c.inputs.len()).sum())
+        .collect();
+    let ramp =
+        pace.map(|p| p.mul_f64(turns.iter().sum::<usize>() as f64 / conversations.max(1) as f64));
+    let start_of = |n: usize| ramp.map(|r| r.mul_f64(n as f64 / n_slots as f64));
+    let window = pace.zip(ramp).map(|(p, r)| {
+        let end = (0..n_slots)
+            .map(|n| start_of(n).unwrap_or_default() + p * turns[n].saturating_sub(1) as u32)
+            .min()
+            .unwrap_or_default();
+        (r, end.max(r))
+    });
     let t0 = Instant::now();
     let cpu0 = cpu_secs();
     let mut tasks = Vec::new();
     for (n, convs) in slots.into_iter().enumerate() {
         // Each slot (its owners) stays with one instance.
         let runner = runners[n % runners.len()].clone();
+        let mut due = start_of(n).map(|s| t0 + s);
         tasks.push(tokio::spawn(async move {
             let mut lat = Vec::with_capacity(convs.iter().map(|c| c.inputs.len()).sum());
             let mut first = Vec::with_capacity(convs.len());
+            let mut steady = Vec::new();
             let mut errors = 0usize;
             for c in convs {
                 for (turn, input) in c.inputs.into_iter().enumerate() {
-                    let t = Instant::now();
+                    if let Some(d) = due {
+                        tokio::time::sleep_until(d.into()).await;
+                    }
+                    let t = due.unwrap_or_else(Instant::now);
+                    due = due.zip(pace).map(|(d, p)| d + p);
                     match runner.handle(&c.user, input, Some(Lang::Ja)).await {
                         Ok(_) => {}
                         Err(e) => {
@@ -739,6 +797,9 @@ async fn drive(runners: Vec<Arc<Runner>>, slots: Vec<Vec<Conversation>>) -> Dura
                         }
                     }
                     let us = t.elapsed().as_micros().min(u32::MAX as u128) as u32;
+                    if window.is_some_and(|(a, b)| (a..=b).contains(&(t - t0))) {
+                        steady.push(us);
+                    }
                     if turn == 0 {
                         first.push(us);
                     } else {
@@ -746,17 +807,19 @@ async fn drive(runners: Vec<Arc<Runner>>, slots: Vec<Vec<Conversation>>) -> Dura
                     }
                 }
             }
-            (first, lat, errors)
+            (first, lat, steady, errors)
         }));
     }
-    let (mut first, mut later) = (Vec::new(), Vec::new());
+    let (mut first, mut later, mut steady) = (Vec::new(), Vec::new(), Vec::new());
     let mut errors = 0;
     for t in tasks {
-        let (f, lat, e) = t.await.expect("a benchmark task panicked");
+        let (f, lat, st, e) = t.await.expect("a benchmark task panicked");
         first.extend(f);
         later.extend(lat);
+        steady.extend(st);
         errors += e;
     }
+    steady.sort_unstable();
     let secs = t0.elapsed().as_secs_f64();
     let cpu_secs = cpu_secs() - cpu0;
     let mut all: Vec<u32> = first.iter().chain(&later).copied().collect();
@@ -771,6 +834,8 @@ async fn drive(runners: Vec<Arc<Runner>>, slots: Vec<Vec<Conversation>>) -> Dura
         first_turns_us: first,
         later_turns_us: later,
         errors,
+        steady_us: steady,
+        steady_window: window.map(|(a, b)| (a.as_secs_f64(), b.as_secs_f64())),
     }
 }
 
@@ -953,6 +1018,33 @@ fn durable_row(case: &str, r: &DurableRun, extra: Value) -> Value {
         "later_turns_p99_ms": percentile(&r.later_turns_us, 0.99),
         "errors": r.errors,
     });
+    if let (Some((from, to)), Some(o)) = (r.steady_window, row.as_object_mut()) {
+        o.extend([
+            ("steady_from_s".to_string(), json!(from)),
+            ("steady_to_s".to_string(), json!(to)),
+            ("steady_turns".to_string(), json!(r.steady_us.len())),
+            (
+                "offered_turns_per_s_steady".to_string(),
+                json!(r.steady_us.len() as f64 / (to - from).max(1e-9)),
+            ),
+            (
+                "steady_p50_ms".to_string(),
+                json!(percentile(&r.steady_us, 0.50)),
+            ),
+            (
+                "steady_p90_ms".to_string(),
+                json!(percentile(&r.steady_us, 0.90)),
+            ),
+            (
+                "steady_p99_ms".to_string(),
+                json!(percentile(&r.steady_us, 0.99)),
+            ),
+            (
+                "steady_max_ms".to_string(),
+                json!(percentile(&r.steady_us, 1.0)),
+            ),
+        ]);
+    }
     if let (Some(o), Some(e)) = (row.as_object_mut(), extra.as_object()) {
         o.extend(e.clone());
     }
@@ -1014,7 +1106,7 @@ fn durable_workload(
                 }
                 slots.push(convs);
             }
-            let run = drive(runner.clone(), slots).await;
+            let run = drive(runner.clone(), slots, None).await;
             let completed = count_rows(&store, "SELECT COUNT(*) FROM sessions WHERE status = 'completed'").await;
             let answers = count_rows(&store, "SELECT COUNT(*) FROM answers").await;
             let expected = (in_flight * rounds) as i64;
@@ -1115,7 +1207,13 @@ fn real_workload(
     only: &[String],
     rounds: Option<usize>,
     no_engine: bool,
+    rate: Option<f64>,
 ) -> Result<Value> {
+    if let Some(r) = rate {
+        if !(r.is_finite() && r >= 1.0) {
+            bail!("--rate is turns per second, at least 1, not {r}");
+        }
+    }
     let convs = real_conversations(cli)?;
     let bundle = load_dir(&cli.dialogs).map_err(|e| anyhow!("{e}"))?;
     let flow = bundle
@@ -1170,13 +1268,20 @@ fn real_workload(
         }));
     }
 
-    // Durable: 1,000 conversations in flight, cycling through the set.
-    let in_flight = 1000usize;
+    // Durable: 1,000 conversations in flight, cycling through the set. At
+    // a fixed rate, twice as many owners in half as many rounds (the same
+    // conversations), each waiting for its next turn to be due most of
+    // the time (40 ms apart at 50,000 turns/s).
+    let in_flight = if rate.is_some() { 2000usize } else { 1000 };
     // 10 rounds (about 200,000 turns, 5 s): with 3, a run lasted 1.5 s and
     // its p99 was the start's, when all 1,000 owners begin at once (67 ms
     // where 10 rounds of the same build gave 42–49 ms); the synthetic
     // workload runs 20 rounds for the same reason.
-    let rounds = rounds.unwrap_or(if cli.quick { 1 } else { 10 });
+    let rounds = rounds.unwrap_or(match (cli.quick, rate.is_some()) {
+        (true, _) => 1,
+        (false, false) => 10,
+        (false, true) => 5,
+    });
     let rt = runtime()?;
     for v in VARIANTS
         .into_iter()
@@ -1199,7 +1304,7 @@ fn real_workload(
                 }
                 slots.push(cs);
             }
-            let run = drive(runner.clone(), slots).await;
+            let run = drive(runner.clone(), slots, rate).await;
             let cases = count_rows(&store, "SELECT COUNT(*) FROM cases").await;
             let deliveries = count_rows(&store, "SELECT COUNT(*) FROM deliveries").await;
             drop(runner);
@@ -1210,6 +1315,31 @@ fn real_workload(
                 json!({ "in_flight": in_flight, "conversations": in_flight * rounds, "cases": cases, "deliveries": deliveries }),
             ))
         })?;
+        if let Some(r) = rate.filter(|_| row["steady_turns"].as_u64() == Some(0)) {
+            say(
+                cli,
+                format!(
+                    "real durable [{}] at {r:.0} turns/s offered: too few rounds for a time when every owner is on schedule (give --rounds 3 or more)",
+                    v.name
+                ),
+            );
+        } else if let Some(r) = rate {
+            say(
+                cli,
+                format!(
+                    "real durable [{}] at {r:.0} turns/s offered: while every owner was on schedule ({:.2}–{:.2} s, {} turns) p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms; all turns p99 {:.2} ms",
+                    v.name,
+                    row["steady_from_s"].as_f64().unwrap_or(0.0),
+                    row["steady_to_s"].as_f64().unwrap_or(0.0),
+                    row["steady_turns"],
+                    row["steady_p50_ms"].as_f64().unwrap_or(0.0),
+                    row["steady_p90_ms"].as_f64().unwrap_or(0.0),
+                    row["steady_p99_ms"].as_f64().unwrap_or(0.0),
+                    row["steady_max_ms"].as_f64().unwrap_or(0.0),
+                    row["p99_ms"].as_f64().unwrap_or(0.0),
+                ),
+            );
+        }
         say(
             cli,
             format!(
