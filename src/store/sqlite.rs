@@ -1248,14 +1248,12 @@ async fn write_sessions_and_answers(
     Ok(ids)
 }
 
-/// The statements that write a batch's effect rows other than answers,
-/// run as one query: one round trip to sqlx's worker thread for all of
-/// them (see [`write_effect_rows`]). Each takes its rows as one JSON array
-/// (`json_each`), `[]` when the batch has none of that kind, so the text
-/// never changes and SQLite prepares it once.
-///
-/// In order: restarts, re-asks, cases, consents, deliveries, audit
-/// entries, reminder timers. A case's id is given (see
+/// The statements of [`write_effect_rows`], one per kind of row: the
+/// head, one row of `VALUES` and the tail of each, in the order they run:
+/// restarts, re-asks, cases, consents, deliveries, audit entries, reminder
+/// timers. Padding rows (see [`PADDED_EFFECTS`]) name session or case 0,
+/// which does not exist (ids start at 1), or a timer of no kind, and are
+/// left out by each statement's `WHERE`. A case's id is given (see
 /// [`write_effect_rows`]); the owner and script version of a case or
 /// consent are read from the session row by the statement itself.
 ///
@@ -1267,11 +1265,6 @@ async fn write_sessions_and_answers(
 ///
 /// A timer already stored under the same kind and subject is kept, as
 /// `schedule_timer` keeps it, so the timers' count is not checked.
-/// The statements of [`write_effect_rows`], one per kind of row: the
-/// head, one row of `VALUES` and the tail of each, in the order they run.
-/// Padding rows (see [`PADDED_EFFECTS`]) name session or case 0, which does
-/// not exist (ids start at 1), and are left out by each statement's
-/// `WHERE`.
 const RESTARTS_SQL: (&str, &str, &str) = (
     "UPDATE sessions SET answers_from = CASE WHEN v.column2 > 0 \
        THEN (SELECT a.id FROM answers a WHERE a.session_id = sessions.id \
