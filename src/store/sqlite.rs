@@ -60,8 +60,8 @@ pub const NEW_DATABASE_PAGE_SIZE: u32 = 16384;
 
 /// The WAL length (in frames of one page) from which the group committer
 /// is asked to let the WAL start over: 8,192 frames are 128 MiB with 16 KiB
-/// pages (32 MiB in a database made with 4 KiB pages), about a second of
-/// writing under full load.
+/// pages (32 MiB in a database made with 4 KiB pages); under full load the
+/// real consultation's benchmark reached it every 0.3–0.5 s.
 const WAL_RESTART_FRAMES: i64 = 8192;
 
 impl std::fmt::Debug for SqliteStore {
@@ -264,8 +264,9 @@ impl SqliteStore {
 /// without bound (412 MB over a 5-second benchmark), and every commit
 /// appended to new parts of the file, which the kernel had to allocate
 /// and zero: 15 % of the benchmark's CPU went to `pwrite`. So when a pass
-/// finds the WAL long, it asks for a restart ([`WalRestart`]), and the committer copies the
-/// little that is left between two batches ([`Store::between_batches`]).
+/// finds the WAL long, it asks for a restart ([`WalRestart`]), and the
+/// committer copies the little that is left between two batches
+/// ([`Store::between_batches`]).
 async fn checkpoint_loop(
     opts: SqliteConnectOptions,
     mut stop: tokio::sync::oneshot::Receiver<()>,
@@ -1327,9 +1328,10 @@ const TIMERS_SQL: (&str, &str, &str) = (
 /// The rows are bound as parameters of `VALUES` lists. They went in as
 /// one JSON array per kind before, but SQLite parses a row's JSON again
 /// for every column taken from it, and a case's row holds its two
-/// summaries and its route (about 4 KB): a case's rows took about 44 µs
-/// of the writer's time that way and about 15 µs as parameters, and cases
-/// come in bursts (up to a hundred in one batch of the benchmark).
+/// summaries and its route (about 4 KB). In the real consultation's
+/// benchmark this query took 64 µs of the writer's time per case that
+/// way and 36 µs as parameters, and cases come in bursts (up to a hundred
+/// in one batch).
 ///
 /// The cases' ids are chosen here, not by SQLite: the next ids after the
 /// table's `AUTOINCREMENT` counter, read in this transaction, which holds
@@ -1586,8 +1588,10 @@ async fn write_effect_rows(
     Ok(cases)
 }
 
-/// Binds `rows` to the statements that [`PADDED_EFFECTS`] makes of them, in order:
-/// each statement's rows, then its padding rows (`bind` given `None`).
+/// Binds `rows` to the statements that [`PADDED_EFFECTS`] makes of them,
+/// in order: each statement's rows, then its padding rows (`bind` given
+/// `None`). The statements' text is made from the same sizes in
+/// [`write_effect_rows`].
 fn bind_padded<'q, T>(
     mut q: SqliteQuery<'q>,
     rows: &'q [T],
