@@ -267,7 +267,7 @@ pub fn slack_plain(s: &str) -> String {
 }
 
 /// Makes pretty-printed JSON safe for a terminal without changing what it
-/// means: characters [`is_hazard`] names can only stand inside JSON
+/// means: characters `is_hazard` names can only stand inside JSON
 /// strings (serde_json already writes C0 controls as `\u00XX`), so writing
 /// them as `\uXXXX` escapes keeps the document valid and its values exact.
 pub fn json_for_terminal(json: &str) -> String {

@@ -519,7 +519,7 @@ pub fn plan_refresh(
         .iter()
         .filter(|t| Some(**t) != here)
         .filter(|t| posts.iter().any(|p| p.transport == **t))
-        .filter(|t| !waiting(**t))
+        .filter(|t| !waiting(t))
         .map(|t| NewRelay {
             case: case.id,
             user: case.user.clone(),

@@ -174,6 +174,9 @@ impl Municipality {
 
     /// The name people use, without the district: 綾部市, 与謝野町,
     /// 札幌市中央区.
+    // The table's `name` column is the full name (see `full_name`); the
+    // name people use is its `short` column.
+    #[allow(clippy::misnamed_getters)]
     pub fn name(self) -> &'static str {
         self.row().short
     }

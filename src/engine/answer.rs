@@ -79,7 +79,7 @@ fn match_option<'a>(options: &'a [ChoiceOption], raw: &str) -> Option<&'a Choice
     if let Ok(n) = f.trim_end_matches(['.', ')', '番']).parse::<usize>() {
         return n.checked_sub(1).and_then(|i| options.get(i));
     }
-    if let Some(o) = options.iter().find(|o| o.folded.iter().any(|x| *x == f)) {
+    if let Some(o) = options.iter().find(|o| o.folded.contains(&f)) {
         return Some(o);
     }
     let mut prefixed = options
@@ -854,9 +854,7 @@ fn parse_multi_exact(
     // on 「・」 and spaces, so labels that contain 「・」 (売上・販路拡大) still
     // match when typed in full.
     let mut parts: Vec<&str> = Vec::new();
-    for piece in
-        raw.split(|c: char| matches!(c, ',' | '、' | '，' | '､' | '/' | '／' | '\n' | ';' | '；'))
-    {
+    for piece in raw.split([',', '、', '，', '､', '/', '／', '\n', ';', '；']) {
         if piece.trim().is_empty() {
             continue;
         }
@@ -865,7 +863,7 @@ fn parse_multi_exact(
         } else {
             parts.extend(
                 piece
-                    .split(|c: char| matches!(c, '・' | ' ' | '\u{3000}'))
+                    .split(['・', ' ', '\u{3000}'])
                     .filter(|s| !s.trim().is_empty()),
             );
         }

@@ -765,7 +765,7 @@ impl Outbox {
                 Some(Err(e)) => Err(Fail::Permanent(format!("the erase job does not read: {e}"))),
                 Some(Ok(job)) => sender.erase(&r, &job).await,
             };
-            return self.record_relay_result(&r, result.map(|()| ())).await;
+            return self.record_relay_result(&r, result).await;
         }
         if r.kind == RelayKind::Refresh {
             let result = self.refresh(sender, &r).await;

@@ -259,7 +259,7 @@ mod tests {
         let (_, msg, hint) = explain("invalid boolean", Loc::new(1, 1), "");
         assert!(hint.0.contains("`true` or `false`"), "{hint:?}");
         assert!(!hint.0.contains("indent"));
-        assert!(msg.1.is_ascii() == false && !msg.1.contains("boolean"));
+        assert!(!msg.1.is_ascii() && !msg.1.contains("boolean"));
         let (_, _, hint) = explain("invalid u8", Loc::new(1, 1), "");
         assert!(hint.1.contains("整数"));
     }

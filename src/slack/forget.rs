@@ -254,7 +254,7 @@ pub(crate) async fn erase_on_slack(
             ApiFail::Transient(_) => 1,
             ApiFail::Refused(_) => 0,
         };
-        if worst.as_ref().map_or(true, |w| rank(&e) > rank(w)) {
+        if worst.as_ref().is_none_or(|w| rank(&e) > rank(w)) {
             worst = Some(e);
         }
     };

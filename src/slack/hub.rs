@@ -405,7 +405,7 @@ impl Sender for SlackSender {
         })
     }
 
-    /// Slack's post is rewritten whole every time ([`update_body`]), so
+    /// Slack's post is rewritten whole every time (`update_body`), so
     /// `text` asks nothing more here.
     async fn refresh(
         &self,

@@ -282,10 +282,8 @@ pub(crate) fn user_key(user: &str) -> Option<UserKey> {
 // into JSON for `events`, hands it on and returns at once, so the Socket
 // Mode acknowledgement is sent before any work is done.
 
-fn bot_of(
-    states: &SlackClientEventsUserState,
-) -> impl std::future::Future<Output = Option<Arc<Bot>>> + '_ {
-    async move { states.read().await.get_user_state::<Arc<Bot>>().cloned() }
+async fn bot_of(states: &SlackClientEventsUserState) -> Option<Arc<Bot>> {
+    states.read().await.get_user_state::<Arc<Bot>>().cloned()
 }
 
 async fn on_push(

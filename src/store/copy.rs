@@ -3,7 +3,7 @@
 //! makes a consistent copy of a live SQLite database.
 //!
 //! The copy goes table by table at the level of rows, not through the
-//! [`Store`] trait, because the trait has no way to write a row as it was
+//! [`Store`](super::Store) trait, because the trait has no way to write a row as it was
 //! (its id, its times, a tombstoned case, a delivery's attempts): what
 //! arrives must be what was there. Ids are kept, so every reference
 //! between rows (and `sessions.answers_from`) stays right, and each

@@ -2397,7 +2397,7 @@ async fn madoguchi_run_starts_from_the_config_file_and_stops_on_sigterm() {
     discord.wait_ready().await;
     discord.user_sends_dm(OWNER, "こんにちは").await;
     let dm = discord.dm_channel_of(OWNER).unwrap();
-    let reply = discord.wait_for_call(|c| is_post(&c, dm)).await;
+    let reply = discord.wait_for_call(|c| is_post(c, dm)).await;
     assert!(reply.json()["content"]
         .as_str()
         .unwrap()
@@ -3134,7 +3134,7 @@ async fn a_discord_owner_who_forgets_is_erased_from_a_slack_hub_too() {
     slack
         .wait_for(|_| {
             let th = slack.thread(S_PRO, &ts);
-            !th.is_empty() && !th.iter().any(|m| owners_words(m))
+            !th.is_empty() && !th.iter().any(&owners_words)
         })
         .await;
     let post = slack.message(&ts).unwrap();
@@ -3154,7 +3154,7 @@ async fn a_discord_owner_who_forgets_is_erased_from_a_slack_hub_too() {
     // Every message of the channel, thread replies included: nothing of
     // the owner's words is left.
     let left: Vec<Value> = slack.all_messages_in(S_PRO);
-    assert!(!left.iter().any(|m| owners_words(m)), "{left:#?}");
+    assert!(!left.iter().any(owners_words), "{left:#?}");
     // The erase job ran once and holds no ids any more (its outcome is
     // recorded just after its last call).
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(15);
@@ -3202,7 +3202,7 @@ fn edit_of(c: &RecordedCall, message: u64, f: impl Fn(&Value) -> bool) -> bool {
     c.method == "PATCH"
         && c.path.ends_with(&format!("/messages/{message}"))
         && c.ok()
-        && f(&c.json())
+        && f(c.json())
 }
 
 /// The custom ids of a message's buttons.

@@ -568,7 +568,7 @@ async fn a_batch_with_every_kind_of_effect_stores_what_single_steps_store(db: Te
     let record = |node: &str, ix: u16, text: &str| {
         Effect::Record(Recorded {
             node: node.into(),
-            ix: ix.into(),
+            ix,
             value: AnswerValue::Text(text.into()),
             raw: text.into(),
             correction: false,
@@ -622,7 +622,7 @@ async fn a_batch_with_every_kind_of_effect_stores_what_single_steps_store(db: Te
                 record("q01", 1, "一つ目"),
                 Effect::Reask {
                     node: "q02".into(),
-                    ix: 2u16.into(),
+                    ix: 2u16,
                 },
             ],
             false,
@@ -655,7 +655,7 @@ async fn a_batch_with_every_kind_of_effect_stores_what_single_steps_store(db: Te
                 record("q01", 1, "新規"),
                 Effect::Reask {
                     node: "q03".into(),
-                    ix: 3u16.into(),
+                    ix: 3u16,
                 },
                 Effect::CaseReady(Box::new(draft("株式会社B"))),
             ],

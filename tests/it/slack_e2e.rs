@@ -337,7 +337,7 @@ impl Harness {
                 && c.method == "chat.postMessage"
                 && c.ok()
                 && slack.dm_channel_of(OWNER).as_deref() == Some(c.param("channel"))
-                && (!question || slack_standin::elements(&c.params["blocks"]).len() > 0)
+                && (!question || !slack_standin::elements(&c.params["blocks"]).is_empty())
         };
         let calls = slack.wait_for(|calls| calls.iter().any(wanted)).await;
         let c = calls.iter().find(|c| wanted(c)).unwrap();
@@ -1705,9 +1705,7 @@ async fn a_slack_owner_who_forgets_is_erased_from_a_discord_hub_too() {
     let thread = x.discord.channel(post).unwrap();
     assert!(!thread["name"].to_string().contains(company), "{thread}");
     assert!(
-        after["components"]
-            .as_array()
-            .map_or(true, |c| c.is_empty()),
+        after["components"].as_array().is_none_or(|c| c.is_empty()),
         "no staff buttons on the tombstone: {after}"
     );
     let left = x.discord.messages_in(post);
