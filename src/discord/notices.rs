@@ -9,7 +9,7 @@
 use super::{render, Bot};
 use crate::domain::ids::{Transport, UserKey};
 use crate::network::reminders::Mention;
-use crate::network::worker::{NoticeSink, StaffNotice};
+use crate::network::worker::{NoticeError, NoticeSink, StaffNotice};
 use crate::store::RelayMessage;
 use async_trait::async_trait;
 use serde_json::json;
@@ -21,7 +21,7 @@ pub(crate) struct DiscordNotices(pub(crate) Arc<Bot>);
 #[async_trait]
 impl NoticeSink for DiscordNotices {
     /// The administrators' channel (`admin_channel`), when configured.
-    async fn admin(&self, post: &crate::report::monthly::AdminPost) -> Result<bool, String> {
+    async fn admin(&self, post: &crate::report::monthly::AdminPost) -> Result<bool, NoticeError> {
         if self.0.cfg.discord.admin_channel_id().is_none() {
             return Ok(false);
         }
@@ -32,7 +32,7 @@ impl NoticeSink for DiscordNotices {
         }
     }
 
-    async fn staff(&self, n: &StaffNotice<'_>) -> Result<bool, String> {
+    async fn staff(&self, n: &StaffNotice<'_>) -> Result<bool, NoticeError> {
         let Some(target) = &n.hub.discord else {
             return Ok(false);
         };
@@ -101,7 +101,7 @@ impl NoticeSink for DiscordNotices {
         Ok(true)
     }
 
-    async fn owner(&self, user: &UserKey, text: &str, _key: &str) -> Result<bool, String> {
+    async fn owner(&self, user: &UserKey, text: &str, _key: &str) -> Result<bool, NoticeError> {
         if user.transport() != Transport::Discord {
             return Ok(false);
         }

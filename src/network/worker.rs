@@ -47,16 +47,41 @@ pub struct StaffNotice<'a> {
     pub key: &'a str,
 }
 
+/// Why a sink could not send a notice. The timer is tried again after
+/// `retry_after` when the platform said how long to wait (a 429's
+/// `Retry-After`), else after the worker's own wait.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct NoticeError {
+    pub message: String,
+    pub retry_after: Option<std::time::Duration>,
+}
+
+impl From<&str> for NoticeError {
+    fn from(message: &str) -> Self {
+        NoticeError::from(message.to_string())
+    }
+}
+
+impl From<String> for NoticeError {
+    fn from(message: String) -> Self {
+        NoticeError {
+            message,
+            retry_after: None,
+        }
+    }
+}
+
 /// Where notices go. A sink answers `Ok(false)` for a hub or owner it does
 /// not reach (no Discord target, an owner on the terminal), so the next
 /// sink can try.
 #[async_trait]
 pub trait NoticeSink: Send + Sync {
-    async fn staff(&self, n: &StaffNotice<'_>) -> Result<bool, String>;
-    async fn owner(&self, user: &UserKey, text: &str, key: &str) -> Result<bool, String>;
+    async fn staff(&self, n: &StaffNotice<'_>) -> Result<bool, NoticeError>;
+    async fn owner(&self, user: &UserKey, text: &str, key: &str) -> Result<bool, NoticeError>;
     /// The monthly KPI summary for the administrators' channel: `Ok(false)`
     /// when this sink has no such channel configured.
-    async fn admin(&self, _post: &crate::report::monthly::AdminPost) -> Result<bool, String> {
+    async fn admin(&self, _post: &crate::report::monthly::AdminPost) -> Result<bool, NoticeError> {
         Ok(false)
     }
     /// A sink that takes the administrators' summary only when no chat
@@ -75,7 +100,7 @@ pub struct InboxSink {
 
 #[async_trait]
 impl NoticeSink for InboxSink {
-    async fn staff(&self, n: &StaffNotice<'_>) -> Result<bool, String> {
+    async fn staff(&self, n: &StaffNotice<'_>) -> Result<bool, NoticeError> {
         let target = n
             .hub
             .terminal
@@ -96,12 +121,12 @@ impl NoticeSink for InboxSink {
         Ok(true)
     }
 
-    async fn owner(&self, _user: &UserKey, _text: &str, _key: &str) -> Result<bool, String> {
+    async fn owner(&self, _user: &UserKey, _text: &str, _key: &str) -> Result<bool, NoticeError> {
         Ok(false)
     }
 
     /// `INBOX/admin/summary-YYYY-MM.md`, written once.
-    async fn admin(&self, post: &crate::report::monthly::AdminPost) -> Result<bool, String> {
+    async fn admin(&self, post: &crate::report::monthly::AdminPost) -> Result<bool, NoticeError> {
         let dir = crate::delivery::target_dir(&self.inbox, "admin");
         let path = dir.join(&post.file);
         let body = format!("{}\n", post.text.trim_end());
@@ -171,7 +196,8 @@ pub struct TimerWorker {
     pub staff_lang: Lang,
     /// How long a claim holds before another process may take the timer.
     pub lease: Duration,
-    /// How long to wait before a failed send is tried again.
+    /// How long to wait before a failed send is tried again, when the
+    /// platform did not say ([`NoticeError::retry_after`]).
     pub retry_after: Duration,
     /// How often [`TimerWorker::step`] runs the backstop sync.
     pub sync_every: Duration,
@@ -538,11 +564,17 @@ impl TimerWorker {
                     notes.push("no way to reach the recipient");
                 }
                 Err(e) => {
-                    tracing::warn!(timer = t.id, kind = %t.kind, error = %e, "a reminder could not be sent; trying again later");
+                    // A platform that said how long to wait (Slack's 429)
+                    // is tried again then, not after the worker's own wait.
+                    let wait = e
+                        .retry_after
+                        .and_then(|w| Duration::from_std(w).ok())
+                        .map_or(self.retry_after, |w| w.max(Duration::seconds(1)));
+                    tracing::warn!(timer = t.id, kind = %t.kind, error = %e, retry_in_s = wait.num_seconds(), "a reminder could not be sent; trying again later");
                     report.retried += 1;
                     finish(TimerOutcome::Retry {
-                        at: now + self.retry_after,
-                        error: e,
+                        at: now + wait,
+                        error: e.message,
                     })
                     .await?;
                     return Ok(());
@@ -572,12 +604,12 @@ impl TimerWorker {
     /// again: the sinks that can find their own earlier post (Slack's
     /// metadata) come first in [`sinks_for_run`], so a retry does not post
     /// twice where a notice already arrived.
-    async fn every_sink<'s, F>(&'s self, mut f: F) -> Result<bool, String>
+    async fn every_sink<'s, F>(&'s self, mut f: F) -> Result<bool, NoticeError>
     where
         F: FnMut(
             &'s Arc<dyn NoticeSink>,
         ) -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = Result<bool, String>> + Send + 's>,
+            Box<dyn std::future::Future<Output = Result<bool, NoticeError>> + Send + 's>,
         >,
     {
         let mut reached = false;
@@ -596,12 +628,12 @@ impl TimerWorker {
     }
 
     /// The first sink that reaches the recipient (`Ok(false)` if none does).
-    async fn first_sink<'s, F>(&'s self, mut f: F) -> Result<bool, String>
+    async fn first_sink<'s, F>(&'s self, mut f: F) -> Result<bool, NoticeError>
     where
         F: FnMut(
             &'s Arc<dyn NoticeSink>,
         ) -> std::pin::Pin<
-            Box<dyn std::future::Future<Output = Result<bool, String>> + Send + 's>,
+            Box<dyn std::future::Future<Output = Result<bool, NoticeError>> + Send + 's>,
         >,
     {
         for s in &self.sinks {

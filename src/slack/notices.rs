@@ -22,7 +22,7 @@
 use super::{Api, ApiFail, SlackConfig, SlackError};
 use crate::domain::ids::{Transport, UserKey};
 use crate::network::reminders::Mention;
-use crate::network::worker::{NoticeSink, StaffNotice};
+use crate::network::worker::{NoticeError, NoticeSink, StaffNotice};
 use crate::render::prompt::split_text;
 use crate::routing::SlackStaff;
 use crate::store::{RelayMessage, Store};
@@ -108,7 +108,7 @@ impl SlackNotices {
         channel: &str,
         thread: Option<&str>,
         key: &str,
-    ) -> Result<Vec<usize>, String> {
+    ) -> Result<Vec<usize>, NoticeError> {
         let mut params = vec![
             ("channel", channel.to_string()),
             ("limit", HISTORY_LIMIT.to_string()),
@@ -149,7 +149,7 @@ impl SlackNotices {
         thread: Option<&str>,
         key: &str,
         pieces: &[String],
-    ) -> Result<Vec<(usize, String)>, String> {
+    ) -> Result<Vec<(usize, String)>, NoticeError> {
         let done = self.posted(channel, thread, key).await?;
         let mut out = Vec::new();
         for (i, text) in pieces.iter().enumerate() {
@@ -178,7 +178,7 @@ impl SlackNotices {
         Ok(out)
     }
 
-    async fn dm_channel(&self, user: &str) -> Result<String, String> {
+    async fn dm_channel(&self, user: &str) -> Result<String, NoticeError> {
         if let Some(c) = self.dms.lock().unwrap_or_else(|e| e.into_inner()).get(user) {
             return Ok(c.clone());
         }
@@ -199,13 +199,21 @@ impl SlackNotices {
     }
 }
 
-/// A failed call as the timer loop logs it (it retries every failure
-/// after its own wait, so a 429's `Retry-After` is only reported).
-fn show(e: ApiFail, method: &str, target: &str) -> String {
-    match e {
+/// A failed call as the timer loop logs and retries it: after a 429's
+/// `Retry-After`, else after the loop's own wait.
+fn show(e: ApiFail, method: &str, target: &str) -> NoticeError {
+    let retry_after = match &e {
+        ApiFail::RateLimited(wait) => Some(*wait),
+        _ => None,
+    };
+    let message = match e {
         ApiFail::Refused(code) if code == "channel_not_found" => format!("slack does not know channel {target}: fix targets.slack.channel in routing.yaml"),
         ApiFail::Refused(code) if code == "not_in_channel" => format!("the app cannot post in channel {target}: invite the app to the channel (/invite @madoguchi)"),
         other => format!("{method}: {other}"),
+    };
+    NoticeError {
+        message,
+        retry_after,
     }
 }
 
@@ -213,7 +221,7 @@ fn show(e: ApiFail, method: &str, target: &str) -> String {
 impl NoticeSink for SlackNotices {
     /// The administrators' channel, once: the message carries the summary's
     /// key in its metadata, so a retry after an unknown outcome finds it.
-    async fn admin(&self, post: &crate::report::monthly::AdminPost) -> Result<bool, String> {
+    async fn admin(&self, post: &crate::report::monthly::AdminPost) -> Result<bool, NoticeError> {
         let Some(channel) = &self.admin_channel else {
             return Ok(false);
         };
@@ -222,7 +230,7 @@ impl NoticeSink for SlackNotices {
         Ok(true)
     }
 
-    async fn staff(&self, n: &StaffNotice<'_>) -> Result<bool, String> {
+    async fn staff(&self, n: &StaffNotice<'_>) -> Result<bool, NoticeError> {
         let Some(target) = &n.hub.slack else {
             return Ok(false);
         };
@@ -272,7 +280,7 @@ impl NoticeSink for SlackNotices {
         Ok(true)
     }
 
-    async fn owner(&self, user: &UserKey, text: &str, key: &str) -> Result<bool, String> {
+    async fn owner(&self, user: &UserKey, text: &str, key: &str) -> Result<bool, NoticeError> {
         if user.transport() != Transport::Slack {
             return Ok(false);
         }

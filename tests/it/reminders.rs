@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, TimeZone, Utc};
 use madoguchi::domain::calendar::{jst, BusinessSpan};
 use madoguchi::domain::ids::UserKey;
-use madoguchi::network::worker::{InboxSink, NoticeSink, StaffNotice, TimerWorker};
+use madoguchi::network::worker::{InboxSink, NoticeError, NoticeSink, StaffNotice, TimerWorker};
 use madoguchi::routing::Routing;
 use madoguchi::script::Lang;
 use madoguchi::store::*;
@@ -30,10 +30,10 @@ struct Owners(Mutex<Vec<(String, String)>>);
 
 #[async_trait]
 impl NoticeSink for Owners {
-    async fn staff(&self, _n: &StaffNotice<'_>) -> Result<bool, String> {
+    async fn staff(&self, _n: &StaffNotice<'_>) -> Result<bool, NoticeError> {
         Ok(false)
     }
-    async fn owner(&self, user: &UserKey, text: &str, _key: &str) -> Result<bool, String> {
+    async fn owner(&self, user: &UserKey, text: &str, _key: &str) -> Result<bool, NoticeError> {
         self.0
             .lock()
             .unwrap()
@@ -1006,6 +1006,81 @@ mod slack {
             .unwrap();
         assert!(rep.fired.is_empty(), "{rep:?}");
         assert_eq!((in_slack().len(), in_discord().len()), (1, 1));
+        store.close().await.unwrap();
+    }
+
+    /// A reminder that meets Slack's rate limit (429) is tried again when
+    /// `Retry-After` says, not after the loop's own wait (5 minutes), and
+    /// is posted once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_rate_limited_reminder_is_tried_again_when_slack_says() {
+        let slack = SlackStandIn::start().await;
+        slack.add_user(STAFF, "staff");
+        slack.add_channel(PRO_CHANNEL, "hyogo-pro", &[STAFF]);
+        slack.add_usergroup(PRO_GROUP, "hyogo-pro-staff", &[STAFF]);
+        let scfg = config(&slack);
+        let inbox = tempfile::tempdir().unwrap();
+        let db = TestDb::sqlite("reminders-slack-429");
+        let store = db.open().await.arc();
+        let r = slack_routing();
+        // Friday 16:00; the claim reminder is due on Tuesday 16:00 (the
+        // weekend and 勤労感謝の日 do not count).
+        let t0 = jp(11, 20, 16);
+        let a = seed_case(&*store, "owner-a", "hyogo-pro", &["hyogo-pro"], t0).await;
+        let run = runner(store.clone(), t0).await;
+        let w = TimerWorker::new(
+            store.clone(),
+            sinks_for_run(None, Some(&scfg), inbox.path(), &run).unwrap(),
+            Lang::Ja,
+        );
+        assert!(w.tick(&r, t0).await.unwrap().fired.is_empty());
+        let due = jp(11, 24, 16);
+        slack.rate_limit("chat.postMessage", 7, 1);
+        let rep = w.tick(&r, due).await.unwrap();
+        assert!(rep.fired.is_empty(), "{rep:?}");
+        assert_eq!(rep.retried, 1, "{rep:?}");
+        let timer = store
+            .timers(&madoguchi::store::TimerFilter {
+                kinds: vec!["claim_reminder".into()],
+                case: Some(a),
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .pop()
+            .expect("the claim reminder is stored");
+        assert_eq!(timer.status, madoguchi::store::TimerStatus::Pending);
+        assert_eq!(
+            timer.due_at,
+            due + chrono::Duration::seconds(7),
+            "{timer:?}"
+        );
+        assert!(
+            timer
+                .note
+                .as_deref()
+                .is_some_and(|n| n.contains("rate limited")),
+            "{timer:?}"
+        );
+        // Not before Slack's wait is over; right after it, once.
+        let rep = w
+            .tick(&r, due + chrono::Duration::seconds(6))
+            .await
+            .unwrap();
+        assert!(rep.fired.is_empty(), "{rep:?}");
+        let rep = w
+            .tick(&r, due + chrono::Duration::seconds(8))
+            .await
+            .unwrap();
+        assert_eq!(
+            rep.fired,
+            vec![("claim_reminder".to_string(), a.0)],
+            "{rep:?}"
+        );
+        let posted = reminders_in(&slack.all_messages_in(PRO_CHANNEL));
+        assert_eq!(posted.len(), 1, "{posted:?}");
+        assert!(text(&posted[0]).contains("督促"), "{}", text(&posted[0]));
+        assert!(files(inbox.path(), "hyogo-pro").is_empty());
         store.close().await.unwrap();
     }
 }
