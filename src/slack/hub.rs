@@ -238,12 +238,7 @@ impl SlackSender {
     }
 
     fn staff(&self, id: &str) -> Option<SlackStaff> {
-        let b = self.runner.bundle();
-        b.flows
-            .first()
-            .and_then(|f| f.routing.hub(id))
-            .and_then(|h| h.slack.as_ref())
-            .map(|s| s.staff.clone())
+        super::hub_staff(&self.runner, id)
     }
 
     /// The app's earlier message of delivery `d`, piece `piece`, among the

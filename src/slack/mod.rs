@@ -274,6 +274,17 @@ impl Bot {
     }
 }
 
+/// The Slack staff of hub `id` (its user group or listed members) in the
+/// routing loaded now, when the hub is on Slack.
+pub(crate) fn hub_staff(runner: &Runner, id: &str) -> Option<crate::routing::SlackStaff> {
+    let b = runner.bundle();
+    b.flows
+        .first()
+        .and_then(|f| f.routing.hub(id))
+        .and_then(|h| h.slack.as_ref())
+        .map(|s| s.staff.clone())
+}
+
 pub(crate) fn user_key(user: &str) -> Option<UserKey> {
     UserKey::new(Transport::Slack, user).ok()
 }

@@ -285,7 +285,23 @@ impl Bot {
         }
         let posts = self.store.case_posts(case).await.unwrap_or_default();
         for n in &fx.notes {
-            let text = self.render_text(STAFF_LANG, &n.text);
+            let mut text = self.render_text(STAFF_LANG, &n.text);
+            // A case forwarded to a hub that already had a copy gets no new
+            // post there (a new post mentions the staff itself), so its
+            // note mentions them: a reply in the thread reaches only the
+            // thread's members otherwise. (The relay does the same for a
+            // forward decided on another platform, `relay::Body::ping`.)
+            if n.text.key == "note.forwarded_here" {
+                if let Some(staff) = super::hub_staff(&self.runner, &n.hub) {
+                    text = format!(
+                        "{}{text}",
+                        super::notices::mention_prefix(
+                            &crate::network::reminders::Mention::StaffRole,
+                            &staff
+                        )
+                    );
+                }
+            }
             for p in posts
                 .iter()
                 .filter(|p| p.transport == "slack" && p.hub_id == n.hub)

@@ -1509,6 +1509,34 @@ async fn forward_within_consent_moves_the_case_at_once() {
         .await;
     let copy = h.slack.message(&copy_ts).unwrap();
     assert!(!text_of(&copy).contains("写し"), "{copy}");
+    // The chamber's staff are told in their copy's thread, by a mention:
+    // their post was only edited, which notifies nobody.
+    h.slack
+        .wait_for(|_| {
+            h.slack
+                .thread(CHAMBER_CHANNEL, &copy_ts)
+                .iter()
+                .skip(1)
+                .any(|m| text_of(m).contains("引き継がれました"))
+        })
+        .await;
+    let notes: Vec<Value> = h
+        .slack
+        .thread(CHAMBER_CHANNEL, &copy_ts)
+        .into_iter()
+        .skip(1)
+        .filter(|m| text_of(m).contains("引き継がれました"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{notes:#?}");
+    assert!(
+        text_of(&notes[0]).starts_with(&format!("<@{STAFF_CHAMBER}> ⬅️")),
+        "{}",
+        text_of(&notes[0])
+    );
+    // The hub that forwarded it is not called in its own thread (its note
+    // names who forwarded, nothing before that).
+    let here = in_thread(&h, &ts, "引き継ぎました").await;
+    assert!(text_of(&here).starts_with("➡️"), "{here}");
     assert!(
         slack_standin::element(&copy["blocks"], &key).is_some(),
         "{copy}"
