@@ -451,6 +451,24 @@ pub enum Decision {
     Accepted(Effects),
 }
 
+impl Effects {
+    /// The hubs whose staff must be called by a mention in the case's
+    /// thread: the case is now theirs but their copy's post is only edited,
+    /// which tells nobody (see [`Notify::HubStaff`]).
+    pub fn staff_to_call(&self) -> Vec<&str> {
+        self.notify
+            .iter()
+            .filter_map(|n| match n {
+                Notify::HubStaff {
+                    hub,
+                    new_post: false,
+                } => Some(hub.as_str()),
+                Notify::HubStaff { .. } => None,
+            })
+            .collect()
+    }
+}
+
 impl Decision {
     fn refuse(key: &'static str) -> Decision {
         Decision::Refused(Text::new(key))

@@ -19,7 +19,7 @@ use super::render::{self, truncate, Chosen};
 use super::{user_key, Bot, BotError};
 use crate::casework::{self, Outcome};
 use crate::desk::post::{ButtonKind, ForwardedFrom};
-use crate::desk::{Action, Arg, DeskTexts, Network, Notify, Text};
+use crate::desk::{Action, Arg, DeskTexts, Network, Text};
 use crate::domain::ids::CaseId;
 use crate::render::escape_markdown;
 use crate::routing::DiscordTarget;
@@ -948,12 +948,8 @@ impl Bot {
         // its staff role) is made for it: its staff are pinged in their
         // channel, in a reply to the post they now hold. In the thread the
         // ping would reach only the thread's members.
-        for n in &fx.notify {
-            let Notify::HubStaff { hub, new_post } = n;
-            if *new_post {
-                continue;
-            }
-            if let Some(p) = posts.iter().find(|p| p.hub_id == *hub) {
+        for hub in fx.staff_to_call() {
+            if let Some(p) = posts.iter().find(|p| p.hub_id == hub) {
                 let from = self.forwarded_from(fx);
                 self.ping_new_hub(case, p, &from).await;
             }

@@ -284,14 +284,16 @@ impl Bot {
                 .await;
         }
         let posts = self.store.case_posts(case).await.unwrap_or_default();
+        // A case forwarded to a hub that already had a copy gets no new post
+        // there (a new post mentions the staff itself), so the first note
+        // for that hub mentions them: a reply in the thread reaches only the
+        // thread's members otherwise. (The relay does the same for a
+        // forward decided on another platform, `relay::Body::ping`.)
+        let mut to_call = fx.staff_to_call();
         for n in &fx.notes {
             let mut text = self.render_text(STAFF_LANG, &n.text);
-            // A case forwarded to a hub that already had a copy gets no new
-            // post there (a new post mentions the staff itself), so its
-            // note mentions them: a reply in the thread reaches only the
-            // thread's members otherwise. (The relay does the same for a
-            // forward decided on another platform, `relay::Body::ping`.)
-            if n.text.key == "note.forwarded_here" {
+            if let Some(i) = to_call.iter().position(|h| *h == n.hub) {
+                to_call.swap_remove(i);
                 if let Some(staff) = super::hub_staff(&self.runner, &n.hub) {
                     text = format!(
                         "{}{text}",
