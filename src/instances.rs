@@ -277,8 +277,10 @@ impl Health {
 /// Serves the health endpoint on 127.0.0.1:`port` (0: any free port; the
 /// bound address is returned) until the task is dropped:
 /// - `GET /healthz`: 200 while the process runs;
-/// - `GET /readyz`: 200 when the database answers, else 503; the body is
-///   JSON with `ready`, `leader` and `backend`;
+/// - `GET /readyz`: 200 when the database answers and still writes, else
+///   503; the body is JSON with `ready`, `leader` and `backend`, and
+///   `error` when the store stopped writing after a failed write
+///   ([`crate::store::StoreError::WriteFailed`]);
 /// - `GET /leader`: 200 on the instance that holds the gateway, 503 on a
 ///   standby (for a load balancer or a supervisor's checks);
 /// - `GET /metrics`: Prometheus text ([`crate::metrics`]).
@@ -295,17 +297,27 @@ pub async fn serve_health(
         .route(
             "/readyz",
             get(|State(h): State<Arc<Health>>| async move {
-                // Any indexed read proves the database answers.
-                let ok =
-                    tokio::time::timeout(Duration::from_secs(2), h.store.load_version("healthz"))
-                        .await
-                        .map(|r| r.is_ok())
-                        .unwrap_or(false);
-                let body = serde_json::json!({
+                // Any indexed read proves the database answers; a store
+                // that stopped writing answers reads but is not ready.
+                let failure = h.store.write_failure();
+                let ok = failure.is_none()
+                    && tokio::time::timeout(
+                        Duration::from_secs(2),
+                        h.store.load_version("healthz"),
+                    )
+                    .await
+                    .map(|r| r.is_ok())
+                    .unwrap_or(false);
+                let mut body = serde_json::json!({
                     "ready": ok,
                     "leader": h.is_leader(),
                     "backend": h.backend,
                 });
+                if let Some(e) = failure {
+                    body["error"] = serde_json::Value::String(
+                        crate::store::StoreError::WriteFailed(e).to_string(),
+                    );
+                }
                 let code = if ok {
                     StatusCode::OK
                 } else {

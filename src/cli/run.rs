@@ -144,69 +144,82 @@ pub async fn run(args: RunArgs) -> Result<u8> {
             .with_admin_sinks(sinks)
             .spawn();
     cfg.deliveries = madoguchi::discord::Deliveries::Elsewhere(outbox.waker());
-    let ran = match (&db, token, slack) {
-        (db, Some(token), None) => match db {
-            // One instance per SQLite file: it always leads.
-            DbLocation::Sqlite(_) => {
+    let serve = async {
+        match (&db, token, slack) {
+            (db, Some(token), None) => match db {
+                // One instance per SQLite file: it always leads.
+                DbLocation::Sqlite(_) => {
+                    health.set_leader(true);
+                    madoguchi::discord::run(cfg, token, runner)
+                        .await
+                        .map_err(anyhow::Error::from)
+                }
+                DbLocation::Postgres(url) => {
+                    madoguchi::instances::run_with_leader_lock(cfg, token, runner, url, health)
+                        .await
+                        .map_err(anyhow::Error::from)
+                }
+            },
+            (db, token, Some(mut scfg)) => {
+                scfg.dialogs = cfg.dialogs.clone();
+                // Slack, alone or beside Discord. On PostgreSQL every instance
+                // runs it and Discord keeps its leader lock.
                 health.set_leader(true);
-                madoguchi::discord::run(cfg, token, runner)
-                    .await
-                    .map_err(anyhow::Error::from)
-            }
-            DbLocation::Postgres(url) => {
-                madoguchi::instances::run_with_leader_lock(cfg, token, runner, url, health)
-                    .await
-                    .map_err(anyhow::Error::from)
-            }
-        },
-        (db, token, Some(mut scfg)) => {
-            scfg.dialogs = cfg.dialogs.clone();
-            // Slack, alone or beside Discord. On PostgreSQL every instance
-            // runs it and Discord keeps its leader lock.
-            health.set_leader(true);
-            let app = madoguchi::slack::start(
-                scfg,
-                runner.clone(),
-                madoguchi::slack::Deliveries::Elsewhere(outbox.waker()),
-                cfg.outbox.clone(),
-            )
-            .await;
-            match app {
-                Err(e) => Err(anyhow::Error::from(e)),
-                Ok(app) => {
-                    tracing::info!("connected to Slack");
-                    let r = match (token, db) {
-                        (Some(token), DbLocation::Sqlite(_)) => {
-                            madoguchi::discord::run(cfg, token, runner)
+                let app = madoguchi::slack::start(
+                    scfg,
+                    runner.clone(),
+                    madoguchi::slack::Deliveries::Elsewhere(outbox.waker()),
+                    cfg.outbox.clone(),
+                )
+                .await;
+                match app {
+                    Err(e) => Err(anyhow::Error::from(e)),
+                    Ok(app) => {
+                        tracing::info!("connected to Slack");
+                        let r = match (token, db) {
+                            (Some(token), DbLocation::Sqlite(_)) => {
+                                madoguchi::discord::run(cfg, token, runner)
+                                    .await
+                                    .map_err(anyhow::Error::from)
+                            }
+                            (Some(token), DbLocation::Postgres(url)) => {
+                                madoguchi::instances::run_with_leader_lock(
+                                    cfg, token, runner, url, health,
+                                )
                                 .await
                                 .map_err(anyhow::Error::from)
-                        }
-                        (Some(token), DbLocation::Postgres(url)) => {
-                            madoguchi::instances::run_with_leader_lock(
-                                cfg, token, runner, url, health,
-                            )
-                            .await
-                            .map_err(anyhow::Error::from)
-                        }
-                        (None, _) => {
-                            madoguchi::discord::shutdown_signal().await;
-                            Ok(())
-                        }
-                    };
-                    tracing::info!("shutting down");
-                    app.shutdown().await;
-                    r
+                            }
+                            (None, _) => {
+                                madoguchi::discord::shutdown_signal().await;
+                                Ok(())
+                            }
+                        };
+                        tracing::info!("shutting down");
+                        app.shutdown().await;
+                        r
+                    }
                 }
             }
+            // No chat platform: hubs read the local inbox and staff use
+            // `madoguchi cases`; the outbox and the timer loop write there.
+            (_, None, None) => {
+                tracing::info!(inbox = %inbox.display(), "neither DISCORD_TOKEN nor SLACK_BOT_TOKEN is set: delivering cases and reminders to the local inbox only");
+                health.set_leader(true);
+                madoguchi::discord::shutdown_signal().await;
+                tracing::info!("shutting down");
+                Ok(())
+            }
         }
-        // No chat platform: hubs read the local inbox and staff use
-        // `madoguchi cases`; the outbox and the timer loop write there.
-        (_, None, None) => {
-            tracing::info!(inbox = %inbox.display(), "neither DISCORD_TOKEN nor SLACK_BOT_TOKEN is set: delivering cases and reminders to the local inbox only");
-            health.set_leader(true);
-            madoguchi::discord::shutdown_signal().await;
-            tracing::info!("shutting down");
-            Ok(())
+    };
+    // A store that stopped writing (a failed fsync) stops the process, as
+    // PostgreSQL stops at one: what the disk holds is known again only
+    // once the database is opened anew, so a supervisor's restart is the
+    // way on. Until then every owner is told to try again later.
+    let ran = tokio::select! {
+        r = serve => r,
+        e = madoguchi::store::until_write_failure(store.as_ref(), std::time::Duration::from_secs(1)) => {
+            tracing::error!(error = %e, "stopping: the database stopped writing");
+            Err(anyhow::Error::new(e))
         }
     };
     outbox.shutdown().await;

@@ -265,12 +265,15 @@ async fn lane(
         // What was committed becomes durable before anyone hears of it.
         if deferred && answers.iter().any(|(_, r, _)| r.is_ok()) {
             if let Err(e) = store.flush_steps().await {
-                tracing::error!(error = %e, steps = answers.len(), "flushing a batch to disk failed; its owners are told their input was not saved");
+                tracing::error!(error = %e, steps = answers.len(), "flushing a batch to disk failed; its owners are told to try again");
                 for (_, r, _) in answers.iter_mut() {
                     if r.is_ok() {
-                        *r = Err(StoreError::Db(sqlx::Error::Io(std::io::Error::other(
-                            e.to_string(),
-                        ))));
+                        *r = Err(match &e {
+                            StoreError::WriteFailed(m) => StoreError::WriteFailed(m.clone()),
+                            e => StoreError::Db(sqlx::Error::Io(std::io::Error::other(
+                                e.to_string(),
+                            ))),
+                        });
                     }
                 }
             }

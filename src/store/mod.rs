@@ -58,6 +58,11 @@ pub enum StoreError {
         "refused a step: {0}; nothing was written, check the script with `madoguchi dialogs check`"
     )]
     Unfit(Unfit),
+    /// The disk did not confirm a write (a failed fsync). The store writes
+    /// nothing more until the process is restarted and the database is
+    /// opened again from what is on disk (see [`walsync`]).
+    #[error("the disk did not confirm a write ({0}); nothing more is written until madoguchi is restarted: check the disk (its free space and the system log), then restart madoguchi")]
+    WriteFailed(String),
 }
 
 /// What makes a step unfit to store (see [`check_step`]).
@@ -85,6 +90,17 @@ pub fn check_consent(c: &ConsentRecord) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Returns once `store` has stopped writing ([`Store::write_failure`]),
+/// looking every `every`.
+pub async fn until_write_failure(store: &dyn Store, every: std::time::Duration) -> StoreError {
+    loop {
+        if let Some(e) = store.write_failure() {
+            return StoreError::WriteFailed(e);
+        }
+        tokio::time::sleep(every).await;
+    }
 }
 
 /// The store's invariant on what a step records: no consent whose wording
@@ -849,6 +865,12 @@ pub trait Store: Send + Sync + 'static {
     /// committed before this call.
     async fn flush_steps(&self) -> Result<()> {
         Ok(())
+    }
+    /// Why this store stopped writing ([`StoreError::WriteFailed`]), if it
+    /// did: the process must be restarted. `madoguchi run` stops on it and
+    /// `/readyz` reports it.
+    fn write_failure(&self) -> Option<String> {
+        None
     }
     /// Commits one step; fails with [`StoreError::Stale`] or
     /// [`StoreError::NotNew`] (see [`Store::commit_steps`]) without writing.

@@ -251,6 +251,17 @@ impl SqliteStore {
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }
+
+    /// After a failed fsync of the WAL no owner's step is written and
+    /// nothing is leased to be sent (a case, a relay, a reminder): both
+    /// would act on pages that may not be on disk (see
+    /// [`super::walsync`]).
+    fn refuse_after_failure(&self) -> Result<()> {
+        match self.write_failure() {
+            Some(e) => Err(StoreError::WriteFailed(e)),
+            None => Ok(()),
+        }
+    }
 }
 
 /// Checkpoints the WAL in the background on a connection of its own, so
@@ -1906,12 +1917,17 @@ impl Store for SqliteStore {
             Some(s) => s
                 .after_commit()
                 .await
-                .map_err(|e| StoreError::Db(sqlx::Error::Io(e))),
+                .map_err(|e| StoreError::WriteFailed(e.to_string())),
             None => Ok(()),
         }
     }
 
+    fn write_failure(&self) -> Option<String> {
+        self.wal_sync.as_ref().and_then(|s| s.failure())
+    }
+
     async fn commit_step(&self, c: &StepCommit<'_>) -> Result<StepOutcome> {
+        self.refuse_after_failure()?;
         let mut tx = self.steps.begin_with("BEGIN IMMEDIATE").await?;
         let outcome = write_step(&mut tx, c).await?;
         tx.commit().await?;
@@ -1939,6 +1955,7 @@ impl Store for SqliteStore {
         for c in cs {
             super::check_step(c.effects)?;
         }
+        self.refuse_after_failure()?;
         let mut tx = self.steps.begin_with("BEGIN IMMEDIATE").await?;
         if let [c] = cs {
             let outcome = write_step(&mut tx, c).await?;
@@ -2175,6 +2192,8 @@ impl Store for SqliteStore {
         until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<LeasedDelivery>> {
+        // Nothing is sent from pages that may not be on disk.
+        self.refuse_after_failure()?;
         // SQLite has one writer at a time: reading the due rows and writing
         // the lease in one IMMEDIATE transaction is what SKIP LOCKED gives
         // on PostgreSQL (another worker's transaction waits and then finds
@@ -2701,6 +2720,7 @@ impl Store for SqliteStore {
         until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<LeasedRelay>> {
+        self.refuse_after_failure()?;
         // As `lease_deliveries`: one IMMEDIATE transaction reads and leases.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let rows = sqlx::query(&format!(
@@ -2838,6 +2858,7 @@ impl Store for SqliteStore {
         lease: chrono::Duration,
         limit: i64,
     ) -> Result<Vec<TimerRecord>> {
+        self.refuse_after_failure()?;
         // SQLite has one writer at a time: the update below runs alone, so
         // no two claimers can take the same row.
         let sql = format!(
@@ -3330,6 +3351,7 @@ impl Store for SqliteStore {
     }
 
     async fn claim_admin_post(&self, key: &str, now: DateTime<Utc>) -> Result<bool> {
+        self.refuse_after_failure()?;
         let n = sqlx::query(
             "INSERT INTO admin_posts (key, claimed_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
         )

@@ -115,6 +115,87 @@ async fn the_health_endpoint_says_alive_ready_and_who_leads() {
     task.abort();
 }
 
+/// After a failed fsync the SQLite store writes nothing more until it is
+/// opened again: `/readyz` says so (503, with what to do), and the
+/// watcher `madoguchi run` stops on returns with the same error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_that_stopped_writing_is_not_ready_and_says_why() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("f.db");
+    // Made first, so that the store finds a file and syncs its WAL.
+    drop(SqliteStore::open(&path).await.unwrap());
+    let fail = Arc::new(AtomicBool::new(false));
+    let sync: madoguchi::store::walsync::SyncFn = {
+        let fail = fail.clone();
+        Arc::new(move || {
+            if fail.load(Ordering::SeqCst) {
+                Err(std::io::Error::other("injected write error"))
+            } else {
+                Ok(())
+            }
+        })
+    };
+    let store: Arc<dyn madoguchi::store::Store> =
+        Arc::new(SqliteStore::open_with_wal_sync(&path, sync).await.unwrap());
+    let health = Health::new(store.clone(), "sqlite");
+    let (addr, task) = serve_health(health.clone(), 0).await.unwrap();
+    let runner = Runner::new(
+        store.clone(),
+        Arc::new(FixedClock::new(crate::support::t0())),
+        load_dir(&crate::support::dialogs_dir()).unwrap(),
+        RunnerConfig::default(),
+    )
+    .await
+    .unwrap();
+    let owner = UserKey::new(Transport::Terminal, "disk-owner").unwrap();
+    runner
+        .handle(&owner, Input::Text("こんにちは".into()), Some(Lang::Ja))
+        .await
+        .expect("a step while the disk works");
+    assert_eq!(get(addr, "/readyz").await.0, 200);
+    assert!(store.write_failure().is_none());
+
+    fail.store(true, Ordering::SeqCst);
+    let e = runner
+        .handle(&owner, Input::Text("はい".into()), Some(Lang::Ja))
+        .await
+        .expect_err("the step's fsync failed");
+    assert!(
+        matches!(
+            e,
+            madoguchi::runner::RunError::Store(madoguchi::store::StoreError::WriteFailed(_))
+        ),
+        "{e}"
+    );
+    // The disk works again, but nothing proves the failed batch reached
+    // it: the store still refuses until it is opened anew.
+    fail.store(false, Ordering::SeqCst);
+    let e = runner
+        .handle(&owner, Input::Text("はい".into()), Some(Lang::Ja))
+        .await
+        .expect_err("refused after the failure");
+    assert!(e.to_string().contains("restart"), "{e}");
+    let (code, body) = get(addr, "/readyz").await;
+    assert_eq!(code, 503, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["ready"], false);
+    let why = v["error"].as_str().unwrap();
+    assert!(
+        why.contains("injected write error") && why.contains("restart madoguchi"),
+        "{why}"
+    );
+    assert_eq!(get(addr, "/healthz").await.0, 200, "alive all the same");
+    let stop = tokio::time::timeout(
+        Duration::from_secs(10),
+        madoguchi::store::until_write_failure(store.as_ref(), Duration::from_millis(10)),
+    )
+    .await
+    .expect("the watcher sees the failure");
+    assert!(stop.to_string().contains("injected write error"), "{stop}");
+    task.abort();
+}
+
 // ───────────── cross-instance signals and serial turns ─────────────
 
 use crate::support::db::TestDb;

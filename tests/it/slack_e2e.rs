@@ -752,6 +752,104 @@ async fn restart_resumes_the_consultation_where_it_was() {
     h.finish().await;
 }
 
+/// The disk fails the fsync of an owner's answer. The owner is told to
+/// try again, and nothing more is written, even once the disk works, until
+/// the app is restarted: only then is it known what reached the disk. Here
+/// the answer did (the stand-in fails only the report), so the owner who
+/// sends it again after the restart is shown the next question instead of
+/// having it taken as that question's answer.
+#[tokio::test]
+async fn after_a_failed_fsync_nothing_is_written_until_restart_and_a_resent_answer_is_not_misread()
+{
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut h = Harness::new().await;
+    // The same database, opened with an fsync the test can make fail.
+    h.stop_app().await;
+    let path = h._dir.path().join("bot.db");
+    let fail = Arc::new(AtomicBool::new(false));
+    let sync: madoguchi::store::walsync::SyncFn = {
+        let fail = fail.clone();
+        Arc::new(move || {
+            if fail.load(Ordering::SeqCst) {
+                Err(std::io::Error::other("injected write error"))
+            } else {
+                Ok(())
+            }
+        })
+    };
+    h.store = Arc::new(SqliteStore::open_with_wal_sync(&path, sync).await.unwrap());
+    h.start_app().await;
+    h.say("こんにちは").await;
+    let company_q = h.press("はい").await;
+    assert!(text_of(&company_q).contains("会社名"), "{company_q}");
+
+    fail.store(true, Ordering::SeqCst);
+    h.slack.user_sends_dm(OWNER, "株式会社ディスク").await;
+    let sorry = h.next_dm(false).await;
+    assert!(
+        text_of(&sorry).contains("もう一度お試しください"),
+        "{sorry}"
+    );
+    assert!(!has_actions(&sorry));
+    assert!(h.store.write_failure().is_some());
+    fail.store(false, Ordering::SeqCst);
+    h.slack.user_sends_dm(OWNER, "株式会社ディスク").await;
+    let sorry = h.next_dm(false).await;
+    assert!(
+        text_of(&sorry).contains("もう一度お試しください"),
+        "still refused: {sorry}"
+    );
+
+    // The restart opens the database from what is on disk.
+    h.stop_app().await;
+    h.store = Arc::new(SqliteStore::open(&path).await.unwrap());
+    h.start_app().await;
+    // The owner sends the answer again. The app, starting, may also show
+    // the current question on its own (`前回の続きから再開します`); either
+    // way the owner's message is read against the question they had seen,
+    // and the reply says the earlier answer is kept and asks the next one.
+    let dm = h.dm();
+    h.slack.user_sends_dm(OWNER, "株式会社ディスク").await;
+    let kept = "前の質問へのご回答は保存されています";
+    let calls = h
+        .slack
+        .wait_for(|calls| {
+            calls.iter().any(|c| {
+                c.method == "chat.postMessage"
+                    && c.ok()
+                    && c.param("channel") == dm
+                    && c.params.to_string().contains(kept)
+            })
+        })
+        .await;
+    let c = calls
+        .iter()
+        .rev()
+        .find(|c| c.method == "chat.postMessage" && c.ok() && c.param("channel") == dm)
+        .unwrap();
+    let reply = h.slack.message(c.response["ts"].as_str().unwrap()).unwrap();
+    assert!(
+        text_of(&reply).contains(kept) && text_of(&reply).contains("業種"),
+        "the next question, with a word on the resent answer: {reply}"
+    );
+    h.last = Some(c.index);
+    h.prompt = reply;
+    let session = h.store.open_session(&h.owner()).await.unwrap().unwrap();
+    let answers = h.store.answers(session.id).await.unwrap();
+    let company: Vec<_> = answers
+        .iter()
+        .filter(|a| a.node == "company_name")
+        .collect();
+    assert_eq!(company.len(), 1, "{answers:#?}");
+    assert!(
+        !answers.iter().any(|a| a.node == "industry"),
+        "the resent text is not the industry: {answers:#?}"
+    );
+    let p = h.press("製造業").await;
+    assert!(text_of(&p).contains("都道府県"), "it goes on: {p}");
+    h.finish().await;
+}
+
 #[tokio::test]
 async fn consult_command_in_english_with_command_buttons_and_words() {
     let mut h = Harness::new().await;
