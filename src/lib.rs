@@ -40,7 +40,8 @@
 //!   of owners not in the runner's cache many per query; both run on
 //!   threads of their own. On SQLite, [`store::walsync`] fsyncs a batch's
 //!   WAL after its commit, outside the write lock, while the next batch is
-//!   written; the batch's owners are answered only after that fsync.
+//!   written; the batch's owners are answered only after that fsync, and
+//!   after a failed one the store writes nothing until it is opened anew.
 //! - [`runner`]: drives the engine for one owner, committing each step to the
 //!   store before releasing the reply; loads pinned script versions.
 //! - [`sheet`]: checks that a company information sheet is faithful to the
