@@ -1158,7 +1158,11 @@ impl Stepper<'_> {
             raw,
             correction,
         }));
-        if render::is_text(self.flow, ix) {
+        // Tags are read from the answers their rules name, so only an
+        // answer to one of those can change them (most text answers, a
+        // company's name or an e-mail address, cannot): the rules' patterns
+        // are not run again for the others.
+        if render::is_text(self.flow, ix) && self.flow.tags.iter().any(|r| r.from.contains(&ix)) {
             self.retag();
         }
     }
