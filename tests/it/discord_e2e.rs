@@ -1810,6 +1810,93 @@ async fn forget_deletes_the_owners_data_and_keeps_the_consent_record() {
     h.finish().await;
 }
 
+/// The disk fails the fsync of an answer given by a button. The owner is
+/// told privately to try again, and nothing more is written until the bot
+/// is restarted, even once the disk works. After the restart the answer
+/// turns out to be on disk (the stand-in fails only the report): pressing
+/// the same button again is an old question's press, not a second answer
+/// or the next question's, and the consultation goes on.
+#[tokio::test]
+async fn after_a_failed_fsync_a_button_pressed_again_after_restart_is_not_taken_twice() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let mut h = Harness::new().await;
+    // The same database, opened with an fsync the test can make fail.
+    h.stop_bot().await;
+    let path = h.cfg.db.clone();
+    let fail = Arc::new(AtomicBool::new(false));
+    let sync: madoguchi::store::walsync::SyncFn = {
+        let fail = fail.clone();
+        Arc::new(move || {
+            if fail.load(Ordering::SeqCst) {
+                Err(std::io::Error::other("injected write error"))
+            } else {
+                Ok(())
+            }
+        })
+    };
+    h.store = Arc::new(SqliteStore::open_with_wal_sync(&path, sync).await.unwrap());
+    h.start_bot().await;
+    h.say("こんにちは").await;
+    h.press("はい").await;
+    let industry_q = h.say("株式会社ディスク").await;
+    assert!(industry_q["content"].as_str().unwrap().contains("業種"));
+
+    fail.store(true, Ordering::SeqCst);
+    let iid = h.press_old(&industry_q, "製造業").await;
+    let r = &h.discord.interaction_responses(iid)[0];
+    assert_eq!(r["data"]["flags"], FLAG_EPHEMERAL);
+    assert!(
+        r["data"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("もう一度お試しください"),
+        "{r}"
+    );
+    assert!(h.store.write_failure().is_some());
+    fail.store(false, Ordering::SeqCst);
+    h.discord.user_sends_dm(OWNER, "製造業").await;
+    let sorry = h.next_message().await;
+    assert!(
+        sorry["content"]
+            .as_str()
+            .unwrap()
+            .contains("もう一度お試しください"),
+        "still refused: {sorry}"
+    );
+
+    // The restart opens the database from what is on disk.
+    h.stop_bot().await;
+    h.store = Arc::new(SqliteStore::open(&path).await.unwrap());
+    h.start_bot().await;
+    let iid = h.press_old(&industry_q, "製造業").await;
+    let r = &h.discord.interaction_responses(iid)[0];
+    assert_eq!(r["data"]["flags"], FLAG_EPHEMERAL);
+    assert!(
+        r["data"]["content"].as_str().unwrap().contains("前の質問"),
+        "an old question's press: {r}"
+    );
+    let session = h.store.open_session(&h.owner()).await.unwrap().unwrap();
+    assert_eq!(session.current_node, "prefecture");
+    let answers = h.store.answers(session.id).await.unwrap();
+    assert_eq!(
+        answers.iter().filter(|a| a.node == "industry").count(),
+        1,
+        "{answers:#?}"
+    );
+    assert!(
+        !answers.iter().any(|a| a.node == "prefecture"),
+        "{answers:#?}"
+    );
+    // The bot, starting, showed the question the owner had not seen yet.
+    let pref_q = h.next_prompt().await;
+    assert!(
+        pref_q["content"].as_str().unwrap().contains("都道府県"),
+        "{pref_q}"
+    );
+    h.prefecture("kinki", "兵庫県").await;
+    h.finish().await;
+}
+
 #[tokio::test]
 async fn stale_button_presses_get_a_polite_ephemeral_answer() {
     let mut h = Harness::new().await;
