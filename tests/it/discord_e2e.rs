@@ -1818,22 +1818,12 @@ async fn forget_deletes_the_owners_data_and_keeps_the_consent_record() {
 /// or the next question's, and the consultation goes on.
 #[tokio::test]
 async fn after_a_failed_fsync_a_button_pressed_again_after_restart_is_not_taken_twice() {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::Ordering;
     let mut h = Harness::new().await;
     // The same database, opened with an fsync the test can make fail.
     h.stop_bot().await;
     let path = h.cfg.db.clone();
-    let fail = Arc::new(AtomicBool::new(false));
-    let sync: madoguchi::store::walsync::SyncFn = {
-        let fail = fail.clone();
-        Arc::new(move || {
-            if fail.load(Ordering::SeqCst) {
-                Err(std::io::Error::other("injected write error"))
-            } else {
-                Ok(())
-            }
-        })
-    };
+    let (fail, sync) = crate::support::failing_fsync();
     h.store = Arc::new(SqliteStore::open_with_wal_sync(&path, sync).await.unwrap());
     h.start_bot().await;
     h.say("こんにちは").await;

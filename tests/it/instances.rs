@@ -120,22 +120,12 @@ async fn the_health_endpoint_says_alive_ready_and_who_leads() {
 /// watcher `madoguchi run` stops on returns with the same error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_that_stopped_writing_is_not_ready_and_says_why() {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::Ordering;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("f.db");
     // Made first, so that the store finds a file and syncs its WAL.
     drop(SqliteStore::open(&path).await.unwrap());
-    let fail = Arc::new(AtomicBool::new(false));
-    let sync: madoguchi::store::walsync::SyncFn = {
-        let fail = fail.clone();
-        Arc::new(move || {
-            if fail.load(Ordering::SeqCst) {
-                Err(std::io::Error::other("injected write error"))
-            } else {
-                Ok(())
-            }
-        })
-    };
+    let (fail, sync) = crate::support::failing_fsync();
     let store: Arc<dyn madoguchi::store::Store> =
         Arc::new(SqliteStore::open_with_wal_sync(&path, sync).await.unwrap());
     let health = Health::new(store.clone(), "sqlite");

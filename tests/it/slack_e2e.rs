@@ -761,22 +761,12 @@ async fn restart_resumes_the_consultation_where_it_was() {
 #[tokio::test]
 async fn after_a_failed_fsync_nothing_is_written_until_restart_and_a_resent_answer_is_not_misread()
 {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::Ordering;
     let mut h = Harness::new().await;
     // The same database, opened with an fsync the test can make fail.
     h.stop_app().await;
     let path = h._dir.path().join("bot.db");
-    let fail = Arc::new(AtomicBool::new(false));
-    let sync: madoguchi::store::walsync::SyncFn = {
-        let fail = fail.clone();
-        Arc::new(move || {
-            if fail.load(Ordering::SeqCst) {
-                Err(std::io::Error::other("injected write error"))
-            } else {
-                Ok(())
-            }
-        })
-    };
+    let (fail, sync) = crate::support::failing_fsync();
     h.store = Arc::new(SqliteStore::open_with_wal_sync(&path, sync).await.unwrap());
     h.start_app().await;
     h.say("こんにちは").await;

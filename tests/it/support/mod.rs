@@ -70,3 +70,25 @@ pub fn write_atomically(path: &std::path::Path, text: &str) {
     std::fs::write(&tmp, text).unwrap();
     std::fs::rename(&tmp, path).unwrap();
 }
+
+/// A stand-in for the WAL's fsync ([`madoguchi::store::walsync::SyncFn`])
+/// that succeeds until the returned switch is set, then fails with an
+/// I/O error: a disk that stops confirming writes. It never syncs, so
+/// only what the store does after a failure is tested, not durability.
+pub fn failing_fsync() -> (
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    madoguchi::store::walsync::SyncFn,
+) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let fail = Arc::new(AtomicBool::new(false));
+    let switch = fail.clone();
+    let sync: madoguchi::store::walsync::SyncFn = Arc::new(move || {
+        if fail.load(Ordering::SeqCst) {
+            Err(std::io::Error::other("injected write error"))
+        } else {
+            Ok(())
+        }
+    });
+    (switch, sync)
+}
