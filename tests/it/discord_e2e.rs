@@ -52,6 +52,14 @@ struct Harness {
     extra_transports: Vec<String>,
 }
 
+/// The text of the bot's first response to interaction `iid`, which must
+/// be ephemeral (seen only by the one who pressed or typed).
+fn ephemeral_reply(h: &Harness, iid: u64) -> String {
+    let r = &h.discord.interaction_responses(iid)[0];
+    assert_eq!(r["data"]["flags"], FLAG_EPHEMERAL, "{r}");
+    r["data"]["content"].as_str().unwrap().to_string()
+}
+
 fn is_post(c: &RecordedCall, channel: u64) -> bool {
     c.method == "POST" && c.path == format!("/channels/{channel}/messages") && c.ok()
 }
@@ -1833,15 +1841,8 @@ async fn after_a_failed_fsync_a_button_pressed_again_after_restart_is_not_taken_
 
     fail.store(true, Ordering::SeqCst);
     let iid = h.press_old(&industry_q, "製造業").await;
-    let r = &h.discord.interaction_responses(iid)[0];
-    assert_eq!(r["data"]["flags"], FLAG_EPHEMERAL);
-    assert!(
-        r["data"]["content"]
-            .as_str()
-            .unwrap()
-            .contains("もう一度お試しください"),
-        "{r}"
-    );
+    let r = ephemeral_reply(&h, iid);
+    assert!(r.contains("もう一度お試しください"), "{r}");
     assert!(h.store.write_failure().is_some());
     fail.store(false, Ordering::SeqCst);
     h.discord.user_sends_dm(OWNER, "製造業").await;
@@ -1859,12 +1860,8 @@ async fn after_a_failed_fsync_a_button_pressed_again_after_restart_is_not_taken_
     h.store = Arc::new(SqliteStore::open(&path).await.unwrap());
     h.start_bot().await;
     let iid = h.press_old(&industry_q, "製造業").await;
-    let r = &h.discord.interaction_responses(iid)[0];
-    assert_eq!(r["data"]["flags"], FLAG_EPHEMERAL);
-    assert!(
-        r["data"]["content"].as_str().unwrap().contains("前の質問"),
-        "an old question's press: {r}"
-    );
+    let r = ephemeral_reply(&h, iid);
+    assert!(r.contains("前の質問"), "an old question's press: {r}");
     let session = h.store.open_session(&h.owner()).await.unwrap().unwrap();
     assert_eq!(session.current_node, "prefecture");
     let answers = h.store.answers(session.id).await.unwrap();
@@ -2540,15 +2537,8 @@ async fn admin_reload_is_gated_checked_and_audited() {
     h.discord
         .wait_for_call(|c| c.path.starts_with(&format!("/interactions/{iid}/")))
         .await;
-    let r = &h.discord.interaction_responses(iid)[0];
-    assert_eq!(r["data"]["flags"], FLAG_EPHEMERAL);
-    assert!(
-        r["data"]["content"]
-            .as_str()
-            .unwrap()
-            .contains("管理者ロールの方だけ"),
-        "{r}"
-    );
+    let r = ephemeral_reply(&h, iid);
+    assert!(r.contains("管理者ロールの方だけ"), "{r}");
 
     // A broken edit: rejected, with file:line:col and a fix hint.
     edit_script(&dir, "    next: industry", "    next: industri");
