@@ -81,7 +81,7 @@ impl SqliteStore {
         outcome: &AttemptOutcome,
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer()?.begin_with("BEGIN IMMEDIATE").await?;
         let (name, error, q) = match outcome {
             AttemptOutcome::Delivered { external_id } => (
                 "delivered",
@@ -252,15 +252,28 @@ impl SqliteStore {
         &self.pool
     }
 
-    /// After a failed fsync of the WAL no owner's step is written and
-    /// nothing is leased to be sent (a case, a relay, a reminder): both
-    /// would act on pages that may not be on disk (see
+    /// After a failed fsync of the WAL nothing more is written: no owner's
+    /// step, no lease of something to send (a case, a relay, a reminder),
+    /// and through [`Self::writer`] no other write. Each would act on, or
+    /// stand behind, pages that may not be on disk (see
     /// [`super::walsync`]).
     fn refuse_after_failure(&self) -> Result<()> {
         match self.write_failure() {
             Some(e) => Err(StoreError::WriteFailed(e)),
             None => Ok(()),
         }
+    }
+
+    /// The pool, for a write: refused after a failed fsync of the WAL like
+    /// an owner's step. Staff actions, deliveries' outcomes, deletions and
+    /// the other single writes are committed through the pool's own
+    /// connections, whose fsync may succeed after the committer's failed:
+    /// the kernel reports a failed writeback once per open file. A write
+    /// acknowledged then could sit in the WAL behind frames that never
+    /// reached the disk, and a restart would drop it with them.
+    fn writer(&self) -> Result<&SqlitePool> {
+        self.refuse_after_failure()?;
+        Ok(&self.pool)
     }
 }
 
@@ -1661,7 +1674,7 @@ impl Store for SqliteStore {
         .bind(&v.routing_name)
         .bind(&v.routing_text)
         .bind(v.created_at)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?;
         Ok(())
     }
@@ -1722,7 +1735,7 @@ impl Store for SqliteStore {
         .bind(to_json(&state))
         .bind(s.now)
         .bind(s.now)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?
         .last_insert_rowid();
         Ok(SessionRecord {
@@ -2048,7 +2061,7 @@ impl Store for SqliteStore {
         // Reads, then writes: take the write lock first, or a concurrent
         // writer makes SQLite fail the upgrade (SQLITE_BUSY_SNAPSHOT)
         // instead of waiting.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer()?.begin_with("BEGIN IMMEDIATE").await?;
         let case = apply_change(&mut tx, id, change, actor, now).await?;
         tx.commit().await?;
         Ok(case)
@@ -2093,7 +2106,7 @@ impl Store for SqliteStore {
         .bind(action)
         .bind(detail.to_string())
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?;
         Ok(())
     }
@@ -2133,7 +2146,7 @@ impl Store for SqliteStore {
         .bind(&d.target)
         .bind(now)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?
         .last_insert_rowid();
         Ok(id)
@@ -2170,7 +2183,7 @@ impl Store for SqliteStore {
         sqlx::query("UPDATE deliveries SET external_id = ? WHERE id = ?")
             .bind(external_id)
             .bind(id)
-            .execute(&self.pool)
+            .execute(self.writer()?)
             .await?;
         Ok(())
     }
@@ -2198,7 +2211,7 @@ impl Store for SqliteStore {
         // the lease in one IMMEDIATE transaction is what SKIP LOCKED gives
         // on PostgreSQL (another worker's transaction waits and then finds
         // these rows leased).
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer()?.begin_with("BEGIN IMMEDIATE").await?;
         let rows = sqlx::query(&format!(
             "SELECT {DELIVERY_COLS}, lease_owner FROM deliveries
              WHERE transport = ? AND status = 'pending' AND next_attempt_at <= ?
@@ -2247,7 +2260,7 @@ impl Store for SqliteStore {
         .bind(at)
         .bind(id)
         .bind(owner)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?
         .rows_affected();
         Ok(n == 1)
@@ -2275,7 +2288,7 @@ impl Store for SqliteStore {
 
     async fn forget_user(&self, user: &UserKey, now: DateTime<Utc>) -> Result<ForgetReport> {
         let key = user.to_string();
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer()?.begin_with("BEGIN IMMEDIATE").await?;
         let answers = sqlx::query(
             "DELETE FROM answers WHERE session_id IN (SELECT id FROM sessions WHERE user_key = ?)",
         )
@@ -2414,7 +2427,7 @@ impl Store for SqliteStore {
     }
 
     async fn forward_case(&self, f: &ForwardCase<'_>) -> Result<CaseRecord> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer()?.begin_with("BEGIN IMMEDIATE").await?;
         let row =
             sqlx::query("SELECT status, forgotten, user_key, session_id FROM cases WHERE id = ?")
                 .bind(f.case.0)
@@ -2489,7 +2502,7 @@ impl Store for SqliteStore {
         .bind(&p.message_id)
         .bind(&p.thread_id)
         .bind(p.created_at)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?;
         Ok(())
     }
@@ -2530,7 +2543,7 @@ impl Store for SqliteStore {
         .bind(&p.message_id)
         .bind(p.data.to_string())
         .bind(p.updated_at)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?;
         Ok(())
     }
@@ -2576,7 +2589,7 @@ impl Store for SqliteStore {
     async fn clear_live_prompt(&self, user: &UserKey) -> Result<()> {
         sqlx::query("DELETE FROM live_prompts WHERE user_key = ?")
             .bind(user.to_string())
-            .execute(&self.pool)
+            .execute(self.writer()?)
             .await?;
         Ok(())
     }
@@ -2595,7 +2608,7 @@ impl Store for SqliteStore {
         .bind(&r.reason)
         .bind(&r.requested_by)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?
         .last_insert_rowid();
         Ok(id)
@@ -2651,7 +2664,7 @@ impl Store for SqliteStore {
             .bind(status.name())
             .bind(now)
             .bind(id)
-            .execute(&self.pool)
+            .execute(self.writer()?)
             .await?
             .rows_affected();
         Ok(n > 0)
@@ -2665,7 +2678,7 @@ impl Store for SqliteStore {
             .bind(&m.channel_id)
             .bind(&m.message_id)
             .bind(m.at)
-            .execute(&self.pool)
+            .execute(self.writer()?)
             .await?;
         Ok(())
     }
@@ -2689,7 +2702,7 @@ impl Store for SqliteStore {
             .collect()
     }
     async fn queue_relays(&self, rs: &[NewRelay], now: DateTime<Utc>) -> Result<Vec<i64>> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer()?.begin_with("BEGIN IMMEDIATE").await?;
         let mut ids = Vec::with_capacity(rs.len());
         for r in rs {
             let id: i64 = sqlx::query_scalar(
@@ -2722,7 +2735,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<LeasedRelay>> {
         self.refuse_after_failure()?;
         // As `lease_deliveries`: one IMMEDIATE transaction reads and leases.
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer()?.begin_with("BEGIN IMMEDIATE").await?;
         let rows = sqlx::query(&format!(
             "SELECT {RELAY_COLS}, lease_owner FROM relays
              WHERE transport = ? AND status = 'pending' AND next_attempt_at <= ?
@@ -2758,7 +2771,7 @@ impl Store for SqliteStore {
             .bind(serde_json::to_string(message_ids).unwrap_or_else(|_| "[]".into()))
             .bind(id)
             .bind(owner)
-            .execute(&self.pool)
+            .execute(self.writer()?)
             .await?
             .rows_affected();
         Ok(n == 1)
@@ -2795,7 +2808,7 @@ impl Store for SqliteStore {
         let n = q
             .bind(id)
             .bind(owner)
-            .execute(&self.pool)
+            .execute(self.writer()?)
             .await?
             .rows_affected();
         Ok(n == 1)
@@ -2809,7 +2822,7 @@ impl Store for SqliteStore {
         .bind(at)
         .bind(id)
         .bind(owner)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?
         .rows_affected();
         Ok(n == 1)
@@ -2829,7 +2842,7 @@ impl Store for SqliteStore {
         t: &NewTimer,
         now: DateTime<Utc>,
     ) -> Result<(TimerRecord, bool)> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer()?.begin_with("BEGIN IMMEDIATE").await?;
         let created = sqlx::query(INSERT_TIMER)
             .bind(&t.kind)
             .bind(&t.subject)
@@ -2873,7 +2886,7 @@ impl Store for SqliteStore {
         for k in kinds {
             q = q.bind(*k);
         }
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer()?.begin_with("BEGIN IMMEDIATE").await?;
         let rows = q
             .bind(now)
             .bind(now)
@@ -2916,7 +2929,7 @@ impl Store for SqliteStore {
         let n = q
             .bind(id)
             .bind(holder)
-            .execute(&self.pool)
+            .execute(self.writer()?)
             .await?
             .rows_affected();
         Ok(n > 0)
@@ -2937,7 +2950,7 @@ impl Store for SqliteStore {
         .bind(reason)
         .bind(kind)
         .bind(subject)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?
         .rows_affected();
         Ok(n > 0)
@@ -2959,7 +2972,7 @@ impl Store for SqliteStore {
         for k in kinds {
             q = q.bind(*k);
         }
-        Ok(q.execute(&self.pool).await?.rows_affected())
+        Ok(q.execute(self.writer()?).await?.rows_affected())
     }
 
     async fn timers(&self, f: &TimerFilter) -> Result<Vec<TimerRecord>> {
@@ -3002,7 +3015,7 @@ impl Store for SqliteStore {
         dues: &[DateTime<Utc>],
         now: DateTime<Utc>,
     ) -> Result<bool> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer()?.begin_with("BEGIN IMMEDIATE").await?;
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM follow_ups WHERE case_id = ?")
             .bind(case.0)
             .fetch_one(&mut *tx)
@@ -3077,7 +3090,7 @@ impl Store for SqliteStore {
     }
 
     async fn move_follow_up(&self, m: &FollowUpMove<'_>) -> Result<bool> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut tx = self.writer()?.begin_with("BEGIN IMMEDIATE").await?;
         let row = sqlx::query("SELECT * FROM follow_ups WHERE id = ?")
             .bind(m.id)
             .fetch_optional(&mut *tx)
@@ -3286,7 +3299,7 @@ impl Store for SqliteStore {
         )
         .bind(now)
         .bind(id)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?
         .rows_affected();
         Ok(n == 1)
@@ -3357,7 +3370,7 @@ impl Store for SqliteStore {
         )
         .bind(key)
         .bind(now)
-        .execute(&self.pool)
+        .execute(self.writer()?)
         .await?
         .rows_affected();
         Ok(n == 1)
@@ -3366,7 +3379,7 @@ impl Store for SqliteStore {
     async fn release_admin_post(&self, key: &str) -> Result<()> {
         sqlx::query("DELETE FROM admin_posts WHERE key = ?")
             .bind(key)
-            .execute(&self.pool)
+            .execute(self.writer()?)
             .await?;
         Ok(())
     }

@@ -145,6 +145,11 @@ async fn a_store_that_stopped_writing_is_not_ready_and_says_why() {
         .expect("a step while the disk works");
     assert_eq!(get(addr, "/readyz").await.0, 200);
     assert!(store.write_failure().is_none());
+    let note = serde_json::json!({"note": "before the failure"});
+    store
+        .append_audit(None, "staff:disk", "note", &note, crate::support::t0())
+        .await
+        .expect("a staff write while the disk works");
 
     fail.store(true, Ordering::SeqCst);
     let e = runner
@@ -166,6 +171,28 @@ async fn a_store_that_stopped_writing_is_not_ready_and_says_why() {
         .await
         .expect_err("refused after the failure");
     assert!(e.to_string().contains("restart"), "{e}");
+    // Nor is anything else written, whoever asks: a staff member's action
+    // or an owner's request to delete their data would be acknowledged
+    // from a WAL that a restart may cut short before them.
+    let refused = |r: Result<(), madoguchi::store::StoreError>, what: &str| match r {
+        Err(madoguchi::store::StoreError::WriteFailed(m)) => {
+            assert!(m.contains("injected write error"), "{what}: {m}")
+        }
+        other => panic!("{what} after a failed fsync: {other:?}"),
+    };
+    refused(
+        store
+            .append_audit(None, "staff:disk", "note", &note, crate::support::t0())
+            .await,
+        "a staff write",
+    );
+    refused(
+        store
+            .forget_user(&owner, crate::support::t0())
+            .await
+            .map(|_| ()),
+        "deleting an owner's data",
+    );
     let (code, body) = get(addr, "/readyz").await;
     assert_eq!(code, 503, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
