@@ -166,8 +166,11 @@ pub fn plan(
                 .filter(|n| n.hub == hub)
                 .map(|n| n.text.clone())
                 .collect();
-            let ping = texts.iter().any(|t| t.key == "note.forwarded_here")
-                && posts.iter().any(|p| p.hub_id == hub);
+            // The hub the case was handed to, whose copy's post is only
+            // edited, is called by a mention, in its thread: the decision
+            // says which hubs (`staff_to_call`), and the post must exist
+            // for the thread to be there.
+            let ping = fx.staff_to_call().contains(&hub) && posts.iter().any(|p| p.hub_id == hub);
             out.push(NewRelay {
                 case: case.id,
                 user: case.user.clone(),
