@@ -910,7 +910,7 @@ mod tests {
             refresh_row("discord", true, false, DeliveryStatus::Pending),
         ] {
             assert_eq!(
-                plan_refresh(&c, &posts, &[other.clone()], None, plain).len(),
+                plan_refresh(&c, &posts, std::slice::from_ref(&other), None, plain).len(),
                 1,
                 "{other:?}"
             );

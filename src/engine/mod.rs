@@ -1487,10 +1487,10 @@ impl Stepper<'_> {
             if send {
                 let (shares, wording) = self.consent_shares_and_wording();
                 self.finish_case(shares, wording);
-                return match self.successor(ix) {
-                    Some(n) => self.enter(n, true),
-                    None => {}
-                };
+                if let Some(n) = self.successor(ix) {
+                    self.enter(n, true);
+                }
+                return;
             }
         }
         let target = if picked {

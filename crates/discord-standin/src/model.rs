@@ -41,7 +41,7 @@ pub fn timestamp() -> String {
 
 /// Monotonic snowflake generator: real Discord layout (ms since 2015 << 22), so
 /// `id.created_at()` in serenity is "now".
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Snowflakes {
     last: u64,
 }
