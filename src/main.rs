@@ -74,10 +74,29 @@ async fn main() -> std::process::ExitCode {
     match real_main().await {
         Ok(code) => std::process::ExitCode::from(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_text(&e));
             std::process::ExitCode::from(1)
         }
     }
+}
+
+/// The error and its causes on one line, each cause said once. `{:#}`
+/// joins every cause's message, but a message often already holds its
+/// cause's (sqlx's "error returned from database: (code: 14) unable to
+/// open database file" holds SQLite's own), and the same words then came
+/// three times over.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            if !out.is_empty() {
+                out.push_str(": ");
+            }
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 /// Commands that print end as Unix tools do when their reader goes away

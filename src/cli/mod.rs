@@ -17,7 +17,7 @@ pub mod routing;
 pub mod run;
 pub mod store;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use clap::Args;
 use madoguchi::runner::{Runner, RunnerConfig, SystemClock};
 use madoguchi::script::{load_dir, Lang};
@@ -51,15 +51,38 @@ pub fn parse_lang(s: &str) -> Result<Lang, String> {
 }
 
 pub async fn open_store(db: &DbLocation) -> Result<Arc<dyn Store>> {
+    db.open().await.map_err(|e| open_error(db, e))
+}
+
+/// Why a database could not be opened, and what to do about it.
+pub fn open_error(db: &DbLocation, e: madoguchi::store::StoreError) -> anyhow::Error {
     // The location's Display leaves out a password.
-    db.open()
-        .await
-        .with_context(|| match db {
-            DbLocation::Sqlite(_) => format!("cannot open the database {db}"),
-            DbLocation::Postgres(_) => format!(
-                "cannot open the database {db}; check that the server runs, the URL's user, password and database are right, and the user may create tables"
-            ),
-        })
+    match db {
+        DbLocation::Sqlite(_) => match sqlite_open_hint(&e) {
+            Some((said, hint)) => anyhow::anyhow!("cannot open the database {db}: {said}; {hint}"),
+            None => anyhow::Error::new(e).context(format!("cannot open the database {db}")),
+        },
+        DbLocation::Postgres(_) => anyhow::Error::new(e).context(format!(
+            "cannot open the database {db}; check that the server runs, the URL's user, password and database are right, and the user may create tables"
+        )),
+    }
+}
+
+/// What to do when SQLite cannot open the file, for the two failures a
+/// person meets: a path that cannot be created or written (SQLite's
+/// `CANTOPEN`, 14) and a file that is not an SQLite database (`NOTADB`,
+/// 26). SQLite's own words name neither the cause nor the remedy.
+/// Returns what SQLite said and the hint.
+fn sqlite_open_hint(e: &madoguchi::store::StoreError) -> Option<(String, &'static str)> {
+    let madoguchi::store::StoreError::Db(sqlx::Error::Database(d)) = e else {
+        return None;
+    };
+    let hint = match d.code().as_deref() {
+        Some("14") => "check that the path names a file (not a folder) in a folder that exists and that madoguchi may write to (SQLite also writes `-wal` and `-shm` files beside it), or pass another path with --db",
+        Some("26") => "pass another path with --db (a new file is created there), or restore the database from a backup (`madoguchi backup`)",
+        _ => return None,
+    };
+    Some((d.message().to_string(), hint))
 }
 
 /// A runner for a terminal consultation (`chat` and `dialogs try`).

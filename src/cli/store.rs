@@ -46,10 +46,10 @@ pub async fn store(cmd: StoreCmd) -> Result<u8> {
             }
             let source = madoguchi::store::sqlite::SqliteStore::open(path)
                 .await
-                .with_context(|| format!("cannot open the database {from}"))?;
+                .map_err(|e| super::open_error(&from, e))?;
             let target = madoguchi::store::postgres::PostgresStore::open(url)
                 .await
-                .with_context(|| format!("cannot open the database {to}"))?;
+                .map_err(|e| super::open_error(&to, e))?;
             let report = madoguchi::store::copy::sqlite_to_postgres(&source, &target)
                 .await
                 .with_context(|| {
@@ -74,7 +74,7 @@ pub async fn backup(args: BackupArgs) -> Result<u8> {
     }
     let store = madoguchi::store::sqlite::SqliteStore::open(path)
         .await
-        .with_context(|| format!("cannot open the database {}", common.db))?;
+        .map_err(|e| super::open_error(&common.db, e))?;
     madoguchi::store::copy::backup_sqlite(&store, &out)
         .await
         .with_context(|| format!("cannot back up {} to {}", common.db, out.display()))?;

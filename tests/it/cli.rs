@@ -169,3 +169,54 @@ fn my_data_and_forget() {
         "no answer survives: {after:#}"
     );
 }
+
+/// A database that cannot be opened is named with what SQLite said, once,
+/// and what to do: a folder where the file should be, a file that is not
+/// a database (for `chat` and for `backup` alike).
+#[test]
+fn a_database_that_cannot_be_opened_says_why_once_and_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("a-folder");
+    std::fs::create_dir(&folder).unwrap();
+    let garbage = dir.path().join("garbage.db");
+    std::fs::write(&garbage, vec![0x5au8; 8192]).unwrap();
+    let run = |args: &[&std::ffi::OsStr]| {
+        let out = bin()
+            .args(args)
+            .arg("--dialogs")
+            .arg(dialogs_dir())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "{out:?}");
+        String::from_utf8(out.stderr).unwrap()
+    };
+    let copy = dir.path().join("copy.db");
+    let err = run(&["chat".as_ref(), "--db".as_ref(), folder.as_os_str()]);
+    assert!(err.contains("unable to open database file"), "{err}");
+    assert!(
+        err.contains("not a folder") && err.contains("--db"),
+        "{err}"
+    );
+    assert_eq!(
+        err.matches("unable to open database file").count(),
+        1,
+        "{err}"
+    );
+    for cmd in [
+        vec!["chat".as_ref(), "--db".as_ref(), garbage.as_os_str()],
+        vec![
+            "backup".as_ref(),
+            "--db".as_ref(),
+            garbage.as_os_str(),
+            "-o".as_ref(),
+            copy.as_os_str(),
+        ],
+    ] {
+        let err = run(&cmd);
+        assert_eq!(err.matches("file is not a database").count(), 1, "{err}");
+        assert!(err.contains("restore the database from a backup"), "{err}");
+    }
+    // Nothing was written over the file that is not a database.
+    assert_eq!(std::fs::read(&garbage).unwrap(), vec![0x5au8; 8192]);
+}
