@@ -19,9 +19,10 @@
 //!   are read raw or through a Markdown/HTML renderer. HTML's `<`, `>` and
 //!   `&` become entities, Markdown punctuation is backslash-escaped, markers
 //!   that act only at the start of a line (headings, lists, quotes, numbered
-//!   lists, setext underlines) are escaped there, and a word-initial `@` is
-//!   written as `&#64;` so renderers that know mentions do not ping. An
-//!   e-mail address keeps its plain `@`, so staff can copy it.
+//!   lists, setext underlines) are escaped there, and an `@` that does not
+//!   follow an e-mail address's local part is written as `&#64;` so
+//!   renderers that know mentions do not ping. An e-mail address keeps its
+//!   plain `@`, so staff can copy it.
 //!   [`inbox_line`] is the same for one-line places (the `#` title).
 //! - [`discord`]: Discord markdown (the escaping the bot always used), plus
 //!   the terminal treatment of control and bidi characters.
@@ -171,8 +172,14 @@ fn markdown_line(line: &str, out: &mut String) {
                 at_start = false;
                 continue;
             }
-            // A mention starts a word; an e-mail address has text before it.
-            '@' if prev.is_none_or(|p| p.is_whitespace() || p.is_ascii_punctuation()) => {
+            // An e-mail address has its local part before the `@` (ASCII
+            // letters, digits and `.`, `_`, `+`, `-`); anything else before
+            // it (nothing, a space, 「：」, 「「」, a kanji) may start a
+            // mention.
+            '@' if !prev.is_some_and(|p| {
+                p.is_ascii_alphanumeric() || matches!(p, '.' | '_' | '+' | '-')
+            }) =>
+            {
                 out.push_str("&#64;")
             }
             c => out.push(c),
@@ -362,7 +369,10 @@ mod tests {
                 '#' | '-' | '+' | '=' if at_start => {
                     panic!("{medium}: a line starts with raw `{c}` in {out:?} (from {input:?})")
                 }
-                '@' if prev.is_none_or(|p| p.is_whitespace() || p.is_ascii_punctuation()) => {
+                '@' if !prev.is_some_and(|p| {
+                    p.is_ascii_alphanumeric() || matches!(p, '.' | '_' | '+' | '-')
+                }) =>
+                {
                     panic!("{medium}: a raw mention in {out:?} (from {input:?})")
                 }
                 '\n' if one_line => panic!("{medium}: a line break in {out:?} (from {input:?})"),

@@ -41,14 +41,30 @@ pub fn register_helpers(hb: &mut Handlebars<'static>) {
     hb.register_helper("default", Box::new(default));
 }
 
-/// Escapes an owner-supplied value for the given mode.
+/// Escapes an owner-supplied value for the given mode, and indents every
+/// line of it after the first (see [`CONTINUATION`]).
 pub fn escape(mode: RenderMode, s: &str) -> String {
-    match mode {
+    let escaped = match mode {
         RenderMode::Plain => s.to_string(),
         RenderMode::Markdown => escape_markdown(s),
         RenderMode::Slack => crate::escape::slack(s),
+    };
+    if escaped.contains('\n') {
+        escaped.replace('\n', &format!("\n{CONTINUATION}"))
+    } else {
+        escaped
     }
 }
+
+/// What starts each line of an answer after its first, wherever the
+/// answer is placed (the sheet, the headline, the answers shown back).
+/// A template's own lines start at the margin (`■ 連絡先`, `メール：…`);
+/// an answer's cannot, so an owner who types line breaks (a Discord or
+/// Slack message, or U+2028 in a terminal, which the input edge reads as
+/// one) can neither end their field nor write a line that passes for a
+/// section or a field of the sheet. An ideographic space reads as an
+/// indent in Japanese text and is kept by every medium's escaping.
+pub const CONTINUATION: &str = "\u{3000}";
 
 /// Escapes Discord markdown and defuses mentions; the function lives in
 /// [`crate::escape::discord`] with the other media's.
