@@ -8,7 +8,7 @@
 
 use crate::chat::render_effects;
 use crate::domain::ids::{Transport, UserKey};
-use crate::engine::Input;
+use crate::engine::{Effect, Input};
 use crate::render::display_answer;
 use crate::runner::{FixedClock, Runner, RunnerConfig};
 use crate::script::{Bundle, Lang};
@@ -307,6 +307,26 @@ pub async fn run_on(t: &Transcript, bundle: Bundle, backend: &Backend) -> Outcom
                 break;
             }
         };
+        // What the bot says starts each line at the margin: indentation
+        // left in a script's template (a block scalar's spaces after a
+        // `{{/if}}`) shows on every screen and in the stored consent
+        // wording. (An answer's own later lines are indented with an
+        // ideographic space, which this leaves alone.)
+        for e in &turn.effects {
+            let (said, what) = match e {
+                Effect::Say(t) => (t.as_str(), "a message"),
+                Effect::Ask(p) => (p.text.as_str(), "a question"),
+                Effect::Consent(c) => (c.wording.as_str(), "the consent wording"),
+                _ => continue,
+            };
+            if let Some(l) = said.lines().find(|l| l.starts_with([' ', '\t'])) {
+                fail(
+                    &mut failures,
+                    line,
+                    format!("{what} has a line that starts with spaces: {l:?}"),
+                );
+            }
+        }
         let reply = render_effects(&turn.effects, turn.flow.lang);
         log.push_str(&reply);
         log.push('\n');
