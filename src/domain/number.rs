@@ -123,6 +123,10 @@ pub enum NumberError {
     OutOfRange { max: u64 },
     #[error("「{0}」 holds more than one number: give the one asked for")]
     Several(String),
+    /// A word right after the number that may scale it (「10 lakh」,
+    /// 「10 man yen」, 「10 Mrd」): refused rather than read as the bare number.
+    #[error("「{0}」 after the number is not understood: type the number in digits, e.g. 10,000,000 or 1,000万")]
+    UnknownWord(String),
 }
 
 /// Words before a number that only repeat the question (「資本金1000万円」,
@@ -258,6 +262,9 @@ pub fn parse_quantity_in_phrase(
     let Some((mut q, tail)) = found else {
         return first;
     };
+    if let Some(word) = scale_like_word(&number_from[..number_from.len() - tail.len()], tail) {
+        return Err(NumberError::UnknownWord(word));
+    }
     // A cut that leaves a unit behind changed the unit (「30円」 for a
     // headcount): that is the owner's unit, not noise.
     let tail_key = fold_for_match(tail);
@@ -308,6 +315,100 @@ pub fn parse_quantity_in_phrase(
         q.detail = Some(Box::new(notes.join("、").into_boxed_str()));
     }
     Ok(q)
+}
+
+/// Words that may follow a bare number without scaling it ("30 and
+/// growing", "45 full-time employees").
+const HARMLESS_WORDS: &[&str] = &[
+    "and",
+    "or",
+    "at",
+    "in",
+    "of",
+    "on",
+    "as",
+    "so",
+    "for",
+    "with",
+    "including",
+    "incl",
+    "plus",
+    "but",
+    "if",
+    "not",
+    "now",
+    "right",
+    "currently",
+    "today",
+    "this",
+    "these",
+    "give",
+    "more",
+    "total",
+    "altogether",
+    "overall",
+    "full",
+    "fulltime",
+    "part",
+    "parttime",
+    "regular",
+    "permanent",
+    "workers",
+    "members",
+    "staffs",
+    "heads",
+];
+
+/// Kana readings of the kanji scales (「10まん円」): the owner meant a scale
+/// the parser does not read.
+const KANA_SCALES: &[&str] = &["まん", "せん", "おく", "ちょう", "ひゃく"];
+
+/// After `parse_quantity_in_phrase` has read `prefix` as the number and left
+/// `tail`: the word in the tail that may be a scale, if there is one. A
+/// Latin word right after a bare number (「10 lakh」「10 man yen」「10
+/// millon」), a kana scale (「10まん」) or a cut inside a word (「10 Mrd」
+/// read as 「10 M」) could change the number by orders of magnitude, so it is
+/// refused rather than dropped.
+fn scale_like_word(prefix: &str, tail: &str) -> Option<String> {
+    let tail_word = |t: &str| -> String {
+        t.chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .collect::<String>()
+    };
+    // A cut inside a Latin word: fine only after a whole unit word
+    // ("30 staffs" is read as 30 staff).
+    let prefix_letters: String = {
+        let mut v: Vec<char> = prefix
+            .chars()
+            .rev()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .collect();
+        v.reverse();
+        v.into_iter().collect()
+    };
+    if !prefix_letters.is_empty() && tail.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        let is_unit = UNIT_GROUPS
+            .iter()
+            .flat_map(|g| g.iter())
+            .any(|u| fold_for_match(u) == fold_for_match(&prefix_letters));
+        return (!is_unit).then(|| format!("{prefix_letters}{}", tail_word(tail)));
+    }
+    // Only a bare number is at risk: after a unit the rest is a remark.
+    let bare = prefix.trim_end().chars().last().is_some_and(is_number_char);
+    if !bare {
+        return None;
+    }
+    let t = tail.trim_start().trim_start_matches(['-', '‐']);
+    let word = tail_word(t);
+    if !word.is_empty() {
+        let lower = word.to_ascii_lowercase();
+        return (!HARMLESS_WORDS.contains(&lower.as_str())).then_some(word);
+    }
+    let key = fold_for_match(t);
+    KANA_SCALES
+        .iter()
+        .find(|k| key.starts_with(*k))
+        .map(|_| t.chars().take_while(|c| !c.is_whitespace()).collect())
 }
 
 /// Splits 「10名（ドライバー8名）」 into 「10名」 and 「ドライバー8名」, and
@@ -433,6 +534,25 @@ pub fn parse_quantity(s: &str, expected_unit: Option<&str>) -> Result<Quantity, 
     if compact.is_empty() {
         return Err(NumberError::Empty);
     }
+    // The same text with ASCII letters in their typed case, byte for byte
+    // aligned with `compact`: "10M" is ten million, "10m" is not. Should
+    // lowercasing ever change a length, no case is known and M/B are not
+    // read as scales.
+    let cased: String = {
+        let mut out = String::with_capacity(compact.len());
+        for c in normalized.chars().filter(|c| !c.is_whitespace()) {
+            if c.is_ascii() {
+                out.push(c);
+            } else {
+                out.extend(c.to_lowercase());
+            }
+        }
+        if out.len() == compact.len() {
+            out
+        } else {
+            compact.clone()
+        }
+    };
 
     let (mut body, mut approx) = strip_markers(&compact);
     if let Some(rest) = body.strip_prefix(['-', '−', '▲', '△']).or_else(|| {
@@ -472,6 +592,31 @@ pub fn parse_quantity(s: &str, expected_unit: Option<&str>) -> Result<Quantity, 
     }
     let mut value = parse_number(digits).ok_or_else(|| NumberError::NotANumber(shown.clone()))?;
 
+    // English scales after Arabic digits: "10 million yen", "1.5bn", "300k".
+    let mut rest = rest;
+    let offset = rest.as_ptr() as usize - compact.as_ptr() as usize;
+    let rest_cased = cased.get(offset..).unwrap_or(rest);
+    if let Some((scale, len)) = english_scale(rest, rest_cased) {
+        let after = &rest[len..];
+        let unit_ahead = !typed_unit.is_empty();
+        // A unit the question takes is read as a unit ("10km" for km), and
+        // the scale only counts when nothing or a unit follows it ("10kg"
+        // is not ten thousand g).
+        if !unit_fits(rest, expected_unit, unit_ahead)
+            && (after.is_empty() || unit_fits(after, expected_unit, unit_ahead))
+        {
+            // 「1万 million」 mixes two ways of scaling: not guessed.
+            if !digits
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == ',' || c == '.')
+            {
+                return Err(NumberError::NotANumber(shown));
+            }
+            value *= scale;
+            rest = after;
+        }
+    }
+
     // "1年半", "3ヶ月半": a trailing 半 adds one half of the unit.
     let mut unit_text = rest;
     if let Some(stripped) = rest.strip_suffix('半') {
@@ -506,6 +651,52 @@ pub fn parse_quantity(s: &str, expected_unit: Option<&str>) -> Result<Quantity, 
         approx,
         detail: None,
     })
+}
+
+/// English scale words and abbreviations, longest first. The one-letter M
+/// and B count only in capitals (a lowercase m is metres or minutes).
+const ENGLISH_SCALES: &[(&str, f64)] = &[
+    ("thousands", 1e3),
+    ("thousand", 1e3),
+    ("millions", 1e6),
+    ("million", 1e6),
+    ("billions", 1e9),
+    ("billion", 1e9),
+    ("mn", 1e6),
+    ("bn", 1e9),
+    ("k", 1e3),
+    ("m", 1e6),
+    ("b", 1e9),
+];
+
+/// The English scale `rest` starts with, and its length in bytes. `lower`
+/// is lowercased; `cased` is the same text as typed.
+fn english_scale(lower: &str, cased: &str) -> Option<(f64, usize)> {
+    let &(word, scale) = ENGLISH_SCALES.iter().find(|(w, _)| lower.starts_with(w))?;
+    if word.len() == 1 && word != "k" && !cased.starts_with(&word.to_ascii_uppercase()) {
+        return None;
+    }
+    Some((scale, word.len()))
+}
+
+/// Whether `typed` reads as a unit here: one the question takes, or (with
+/// no unit asked) a known one. After a leading ¥ only a yen word fits.
+fn unit_fits(typed: &str, expected: Option<&str>, yen_sign: bool) -> bool {
+    if typed.is_empty() {
+        return false;
+    }
+    if yen_sign {
+        return unit_group("円").contains(&fold_for_match(typed).as_str());
+    }
+    match expected {
+        Some(_) => resolve_unit(typed, expected).is_ok(),
+        None => {
+            let key = fold_for_match(typed);
+            UNIT_GROUPS
+                .iter()
+                .any(|g| g.iter().any(|u| fold_for_match(u) == key))
+        }
+    }
 }
 
 /// Removes hedges and chat noise from both ends, reporting whether a hedge
@@ -1159,12 +1350,168 @@ mod tests {
     }
 
     #[test]
+    fn english_scales_multiply() {
+        // (typed, expected unit, value)
+        let cases: &[(&str, &str, f64)] = &[
+            ("10 million yen", "円", 10_000_000.0),
+            ("10 million", "円", 10_000_000.0),
+            ("10M yen", "円", 10_000_000.0),
+            ("10M", "円", 10_000_000.0),
+            ("10Myen", "円", 10_000_000.0),
+            ("1.5 million yen", "円", 1_500_000.0),
+            ("300 thousand yen", "円", 300_000.0),
+            ("1 billion yen", "円", 1_000_000_000.0),
+            ("10,000 thousand yen", "円", 10_000_000.0),
+            ("30,000千円", "円", 30_000_000.0),
+            ("10 Million Yen", "円", 10_000_000.0),
+            ("10 MILLION", "円", 10_000_000.0),
+            ("2 millions yen", "円", 2_000_000.0),
+            ("5 thousands", "円", 5_000.0),
+            ("3 billions", "円", 3_000_000_000.0),
+            ("1.5bn", "円", 1_500_000_000.0),
+            ("1.5BN yen", "円", 1_500_000_000.0),
+            ("2B", "円", 2_000_000_000.0),
+            ("20mn", "円", 20_000_000.0),
+            ("20 Mn JPY", "円", 20_000_000.0),
+            ("300k", "円", 300_000.0),
+            ("300K yen", "円", 300_000.0),
+            ("300k円", "円", 300_000.0),
+            ("¥10M", "円", 10_000_000.0),
+            ("¥300k", "円", 300_000.0),
+            ("about 10 million yen", "円", 10_000_000.0),
+            ("１０ million", "円", 10_000_000.0),
+            ("1.2k", "名", 1_200.0),
+            ("1.2k people", "名", 1_200.0),
+            ("2k employees", "名", 2_000.0),
+        ];
+        for &(s, unit, want) in cases {
+            assert_eq!(value(s, unit), want, "{s:?}");
+            let p =
+                parse_quantity_in_phrase(s, Some(unit)).unwrap_or_else(|e| panic!("{s:?}: {e}"));
+            assert_eq!(p.value, want, "{s:?} in a phrase");
+            assert_eq!(p.unit.as_deref(), Some(unit), "{s:?}");
+        }
+        assert!(q("about 10 million yen", Some("円")).approx);
+        assert_eq!(
+            q("10 million yen", Some("円")).display_en(),
+            "10,000,000 yen"
+        );
+        // In a phrase, with the question's words around it.
+        let p = |s: &str, u: &str| parse_quantity_in_phrase(s, Some(u)).unwrap().value;
+        assert_eq!(p("capital is 10 million yen", "円"), 10_000_000.0);
+        assert_eq!(p("we have 1.2k staff", "名"), 1_200.0);
+        assert_eq!(p("10 million yen in total", "円"), 10_000_000.0);
+        // Without an expected unit the scale is read and no unit is made up.
+        assert_eq!(q("10 million", None).value, 10_000_000.0);
+        assert_eq!(q("10 million", None).unit, None);
+        assert_eq!(q("300k yen", None).unit.as_deref(), Some("円"));
+        // Whole-number types.
+        assert_eq!(MoneyYen::parse("10 million yen").unwrap().get(), 10_000_000);
+        assert_eq!(MoneyYen::parse("1.5M").unwrap().get(), 1_500_000);
+        assert_eq!(EmployeeCount::parse("1.2k").unwrap().get(), 1_200);
+        assert_eq!(
+            EmployeeCount::parse("1.2345k"),
+            Err(NumberError::NotInteger("1.2345k".into()))
+        );
+    }
+
+    #[test]
+    fn english_scales_stay_out_of_units_and_words() {
+        // A lowercase m is not a million, and a unit the question takes
+        // is read as a unit.
+        assert_eq!(q("10m", None).unit.as_deref(), Some("m"));
+        assert_eq!(q("10m", None).value, 10.0);
+        assert_eq!(q("10m", Some("m")).value, 10.0);
+        assert_eq!(q("10km", Some("km")).value, 10.0);
+        assert_eq!(q("10kg", None).unit.as_deref(), Some("kg"));
+        assert_eq!(q("10kg", None).value, 10.0);
+        assert_eq!(q("10 MB", None).unit.as_deref(), Some("mb"));
+        assert_eq!(q("10 MB", None).value, 10.0);
+        assert_eq!(q("10 Mm", None).value, 10.0);
+        assert_eq!(q("5b", None).unit.as_deref(), Some("b"));
+        assert!(matches!(
+            parse_quantity("10kg", Some("円")),
+            Err(NumberError::WrongUnit { .. })
+        ));
+        // Two ways of scaling in one number are not guessed.
+        for s in ["1万 million", "3千k"] {
+            assert!(parse_quantity(s, Some("円")).is_err(), "{s:?}");
+        }
+        // Ranges with scales stay ranges.
+        for s in ["10-20 million", "1 to 2 million yen", "1M〜2M"] {
+            assert!(
+                matches!(parse_quantity(s, Some("円")), Err(NumberError::Range(_))),
+                "{s:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_scale_words_are_refused_not_dropped() {
+        // (typed, expected unit): none of these may become the bare number.
+        let cases: &[(&str, &str)] = &[
+            ("10 lakh", "円"),
+            ("10 lakh yen", "円"),
+            ("10 man yen", "円"),
+            ("10 man", "円"),
+            ("10 millon yen", "円"),
+            ("10 mil", "円"),
+            ("10 m yen", "円"),
+            ("10m yen", "円"),
+            ("5 crore", "円"),
+            ("2 grand", "円"),
+            ("10 Mrd", "円"),
+            ("10 Mio yen", "円"),
+            ("10 Mill", "円"),
+            ("10kg", "円"),
+            ("10まん円", "円"),
+            ("10マン円", "円"),
+            ("3おく円", "円"),
+            ("5せんえん", "円"),
+            ("capital is 10 lakh", "円"),
+            ("1.2 dozen", "名"),
+        ];
+        for &(s, unit) in cases {
+            let got = parse_quantity_in_phrase(s, Some(unit));
+            assert!(
+                matches!(
+                    got,
+                    Err(NumberError::UnknownWord(_)) | Err(NumberError::WrongUnit { .. })
+                ),
+                "{s:?} gave {got:?}"
+            );
+        }
+        assert_eq!(
+            parse_quantity_in_phrase("10 lakh yen", Some("円")),
+            Err(NumberError::UnknownWord("lakh".into()))
+        );
+        assert_eq!(
+            parse_quantity_in_phrase("10 Mrd", Some("円")),
+            Err(NumberError::UnknownWord("Mrd".into()))
+        );
+        assert_eq!(
+            NumberError::UnknownWord("lakh".into()).to_string(),
+            "「lakh」 after the number is not understood: type the number in digits, e.g. 10,000,000 or 1,000万"
+        );
+        // Remarks after a number, or after its unit, are still fine.
+        let p = |s: &str, u: &str| parse_quantity_in_phrase(s, Some(u)).unwrap().value;
+        assert_eq!(p("30 and growing", "名"), 30.0);
+        assert_eq!(p("45 full-time employees", "名"), 45.0);
+        assert_eq!(p("30 people, mostly part-time", "名"), 30.0);
+        assert_eq!(p("30 staffs", "名"), 30.0);
+        assert_eq!(p("30 or so", "名"), 30.0);
+        assert_eq!(p("20人でやっています", "名"), 20.0);
+    }
+
+    #[test]
     fn hostile_input_does_not_panic() {
         for s in crate::domain::tests_support::hostile_inputs() {
             let _ = parse_quantity(&s, None);
             let _ = parse_quantity(&s, Some("名"));
             let _ = EmployeeCount::parse(&s);
             let _ = MoneyYen::parse(&s);
+            let _ = parse_quantity_in_phrase(&s, Some("円"));
+            let _ = parse_quantity_in_phrase(&s, None);
         }
     }
 }

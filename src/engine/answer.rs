@@ -834,6 +834,12 @@ fn number_error(
             format!("単位は「{u}」でお答えください（{ex}）。")
         }
         (Lang::En, NumberError::WrongUnit { .. }) => format!("Please answer in {u} ({ex})."),
+        (Lang::Ja, NumberError::UnknownWord(w)) => {
+            format!("「{w}」を数として読み取れませんでした。数字でお答えください（{ex}）。")
+        }
+        (Lang::En, NumberError::UnknownWord(w)) => format!(
+            "\"{w}\" after the number could not be read: please write the number in digits ({ex})."
+        ),
         (Lang::Ja, NumberError::NotInteger(_)) => format!("整数でお答えください（{ex}）。"),
         (Lang::En, NumberError::NotInteger(_)) => format!("Please give a whole number ({ex})."),
         (Lang::Ja, _) => format!("数が読み取れませんでした。数字でお答えください（{ex}）。"),
