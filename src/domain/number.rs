@@ -214,12 +214,9 @@ pub fn parse_quantity_in_phrase(
 ) -> Result<Quantity, NumberError> {
     let n = normalize_input(s);
     let shown = excerpt(&n);
-    // 「十数名」「数百万円」 name a span, not a number: ask for one.
-    if n.contains(['十', '百', '千', '万'])
-        && ["十数", "数十", "数百", "数千", "数万", "百数", "千数"]
-            .iter()
-            .any(|w| n.contains(w))
-    {
+    // 「十数名」「20数名」「数百万円」「数名」 name a span, not a number: ask
+    // for one. A detail may hold one (「10名（うち数名はパート）」).
+    if names_a_span(&split_detail(&n).0) {
         return Err(NumberError::Range(shown));
     }
     let first = parse_quantity(s, expected_unit);
@@ -263,6 +260,10 @@ pub fn parse_quantity_in_phrase(
         return first;
     };
     if let Some(word) = scale_like_word(&number_from[..number_from.len() - tail.len()], tail) {
+        // 「20-something」「30-odd」 are spans like 「20数名」.
+        if ["something", "odd"].contains(&word.to_ascii_lowercase().as_str()) {
+            return Err(NumberError::Range(shown));
+        }
         return Err(NumberError::UnknownWord(word));
     }
     // A cut that leaves a unit behind changed the unit (「30円」 for a
@@ -315,6 +316,27 @@ pub fn parse_quantity_in_phrase(
         q.detail = Some(Box::new(notes.join("、").into_boxed_str()));
     }
     Ok(q)
+}
+
+/// Whether the text names a span rather than a number: 数 next to a numeral
+/// (「十数名」「20数名」「30数人」「数十名」「100数十名」「数百万円」) or
+/// before a counter (「数名」「数人」). 数 after a word and before digits is
+/// part of the word (「従業員数30名」) and does not count.
+fn names_a_span(n: &str) -> bool {
+    let chars: Vec<char> = n.chars().collect();
+    chars.iter().enumerate().any(|(i, &c)| {
+        if c != '数' {
+            return false;
+        }
+        let before = i.checked_sub(1).map(|j| chars[j]);
+        let after = chars.get(i + 1).copied();
+        before.is_some_and(is_number_char)
+            || after.is_some_and(|a| {
+                small_multiplier(a).is_some()
+                    || big_multiplier(a).is_some()
+                    || matches!(a, '名' | '人')
+            })
+    })
 }
 
 /// Words that may follow a bare number without scaling it ("30 and
@@ -1501,6 +1523,43 @@ mod tests {
         assert_eq!(p("30 staffs", "名"), 30.0);
         assert_eq!(p("30 or so", "名"), 30.0);
         assert_eq!(p("20人でやっています", "名"), 20.0);
+    }
+
+    #[test]
+    fn spans_with_su_are_not_one_number() {
+        for (s, unit) in [
+            ("20数名", "名"),
+            ("30数人", "名"),
+            ("20数人くらい", "名"),
+            ("十数名", "名"),
+            ("数十名", "名"),
+            ("100数十名", "名"),
+            ("百数十人", "名"),
+            ("数名", "名"),
+            ("数人", "名"),
+            ("社員は20数名です", "名"),
+            ("従業員数十名", "名"),
+            ("20-something", "名"),
+            ("30-odd people", "名"),
+            ("数百万円", "円"),
+            ("数千万円", "円"),
+            ("1千数百万円", "円"),
+            ("資本金は数億円", "円"),
+            ("300数十万円", "円"),
+        ] {
+            let got = parse_quantity_in_phrase(s, Some(unit));
+            assert!(
+                matches!(got, Err(NumberError::Range(_))),
+                "{s:?} gave {got:?}"
+            );
+        }
+        // 数 as part of a word before the number is not a span.
+        let p = |s: &str| parse_quantity_in_phrase(s, Some("名")).unwrap().value;
+        assert_eq!(p("従業員数30名"), 30.0);
+        assert_eq!(p("人数は25名"), 25.0);
+        // A span in the detail leaves the answer alone.
+        let q = parse_quantity_in_phrase("10名（うち数名はパート）", Some("名")).unwrap();
+        assert_eq!(q.to_string(), "10名（数名はパート）");
     }
 
     #[test]
