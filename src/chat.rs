@@ -11,6 +11,7 @@ use crate::escape;
 use crate::runner::{RunError, Runner, Turn};
 use crate::script::{Command, Lang};
 use crate::store::Store;
+use anyhow::Context;
 use std::io::Write;
 use std::path::PathBuf;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt};
@@ -461,6 +462,19 @@ async fn converse<R: AsyncBufRead + Unpin, W: Write>(
             writeln!(out, "\n{}", indent(reply))?;
             continue;
         };
+        if crate::privacy::is_forget_request(&line) {
+            if forget(runner, opts, &mut input, out, lang).await? {
+                return Ok(());
+            }
+            // Kept: the question the owner was on is shown again.
+            let turn = runner
+                .handle(&opts.user, Input::Resume, Some(opts.lang))
+                .await?;
+            if show(runner, opts, &turn, out).await? {
+                return Ok(());
+            }
+            continue;
+        }
         let turn = match runner
             .handle(&opts.user, Input::Text(line), Some(opts.lang))
             .await
@@ -477,6 +491,77 @@ async fn converse<R: AsyncBufRead + Unpin, W: Write>(
             return Ok(());
         }
     }
+}
+
+/// 「データ削除」 typed in the chat: the owner's data is deleted as on
+/// Discord and Slack, after the same question (the wording is
+/// [`crate::privacy::forget_texts`]), and the inbox copies of their cases
+/// become tombstones as `madoguchi forget` makes them. Returns true when
+/// the data was deleted (the chat then ends: there is nothing left to
+/// continue).
+async fn forget<R: AsyncBufRead + Unpin, W: Write>(
+    runner: &Runner,
+    opts: &ChatOptions,
+    input: &mut R,
+    out: &mut W,
+    lang: Lang,
+) -> anyhow::Result<bool> {
+    use crate::privacy::forget_texts;
+    let yes = forget_texts::yes_label(lang);
+    let no = forget_texts::no_label(lang);
+    writeln!(
+        out,
+        "\n{}",
+        indent(&format!(
+            "{}\n  1) {yes}\n  2) {no}",
+            forget_texts::confirm(lang)
+        ))
+    )?;
+    write!(out, "\n> ")?;
+    out.flush()?;
+    let agreed = match read_line(input).await? {
+        Some(Line::Text(t)) => {
+            let t = crate::domain::text::fold_for_match(&t);
+            ["1", "はい", "yes", "y", "delete"]
+                .iter()
+                .chain([yes.as_str()].iter())
+                .any(|w| crate::domain::text::fold_for_match(w) == t)
+        }
+        _ => false,
+    };
+    if !agreed {
+        writeln!(out, "\n{}", indent(&forget_texts::kept(lang)))?;
+        return Ok(false);
+    }
+    let store = runner.store();
+    let mut deliveries = Vec::new();
+    for c in store.cases_of_user(&opts.user).await? {
+        deliveries.extend(store.deliveries(c.id).await?);
+    }
+    let r = store
+        .forget_user(&opts.user, runner.clock().now())
+        .await
+        .context("your data could not be deleted; nothing was changed, try again")?;
+    runner.forget_cached(&opts.user);
+    let files = crate::delivery::tombstone_local(&opts.inbox, &deliveries).with_context(|| {
+        format!(
+            "the data was deleted from the database, but a copy in the inbox {} could not be replaced: fix the folder's permissions and run `madoguchi forget --user {} --yes`",
+            opts.inbox.display(),
+            opts.user
+        )
+    })?;
+    let done = match lang {
+        Lang::Ja => format!(
+            "削除しました：相談 {} 件、回答 {} 件、案件の内容 {} 件（受信箱のファイル {} 件も削除済みの表示に置き換えました）。\n個人情報保護法により、同意と第三者提供の記録 {} 件（送付先・日時・共有した項目。回答の内容は含みません）は3年間保管します。",
+            r.sessions, r.answers, r.cases, files, r.consent_records_kept
+        ),
+        Lang::En => format!(
+            "Deleted: {} consultation(s), {} answer(s), the contents of {} case(s) ({} inbox file(s) replaced by a deletion notice).\nAs Japan's privacy law (APPI) requires, {} record(s) of your consent and of hand-overs to third parties (recipient, date, items shared; not your answers) are kept for three years.",
+            r.sessions, r.answers, r.cases, files, r.consent_records_kept
+        ),
+    };
+    writeln!(out, "\n{}", indent(&done))?;
+    Ok(true)
 }
 
 /// Prints a turn; returns true when the consultation has ended.

@@ -43,6 +43,30 @@ pub async fn export(store: &dyn Store, user: &UserKey) -> Result<Export, StoreEr
     })
 }
 
+/// Typed words that ask to delete the owner's data when they are the whole
+/// message (Slack's DM and the terminal chat; Discord has `/forget`).
+const FORGET_WORDS: [&str; 10] = [
+    "/forget",
+    "forget",
+    "forget me",
+    "delete my data",
+    "データ削除",
+    "データを削除",
+    "データを削除して",
+    "削除",
+    "削除して",
+    "削除したい",
+];
+
+/// Whether a message asks to delete the owner's data (the whole message,
+/// as the engine matches its command words: case, width and spaces folded).
+pub fn is_forget_request(text: &str) -> bool {
+    let t = crate::domain::text::fold_for_match(text);
+    FORGET_WORDS
+        .iter()
+        .any(|w| crate::domain::text::fold_for_match(w) == t)
+}
+
 /// What an owner reads when they ask a chat platform's bot to forget them
 /// (`/forget` on Discord and Slack, or the typed words on Slack): the same
 /// wording on every platform, Japanese first in the Japanese script.

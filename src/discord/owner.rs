@@ -101,6 +101,18 @@ impl Bot {
     }
 
     async fn dm_inner(&self, msg: &Message, key: &UserKey) -> Result<(), BotError> {
+        // The owner's own words for `/forget` are not an answer: they get
+        // the same confirmation in the DM (nothing is deleted without it).
+        if crate::privacy::is_forget_request(&msg.content) {
+            let lang = self.lang_for(key, None, None).await;
+            let user = msg.author.id;
+            let body = json!({
+                "content": forget_texts::confirm(lang),
+                "components": forget_buttons(user, lang),
+            });
+            self.send(msg.channel_id, body).await?;
+            return Ok(());
+        }
         let open = self.runner.has_open_session(key).await?;
         if !open {
             self.retell_unshown_ending(msg.author.id, key).await?;
@@ -911,10 +923,7 @@ impl Bot {
             "data": {
                 "content": content,
                 "flags": EPHEMERAL,
-                "components": [render::row(vec![
-                    render::button(&format!("g:y:{user}"), &forget_texts::yes_label(lang), render::STYLE_DANGER),
-                    render::button(&format!("g:n:{user}"), &forget_texts::no_label(lang), render::STYLE_SECONDARY),
-                ])],
+                "components": forget_buttons(user, lang),
             }
         });
         if let Err(e) = self.respond(cmd.id, &cmd.token, body).await {
@@ -1056,4 +1065,21 @@ impl Bot {
         }
         failed
     }
+}
+
+/// The two buttons under the question `/forget` (or the owner's own words
+/// for it) asks; a press is honoured only for the owner they were shown to.
+fn forget_buttons(user: UserId, lang: Lang) -> Value {
+    json!([render::row(vec![
+        render::button(
+            &format!("g:y:{user}"),
+            &forget_texts::yes_label(lang),
+            render::STYLE_DANGER
+        ),
+        render::button(
+            &format!("g:n:{user}"),
+            &forget_texts::no_label(lang),
+            render::STYLE_SECONDARY
+        ),
+    ])])
 }

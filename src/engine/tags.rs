@@ -98,7 +98,10 @@ mod tests {
         let hiring = Regex::new("採用|人手|(?i:hiring)").unwrap();
         assert!(!tag_matches(&hiring, "人手不足ではないが、売上が伸びない"));
         assert!(tag_matches(&hiring, "人手不足で困っている"));
-        assert!(!tag_matches(&hiring, "We are not hiring; we want a website"));
+        assert!(!tag_matches(
+            &hiring,
+            "We are not hiring; we want a website"
+        ));
         assert!(tag_matches(&hiring, "We are hiring but nobody applies"));
         assert!(!tag_matches(&hiring, "We're not hiring this year"));
         // Not being able to is the problem itself.

@@ -347,15 +347,15 @@ pub struct Messages {
 pub const MESSAGE_DEFAULTS: &[(&str, &str, &str)] = &[
     (
         "help",
-        "いつでも次の言葉が使えます：「戻る」ひとつ前の質問へ／「回答確認」これまでの回答を表示／「最初から」やり直す／「中止」相談をやめる／「スキップ」任意の質問をとばす。選択肢は番号でも答えられます。",
-        "You can type these at any time: \"back\" (previous question), \"answers\" (show your answers so far), \"restart\" (start over), \"cancel\" (stop the consultation), \"skip\" (skip an optional question). You can answer a choice by its number.",
+        "いつでも次の言葉が使えます：「戻る」ひとつ前の質問へ／「回答確認」これまでの回答を表示／「最初から」やり直す／「中止」相談をやめる／「スキップ」任意の質問をとばす／「データ削除」ご回答を削除する。選択肢は番号でも答えられます。",
+        "You can type these at any time: \"back\" (previous question), \"answers\" (show your answers so far), \"restart\" (start over), \"cancel\" (stop the consultation), \"skip\" (skip an optional question), \"delete my data\" (delete your answers). You can answer a choice by its number.",
     ),
     ("back_unavailable", "これより前の質問はありません。", "There is no earlier question."),
     ("restarted", "最初からやり直します。これまでの回答は使いません。", "Starting over. Your earlier answers will not be used."),
     (
         "cancelled",
-        "相談を中止しました。ご回答はどこにも送っていません。データの削除を希望される場合は「削除」の手続きをご案内します。再開するときは「最初から」と入力してください。",
-        "The consultation is cancelled. Nothing was sent to anyone. You can ask us to delete your data. Type \"restart\" to begin again.",
+        "相談を中止しました。ご回答はどこにも送っていません。ご回答を削除するには「データ削除」と入力してください。再開するときは「最初から」と入力してください。",
+        "The consultation is cancelled. Nothing was sent to anyone. To delete your answers, type \"delete my data\". Type \"restart\" to begin again.",
     ),
     ("answers_header", "これまでの回答：", "Your answers so far:"),
     ("answers_empty", "まだ回答はありません。", "No answers yet."),

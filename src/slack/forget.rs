@@ -17,29 +17,16 @@ use super::Api;
 use super::{user_key, ApiFail, Bot};
 use crate::desk::DeskTexts;
 use crate::desk::{Arg, Text};
-use crate::domain::text::fold_for_match;
 use crate::privacy::forget_texts;
 use crate::script::Lang;
 use crate::store::{CasePost, ForgetReport};
 use serde_json::json;
 use std::collections::HashSet;
 
-/// Typed words that mean `/forget` when they are the whole message.
-const WORDS: [&str; 7] = [
-    "/forget",
-    "forget",
-    "forget me",
-    "delete my data",
-    "データ削除",
-    "データを削除",
-    "データを削除して",
-];
-
-/// Whether a DM asks to delete the owner's data (the whole message, as
-/// the engine matches its command words: case, width and spaces folded).
+/// Whether a DM asks to delete the owner's data (see
+/// [`crate::privacy::is_forget_request`]).
 pub(crate) fn is_forget_request(text: &str) -> bool {
-    let t = fold_for_match(text);
-    WORDS.iter().any(|w| fold_for_match(w) == t)
+    crate::privacy::is_forget_request(text)
 }
 
 /// The id of a confirmation button: `g:{y|n}:{user}`, so a press is

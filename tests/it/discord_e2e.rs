@@ -1743,6 +1743,43 @@ async fn forget_deletes_the_rest_of_a_long_case_sheet_from_the_threads() {
     h.finish().await;
 }
 
+/// The owner types 「データ削除」 in the DM instead of running `/forget`:
+/// the same question comes, in the DM, and nothing is deleted until they
+/// confirm; the words are not taken as an answer or relayed to staff.
+#[tokio::test]
+async fn forget_by_typed_words_asks_in_the_dm_then_deletes() {
+    let mut h = Harness::new().await;
+    h.consult("株式会社タイプドフォーゲット").await;
+    let post = id_of(&h.case_post(PRO_CHANNEL).await);
+    let dm = h.dm();
+    h.discord.user_sends_dm(OWNER, "データ削除").await;
+    let ask = h.posted(dm, "3年間保管").await.response.unwrap();
+    assert!(
+        component_of(&ask, &format!("g:y:{OWNER}"))["custom_id"].is_string(),
+        "{ask}"
+    );
+    let owner = h.owner();
+    assert_eq!(
+        h.store.cases_of_user(&owner).await.unwrap().len(),
+        1,
+        "nothing deleted before the press"
+    );
+    assert!(
+        !h.discord
+            .calls()
+            .iter()
+            .any(|c| is_post(c, post) && content_has(c, "データ削除")),
+        "the words are not relayed to the hub"
+    );
+    h.discord
+        .user_presses_button(dm, id_of(&ask), OWNER, None, &format!("g:y:{OWNER}"), "ja")
+        .await;
+    h.original_edited("削除しました").await;
+    assert!(h.store.sessions_of_user(&owner).await.unwrap().is_empty());
+    assert!(h.store.cases_of_user(&owner).await.unwrap().is_empty());
+    h.finish().await;
+}
+
 #[tokio::test]
 async fn forget_deletes_the_owners_data_and_keeps_the_consent_record() {
     let mut h = Harness::new().await;

@@ -235,3 +235,48 @@ async fn forget_leaves_no_value_in_the_database_the_wal_or_the_inbox() {
     // What the law needs stays: the consent records.
     assert!(!other.consents(&user).await.unwrap().is_empty());
 }
+
+/// 「データ削除」 typed in the terminal chat deletes as `madoguchi forget`
+/// does, after the same question: first kept on 「やめる」 (the question
+/// the owner was on comes back), then deleted on 「削除する」, with the
+/// inbox copies replaced and no value left in the inbox.
+#[test]
+fn typed_in_the_chat_forget_asks_then_deletes_and_tombstones_the_inbox() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let inbox = dir.path().join("inbox");
+    let text = chat(&db, &inbox, &answers());
+    assert!(
+        text.contains(COMPANY),
+        "the consultation did not run:\n{text}"
+    );
+    assert!(
+        !leaks(&files(&inbox)).is_empty(),
+        "the inbox holds the case"
+    );
+
+    // Started again: the words are not an answer to the first question.
+    let kept = chat(&db, &inbox, "データ削除\nやめる\n");
+    assert!(kept.contains("3年間保管"), "{kept}");
+    assert!(kept.contains("削除は取りやめました"), "{kept}");
+    assert!(
+        kept.contains("この内容で進めてよろしいですか"),
+        "the question comes back:\n{kept}"
+    );
+    assert!(
+        !leaks(&files(&inbox)).is_empty(),
+        "nothing deleted on やめる"
+    );
+
+    // The consultation left open by the run before is continued first.
+    let gone = chat(&db, &inbox, "1\nデータ削除\n削除する\n");
+    assert!(gone.contains("削除しました"), "{gone}");
+    assert_eq!(leaks(&files(&inbox)), Vec::<String>::new());
+    let out = bin()
+        .args(["my-data", "--user", "terminal:local", "--db"])
+        .arg(&db)
+        .output()
+        .unwrap();
+    let export: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(export["sessions"], serde_json::json!([]), "{export}");
+}
