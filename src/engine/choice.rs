@@ -564,6 +564,47 @@ pub(crate) fn is_dont_know(raw: &str) -> bool {
         || w.contains("unsure")
 }
 
+/// Whether the owner says they have none, or do not know (「なし」「特に
+/// なし」「個人事業なのでなし」「わからない」「no」): for an optional
+/// question, that is the skip its wording offers (「わからなければ「スキッ
+/// プ」」), said in their own words. An answer with digits in it is never
+/// taken for one, and neither is a long one.
+pub(crate) fn says_none(raw: &str) -> bool {
+    const NONE: &[&str] = &[
+        "なし",
+        "無し",
+        "ない",
+        "無い",
+        "ありません",
+        "ございません",
+        "特になし",
+        "とくになし",
+        "特にない",
+        "持っていない",
+        "もっていない",
+        "やっていない",
+        "none",
+        "no",
+        "nothing",
+        "n/a",
+        "na",
+        "nope",
+        "not applicable",
+        "don't have",
+        "do not have",
+    ];
+    let w = strip_fillers(&fold_keep_spaces(raw));
+    if w.is_empty() || w.chars().count() > 20 || w.chars().any(|c| c.is_ascii_digit()) {
+        return false;
+    }
+    is_dont_know(raw)
+        || NONE.iter().any(|n| {
+            w == *n
+                || (!n.is_ascii() && w.ends_with(n))
+                || (n.is_ascii() && w.ends_with(&format!(" {n}")))
+        })
+}
+
 /// Compiles the choice patterns now (see [`super::warm_up`]).
 pub(crate) fn warm_up() {
     for re in [&NEG_AFTER, &HARD_AFTER, &NEG_BEFORE, &NUMBERS_ONLY, &DIGITS] {
@@ -623,6 +664,34 @@ mod tests {
         assert_eq!(r.unknown, vec!["インターン"]);
         let r = read(&styles(), "副業とインターン");
         assert_eq!(r.unknown, vec!["インターン"]);
+    }
+
+    #[test]
+    fn none_in_the_owners_words() {
+        for none in [
+            "なし",
+            "特になし",
+            "ないです",
+            "個人事業なのでなし",
+            "わからない",
+            "不明です",
+            "no",
+            "None",
+            "N/A",
+            "I don't know",
+        ] {
+            assert!(says_none(none), "{none}");
+        }
+        for some in [
+            "090-1234-5678",
+            "1000万円",
+            "なし 03-1234-5678",
+            "nothing like 10 million yen and more than that",
+            "ナシ農園",
+            "Nora",
+        ] {
+            assert!(!says_none(some), "{some}");
+        }
     }
 
     #[test]

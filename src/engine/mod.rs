@@ -1066,6 +1066,25 @@ impl Stepper<'_> {
                     self.record(ix, v, raw.to_string());
                     self.leave(ix);
                 }
+                // An optional question that wants a value of a kind (a
+                // number, an e-mail address, a phone number, a date) and
+                // gets 「なし」 or 「わからない」 instead: the owner is
+                // skipping it in their own words.
+                Understood::Reask(_)
+                    if q.optional
+                        && matches!(
+                            q.ty,
+                            AnswerType::Number { .. }
+                                | AnswerType::Email
+                                | AnswerType::Phone
+                                | AnswerType::Date
+                        )
+                        && choice::says_none(raw) =>
+                {
+                    self.say(self.msg("skipped"));
+                    self.record(ix, AnswerValue::Skipped, raw.to_string());
+                    self.leave(ix);
+                }
                 Understood::Reask(reason) => self.retry(ix, reason),
             },
             _ => {}
