@@ -282,6 +282,16 @@ pub enum PlaceError {
     },
     #[error("「{0}」 is not a prefecture or municipality we know: type the prefecture, e.g. 兵庫県, or the city, e.g. 綾部市")]
     Unknown(String),
+    /// A part of a prefecture that is not a municipality (京都府北部,
+    /// 能登, 但馬): the prefecture is certain, the municipality is not, and
+    /// a hub's area may depend on it. Reading it as the prefecture alone
+    /// would drop what the owner said; reading 能登 as 能登町 would invent
+    /// a town.
+    #[error("「{part}」 is a part of {}, not a municipality: type the city, town or village, or the prefecture alone", .prefecture.name_en())]
+    PartOf {
+        prefecture: Prefecture,
+        part: String,
+    },
     #[error("〒{0} is not a postal code in Japan Post's list: check the number or type the city")]
     UnknownPostalCode(String),
 }
@@ -354,6 +364,9 @@ impl Place {
         // The stored form reads back exactly.
         if let Some(p) = Self::from_qualified(&key) {
             return Ok(p);
+        }
+        if let Some((prefecture, part)) = part_of_prefecture(&key) {
+            return Err(PlaceError::PartOf { prefecture, part });
         }
         // A prefecture alone keeps the prefecture parser's forms.
         match Prefecture::parse(&key) {
@@ -436,6 +449,70 @@ fn postal_code(key: &str) -> Option<u32> {
 }
 
 /// Drops polite endings and punctuation that owners add in chat.
+/// Well-known parts of a prefecture that no municipality is named after
+/// (a name that is also a municipality's, like 加賀 or 丹波, reads as the
+/// municipality). 能登 is here although 能登町 exists: said alone it
+/// means the peninsula far more often than the town.
+const PARTS: &[(&str, &str)] = &[
+    ("石川県", "能登"),
+    ("石川県", "奥能登"),
+    ("石川県", "口能登"),
+    ("京都府", "丹後"),
+    ("京都府", "中丹"),
+    ("京都府", "山城"),
+    ("兵庫県", "但馬"),
+    ("兵庫県", "阪神"),
+    ("兵庫県", "東播磨"),
+    ("兵庫県", "西播磨"),
+];
+
+/// Compass parts, after a prefecture's name (京都府北部, 兵庫の南部).
+const COMPASS: &[&str] = &[
+    "北部", "南部", "東部", "西部", "中部", "北", "南", "東", "西",
+];
+
+/// Words after a part that only say it is one (能登地方, 丹後地域).
+const PART_ENDINGS: &[&str] = &["地方", "地域", "エリア", "方面", "のほう", "の方"];
+
+/// The prefecture and the part of it `key` names, if it names a part and
+/// not a municipality: a prefecture followed by a compass part, or one of
+/// [`PARTS`] with or without its prefecture.
+fn part_of_prefecture(key: &str) -> Option<(Prefecture, String)> {
+    let trim = |s: &str| -> String {
+        let mut t = s.strip_prefix('の').unwrap_or(s);
+        for e in PART_ENDINGS {
+            if let Some(r) = t.strip_suffix(e) {
+                t = r;
+                break;
+            }
+        }
+        t.to_string()
+    };
+    for p in Prefecture::ALL {
+        for prefix in [p.name_ja(), p.short_ja()] {
+            let Some(rest) = key.strip_prefix(prefix) else {
+                continue;
+            };
+            let rest = trim(rest);
+            if rest.is_empty() {
+                continue;
+            }
+            if COMPASS.contains(&rest.as_str())
+                || PARTS
+                    .iter()
+                    .any(|(q, part)| *q == p.name_ja() && *part == rest)
+            {
+                return Some((p, format!("{}{rest}", p.name_ja())));
+            }
+        }
+    }
+    let alone = trim(key);
+    PARTS
+        .iter()
+        .find(|(_, part)| *part == alone)
+        .and_then(|(q, part)| Some((Prefecture::parse(q).ok()?, part.to_string())))
+}
+
 fn strip_chat_noise(s: &str) -> &str {
     let mut s = s.trim_end_matches(['。', '.', '!', '?', '、', ',']);
     for ending in ["にあります", "になります", "です", "だよ", "にある"] {
@@ -579,6 +656,41 @@ mod tests {
         for (input, want) in cases {
             let got = Place::parse(input).unwrap_or_else(|e| panic!("{input}: {e}"));
             assert_eq!(got.name_ja(), want, "{input}");
+        }
+    }
+
+    #[test]
+    fn parts_of_a_prefecture_are_not_read_as_a_town_or_dropped() {
+        for (said, pref, part) in [
+            ("京都府北部", "京都府", "京都府北部"),
+            ("京都の北部", "京都府", "京都府北部"),
+            ("能登", "石川県", "能登"),
+            ("能登地方", "石川県", "能登"),
+            ("石川県の能登", "石川県", "石川県能登"),
+            ("奥能登", "石川県", "奥能登"),
+            ("丹後", "京都府", "丹後"),
+            ("但馬", "兵庫県", "但馬"),
+            ("兵庫県南部", "兵庫県", "兵庫県南部"),
+        ] {
+            match Place::parse(said) {
+                Err(PlaceError::PartOf {
+                    prefecture,
+                    part: p,
+                }) => {
+                    assert_eq!((prefecture.name_ja(), p.as_str()), (pref, part), "{said}")
+                }
+                other => panic!("{said}: {other:?}"),
+            }
+        }
+        // Towns and cities named like a part stay themselves.
+        for (said, name) in [
+            ("能登町", "石川県能登町"),
+            ("中能登町", "石川県中能登町"),
+            ("加賀", "石川県加賀市"),
+            ("京丹後市", "京都府京丹後市"),
+            ("京都府", "京都府"),
+        ] {
+            assert_eq!(Place::parse(said).unwrap().name_ja(), name, "{said}");
         }
     }
 

@@ -167,6 +167,22 @@ pub fn understand(
             _ => {}
         }
     }
+    if let AnswerType::Prefecture = ty {
+        // A part of a prefecture: the prefecture is kept (it is what is
+        // recorded if the owner cannot say more), and the municipality is
+        // asked for, since a hub's area may depend on it.
+        if let Err(PlaceError::PartOf { prefecture, part }) = Place::parse(raw) {
+            let pref = prefecture.name_ja();
+            let ask = match flow.lang {
+                Lang::Ja => format!("「{part}」ですね。市区町村名を教えてください（支援機関の担当地域が市区町村で決まることがあります）。市区町村を伝えない場合は「{pref}」とお送りください。"),
+                Lang::En => format!("\"{part}\", thank you. Which city, town or village? (Some hubs cover only part of a prefecture.) To leave it at the prefecture, type \"{}\".", prefecture.name_en()),
+            };
+            return Understood::Partial {
+                kept: AnswerValue::Prefecture(prefecture.into()),
+                ask,
+            };
+        }
+    }
     match parse_whole(flow, ty, raw, picked, today) {
         Ok(v) => Understood::Value(v),
         Err(s) => Understood::Reask(s),
