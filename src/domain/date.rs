@@ -120,6 +120,12 @@ pub enum When {
     Period(Period),
 }
 
+/// A numbered fiscal year: 「令和9年度」「R9年度」 (the era's year in group
+/// 2), 「2027年度」 (3), 「FY2027」「fy 2027」 (4).
+static RE_FISCAL_YEAR: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?:(令和|r)(\d{1,2})|(?:^|[^\d])(\d{4}))年度|fy\s?(\d{4})").expect("valid regex")
+});
+
 static RE_SEASON: LazyLock<Regex> = LazyLock::new(|| {
     regex(
         r"(?:(今年|ことし|本年|来年|らいねん|再来年|this|next)(?:の| )?)?(春|夏|秋|冬|spring|summer|autumn|fall|winter)",
@@ -215,6 +221,17 @@ pub fn parse_when(s: &str, today: NaiveDate) -> Result<When, DateError> {
     let fy = if today.month() >= 4 { y } else { y - 1 };
     let next_year = spaced.contains("next year") || key.contains("来年") && !key.contains("来年度");
 
+    // A fiscal year named by its number (「令和9年度」「2027年度中」「FY2027」)
+    // runs April to March; checked before the words below, which
+    // 「2027年度中」 also contains.
+    if let Some(c) = RE_FISCAL_YEAR.captures(&key) {
+        let number = |i: usize| c.get(i).and_then(|m| m.as_str().parse::<i32>().ok());
+        // 令和1年 is 2019.
+        let year = number(2).map(|n| 2018 + n).or(number(3)).or(number(4));
+        if let Some(year) = year.filter(|y| (MIN_YEAR..MAX_YEAR).contains(y)) {
+            return period(PeriodKind::Range, ym(year, 4), ym(year + 1, 3));
+        }
+    }
     // Fiscal years first: 「来年度」 contains 「来年」.
     if has(&["来年度", "来期", "next fiscal year", "next financial year"]) {
         return period(PeriodKind::Range, ym(fy + 1, 4), ym(fy + 2, 3));
@@ -384,7 +401,13 @@ pub fn parse_when(s: &str, today: NaiveDate) -> Result<When, DateError> {
     if has(OPEN_WORDS) {
         return period(PeriodKind::Open, None, None);
     }
-    parse_date(s, today).map(When::Date)
+    match parse_date(s, today) {
+        Ok(d) => Ok(When::Date(d)),
+        // 「来年」 among words the date reader does not know (「できれば
+        // 来年」): next year, as 「来年」 alone reads.
+        Err(_) if next_year => parse_date("来年", today).map(When::Date),
+        Err(e) => Err(e),
+    }
 }
 
 /// Errors from `parse_date`.
@@ -1035,6 +1058,21 @@ mod tests {
         assert_eq!(period("今年度中"), r(d(2026, 11, 1), d(2027, 3, 1)));
         assert_eq!(period("年度内に"), r(d(2026, 11, 1), d(2027, 3, 1)));
         assert_eq!(period("来年度"), r(d(2027, 4, 1), d(2028, 3, 1)));
+        assert_eq!(
+            parse_when("できれば来年", today()).unwrap(),
+            parse_when("来年", today()).unwrap()
+        );
+        for fy2027 in [
+            "令和9年度",
+            "令和９年度中",
+            "R9年度",
+            "2027年度",
+            "２０２７年度中に",
+            "FY2027",
+            "令和九年度",
+        ] {
+            assert_eq!(period(fy2027), r(d(2027, 4, 1), d(2028, 3, 1)), "{fy2027}");
+        }
         assert_eq!(period("来年度から"), r(d(2027, 4, 1), d(2028, 3, 1)));
         assert_eq!(period("this fiscal year"), r(d(2026, 11, 1), d(2027, 3, 1)));
         assert_eq!(period("next fiscal year"), r(d(2027, 4, 1), d(2028, 3, 1)));
