@@ -405,7 +405,11 @@ pub fn parse_when(s: &str, today: NaiveDate) -> Result<When, DateError> {
         Ok(d) => Ok(When::Date(d)),
         // 「来年」 among words the date reader does not know (「できれば
         // 来年」): next year, as 「来年」 alone reads.
-        Err(_) if next_year => parse_date("来年", today).map(When::Date),
+        // Anything with a number in it says more than that, and is
+        // asked again rather than cut short (「早ければ来年4月」).
+        Err(_) if next_year && !key.chars().any(|c| c.is_ascii_digit()) => {
+            parse_date("来年", today).map(When::Date)
+        }
         Err(e) => Err(e),
     }
 }
