@@ -291,7 +291,13 @@ fn understand_choice(lang: Lang, options: &[ChoiceOption], raw: &str) -> Underst
     // the owner's words are kept with it instead of being refused; but
     // never a "don't know", a number or an excluded option.
     if let Some(other) = options.iter().find(|o| o.id == "other") {
-        if !r.unknown.is_empty() && r.negated.is_empty() && !r.numeric && !choice::is_dont_know(raw)
+        // A question back (「どういう意味？」) is not a trade either.
+        let asks = raw.trim_end().ends_with(['?', '？']);
+        if !r.unknown.is_empty()
+            && r.negated.is_empty()
+            && !r.numeric
+            && !choice::is_dont_know(raw)
+            && !asks
         {
             return Understood::Value(AnswerValue::Other(Box::new(crate::answer::OtherChoice {
                 id: other.id.clone(),

@@ -553,6 +553,9 @@ pub(crate) fn is_dont_know(raw: &str) -> bool {
     let w = strip_fillers(&fold_keep_spaces(raw));
     w.contains("わから")
         || w.contains("分から")
+        || w.contains("わかりません")
+        || w.contains("分かりません")
+        || w.contains("意味がわか")
         || w.contains("わかん")
         || w.contains("不明")
         || w.contains("未定")
