@@ -653,7 +653,10 @@ fn parse_whole(
         AnswerType::Prefecture => Place::parse(raw)
             .map(AnswerValue::Prefecture)
             .map_err(|e| place_error(lang, &e)),
-        AnswerType::Email => Email::parse(raw).map(AnswerValue::Email).map_err(|_| {
+        AnswerType::Email => Email::parse(raw)
+            .or_else(|e| without_labels(raw, EMAIL_LABELS).map_or(Err(e), |v| Email::parse(&v)))
+            .map(AnswerValue::Email)
+            .map_err(|_| {
             t(
                 lang,
                 "メールアドレスの形でお答えください（例: name@example.jp）。",
@@ -663,6 +666,7 @@ fn parse_whole(
         // The parser's reason (wrong length, not in the numbering plan, …)
         // is what the owner needs to correct the number.
         AnswerType::Phone => PhoneJp::parse(raw)
+            .or_else(|e| without_labels(raw, PHONE_LABELS).map_or(Err(e), |v| PhoneJp::parse(&v)))
             .map(AnswerValue::Phone)
             .map_err(|e| match lang {
                 Lang::Ja => e.message_ja(),
@@ -763,6 +767,40 @@ fn range_message(lang: Lang, unit: Option<&str>, min: Option<f64>, max: Option<f
 /// What to ask when a location is not understood: the prefectures of a
 /// region, the candidates of a name several municipalities share, or an
 /// example of each accepted form.
+/// Words owners put before an e-mail address (「メールは」「アドレス：」).
+const EMAIL_LABELS: &[&str] = &["メールアドレス", "アドレス", "メール", "e-mail", "email", "mail"];
+
+/// Words owners put before a phone number (「携帯 090-…」「会社の電話は」).
+const PHONE_LABELS: &[&str] = &[
+    "携帯電話", "携帯", "電話番号", "固定電話", "電話", "会社の電話", "会社", "自宅", "代表", "直通", "tel", "mobile", "phone",
+];
+
+/// The answer without a label before it and a polite ending after it
+/// (「携帯 090-1234-5678」, 「yamada@example.jp です」), when there was one
+/// to take away; anything else in it (「内線12」, hours) stays, and the
+/// answer is asked again as before. Only words that say nothing the value
+/// does not are removed.
+fn without_labels(raw: &str, labels: &[&str]) -> Option<String> {
+    let n = normalize_input(raw);
+    let mut t = n.trim();
+    let lower = t.to_lowercase();
+    if let Some(l) = labels.iter().find(|l| lower.starts_with(&l.to_lowercase())) {
+        t = t[l.len()..].trim_start();
+        t = t
+            .strip_prefix("の番号")
+            .or_else(|| t.strip_prefix("番号"))
+            .unwrap_or(t)
+            .trim_start();
+        t = t.trim_start_matches([':', '：', 'は', '、', ',', ' ', '=']).trim_start();
+    }
+    for ending in ["でお願いします", "になります", "です", "。", "."] {
+        if let Some(rest) = t.strip_suffix(ending) {
+            t = rest.trim_end();
+        }
+    }
+    (t != n.trim() && !t.is_empty()).then(|| t.to_string())
+}
+
 fn place_error(lang: Lang, e: &PlaceError) -> String {
     match (lang, e) {
         (Lang::Ja, PlaceError::IsRegion(r)) => {
