@@ -419,6 +419,15 @@ impl Place {
         if let Some(m) = Municipality::prefix_of(&key, None) {
             return Ok(m.into());
         }
+        // A municipality in romaji with its prefecture (「Ayabe, Kyoto」):
+        // the data has no romaji for municipalities, but the prefecture is
+        // certain, and the municipality can be asked for.
+        if let Some(p) = romaji_prefecture_among_other_words(&normalized) {
+            return Err(PlaceError::PartOf {
+                prefecture: p,
+                part: excerpt(normalized.trim()),
+            });
+        }
         Err(PlaceError::Unknown(excerpt(&normalized)))
     }
 
@@ -465,6 +474,50 @@ const PARTS: &[(&str, &str)] = &[
     ("兵庫県", "東播磨"),
     ("兵庫県", "西播磨"),
 ];
+
+/// The prefecture named in romaji among other words (「Ayabe, Kyoto」,
+/// "Nanao city, Ishikawa"), if exactly one is named.
+fn romaji_prefecture_among_other_words(s: &str) -> Option<Prefecture> {
+    const GENERIC: &[&str] = &[
+        "prefecture",
+        "pref",
+        "ken",
+        "fu",
+        "to",
+        "do",
+        "city",
+        "shi",
+        "town",
+        "machi",
+        "cho",
+        "village",
+        "mura",
+        "son",
+        "japan",
+        "in",
+        "the",
+        "of",
+    ];
+    let lower = s.to_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let named: Vec<Prefecture> = Prefecture::ALL
+        .into_iter()
+        .filter(|p| words.contains(&p.name_en().to_lowercase().as_str()))
+        .collect();
+    let others = words
+        .iter()
+        .filter(|w| {
+            !GENERIC.contains(w) && !named.iter().any(|p| p.name_en().eq_ignore_ascii_case(w))
+        })
+        .count();
+    match named.as_slice() {
+        [p] if others > 0 => Some(*p),
+        _ => None,
+    }
+}
 
 /// Compass parts, after a prefecture's name (京都府北部, 兵庫の南部).
 const COMPASS: &[&str] = &[

@@ -175,7 +175,7 @@ pub fn understand(
             let pref = prefecture.name_ja();
             let ask = match flow.lang {
                 Lang::Ja => format!("「{part}」ですね。市区町村名を教えてください（支援機関の担当地域が市区町村で決まることがあります）。市区町村を伝えない場合は「{pref}」とお送りください。"),
-                Lang::En => format!("\"{part}\", thank you. Which city, town or village? (Some hubs cover only part of a prefecture.) To leave it at the prefecture, type \"{}\".", prefecture.name_en()),
+                Lang::En => format!("\"{part}\", thank you. Which city, town or village? Please type it in Japanese if you can (e.g. 綾部市), or the postal code (some hubs cover only part of a prefecture). To leave it at the prefecture, type \"{}\".", prefecture.name_en()),
             };
             return Understood::Partial {
                 kept: AnswerValue::Prefecture(prefecture.into()),
@@ -768,11 +768,30 @@ fn range_message(lang: Lang, unit: Option<&str>, min: Option<f64>, max: Option<f
 /// region, the candidates of a name several municipalities share, or an
 /// example of each accepted form.
 /// Words owners put before an e-mail address (「メールは」「アドレス：」).
-const EMAIL_LABELS: &[&str] = &["メールアドレス", "アドレス", "メール", "e-mail", "email", "mail"];
+const EMAIL_LABELS: &[&str] = &[
+    "メールアドレス",
+    "アドレス",
+    "メール",
+    "e-mail",
+    "email",
+    "mail",
+];
 
 /// Words owners put before a phone number (「携帯 090-…」「会社の電話は」).
 const PHONE_LABELS: &[&str] = &[
-    "携帯電話", "携帯", "電話番号", "固定電話", "電話", "会社の電話", "会社", "自宅", "代表", "直通", "tel", "mobile", "phone",
+    "携帯電話",
+    "携帯",
+    "電話番号",
+    "固定電話",
+    "電話",
+    "会社の電話",
+    "会社",
+    "自宅",
+    "代表",
+    "直通",
+    "tel",
+    "mobile",
+    "phone",
 ];
 
 /// The answer without a label before it and a polite ending after it
@@ -791,7 +810,9 @@ fn without_labels(raw: &str, labels: &[&str]) -> Option<String> {
             .or_else(|| t.strip_prefix("番号"))
             .unwrap_or(t)
             .trim_start();
-        t = t.trim_start_matches([':', '：', 'は', '、', ',', ' ', '=']).trim_start();
+        t = t
+            .trim_start_matches([':', '：', 'は', '、', ',', ' ', '='])
+            .trim_start();
     }
     for ending in ["でお願いします", "になります", "です", "。", "."] {
         if let Some(rest) = t.strip_suffix(ending) {
