@@ -56,16 +56,19 @@ pub fn render_prompt(p: &Prompt, lang: Lang) -> String {
         // A brief re-ask is one line; the list was shown just before.
         PromptKind::Confirm { brief: true, .. } => None,
         PromptKind::Confirm { send, items, .. } => Some(format!(
-            "{}\n  {} → 「{}」",
+            "{}\n  {}",
             numbered(items),
-            if ja { "送信する場合" } else { "To send" },
-            if ja { "送信" } else { "send" }
+            if ja {
+                "送信する場合 → 「送信」"
+            } else {
+                "To send → \"send\""
+            }
         ))
         .filter(|_| !send.id.is_empty()),
         PromptKind::Number { unit: Some(u) } => Some(if ja {
             format!("  （単位: {u}）")
         } else {
-            format!("  (unit: {u})")
+            format!("  (unit: {})", crate::render::prompt::unit_for(Lang::En, u))
         }),
         _ => None,
     };
@@ -308,7 +311,18 @@ pub async fn run_chat<R: AsyncBufRead + Unpin, W: Write>(
                 Input::Start
             }
         },
-        (None, _) => Input::Start,
+        (None, resume) => {
+            if resume {
+                // Said, so that an owner who expected their answers back
+                // is not silently shown the first question.
+                let msg = match opts.lang {
+                    Lang::Ja => "再開できる相談はありません（前回の相談は終了しているか、まだ始まっていません）。新しい相談を始めます。",
+                    Lang::En => "There is no open consultation to resume (the last one has ended, or none was started). Starting a new one.",
+                };
+                writeln!(out, "\n{}", indent(msg))?;
+            }
+            Input::Start
+        }
     };
     let turn = runner.handle(&opts.user, first, Some(opts.lang)).await?;
     converse(runner, opts, input, out, turn).await

@@ -127,7 +127,10 @@ pub fn display_answer(flow: &Flow, node: NodeIx, v: &AnswerValue) -> String {
         },
         AnswerValue::Email(e) => e.as_str().to_string(),
         AnswerValue::Phone(p) => p.display(),
-        AnswerValue::Date(d) => d.to_string(),
+        AnswerValue::Date(d) => match lang {
+            Lang::Ja => d.to_string(),
+            Lang::En => d.display_en(),
+        },
         AnswerValue::Period(p) => p.display(lang == Lang::Ja),
         AnswerValue::Skipped => flow.messages.get("skipped_value").to_string(),
     }

@@ -357,7 +357,10 @@ pub fn prompt_components(
                 t(
                     lang,
                     &format!("数字で入力してください（単位: {u}）。"),
-                    &format!("Type a number (unit: {u})."),
+                    &format!(
+                        "Type a number (unit: {}).",
+                        crate::render::prompt::unit_for(Lang::En, u)
+                    ),
                 )
             });
         }

@@ -43,6 +43,18 @@ impl std::fmt::Display for DateValue {
     }
 }
 
+impl DateValue {
+    /// The date as an English reader writes it: 1 April 2027, April 2027,
+    /// 2027.
+    pub fn display_en(&self) -> String {
+        match self.precision {
+            DatePrecision::Day => self.date.format("%-d %B %Y").to_string(),
+            DatePrecision::Month => self.date.format("%B %Y").to_string(),
+            DatePrecision::Year => self.date.format("%Y").to_string(),
+        }
+    }
+}
+
 /// What an answer to "when?" names when it is not a date.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

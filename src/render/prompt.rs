@@ -16,6 +16,20 @@ pub fn t(lang: Lang, ja: &str, en: &str) -> String {
 }
 
 /// Cuts text to `max` characters, marking the cut with "…".
+/// A number question's unit as an English reader says it: the scripts
+/// name units in Japanese (名, 円), which the parser reads in both
+/// languages, but an English prompt should not show them.
+pub fn unit_for(lang: Lang, unit: &str) -> String {
+    match (lang, unit) {
+        (Lang::En, "名" | "人") => "people".to_string(),
+        (Lang::En, "円") => "yen".to_string(),
+        (Lang::En, "社") => "companies".to_string(),
+        (Lang::En, "年") => "years".to_string(),
+        (Lang::En, "か月" | "ヶ月" | "カ月") => "months".to_string(),
+        _ => unit.to_string(),
+    }
+}
+
 pub fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
         return s.to_string();
