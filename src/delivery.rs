@@ -97,7 +97,11 @@ pub fn render_file(d: &DeliveryRecord, case: &CaseRecord) -> String {
         rule = escape::inbox_line(&case.route.rule),
         reason = escape::inbox_line(&case.route.reason),
         step = case.step,
-        at = case.created_at.to_rfc3339(),
+        // Japan time, as staff read every other time the bot shows.
+        at = case
+            .created_at
+            .with_timezone(&crate::domain::calendar::jst())
+            .to_rfc3339_opts(chrono::SecondsFormat::Secs, false),
         marker = marker(d, case),
     )
 }

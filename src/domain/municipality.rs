@@ -531,6 +531,12 @@ const PART_ENDINGS: &[&str] = &["地方", "地域", "エリア", "方面", "の�
 /// not a municipality: a prefecture followed by a compass part, or one of
 /// [`PARTS`] with or without its prefecture.
 fn part_of_prefecture(key: &str) -> Option<(Prefecture, String)> {
+    // Most answers name no part at all: a look for the characters every
+    // part has saves the scan of the prefectures (this runs on every
+    // location answer).
+    if !key.contains(['北', '南', '東', '西', '中', '能', '丹', '山', '但', '阪']) {
+        return None;
+    }
     let trim = |s: &str| -> String {
         let mut t = s.strip_prefix('の').unwrap_or(s);
         for e in PART_ENDINGS {

@@ -20,20 +20,17 @@ fn hazards(s: &str) -> Vec<char> {
         .collect()
 }
 
-#[test]
-fn chat_and_my_data_show_control_characters_visibly() {
-    let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("t.db");
-    let hostile = "株式会社\u{1b}[2J\u{1b}]0;x\u{7}テスト\u{202E}gpj.exe\u{9b}31m";
-    let input = include_str!("chat_input.txt").replacen("株式会社ひょうご精機", hostile, 1);
+/// Runs a whole consultation in `dir` (database `t.db`, inbox `inbox/`)
+/// with piped answers; returns what the chat printed.
+fn chat(dir: &std::path::Path, input: &str) -> String {
     let mut child = bin()
         .arg("chat")
         .arg("--db")
-        .arg(&db)
+        .arg(dir.join("t.db"))
         .arg("--dialogs")
         .arg(dialogs_dir())
         .arg("--inbox")
-        .arg(dir.path().join("inbox"))
+        .arg(dir.join("inbox"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -48,6 +45,16 @@ fn chat_and_my_data_show_control_characters_visibly() {
     let out = child.wait_with_output().unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
     assert!(out.status.success(), "{text}");
+    text
+}
+
+#[test]
+fn chat_and_my_data_show_control_characters_visibly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("t.db");
+    let hostile = "株式会社\u{1b}[2J\u{1b}]0;x\u{7}テスト\u{202E}gpj.exe\u{9b}31m";
+    let input = include_str!("chat_input.txt").replacen("株式会社ひょうご精機", hostile, 1);
+    let text = chat(dir.path(), &input);
     assert!(text.contains("テスト"), "{text}");
     assert_eq!(hazards(&text), Vec::<char>::new(), "{text}");
 
@@ -94,28 +101,7 @@ fn owner_line_breaks_and_mentions_cannot_forge_or_ping_on_the_sheet() {
             "募集した：@here",
             1,
         );
-    let mut child = bin()
-        .arg("chat")
-        .arg("--db")
-        .arg(dir.path().join("t.db"))
-        .arg("--dialogs")
-        .arg(dialogs_dir())
-        .arg("--inbox")
-        .arg(dir.path().join("inbox"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(input.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8(out.stdout).unwrap();
-    assert!(out.status.success(), "{text}");
+    let text = chat(dir.path(), &input);
     let files: Vec<_> = walk(&dir.path().join("inbox"));
     assert!(!files.is_empty(), "a case was delivered: {text}");
     for (path, sheet) in files
