@@ -11,7 +11,6 @@ use crate::escape;
 use crate::runner::{RunError, Runner, Turn};
 use crate::script::{Command, Lang};
 use crate::store::Store;
-use anyhow::Context;
 use std::io::Write;
 use std::path::PathBuf;
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncReadExt};
@@ -547,33 +546,23 @@ async fn forget<R: AsyncBufRead + Unpin, W: Write>(
         writeln!(out, "\n{}", indent(&forget_texts::kept(lang)))?;
         return Ok(false);
     }
-    let store = runner.store();
-    let mut deliveries = Vec::new();
-    for c in store.cases_of_user(&opts.user).await? {
-        deliveries.extend(store.deliveries(c.id).await?);
-    }
-    let r = store
-        .forget_user(&opts.user, runner.clock().now())
-        .await
-        .context("your data could not be deleted; nothing was changed, try again")?;
-    runner.forget_cached(&opts.user);
-    let files = crate::delivery::tombstone_local(&opts.inbox, &deliveries).with_context(|| {
-        format!(
-            "the data was deleted from the database, but a copy in the inbox {} could not be replaced: fix the folder's permissions and run `madoguchi forget --user {} --yes`",
-            opts.inbox.display(),
+    let (r, files) = crate::delivery::forget_with_inbox(
+        runner.store().as_ref(),
+        &opts.user,
+        &opts.inbox,
+        runner.clock().now(),
+    )
+    .await
+    .map_err(|e| match e {
+        crate::delivery::ForgetError::Store(e) => anyhow::Error::new(e)
+            .context("your data could not be deleted; nothing was changed, try again"),
+        e @ crate::delivery::ForgetError::Inbox { .. } => anyhow::anyhow!(
+            "{e}: fix the folder's permissions and run `madoguchi forget --user {} --yes`",
             opts.user
-        )
+        ),
     })?;
-    let done = match lang {
-        Lang::Ja => format!(
-            "削除しました：相談 {} 件、回答 {} 件、案件の内容 {} 件（受信箱のファイル {} 件も削除済みの表示に置き換えました）。\n個人情報保護法により、同意と第三者提供の記録 {} 件（送付先・日時・共有した項目。回答の内容は含みません）は3年間保管します。",
-            r.sessions, r.answers, r.cases, files, r.consent_records_kept
-        ),
-        Lang::En => format!(
-            "Deleted: {} consultation(s), {} answer(s), the contents of {} case(s) ({} inbox file(s) replaced by a deletion notice).\nAs Japan's privacy law (APPI) requires, {} record(s) of your consent and of hand-overs to third parties (recipient, date, items shared; not your answers) are kept for three years.",
-            r.sessions, r.answers, r.cases, files, r.consent_records_kept
-        ),
-    };
+    runner.forget_cached(&opts.user);
+    let done = forget_texts::done_local(lang, &r, files);
     writeln!(out, "\n{}", indent(&done))?;
     Ok(true)
 }

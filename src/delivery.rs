@@ -28,8 +28,9 @@
 //!   copy of their cases is replaced, atomically again, by a tombstone
 //!   that keeps only the case id, like the Discord posts.
 
+use crate::domain::UserKey;
 use crate::escape;
-use crate::store::{AttemptOutcome, CaseRecord, DeliveryRecord, Store, StoreError};
+use crate::store::{AttemptOutcome, CaseRecord, DeliveryRecord, ForgetReport, Store, StoreError};
 use chrono::{DateTime, Utc};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -242,6 +243,46 @@ fn tombstone(case: &str) -> String {
     format!(
         "# {case}（削除済み / deleted）\n\n相談者の依頼により、この案件の内容を削除しました。同意と第三者提供の記録だけを法律に基づき保管しています。  \nThe owner asked for their data to be deleted; only the consent and hand-over record is kept, as the law requires.\n"
     )
+}
+
+/// Why [`forget_with_inbox`] stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ForgetError {
+    /// The store refused: nothing was deleted.
+    #[error("the data could not be deleted, and nothing was changed: {0}")]
+    Store(#[from] StoreError),
+    /// The store deleted the data, but an inbox copy is still there.
+    #[error("the data was deleted from the database, but a copy in the inbox {} could not be replaced: {source}", inbox.display())]
+    Inbox {
+        inbox: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Deletes an owner's data ([`Store::forget_user`]) and replaces the inbox
+/// copies of their cases with tombstones ([`tombstone_local`]): what
+/// `madoguchi forget` and the terminal chat's 「データ削除」 both do.
+/// Returns the store's report and how many inbox files were replaced.
+///
+/// The deliveries are read before the deletion, which may remove what
+/// names them, and the files are replaced after it, so that no delivery can
+/// write a copy again afterwards.
+pub async fn forget_with_inbox(
+    store: &dyn Store,
+    user: &UserKey,
+    inbox: &Path,
+    now: DateTime<Utc>,
+) -> Result<(ForgetReport, usize), ForgetError> {
+    let mut deliveries = Vec::new();
+    for c in store.cases_of_user(user).await? {
+        deliveries.extend(store.deliveries(c.id).await?);
+    }
+    let report = store.forget_user(user, now).await?;
+    let files = tombstone_local(inbox, &deliveries).map_err(|source| ForgetError::Inbox {
+        inbox: inbox.to_path_buf(),
+        source,
+    })?;
+    Ok((report, files))
 }
 
 /// Replaces every inbox copy of `deliveries` (the local deliveries of a

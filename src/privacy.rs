@@ -122,11 +122,41 @@ pub mod forget_texts {
         )
     }
 
+    /// [`done`] for the terminal, whose copies are inbox files, not posts.
+    pub fn done_local(lang: Lang, r: &ForgetReport, files: usize) -> String {
+        t(
+            lang,
+            &format!(
+                "削除しました：相談 {} 件、回答 {} 件、案件の内容 {} 件（受信箱のファイル {} 件も削除済みの表示に置き換えました）。\n個人情報保護法により、同意と第三者提供の記録 {} 件（送付先・日時・共有した項目。回答の内容は含みません）は3年間保管します。",
+                r.sessions, r.answers, r.cases, files, r.consent_records_kept
+            ),
+            &format!(
+                "Deleted: {} consultation(s), {} answer(s), the contents of {} case(s) ({} inbox file(s) replaced by a deletion notice).\nAs Japan's privacy law (APPI) requires, {} record(s) of your consent and of hand-overs to third parties (recipient, date, items shared; not your answers) are kept for three years.",
+                r.sessions, r.answers, r.cases, files, r.consent_records_kept
+            ),
+        )
+    }
+
     pub fn failed(lang: Lang) -> String {
         t(
             lang,
             "削除できませんでした。少し待ってからもう一度 /forget を実行してください。",
             "Your data could not be deleted. Please run /forget again in a moment.",
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_whole_message_asks_to_forget() {
+        assert!(is_forget_request("データ削除"));
+        assert!(is_forget_request(" Forget "));
+        assert!(is_forget_request("/forget"));
+        assert!(is_forget_request("ＤＥＬＥＴＥ MY DATA"));
+        assert!(!is_forget_request("データ削除の方法を知りたい"));
+        assert!(!is_forget_request("forgetful"));
     }
 }

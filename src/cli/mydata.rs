@@ -59,15 +59,15 @@ pub async fn forget(args: ForgetArgs) -> Result<u8> {
         println!("this deletes every answer, session and case content of {user}; consent records are kept for 3 years as the law requires.\nrun again with --yes to delete.");
         return Ok(2);
     }
-    let mut deliveries = Vec::new();
-    for c in store.cases_of_user(&user).await? {
-        deliveries.extend(store.deliveries(c.id).await?);
-    }
-    let r = store.forget_user(&user, chrono::Utc::now()).await?;
-    // The inbox copies become tombstones after the store forgot, so
-    // that no delivery can write a copy again afterwards.
-    let files = madoguchi::delivery::tombstone_local(&inbox, &deliveries)
-        .with_context(|| format!("the data was deleted from the database, but a copy in the inbox {} could not be replaced: fix the folder's permissions and run `madoguchi forget --yes` again", inbox.display()))?;
+    let (r, files) = madoguchi::delivery::forget_with_inbox(store.as_ref(), &user, &inbox, chrono::Utc::now())
+        .await
+        .map_err(|e| match e {
+            madoguchi::delivery::ForgetError::Store(e) => anyhow::Error::new(e)
+                .context("the data could not be deleted; nothing was changed, run the command again"),
+            e @ madoguchi::delivery::ForgetError::Inbox { .. } => anyhow::anyhow!(
+                "{e}: fix the folder's permissions and run `madoguchi forget --user {user} --yes` again"
+            ),
+        })?;
     println!(
         "deleted {} session(s), {} answer(s), the contents of {} case(s); replaced {} inbox file(s) with tombstones; kept {} consent record(s) as the law requires",
         r.sessions, r.answers, r.cases, files, r.consent_records_kept

@@ -376,34 +376,24 @@ impl Place {
             _ => {}
         }
         // A prefecture, then a municipality (京都府綾部市, 石川七尾).
-        for p in Prefecture::ALL {
-            for prefix in [p.name_ja(), p.short_ja()] {
-                let Some(rest) = key.strip_prefix(prefix) else {
-                    continue;
-                };
-                // 京都の福知山, 石川県の七尾市.
-                let rest = rest.strip_prefix('の').unwrap_or(rest);
-                if rest.is_empty() {
-                    continue;
+        for (p, prefix, rest) in after_prefecture(&key) {
+            match Municipality::lookup(rest, Some(p)).as_slice() {
+                [m] => return Ok((*m).into()),
+                [] => {}
+                many => {
+                    return Err(PlaceError::Ambiguous {
+                        name: excerpt(rest),
+                        candidates: many.to_vec(),
+                    })
                 }
-                match Municipality::lookup(rest, Some(p)).as_slice() {
-                    [m] => return Ok((*m).into()),
-                    [] => {}
-                    many => {
-                        return Err(PlaceError::Ambiguous {
-                            name: excerpt(rest),
-                            candidates: many.to_vec(),
-                        })
-                    }
-                }
-                if let Some(m) = Municipality::prefix_of(rest, Some(p)) {
-                    return Ok(m.into());
-                }
-                if prefix == p.name_ja() {
-                    // 兵庫県 and an address we cannot read further: the
-                    // prefecture is certain.
-                    return Ok(p.into());
-                }
+            }
+            if let Some(m) = Municipality::prefix_of(rest, Some(p)) {
+                return Ok(m.into());
+            }
+            if prefix == p.name_ja() {
+                // 兵庫県 and an address we cannot read further: the
+                // prefecture is certain.
+                return Ok(p.into());
             }
         }
         match Municipality::lookup(&key, None).as_slice() {
@@ -527,6 +517,22 @@ const COMPASS: &[&str] = &[
 /// Words after a part that only say it is one (能登地方, 丹後地域).
 const PART_ENDINGS: &[&str] = &["地方", "地域", "エリア", "方面", "のほう", "の方"];
 
+/// Each way `key` can begin with a prefecture's name, full (京都府) or
+/// short (京都): the prefecture, the name as written, and the rest after
+/// an optional 「の」 (京都の福知山, 石川県の七尾市), when a rest is left.
+/// Both the municipality and the part readers walk these.
+fn after_prefecture(key: &str) -> impl Iterator<Item = (Prefecture, &'static str, &str)> + '_ {
+    Prefecture::ALL.into_iter().flat_map(move |p| {
+        [p.name_ja(), p.short_ja()]
+            .into_iter()
+            .filter_map(move |prefix| {
+                let rest = key.strip_prefix(prefix)?;
+                let rest = rest.strip_prefix('の').unwrap_or(rest);
+                (!rest.is_empty()).then_some((p, prefix, rest))
+            })
+    })
+}
+
 /// The prefecture and the part of it `key` names, if it names a part and
 /// not a municipality: a prefecture followed by a compass part, or one of
 /// [`PARTS`] with or without its prefecture.
@@ -547,22 +553,17 @@ fn part_of_prefecture(key: &str) -> Option<(Prefecture, String)> {
         }
         t.to_string()
     };
-    for p in Prefecture::ALL {
-        for prefix in [p.name_ja(), p.short_ja()] {
-            let Some(rest) = key.strip_prefix(prefix) else {
-                continue;
-            };
-            let rest = trim(rest);
-            if rest.is_empty() {
-                continue;
-            }
-            if COMPASS.contains(&rest.as_str())
-                || PARTS
-                    .iter()
-                    .any(|(q, part)| *q == p.name_ja() && *part == rest)
-            {
-                return Some((p, format!("{}{rest}", p.name_ja())));
-            }
+    for (p, _, rest) in after_prefecture(key) {
+        let rest = trim(rest);
+        if rest.is_empty() {
+            continue;
+        }
+        if COMPASS.contains(&rest.as_str())
+            || PARTS
+                .iter()
+                .any(|(q, part)| *q == p.name_ja() && *part == rest)
+        {
+            return Some((p, format!("{}{rest}", p.name_ja())));
         }
     }
     let alone = trim(key);

@@ -608,7 +608,7 @@ pub(crate) fn says_none(raw: &str) -> bool {
         || NONE.iter().any(|n| {
             w == *n
                 || (!n.is_ascii() && w.ends_with(n))
-                || (n.is_ascii() && w.ends_with(&format!(" {n}")))
+                || (n.is_ascii() && w.strip_suffix(n).is_some_and(|head| head.ends_with(' ')))
         })
 }
 

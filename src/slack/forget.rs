@@ -23,12 +23,6 @@ use crate::store::{CasePost, ForgetReport};
 use serde_json::json;
 use std::collections::HashSet;
 
-/// Whether a DM asks to delete the owner's data (see
-/// [`crate::privacy::is_forget_request`]).
-pub(crate) fn is_forget_request(text: &str) -> bool {
-    crate::privacy::is_forget_request(text)
-}
-
 /// The id of a confirmation button: `g:{y|n}:{user}`, so a press is
 /// honoured only for the owner it was shown to.
 fn press_id(yes: bool, user: &str) -> String {
@@ -285,18 +279,4 @@ pub(crate) async fn erase_on_slack(
         }
     }
     worst.map_or(Ok(()), Err)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_the_whole_message_asks_to_forget() {
-        assert!(is_forget_request("データ削除"));
-        assert!(is_forget_request(" Forget "));
-        assert!(is_forget_request("/forget"));
-        assert!(!is_forget_request("データ削除の方法を知りたい"));
-        assert!(!is_forget_request("forgetful"));
-    }
 }

@@ -77,7 +77,7 @@ impl Bot {
         self.remember_dm(user, channel);
         // The owner's own words for `/forget` are not an answer: they get
         // the confirmation (and nothing is deleted without it).
-        if super::forget::is_forget_request(&text) {
+        if crate::privacy::is_forget_request(&text) {
             return self.on_forget_command(user, channel).await;
         }
         let lock = self.user_lock(user);
