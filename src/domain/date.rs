@@ -132,6 +132,30 @@ pub enum When {
     Period(Period),
 }
 
+impl When {
+    /// The last day the time covers: the day itself, the last of its
+    /// month or year, the end of a period; none for a period without an
+    /// end (「なるべく早く」「未定」), which is never past.
+    pub fn last_day(&self) -> Option<NaiveDate> {
+        match self {
+            When::Date(d) => Some(match d.precision {
+                DatePrecision::Day => d.date,
+                DatePrecision::Month => last_of_month(d.date),
+                DatePrecision::Year => NaiveDate::from_ymd_opt(d.date.year(), 12, 31)?,
+            }),
+            // A range's `to` is the first of its last month.
+            When::Period(p) => p.to.map(last_of_month),
+        }
+    }
+}
+
+fn last_of_month(first: NaiveDate) -> NaiveDate {
+    let next = first
+        .with_day(1)
+        .and_then(|d| d.checked_add_months(chrono::Months::new(1)));
+    next.and_then(|d| d.pred_opt()).unwrap_or(first)
+}
+
 /// A numbered fiscal year: 「令和9年度」「R9年度」 (the era's year in group
 /// 2), 「2027年度」 (3), 「FY2027」「fy 2027」 (4).
 static RE_FISCAL_YEAR: LazyLock<Regex> = LazyLock::new(|| {

@@ -65,7 +65,7 @@ pub fn prompt_kind(flow: &Flow, ty: &AnswerType) -> PromptKind {
         AnswerType::Prefecture => PromptKind::Prefecture,
         AnswerType::Email => PromptKind::Email,
         AnswerType::Phone => PromptKind::Phone,
-        AnswerType::Date => PromptKind::Date,
+        AnswerType::Date { .. } => PromptKind::Date,
     }
 }
 
@@ -678,7 +678,8 @@ fn parse_whole(
                     m + "."
                 }
             }),
-        AnswerType::Date => match parse_when(raw, today) {
+        AnswerType::Date { future } => match parse_when(raw, today) {
+            Ok(w) if *future && w.last_day().is_some_and(|d| d < today) => Err(past_message(lang, &w)),
             Ok(When::Date(d)) => Ok(AnswerValue::Date(d)),
             Ok(When::Period(p)) => Ok(AnswerValue::Period(Box::new(p))),
             Err(DateError::InvalidDate(_)) => Err(t(
@@ -698,6 +699,21 @@ fn parse_whole(
             )),
         },
     }
+}
+
+/// Why a time wholly in the past is asked again, on a question about a
+/// time ahead (`future: true`): most often the year is a slip (2026年4月
+/// written in November 2026 for next April).
+fn past_message(lang: Lang, w: &When) -> String {
+    let (ja, en) = match w {
+        When::Date(d) => (d.to_string(), d.display_en()),
+        When::Period(p) => (p.display(true), p.display(false)),
+    };
+    t(
+        lang,
+        &format!("{ja}はもう過ぎています。これからの時期でお答えください（例: 来年4月、半年後、なるべく早く）。"),
+        &format!("{en} has already passed. Please give a time ahead (e.g. next April, in six months, as soon as possible)."),
+    )
 }
 
 /// Examples in the question's unit, so a headcount is never shown 「30円」.

@@ -1077,7 +1077,7 @@ impl Stepper<'_> {
                             AnswerType::Number { .. }
                                 | AnswerType::Email
                                 | AnswerType::Phone
-                                | AnswerType::Date
+                                | AnswerType::Date { .. }
                         )
                         && choice::says_none(raw) =>
                 {

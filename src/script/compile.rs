@@ -851,7 +851,7 @@ impl<'a> Compiler<'a> {
             "prefecture" => AnswerType::Prefecture,
             "email" => AnswerType::Email,
             "phone" => AnswerType::Phone,
-            "date" => AnswerType::Date,
+            "date" => AnswerType::Date { future: n.future },
             other => {
                 let all = [
                     "choice",

@@ -210,7 +210,11 @@ pub enum AnswerType {
     Prefecture,
     Email,
     Phone,
-    Date,
+    /// `future`: a time wholly before today is asked again (see
+    /// `RawNode::future`).
+    Date {
+        future: bool,
+    },
 }
 
 impl AnswerType {
@@ -225,7 +229,7 @@ impl AnswerType {
             AnswerType::Prefecture => "prefecture",
             AnswerType::Email => "email",
             AnswerType::Phone => "phone",
-            AnswerType::Date => "date",
+            AnswerType::Date { .. } => "date",
         }
     }
     pub fn options(&self) -> &[ChoiceOption] {

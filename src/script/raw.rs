@@ -76,6 +76,10 @@ pub struct RawNode {
     pub max_choices: Option<Spanned<u32>>,
     pub pattern: Option<Spanned<String>>,
     pub unit: Option<Spanned<String>>,
+    /// For `ask: date`: the time asked for lies ahead (when a hire should
+    /// start), so a time wholly in the past is asked again.
+    #[serde(default)]
+    pub future: bool,
     #[serde(default)]
     pub optional: bool,
     /// Whether the owner may change the answer from the confirmation
