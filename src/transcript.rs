@@ -102,6 +102,13 @@ pub struct Expect {
     pub case: Option<bool>,
     #[serde(default)]
     pub summary: Vec<String>,
+    /// Answers that must not be stored (given on a branch the owner left
+    /// by going back, for example).
+    #[serde(default)]
+    pub unanswered: Vec<String>,
+    /// Text the case summary must not contain.
+    #[serde(default)]
+    pub not_in_summary: Vec<String>,
     pub deliveries: Option<Vec<String>>,
     /// For a follow-up: its recorded status (`answered`, `declined`, …).
     pub follow_up: Option<String>,
@@ -521,6 +528,11 @@ async fn check_expect(
             None => fail(format!("answer `{k}` is missing, expected {v:?}")),
         }
     }
+    for k in &e.unanswered {
+        if let Some(got) = shown.get(k) {
+            fail(format!("answer `{k}` is {got:?}, expected none"));
+        }
+    }
     if let Some(tags) = &e.tags {
         let mut want = tags.clone();
         want.sort();
@@ -584,6 +596,14 @@ async fn check_expect(
                 c.summary_plain
             )),
             None => fail(format!("no case, so no summary containing {frag:?}")),
+        }
+    }
+    for frag in &e.not_in_summary {
+        if let Some(c) = case.filter(|c| c.summary_plain.contains(frag.as_str())) {
+            fail(format!(
+                "the case summary contains {frag:?}\n--- summary ---\n{}\n---------------",
+                c.summary_plain
+            ));
         }
     }
     // Every case a transcript makes is checked for a faithful sheet: each

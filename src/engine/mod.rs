@@ -886,12 +886,18 @@ impl Stepper<'_> {
             with_say = true;
             match &node.kind {
                 NodeKind::Say => {}
-                NodeKind::Route => self.route(),
+                NodeKind::Route => {
+                    self.withdraw_off_path(ix);
+                    self.route()
+                }
                 NodeKind::Ask(_) => match self.implied_choice(ix) {
                     Some(pick) => self.record(ix, AnswerValue::Choice(pick), String::new()),
                     None => return self.ask(ix),
                 },
-                NodeKind::Confirm => return self.ask(ix),
+                NodeKind::Confirm => {
+                    self.withdraw_off_path(ix);
+                    return self.ask(ix);
+                }
                 NodeKind::End(status) => {
                     self.st.node = ix;
                     self.st.status = (*status).into();
@@ -908,6 +914,59 @@ impl Stepper<'_> {
             }
         }
         tracing::error!(script = %self.flow.script_id, "script loop without a question; stopping");
+    }
+
+    /// Withdraws the answers to questions that are not on the path from
+    /// the start to `target` as the answers now lead. An owner who goes
+    /// back (「戻る」) and answers differently takes another branch; the
+    /// answers given on the branch left behind (a phone number asked only
+    /// when there is no e-mail, the talent questions after 「人材で解決」)
+    /// would otherwise reach routing and the sheet beside the new ones.
+    /// Called where routing and the confirmation read the answers; the
+    /// store keeps every step, so nothing the owner typed is lost.
+    fn withdraw_off_path(&mut self, target: NodeIx) {
+        let mut on_path = Vec::new();
+        let mut ix = self.flow.start;
+        let mut reached = false;
+        for _ in 0..(self.flow.nodes.len() * 2 + 2) {
+            if ix == target {
+                reached = true;
+                break;
+            }
+            if matches!(self.flow.node(ix).kind, NodeKind::Ask(_)) {
+                if self.st.answer(ix).is_none() {
+                    // The path is not complete (a question on it was never
+                    // answered): nothing can be said to be off it.
+                    return;
+                }
+                on_path.push(ix);
+            }
+            match self.successor(ix) {
+                Some(n) => ix = n,
+                None => return,
+            }
+        }
+        if !reached {
+            return;
+        }
+        let dropped: Vec<NodeIx> = self
+            .st
+            .answers
+            .iter()
+            .map(|(i, _)| *i)
+            .filter(|i| !on_path.contains(i))
+            .collect();
+        if dropped.is_empty() {
+            return;
+        }
+        for d in dropped {
+            self.unset_answer(d);
+            self.out.push(Effect::Unset {
+                node: self.flow.node(d).id.clone(),
+                ix: d,
+            });
+        }
+        self.retag();
     }
 
     fn successor(&self, ix: NodeIx) -> Option<NodeIx> {
