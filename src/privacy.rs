@@ -45,13 +45,14 @@ pub async fn export(store: &dyn Store, user: &UserKey) -> Result<Export, StoreEr
 
 /// Typed words that ask to delete the owner's data when they are the whole
 /// message (Slack's DM and the terminal chat; Discord has `/forget`).
-const FORGET_WORDS: [&str; 10] = [
+const FORGET_WORDS: &[&str] = &[
     "/forget",
     "forget",
     "forget me",
     "delete my data",
     "データ削除",
     "データを削除",
+    "データの削除",
     "データを削除して",
     "削除",
     "削除して",
@@ -62,9 +63,15 @@ const FORGET_WORDS: [&str; 10] = [
 /// as the engine matches its command words: case, width and spaces folded).
 pub fn is_forget_request(text: &str) -> bool {
     let t = crate::domain::text::fold_for_match(text);
-    FORGET_WORDS
-        .iter()
-        .any(|w| crate::domain::text::fold_for_match(w) == t)
+    let is = |s: &str| {
+        FORGET_WORDS
+            .iter()
+            .any(|w| crate::domain::text::fold_for_match(w) == s)
+    };
+    // 「データ削除してください」「削除をお願いします」 ask the same.
+    is(&t)
+        || crate::domain::text::without_polite_ending(&t)
+            .is_some_and(|s| is(s) || s.strip_suffix('を').is_some_and(is))
 }
 
 /// What an owner reads when they ask a chat platform's bot to forget them
@@ -156,6 +163,10 @@ mod tests {
         assert!(is_forget_request(" Forget "));
         assert!(is_forget_request("/forget"));
         assert!(is_forget_request("ＤＥＬＥＴＥ MY DATA"));
+        assert!(is_forget_request("データ削除してください"));
+        assert!(is_forget_request("データの削除をお願いします。"));
+        assert!(is_forget_request("削除をお願いします"));
+        assert!(is_forget_request("データ削除。"));
         assert!(!is_forget_request("データ削除の方法を知りたい"));
         assert!(!is_forget_request("forgetful"));
     }

@@ -267,6 +267,66 @@ pub fn fold_for_match(s: &str) -> String {
     out
 }
 
+/// Polite endings an owner adds to a command word (「中止します」
+/// 「ヘルプお願いします」「スキップで」「データ削除してください」, "help
+/// me"), as [`fold_for_match`] folds them, longest first so that
+/// 「をお願いします」 goes before 「お願いします」.
+static POLITE_ENDINGS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::new(|| {
+    let mut v: Vec<String> = [
+        "をお願いします",
+        "をおねがいします",
+        "お願いします",
+        "おねがいします",
+        "お願い",
+        "おねがい",
+        "をしてください",
+        "してください",
+        "して下さい",
+        "してほしいです",
+        "してほしい",
+        "したいです",
+        "したい",
+        "します",
+        "して",
+        "です",
+        "で",
+        "please",
+        "me",
+    ]
+    .iter()
+    .map(|w| fold_for_match(w))
+    .collect();
+    v.sort_by_key(|w| std::cmp::Reverse(w.len()));
+    v
+});
+
+/// What is left of a folded message (see [`fold_for_match`]) without the
+/// punctuation at its end and one polite ending, if either was there: the
+/// command word an owner meant by 「ヘルプ。」「中止します」「スキップで
+/// お願いします」 (up to three endings). `None` when there was nothing to take away, so callers
+/// compare the exact words first and this only as a second try.
+pub fn without_polite_ending(folded: &str) -> Option<&str> {
+    // Folding has made 「！？．～」 ASCII already.
+    const END: &[char] = &['。', '.', '!', '?', '、', ',', '~', '〜', 'ー', '…', '・'];
+    let bare = folded.trim_end_matches(END);
+    let bare = ["please", "pls"]
+        .iter()
+        .find_map(|p| bare.strip_prefix(p))
+        .unwrap_or(bare);
+    // Endings pile up (「スキップで」+「お願いします」): take up to three.
+    let mut shorter = bare;
+    for _ in 0..3 {
+        match POLITE_ENDINGS
+            .iter()
+            .find_map(|e| shorter.strip_suffix(e.as_str()).filter(|w| !w.is_empty()))
+        {
+            Some(w) => shorter = w,
+            None => break,
+        }
+    }
+    (shorter.len() < folded.len() && !shorter.is_empty()).then_some(shorter)
+}
+
 /// Like [`fold_for_match`] but keeps word boundaries: runs of whitespace
 /// become one space. Used to find an option's words inside a sentence,
 /// where an English word must not match inside another ("art" in "start").
@@ -356,6 +416,22 @@ impl std::fmt::Display for FreeText {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_command_word_is_found_under_punctuation_and_polite_endings() {
+        let w = |s: &str| without_polite_ending(&fold_for_match(s)).map(str::to_string);
+        assert_eq!(w("ヘルプ。").as_deref(), Some("へるぷ"));
+        assert_eq!(w("中止します").as_deref(), Some("中止"));
+        assert_eq!(w("スキップでお願いします").as_deref(), Some("すきっぷ"));
+        assert_eq!(w("ヘルプお願いします").as_deref(), Some("へるぷ"));
+        assert_eq!(w("データ削除してください！").as_deref(), Some("でーた削除"));
+        assert_eq!(w("Help me").as_deref(), Some("help"));
+        assert_eq!(w("please help").as_deref(), Some("help"));
+        // Nothing to take away, or nothing left: the caller's exact match
+        // decides alone.
+        assert_eq!(w("ヘルプ"), None);
+        assert_eq!(w("です"), None);
+    }
 
     /// What `already_normal` relies on to check each character once.
     #[test]

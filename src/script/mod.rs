@@ -304,8 +304,27 @@ impl Command {
     pub fn builtin_words(self) -> &'static [&'static str] {
         match self {
             Command::Help => &["help", "ヘルプ", "使い方", "?", "/help"],
-            Command::Back => &["back", "戻る", "もどる", "ひとつ前", "/back"],
-            Command::Restart => &["restart", "最初から", "やり直す", "やりなおす", "/restart"],
+            Command::Back => &[
+                "back",
+                "go back",
+                "戻る",
+                "もどる",
+                "戻って",
+                "戻りたい",
+                "ひとつ前",
+                "前の質問",
+                "/back",
+            ],
+            Command::Restart => &[
+                "restart",
+                "start over",
+                "最初から",
+                "やり直す",
+                "やりなおす",
+                "最初からやり直す",
+                "最初からやり直し",
+                "/restart",
+            ],
             Command::Cancel => &["cancel", "中止", "キャンセル", "やめる", "/cancel"],
             Command::Answers => &[
                 "answers",
@@ -332,11 +351,14 @@ impl Command {
 }
 
 impl Commands {
+    /// The command a message (folded with `fold_for_match`) is: one of the
+    /// words exactly, or with punctuation and a polite ending after it
+    /// (「中止します」「ヘルプ。」「スキップでお願いします」), which owners
+    /// type and which must never be recorded as an answer and sent on.
     pub fn recognize(&self, folded_input: &str) -> Option<Command> {
-        self.words
-            .iter()
-            .find(|(w, _)| w == folded_input)
-            .map(|(_, c)| *c)
+        let exact = |s: &str| self.words.iter().find(|(w, _)| w == s).map(|(_, c)| *c);
+        exact(folded_input)
+            .or_else(|| crate::domain::text::without_polite_ending(folded_input).and_then(exact))
     }
 }
 
