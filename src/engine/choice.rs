@@ -214,18 +214,25 @@ static NEG_AFTER: LazyLock<Regex> = LazyLock::new(|| {
 
 /// After an option's words, a little further on: the owner rules it out
 /// as hard or unwanted (「人を雇うのは難しい」, 「正社員は無理」).
+///
+/// The words in between stay within the clause (no 「、」 or 「。」):
+/// 「人を雇いたいが、お金がない」 still wants to hire. Plans, intentions
+/// and means denied (「人を増やす予定はない」「人を雇う余裕はない」
+/// 「人を入れるつもりはない」) and enough people (「人材は足りてる」) rule
+/// the option out too.
 static HARD_AFTER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"^\s*[\p{Hiragana}]{0,6}?(?:のは|ことは|は|が|も)\s*(?:難しい|むずかしい|無理|むり|できない|出来ない|厳しい|きびしい|考えていない|考えてない|したくない|避けたい|予定はない|予定がない)",
+        r"^\s*[^、，,。．.!?\n]{0,10}?(?:(?:のは|ことは|は|が|も)\s*(?:難しい|むずかしい|無理|むり|できない|出来ない|厳しい|きびしい|考えていない|考えてない|したくない|避けたい|怖い|こわい|不安|予定はない|予定がない)|(?:予定|つもり|余裕|余力|お金|資金|必要|考え)\s*(?:は|が|も)?\s*(?:ない|無い|ありません|ございません|なく)|(?:は|が|も)\s*(?:足りて(?:いる|います|る)|十分|間に合って(?:いる|います|る)))",
     )
     .expect("valid regex")
 });
 
 /// Before an option's words: that option is excluded ("not hiring",
-/// "rather than a side job", "without").
+/// "rather than a side job", "without", "can't afford to hire", "no plans
+/// to hire").
 static NEG_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?:^|[\s,])(?:not|no|without|except|excluding|than|instead of|nor|never|don't want|do not want|don't need|do not need|no need for)\s+(?:an?\s+|the\s+|any\s+)?(?:\S+\s+)?$|(?:非|不)$",
+        r"(?:^|[\s,])(?:not|no|without|except|excluding|than|instead of|nor|never|don't want|do not want|don't need|do not need|no need for|can't afford to|cannot afford to|can not afford to|no plans? to|no intention to|not planning to|won't|will not)\s+(?:an?\s+|the\s+|any\s+)?(?:\S+\s+)?$|(?:非|不)$",
     )
     .expect("valid regex")
 });

@@ -15,7 +15,7 @@ use crate::domain::text::normalize_input;
 /// 「後継者がいない」 and "no successor" are the problem itself.
 static DENIED_AFTER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"^(?:者|人|型|活動|面|関係|の方|のほう|の件|のこと|問題|繰り|不足)?(?:(?:では|じゃ)(?:なく|ない|ありません)|を(?:必要としていない|したくない|しない予定|するつもりはない|するつもりはありません|使わず|使わない|考えていない|考えてない|考えておらず|考えていません)|(?:は|に|には|で|が|も|について|については|とか)?(?:以外|不要|いらない|要らない|必要ない|必要ありません|必要なし|必要としていない|したくない|しません|しない予定|するつもりはない|するつもりはありません|頼らず|頼らない|頼りたくない|使わず|使わない|考えていない|考えてない|考えておらず|考えていません|困っていない|困ってない|困っていません|問題ない|問題ありません|問題なし|大丈夫|足りている|足りています|足りてる|十分|決まっている|決まっています|決まってる|順調|心配ない|心配していない))",
+        r"^(?:者|人|型|活動|面|関係|の方|のほう|の件|のこと|問題|繰り|不足)?(?:(?:では|じゃ)(?:なく|ない|ありません)|を(?:必要としていない|したくない|しない予定|するつもりはない|するつもりはありません|使わず|使わない|考えていない|考えてない|考えておらず|考えていません)|の?(?:予定|つもり|必要)(?:は|が|も)?(?:ない|無い|ありません|なし)|(?:者|人|手)?(?:は|が|も)(?:いる|います|おります)(?:ので|から|し|。|、|$)|(?:は|に|には|で|が|も|について|については|とか)?(?:以外|不要|いらない|要らない|必要ない|必要ありません|必要なし|必要としていない|したくない|しません|しない予定|するつもりはない|するつもりはありません|頼らず|頼らない|頼りたくない|使わず|使わない|考えていない|考えてない|考えておらず|考えていません|困っていない|困ってない|困っていません|問題ない|問題ありません|問題なし|大丈夫|足りている|足りています|足りてる|十分|決まっている|決まっています|決まってる|順調|心配ない|心配していない))",
     )
     .expect("valid regex")
 });
@@ -25,6 +25,17 @@ static DENIED_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)(?:(?:\bno need for|\bdon't need|\bdo not need|\bno problem with|\bno issue with|\bnot interested in|\bnot looking for|\bnot planning|\bnot considering|\brather than)\s+(?:\S+\s+)?|(?:\bare|\bam|\bis|'re|'m)\s+not\s+(?:currently\s+)?|\b(?:aren't|isn't)\s+(?:currently\s+)?)$")
         .expect("valid regex")
 });
+
+/// After a word ending in the stem of 辞める ("quit"): nobody quits
+/// (「人は辞めない会社です」「スタッフは辞めないが」), the opposite of a
+/// retention problem. A plain negative after any other word is the problem
+/// itself (「定着しない」), so this is asked only after that stem.
+static DO_NOT_QUIT: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"^(?:ない|ません|ず(?:に|、|$))").expect("valid regex"));
+
+fn ends_in_quitting(word: &str) -> bool {
+    word.ends_with("辞め") || word.ends_with("やめ")
+}
 
 /// Whether `text` carries a word of the lexicon `pattern` that the owner
 /// did not deny.
@@ -40,7 +51,9 @@ pub fn tag_matches_normalized(pattern: &Regex, n: &str) -> bool {
     pattern.find_iter(n).any(|m| {
         let after = n[m.end()..].trim_start();
         let before = &n[..m.start()];
-        !DENIED_AFTER.is_match(after) && !DENIED_BEFORE.is_match(before)
+        !DENIED_AFTER.is_match(after)
+            && !DENIED_BEFORE.is_match(before)
+            && !(ends_in_quitting(m.as_str()) && DO_NOT_QUIT.is_match(after))
     })
 }
 
@@ -48,6 +61,7 @@ pub fn tag_matches_normalized(pattern: &Regex, n: &str) -> bool {
 pub(crate) fn warm_up() {
     LazyLock::force(&DENIED_AFTER);
     LazyLock::force(&DENIED_BEFORE);
+    LazyLock::force(&DO_NOT_QUIT);
 }
 
 #[cfg(test)]
