@@ -233,6 +233,26 @@ fn which_of(lang: Lang, options: &[ChoiceOption], word: Option<&str>, ixs: &[usi
 fn understand_choice(lang: Lang, options: &[ChoiceOption], raw: &str) -> Understood {
     // The exact forms first: a number, a label, an alias, a unique prefix.
     if let Some(o) = match_option(options, raw) {
+        // An industry option's alias that names a trade (「旅館」「ホテル」
+        // for 飲食・宿泊業) keeps its JSIC class, as 「旅館です」 does: the
+        // small-business threshold differs between 飲食 and 宿泊, and the
+        // sheet says which. Only a 小分類 or 細分類 (a code of three or four
+        // digits) is that specific; a broad alias (「運送業」「介護」
+        // 「サービス」) names no more than the option, and neither does a
+        // number.
+        if !raw
+            .trim()
+            .chars()
+            .all(|c| c.is_ascii_digit() || c.is_whitespace())
+        {
+            if let Some((option, v)) = industry_answer(options, raw) {
+                if option == o.id
+                    && matches!(&v, AnswerValue::Industry { class, .. } if class.len() >= 3)
+                {
+                    return Understood::Value(v);
+                }
+            }
+        }
         return Understood::Value(AnswerValue::Choice(o.id.clone()));
     }
     let r = choice::read(options, raw);
