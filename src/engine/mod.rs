@@ -1047,7 +1047,10 @@ impl Stepper<'_> {
             return;
         }
         let kind = match &node.kind {
-            NodeKind::Ask(q) => answer::prompt_kind(self.flow, &q.ty),
+            NodeKind::Ask(q) => {
+                let narrowed = self.narrowed_type(ix, &q.ty);
+                answer::prompt_kind(self.flow, narrowed.as_ref().unwrap_or(&q.ty))
+            }
             NodeKind::Confirm => {
                 let p = self.confirm_prompt(ix, None);
                 return self.out.push(Effect::Ask(p));
@@ -1097,7 +1100,10 @@ impl Stepper<'_> {
                 self.say(why);
                 self.prompt(ix);
             }
-            NodeKind::Ask(q) => match self.understand_at(ix, &q.ty, raw, picked) {
+            NodeKind::Ask(q) => match {
+                let narrowed = self.narrowed_type(ix, &q.ty);
+                self.understand_at(ix, narrowed.as_ref().unwrap_or(&q.ty), raw, picked)
+            } {
                 Understood::Partial { kept, ask } => {
                     self.st.pending = Some(Box::new(kept));
                     self.say(ask);
@@ -1685,6 +1691,27 @@ impl Stepper<'_> {
                     _ => None,
                 }
             })
+    }
+
+    /// The answer type a question is asked and read with: a choice that
+    /// narrows a multiple choice in which several options were picked
+    /// (「最優先の課題」 after 「経営課題の分野」) offers only those, numbered
+    /// anew, so that an owner who picked 1 and 5 and then types 「2」 for
+    /// "my second one" is not read as an area they never chose, and a
+    /// priority outside the picks cannot reach routing. `None`: as the
+    /// script has it.
+    fn narrowed_type(&self, ix: NodeIx, ty: &AnswerType) -> Option<AnswerType> {
+        let AnswerType::Choice { options } = ty else {
+            return None;
+        };
+        let picks = self.narrowed_by(ix)?;
+        (picks.len() >= 2 && picks.len() < options.len()).then(|| AnswerType::Choice {
+            options: options
+                .iter()
+                .filter(|o| picks.contains(&o.id))
+                .cloned()
+                .collect(),
+        })
     }
 
     fn implied_choice(&self, ix: NodeIx) -> Option<String> {
