@@ -369,6 +369,28 @@ async fn answer_forwards<R: AsyncBufRead + Unpin, W: Write>(
             }
         }
         let render = |t: &desk::Text| texts.render(lang, t, &Plain);
+        // Asked by a hub that no longer holds the case, or about a closed
+        // case: the owner is not asked, but told that the question was
+        // dropped and why (the desk withdraws it whatever the answer).
+        if desk::outgrown(&view, &req) {
+            let outcome = crate::casework::owner_answer(
+                store.as_ref(),
+                &network,
+                &req,
+                false,
+                "",
+                runner.clock().now(),
+            )
+            .await?;
+            let told = match outcome {
+                crate::casework::Outcome::Refused(t) => Some(t),
+                crate::casework::Outcome::Done { effects, .. } => effects.reply,
+            };
+            if let Some(t) = told {
+                writeln!(out, "\n{}", render(&t)?)?;
+            }
+            continue;
+        }
         let ask = render(&desk::forward_ask(&network, &view, &req))?;
         let agree = render(&desk::Text::new("owner.agree"))?;
         let disagree = render(&desk::Text::new("owner.disagree"))?;

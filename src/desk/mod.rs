@@ -256,6 +256,12 @@ pub struct CaseView {
     pub consents: Vec<ConsentRow>,
     pub posts: Vec<CasePost>,
     pub forgotten: bool,
+    /// Forwards of this case still waiting for the owner's answer.
+    pub pending: Vec<ForwardRequest>,
+    /// When the case arrived at the hub that holds it now (its creation,
+    /// or its last forward). A request made before then was made by
+    /// another hub, so the owner's answer to it no longer applies.
+    pub hub_since: DateTime<Utc>,
 }
 
 impl CaseView {
@@ -358,6 +364,10 @@ pub enum Change {
     },
     /// `Store::record_consent` for the case's session.
     RecordConsent { consent: ConsentRecord },
+    /// `Store::decide_forward_request` with `Withdrawn`: a request the
+    /// case has outgrown (it moved or closed). One the owner answered in
+    /// the meantime is left as answered, not an error.
+    Withdraw { request: i64 },
 }
 
 fn ser_change<S: serde::Serializer>(c: &CaseChange, s: S) -> Result<S::Ok, S::Error> {
@@ -616,6 +626,7 @@ pub fn decide(network: &Network, view: &CaseView, req: &Request<'_>) -> Decision
                     .arg("who", me)
                     .arg("outcome", Arg::text(outcome)),
             ));
+            withdraw_pending(&mut fx, network, view, "closed");
             fx.reply = Some(Text::new("done.closed").arg("case", case_arg(case)));
         }
         Action::Forward { to_hub, reason } => {
@@ -645,6 +656,9 @@ pub fn decide(network: &Network, view: &CaseView, req: &Request<'_>) -> Decision
                     },
                 });
                 forwarded_notes(&mut fx, case, to_hub, reason, me, &from_name, &to_name);
+                // The case leaves the hub that asked the owner about
+                // another forward: that question no longer stands.
+                withdraw_pending(&mut fx, network, view, "forwarded");
                 fx.notify.push(Notify::HubStaff {
                     hub: to_hub.clone(),
                     new_post: new_post && network.delivery(to_hub).is_some(),
@@ -655,6 +669,17 @@ pub fn decide(network: &Network, view: &CaseView, req: &Request<'_>) -> Decision
                         .arg("to", to_name),
                 );
             } else {
+                // One question to the owner at a time: a second would
+                // leave them two answers that each move the case, and the
+                // later could undo the earlier. Staff wait for the answer
+                // (or its lapse), or forward within consent or close the
+                // case, which withdraws the question.
+                if let Some(p) = view.pending.first() {
+                    return Decision::Refused(
+                        Text::new("refused.forward_pending")
+                            .arg("to", Arg::text(&network.hub_name(&p.to_hub))),
+                    );
+                }
                 // Not covered by the owner's consent: the owner decides.
                 fx.changes.push(Change::RequestForward {
                     request: NewForwardRequest {
@@ -768,8 +793,27 @@ pub fn decide_owner_answer(
     wording: &str,
 ) -> Decision {
     let case = &view.case;
-    if req.status != ForwardStatus::Pending {
-        return Decision::refuse("owner.already_answered");
+    match req.status {
+        ForwardStatus::Pending if outgrown(view, req) => {
+            // Asked by a hub that no longer holds the case, or about a
+            // closed case: neither yes nor no applies any more. The
+            // request is withdrawn and the owner told why.
+            let mut fx = Effects {
+                actor: req.user.to_string(),
+                reply: Some(outgrown_text(network, view, req)),
+                ..Effects::default()
+            };
+            fx.changes.push(Change::Withdraw { request: req.id });
+            fx.audit.push(AuditNew {
+                actor: req.user.to_string(),
+                action: "forward_withdrawn".into(),
+                detail: serde_json::json!({ "to": req.to_hub, "request": req.id, "why": "outgrown" }),
+            });
+            return Decision::Accepted(fx);
+        }
+        ForwardStatus::Pending => {}
+        ForwardStatus::Withdrawn => return Decision::Refused(outgrown_text(network, view, req)),
+        _ => return Decision::refuse("owner.already_answered"),
     }
     let to = HubRef {
         id: req.to_hub.clone(),
@@ -842,6 +886,50 @@ pub fn decide_owner_answer(
         fx.reply = Some(Text::new("owner.forward_declined").arg("to", to_name));
     }
     Decision::Accepted(fx)
+}
+
+/// Whether a forward request no longer fits its case: the case is closed,
+/// or it moved to another hub after the request was made (so the hub that
+/// asked no longer holds it). The owner's answer to such a request must
+/// not move the case.
+pub fn outgrown(view: &CaseView, req: &ForwardRequest) -> bool {
+    view.case.status == CaseStatus::Closed || req.created_at < view.hub_since
+}
+
+/// What the owner is told about a request that was withdrawn or has
+/// outgrown its case: why, and that nothing changed.
+fn outgrown_text(network: &Network, view: &CaseView, req: &ForwardRequest) -> Text {
+    let case = &view.case;
+    let to = Arg::text(&network.hub_name(&req.to_hub));
+    let key = if case.status == CaseStatus::Closed {
+        "owner.forward_outgrown_closed"
+    } else if req.created_at < view.hub_since {
+        return Text::new("owner.forward_outgrown_moved")
+            .arg("case", case_arg(case))
+            .arg("to", to)
+            .arg("now", Arg::text(&network.hub_name(&case.hub_id)));
+    } else {
+        "owner.forward_withdrawn"
+    };
+    Text::new(key).arg("case", case_arg(case)).arg("to", to)
+}
+
+/// Withdraws the case's forward requests still waiting for the owner
+/// (the case moved or closed, so they were asked by a hub that no longer
+/// decides), each with an audit entry and a note for the hub that asked.
+fn withdraw_pending(fx: &mut Effects, network: &Network, view: &CaseView, why: &str) {
+    for r in &view.pending {
+        fx.changes.push(Change::Withdraw { request: r.id });
+        fx.audit.push(AuditNew {
+            actor: fx.actor.clone(),
+            action: "forward_withdrawn".into(),
+            detail: serde_json::json!({ "to": r.to_hub, "request": r.id, "why": why }),
+        });
+        fx.notes.push(note(
+            &view.case,
+            Text::new("note.forward_withdrawn").arg("to", Arg::text(&network.hub_name(&r.to_hub))),
+        ));
+    }
 }
 
 /// An owner's message about their routed case, for the case's discussion.

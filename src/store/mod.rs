@@ -1035,6 +1035,10 @@ pub trait Store: Send + Sync + 'static {
     async fn forward_request(&self, id: i64) -> Result<Option<ForwardRequest>>;
     /// Requests still waiting for the owner's answer, oldest first.
     async fn pending_forward_requests(&self, limit: i64) -> Result<Vec<ForwardRequest>>;
+    /// The requests about one case still waiting for the owner's answer,
+    /// oldest first (the desk allows one at a time, but a database written
+    /// before that rule may hold more).
+    async fn pending_forward_requests_of_case(&self, case: CaseId) -> Result<Vec<ForwardRequest>>;
     /// Answers a pending request; returns false when it was not pending.
     async fn decide_forward_request(
         &self,
