@@ -128,6 +128,9 @@ pub struct HubInfo {
     pub name: String,
     pub staff: Vec<StaffSpec>,
     pub targets: Vec<NewDelivery>,
+    /// Named by the national directory only: no one in the network staffs
+    /// it, so cases for it go through the network's fallback hub.
+    pub from_directory: bool,
 }
 
 impl HubInfo {
@@ -177,6 +180,7 @@ impl HubInfo {
             name: h.name.clone(),
             staff,
             targets,
+            from_directory: h.from_directory,
         }
     }
 }
@@ -193,6 +197,9 @@ pub struct Network {
     /// The time limits of `reminders:` in `routing.yaml`: the adapter that
     /// applies a decision schedules the case's timers by them.
     pub reminders: crate::routing::ReminderPolicy,
+    /// The hub of `fallback:` in `routing.yaml` (the network desk), which
+    /// passes cases on to hubs the network does not staff.
+    pub fallback: Option<String>,
 }
 
 impl Network {
@@ -201,6 +208,7 @@ impl Network {
             hubs: r.hubs.iter().map(HubInfo::from_routing).collect(),
             transports: Vec::new(),
             reminders: r.reminders.clone(),
+            fallback: fallback_hub(r),
         }
     }
     /// Where a case forwarded to `hub` is delivered.
@@ -217,6 +225,7 @@ impl Network {
         let mut n = Network::default();
         if let Some(f) = b.flows.first() {
             n.reminders = f.routing.reminders.clone();
+            n.fallback = fallback_hub(&f.routing);
         }
         for f in &b.flows {
             for h in &f.routing.hubs {
@@ -245,6 +254,14 @@ impl Network {
                 users,
             });
         }
+    }
+}
+
+/// The hub the routing's fallback names, if it names one.
+fn fallback_hub(r: &crate::routing::Routing) -> Option<String> {
+    match r.fallback.primary {
+        crate::routing::Pick::Hub(i) => r.hubs.get(i).map(|h| h.id.as_str().to_string()),
+        crate::routing::Pick::Kind(_) => None,
     }
 }
 
@@ -637,8 +654,9 @@ pub fn decide(network: &Network, view: &CaseView, req: &Request<'_>) -> Decision
             if reason.is_empty() {
                 return Decision::refuse("refused.empty_reason");
             }
-            let Some(to) = network.hub(to_hub).filter(|h| h.id != case.hub_id) else {
-                return Decision::refuse("refused.cannot_forward_there");
+            let to = match forward_target(network, case, to_hub) {
+                Ok(h) => h,
+                Err(refusal) => return Decision::Refused(refusal),
             };
             let to_name = Arg::text(&to.name);
             let from_name = Arg::text(&network.hub_name(&case.hub_id));
@@ -886,6 +904,43 @@ pub fn decide_owner_answer(
         fx.reply = Some(Text::new("owner.forward_declined").arg("to", to_name));
     }
     Decision::Accepted(fx)
+}
+
+/// Whether a case may be forwarded to `to_hub`; the refusal says what was
+/// wrong and what to do. A hub named only by the national directory is
+/// refused as routing never sends a case there either: no one in the
+/// network staffs it, so its cases go through the fallback hub (the
+/// network desk), which passes them on.
+fn forward_target<'n>(
+    network: &'n Network,
+    case: &CaseRecord,
+    to_hub: &str,
+) -> Result<&'n HubInfo, Text> {
+    let staffed = || {
+        let ids: Vec<&str> = network
+            .hubs
+            .iter()
+            .filter(|h| !h.from_directory && h.id != case.hub_id)
+            .map(|h| h.id.as_str())
+            .collect();
+        Arg::text(&ids.join(", "))
+    };
+    match network.hub(to_hub) {
+        None => Err(Text::new("refused.unknown_hub")
+            .arg("to", Arg::code(to_hub))
+            .arg("hubs", staffed())),
+        Some(h) if h.id == case.hub_id => {
+            Err(Text::new("refused.same_hub").arg("hub", Arg::text(&h.name)))
+        }
+        Some(h) if h.from_directory => {
+            let desk = network.fallback.as_deref().unwrap_or_default();
+            Err(Text::new("refused.directory_hub")
+                .arg("to", Arg::text(&h.name))
+                .arg("desk", Arg::text(&network.hub_name(desk)))
+                .arg("desk_id", Arg::code(desk)))
+        }
+        Some(h) => Ok(h),
+    }
 }
 
 /// Whether a forward request no longer fits its case: the case is closed,

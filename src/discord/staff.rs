@@ -1120,6 +1120,7 @@ mod tests {
                     name: format!("hub {h}"),
                     staff: vec![],
                     targets: vec![],
+                    from_directory: false,
                 })
                 .collect(),
             transports: vec![],

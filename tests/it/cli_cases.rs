@@ -435,3 +435,56 @@ fn a_move_withdraws_the_forward_waiting_for_the_owner() {
     let shown = chat(d, "");
     assert!(!shown.contains("もう有効ではありません"), "{shown}");
 }
+
+/// A hub named only by the national directory is staffed by no one in the
+/// network: a forward there is refused, naming the network desk (the
+/// fallback) to forward to instead, and nothing is written for it. An
+/// unknown hub is refused with the hubs that can take the case.
+#[test]
+fn a_forward_to_a_directory_hub_or_an_unknown_hub_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    consult(dir.path());
+    let d = dir.path();
+    let inbox = d.join("inbox");
+    let inbox_arg = inbox.to_string_lossy().to_string();
+    let forward = |to: &str| {
+        cases(
+            d,
+            &[
+                "forward",
+                "1",
+                "--to",
+                to,
+                "--reason",
+                "県外の拠点へ",
+                "--inbox",
+                &inbox_arg,
+                "--as",
+                "cli:tanaka",
+                "--hub",
+                "hyogo-pro",
+            ],
+        )
+    };
+    let (code, out, err) = forward("directory-yorozu-01");
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("全国名簿の拠点") && err.contains("network-desk"),
+        "the refusal names the desk to forward to: {err}"
+    );
+    assert!(!inbox.join("directory-yorozu-01").exists());
+    let (_, show, _) = cases(d, &["show", "1"]);
+    assert!(show.contains("hub: hyogo-pro"), "{show}");
+
+    let (code, _, err) = forward("nosuch");
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("nosuch という拠点は routing.yaml にありません")
+            && err.contains("hyogo-yorozu")
+            && !err.contains("directory-"),
+        "the refusal lists the network's hubs only: {err}"
+    );
+    let (code, _, err) = forward("hyogo-pro");
+    assert_eq!(code, 1);
+    assert!(err.contains("すでに"), "{err}");
+}

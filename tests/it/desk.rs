@@ -150,6 +150,7 @@ fn network(hubs: &[HubSpec]) -> Network {
                         }
                     })
                     .collect(),
+                from_directory: false,
             })
             .collect(),
         transports: vec!["discord".into(), "slack".into()],
