@@ -95,6 +95,9 @@ pub struct ChatOptions {
     /// Only a due follow-up after a match (step 5): fail when none is due.
     /// Without it a due follow-up still comes first.
     pub follow_up: bool,
+    /// A trial (`dialogs try`) on a throwaway database: nothing is kept,
+    /// so the owner is not told their answers are saved.
+    pub trial: bool,
 }
 
 /// The longest input line read whole. Answers are limited far below this
@@ -477,10 +480,11 @@ async fn converse<R: AsyncBufRead + Unpin, W: Write>(
         write!(out, "\n> ")?;
         out.flush()?;
         let Some(line) = read_line(&mut input).await? else {
-            let msg = if lang == Lang::Ja {
-                "\n入力が終わったので中断します。回答は保存されています。`madoguchi chat --resume` で続きから再開できます。"
-            } else {
-                "\nInput ended; the consultation is paused and your answers are saved. Run `madoguchi chat --resume` to continue."
+            let msg = match (lang, opts.trial) {
+                (Lang::Ja, false) => "\n入力が終わったので中断します。回答は保存されています。`madoguchi chat --resume` で続きから再開できます。",
+                (Lang::En, false) => "\nInput ended; the consultation is paused and your answers are saved. Run `madoguchi chat --resume` to continue.",
+                (Lang::Ja, true) => "\n入力が終わったので試行を終わります。これは試行なので、回答は保存していません（何も残りません）。",
+                (Lang::En, true) => "\nInput ended; the trial is over. It was a trial, so nothing was stored.",
             };
             writeln!(out, "{msg}")?;
             return Ok(());
