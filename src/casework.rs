@@ -23,11 +23,24 @@ pub async fn load(store: &dyn Store, id: CaseId) -> Result<Option<CaseView>, Sto
         .await?
         .iter()
         .any(|c| c.id == id);
+    let pending = store.pending_forward_requests_of_case(id).await?;
+    // The case arrived at its present hub with its last forward (each
+    // forward writes one audit entry named by `CaseChange::action`).
+    let hub_since = store
+        .audit(Some(id))
+        .await?
+        .iter()
+        .filter(|a| a.action == "forward")
+        .map(|a| a.at)
+        .max()
+        .unwrap_or(case.created_at);
     Ok(Some(CaseView {
         case,
         consents,
         posts,
         forgotten,
+        pending,
+        hub_since,
     }))
 }
 
@@ -194,6 +207,13 @@ pub async fn apply(
                         "forward request {r} was already answered"
                     )));
                 }
+            }
+            Change::Withdraw { request: r } => {
+                // False when the owner answered in the meantime: the
+                // answer stands, and there is nothing left to withdraw.
+                store
+                    .decide_forward_request(*r, crate::store::ForwardStatus::Withdrawn, now)
+                    .await?;
             }
             Change::RecordConsent { consent } => {
                 store

@@ -95,6 +95,9 @@ pub struct ChatOptions {
     /// Only a due follow-up after a match (step 5): fail when none is due.
     /// Without it a due follow-up still comes first.
     pub follow_up: bool,
+    /// A trial (`dialogs try`) on a throwaway database: nothing is kept,
+    /// so the owner is not told their answers are saved.
+    pub trial: bool,
 }
 
 /// The longest input line read whole. Answers are limited far below this
@@ -369,6 +372,28 @@ async fn answer_forwards<R: AsyncBufRead + Unpin, W: Write>(
             }
         }
         let render = |t: &desk::Text| texts.render(lang, t, &Plain);
+        // Asked by a hub that no longer holds the case, or about a closed
+        // case: the owner is not asked, but told that the question was
+        // dropped and why (the desk withdraws it whatever the answer).
+        if desk::outgrown(&view, &req) {
+            let outcome = crate::casework::owner_answer(
+                store.as_ref(),
+                &network,
+                &req,
+                false,
+                "",
+                runner.clock().now(),
+            )
+            .await?;
+            let told = match outcome {
+                crate::casework::Outcome::Refused(t) => Some(t),
+                crate::casework::Outcome::Done { effects, .. } => effects.reply,
+            };
+            if let Some(t) = told {
+                writeln!(out, "\n{}", render(&t)?)?;
+            }
+            continue;
+        }
         let ask = render(&desk::forward_ask(&network, &view, &req))?;
         let agree = render(&desk::Text::new("owner.agree"))?;
         let disagree = render(&desk::Text::new("owner.disagree"))?;
@@ -455,10 +480,11 @@ async fn converse<R: AsyncBufRead + Unpin, W: Write>(
         write!(out, "\n> ")?;
         out.flush()?;
         let Some(line) = read_line(&mut input).await? else {
-            let msg = if lang == Lang::Ja {
-                "\n入力が終わったので中断します。回答は保存されています。`madoguchi chat --resume` で続きから再開できます。"
-            } else {
-                "\nInput ended; the consultation is paused and your answers are saved. Run `madoguchi chat --resume` to continue."
+            let msg = match (lang, opts.trial) {
+                (Lang::Ja, false) => "\n入力が終わったので中断します。回答は保存されています。`madoguchi chat --resume` で続きから再開できます。",
+                (Lang::En, false) => "\nInput ended; the consultation is paused and your answers are saved. Run `madoguchi chat --resume` to continue.",
+                (Lang::Ja, true) => "\n入力が終わったので試行を終わります。これは試行なので、回答は保存していません（何も残りません）。",
+                (Lang::En, true) => "\nInput ended; the trial is over. It was a trial, so nothing was stored.",
             };
             writeln!(out, "{msg}")?;
             return Ok(());

@@ -55,6 +55,7 @@ pub async fn chat(args: ChatArgs) -> Result<u8> {
         resume,
         inbox,
         echo,
+        trial: false,
         follow_up,
     };
     let stdin = tokio::io::BufReader::new(tokio::io::stdin());

@@ -137,6 +137,7 @@ pub async fn dialogs(cmd: DialogsCmd) -> Result<u8> {
                 resume: false,
                 inbox: tmp.path().join("inbox"),
                 echo: !std::io::stdin().is_terminal(),
+                trial: true,
                 follow_up: false,
             };
             let stdin = tokio::io::BufReader::new(tokio::io::stdin());

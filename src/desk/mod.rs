@@ -128,6 +128,9 @@ pub struct HubInfo {
     pub name: String,
     pub staff: Vec<StaffSpec>,
     pub targets: Vec<NewDelivery>,
+    /// Named by the national directory only: no one in the network staffs
+    /// it, so cases for it go through the network's fallback hub.
+    pub from_directory: bool,
 }
 
 impl HubInfo {
@@ -177,6 +180,7 @@ impl HubInfo {
             name: h.name.clone(),
             staff,
             targets,
+            from_directory: h.from_directory,
         }
     }
 }
@@ -193,6 +197,9 @@ pub struct Network {
     /// The time limits of `reminders:` in `routing.yaml`: the adapter that
     /// applies a decision schedules the case's timers by them.
     pub reminders: crate::routing::ReminderPolicy,
+    /// The hub of `fallback:` in `routing.yaml` (the network desk), which
+    /// passes cases on to hubs the network does not staff.
+    pub fallback: Option<String>,
 }
 
 impl Network {
@@ -201,6 +208,7 @@ impl Network {
             hubs: r.hubs.iter().map(HubInfo::from_routing).collect(),
             transports: Vec::new(),
             reminders: r.reminders.clone(),
+            fallback: fallback_hub(r),
         }
     }
     /// Where a case forwarded to `hub` is delivered.
@@ -217,6 +225,7 @@ impl Network {
         let mut n = Network::default();
         if let Some(f) = b.flows.first() {
             n.reminders = f.routing.reminders.clone();
+            n.fallback = fallback_hub(&f.routing);
         }
         for f in &b.flows {
             for h in &f.routing.hubs {
@@ -248,6 +257,14 @@ impl Network {
     }
 }
 
+/// The hub the routing's fallback names, if it names one.
+fn fallback_hub(r: &crate::routing::Routing) -> Option<String> {
+    match r.fallback.primary {
+        crate::routing::Pick::Hub(i) => r.hubs.get(i).map(|h| h.id.as_str().to_string()),
+        crate::routing::Pick::Kind(_) => None,
+    }
+}
+
 /// A case as the desk sees it: the record, the owner's consent records
 /// for it, where it is posted, and whether the owner deleted their data.
 #[derive(Debug, Clone)]
@@ -256,6 +273,12 @@ pub struct CaseView {
     pub consents: Vec<ConsentRow>,
     pub posts: Vec<CasePost>,
     pub forgotten: bool,
+    /// Forwards of this case still waiting for the owner's answer.
+    pub pending: Vec<ForwardRequest>,
+    /// When the case arrived at the hub that holds it now (its creation,
+    /// or its last forward). A request made before then was made by
+    /// another hub, so the owner's answer to it no longer applies.
+    pub hub_since: DateTime<Utc>,
 }
 
 impl CaseView {
@@ -358,6 +381,10 @@ pub enum Change {
     },
     /// `Store::record_consent` for the case's session.
     RecordConsent { consent: ConsentRecord },
+    /// `Store::decide_forward_request` with `Withdrawn`: a request the
+    /// case has outgrown (it moved or closed). One the owner answered in
+    /// the meantime is left as answered, not an error.
+    Withdraw { request: i64 },
 }
 
 fn ser_change<S: serde::Serializer>(c: &CaseChange, s: S) -> Result<S::Ok, S::Error> {
@@ -616,6 +643,7 @@ pub fn decide(network: &Network, view: &CaseView, req: &Request<'_>) -> Decision
                     .arg("who", me)
                     .arg("outcome", Arg::text(outcome)),
             ));
+            withdraw_pending(&mut fx, network, view, "closed");
             fx.reply = Some(Text::new("done.closed").arg("case", case_arg(case)));
         }
         Action::Forward { to_hub, reason } => {
@@ -626,8 +654,9 @@ pub fn decide(network: &Network, view: &CaseView, req: &Request<'_>) -> Decision
             if reason.is_empty() {
                 return Decision::refuse("refused.empty_reason");
             }
-            let Some(to) = network.hub(to_hub).filter(|h| h.id != case.hub_id) else {
-                return Decision::refuse("refused.cannot_forward_there");
+            let to = match forward_target(network, case, to_hub) {
+                Ok(h) => h,
+                Err(refusal) => return Decision::Refused(refusal),
             };
             let to_name = Arg::text(&to.name);
             let from_name = Arg::text(&network.hub_name(&case.hub_id));
@@ -645,6 +674,9 @@ pub fn decide(network: &Network, view: &CaseView, req: &Request<'_>) -> Decision
                     },
                 });
                 forwarded_notes(&mut fx, case, to_hub, reason, me, &from_name, &to_name);
+                // The case leaves the hub that asked the owner about
+                // another forward: that question no longer stands.
+                withdraw_pending(&mut fx, network, view, "forwarded");
                 fx.notify.push(Notify::HubStaff {
                     hub: to_hub.clone(),
                     new_post: new_post && network.delivery(to_hub).is_some(),
@@ -655,6 +687,17 @@ pub fn decide(network: &Network, view: &CaseView, req: &Request<'_>) -> Decision
                         .arg("to", to_name),
                 );
             } else {
+                // One question to the owner at a time: a second would
+                // leave them two answers that each move the case, and the
+                // later could undo the earlier. Staff wait for the answer
+                // (or its lapse), or forward within consent or close the
+                // case, which withdraws the question.
+                if let Some(p) = view.pending.first() {
+                    return Decision::Refused(
+                        Text::new("refused.forward_pending")
+                            .arg("to", Arg::text(&network.hub_name(&p.to_hub))),
+                    );
+                }
                 // Not covered by the owner's consent: the owner decides.
                 fx.changes.push(Change::RequestForward {
                     request: NewForwardRequest {
@@ -768,8 +811,27 @@ pub fn decide_owner_answer(
     wording: &str,
 ) -> Decision {
     let case = &view.case;
-    if req.status != ForwardStatus::Pending {
-        return Decision::refuse("owner.already_answered");
+    match req.status {
+        ForwardStatus::Pending if outgrown(view, req) => {
+            // Asked by a hub that no longer holds the case, or about a
+            // closed case: neither yes nor no applies any more. The
+            // request is withdrawn and the owner told why.
+            let mut fx = Effects {
+                actor: req.user.to_string(),
+                reply: Some(outgrown_text(network, view, req)),
+                ..Effects::default()
+            };
+            fx.changes.push(Change::Withdraw { request: req.id });
+            fx.audit.push(AuditNew {
+                actor: req.user.to_string(),
+                action: "forward_withdrawn".into(),
+                detail: serde_json::json!({ "to": req.to_hub, "request": req.id, "why": "outgrown" }),
+            });
+            return Decision::Accepted(fx);
+        }
+        ForwardStatus::Pending => {}
+        ForwardStatus::Withdrawn => return Decision::Refused(outgrown_text(network, view, req)),
+        _ => return Decision::refuse("owner.already_answered"),
     }
     let to = HubRef {
         id: req.to_hub.clone(),
@@ -842,6 +904,87 @@ pub fn decide_owner_answer(
         fx.reply = Some(Text::new("owner.forward_declined").arg("to", to_name));
     }
     Decision::Accepted(fx)
+}
+
+/// Whether a case may be forwarded to `to_hub`; the refusal says what was
+/// wrong and what to do. A hub named only by the national directory is
+/// refused as routing never sends a case there either: no one in the
+/// network staffs it, so its cases go through the fallback hub (the
+/// network desk), which passes them on.
+fn forward_target<'n>(
+    network: &'n Network,
+    case: &CaseRecord,
+    to_hub: &str,
+) -> Result<&'n HubInfo, Text> {
+    let staffed = || {
+        let ids: Vec<&str> = network
+            .hubs
+            .iter()
+            .filter(|h| !h.from_directory && h.id != case.hub_id)
+            .map(|h| h.id.as_str())
+            .collect();
+        Arg::text(&ids.join(", "))
+    };
+    match network.hub(to_hub) {
+        None => Err(Text::new("refused.unknown_hub")
+            .arg("to", Arg::code(to_hub))
+            .arg("hubs", staffed())),
+        Some(h) if h.id == case.hub_id => {
+            Err(Text::new("refused.same_hub").arg("hub", Arg::text(&h.name)))
+        }
+        Some(h) if h.from_directory => {
+            let desk = network.fallback.as_deref().unwrap_or_default();
+            Err(Text::new("refused.directory_hub")
+                .arg("to", Arg::text(&h.name))
+                .arg("desk", Arg::text(&network.hub_name(desk)))
+                .arg("desk_id", Arg::code(desk)))
+        }
+        Some(h) => Ok(h),
+    }
+}
+
+/// Whether a forward request no longer fits its case: the case is closed,
+/// or it moved to another hub after the request was made (so the hub that
+/// asked no longer holds it). The owner's answer to such a request must
+/// not move the case.
+pub fn outgrown(view: &CaseView, req: &ForwardRequest) -> bool {
+    view.case.status == CaseStatus::Closed || req.created_at < view.hub_since
+}
+
+/// What the owner is told about a request that was withdrawn or has
+/// outgrown its case: why, and that nothing changed.
+fn outgrown_text(network: &Network, view: &CaseView, req: &ForwardRequest) -> Text {
+    let case = &view.case;
+    let to = Arg::text(&network.hub_name(&req.to_hub));
+    let key = if case.status == CaseStatus::Closed {
+        "owner.forward_outgrown_closed"
+    } else if req.created_at < view.hub_since {
+        return Text::new("owner.forward_outgrown_moved")
+            .arg("case", case_arg(case))
+            .arg("to", to)
+            .arg("now", Arg::text(&network.hub_name(&case.hub_id)));
+    } else {
+        "owner.forward_withdrawn"
+    };
+    Text::new(key).arg("case", case_arg(case)).arg("to", to)
+}
+
+/// Withdraws the case's forward requests still waiting for the owner
+/// (the case moved or closed, so they were asked by a hub that no longer
+/// decides), each with an audit entry and a note for the hub that asked.
+fn withdraw_pending(fx: &mut Effects, network: &Network, view: &CaseView, why: &str) {
+    for r in &view.pending {
+        fx.changes.push(Change::Withdraw { request: r.id });
+        fx.audit.push(AuditNew {
+            actor: fx.actor.clone(),
+            action: "forward_withdrawn".into(),
+            detail: serde_json::json!({ "to": r.to_hub, "request": r.id, "why": why }),
+        });
+        fx.notes.push(note(
+            &view.case,
+            Text::new("note.forward_withdrawn").arg("to", Arg::text(&network.hub_name(&r.to_hub))),
+        ));
+    }
 }
 
 /// An owner's message about their routed case, for the case's discussion.

@@ -1008,8 +1008,17 @@ impl Bot {
                     .await
             }
         };
+        // An answered or withdrawn request: the desk says which (and, for
+        // a withdrawn one, why), and nothing is applied.
         if req.status != ForwardStatus::Pending {
-            let msg = self.render_text(lang, &Text::new("owner.already_answered"));
+            let now = self.runner.clock().now();
+            let network = self.network();
+            let r = casework::owner_answer(self.store.as_ref(), &network, &req, yes, "", now);
+            let t = match r.await {
+                Ok(Outcome::Refused(t)) => t,
+                _ => Text::new("owner.already_answered"),
+            };
+            let msg = self.render_text(lang, &t);
             return self.respond_ephemeral(comp.id, &comp.token, &msg).await;
         }
         let rows = serde_json::to_value(&comp.message.components).unwrap_or(Value::Array(vec![]));
@@ -1111,6 +1120,7 @@ mod tests {
                     name: format!("hub {h}"),
                     staff: vec![],
                     targets: vec![],
+                    from_directory: false,
                 })
                 .collect(),
             transports: vec![],

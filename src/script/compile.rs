@@ -2676,6 +2676,7 @@ fn compile_routing(
             );
         }
         let at = Loc::from(&r.id);
+        let step = support_step(&r.step, d);
         let when = compile_cond(&r.when, names, d, at);
         let primary = pick(&r.primary, d, at);
         let copies: Option<Vec<Pick>> = r
@@ -2693,7 +2694,7 @@ fn compile_routing(
                     description: r.description.clone(),
                     description_en: r.description_en.clone(),
                     when: Some(w),
-                    step: r.step.unwrap_or(1).min(5),
+                    step,
                     primary: p,
                     copies: c,
                 };
@@ -2755,6 +2756,7 @@ fn compile_routing(
         .as_ref()
         .and_then(|f| compile_follow_up(f, std::mem::take(&mut fu_rules), d));
     let reminders = compile_reminders(&raw.reminders, &hub_index, &fb_primary, &hubs, d);
+    let fb_step = support_step(&raw.fallback.step, d);
     if !ok || d.has_errors() {
         return None;
     }
@@ -2771,12 +2773,44 @@ fn compile_routing(
             description: raw.fallback.description,
             description_en: raw.fallback.description_en,
             when: None,
-            step: raw.fallback.step.unwrap_or(1).min(5),
+            step: fb_step,
             primary: fb_primary?,
             copies: fb_copies?,
         },
         follow_up,
     })
+}
+
+/// The support step a rule hands a case over at (1 when not given): one of
+/// the five support steps or step 0 (discovery), as `domain.md` numbers
+/// them. Anything else is an error at its place; clamping it would route
+/// cases as matched (step 5) that no one matched.
+fn support_step(v: &Option<serde_saphyr::Spanned<i64>>, d: &mut Diags) -> u8 {
+    let Some(v) = v else { return 1 };
+    match u8::try_from(v.value) {
+        Ok(s) if s <= crate::routing::FOLLOW_UP_STEP => s,
+        _ => {
+            d.error(
+                v,
+                "bad-step",
+                (
+                    format!(
+                        "step `{}` is not a support step: it must be 0 to 5 (0 discovery, 1 management issues, 2 solution, 3 talent need, 4 recruiting, 5 follow-up)",
+                        v.value
+                    ),
+                    format!(
+                        "step `{}` は支援の段階ではありません。0〜5 で書いてください（0 顧客発掘、1 経営課題の明確化、2 解決策の提案、3 人材要件定義、4 人材紹介、5 定着支援）",
+                        v.value
+                    ),
+                ),
+                bi!(
+                    "write the step the case has reached when it is handed over, e.g. `step: 3`",
+                    "引き継ぐ時点で案件が達している段階を `step: 3` のように書いてください"
+                ),
+            );
+            1
+        }
+    }
 }
 
 /// The `follow_up:` section: intervals ascending and within five years, a

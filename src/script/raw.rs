@@ -302,8 +302,10 @@ pub struct RawRule {
     pub description: String,
     pub description_en: Option<String>,
     pub when: RawCond,
-    /// The support step (0-5) a case routed by this rule has reached.
-    pub step: Option<u8>,
+    /// The support step (0-5) a case routed by this rule has reached;
+    /// read as any integer so that one out of range is reported at its
+    /// place with the range, not as a type error.
+    pub step: Option<Spanned<i64>>,
     pub primary: RawHubPick,
     #[serde(default)]
     pub copies: Vec<RawHubPick>,
@@ -323,7 +325,7 @@ pub struct RawHubPick {
 pub struct RawFallback {
     pub description: String,
     pub description_en: Option<String>,
-    pub step: Option<u8>,
+    pub step: Option<Spanned<i64>>,
     pub primary: RawHubPick,
     #[serde(default)]
     pub copies: Vec<RawHubPick>,

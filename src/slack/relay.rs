@@ -180,8 +180,17 @@ impl Bot {
                 return self.ephemeral(&a.channel, &a.user, &t).await;
             }
         };
+        // An answered or withdrawn request: the desk says which (and, for
+        // a withdrawn one, why), and nothing is applied.
         if req.status != ForwardStatus::Pending {
-            let t = self.render_text(lang, &Text::new("owner.already_answered"));
+            let now = self.runner.clock().now();
+            let network = self.network();
+            let r = casework::owner_answer(self.store.as_ref(), &network, &req, yn == "y", "", now);
+            let t = match r.await {
+                Ok(Outcome::Refused(t)) => t,
+                _ => Text::new("owner.already_answered"),
+            };
+            let t = self.render_text(lang, &t);
             return self.ephemeral(&a.channel, &a.user, &t).await;
         }
         // The request stays as it was shown, without its buttons.

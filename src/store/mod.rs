@@ -1035,6 +1035,10 @@ pub trait Store: Send + Sync + 'static {
     async fn forward_request(&self, id: i64) -> Result<Option<ForwardRequest>>;
     /// Requests still waiting for the owner's answer, oldest first.
     async fn pending_forward_requests(&self, limit: i64) -> Result<Vec<ForwardRequest>>;
+    /// The requests about one case still waiting for the owner's answer,
+    /// oldest first (the desk allows one at a time, but a database written
+    /// before that rule may hold more).
+    async fn pending_forward_requests_of_case(&self, case: CaseId) -> Result<Vec<ForwardRequest>>;
     /// Answers a pending request; returns false when it was not pending.
     async fn decide_forward_request(
         &self,
@@ -1367,19 +1371,54 @@ impl std::fmt::Display for DbLocation {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DbLocation::Sqlite(p) => write!(f, "{}", p.display()),
-            DbLocation::Postgres(url) => {
-                // scheme://user:password@host… → scheme://user:***@host…
-                let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
-                match rest.split_once('@') {
-                    Some((cred, host)) if cred.contains(':') => {
-                        let user = cred.split(':').next().unwrap_or("");
-                        write!(f, "{scheme}://{user}:***@{host}")
-                    }
-                    _ => f.write_str(url),
-                }
-            }
+            DbLocation::Postgres(url) => f.write_str(&masked_url(url)),
         }
     }
+}
+
+/// A PostgreSQL URL with every password hidden, for messages and logs:
+/// the password of the user info (`user:***@host`, up to the last `@`
+/// before the query, since a password typed unencoded may hold `@`), and
+/// the value of every query parameter that can carry a secret
+/// (`password`, `passfile`, `sslpassword`, `sslkey`, anything naming a
+/// pass, secret, token or key).
+fn masked_url(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("postgres", url));
+    let (before_query, query) = match rest.find('?') {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    let mut out = format!("{scheme}://");
+    match before_query.rfind('@') {
+        Some(at) => {
+            let (userinfo, host) = (&before_query[..at], &before_query[at + 1..]);
+            match userinfo.split_once(':') {
+                Some((user, _)) => out.push_str(&format!("{user}:***@{host}")),
+                None => out.push_str(before_query),
+            }
+        }
+        None => out.push_str(before_query),
+    }
+    if let Some(q) = query {
+        let params: Vec<String> = q
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some((k, _)) if secret_param(k) => format!("{k}=***"),
+                _ => p.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
+    }
+    out
+}
+
+/// Whether a connection parameter's value may be a secret.
+fn secret_param(key: &str) -> bool {
+    let k = key.to_ascii_lowercase();
+    ["pass", "secret", "token", "key"]
+        .iter()
+        .any(|w| k.contains(w))
 }
 
 impl std::fmt::Debug for DbLocation {
@@ -1428,5 +1467,38 @@ mod location_tests {
         let shown = format!("{l} {l:?}");
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("postgres://bot:***@db:5432/m"), "{shown}");
+    }
+
+    #[test]
+    fn a_password_with_an_at_sign_never_shows_in_part() {
+        let l = DbLocation::parse("postgres://u:Top@Secret3@host/x").unwrap();
+        let shown = format!("{l} {l:?}");
+        assert!(
+            !shown.contains("Top") && !shown.contains("Secret3"),
+            "{shown}"
+        );
+        assert_eq!(l.to_string(), "postgres://u:***@host/x");
+    }
+
+    #[test]
+    fn a_password_in_the_query_never_shows() {
+        let l = DbLocation::parse(
+            "postgres://u@127.0.0.1/x?sslmode=require&password=TopSecret1&PassFile=/home/u/.pgpass&sslpassword=k3y&sslkey=/k",
+        )
+        .unwrap();
+        let shown = format!("{l} {l:?}");
+        for secret in ["TopSecret1", ".pgpass", "k3y", "/k"] {
+            assert!(!shown.contains(secret), "{secret} in {shown}");
+        }
+        assert_eq!(
+            l.to_string(),
+            "postgres://u@127.0.0.1/x?sslmode=require&password=***&PassFile=***&sslpassword=***&sslkey=***"
+        );
+        // Both forms at once.
+        let l = DbLocation::parse("postgresql://u:a@b@h:5432/x?password=c").unwrap();
+        assert_eq!(l.to_string(), "postgresql://u:***@h:5432/x?password=***");
+        // Nothing to hide: shown as given.
+        let plain = "postgres://bot@db.example/madoguchi?sslmode=require";
+        assert_eq!(DbLocation::parse(plain).unwrap().to_string(), plain);
     }
 }

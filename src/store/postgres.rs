@@ -2145,6 +2145,22 @@ impl Store for PostgresStore {
         Ok(out)
     }
 
+    async fn pending_forward_requests_of_case(&self, case: CaseId) -> Result<Vec<ForwardRequest>> {
+        let ids: Vec<i64> = sqlx::query_scalar(
+            "SELECT id FROM forward_requests WHERE case_id = $1 AND status = 'pending' ORDER BY id",
+        )
+        .bind(case.0)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(r) = self.forward_request(id).await? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
     async fn decide_forward_request(
         &self,
         id: i64,

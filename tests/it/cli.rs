@@ -220,3 +220,31 @@ fn a_database_that_cannot_be_opened_says_why_once_and_what_to_do() {
     // Nothing was written over the file that is not a database.
     assert_eq!(std::fs::read(&garbage).unwrap(), vec![0x5au8; 8192]);
 }
+
+/// `dialogs try` keeps nothing, so when its input ends it says so instead
+/// of `chat`'s "your answers are saved; continue with --resume".
+#[test]
+fn dialogs_try_says_nothing_was_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = bin()
+        .args(["dialogs", "try"])
+        .arg(dialogs_dir())
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"1\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("回答は保存していません"), "{text}");
+    assert!(!text.contains("回答は保存されています"), "{text}");
+    assert!(!text.contains("--resume"), "{text}");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        0,
+        "nothing written"
+    );
+}

@@ -330,3 +330,161 @@ fn a_failed_delivery_is_retried_from_the_terminal() {
     assert_eq!(code, 1);
     assert!(err.contains("no failed delivery"), "{err}");
 }
+
+/// A forward waiting for the owner is the only one for its case: a second
+/// is refused, and a forward within consent moves the case and withdraws
+/// the waiting one, so the owner's later chat neither asks it nor moves the
+/// case back under another hub's name. A request left pending from before
+/// that rule (made while the case was at another hub) is dropped when the
+/// owner next chats, and they are told why.
+#[test]
+fn a_move_withdraws_the_forward_waiting_for_the_owner() {
+    use madoguchi::store::{NewForwardRequest, Store};
+    let dir = tempfile::tempdir().unwrap();
+    consult(dir.path());
+    let d = dir.path();
+    let inbox = d.join("inbox");
+    let inbox_arg = inbox.to_string_lossy().to_string();
+    let forward = |to: &str, who: &str, hub: &str| {
+        cases(
+            d,
+            &[
+                "forward",
+                "1",
+                "--to",
+                to,
+                "--reason",
+                "販路開拓の相談",
+                "--inbox",
+                &inbox_arg,
+                "--as",
+                who,
+                "--hub",
+                hub,
+            ],
+        )
+    };
+    let (code, out, err) = forward("hyogo-yorozu", "cli:tanaka", "hyogo-pro");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("相談者に確認しています"), "{out}");
+    // A second question while the first waits: refused, naming the first.
+    let (code, out, err) = forward("hyogo-yorozu", "cli:tanaka", "hyogo-pro");
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("兵庫県よろず支援拠点 への引き継ぎについて、相談者の回答を待っています"),
+        "{err}"
+    );
+    // Within consent: moved at once, and the waiting question withdrawn.
+    let (code, out, err) = forward("hyogo-chamber", "cli:tanaka", "hyogo-pro");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("hub hyogo-chamber"), "{out}");
+    assert!(out.contains("引き継ぎの確認を取り下げました"), "{out}");
+    // The owner is not asked about it, and nothing moves.
+    let shown = chat(d, "1\n");
+    assert!(!shown.contains("引き継ぎたいとの申し出"), "{shown}");
+    let (_, show, _) = cases(d, &["show", "1"]);
+    assert!(show.contains("hub: hyogo-chamber"), "{show}");
+    assert!(show.contains("forward_withdrawn"), "{show}");
+    assert_eq!(
+        std::fs::read_dir(inbox.join("hyogo-yorozu"))
+            .map(|d| d.count())
+            .unwrap_or(0),
+        0,
+        "nothing reached the hub the owner was never asked about"
+    );
+
+    // A request from before the rule: made by hyogo-pro, still pending,
+    // though the case has since moved to hyogo-chamber.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = madoguchi::store::sqlite::SqliteStore::open(&d.join("chat.db"))
+            .await
+            .unwrap();
+        let case = store
+            .case(madoguchi::domain::ids::CaseId(1))
+            .await
+            .unwrap()
+            .unwrap();
+        let before = case.created_at;
+        store
+            .create_forward_request(
+                &NewForwardRequest {
+                    case: case.id,
+                    user: case.user.clone(),
+                    to_hub: "hyogo-yorozu".into(),
+                    reason: "古い申し出".into(),
+                    requested_by: "cli:tanaka".into(),
+                },
+                before,
+            )
+            .await
+            .unwrap();
+        store.close().await.unwrap();
+    });
+    let shown = chat(d, "1\n");
+    assert!(!shown.contains("引き継ぎたいとの申し出"), "{shown}");
+    assert!(
+        shown.contains("もう有効ではありません")
+            && shown.contains("兵庫県商工会連合会 が担当しています"),
+        "the owner is told the question was dropped and who holds the case: {shown}"
+    );
+    let (_, show, _) = cases(d, &["show", "1"]);
+    assert!(show.contains("hub: hyogo-chamber"), "{show}");
+    assert_eq!(show.matches("forward_withdrawn").count(), 2, "{show}");
+    // Dropped for good: not mentioned again.
+    let shown = chat(d, "");
+    assert!(!shown.contains("もう有効ではありません"), "{shown}");
+}
+
+/// A hub named only by the national directory is staffed by no one in the
+/// network: a forward there is refused, naming the network desk (the
+/// fallback) to forward to instead, and nothing is written for it. An
+/// unknown hub is refused with the hubs that can take the case.
+#[test]
+fn a_forward_to_a_directory_hub_or_an_unknown_hub_says_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    consult(dir.path());
+    let d = dir.path();
+    let inbox = d.join("inbox");
+    let inbox_arg = inbox.to_string_lossy().to_string();
+    let forward = |to: &str| {
+        cases(
+            d,
+            &[
+                "forward",
+                "1",
+                "--to",
+                to,
+                "--reason",
+                "県外の拠点へ",
+                "--inbox",
+                &inbox_arg,
+                "--as",
+                "cli:tanaka",
+                "--hub",
+                "hyogo-pro",
+            ],
+        )
+    };
+    let (code, out, err) = forward("directory-yorozu-01");
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        err.contains("全国名簿の拠点") && err.contains("network-desk"),
+        "the refusal names the desk to forward to: {err}"
+    );
+    assert!(!inbox.join("directory-yorozu-01").exists());
+    let (_, show, _) = cases(d, &["show", "1"]);
+    assert!(show.contains("hub: hyogo-pro"), "{show}");
+
+    let (code, _, err) = forward("nosuch");
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("nosuch という拠点は routing.yaml にありません")
+            && err.contains("hyogo-yorozu")
+            && !err.contains("directory-"),
+        "the refusal lists the network's hubs only: {err}"
+    );
+    let (code, _, err) = forward("hyogo-pro");
+    assert_eq!(code, 1);
+    assert!(err.contains("すでに"), "{err}");
+}

@@ -150,6 +150,7 @@ fn network(hubs: &[HubSpec]) -> Network {
                         }
                     })
                     .collect(),
+                from_directory: false,
             })
             .collect(),
         transports: vec!["discord".into(), "slack".into()],
@@ -224,6 +225,8 @@ fn view(c: &CaseSpec, net: &Network) -> CaseView {
             })
             .collect(),
         forgotten: c.forgotten,
+        pending: vec![],
+        hub_since: now,
     }
 }
 
@@ -288,6 +291,9 @@ fn apply(v: &mut CaseView, fx: &desk::Effects, requests: &mut Vec<ForwardRequest
                 ..
             } => {
                 v.case.hub_id = to_hub.clone();
+                // A later arrival, so that requests made before it are
+                // outgrown, as the store's audit times make them.
+                v.hub_since += chrono::Duration::seconds(1);
                 v.case.status = CaseStatus::Open;
                 v.case.claimed_by = None;
                 if let Some(c) = consent {
@@ -320,11 +326,17 @@ fn apply(v: &mut CaseView, fx: &desk::Effects, requests: &mut Vec<ForwardRequest
                 reason: request.reason.clone(),
                 requested_by: request.requested_by.clone(),
                 status: ForwardStatus::Pending,
-                created_at: v.case.created_at,
+                created_at: v.hub_since,
                 decided_at: None,
             }),
             Change::DecideRequest { request, status } => {
                 requests[*request as usize - 1].status = *status;
+            }
+            Change::Withdraw { request } => {
+                let r = &mut requests[*request as usize - 1];
+                if r.status == ForwardStatus::Pending {
+                    r.status = ForwardStatus::Withdrawn;
+                }
             }
             Change::RecordConsent { consent } => v.consents.push(ConsentRow {
                 id: v.consents.len() as i64 + 1,
@@ -340,6 +352,11 @@ fn apply(v: &mut CaseView, fx: &desk::Effects, requests: &mut Vec<ForwardRequest
         }
     }
     let _ = net;
+    v.pending = requests
+        .iter()
+        .filter(|r| r.status == ForwardStatus::Pending)
+        .cloned()
+        .collect();
 }
 
 fn check_file(path: &std::path::Path, texts: &DeskTexts) -> Vec<String> {

@@ -592,6 +592,7 @@ async fn the_terminal_chat_starts_a_due_follow_up_first(db: TestDb) {
         inbox: inbox.path().to_path_buf(),
         echo: true,
         follow_up,
+        trial: false,
     };
     let bot = open(&db, t0()).await;
     let case = consult(&bot, &user, "01_full_hyogo_talent.yaml").await;

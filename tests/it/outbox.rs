@@ -56,6 +56,7 @@ fn opts(user: &UserKey, inbox: &Path, resume: bool) -> ChatOptions {
         inbox: inbox.to_path_buf(),
         echo: true,
         follow_up: false,
+        trial: false,
     }
 }
 
