@@ -449,6 +449,53 @@ pub fn warm_up() {
     words::warm_up();
 }
 
+/// The item number an owner types at the confirmation: 「4」「4番」
+/// 「No.4」「#4」.
+fn confirm_item_number(folded: &str) -> Result<usize, std::num::ParseIntError> {
+    let t = folded.trim_end_matches(['番', '.', ')']);
+    let t = ["no.", "no", "#", "番号"]
+        .iter()
+        .find_map(|p| t.strip_prefix(p))
+        .unwrap_or(t);
+    t.parse::<usize>()
+}
+
+/// An item named with what the owner wants done with it (「従業員数を直し
+/// たい」「所在地を変更」, "change location"): the item's words alone.
+fn confirm_item_words(folded: &str) -> &str {
+    const WISHES: &[&str] = &[
+        "を直したいです",
+        "を直したい",
+        "を直して",
+        "を直す",
+        "を修正したいです",
+        "を修正したい",
+        "を修正して",
+        "を修正",
+        "を変更したいです",
+        "を変更したい",
+        "を変更して",
+        "を変更",
+        "を訂正したい",
+        "を訂正",
+        "を間違えました",
+        "を間違えた",
+        "が違います",
+        "が違う",
+        "を直します",
+    ];
+    let t = folded.trim_end_matches(['。', '.', '!', '?']);
+    let t = ["change", "edit", "correct", "fix"]
+        .iter()
+        .find_map(|p| t.strip_prefix(p))
+        .unwrap_or(t);
+    WISHES
+        .iter()
+        .find_map(|w| t.strip_suffix(w))
+        .filter(|w| !w.is_empty())
+        .unwrap_or(t)
+}
+
 /// Advances a consultation by one input.
 ///
 /// When a template fails, the step is refused: the state is put back as it
@@ -1579,13 +1626,15 @@ impl Stepper<'_> {
         }
         let target = if picked {
             self.flow.index_of(raw).filter(|i| items.contains(i))
-        } else if let Ok(n) = folded.parse::<usize>() {
+        } else if let Ok(n) = confirm_item_number(&folded) {
             n.checked_sub(1).and_then(|k| items.get(k).copied())
         } else {
+            // 「従業員数」, or said as a wish: 「従業員数を直したい」.
+            let item = confirm_item_words(&folded);
             items
                 .iter()
                 .copied()
-                .find(|i| fold_for_match(&self.flow.node(*i).label) == folded)
+                .find(|i| fold_for_match(&self.flow.node(*i).label) == item)
         };
         match target {
             Some(t) => {
