@@ -946,6 +946,12 @@ fn number_error(
                 ),
             }
         }
+        (Lang::Ja, NumberError::Money(_)) => {
+            format!("金額のようです。人数を数でお答えください（{ex}）。")
+        }
+        (Lang::En, NumberError::Money(_)) => {
+            format!("That looks like an amount of money: please give the number of people ({ex}).")
+        }
         (Lang::Ja, NumberError::Several(_)) => {
             format!(
                 "数がいくつか書かれています。お答えにする数をひとつだけ送ってください（{ex}）。"
