@@ -274,7 +274,7 @@ impl PhoneJp {
             None => compact,
         };
         if !digits.chars().all(|c| c.is_ascii_digit()) {
-            return Err(PhoneError::Invalid(excerpt(&normalized)));
+            return Err(PhoneError::Invalid(excerpt(normalized)));
         }
         if !digits.starts_with('0') {
             return Err(PhoneError::NoLeadingZero);
