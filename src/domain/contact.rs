@@ -18,6 +18,22 @@ static EMAIL_RE: LazyLock<Regex> = LazyLock::new(|| {
     .expect("the e-mail pattern is a valid constant")
 });
 
+/// The mail domains of Japan's mobile carriers (NTT docomo, au, SoftBank
+/// and the older brands they absorbed), whose addresses may break the
+/// dot-atom rule; a subdomain (`d.vodafone.ne.jp`) counts too.
+const CARRIER_DOMAINS: &[&str] = &[
+    "docomo.ne.jp",
+    "ezweb.ne.jp",
+    "au.com",
+    "softbank.ne.jp",
+    "i.softbank.jp",
+    "vodafone.ne.jp",
+    "disney.ne.jp",
+    "pdx.ne.jp",
+    "willcom.com",
+    "emnet.ne.jp",
+];
+
 /// An e-mail address with its domain lowercased. The local part keeps its
 /// case, because servers may (rarely) treat it as significant.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -65,10 +81,28 @@ impl Email {
         }
         let address = format!("{local}@{}", domain.to_ascii_lowercase());
         if EMAIL_RE.is_match(&address) {
-            Ok(Email(address))
-        } else {
-            Err(invalid())
+            return Ok(Email(address));
         }
+        // Japan's mobile carriers issued addresses with two dots in a row
+        // or a dot before the @ (taro..yamada@docomo.ne.jp) until 2009, and
+        // still deliver to them; owners who have one cannot give another.
+        // Such a local part is checked as if its dots were single, so every
+        // other rule still applies, and it is kept exactly as typed.
+        let lower_domain = domain.to_ascii_lowercase();
+        let carrier = CARRIER_DOMAINS
+            .iter()
+            .any(|d| lower_domain == *d || lower_domain.ends_with(&format!(".{d}")));
+        if carrier && !local.starts_with('.') && local.contains('.') {
+            let tidy = local
+                .split('.')
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+                .join(".");
+            if EMAIL_RE.is_match(&format!("{tidy}@{lower_domain}")) {
+                return Ok(Email(address));
+            }
+        }
+        Err(invalid())
     }
 
     pub fn as_str(&self) -> &str {
@@ -139,6 +173,12 @@ pub enum PhoneError {
     WrongLength(usize),
     #[error("the phone number must start with 0 (or +81): type it like 090-1234-5678")]
     NoLeadingZero,
+    /// Two or more numbers in one answer (「078-123-4567 / 090-1234-5678」):
+    /// their digits run together would be no number at all.
+    #[error(
+        "there are {0} phone numbers: please send just one, the one you are easiest to reach on"
+    )]
+    Several(usize),
     /// The digits have a plausible length but no such number exists in the
     /// Japanese numbering plan (an unassigned prefix, a mobile number with
     /// ten digits, a landline with eleven, 00000000000).
@@ -162,6 +202,9 @@ impl PhoneError {
             PhoneError::NoLeadingZero => {
                 "電話番号は0（または+81）から始めてください（例: 090-1234-5678）。".into()
             }
+            PhoneError::Several(n) => format!(
+                "電話番号が{n}つ書かれています。いちばん連絡のつきやすい番号をひとつだけお送りください（例: 090-1234-5678）。"
+            ),
             PhoneError::NotInPlan(s) => format!(
                 "{s} は日本で使われている番号の形ではありません。数字をご確認ください（固定電話は10桁 例: 0773-42-1234、携帯電話は11桁 例: 090-1234-5678）。"
             ),
@@ -174,9 +217,44 @@ const SEPARATORS: &[char] = &[
     '-', 'ー', '−', '‐', '‑', '‒', '–', '—', '―', '－', '.', '(', ')', '（', '）', '/',
 ];
 
+/// The number without a note in brackets after it (「078-123-4567（平日9時〜
+/// 17時）」「090-1234-5678 (携帯)」): the note says when or which, not
+/// what to dial. A note with an extension (内線, ext) is part of what to
+/// dial and stays, so the answer is asked again rather than cut short; so
+/// does a bracket holding only digits, which is part of the number
+/// (「(06) 1234-5678」).
+fn without_trailing_note(s: &str) -> &str {
+    let t = s.trim_end();
+    let Some(body) = t.strip_suffix(')') else {
+        return s;
+    };
+    let Some(open) = body.rfind('(') else {
+        return s;
+    };
+    let note = &body[open + 1..];
+    let lower = note.to_lowercase();
+    let dialled = note
+        .chars()
+        .all(|c| c.is_ascii_digit() || c.is_whitespace() || SEPARATORS.contains(&c));
+    if dialled || lower.contains("内線") || lower.contains("ext") || open == 0 {
+        return s;
+    }
+    body[..open].trim_end()
+}
+
 impl PhoneJp {
     pub fn parse(s: &str) -> Result<PhoneJp, PhoneError> {
         let normalized = normalize_input(s);
+        // Two numbers, each with its own digits, are two answers: counted
+        // before the digits are run together into one too-long number.
+        let several = normalized
+            .split(|c: char| c.is_whitespace() || "/、,・;".contains(c) || c == 'と')
+            .filter(|p| p.chars().filter(char::is_ascii_digit).count() >= 10)
+            .count();
+        if several >= 2 {
+            return Err(PhoneError::Several(several));
+        }
+        let normalized = without_trailing_note(&normalized);
         let lower = normalized.to_lowercase();
         let without_label = lower
             .strip_prefix("tel:")
@@ -196,7 +274,7 @@ impl PhoneJp {
             None => compact,
         };
         if !digits.chars().all(|c| c.is_ascii_digit()) {
-            return Err(PhoneError::Invalid(excerpt(&normalized)));
+            return Err(PhoneError::Invalid(excerpt(normalized)));
         }
         if !digits.starts_with('0') {
             return Err(PhoneError::NoLeadingZero);
@@ -322,6 +400,41 @@ mod tests {
         );
     }
 
+    /// Mobile-carrier addresses that break the dot-atom rule are real and
+    /// deliverable; they are accepted as typed, and only on those domains.
+    #[test]
+    fn carrier_addresses_with_odd_dots() {
+        for s in [
+            "taro..yamada@docomo.ne.jp",
+            "taro.@ezweb.ne.jp",
+            "taro..@softbank.ne.jp",
+            "Taro.@d.vodafone.ne.jp",
+            "taro...y@au.com",
+        ] {
+            assert_eq!(
+                Email::parse(s).map(Email::into_inner).as_deref(),
+                Ok(s),
+                "{s}"
+            );
+        }
+        assert_eq!(
+            Email::parse("taro.@EZweb.ne.jp").map(Email::into_inner),
+            Ok("taro.@ezweb.ne.jp".to_string())
+        );
+        // Every other rule still holds there, and elsewhere dots stay strict.
+        for s in [
+            ".taro@docomo.ne.jp",
+            "ta ro..@docomo.ne.jp",
+            "taro..(x)@docomo.ne.jp",
+            "taro..yamada@example.jp",
+            "taro.@gmail.com",
+            "taro..yamada@docomo.ne",
+            "taro..yamada@notdocomo.ne.jp",
+        ] {
+            assert!(Email::parse(s).is_err(), "{s}");
+        }
+    }
+
     #[test]
     fn email_serde_round_trip() {
         let e = Email::parse("Taro@Example.jp").unwrap();
@@ -433,6 +546,43 @@ mod tests {
         let e = PhoneJp::parse("078-123-4567-8").unwrap_err();
         assert!(e.to_string().contains("07812345678"), "{e}");
         assert!(e.message_ja().contains("数字をご確認ください"), "{e}");
+    }
+
+    /// A note after the number says when or which line; the number is
+    /// read and the note dropped, but never an extension.
+    #[test]
+    fn a_note_in_brackets_after_the_number_is_dropped() {
+        for (s, want) in [
+            ("078-123-4567（平日9時〜17時）", "0781234567"),
+            ("078-123-4567 (平日のみ)", "0781234567"),
+            ("090-1234-5678（携帯）", "09012345678"),
+            ("(06) 1234-5678", "0612345678"),
+        ] {
+            assert_eq!(
+                PhoneJp::parse(s).map(|p| p.as_str().to_string()),
+                Ok(want.into()),
+                "{s}"
+            );
+        }
+        assert!(PhoneJp::parse("078-123-4567（内線12）").is_err());
+        assert!(PhoneJp::parse("078-123-4567 (ext. 12)").is_err());
+    }
+
+    /// Two numbers are asked back as such, not as a 21-digit number.
+    #[test]
+    fn two_numbers_are_asked_for_one() {
+        for s in [
+            "078-123-4567 / 090-1234-5678",
+            "078-123-4567、090-1234-5678",
+            "078-123-4567 090-1234-5678",
+            "0781234567と09012345678",
+        ] {
+            assert_eq!(PhoneJp::parse(s), Err(PhoneError::Several(2)), "{s}");
+        }
+        assert!(PhoneError::Several(2).message_ja().contains("ひとつだけ"));
+        // Groups of a single number are not several numbers.
+        assert!(PhoneJp::parse("090 1234 5678").is_ok());
+        assert!(PhoneJp::parse("+81 90-1234-5678").is_ok());
     }
 
     #[test]

@@ -168,8 +168,24 @@ static RE_SEASON: LazyLock<Regex> = LazyLock::new(|| {
     )
 });
 static RE_MONTHS_WITHIN: LazyLock<Regex> = LazyLock::new(|| {
-    regex(r"(\d{1,2})(?:ヶ|か|カ|ケ|箇|ヵ)?月(?:間)?以内|within (\d{1,2}) months?")
+    regex(
+        r"(\d{1,2})(?:ヶ|か|カ|ケ|箇|ヵ)?月(?:間)?以内|within (\d{1,2}|an?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve) months?",
+    )
 });
+/// 「1年以内」「１年半以内」 (the years in group 1, a half in 2), "within a
+/// year", "within 2 years" (3).
+static RE_YEARS_WITHIN: LazyLock<Regex> = LazyLock::new(|| {
+    regex(r"(\d{1,2})年(半)?(?:間)?以内|within (\d{1,2}|an?|one|two|three|four|five) years?")
+});
+/// Months from one to another: 「2027年4月〜6月」「4月から6月」「2027年11月〜
+/// 2028年1月」 (years in groups 1 and 3, months in 2 and 4).
+static RE_MONTH_RANGE: LazyLock<Regex> = LazyLock::new(|| {
+    regex(r"(?:(\d{4})年)?(\d{1,2})月?(?:〜|~|-|－|ー|から)(?:(\d{4})年)?(\d{1,2})月")
+});
+/// A calendar quarter: "Q2 2027", "2027 Q2", "Q2" (quarter in group 1 or
+/// 4, year in 2 or 3).
+static RE_QUARTER: LazyLock<Regex> =
+    LazyLock::new(|| regex(r"\bq([1-4])\b(?:,? ?(\d{4}))?|(\d{4}) ?q([1-4])\b"));
 static RE_MONTHS_SPAN: LazyLock<Regex> = LazyLock::new(|| {
     regex(
         r"(\d{1,2})[〜~\-－ー](\d{1,2})(?:ヶ|か|カ|ケ|箇|ヵ)月(?:後|先)?|in (\d{1,2}) ?(?:-|to) ?(\d{1,2}) months",
@@ -178,6 +194,11 @@ static RE_MONTHS_SPAN: LazyLock<Regex> = LazyLock::new(|| {
 
 const ASAP_WORDS: &[&str] = &[
     "すぐ",
+    // 「なるべく早く」 shortened, as owners write it in chat.
+    "なるはや",
+    // What is left of 「早ければ早いほど」 once 「早ければ」 ("at the
+    // earliest") is taken away: the sooner the better.
+    "早いほど",
     "直ぐ",
     "至急",
     "早急",
@@ -287,6 +308,13 @@ pub fn parse_when(s: &str, today: NaiveDate) -> Result<When, DateError> {
         "this fiscal year",
         "this financial year",
         "end of the fiscal year",
+        "end of fy",
+        "end of the fy",
+        "end of this fiscal year",
+        "fiscal year end",
+        "fiscal year-end",
+        "fy end",
+        "fy-end",
     ]) {
         return period(PeriodKind::Range, this_month, ym(fy + 1, 3));
     }
@@ -384,6 +412,35 @@ pub fn parse_when(s: &str, today: NaiveDate) -> Result<When, DateError> {
         return period(PeriodKind::Range, ym(y + 1, 7), ym(y + 1, 12));
     }
     let add = |m: u32| this_month.and_then(|d| d.checked_add_months(Months::new(m)));
+    // 「2027年4月〜6月」: a span the owner gave as such stays a span, in
+    // their words, rather than being cut to its first month.
+    if let Some(c) = RE_MONTH_RANGE.captures(&key) {
+        let num = |i: usize| c.get(i).and_then(|m| m.as_str().parse::<u32>().ok());
+        let (m1, m2) = (num(2).unwrap_or(0), num(4).unwrap_or(0));
+        if (1..=12).contains(&m1) && (1..=12).contains(&m2) {
+            // Without a year, the first month is the next one ahead, as a
+            // month alone reads (「4月」 in November is next April).
+            let y1 = num(1).map_or(if m1 >= today.month() { y } else { y + 1 }, |v| v as i32);
+            let y2 = num(3).map_or(if m2 >= m1 { y1 } else { y1 + 1 }, |v| v as i32);
+            if (y1, m1) < (y2, m2) && (MIN_YEAR..MAX_YEAR).contains(&y2) {
+                return period(PeriodKind::Range, ym(y1, m1), ym(y2, m2));
+            }
+        }
+    }
+    // "Q2 2027": a calendar quarter (April to June for Q2).
+    if let Some(c) = RE_QUARTER.captures(&spaced) {
+        let num = |i: usize| c.get(i).and_then(|m| m.as_str().parse::<u32>().ok());
+        if let Some(q) = num(1).or(num(4)) {
+            let (start, end) = (q * 3 - 2, q * 3);
+            // Without a year, the quarter that has not ended yet.
+            let year = num(2)
+                .or(num(3))
+                .map_or(if today.month() <= end { y } else { y + 1 }, |v| v as i32);
+            if (MIN_YEAR..MAX_YEAR).contains(&year) {
+                return period(PeriodKind::Range, ym(year, start), ym(year, end));
+            }
+        }
+    }
     if let Some(c) = RE_MONTHS_SPAN
         .captures(&key)
         .or_else(|| RE_MONTHS_SPAN.captures(&spaced))
@@ -407,9 +464,22 @@ pub fn parse_when(s: &str, today: NaiveDate) -> Result<When, DateError> {
         let m: u32 = c
             .get(1)
             .or(c.get(2))
-            .map_or(0, |m| m.as_str().parse().unwrap_or(0));
+            .and_then(|m| count_word(m.as_str()))
+            .unwrap_or(0);
         if (1..=60).contains(&m) {
             return period(PeriodKind::Range, this_month, add(m));
+        }
+    }
+    // 「1年以内」 is a span from now, like 「半年以内」: the owner named a
+    // deadline, not a month, so their words are kept with the months.
+    if let Some(c) = RE_YEARS_WITHIN
+        .captures(&key)
+        .or_else(|| RE_YEARS_WITHIN.captures(&spaced))
+    {
+        let years = c.get(1).or(c.get(3)).and_then(|m| count_word(m.as_str()));
+        let half = if c.get(2).is_some() { 6 } else { 0 };
+        if let Some(n) = years.filter(|n| (1..=5).contains(n)) {
+            return period(PeriodKind::Range, this_month, add(n * 12 + half));
         }
     }
     if has(&["半年以内", "within half a year", "within six months"]) {
@@ -447,6 +517,22 @@ pub fn parse_when(s: &str, today: NaiveDate) -> Result<When, DateError> {
             parse_date("来年", today).map(When::Date)
         }
         Err(e) => Err(e),
+    }
+}
+
+/// A count as digits or as a small English number word ("a", "six").
+fn count_word(w: &str) -> Option<u32> {
+    const WORDS: [&str; 12] = [
+        "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
+        "twelve",
+    ];
+    match w {
+        "a" | "an" => Some(1),
+        w => WORDS
+            .iter()
+            .position(|x| *x == w)
+            .map(|i| i as u32 + 1)
+            .or_else(|| w.parse().ok()),
     }
 }
 
@@ -502,6 +588,9 @@ const NOISE_SUFFIXES: &[&str] = &[
     "半ば",
     "には",
     "に",
+    "で",
+    // 「4月入社で」: the month the new person starts.
+    "入社",
 ];
 const NOISE_PREFIXES: &[&str] = &["約", "大体", "だいたい", "およそ"];
 
@@ -741,7 +830,42 @@ impl Ctx<'_> {
     }
 }
 
+/// A month's name with "next year" or "this year" around it ("April next
+/// year", "April of next year", "next year April", "next year in June"):
+/// the year it names, and the rest for [`RE_EN_MONTH`].
+fn en_named_year(s: &str, this_year: i32) -> Option<(i32, &str)> {
+    for (words, offset) in [("next year", 1), ("this year", 0)] {
+        let rest = if let Some(r) = s.strip_suffix(words) {
+            let r = r.trim_end().trim_end_matches(',');
+            r.strip_suffix(" of").unwrap_or(r).trim_end()
+        } else if let Some(r) = s.strip_prefix(words) {
+            let r = r.trim_start().trim_start_matches(',').trim_start();
+            r.strip_prefix("in ").unwrap_or(r)
+        } else {
+            continue;
+        };
+        if !rest.is_empty() {
+            return Some((this_year + offset, rest));
+        }
+    }
+    None
+}
+
 fn parse_english(s: &str, ctx: &Ctx) -> Result<Option<DateValue>, DateError> {
+    // "April next year" names a month: reading only "next year" in it
+    // would lose the month the owner gave.
+    if let Some((year, rest)) = en_named_year(s, ctx.today.year()) {
+        if let Some(c) = RE_EN_MONTH.captures(rest) {
+            if let (Some(month), None) = (english_month(&c[2]), c.get(4)) {
+                let day = match (c.get(1), c.get(3)) {
+                    (Some(_), Some(_)) => return Ok(None),
+                    (Some(d), None) | (None, Some(d)) => Some(ctx.num(d.as_str())?),
+                    (None, None) => None,
+                };
+                return ctx.ymd(year, month, day).map(Some);
+            }
+        }
+    }
     let v = match s {
         "today" => ctx.day(ctx.today)?,
         "tomorrow" => ctx.add_days(1)?,
@@ -831,6 +955,15 @@ fn parse_absolute(key: &str, ctx: &Ctx) -> Result<Option<DateValue>, DateError> 
         Some(offset) if (1..=99).contains(&first) && parts[0].len() <= 2 => offset + first as i32,
         Some(_) => return Ok(None),
         None if parts[0].len() == 4 => first as i32,
+        // 「27年4月」: a two-digit year with 年 and a month is this century's,
+        // as owners write it; 「27/4/1」 stays unread (day-month-year or
+        // year-month-day cannot be told apart).
+        None if parts[0].len() == 2
+            && parts.len() >= 2
+            && rest.starts_with(&format!("{first:02}年")) =>
+        {
+            2000 + first as i32
+        }
         None => return Ok(None),
     };
     let month = parts.get(1).map(|p| ctx.num(p)).transpose()?;
@@ -1133,6 +1266,95 @@ mod tests {
         assert_eq!(period("3ヶ月以内"), r(d(2026, 11, 1), d(2027, 2, 1)));
         assert_eq!(period("2〜3ヶ月後"), r(d(2027, 1, 1), d(2027, 2, 1)));
         assert_eq!(period("early next year"), r(d(2027, 1, 1), d(2027, 3, 1)));
+    }
+
+    /// "April next year" names the month, not only the year (found by an
+    /// outside probe: the month was lost).
+    #[test]
+    fn english_month_with_next_year() {
+        for s in [
+            "April next year",
+            "april of next year",
+            "next year April",
+            "next year, in April",
+            "in April next year",
+        ] {
+            assert_eq!(parse(s), month(2027, 4), "{s:?}");
+        }
+        assert_eq!(parse("June next year"), month(2027, 6));
+        assert_eq!(parse("15 June next year"), day(2027, 6, 15));
+        assert_eq!(parse("December this year"), month(2026, 12));
+        assert_eq!(
+            parse_when("April next year", today()).unwrap(),
+            When::Date(month(2027, 4))
+        );
+        // "next year" alone is still the year.
+        assert_eq!(parse("next year"), year(2027));
+    }
+
+    /// 「1年以内」 is a deadline from now, kept in the owner's words like
+    /// 「半年以内」, never cut to one month a year ahead.
+    #[test]
+    fn within_years_is_a_period_in_the_owners_words() {
+        let r = |a, b| (PeriodKind::Range, Some(a), Some(b));
+        for s in [
+            "1年以内",
+            "１年以内",
+            "一年以内",
+            "1年間以内",
+            "within a year",
+            "within 1 year",
+        ] {
+            assert_eq!(period(s), r(d(2026, 11, 1), d(2027, 11, 1)), "{s:?}");
+        }
+        assert_eq!(period("1年半以内"), r(d(2026, 11, 1), d(2028, 5, 1)));
+        assert_eq!(period("2年以内"), r(d(2026, 11, 1), d(2028, 11, 1)));
+        for s in ["within 6 months", "within six months", "6か月以内"] {
+            assert_eq!(period(s), r(d(2026, 11, 1), d(2027, 5, 1)), "{s:?}");
+        }
+        let When::Period(p) = parse_when("１年以内", today()).unwrap() else {
+            panic!()
+        };
+        assert_eq!(p.display(true), "１年以内（2026年11月〜2027年11月ごろ）");
+        // 「1年後」 names a point in time: the month a year ahead.
+        assert_eq!(
+            parse_when("1年後", today()).unwrap(),
+            When::Date(month(2027, 11))
+        );
+    }
+
+    #[test]
+    fn hiring_time_words_an_owner_uses() {
+        let r = |a, b| (PeriodKind::Range, Some(a), Some(b));
+        assert_eq!(parse("27年4月"), month(2027, 4));
+        assert_eq!(parse("２７年４月１日"), day(2027, 4, 1));
+        for s in ["4月入社で", "4月入社", "4月で"] {
+            assert_eq!(parse(s), month(2027, 4), "{s:?}");
+        }
+        for s in ["なるはや", "なるはやで", "早ければ早いほど"] {
+            assert_eq!(period(s), (PeriodKind::Asap, None, None), "{s:?}");
+        }
+        assert_eq!(period("2027年4月〜6月"), r(d(2027, 4, 1), d(2027, 6, 1)));
+        assert_eq!(period("2027年4月から6月"), r(d(2027, 4, 1), d(2027, 6, 1)));
+        assert_eq!(period("4月〜6月ごろ"), r(d(2027, 4, 1), d(2027, 6, 1)));
+        assert_eq!(
+            period("2026年12月〜2027年2月"),
+            r(d(2026, 12, 1), d(2027, 2, 1))
+        );
+        assert_eq!(period("11月〜1月"), r(d(2026, 11, 1), d(2027, 1, 1)));
+        for s in ["Q2 2027", "q2 2027", "2027 Q2", "2027Q2", "in Q2 2027"] {
+            assert_eq!(period(s), r(d(2027, 4, 1), d(2027, 6, 1)), "{s:?}");
+        }
+        // Q4 of this year has not ended in November; Q1 is next year's.
+        assert_eq!(period("Q4"), r(d(2026, 10, 1), d(2026, 12, 1)));
+        assert_eq!(period("Q1"), r(d(2027, 1, 1), d(2027, 3, 1)));
+        for s in [
+            "end of FY",
+            "by the end of the fiscal year",
+            "by fiscal year end",
+        ] {
+            assert_eq!(period(s), r(d(2026, 11, 1), d(2027, 3, 1)), "{s:?}");
+        }
     }
 
     #[test]

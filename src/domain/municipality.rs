@@ -377,7 +377,11 @@ impl Place {
         }
         // A prefecture, then a municipality (京都府綾部市, 石川七尾).
         for (p, prefix, rest) in after_prefecture(&key) {
-            match Municipality::lookup(rest, Some(p)).as_slice() {
+            let found = Municipality::lookup(rest, Some(p));
+            if let Some(city) = the_one_city(&found) {
+                return Ok(city.into());
+            }
+            match found.as_slice() {
                 [m] => return Ok((*m).into()),
                 [] => {}
                 many => {
@@ -396,7 +400,11 @@ impl Place {
                 return Ok(p.into());
             }
         }
-        match Municipality::lookup(&key, None).as_slice() {
+        let found = Municipality::lookup(&key, None);
+        if let Some(city) = the_one_city(&found) {
+            return Ok(city.into());
+        }
+        match found.as_slice() {
             [m] => return Ok((*m).into()),
             [] => {}
             many => {
@@ -437,6 +445,22 @@ impl Place {
 
 /// A 7-digit postal code, with or without 〒, hyphen or a 郵便番号(は)
 /// label.
+/// Of the municipalities a bare name may mean (神戸: 神戸市 and 岐阜県神戸町;
+/// 横浜: 横浜市 and 青森県横浜町), the city, when it is the only city and the
+/// rest are towns or villages: an owner in a town says 町, while 「神戸」
+/// alone is what everyone calls the city. Two cities (府中) stay
+/// ambiguous, and so does a ward or anything else among them. A name typed
+/// with its ending (神戸町) is found as such before this is asked.
+fn the_one_city(candidates: &[Municipality]) -> Option<Municipality> {
+    let mut cities = candidates.iter().filter(|m| m.name().ends_with('市'));
+    let city = *cities.next()?;
+    let rest_are_towns = candidates
+        .iter()
+        .filter(|m| **m != city)
+        .all(|m| m.name().ends_with(['町', '村']));
+    (cities.next().is_none() && rest_are_towns).then_some(city)
+}
+
 fn postal_code(key: &str) -> Option<u32> {
     let k = key
         .trim_start_matches("郵便番号")
@@ -774,6 +798,34 @@ mod tests {
             Place::parse("福島県伊達市").unwrap().name_ja(),
             "福島県伊達市"
         );
+    }
+
+    /// A bare name shared by one city and towns or villages is the city;
+    /// two cities stay ambiguous, and a town named with 町 is the town.
+    #[test]
+    fn a_bare_name_of_one_city_and_some_towns_is_the_city() {
+        for (input, want) in [
+            ("神戸", "兵庫県神戸市"),
+            ("神戸です", "兵庫県神戸市"),
+            ("こうべ", "兵庫県神戸市"),
+            ("横浜", "神奈川県横浜市"),
+        ] {
+            assert_eq!(
+                Place::parse(input).map(|p| p.name_ja()),
+                Ok(want.to_string()),
+                "{input}"
+            );
+        }
+        assert_eq!(
+            Place::parse("岐阜県神戸町").unwrap().name_ja(),
+            "岐阜県神戸町"
+        );
+        assert_eq!(Place::parse("神戸町").unwrap().name_ja(), "岐阜県神戸町");
+        assert_eq!(Place::parse("横浜町").unwrap().name_ja(), "青森県横浜町");
+        assert!(matches!(
+            Place::parse("府中"),
+            Err(PlaceError::Ambiguous { .. })
+        ));
     }
 
     #[test]

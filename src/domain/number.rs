@@ -5,6 +5,9 @@
 //! (万/億/兆/千) are part of the number, so "1,000万円" is 10,000,000 with the
 //! unit 円; callers never see 万円 as a unit.
 
+use std::sync::LazyLock;
+
+use regex::Regex;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
@@ -123,6 +126,9 @@ pub enum NumberError {
     OutOfRange { max: u64 },
     #[error("「{0}」 holds more than one number: give the one asked for")]
     Several(String),
+    /// An amount of money on a question about people (「資本金は300万」).
+    #[error("「{0}」 looks like an amount of money: give the number of people")]
+    Money(String),
     /// A word right after the number that may scale it (「10 lakh」,
     /// 「10 man yen」, 「10 Mrd」): refused rather than read as the bare number.
     #[error("「{0}」 after the number is not understood: type the number in digits, e.g. 10,000,000 or 1,000万")]
@@ -214,6 +220,19 @@ pub fn parse_quantity_in_phrase(
 ) -> Result<Quantity, NumberError> {
     let n = normalize_input(s);
     let shown = excerpt(&n);
+    if expected_unit == Some("名") {
+        if let Some(q) = headcount_words(&n, s) {
+            return Ok(q);
+        }
+        if names_money(&n) {
+            return Err(NumberError::Money(shown));
+        }
+        // 「2020年創業、30名」: a year is when, not how many; the rest is read.
+        let without_year = RE_YEAR_OF_FOUNDING.replace_all(&n, "");
+        if without_year != n && without_year.chars().any(|c| c.is_ascii_digit()) {
+            return parse_quantity_in_phrase(&without_year, expected_unit);
+        }
+    }
     // 「十数名」「20数名」「数百万円」「数名」 name a span, not a number: ask
     // for one. A detail may hold one (「10名（うち数名はパート）」).
     if names_a_span(&split_detail(&n).0) {
@@ -316,6 +335,141 @@ pub fn parse_quantity_in_phrase(
         q.detail = Some(Box::new(notes.join("、").into_boxed_str()));
     }
     Ok(q)
+}
+
+/// A year with 年 and what happened in it (「2020年創業、」「創業1998年」),
+/// on a question about people: it dates the company, it counts no one.
+static RE_YEAR_OF_FOUNDING: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?:創業|設立|創立|開業)?(?:19|20)\d{2}年(?:に)?(?:創業|設立|創立|開業|から|より)?(?:して|で|の)?[、,。 ]*",
+    )
+    .expect("a valid constant pattern")
+});
+
+/// One kind of worker with its headcount: 「社員10名」「パート：5人」
+/// 「非常勤 7名」「アルバイトさん約3人」.
+static RE_KIND_COUNT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(正社員|正規社員|正規|非正規|契約社員|派遣社員|嘱託社員|社員|従業員|職員|スタッフ|",
+        r"パートさん|パート|アルバイト|バイト|非常勤|常勤|契約|派遣|嘱託|役員|社長|家族|",
+        r"技能実習生|実習生|事務員?|職人|ドライバー|看護師|介護職員?|full[- ]?time|part[- ]?time)",
+        r"(?:さん|の方)?(?:は|が|:|：|=)? ?(約|およそ)?(\d{1,6}) ?(?:名|人)",
+    ))
+    .expect("a valid constant pattern")
+});
+
+/// 「社員10名、パート5名」 on a question that counts everyone (パートを含む):
+/// every number is the headcount of a named kind of worker, so the answer
+/// is their sum, with the owner's breakdown kept as the detail
+/// (「15名（社員10名、パート5名）」). Anything else between them (a total,
+/// a year, a word not known here) leaves the answer to the usual reading.
+fn headcount_words(n: &str, typed: &str) -> Option<Quantity> {
+    let solo = sole_headcount(n);
+    if solo.is_some() {
+        return solo;
+    }
+    let mut total = 0.0;
+    let mut approx = false;
+    let mut kinds = 0;
+    let mut rest = String::new();
+    let mut last = 0;
+    for c in RE_KIND_COUNT.captures_iter(n) {
+        let m = c.get(0)?;
+        rest.push_str(&n[last..m.start()]);
+        last = m.end();
+        total += c[3].parse::<f64>().ok()?;
+        approx |= c.get(2).is_some();
+        kinds += 1;
+    }
+    rest.push_str(&n[last..]);
+    let mut between = rest;
+    for w in ["でいます", "います", "です", "および", "及び", "と", "and"] {
+        between = between.replace(w, "");
+    }
+    let between_is_noise = between
+        .chars()
+        .all(|c| c.is_whitespace() || "、,，/・+&。.".contains(c));
+    if kinds < 2 || !between_is_noise {
+        return None;
+    }
+    let typed = super::text::clean_text(typed);
+    let words = typed
+        .trim_end_matches(['。', '.'])
+        .trim_end_matches("です")
+        .trim_end_matches(['、', ',', ' ']);
+    Some(Quantity {
+        value: total,
+        unit: Some("名".into()),
+        approx,
+        detail: Some(Box::new(words.trim().into())),
+    })
+}
+
+/// An owner who works alone (「ひとり」「社長だけです」, "just me") or with one
+/// other (「ふたり」「夫婦で」): the count their words name.
+fn sole_headcount(n: &str) -> Option<Quantity> {
+    let key = fold_for_match(n);
+    let mut key = key.trim_end_matches(['。', '.', '!']);
+    for ending in ["でやっています", "でやってます", "です", "で"] {
+        key = key.strip_suffix(ending).unwrap_or(key);
+    }
+    let only = ["だけ", "のみ"].iter().find_map(|w| key.strip_suffix(w));
+    let key = only.unwrap_or(key);
+    // A count in words, said alone or with "only".
+    const ONE: &[&str] = &[
+        "ひとり",
+        "一人",
+        "わたしひとり",
+        "わたし一人",
+        "私ひとり",
+        "私一人",
+        "自分ひとり",
+        "自分一人",
+        "社長ひとり",
+        "社長一人",
+        "justme",
+        "onlyme",
+        "meonly",
+        "justmyself",
+        "onlymyself",
+        "it'sjustme",
+        "itsjustme",
+    ];
+    // Who, which counts one only with 「だけ」「のみ」: 「社長」 alone may
+    // answer another question.
+    const WHO: &[&str] = &["社長", "代表", "私", "わたし", "自分", "僕", "俺"];
+    const TWO: &[&str] = &["ふたり", "二人", "夫婦", "夫婦ふたり", "夫婦二人"];
+    let value = if ONE.contains(&key) || (only.is_some() && WHO.contains(&key)) {
+        1.0
+    } else if TWO.contains(&key) {
+        2.0
+    } else {
+        return None;
+    };
+    Some(Quantity {
+        value,
+        unit: Some("名".into()),
+        approx: false,
+        detail: None,
+    })
+}
+
+/// Words that make a number an amount of money (「資本金は300万」「売上1億」),
+/// which a question about people cannot take. A bare unit (「30円」) is left
+/// to the unit check, which names the unit to use.
+fn names_money(n: &str) -> bool {
+    let lower = n.to_lowercase();
+    [
+        "資本金",
+        "出資金",
+        "売上",
+        "年商",
+        "capital",
+        "revenue",
+        "sales",
+    ]
+    .iter()
+    .any(|w| lower.contains(w))
 }
 
 /// Whether the text names a span rather than a number: 数 next to a numeral
@@ -1003,6 +1157,72 @@ fn whole(q: &Quantity, input: &str) -> Result<u64, NumberError> {
 mod tests {
     use super::*;
 
+    fn people(s: &str) -> Result<Quantity, NumberError> {
+        parse_quantity_in_phrase(s, Some("名"))
+    }
+
+    /// On a question that counts everyone, headcounts of named kinds of
+    /// workers add up; the owner's breakdown stays visible.
+    #[test]
+    fn headcounts_of_kinds_of_workers_are_summed() {
+        for (s, total) in [
+            ("社員10名、パート5名", 15.0),
+            ("常勤１８名、非常勤７名", 25.0),
+            ("正社員８人 パート１２人", 20.0),
+            ("正社員3名と契約社員2名とアルバイト4名です", 9.0),
+            ("役員2名、社員は5名", 7.0),
+            ("正社員10名とパート5名", 15.0),
+        ] {
+            let q = people(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+            assert_eq!(q.value, total, "{s}");
+            assert_eq!(q.unit.as_deref(), Some("名"));
+        }
+        assert_eq!(
+            people("常勤１８名、非常勤７名").unwrap().to_string(),
+            "25名（常勤１８名、非常勤７名）"
+        );
+        // A total beside them, or a number of no named kind, is not added.
+        assert!(people("社員10名、パート5名、計15名").is_err());
+        assert!(people("10名とパート5名").is_err());
+        // Another question's unit never sums.
+        assert!(parse_quantity_in_phrase("社員10名、パート5名", Some("円")).is_err());
+    }
+
+    #[test]
+    fn an_owner_alone_or_with_one_other() {
+        for s in [
+            "ひとり",
+            "一人",
+            "私一人",
+            "私一人です",
+            "社長だけです",
+            "自分だけ",
+            "just me",
+            "Just me.",
+        ] {
+            assert_eq!(people(s).map(|q| q.value), Ok(1.0), "{s}");
+        }
+        for s in ["ふたり", "夫婦だけです"] {
+            assert_eq!(people(s).map(|q| q.value), Ok(2.0), "{s}");
+        }
+        // Who alone, without 「だけ」, may answer something else.
+        assert!(people("社長").is_err());
+    }
+
+    #[test]
+    fn a_year_or_an_amount_is_not_a_headcount() {
+        assert_eq!(people("2020年創業、30名").map(|q| q.value), Ok(30.0));
+        assert_eq!(people("創業1998年、社員12人").map(|q| q.value), Ok(12.0));
+        assert!(matches!(
+            people("資本金は300万"),
+            Err(NumberError::Money(_))
+        ));
+        assert!(matches!(people("売上1億円"), Err(NumberError::Money(_))));
+        for s in ["10〜15名", "10-15人"] {
+            assert!(matches!(people(s), Err(NumberError::Range(_))), "{s}");
+        }
+    }
+
     fn q(s: &str, unit: Option<&str>) -> Quantity {
         parse_quantity(s, unit).unwrap_or_else(|e| panic!("{s:?}: {e}"))
     }
@@ -1046,7 +1266,10 @@ mod tests {
 
     #[test]
     fn two_numbers_in_a_phrase_are_not_guessed() {
-        for s in ["10名か20名", "正社員10名とパート5名"] {
+        // 「正社員10名とパート5名」 used to be here: on a question that counts
+        // everyone it is now their sum (see
+        // `headcounts_of_kinds_of_workers_are_summed`).
+        for s in ["10名か20名", "10名か20名です"] {
             assert!(
                 matches!(
                     parse_quantity_in_phrase(s, Some("名")),

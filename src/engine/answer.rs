@@ -804,7 +804,18 @@ fn range_message(lang: Lang, unit: Option<&str>, min: Option<f64>, max: Option<f
 /// region, the candidates of a name several municipalities share, or an
 /// example of each accepted form.
 /// Words owners put before an e-mail address (「メールは」「アドレス：」).
+/// Longer labels come first: the first label the answer starts with is
+/// the one taken away.
 const EMAIL_LABELS: &[&str] = &[
+    "携帯のメールアドレス",
+    "携帯メールアドレス",
+    "携帯のメール",
+    "携帯メール",
+    "会社のメールアドレス",
+    "会社のメール",
+    "pcのメールアドレス",
+    "pcのメール",
+    "pcメール",
     "メールアドレス",
     "アドレス",
     "メール",
@@ -830,11 +841,12 @@ const PHONE_LABELS: &[&str] = &[
     "phone",
 ];
 
-/// The answer without a label before it and a polite ending after it
-/// (「携帯 090-1234-5678」, 「yamada@example.jp です」), when there was one
-/// to take away; anything else in it (「内線12」, hours) stays, and the
-/// answer is asked again as before. Only words that say nothing the value
-/// does not are removed.
+/// The answer without a label before or after it and a polite ending
+/// after it (「携帯 090-1234-5678」, 「090-1234-5678 携帯」, 「yamada@example.jp
+/// です」), when there was one to take away; anything else in it (「内線12」)
+/// stays, and the answer is asked again as before. Only words that say
+/// nothing the value does not are removed (a phone note in brackets is the
+/// phone parser's to drop).
 fn without_labels(raw: &str, labels: &[&str]) -> Option<String> {
     let n = normalize_input(raw);
     let mut t = n.trim();
@@ -854,6 +866,21 @@ fn without_labels(raw: &str, labels: &[&str]) -> Option<String> {
         if let Some(rest) = t.strip_suffix(ending) {
             t = rest.trim_end();
         }
+    }
+    // A label after the value names it as one before does (「090-1234-5678
+    // 携帯」). An English label must stand apart, so that the end of an
+    // address (taro@hotmail) is never taken for one.
+    let lower = t.to_lowercase();
+    if let Some(l) = labels.iter().find(|l| {
+        let l = l.to_lowercase();
+        lower.strip_suffix(&l).is_some_and(|rest| {
+            !rest.trim().is_empty() && (!l.is_ascii() || rest.ends_with(char::is_whitespace))
+        })
+    }) {
+        t = t[..t.len() - l.len()]
+            .trim_end()
+            .trim_end_matches(['、', ',', '/'])
+            .trim_end();
     }
     (t != n.trim() && !t.is_empty()).then(|| t.to_string())
 }
@@ -939,6 +966,12 @@ fn number_error(
                 ),
             }
         }
+        (Lang::Ja, NumberError::Money(_)) => {
+            format!("金額のようです。人数を数でお答えください（{ex}）。")
+        }
+        (Lang::En, NumberError::Money(_)) => {
+            format!("That looks like an amount of money: please give the number of people ({ex}).")
+        }
         (Lang::Ja, NumberError::Several(_)) => {
             format!(
                 "数がいくつか書かれています。お答えにする数をひとつだけ送ってください（{ex}）。"
@@ -1011,4 +1044,37 @@ fn parse_multi_exact(
             .map(|o| o.id.clone())
             .collect(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A label is taken away before or after the value; nothing else is.
+    #[test]
+    fn labels_before_and_after_the_value_are_taken_away() {
+        let email = |s| without_labels(s, EMAIL_LABELS);
+        let phone = |s| without_labels(s, PHONE_LABELS);
+        assert_eq!(
+            email("携帯のメール: taro.y@docomo.ne.jp").as_deref(),
+            Some("taro.y@docomo.ne.jp")
+        );
+        assert_eq!(
+            email("会社のメールアドレスはyamada@example.jp です").as_deref(),
+            Some("yamada@example.jp")
+        );
+        assert_eq!(
+            phone("090-1234-5678 携帯").as_deref(),
+            Some("090-1234-5678")
+        );
+        assert_eq!(
+            phone("090-1234-5678、携帯です").as_deref(),
+            Some("090-1234-5678")
+        );
+        assert_eq!(phone("078-123-4567 TEL").as_deref(), Some("078-123-4567"));
+        // The end of an address is not an English label, and an extension
+        // stays for the owner to be asked again.
+        assert_eq!(email("taro@hotmail"), None);
+        assert_eq!(phone("0773-42-1234 内線12"), None);
+    }
 }
