@@ -82,11 +82,20 @@ impl Period {
     /// the owner did not give.
     pub fn display(&self, ja: bool) -> String {
         let w = &self.words;
+        // The gloss says what the words were read as; words that already
+        // say it (「できるだけ早く」 typed as is) are not glossed twice.
+        let glossed = |gloss: &str, open: &str, close: &str| {
+            if super::text::fold_for_match(w) == super::text::fold_for_match(gloss) {
+                w.clone()
+            } else {
+                format!("{w}{open}{gloss}{close}")
+            }
+        };
         match (self.kind, ja) {
-            (PeriodKind::Asap, true) => format!("{w}（できるだけ早く）"),
-            (PeriodKind::Asap, false) => format!("{w} (as soon as possible)"),
-            (PeriodKind::Open, true) => format!("{w}（時期の指定なし）"),
-            (PeriodKind::Open, false) => format!("{w} (no set time)"),
+            (PeriodKind::Asap, true) => glossed("できるだけ早く", "（", "）"),
+            (PeriodKind::Asap, false) => glossed("as soon as possible", " (", ")"),
+            (PeriodKind::Open, true) => glossed("時期の指定なし", "（", "）"),
+            (PeriodKind::Open, false) => glossed("no set time", " (", ")"),
             (PeriodKind::Range, _) => {
                 let (Some(a), Some(b)) = (self.from, self.to) else {
                     return w.clone();
