@@ -558,7 +558,14 @@ async fn forget<R: AsyncBufRead + Unpin, W: Write>(
     )?;
     write!(out, "\n> ")?;
     out.flush()?;
-    let agreed = match read_line(input).await? {
+    let line = read_line(input).await?;
+    if opts.echo {
+        // Piped answers show in the log like every other answer.
+        if let Some(l) = &line {
+            writeln!(out, "{}", crate::escape::terminal(&echo_text(l)))?;
+        }
+    }
+    let agreed = match line {
         Some(Line::Text(t)) => {
             let t = crate::domain::text::fold_for_match(&t);
             ["1", "はい", "yes", "y", "delete"]
