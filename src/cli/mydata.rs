@@ -1,7 +1,7 @@
 //! `madoguchi my-data` and `madoguchi forget`: an owner's data, shown or
 //! deleted.
 
-use super::{open_store, Common};
+use super::{open_existing, Common};
 use anyhow::{Context, Result};
 use clap::Args;
 use madoguchi::domain::ids::UserKey;
@@ -33,7 +33,7 @@ pub struct ForgetArgs {
 
 pub async fn my_data(args: MyDataArgs) -> Result<u8> {
     let MyDataArgs { common, user } = args;
-    let store = open_store(&common.db).await?;
+    let store = open_existing(&common.db).await?;
     let user = UserKey::parse(&user).context("invalid --user")?;
     let export = madoguchi::privacy::export(store.as_ref(), &user).await?;
     // serde_json writes C0 controls as escapes but not C1 controls
@@ -53,7 +53,7 @@ pub async fn forget(args: ForgetArgs) -> Result<u8> {
         yes,
         inbox,
     } = args;
-    let store = open_store(&common.db).await?;
+    let store = open_existing(&common.db).await?;
     let user = UserKey::parse(&user).context("invalid --user")?;
     if !yes {
         println!("this deletes every answer, session and case content of {user}; consent records are kept for 3 years as the law requires.\nrun again with --yes to delete.");
