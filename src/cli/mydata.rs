@@ -21,7 +21,10 @@ pub struct MyDataArgs {
 pub struct ForgetArgs {
     #[command(flatten)]
     pub common: Common,
-    #[arg(long, default_value = "terminal:local")]
+    /// The owner whose data is deleted, e.g. terminal:local or
+    /// discord:123456. Required: a default would delete the terminal
+    /// owner's data when the option was forgotten.
+    #[arg(long)]
     pub user: String,
     /// Confirm the deletion (without it, nothing is deleted).
     #[arg(long)]
@@ -46,6 +49,10 @@ pub async fn my_data(args: MyDataArgs) -> Result<u8> {
     Ok(0)
 }
 
+/// `forget`'s exit code when the database holds nothing for the owner
+/// (documented in the README).
+pub const NOTHING_STORED: u8 = 3;
+
 pub async fn forget(args: ForgetArgs) -> Result<u8> {
     let ForgetArgs {
         common,
@@ -55,6 +62,20 @@ pub async fn forget(args: ForgetArgs) -> Result<u8> {
     } = args;
     let store = open_existing(&common.db).await?;
     let user = UserKey::parse(&user).context("invalid --user")?;
+    // An id that holds nothing is most likely a mistyped one: saying
+    // "deleted 0" with success would let the person believe the owner's
+    // data is gone.
+    let stored = madoguchi::privacy::export(store.as_ref(), &user).await?;
+    if stored.sessions.is_empty()
+        && stored.cases.is_empty()
+        && stored.consents.is_empty()
+        && stored.follow_ups.is_empty()
+    {
+        eprintln!(
+            "nothing is stored for {user}, so nothing was deleted: check --user; owner ids look like terminal:local (the terminal), discord:123456789012345678 (the Discord user id) or slack:U0123ABCD (the Slack user id)"
+        );
+        return Ok(NOTHING_STORED);
+    }
     if !yes {
         println!("this deletes every answer, session and case content of {user}; consent records are kept for 3 years as the law requires.\nrun again with --yes to delete.");
         return Ok(2);
