@@ -324,6 +324,14 @@ async fn act(a: ActArgs, action: Action) -> Result<u8> {
     let fx = match desk::decide(&network, &view, &req) {
         Decision::Refused(t) => {
             eprintln!("{}", render(&t)?);
+            // On the terminal the hub acted for is the `--hub` given: name
+            // the option, so the fix is plain.
+            if t.key == "refused.held_elsewhere" {
+                eprintln!(
+                    "{id} is at {} and you passed --hub {}: if you are staff of {}, run the command again with --hub {}",
+                    view.case.hub_id, a.hub, view.case.hub_id, view.case.hub_id
+                );
+            }
             return Ok(1);
         }
         Decision::Accepted(fx) => fx,

@@ -126,8 +126,14 @@ fn staff_work_a_case_from_the_terminal() {
         &["--as", "cli:tanaka", "--hub", "hyogo-yorozu"],
     ));
     assert_eq!(code, 1);
+    // What was wrong (the case is at hyogo-pro, not the hub given) and
+    // the option to fix; no placeholder for a staff group.
     assert!(
-        err.contains("兵庫県プロフェッショナル人材戦略拠点"),
+        err.contains("兵庫県プロフェッショナル人材戦略拠点")
+            && err.contains("hyogo-yorozu としては操作できません")
+            && err.contains("you passed --hub hyogo-yorozu")
+            && err.contains("again with --hub hyogo-pro")
+            && !err.contains("—"),
         "{err}"
     );
 
