@@ -565,7 +565,8 @@ mod tests {
         CaseRecord {
             id: CaseId(3),
             session: SessionId(1),
-            user: UserKey::new(owner, "U42").unwrap(),
+            // Digits, as a Discord user id must be; Slack takes them too.
+            user: UserKey::new(owner, "42").unwrap(),
             version: "v".into(),
             headline: "h".into(),
             summary_plain: "s".into(),
@@ -686,7 +687,7 @@ mod tests {
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].kind, RelayKind::ToOwner);
         assert_eq!(rows[0].transport, "discord");
-        assert_eq!(rows[0].target, "U42");
+        assert_eq!(rows[0].target, "42");
         let b = Body::parse(&rows[0].body).unwrap();
         assert_eq!(b.texts[0].key, "owner.from_staff");
         assert_eq!(b.audit.len(), 1);

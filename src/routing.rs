@@ -139,6 +139,19 @@ impl std::fmt::Display for SlackId {
     }
 }
 
+/// What to say after "there is no hub `given`": the closest of the
+/// network's own hubs (`own`, without the national directory's ids, which
+/// nobody acts for and which would bury the answer under a hundred names)
+/// and the list of them. Ids are compared ignoring case, so `HYOGO-PRO`
+/// suggests `hyogo-pro`.
+pub fn unknown_hub_hint<'a>(given: &str, own: impl IntoIterator<Item = &'a str>) -> String {
+    let own: Vec<&str> = own.into_iter().collect();
+    let dym = crate::script::diag::closest(&given.to_ascii_lowercase(), own.iter().copied())
+        .map(|c| format!("did you mean `{c}`? "))
+        .unwrap_or_default();
+    format!("{dym}the network's hubs are: {}", own.join(", "))
+}
+
 #[derive(Debug, Clone)]
 pub struct Hub {
     pub id: HubId,
@@ -498,5 +511,23 @@ impl Routing {
             );
         }
         d
+    }
+}
+
+#[cfg(test)]
+mod hint_tests {
+    use super::unknown_hub_hint;
+
+    #[test]
+    fn an_unknown_hub_suggests_the_closest_own_hub_ignoring_case() {
+        let own = ["hyogo-pro", "kyoto-pro", "network-desk"];
+        assert_eq!(
+            unknown_hub_hint("HYOGO-PRO", own),
+            "did you mean `hyogo-pro`? the network's hubs are: hyogo-pro, kyoto-pro, network-desk"
+        );
+        assert_eq!(
+            unknown_hub_hint("zzzzzzzzzzzz", own),
+            "the network's hubs are: hyogo-pro, kyoto-pro, network-desk"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! `madoguchi cases`: what staff see (routed cases) and, through the desk,
 //! what staff do.
 
-use super::{load_checked, open_store, parse_lang, Common};
+use super::{load_checked, open_existing, own_hub, parse_lang, Common};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use madoguchi::desk::texts::Plain;
@@ -114,7 +114,7 @@ pub async fn cases(cmd: CasesCmd) -> Result<u8> {
     match cmd {
         CasesCmd::Due { common } => {
             let bundle = load_checked(&common.dialogs)?;
-            let store = open_store(&common.db).await?;
+            let store = open_existing(&common.db).await?;
             let routing = &bundle
                 .flows
                 .first()
@@ -143,7 +143,7 @@ pub async fn cases(cmd: CasesCmd) -> Result<u8> {
             let code = act(a, Action::Forward { to_hub: to, reason }).await?;
             if code == 0 {
                 // The new hub's copy in the local inbox, as `chat` writes it.
-                let store = open_store(&db).await?;
+                let store = open_existing(&db).await?;
                 madoguchi::delivery::deliver_local(store.as_ref(), &inbox, chrono::Utc::now())
                     .await?;
             }
@@ -156,7 +156,12 @@ pub async fn cases(cmd: CasesCmd) -> Result<u8> {
             hub,
             status,
         } => {
-            let store = open_store(&common.db).await?;
+            // An unknown hub is a mistake to name, as `claim` names it,
+            // not a hub without cases.
+            if let Some(h) = &hub {
+                own_hub(&Network::from_bundle(&load_checked(&common.dialogs)?), h)?;
+            }
+            let store = open_existing(&common.db).await?;
             let status = match status {
                 Some(s) => Some(CaseStatus::parse(&s).with_context(|| {
                     format!("unknown status `{s}`: use open, claimed or closed")
@@ -187,7 +192,7 @@ pub async fn cases(cmd: CasesCmd) -> Result<u8> {
             Ok(0)
         }
         CasesCmd::Show { common, id } => {
-            let store = open_store(&common.db).await?;
+            let store = open_existing(&common.db).await?;
             let id = CaseId::parse(&id)
                 .with_context(|| format!("`{id}` is not a case id: use the form C-000001 or 1"))?;
             let c = store.case(id).await?.with_context(|| {
@@ -291,20 +296,13 @@ async fn act(a: ActArgs, action: Action) -> Result<u8> {
     let bundle = load_checked(&a.common.dialogs)?;
     let texts = DeskTexts::load(&a.common.dialogs)?;
     let mut network = Network::from_bundle(&bundle);
-    if network.hub(&a.hub).is_none() {
-        let ids: Vec<&str> = network.hubs.iter().map(|h| h.id.as_str()).collect();
-        bail!(
-            "there is no hub `{}` in routing.yaml; the hubs are: {}",
-            a.hub,
-            ids.join(", ")
-        );
-    }
+    own_hub(&network, &a.hub)?;
     network.add_members(&a.hub, "cli", vec![actor_id.user().to_string()]);
     let actor = Actor {
         id: actor_id,
         groups: vec![],
     };
-    let store = open_store(&a.common.db).await?;
+    let store = open_existing(&a.common.db).await?;
     let now = chrono::Utc::now();
     let render = |t: &desk::Text| texts.render(a.lang, t, &Plain);
     let Some(view) = madoguchi::casework::load(store.as_ref(), id).await? else {
@@ -326,6 +324,14 @@ async fn act(a: ActArgs, action: Action) -> Result<u8> {
     let fx = match desk::decide(&network, &view, &req) {
         Decision::Refused(t) => {
             eprintln!("{}", render(&t)?);
+            // On the terminal the hub acted for is the `--hub` given: name
+            // the option, so the fix is plain.
+            if t.key == "refused.held_elsewhere" {
+                eprintln!(
+                    "{id} is at {} and you passed --hub {}: if you are staff of {}, run the command again with --hub {}",
+                    view.case.hub_id, a.hub, view.case.hub_id, view.case.hub_id
+                );
+            }
             return Ok(1);
         }
         Decision::Accepted(fx) => fx,
@@ -424,7 +430,7 @@ async fn act(a: ActArgs, action: Action) -> Result<u8> {
 async fn retry_delivery(common: Common, id: &str, hub: Option<String>) -> Result<u8> {
     let id = CaseId::parse(id)
         .with_context(|| format!("`{id}` is not a case id: use the form C-000001 or 1"))?;
-    let store = open_store(&common.db).await?;
+    let store = open_existing(&common.db).await?;
     if store.case(id).await?.is_none() {
         bail!("there is no case {id}; `madoguchi cases list` shows the cases");
     }

@@ -145,7 +145,7 @@ pub async fn dialogs(cmd: DialogsCmd) -> Result<u8> {
             Ok(0)
         }
         DialogsCmd::Versions { common } => {
-            let store = open_store(&common.db).await?;
+            let store = super::open_existing(&common.db).await?;
             let current = load_dir(&common.dialogs).ok();
             println!(
                 "{:<14} {:<16} {:<4} {:>13}  {:<20} current",

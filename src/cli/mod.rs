@@ -19,6 +19,7 @@ pub mod store;
 
 use anyhow::{bail, Result};
 use clap::Args;
+use madoguchi::desk::{HubInfo, Network};
 use madoguchi::runner::{Runner, RunnerConfig, SystemClock};
 use madoguchi::script::{load_dir, Lang};
 use madoguchi::store::{DbLocation, Store};
@@ -27,7 +28,8 @@ use std::sync::Arc;
 
 #[derive(Args, Clone)]
 pub struct Common {
-    /// The database: an SQLite file (created if missing; also `sqlite:FILE`)
+    /// The database: an SQLite file (`chat` and `run` create it if missing;
+    /// other commands refuse a missing file; also `sqlite:FILE`)
     /// or a PostgreSQL URL (`postgres://USER@HOST/DB`).
     #[arg(
         long,
@@ -52,6 +54,44 @@ pub fn parse_lang(s: &str) -> Result<Lang, String> {
 
 pub async fn open_store(db: &DbLocation) -> Result<Arc<dyn Store>> {
     db.open().await.map_err(|e| open_error(db, e))
+}
+
+/// Opens the database for a command that only reads it or works on what
+/// is already stored (cases, an owner's data, script versions): an SQLite
+/// file that does not exist is refused rather than created, so that a
+/// mistyped `--db` is named instead of showing an empty database. `chat`
+/// and `run` create it with [`open_store`].
+pub async fn open_existing(db: &DbLocation) -> Result<Arc<dyn Store>> {
+    if let Some(why) = db.missing() {
+        bail!(why);
+    }
+    open_store(db).await
+}
+
+/// The network's own hub `id` (one of routing.yaml's), for `--hub`; an id
+/// named only by the national directory is refused as nobody in the
+/// network acts for it, and an unknown one with the closest hub and the
+/// network's hubs.
+pub fn own_hub<'n>(network: &'n Network, id: &str) -> Result<&'n HubInfo> {
+    let own = || {
+        madoguchi::routing::unknown_hub_hint(
+            id,
+            network
+                .hubs
+                .iter()
+                .filter(|h| !h.from_directory)
+                .map(|h| h.id.as_str()),
+        )
+    };
+    match network.hub(id) {
+        Some(h) if !h.from_directory => Ok(h),
+        Some(_) => bail!(
+            "`{id}` is named only by the national directory, not a hub of this network: its cases are held by the network desk `{}`; {}",
+            network.fallback.as_deref().unwrap_or_default(),
+            own()
+        ),
+        None => bail!("there is no hub `{id}` in routing.yaml; {}", own()),
+    }
 }
 
 /// Why a database could not be opened, and what to do about it.

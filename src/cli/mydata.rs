@@ -1,7 +1,7 @@
 //! `madoguchi my-data` and `madoguchi forget`: an owner's data, shown or
 //! deleted.
 
-use super::{open_store, Common};
+use super::{open_existing, Common};
 use anyhow::{Context, Result};
 use clap::Args;
 use madoguchi::domain::ids::UserKey;
@@ -21,7 +21,10 @@ pub struct MyDataArgs {
 pub struct ForgetArgs {
     #[command(flatten)]
     pub common: Common,
-    #[arg(long, default_value = "terminal:local")]
+    /// The owner whose data is deleted, e.g. terminal:local or
+    /// discord:123456. Required: a default would delete the terminal
+    /// owner's data when the option was forgotten.
+    #[arg(long)]
     pub user: String,
     /// Confirm the deletion (without it, nothing is deleted).
     #[arg(long)]
@@ -33,7 +36,7 @@ pub struct ForgetArgs {
 
 pub async fn my_data(args: MyDataArgs) -> Result<u8> {
     let MyDataArgs { common, user } = args;
-    let store = open_store(&common.db).await?;
+    let store = open_existing(&common.db).await?;
     let user = UserKey::parse(&user).context("invalid --user")?;
     let export = madoguchi::privacy::export(store.as_ref(), &user).await?;
     // serde_json writes C0 controls as escapes but not C1 controls
@@ -46,6 +49,10 @@ pub async fn my_data(args: MyDataArgs) -> Result<u8> {
     Ok(0)
 }
 
+/// `forget`'s exit code when the database holds nothing for the owner
+/// (documented in the README).
+pub const NOTHING_STORED: u8 = 3;
+
 pub async fn forget(args: ForgetArgs) -> Result<u8> {
     let ForgetArgs {
         common,
@@ -53,8 +60,22 @@ pub async fn forget(args: ForgetArgs) -> Result<u8> {
         yes,
         inbox,
     } = args;
-    let store = open_store(&common.db).await?;
+    let store = open_existing(&common.db).await?;
     let user = UserKey::parse(&user).context("invalid --user")?;
+    // An id that holds nothing is most likely a mistyped one: saying
+    // "deleted 0" with success would let the person believe the owner's
+    // data is gone.
+    let stored = madoguchi::privacy::export(store.as_ref(), &user).await?;
+    if stored.sessions.is_empty()
+        && stored.cases.is_empty()
+        && stored.consents.is_empty()
+        && stored.follow_ups.is_empty()
+    {
+        eprintln!(
+            "nothing is stored for {user}, so nothing was deleted: check --user; owner ids look like terminal:local (the terminal), discord:123456789012345678 (the Discord user id) or slack:U0123ABCD (the Slack user id)"
+        );
+        return Ok(NOTHING_STORED);
+    }
     if !yes {
         println!("this deletes every answer, session and case content of {user}; consent records are kept for 3 years as the law requires.\nrun again with --yes to delete.");
         return Ok(2);

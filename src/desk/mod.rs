@@ -505,8 +505,11 @@ impl Decision {
     }
 }
 
-/// Whether the actor is staff of the hub. The refusal names the hub (and
-/// the staff group on the actor's platform, for a mention).
+/// Whether the actor is staff of the hub. The refusal names the hub, and
+/// the staff group on the actor's platform for a mention when there is
+/// one; named members (the terminal's `cli` staff, a Slack member list)
+/// and a hub without staff on the actor's platform have no group to
+/// mention, so their refusal names the hub only.
 pub fn permit(network: &Network, actor: &Actor, hub: &str) -> Result<(), Text> {
     let name = network.hub_name(hub);
     let Some(h) = network.hub(hub).filter(|h| !h.staff.is_empty()) else {
@@ -515,21 +518,19 @@ pub fn permit(network: &Network, actor: &Actor, hub: &str) -> Result<(), Text> {
     if h.staff.iter().any(|s| s.admits(actor)) {
         return Ok(());
     }
-    let group = h
-        .staff
-        .iter()
-        .find(|s| s.platform() == actor.id.platform())
-        .map(|s| match s {
-            StaffSpec::Group { platform, id } => Arg::Group {
-                platform: platform.clone(),
-                id: id.clone(),
-            },
-            StaffSpec::Members { .. } => Arg::text("—"),
-        })
-        .unwrap_or_else(|| Arg::text("—"));
-    Err(Text::new("refused.not_staff")
-        .arg("hub", Arg::text(&name))
-        .arg("staff", group))
+    let group = h.staff.iter().find_map(|s| match s {
+        StaffSpec::Group { platform, id } if *platform == actor.id.platform() => Some(Arg::Group {
+            platform: platform.clone(),
+            id: id.clone(),
+        }),
+        _ => None,
+    });
+    Err(match group {
+        Some(g) => Text::new("refused.not_staff")
+            .arg("hub", Arg::text(&name))
+            .arg("staff", g),
+        None => Text::new("refused.not_staff_unnamed").arg("hub", Arg::text(&name)),
+    })
 }
 
 /// Decides a staff action on a case.
@@ -539,6 +540,17 @@ pub fn decide(network: &Network, view: &CaseView, req: &Request<'_>) -> Decision
         return Decision::refuse("refused.forgotten");
     }
     if let Err(refusal) = permit(network, req.actor, &case.hub_id) {
+        // Someone acting for another hub (its post, the terminal's
+        // `--hub`) is told where the case is, which is what went wrong,
+        // rather than only that they are not the holder's staff.
+        if let Some(from) = req.from_hub.filter(|h| *h != case.hub_id) {
+            return Decision::Refused(
+                Text::new("refused.held_elsewhere")
+                    .arg("hub", Arg::text(&network.hub_name(&case.hub_id)))
+                    .arg("hub_id", Arg::code(&case.hub_id))
+                    .arg("from", Arg::code(from)),
+            );
+        }
         return Decision::Refused(refusal);
     }
     // Acting from another hub's post (the case was forwarded away from

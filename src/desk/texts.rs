@@ -21,6 +21,8 @@ use std::path::Path;
 pub const KEYS: &[(&str, &[&str])] = &[
     ("refused.no_staff_configured", &["hub"]),
     ("refused.not_staff", &["hub", "staff"]),
+    ("refused.not_staff_unnamed", &["hub"]),
+    ("refused.held_elsewhere", &["hub", "hub_id", "from"]),
     ("refused.forgotten", &[]),
     ("refused.other_hub", &["hub"]),
     ("refused.closed", &[]),

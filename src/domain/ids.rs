@@ -137,6 +137,8 @@ pub enum UserKeyError {
     IdTooLong(usize),
     #[error("the user id 「{0}」 contains spaces or control characters: remove them, e.g. discord:123456")]
     InvalidId(String),
+    #[error("「{0}」 is not a Discord user id: Discord ids are digits only, e.g. discord:123456789012345678")]
+    NotDiscordId(String),
 }
 
 impl UserKey {
@@ -153,6 +155,13 @@ impl UserKey {
         }
         if id.chars().any(|c| c.is_whitespace() || c.is_control()) {
             return Err(UserKeyError::InvalidId(excerpt(id)));
+        }
+        // Discord names every user by a snowflake, so a key with anything
+        // else can match no owner: a typo (`discord:abc`, a user name
+        // instead of the id) is refused here rather than found to hold no
+        // data. Slack's and the terminal's ids have no such fixed form.
+        if transport == Transport::Discord && !id.chars().all(|c| c.is_ascii_digit()) {
+            return Err(UserKeyError::NotDiscordId(excerpt(id)));
         }
         Ok(UserKey {
             transport,
@@ -333,6 +342,11 @@ mod tests {
             Err(UserKeyError::UnknownTransport("line".into()))
         );
         assert_eq!(UserKey::parse("discord:"), Err(UserKeyError::EmptyId));
+        assert_eq!(
+            UserKey::parse("discord:abc").unwrap_err().to_string(),
+            "「abc」 is not a Discord user id: Discord ids are digits only, e.g. discord:123456789012345678"
+        );
+        assert!(UserKey::parse("discord:400000000000000001").is_ok());
         assert!(matches!(
             UserKey::parse("discord:12 34"),
             Err(UserKeyError::InvalidId(_))

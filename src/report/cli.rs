@@ -60,10 +60,8 @@ pub async fn run(a: ReportArgs) -> Result<u8> {
         now: chrono::Utc::now(),
     };
     params.check(&net)?;
-    if let DbLocation::Sqlite(p) = &a.db {
-        if !p.exists() {
-            bail!("there is no database {}; check --db", a.db);
-        }
+    if let Some(why) = a.db.missing() {
+        bail!(why);
     }
     let store =
         a.db.open()

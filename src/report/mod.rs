@@ -174,8 +174,8 @@ pub struct Params {
 pub enum ParamsError {
     #[error("--from {from} is after --to {to}: give the first day of the period, then the last")]
     Reversed { from: NaiveDate, to: NaiveDate },
-    #[error("there is no hub `{hub}` in routing.yaml; known hubs: {known}")]
-    UnknownHub { hub: String, known: String },
+    #[error("there is no hub `{hub}` in routing.yaml; {hint}")]
+    UnknownHub { hub: String, hint: String },
 }
 
 impl Params {
@@ -199,12 +199,10 @@ impl Params {
             if !net.hubs.iter().any(|(id, _)| id == h) {
                 return Err(ParamsError::UnknownHub {
                     hub: h.clone(),
-                    known: net
-                        .hubs
-                        .iter()
-                        .map(|(id, _)| id.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", "),
+                    hint: crate::routing::unknown_hub_hint(
+                        h,
+                        net.hubs.iter().map(|(id, _)| id.as_str()),
+                    ),
                 });
             }
         }

@@ -1347,6 +1347,21 @@ impl DbLocation {
         Ok(DbLocation::Sqlite(s.into()))
     }
 
+    /// Why a command that only reads cannot use this location: an SQLite
+    /// file that does not exist. Opening would create an empty database
+    /// there, and a mistyped `--db` would then show "no cases" instead of
+    /// the mistake. `None` for an existing file and for PostgreSQL (the
+    /// server says itself when a database is missing).
+    pub fn missing(&self) -> Option<String> {
+        match self {
+            DbLocation::Sqlite(p) if !p.exists() => Some(format!(
+                "there is no database {}: check --db (or MADOGUCHI_DB), or run `madoguchi chat` first to create it",
+                p.display()
+            )),
+            _ => None,
+        }
+    }
+
     /// Opens the store, applying migrations.
     pub async fn open(&self) -> Result<std::sync::Arc<dyn Store>> {
         Ok(match self {

@@ -248,3 +248,58 @@ fn dialogs_try_says_nothing_was_stored() {
         "nothing written"
     );
 }
+
+/// `forget` deletes nobody by default: `--user` is required. An id with
+/// nothing stored is said to be so, with how owner ids look, and exits 3
+/// (not success); a Discord id that is not a number is refused by the id
+/// parser. The stored owner's data stays in every case.
+#[test]
+fn forget_needs_the_owner_and_says_when_nothing_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("chat.db");
+    assert!(chat(dir.path(), &[], include_str!("chat_input.txt"))
+        .0
+        .success());
+    let forget = |args: &[&str]| {
+        let out = bin()
+            .arg("forget")
+            .args(args)
+            .args(["--yes", "--db"])
+            .arg(&db)
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let cases_of_local = || {
+        let out = bin()
+            .args(["my-data", "--user", "terminal:local", "--db"])
+            .arg(&db)
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["cases"].as_array().unwrap().len()
+    };
+
+    let (code, err) = forget(&[]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--user"), "{err}");
+    assert_eq!(cases_of_local(), 1, "nothing was deleted");
+
+    let (code, err) = forget(&["--user", "terminal:nobody"]);
+    assert_eq!(code, Some(3), "{err}");
+    assert!(
+        err.contains("nothing is stored for terminal:nobody")
+            && err.contains("terminal:local")
+            && err.contains("discord:")
+            && err.contains("slack:"),
+        "{err}"
+    );
+
+    let (code, err) = forget(&["--user", "discord:abc"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("not a Discord user id"), "{err}");
+    assert_eq!(cases_of_local(), 1, "nothing was deleted");
+}

@@ -117,14 +117,23 @@ fn staff_work_a_case_from_the_terminal() {
         &["--as", "cli:tanaka", "--hub", "nowhere"],
     ));
     assert_eq!(code, 1);
-    assert!(err.contains("hyogo-pro"), "the error lists the hubs: {err}");
+    assert!(
+        err.contains("hyogo-pro") && !err.contains("directory-"),
+        "the error lists the network's own hubs only: {err}"
+    );
     let (code, _, err) = run(with(
         &["claim", "1"],
         &["--as", "cli:tanaka", "--hub", "hyogo-yorozu"],
     ));
     assert_eq!(code, 1);
+    // What was wrong (the case is at hyogo-pro, not the hub given) and
+    // the option to fix; no placeholder for a staff group.
     assert!(
-        err.contains("兵庫県プロフェッショナル人材戦略拠点"),
+        err.contains("兵庫県プロフェッショナル人材戦略拠点")
+            && err.contains("hyogo-yorozu としては操作できません")
+            && err.contains("you passed --hub hyogo-yorozu")
+            && err.contains("again with --hub hyogo-pro")
+            && !err.contains("—"),
         "{err}"
     );
 
@@ -487,4 +496,71 @@ fn a_forward_to_a_directory_hub_or_an_unknown_hub_says_what_to_do() {
     let (code, _, err) = forward("hyogo-pro");
     assert_eq!(code, 1);
     assert!(err.contains("すでに"), "{err}");
+}
+
+/// `cases list --hub` names a hub that is not the network's as `claim`
+/// does, with the closest one, instead of showing "no cases"; and the
+/// commands that work on stored data refuse a database file that does not
+/// exist instead of creating an empty one.
+#[test]
+fn an_unknown_hub_or_a_missing_database_is_named_not_shown_as_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    consult(dir.path());
+    let d = dir.path();
+
+    let (code, out, _) = cases(d, &["list", "--hub", "hyogo-pro"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("C-000001"), "{out}");
+    let (code, out, err) = cases(d, &["list", "--hub", "bogus"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        err.contains("there is no hub `bogus`")
+            && err.contains("network-desk")
+            && !err.contains("directory-")
+            && !out.contains("案件はありません"),
+        "{out}{err}"
+    );
+    let (code, _, err) = cases(d, &["list", "--hub", "HYOGO-PRO"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("did you mean `hyogo-pro`?"), "{err}");
+    let (code, _, err) = cases(d, &["list", "--hub", "directory-yorozu-01"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("national directory"), "{err}");
+
+    let missing = d.join("typo.db");
+    let m = missing.to_str().unwrap();
+    let dialogs = dialogs_dir();
+    let dialogs = dialogs.to_str().unwrap();
+    let commands: Vec<Vec<&str>> = vec![
+        vec!["cases", "list"],
+        vec!["cases", "show", "1"],
+        vec!["cases", "due"],
+        vec![
+            "cases",
+            "claim",
+            "1",
+            "--as",
+            "cli:tanaka",
+            "--hub",
+            "hyogo-pro",
+        ],
+        vec!["my-data"],
+        vec!["forget", "--user", "terminal:local", "--yes"],
+        vec!["dialogs", "versions"],
+        vec!["report", "--from", "2026-04-01", "--to", "2027-03-31"],
+    ];
+    for args in commands {
+        let out = bin()
+            .args(&args)
+            .args(["--db", m, "--dialogs", dialogs])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("there is no database {m}")) && err.contains("madoguchi chat"),
+            "{args:?}: {err}"
+        );
+        assert!(!missing.exists(), "{args:?} created {m}");
+    }
 }

@@ -238,7 +238,7 @@ fn printing_commands_end_quietly_when_the_reader_goes_away() {
             "--dialogs",
             dialogs,
         ],
-        vec!["forget", "--db", db],
+        vec!["forget", "--user", "terminal:local", "--db", db],
         vec!["--help"],
     ];
     for args in commands {
