@@ -996,6 +996,14 @@ impl Stepper<'_> {
         if !reached {
             return;
         }
+        if self.withdraw_all_but(&on_path) {
+            self.retag();
+        }
+    }
+
+    /// Withdraws every answer but those to `on_path`, each with an
+    /// [`Effect::Unset`]; says whether any was withdrawn.
+    fn withdraw_all_but(&mut self, on_path: &[NodeIx]) -> bool {
         let dropped: Vec<NodeIx> = self
             .st
             .answers
@@ -1003,17 +1011,14 @@ impl Stepper<'_> {
             .map(|(i, _)| *i)
             .filter(|i| !on_path.contains(i))
             .collect();
-        if dropped.is_empty() {
-            return;
-        }
-        for d in dropped {
+        for &d in &dropped {
             self.unset_answer(d);
             self.out.push(Effect::Unset {
                 node: self.flow.node(d).id.clone(),
                 ix: d,
             });
         }
-        self.retag();
+        !dropped.is_empty()
     }
 
     fn successor(&self, ix: NodeIx) -> Option<NodeIx> {
@@ -1362,20 +1367,7 @@ impl Stepper<'_> {
                 NodeKind::Confirm => {
                     // Answers to questions no longer on the path would
                     // mislead staff; withdraw them (the store keeps history).
-                    let dropped: Vec<NodeIx> = self
-                        .st
-                        .answers
-                        .iter()
-                        .map(|(i, _)| *i)
-                        .filter(|i| !on_path.contains(i))
-                        .collect();
-                    for d in dropped {
-                        self.unset_answer(d);
-                        self.out.push(Effect::Unset {
-                            node: self.flow.node(d).id.clone(),
-                            ix: d,
-                        });
-                    }
+                    self.withdraw_all_but(&on_path);
                     self.retag();
                     return self.ask(ix);
                 }

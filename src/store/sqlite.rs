@@ -71,6 +71,18 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
+    /// The forward requests of these ids, in that order (the ones since
+    /// deleted left out): the pending lists read ids first.
+    async fn forward_requests_by_id(&self, ids: Vec<i64>) -> Result<Vec<ForwardRequest>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(r) = self.forward_request(id).await? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
     /// Records an attempt and ends the delivery's lease; with `owner`, only
     /// while the delivery is leased by `owner` (otherwise nothing is
     /// written and the answer is false).
@@ -2645,13 +2657,7 @@ impl Store for SqliteStore {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(r) = self.forward_request(id).await? {
-                out.push(r);
-            }
-        }
-        Ok(out)
+        self.forward_requests_by_id(ids).await
     }
 
     async fn pending_forward_requests_of_case(&self, case: CaseId) -> Result<Vec<ForwardRequest>> {
@@ -2661,13 +2667,7 @@ impl Store for SqliteStore {
         .bind(case.0)
         .fetch_all(&self.pool)
         .await?;
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(r) = self.forward_request(id).await? {
-                out.push(r);
-            }
-        }
-        Ok(out)
+        self.forward_requests_by_id(ids).await
     }
 
     async fn decide_forward_request(
