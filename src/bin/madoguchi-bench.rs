@@ -1296,10 +1296,18 @@ fn real_workload(
             for s in 0..in_flight {
                 let mut cs = Vec::new();
                 for r in 0..rounds {
+                    // Owner `i` is unique; the conversation each slot plays
+                    // next is the next in the set, so every slot mixes short
+                    // and long ones. (Taking conversation `i` modulo the
+                    // set made a slot replay one conversation in every
+                    // round whenever the set's size divides the slots:
+                    // with 40 transcripts and 2,000 slots, the slots given
+                    // the two-turn one finished at once, and a fixed-rate
+                    // run had no time when every owner was on schedule.)
                     let i = r * in_flight + s;
                     cs.push(Conversation {
                         user: UserKey::new(Transport::Terminal, &format!("real-{i}")).expect("valid key"),
-                        inputs: convs[i % convs.len()].1.clone(),
+                        inputs: convs[(s * rounds + r) % convs.len()].1.clone(),
                     });
                 }
                 slots.push(cs);
