@@ -118,7 +118,19 @@ fn sigpipe(default: bool) {
 }
 
 async fn real_main() -> Result<u8> {
-    let cli = Cli::parse();
+    // A command line clap cannot parse exits 64 (EX_USAGE), not clap's 2:
+    // `dialogs check` exits 2 for "warnings only", and `forget` for "not
+    // confirmed", so a script that accepts 2 must never pass a broken
+    // command line. Help and the version print as usual and exit 0.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let usage = e.use_stderr();
+            // A closed stderr leaves nothing to tell; the exit code still says it.
+            let _ = e.print();
+            return Ok(if usage { 64 } else { 0 });
+        }
+    };
     if matches!(cli.cmd, Cmd::Run(_)) {
         sigpipe(false);
     }

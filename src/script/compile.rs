@@ -60,7 +60,7 @@ impl Bundle {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("cannot read dialogs directory {path}: {source}; check the path or pass another with --dialogs")]
+    #[error("cannot read the dialogs folder {path}: {source}; check the path (the folder given to `dialogs check`, or `--dialogs` / MADOGUCHI_DIALOGS)")]
     Io {
         path: String,
         source: std::io::Error,

@@ -283,8 +283,9 @@ fn forget_needs_the_owner_and_says_when_nothing_is_stored() {
         v["cases"].as_array().unwrap().len()
     };
 
+    // A usage error exits 64, never 2 ("not confirmed").
     let (code, err) = forget(&[]);
-    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(code, Some(64), "{err}");
     assert!(err.contains("--user"), "{err}");
     assert_eq!(cases_of_local(), 1, "nothing was deleted");
 
