@@ -566,13 +566,7 @@ async fn forget<R: AsyncBufRead + Unpin, W: Write>(
         }
     }
     let agreed = match line {
-        Some(Line::Text(t)) => {
-            let t = crate::domain::text::fold_for_match(&t);
-            ["1", "はい", "yes", "y", "delete"]
-                .iter()
-                .chain([yes.as_str()].iter())
-                .any(|w| crate::domain::text::fold_for_match(w) == t)
-        }
+        Some(Line::Text(t)) => crate::privacy::confirms_forget(&t, &yes),
         _ => false,
     };
     if !agreed {

@@ -74,6 +74,44 @@ pub fn is_forget_request(text: &str) -> bool {
             .is_some_and(|s| is(s) || s.strip_suffix('を').is_some_and(is))
 }
 
+/// Whether a typed answer to the deletion question agrees to delete: its
+/// first option (「1」, the label `yes_label`), a yes, or the request said
+/// again (「削除します」「はい、削除してください」「消してください」). Anything
+/// else keeps the data: deleting is the one answer that cannot be undone.
+pub fn confirms_forget(text: &str, yes_label: &str) -> bool {
+    use crate::domain::text::{fold_for_match, without_polite_ending};
+    const YES: &[&str] = &[
+        "1",
+        "はい",
+        "yes",
+        "y",
+        "delete",
+        "削除",
+        "削除する",
+        "消す",
+        "消して",
+        "消してください",
+        "消去",
+        "消去する",
+        "お願い",
+        "おねがい",
+        "お願いします",
+    ];
+    let t = fold_for_match(text);
+    let t = t
+        .strip_prefix(&*fold_for_match("はい、"))
+        .or_else(|| t.strip_prefix(&*fold_for_match("はい")))
+        .filter(|rest| !rest.is_empty())
+        .unwrap_or(&t);
+    let is = |s: &str| {
+        YES.iter()
+            .chain(std::iter::once(&yes_label))
+            .any(|w| fold_for_match(w) == s)
+            || is_forget_request(s)
+    };
+    is(t) || without_polite_ending(t).is_some_and(is)
+}
+
 /// What an owner reads when they ask a chat platform's bot to forget them
 /// (`/forget` on Discord and Slack, or the typed words on Slack): the same
 /// wording on every platform, Japanese first in the Japanese script.
@@ -167,6 +205,34 @@ mod tests {
         assert!(is_forget_request("データの削除をお願いします。"));
         assert!(is_forget_request("削除をお願いします"));
         assert!(is_forget_request("データ削除。"));
+    }
+
+    #[test]
+    fn the_deletion_is_confirmed_only_by_a_yes_or_the_request_again() {
+        for yes in [
+            "1",
+            "削除する",
+            "削除する。",
+            "削除します",
+            "削除",
+            "はい、削除してください",
+            "消してください",
+            "お願いします",
+            "はい",
+            "Delete",
+        ] {
+            assert!(confirms_forget(yes, "削除する"), "{yes}");
+        }
+        for no in [
+            "2",
+            "やめる",
+            "いいえ",
+            "削除しない",
+            "やっぱりやめます",
+            "",
+        ] {
+            assert!(!confirms_forget(no, "削除する"), "{no}");
+        }
         assert!(!is_forget_request("データ削除の方法を知りたい"));
         assert!(!is_forget_request("forgetful"));
     }

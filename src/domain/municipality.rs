@@ -294,7 +294,27 @@ pub enum PlaceError {
     },
     #[error("〒{0} is not a postal code in Japan Post's list: check the number or type the city")]
     UnknownPostalCode(String),
+    /// A ward name that a Tokyo ward and wards of designated cities share
+    /// (中央区, 北区, 港区): the city is asked for.
+    #[error(
+        "「{ward}」 is a ward of several cities ({cities}): type the city too, e.g. 神戸市{ward}"
+    )]
+    WardOfSeveralCities { ward: String, cities: String },
 }
+
+/// Tokyo's special wards whose names wards of designated cities share, with
+/// those cities, as the ask-back names them.
+const SHARED_WARDS: &[(&str, &str)] = &[
+    (
+        "中央区",
+        "東京都、札幌市、さいたま市、千葉市、相模原市、新潟市、大阪市、神戸市、福岡市、熊本市",
+    ),
+    (
+        "北区",
+        "東京都、札幌市、さいたま市、新潟市、名古屋市、京都市、大阪市、堺市、神戸市、岡山市、熊本市",
+    ),
+    ("港区", "東京都、名古屋市、大阪市"),
+];
 
 impl From<Prefecture> for Place {
     fn from(prefecture: Prefecture) -> Place {
@@ -399,6 +419,18 @@ impl Place {
                 // prefecture is certain.
                 return Ok(p.into());
             }
+        }
+        // 「中央区」 alone is a Tokyo ward in the data, whose municipalities
+        // do not list the wards of the designated cities (神戸市中央区 is
+        // part of 神戸市): it may be either, so the city is asked for.
+        if let Some((ward, cities)) = SHARED_WARDS
+            .iter()
+            .find(|(w, _)| key == *w || key.strip_suffix("です") == Some(*w))
+        {
+            return Err(PlaceError::WardOfSeveralCities {
+                ward: (*ward).into(),
+                cities: (*cities).into(),
+            });
         }
         let found = Municipality::lookup(&key, None);
         if let Some(city) = the_one_city(&found) {

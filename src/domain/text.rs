@@ -282,6 +282,8 @@ static POLITE_ENDINGS: std::sync::LazyLock<Vec<String>> = std::sync::LazyLock::n
         "をしてください",
         "してください",
         "して下さい",
+        "ください",
+        "下さい",
         "してほしいです",
         "してほしい",
         "したいです",

@@ -912,6 +912,12 @@ fn place_error(lang: Lang, e: &PlaceError) -> String {
                 names.join(", ")
             )
         }
+        (Lang::Ja, PlaceError::WardOfSeveralCities { ward, cities }) => format!(
+            "「{ward}」は{cities}にあります。市の名前からお答えください（例: 神戸市{ward}、東京都{ward}）。"
+        ),
+        (Lang::En, PlaceError::WardOfSeveralCities { ward, cities }) => format!(
+            "There is a {ward} in several cities ({cities}). Please give the city too (e.g. 神戸市{ward} or 東京都{ward})."
+        ),
         (Lang::Ja, PlaceError::UnknownPostalCode(code)) => format!(
             "〒{code} は日本郵便の郵便番号一覧にありません。番号をご確認いただくか、市区町村名でお答えください（例: 綾部市）。"
         ),

@@ -1251,6 +1251,17 @@ impl Stepper<'_> {
                 self.record(ix, *kept, String::new());
                 return self.leave(ix);
             }
+            // A question the owner came back to (「戻る」, a correction) has
+            // their earlier answer: giving up on changing it keeps it,
+            // rather than skipping it or ending the consultation.
+            if self
+                .st
+                .answer(ix)
+                .is_some_and(|v| !matches!(v, AnswerValue::Skipped))
+            {
+                self.say(self.msg("gave_up_kept"));
+                return self.leave(ix);
+            }
             return match q.on_give_up {
                 GiveUp::Skip => {
                     self.say(self.msg("gave_up_skip"));

@@ -15,7 +15,7 @@ use crate::domain::text::normalize_input;
 /// 「後継者がいない」 and "no successor" are the problem itself.
 static DENIED_AFTER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"^(?:者|人|型|活動|面|関係|の方|のほう|の件|のこと|問題|繰り|不足)?(?:(?:では|じゃ)(?:なく|ない|ありません)|を(?:必要としていない|したくない|しない予定|するつもりはない|するつもりはありません|使わず|使わない|考えていない|考えてない|考えておらず|考えていません)|の?(?:予定|つもり|必要)(?:は|が|も)?(?:ない|無い|ありません|なし)|(?:者|人|手)?(?:は|が|も)(?:いる|います|おります)(?:ので|から|し|。|、|$)|(?:は|に|には|で|が|も|について|については|とか)?(?:以外|不要|いらない|要らない|必要ない|必要ありません|必要なし|必要としていない|したくない|しません|しない予定|するつもりはない|するつもりはありません|頼らず|頼らない|頼りたくない|使わず|使わない|考えていない|考えてない|考えておらず|考えていません|困っていない|困ってない|困っていません|問題ない|問題ありません|問題なし|大丈夫|足りている|足りています|足りてる|十分|決まっている|決まっています|決まってる|順調|心配ない|心配していない))",
+        r"^(?:者|人|型|活動|面|関係|の方|のほう|の件|のこと|問題|繰り|不足)?(?:(?:では|じゃ)(?:なく|ない|ありません)|を(?:必要としていない|したくない|しない予定|するつもりはない|するつもりはありません|使わず|使わない|考えていない|考えてない|考えておらず|考えていません)|の?(?:予定|つもり|必要)(?:は|が|も)?(?:ない|無い|ありません|なし)|(?:者|人|手)?(?:は|が|も)(?:いる|います|おります)(?:ので|から|し|。|、|$)|(?:は|に|には|で|が|も|について|については|とか)?(?:予定していない|予定してない|予定していません|しない方針|しない予定|感じていない|感じてない|感じていません|以外|不要|いらない|要らない|必要ない|必要ありません|必要なし|必要としていない|したくない|しません|しない予定|するつもりはない|するつもりはありません|頼らず|頼らない|頼りたくない|使わず|使わない|考えていない|考えてない|考えておらず|考えていません|困っていない|困ってない|困っていません|問題ない|問題ありません|問題なし|大丈夫|足りている|足りています|足りてる|十分|決まっている|決まっています|決まってる|順調|心配ない|心配していない))",
     )
     .expect("valid regex")
 });
@@ -26,15 +26,21 @@ static DENIED_BEFORE: LazyLock<Regex> = LazyLock::new(|| {
         .expect("valid regex")
 });
 
-/// After a word ending in the stem of 辞める ("quit"): nobody quits
-/// (「人は辞めない会社です」「スタッフは辞めないが」), the opposite of a
-/// retention problem. A plain negative after any other word is the problem
+/// After a word ending in the stem of 辞める ("quit") or naming people who
+/// left: nobody quits (「人は辞めない会社です」「スタッフは辞めないが」
+/// 「退職者はいない」), the opposite of a retention problem. A plain negative after any other word is the problem
 /// itself (「定着しない」), so this is asked only after that stem.
-static DO_NOT_QUIT: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"^(?:ない|ません|ず(?:に|、|$))").expect("valid regex"));
+static DO_NOT_QUIT: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(?:ない|ません|ず(?:に|、|$))|^(?:者|する人|した人)?(?:は|が|も)?(?:いない|いません|出ていない|出てない|ほとんどない|ほぼない)")
+        .expect("valid regex")
+});
 
+/// Words of people leaving: 「辞め」 and 「やめ」 (the stem), 「退職」 and
+/// 「離職」 (a noun: 「退職者はいない」 says no one has left).
 fn ends_in_quitting(word: &str) -> bool {
-    word.ends_with("辞め") || word.ends_with("やめ")
+    ["辞め", "やめ", "退職", "離職"]
+        .iter()
+        .any(|w| word.ends_with(w))
 }
 
 /// Whether `text` carries a word of the lexicon `pattern` that the owner
