@@ -133,6 +133,11 @@ pub enum NumberError {
     /// 「10 man yen」, 「10 Mrd」): refused rather than read as the bare number.
     #[error("「{0}」 after the number is not understood: type the number in digits, e.g. 10,000,000 or 1,000万")]
     UnknownWord(String),
+    /// People named beside a count without their own (「社長とパート2名」),
+    /// or a total the parts do not add up to (「社員10名、パート5名、計20名」):
+    /// the total is not said, so it is asked for.
+    #[error("「{0}」 does not say the total: give the number of everyone, the owner and part-timers included")]
+    Total(String),
 }
 
 /// Words before a number that only repeat the question (「資本金1000万円」,
@@ -221,8 +226,8 @@ pub fn parse_quantity_in_phrase(
     let n = normalize_input(s);
     let shown = excerpt(&n);
     if expected_unit == Some("名") {
-        if let Some(q) = headcount_words(&n, s) {
-            return Ok(q);
+        if let Some(read) = headcount_words(&n, s) {
+            return read;
         }
         if names_money(&n) {
             return Err(NumberError::Money(shown));
@@ -353,43 +358,257 @@ static RE_KIND_COUNT: LazyLock<Regex> = LazyLock::new(|| {
         r"(正社員|正規社員|正規|非正規|契約社員|派遣社員|嘱託社員|社員|従業員|職員|スタッフ|",
         r"パートさん|パート|アルバイト|バイト|非常勤|常勤|契約|派遣|嘱託|役員|社長|家族|",
         r"技能実習生|実習生|事務員?|職人|ドライバー|看護師|介護職員?|full[- ]?time|part[- ]?time)",
-        r"(?:さん|の方)?(?:は|が|:|：|=)? ?(約|およそ)?(\d{1,6}) ?(?:名|人)",
+        r"(?:さん|の方)?(?:は|が|:|：|=)? ?(約|およそ)?(\d{1,6}) ?(?:名|人|[、,，/・+&。]|$)",
     ))
     .expect("a valid constant pattern")
 });
 
-/// 「社員10名、パート5名」 on a question that counts everyone (パートを含む):
-/// every number is the headcount of a named kind of worker, so the answer
-/// is their sum, with the owner's breakdown kept as the detail
-/// (「15名（社員10名、パート5名）」). Anything else between them (a total,
-/// a year, a word not known here) leaves the answer to the usual reading.
-fn headcount_words(n: &str, typed: &str) -> Option<Quantity> {
-    let solo = sole_headcount(n);
-    if solo.is_some() {
-        return solo;
+/// A kind of worker after its count, in English: "10 staff", "5
+/// part-timers", "10 full-time".
+static RE_KIND_COUNT_EN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)\b(about |around |approximately |~)?(\d{1,6}) ?",
+        r"(?:full[- ]?timers?|part[- ]?timers?|full[- ]?time|part[- ]?time|staff|employees?|",
+        r"workers?|drivers?|regulars?|temps?|contractors?|family members?)",
+        r"(?: (?:staff|employees?|workers?))?\b",
+    ))
+    .expect("a valid constant pattern")
+});
+
+/// A total said as one (「計15名」「合計15名」「=15名」「パート5名を含めて
+/// 15名」「社長と妻の2人」, "15 in total"). Group 1 is a marker the total's
+/// words keep (「含めて」), group 2 one they drop (「計」), group 3 the hedge,
+/// group 4 the number; group 5 marks "N in total".
+static RE_TOTAL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)(?:(含めて|含めると|含め|含んで|入れて|込みで|込み)|",
+        r"(合計で?|総計で?|計|全部で|全体で|全員で|総勢|合わせて|あわせて|=|の|",
+        r"\btotal(?: of)?|altogether|in all))",
+        r" ?(?:は|で|:|：)? ?(約|およそ)?(\d{1,6}) ?(?:名|人|people|persons?)?",
+        r"|(\d{1,6}) ?(?:people |persons? |staff |employees? )?(?:in total|in all|altogether|total)\b",
+    ))
+    .expect("a valid constant pattern")
+});
+
+/// Kinds of people an owner may name without a count of their own
+/// (「社長とパート2名」「私と妻、パート3名」, "me and 2 part-timers"):
+/// beside one count, the total is not said.
+static RE_PEOPLE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(concat!(
+        r"(?i)社長|代表|専務|常務|役員|妻|夫|嫁|家内|主人|奥さん|息子|娘|父|母|両親|親|",
+        r"兄|弟|姉|妹|家族|私|わたし|自分|僕|俺|パート|アルバイト|バイト|実習生|",
+        r"\b(?:me|myself|my wife|my husband|wife|husband|owner|family|part[- ]?timers?)\b",
+    ))
+    .expect("a valid constant pattern")
+});
+
+/// Words that say a count includes others (「パート含む」「家族を入れて」,
+/// "including part-timers"): the count is the total.
+const INCLUSIVE_WORDS: &[&str] = &[
+    "含む",
+    "含め",
+    "含ん",
+    "入れて",
+    "込み",
+    "込",
+    "合わせ",
+    "あわせ",
+    "合計",
+    "計",
+    "全部で",
+    "全員",
+    "総勢",
+    "including",
+    "incl",
+    "total",
+    "altogether",
+    "in all",
+];
+
+/// Where a subset begins (「10名、うちパート5名」「10名(うちパート5名)」):
+/// what follows is part of the number before it, not more people.
+fn subset_start(n: &str) -> usize {
+    for m in ["そのうち", "うち"] {
+        let mut from = 0;
+        while let Some(i) = n[from..].find(m).map(|i| i + from) {
+            if n[..i].chars().any(|c| c.is_ascii_digit()) {
+                return i;
+            }
+            from = i + m.len();
+        }
     }
-    let mut total = 0.0;
-    let mut approx = false;
-    let mut kinds = 0;
-    let mut rest = String::new();
-    let mut last = 0;
+    n.len()
+}
+
+/// The headcount reading on a question that counts everyone (パートを含む):
+///
+/// - 「社員10名、パート5名」: every number is the headcount of a named kind
+///   of worker, so the answer is their sum, with the owner's breakdown kept
+///   as the detail (「15名（社員10名、パート5名）」);
+/// - a total said as one (「社員10名、パート5名、計15名」「パート5名を含めて
+///   15名」「社長と妻の2人」) is the answer when the parts fit in it, and
+///   asked about when they do not (「…、計20名」);
+/// - people named without a count beside one count (「社長とパート2名」
+///   「社員5名+パート」) leave the total unsaid: it is asked for.
+///
+/// Anything else (a year, a word not known here) leaves the answer to the
+/// usual reading (`None`).
+fn headcount_words(n: &str, typed: &str) -> Option<Result<Quantity, NumberError>> {
+    if let Some(q) = sole_headcount(n) {
+        return Some(Ok(q));
+    }
+    if !n.chars().any(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let subset = subset_start(n);
+    // (start, end, value, approx) of each kind of worker with its count.
+    let mut kinds: Vec<(usize, usize, f64, bool)> = Vec::new();
     for c in RE_KIND_COUNT.captures_iter(n) {
         let m = c.get(0)?;
-        rest.push_str(&n[last..m.start()]);
-        last = m.end();
-        total += c[3].parse::<f64>().ok()?;
-        approx |= c.get(2).is_some();
-        kinds += 1;
+        kinds.push((m.start(), m.end(), c[3].parse().ok()?, c.get(2).is_some()));
+    }
+    for c in RE_KIND_COUNT_EN.captures_iter(n) {
+        let m = c.get(0)?;
+        if kinds.iter().any(|k| m.start() < k.1 && k.0 < m.end()) {
+            continue;
+        }
+        kinds.push((m.start(), m.end(), c[2].parse().ok()?, c.get(1).is_some()));
+    }
+    kinds.sort_by_key(|k| k.0);
+    // People named outside any count and outside a subset.
+    let mut outside = n[..subset].to_string();
+    for k in kinds.iter().filter(|k| k.1 <= subset) {
+        outside.replace_range(k.0..k.1, &" ".repeat(k.1 - k.0));
+    }
+    for w in [
+        "私たち",
+        "わたしたち",
+        "私ども",
+        "私共",
+        "家族経営",
+        "親会社",
+        "母体",
+        "大丈夫",
+        "工夫",
+    ] {
+        outside = outside.replace(w, &" ".repeat(w.len()));
+    }
+    let uncounted = RE_PEOPLE.is_match(&outside);
+
+    let total = RE_TOTAL
+        .captures_iter(n)
+        .find(|c| c.get(2).is_none_or(|m| m.as_str() != "の" || uncounted));
+    if let Some(t) = total {
+        let m = t.get(0)?;
+        let (value, approx) = match (t.get(4), t.get(5)) {
+            (Some(v), _) | (None, Some(v)) => (v.as_str().parse::<f64>().ok()?, t.get(3).is_some()),
+            _ => return None,
+        };
+        let parts: Vec<_> = kinds
+            .iter()
+            .filter(|k| k.1 <= m.start() || k.0 >= m.end())
+            .filter(|k| k.0 < subset)
+            .collect();
+        // Another number than the parts and the total: not read here.
+        let mut rest = n.to_string();
+        for (a, b) in parts
+            .iter()
+            .map(|k| (k.0, k.1))
+            .chain([(m.start(), m.end())])
+        {
+            rest.replace_range(a..b, &" ".repeat(b - a));
+        }
+        if rest[..subset.min(rest.len())]
+            .chars()
+            .any(|c| c.is_ascii_digit())
+        {
+            return None;
+        }
+        if parts.is_empty() && !uncounted {
+            return None;
+        }
+        let sum: f64 = parts.iter().map(|k| k.2).sum();
+        let fits = if t.get(1).is_some() || uncounted {
+            sum <= value
+        } else {
+            parts.is_empty() || sum == value
+        };
+        if !fits {
+            return Some(Err(NumberError::Total(excerpt(n))));
+        }
+        // What follows the total may only hedge it or end the sentence.
+        let mut after = n[m.end()..].trim().to_string();
+        let mut hedged = false;
+        loop {
+            let before = after.len();
+            for w in TRAILING_NOISE.iter().chain(APPROX_SUFFIXES) {
+                if let Some(a) = after.strip_prefix(w) {
+                    hedged |= APPROX_SUFFIXES.contains(w);
+                    after = a.trim().to_string();
+                }
+            }
+            after = after.trim_start_matches(['.', '!', ' ']).to_string();
+            if after.len() == before {
+                break;
+            }
+        }
+        if !after.is_empty() && subset >= n.len() {
+            return None;
+        }
+        let words_end = match t.get(1) {
+            Some(_) => t.get(3).or(t.get(4)).map_or(m.start(), |x| x.start()),
+            None => t.get(2).or(t.get(5)).map_or(m.start(), |x| x.start()),
+        };
+        let mut words = n[..words_end]
+            .trim()
+            .trim_end_matches([' ', '、', ',', '。', 'の', ':', '：']);
+        for w in ["で", "は", "が"] {
+            words = words.strip_suffix(w).unwrap_or(words);
+        }
+        let mut words = words.trim_end_matches([' ', '、', ',']).to_string();
+        if subset < n.len() && !after.is_empty() {
+            words = format!("{words}、{after}");
+        }
+        return Some(Ok(Quantity {
+            value,
+            unit: Some("名".into()),
+            approx: approx || hedged,
+            detail: (!words.is_empty()).then(|| Box::new(words.into_boxed_str())),
+        }));
+    }
+    let lower = n.to_lowercase();
+    if uncounted && !INCLUSIVE_WORDS.iter().any(|w| lower.contains(w)) {
+        return Some(Err(NumberError::Total(excerpt(n))));
+    }
+
+    let mut total = 0.0;
+    let mut approx = false;
+    let mut rest = String::new();
+    let mut last = 0;
+    for k in &kinds {
+        rest.push_str(&n[last..k.0]);
+        last = k.1;
+        total += k.2;
+        approx |= k.3;
     }
     rest.push_str(&n[last..]);
-    let mut between = rest;
-    for w in ["でいます", "います", "です", "および", "及び", "と", "and"] {
+    let mut between = rest.to_lowercase();
+    for w in [
+        "でいます",
+        "います",
+        "です",
+        "および",
+        "及び",
+        "と",
+        "and",
+        "plus",
+    ] {
         between = between.replace(w, "");
     }
     let between_is_noise = between
         .chars()
         .all(|c| c.is_whitespace() || "、,，/・+&。.".contains(c));
-    if kinds < 2 || !between_is_noise {
+    if kinds.len() < 2 || !between_is_noise {
         return None;
     }
     let typed = super::text::clean_text(typed);
@@ -397,12 +616,12 @@ fn headcount_words(n: &str, typed: &str) -> Option<Quantity> {
         .trim_end_matches(['。', '.'])
         .trim_end_matches("です")
         .trim_end_matches(['、', ',', ' ']);
-    Some(Quantity {
+    Some(Ok(Quantity {
         value: total,
         unit: Some("名".into()),
         approx,
         detail: Some(Box::new(words.trim().into())),
-    })
+    }))
 }
 
 /// An owner who works alone (「ひとり」「社長だけです」, "just me") or with one
@@ -588,14 +807,15 @@ fn scale_like_word(prefix: &str, tail: &str) -> Option<String> {
 }
 
 /// Splits 「10名（ドライバー8名）」 into 「10名」 and 「ドライバー8名」, and
-/// 「10名、うちドライバー8名」 likewise.
+/// 「10名、うちドライバー8名」 into 「10名」 and 「うちドライバー8名」.
 fn split_detail(s: &str) -> (String, Option<String>) {
     if let Some(i) = s.find(['(', '（']) {
         let inner = s[i..]
             .trim_start_matches(['(', '（'])
             .trim_end_matches([')', '）', '。', ' '])
             .trim();
-        let inner = inner.strip_prefix("うち").unwrap_or(inner).trim();
+        // 「うち」 stays: 「10名(うちパート5名)」 counts the part-timers in
+        // the ten, 「10名(パート5名)」 may be read as ten and five more.
         return (
             s[..i].to_string(),
             (!inner.is_empty()).then(|| inner.to_string()),
@@ -607,7 +827,9 @@ fn split_detail(s: &str) -> (String, Option<String>) {
             if !s[..i].chars().any(|c| c.is_ascii_digit()) {
                 continue;
             }
-            let d = s[i + m.len()..].trim().trim_end_matches(['。', ' ']);
+            // The detail keeps the owner's 「うち」 (「うちドライバー8名」).
+            let from = i + m.len() - m.trim_start_matches(['、', ',', ' ']).len();
+            let d = s[from..].trim().trim_end_matches(['。', ' ']);
             return (s[..i].to_string(), (!d.is_empty()).then(|| d.to_string()));
         }
     }
@@ -1181,11 +1403,83 @@ mod tests {
             people("常勤１８名、非常勤７名").unwrap().to_string(),
             "25名（常勤１８名、非常勤７名）"
         );
-        // A total beside them, or a number of no named kind, is not added.
-        assert!(people("社員10名、パート5名、計15名").is_err());
+        // A number of no named kind is not added.
         assert!(people("10名とパート5名").is_err());
+        // Counts without 名 are counts too (「社員10、パート5」).
+        assert_eq!(
+            people("社員10、パート5").unwrap().to_string(),
+            "15名（社員10、パート5）"
+        );
+        assert_eq!(
+            people("10 staff and 5 part-timers").unwrap().display_en(),
+            "15 people (10 staff and 5 part-timers)"
+        );
+        assert_eq!(people("10 full-time, 5 part-time").unwrap().value, 15.0);
         // Another question's unit never sums.
         assert!(parse_quantity_in_phrase("社員10名、パート5名", Some("円")).is_err());
+    }
+
+    /// A total said as one is the answer when the parts fit in it; one that
+    /// contradicts them is asked about, never picked.
+    #[test]
+    fn a_stated_total_is_the_answer_when_the_parts_fit() {
+        for (s, shown) in [
+            ("社員10名、パート5名、計15名", "15名（社員10名、パート5名）"),
+            (
+                "社員10名、パート5名、合計15名です",
+                "15名（社員10名、パート5名）",
+            ),
+            ("パート5名を含めて15名", "15名（パート5名を含めて）"),
+            (
+                "正社員10名＋パート5名＝15名",
+                "15名（正社員10名+パート5名）",
+            ),
+            ("社長と妻の2人", "2名（社長と妻）"),
+            ("社長と妻、合わせて2名", "2名（社長と妻）"),
+            ("社長含め5名", "5名（社長含め）"),
+        ] {
+            let q = people(s).unwrap_or_else(|e| panic!("{s}: {e}"));
+            assert_eq!(q.to_string(), shown, "{s}");
+        }
+        for s in [
+            "社員10名、パート5名、計20名",
+            "パート5名を含めて3名",
+            "10 staff, 5 part-timers, 20 in total",
+        ] {
+            assert!(
+                matches!(people(s), Err(NumberError::Total(_))),
+                "{s}: {:?}",
+                people(s)
+            );
+        }
+    }
+
+    /// People named without a count beside one count: the total is not
+    /// said (「社長とパート2名」 may be three people), so it is asked for.
+    #[test]
+    fn people_named_without_a_count_leave_the_total_unsaid() {
+        for s in [
+            "社長とパート2名",
+            "社長＋パート2名",
+            "私と妻、パート3名",
+            "社長と妻で2人",
+            "社員5名、他にパート",
+            "社員5名＋パート",
+            "me and 2 part-timers",
+        ] {
+            assert!(
+                matches!(people(s), Err(NumberError::Total(_))),
+                "{s}: {:?}",
+                people(s)
+            );
+        }
+        // A subset is no one more (「うち」), and 「含む」 says the total.
+        assert_eq!(
+            people("社員10名（うちパート5名）").unwrap().to_string(),
+            "10名（うちパート5名）"
+        );
+        assert_eq!(people("80名（パート含む）").unwrap().value, 80.0);
+        assert_eq!(people("私たちは12名です").unwrap().value, 12.0);
     }
 
     #[test]
@@ -1253,7 +1547,7 @@ mod tests {
         assert_eq!(q.to_string(), "10名（ドライバー8名）");
         assert_eq!(
             p("10名、うちドライバー8名", "名").to_string(),
-            "10名（ドライバー8名）"
+            "10名（うちドライバー8名）"
         );
         assert_eq!(p("社員は20人くらいです", "名").to_string(), "約20名");
         assert_eq!(
@@ -1782,7 +2076,7 @@ mod tests {
         assert_eq!(p("人数は25名"), 25.0);
         // A span in the detail leaves the answer alone.
         let q = parse_quantity_in_phrase("10名（うち数名はパート）", Some("名")).unwrap();
-        assert_eq!(q.to_string(), "10名（数名はパート）");
+        assert_eq!(q.to_string(), "10名（うち数名はパート）");
     }
 
     #[test]

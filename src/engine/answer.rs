@@ -996,6 +996,12 @@ fn number_error(
         (Lang::En, NumberError::UnknownWord(w)) => format!(
             "\"{w}\" after the number could not be read: please write the number in digits ({ex})."
         ),
+        (Lang::Ja, NumberError::Total(_)) => {
+            format!("合計で何名ですか？社長やパートの方も含めた人数を数字でお答えください（{ex}）。")
+        }
+        (Lang::En, NumberError::Total(_)) => format!(
+            "How many people in total? Please give the number of everyone, the owner and part-timers included ({ex})."
+        ),
         (Lang::Ja, NumberError::NotInteger(_)) => format!("整数でお答えください（{ex}）。"),
         (Lang::En, NumberError::NotInteger(_)) => format!("Please give a whole number ({ex})."),
         (Lang::Ja, _) => format!("数が読み取れませんでした。数字でお答えください（{ex}）。"),
