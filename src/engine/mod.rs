@@ -449,6 +449,28 @@ pub fn warm_up() {
     words::warm_up();
 }
 
+/// A number typed at a narrowed choice (see `Stepper::narrowed_type`)
+/// that is beyond the few options offered but is the number one of them
+/// had in the full list, which the owner has just typed at the multiple
+/// choice (「1、5」, then 「5」): that option, as its number among the few.
+/// A number within the few is read as shown.
+fn by_earlier_number(
+    raw: &str,
+    few: &[crate::script::ChoiceOption],
+    all: &[crate::script::ChoiceOption],
+) -> Option<String> {
+    let n: usize = fold_for_match(raw)
+        .trim_end_matches(['番', '.', ')'])
+        .parse()
+        .ok()?;
+    if n <= few.len() {
+        return None;
+    }
+    let id = &all.get(n.checked_sub(1)?)?.id;
+    let at = few.iter().position(|o| &o.id == id)?;
+    Some((at + 1).to_string())
+}
+
 /// The item number an owner types at the confirmation: 「4」「4番」
 /// 「No.4」「#4」.
 fn confirm_item_number(folded: &str) -> Result<usize, std::num::ParseIntError> {
@@ -1154,7 +1176,16 @@ impl Stepper<'_> {
             }
             NodeKind::Ask(q) => match {
                 let narrowed = self.narrowed_type(ix, &q.ty);
-                self.understand_at(ix, narrowed.as_ref().unwrap_or(&q.ty), raw, picked)
+                let raw = match (&narrowed, &q.ty) {
+                    (
+                        Some(AnswerType::Choice { options: few }),
+                        AnswerType::Choice { options: all },
+                    ) if !picked => {
+                        by_earlier_number(raw, few, all).unwrap_or_else(|| raw.to_string())
+                    }
+                    _ => raw.to_string(),
+                };
+                self.understand_at(ix, narrowed.as_ref().unwrap_or(&q.ty), &raw, picked)
             } {
                 Understood::Partial { kept, ask } => {
                     self.st.pending = Some(Box::new(kept));
