@@ -222,7 +222,7 @@ const SEPARATORS: &[char] = &[
 /// what to dial. A note with an extension (内線, ext) is part of what to
 /// dial and stays, so the answer is asked again rather than cut short; so
 /// does a bracket holding only digits, which is part of the number
-/// (「(06) 1234-5678」).
+/// (「(06) 1234-5678」), and one holding another phone number.
 fn without_trailing_note(s: &str) -> &str {
     let t = s.trim_end();
     let Some(body) = t.strip_suffix(')') else {
@@ -236,7 +236,11 @@ fn without_trailing_note(s: &str) -> &str {
     let dialled = note
         .chars()
         .all(|c| c.is_ascii_digit() || c.is_whitespace() || SEPARATORS.contains(&c));
-    if dialled || lower.contains("内線") || lower.contains("ext") || open == 0 {
+    // A note holding a number of its own (「17時以降は090-1111-2222」) is a
+    // second number, not a remark: kept, so that the answer is asked again
+    // for one number rather than the second dropped without a word.
+    let digits = note.chars().filter(char::is_ascii_digit).count();
+    if dialled || digits >= 9 || lower.contains("内線") || lower.contains("ext") || open == 0 {
         return s;
     }
     body[..open].trim_end()
@@ -248,7 +252,7 @@ impl PhoneJp {
         // Two numbers, each with its own digits, are two answers: counted
         // before the digits are run together into one too-long number.
         let several = normalized
-            .split(|c: char| c.is_whitespace() || "/、,・;".contains(c) || c == 'と')
+            .split(|c: char| c.is_whitespace() || "/、,・;()".contains(c) || c == 'と')
             .filter(|p| p.chars().filter(char::is_ascii_digit).count() >= 10)
             .count();
         if several >= 2 {
@@ -580,6 +584,11 @@ mod tests {
             assert_eq!(PhoneJp::parse(s), Err(PhoneError::Several(2)), "{s}");
         }
         assert!(PhoneError::Several(2).message_ja().contains("ひとつだけ"));
+        // A second number in a note is not dropped with the note.
+        assert_eq!(
+            PhoneJp::parse("078-123-4567（17時以降は090-1111-2222）"),
+            Err(PhoneError::Several(2))
+        );
         // Groups of a single number are not several numbers.
         assert!(PhoneJp::parse("090 1234 5678").is_ok());
         assert!(PhoneJp::parse("+81 90-1234-5678").is_ok());
