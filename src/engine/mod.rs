@@ -1174,19 +1174,7 @@ impl Stepper<'_> {
                 self.say(why);
                 self.prompt(ix);
             }
-            NodeKind::Ask(q) => match {
-                let narrowed = self.narrowed_type(ix, &q.ty);
-                let raw = match (&narrowed, &q.ty) {
-                    (
-                        Some(AnswerType::Choice { options: few }),
-                        AnswerType::Choice { options: all },
-                    ) if !picked => {
-                        by_earlier_number(raw, few, all).unwrap_or_else(|| raw.to_string())
-                    }
-                    _ => raw.to_string(),
-                };
-                self.understand_at(ix, narrowed.as_ref().unwrap_or(&q.ty), &raw, picked)
-            } {
+            NodeKind::Ask(q) => match self.understand_narrowed(ix, &q.ty, raw, picked) {
                 Understood::Partial { kept, ask } => {
                     self.st.pending = Some(Box::new(kept));
                     self.say(ask);
@@ -1237,6 +1225,28 @@ impl Stepper<'_> {
             },
             _ => {}
         }
+    }
+
+    /// [`Self::understand_at`] with the type the question is asked with
+    /// (see [`Self::narrowed_type`]), a number from the full list read as
+    /// [`by_earlier_number`] says.
+    fn understand_narrowed(
+        &mut self,
+        ix: NodeIx,
+        ty: &AnswerType,
+        raw: &str,
+        picked: bool,
+    ) -> Understood {
+        let narrowed = self.narrowed_type(ix, ty);
+        let raw = match (&narrowed, ty) {
+            (Some(AnswerType::Choice { options: few }), AnswerType::Choice { options: all })
+                if !picked =>
+            {
+                by_earlier_number(raw, few, all).unwrap_or_else(|| raw.to_string())
+            }
+            _ => raw.to_string(),
+        };
+        self.understand_at(ix, narrowed.as_ref().unwrap_or(ty), &raw, picked)
     }
 
     /// Understands an answer, adding it to what was already understood of

@@ -57,9 +57,8 @@ pub fn tag_matches_normalized(pattern: &Regex, n: &str) -> bool {
     pattern.find_iter(n).any(|m| {
         let after = n[m.end()..].trim_start();
         let before = &n[..m.start()];
-        !DENIED_AFTER.is_match(after)
-            && !DENIED_BEFORE.is_match(before)
-            && !(ends_in_quitting(m.as_str()) && DO_NOT_QUIT.is_match(after))
+        let nobody_quits = ends_in_quitting(m.as_str()) && DO_NOT_QUIT.is_match(after);
+        !(DENIED_AFTER.is_match(after) || DENIED_BEFORE.is_match(before) || nobody_quits)
     })
 }
 
