@@ -397,19 +397,8 @@ impl Place {
         }
         // A prefecture, then a municipality (京都府綾部市, 石川七尾).
         for (p, prefix, rest) in after_prefecture(&key) {
-            let found = Municipality::lookup(rest, Some(p));
-            if let Some(city) = the_one_city(&found) {
-                return Ok(city.into());
-            }
-            match found.as_slice() {
-                [m] => return Ok((*m).into()),
-                [] => {}
-                many => {
-                    return Err(PlaceError::Ambiguous {
-                        name: excerpt(rest),
-                        candidates: many.to_vec(),
-                    })
-                }
+            if let Some(found) = named(rest, Some(p)) {
+                return found;
             }
             if let Some(m) = Municipality::prefix_of(rest, Some(p)) {
                 return Ok(m.into());
@@ -432,19 +421,8 @@ impl Place {
                 cities: (*cities).into(),
             });
         }
-        let found = Municipality::lookup(&key, None);
-        if let Some(city) = the_one_city(&found) {
-            return Ok(city.into());
-        }
-        match found.as_slice() {
-            [m] => return Ok((*m).into()),
-            [] => {}
-            many => {
-                return Err(PlaceError::Ambiguous {
-                    name: excerpt(&key),
-                    candidates: many.to_vec(),
-                })
-            }
+        if let Some(found) = named(&key, None) {
+            return found;
         }
         if let Some(m) = Municipality::prefix_of(&key, None) {
             return Ok(m.into());
@@ -477,6 +455,24 @@ impl Place {
 
 /// A 7-digit postal code, with or without 〒, hyphen or a 郵便番号(は)
 /// label.
+/// The municipality `name` names (within `prefecture` if given): the one
+/// found, the city among towns ([`the_one_city`]), or the candidates to
+/// ask about; `None` when no municipality has that name.
+fn named(name: &str, prefecture: Option<Prefecture>) -> Option<Result<Place, PlaceError>> {
+    let found = Municipality::lookup(name, prefecture);
+    if let Some(city) = the_one_city(&found) {
+        return Some(Ok(city.into()));
+    }
+    match found.as_slice() {
+        [] => None,
+        [m] => Some(Ok((*m).into())),
+        many => Some(Err(PlaceError::Ambiguous {
+            name: excerpt(name),
+            candidates: many.to_vec(),
+        })),
+    }
+}
+
 /// Of the municipalities a bare name may mean (神戸: 神戸市 and 岐阜県神戸町;
 /// 横浜: 横浜市 and 青森県横浜町), the city, when it is the only city and the
 /// rest are towns or villages: an owner in a town says 町, while 「神戸」

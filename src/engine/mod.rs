@@ -1238,15 +1238,18 @@ impl Stepper<'_> {
         picked: bool,
     ) -> Understood {
         let narrowed = self.narrowed_type(ix, ty);
-        let raw = match (&narrowed, ty) {
+        // Only a narrowed choice can read a typed answer anew; every other
+        // answer is read as typed, without a copy.
+        let renumbered = match (&narrowed, ty) {
             (Some(AnswerType::Choice { options: few }), AnswerType::Choice { options: all })
                 if !picked =>
             {
-                by_earlier_number(raw, few, all).unwrap_or_else(|| raw.to_string())
+                by_earlier_number(raw, few, all)
             }
-            _ => raw.to_string(),
+            _ => None,
         };
-        self.understand_at(ix, narrowed.as_ref().unwrap_or(ty), &raw, picked)
+        let raw = renumbered.as_deref().unwrap_or(raw);
+        self.understand_at(ix, narrowed.as_ref().unwrap_or(ty), raw, picked)
     }
 
     /// Understands an answer, adding it to what was already understood of
